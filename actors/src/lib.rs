@@ -1,0 +1,15 @@
+//! The supervision tree and the actors of the spacebar server.
+//!
+//! Nothing here knows HTTP routing or the database: actors get what they need from the server
+//! through the small traits they define ([`session::SessionBackend`]) and talk to each other
+//! with messages. See `DESIGN.md` for the shape.
+
+pub mod dispatch;
+pub mod registry;
+pub mod session;
+pub mod supervisor;
+pub mod tree;
+
+pub use dispatch::{Deliver, Dispatch};
+pub use registry::SessionRegistry;
+pub use tree::Tree;

@@ -1,0 +1,134 @@
+//! The database: the schema, the queries (one file per table), the connection pool, the
+//! embedded migrations, and the embedded default cluster.
+//!
+//! Query functions take `&mut AsyncPgConnection`, so they run alone on a pooled connection or
+//! together inside one transaction.
+
+pub mod auth_sessions;
+pub mod embedded;
+pub mod schema;
+pub mod users;
+
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::deadpool;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::Config;
+use embedded::{EmbeddedError, EmbeddedPostgres};
+
+pub use diesel_async::AsyncPgConnection as Connection;
+pub type Pool = deadpool::Pool<AsyncPgConnection>;
+pub type PoolError = deadpool::PoolError;
+
+/// Every migration in `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The database an embedded cluster serves the server from.
+const EMBEDDED_DATABASE: &str = "spacebar";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migrations failed: {0}")]
+    Migration(Box<dyn std::error::Error + Send + Sync>),
+    #[error("connection pool: {0}")]
+    Pool(String),
+    #[error("runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// The database the server runs on: a configured URL, or the embedded cluster it started.
+#[derive(Debug)]
+pub struct Database {
+    url: String,
+    /// Kept alive for as long as the server runs; dropping it stops the cluster.
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects to the configured database, or starts the embedded cluster (creating it on
+    /// first run) when no URL is set, and applies pending migrations. Blocking: call it before
+    /// the async runtime starts.
+    pub fn open(config: &Config) -> Result<Self, DbError> {
+        let database = if config.database.url.is_empty() {
+            let cluster = EmbeddedPostgres::start(
+                &config.storage.data_dir.join("postgres"),
+                &config.database.postgres_bin_dir,
+                true,
+            )?;
+            create_database(&cluster.url("postgres"), EMBEDDED_DATABASE)?;
+            Self {
+                url: cluster.url(EMBEDDED_DATABASE),
+                embedded: Some(cluster),
+            }
+        } else {
+            Self {
+                url: config.database.url.clone(),
+                embedded: None,
+            }
+        };
+        migrate(&database.url)?;
+        Ok(database)
+    }
+
+    /// The server's connection URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this server started its own cluster.
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+}
+
+/// Applies every pending migration. Blocking: diesel's migration harness is synchronous, so it
+/// runs through diesel-async's connection wrapper on its own runtime.
+pub fn migrate(url: &str) -> Result<(), DbError> {
+    let mut connection = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(url)?;
+    connection
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(DbError::Migration)?;
+    Ok(())
+}
+
+/// Creates `name` unless it exists. Blocking.
+pub fn create_database(admin_url: &str, name: &str) -> Result<(), DbError> {
+    block_on(async {
+        let mut connection = AsyncPgConnection::establish(admin_url).await?;
+        let sql = format!("CREATE DATABASE \"{name}\"");
+        match diesel::sql_query(sql).execute(&mut connection).await {
+            Ok(_) => Ok(()),
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("already exists") =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    })
+}
+
+/// Runs one future to completion on a throwaway runtime (start-up and tooling only).
+pub fn block_on<T>(future: impl std::future::Future<Output = Result<T, DbError>>) -> Result<T, DbError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}
+
+/// A pool of up to `size` connections to `url`; connections open on first use.
+pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|error| DbError::Pool(error.to_string()))
+}

@@ -1,0 +1,158 @@
+//! The `users` table.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::{auth_sessions, users};
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    fn lower(text: Text) -> Text;
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub discriminator: String,
+    pub global_name: Option<String>,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub avatar: Option<String>,
+    pub banner: Option<String>,
+    pub bio: String,
+    pub pronouns: String,
+    pub accent_color: Option<i32>,
+    pub bot: bool,
+    pub system: bool,
+    pub verified: bool,
+    pub mfa_enabled: bool,
+    pub flags: i64,
+    pub public_flags: i64,
+    pub premium_type: i32,
+    pub rights: i64,
+    pub disabled: bool,
+    pub deleted: bool,
+    pub date_of_birth: Option<NaiveDate>,
+    pub settings: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    pub id: i64,
+    pub username: String,
+    pub discriminator: String,
+    pub global_name: Option<String>,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub rights: i64,
+    pub date_of_birth: Option<NaiveDate>,
+}
+
+/// A partial update; `None` leaves a column as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub username: Option<String>,
+    pub discriminator: Option<String>,
+    pub global_name: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub password_hash: Option<Option<String>>,
+    pub bio: Option<String>,
+    pub pronouns: Option<String>,
+    pub accent_color: Option<Option<i32>>,
+    pub settings: Option<serde_json::Value>,
+}
+
+impl User {
+    pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<User>> {
+        users::table
+            .find(id)
+            .filter(users::deleted.eq(false))
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The account an e-mail address (stored lower-cased) belongs to.
+    pub async fn find_by_email(
+        conn: &mut AsyncPgConnection,
+        email: &str,
+    ) -> QueryResult<Option<User>> {
+        users::table
+            .filter(users::email.eq(email))
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The user behind a login session, if both still exist.
+    pub async fn find_by_session(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        session_id: i64,
+    ) -> QueryResult<Option<User>> {
+        users::table
+            .inner_join(auth_sessions::table)
+            .filter(auth_sessions::id.eq(session_id))
+            .filter(users::id.eq(user_id))
+            .filter(users::deleted.eq(false))
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Discriminators already used with `username`, compared case-insensitively.
+    pub async fn taken_discriminators(
+        conn: &mut AsyncPgConnection,
+        username: &str,
+    ) -> QueryResult<Vec<String>> {
+        users::table
+            .filter(lower(users::username).eq(username.to_lowercase()))
+            .select(users::discriminator)
+            .load(conn)
+            .await
+    }
+
+    /// Like [`User::taken_discriminators`], leaving out one account (the one renaming itself).
+    pub async fn taken_discriminators_by_others(
+        conn: &mut AsyncPgConnection,
+        username: &str,
+        user_id: i64,
+    ) -> QueryResult<Vec<String>> {
+        users::table
+            .filter(lower(users::username).eq(username.to_lowercase()))
+            .filter(users::id.ne(user_id))
+            .select(users::discriminator)
+            .load(conn)
+            .await
+    }
+
+    pub async fn insert(conn: &mut AsyncPgConnection, user: &NewUser) -> QueryResult<User> {
+        diesel::insert_into(users::table)
+            .values(user)
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    pub async fn update(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        changes: &UserChanges,
+    ) -> QueryResult<User> {
+        diesel::update(users::table.find(id))
+            .set(changes)
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    }
+}

@@ -1,0 +1,51 @@
+//! The gateway's entry: the WebSocket upgrade at `/`, which starts one session actor (in the
+//! `spacebar-actors` crate) per connection; and, in `identify`, what sessions need from the
+//! database to authenticate and say READY.
+
+mod identify;
+
+use std::collections::HashMap;
+
+use actix_web::web::{Data, Payload, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use spacebar_actors::session::{Compression, ConnectParams, SessionActor};
+
+use crate::http::urls::PublicUrls;
+use crate::http::DEFAULT_API_VERSION;
+use crate::server::AppState;
+
+/// `GET /?v=9&encoding=json&compress=zlib-stream` with a WebSocket upgrade.
+pub async fn upgrade(
+    req: HttpRequest,
+    stream: Payload,
+    query: Query<HashMap<String, String>>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let api_version = match query.get("v") {
+        None => DEFAULT_API_VERSION,
+        // An unparseable version becomes 0, which the session refuses with 4012.
+        Some(v) => v.parse().unwrap_or(0),
+    };
+    let compression = match query.get("compress").map(String::as_str) {
+        Some("zlib-stream") => Compression::ZlibStream,
+        // Anything else, zstd-stream included for now, gets plain frames: never a close.
+        _ => Compression::None,
+    };
+    let params = ConnectParams {
+        api_version,
+        compression,
+        encoding_supported: query.get("encoding").is_none_or(|e| e == "json"),
+        gateway_url: PublicUrls::of(&req, &state.config).gateway,
+    };
+    let max_frame = state.config.gateway.max_frame_bytes;
+    let session = SessionActor::new(
+        state.clone().into_inner(),
+        state.tree.clone(),
+        state.sessions.clone(),
+        params,
+    );
+    ws::WsResponseBuilder::new(session, &req, stream)
+        .frame_size(max_frame)
+        .start()
+}

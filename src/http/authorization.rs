@@ -1,0 +1,41 @@
+//! The `Authorization` header: `<token>`, `Bot <token>` or `Bearer <token>`. Handlers that take
+//! an [`Authenticated`] run only for a valid token; anything else gets 401.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::web::Data;
+use actix_web::{FromRequest, HttpRequest};
+
+use super::error::ApiError;
+use crate::credentials::{authenticate, Session};
+use crate::server::AppState;
+
+/// The account making the request.
+pub struct Authenticated(pub Session);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<Data<AppState>>().cloned();
+        let token = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Box::pin(async move {
+            let (Some(state), Some(token)) = (state, token) else {
+                return Err(ApiError::Unauthorized);
+            };
+            let mut conn = state.pool.get().await?;
+            authenticate(&mut conn, &state.tokens, &token)
+                .await?
+                .map(Authenticated)
+                .ok_or(ApiError::Unauthorized)
+        })
+    }
+}

@@ -1,0 +1,187 @@
+//! Discord's error shapes: `{"code", "message"}` with the matching HTTP status, and for form
+//! errors (`50035`) the per-field `errors` tree of `_errors` lists. Internal failures are logged
+//! with where they were raised and answered with a bare 500; their details never reach a client.
+
+use std::panic::Location;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{json, Map, Value};
+
+/// Objects a route can fail to find, with Discord's codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    User = 10013,
+    Invite = 10006,
+}
+
+impl Unknown {
+    fn message(self) -> &'static str {
+        match self {
+            Self::User => "Unknown User",
+            Self::Invite => "Unknown Invite",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("401: Unauthorized")]
+    Unauthorized,
+    #[error("404: Not Found")]
+    NotFound,
+    #[error("{}", .0.message())]
+    Unknown(Unknown),
+    #[error("Invalid Form Body")]
+    Form(FormErrors),
+    #[error("The request body contains invalid JSON.")]
+    InvalidJson,
+    #[error("Request entity too large")]
+    TooLarge,
+    /// Anything else Discord answers with a code and a message.
+    #[error("{message}")]
+    Plain {
+        status: StatusCode,
+        code: u32,
+        message: &'static str,
+    },
+    #[error("500: Internal Server Error")]
+    Internal {
+        source: Box<dyn std::error::Error + Send + Sync>,
+        location: &'static Location<'static>,
+    },
+}
+
+impl ApiError {
+    /// An internal failure, recording where it was raised.
+    #[track_caller]
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal {
+            source: source.into(),
+            location: Location::caller(),
+        }
+    }
+
+    fn code(&self) -> u32 {
+        match self {
+            Self::Unauthorized | Self::NotFound | Self::Internal { .. } => 0,
+            Self::Unknown(unknown) => *unknown as u32,
+            Self::Form(_) => 50035,
+            Self::InvalidJson => 50109,
+            Self::TooLarge => 40005,
+            Self::Plain { code, .. } => *code,
+        }
+    }
+}
+
+/// Internal failures convert with `?`, remembering the line of the `?`.
+macro_rules! internal_from {
+    ($($source:ty),*) => {$(
+        impl From<$source> for ApiError {
+            #[track_caller]
+            fn from(source: $source) -> Self {
+                Self::internal(source)
+            }
+        }
+    )*};
+}
+internal_from!(
+    diesel::result::Error,
+    crate::db::PoolError,
+    crate::credentials::password::PasswordError,
+    jsonwebtoken::errors::Error,
+    serde_json::Error
+);
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound | Self::Unknown(_) => StatusCode::NOT_FOUND,
+            Self::Form(_) | Self::InvalidJson => StatusCode::BAD_REQUEST,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Plain { status, .. } => *status,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = json!({ "code": self.code(), "message": self.to_string() });
+        match self {
+            Self::Form(errors) => body["errors"] = Value::Object(errors.0.clone()),
+            Self::Internal { source, location } => {
+                tracing::error!(error = %source, %location, "request failed");
+            }
+            _ => {}
+        }
+        HttpResponse::build(self.status_code()).json(body)
+    }
+}
+
+/// Per-field errors of a form body, keyed by the field's path (`a.b.0.c`).
+#[derive(Debug, Clone, Default)]
+pub struct FormErrors(Map<String, Value>);
+
+impl FormErrors {
+    pub fn field(path: &str, code: &str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(path, code, message);
+        errors
+    }
+
+    pub fn add(&mut self, path: &str, code: &str, message: impl Into<String>) {
+        let mut node = &mut self.0;
+        for segment in path.split('.').filter(|s| !s.is_empty()) {
+            let child = node
+                .entry(segment.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !child.is_object() {
+                *child = Value::Object(Map::new());
+            }
+            let Value::Object(child) = child else {
+                return;
+            };
+            node = child;
+        }
+        let list = node
+            .entry("_errors".to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = list {
+            list.push(json!({ "code": code, "message": message.into() }));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok` when no field failed, else the 50035 error.
+    pub fn into_result(self) -> Result<(), ApiError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Form(self))
+        }
+    }
+}
+
+impl From<FormErrors> for ApiError {
+    fn from(errors: FormErrors) -> Self {
+        Self::Form(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_errors_nest_by_path() {
+        let mut errors = FormErrors::field("login", "INVALID_LOGIN", "Login or password is invalid.");
+        errors.add("a.0.b", "BASE_TYPE_REQUIRED", "This field is required");
+        errors.add("login", "SECOND", "again");
+        let value = Value::Object(errors.0);
+        assert_eq!(value["login"]["_errors"][1]["code"], "SECOND");
+        assert_eq!(value["a"]["0"]["b"]["_errors"][0]["code"], "BASE_TYPE_REQUIRED");
+    }
+}

@@ -1,0 +1,38 @@
+//! Operational endpoints: `/healthz` (the process answers), `/readyz` (the database answers),
+//! `/metrics` (Prometheus text).
+
+use actix_web::web::{self, Data};
+use actix_web::HttpResponse;
+use diesel_async::RunQueryDsl;
+use spacebar_actors::registry::SessionCount;
+
+use crate::server::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(state: Data<AppState>) -> HttpResponse {
+    let reachable = match state.pool.get().await {
+        Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
+        Err(_) => false,
+    };
+    if reachable {
+        HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "database unreachable" }))
+    }
+}
+
+async fn metrics(state: Data<AppState>) -> HttpResponse {
+    let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(sessions, &state.pool))
+}

@@ -1,0 +1,62 @@
+//! The HTTP surfaces. One folder per API area, mirroring the URL: `auth/` is `/api/auth/*`,
+//! `users/` is `/api/users/*`, and so on. Every API route is served identically under `/api`
+//! and `/api/v6` … `/api/v10`, with or without a trailing slash.
+
+pub mod authorization;
+pub mod cors;
+pub mod error;
+pub mod json;
+pub mod urls;
+
+mod auth;
+mod gateway;
+mod health;
+mod ping;
+mod policies;
+mod users;
+mod well_known;
+
+use actix_web::web;
+
+use error::ApiError;
+
+/// The API version clients get when they name none.
+pub const DEFAULT_API_VERSION: u8 = 9;
+/// The API versions served.
+pub const API_VERSIONS: [u8; 5] = [6, 7, 8, 9, 10];
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    well_known::configure(cfg);
+    health::configure(cfg);
+    // Versioned scopes first: `/api` would otherwise claim `/api/v9/...` as its own.
+    for version in API_VERSIONS {
+        cfg.service(web::scope(&format!("/api/v{version}")).configure(api));
+    }
+    cfg.service(web::scope("/api").configure(api));
+    cfg.service(web::resource("/").route(web::get().to(crate::gateway::upgrade)));
+}
+
+fn api(cfg: &mut web::ServiceConfig) {
+    auth::configure(cfg);
+    users::configure(cfg);
+    policies::configure(cfg);
+    gateway::configure(cfg);
+    ping::configure(cfg);
+}
+
+/// Every unknown route: Discord's 404 body.
+pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// Parses a snowflake from a path segment, answering as Discord does when it is not one.
+pub fn snowflake(field: &str, text: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>().ok().filter(|id| *id >= 0).ok_or_else(|| {
+        error::FormErrors::field(
+            field,
+            "NUMBER_TYPE_COERCE",
+            format!("Value \"{text}\" is not snowflake."),
+        )
+        .into()
+    })
+}

@@ -1,0 +1,7 @@
+//! `/policies/*`.
+
+mod instance;
+
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    instance::configure(cfg);
+}

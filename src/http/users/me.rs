@@ -1,0 +1,170 @@
+//! `GET/PATCH /users/@me`: the account itself.
+//!
+//! Changing the username, e-mail or password needs the current password (bots excepted). A new
+//! password ends every login session and answers with a fresh `token`. After the commit, every
+//! gateway session of the user gets USER_UPDATE.
+
+use actix_web::web::Data;
+use actix_web::HttpResponse;
+use diesel_async::AsyncConnection;
+use serde::{Deserialize, Deserializer};
+use spacebar_actors::registry::DispatchToUser;
+use spacebar_actors::Dispatch;
+
+use super::{validate_username, Discriminators};
+use crate::credentials::password;
+use crate::db::users::{User, UserChanges};
+use crate::db::{auth_sessions, Connection};
+use crate::http::auth::{check_password, normalise_email, plausible_email};
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors};
+use crate::http::json::Json;
+use crate::server::AppState;
+use crate::wire::user::PrivateUser;
+
+/// Longest pronouns text, as Discord allows.
+const MAX_PRONOUNS: usize = 40;
+
+pub async fn get(Authenticated(session): Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(PrivateUser::from(&session.user))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PatchMe {
+    username: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    global_name: Option<Option<String>>,
+    email: Option<String>,
+    password: Option<String>,
+    new_password: Option<String>,
+    bio: Option<String>,
+    pronouns: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    accent_color: Option<Option<i32>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+pub async fn patch(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    Json(body): Json<PatchMe>,
+) -> Result<HttpResponse, ApiError> {
+    let me = &session.user;
+    let limits = &state.config.limits;
+    let mut errors = FormErrors::default();
+    let mut changes = UserChanges::default();
+    let mut conn = state.pool.get().await?;
+
+    let username = body.username.map(|name| name.trim().to_string()).filter(|name| *name != me.username);
+    let email = body.email.map(|email| normalise_email(&email)).filter(|email| me.email.as_ref() != Some(email));
+    if (username.is_some() || email.is_some() || body.new_password.is_some()) && !me.bot {
+        check_current_password(me, body.password, &mut errors).await?;
+    }
+    if let Some(username) = username {
+        validate_username(&username, limits.user_max_username, &mut errors);
+        if errors.is_empty() {
+            changes.discriminator =
+                Some(Discriminators::keep_or_pick(&mut conn, &username, &me.discriminator, me.id).await?);
+        }
+        changes.username = Some(username);
+    }
+    if let Some(email) = email {
+        if !plausible_email(&email) {
+            errors.add("email", "EMAIL_TYPE_INVALID_EMAIL", "Not a well formed email address.");
+        } else if User::find_by_email(&mut conn, &email).await?.is_some() {
+            errors.add("email", "EMAIL_ALREADY_REGISTERED", "Email is already registered.");
+        }
+        changes.email = Some(Some(email));
+    }
+    if let Some(new_password) = &body.new_password {
+        check_password(new_password, state.config.register.password_min_length, "new_password", &mut errors);
+    }
+    if let Some(bio) = body.bio {
+        if bio.chars().count() > limits.user_max_bio {
+            errors.add("bio", "BASE_TYPE_BAD_LENGTH", format!("Must be between 0 and {} in length.", limits.user_max_bio));
+        }
+        changes.bio = Some(bio);
+    }
+    if let Some(pronouns) = body.pronouns {
+        if pronouns.chars().count() > MAX_PRONOUNS {
+            errors.add("pronouns", "BASE_TYPE_BAD_LENGTH", format!("Must be between 0 and {MAX_PRONOUNS} in length."));
+        }
+        changes.pronouns = Some(pronouns);
+    }
+    if let Some(Some(color)) = body.accent_color {
+        if !(0..=0xFF_FFFF).contains(&color) {
+            errors.add("accent_color", "NUMBER_TYPE_MAX", "int value should be <= 16777215 and >= 0.");
+        }
+    }
+    changes.accent_color = body.accent_color;
+    changes.global_name = body.global_name.map(|name| name.filter(|n| !n.trim().is_empty()));
+    errors.into_result()?;
+
+    let new_session = match body.new_password {
+        Some(new_password) => {
+            changes.password_hash =
+                Some(Some(password::hash(new_password, state.config.security.bcrypt_cost).await?));
+            Some(state.snowflakes.next())
+        }
+        None => None,
+    };
+    let user = save(&mut conn, me.id, &changes, new_session).await?;
+    let mut body = serde_json::to_value(PrivateUser::from(&user))?;
+    if let Some(session_id) = new_session {
+        body["token"] = state.tokens.issue(user.id, session_id)?.into();
+    }
+    state.tree.sessions.do_send(DispatchToUser {
+        user_id: user.id,
+        dispatch: Dispatch::new("USER_UPDATE", &PrivateUser::from(&user))?,
+    });
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Applies the changes; with a new password, every login session ends and `new_session` opens.
+async fn save(
+    conn: &mut Connection,
+    user_id: i64,
+    changes: &UserChanges,
+    new_session: Option<i64>,
+) -> Result<User, ApiError> {
+    let saved = conn
+        .transaction(async |conn| {
+            let user = User::update(conn, user_id, changes).await?;
+            if let Some(session_id) = new_session {
+                auth_sessions::delete_all(conn, user_id).await?;
+                auth_sessions::create(conn, session_id, user_id).await?;
+            }
+            Ok::<_, diesel::result::Error>(user)
+        })
+        .await;
+    match saved {
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)) => {
+            let field = if info.constraint_name() == Some("users_email_key") { "email" } else { "username" };
+            Err(FormErrors::field(field, "BASE_TYPE_ALREADY_EXISTS", "Already taken; try again.").into())
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn check_current_password(
+    me: &User,
+    presented: Option<String>,
+    errors: &mut FormErrors,
+) -> Result<(), ApiError> {
+    let Some(presented) = presented else {
+        errors.add("password", "BASE_TYPE_REQUIRED", "This field is required");
+        return Ok(());
+    };
+    let matches = match me.password_hash.clone() {
+        Some(hash) => password::verify(presented, hash).await?,
+        None => false,
+    };
+    if !matches {
+        errors.add("password", "PASSWORD_DOES_NOT_MATCH", "Password does not match.");
+    }
+    Ok(())
+}

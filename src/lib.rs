@@ -1,0 +1,16 @@
+//! spacebar: a Discord-compatible chat, voice and video server.
+//!
+//! `server` wires everything together; `http` holds the REST surfaces (one folder per API area,
+//! mirroring the URL), `gateway` the WebSocket entry and what sessions need from the database,
+//! `db` the storage, `wire` the JSON shapes clients see, `credentials` tokens and passwords.
+//! The actors (sessions, registries, the supervision tree) live in the `spacebar-actors` crate.
+
+pub mod config;
+pub mod credentials;
+pub mod db;
+pub mod gateway;
+pub mod http;
+pub mod metrics;
+pub mod server;
+pub mod snowflake;
+pub mod wire;

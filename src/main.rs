@@ -1,0 +1,81 @@
+//! The `spacebar` command: `serve` (the default) and `migrate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use spacebar::config::Config;
+use spacebar::credentials::token::load_secret;
+use spacebar::db::Database;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(version, about = "A Discord-compatible chat, voice and video server")]
+struct Cli {
+    /// A configuration file laid over the built-in defaults (see config.toml).
+    #[arg(long, global = true, env = "SPACEBAR_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let cli = Cli::parse();
+    let result = Config::load(cli.config.as_deref())
+        .map_err(Into::into)
+        .and_then(|config| match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config),
+            Command::Migrate => Database::open(&config).map(drop).map_err(Into::into),
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    raise_open_files_limit();
+    let secret = load_secret(&config.security.jwt_secret, &config.storage.data_dir)?;
+    let database = Database::open(&config)?;
+    if database.is_embedded() {
+        tracing::info!(dir = %config.storage.data_dir.join("postgres").display(), "embedded PostgreSQL running");
+    }
+    actix_web::rt::System::new().block_on(async {
+        let (server, addr) = spacebar::server::build(config, database.url(), &secret)?;
+        tracing::info!(%addr, "listening");
+        // systemd (Type=notify) learns the server is ready; without systemd this does nothing.
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        server.await?;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    // Dropping the database stops the embedded cluster after the last connection closed.
+    drop(database);
+    Ok(())
+}
+
+/// Every gateway session is a socket: lift the soft open-files limit to the hard one.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit write/read only the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
