@@ -160,9 +160,8 @@ impl Config {
             });
         }
         let public_url = self.http.public_url.trim_end_matches('/');
-        if !public_url.is_empty()
-            && !(public_url.starts_with("http://") || public_url.starts_with("https://"))
-        {
+        let scheme_ok = public_url.starts_with("http://") || public_url.starts_with("https://");
+        if !public_url.is_empty() && !scheme_ok {
             return Err(ConfigError::Invalid {
                 key: "http.public_url",
                 message: "must start with http:// or https://".into(),

@@ -43,10 +43,26 @@ impl Default for Metrics {
             registry,
         };
         let gauges = [
-            ("gateway_sessions", "Gateway sessions that reached READY", &metrics.gateway_sessions),
-            ("db_pool_connections", "Open database connections", &metrics.pool_connections),
-            ("db_pool_idle", "Idle database connections", &metrics.pool_idle),
-            ("db_pool_waiting", "Requests waiting for a connection", &metrics.pool_waiting),
+            (
+                "gateway_sessions",
+                "Gateway sessions that reached READY",
+                &metrics.gateway_sessions,
+            ),
+            (
+                "db_pool_connections",
+                "Open database connections",
+                &metrics.pool_connections,
+            ),
+            (
+                "db_pool_idle",
+                "Idle database connections",
+                &metrics.pool_idle,
+            ),
+            (
+                "db_pool_waiting",
+                "Requests waiting for a connection",
+                &metrics.pool_waiting,
+            ),
         ]
         .map(|(name, help, gauge)| (name, help, gauge.clone()));
         for (name, help, gauge) in gauges {

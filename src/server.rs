@@ -79,9 +79,10 @@ pub fn build(
     if workers > 0 {
         server = server.workers(workers);
     }
-    let server = server
-        .bind(listen)
-        .map_err(|source| ServerError::Bind { addr: listen, source })?;
+    let server = server.bind(listen).map_err(|source| ServerError::Bind {
+        addr: listen,
+        source,
+    })?;
     let addr = server.addrs().first().copied().unwrap_or(listen);
     Ok((server.run(), addr))
 }

@@ -53,6 +53,9 @@ mod tests {
         let age = Utc::now() - timestamp(a);
         assert!(age.num_seconds().abs() < 5, "{age}");
         // Discord's documented example: 175928847299117063 was made 2016-04-30T11:18:25.796Z.
-        assert_eq!(timestamp(175928847299117063).timestamp_millis(), 1462015105796);
+        assert_eq!(
+            timestamp(175928847299117063).timestamp_millis(),
+            1462015105796
+        );
     }
 }

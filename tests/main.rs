@@ -1,1 +1,14 @@
-fn main(){}
+//! The integration tests: one binary, so the whole stack links once. Every test starts its own
+//! server on its own database (cloned from a migrated template in a throwaway PostgreSQL
+//! cluster the harness starts) and talks to it over real HTTP and WebSocket connections.
+
+// A failed unwrap in a test is a failed test, not a crashed server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+mod accounts;
+mod discovery;
+mod embedded;
+mod gateway;
+mod users;

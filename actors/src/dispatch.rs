@@ -18,8 +18,14 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    pub fn new<T: Serialize>(event: &'static str, data: &T) -> Result<Arc<Self>, serde_json::Error> {
-        Ok(Arc::new(Self::from_json(event, serde_json::to_vec(data)?.into())))
+    pub fn new<T: Serialize>(
+        event: &'static str,
+        data: &T,
+    ) -> Result<Arc<Self>, serde_json::Error> {
+        Ok(Arc::new(Self::from_json(
+            event,
+            serde_json::to_vec(data)?.into(),
+        )))
     }
 
     /// A dispatch whose `d` is already JSON text.

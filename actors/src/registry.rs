@@ -61,7 +61,8 @@ impl Handler<Register> for SessionRegistry {
                 .entry(register.user_id)
                 .or_default()
                 .push(register.session_id.clone());
-            self.sessions.insert(register.session_id, register.recipient);
+            self.sessions
+                .insert(register.session_id, register.recipient);
         });
     }
 }

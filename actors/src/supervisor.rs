@@ -91,13 +91,25 @@ mod tests {
     async fn a_failing_actor_is_restarted_and_its_neighbour_never_notices() {
         let failing = Supervisor::start(|_| Counter::default());
         let neighbour = Supervisor::start(|_| Counter::default());
-        assert_eq!(failing.send(Bump { fail: false }).await.unwrap(), Some((1, 0)));
-        assert_eq!(neighbour.send(Bump { fail: false }).await.unwrap(), Some((1, 0)));
+        assert_eq!(
+            failing.send(Bump { fail: false }).await.unwrap(),
+            Some((1, 0))
+        );
+        assert_eq!(
+            neighbour.send(Bump { fail: false }).await.unwrap(),
+            Some((1, 0))
+        );
 
         assert_eq!(failing.send(Bump { fail: true }).await.unwrap(), None);
 
         // Restarted (state reset by `restarting`), same address, still answering.
-        assert_eq!(failing.send(Bump { fail: false }).await.unwrap(), Some((1, 1)));
-        assert_eq!(neighbour.send(Bump { fail: false }).await.unwrap(), Some((2, 0)));
+        assert_eq!(
+            failing.send(Bump { fail: false }).await.unwrap(),
+            Some((1, 1))
+        );
+        assert_eq!(
+            neighbour.send(Bump { fail: false }).await.unwrap(),
+            Some((2, 0))
+        );
     }
 }

@@ -30,10 +30,8 @@ pub async fn authenticate(
         return Ok(None);
     };
     let user = User::find_by_session(conn, claims.user_id, claims.session_id).await?;
-    Ok(user
-        .filter(|user| !user.disabled)
-        .map(|user| Session {
-            user,
-            session_id: claims.session_id,
-        }))
+    Ok(user.filter(|user| !user.disabled).map(|user| Session {
+        user,
+        session_id: claims.session_id,
+    }))
 }

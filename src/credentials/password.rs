@@ -18,5 +18,8 @@ pub async fn hash(password: String, cost: u32) -> Result<String, PasswordError> 
 
 /// Whether `password` matches `hash`; a malformed hash never matches.
 pub async fn verify(password: String, hash: String) -> Result<bool, PasswordError> {
-    Ok(tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?)
+    Ok(
+        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await?,
+    )
 }

@@ -52,7 +52,11 @@ impl TokenSigner {
         }
     }
 
-    pub fn issue(&self, user_id: i64, session_id: i64) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        user_id: i64,
+        session_id: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let claims = Claims {
             id: user_id.to_string(),
             sid: session_id.to_string(),
@@ -65,12 +69,19 @@ impl TokenSigner {
     /// changes with the key and reveals nothing about it.
     pub fn instance_id(&self) -> String {
         jsonwebtoken::crypto::sign(b"spacebar instance id", &self.encoding, Algorithm::HS256)
-            .map(|mac| mac.chars().filter(char::is_ascii_alphanumeric).take(16).collect())
+            .map(|mac| {
+                mac.chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(16)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     pub fn verify(&self, token: &str) -> Option<TokenClaims> {
-        let claims = decode::<Claims>(token, &self.decoding, &self.validation).ok()?.claims;
+        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
         Some(TokenClaims {
             user_id: claims.id.parse().ok()?,
             session_id: claims.sid.parse().ok()?,

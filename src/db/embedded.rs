@@ -81,7 +81,12 @@ impl EmbeddedPostgres {
             .args(["-c", "listen_addresses="])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", dir.display()))
-            .args(["-c", "unix_socket_permissions=0700", "-c", "max_connections=300"])
+            .args([
+                "-c",
+                "unix_socket_permissions=0700",
+                "-c",
+                "max_connections=300",
+            ])
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(log)
@@ -105,7 +110,9 @@ impl EmbeddedPostgres {
                 Ok(())
             });
         }
-        let child = command.spawn().map_err(|source| io(&bin.join("postgres"), source))?;
+        let child = command
+            .spawn()
+            .map_err(|source| io(&bin.join("postgres"), source))?;
         let mut cluster = Self { child, dir };
         cluster.wait_ready(&log_path)?;
         Ok(cluster)
@@ -113,10 +120,7 @@ impl EmbeddedPostgres {
 
     /// A connection URL for `database` through the cluster's socket.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgresql:///{database}?host={}&user=postgres",
-            percent_encode(&self.dir.to_string_lossy())
-        )
+        url(&self.dir, database)
     }
 
     fn wait_ready(&mut self, log: &Path) -> Result<(), EmbeddedError> {
@@ -177,7 +181,8 @@ impl Drop for EmbeddedPostgres {
 
 fn init(bin: &Path, dir: &Path, owner: Option<Owner>, durable: bool) -> Result<(), EmbeddedError> {
     fs::create_dir_all(dir).map_err(|source| io(dir, source))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|source| io(dir, source))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|source| io(dir, source))?;
     if let Some(owner) = owner {
         chown(dir, Some(owner.uid), Some(owner.gid)).map_err(|source| io(dir, source))?;
     }
@@ -193,7 +198,9 @@ fn init(bin: &Path, dir: &Path, owner: Option<Owner>, durable: bool) -> Result<(
         command.arg("--no-sync");
     }
     as_owner(&mut command, owner);
-    let output = command.output().map_err(|source| io(&bin.join("initdb"), source))?;
+    let output = command
+        .output()
+        .map_err(|source| io(&bin.join("initdb"), source))?;
     if !output.status.success() {
         return Err(EmbeddedError::Initdb(
             String::from_utf8_lossy(&output.stderr).trim().to_string(),
@@ -231,7 +238,11 @@ fn find_binaries(configured: &str) -> Result<PathBuf, EmbeddedError> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
     if !configured.is_empty() {
         let dir = PathBuf::from(configured);
-        return if has_both(&dir) { Ok(dir) } else { Err(EmbeddedError::NotInstalled) };
+        return if has_both(&dir) {
+            Ok(dir)
+        } else {
+            Err(EmbeddedError::NotInstalled)
+        };
     }
     let mut debian: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -267,6 +278,14 @@ fn tail(path: &Path) -> String {
     let _ = fs::File::open(path).and_then(|mut file| file.read_to_string(&mut text));
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join(" | ")
+}
+
+/// A connection URL for `database` on the cluster whose socket is in `dir`.
+pub fn url(dir: &Path, database: &str) -> String {
+    format!(
+        "postgresql:///{database}?host={}&user=postgres",
+        percent_encode(&dir.to_string_lossy())
+    )
 }
 
 /// Percent-encodes everything but unreserved characters and `/`, for a URL query value.

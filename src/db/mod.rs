@@ -92,7 +92,8 @@ impl Database {
 /// Applies every pending migration. Blocking: diesel's migration harness is synchronous, so it
 /// runs through diesel-async's connection wrapper on its own runtime.
 pub fn migrate(url: &str) -> Result<(), DbError> {
-    let mut connection = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(url)?;
+    let mut connection =
+        <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(url)?;
     connection
         .run_pending_migrations(MIGRATIONS)
         .map_err(DbError::Migration)?;
@@ -117,7 +118,9 @@ pub fn create_database(admin_url: &str, name: &str) -> Result<(), DbError> {
 }
 
 /// Runs one future to completion on a throwaway runtime (start-up and tooling only).
-pub fn block_on<T>(future: impl std::future::Future<Output = Result<T, DbError>>) -> Result<T, DbError> {
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, DbError>>,
+) -> Result<T, DbError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?

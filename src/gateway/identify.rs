@@ -3,7 +3,7 @@
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
-use spacebar_actors::session::{IdentifyError, IdentifyRequest, Identified, SessionBackend};
+use spacebar_actors::session::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
 use spacebar_actors::Dispatch;
 
 use crate::credentials::authenticate;
@@ -16,11 +16,15 @@ use crate::wire::user::PrivateUser;
 const API_CODE_VERSION: u32 = 1;
 
 impl SessionBackend for AppState {
-    fn identify(&self, request: IdentifyRequest) -> BoxFuture<'static, Result<Identified, IdentifyError>> {
+    fn identify(
+        &self,
+        request: IdentifyRequest,
+    ) -> BoxFuture<'static, Result<Identified, IdentifyError>> {
         let pool = self.pool.clone();
         let tokens = self.tokens.clone();
         Box::pin(async move {
-            let internal = |error: &dyn std::fmt::Display| IdentifyError::Internal(error.to_string());
+            let internal =
+                |error: &dyn std::fmt::Display| IdentifyError::Internal(error.to_string());
             let mut conn = pool.get().await.map_err(|e| internal(&e))?;
             let session = authenticate(&mut conn, &tokens, &request.token)
                 .await
@@ -36,7 +40,9 @@ impl SessionBackend for AppState {
             Ok(Identified {
                 user_id: session.user.id,
                 ready: ready(&session.user, session.session_id, &request),
-                followups: vec![Dispatch::new("READY_SUPPLEMENTAL", &supplemental).map_err(|e| internal(&e))?],
+                followups: vec![
+                    Dispatch::new("READY_SUPPLEMENTAL", &supplemental).map_err(|e| internal(&e))?
+                ],
             })
         })
     }

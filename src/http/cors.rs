@@ -14,19 +14,30 @@ pub async fn cors(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let preflight = req.method() == Method::OPTIONS
-        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if preflight {
         let mut response = HttpResponse::NoContent().finish();
         let headers = response.headers_mut();
         for (asked, allowed) in [
-            (header::ACCESS_CONTROL_REQUEST_METHOD, header::ACCESS_CONTROL_ALLOW_METHODS),
-            (header::ACCESS_CONTROL_REQUEST_HEADERS, header::ACCESS_CONTROL_ALLOW_HEADERS),
+            (
+                header::ACCESS_CONTROL_REQUEST_METHOD,
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+            ),
+            (
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+            ),
         ] {
             if let Some(value) = req.headers().get(asked) {
                 headers.insert(allowed, value.clone());
             }
         }
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
         allow_origin(headers, origin);
         return Ok(req.into_response(response).map_into_right_body());
     }

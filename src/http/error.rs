@@ -177,11 +177,15 @@ mod tests {
 
     #[test]
     fn form_errors_nest_by_path() {
-        let mut errors = FormErrors::field("login", "INVALID_LOGIN", "Login or password is invalid.");
+        let mut errors =
+            FormErrors::field("login", "INVALID_LOGIN", "Login or password is invalid.");
         errors.add("a.0.b", "BASE_TYPE_REQUIRED", "This field is required");
         errors.add("login", "SECOND", "again");
         let value = Value::Object(errors.0);
         assert_eq!(value["login"]["_errors"][1]["code"], "SECOND");
-        assert_eq!(value["a"]["0"]["b"]["_errors"][0]["code"], "BASE_TYPE_REQUIRED");
+        assert_eq!(
+            value["a"]["0"]["b"]["_errors"][0]["code"],
+            "BASE_TYPE_REQUIRED"
+        );
     }
 }

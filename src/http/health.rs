@@ -20,13 +20,17 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: Data<AppState>) -> HttpResponse {
     let reachable = match state.pool.get().await {
-        Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
+        Ok(mut conn) => diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .is_ok(),
         Err(_) => false,
     };
     if reachable {
         HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
     } else {
-        HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "database unreachable" }))
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "database unreachable" }))
     }
 }
 

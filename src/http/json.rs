@@ -52,7 +52,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         let (code, message) = match missing_field(&message) {
             Some(field) => {
-                path = if path.is_empty() { field } else { format!("{path}.{field}") };
+                path = if path.is_empty() {
+                    field
+                } else {
+                    format!("{path}.{field}")
+                };
                 ("BASE_TYPE_REQUIRED", "This field is required".to_string())
             }
             None => (type_code(&message), message),

@@ -51,12 +51,15 @@ pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 
 /// Parses a snowflake from a path segment, answering as Discord does when it is not one.
 pub fn snowflake(field: &str, text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>().ok().filter(|id| *id >= 0).ok_or_else(|| {
-        error::FormErrors::field(
-            field,
-            "NUMBER_TYPE_COERCE",
-            format!("Value \"{text}\" is not snowflake."),
-        )
-        .into()
-    })
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id >= 0)
+        .ok_or_else(|| {
+            error::FormErrors::field(
+                field,
+                "NUMBER_TYPE_COERCE",
+                format!("Value \"{text}\" is not snowflake."),
+            )
+            .into()
+        })
 }

@@ -38,5 +38,8 @@ pub enum IdentifyError {
 }
 
 pub trait SessionBackend: Send + Sync + 'static {
-    fn identify(&self, request: IdentifyRequest) -> BoxFuture<'static, Result<Identified, IdentifyError>>;
+    fn identify(
+        &self,
+        request: IdentifyRequest,
+    ) -> BoxFuture<'static, Result<Identified, IdentifyError>>;
 }

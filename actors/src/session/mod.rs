@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Handler, StreamHandler, WrapFuture,
 };
-use actix_web_actors::ws;
 use actix_http::ws::Item;
+use actix_web_actors::ws;
 use rand::Rng;
 
 use crate::dispatch::{Deliver, Dispatch};
 use crate::registry::{Register, Unregister};
 use crate::supervisor::catch_failure;
 use crate::Tree;
-pub use backend::{IdentifyError, IdentifyRequest, Identified, SessionBackend};
+pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
 use protocol::{op, CloseCode, Identify, Inbound, VoiceStateUpdate};
 use zlib::{Piece, ZlibStream};
 
@@ -135,7 +135,10 @@ impl SessionActor {
         } else {
             Piece::Text(dispatch.data())
         };
-        self.send(ctx, &[Piece::Text(head.as_bytes()), body, Piece::Text(b"}")]);
+        self.send(
+            ctx,
+            &[Piece::Text(head.as_bytes()), body, Piece::Text(b"}")],
+        );
     }
 
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode) {
@@ -341,11 +344,7 @@ impl Actor for SessionActor {
 }
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for SessionActor {
-    fn handle(
-        &mut self,
-        frame: Result<ws::Message, ws::ProtocolError>,
-        ctx: &mut Self::Context,
-    ) {
+    fn handle(&mut self, frame: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
         if catch_failure("gateway session", || self.on_frame(frame, ctx)).is_err() {
             self.close(ctx, CloseCode::UnknownError);
         }

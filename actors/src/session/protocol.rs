@@ -89,7 +89,9 @@ pub struct Identify {
 }
 
 /// Accepts `3070`, `"3070"` and `null`: clients send bitfields either way.
-pub fn number_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+pub fn number_or_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -122,8 +124,12 @@ mod tests {
     fn identify_accepts_bitfields_as_numbers_or_strings() {
         let numeric: Identify =
             serde_json::from_str(r#"{"token":"t","capabilities":3070,"intents":"513"}"#).unwrap();
-        assert_eq!((numeric.capabilities, numeric.intents), (Some(3070), Some(513)));
-        let text: Identify = serde_json::from_str(r#"{"token":"t","capabilities":"1024"}"#).unwrap();
+        assert_eq!(
+            (numeric.capabilities, numeric.intents),
+            (Some(3070), Some(513))
+        );
+        let text: Identify =
+            serde_json::from_str(r#"{"token":"t","capabilities":"1024"}"#).unwrap();
         assert_eq!(text.capabilities, Some(1024));
         assert!(serde_json::from_str::<Identify>(r#"{"token":"t","capabilities":"x"}"#).is_err());
         assert!(serde_json::from_str::<Identify>(r#"{"capabilities":1}"#).is_err());

@@ -124,7 +124,7 @@ mod tests {
     use flate2::{Decompress, FlushDecompress};
 
     fn inflate(decompressor: &mut Decompress, message: &[u8]) -> String {
-        let mut out = Vec::with_capacity(1 << 16);
+        let mut out = Vec::with_capacity(1 << 20);
         let before = decompressor.total_in();
         decompressor
             .decompress_vec(message, &mut out, FlushDecompress::Sync)

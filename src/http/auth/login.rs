@@ -22,7 +22,10 @@ pub struct LoginBody {
     password: String,
 }
 
-pub async fn login(state: Data<AppState>, Json(body): Json<LoginBody>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: Data<AppState>,
+    Json(body): Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let user = User::find_by_email(&mut conn, &normalise_email(&body.login))
         .await?
@@ -33,7 +36,8 @@ pub async fn login(state: Data<AppState>, Json(body): Json<LoginBody>) -> Result
         None => false,
     };
     let Some(user) = user.filter(|_| matches) else {
-        let mut errors = FormErrors::field("login", "INVALID_LOGIN", "Login or password is invalid.");
+        let mut errors =
+            FormErrors::field("login", "INVALID_LOGIN", "Login or password is invalid.");
         errors.add("password", "INVALID_LOGIN", "Login or password is invalid.");
         return Err(errors.into());
     };

@@ -8,7 +8,10 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::server::AppState;
 
-pub async fn logout(state: Data<AppState>, Authenticated(session): Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     auth_sessions::delete(&mut conn, session.session_id).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -45,7 +45,11 @@ pub async fn register(
     }
     let mut errors = FormErrors::default();
     let username = body.username.trim().to_string();
-    validate_username(&username, state.config.limits.user_max_username, &mut errors);
+    validate_username(
+        &username,
+        state.config.limits.user_max_username,
+        &mut errors,
+    );
     if body.consent != Some(true) {
         errors.add(
             "consent",
@@ -53,19 +57,29 @@ pub async fn register(
             "You need to agree to the Terms of Service and Privacy Policy.",
         );
     }
-    let email = body.email.as_deref().map(normalise_email).filter(|e| !e.is_empty());
+    let email = body
+        .email
+        .as_deref()
+        .map(normalise_email)
+        .filter(|e| !e.is_empty());
     match &email {
-        None if rules.email_required => errors.add("email", "BASE_TYPE_REQUIRED", "This field is required"),
-        Some(email) if !plausible_email(email) => {
-            errors.add("email", "EMAIL_TYPE_INVALID_EMAIL", "Not a well formed email address.")
+        None if rules.email_required => {
+            errors.add("email", "BASE_TYPE_REQUIRED", "This field is required")
         }
+        Some(email) if !plausible_email(email) => errors.add(
+            "email",
+            "EMAIL_TYPE_INVALID_EMAIL",
+            "Not a well formed email address.",
+        ),
         _ => {}
     }
     match &body.password {
         None if rules.password_required => {
             errors.add("password", "BASE_TYPE_REQUIRED", "This field is required")
         }
-        Some(password) => check_password(password, rules.password_min_length, "password", &mut errors),
+        Some(password) => {
+            check_password(password, rules.password_min_length, "password", &mut errors)
+        }
         None => {}
     }
     let date_of_birth = check_date_of_birth(&state, body.date_of_birth.as_deref(), &mut errors);
@@ -125,7 +139,11 @@ pub async fn register(
     Ok(HttpResponse::Ok().json(json!({ "token": token })))
 }
 
-async fn create_account(conn: &mut Connection, user: &NewUser, session_id: i64) -> diesel::QueryResult<()> {
+async fn create_account(
+    conn: &mut Connection,
+    user: &NewUser,
+    session_id: i64,
+) -> diesel::QueryResult<()> {
     conn.transaction(async |conn| {
         User::insert(conn, user).await?;
         auth_sessions::create(conn, session_id, user.id).await
@@ -134,7 +152,12 @@ async fn create_account(conn: &mut Connection, user: &NewUser, session_id: i64) 
 }
 
 fn email_taken() -> ApiError {
-    FormErrors::field("email", "EMAIL_ALREADY_REGISTERED", "Email is already registered.").into()
+    FormErrors::field(
+        "email",
+        "EMAIL_ALREADY_REGISTERED",
+        "Email is already registered.",
+    )
+    .into()
 }
 
 pub fn normalise_email(email: &str) -> String {
@@ -145,7 +168,10 @@ pub fn plausible_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
-    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
         && !email.chars().any(char::is_whitespace)
         && email.len() <= 254
 }
@@ -167,18 +193,32 @@ pub fn check_password(password: &str, min_length: usize, field: &str, errors: &m
     }
 }
 
-fn check_date_of_birth(state: &AppState, text: Option<&str>, errors: &mut FormErrors) -> Option<NaiveDate> {
+fn check_date_of_birth(
+    state: &AppState,
+    text: Option<&str>,
+    errors: &mut FormErrors,
+) -> Option<NaiveDate> {
     let rules = &state.config.register;
     let Some(text) = text else {
         if rules.date_of_birth_required {
-            errors.add("date_of_birth", "BASE_TYPE_REQUIRED", "This field is required");
+            errors.add(
+                "date_of_birth",
+                "BASE_TYPE_REQUIRED",
+                "This field is required",
+            );
         }
         return None;
     };
     // Clients send a date, some a full timestamp; the date part is what counts.
-    let date = text.get(..10).and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok());
+    let date = text
+        .get(..10)
+        .and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok());
     let Some(date) = date else {
-        errors.add("date_of_birth", "DATE_TYPE_PARSE", format!("Could not parse \"{text}\". Should be ISO8601."));
+        errors.add(
+            "date_of_birth",
+            "DATE_TYPE_PARSE",
+            format!("Could not parse \"{text}\". Should be ISO8601."),
+        );
         return None;
     };
     let age = chrono::Utc::now().date_naive().years_since(date);
@@ -186,7 +226,10 @@ fn check_date_of_birth(state: &AppState, text: Option<&str>, errors: &mut FormEr
         errors.add(
             "date_of_birth",
             "DATE_OF_BIRTH_UNDERAGE",
-            format!("You need to be {} or older in order to use this instance.", rules.date_of_birth_minimum_age),
+            format!(
+                "You need to be {} or older in order to use this instance.",
+                rules.date_of_birth_minimum_age
+            ),
         );
         return None;
     }

@@ -103,7 +103,11 @@ fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
     match value {
         Value::Object(fields) => {
             for (key, child) in fields {
-                let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}_{key}") };
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}_{key}")
+                };
                 flatten(&name, child, out);
             }
         }

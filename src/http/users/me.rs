@@ -44,7 +44,9 @@ pub struct PatchMe {
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
-fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Ok(Some(Option::deserialize(d)?))
 }
 
@@ -59,55 +61,91 @@ pub async fn patch(
     let mut changes = UserChanges::default();
     let mut conn = state.pool.get().await?;
 
-    let username = body.username.map(|name| name.trim().to_string()).filter(|name| *name != me.username);
-    let email = body.email.map(|email| normalise_email(&email)).filter(|email| me.email.as_ref() != Some(email));
+    let username = body
+        .username
+        .map(|name| name.trim().to_string())
+        .filter(|name| *name != me.username);
+    let email = body
+        .email
+        .map(|email| normalise_email(&email))
+        .filter(|email| me.email.as_ref() != Some(email));
     if (username.is_some() || email.is_some() || body.new_password.is_some()) && !me.bot {
         check_current_password(me, body.password, &mut errors).await?;
     }
     if let Some(username) = username {
         validate_username(&username, limits.user_max_username, &mut errors);
         if errors.is_empty() {
-            changes.discriminator =
-                Some(Discriminators::keep_or_pick(&mut conn, &username, &me.discriminator, me.id).await?);
+            changes.discriminator = Some(
+                Discriminators::keep_or_pick(&mut conn, &username, &me.discriminator, me.id)
+                    .await?,
+            );
         }
         changes.username = Some(username);
     }
     if let Some(email) = email {
         if !plausible_email(&email) {
-            errors.add("email", "EMAIL_TYPE_INVALID_EMAIL", "Not a well formed email address.");
+            errors.add(
+                "email",
+                "EMAIL_TYPE_INVALID_EMAIL",
+                "Not a well formed email address.",
+            );
         } else if User::find_by_email(&mut conn, &email).await?.is_some() {
-            errors.add("email", "EMAIL_ALREADY_REGISTERED", "Email is already registered.");
+            errors.add(
+                "email",
+                "EMAIL_ALREADY_REGISTERED",
+                "Email is already registered.",
+            );
         }
         changes.email = Some(Some(email));
     }
     if let Some(new_password) = &body.new_password {
-        check_password(new_password, state.config.register.password_min_length, "new_password", &mut errors);
+        check_password(
+            new_password,
+            state.config.register.password_min_length,
+            "new_password",
+            &mut errors,
+        );
     }
     if let Some(bio) = body.bio {
         if bio.chars().count() > limits.user_max_bio {
-            errors.add("bio", "BASE_TYPE_BAD_LENGTH", format!("Must be between 0 and {} in length.", limits.user_max_bio));
+            errors.add(
+                "bio",
+                "BASE_TYPE_BAD_LENGTH",
+                format!("Must be between 0 and {} in length.", limits.user_max_bio),
+            );
         }
         changes.bio = Some(bio);
     }
     if let Some(pronouns) = body.pronouns {
         if pronouns.chars().count() > MAX_PRONOUNS {
-            errors.add("pronouns", "BASE_TYPE_BAD_LENGTH", format!("Must be between 0 and {MAX_PRONOUNS} in length."));
+            errors.add(
+                "pronouns",
+                "BASE_TYPE_BAD_LENGTH",
+                format!("Must be between 0 and {MAX_PRONOUNS} in length."),
+            );
         }
         changes.pronouns = Some(pronouns);
     }
     if let Some(Some(color)) = body.accent_color {
         if !(0..=0xFF_FFFF).contains(&color) {
-            errors.add("accent_color", "NUMBER_TYPE_MAX", "int value should be <= 16777215 and >= 0.");
+            errors.add(
+                "accent_color",
+                "NUMBER_TYPE_MAX",
+                "int value should be <= 16777215 and >= 0.",
+            );
         }
     }
     changes.accent_color = body.accent_color;
-    changes.global_name = body.global_name.map(|name| name.filter(|n| !n.trim().is_empty()));
+    changes.global_name = body
+        .global_name
+        .map(|name| name.filter(|n| !n.trim().is_empty()));
     errors.into_result()?;
 
     let new_session = match body.new_password {
         Some(new_password) => {
-            changes.password_hash =
-                Some(Some(password::hash(new_password, state.config.security.bcrypt_cost).await?));
+            changes.password_hash = Some(Some(
+                password::hash(new_password, state.config.security.bcrypt_cost).await?,
+            ));
             Some(state.snowflakes.next())
         }
         None => None,
@@ -142,9 +180,21 @@ async fn save(
         })
         .await;
     match saved {
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)) => {
-            let field = if info.constraint_name() == Some("users_email_key") { "email" } else { "username" };
-            Err(FormErrors::field(field, "BASE_TYPE_ALREADY_EXISTS", "Already taken; try again.").into())
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        )) => {
+            let field = if info.constraint_name() == Some("users_email_key") {
+                "email"
+            } else {
+                "username"
+            };
+            Err(FormErrors::field(
+                field,
+                "BASE_TYPE_ALREADY_EXISTS",
+                "Already taken; try again.",
+            )
+            .into())
         }
         other => Ok(other?),
     }
@@ -164,7 +214,11 @@ async fn check_current_password(
         None => false,
     };
     if !matches {
-        errors.add("password", "PASSWORD_DOES_NOT_MATCH", "Password does not match.");
+        errors.add(
+            "password",
+            "PASSWORD_DOES_NOT_MATCH",
+            "Password does not match.",
+        );
     }
     Ok(())
 }

@@ -31,7 +31,9 @@ pub fn validate_username(username: &str, max_length: usize, errors: &mut FormErr
             "BASE_TYPE_BAD_LENGTH",
             format!("Must be between 2 and {max_length} in length."),
         );
-    } else if ["@", "#", ":", "```"].iter().any(|bad| username.contains(bad))
+    } else if ["@", "#", ":", "```"]
+        .iter()
+        .any(|bad| username.contains(bad))
         || ["everyone", "here"].contains(&username.to_lowercase().as_str())
     {
         errors.add("username", "USERNAME_INVALID_CONTAINS", "Username cannot contain \"@\", \"#\", \":\" or \"```\", nor be \"everyone\" or \"here\".");

@@ -10,7 +10,11 @@ use crate::http::error::ApiError;
 use crate::server::AppState;
 use crate::wire::user::PublicUser;
 
-pub async fn get(state: Data<AppState>, _: Authenticated, path: Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: Data<AppState>,
+    _: Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let user = find(&state, &path).await?;
     Ok(HttpResponse::Ok().json(json!({
         "user": PublicUser::from(&user),

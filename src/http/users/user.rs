@@ -9,7 +9,11 @@ use crate::http::error::{ApiError, Unknown};
 use crate::server::AppState;
 use crate::wire::user::PublicUser;
 
-pub async fn get(state: Data<AppState>, _: Authenticated, path: Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: Data<AppState>,
+    _: Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let user = find(&state, &path).await?;
     Ok(HttpResponse::Ok().json(PublicUser::from(&user)))
 }
@@ -18,5 +22,7 @@ pub async fn get(state: Data<AppState>, _: Authenticated, path: Path<String>) ->
 pub async fn find(state: &AppState, id: &str) -> Result<User, ApiError> {
     let id = crate::http::snowflake("user_id", id)?;
     let mut conn = state.pool.get().await?;
-    User::find(&mut conn, id).await?.ok_or(ApiError::Unknown(Unknown::User))
+    User::find(&mut conn, id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::User))
 }

@@ -1,0 +1,169 @@
+//! A gateway client over a real WebSocket, inflating zlib-stream as clients do.
+
+use std::time::Duration;
+
+use actix_codec::Framed;
+use awc::ws::{self, Frame};
+use awc::BoxedSocket;
+use flate2::{Decompress, FlushDecompress};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+use super::TestServer;
+
+/// What the server sent next.
+#[derive(Debug)]
+pub enum Event {
+    Payload(Value),
+    Closed(Option<u16>),
+}
+
+pub struct Gateway {
+    connection: Framed<BoxedSocket, ws::Codec>,
+    inflater: Option<(Decompress, Vec<u8>)>,
+    pub binary_frames: usize,
+    pub text_frames: usize,
+    pub hello: Value,
+}
+
+impl Gateway {
+    /// Connects with `query` (e.g. `"v=9&encoding=json"`) and reads HELLO.
+    pub async fn connect(server: &TestServer, query: &str) -> Self {
+        let mut gateway = Self::connect_raw(server, query).await;
+        gateway.hello = gateway.payload().await;
+        assert_eq!(gateway.hello["op"], 10, "{:?}", gateway.hello);
+        gateway
+    }
+
+    /// Connects without reading anything.
+    pub async fn connect_raw(server: &TestServer, query: &str) -> Self {
+        let zlib = query.contains("compress=zlib-stream");
+        let (_, connection) = awc::Client::new()
+            .ws(server.url(&format!("/?{query}")))
+            .max_frame_size(16 << 20)
+            .connect()
+            .await
+            .unwrap();
+        Self {
+            connection,
+            inflater: zlib.then(|| (Decompress::new(true), Vec::new())),
+            binary_frames: 0,
+            text_frames: 0,
+            hello: Value::Null,
+        }
+    }
+
+    pub async fn send(&mut self, payload: Value) {
+        self.send_text(payload.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.connection
+            .send(ws::Message::Text(text.into()))
+            .await
+            .unwrap();
+    }
+
+    /// The next payload or close, within five seconds.
+    pub async fn next(&mut self) -> Event {
+        self.next_within(Duration::from_secs(5)).await
+    }
+
+    pub async fn next_within(&mut self, limit: Duration) -> Event {
+        loop {
+            let frame = tokio::time::timeout(limit, self.connection.next())
+                .await
+                .expect("the server sent nothing in time");
+            match frame {
+                None => return Event::Closed(None),
+                Some(Err(error)) => panic!("websocket error: {error}"),
+                Some(Ok(Frame::Close(reason))) => {
+                    return Event::Closed(reason.map(|r| r.code.into()))
+                }
+                Some(Ok(Frame::Text(text))) => {
+                    self.text_frames += 1;
+                    assert!(
+                        self.inflater.is_none(),
+                        "a text frame on a zlib-stream connection"
+                    );
+                    return Event::Payload(serde_json::from_slice(&text).unwrap());
+                }
+                Some(Ok(Frame::Binary(bytes))) => {
+                    self.binary_frames += 1;
+                    let (inflater, buffer) =
+                        self.inflater.as_mut().expect("binary frame without zlib");
+                    buffer.extend_from_slice(&bytes);
+                    if !buffer.ends_with(&[0, 0, 0xff, 0xff]) {
+                        continue;
+                    }
+                    let mut out = Vec::with_capacity(buffer.len() * 20 + 1024);
+                    let before = inflater.total_in();
+                    inflater
+                        .decompress_vec(buffer, &mut out, FlushDecompress::Sync)
+                        .unwrap();
+                    assert_eq!(
+                        inflater.total_in() - before,
+                        buffer.len() as u64,
+                        "output buffer too small"
+                    );
+                    buffer.clear();
+                    return Event::Payload(serde_json::from_slice(&out).unwrap());
+                }
+                Some(Ok(Frame::Ping(bytes))) => self
+                    .connection
+                    .send(ws::Message::Pong(bytes))
+                    .await
+                    .unwrap(),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next payload; fails on a close.
+    pub async fn payload(&mut self) -> Value {
+        match self.next().await {
+            Event::Payload(payload) => payload,
+            Event::Closed(code) => panic!("closed with {code:?} while a payload was expected"),
+        }
+    }
+
+    /// Reads until the connection closes; returns the close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            match self.next().await {
+                Event::Closed(code) => return code,
+                Event::Payload(_) => {}
+            }
+        }
+    }
+
+    /// The next dispatch named `event`, skipping others.
+    pub async fn dispatch(&mut self, event: &str) -> Value {
+        loop {
+            let payload = self.payload().await;
+            if payload["op"] == 0 && payload["t"] == event {
+                return payload;
+            }
+        }
+    }
+
+    /// The next payload that is not a dispatch (a heartbeat ACK, say), skipping dispatches.
+    pub async fn skip_dispatches(&mut self) -> Value {
+        loop {
+            let payload = self.payload().await;
+            if payload["op"] != 0 {
+                return payload;
+            }
+        }
+    }
+
+    /// IDENTIFY with `token`; returns the whole READY payload.
+    pub async fn identify(&mut self, token: &str) -> Value {
+        self.send(json!({
+            "op": 2,
+            "d": { "token": token, "properties": { "os": "linux", "browser": "test", "device": "" }, "intents": 513 },
+        }))
+        .await;
+        self.dispatch("READY").await
+    }
+}

@@ -1,0 +1,207 @@
+//! The test harness: a throwaway socket-only PostgreSQL cluster shared by the whole test run,
+//! a template database migrated once, and per test a fresh database and a real server.
+
+pub mod gateway;
+pub mod http;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, OnceLock};
+
+use tokio::sync::Mutex;
+
+use spacebar::config::Config;
+use spacebar::db::embedded::{self, EmbeddedPostgres};
+
+const TEMPLATE: &str = "spacebar_template";
+pub const TEST_SECRET: &str = "integration-test-signing-key";
+
+struct Cluster {
+    dir: PathBuf,
+    next: AtomicU32,
+    /// `CREATE DATABASE … TEMPLATE` fails if two copy the template at once.
+    creating: Mutex<()>,
+}
+
+/// Starts the shared cluster on first use. It runs on a thread that never ends, because
+/// PostgreSQL's parent-death signal fires when the thread that started it exits; it stops
+/// when the test process does.
+fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("spacebar-test-{}", std::process::id()));
+        remove_stale_clusters();
+        let dir = root.join("pg");
+        let (started, result) = mpsc::channel();
+        let cluster_dir = dir.clone();
+        // Outside any async runtime: start-up and migrations block.
+        std::thread::spawn(move || {
+            let prepared = EmbeddedPostgres::start(&cluster_dir, "", false)
+                .map_err(|e| e.to_string())
+                .and_then(|cluster| {
+                    spacebar::db::create_database(&cluster.url("postgres"), TEMPLATE)
+                        .and_then(|()| spacebar::db::migrate(&cluster.url(TEMPLATE)))
+                        .map_err(|e| e.to_string())
+                        .map(|()| cluster)
+                });
+            match prepared {
+                Ok(cluster) => {
+                    started.send(Ok(())).unwrap();
+                    let _keep = cluster;
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(error) => started.send(Err(error)).unwrap(),
+            }
+        });
+        result
+            .recv()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
+        Cluster {
+            dir,
+            next: AtomicU32::new(0),
+            creating: Mutex::new(()),
+        }
+    })
+}
+
+/// Clusters left by earlier test runs whose process is gone.
+fn remove_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.strip_prefix("spacebar-test-") else {
+            continue;
+        };
+        if !PathBuf::from(format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A fresh database cloned from the migrated template; returns its URL.
+pub async fn fresh_database() -> String {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let cluster = cluster();
+    let name = format!("test_{}", cluster.next.fetch_add(1, Ordering::Relaxed));
+    let mut conn =
+        diesel_async::AsyncPgConnection::establish(&embedded::url(&cluster.dir, "postgres"))
+            .await
+            .unwrap();
+    let _one_at_a_time = cluster.creating.lock().await;
+    diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    embedded::url(&cluster.dir, &name)
+}
+
+/// A running server on its own database, stopped when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    handle: actix_web::dev::ServerHandle,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(&[]).await
+    }
+
+    /// A server with configuration keys (`"gateway.identify_timeout_ms"`, …) overridden.
+    pub async fn with(overrides: &[(&str, &str)]) -> Self {
+        let database_url = fresh_database().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let data_path = data_dir.path().to_string_lossy().to_string();
+        let mut settings = vec![
+            ("http.listen", "127.0.0.1:0"),
+            ("http.workers", "1"),
+            ("database.url", database_url.as_str()),
+            ("database.pool_size", "4"),
+            ("storage.data_dir", data_path.as_str()),
+            ("security.jwt_secret", TEST_SECRET),
+            ("security.bcrypt_cost", "4"),
+        ];
+        settings.extend_from_slice(overrides);
+        let config = Config::with_overrides(&settings).unwrap();
+        let (ready, started) = mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let url = config.database.url.clone();
+                let (server, addr) =
+                    spacebar::server::build(config, &url, TEST_SECRET.as_bytes()).unwrap();
+                ready.send((addr, server.handle())).unwrap();
+                server.await.unwrap();
+            })
+        });
+        let (addr, handle) = started.recv().unwrap();
+        Self {
+            addr,
+            database_url,
+            handle,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// `http://127.0.0.1:port` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Runs SQL on this server's database directly (to look behind the API, or to break it).
+    pub async fn sql(&self, sql: &str) -> usize {
+        use diesel_async::{AsyncConnection, RunQueryDsl};
+        let mut conn = diesel_async::AsyncPgConnection::establish(&self.database_url)
+            .await
+            .unwrap();
+        diesel::sql_query(sql).execute(&mut conn).await.unwrap()
+    }
+
+    /// Runs SQL on the cluster's maintenance database (to act on this server's database).
+    pub async fn admin_sql(&self, sql: &str) -> usize {
+        use diesel_async::{AsyncConnection, RunQueryDsl};
+        let url = embedded::url(&cluster().dir, "postgres");
+        let mut conn = diesel_async::AsyncPgConnection::establish(&url)
+            .await
+            .unwrap();
+        diesel::sql_query(sql).execute(&mut conn).await.unwrap()
+    }
+
+    /// This server's database's name.
+    pub fn database_name(&self) -> String {
+        let path = self.database_url.split('?').next().unwrap_or_default();
+        path.rsplit('/').next().unwrap_or_default().to_string()
+    }
+
+    /// Counts rows with a `SELECT count(*) AS n FROM …` query.
+    pub async fn count(&self, from_where: &str) -> i64 {
+        use diesel::sql_types::BigInt;
+        use diesel_async::{AsyncConnection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = diesel_async::AsyncPgConnection::establish(&self.database_url)
+            .await
+            .unwrap();
+        let row: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {from_where}"))
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        row.n
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the server's thread ends when it is done.
+        drop(self.handle.stop(false));
+    }
+}

@@ -1,0 +1,291 @@
+//! The gateway handshake over real WebSockets: HELLO, IDENTIFY → READY, heartbeats, close codes,
+//! zlib-stream, and dispatches reaching every session of a user.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::gateway::{Event, Gateway};
+use crate::common::http::{patch, post, register};
+use crate::common::TestServer;
+
+const JSON: &str = "v=9&encoding=json";
+
+#[actix_web::test]
+async fn identify_reaches_ready_with_every_field_clients_need() {
+    let server = TestServer::start().await;
+    let token = register(&server, "olga").await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    assert_eq!(gateway.hello["d"]["heartbeat_interval"], 41250);
+    let ready = gateway.identify(&token).await;
+    assert_eq!(ready["s"], 1);
+    let d = &ready["d"];
+    for key in [
+        "v",
+        "user",
+        "user_settings",
+        "relationships",
+        "private_channels",
+        "guilds",
+        "merged_members",
+        "session_id",
+        "session_type",
+        "resume_gateway_url",
+        "read_state",
+        "user_guild_settings",
+        "users",
+        "sessions",
+        "country_code",
+        "analytics_token",
+        "auth_session_id_hash",
+        "friend_suggestion_count",
+        "api_code_version",
+    ] {
+        assert!(d.get(key).is_some(), "READY lacks {key}");
+    }
+    assert_eq!(d["v"], 9);
+    assert_eq!(d["user"]["username"], "olga");
+    assert_eq!(d["guilds"], json!([]));
+    assert_eq!(d["resume_gateway_url"], format!("ws://{}", server.addr));
+    assert_eq!(d["session_id"].as_str().unwrap().len(), 32);
+    assert!(
+        d.get("application").is_none(),
+        "only bots get an application"
+    );
+    let supplemental = gateway.dispatch("READY_SUPPLEMENTAL").await;
+    assert_eq!(supplemental["s"], 2);
+    assert_eq!(supplemental["d"]["guilds"], json!([]));
+    assert!(supplemental["d"]["merged_presences"].is_object());
+
+    for op in [1, 40] {
+        gateway.send(json!({ "op": op, "d": 2 })).await;
+        assert_eq!(
+            gateway.payload().await,
+            json!({ "op": 11, "d": {} }),
+            "answer to op {op}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn zlib_stream_is_one_deflate_stream_of_binary_frames() {
+    let server = TestServer::start().await;
+    let token = register(&server, "pavel").await;
+    let mut gateway = Gateway::connect(&server, "v=9&encoding=json&compress=zlib-stream").await;
+    let ready = gateway.identify(&token).await;
+    assert_eq!(ready["d"]["user"]["username"], "pavel");
+    gateway.dispatch("READY_SUPPLEMENTAL").await;
+    gateway.send(json!({ "op": 1, "d": null })).await;
+    assert_eq!(gateway.payload().await["op"], 11);
+    // A change large enough to be deflated is spliced into the stream too.
+    patch(
+        &server,
+        "/api/v9/users/@me",
+        &token,
+        json!({ "bio": "z".repeat(150) }),
+    )
+    .await;
+    let update = gateway.dispatch("USER_UPDATE").await;
+    assert_eq!(update["d"]["bio"], "z".repeat(150));
+    assert_eq!(gateway.text_frames, 0);
+    assert!(gateway.binary_frames >= 5);
+
+    // An unknown compression gets plain text frames, never a close.
+    let mut plain = Gateway::connect(&server, "v=9&encoding=json&compress=brotli-maybe").await;
+    plain.identify(&token).await;
+    assert!(plain.text_frames >= 2);
+}
+
+#[actix_web::test]
+async fn capabilities_and_intents_may_be_strings() {
+    let server = TestServer::start().await;
+    let token = register(&server, "quinn").await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    gateway
+        .send(json!({ "op": 2, "d": { "token": token, "capabilities": "3070", "intents": "513", "properties": {},
+                      "compress": true, "presence": { "status": "idle", "since": 0, "activities": [], "afk": false } } }))
+        .await;
+    let ready = gateway.dispatch("READY").await;
+    assert_eq!(ready["d"]["sessions"][0]["status"], "idle");
+    // Fermi's start-up VOICE_STATE_UPDATE with nothing in it is a no-op, not an error.
+    gateway.send(json!({ "op": 4, "d": { "guild_id": null, "channel_id": null, "self_mute": false, "self_deaf": false } })).await;
+    gateway.send(json!({ "op": 1, "d": 1 })).await;
+    assert_eq!(gateway.skip_dispatches().await["op"], 11);
+}
+
+#[actix_web::test]
+async fn protocol_violations_close_with_discords_codes() {
+    let server = TestServer::start().await;
+    let token = register(&server, "rita").await;
+
+    let mut bad_token = Gateway::connect(&server, JSON).await;
+    bad_token
+        .send(json!({ "op": 2, "d": { "token": "nope", "properties": {} } }))
+        .await;
+    assert_eq!(bad_token.closed().await, Some(4004));
+
+    let mut twice = Gateway::connect(&server, JSON).await;
+    twice.identify(&token).await;
+    twice
+        .send(json!({ "op": 2, "d": { "token": token, "properties": {} } }))
+        .await;
+    assert_eq!(twice.closed().await, Some(4005));
+
+    let mut malformed = Gateway::connect(&server, JSON).await;
+    malformed.send_text("{\"op\": 2, \"d\":".into()).await;
+    assert_eq!(malformed.closed().await, Some(4002));
+
+    let mut no_token = Gateway::connect(&server, JSON).await;
+    no_token
+        .send(json!({ "op": 2, "d": { "properties": {} } }))
+        .await;
+    assert_eq!(no_token.closed().await, Some(4002));
+
+    let mut unknown = Gateway::connect(&server, JSON).await;
+    unknown.identify(&token).await;
+    unknown.send(json!({ "op": 99, "d": null })).await;
+    assert_eq!(unknown.closed().await, Some(4001));
+
+    let mut early = Gateway::connect(&server, JSON).await;
+    early.send(json!({ "op": 3, "d": { "status": "online", "since": 0, "activities": [], "afk": false } })).await;
+    assert_eq!(early.closed().await, Some(4003));
+
+    let mut oversized = Gateway::connect(&server, JSON).await;
+    oversized
+        .send_text(format!("{{\"op\":1,\"d\":\"{}\"}}", "x".repeat(64 * 1024)))
+        .await;
+    assert_eq!(oversized.closed().await, Some(4002));
+
+    let mut old_version = Gateway::connect_raw(&server, "v=3&encoding=json").await;
+    assert_eq!(old_version.closed().await, Some(4012));
+}
+
+#[actix_web::test]
+async fn resume_is_answered_with_invalid_session() {
+    let server = TestServer::start().await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    gateway
+        .send(json!({ "op": 6, "d": { "token": "t", "session_id": "s", "seq": 3 } }))
+        .await;
+    assert_eq!(gateway.payload().await, json!({ "op": 9, "d": false }));
+}
+
+#[actix_web::test]
+async fn silent_connections_time_out_with_4009() {
+    let server = TestServer::with(&[
+        ("gateway.identify_timeout_ms", "300"),
+        ("gateway.heartbeat_interval_ms", "200"),
+        ("gateway.heartbeat_grace_ms", "100"),
+    ])
+    .await;
+    let token = register(&server, "sam").await;
+    let mut never_identifies = Gateway::connect(&server, JSON).await;
+    assert_eq!(never_identifies.closed().await, Some(4009));
+
+    let mut never_beats = Gateway::connect(&server, JSON).await;
+    never_beats.identify(&token).await;
+    assert_eq!(never_beats.closed().await, Some(4009));
+
+    // One that keeps heartbeating stays.
+    let mut beating = Gateway::connect(&server, JSON).await;
+    beating.identify(&token).await;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        beating.send(json!({ "op": 1, "d": null })).await;
+        assert_eq!(beating.skip_dispatches().await["op"], 11);
+    }
+}
+
+#[actix_web::test]
+async fn user_update_reaches_every_session_of_the_user_and_only_theirs() {
+    let server = TestServer::start().await;
+    let token = register(&server, "tina").await;
+    let other = register(&server, "uma").await;
+    let mut first = Gateway::connect(&server, JSON).await;
+    first.identify(&token).await;
+    let mut second = Gateway::connect(&server, "v=10&encoding=json&compress=zlib-stream").await;
+    second.identify(&token).await;
+    let mut stranger = Gateway::connect(&server, JSON).await;
+    stranger.identify(&other).await;
+
+    patch(
+        &server,
+        "/api/v9/users/@me",
+        &token,
+        json!({ "bio": "now with a bio" }),
+    )
+    .await;
+    for gateway in [&mut first, &mut second] {
+        let update = gateway.dispatch("USER_UPDATE").await;
+        assert_eq!(update["d"]["bio"], "now with a bio");
+        assert_eq!(update["d"]["username"], "tina");
+    }
+    stranger.dispatch("READY_SUPPLEMENTAL").await;
+    stranger.send(json!({ "op": 1, "d": null })).await;
+    assert_eq!(
+        stranger.payload().await["op"],
+        11,
+        "the stranger got something else first"
+    );
+
+    patch(
+        &server,
+        "/api/v9/users/@me/settings",
+        &token,
+        json!({ "theme": "light" }),
+    )
+    .await;
+    assert_eq!(
+        first.dispatch("USER_SETTINGS_UPDATE").await["d"],
+        json!({ "theme": "light" })
+    );
+}
+
+#[actix_web::test]
+async fn a_failure_in_one_session_closes_it_with_4000_and_nothing_else() {
+    let server = TestServer::start().await;
+    let token = register(&server, "victor").await;
+    let mut healthy = Gateway::connect(&server, JSON).await;
+    healthy.identify(&token).await;
+
+    // Break the database under the server: the next IDENTIFY fails inside its session.
+    server.sql("ALTER TABLE users RENAME TO users_gone").await;
+    let mut failing = Gateway::connect(&server, JSON).await;
+    failing
+        .send(json!({ "op": 2, "d": { "token": token, "properties": {} } }))
+        .await;
+    assert_eq!(failing.closed().await, Some(4000));
+
+    // The other session and the server carry on.
+    healthy.send(json!({ "op": 1, "d": null })).await;
+    assert_eq!(healthy.skip_dispatches().await["op"], 11);
+    server.sql("ALTER TABLE users_gone RENAME TO users").await;
+    let mut again = Gateway::connect(&server, JSON).await;
+    again.identify(&token).await;
+    let me = post(
+        &server,
+        "/api/v9/auth/login",
+        None,
+        json!({ "login": "victor@example.org", "password": "correct horse" }),
+    )
+    .await;
+    assert_eq!(me.status, 200);
+}
+
+#[actix_web::test]
+async fn old_tokens_cannot_identify_after_a_password_change() {
+    let server = TestServer::start().await;
+    let token = register(&server, "wendy").await;
+    patch(
+        &server,
+        "/api/v9/users/@me",
+        &token,
+        json!({ "password": "correct horse", "new_password": "another one" }),
+    )
+    .await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    gateway
+        .send(json!({ "op": 2, "d": { "token": token, "properties": {} } }))
+        .await;
+    assert!(matches!(gateway.next().await, Event::Closed(Some(4004))));
+}
