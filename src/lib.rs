@@ -11,6 +11,7 @@ pub mod db;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
+pub mod rights;
 pub mod server;
 pub mod snowflake;
 pub mod wire;

@@ -167,3 +167,40 @@ async fn settings_are_complete_and_patchable() {
         "light"
     );
 }
+
+#[actix_web::test]
+async fn renaming_needs_the_self_edit_name_right() {
+    let server = TestServer::start().await;
+    let (token, me) = register_user(&server, "nora").await;
+    let id = me["id"].as_str().unwrap();
+    server
+        .sql(&format!("UPDATE users SET rights = 0 WHERE id = {id}"))
+        .await;
+    let refused = patch(
+        &server,
+        "/api/v9/users/@me",
+        &token,
+        json!({ "username": "nora2", "password": "correct horse" }),
+    )
+    .await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.body["code"].as_u64()),
+        (403, Some(50013))
+    );
+    assert_eq!(
+        get(&server, "/api/v9/users/@me", Some(&token)).await.body["username"],
+        "nora"
+    );
+    // OPERATOR alone grants every right.
+    server
+        .sql(&format!("UPDATE users SET rights = 1 WHERE id = {id}"))
+        .await;
+    let renamed = patch(
+        &server,
+        "/api/v9/users/@me",
+        &token,
+        json!({ "username": "nora2", "password": "correct horse" }),
+    )
+    .await;
+    assert_eq!(renamed.body["username"], "nora2");
+}

@@ -1,8 +1,8 @@
 //! The embedded default database: a private PostgreSQL cluster under the data directory, run
 //! from the PostgreSQL binaries installed on the machine. It listens on a Unix socket inside
 //! its own directory only (no TCP port), runs as the `postgres` system user when the server
-//! runs as root (PostgreSQL refuses root), dies with the server (parent-death signal) and is
-//! stopped with a fast shutdown when dropped.
+//! runs as root (PostgreSQL refuses root), is started again if it dies, dies with the server
+//! (parent-death signal) and is stopped with a fast shutdown when dropped.
 
 use std::fs;
 use std::io::Read;
@@ -10,12 +10,16 @@ use std::os::unix::fs::{chown, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// The longest path a Unix socket address holds.
 const SOCKET_PATH_MAX: usize = 107;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+const RESTARTS_PER_MINUTE: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedError {
@@ -43,11 +47,13 @@ pub enum EmbeddedError {
     Start { log: PathBuf, message: String },
 }
 
-/// A running private cluster; stopped when dropped.
+/// A running private cluster, watched by a thread of its own that restarts PostgreSQL if it
+/// dies; stopped when dropped.
 #[derive(Debug)]
 pub struct EmbeddedPostgres {
-    child: Child,
     dir: PathBuf,
+    stop: mpsc::Sender<()>,
+    watcher: Option<thread::JoinHandle<()>>,
 }
 
 /// Who owns the cluster's files and processes when the server runs as root.
@@ -55,6 +61,16 @@ pub struct EmbeddedPostgres {
 struct Owner {
     uid: u32,
     gid: u32,
+}
+
+/// Everything needed to start the postmaster, again if need be.
+#[derive(Debug)]
+struct Launcher {
+    bin: PathBuf,
+    dir: PathBuf,
+    log: PathBuf,
+    owner: Option<Owner>,
+    durable: bool,
 }
 
 impl EmbeddedPostgres {
@@ -71,34 +87,123 @@ impl EmbeddedPostgres {
         if !dir.join("PG_VERSION").exists() {
             init(&bin, &dir, owner, durable)?;
         }
-        let log_path = dir.with_extension("log");
-        let log = fs::File::create(&log_path).map_err(|source| io(&log_path, source))?;
-        let log_err = log.try_clone().map_err(|source| io(&log_path, source))?;
-        let mut command = Command::new(bin.join("postgres"));
+        let launcher = Launcher {
+            bin,
+            log: dir.with_extension("log"),
+            dir: dir.clone(),
+            owner,
+            durable,
+        };
+        let (started, result) = mpsc::channel();
+        let (stop, stopped) = mpsc::channel();
+        // The watcher starts PostgreSQL itself: the parent-death signal is tied to the thread
+        // that forked, and this thread lives exactly as long as the cluster should.
+        let watcher = thread::Builder::new()
+            .name("embedded-postgres".into())
+            .spawn(move || watch(&launcher, &started, &stopped))
+            .map_err(|source| io(&dir, source))?;
+        match result.recv() {
+            Ok(Ok(())) => Ok(Self {
+                dir,
+                stop,
+                watcher: Some(watcher),
+            }),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(EmbeddedError::Start {
+                log: dir.with_extension("log"),
+                message: "the watcher thread ended".into(),
+            }),
+        }
+    }
+
+    /// A connection URL for `database` through the cluster's socket.
+    pub fn url(&self, database: &str) -> String {
+        url(&self.dir, database)
+    }
+}
+
+impl Drop for EmbeddedPostgres {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
+        }
+    }
+}
+
+/// Starts PostgreSQL, then watches it until told to stop: a postmaster that dies is started
+/// again (at most RESTARTS_PER_MINUTE times a minute), so the server's pool reconnects.
+fn watch(
+    launcher: &Launcher,
+    started: &mpsc::Sender<Result<(), EmbeddedError>>,
+    stop: &mpsc::Receiver<()>,
+) {
+    let mut child = match launcher.launch() {
+        Ok(child) => {
+            let _ = started.send(Ok(()));
+            child
+        }
+        Err(error) => {
+            let _ = started.send(Err(error));
+            return;
+        }
+    };
+    let mut restarts: Vec<Instant> = Vec::new();
+    loop {
+        match stop.recv_timeout(WATCH_INTERVAL) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return shut_down(&mut child),
+        }
+        let Ok(Some(status)) = child.try_wait() else {
+            continue;
+        };
+        restarts.retain(|at| at.elapsed() < Duration::from_secs(60));
+        if restarts.len() >= RESTARTS_PER_MINUTE {
+            continue; // keep checking the stop signal; readiness reports the outage
+        }
+        restarts.push(Instant::now());
+        tracing::error!(%status, "embedded PostgreSQL exited; starting it again");
+        match launcher.launch() {
+            Ok(restarted) => child = restarted,
+            Err(error) => tracing::error!(%error, "embedded PostgreSQL did not restart"),
+        }
+    }
+}
+
+impl Launcher {
+    fn launch(&self) -> Result<Child, EmbeddedError> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|source| io(&self.log, source))?;
+        let log_err = log.try_clone().map_err(|source| io(&self.log, source))?;
+        let postgres = self.bin.join("postgres");
+        let mut command = Command::new(&postgres);
         command
             .arg("-D")
-            .arg(&dir)
+            .arg(&self.dir)
             .args(["-c", "listen_addresses="])
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", dir.display()))
+            .arg(format!("unix_socket_directories={}", self.dir.display()))
             .args([
                 "-c",
                 "unix_socket_permissions=0700",
                 "-c",
                 "max_connections=300",
             ])
-            .current_dir(&dir)
+            .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
             // Its own process group: a terminal's Ctrl-C reaches the server, which then stops
             // PostgreSQL in order, after its last connection is closed.
             .process_group(0);
-        if !durable {
+        if !self.durable {
             command.args(["-c", "fsync=off", "-c", "synchronous_commit=off"]);
             command.args(["-c", "full_page_writes=off"]);
         }
-        as_owner(&mut command, owner);
+        as_owner(&mut command, self.owner);
         // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec, after
         // the uid change (which would reset it), and touches no memory of the parent.
         unsafe {
@@ -110,73 +215,70 @@ impl EmbeddedPostgres {
                 Ok(())
             });
         }
-        let child = command
-            .spawn()
-            .map_err(|source| io(&bin.join("postgres"), source))?;
-        let mut cluster = Self { child, dir };
-        cluster.wait_ready(&log_path)?;
-        Ok(cluster)
+        let mut child = command.spawn().map_err(|source| io(&postgres, source))?;
+        match self.wait_ready(&mut child) {
+            Ok(()) => Ok(child),
+            Err(error) => {
+                shut_down(&mut child);
+                Err(error)
+            }
+        }
     }
 
-    /// A connection URL for `database` through the cluster's socket.
-    pub fn url(&self, database: &str) -> String {
-        url(&self.dir, database)
-    }
-
-    fn wait_ready(&mut self, log: &Path) -> Result<(), EmbeddedError> {
+    fn wait_ready(&self, child: &mut Child) -> Result<(), EmbeddedError> {
         let started = Instant::now();
         let pid_file = self.dir.join("postmaster.pid");
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = child.try_wait() {
                 return Err(EmbeddedError::Start {
-                    log: log.to_owned(),
-                    message: format!("postgres exited ({status}): {}", tail(log)),
+                    log: self.log.clone(),
+                    message: format!("postgres exited ({status}): {}", tail(&self.log)),
                 });
             }
-            // The eighth line of postmaster.pid reads "ready" once connections are accepted.
-            let ready = fs::read_to_string(&pid_file)
-                .is_ok_and(|pid| pid.lines().nth(7).is_some_and(|l| l.trim() == "ready"));
+            // The eighth line of postmaster.pid reads "ready" once connections are accepted,
+            // and names this postmaster's pid (a stale file from a dead one does not count).
+            let ready = fs::read_to_string(&pid_file).is_ok_and(|pid| {
+                let mut lines = pid.lines();
+                lines
+                    .next()
+                    .is_some_and(|p| p.trim() == child.id().to_string())
+                    && lines.nth(6).is_some_and(|l| l.trim() == "ready")
+            });
             if ready {
                 return Ok(());
             }
             if started.elapsed() > START_TIMEOUT {
                 return Err(EmbeddedError::Start {
-                    log: log.to_owned(),
+                    log: self.log.clone(),
                     message: "not ready after 60 s".into(),
                 });
             }
-            std::thread::sleep(Duration::from_millis(25));
+            thread::sleep(Duration::from_millis(25));
         }
-    }
-
-    /// Fast shutdown: running transactions are rolled back, the cluster is left consistent.
-    fn stop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: signals our own child process, whose pid we hold and have not reaped.
-            unsafe {
-                libc::kill(pid, libc::SIGINT);
-            }
-        }
-        let started = Instant::now();
-        while started.elapsed() < STOP_TIMEOUT {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        tracing::warn!("embedded PostgreSQL did not stop in time; killing it");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
-impl Drop for EmbeddedPostgres {
-    fn drop(&mut self) {
-        self.stop();
+/// Fast shutdown: running transactions are rolled back, the cluster is left consistent.
+fn shut_down(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
     }
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: signals our own child process, whose pid we hold and have not reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+    }
+    let started = Instant::now();
+    while started.elapsed() < STOP_TIMEOUT {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    tracing::warn!("embedded PostgreSQL did not stop in time; killing it");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn init(bin: &Path, dir: &Path, owner: Option<Owner>, durable: bool) -> Result<(), EmbeddedError> {

@@ -34,6 +34,9 @@ pub enum ApiError {
     Unknown(Unknown),
     #[error("Invalid Form Body")]
     Form(FormErrors),
+    /// The account lacks an instance right (see `rights`).
+    #[error("You are missing the following rights: {}", .0.name)]
+    MissingRight(crate::rights::Right),
     #[error("The request body contains invalid JSON.")]
     InvalidJson,
     #[error("Request entity too large")]
@@ -53,6 +56,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// `Ok` when `rights` include `right`.
+    pub fn require(rights: i64, right: crate::rights::Right) -> Result<(), Self> {
+        if crate::rights::has(rights, right) {
+            Ok(())
+        } else {
+            Err(Self::MissingRight(right))
+        }
+    }
+
     /// An internal failure, recording where it was raised.
     #[track_caller]
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
@@ -67,6 +79,7 @@ impl ApiError {
             Self::Unauthorized | Self::NotFound | Self::Internal { .. } => 0,
             Self::Unknown(unknown) => *unknown as u32,
             Self::Form(_) => 50035,
+            Self::MissingRight(_) => 50013,
             Self::InvalidJson => 50109,
             Self::TooLarge => 40005,
             Self::Plain { code, .. } => *code,
@@ -97,6 +110,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::MissingRight(_) => StatusCode::FORBIDDEN,
             Self::NotFound | Self::Unknown(_) => StatusCode::NOT_FOUND,
             Self::Form(_) | Self::InvalidJson => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -18,49 +18,37 @@ const TEMPLATE: &str = "spacebar_template";
 pub const TEST_SECRET: &str = "integration-test-signing-key";
 
 struct Cluster {
+    /// Never dropped: the cluster stops when the test process ends (parent-death signal).
+    _postgres: EmbeddedPostgres,
     dir: PathBuf,
     next: AtomicU32,
     /// `CREATE DATABASE … TEMPLATE` fails if two copy the template at once.
     creating: Mutex<()>,
 }
 
-/// Starts the shared cluster on first use. It runs on a thread that never ends, because
-/// PostgreSQL's parent-death signal fires when the thread that started it exits; it stops
-/// when the test process does.
+/// Starts the shared cluster on first use; it lives as long as the test process.
 fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
         let root = std::env::temp_dir().join(format!("spacebar-test-{}", std::process::id()));
         remove_stale_clusters();
         let dir = root.join("pg");
-        let (started, result) = mpsc::channel();
         let cluster_dir = dir.clone();
         // Outside any async runtime: start-up and migrations block.
-        std::thread::spawn(move || {
-            let prepared = EmbeddedPostgres::start(&cluster_dir, "", false)
-                .map_err(|e| e.to_string())
-                .and_then(|cluster| {
-                    spacebar::db::create_database(&cluster.url("postgres"), TEMPLATE)
-                        .and_then(|()| spacebar::db::migrate(&cluster.url(TEMPLATE)))
-                        .map_err(|e| e.to_string())
-                        .map(|()| cluster)
-                });
-            match prepared {
-                Ok(cluster) => {
-                    started.send(Ok(())).unwrap();
-                    let _keep = cluster;
-                    loop {
-                        std::thread::park();
-                    }
-                }
-                Err(error) => started.send(Err(error)).unwrap(),
-            }
+        let started = std::thread::spawn(move || {
+            let cluster =
+                EmbeddedPostgres::start(&cluster_dir, "", false).map_err(|e| e.to_string())?;
+            spacebar::db::create_database(&cluster.url("postgres"), TEMPLATE)
+                .and_then(|()| spacebar::db::migrate(&cluster.url(TEMPLATE)))
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(cluster)
         });
-        result
-            .recv()
+        let postgres = started
+            .join()
             .unwrap()
             .unwrap_or_else(|e| panic!("test PostgreSQL: {e}"));
         Cluster {
+            _postgres: postgres,
             dir,
             next: AtomicU32::new(0),
             creating: Mutex::new(()),

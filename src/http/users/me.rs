@@ -19,6 +19,7 @@ use crate::http::auth::{check_password, normalise_email, plausible_email};
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
+use crate::rights;
 use crate::server::AppState;
 use crate::wire::user::PrivateUser;
 
@@ -73,6 +74,7 @@ pub async fn patch(
         check_current_password(me, body.password, &mut errors).await?;
     }
     if let Some(username) = username {
+        ApiError::require(me.rights, rights::SELF_EDIT_NAME)?;
         validate_username(&username, limits.user_max_username, &mut errors);
         if errors.is_empty() {
             changes.discriminator = Some(
