@@ -8,9 +8,11 @@
 pub mod config;
 pub mod credentials;
 pub mod db;
+pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
+pub use spacebar_actors::permissions;
 pub mod rights;
 pub mod server;
 pub mod snowflake;

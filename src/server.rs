@@ -13,6 +13,7 @@ use spacebar_actors::Tree;
 
 use crate::config::Config;
 use crate::credentials::TokenSigner;
+use crate::db::guild_state::DbGuildStore;
 use crate::db::{self, DbError, Pool};
 use crate::metrics::Metrics;
 use crate::snowflake::Snowflakes;
@@ -58,10 +59,10 @@ pub fn build(
     let max_body = config.http.max_json_bytes;
     let state = Data::new(AppState {
         config: Arc::new(config),
-        pool,
+        pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
         snowflakes: Snowflakes::default(),
-        tree: Tree::start(),
+        tree: Tree::start(Arc::new(DbGuildStore { pool: pool.clone() }), guild_threads()),
         metrics: Metrics::default(),
         sessions,
     });
@@ -85,4 +86,9 @@ pub fn build(
     })?;
     let addr = server.addrs().first().copied().unwrap_or(listen);
     Ok((server.run(), addr))
+}
+
+/// Threads for guild actors: one per core, so fan-out of different guilds runs in parallel.
+fn guild_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }

@@ -5,6 +5,8 @@
 //! with messages. See `DESIGN.md` for the shape.
 
 pub mod dispatch;
+pub mod guild;
+pub mod permissions;
 pub mod registry;
 pub mod session;
 pub mod supervisor;

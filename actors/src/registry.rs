@@ -1,19 +1,30 @@
 //! The session registry: which gateway sessions are live, by session id and by user, so that
 //! user-scoped events (USER_UPDATE, and later DMs and relationships) reach all of a user's
-//! sessions. Guild and user actors started lazily will be found through registries like it.
+//! sessions, and so that a user joining a guild has all their sessions subscribed to it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, MessageResult, Recipient, Supervised};
+use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient, Supervised};
 
 use crate::dispatch::{Deliver, Dispatch};
+use crate::guild::{GuildRegistry, Subscribe, SubscribeUser};
 use crate::supervisor::guard;
 
-#[derive(Default)]
 pub struct SessionRegistry {
+    guilds: Addr<GuildRegistry>,
     sessions: HashMap<Arc<str>, Recipient<Deliver>>,
     by_user: HashMap<i64, Vec<Arc<str>>>,
+}
+
+impl SessionRegistry {
+    pub fn new(guilds: Addr<GuildRegistry>) -> Self {
+        Self {
+            guilds,
+            sessions: HashMap::new(),
+            by_user: HashMap::new(),
+        }
+    }
 }
 
 impl Actor for SessionRegistry {
@@ -89,6 +100,24 @@ impl Handler<DispatchToUser> for SessionRegistry {
             let ids = self.by_user.get(&event.user_id).into_iter().flatten();
             for recipient in ids.filter_map(|id| self.sessions.get(id)) {
                 recipient.do_send(Deliver(event.dispatch.clone()));
+            }
+        });
+    }
+}
+
+impl Handler<SubscribeUser> for SessionRegistry {
+    type Result = ();
+    fn handle(&mut self, join: SubscribeUser, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("session registry", ctx, |_| {
+            for id in self.by_user.get(&join.user_id).into_iter().flatten() {
+                if let Some(recipient) = self.sessions.get(id) {
+                    self.guilds.do_send(Subscribe {
+                        guild_id: join.guild_id,
+                        session_id: id.clone(),
+                        user_id: join.user_id,
+                        recipient: recipient.clone(),
+                    });
+                }
             }
         });
     }

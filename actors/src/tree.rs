@@ -2,20 +2,27 @@
 //! and hands out their addresses. Gateway sessions are started per WebSocket by the server
 //! and find these through the addresses given here.
 
+use std::sync::Arc;
+
 use actix::{Addr, Supervisor};
 
+use crate::guild::{GuildRegistry, GuildStore};
 use crate::registry::SessionRegistry;
 
 #[derive(Clone)]
 pub struct Tree {
     pub sessions: Addr<SessionRegistry>,
+    pub guilds: Addr<GuildRegistry>,
 }
 
 impl Tree {
-    /// Starts the tree on the current actix system.
-    pub fn start() -> Self {
+    /// Starts the tree on the current actix system; guild actors get `guild_threads` arbiters.
+    pub fn start(store: Arc<dyn GuildStore>, guild_threads: usize) -> Self {
+        let guilds = Supervisor::start(move |_| GuildRegistry::new(store, guild_threads));
+        let registry_guilds = guilds.clone();
         Self {
-            sessions: Supervisor::start(|_| SessionRegistry::default()),
+            sessions: Supervisor::start(move |_| SessionRegistry::new(registry_guilds)),
+            guilds,
         }
     }
 }

@@ -276,6 +276,7 @@ pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
 
     print_summary(&Summary {
         requested: args.sessions,
+        compress,
         rate: args.rate,
         results,
         rss_before,
@@ -334,6 +335,7 @@ fn worker(share: Vec<(usize, String)>, cfg: WorkerCfg) -> WorkerResult {
 
 struct Summary {
     requested: usize,
+    compress: bool,
     rate: f64,
     results: Vec<WorkerResult>,
     rss_before: Option<u64>,
@@ -417,6 +419,15 @@ fn print_summary(s: &Summary) {
     let acked: u64 = reports().map(|r| r.acks).sum();
     let missed: u64 = reports().map(|r| r.missed_acks).sum();
     println!("heartbeats: {sent} sent, {acked} acked, {missed} missed acks");
+
+    let messages: u64 = reports().map(|r| r.messages).sum();
+    let zlib: u64 = reports().map(|r| r.zlib_messages).sum();
+    println!("messages received: {messages} ({zlib} via zlib-stream)");
+    if s.compress && zlib < messages {
+        println!(
+            "warning: zlib-stream was requested but the server sent some messages uncompressed"
+        );
+    }
 
     match (s.rss_before, s.rss_after) {
         (Some(before), Some(after)) => {

@@ -69,7 +69,19 @@ pub struct SessionReport {
     pub acks: u64,
     /// Heartbeats whose ack had not arrived when the next one was due.
     pub missed_acks: u64,
+    /// Gateway messages received, and how many of them came zlib-compressed.
+    pub messages: u64,
+    pub zlib_messages: u64,
     pub failure: Option<Failure>,
+}
+
+impl SessionReport {
+    fn count_message(&mut self, zlib: bool) {
+        self.messages += 1;
+        if zlib {
+            self.zlib_messages += 1;
+        }
+    }
 }
 
 /// The fields of a gateway payload we look at. `d` stays unparsed (READY can
@@ -108,10 +120,11 @@ pub async fn run(mut ctx: SessionCtx) -> SessionReport {
 async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), Failure> {
     // Connect and wait for HELLO, unless the run ends first.
     let handshake = handshake(&ctx.client, &ctx.url, ctx.compress, ctx.timeout);
-    let (mut conn, interval) = tokio::select! {
+    let (mut conn, interval, hello_zlib) = tokio::select! {
         r = handshake => r?,
         _ = shutdown_signal(&mut ctx.shutdown) => return Err(err("run ended before READY")),
     };
+    report.count_message(hello_zlib);
 
     // IDENTIFY
     let identify = serde_json::json!({
@@ -135,7 +148,8 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
     loop {
         tokio::select! {
             payload = conn.next_payload() => {
-                let payload = payload?;
+                let (payload, zlib) = payload?;
+                report.count_message(zlib);
                 let env = parse(&payload)?;
                 if env.s.is_some() {
                     last_seq = env.s;
@@ -191,7 +205,7 @@ async fn handshake(
     url: &str,
     compress: bool,
     limit: Duration,
-) -> Result<(Conn, Duration), Failure> {
+) -> Result<(Conn, Duration, bool), Failure> {
     let connect = client.ws(url).max_frame_size(MAX_FRAME).connect();
     let (_, framed) = match timeout(limit, connect).await {
         Err(_) => return Err(err("timeout connecting")),
@@ -204,7 +218,7 @@ async fn handshake(
         fragments: None,
         timeout: limit,
     };
-    let hello = timeout(limit, conn.next_payload())
+    let (hello, hello_zlib) = timeout(limit, conn.next_payload())
         .await
         .map_err(|_| err("timeout waiting for HELLO"))??;
     let env = parse(&hello)?;
@@ -220,7 +234,7 @@ async fn handshake(
         .and_then(|h| Duration::try_from_secs_f64(h.heartbeat_interval / 1000.0).ok())
         .filter(|d| !d.is_zero())
         .ok_or_else(|| err("HELLO without a valid heartbeat_interval"))?;
-    Ok((conn, interval))
+    Ok((conn, interval, hello_zlib))
 }
 
 fn err(msg: &str) -> Failure {
@@ -254,11 +268,12 @@ struct Conn {
 }
 
 impl Conn {
-    /// Next complete gateway payload (JSON bytes).
+    /// Next complete gateway payload (JSON bytes), and whether it came through
+    /// the zlib stream.
     ///
     /// Cancel-safe enough for `select!`: partial state (fragments, zlib input)
     /// lives in `self`, and the only await besides reading is answering a ping.
-    async fn next_payload(&mut self) -> Result<Vec<u8>, Failure> {
+    async fn next_payload(&mut self) -> Result<(Vec<u8>, bool), Failure> {
         loop {
             let frame = match self.framed.next().await {
                 None => return Err(err("connection closed without a close frame")),
@@ -302,11 +317,11 @@ impl Conn {
             };
             match (&mut self.inflate, binary) {
                 (Some(z), true) => match z.push(&data) {
-                    Ok(Some(message)) => return Ok(message),
+                    Ok(Some(message)) => return Ok((message, true)),
                     Ok(None) => continue, // message continues in the next frame
                     Err(e) => return Err(Failure::Error(format!("zlib-stream: {e}"))),
                 },
-                _ => return Ok(data),
+                _ => return Ok((data, false)),
             }
         }
     }

@@ -5,7 +5,14 @@
 //! together inside one transaction.
 
 pub mod auth_sessions;
+pub mod channels;
 pub mod embedded;
+pub mod guild_state;
+pub mod guilds;
+pub mod members;
+pub mod read_states;
+pub mod relationships;
+pub mod roles;
 pub mod schema;
 pub mod users;
 

@@ -1,6 +1,199 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    applications (id) {
+        id -> Int8,
+        name -> Text,
+        description -> Text,
+        icon -> Nullable<Text>,
+        owner_id -> Int8,
+        bot_user_id -> Nullable<Int8>,
+        bot_public -> Bool,
+        bot_require_code_grant -> Bool,
+        verify_key -> Text,
+        flags -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    bans (guild_id, user_id) {
+        guild_id -> Int8,
+        user_id -> Int8,
+        reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    channel_recipients (channel_id, user_id) {
+        channel_id -> Int8,
+        user_id -> Int8,
+    }
+}
+
+diesel::table! {
+    channels (id) {
+        id -> Int8,
+        #[sql_name = "type"]
+        kind -> Int4,
+        guild_id -> Nullable<Int8>,
+        name -> Nullable<Text>,
+        topic -> Nullable<Text>,
+        position -> Int4,
+        parent_id -> Nullable<Int8>,
+        nsfw -> Bool,
+        bitrate -> Nullable<Int4>,
+        user_limit -> Nullable<Int4>,
+        rate_limit_per_user -> Int4,
+        owner_id -> Nullable<Int8>,
+        icon -> Nullable<Text>,
+        last_message_id -> Nullable<Int8>,
+        last_pin_timestamp -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    guilds (id) {
+        id -> Int8,
+        name -> Text,
+        icon -> Nullable<Text>,
+        banner -> Nullable<Text>,
+        splash -> Nullable<Text>,
+        description -> Nullable<Text>,
+        owner_id -> Int8,
+        afk_channel_id -> Nullable<Int8>,
+        afk_timeout -> Int4,
+        system_channel_id -> Nullable<Int8>,
+        rules_channel_id -> Nullable<Int8>,
+        verification_level -> Int4,
+        default_message_notifications -> Int4,
+        explicit_content_filter -> Int4,
+        mfa_level -> Int4,
+        nsfw_level -> Int4,
+        premium_tier -> Int4,
+        preferred_locale -> Text,
+        features -> Array<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invites (code) {
+        code -> Text,
+        guild_id -> Int8,
+        channel_id -> Int8,
+        inviter_id -> Nullable<Int8>,
+        max_age -> Int4,
+        max_uses -> Int4,
+        uses -> Int4,
+        temporary -> Bool,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    members (guild_id, user_id) {
+        guild_id -> Int8,
+        user_id -> Int8,
+        nick -> Nullable<Text>,
+        avatar -> Nullable<Text>,
+        roles -> Array<Int8>,
+        joined_at -> Timestamptz,
+        premium_since -> Nullable<Timestamptz>,
+        deaf -> Bool,
+        mute -> Bool,
+        pending -> Bool,
+        flags -> Int4,
+        communication_disabled_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Int8,
+        channel_id -> Int8,
+        guild_id -> Nullable<Int8>,
+        author_id -> Int8,
+        content -> Text,
+        #[sql_name = "type"]
+        kind -> Int4,
+        tts -> Bool,
+        mention_everyone -> Bool,
+        mentions -> Array<Int8>,
+        mention_roles -> Array<Int8>,
+        embeds -> Jsonb,
+        attachments -> Jsonb,
+        components -> Jsonb,
+        message_reference -> Nullable<Jsonb>,
+        flags -> Int4,
+        pinned -> Bool,
+        edited_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    permission_overwrites (channel_id, target_id) {
+        channel_id -> Int8,
+        target_id -> Int8,
+        kind -> Int4,
+        allow -> Int8,
+        deny -> Int8,
+    }
+}
+
+diesel::table! {
+    reactions (message_id, emoji_key, user_id) {
+        message_id -> Int8,
+        user_id -> Int8,
+        emoji_key -> Text,
+        emoji_id -> Nullable<Int8>,
+        emoji_name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    read_states (user_id, channel_id) {
+        user_id -> Int8,
+        channel_id -> Int8,
+        last_message_id -> Nullable<Int8>,
+        mention_count -> Int4,
+    }
+}
+
+diesel::table! {
+    relationships (user_id, other_id) {
+        user_id -> Int8,
+        other_id -> Int8,
+        #[sql_name = "type"]
+        kind -> Int4,
+        nickname -> Nullable<Text>,
+        since -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> Int8,
+        guild_id -> Int8,
+        name -> Text,
+        color -> Int4,
+        hoist -> Bool,
+        position -> Int4,
+        permissions -> Int8,
+        managed -> Bool,
+        mentionable -> Bool,
+        icon -> Nullable<Text>,
+        unicode_emoji -> Nullable<Text>,
+        bot_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     auth_sessions (id) {
         id -> Int8,
         user_id -> Int8,
@@ -38,5 +231,31 @@ diesel::table! {
 }
 
 diesel::joinable!(auth_sessions -> users (user_id));
+diesel::joinable!(bans -> users (user_id));
+diesel::joinable!(channel_recipients -> channels (channel_id));
+diesel::joinable!(channel_recipients -> users (user_id));
+diesel::joinable!(channels -> guilds (guild_id));
+diesel::joinable!(members -> users (user_id));
+diesel::joinable!(members -> guilds (guild_id));
+diesel::joinable!(messages -> channels (channel_id));
+diesel::joinable!(permission_overwrites -> channels (channel_id));
+diesel::joinable!(reactions -> messages (message_id));
+diesel::joinable!(roles -> guilds (guild_id));
 
-diesel::allow_tables_to_appear_in_same_query!(auth_sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    applications,
+    auth_sessions,
+    bans,
+    channel_recipients,
+    channels,
+    guilds,
+    invites,
+    members,
+    messages,
+    permission_overwrites,
+    reactions,
+    read_states,
+    relationships,
+    roles,
+    users,
+);

@@ -80,6 +80,15 @@ impl User {
             .optional()
     }
 
+    /// Several users at once.
+    pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<User>> {
+        users::table
+            .filter(users::id.eq_any(ids))
+            .select(User::as_select())
+            .load(conn)
+            .await
+    }
+
     /// The account an e-mail address (stored lower-cased) belongs to.
     pub async fn find_by_email(
         conn: &mut AsyncPgConnection,

@@ -14,6 +14,8 @@ pub struct IdentifyRequest {
     pub api_version: u8,
     pub capabilities: u64,
     pub intents: u64,
+    /// Guilds with more members than this are "large" (50 to 250).
+    pub large_threshold: u64,
     pub properties: Value,
     pub presence: Option<Value>,
 }
@@ -23,6 +25,8 @@ pub struct IdentifyRequest {
 #[derive(Debug)]
 pub struct Identified {
     pub user_id: i64,
+    /// The guilds whose events the session should hear.
+    pub guild_ids: Vec<i64>,
     pub ready: Value,
     pub followups: Vec<std::sync::Arc<crate::Dispatch>>,
 }

@@ -20,6 +20,7 @@ use actix_web_actors::ws;
 use rand::Rng;
 
 use crate::dispatch::{Deliver, Dispatch};
+use crate::guild::Subscribe;
 use crate::registry::{Register, Unregister};
 use crate::supervisor::catch_failure;
 use crate::Tree;
@@ -254,6 +255,7 @@ impl SessionActor {
             api_version: self.params.api_version,
             capabilities: identify.capabilities.unwrap_or(0),
             intents: identify.intents.unwrap_or(0),
+            large_threshold: identify.large_threshold.unwrap_or(50).clamp(50, 250),
             properties: identify.properties,
             presence: identify.presence,
         };
@@ -285,10 +287,19 @@ impl SessionActor {
                 return self.close(ctx, CloseCode::UnknownError);
             }
         };
+        let recipient = ctx.address().recipient();
+        for guild_id in identified.guild_ids {
+            self.tree.guilds.do_send(Subscribe {
+                guild_id,
+                session_id: session_id.clone(),
+                user_id: identified.user_id,
+                recipient: recipient.clone(),
+            });
+        }
         self.tree.sessions.do_send(Register {
             session_id: session_id.clone(),
             user_id: identified.user_id,
-            recipient: ctx.address().recipient(),
+            recipient,
         });
         self.phase = Phase::Ready {
             session_id,

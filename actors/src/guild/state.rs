@@ -1,0 +1,104 @@
+//! What a guild actor knows of its guild: enough to decide who may see each dispatch. Loaded
+//! from the database (through [`super::GuildStore`]) and kept current by the changes that come
+//! with each published event.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::permissions::{self, Member, Overwrite, RoleRank};
+
+#[derive(Debug, Clone, Default)]
+pub struct GuildState {
+    pub guild_id: i64,
+    pub owner_id: i64,
+    /// Every role, @everyone (whose id is the guild's) included.
+    pub roles: HashMap<i64, RoleRank>,
+    /// Members and their role ids.
+    pub members: HashMap<i64, Vec<i64>>,
+    /// Channels and their overwrites.
+    pub channels: HashMap<i64, Vec<Overwrite>>,
+}
+
+/// A change to the guild, applied before the event that comes with it is delivered.
+#[derive(Debug, Clone)]
+pub enum StateChange {
+    Member { user_id: i64, roles: Vec<i64> },
+    MemberRemoved { user_id: i64 },
+    Role(RoleRank),
+    RoleRemoved { role_id: i64 },
+    Channel { channel_id: i64, overwrites: Vec<Overwrite> },
+    ChannelRemoved { channel_id: i64 },
+    Owner { user_id: i64 },
+}
+
+impl GuildState {
+    pub fn apply(&mut self, change: StateChange) {
+        match change {
+            StateChange::Member { user_id, roles } => {
+                self.members.insert(user_id, roles);
+            }
+            StateChange::MemberRemoved { user_id } => {
+                self.members.remove(&user_id);
+            }
+            StateChange::Role(role) => {
+                self.roles.insert(role.id, role);
+            }
+            StateChange::RoleRemoved { role_id } => {
+                self.roles.remove(&role_id);
+                for roles in self.members.values_mut() {
+                    roles.retain(|id| *id != role_id);
+                }
+            }
+            StateChange::Channel { channel_id, overwrites } => {
+                self.channels.insert(channel_id, overwrites);
+            }
+            StateChange::ChannelRemoved { channel_id } => {
+                self.channels.remove(&channel_id);
+            }
+            StateChange::Owner { user_id } => self.owner_id = user_id,
+        }
+    }
+
+    /// `user_id` as a member with resolved roles, if they are one; `roles` is scratch space.
+    fn member<'a>(&self, user_id: i64, roles: &'a mut Vec<RoleRank>) -> Option<Member<'a>> {
+        let role_ids = self.members.get(&user_id)?;
+        roles.clear();
+        roles.extend(role_ids.iter().filter_map(|id| self.roles.get(id)).copied());
+        Some(Member {
+            user_id,
+            guild_id: self.guild_id,
+            owner_id: self.owner_id,
+            everyone: self.roles.get(&self.guild_id).map_or(0, |r| r.permissions),
+            roles,
+        })
+    }
+
+    /// The member's guild-wide permissions (0 for a non-member).
+    pub fn base_permissions(&self, user_id: i64) -> u64 {
+        let mut roles = Vec::new();
+        self.member(user_id, &mut roles).map_or(0, |m| m.base())
+    }
+
+    /// The member's permissions in a channel (0 for a non-member or an unknown channel).
+    pub fn channel_permissions(&self, user_id: i64, channel_id: i64) -> u64 {
+        let Some(overwrites) = self.channels.get(&channel_id) else {
+            return 0;
+        };
+        let mut roles = Vec::new();
+        self.member(user_id, &mut roles).map_or(0, |m| m.in_channel(overwrites))
+    }
+
+    /// The members allowed `wanted` in a channel, or guild-wide when `channel_id` is `None`.
+    pub fn members_with(&self, channel_id: Option<i64>, wanted: u64) -> HashSet<i64> {
+        self.members
+            .keys()
+            .copied()
+            .filter(|&user_id| {
+                let granted = match channel_id {
+                    Some(channel_id) => self.channel_permissions(user_id, channel_id),
+                    None => self.base_permissions(user_id),
+                };
+                permissions::has(granted, wanted)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,13 @@
+DROP TABLE applications;
+DROP TABLE relationships;
+DROP TABLE read_states;
+DROP TABLE reactions;
+DROP TABLE messages;
+DROP TABLE invites;
+DROP TABLE bans;
+DROP TABLE members;
+DROP TABLE channel_recipients;
+DROP TABLE permission_overwrites;
+DROP TABLE channels;
+DROP TABLE roles;
+DROP TABLE guilds;

@@ -1,0 +1,176 @@
+//! The `channels` and `permission_overwrites` tables.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::{channel_recipients, channels, permission_overwrites};
+use crate::permissions::{Overwrite, OverwriteKind};
+
+/// Discord's channel types used here.
+pub mod kind {
+    pub const GUILD_TEXT: i32 = 0;
+    pub const DM: i32 = 1;
+    pub const GUILD_VOICE: i32 = 2;
+    pub const GROUP_DM: i32 = 3;
+    pub const GUILD_CATEGORY: i32 = 4;
+    pub const GUILD_ANNOUNCEMENT: i32 = 5;
+    pub const GUILD_STAGE_VOICE: i32 = 13;
+    pub const GUILD_FORUM: i32 = 15;
+
+    pub fn is_guild(kind: i32) -> bool {
+        !matches!(kind, DM | GROUP_DM)
+    }
+
+    pub fn is_voice(kind: i32) -> bool {
+        matches!(kind, GUILD_VOICE | GUILD_STAGE_VOICE)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset)]
+#[diesel(table_name = channels, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+pub struct Channel {
+    pub id: i64,
+    pub kind: i32,
+    pub guild_id: Option<i64>,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub position: i32,
+    pub parent_id: Option<i64>,
+    pub nsfw: bool,
+    pub bitrate: Option<i32>,
+    pub user_limit: Option<i32>,
+    pub rate_limit_per_user: i32,
+    pub owner_id: Option<i64>,
+    pub icon: Option<String>,
+    pub last_message_id: Option<i64>,
+    pub last_pin_timestamp: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = permission_overwrites, check_for_backend(diesel::pg::Pg))]
+pub struct OverwriteRow {
+    pub channel_id: i64,
+    pub target_id: i64,
+    pub kind: i32,
+    pub allow: i64,
+    pub deny: i64,
+}
+
+impl OverwriteRow {
+    pub fn overwrite(&self) -> Overwrite {
+        Overwrite {
+            id: self.target_id,
+            kind: if self.kind == 1 { OverwriteKind::Member } else { OverwriteKind::Role },
+            allow: self.allow as u64,
+            deny: self.deny as u64,
+        }
+    }
+}
+
+impl Channel {
+    /// A new channel with defaults for its kind.
+    pub fn new(id: i64, kind: i32, guild_id: Option<i64>, name: Option<String>) -> Self {
+        Self {
+            id,
+            kind,
+            guild_id,
+            name,
+            topic: None,
+            position: 0,
+            parent_id: None,
+            nsfw: false,
+            bitrate: kind::is_voice(kind).then_some(64_000),
+            user_limit: kind::is_voice(kind).then_some(0),
+            rate_limit_per_user: 0,
+            owner_id: None,
+            icon: None,
+            last_message_id: None,
+            last_pin_timestamp: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Channel>> {
+        channels::table.find(id).select(Channel::as_select()).first(conn).await.optional()
+    }
+
+    /// The channels of several guilds, in position order.
+    pub async fn of_guilds(conn: &mut AsyncPgConnection, guild_ids: &[i64]) -> QueryResult<Vec<Channel>> {
+        channels::table
+            .filter(channels::guild_id.eq_any(guild_ids))
+            .order((channels::position.asc(), channels::id.asc()))
+            .select(Channel::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// The DMs and group DMs `user_id` is a recipient of.
+    pub async fn private_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<Channel>> {
+        channels::table
+            .inner_join(channel_recipients::table)
+            .filter(channel_recipients::user_id.eq(user_id))
+            .select(Channel::as_select())
+            .load(conn)
+            .await
+    }
+
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::insert_into(channels::table).values(self).execute(conn).await.map(drop)
+    }
+
+    pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::update(channels::table.find(self.id)).set(self).execute(conn).await.map(drop)
+    }
+
+    pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+        diesel::delete(channels::table.find(id)).execute(conn).await.map(drop)
+    }
+
+    pub async fn set_last_message(conn: &mut AsyncPgConnection, id: i64, message_id: i64) -> QueryResult<()> {
+        diesel::update(channels::table.find(id))
+            .set(channels::last_message_id.eq(message_id))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Recipients of DMs and group DMs.
+    pub async fn recipients(conn: &mut AsyncPgConnection, channel_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+        channel_recipients::table
+            .filter(channel_recipients::channel_id.eq_any(channel_ids))
+            .select((channel_recipients::channel_id, channel_recipients::user_id))
+            .load(conn)
+            .await
+    }
+}
+
+impl OverwriteRow {
+    pub async fn of_channels(conn: &mut AsyncPgConnection, channel_ids: &[i64]) -> QueryResult<Vec<OverwriteRow>> {
+        permission_overwrites::table
+            .filter(permission_overwrites::channel_id.eq_any(channel_ids))
+            .select(OverwriteRow::as_select())
+            .load(conn)
+            .await
+    }
+
+    pub async fn upsert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::insert_into(permission_overwrites::table)
+            .values(self)
+            .on_conflict((permission_overwrites::channel_id, permission_overwrites::target_id))
+            .do_update()
+            .set(self)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Removes one overwrite; whether it existed.
+    pub async fn delete(conn: &mut AsyncPgConnection, channel_id: i64, target_id: i64) -> QueryResult<bool> {
+        diesel::delete(permission_overwrites::table.find((channel_id, target_id)))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+}

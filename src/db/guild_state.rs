@@ -1,0 +1,56 @@
+//! Loading a guild's state for its actor: roles, members' roles, channels' overwrites.
+
+use std::collections::HashMap;
+
+use futures_util::future::BoxFuture;
+use spacebar_actors::guild::{GuildState, GuildStore};
+
+use super::channels::{Channel, OverwriteRow};
+use super::guilds::Guild;
+use super::members::Member;
+use super::roles::Role;
+use super::{Connection, Pool};
+
+/// The guild actors' view of the database.
+pub struct DbGuildStore {
+    pub pool: Pool,
+}
+
+impl GuildStore for DbGuildStore {
+    fn load(&self, guild_id: i64) -> BoxFuture<'static, Result<GuildState, String>> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            load(&mut conn, guild_id).await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// One consistent snapshot (a read-only transaction) of what the actor needs.
+pub async fn load(conn: &mut Connection, guild_id: i64) -> diesel::QueryResult<GuildState> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(async |conn| {
+            let Some(guild) = Guild::find(conn, guild_id).await? else {
+                return Ok(GuildState { guild_id, ..GuildState::default() });
+            };
+            let roles = Role::of_guild(conn, guild_id).await?;
+            let members = Member::roles_of_guild(conn, guild_id).await?;
+            let channels = Channel::of_guilds(conn, &[guild_id]).await?;
+            let channel_ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
+            let overwrites = OverwriteRow::of_channels(conn, &channel_ids).await?;
+            let mut by_channel: HashMap<i64, Vec<_>> = channel_ids.iter().map(|id| (*id, Vec::new())).collect();
+            for row in &overwrites {
+                by_channel.entry(row.channel_id).or_default().push(row.overwrite());
+            }
+            Ok(GuildState {
+                guild_id,
+                owner_id: guild.owner_id,
+                roles: roles.iter().map(|r| (r.id, r.rank())).collect(),
+                members: members.into_iter().collect(),
+                channels: by_channel,
+            })
+        })
+        .await
+}

@@ -1,0 +1,160 @@
+//! The `members` table: who is in which guild, with which roles.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::{members, users};
+use super::users::User;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = members, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+pub struct Member {
+    pub guild_id: i64,
+    pub user_id: i64,
+    pub nick: Option<String>,
+    pub avatar: Option<String>,
+    pub roles: Vec<i64>,
+    pub joined_at: DateTime<Utc>,
+    pub premium_since: Option<DateTime<Utc>>,
+    pub deaf: bool,
+    pub mute: bool,
+    pub pending: bool,
+    pub flags: i32,
+    pub communication_disabled_until: Option<DateTime<Utc>>,
+}
+
+impl Member {
+    pub fn new(guild_id: i64, user_id: i64) -> Self {
+        Self {
+            guild_id,
+            user_id,
+            nick: None,
+            avatar: None,
+            roles: Vec::new(),
+            joined_at: Utc::now(),
+            premium_since: None,
+            deaf: false,
+            mute: false,
+            pending: false,
+            flags: 0,
+            communication_disabled_until: None,
+        }
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, guild_id: i64, user_id: i64) -> QueryResult<Option<Member>> {
+        members::table
+            .find((guild_id, user_id))
+            .select(Member::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// A member with their user.
+    pub async fn find_with_user(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        user_id: i64,
+    ) -> QueryResult<Option<(Member, User)>> {
+        members::table
+            .inner_join(users::table)
+            .filter(members::guild_id.eq(guild_id))
+            .filter(members::user_id.eq(user_id))
+            .select((Member::as_select(), User::as_select()))
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Members of a guild with their users, by user id after `after`, at most `limit`.
+    pub async fn page(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<(Member, User)>> {
+        members::table
+            .inner_join(users::table)
+            .filter(members::guild_id.eq(guild_id))
+            .filter(members::user_id.gt(after))
+            .order(members::user_id.asc())
+            .limit(limit)
+            .select((Member::as_select(), User::as_select()))
+            .load(conn)
+            .await
+    }
+
+    /// Every membership of a user, and of those guilds' `others` when asked for.
+    pub async fn of_user(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<Member>> {
+        members::table
+            .filter(members::user_id.eq(user_id))
+            .select(Member::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// All members of the given guilds with their users (for small guilds' GUILD_CREATE).
+    pub async fn of_guilds_with_users(
+        conn: &mut AsyncPgConnection,
+        guild_ids: &[i64],
+    ) -> QueryResult<Vec<(Member, User)>> {
+        members::table
+            .inner_join(users::table)
+            .filter(members::guild_id.eq_any(guild_ids))
+            .select((Member::as_select(), User::as_select()))
+            .load(conn)
+            .await
+    }
+
+    /// (user id, role ids) of every member of a guild.
+    pub async fn roles_of_guild(conn: &mut AsyncPgConnection, guild_id: i64) -> QueryResult<Vec<(i64, Vec<i64>)>> {
+        members::table
+            .filter(members::guild_id.eq(guild_id))
+            .select((members::user_id, members::roles))
+            .load(conn)
+            .await
+    }
+
+    /// Member counts of several guilds.
+    pub async fn counts(conn: &mut AsyncPgConnection, guild_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+        members::table
+            .filter(members::guild_id.eq_any(guild_ids))
+            .group_by(members::guild_id)
+            .select((members::guild_id, count_star()))
+            .load(conn)
+            .await
+    }
+
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::insert_into(members::table).values(self).execute(conn).await.map(drop)
+    }
+
+    pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::update(members::table.find((self.guild_id, self.user_id)))
+            .set(self)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Removes a membership; whether there was one.
+    pub async fn delete(conn: &mut AsyncPgConnection, guild_id: i64, user_id: i64) -> QueryResult<bool> {
+        diesel::delete(members::table.find((guild_id, user_id)))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+
+    /// Takes a deleted role off every member of its guild.
+    pub async fn remove_role_everywhere(conn: &mut AsyncPgConnection, guild_id: i64, role_id: i64) -> QueryResult<()> {
+        diesel::update(members::table.filter(members::guild_id.eq(guild_id)))
+            .set(members::roles.eq(diesel::dsl::sql::<diesel::sql_types::Array<diesel::sql_types::Int8>>(
+                &format!("array_remove(roles, {role_id})"),
+            )))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+}

@@ -1,0 +1,77 @@
+//! The `roles` table. The @everyone role shares its guild's id.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::roles;
+use crate::permissions::RoleRank;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset)]
+#[diesel(table_name = roles, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
+pub struct Role {
+    pub id: i64,
+    pub guild_id: i64,
+    pub name: String,
+    pub color: i32,
+    pub hoist: bool,
+    pub position: i32,
+    pub permissions: i64,
+    pub managed: bool,
+    pub mentionable: bool,
+    pub icon: Option<String>,
+    pub unicode_emoji: Option<String>,
+    pub bot_id: Option<i64>,
+}
+
+impl Role {
+    pub fn new(id: i64, guild_id: i64, name: String, permissions: u64) -> Self {
+        Self {
+            id,
+            guild_id,
+            name,
+            color: 0,
+            hoist: false,
+            position: 0,
+            permissions: permissions as i64,
+            managed: false,
+            mentionable: false,
+            icon: None,
+            unicode_emoji: None,
+            bot_id: None,
+        }
+    }
+
+    pub fn rank(&self) -> RoleRank {
+        RoleRank {
+            id: self.id,
+            permissions: self.permissions as u64,
+            position: self.position,
+        }
+    }
+
+    pub async fn of_guild(conn: &mut AsyncPgConnection, guild_id: i64) -> QueryResult<Vec<Role>> {
+        Self::of_guilds(conn, &[guild_id]).await
+    }
+
+    /// The roles of several guilds, in position order.
+    pub async fn of_guilds(conn: &mut AsyncPgConnection, guild_ids: &[i64]) -> QueryResult<Vec<Role>> {
+        roles::table
+            .filter(roles::guild_id.eq_any(guild_ids))
+            .order((roles::position.asc(), roles::id.asc()))
+            .select(Role::as_select())
+            .load(conn)
+            .await
+    }
+
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::insert_into(roles::table).values(self).execute(conn).await.map(drop)
+    }
+
+    pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::update(roles::table.find(self.id)).set(self).execute(conn).await.map(drop)
+    }
+
+    pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+        diesel::delete(roles::table.find(id)).execute(conn).await.map(drop)
+    }
+}

@@ -1,0 +1,58 @@
+//! Telling the actors what happened, after the database committed it. A dispatch is serialised
+//! here, once, and the same bytes reach every session that may see it.
+
+use serde::Serialize;
+use spacebar_actors::guild::{Audience, Publish, StateChange, SubscribeUser};
+use spacebar_actors::registry::DispatchToUser;
+use spacebar_actors::Dispatch;
+
+use crate::http::error::ApiError;
+use crate::server::AppState;
+
+impl AppState {
+    /// An event in a guild for `audience`, after applying `changes` to the guild actor's state.
+    pub fn guild_event<T: Serialize>(
+        &self,
+        guild_id: i64,
+        event: &'static str,
+        data: &T,
+        audience: Audience,
+        changes: Vec<StateChange>,
+    ) -> Result<(), ApiError> {
+        self.tree.guilds.do_send(Publish {
+            guild_id,
+            changes,
+            dispatch: Some((Dispatch::new(event, data)?, audience)),
+            deleted: false,
+        });
+        Ok(())
+    }
+
+    /// Changes to a guild actor's state with no event to deliver.
+    pub fn guild_changed(&self, guild_id: i64, changes: Vec<StateChange>) {
+        self.tree.guilds.do_send(Publish { guild_id, changes, dispatch: None, deleted: false });
+    }
+
+    /// The guild is gone: its members hear `GUILD_DELETE` and its actor lets them go.
+    pub fn guild_deleted(&self, guild_id: i64) -> Result<(), ApiError> {
+        let data = serde_json::json!({ "id": guild_id.to_string(), "unavailable": false });
+        self.tree.guilds.do_send(Publish {
+            guild_id,
+            changes: Vec::new(),
+            dispatch: Some((Dispatch::new("GUILD_DELETE", &data)?, Audience::Guild)),
+            deleted: true,
+        });
+        Ok(())
+    }
+
+    /// An event for every session of one user (DMs, relationships, their own joins and leaves).
+    pub fn user_event<T: Serialize>(&self, user_id: i64, event: &'static str, data: &T) -> Result<(), ApiError> {
+        self.tree.sessions.do_send(DispatchToUser { user_id, dispatch: Dispatch::new(event, data)? });
+        Ok(())
+    }
+
+    /// The user's live sessions start hearing a guild they joined.
+    pub fn subscribe_user(&self, guild_id: i64, user_id: i64) {
+        self.tree.sessions.do_send(SubscribeUser { guild_id, user_id });
+    }
+}
