@@ -30,7 +30,12 @@ impl AppState {
 
     /// Changes to a guild actor's state with no event to deliver.
     pub fn guild_changed(&self, guild_id: i64, changes: Vec<StateChange>) {
-        self.tree.guilds.do_send(Publish { guild_id, changes, dispatch: None, deleted: false });
+        self.tree.guilds.do_send(Publish {
+            guild_id,
+            changes,
+            dispatch: None,
+            deleted: false,
+        });
     }
 
     /// The guild is gone: its members hear `GUILD_DELETE` and its actor lets them go.
@@ -46,13 +51,23 @@ impl AppState {
     }
 
     /// An event for every session of one user (DMs, relationships, their own joins and leaves).
-    pub fn user_event<T: Serialize>(&self, user_id: i64, event: &'static str, data: &T) -> Result<(), ApiError> {
-        self.tree.sessions.do_send(DispatchToUser { user_id, dispatch: Dispatch::new(event, data)? });
+    pub fn user_event<T: Serialize>(
+        &self,
+        user_id: i64,
+        event: &'static str,
+        data: &T,
+    ) -> Result<(), ApiError> {
+        self.tree.sessions.do_send(DispatchToUser {
+            user_id,
+            dispatch: Dispatch::new(event, data)?,
+        });
         Ok(())
     }
 
     /// The user's live sessions start hearing a guild they joined.
     pub fn subscribe_user(&self, guild_id: i64, user_id: i64) {
-        self.tree.sessions.do_send(SubscribeUser { guild_id, user_id });
+        self.tree
+            .sessions
+            .do_send(SubscribeUser { guild_id, user_id });
     }
 }

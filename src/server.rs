@@ -62,7 +62,10 @@ pub fn build(
         pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
         snowflakes: Snowflakes::default(),
-        tree: Tree::start(Arc::new(DbGuildStore { pool: pool.clone() }), guild_threads()),
+        tree: Tree::start(
+            Arc::new(DbGuildStore { pool: pool.clone() }),
+            guild_threads(),
+        ),
         metrics: Metrics::default(),
         sessions,
     });

@@ -133,7 +133,10 @@ impl Member<'_> {
         if self.is_owner() {
             return ALL;
         }
-        let permissions = self.roles.iter().fold(self.everyone, |p, role| p | role.permissions);
+        let permissions = self
+            .roles
+            .iter()
+            .fold(self.everyone, |p, role| p | role.permissions);
         if permissions & ADMINISTRATOR != 0 {
             ALL
         } else {
@@ -148,7 +151,10 @@ impl Member<'_> {
             return ALL;
         }
         let mut permissions = base;
-        if let Some(everyone) = overwrites.iter().find(|o| o.kind == OverwriteKind::Role && o.id == self.guild_id) {
+        if let Some(everyone) = overwrites
+            .iter()
+            .find(|o| o.kind == OverwriteKind::Role && o.id == self.guild_id)
+        {
             permissions = (permissions & !everyone.deny) | everyone.allow;
         }
         let (allow, deny) = overwrites
@@ -156,7 +162,10 @@ impl Member<'_> {
             .filter(|o| o.kind == OverwriteKind::Role && self.roles.iter().any(|r| r.id == o.id))
             .fold((0, 0), |(allow, deny), o| (allow | o.allow, deny | o.deny));
         permissions = (permissions & !deny) | allow;
-        if let Some(member) = overwrites.iter().find(|o| o.kind == OverwriteKind::Member && o.id == self.user_id) {
+        if let Some(member) = overwrites
+            .iter()
+            .find(|o| o.kind == OverwriteKind::Member && o.id == self.user_id)
+        {
             permissions = (permissions & !member.deny) | member.allow;
         }
         implicit(permissions)
@@ -202,20 +211,48 @@ mod tests {
     const GUILD: i64 = 100;
     const OWNER: i64 = 1;
     const USER: i64 = 2;
-    const MODS: RoleRank = RoleRank { id: 10, permissions: KICK_MEMBERS | MANAGE_MESSAGES, position: 2 };
-    const MUTED: RoleRank = RoleRank { id: 11, permissions: 0, position: 1 };
-    const ADMINS: RoleRank = RoleRank { id: 12, permissions: ADMINISTRATOR, position: 3 };
+    const MODS: RoleRank = RoleRank {
+        id: 10,
+        permissions: KICK_MEMBERS | MANAGE_MESSAGES,
+        position: 2,
+    };
+    const MUTED: RoleRank = RoleRank {
+        id: 11,
+        permissions: 0,
+        position: 1,
+    };
+    const ADMINS: RoleRank = RoleRank {
+        id: 12,
+        permissions: ADMINISTRATOR,
+        position: 3,
+    };
 
     fn member(user_id: i64, roles: &[RoleRank]) -> Member<'_> {
-        Member { user_id, guild_id: GUILD, owner_id: OWNER, everyone: VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS, roles }
+        Member {
+            user_id,
+            guild_id: GUILD,
+            owner_id: OWNER,
+            everyone: VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS,
+            roles,
+        }
     }
 
     fn role(id: i64, allow: u64, deny: u64) -> Overwrite {
-        Overwrite { id, kind: OverwriteKind::Role, allow, deny }
+        Overwrite {
+            id,
+            kind: OverwriteKind::Role,
+            allow,
+            deny,
+        }
     }
 
     fn user(id: i64, allow: u64, deny: u64) -> Overwrite {
-        Overwrite { id, kind: OverwriteKind::Member, allow, deny }
+        Overwrite {
+            id,
+            kind: OverwriteKind::Member,
+            allow,
+            deny,
+        }
     }
 
     #[test]
@@ -223,23 +260,88 @@ mod tests {
         let none: &[RoleRank] = &[];
         let everyone = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS;
         let cases: Vec<(&str, Member<'_>, Vec<Overwrite>, u64)> = vec![
-            ("owner gets all, even denied", member(OWNER, none), vec![role(GUILD, 0, VIEW_CHANNEL)], ALL),
-            ("administrator gets all, even denied", member(USER, &[ADMINS]), vec![user(USER, 0, ALL)], ALL),
+            (
+                "owner gets all, even denied",
+                member(OWNER, none),
+                vec![role(GUILD, 0, VIEW_CHANNEL)],
+                ALL,
+            ),
+            (
+                "administrator gets all, even denied",
+                member(USER, &[ADMINS]),
+                vec![user(USER, 0, ALL)],
+                ALL,
+            ),
             ("@everyone alone", member(USER, none), vec![], everyone),
-            ("roles add to @everyone", member(USER, &[MODS]), vec![], everyone | KICK_MEMBERS | MANAGE_MESSAGES),
-            ("@everyone overwrite denies", member(USER, none), vec![role(GUILD, 0, EMBED_LINKS)], VIEW_CHANNEL | SEND_MESSAGES),
-            ("@everyone overwrite allows", member(USER, none), vec![role(GUILD, ADD_REACTIONS, 0)], everyone | ADD_REACTIONS),
-            ("a role overwrite beats @everyone's", member(USER, &[MODS]),
-                vec![role(GUILD, 0, SEND_MESSAGES), role(MODS.id, SEND_MESSAGES, 0)], everyone | KICK_MEMBERS | MANAGE_MESSAGES),
-            ("role allows win over other roles' denies", member(USER, &[MODS, MUTED]),
-                vec![role(MUTED.id, 0, ADD_REACTIONS), role(MODS.id, ADD_REACTIONS, 0)],
-                everyone | KICK_MEMBERS | MANAGE_MESSAGES | ADD_REACTIONS),
-            ("a role overwrite for a role the member lacks is ignored", member(USER, none), vec![role(MODS.id, 0, VIEW_CHANNEL)], everyone),
-            ("the member overwrite comes last", member(USER, &[MUTED]),
-                vec![role(MUTED.id, 0, SEND_MESSAGES), user(USER, SEND_MESSAGES, 0)], everyone),
-            ("another member's overwrite is ignored", member(USER, none), vec![user(3, 0, VIEW_CHANNEL)], everyone),
-            ("no VIEW_CHANNEL means nothing", member(USER, &[MODS]), vec![role(GUILD, 0, VIEW_CHANNEL)], 0),
-            ("no SEND_MESSAGES drops the extras", member(USER, none), vec![role(GUILD, MENTION_EVERYONE, SEND_MESSAGES)], VIEW_CHANNEL),
+            (
+                "roles add to @everyone",
+                member(USER, &[MODS]),
+                vec![],
+                everyone | KICK_MEMBERS | MANAGE_MESSAGES,
+            ),
+            (
+                "@everyone overwrite denies",
+                member(USER, none),
+                vec![role(GUILD, 0, EMBED_LINKS)],
+                VIEW_CHANNEL | SEND_MESSAGES,
+            ),
+            (
+                "@everyone overwrite allows",
+                member(USER, none),
+                vec![role(GUILD, ADD_REACTIONS, 0)],
+                everyone | ADD_REACTIONS,
+            ),
+            (
+                "a role overwrite beats @everyone's",
+                member(USER, &[MODS]),
+                vec![
+                    role(GUILD, 0, SEND_MESSAGES),
+                    role(MODS.id, SEND_MESSAGES, 0),
+                ],
+                everyone | KICK_MEMBERS | MANAGE_MESSAGES,
+            ),
+            (
+                "role allows win over other roles' denies",
+                member(USER, &[MODS, MUTED]),
+                vec![
+                    role(MUTED.id, 0, ADD_REACTIONS),
+                    role(MODS.id, ADD_REACTIONS, 0),
+                ],
+                everyone | KICK_MEMBERS | MANAGE_MESSAGES | ADD_REACTIONS,
+            ),
+            (
+                "a role overwrite for a role the member lacks is ignored",
+                member(USER, none),
+                vec![role(MODS.id, 0, VIEW_CHANNEL)],
+                everyone,
+            ),
+            (
+                "the member overwrite comes last",
+                member(USER, &[MUTED]),
+                vec![
+                    role(MUTED.id, 0, SEND_MESSAGES),
+                    user(USER, SEND_MESSAGES, 0),
+                ],
+                everyone,
+            ),
+            (
+                "another member's overwrite is ignored",
+                member(USER, none),
+                vec![user(3, 0, VIEW_CHANNEL)],
+                everyone,
+            ),
+            (
+                "no VIEW_CHANNEL means nothing",
+                member(USER, &[MODS]),
+                vec![role(GUILD, 0, VIEW_CHANNEL)],
+                0,
+            ),
+            (
+                "no SEND_MESSAGES drops the extras",
+                member(USER, none),
+                vec![role(GUILD, MENTION_EVERYONE, SEND_MESSAGES)],
+                VIEW_CHANNEL,
+            ),
         ];
         for (name, member, overwrites, expected) in cases {
             assert_eq!(member.in_channel(&overwrites), expected, "{name}");
@@ -253,8 +355,13 @@ mod tests {
         let moderator = member(3, &[MODS]);
         let muted = member(4, &[MUTED]);
         assert!(owner.outranks(&admin) && !admin.outranks(&owner));
-        assert!(admin.outranks(&moderator) && moderator.outranks(&muted) && !muted.outranks(&moderator));
-        assert!(!moderator.outranks(&member(5, &[MODS])), "equal rank is not outranking");
+        assert!(
+            admin.outranks(&moderator) && moderator.outranks(&muted) && !muted.outranks(&moderator)
+        );
+        assert!(
+            !moderator.outranks(&member(5, &[MODS])),
+            "equal rank is not outranking"
+        );
         assert!(moderator.outranks_role(MUTED.position) && !moderator.outranks_role(MODS.position));
         assert!(owner.outranks_role(i32::MAX));
         assert_eq!(admin.base(), ALL);

@@ -62,7 +62,11 @@ impl OverwriteRow {
     pub fn overwrite(&self) -> Overwrite {
         Overwrite {
             id: self.target_id,
-            kind: if self.kind == 1 { OverwriteKind::Member } else { OverwriteKind::Role },
+            kind: if self.kind == 1 {
+                OverwriteKind::Member
+            } else {
+                OverwriteKind::Role
+            },
             allow: self.allow as u64,
             deny: self.deny as u64,
         }
@@ -93,11 +97,19 @@ impl Channel {
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Channel>> {
-        channels::table.find(id).select(Channel::as_select()).first(conn).await.optional()
+        channels::table
+            .find(id)
+            .select(Channel::as_select())
+            .first(conn)
+            .await
+            .optional()
     }
 
     /// The channels of several guilds, in position order.
-    pub async fn of_guilds(conn: &mut AsyncPgConnection, guild_ids: &[i64]) -> QueryResult<Vec<Channel>> {
+    pub async fn of_guilds(
+        conn: &mut AsyncPgConnection,
+        guild_ids: &[i64],
+    ) -> QueryResult<Vec<Channel>> {
         channels::table
             .filter(channels::guild_id.eq_any(guild_ids))
             .order((channels::position.asc(), channels::id.asc()))
@@ -107,7 +119,10 @@ impl Channel {
     }
 
     /// The DMs and group DMs `user_id` is a recipient of.
-    pub async fn private_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<Channel>> {
+    pub async fn private_of(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+    ) -> QueryResult<Vec<Channel>> {
         channels::table
             .inner_join(channel_recipients::table)
             .filter(channel_recipients::user_id.eq(user_id))
@@ -117,18 +132,33 @@ impl Channel {
     }
 
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        diesel::insert_into(channels::table).values(self).execute(conn).await.map(drop)
+        diesel::insert_into(channels::table)
+            .values(self)
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        diesel::update(channels::table.find(self.id)).set(self).execute(conn).await.map(drop)
+        diesel::update(channels::table.find(self.id))
+            .set(self)
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
-        diesel::delete(channels::table.find(id)).execute(conn).await.map(drop)
+        diesel::delete(channels::table.find(id))
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
-    pub async fn set_last_message(conn: &mut AsyncPgConnection, id: i64, message_id: i64) -> QueryResult<()> {
+    pub async fn set_last_message(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        message_id: i64,
+    ) -> QueryResult<()> {
         diesel::update(channels::table.find(id))
             .set(channels::last_message_id.eq(message_id))
             .execute(conn)
@@ -136,8 +166,39 @@ impl Channel {
             .map(drop)
     }
 
+    pub async fn add_recipient(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        user_id: i64,
+    ) -> QueryResult<()> {
+        diesel::insert_into(channel_recipients::table)
+            .values((
+                channel_recipients::channel_id.eq(channel_id),
+                channel_recipients::user_id.eq(user_id),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Takes a user out of a private channel; whether they were in it.
+    pub async fn remove_recipient(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        user_id: i64,
+    ) -> QueryResult<bool> {
+        diesel::delete(channel_recipients::table.find((channel_id, user_id)))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+
     /// Recipients of DMs and group DMs.
-    pub async fn recipients(conn: &mut AsyncPgConnection, channel_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+    pub async fn recipients(
+        conn: &mut AsyncPgConnection,
+        channel_ids: &[i64],
+    ) -> QueryResult<Vec<(i64, i64)>> {
         channel_recipients::table
             .filter(channel_recipients::channel_id.eq_any(channel_ids))
             .select((channel_recipients::channel_id, channel_recipients::user_id))
@@ -147,7 +208,10 @@ impl Channel {
 }
 
 impl OverwriteRow {
-    pub async fn of_channels(conn: &mut AsyncPgConnection, channel_ids: &[i64]) -> QueryResult<Vec<OverwriteRow>> {
+    pub async fn of_channels(
+        conn: &mut AsyncPgConnection,
+        channel_ids: &[i64],
+    ) -> QueryResult<Vec<OverwriteRow>> {
         permission_overwrites::table
             .filter(permission_overwrites::channel_id.eq_any(channel_ids))
             .select(OverwriteRow::as_select())
@@ -158,7 +222,10 @@ impl OverwriteRow {
     pub async fn upsert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
         diesel::insert_into(permission_overwrites::table)
             .values(self)
-            .on_conflict((permission_overwrites::channel_id, permission_overwrites::target_id))
+            .on_conflict((
+                permission_overwrites::channel_id,
+                permission_overwrites::target_id,
+            ))
             .do_update()
             .set(self)
             .execute(conn)
@@ -167,7 +234,11 @@ impl OverwriteRow {
     }
 
     /// Removes one overwrite; whether it existed.
-    pub async fn delete(conn: &mut AsyncPgConnection, channel_id: i64, target_id: i64) -> QueryResult<bool> {
+    pub async fn delete(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        target_id: i64,
+    ) -> QueryResult<bool> {
         diesel::delete(permission_overwrites::table.find((channel_id, target_id)))
             .execute(conn)
             .await

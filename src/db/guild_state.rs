@@ -33,16 +33,23 @@ pub async fn load(conn: &mut Connection, guild_id: i64) -> diesel::QueryResult<G
         .repeatable_read()
         .run(async |conn| {
             let Some(guild) = Guild::find(conn, guild_id).await? else {
-                return Ok(GuildState { guild_id, ..GuildState::default() });
+                return Ok(GuildState {
+                    guild_id,
+                    ..GuildState::default()
+                });
             };
             let roles = Role::of_guild(conn, guild_id).await?;
             let members = Member::roles_of_guild(conn, guild_id).await?;
             let channels = Channel::of_guilds(conn, &[guild_id]).await?;
             let channel_ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
             let overwrites = OverwriteRow::of_channels(conn, &channel_ids).await?;
-            let mut by_channel: HashMap<i64, Vec<_>> = channel_ids.iter().map(|id| (*id, Vec::new())).collect();
+            let mut by_channel: HashMap<i64, Vec<_>> =
+                channel_ids.iter().map(|id| (*id, Vec::new())).collect();
             for row in &overwrites {
-                by_channel.entry(row.channel_id).or_default().push(row.overwrite());
+                by_channel
+                    .entry(row.channel_id)
+                    .or_default()
+                    .push(row.overwrite());
             }
             Ok(GuildState {
                 guild_id,

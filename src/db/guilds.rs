@@ -59,7 +59,12 @@ impl Guild {
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Guild>> {
-        guilds::table.find(id).select(Guild::as_select()).first(conn).await.optional()
+        guilds::table
+            .find(id)
+            .select(Guild::as_select())
+            .first(conn)
+            .await
+            .optional()
     }
 
     /// Every guild `user_id` is a member of, oldest membership first.
@@ -74,15 +79,26 @@ impl Guild {
     }
 
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        diesel::insert_into(guilds::table).values(self).execute(conn).await.map(drop)
+        diesel::insert_into(guilds::table)
+            .values(self)
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     /// Writes every column of `self` back.
     pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        diesel::update(guilds::table.find(self.id)).set(self).execute(conn).await.map(drop)
+        diesel::update(guilds::table.find(self.id))
+            .set(self)
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
-        diesel::delete(guilds::table.find(id)).execute(conn).await.map(drop)
+        diesel::delete(guilds::table.find(id))
+            .execute(conn)
+            .await
+            .map(drop)
     }
 }

@@ -43,7 +43,11 @@ impl Member {
         }
     }
 
-    pub async fn find(conn: &mut AsyncPgConnection, guild_id: i64, user_id: i64) -> QueryResult<Option<Member>> {
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        user_id: i64,
+    ) -> QueryResult<Option<Member>> {
         members::table
             .find((guild_id, user_id))
             .select(Member::as_select())
@@ -109,7 +113,10 @@ impl Member {
     }
 
     /// (user id, role ids) of every member of a guild.
-    pub async fn roles_of_guild(conn: &mut AsyncPgConnection, guild_id: i64) -> QueryResult<Vec<(i64, Vec<i64>)>> {
+    pub async fn roles_of_guild(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+    ) -> QueryResult<Vec<(i64, Vec<i64>)>> {
         members::table
             .filter(members::guild_id.eq(guild_id))
             .select((members::user_id, members::roles))
@@ -118,7 +125,10 @@ impl Member {
     }
 
     /// Member counts of several guilds.
-    pub async fn counts(conn: &mut AsyncPgConnection, guild_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+    pub async fn counts(
+        conn: &mut AsyncPgConnection,
+        guild_ids: &[i64],
+    ) -> QueryResult<Vec<(i64, i64)>> {
         members::table
             .filter(members::guild_id.eq_any(guild_ids))
             .group_by(members::guild_id)
@@ -128,7 +138,11 @@ impl Member {
     }
 
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        diesel::insert_into(members::table).values(self).execute(conn).await.map(drop)
+        diesel::insert_into(members::table)
+            .values(self)
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
@@ -140,7 +154,11 @@ impl Member {
     }
 
     /// Removes a membership; whether there was one.
-    pub async fn delete(conn: &mut AsyncPgConnection, guild_id: i64, user_id: i64) -> QueryResult<bool> {
+    pub async fn delete(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        user_id: i64,
+    ) -> QueryResult<bool> {
         diesel::delete(members::table.find((guild_id, user_id)))
             .execute(conn)
             .await
@@ -148,11 +166,15 @@ impl Member {
     }
 
     /// Takes a deleted role off every member of its guild.
-    pub async fn remove_role_everywhere(conn: &mut AsyncPgConnection, guild_id: i64, role_id: i64) -> QueryResult<()> {
+    pub async fn remove_role_everywhere(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        role_id: i64,
+    ) -> QueryResult<()> {
         diesel::update(members::table.filter(members::guild_id.eq(guild_id)))
-            .set(members::roles.eq(diesel::dsl::sql::<diesel::sql_types::Array<diesel::sql_types::Int8>>(
-                &format!("array_remove(roles, {role_id})"),
-            )))
+            .set(members::roles.eq(diesel::dsl::sql::<
+                diesel::sql_types::Array<diesel::sql_types::Int8>,
+            >(&format!("array_remove(roles, {role_id})"))))
             .execute(conn)
             .await
             .map(drop)

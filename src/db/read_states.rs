@@ -15,7 +15,10 @@ pub struct ReadState {
 }
 
 impl ReadState {
-    pub async fn of_user(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<ReadState>> {
+    pub async fn of_user(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+    ) -> QueryResult<Vec<ReadState>> {
         read_states::table
             .filter(read_states::user_id.eq(user_id))
             .select(ReadState::as_select())
@@ -24,8 +27,18 @@ impl ReadState {
     }
 
     /// Marks `channel_id` read up to `message_id`, clearing mentions.
-    pub async fn ack(conn: &mut AsyncPgConnection, user_id: i64, channel_id: i64, message_id: i64) -> QueryResult<()> {
-        let state = ReadState { user_id, channel_id, last_message_id: Some(message_id), mention_count: 0 };
+    pub async fn ack(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        channel_id: i64,
+        message_id: i64,
+    ) -> QueryResult<()> {
+        let state = ReadState {
+            user_id,
+            channel_id,
+            last_message_id: Some(message_id),
+            mention_count: 0,
+        };
         diesel::insert_into(read_states::table)
             .values(&state)
             .on_conflict((read_states::user_id, read_states::channel_id))

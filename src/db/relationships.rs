@@ -26,10 +26,19 @@ pub struct Relationship {
 
 impl Relationship {
     pub fn new(user_id: i64, other_id: i64, kind: i32) -> Self {
-        Self { user_id, other_id, kind, nickname: None, since: Utc::now() }
+        Self {
+            user_id,
+            other_id,
+            kind,
+            nickname: None,
+            since: Utc::now(),
+        }
     }
 
-    pub async fn of_user(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<Relationship>> {
+    pub async fn of_user(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+    ) -> QueryResult<Vec<Relationship>> {
         relationships::table
             .filter(relationships::user_id.eq(user_id))
             .select(Relationship::as_select())
@@ -37,7 +46,11 @@ impl Relationship {
             .await
     }
 
-    pub async fn find(conn: &mut AsyncPgConnection, user_id: i64, other_id: i64) -> QueryResult<Option<Relationship>> {
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        other_id: i64,
+    ) -> QueryResult<Option<Relationship>> {
         relationships::table
             .find((user_id, other_id))
             .select(Relationship::as_select())
@@ -59,7 +72,11 @@ impl Relationship {
     }
 
     /// Removes this side; whether it existed.
-    pub async fn delete(conn: &mut AsyncPgConnection, user_id: i64, other_id: i64) -> QueryResult<bool> {
+    pub async fn delete(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        other_id: i64,
+    ) -> QueryResult<bool> {
         diesel::delete(relationships::table.find((user_id, other_id)))
             .execute(conn)
             .await

@@ -54,7 +54,10 @@ impl Role {
     }
 
     /// The roles of several guilds, in position order.
-    pub async fn of_guilds(conn: &mut AsyncPgConnection, guild_ids: &[i64]) -> QueryResult<Vec<Role>> {
+    pub async fn of_guilds(
+        conn: &mut AsyncPgConnection,
+        guild_ids: &[i64],
+    ) -> QueryResult<Vec<Role>> {
         roles::table
             .filter(roles::guild_id.eq_any(guild_ids))
             .order((roles::position.asc(), roles::id.asc()))
@@ -64,14 +67,25 @@ impl Role {
     }
 
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        diesel::insert_into(roles::table).values(self).execute(conn).await.map(drop)
+        diesel::insert_into(roles::table)
+            .values(self)
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        diesel::update(roles::table.find(self.id)).set(self).execute(conn).await.map(drop)
+        diesel::update(roles::table.find(self.id))
+            .set(self)
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
-        diesel::delete(roles::table.find(id)).execute(conn).await.map(drop)
+        diesel::delete(roles::table.find(id))
+            .execute(conn)
+            .await
+            .map(drop)
     }
 }

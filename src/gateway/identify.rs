@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
-use spacebar_actors::permissions::{bits, Member as Rank};
-use spacebar_actors::session::{IdentifyError, IdentifyRequest, Identified, SessionBackend};
+use spacebar_actors::session::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
 use spacebar_actors::Dispatch;
 
 use crate::credentials::authenticate;
@@ -30,18 +29,26 @@ const API_CODE_VERSION: u32 = 1;
 const CLIENT_STATE_V2: u64 = 1 << 10;
 
 impl SessionBackend for AppState {
-    fn identify(&self, request: IdentifyRequest) -> BoxFuture<'static, Result<Identified, IdentifyError>> {
+    fn identify(
+        &self,
+        request: IdentifyRequest,
+    ) -> BoxFuture<'static, Result<Identified, IdentifyError>> {
         let pool = self.pool.clone();
         let tokens = self.tokens.clone();
         Box::pin(async move {
-            let internal = |error: &dyn std::fmt::Display| IdentifyError::Internal(error.to_string());
+            let internal =
+                |error: &dyn std::fmt::Display| IdentifyError::Internal(error.to_string());
             let mut conn = pool.get().await.map_err(|e| internal(&e))?;
             let session = authenticate(&mut conn, &tokens, &request.token)
                 .await
                 .map_err(|e| internal(&e))?
                 .ok_or(IdentifyError::AuthenticationFailed)?;
-            let world = World::load(&mut conn, &session.user).await.map_err(|e| internal(&e))?;
-            world.identified(&session.user, session.session_id, &request).map_err(|e| internal(&e))
+            let world = World::load(&mut conn, &session.user)
+                .await
+                .map_err(|e| internal(&e))?;
+            world
+                .identified(&session.user, session.session_id, &request)
+                .map_err(|e| internal(&e))
         })
     }
 }
@@ -71,10 +78,21 @@ impl World {
         let channels = Channel::of_guilds(conn, &guild_ids).await?;
         let channel_ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
         let overwrites = OverwriteRow::of_channels(conn, &channel_ids).await?;
-        let memberships = Member::of_user(conn, user.id).await?.into_iter().map(|m| (m.guild_id, m)).collect();
-        let member_counts: HashMap<i64, i64> = Member::counts(conn, &guild_ids).await?.into_iter().collect();
+        let memberships = Member::of_user(conn, user.id)
+            .await?
+            .into_iter()
+            .map(|m| (m.guild_id, m))
+            .collect();
+        let member_counts: HashMap<i64, i64> = Member::counts(conn, &guild_ids)
+            .await?
+            .into_iter()
+            .collect();
         let members = if user.bot {
-            let small: Vec<i64> = member_counts.iter().filter(|(_, n)| **n <= 250).map(|(g, _)| *g).collect();
+            let small: Vec<i64> = member_counts
+                .iter()
+                .filter(|(_, n)| **n <= 250)
+                .map(|(g, _)| *g)
+                .collect();
             Member::of_guilds_with_users(conn, &small).await?
         } else {
             Vec::new()
@@ -83,11 +101,19 @@ impl World {
         let private_ids: Vec<i64> = private_channels.iter().map(|c| c.id).collect();
         let recipients = Channel::recipients(conn, &private_ids).await?;
         let relationships = Relationship::of_user(conn, user.id).await?;
-        let mut others: Vec<i64> = recipients.iter().map(|(_, u)| *u).chain(relationships.iter().map(|r| r.other_id)).collect();
+        let mut others: Vec<i64> = recipients
+            .iter()
+            .map(|(_, u)| *u)
+            .chain(relationships.iter().map(|r| r.other_id))
+            .collect();
         others.retain(|other| *other != user.id);
         others.sort_unstable();
         others.dedup();
-        let users = User::find_many(conn, &others).await?.into_iter().map(|u| (u.id, u)).collect();
+        let users = User::find_many(conn, &others)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
         let read_states = ReadState::of_user(conn, user.id).await?;
         Ok(Self {
             guilds,
@@ -105,53 +131,45 @@ impl World {
         })
     }
 
-    /// What `user_id` knows of one guild: the channels it may see, its membership.
-    fn snapshot<'a>(&'a self, guild: &'a Guild, user_id: i64) -> GuildSnapshot<'a> {
+    /// What the account knows of one guild: the channels it may see, its membership.
+    fn snapshot<'a>(&'a self, guild: &'a Guild) -> GuildSnapshot<'a> {
         let me = self.memberships.get(&guild.id);
-        let ranks: Vec<_> = self
-            .roles
-            .iter()
-            .filter(|r| r.guild_id == guild.id && me.is_some_and(|m| m.roles.contains(&r.id)))
-            .map(Role::rank)
-            .collect();
-        let everyone = self.roles.iter().find(|r| r.id == guild.id).map_or(0, |r| r.permissions as u64);
-        let rank = Rank { user_id, guild_id: guild.id, owner_id: guild.owner_id, everyone, roles: &ranks };
-        let channels = self
-            .channels
-            .iter()
-            .filter(|c| c.guild_id == Some(guild.id))
-            .filter(|c| {
-                let overwrites: Vec<_> = self.overwrites.iter().filter(|o| o.channel_id == c.id).map(OverwriteRow::overwrite).collect();
-                bits::VIEW_CHANNEL & rank.in_channel(&overwrites) != 0
-            })
-            .collect();
-        let members = self
+        let count = self.member_counts.get(&guild.id).copied().unwrap_or(0);
+        let mut snapshot = GuildSnapshot::new(
+            guild,
+            &self.roles,
+            &self.channels,
+            &self.overwrites,
+            me,
+            count,
+        );
+        snapshot.members = self
             .members
             .iter()
             .filter(|(m, _)| m.guild_id == guild.id)
             .map(|(m, u)| guild::member(m, Some(u)))
             .collect();
-        GuildSnapshot {
-            guild,
-            roles: &self.roles,
-            channels,
-            overwrites: &self.overwrites,
-            member_count: self.member_counts.get(&guild.id).copied().unwrap_or(0),
-            me,
-            members,
-        }
+        snapshot
     }
 
-    fn identified(&self, user: &User, auth_session_id: i64, request: &IdentifyRequest) -> Result<Identified, serde_json::Error> {
+    fn identified(
+        &self,
+        user: &User,
+        auth_session_id: i64,
+        request: &IdentifyRequest,
+    ) -> Result<Identified, serde_json::Error> {
         let large = i64::try_from(request.large_threshold).unwrap_or(250);
-        let snapshots: Vec<_> = self.guilds.iter().map(|g| self.snapshot(g, user.id)).collect();
+        let snapshots: Vec<_> = self.guilds.iter().map(|g| self.snapshot(g)).collect();
         let mut followups = Vec::new();
         let guilds: Vec<Value> = if user.bot {
             // Bots learn their guilds one GUILD_CREATE at a time (discord.js waits for each).
             for snapshot in &snapshots {
                 followups.push(Dispatch::new("GUILD_CREATE", &snapshot.classic(large))?);
             }
-            self.guilds.iter().map(|g| json!({ "id": id(g.id), "unavailable": true })).collect()
+            self.guilds
+                .iter()
+                .map(|g| json!({ "id": id(g.id), "unavailable": true }))
+                .collect()
         } else if request.capabilities & CLIENT_STATE_V2 != 0 {
             snapshots.iter().map(|s| s.client_state_v2(large)).collect()
         } else {
@@ -190,7 +208,12 @@ impl World {
         let merged_members: Vec<Value> = self
             .guilds
             .iter()
-            .map(|g| self.memberships.get(&g.id).map(|m| json!([guild::member(m, None)])).unwrap_or_else(|| json!([])))
+            .map(|g| {
+                self.memberships
+                    .get(&g.id)
+                    .map(|m| json!([guild::member(m, None)]))
+                    .unwrap_or_else(|| json!([]))
+            })
             .collect();
         let private_channels: Vec<Value> = self
             .private_channels

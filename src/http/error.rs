@@ -11,15 +11,33 @@ use serde_json::{json, Map, Value};
 /// Objects a route can fail to find, with Discord's codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unknown {
-    User = 10013,
+    Application = 10002,
+    Channel = 10003,
+    Guild = 10004,
     Invite = 10006,
+    Member = 10007,
+    Message = 10008,
+    Overwrite = 10009,
+    Role = 10011,
+    User = 10013,
+    Emoji = 10014,
+    Ban = 10026,
 }
 
 impl Unknown {
     fn message(self) -> &'static str {
         match self {
-            Self::User => "Unknown User",
+            Self::Application => "Unknown Application",
+            Self::Channel => "Unknown Channel",
+            Self::Guild => "Unknown Guild",
             Self::Invite => "Unknown Invite",
+            Self::Member => "Unknown Member",
+            Self::Message => "Unknown Message",
+            Self::Overwrite => "Unknown Overwrite",
+            Self::Role => "Unknown Role",
+            Self::User => "Unknown User",
+            Self::Emoji => "Unknown Emoji",
+            Self::Ban => "Unknown Ban",
         }
     }
 }
@@ -32,6 +50,12 @@ pub enum ApiError {
     NotFound,
     #[error("{}", .0.message())]
     Unknown(Unknown),
+    /// The caller may not see the resource at all (403, 50001).
+    #[error("Missing Access")]
+    MissingAccess,
+    /// The caller lacks a guild or channel permission (403, 50013).
+    #[error("Missing Permissions")]
+    MissingPermissions,
     #[error("Invalid Form Body")]
     Form(FormErrors),
     /// The account lacks an instance right (see `rights`).
@@ -79,6 +103,8 @@ impl ApiError {
             Self::Unauthorized | Self::NotFound | Self::Internal { .. } => 0,
             Self::Unknown(unknown) => *unknown as u32,
             Self::Form(_) => 50035,
+            Self::MissingAccess => 50001,
+            Self::MissingPermissions => 50013,
             Self::MissingRight(_) => 50013,
             Self::InvalidJson => 50109,
             Self::TooLarge => 40005,
@@ -110,7 +136,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::MissingRight(_) => StatusCode::FORBIDDEN,
+            Self::MissingRight(_) | Self::MissingAccess | Self::MissingPermissions => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound | Self::Unknown(_) => StatusCode::NOT_FOUND,
             Self::Form(_) | Self::InvalidJson => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -2,14 +2,18 @@
 //! `users/` is `/api/users/*`, and so on. Every API route is served identically under `/api`
 //! and `/api/v6` … `/api/v10`, with or without a trailing slash.
 
+pub mod access;
 pub mod authorization;
 pub mod cors;
 pub mod error;
+pub mod ids;
 pub mod json;
 pub mod urls;
 
 mod auth;
+pub mod channels;
 mod gateway;
+mod guilds;
 mod health;
 mod ping;
 mod policies;
@@ -38,9 +42,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn api(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
+    channels::configure(cfg);
     users::configure(cfg);
     policies::configure(cfg);
     gateway::configure(cfg);
+    guilds::configure(cfg);
     ping::configure(cfg);
 }
 

@@ -8,6 +8,8 @@ use crate::db::members::Member;
 use crate::db::roles::Role;
 use crate::db::users::User;
 use crate::wire::user::PublicUser;
+use spacebar_actors::permissions::bits::VIEW_CHANNEL;
+use spacebar_actors::permissions::{Member as Rank, Overwrite, RoleRank};
 
 /// Snowflakes travel as strings.
 pub fn id(id: i64) -> String {
@@ -158,7 +160,11 @@ pub fn properties(guild: &Guild) -> Value {
 /// The classic guild object (REST, and GUILD_UPDATE).
 pub fn guild(guild: &Guild, roles: &[Role]) -> Value {
     let mut value = properties(guild);
-    value["roles"] = roles.iter().filter(|r| r.guild_id == guild.id).map(role).collect();
+    value["roles"] = roles
+        .iter()
+        .filter(|r| r.guild_id == guild.id)
+        .map(role)
+        .collect();
     value["emojis"] = json!([]);
     value["stickers"] = json!([]);
     value
@@ -177,9 +183,60 @@ pub struct GuildSnapshot<'a> {
     pub members: Vec<Value>,
 }
 
-impl GuildSnapshot<'_> {
+impl<'a> GuildSnapshot<'a> {
+    /// What the member `me` knows of a guild: only the channels they may see.
+    pub fn new(
+        guild: &'a Guild,
+        roles: &'a [Role],
+        channels: &'a [Channel],
+        overwrites: &'a [OverwriteRow],
+        me: Option<&'a Member>,
+        member_count: i64,
+    ) -> Self {
+        let ranks: Vec<RoleRank> = roles
+            .iter()
+            .filter(|r| r.guild_id == guild.id && me.is_some_and(|m| m.roles.contains(&r.id)))
+            .map(Role::rank)
+            .collect();
+        let everyone = roles
+            .iter()
+            .find(|r| r.id == guild.id)
+            .map_or(0, |r| r.permissions as u64);
+        let rank = Rank {
+            user_id: me.map_or(0, |m| m.user_id),
+            guild_id: guild.id,
+            owner_id: guild.owner_id,
+            everyone,
+            roles: &ranks,
+        };
+        let channels = channels
+            .iter()
+            .filter(|c| c.guild_id == Some(guild.id))
+            .filter(|c| {
+                let own: Vec<Overwrite> = overwrites
+                    .iter()
+                    .filter(|o| o.channel_id == c.id)
+                    .map(OverwriteRow::overwrite)
+                    .collect();
+                rank.in_channel(&own) & VIEW_CHANNEL != 0
+            })
+            .collect();
+        Self {
+            guild,
+            roles,
+            channels,
+            overwrites,
+            member_count,
+            me,
+            members: Vec::new(),
+        }
+    }
+
     fn channels(&self) -> Vec<Value> {
-        self.channels.iter().map(|c| channel(c, self.overwrites)).collect()
+        self.channels
+            .iter()
+            .map(|c| channel(c, self.overwrites))
+            .collect()
     }
 
     /// The classic shape bots and chorus read.

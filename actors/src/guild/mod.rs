@@ -108,7 +108,9 @@ impl GuildActor {
             Audience::Channel(channel_id) => self
                 .visible
                 .entry(*channel_id)
-                .or_insert_with(|| Arc::new(self.state.members_with(Some(*channel_id), VIEW_CHANNEL)))
+                .or_insert_with(|| {
+                    Arc::new(self.state.members_with(Some(*channel_id), VIEW_CHANNEL))
+                })
                 .clone(),
             Audience::Permission(bits) => Arc::new(self.state.members_with(None, *bits)),
             Audience::Users(users) => Arc::new(users.iter().copied().collect()),

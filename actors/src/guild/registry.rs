@@ -29,7 +29,8 @@ impl GuildRegistry {
         let store = &self.store;
         let arbiters = &self.arbiters;
         self.guilds.entry(guild_id).or_insert_with(|| {
-            let index = usize::try_from(guild_id.unsigned_abs() >> 22).unwrap_or(0) % arbiters.len().max(1);
+            let index =
+                usize::try_from(guild_id.unsigned_abs() >> 22).unwrap_or(0) % arbiters.len().max(1);
             let store = store.clone();
             let start = move |_: &mut Context<GuildActor>| GuildActor::new(guild_id, store);
             match arbiters.get(index) {

@@ -21,13 +21,27 @@ pub struct GuildState {
 /// A change to the guild, applied before the event that comes with it is delivered.
 #[derive(Debug, Clone)]
 pub enum StateChange {
-    Member { user_id: i64, roles: Vec<i64> },
-    MemberRemoved { user_id: i64 },
+    Member {
+        user_id: i64,
+        roles: Vec<i64>,
+    },
+    MemberRemoved {
+        user_id: i64,
+    },
     Role(RoleRank),
-    RoleRemoved { role_id: i64 },
-    Channel { channel_id: i64, overwrites: Vec<Overwrite> },
-    ChannelRemoved { channel_id: i64 },
-    Owner { user_id: i64 },
+    RoleRemoved {
+        role_id: i64,
+    },
+    Channel {
+        channel_id: i64,
+        overwrites: Vec<Overwrite>,
+    },
+    ChannelRemoved {
+        channel_id: i64,
+    },
+    Owner {
+        user_id: i64,
+    },
 }
 
 impl GuildState {
@@ -48,7 +62,10 @@ impl GuildState {
                     roles.retain(|id| *id != role_id);
                 }
             }
-            StateChange::Channel { channel_id, overwrites } => {
+            StateChange::Channel {
+                channel_id,
+                overwrites,
+            } => {
                 self.channels.insert(channel_id, overwrites);
             }
             StateChange::ChannelRemoved { channel_id } => {
@@ -84,7 +101,8 @@ impl GuildState {
             return 0;
         };
         let mut roles = Vec::new();
-        self.member(user_id, &mut roles).map_or(0, |m| m.in_channel(overwrites))
+        self.member(user_id, &mut roles)
+            .map_or(0, |m| m.in_channel(overwrites))
     }
 
     /// The members allowed `wanted` in a channel, or guild-wide when `channel_id` is `None`.

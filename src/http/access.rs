@@ -1,0 +1,214 @@
+//! Who may do what. Routes load the guild or channel they name together with the caller's
+//! membership here, and check Discord's permissions (see `permissions`) before touching
+//! anything: a non-member gets 10004/10003, someone who may not see a channel 50001, someone
+//! lacking a permission 50013.
+
+use spacebar_actors::permissions::{self, bits, Member as Rank, Overwrite, RoleRank};
+
+use super::error::{ApiError, Unknown};
+use crate::db::channels::{kind, Channel, OverwriteRow};
+use crate::db::guilds::Guild;
+use crate::db::members::Member;
+use crate::db::roles::Role;
+use crate::db::Connection;
+
+/// What recipients of a DM or group DM may do there.
+const PRIVATE_CHANNEL: u64 = bits::VIEW_CHANNEL
+    | bits::SEND_MESSAGES
+    | bits::READ_MESSAGE_HISTORY
+    | bits::ADD_REACTIONS
+    | bits::EMBED_LINKS
+    | bits::ATTACH_FILES
+    | bits::USE_EXTERNAL_EMOJIS
+    | bits::MENTION_EVERYONE
+    | bits::CONNECT
+    | bits::SPEAK
+    | bits::STREAM
+    | bits::USE_VAD;
+
+/// A guild, its roles, and the caller's membership in it.
+pub struct GuildAccess {
+    pub guild: Guild,
+    pub roles: Vec<Role>,
+    pub member: Member,
+    ranks: Vec<RoleRank>,
+}
+
+impl GuildAccess {
+    /// The guild `guild_id` as `user_id` sees it; 10004 if it does not exist or they are not in it.
+    pub async fn load(
+        conn: &mut Connection,
+        guild_id: i64,
+        user_id: i64,
+    ) -> Result<Self, ApiError> {
+        let guild = Guild::find(conn, guild_id)
+            .await?
+            .ok_or(ApiError::Unknown(Unknown::Guild))?;
+        let member = Member::find(conn, guild_id, user_id)
+            .await?
+            .ok_or(ApiError::Unknown(Unknown::Guild))?;
+        let roles = Role::of_guild(conn, guild_id).await?;
+        let ranks = ranks(&roles, &member.roles);
+        Ok(Self {
+            guild,
+            roles,
+            member,
+            ranks,
+        })
+    }
+
+    /// The caller as the permission algorithm sees them.
+    pub fn rank(&self) -> Rank<'_> {
+        self.rank_of(self.member.user_id, &self.ranks)
+    }
+
+    /// Another member (with their `ranks`, from [`GuildAccess::ranks_of`]) for hierarchy checks.
+    pub fn rank_of<'a>(&self, user_id: i64, ranks: &'a [RoleRank]) -> Rank<'a> {
+        Rank {
+            user_id,
+            guild_id: self.guild.id,
+            owner_id: self.guild.owner_id,
+            everyone: self
+                .roles
+                .iter()
+                .find(|r| r.id == self.guild.id)
+                .map_or(0, |r| r.permissions as u64),
+            roles: ranks,
+        }
+    }
+
+    /// The ranks of the roles with these ids.
+    pub fn ranks_of(&self, role_ids: &[i64]) -> Vec<RoleRank> {
+        ranks(&self.roles, role_ids)
+    }
+
+    pub fn is_owner(&self) -> bool {
+        self.guild.owner_id == self.member.user_id
+    }
+
+    /// Guild-wide permissions.
+    pub fn permissions(&self) -> u64 {
+        self.rank().base()
+    }
+
+    /// 50013 unless the caller has every bit of `wanted` guild-wide.
+    pub fn require(&self, wanted: u64) -> Result<(), ApiError> {
+        require(self.permissions(), wanted)
+    }
+
+    /// 50013 unless the caller outranks a role at `position` (the owner outranks all).
+    pub fn require_above_role(&self, position: i32) -> Result<(), ApiError> {
+        if self.rank().outranks_role(position) {
+            Ok(())
+        } else {
+            Err(ApiError::MissingPermissions)
+        }
+    }
+
+    /// The caller's permissions in one of this guild's channels.
+    pub fn in_channel(&self, overwrites: &[OverwriteRow]) -> u64 {
+        let overwrites: Vec<Overwrite> = overwrites.iter().map(OverwriteRow::overwrite).collect();
+        self.rank().in_channel(&overwrites)
+    }
+}
+
+/// A channel and the caller's permissions in it.
+pub struct ChannelAccess {
+    pub channel: Channel,
+    /// Set for guild channels.
+    pub guild: Option<GuildAccess>,
+    pub overwrites: Vec<OverwriteRow>,
+    /// Recipients, for DMs and group DMs.
+    pub recipients: Vec<i64>,
+    pub permissions: u64,
+}
+
+impl ChannelAccess {
+    /// The channel `channel_id` as `user_id` sees it: 10003 if it does not exist (or is in a
+    /// guild they are not in), 50001 if they may not see it.
+    pub async fn load(
+        conn: &mut Connection,
+        channel_id: i64,
+        user_id: i64,
+    ) -> Result<Self, ApiError> {
+        let channel = Channel::find(conn, channel_id)
+            .await?
+            .ok_or(ApiError::Unknown(Unknown::Channel))?;
+        let access = match channel.guild_id {
+            Some(guild_id) => {
+                let guild = match GuildAccess::load(conn, guild_id, user_id).await {
+                    Err(ApiError::Unknown(Unknown::Guild)) => {
+                        return Err(ApiError::Unknown(Unknown::Channel))
+                    }
+                    other => other?,
+                };
+                let overwrites = OverwriteRow::of_channels(conn, &[channel_id]).await?;
+                let permissions = guild.in_channel(&overwrites);
+                Self {
+                    channel,
+                    guild: Some(guild),
+                    overwrites,
+                    recipients: Vec::new(),
+                    permissions,
+                }
+            }
+            None => {
+                let recipients: Vec<i64> = Channel::recipients(conn, &[channel_id])
+                    .await?
+                    .into_iter()
+                    .map(|(_, u)| u)
+                    .collect();
+                let permissions = if recipients.contains(&user_id) {
+                    PRIVATE_CHANNEL
+                } else {
+                    0
+                };
+                Self {
+                    channel,
+                    guild: None,
+                    overwrites: Vec::new(),
+                    recipients,
+                    permissions,
+                }
+            }
+        };
+        if access.permissions & bits::VIEW_CHANNEL == 0 {
+            return Err(ApiError::MissingAccess);
+        }
+        Ok(access)
+    }
+
+    /// 50013 unless the caller has every bit of `wanted` here.
+    pub fn require(&self, wanted: u64) -> Result<(), ApiError> {
+        require(self.permissions, wanted)
+    }
+
+    /// The guild access, or 50003 ("Cannot execute action on a DM channel").
+    pub fn guild(&self) -> Result<&GuildAccess, ApiError> {
+        self.guild.as_ref().ok_or(ApiError::Plain {
+            status: actix_web::http::StatusCode::FORBIDDEN,
+            code: 50003,
+            message: "Cannot execute action on a DM channel",
+        })
+    }
+
+    pub fn is_text(&self) -> bool {
+        !kind::is_voice(self.channel.kind) && self.channel.kind != kind::GUILD_CATEGORY
+    }
+}
+
+fn ranks(roles: &[Role], role_ids: &[i64]) -> Vec<RoleRank> {
+    roles
+        .iter()
+        .filter(|r| role_ids.contains(&r.id))
+        .map(Role::rank)
+        .collect()
+}
+
+fn require(granted: u64, wanted: u64) -> Result<(), ApiError> {
+    if permissions::has(granted, wanted) {
+        Ok(())
+    } else {
+        Err(ApiError::MissingPermissions)
+    }
+}

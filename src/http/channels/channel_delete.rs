@@ -1,0 +1,46 @@
+//! `DELETE /channels/{channel_id}`: deletes a guild channel (MANAGE_CHANNELS), or closes a DM /
+//! leaves a group DM for the caller. CHANNEL_DELETE to those who could see it.
+
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use spacebar_actors::guild::{Audience, StateChange};
+
+use crate::db::channels::Channel;
+use crate::http::access::ChannelAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::ApiError;
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::server::AppState;
+use crate::wire::guild;
+
+pub async fn delete(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let channel_id = snowflake("channel_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+    let Some(guild_id) = access.channel.guild_id else {
+        // A private channel is only closed for the caller; its history stays for the others.
+        let body = super::body(&mut conn, &access, session.user.id).await?;
+        crate::db::channels::Channel::remove_recipient(&mut conn, channel_id, session.user.id)
+            .await?;
+        state.user_event(session.user.id, "CHANNEL_DELETE", &body)?;
+        return Ok(HttpResponse::Ok().json(body));
+    };
+    access.require(bits::MANAGE_CHANNELS)?;
+    Channel::delete(&mut conn, channel_id).await?;
+    let body = guild::channel(&access.channel, &access.overwrites);
+    // Delivered to those who could see it, then forgotten.
+    state.guild_event(
+        guild_id,
+        "CHANNEL_DELETE",
+        &body,
+        Audience::Channel(channel_id),
+        Vec::new(),
+    )?;
+    state.guild_changed(guild_id, vec![StateChange::ChannelRemoved { channel_id }]);
+    Ok(HttpResponse::Ok().json(body))
+}

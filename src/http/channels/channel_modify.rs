@@ -1,0 +1,132 @@
+//! `PATCH /channels/{channel_id}`: a guild channel's settings (MANAGE_CHANNELS), or a group
+//! DM's name. CHANNEL_UPDATE to those who can see it.
+
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use serde::{Deserialize, Deserializer};
+use spacebar_actors::guild::Audience;
+
+use super::check_channel_name;
+use crate::db::channels::kind;
+use crate::http::access::ChannelAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors};
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::server::AppState;
+use crate::wire::guild;
+
+#[derive(Debug, Deserialize)]
+pub struct ModifyChannel {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    topic: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    position: Option<i64>,
+    #[serde(default, deserialize_with = "nullable_id")]
+    parent_id: Option<Option<i64>>,
+    nsfw: Option<bool>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    rate_limit_per_user: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    bitrate: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    user_limit: Option<i64>,
+}
+
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+fn nullable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    crate::http::ids::optional(d).map(Some)
+}
+
+pub async fn modify(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    Json(body): Json<ModifyChannel>,
+) -> Result<HttpResponse, ApiError> {
+    let channel_id = snowflake("channel_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+    let mut channel = access.channel.clone();
+    if access.guild.is_some() {
+        access.require(bits::MANAGE_CHANNELS)?;
+    } else if channel.kind != kind::GROUP_DM {
+        return Err(ApiError::MissingPermissions);
+    }
+    if let Some(name) = body.name {
+        channel.name = Some(check_channel_name(&name, channel.kind)?);
+    }
+    if let Some(topic) = body.topic {
+        if topic.as_ref().is_some_and(|t| t.chars().count() > 1024) {
+            return Err(FormErrors::field(
+                "topic",
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 0 and 1024 in length.",
+            )
+            .into());
+        }
+        channel.topic = topic;
+    }
+    if let Some(position) = body.position.and_then(|p| i32::try_from(p).ok()) {
+        channel.position = position;
+    }
+    if let Some(parent_id) = body.parent_id {
+        if let (Some(parent_id), Some(guild_id)) = (parent_id, channel.guild_id) {
+            let parent = crate::db::channels::Channel::find(&mut conn, parent_id).await?;
+            let valid = parent
+                .is_some_and(|p| p.guild_id == Some(guild_id) && p.kind == kind::GUILD_CATEGORY);
+            if !valid || channel.kind == kind::GUILD_CATEGORY {
+                return Err(FormErrors::field(
+                    "parent_id",
+                    "CHANNEL_PARENT_INVALID",
+                    "Not a category of this guild.",
+                )
+                .into());
+            }
+        }
+        channel.parent_id = parent_id;
+    }
+    channel.nsfw = body.nsfw.unwrap_or(channel.nsfw);
+    if let Some(slowmode) = body.rate_limit_per_user {
+        channel.rate_limit_per_user = i32::try_from(slowmode.clamp(0, 21_600)).unwrap_or(0);
+    }
+    if kind::is_voice(channel.kind) {
+        channel.bitrate = body
+            .bitrate
+            .and_then(|b| i32::try_from(b.clamp(8_000, 384_000)).ok())
+            .or(channel.bitrate);
+        channel.user_limit = body
+            .user_limit
+            .and_then(|u| i32::try_from(u.clamp(0, 99)).ok())
+            .or(channel.user_limit);
+    }
+    channel.save(&mut conn).await?;
+    match channel.guild_id {
+        Some(guild_id) => {
+            let body = guild::channel(&channel, &access.overwrites);
+            state.guild_event(
+                guild_id,
+                "CHANNEL_UPDATE",
+                &body,
+                Audience::Channel(channel_id),
+                Vec::new(),
+            )?;
+            Ok(HttpResponse::Ok().json(body))
+        }
+        None => {
+            let updated = ChannelAccess { channel, ..access };
+            let body = super::body(&mut conn, &updated, session.user.id).await?;
+            for recipient in &updated.recipients {
+                state.user_event(*recipient, "CHANNEL_UPDATE", &body)?;
+            }
+            Ok(HttpResponse::Ok().json(body))
+        }
+    }
+}

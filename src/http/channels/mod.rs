@@ -1,0 +1,129 @@
+//! `/channels/*`: a channel itself, its permission overwrites, typing. Messages, reactions,
+//! pins and invites of a channel live in their own files below.
+
+mod channel_delete;
+mod channel_get;
+mod channel_modify;
+mod permissions;
+mod typing;
+
+use actix_web::web;
+use serde::Deserialize;
+
+use crate::db::channels::{kind, OverwriteRow};
+use crate::http::error::{ApiError, FormErrors};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/channels/{channel_id}", web::get().to(channel_get::get))
+        .route(
+            "/channels/{channel_id}",
+            web::patch().to(channel_modify::modify),
+        )
+        .route(
+            "/channels/{channel_id}",
+            web::delete().to(channel_delete::delete),
+        )
+        .route(
+            "/channels/{channel_id}/permissions/{overwrite_id}",
+            web::put().to(permissions::put),
+        )
+        .route(
+            "/channels/{channel_id}/permissions/{overwrite_id}",
+            web::delete().to(permissions::delete),
+        )
+        .route(
+            "/channels/{channel_id}/typing",
+            web::post().to(typing::typing),
+        );
+}
+
+/// A permission overwrite as clients send it (in channel create and PUT permissions).
+#[derive(Debug, Deserialize)]
+pub struct OverwriteBody {
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    pub id: Option<i64>,
+    #[serde(rename = "type", deserialize_with = "crate::http::ids::required")]
+    pub kind: i64,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    pub allow: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    pub deny: Option<i64>,
+}
+
+impl OverwriteBody {
+    /// The row for `channel_id`; the target id comes from the body (create) or the path (PUT).
+    pub fn row(&self, channel_id: i64) -> Result<OverwriteRow, ApiError> {
+        let target_id = self.id.ok_or_else(|| {
+            FormErrors::field("id", "BASE_TYPE_REQUIRED", "This field is required")
+        })?;
+        self.row_for(channel_id, target_id)
+    }
+
+    pub fn row_for(&self, channel_id: i64, target_id: i64) -> Result<OverwriteRow, ApiError> {
+        if !matches!(self.kind, 0 | 1) {
+            return Err(FormErrors::field(
+                "type",
+                "BASE_TYPE_CHOICES",
+                "Value must be one of (0, 1).",
+            )
+            .into());
+        }
+        let bits = |v: Option<i64>| v.unwrap_or(0) & crate::permissions::ALL as i64;
+        Ok(OverwriteRow {
+            channel_id,
+            target_id,
+            kind: i32::from(self.kind == 1),
+            allow: bits(self.allow),
+            deny: bits(self.deny),
+        })
+    }
+}
+
+/// Checks a channel name (1–100 characters); text channels' names are lower-cased with dashes
+/// for spaces, as Discord does.
+pub fn check_channel_name(name: &str, channel_kind: i32) -> Result<String, ApiError> {
+    let name = name.trim();
+    let length = name.chars().count();
+    if !(1..=100).contains(&length) {
+        return Err(FormErrors::field(
+            "name",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 1 and 100 in length.",
+        )
+        .into());
+    }
+    Ok(
+        if matches!(channel_kind, kind::GUILD_TEXT | kind::GUILD_ANNOUNCEMENT) {
+            name.to_lowercase()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join("-")
+        } else {
+            name.to_string()
+        },
+    )
+}
+
+/// A channel as the caller sees it: guild channels with their overwrites, private channels with
+/// the other recipients.
+pub async fn body(
+    conn: &mut crate::db::Connection,
+    access: &crate::http::access::ChannelAccess,
+    user_id: i64,
+) -> Result<serde_json::Value, ApiError> {
+    if access.guild.is_some() {
+        return Ok(crate::wire::guild::channel(
+            &access.channel,
+            &access.overwrites,
+        ));
+    }
+    let others: Vec<i64> = access
+        .recipients
+        .iter()
+        .copied()
+        .filter(|id| *id != user_id)
+        .collect();
+    let users = crate::db::users::User::find_many(conn, &others).await?;
+    let users: Vec<&crate::db::users::User> = users.iter().collect();
+    Ok(crate::wire::guild::private_channel(&access.channel, &users))
+}

@@ -1,0 +1,256 @@
+//! `/guilds/{guild_id}/channels`: list the channels a member can see, create one
+//! (MANAGE_CHANNELS), move several at once (positions and parents).
+
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+use spacebar_actors::guild::{Audience, StateChange};
+
+use crate::db::channels::{kind, Channel, OverwriteRow};
+use crate::http::access::GuildAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::channels::{check_channel_name, OverwriteBody};
+use crate::http::error::{ApiError, FormErrors};
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::rights;
+use crate::server::AppState;
+use crate::wire::guild;
+
+pub async fn list(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
+    let ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
+    let overwrites = OverwriteRow::of_channels(&mut conn, &ids).await?;
+    let visible: Vec<_> = channels
+        .iter()
+        .filter(|c| {
+            let own: Vec<OverwriteRow> = overwrites
+                .iter()
+                .filter(|o| o.channel_id == c.id)
+                .copied()
+                .collect();
+            access.in_channel(&own) & bits::VIEW_CHANNEL != 0
+        })
+        .map(|c| guild::channel(c, &overwrites))
+        .collect();
+    Ok(HttpResponse::Ok().json(visible))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateChannel {
+    name: String,
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "crate::http::ids::optional"
+    )]
+    kind: Option<i64>,
+    topic: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    position: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    parent_id: Option<i64>,
+    nsfw: Option<bool>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    bitrate: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    user_limit: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    rate_limit_per_user: Option<i64>,
+    #[serde(default)]
+    permission_overwrites: Option<Vec<OverwriteBody>>,
+}
+
+/// The channel kinds a guild can hold that this server makes.
+const CREATABLE: [i32; 5] = [
+    kind::GUILD_TEXT,
+    kind::GUILD_VOICE,
+    kind::GUILD_CATEGORY,
+    kind::GUILD_ANNOUNCEMENT,
+    kind::GUILD_STAGE_VOICE,
+];
+
+pub async fn create(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    Json(body): Json<CreateChannel>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    ApiError::require(session.user.rights, rights::CREATE_CHANNELS)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::MANAGE_CHANNELS)?;
+    let channel_kind = i32::try_from(body.kind.unwrap_or(0)).unwrap_or(-1);
+    if !CREATABLE.contains(&channel_kind) {
+        return Err(FormErrors::field(
+            "type",
+            "BASE_TYPE_CHOICES",
+            "Value must be one of 0, 2, 4, 5, 13.",
+        )
+        .into());
+    }
+    let name = check_channel_name(&body.name, channel_kind)?;
+    let existing = Channel::of_guilds(&mut conn, &[guild_id]).await?;
+    if u64::try_from(existing.len()).unwrap_or(u64::MAX) >= state.config.limits.guild_max_channels {
+        return Err(ApiError::Plain {
+            status: actix_web::http::StatusCode::BAD_REQUEST,
+            code: 30013,
+            message: "Maximum number of guild channels reached",
+        });
+    }
+    if let Some(parent_id) = body.parent_id {
+        let parent_ok = existing
+            .iter()
+            .any(|c| c.id == parent_id && c.kind == kind::GUILD_CATEGORY);
+        if !parent_ok || channel_kind == kind::GUILD_CATEGORY {
+            return Err(FormErrors::field(
+                "parent_id",
+                "CHANNEL_PARENT_INVALID",
+                "Not a category of this guild.",
+            )
+            .into());
+        }
+    }
+    let mut channel = Channel::new(
+        state.snowflakes.next(),
+        channel_kind,
+        Some(guild_id),
+        Some(name),
+    );
+    channel.topic = body.topic;
+    channel.parent_id = body.parent_id;
+    channel.nsfw = body.nsfw.unwrap_or(false);
+    channel.position = body
+        .position
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or_else(|| existing.iter().map(|c| c.position + 1).max().unwrap_or(0));
+    channel.rate_limit_per_user = clamp(body.rate_limit_per_user, 0, 21_600).unwrap_or(0);
+    if kind::is_voice(channel_kind) {
+        channel.bitrate = clamp(body.bitrate, 8_000, 384_000).or(channel.bitrate);
+        channel.user_limit = clamp(body.user_limit, 0, 99).or(channel.user_limit);
+    }
+    let overwrites: Vec<OverwriteRow> = body
+        .permission_overwrites
+        .unwrap_or_default()
+        .iter()
+        .map(|o| o.row(channel.id))
+        .collect::<Result<_, _>>()?;
+    conn.transaction(async |conn| {
+        channel.insert(conn).await?;
+        for overwrite in &overwrites {
+            overwrite.upsert(conn).await?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })
+    .await?;
+    let body = guild::channel(&channel, &overwrites);
+    let change = StateChange::Channel {
+        channel_id: channel.id,
+        overwrites: overwrites.iter().map(OverwriteRow::overwrite).collect(),
+    };
+    state.guild_event(
+        guild_id,
+        "CHANNEL_CREATE",
+        &body,
+        Audience::Channel(channel.id),
+        vec![change],
+    )?;
+    Ok(HttpResponse::Created().json(body))
+}
+
+fn clamp(value: Option<i64>, low: i64, high: i64) -> Option<i32> {
+    value.and_then(|v| i32::try_from(v.clamp(low, high)).ok())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Move {
+    #[serde(deserialize_with = "crate::http::ids::required")]
+    id: i64,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    position: Option<i64>,
+    #[serde(default, deserialize_with = "nullable_parent")]
+    parent_id: Option<Option<i64>>,
+}
+
+fn nullable_parent<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<i64>>, D::Error> {
+    crate::http::ids::optional(d).map(Some)
+}
+
+/// `PATCH /guilds/{guild_id}/channels`: new positions (and parents) for several channels.
+pub async fn reorder(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    Json(moves): Json<Vec<Move>>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::MANAGE_CHANNELS)?;
+    let mut channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
+    let categories: Vec<i64> = channels
+        .iter()
+        .filter(|c| c.kind == kind::GUILD_CATEGORY)
+        .map(|c| c.id)
+        .collect();
+    let mut moved = Vec::new();
+    for (index, step) in moves.iter().enumerate() {
+        let Some(channel) = channels.iter_mut().find(|c| c.id == step.id) else {
+            return Err(FormErrors::field(
+                &format!("{index}.id"),
+                "CHANNEL_INVALID",
+                "Unknown channel in this guild.",
+            )
+            .into());
+        };
+        if let Some(position) = step.position.and_then(|p| i32::try_from(p).ok()) {
+            channel.position = position;
+        }
+        if let Some(parent) = step.parent_id {
+            if parent.is_some_and(|p| !categories.contains(&p))
+                || channel.kind == kind::GUILD_CATEGORY && parent.is_some()
+            {
+                return Err(FormErrors::field(
+                    &format!("{index}.parent_id"),
+                    "CHANNEL_PARENT_INVALID",
+                    "Not a category of this guild.",
+                )
+                .into());
+            }
+            channel.parent_id = parent;
+        }
+        moved.push(channel.clone());
+    }
+    conn.transaction(async |conn| {
+        for channel in &moved {
+            channel.save(conn).await?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })
+    .await?;
+    let ids: Vec<i64> = moved.iter().map(|c| c.id).collect();
+    let overwrites = OverwriteRow::of_channels(&mut conn, &ids).await?;
+    for channel in &moved {
+        let body = guild::channel(channel, &overwrites);
+        state.guild_event(
+            guild_id,
+            "CHANNEL_UPDATE",
+            &body,
+            Audience::Channel(channel.id),
+            Vec::new(),
+        )?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,109 @@
+//! `POST /guilds`: a new guild with its @everyone role, Discord's default channels and its
+//! creator as owner, all in one transaction; then GUILD_CREATE to the creator's sessions.
+
+use actix_web::web::Data;
+use actix_web::HttpResponse;
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+
+use super::snapshot;
+use crate::db::channels::{kind, Channel};
+use crate::db::guilds::Guild;
+use crate::db::members::Member;
+use crate::db::roles::Role;
+use crate::http::access::GuildAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors};
+use crate::http::json::Json;
+use crate::permissions::DEFAULT_EVERYONE;
+use crate::rights;
+use crate::server::AppState;
+use crate::wire::guild;
+
+#[derive(Debug, Deserialize)]
+pub struct CreateGuild {
+    name: String,
+    description: Option<String>,
+}
+
+pub async fn create(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    Json(body): Json<CreateGuild>,
+) -> Result<HttpResponse, ApiError> {
+    let user = &session.user;
+    ApiError::require(user.rights, rights::CREATE_GUILDS)?;
+    let name = body.name.trim().to_string();
+    check_name(&name)?;
+    let mut conn = state.pool.get().await?;
+    let joined = Guild::of_user(&mut conn, user.id).await?.len();
+    if u64::try_from(joined).unwrap_or(u64::MAX) >= state.config.limits.user_max_guilds {
+        return Err(ApiError::Plain {
+            status: actix_web::http::StatusCode::BAD_REQUEST,
+            code: 30001,
+            message: "Maximum number of guilds reached",
+        });
+    }
+
+    let ids = &state.snowflakes;
+    let mut guild = Guild::new(ids.next(), name, user.id);
+    guild.description = body.description;
+    let everyone = Role::new(guild.id, guild.id, "@everyone".into(), DEFAULT_EVERYONE);
+    let text_category = category(ids.next(), guild.id, "Text Channels", 0);
+    let mut general = Channel::new(
+        ids.next(),
+        kind::GUILD_TEXT,
+        Some(guild.id),
+        Some("general".into()),
+    );
+    general.parent_id = Some(text_category.id);
+    let voice_category = category(ids.next(), guild.id, "Voice Channels", 1);
+    let mut voice = Channel::new(
+        ids.next(),
+        kind::GUILD_VOICE,
+        Some(guild.id),
+        Some("General".into()),
+    );
+    voice.parent_id = Some(voice_category.id);
+    guild.system_channel_id = Some(general.id);
+    let owner = Member::new(guild.id, user.id);
+    conn.transaction(async |conn| {
+        guild.insert(conn).await?;
+        everyone.insert(conn).await?;
+        for channel in [&text_category, &general, &voice_category, &voice] {
+            channel.insert(conn).await?;
+        }
+        owner.insert(conn).await
+    })
+    .await?;
+
+    let access = GuildAccess::load(&mut conn, guild.id, user.id).await?;
+    state.user_event(
+        user.id,
+        "GUILD_CREATE",
+        &snapshot::guild_create(&mut conn, &access).await?,
+    )?;
+    state.subscribe_user(guild.id, user.id);
+    Ok(HttpResponse::Created().json(guild::guild(&access.guild, &access.roles)))
+}
+
+fn category(id: i64, guild_id: i64, name: &str, position: i32) -> Channel {
+    let mut channel = Channel::new(id, kind::GUILD_CATEGORY, Some(guild_id), Some(name.into()));
+    channel.position = position;
+    channel
+}
+
+/// Guild names are 2 to 100 characters.
+pub fn check_name(name: &str) -> Result<(), ApiError> {
+    let length = name.chars().count();
+    if (2..=100).contains(&length) {
+        Ok(())
+    } else {
+        Err(FormErrors::field(
+            "name",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 2 and 100 in length.",
+        )
+        .into())
+    }
+}

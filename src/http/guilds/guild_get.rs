@@ -1,0 +1,39 @@
+//! `GET /guilds/{guild_id}`: the guild, for its members; `with_counts` adds member counts.
+
+use actix_web::web::{Data, Path, Query};
+use actix_web::HttpResponse;
+use serde::Deserialize;
+
+use crate::db::members::Member;
+use crate::http::access::GuildAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::ApiError;
+use crate::http::snowflake;
+use crate::server::AppState;
+use crate::wire::guild;
+
+#[derive(Debug, Deserialize)]
+pub struct GetGuild {
+    with_counts: Option<bool>,
+}
+
+pub async fn get(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    query: Query<GetGuild>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let mut body = guild::guild(&access.guild, &access.roles);
+    if query.with_counts == Some(true) {
+        let count = Member::counts(&mut conn, &[guild_id])
+            .await?
+            .first()
+            .map_or(0, |(_, n)| *n);
+        body["approximate_member_count"] = count.into();
+        body["approximate_presence_count"] = 0.into();
+    }
+    Ok(HttpResponse::Ok().json(body))
+}

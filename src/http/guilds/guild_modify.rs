@@ -1,0 +1,112 @@
+//! `PATCH /guilds/{guild_id}` (MANAGE_GUILD): settings; ownership moves only by the owner.
+//! GUILD_UPDATE to every member.
+
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use serde::{Deserialize, Deserializer};
+use spacebar_actors::guild::{Audience, StateChange};
+
+use super::guild_create::check_name;
+use crate::db::channels::Channel;
+use crate::db::members::Member;
+use crate::http::access::GuildAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::server::AppState;
+use crate::wire::guild;
+
+#[derive(Debug, Deserialize)]
+pub struct ModifyGuild {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable_id")]
+    afk_channel_id: Option<Option<i64>>,
+    afk_timeout: Option<i32>,
+    #[serde(default, deserialize_with = "nullable_id")]
+    system_channel_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable_id")]
+    rules_channel_id: Option<Option<i64>>,
+    verification_level: Option<i32>,
+    default_message_notifications: Option<i32>,
+    explicit_content_filter: Option<i32>,
+    preferred_locale: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    owner_id: Option<i64>,
+}
+
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+fn nullable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    crate::http::ids::optional(d).map(Some)
+}
+
+pub async fn modify(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    Json(body): Json<ModifyGuild>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::MANAGE_GUILD)?;
+    let mut changed = access.guild.clone();
+    if let Some(name) = body.name {
+        check_name(name.trim())?;
+        changed.name = name.trim().to_string();
+    }
+    if let Some(description) = body.description {
+        changed.description = description;
+    }
+    let channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
+    let in_guild =
+        |id: Option<i64>, field: &str| match id {
+            Some(id) if !channels.iter().any(|c| c.id == id) => Err(ApiError::from(
+                FormErrors::field(field, "CHANNEL_INVALID", "Unknown channel in this guild."),
+            )),
+            _ => Ok(id),
+        };
+    if let Some(id) = body.afk_channel_id {
+        changed.afk_channel_id = in_guild(id, "afk_channel_id")?;
+    }
+    if let Some(id) = body.system_channel_id {
+        changed.system_channel_id = in_guild(id, "system_channel_id")?;
+    }
+    if let Some(id) = body.rules_channel_id {
+        changed.rules_channel_id = in_guild(id, "rules_channel_id")?;
+    }
+    changed.afk_timeout = body.afk_timeout.unwrap_or(changed.afk_timeout);
+    changed.verification_level = body
+        .verification_level
+        .unwrap_or(changed.verification_level);
+    changed.default_message_notifications = body
+        .default_message_notifications
+        .unwrap_or(changed.default_message_notifications);
+    changed.explicit_content_filter = body
+        .explicit_content_filter
+        .unwrap_or(changed.explicit_content_filter);
+    changed.preferred_locale = body.preferred_locale.unwrap_or(changed.preferred_locale);
+    let mut changes = Vec::new();
+    if let Some(owner_id) = body.owner_id.filter(|id| *id != changed.owner_id) {
+        if !access.is_owner() {
+            return Err(ApiError::MissingPermissions);
+        }
+        Member::find(&mut conn, guild_id, owner_id)
+            .await?
+            .ok_or(ApiError::Unknown(Unknown::Member))?;
+        changed.owner_id = owner_id;
+        changes.push(StateChange::Owner { user_id: owner_id });
+    }
+    changed.save(&mut conn).await?;
+    let body = guild::guild(&changed, &access.roles);
+    state.guild_event(guild_id, "GUILD_UPDATE", &body, Audience::Guild, changes)?;
+    Ok(HttpResponse::Ok().json(body))
+}

@@ -1,0 +1,31 @@
+//! `/guilds/*`: guilds themselves and their channel lists. Roles, members, bans and invites
+//! live in their own files below.
+
+mod channels;
+mod guild_create;
+mod guild_delete;
+mod guild_get;
+mod guild_modify;
+pub mod snapshot;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/guilds", web::post().to(guild_create::create))
+        .route("/guilds/{guild_id}", web::get().to(guild_get::get))
+        .route("/guilds/{guild_id}", web::patch().to(guild_modify::modify))
+        .route("/guilds/{guild_id}", web::delete().to(guild_delete::delete))
+        .route(
+            "/guilds/{guild_id}/delete",
+            web::post().to(guild_delete::delete),
+        )
+        .route("/guilds/{guild_id}/channels", web::get().to(channels::list))
+        .route(
+            "/guilds/{guild_id}/channels",
+            web::post().to(channels::create),
+        )
+        .route(
+            "/guilds/{guild_id}/channels",
+            web::patch().to(channels::reorder),
+        );
+}

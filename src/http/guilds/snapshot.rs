@@ -1,0 +1,43 @@
+//! The GUILD_CREATE a member receives when they join (or create) a guild.
+
+use serde_json::Value;
+
+use crate::db::channels::{Channel, OverwriteRow};
+use crate::db::members::Member;
+use crate::db::roles::Role;
+use crate::db::Connection;
+use crate::http::access::GuildAccess;
+use crate::http::error::ApiError;
+use crate::wire::guild::GuildSnapshot;
+
+/// The guild as the member in `access` sees it, with every member when it is small.
+pub async fn guild_create(conn: &mut Connection, access: &GuildAccess) -> Result<Value, ApiError> {
+    let guild_id = access.guild.id;
+    let channels = Channel::of_guilds(conn, &[guild_id]).await?;
+    let channel_ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
+    let overwrites = OverwriteRow::of_channels(conn, &channel_ids).await?;
+    let count = Member::counts(conn, &[guild_id])
+        .await?
+        .first()
+        .map_or(0, |(_, n)| *n);
+    let roles: &[Role] = &access.roles;
+    let mut snapshot = GuildSnapshot::new(
+        &access.guild,
+        roles,
+        &channels,
+        &overwrites,
+        Some(&access.member),
+        count,
+    );
+    if count <= LARGE_THRESHOLD {
+        snapshot.members = Member::of_guilds_with_users(conn, &[guild_id])
+            .await?
+            .iter()
+            .map(|(m, u)| crate::wire::guild::member(m, Some(u)))
+            .collect();
+    }
+    Ok(snapshot.classic(LARGE_THRESHOLD))
+}
+
+/// Guilds with more members than this send only the joiner's own member.
+const LARGE_THRESHOLD: i64 = 250;
