@@ -11,4 +11,5 @@ mod accounts;
 mod discovery;
 mod embedded;
 mod gateway;
+mod guilds;
 mod users;

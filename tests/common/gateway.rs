@@ -147,6 +147,23 @@ impl Gateway {
         }
     }
 
+    /// Every dispatch up to and including the next `event`: with an event the reader must see
+    /// as a barrier, this shows what else arrived before it (or did not).
+    pub async fn dispatches_until(&mut self, event: &str) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let payload = self.payload().await;
+            if payload["op"] != 0 {
+                continue;
+            }
+            let done = payload["t"] == event;
+            seen.push(payload);
+            if done {
+                return seen;
+            }
+        }
+    }
+
     /// The next payload that is not a dispatch (a heartbeat ACK, say), skipping dispatches.
     pub async fn skip_dispatches(&mut self) -> Value {
         loop {

@@ -1,5 +1,6 @@
 //! `/users/*`: the account itself (`@me`), its settings, and other users' public faces.
 
+pub mod guilds;
 mod me;
 mod profile;
 mod settings;
@@ -18,6 +19,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/@me", web::patch().to(me::patch))
         .route("/users/@me/settings", web::get().to(settings::get))
         .route("/users/@me/settings", web::patch().to(settings::patch))
+        .route("/users/@me/guilds", web::get().to(guilds::list))
+        .route(
+            "/users/@me/guilds/{guild_id}",
+            web::delete().to(guilds::leave),
+        )
         .route("/users/{user_id}", web::get().to(user::get))
         .route("/users/{user_id}/profile", web::get().to(profile::get));
 }

@@ -1,0 +1,110 @@
+//! `GET /users/@me/guilds`: the guilds the caller is in, with their permissions there;
+//! `DELETE /users/@me/guilds/{guild_id}`: leave one (the owner must delete or transfer it).
+
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use serde_json::json;
+use spacebar_actors::guild::{Audience, StateChange};
+
+use crate::db::guilds::Guild;
+use crate::db::members::Member;
+use crate::db::roles::Role;
+use crate::http::access::GuildAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::ApiError;
+use crate::http::snowflake;
+use crate::permissions::Member as Rank;
+use crate::server::AppState;
+use crate::wire::guild::id;
+use crate::wire::user::PublicUser;
+
+pub async fn list(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = session.user.id;
+    let mut conn = state.pool.get().await?;
+    let guilds = Guild::of_user(&mut conn, user_id).await?;
+    let ids: Vec<i64> = guilds.iter().map(|g| g.id).collect();
+    let roles = Role::of_guilds(&mut conn, &ids).await?;
+    let memberships = Member::of_user(&mut conn, user_id).await?;
+    let body: Vec<_> = guilds
+        .iter()
+        .map(|guild| {
+            let mine = memberships
+                .iter()
+                .find(|m| m.guild_id == guild.id)
+                .map(|m| m.roles.as_slice())
+                .unwrap_or_default();
+            let ranks: Vec<_> = roles
+                .iter()
+                .filter(|r| mine.contains(&r.id))
+                .map(Role::rank)
+                .collect();
+            let everyone = roles
+                .iter()
+                .find(|r| r.id == guild.id)
+                .map_or(0, |r| r.permissions as u64);
+            let rank = Rank {
+                user_id,
+                guild_id: guild.id,
+                owner_id: guild.owner_id,
+                everyone,
+                roles: &ranks,
+            };
+            json!({
+                "id": id(guild.id),
+                "name": guild.name,
+                "icon": guild.icon,
+                "banner": guild.banner,
+                "owner": guild.owner_id == user_id,
+                "permissions": rank.base().to_string(),
+                "features": guild.features,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn leave(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    if access.is_owner() {
+        return Err(ApiError::Plain {
+            status: actix_web::http::StatusCode::BAD_REQUEST,
+            code: 50055,
+            message: "Invalid guild: the owner cannot leave, transfer or delete it instead",
+        });
+    }
+    Member::delete(&mut conn, guild_id, session.user.id).await?;
+    announce_departure(&state, guild_id, &session.user)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A member is gone (left, kicked or banned): the guild hears GUILD_MEMBER_REMOVE, the user's
+/// sessions GUILD_DELETE and stop hearing the guild.
+pub fn announce_departure(
+    state: &AppState,
+    guild_id: i64,
+    user: &crate::db::users::User,
+) -> Result<(), ApiError> {
+    let removed = json!({ "guild_id": id(guild_id), "user": PublicUser::from(user) });
+    let change = StateChange::MemberRemoved { user_id: user.id };
+    state.guild_event(
+        guild_id,
+        "GUILD_MEMBER_REMOVE",
+        &removed,
+        Audience::Guild,
+        vec![change],
+    )?;
+    state.user_event(
+        user.id,
+        "GUILD_DELETE",
+        &json!({ "id": id(guild_id), "unavailable": false }),
+    )
+}
