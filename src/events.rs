@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use spacebar_actors::guild::{Audience, Publish, StateChange, SubscribeUser};
-use spacebar_actors::registry::DispatchToUser;
+use spacebar_actors::registry::{DispatchToUser, LoginsEnded};
 use spacebar_actors::Dispatch;
 
 use crate::http::error::ApiError;
@@ -62,6 +62,16 @@ impl AppState {
             dispatch: Dispatch::new(event, data)?,
         });
         Ok(())
+    }
+
+    /// Logins ended: the gateway sessions opened with them close with 4004. `login_id: None`
+    /// ends every login of the user but `keep`.
+    pub fn logins_ended(&self, user_id: i64, login_id: Option<i64>, keep: Option<i64>) {
+        self.tree.sessions.do_send(LoginsEnded {
+            user_id,
+            login_id,
+            keep,
+        });
     }
 
     /// The user's live sessions start hearing a guild they joined.

@@ -289,3 +289,45 @@ async fn old_tokens_cannot_identify_after_a_password_change() {
         .await;
     assert!(matches!(gateway.next().await, Event::Closed(Some(4004))));
 }
+
+#[actix_web::test]
+async fn ending_a_login_closes_its_gateway_sessions_with_4004() {
+    let server = TestServer::start().await;
+    let first = register(&server, "xena").await;
+    let login = json!({ "login": "xena@example.org", "password": "correct horse" });
+    let second = post(&server, "/api/v9/auth/login", None, login).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut on_first = Gateway::connect(&server, JSON).await;
+    on_first.identify(&first).await;
+    let mut on_second = Gateway::connect(&server, JSON).await;
+    on_second.identify(&second).await;
+
+    // Logging out ends only the sessions of that login.
+    let out = crate::common::http::request(
+        &server,
+        awc::http::Method::POST,
+        "/api/v9/auth/logout",
+        Some(&first),
+        None,
+    )
+    .await;
+    assert_eq!(out.status, 204);
+    assert_eq!(on_first.closed().await, Some(4004));
+    on_second.send(json!({ "op": 1, "d": null })).await;
+    assert_eq!(on_second.skip_dispatches().await["op"], 11);
+
+    // A new password ends every other login, and the one it opens stays.
+    let changed = patch(
+        &server,
+        "/api/v9/users/@me",
+        &second,
+        json!({ "password": "correct horse", "new_password": "brand new one" }),
+    )
+    .await;
+    let fresh = changed.body["token"].as_str().unwrap().to_string();
+    assert_eq!(on_second.closed().await, Some(4004));
+    let mut on_fresh = Gateway::connect(&server, JSON).await;
+    on_fresh.identify(&fresh).await;
+}

@@ -13,8 +13,15 @@ use crate::supervisor::guard;
 
 pub struct SessionRegistry {
     guilds: Addr<GuildRegistry>,
-    sessions: HashMap<Arc<str>, Recipient<Deliver>>,
+    sessions: HashMap<Arc<str>, Live>,
     by_user: HashMap<i64, Vec<Arc<str>>>,
+}
+
+/// A live gateway session: where to deliver, how to end it, and which login it belongs to.
+struct Live {
+    login_id: i64,
+    recipient: Recipient<Deliver>,
+    terminate: Recipient<Terminate>,
 }
 
 impl SessionRegistry {
@@ -40,7 +47,25 @@ impl Supervised for SessionRegistry {}
 pub struct Register {
     pub session_id: Arc<str>,
     pub user_id: i64,
+    pub login_id: i64,
     pub recipient: Recipient<Deliver>,
+    pub terminate: Recipient<Terminate>,
+}
+
+/// Tells a session to close with a gateway close code (4004 when its login ended).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Terminate(pub crate::session::protocol::CloseCode);
+
+/// Logins of a user ended (logout, password change): their gateway sessions close with 4004.
+/// `keep` names a login that stays (the one a password change just opened).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LoginsEnded {
+    pub user_id: i64,
+    /// `Some(id)`: only that login ended; `None`: all of the user's logins but `keep`.
+    pub login_id: Option<i64>,
+    pub keep: Option<i64>,
 }
 
 /// A session ended.
@@ -72,8 +97,12 @@ impl Handler<Register> for SessionRegistry {
                 .entry(register.user_id)
                 .or_default()
                 .push(register.session_id.clone());
-            self.sessions
-                .insert(register.session_id, register.recipient);
+            let live = Live {
+                login_id: register.login_id,
+                recipient: register.recipient,
+                terminate: register.terminate,
+            };
+            self.sessions.insert(register.session_id, live);
         });
     }
 }
@@ -98,8 +127,8 @@ impl Handler<DispatchToUser> for SessionRegistry {
     fn handle(&mut self, event: DispatchToUser, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("session registry", ctx, |_| {
             let ids = self.by_user.get(&event.user_id).into_iter().flatten();
-            for recipient in ids.filter_map(|id| self.sessions.get(id)) {
-                recipient.do_send(Deliver(event.dispatch.clone()));
+            for live in ids.filter_map(|id| self.sessions.get(id)) {
+                live.recipient.do_send(Deliver(event.dispatch.clone()));
             }
         });
     }
@@ -110,13 +139,31 @@ impl Handler<SubscribeUser> for SessionRegistry {
     fn handle(&mut self, join: SubscribeUser, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("session registry", ctx, |_| {
             for id in self.by_user.get(&join.user_id).into_iter().flatten() {
-                if let Some(recipient) = self.sessions.get(id) {
+                if let Some(live) = self.sessions.get(id) {
                     self.guilds.do_send(Subscribe {
                         guild_id: join.guild_id,
                         session_id: id.clone(),
                         user_id: join.user_id,
-                        recipient: recipient.clone(),
+                        recipient: live.recipient.clone(),
                     });
+                }
+            }
+        });
+    }
+}
+
+impl Handler<LoginsEnded> for SessionRegistry {
+    type Result = ();
+    fn handle(&mut self, ended: LoginsEnded, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("session registry", ctx, |_| {
+            let ids = self.by_user.get(&ended.user_id).into_iter().flatten();
+            for live in ids.filter_map(|id| self.sessions.get(id)) {
+                let gone = ended.login_id.is_none_or(|id| id == live.login_id)
+                    && ended.keep != Some(live.login_id);
+                if gone {
+                    live.terminate.do_send(Terminate(
+                        crate::session::protocol::CloseCode::AuthenticationFailed,
+                    ));
                 }
             }
         });

@@ -180,6 +180,7 @@ impl World {
         ready["guilds"] = Value::Array(guilds);
         Ok(Identified {
             user_id: user.id,
+            login_id: auth_session_id,
             guild_ids: self.guilds.iter().map(|g| g.id).collect(),
             ready,
             followups,

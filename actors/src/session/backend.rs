@@ -25,6 +25,8 @@ pub struct IdentifyRequest {
 #[derive(Debug)]
 pub struct Identified {
     pub user_id: i64,
+    /// The login session the token belongs to: when it ends, so does the gateway session.
+    pub login_id: i64,
     /// The guilds whose events the session should hear.
     pub guild_ids: Vec<i64>,
     pub ready: Value,

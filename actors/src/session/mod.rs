@@ -21,7 +21,7 @@ use rand::Rng;
 
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::Subscribe;
-use crate::registry::{Register, Unregister};
+use crate::registry::{Register, Terminate, Unregister};
 use crate::supervisor::catch_failure;
 use crate::Tree;
 pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
@@ -299,7 +299,9 @@ impl SessionActor {
         self.tree.sessions.do_send(Register {
             session_id: session_id.clone(),
             user_id: identified.user_id,
+            login_id: identified.login_id,
             recipient,
+            terminate: ctx.address().recipient(),
         });
         self.phase = Phase::Ready {
             session_id,
@@ -368,6 +370,13 @@ impl Handler<Deliver> for SessionActor {
         if matches!(self.phase, Phase::Ready { .. }) {
             self.deliver(ctx, &dispatch);
         }
+    }
+}
+
+impl Handler<Terminate> for SessionActor {
+    type Result = ();
+    fn handle(&mut self, Terminate(code): Terminate, ctx: &mut Self::Context) {
+        self.close(ctx, code);
     }
 }
 

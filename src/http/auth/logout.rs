@@ -14,5 +14,6 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     auth_sessions::delete(&mut conn, session.session_id).await?;
+    state.logins_ended(session.user.id, Some(session.session_id), None);
     Ok(HttpResponse::NoContent().finish())
 }

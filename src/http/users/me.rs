@@ -156,6 +156,7 @@ pub async fn patch(
     let mut body = serde_json::to_value(PrivateUser::from(&user))?;
     if let Some(session_id) = new_session {
         body["token"] = state.tokens.issue(user.id, session_id)?.into();
+        state.logins_ended(user.id, None, Some(session_id));
     }
     state.tree.sessions.do_send(DispatchToUser {
         user_id: user.id,
