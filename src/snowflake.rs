@@ -41,6 +41,13 @@ pub fn timestamp(id: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(0)).unwrap_or_default()
 }
 
+/// The lowest snowflake made at `time` (ids are ordered by time, so "newer than `time`" is
+/// "id at or above this").
+pub fn snowflake_at(time: DateTime<Utc>) -> i64 {
+    let epoch = i64::try_from(DISCORD_EPOCH_MS).unwrap_or(i64::MAX);
+    (time.timestamp_millis() - epoch).max(0) << 22
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,8 +8,13 @@
 mod common;
 
 mod accounts;
+mod bots;
+mod discord_py;
 mod discovery;
 mod embedded;
 mod gateway;
 mod guilds;
+mod messages;
+mod moderation;
+mod social;
 mod users;

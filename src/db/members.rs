@@ -145,6 +145,16 @@ impl Member {
             .map(drop)
     }
 
+    /// Inserts unless the user is already a member; whether they joined now.
+    pub async fn insert_new(&self, conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+        diesel::insert_into(members::table)
+            .values(self)
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+
     pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
         diesel::update(members::table.find((self.guild_id, self.user_id)))
             .set(self)
@@ -163,6 +173,40 @@ impl Member {
             .execute(conn)
             .await
             .map(|n| n > 0)
+    }
+
+    /// Gives a member one role, in one statement so concurrent changes are not lost. The
+    /// member's roles afterwards, or `None` when they are not a member.
+    pub async fn add_role(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        user_id: i64,
+        role_id: i64,
+    ) -> QueryResult<Option<Vec<i64>>> {
+        use diesel::dsl::{array_append, array_remove};
+        // Removing first keeps a role that is already there from appearing twice.
+        diesel::update(members::table.find((guild_id, user_id)))
+            .set(members::roles.eq(array_append(array_remove(members::roles, role_id), role_id)))
+            .returning(members::roles)
+            .get_result(conn)
+            .await
+            .optional()
+    }
+
+    /// Takes one role from a member, in one statement. The member's roles afterwards, or `None`
+    /// when they are not a member.
+    pub async fn remove_role(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        user_id: i64,
+        role_id: i64,
+    ) -> QueryResult<Option<Vec<i64>>> {
+        diesel::update(members::table.find((guild_id, user_id)))
+            .set(members::roles.eq(diesel::dsl::array_remove(members::roles, role_id)))
+            .returning(members::roles)
+            .get_result(conn)
+            .await
+            .optional()
     }
 
     /// Takes a deleted role off every member of its guild.

@@ -4,12 +4,17 @@
 //! Query functions take `&mut AsyncPgConnection`, so they run alone on a pooled connection or
 //! together inside one transaction.
 
+pub mod applications;
 pub mod auth_sessions;
+pub mod bans;
 pub mod channels;
 pub mod embedded;
 pub mod guild_state;
 pub mod guilds;
+pub mod invites;
 pub mod members;
+pub mod messages;
+pub mod reactions;
 pub mod read_states;
 pub mod relationships;
 pub mod roles;

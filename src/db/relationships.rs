@@ -4,7 +4,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::relationships;
+use super::schema::{relationships, users};
+use super::users::User;
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
 
 /// Relationship types, from the owning user's side.
 pub mod kind {
@@ -69,6 +75,94 @@ impl Relationship {
             .execute(conn)
             .await
             .map(drop)
+    }
+
+    /// Both sides between `user_id` and `other_id`: (`user_id`'s, `other_id`'s).
+    pub async fn pair(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        other_id: i64,
+    ) -> QueryResult<(Option<Relationship>, Option<Relationship>)> {
+        let rows: Vec<Relationship> = relationships::table
+            .filter(
+                relationships::user_id
+                    .eq(user_id)
+                    .and(relationships::other_id.eq(other_id))
+                    .or(relationships::user_id
+                        .eq(other_id)
+                        .and(relationships::other_id.eq(user_id))),
+            )
+            .select(Relationship::as_select())
+            .load(conn)
+            .await?;
+        let mut mine = None;
+        let mut theirs = None;
+        for row in rows {
+            if row.user_id == user_id {
+                mine = Some(row);
+            } else {
+                theirs = Some(row);
+            }
+        }
+        Ok((mine, theirs))
+    }
+
+    /// How many friends and pending requests `user_id` has (blocks do not count).
+    pub async fn count_social(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<i64> {
+        relationships::table
+            .filter(relationships::user_id.eq(user_id))
+            .filter(relationships::kind.ne(kind::BLOCKED))
+            .count()
+            .get_result(conn)
+            .await
+    }
+
+    /// Whether either of the two users blocked the other.
+    pub async fn blocked_between(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        other_id: i64,
+    ) -> QueryResult<bool> {
+        let (mine, theirs) = Self::pair(conn, user_id, other_id).await?;
+        Ok([mine, theirs]
+            .iter()
+            .flatten()
+            .any(|r| r.kind == kind::BLOCKED))
+    }
+
+    /// Which of `others` are `user_id`'s friends.
+    pub async fn friends_among(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        others: &[i64],
+    ) -> QueryResult<Vec<i64>> {
+        relationships::table
+            .filter(relationships::user_id.eq(user_id))
+            .filter(relationships::other_id.eq_any(others))
+            .filter(relationships::kind.eq(kind::FRIEND))
+            .select(relationships::other_id)
+            .load(conn)
+            .await
+    }
+
+    /// The users a friend request by tag may name: `username` (any case) with `discriminator`,
+    /// or every user of that name when no discriminator is given (at most two, enough to tell
+    /// whether the name alone is unambiguous).
+    pub async fn tag_candidates(
+        conn: &mut AsyncPgConnection,
+        username: &str,
+        discriminator: Option<&str>,
+    ) -> QueryResult<Vec<User>> {
+        let mut query = users::table
+            .filter(lower(users::username).eq(username.to_lowercase()))
+            .filter(users::deleted.eq(false))
+            .select(User::as_select())
+            .limit(2)
+            .into_boxed();
+        if let Some(discriminator) = discriminator {
+            query = query.filter(users::discriminator.eq(discriminator.to_string()));
+        }
+        query.load(conn).await
     }
 
     /// Removes this side; whether it existed.

@@ -82,6 +82,25 @@ impl Role {
             .map(drop)
     }
 
+    /// Moves every role of a guild at `position` or above (not @everyone) one place up, to
+    /// make room there.
+    pub async fn shift_up_from(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        position: i32,
+    ) -> QueryResult<()> {
+        diesel::update(
+            roles::table
+                .filter(roles::guild_id.eq(guild_id))
+                .filter(roles::id.ne(guild_id))
+                .filter(roles::position.ge(position)),
+        )
+        .set(roles::position.eq(roles::position + 1))
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
     pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
         diesel::delete(roles::table.find(id))
             .execute(conn)

@@ -45,11 +45,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidJson)?;
     serde_path_to_error::deserialize(value).map_err(|error| {
-        let mut path = error.path().to_string();
+        let mut path = dotted(&error.path().to_string());
         let message = error.inner().to_string();
-        if path == "." {
-            path.clear();
-        }
         let (code, message) = match missing_field(&message) {
             Some(field) => {
                 path = if path.is_empty() {
@@ -63,6 +60,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::Form(FormErrors::field(&path, code, message))
     })
+}
+
+/// serde's `a[0].b` as Discord's error tree path `a.0.b`; the root is empty.
+fn dotted(path: &str) -> String {
+    let path = path.replace('[', ".").replace(']', "");
+    path.trim_start_matches('.').to_string()
 }
 
 fn missing_field(message: &str) -> Option<String> {
@@ -84,5 +87,20 @@ fn type_code(message: &str) -> &'static str {
         "NUMBER_TYPE_COERCE"
     } else {
         "BASE_TYPE_INVALID"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_paths_follow_discords_tree() {
+        assert_eq!(dotted("."), "");
+        assert_eq!(
+            dotted("read_states[0].message_id"),
+            "read_states.0.message_id"
+        );
+        assert_eq!(dotted("[2].id"), "2.id");
     }
 }

@@ -10,13 +10,17 @@ pub mod ids;
 pub mod json;
 pub mod urls;
 
+mod applications;
 mod auth;
 pub mod channels;
 mod gateway;
 mod guilds;
 mod health;
+mod invites;
+mod oauth2;
 mod ping;
 mod policies;
+mod read_states;
 mod users;
 mod well_known;
 
@@ -41,13 +45,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn api(cfg: &mut web::ServiceConfig) {
+    applications::configure(cfg);
     auth::configure(cfg);
     channels::configure(cfg);
     users::configure(cfg);
     policies::configure(cfg);
     gateway::configure(cfg);
     guilds::configure(cfg);
+    invites::configure(cfg);
+    oauth2::configure(cfg);
     ping::configure(cfg);
+    read_states::configure(cfg);
 }
 
 /// Every unknown route: Discord's 404 body.

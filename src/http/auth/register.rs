@@ -125,12 +125,7 @@ pub async fn register(
             return Err(if info.constraint_name() == Some("users_email_key") {
                 email_taken()
             } else {
-                FormErrors::field(
-                    "username",
-                    "USERNAME_TOO_MANY_USERS",
-                    "This name is used by too many users. Please enter something else and try again.",
-                )
-                .into()
+                crate::http::users::too_many_users()
             })
         }
         Err(error) => return Err(error.into()),

@@ -1,11 +1,12 @@
-//! `DELETE /channels/{channel_id}`: deletes a guild channel (MANAGE_CHANNELS), or closes a DM /
-//! leaves a group DM for the caller. CHANNEL_DELETE to those who could see it.
+//! `DELETE /channels/{channel_id}`: deletes a guild channel (MANAGE_CHANNELS); for a group DM
+//! the caller leaves it; a DM is closed for the caller only (it stays, with its history, and
+//! opening it again finds the same channel). CHANNEL_DELETE to those who could see it.
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use spacebar_actors::guild::{Audience, StateChange};
 
-use crate::db::channels::Channel;
+use crate::db::channels::{kind, Channel};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
@@ -23,11 +24,12 @@ pub async fn delete(
     let mut conn = state.pool.get().await?;
     let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
     let Some(guild_id) = access.channel.guild_id else {
-        // A private channel is only closed for the caller; its history stays for the others.
         let body = super::body(&mut conn, &access, session.user.id).await?;
-        crate::db::channels::Channel::remove_recipient(&mut conn, channel_id, session.user.id)
-            .await?;
-        state.user_event(session.user.id, "CHANNEL_DELETE", &body)?;
+        if access.channel.kind == kind::GROUP_DM {
+            super::recipients::remove(&state, &mut conn, &access, session.user.id).await?;
+        } else {
+            state.user_event(session.user.id, "CHANNEL_DELETE", &body)?;
+        }
         return Ok(HttpResponse::Ok().json(body));
     };
     access.require(bits::MANAGE_CHANNELS)?;

@@ -3,8 +3,11 @@
 
 mod channel_delete;
 mod channel_get;
+mod channel_invites;
 mod channel_modify;
+mod messages;
 mod permissions;
+mod recipients;
 mod typing;
 
 use actix_web::web;
@@ -14,6 +17,7 @@ use crate::db::channels::{kind, OverwriteRow};
 use crate::http::error::{ApiError, FormErrors};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    messages::configure(cfg);
     cfg.route("/channels/{channel_id}", web::get().to(channel_get::get))
         .route(
             "/channels/{channel_id}",
@@ -34,7 +38,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/channels/{channel_id}/typing",
             web::post().to(typing::typing),
+        )
+        .route(
+            "/channels/{channel_id}/recipients/{user_id}",
+            web::put().to(recipients::put),
+        )
+        .route(
+            "/channels/{channel_id}/recipients/{user_id}",
+            web::delete().to(recipients::delete),
         );
+    channel_invites::configure(cfg);
 }
 
 /// A permission overwrite as clients send it (in channel create and PUT permissions).

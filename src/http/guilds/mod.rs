@@ -1,11 +1,16 @@
 //! `/guilds/*`: guilds themselves and their channel lists. Roles, members, bans and invites
 //! live in their own files below.
 
+mod bans;
 mod channels;
 mod guild_create;
 mod guild_delete;
 mod guild_get;
+mod guild_invites;
 mod guild_modify;
+mod member_roles;
+pub mod members;
+mod roles;
 pub mod snapshot;
 
 use actix_web::web;
@@ -28,4 +33,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/guilds/{guild_id}/channels",
             web::patch().to(channels::reorder),
         );
+    roles::configure(cfg);
+    members::configure(cfg);
+    member_roles::configure(cfg);
+    bans::configure(cfg);
+    guild_invites::configure(cfg);
 }

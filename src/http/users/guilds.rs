@@ -4,7 +4,6 @@
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use serde_json::json;
-use spacebar_actors::guild::{Audience, StateChange};
 
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
@@ -16,7 +15,6 @@ use crate::http::snowflake;
 use crate::permissions::Member as Rank;
 use crate::server::AppState;
 use crate::wire::guild::id;
-use crate::wire::user::PublicUser;
 
 pub async fn list(
     state: Data<AppState>,
@@ -82,29 +80,6 @@ pub async fn leave(
         });
     }
     Member::delete(&mut conn, guild_id, session.user.id).await?;
-    announce_departure(&state, guild_id, &session.user)?;
+    crate::http::guilds::members::removed(&state, guild_id, &session.user)?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// A member is gone (left, kicked or banned): the guild hears GUILD_MEMBER_REMOVE, the user's
-/// sessions GUILD_DELETE and stop hearing the guild.
-pub fn announce_departure(
-    state: &AppState,
-    guild_id: i64,
-    user: &crate::db::users::User,
-) -> Result<(), ApiError> {
-    let removed = json!({ "guild_id": id(guild_id), "user": PublicUser::from(user) });
-    let change = StateChange::MemberRemoved { user_id: user.id };
-    state.guild_event(
-        guild_id,
-        "GUILD_MEMBER_REMOVE",
-        &removed,
-        Audience::Guild,
-        vec![change],
-    )?;
-    state.user_event(
-        user.id,
-        "GUILD_DELETE",
-        &json!({ "id": id(guild_id), "unavailable": false }),
-    )
 }

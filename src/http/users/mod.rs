@@ -2,7 +2,9 @@
 
 pub mod guilds;
 mod me;
+pub mod private_channels;
 mod profile;
+mod relationships;
 mod settings;
 mod user;
 
@@ -23,6 +25,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/users/@me/guilds/{guild_id}",
             web::delete().to(guilds::leave),
+        )
+        .route("/users/@me/channels", web::get().to(private_channels::list))
+        .route(
+            "/users/@me/channels",
+            web::post().to(private_channels::create),
+        )
+        .route(
+            "/users/@me/relationships",
+            web::get().to(relationships::list),
+        )
+        .route(
+            "/users/@me/relationships",
+            web::post().to(relationships::post),
+        )
+        .route(
+            "/users/@me/relationships/{user_id}",
+            web::put().to(relationships::put),
+        )
+        .route(
+            "/users/@me/relationships/{user_id}",
+            web::delete().to(relationships::delete),
         )
         .route("/users/{user_id}", web::get().to(user::get))
         .route("/users/{user_id}/profile", web::get().to(profile::get));
@@ -46,6 +69,16 @@ pub fn validate_username(username: &str, max_length: usize, errors: &mut FormErr
     }
 }
 
+/// Every discriminator of a name is taken (or was taken between the check and the insert).
+pub fn too_many_users() -> ApiError {
+    FormErrors::field(
+        "username",
+        "USERNAME_TOO_MANY_USERS",
+        "This name is used by too many users. Please enter something else and try again.",
+    )
+    .into()
+}
+
 /// Picking a discriminator: four digits no other account with the same name uses.
 pub struct Discriminators;
 
@@ -57,14 +90,7 @@ impl Discriminators {
             .map(|n: u32| format!("{n:04}"))
             .filter(|d| !taken.contains(d))
             .choose(&mut rand::rng())
-            .ok_or_else(|| {
-                FormErrors::field(
-                    "username",
-                    "USERNAME_TOO_MANY_USERS",
-                    "This name is used by too many users. Please enter something else and try again.",
-                )
-                .into()
-            })
+            .ok_or_else(too_many_users)
     }
 
     /// `current` if it is free for `username` (ignoring the account itself), else a new one.

@@ -1,0 +1,356 @@
+//! The `messages` table: a channel's history, its pins, and who a message may mention.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::{channel_recipients, channels, members, messages, users};
+use super::users::User;
+
+/// Discord's message types used here.
+pub mod kind {
+    pub const DEFAULT: i32 = 0;
+    pub const CHANNEL_PINNED_MESSAGE: i32 = 6;
+    pub const REPLY: i32 = 19;
+
+    /// System messages (pins, joins, boosts …) cannot be edited or pinned.
+    pub fn is_system(kind: i32) -> bool {
+        !matches!(kind, DEFAULT | REPLY)
+    }
+}
+
+/// Message flags clients may set themselves.
+pub mod flags {
+    pub const SUPPRESS_EMBEDS: i32 = 1 << 2;
+    pub const SUPPRESS_NOTIFICATIONS: i32 = 1 << 12;
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
+#[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
+pub struct Message {
+    pub id: i64,
+    pub channel_id: i64,
+    pub guild_id: Option<i64>,
+    pub author_id: i64,
+    pub content: String,
+    pub kind: i32,
+    pub tts: bool,
+    pub mention_everyone: bool,
+    pub mentions: Vec<i64>,
+    pub mention_roles: Vec<i64>,
+    pub embeds: serde_json::Value,
+    pub attachments: serde_json::Value,
+    pub components: serde_json::Value,
+    /// `{message_id, channel_id, guild_id}` (snowflakes as strings) for replies and pins.
+    pub message_reference: Option<serde_json::Value>,
+    pub flags: i32,
+    pub pinned: bool,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What an edit may change. Kept apart from the row so an edit never writes `pinned` back
+/// over a pin made in the meantime.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = messages, treat_none_as_null = true)]
+pub struct MessageEdit {
+    pub content: String,
+    pub embeds: serde_json::Value,
+    pub mentions: Vec<i64>,
+    pub mention_roles: Vec<i64>,
+    pub mention_everyone: bool,
+    pub flags: i32,
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+/// Which part of a channel's history to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Latest,
+    Before(i64),
+    After(i64),
+    /// The message itself (if it exists) with as many older and newer ones around it.
+    Around(i64),
+}
+
+impl Message {
+    /// A message in `channel_id` with Discord's defaults.
+    pub fn new(id: i64, channel_id: i64, guild_id: Option<i64>, author_id: i64) -> Self {
+        Self {
+            id,
+            channel_id,
+            guild_id,
+            author_id,
+            content: String::new(),
+            kind: kind::DEFAULT,
+            tts: false,
+            mention_everyone: false,
+            mentions: Vec::new(),
+            mention_roles: Vec::new(),
+            embeds: serde_json::Value::Array(Vec::new()),
+            attachments: serde_json::Value::Array(Vec::new()),
+            components: serde_json::Value::Array(Vec::new()),
+            message_reference: None,
+            flags: 0,
+            pinned: false,
+            edited_at: None,
+            created_at: crate::snowflake::timestamp(id),
+        }
+    }
+
+    /// The message `id` if it is in `channel_id`.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        id: i64,
+    ) -> QueryResult<Option<Message>> {
+        messages::table
+            .find(id)
+            .filter(messages::channel_id.eq(channel_id))
+            .select(Message::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Those of `ids` that are in `channel_id`.
+    pub async fn find_many(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        ids: &[i64],
+    ) -> QueryResult<Vec<Message>> {
+        messages::table
+            .filter(messages::channel_id.eq(channel_id))
+            .filter(messages::id.eq_any(ids))
+            .select(Message::as_select())
+            .load(conn)
+            .await
+    }
+
+    /// Up to `limit` messages of a channel, newest first.
+    pub async fn page(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        page: Page,
+        limit: i64,
+    ) -> QueryResult<Vec<Message>> {
+        let history = || {
+            messages::table
+                .filter(messages::channel_id.eq(channel_id))
+                .select(Message::as_select())
+                .into_boxed()
+        };
+        match page {
+            Page::Latest => {
+                history()
+                    .order(messages::id.desc())
+                    .limit(limit)
+                    .load(conn)
+                    .await
+            }
+            Page::Before(before) => {
+                history()
+                    .filter(messages::id.lt(before))
+                    .order(messages::id.desc())
+                    .limit(limit)
+                    .load(conn)
+                    .await
+            }
+            Page::After(after) => {
+                // The `limit` messages right after `after`, then newest first like the rest.
+                let mut newer: Vec<Message> = history()
+                    .filter(messages::id.gt(after))
+                    .order(messages::id.asc())
+                    .limit(limit)
+                    .load(conn)
+                    .await?;
+                newer.reverse();
+                Ok(newer)
+            }
+            Page::Around(around) => {
+                // Discord's split: the older half below, the rest from the message upwards.
+                let older_count = limit / 2;
+                let mut newer: Vec<Message> = history()
+                    .filter(messages::id.ge(around))
+                    .order(messages::id.asc())
+                    .limit(limit - older_count)
+                    .load(conn)
+                    .await?;
+                let older: Vec<Message> = history()
+                    .filter(messages::id.lt(around))
+                    .order(messages::id.desc())
+                    .limit(older_count)
+                    .load(conn)
+                    .await?;
+                newer.reverse();
+                newer.extend(older);
+                Ok(newer)
+            }
+        }
+    }
+
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::insert_into(messages::table)
+            .values(self)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    pub async fn edit(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        edit: &MessageEdit,
+    ) -> QueryResult<()> {
+        diesel::update(messages::table.find(id))
+            .set(edit)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes one message of a channel; whether it was there.
+    pub async fn delete(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        id: i64,
+    ) -> QueryResult<bool> {
+        diesel::delete(
+            messages::table
+                .find(id)
+                .filter(messages::channel_id.eq(channel_id)),
+        )
+        .execute(conn)
+        .await
+        .map(|n| n > 0)
+    }
+
+    /// Deletes those of `ids` that are in `channel_id`; the ids that were.
+    pub async fn delete_many(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        ids: &[i64],
+    ) -> QueryResult<Vec<i64>> {
+        diesel::delete(
+            messages::table
+                .filter(messages::channel_id.eq(channel_id))
+                .filter(messages::id.eq_any(ids)),
+        )
+        .returning(messages::id)
+        .get_results(conn)
+        .await
+    }
+
+    /// The pinned messages of a channel.
+    pub async fn pinned(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+    ) -> QueryResult<Vec<Message>> {
+        messages::table
+            .filter(messages::channel_id.eq(channel_id))
+            .filter(messages::pinned.eq(true))
+            .select(Message::as_select())
+            .load(conn)
+            .await
+    }
+
+    pub async fn count_pinned(conn: &mut AsyncPgConnection, channel_id: i64) -> QueryResult<i64> {
+        messages::table
+            .filter(messages::channel_id.eq(channel_id))
+            .filter(messages::pinned.eq(true))
+            .count()
+            .get_result(conn)
+            .await
+    }
+
+    /// Pins or unpins a message; whether that changed anything.
+    pub async fn set_pinned(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        pinned: bool,
+    ) -> QueryResult<bool> {
+        diesel::update(messages::table.find(id).filter(messages::pinned.ne(pinned)))
+            .set(messages::pinned.eq(pinned))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+
+    /// When each of the pinned messages `ids` was pinned, from the newest CHANNEL_PINNED_MESSAGE
+    /// system message naming it (the table keeps no pin time of its own). Messages whose system
+    /// message was deleted are missing from the answer.
+    pub async fn pin_times(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        ids: &[i64],
+    ) -> QueryResult<HashMap<i64, DateTime<Utc>>> {
+        let pinned_id = || diesel::dsl::sql::<Nullable<Text>>("message_reference->>'message_id'");
+        let names: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let notices: Vec<(Option<String>, i64)> = messages::table
+            .filter(messages::channel_id.eq(channel_id))
+            .filter(messages::kind.eq(kind::CHANNEL_PINNED_MESSAGE))
+            .filter(pinned_id().eq_any(names))
+            .select((pinned_id(), messages::id))
+            .load(conn)
+            .await?;
+        let mut times = HashMap::new();
+        for (target, notice) in notices {
+            let Some(target) = target.and_then(|t| t.parse::<i64>().ok()) else {
+                continue;
+            };
+            let at = crate::snowflake::timestamp(notice);
+            times
+                .entry(target)
+                .and_modify(|t: &mut DateTime<Utc>| *t = (*t).max(at))
+                .or_insert(at);
+        }
+        Ok(times)
+    }
+
+    /// Records a channel's newest pin time. It lives on the channel row, but only pins change it,
+    /// so it is written here, next to them, in the same transaction.
+    pub async fn set_last_pin_timestamp(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        at: Option<DateTime<Utc>>,
+    ) -> QueryResult<()> {
+        diesel::update(channels::table.find(channel_id))
+            .set(channels::last_pin_timestamp.eq(at))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Those of `user_ids` a message in the channel may mention: members of its guild, or
+    /// recipients of a DM.
+    pub async fn mentionable(
+        conn: &mut AsyncPgConnection,
+        guild_id: Option<i64>,
+        channel_id: i64,
+        user_ids: &[i64],
+    ) -> QueryResult<Vec<User>> {
+        match guild_id {
+            Some(guild_id) => {
+                members::table
+                    .inner_join(users::table)
+                    .filter(members::guild_id.eq(guild_id))
+                    .filter(members::user_id.eq_any(user_ids))
+                    .select(User::as_select())
+                    .load(conn)
+                    .await
+            }
+            None => {
+                channel_recipients::table
+                    .inner_join(users::table)
+                    .filter(channel_recipients::channel_id.eq(channel_id))
+                    .filter(channel_recipients::user_id.eq_any(user_ids))
+                    .select(User::as_select())
+                    .load(conn)
+                    .await
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! `GET /applications/{application_id}` (its owner only; 10002 for anyone else), and
+//! `GET /applications/@me` = `GET /oauth2/applications/@me`: a bot's own application, which
+//! discord.py loads at login.
+
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+
+use super::{body, owned};
+use crate::db::applications::Application;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, Unknown};
+use crate::http::snowflake;
+use crate::server::AppState;
+
+pub async fn get(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let application_id = snowflake("application_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let app = owned(&mut conn, application_id, session.user.id).await?;
+    Ok(HttpResponse::Ok().json(body(&mut conn, &app).await?))
+}
+
+pub async fn me(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    // A person's token has no application of its own.
+    let app = Application::of_bot(&mut conn, session.user.id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Application))?;
+    Ok(HttpResponse::Ok().json(body(&mut conn, &app).await?))
+}

@@ -1,0 +1,80 @@
+//! `POST /channels/{channel_id}/messages/bulk-delete` `{messages: [ids]}` (MANAGE_MESSAGES, guild
+//! channels only): 2 to 100 ids (50016 otherwise), none older than two weeks (50034). Ids that
+//! name no message of the channel are ignored, as Discord does. 204; MESSAGE_DELETE_BULK with
+//! the ids that went.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+
+use super::{event_ids, publish};
+use crate::db::messages::Message;
+use crate::http::access::ChannelAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::ApiError;
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::server::AppState;
+use crate::wire::guild::id;
+
+/// Discord's bounds on one bulk delete.
+const MIN_MESSAGES: usize = 2;
+const MAX_MESSAGES: usize = 100;
+/// Older messages must be deleted one by one.
+const MAX_AGE_DAYS: i64 = 14;
+
+#[derive(Debug, Deserialize)]
+pub struct BulkDelete {
+    #[serde(deserialize_with = "crate::http::ids::list")]
+    messages: Vec<i64>,
+}
+
+pub async fn bulk_delete(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    Json(body): Json<BulkDelete>,
+) -> Result<HttpResponse, ApiError> {
+    let channel_id = snowflake("channel_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+    access.guild()?;
+    access.require(bits::MANAGE_MESSAGES)?;
+    // The instance may allow fewer per call than Discord, never more.
+    let max = usize::try_from(state.config.limits.message_max_bulk_delete)
+        .unwrap_or(MAX_MESSAGES)
+        .min(MAX_MESSAGES);
+    if !(MIN_MESSAGES..=max).contains(&body.messages.len()) {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 50016,
+            message: "Provided too few or too many messages to delete. Must provide at least 2 and fewer than 100 messages to delete.",
+        });
+    }
+    let oldest = Utc::now() - Duration::days(MAX_AGE_DAYS);
+    if body
+        .messages
+        .iter()
+        .any(|id| crate::snowflake::timestamp(*id) < oldest)
+    {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 50034,
+            message: "You can only bulk delete messages that are under 14 days old.",
+        });
+    }
+    let mut ids = body.messages;
+    ids.sort_unstable();
+    ids.dedup();
+    let mut deleted = Message::delete_many(&mut conn, channel_id, &ids).await?;
+    if !deleted.is_empty() {
+        deleted.sort_unstable();
+        let mut event = event_ids(&access);
+        event["ids"] = deleted.into_iter().map(id).collect();
+        publish(&state, &access, "MESSAGE_DELETE_BULK", &event)?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,262 @@
+//! `POST /channels/{channel_id}/messages` (SEND_MESSAGES, in a text channel): a new message,
+//! a reply when it names one. Mentions are parsed from the content and narrowed by
+//! `allowed_mentions`; the `nonce` is echoed (never stored). The message, the channel's
+//! `last_message_id` and the sender's read state commit together; then MESSAGE_CREATE to whoever
+//! sees the channel. Answers 200, never 201: Fermi treats 201 as a failure.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::mentions::{self, AllowedMentions};
+use super::{embeds, event_message, publish};
+use crate::db::channels::Channel;
+use crate::db::messages::{flags, kind, Message};
+use crate::db::read_states::ReadState;
+use crate::db::Connection;
+use crate::http::access::ChannelAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors};
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::rights;
+use crate::server::AppState;
+use crate::wire::message as wire;
+
+/// Nonces are at most this long (as text), like Discord's.
+const MAX_NONCE: usize = 25;
+
+#[derive(Debug, Deserialize)]
+pub struct CreateMessage {
+    #[serde(default)]
+    content: Option<String>,
+    /// A string or an integer; echoed as sent.
+    #[serde(default)]
+    nonce: Option<Value>,
+    #[serde(default)]
+    tts: Option<bool>,
+    #[serde(default)]
+    embeds: Option<Vec<Value>>,
+    /// The single embed older clients send.
+    #[serde(default)]
+    embed: Option<Value>,
+    #[serde(default)]
+    allowed_mentions: Option<AllowedMentions>,
+    #[serde(default)]
+    message_reference: Option<ReferenceBody>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    flags: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReferenceBody {
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    message_id: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    channel_id: Option<i64>,
+    #[serde(default)]
+    fail_if_not_exists: Option<bool>,
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "crate::http::ids::optional"
+    )]
+    kind: Option<i64>,
+}
+
+pub async fn create(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    Json(body): Json<CreateMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let channel_id = snowflake("channel_id", &path)?;
+    let user = &session.user;
+    ApiError::require(user.rights, rights::SEND_MESSAGES)?;
+    let mut conn = state.pool.get().await?;
+    let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
+    if !access.is_text() {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 50008,
+            message: "Cannot send messages in a non-text channel",
+        });
+    }
+    access.require(bits::SEND_MESSAGES)?;
+
+    let content = body.content.unwrap_or_default();
+    check_content(&content, state.config.limits.message_max_characters)?;
+    let nonce = check_nonce(body.nonce)?;
+    let mut embeds = body.embeds.unwrap_or_default();
+    embeds.extend(body.embed.filter(|e| !e.is_null()));
+    let embeds = embeds::check(embeds)?;
+    if let Some(allowed) = &body.allowed_mentions {
+        allowed.check()?;
+    }
+    let replied = match body.message_reference {
+        Some(reference) => reply_target(&mut conn, &access, reference).await?,
+        None => None,
+    };
+    if is_empty(&content, &embeds) {
+        return Err(empty_message());
+    }
+    // Without allowed_mentions a reply pings its author; with it, only if replied_user says so.
+    let ping_replied = body
+        .allowed_mentions
+        .as_ref()
+        .is_none_or(|a| a.replied_user.unwrap_or(false));
+    let replied_author = replied
+        .as_ref()
+        .filter(|_| ping_replied)
+        .map(|m| m.author_id);
+    let mentions = mentions::resolve(
+        &mut conn,
+        &access,
+        user.id,
+        &content,
+        body.allowed_mentions.as_ref(),
+        replied_author,
+    )
+    .await?;
+
+    let guild_id = access.channel.guild_id;
+    let mut message = Message::new(state.snowflakes.next(), channel_id, guild_id, user.id);
+    message.content = content;
+    // Without SEND_TTS_MESSAGES a TTS message is sent as a plain one, as Discord does.
+    message.tts = body.tts.unwrap_or(false) && access.permissions & bits::SEND_TTS_MESSAGES != 0;
+    message.embeds = embeds;
+    message.mentions = mentions.users.iter().map(|u| u.id).collect();
+    message.mention_roles = mentions.roles;
+    message.mention_everyone = mentions.everyone;
+    message.flags = i32::try_from(body.flags.unwrap_or(0) & 0x7fff_ffff).unwrap_or(0)
+        & (flags::SUPPRESS_EMBEDS | flags::SUPPRESS_NOTIFICATIONS);
+    if let Some(replied) = &replied {
+        message.kind = kind::REPLY;
+        message.message_reference = Some(wire::reference(replied.id, channel_id, guild_id));
+    }
+    conn.transaction(async |conn| {
+        message.insert(conn).await?;
+        Channel::set_last_message(conn, channel_id, message.id).await?;
+        // Sending a message reads the channel up to it.
+        ReadState::ack(conn, user.id, channel_id, message.id).await
+    })
+    .await?;
+
+    let mut answer = event_message(&mut conn, &access, &message).await?;
+    if let Some(nonce) = nonce {
+        answer["nonce"] = nonce;
+    }
+    publish(&state, &access, "MESSAGE_CREATE", &answer)?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Content over the instance's limit is a form error.
+pub fn check_content(content: &str, max: u64) -> Result<(), ApiError> {
+    let length = u64::try_from(content.chars().count()).unwrap_or(u64::MAX);
+    if length > max {
+        return Err(FormErrors::field(
+            "content",
+            "BASE_TYPE_BAD_LENGTH",
+            format!("Must be between 1 and {max} in length."),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A message with nothing to show: blank content and no embeds.
+pub fn is_empty(content: &str, embeds: &Value) -> bool {
+    content.trim().is_empty() && embeds.as_array().is_none_or(Vec::is_empty)
+}
+
+pub fn empty_message() -> ApiError {
+    ApiError::Plain {
+        status: StatusCode::BAD_REQUEST,
+        code: 50006,
+        message: "Cannot send an empty message",
+    }
+}
+
+/// A nonce is a string or an integer of at most 25 characters.
+fn check_nonce(nonce: Option<Value>) -> Result<Option<Value>, ApiError> {
+    let length = match &nonce {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(text)) => text.chars().count(),
+        Some(Value::Number(number)) if number.is_i64() || number.is_u64() => {
+            number.to_string().len()
+        }
+        Some(other) => {
+            return Err(FormErrors::field(
+                "nonce",
+                "BASE_TYPE_STRING",
+                format!("Could not interpret \"{other}\" as string."),
+            )
+            .into())
+        }
+    };
+    if length > MAX_NONCE {
+        return Err(FormErrors::field(
+            "nonce",
+            "BASE_TYPE_BAD_LENGTH",
+            format!("Must be between 1 and {MAX_NONCE} in length."),
+        )
+        .into());
+    }
+    Ok(nonce)
+}
+
+/// The message a reply answers: one in this channel (READ_MESSAGE_HISTORY needed to see it).
+/// A missing one fails the send unless `fail_if_not_exists` is false, when the message goes out
+/// as a plain one.
+async fn reply_target(
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    reference: ReferenceBody,
+) -> Result<Option<Message>, ApiError> {
+    if reference.kind.unwrap_or(0) != 0 {
+        // Forwards (type 1) carry message snapshots, which are not made here.
+        return Err(FormErrors::field(
+            "message_reference.type",
+            "BASE_TYPE_CHOICES",
+            "Value must be one of {0}.",
+        )
+        .into());
+    }
+    let Some(message_id) = reference.message_id else {
+        return Err(FormErrors::field(
+            "message_reference.message_id",
+            "BASE_TYPE_REQUIRED",
+            "This field is required",
+        )
+        .into());
+    };
+    access.require(bits::READ_MESSAGE_HISTORY)?;
+    let found = if reference
+        .channel_id
+        .is_none_or(|id| id == access.channel.id)
+    {
+        Message::find(conn, access.channel.id, message_id).await?
+    } else {
+        None
+    };
+    match found {
+        Some(message) if kind::is_system(message.kind) => Err(FormErrors::field(
+            "message_reference",
+            "REPLIES_CANNOT_REPLY_TO_SYSTEM_MESSAGE",
+            "Cannot reply to a system message",
+        )
+        .into()),
+        Some(message) => Ok(Some(message)),
+        None if reference.fail_if_not_exists == Some(false) => Ok(None),
+        None => Err(FormErrors::field(
+            "message_reference",
+            "REPLIES_UNKNOWN_MESSAGE",
+            "Unknown message",
+        )
+        .into()),
+    }
+}

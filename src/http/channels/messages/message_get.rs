@@ -1,0 +1,69 @@
+//! `GET /channels/{channel_id}/messages?limit=&before=&after=&around=` (newest first; limit 1 to
+//! 100, 50 by default; `[]` without READ_MESSAGE_HISTORY) and
+//! `GET /channels/{channel_id}/messages/{message_id}`.
+
+use actix_web::web::{Data, Path, Query};
+use actix_web::HttpResponse;
+use serde::Deserialize;
+
+use super::{find, limit, render, snowflake_param};
+use crate::db::messages::{Message, Page};
+use crate::http::access::ChannelAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, Unknown};
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::server::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+    around: Option<String>,
+}
+
+pub async fn list(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    query: Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let channel_id = snowflake("channel_id", &path)?;
+    let limit = limit(query.limit.as_deref(), 50, 100)?;
+    // Discord reads `around`, then `before`, then `after`, whichever comes first.
+    let page = if let Some(around) = snowflake_param("around", query.around.as_deref())? {
+        Page::Around(around)
+    } else if let Some(before) = snowflake_param("before", query.before.as_deref())? {
+        Page::Before(before)
+    } else if let Some(after) = snowflake_param("after", query.after.as_deref())? {
+        Page::After(after)
+    } else {
+        Page::Latest
+    };
+    let mut conn = state.pool.get().await?;
+    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+    if access.require(bits::READ_MESSAGE_HISTORY).is_err() {
+        return Ok(HttpResponse::Ok().json([(); 0]));
+    }
+    let messages = Message::page(&mut conn, channel_id, page, limit).await?;
+    Ok(HttpResponse::Ok().json(render(&mut conn, session.user.id, &messages).await?))
+}
+
+pub async fn get(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let channel_id = snowflake("channel_id", &path.0)?;
+    let message_id = snowflake("message_id", &path.1)?;
+    let mut conn = state.pool.get().await?;
+    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+    if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
+        return Err(ApiError::MissingAccess);
+    }
+    let message = find(&mut conn, &access, message_id).await?;
+    let mut rendered = render(&mut conn, session.user.id, &[message]).await?;
+    let one = rendered.pop().ok_or(ApiError::Unknown(Unknown::Message))?;
+    Ok(HttpResponse::Ok().json(one))
+}

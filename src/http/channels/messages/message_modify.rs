@@ -1,0 +1,165 @@
+//! `PATCH /channels/{channel_id}/messages/{message_id}`: the author edits `content`, `embeds`
+//! and `allowed_mentions` (mentions are parsed again and `edited_timestamp` set); anyone else
+//! gets 50005, except that MANAGE_MESSAGES may toggle the SUPPRESS_EMBEDS flag. MESSAGE_UPDATE
+//! to whoever sees the channel.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::mentions::{self, AllowedMentions};
+use super::message_create::{check_content, empty_message, is_empty};
+use super::{embeds, event_message, find, publish, render};
+use crate::db::messages::{flags, kind, Message, MessageEdit};
+use crate::http::access::ChannelAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, Unknown};
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::rights;
+use crate::server::AppState;
+use crate::wire::message as wire;
+
+#[derive(Debug, Deserialize)]
+pub struct EditMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    embeds: Option<Vec<Value>>,
+    #[serde(default)]
+    embed: Option<Value>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    flags: Option<i64>,
+    #[serde(default)]
+    allowed_mentions: Option<AllowedMentions>,
+}
+
+impl EditMessage {
+    /// Whether the body touches what only the author may change.
+    fn edits_body(&self) -> bool {
+        self.content.is_some()
+            || self.embeds.is_some()
+            || self.embed.is_some()
+            || self.allowed_mentions.is_some()
+    }
+}
+
+pub async fn modify(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+    Json(body): Json<EditMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let channel_id = snowflake("channel_id", &path.0)?;
+    let message_id = snowflake("message_id", &path.1)?;
+    let user = &session.user;
+    let mut conn = state.pool.get().await?;
+    let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
+    let message = find(&mut conn, &access, message_id).await?;
+    if message.author_id == user.id {
+        ApiError::require(user.rights, rights::SELF_EDIT_MESSAGES)?;
+    } else if body.edits_body() {
+        return Err(ApiError::Plain {
+            status: StatusCode::FORBIDDEN,
+            code: 50005,
+            message: "Cannot edit a message authored by another user",
+        });
+    } else {
+        access.require(bits::MANAGE_MESSAGES)?;
+    }
+    if kind::is_system(message.kind) {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 50021,
+            message: "Cannot execute action on a system message",
+        });
+    }
+
+    let mut edit = MessageEdit {
+        content: message.content.clone(),
+        embeds: message.embeds.clone(),
+        mentions: message.mentions.clone(),
+        mention_roles: message.mention_roles.clone(),
+        mention_everyone: message.mention_everyone,
+        flags: message.flags,
+        edited_at: message.edited_at,
+    };
+    if let Some(wanted) = body.flags {
+        let suppress = if wanted & i64::from(flags::SUPPRESS_EMBEDS) != 0 {
+            flags::SUPPRESS_EMBEDS
+        } else {
+            0
+        };
+        edit.flags = (message.flags & !flags::SUPPRESS_EMBEDS) | suppress;
+    }
+    if body.edits_body() {
+        let content_changed =
+            body.content.is_some() || body.embeds.is_some() || body.embed.is_some();
+        if let Some(content) = body.content {
+            check_content(&content, state.config.limits.message_max_characters)?;
+            edit.content = content;
+        }
+        if body.embeds.is_some() || body.embed.is_some() {
+            let mut list = body.embeds.unwrap_or_default();
+            list.extend(body.embed.filter(|e| !e.is_null()));
+            edit.embeds = embeds::check(list)?;
+        }
+        if is_empty(&edit.content, &edit.embeds) {
+            return Err(empty_message());
+        }
+        if let Some(allowed) = &body.allowed_mentions {
+            allowed.check()?;
+        }
+        // A reply keeps pinging its author if it did, unless replied_user now says otherwise.
+        let replied_author = match wire::referenced_id(&message) {
+            Some(id) if message.kind == kind::REPLY => Message::find(&mut conn, channel_id, id)
+                .await?
+                .map(|replied| replied.author_id),
+            _ => None,
+        };
+        let was_pinged = replied_author.is_some_and(|a| message.mentions.contains(&a));
+        let ping_replied = body
+            .allowed_mentions
+            .as_ref()
+            .and_then(|a| a.replied_user)
+            .unwrap_or(was_pinged);
+        let mentions = mentions::resolve(
+            &mut conn,
+            &access,
+            user.id,
+            &edit.content,
+            body.allowed_mentions.as_ref(),
+            replied_author.filter(|_| ping_replied),
+        )
+        .await?;
+        edit.mentions = mentions.users.iter().map(|u| u.id).collect();
+        edit.mention_roles = mentions.roles;
+        edit.mention_everyone = mentions.everyone;
+        if content_changed {
+            edit.edited_at = Some(Utc::now());
+        }
+    }
+    Message::edit(&mut conn, message_id, &edit).await?;
+
+    let edited = Message {
+        content: edit.content,
+        embeds: edit.embeds,
+        mentions: edit.mentions,
+        mention_roles: edit.mention_roles,
+        mention_everyone: edit.mention_everyone,
+        flags: edit.flags,
+        edited_at: edit.edited_at,
+        ..message
+    };
+    let event = event_message(&mut conn, &access, &edited).await?;
+    publish(&state, &access, "MESSAGE_UPDATE", &event)?;
+    let answer = render(&mut conn, user.id, &[edited])
+        .await?
+        .pop()
+        .ok_or(ApiError::Unknown(Unknown::Message))?;
+    Ok(HttpResponse::Ok().json(answer))
+}

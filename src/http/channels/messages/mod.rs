@@ -1,0 +1,252 @@
+//! A channel's messages: `/channels/{channel_id}/messages/*` (history, sending, editing,
+//! deleting, reactions, acks) and `/channels/{channel_id}/pins/*`. Guild channels and DMs alike:
+//! [`ChannelAccess`] decides who may do what, and [`publish`] who hears about it.
+
+mod ack;
+mod bulk_delete;
+mod embeds;
+mod mentions;
+mod message_create;
+mod message_delete;
+mod message_get;
+mod message_modify;
+mod pins;
+mod reactions;
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::web;
+use serde::Serialize;
+use serde_json::Value;
+use spacebar_actors::guild::Audience;
+
+use crate::db::members::Member;
+use crate::db::messages::{kind, Message};
+use crate::db::reactions::{Reaction, ReactionCount};
+use crate::db::users::User;
+use crate::db::Connection;
+use crate::http::access::ChannelAccess;
+use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::server::AppState;
+use crate::wire::guild::{self, id};
+use crate::wire::message as wire;
+
+/// A connection from the pool, for helpers that load and hand it on.
+pub type Pooled =
+    diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    const MESSAGES: &str = "/channels/{channel_id}/messages";
+    const MESSAGE: &str = "/channels/{channel_id}/messages/{message_id}";
+    const REACTIONS: &str = "/channels/{channel_id}/messages/{message_id}/reactions";
+    const EMOJI: &str = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}";
+    const USER_REACTION: &str =
+        "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/{user_id}";
+    cfg.route(MESSAGES, web::get().to(message_get::list))
+        .route(MESSAGES, web::post().to(message_create::create))
+        .route(
+            "/channels/{channel_id}/messages/bulk-delete",
+            web::post().to(bulk_delete::bulk_delete),
+        )
+        // Before `{message_id}`, which would otherwise claim `pins` as a (bad) snowflake.
+        .route(
+            "/channels/{channel_id}/messages/pins",
+            web::get().to(pins::list_pages),
+        )
+        .route(
+            "/channels/{channel_id}/messages/pins/{message_id}",
+            web::put().to(pins::pin),
+        )
+        .route(
+            "/channels/{channel_id}/messages/pins/{message_id}",
+            web::delete().to(pins::unpin),
+        )
+        .route(MESSAGE, web::get().to(message_get::get))
+        .route(MESSAGE, web::patch().to(message_modify::modify))
+        .route(MESSAGE, web::delete().to(message_delete::delete))
+        .route(
+            "/channels/{channel_id}/messages/{message_id}/ack",
+            web::post().to(ack::ack),
+        )
+        .route(REACTIONS, web::delete().to(reactions::remove_all))
+        .route(EMOJI, web::get().to(reactions::users))
+        .route(EMOJI, web::delete().to(reactions::remove_emoji))
+        .route(
+            "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+            web::put().to(reactions::add),
+        )
+        .route(USER_REACTION, web::delete().to(reactions::remove))
+        .route("/channels/{channel_id}/pins", web::get().to(pins::list))
+        .route(
+            "/channels/{channel_id}/pins/{message_id}",
+            web::put().to(pins::pin),
+        )
+        .route(
+            "/channels/{channel_id}/pins/{message_id}",
+            web::delete().to(pins::unpin),
+        );
+}
+
+/// The message `message_id` of the channel, or 10008 (also when it is in another channel).
+pub async fn find(
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    message_id: i64,
+) -> Result<Message, ApiError> {
+    Message::find(conn, access.channel.id, message_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Message))
+}
+
+/// A channel's event to whoever may see the channel: in a guild, the members who can view it;
+/// in a DM or group DM, each recipient's sessions.
+pub fn publish<T: Serialize>(
+    state: &AppState,
+    access: &ChannelAccess,
+    event: &'static str,
+    data: &T,
+) -> Result<(), ApiError> {
+    match &access.guild {
+        Some(guild) => state.guild_event(
+            guild.guild.id,
+            event,
+            data,
+            Audience::Channel(access.channel.id),
+            Vec::new(),
+        ),
+        None => access
+            .recipients
+            .iter()
+            .try_for_each(|recipient| state.user_event(*recipient, event, data)),
+    }
+}
+
+/// `{channel_id, guild_id}` (no `guild_id` in DMs): how message events name their channel.
+pub fn event_ids(access: &ChannelAccess) -> Value {
+    let mut value = serde_json::json!({ "channel_id": id(access.channel.id) });
+    if let Some(guild_id) = access.channel.guild_id {
+        value["guild_id"] = id(guild_id).into();
+    }
+    value
+}
+
+/// Messages of one channel as `reader` sees them (whether they reacted is theirs), with the
+/// message each reply answers (`null` once that is gone).
+pub async fn render(
+    conn: &mut Connection,
+    reader: i64,
+    messages: &[Message],
+) -> Result<Vec<Value>, ApiError> {
+    let Some(channel_id) = messages.first().map(|m| m.channel_id) else {
+        return Ok(Vec::new());
+    };
+    let replied_ids: Vec<i64> = messages
+        .iter()
+        .filter(|m| m.kind == kind::REPLY)
+        .filter_map(wire::referenced_id)
+        .collect();
+    let replied = if replied_ids.is_empty() {
+        Vec::new()
+    } else {
+        Message::find_many(conn, channel_id, &replied_ids).await?
+    };
+    let user_ids: HashSet<i64> = messages
+        .iter()
+        .chain(&replied)
+        .flat_map(|m| std::iter::once(m.author_id).chain(m.mentions.iter().copied()))
+        .collect();
+    let user_ids: Vec<i64> = user_ids.into_iter().collect();
+    let users: HashMap<i64, User> = User::find_many(conn, &user_ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect();
+    let message_ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    let counts = Reaction::counts(conn, &message_ids, reader).await?;
+
+    let plain = |message: &Message, reactions: &[&ReactionCount]| {
+        // Authors are kept by a foreign key; one missing is a message deleted meanwhile.
+        let author = users.get(&message.author_id)?;
+        let mentions: Vec<&User> = message
+            .mentions
+            .iter()
+            .filter_map(|id| users.get(id))
+            .collect();
+        Some(wire::message(message, author, &mentions, reactions))
+    };
+    Ok(messages
+        .iter()
+        .filter_map(|message| {
+            let reactions: Vec<&ReactionCount> = counts
+                .iter()
+                .filter(|c| c.message_id == message.id)
+                .collect();
+            let mut value = plain(message, &reactions)?;
+            if message.kind == kind::REPLY {
+                value["referenced_message"] = wire::referenced_id(message)
+                    .and_then(|id| replied.iter().find(|r| r.id == id))
+                    .and_then(|r| plain(r, &[]))
+                    .unwrap_or(Value::Null);
+            }
+            Some(value)
+        })
+        .collect())
+}
+
+/// One message as MESSAGE_CREATE and MESSAGE_UPDATE carry it: in guild channels with the
+/// author's `member` (without `user`), as Discord sends it.
+pub async fn event_message(
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    message: &Message,
+) -> Result<Value, ApiError> {
+    let mut value = render(conn, 0, std::slice::from_ref(message))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(ApiError::Unknown(Unknown::Message))?;
+    // `me` differs per reader, and one event goes to all: reactions travel in their own events.
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("reactions");
+    }
+    if let Some(guild) = &access.guild {
+        let member = if guild.member.user_id == message.author_id {
+            Some(guild.member.clone())
+        } else {
+            Member::find(conn, guild.guild.id, message.author_id).await?
+        };
+        if let Some(member) = member {
+            value["member"] = guild::member(&member, None);
+        }
+    }
+    Ok(value)
+}
+
+/// A `limit` query parameter: `default` when absent, else 1 to `max` (50035 otherwise).
+pub fn limit(text: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let error = |code: &str, message: String| FormErrors::field("limit", code, message).into();
+    match text.trim().parse::<i64>() {
+        Err(_) => Err(error(
+            "NUMBER_TYPE_COERCE",
+            format!("Value \"{text}\" is not int."),
+        )),
+        Ok(n) if n < 1 => Err(error(
+            "NUMBER_TYPE_MIN",
+            "int value should be greater than or equal to 1.".into(),
+        )),
+        Ok(n) if n > max => Err(error(
+            "NUMBER_TYPE_MAX",
+            format!("int value should be less than or equal to {max}."),
+        )),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// An optional snowflake query parameter.
+pub fn snowflake_param(field: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+    text.map(|text| crate::http::snowflake(field, text))
+        .transpose()
+}

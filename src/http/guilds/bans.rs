@@ -1,0 +1,299 @@
+//! `/guilds/{guild_id}/bans/*` (BAN_MEMBERS): list bans, get one, ban, unban.
+//!
+//! A ban works on members and non-members alike. A member must be outranked by the caller (so
+//! never the owner); they lose their membership, and what they wrote in the guild within the
+//! chosen window (`delete_message_seconds`, or the older `delete_message_days`) goes in the
+//! same transaction. A banned user cannot join again until the ban is lifted.
+
+use actix_web::web::{self, Bytes, Data, Path, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::{Duration, Utc};
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spacebar_actors::guild::Audience;
+
+use super::members::{query_number, removed, require_outranks};
+use crate::db::bans::{Ban, Cursor};
+use crate::db::members::Member;
+use crate::db::users::User;
+use crate::http::access::GuildAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::server::AppState;
+use crate::wire::guild::id;
+use crate::wire::user::PublicUser;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/guilds/{guild_id}/bans", web::get().to(list))
+        .route("/guilds/{guild_id}/bans/{user_id}", web::get().to(get))
+        .route("/guilds/{guild_id}/bans/{user_id}", web::put().to(ban))
+        .route("/guilds/{guild_id}/bans/{user_id}", web::delete().to(unban));
+}
+
+/// The longest message-deletion window: seven days.
+const MAX_DELETE_SECONDS: i64 = 604_800;
+/// Discord keeps at most this much of a reason.
+const MAX_REASON: usize = 512;
+
+#[derive(Debug, Deserialize)]
+pub struct ListBans {
+    limit: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+/// `GET /guilds/{guild_id}/bans?limit=1..1000&before=&after=`: `[{reason, user}]` by user id.
+pub async fn list(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    query: Query<ListBans>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let limit = query_number("limit", query.limit.as_deref(), 1000, 1, 1000)?;
+    let cursor = match (query.after.as_deref(), query.before.as_deref()) {
+        (Some(after), _) => Cursor::After(snowflake("after", after)?),
+        (None, Some(before)) => Cursor::Before(snowflake("before", before)?),
+        (None, None) => Cursor::After(0),
+    };
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::BAN_MEMBERS)?;
+    let bans: Vec<Value> = Ban::page(&mut conn, guild_id, cursor, limit)
+        .await?
+        .iter()
+        .map(|(ban, user)| body(ban, user))
+        .collect();
+    Ok(HttpResponse::Ok().json(bans))
+}
+
+/// `GET /guilds/{guild_id}/bans/{user_id}`: `{reason, user}` or 10026.
+pub async fn get(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (guild_id, user_id) = ids(&path)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::BAN_MEMBERS)?;
+    let (ban, user) = Ban::find_with_user(&mut conn, guild_id, user_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Ban))?;
+    Ok(HttpResponse::Ok().json(body(&ban, &user)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BanBody {
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    delete_message_seconds: Option<i64>,
+    /// The older form, in days (0–7).
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    delete_message_days: Option<i64>,
+    reason: Option<String>,
+}
+
+/// `PUT /guilds/{guild_id}/bans/{user_id}`: 204. The body is optional; the reason comes from
+/// `X-Audit-Log-Reason` (URL-encoded, as libraries send it) or the body.
+pub async fn ban(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    request: HttpRequest,
+    path: Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (guild_id, user_id) = ids(&path)?;
+    let body: BanBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        BanBody::default()
+    } else {
+        crate::http::json::parse(&bytes)?
+    };
+    let window = deletion_window(&body)?;
+    let reason = request
+        .headers()
+        .get("X-Audit-Log-Reason")
+        .and_then(|v| v.to_str().ok())
+        .map(percent_decode)
+        .or(body.reason)
+        .map(|r| r.trim().chars().take(MAX_REASON).collect::<String>())
+        .filter(|r| !r.is_empty());
+
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::BAN_MEMBERS)?;
+    let user = User::find(&mut conn, user_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::User))?;
+    if user_id == access.guild.owner_id {
+        return Err(ApiError::MissingPermissions);
+    }
+    if let Some(member) = Member::find(&mut conn, guild_id, user_id).await? {
+        require_outranks(&access, &member)?;
+    }
+    let ban = Ban::new(guild_id, user_id, reason);
+    let since = Utc::now() - window;
+    let (was_member, deleted) = conn
+        .transaction(async |conn| {
+            ban.upsert(conn).await?;
+            let was_member = Member::delete(conn, guild_id, user_id).await?;
+            let deleted = if window > Duration::zero() {
+                Ban::delete_messages_since(conn, guild_id, user_id, since).await?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, diesel::result::Error>((was_member, deleted))
+        })
+        .await?;
+    tracing::info!(
+        guild_id,
+        user_id,
+        by = session.user.id,
+        messages = deleted.len(),
+        "user banned"
+    );
+    if was_member {
+        removed(&state, guild_id, &user)?;
+    }
+    let data = json!({ "guild_id": id(guild_id), "user": PublicUser::from(&user) });
+    state.guild_event(
+        guild_id,
+        "GUILD_BAN_ADD",
+        &data,
+        Audience::Permission(bits::BAN_MEMBERS),
+        Vec::new(),
+    )?;
+    messages_deleted(&state, guild_id, deleted)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /guilds/{guild_id}/bans/{user_id}`: 204, or 10026 when there is no such ban.
+pub async fn unban(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (guild_id, user_id) = ids(&path)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::BAN_MEMBERS)?;
+    let (_, user) = Ban::find_with_user(&mut conn, guild_id, user_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Ban))?;
+    if !Ban::delete(&mut conn, guild_id, user_id).await? {
+        return Err(ApiError::Unknown(Unknown::Ban));
+    }
+    let data = json!({ "guild_id": id(guild_id), "user": PublicUser::from(&user) });
+    state.guild_event(
+        guild_id,
+        "GUILD_BAN_REMOVE",
+        &data,
+        Audience::Permission(bits::BAN_MEMBERS),
+        Vec::new(),
+    )?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn ids(path: &(String, String)) -> Result<(i64, i64), ApiError> {
+    Ok((
+        snowflake("guild_id", &path.0)?,
+        snowflake("user_id", &path.1)?,
+    ))
+}
+
+/// A ban as Discord lists it.
+fn body(ban: &Ban, user: &User) -> Value {
+    json!({ "reason": ban.reason, "user": PublicUser::from(user) })
+}
+
+/// How far back the banned user's messages go: `delete_message_seconds` (0–604800) wins over
+/// the legacy `delete_message_days` (0–7).
+fn deletion_window(body: &BanBody) -> Result<Duration, ApiError> {
+    let (field, value, max, unit) = match (body.delete_message_seconds, body.delete_message_days) {
+        (Some(seconds), _) => ("delete_message_seconds", seconds, MAX_DELETE_SECONDS, 1),
+        (None, Some(days)) => ("delete_message_days", days, 7, 86_400),
+        (None, None) => return Ok(Duration::zero()),
+    };
+    if value < 0 {
+        return Err(FormErrors::field(
+            field,
+            "NUMBER_TYPE_MIN",
+            "int value should be greater than or equal to 0.",
+        )
+        .into());
+    }
+    if value > max {
+        return Err(FormErrors::field(
+            field,
+            "NUMBER_TYPE_MAX",
+            format!("int value should be less than or equal to {max}."),
+        )
+        .into());
+    }
+    Ok(Duration::seconds(value * unit))
+}
+
+/// MESSAGE_DELETE_BULK per channel for the messages a ban took with it.
+fn messages_deleted(
+    state: &AppState,
+    guild_id: i64,
+    mut deleted: Vec<(i64, i64)>,
+) -> Result<(), ApiError> {
+    deleted.sort_unstable();
+    for chunk in deleted.chunk_by(|a, b| a.0 == b.0) {
+        let Some((channel_id, _)) = chunk.first() else {
+            continue;
+        };
+        let data = json!({
+            "ids": chunk.iter().map(|(_, m)| id(*m)).collect::<Vec<_>>(),
+            "channel_id": id(*channel_id),
+            "guild_id": id(guild_id),
+        });
+        state.guild_event(
+            guild_id,
+            "MESSAGE_DELETE_BULK",
+            &data,
+            Audience::Channel(*channel_id),
+            Vec::new(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Decodes `%XX` escapes (what `X-Audit-Log-Reason` carries); anything malformed stays as is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        let escaped = (byte == b'%')
+            .then(|| text.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(decoded) => {
+                out.push(decoded);
+                index += 3;
+            }
+            None => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_url_decoded() {
+        assert_eq!(percent_decode("spam%20and%20abuse"), "spam and abuse");
+        assert_eq!(percent_decode("caf%C3%A9 100%"), "café 100%");
+        assert_eq!(percent_decode("%zz%2"), "%zz%2");
+    }
+}

@@ -1,0 +1,423 @@
+//! `/guilds/{guild_id}/members/*`: list members, get one, modify one (nick, roles, voice mute
+//! and deafen, timeout), modify oneself (`@me`, and the old `@me/nick`), and kick. Also what
+//! other routes do when someone joins or leaves a guild, or a member changes.
+//!
+//! The hierarchy, as Discord has it: nicknames, timeouts and kicks need the caller to outrank
+//! the member (nobody outranks the owner; the owner outranks everyone); roles given or taken
+//! need to sit below the caller's highest role. ADMINISTRATOR grants permissions, not rank.
+
+use actix_web::web::{self, Data, Path, Query};
+use actix_web::HttpResponse;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+use spacebar_actors::guild::{Audience, StateChange};
+
+use super::snapshot;
+use crate::db::members::Member;
+use crate::db::users::User;
+use crate::db::Connection;
+use crate::http::access::GuildAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::server::AppState;
+use crate::wire::guild;
+use crate::wire::user::PublicUser;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/guilds/{guild_id}/members", web::get().to(list))
+        .route(
+            "/guilds/{guild_id}/members/@me/nick",
+            web::patch().to(modify_own_nick),
+        )
+        .route("/guilds/{guild_id}/members/{user_id}", web::get().to(get))
+        .route(
+            "/guilds/{guild_id}/members/{user_id}",
+            web::patch().to(modify),
+        )
+        .route(
+            "/guilds/{guild_id}/members/{user_id}",
+            web::delete().to(kick),
+        );
+}
+
+/// The longest timeout Discord allows.
+const MAX_TIMEOUT_DAYS: i64 = 28;
+
+#[derive(Debug, Deserialize)]
+pub struct ListMembers {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// `GET /guilds/{guild_id}/members?limit=1..1000&after=`: members by user id.
+pub async fn list(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    query: Query<ListMembers>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let limit = query_number("limit", query.limit.as_deref(), 1, 1, 1000)?;
+    let after = match query.after.as_deref() {
+        Some(after) => snowflake("after", after)?,
+        None => 0,
+    };
+    let mut conn = state.pool.get().await?;
+    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let members: Vec<_> = Member::page(&mut conn, guild_id, after, limit)
+        .await?
+        .iter()
+        .map(|(m, u)| guild::member(m, Some(u)))
+        .collect();
+    Ok(HttpResponse::Ok().json(members))
+}
+
+/// `GET /guilds/{guild_id}/members/{user_id}` (`@me` too).
+pub async fn get(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path.0)?;
+    let user_id = target("user_id", &path.1, session.user.id)?;
+    let mut conn = state.pool.get().await?;
+    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let (member, user) = find(&mut conn, guild_id, user_id).await?;
+    Ok(HttpResponse::Ok().json(guild::member(&member, Some(&user))))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ModifyMember {
+    /// `null` or `""` resets the nickname.
+    #[serde(default, deserialize_with = "present")]
+    nick: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional_list")]
+    roles: Option<Vec<i64>>,
+    mute: Option<bool>,
+    deaf: Option<bool>,
+    /// `null` ends a timeout.
+    #[serde(default, deserialize_with = "present")]
+    communication_disabled_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// A field that may be absent (`None`) or `null` (`Some(None)`).
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /guilds/{guild_id}/members/{user_id}` (and `@me`): the member after the change.
+pub async fn modify(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+    Json(body): Json<ModifyMember>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path.0)?;
+    let user_id = target("user_id", &path.1, session.user.id)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let (member, user) = change(&state, &mut conn, &access, user_id, body).await?;
+    Ok(HttpResponse::Ok().json(guild::member(&member, Some(&user))))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ModifyNick {
+    #[serde(default)]
+    nick: Option<String>,
+}
+
+/// `PATCH /guilds/{guild_id}/members/@me/nick` (the old route): `{nick}` back.
+pub async fn modify_own_nick(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    Json(body): Json<ModifyNick>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let body = ModifyMember {
+        nick: Some(body.nick),
+        roles: None,
+        mute: None,
+        deaf: None,
+        communication_disabled_until: None,
+    };
+    let (member, _) = change(&state, &mut conn, &access, session.user.id, body).await?;
+    Ok(HttpResponse::Ok().json(json!({ "nick": member.nick })))
+}
+
+/// `DELETE /guilds/{guild_id}/members/{user_id}`: kick (KICK_MEMBERS, outranking the member).
+pub async fn kick(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path.0)?;
+    let user_id = snowflake("user_id", &path.1)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::KICK_MEMBERS)?;
+    let (member, user) = find(&mut conn, guild_id, user_id).await?;
+    require_outranks(&access, &member)?;
+    if !Member::delete(&mut conn, guild_id, user_id).await? {
+        return Err(ApiError::Unknown(Unknown::Member));
+    }
+    tracing::info!(guild_id, user_id, by = session.user.id, "member kicked");
+    removed(&state, guild_id, &user)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Applies a member change with every check it needs, saves it and tells the guild.
+async fn change(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &GuildAccess,
+    user_id: i64,
+    body: ModifyMember,
+) -> Result<(Member, User), ApiError> {
+    let (mut member, user) = find(conn, access.guild.id, user_id).await?;
+    let is_self = user_id == access.member.user_id;
+    if let Some(nick) = body.nick {
+        let nick = check_nick(nick)?;
+        if nick != member.nick {
+            if is_self {
+                if !crate::permissions::has(access.permissions(), bits::CHANGE_NICKNAME) {
+                    access.require(bits::MANAGE_NICKNAMES)?;
+                }
+            } else {
+                access.require(bits::MANAGE_NICKNAMES)?;
+                require_outranks(access, &member)?;
+            }
+            member.nick = nick;
+        }
+    }
+    if let Some(roles) = body.roles {
+        let mut wanted: Vec<i64> = Vec::with_capacity(roles.len());
+        for id in roles {
+            // @everyone is every member's already; clients sometimes send it along.
+            if id != access.guild.id && !wanted.contains(&id) {
+                wanted.push(id);
+            }
+        }
+        let changed: Vec<i64> = wanted
+            .iter()
+            .filter(|id| !member.roles.contains(id))
+            .chain(member.roles.iter().filter(|id| !wanted.contains(id)))
+            .copied()
+            .collect();
+        // Roles the member kept but that no longer exist go silently.
+        let gone = |id: &i64| !wanted.contains(id) && !access.roles.iter().any(|r| r.id == *id);
+        let changed: Vec<i64> = changed.into_iter().filter(|id| !gone(id)).collect();
+        if !changed.is_empty() {
+            require_assignable(access, &changed)?;
+        }
+        member.roles = wanted;
+    }
+    for (wanted, current, bit) in [
+        (body.mute, &mut member.mute, bits::MUTE_MEMBERS),
+        (body.deaf, &mut member.deaf, bits::DEAFEN_MEMBERS),
+    ] {
+        if let Some(wanted) = wanted.filter(|w| *w != *current) {
+            access.require(bit)?;
+            *current = wanted;
+        }
+    }
+    if let Some(until) = body.communication_disabled_until {
+        let now = Utc::now();
+        let until = until.filter(|until| *until > now);
+        if until.is_some() || member.communication_disabled_until.is_some_and(|t| t > now) {
+            access.require(bits::MODERATE_MEMBERS)?;
+            require_outranks(access, &member)?;
+            // Administrators cannot be timed out, as on Discord.
+            let ranks = access.ranks_of(&member.roles);
+            let admin = access.rank_of(user_id, &ranks).base() & bits::ADMINISTRATOR != 0;
+            if admin && until.is_some() {
+                return Err(ApiError::MissingPermissions);
+            }
+        }
+        if until.is_some_and(|until| until > now + Duration::days(MAX_TIMEOUT_DAYS)) {
+            return Err(FormErrors::field(
+                "communication_disabled_until",
+                "BASE_TYPE_BAD_TIMESTAMP",
+                format!("A timeout cannot be longer than {MAX_TIMEOUT_DAYS} days."),
+            )
+            .into());
+        }
+        member.communication_disabled_until = until;
+    }
+    member.save(conn).await?;
+    updated(state, &member, &user)?;
+    Ok((member, user))
+}
+
+/// Nicknames are 1–32 characters; empty means none.
+fn check_nick(nick: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(nick) = nick.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if nick.chars().count() > 32 {
+        return Err(FormErrors::field(
+            "nick",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 1 and 32 in length.",
+        )
+        .into());
+    }
+    Ok(Some(nick))
+}
+
+/// `@me` is the caller; anything else must be a snowflake.
+fn target(field: &str, text: &str, caller: i64) -> Result<i64, ApiError> {
+    if text == "@me" {
+        Ok(caller)
+    } else {
+        snowflake(field, text)
+    }
+}
+
+/// A member of the guild with their user, or 10007.
+pub async fn find(
+    conn: &mut Connection,
+    guild_id: i64,
+    user_id: i64,
+) -> Result<(Member, User), ApiError> {
+    Member::find_with_user(conn, guild_id, user_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Member))
+}
+
+/// 50013 unless the caller outranks `member` (so never for the owner, nor for oneself).
+pub fn require_outranks(access: &GuildAccess, member: &Member) -> Result<(), ApiError> {
+    let ranks = access.ranks_of(&member.roles);
+    if access
+        .rank()
+        .outranks(&access.rank_of(member.user_id, &ranks))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::MissingPermissions)
+    }
+}
+
+/// Checks that the caller may give or take each of `role_ids`: MANAGE_ROLES, roles of this
+/// guild (10011; @everyone cannot be given), not managed by an integration, and below the
+/// caller's highest role.
+pub fn require_assignable(access: &GuildAccess, role_ids: &[i64]) -> Result<(), ApiError> {
+    access.require(bits::MANAGE_ROLES)?;
+    for id in role_ids {
+        let role = access
+            .roles
+            .iter()
+            .find(|r| r.id == *id && r.id != access.guild.id)
+            .ok_or(ApiError::Unknown(Unknown::Role))?;
+        if role.managed {
+            return Err(ApiError::MissingPermissions);
+        }
+        access.require_above_role(role.position)?;
+    }
+    Ok(())
+}
+
+/// GUILD_MEMBER_UPDATE for a changed member, keeping the guild actor's roles current.
+pub fn updated(state: &AppState, member: &Member, user: &User) -> Result<(), ApiError> {
+    let change = StateChange::Member {
+        user_id: member.user_id,
+        roles: member.roles.clone(),
+    };
+    state.guild_event(
+        member.guild_id,
+        "GUILD_MEMBER_UPDATE",
+        &guild::member(member, Some(user)),
+        Audience::Guild,
+        vec![change],
+    )
+}
+
+/// Someone joined (their membership committed): GUILD_MEMBER_ADD to the guild, GUILD_CREATE to
+/// the joiner's sessions, which start hearing the guild. The member event goes first, so the
+/// guild actor knows the member when their sessions subscribe.
+pub async fn joined(
+    state: &AppState,
+    conn: &mut Connection,
+    guild_id: i64,
+    user: &User,
+) -> Result<(), ApiError> {
+    let access = GuildAccess::load(conn, guild_id, user.id).await?;
+    let change = StateChange::Member {
+        user_id: user.id,
+        roles: access.member.roles.clone(),
+    };
+    state.guild_event(
+        guild_id,
+        "GUILD_MEMBER_ADD",
+        &guild::member(&access.member, Some(user)),
+        Audience::Guild,
+        vec![change],
+    )?;
+    let snapshot = snapshot::guild_create(conn, &access).await?;
+    // Subscribing first: the session registry then asks the guild to deliver before it hands
+    // over GUILD_CREATE, so anything published after the joiner saw GUILD_CREATE reaches them.
+    state.subscribe_user(guild_id, user.id);
+    state.user_event(user.id, "GUILD_CREATE", &snapshot)
+}
+
+/// Someone is no longer a member (kicked, banned, or left; their membership already deleted):
+/// GUILD_MEMBER_REMOVE to the guild, whose actor lets their sessions go, and GUILD_DELETE to
+/// their own sessions.
+pub fn removed(state: &AppState, guild_id: i64, user: &User) -> Result<(), ApiError> {
+    let data = json!({ "guild_id": guild::id(guild_id), "user": PublicUser::from(user) });
+    state.guild_event(
+        guild_id,
+        "GUILD_MEMBER_REMOVE",
+        &data,
+        Audience::Guild,
+        vec![StateChange::MemberRemoved { user_id: user.id }],
+    )?;
+    let gone = json!({ "id": guild::id(guild_id), "unavailable": false });
+    state.user_event(user.id, "GUILD_DELETE", &gone)
+}
+
+/// A whole number from the query string within `min..=max`, `default` when absent, with
+/// Discord's form errors otherwise.
+pub fn query_number(
+    field: &str,
+    text: Option<&str>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ApiError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let value: i64 = text.trim().parse().map_err(|_| {
+        FormErrors::field(
+            field,
+            "NUMBER_TYPE_COERCE",
+            format!("Value \"{text}\" is not int."),
+        )
+    })?;
+    if value < min {
+        return Err(FormErrors::field(
+            field,
+            "NUMBER_TYPE_MIN",
+            format!("int value should be greater than or equal to {min}."),
+        )
+        .into());
+    }
+    if value > max {
+        return Err(FormErrors::field(
+            field,
+            "NUMBER_TYPE_MAX",
+            format!("int value should be less than or equal to {max}."),
+        )
+        .into());
+    }
+    Ok(value)
+}

@@ -1,0 +1,44 @@
+//! `DELETE /invites/{code}`: by its inviter, or by someone with MANAGE_CHANNELS on its channel
+//! (or MANAGE_GUILD). Answers the deleted invite; INVITE_DELETE to those who manage channels.
+
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use spacebar_actors::guild::Audience;
+
+use super::describe;
+use crate::db::invites::Invite;
+use crate::http::access::ChannelAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, Unknown};
+use crate::permissions::{bits, has};
+use crate::server::AppState;
+
+pub async fn delete(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let invite = Invite::find(&mut conn, &path)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Invite))?;
+    if invite.inviter_id != Some(session.user.id) {
+        let access = ChannelAccess::load(&mut conn, invite.channel_id, session.user.id).await?;
+        let guild_wide = access.guild()?.permissions();
+        if !has(guild_wide, bits::MANAGE_GUILD) {
+            access.require(bits::MANAGE_CHANNELS)?;
+        }
+    }
+    let body = describe(&mut conn, &invite).await?;
+    if !Invite::delete(&mut conn, &invite.code).await? {
+        return Err(ApiError::Unknown(Unknown::Invite));
+    }
+    state.guild_event(
+        invite.guild_id,
+        "INVITE_DELETE",
+        &crate::wire::invite::deleted(&invite),
+        Audience::Permission(bits::MANAGE_CHANNELS),
+        Vec::new(),
+    )?;
+    Ok(HttpResponse::Ok().json(body))
+}

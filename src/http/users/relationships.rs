@@ -1,0 +1,281 @@
+//! `/users/@me/relationships`: friends, friend requests and blocks, stored from both sides
+//! (1 friend, 2 blocked, 3 incoming request, 4 outgoing request).
+//!
+//! - `GET` lists the caller's relationships `[{id, type, nickname, user, since}]`.
+//! - `PUT /{user_id}` `{type?}`: no type or 1 sends a friend request, or accepts the incoming
+//!   one (both become friends); 2 blocks, ending any friendship or request (the other side's
+//!   row goes, unless they block the caller too).
+//! - `POST` `{username, discriminator}`: a friend request by tag (80004 when nobody has it).
+//! - `DELETE /{user_id}`: unfriend, cancel, decline or unblock.
+//!
+//! Each affected user hears RELATIONSHIP_ADD `{id, type, nickname, user, since}` or
+//! RELATIONSHIP_REMOVE `{id, type, nickname}` on every session. Bots have no relationships
+//! (20001), nobody has one with themselves (80003), and someone who blocked the caller refuses
+//! their requests (80000, as Discord words it, without saying why).
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, Data, Path};
+use actix_web::HttpResponse;
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::db::relationships::{kind, Relationship};
+use crate::db::users::User;
+use crate::db::Connection;
+use crate::http::applications::human_only;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::json::{self, Json};
+use crate::http::snowflake;
+use crate::server::AppState;
+use crate::wire::guild::id;
+use crate::wire::user::PublicUser;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PutBody {
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "crate::http::ids::optional"
+    )]
+    kind: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ByTag {
+    username: String,
+    /// A number or a string; absent or null for names without a tag.
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    discriminator: Option<i64>,
+}
+
+/// A relationship as its owner sees it.
+pub fn relationship(row: &Relationship, other: &User) -> Value {
+    json!({
+        "id": id(row.other_id),
+        "type": row.kind,
+        "nickname": row.nickname,
+        "user": PublicUser::from(other),
+        "since": row.since,
+    })
+}
+
+pub async fn list(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    human_only(&session.user)?;
+    let mut conn = state.pool.get().await?;
+    let rows = Relationship::of_user(&mut conn, session.user.id).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.other_id).collect();
+    let users = User::find_many(&mut conn, &ids).await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .filter_map(|row| {
+            let other = users.iter().find(|u| u.id == row.other_id)?;
+            Some(relationship(row, other))
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
+}
+
+pub async fn put(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let me = &session.user;
+    human_only(me)?;
+    let other_id = snowflake("user_id", &path)?;
+    // Clients send `{}`, `{"type": 1}` or no body at all.
+    let body: PutBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PutBody::default()
+    } else {
+        json::parse(&body)?
+    };
+    let mut conn = state.pool.get().await?;
+    let other = User::find(&mut conn, other_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::User))?;
+    match body.kind {
+        None | Some(1) => request_friendship(&state, &mut conn, me, &other).await?,
+        Some(2) => block(&state, &mut conn, me, &other).await?,
+        Some(_) => {
+            return Err(FormErrors::field(
+                "type",
+                "BASE_TYPE_CHOICES",
+                "Value must be one of (1, 2).",
+            )
+            .into())
+        }
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn post(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    Json(body): Json<ByTag>,
+) -> Result<HttpResponse, ApiError> {
+    let me = &session.user;
+    human_only(me)?;
+    let discriminator = body
+        .discriminator
+        .filter(|d| *d != 0)
+        .map(|d| format!("{d:04}"));
+    let mut conn = state.pool.get().await?;
+    let mut candidates =
+        Relationship::tag_candidates(&mut conn, body.username.trim(), discriminator.as_deref())
+            .await?;
+    // Without a discriminator the name alone must say who is meant.
+    let other = match candidates.len() {
+        1 => candidates.swap_remove(0),
+        _ => {
+            return Err(ApiError::Plain {
+                status: StatusCode::BAD_REQUEST,
+                code: 80004,
+                message: "No users with DiscordTag exist.",
+            })
+        }
+    };
+    request_friendship(&state, &mut conn, me, &other).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn delete(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let me = &session.user;
+    human_only(me)?;
+    let other_id = snowflake("user_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let (mine, theirs) = Relationship::pair(&mut conn, me.id, other_id).await?;
+    let Some(mine) = mine else {
+        // Nothing to end: the outcome the caller wanted already holds.
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    // Unblocking is one-sided; ending a friendship or a request ends both sides (but never
+    // the other's block).
+    let theirs = theirs.filter(|t| mine.kind != kind::BLOCKED && t.kind != kind::BLOCKED);
+    conn.transaction(async |conn| {
+        Relationship::delete(conn, me.id, other_id).await?;
+        if theirs.is_some() {
+            Relationship::delete(conn, other_id, me.id).await?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })
+    .await?;
+    removed(&state, &mine)?;
+    if let Some(theirs) = &theirs {
+        removed(&state, theirs)?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sends a friend request from `me` to `other`, or accepts theirs. Repeating a request or
+/// befriending a friend changes nothing.
+async fn request_friendship(
+    state: &AppState,
+    conn: &mut Connection,
+    me: &User,
+    other: &User,
+) -> Result<(), ApiError> {
+    not_self(me, other)?;
+    if other.bot {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 80002,
+            message: "Bots cannot have friends.",
+        });
+    }
+    let (mine, theirs) = Relationship::pair(conn, me.id, other.id).await?;
+    if theirs.as_ref().is_some_and(|t| t.kind == kind::BLOCKED) {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 80000,
+            message: "Incoming friend requests disabled.",
+        });
+    }
+    let (my_kind, their_kind) = match mine.map(|m| m.kind) {
+        Some(kind::FRIEND | kind::OUTGOING) => return Ok(()),
+        Some(kind::INCOMING) => (kind::FRIEND, kind::FRIEND),
+        // A new request; one to someone the caller blocked replaces the block.
+        _ => {
+            let max = i64::try_from(state.config.limits.user_max_friends).unwrap_or(i64::MAX);
+            if Relationship::count_social(conn, me.id).await? >= max {
+                return Err(ApiError::Plain {
+                    status: StatusCode::BAD_REQUEST,
+                    code: 30002,
+                    message: "Maximum number of friends reached",
+                });
+            }
+            (kind::OUTGOING, kind::INCOMING)
+        }
+    };
+    let mine = Relationship::new(me.id, other.id, my_kind);
+    let theirs = Relationship::new(other.id, me.id, their_kind);
+    conn.transaction(async |conn| {
+        mine.upsert(conn).await?;
+        theirs.upsert(conn).await
+    })
+    .await?;
+    state.user_event(me.id, "RELATIONSHIP_ADD", &relationship(&mine, other))?;
+    let mut incoming = relationship(&theirs, me);
+    incoming["should_notify"] = (their_kind == kind::INCOMING).into();
+    state.user_event(other.id, "RELATIONSHIP_ADD", &incoming)?;
+    Ok(())
+}
+
+/// `me` blocks `other`: any friendship or request between them ends.
+async fn block(
+    state: &AppState,
+    conn: &mut Connection,
+    me: &User,
+    other: &User,
+) -> Result<(), ApiError> {
+    not_self(me, other)?;
+    let (mine, theirs) = Relationship::pair(conn, me.id, other.id).await?;
+    if mine.is_some_and(|m| m.kind == kind::BLOCKED) {
+        return Ok(());
+    }
+    let blocked = Relationship::new(me.id, other.id, kind::BLOCKED);
+    let theirs = theirs.filter(|t| t.kind != kind::BLOCKED);
+    conn.transaction(async |conn| {
+        blocked.upsert(conn).await?;
+        if theirs.is_some() {
+            Relationship::delete(conn, other.id, me.id).await?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })
+    .await?;
+    state.user_event(me.id, "RELATIONSHIP_ADD", &relationship(&blocked, other))?;
+    if let Some(theirs) = &theirs {
+        removed(state, theirs)?;
+    }
+    Ok(())
+}
+
+/// RELATIONSHIP_REMOVE to the owner of a side that is gone.
+fn removed(state: &AppState, row: &Relationship) -> Result<(), ApiError> {
+    state.user_event(
+        row.user_id,
+        "RELATIONSHIP_REMOVE",
+        &json!({ "id": id(row.other_id), "type": row.kind, "nickname": row.nickname }),
+    )
+}
+
+fn not_self(me: &User, other: &User) -> Result<(), ApiError> {
+    if me.id == other.id {
+        Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 80003,
+            message: "Cannot send friend request to self.",
+        })
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+"""A discord.py bot pointed at a spacebar server, for the conformance test tests/discord_py.rs.
+
+It reads SPACEBAR_URL (http://host:port) and BOT_TOKEN from the environment, prints one JSON
+line on stdout per event it sees (ready, member_join, message, message_edit, replied), and
+answers a message "!ping" with "pong". Errors go to stderr, which the test shows on failure.
+Nothing here works around the server: the only changes are the two addresses discord.py would
+otherwise take from Discord.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import urllib.request
+
+import discord
+import discord.http
+import yarl
+from discord.gateway import DiscordWebSocket
+
+
+def emit(event, **fields):
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def gateway_url(base, token):
+    """Where the gateway is, asked as discord.js asks (discord.py's Client assumes Discord's)."""
+    request = urllib.request.Request(
+        f"{base}/api/v10/gateway/bot", headers={"Authorization": f"Bot {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["url"]
+
+
+async def main():
+    base = os.environ["SPACEBAR_URL"].rstrip("/")
+    token = os.environ["BOT_TOKEN"]
+    discord.http.Route.BASE = f"{base}/api/v10"
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url(base, token))
+
+    intents = discord.Intents.default()
+    intents.message_content = True
+    intents.members = True
+    client = discord.Client(intents=intents, chunk_guilds_at_startup=False)
+
+    @client.event
+    async def on_ready():
+        emit(
+            "ready",
+            user_id=str(client.user.id),
+            bot=client.user.bot,
+            application_id=str(client.application_id),
+            guilds=[str(guild.id) for guild in client.guilds],
+            channels=[str(channel.id) for guild in client.guilds for channel in guild.channels],
+        )
+
+    @client.event
+    async def on_member_join(member):
+        emit(
+            "member_join",
+            guild_id=str(member.guild.id),
+            user_id=str(member.id),
+            username=member.name,
+            member_count=member.guild.member_count,
+        )
+
+    @client.event
+    async def on_message(message):
+        emit(
+            "message",
+            message_id=str(message.id),
+            channel_id=str(message.channel.id),
+            author_id=str(message.author.id),
+            content=message.content,
+        )
+        if message.author.id != client.user.id and message.content == "!ping":
+            reply = await message.channel.send("pong")
+            emit("replied", message_id=str(reply.id), content=reply.content)
+
+    @client.event
+    async def on_raw_message_edit(payload):
+        emit(
+            "message_edit",
+            message_id=str(payload.message_id),
+            channel_id=str(payload.channel_id),
+            content=payload.message.content,
+            cached=payload.cached_message is not None,
+        )
+
+    async with client:
+        await client.start(token)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(main())

@@ -1,0 +1,305 @@
+//! Conformance with discord.py, a client this project did not write. A user sets up a guild,
+//! an application and its bot over REST and adds the bot to the guild; the bot script
+//! (`tests/clients/discord_py_bot.py`) runs on discord.py from PyPI against this server and
+//! prints a JSON line per event it sees. The test then lets a second user join, posts "!ping"
+//! and edits it, and checks what a person would see: the bot's "pong" on the user's own
+//! gateway, and the bot noticing the join and the edit.
+//!
+//! discord.py is installed by the test itself, once, into a virtualenv under the target
+//! directory, so a plain `cargo test --workspace` works on a fresh machine with `python3`
+//! (and, on Debian's own Python, the `python3-venv` package).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+use crate::bots::{application_with_bot, authorize, guild};
+use crate::common::gateway::{Event, Gateway};
+use crate::common::http::{get, patch, post, register_user};
+use crate::common::TestServer;
+
+/// The discord.py release the test pins.
+const DISCORD_PY: &str = "2.7.1";
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/clients/discord_py_bot.py"
+);
+/// How long discord.py may take for anything (its start-up waits up to 2 s per guild).
+const PATIENCE: Duration = Duration::from_secs(60);
+/// VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY.
+const BOT_PERMISSIONS: &str = "68608";
+
+#[actix_web::test]
+async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
+    let python = discord_py();
+    let server = TestServer::start().await;
+    let (owner, _) = register_user(&server, "owner").await;
+    let guild_id = guild(&server, &owner).await;
+    let channels = get(
+        &server,
+        &format!("/api/v9/guilds/{guild_id}/channels"),
+        Some(&owner),
+    )
+    .await;
+    let channel_id = channels
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == 0)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (app_id, token) = application_with_bot(&server, &owner, "PingBot").await;
+    let added = authorize(&server, &owner, &app_id, &guild_id, BOT_PERMISSIONS).await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    let mut gateway = Gateway::connect(&server, "v=9&encoding=json").await;
+    gateway.identify(&owner).await;
+
+    let mut bot = Bot::start(&python, &server, &token);
+    let ready = bot.event("ready").await;
+    assert_eq!(ready["user_id"], app_id);
+    assert_eq!(ready["bot"], true);
+    assert_eq!(ready["application_id"], app_id);
+    assert_eq!(ready["guilds"], json!([guild_id]));
+    assert!(ready["channels"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(channel_id)));
+
+    // Someone joins through an invite.
+    let invite = post(
+        &server,
+        &format!("/api/v9/channels/{channel_id}/invites"),
+        Some(&owner),
+        json!({}),
+    )
+    .await;
+    assert!(invite.status.is_success(), "{:?}", invite.body);
+    let code = invite.body["code"].as_str().unwrap();
+    let (guest, guest_user) = register_user(&server, "guest").await;
+    let joined = post(
+        &server,
+        &format!("/api/v9/invites/{code}"),
+        Some(&guest),
+        json!({}),
+    )
+    .await;
+    assert_eq!(joined.status, 200, "{:?}", joined.body);
+    let join = bot.event("member_join").await;
+    assert_eq!(join["guild_id"], guild_id);
+    assert_eq!(join["user_id"], guest_user["id"]);
+    assert_eq!(join["username"], "guest");
+    assert_eq!(join["member_count"], 3);
+
+    // "!ping" from the owner: the bot answers in the channel, and the owner sees it.
+    let ping = post(
+        &server,
+        &format!("/api/v9/channels/{channel_id}/messages"),
+        Some(&owner),
+        json!({ "content": "!ping" }),
+    )
+    .await;
+    assert_eq!(ping.status, 200, "{:?}", ping.body);
+    let ping_id = ping.body["id"].as_str().unwrap().to_string();
+    let pong = bot_reply(&mut gateway, &app_id).await;
+    assert_eq!(pong["channel_id"], channel_id);
+    assert_eq!(pong["author"]["bot"], true);
+    let replied = bot.event("replied").await;
+    assert_eq!(replied["message_id"], pong["id"]);
+
+    // The owner edits it; the bot sees the edit.
+    let edited = patch(
+        &server,
+        &format!("/api/v9/channels/{channel_id}/messages/{ping_id}"),
+        &owner,
+        json!({ "content": "!ping, edited" }),
+    )
+    .await;
+    assert_eq!(edited.status, 200, "{:?}", edited.body);
+    let edit = bot.event("message_edit").await;
+    assert_eq!(edit["message_id"], ping_id);
+    assert_eq!(edit["channel_id"], channel_id);
+    assert_eq!(edit["content"], "!ping, edited");
+    assert_eq!(edit["cached"], true, "the bot had seen the message arrive");
+    bot.assert_quiet();
+}
+
+/// The owner's MESSAGE_CREATE from the bot, skipping everything else.
+async fn bot_reply(gateway: &mut Gateway, bot_id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match gateway.next_within(left).await {
+            Event::Payload(payload)
+                if payload["t"] == "MESSAGE_CREATE" && payload["d"]["author"]["id"] == bot_id =>
+            {
+                assert_eq!(payload["d"]["content"], "pong");
+                return payload["d"].clone();
+            }
+            Event::Payload(_) => {}
+            Event::Closed(code) => panic!("the owner's gateway closed with {code:?}"),
+        }
+    }
+}
+
+/// The bot script, running; killed when dropped.
+struct Bot {
+    child: Child,
+    lines: UnboundedReceiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Bot {
+    fn start(python: &Path, server: &TestServer, token: &str) -> Self {
+        let mut child = Command::new(python)
+            .arg(SCRIPT)
+            .env("SPACEBAR_URL", server.url(""))
+            .env("BOT_TOKEN", token)
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (sender, lines) = unbounded_channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                collected
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next line the script printed for `event`, skipping others.
+    async fn event(&mut self, event: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.recv()).await;
+            match line {
+                Ok(Some(line)) => {
+                    let value: Value = serde_json::from_str(&line)
+                        .unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+                    if value["event"] == event {
+                        return value;
+                    }
+                }
+                Ok(None) => panic!(
+                    "the bot exited before {event}: {:?}\n{}",
+                    self.child.try_wait(),
+                    self.stderr.lock().unwrap()
+                ),
+                Err(_) => panic!(
+                    "no {event} from the bot in {PATIENCE:?}; its stderr:\n{}",
+                    self.stderr.lock().unwrap()
+                ),
+            }
+        }
+    }
+}
+
+impl Bot {
+    /// discord.py logs every event it fails to parse and every failed request; none may occur.
+    fn assert_quiet(&self) {
+        let stderr = self.stderr.lock().unwrap();
+        assert!(
+            !stderr.contains("Traceback") && !stderr.contains("ERROR"),
+            "discord.py reported errors:\n{stderr}"
+        );
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Python of a virtualenv with discord.py, made on first use. It is built beside its final
+/// place and renamed into it, so two test runs sharing the target directory never use a
+/// half-installed one.
+fn discord_py() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("discord-py-venv");
+    let python = root.join("bin").join("python");
+    if has_discord_py(&python) {
+        return python;
+    }
+    let staging = root.with_file_name(format!("discord-py-venv.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    run(Command::new("python3").arg("-m").arg("venv").arg(&staging));
+    run(Command::new(staging.join("bin").join("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .arg(format!("discord.py=={DISCORD_PY}")));
+    if root.exists() && !has_discord_py(&python) {
+        // A venv of another pinned version: replace it.
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    if std::fs::rename(&staging, &root).is_err() {
+        // Another run put its own in place first; use that one.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    assert!(
+        has_discord_py(&python),
+        "discord.py {DISCORD_PY} is not importable from {}",
+        python.display()
+    );
+    python
+}
+
+fn has_discord_py(python: &Path) -> bool {
+    let check = format!("import sys, discord; sys.exit(discord.__version__ != '{DISCORD_PY}')");
+    python.exists()
+        && Command::new(python)
+            .args(["-c", &check])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+}
+
+fn run(command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed (on Debian, `apt-get install python3-venv`):\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
