@@ -1,5 +1,5 @@
-//! The gateway's entry: the WebSocket upgrade at `/`, which starts one session actor (in the
-//! `spacebar-actors` crate) per connection; and, in `identify`, what sessions need from the
+//! The gateway's entry: the WebSocket upgrade at `/`, which starts one connection actor (in
+//! the `spacebar-actors` crate) per socket; and, in `identify`, what sessions need from the
 //! database to authenticate and say READY.
 
 mod identify;
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use actix_web::web::{Data, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
-use spacebar_actors::session::{Compression, ConnectParams, SessionActor};
+use spacebar_actors::session::{Compression, ConnectParams, Connection};
 
 use crate::http::urls::PublicUrls;
 use crate::http::DEFAULT_API_VERSION;
@@ -39,13 +39,13 @@ pub async fn upgrade(
         gateway_url: PublicUrls::of(&req, &state.config).gateway,
     };
     let max_frame = state.config.gateway.max_frame_bytes;
-    let session = SessionActor::new(
+    let connection = Connection::new(
         state.clone().into_inner(),
         state.tree.clone(),
         state.sessions.clone(),
         params,
     );
-    ws::WsResponseBuilder::new(session, &req, stream)
+    ws::WsResponseBuilder::new(connection, &req, stream)
         .frame_size(max_frame)
         .start()
 }
