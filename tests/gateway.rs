@@ -475,3 +475,44 @@ async fn too_many_commands_close_with_4008() {
     gateway.send(json!({ "op": 1, "d": null })).await;
     assert_eq!(gateway.closed().await, Some(4008));
 }
+
+#[actix_web::test]
+async fn etf_and_zstd_stream_in_every_combination() {
+    let server = TestServer::start().await;
+    let token = register(&server, "etta").await;
+    for (round, query) in [
+        "v=10&encoding=etf",
+        "v=10&encoding=etf&compress=zlib-stream",
+        "v=10&encoding=etf&compress=zstd-stream",
+        "v=9&encoding=json&compress=zstd-stream",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut gateway = Gateway::connect(&server, query).await;
+        assert_eq!(gateway.hello["d"]["heartbeat_interval"], 41250, "{query}");
+        let ready = gateway.identify(&token).await;
+        assert_eq!(ready["d"]["user"]["username"], "etta", "{query}");
+        assert_eq!(ready["d"]["guilds"], json!([]), "{query}");
+        assert_eq!(ready["d"]["user"]["bot"], false, "{query}");
+        gateway.dispatch("READY_SUPPLEMENTAL").await;
+        gateway.send(json!({ "op": 1, "d": 2 })).await;
+        assert_eq!(
+            gateway.payload().await,
+            json!({ "op": 11, "d": {} }),
+            "{query}"
+        );
+        // A dispatch large enough to go out from the shared compressed copy.
+        let bio = format!("{round}{}", "b".repeat(180));
+        patch(&server, "/api/v9/users/@me", &token, json!({ "bio": bio })).await;
+        assert_eq!(
+            gateway.dispatch("USER_UPDATE").await["d"]["bio"],
+            bio.as_str()
+        );
+        assert_eq!(gateway.text_frames, 0, "{query}");
+    }
+    // A frame that is not a term closes with 4002, like malformed JSON.
+    let mut garbage = Gateway::connect(&server, "v=10&encoding=etf").await;
+    garbage.send_text("{\"op\":1}".into()).await;
+    assert_eq!(garbage.closed().await, Some(4002));
+}

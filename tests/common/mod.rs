@@ -1,6 +1,7 @@
 //! The test harness: a throwaway socket-only PostgreSQL cluster shared by the whole test run,
 //! a template database migrated once, and per test a fresh database and a real server.
 
+pub mod etf;
 pub mod gateway;
 pub mod http;
 

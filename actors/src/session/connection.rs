@@ -13,8 +13,8 @@ use actix_http::ws::Item;
 use actix_web_actors::ws;
 use rand::Rng;
 
-use super::protocol::{op, CloseCode, Identify, Inbound, Resume, VoiceStateUpdate};
-use super::zlib::{Piece, ZlibStream};
+use super::protocol::{op, CloseCode, Identify, Resume, VoiceStateUpdate};
+use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
     Attach, Detach, Identified, IdentifyError, IdentifyRequest, Outbound, Session, SessionBackend,
     SessionConfig,
@@ -27,19 +27,12 @@ use crate::Tree;
 /// The window the command rate limit counts in.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
 
-/// Transport compression chosen by the `compress` query parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    ZlibStream,
-}
-
 /// What the connection asked for in its query string.
 #[derive(Debug, Clone)]
 pub struct ConnectParams {
     pub api_version: u8,
-    /// Whether the `encoding` asked for is one this server speaks (JSON).
-    pub encoding_supported: bool,
+    /// `None` when the `encoding` asked for is not one this server speaks.
+    pub encoding: Option<Encoding>,
     pub compression: Compression,
     /// `ws://host[:port]` as the client reached us.
     pub gateway_url: String,
@@ -60,7 +53,7 @@ pub struct Connection {
     tree: Tree,
     config: Arc<SessionConfig>,
     params: ConnectParams,
-    zlib: Option<ZlibStream>,
+    transport: Transport,
     phase: Phase,
     last_heartbeat: Instant,
     /// Commands received in the current rate-limit window, and when it began.
@@ -76,14 +69,17 @@ impl Connection {
         config: Arc<SessionConfig>,
         params: ConnectParams,
     ) -> Self {
-        let zlib = (params.compression == Compression::ZlibStream).then(ZlibStream::default);
+        let transport = Transport::new(
+            params.encoding.unwrap_or(Encoding::Json),
+            params.compression,
+        );
         Self {
             id: rand::rng().random(),
             backend,
             tree,
             config,
             params,
-            zlib,
+            transport,
             phase: Phase::AwaitingIdentify,
             last_heartbeat: Instant::now(),
             commands: (Instant::now(), 0),
@@ -91,27 +87,16 @@ impl Connection {
         }
     }
 
-    fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, pieces: &[Piece<'_>]) {
-        match &mut self.zlib {
-            Some(stream) => ctx.binary(stream.encode(pieces)),
-            None => {
-                let mut text = Vec::new();
-                for piece in pieces {
-                    if let Piece::Text(bytes) = piece {
-                        text.extend_from_slice(bytes);
-                    }
-                }
-                match String::from_utf8(text) {
-                    Ok(text) => ctx.text(text),
-                    Err(_) => self.close(ctx, CloseCode::UnknownError),
-                }
-            }
+    fn write(ctx: &mut ws::WebsocketContext<Self>, frame: Frame) {
+        match frame {
+            Frame::Text(text) => ctx.text(text),
+            Frame::Binary(bytes) => ctx.binary(bytes),
         }
     }
 
     fn send_op(&mut self, ctx: &mut ws::WebsocketContext<Self>, op: u8, d: &str) {
-        let text = format!(r#"{{"op":{op},"d":{d}}}"#);
-        self.send(ctx, &[Piece::Text(text.as_bytes())]);
+        let frame = self.transport.op(&format!(r#"{{"op":{op},"d":{d}}}"#));
+        Self::write(ctx, frame);
     }
 
     fn send_dispatch(
@@ -120,20 +105,8 @@ impl Connection {
         seq: u64,
         dispatch: &Dispatch,
     ) {
-        let head = format!(
-            r#"{{"op":{},"t":"{}","s":{seq},"d":"#,
-            op::DISPATCH,
-            dispatch.event()
-        );
-        let body = if self.zlib.is_some() && dispatch.data().len() >= 256 {
-            Piece::Deflated(dispatch.data_deflated())
-        } else {
-            Piece::Text(dispatch.data())
-        };
-        self.send(
-            ctx,
-            &[Piece::Text(head.as_bytes()), body, Piece::Text(b"}")],
-        );
+        let frame = self.transport.dispatch(seq, dispatch);
+        Self::write(ctx, frame);
     }
 
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode) {
@@ -213,7 +186,7 @@ impl Connection {
         if !self.within_rate_limit() {
             return self.close(ctx, CloseCode::RateLimited);
         }
-        let Ok(payload) = serde_json::from_slice::<Inbound>(bytes) else {
+        let Some(payload) = self.transport.decode(bytes) else {
             return self.close(ctx, CloseCode::DecodeError);
         };
         let ready = matches!(self.phase, Phase::Ready { .. });
@@ -379,7 +352,7 @@ impl Actor for Connection {
         if !(6..=10).contains(&self.params.api_version) {
             return self.close(ctx, CloseCode::InvalidApiVersion);
         }
-        if !self.params.encoding_supported {
+        if self.params.encoding.is_none() {
             return self.close(ctx, CloseCode::DecodeError);
         }
         let hello = format!(

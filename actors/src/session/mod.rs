@@ -8,9 +8,12 @@
 
 pub mod backend;
 pub mod connection;
+pub mod etf;
 pub mod protocol;
 mod replay;
+pub mod transport;
 pub mod zlib;
+pub mod zstd;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,9 +26,10 @@ use crate::registry::{Register, Unregister};
 use crate::supervisor::guard;
 use crate::Tree;
 pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
-pub use connection::{Compression, ConnectParams, Connection};
+pub use connection::{ConnectParams, Connection};
 use protocol::CloseCode;
 use replay::ReplayBuffer;
+pub use transport::{Compression, Encoding};
 
 /// Timing and size rules shared by every session of a server.
 #[derive(Debug, Clone)]
