@@ -108,6 +108,9 @@ pub struct GatewayConfig {
     pub heartbeat_grace_ms: u64,
     pub identify_timeout_ms: u64,
     pub max_frame_bytes: usize,
+    pub resume_window_ms: u64,
+    pub resume_buffer: usize,
+    pub commands_per_minute: u32,
 }
 
 impl Config {

@@ -57,11 +57,11 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!(dir = %config.storage.data_dir.join("postgres").display(), "embedded PostgreSQL running");
     }
     actix_web::rt::System::new().block_on(async {
-        let (server, addr) = spacebar::server::build(config, database.url(), &secret)?;
-        tracing::info!(%addr, "listening");
+        let server = spacebar::server::build(config, database.url(), &secret)?;
+        tracing::info!(addr = %server.addr, "listening");
         // systemd (Type=notify) learns the server is ready; without systemd this does nothing.
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-        server.await?;
+        server.run().await?;
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;

@@ -5,11 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
 use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::web::{Data, PayloadConfig};
 use actix_web::{App, HttpServer};
+use spacebar_actors::registry::ReconnectAll;
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::Tree;
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::Config;
 use crate::credentials::TokenSigner;
@@ -40,19 +43,62 @@ pub enum ServerError {
     },
 }
 
-/// Builds the server on the current actix system, bound and ready to be awaited. Returns it with
-/// the address it listens on (useful with port 0).
-pub fn build(
-    config: Config,
-    database_url: &str,
-    secret: &[u8],
-) -> Result<(actix_web::dev::Server, SocketAddr), ServerError> {
+/// A built server, bound and ready to run.
+pub struct Server {
+    /// Where it listens (useful with port 0).
+    pub addr: SocketAddr,
+    /// The supervision tree, to reach the actors (a graceful stop tells every session first).
+    pub tree: Tree,
+    server: actix_web::dev::Server,
+}
+
+impl Server {
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops gracefully (see [`stop_gracefully`]).
+    pub async fn run(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let tree = self.tree.clone();
+        actix_web::rt::spawn(async move {
+            let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            let Ok(mut interrupt) = signal(SignalKind::interrupt()) else {
+                return;
+            };
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            tracing::info!("shutting down: telling every gateway session to reconnect");
+            stop_gracefully(&tree, &handle).await;
+        });
+        self.server.await
+    }
+}
+
+/// Tells every gateway client to reconnect and resume (op 7), gives the frames a moment to
+/// leave, then stops the server, letting in-flight requests finish.
+pub async fn stop_gracefully(tree: &Tree, handle: &ServerHandle) {
+    let told = tree.sessions.send(ReconnectAll).await.unwrap_or(0);
+    tracing::info!(sessions = told, "sessions told to reconnect");
+    actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+    handle.stop(true).await;
+}
+
+/// Builds the server on the current actix system, bound and ready to run.
+pub fn build(config: Config, database_url: &str, secret: &[u8]) -> Result<Server, ServerError> {
     let pool = db::pool(database_url, config.database.pool_size)?;
     let sessions = Arc::new(SessionConfig {
         heartbeat_interval: Duration::from_millis(config.gateway.heartbeat_interval_ms),
         heartbeat_grace: Duration::from_millis(config.gateway.heartbeat_grace_ms),
         identify_timeout: Duration::from_millis(config.gateway.identify_timeout_ms),
         max_frame_bytes: config.gateway.max_frame_bytes,
+        resume_window: Duration::from_millis(config.gateway.resume_window_ms),
+        resume_buffer: config.gateway.resume_buffer,
+        commands_per_minute: config.gateway.commands_per_minute,
     });
     let listen = config.http.listen;
     let workers = config.http.workers;
@@ -69,6 +115,7 @@ pub fn build(
         metrics: Metrics::default(),
         sessions,
     });
+    let tree = state.tree.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -79,7 +126,9 @@ pub fn build(
             .wrap(NormalizePath::trim())
             .wrap(from_fn(crate::http::cors::cors))
     })
-    .shutdown_timeout(5);
+    .shutdown_timeout(5)
+    // Signals are ours: sessions are told to reconnect before the listener stops.
+    .disable_signals();
     if workers > 0 {
         server = server.workers(workers);
     }
@@ -88,7 +137,11 @@ pub fn build(
         source,
     })?;
     let addr = server.addrs().first().copied().unwrap_or(listen);
-    Ok((server.run(), addr))
+    Ok(Server {
+        addr,
+        tree,
+        server: server.run(),
+    })
 }
 
 /// Threads for guild actors: one per core, so fan-out of different guilds runs in parallel.

@@ -161,16 +161,6 @@ async fn protocol_violations_close_with_discords_codes() {
 }
 
 #[actix_web::test]
-async fn resume_is_answered_with_invalid_session() {
-    let server = TestServer::start().await;
-    let mut gateway = Gateway::connect(&server, JSON).await;
-    gateway
-        .send(json!({ "op": 6, "d": { "token": "t", "session_id": "s", "seq": 3 } }))
-        .await;
-    assert_eq!(gateway.payload().await, json!({ "op": 9, "d": false }));
-}
-
-#[actix_web::test]
 async fn silent_connections_time_out_with_4009() {
     let server = TestServer::with(&[
         ("gateway.identify_timeout_ms", "300"),
@@ -330,4 +320,199 @@ async fn ending_a_login_closes_its_gateway_sessions_with_4004() {
     assert_eq!(on_second.closed().await, Some(4004));
     let mut on_fresh = Gateway::connect(&server, JSON).await;
     on_fresh.identify(&fresh).await;
+}
+
+/// Identifies and reads past READY and READY_SUPPLEMENTAL: (session id, last seq).
+async fn ready_session(gateway: &mut Gateway, token: &str) -> (String, u64) {
+    let ready = gateway.identify(token).await;
+    let session_id = ready["d"]["session_id"].as_str().unwrap().to_string();
+    let supplemental = gateway.dispatch("READY_SUPPLEMENTAL").await;
+    (session_id, supplemental["s"].as_u64().unwrap())
+}
+
+fn resume(token: &str, session_id: &str, seq: u64) -> serde_json::Value {
+    json!({ "op": 6, "d": { "token": token, "session_id": session_id, "seq": seq } })
+}
+
+#[actix_web::test]
+async fn a_dropped_session_resumes_with_every_missed_dispatch_once_and_in_order() {
+    let server = TestServer::start().await;
+    let token = register(&server, "yara").await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    let (session_id, seq) = ready_session(&mut gateway, &token).await;
+    drop(gateway); // the socket goes away without a close frame
+
+    // Events keep coming while the client is away…
+    for theme in ["light", "dark", "light"] {
+        patch(
+            &server,
+            "/api/v9/users/@me/settings",
+            &token,
+            json!({ "theme": theme }),
+        )
+        .await;
+    }
+    let mut resumed = Gateway::connect(&server, "v=9&encoding=json&compress=zlib-stream").await;
+    resumed.send(resume(&token, &session_id, seq)).await;
+    // …and while it resumes.
+    let (theme_server, theme_token) = (&server, token.clone());
+    let more = async move {
+        for theme in ["dark", "light"] {
+            patch(
+                theme_server,
+                "/api/v9/users/@me/settings",
+                &theme_token,
+                json!({ "theme": theme }),
+            )
+            .await;
+        }
+    };
+    let reading = async {
+        let mut seen = Vec::new();
+        while seen
+            .iter()
+            .filter(|(t, _)| t == "USER_SETTINGS_UPDATE")
+            .count()
+            < 5
+        {
+            let payload = resumed.payload().await;
+            assert_eq!(payload["op"], 0, "{payload}");
+            seen.push((
+                payload["t"].as_str().unwrap().to_string(),
+                payload["s"].as_u64().unwrap(),
+            ));
+        }
+        seen
+    };
+    let (seen, ()) = tokio::join!(reading, more);
+    let seqs: Vec<u64> = seen.iter().map(|(_, s)| *s).collect();
+    let expected: Vec<u64> = (seq + 1..=seq + seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "missed, repeated or out of order: {seen:?}");
+    let resumed_at = seen
+        .iter()
+        .position(|(t, _)| t == "RESUMED")
+        .expect("no RESUMED");
+    assert!(
+        resumed_at >= 3,
+        "RESUMED came before the three missed dispatches: {seen:?}"
+    );
+    assert_eq!(seen.len(), 6, "five updates and one RESUMED: {seen:?}");
+
+    // The resumed session is the same session: it can resume again from where it is now.
+    drop(resumed);
+    let mut again = Gateway::connect(&server, JSON).await;
+    again
+        .send(resume(&token, &session_id, *seqs.last().unwrap()))
+        .await;
+    let payload = again.payload().await;
+    assert_eq!(
+        (payload["t"].as_str(), payload["s"].as_u64()),
+        (Some("RESUMED"), Some(seqs.last().unwrap() + 1))
+    );
+}
+
+#[actix_web::test]
+async fn resumes_that_cannot_work_are_refused_the_way_clients_expect() {
+    let server = TestServer::with(&[("gateway.resume_window_ms", "300")]).await;
+    let token = register(&server, "zoe").await;
+    let other = register(&server, "zed").await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    let (session_id, seq) = ready_session(&mut gateway, &token).await;
+    drop(gateway);
+
+    let cases = [
+        (
+            resume(&token, "0123456789abcdef0123456789abcdef", seq),
+            "an unknown session",
+        ),
+        (resume(&other, &session_id, seq), "another user's token"),
+        (
+            resume(&token, &session_id, seq + 50),
+            "a seq from the future",
+        ),
+    ];
+    for (payload, why) in cases {
+        let mut attempt = Gateway::connect(&server, JSON).await;
+        attempt.send(payload).await;
+        assert_eq!(
+            attempt.payload().await,
+            json!({ "op": 9, "d": false }),
+            "{why}"
+        );
+        // Refused, the client may identify on the same connection.
+        attempt.identify(&token).await;
+    }
+    let mut forged = Gateway::connect(&server, JSON).await;
+    forged.send(resume("not a token", &session_id, seq)).await;
+    assert_eq!(forged.closed().await, Some(4004));
+
+    // Past the resume window the session is gone.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let mut late = Gateway::connect(&server, JSON).await;
+    late.send(resume(&token, &session_id, seq)).await;
+    assert_eq!(late.payload().await, json!({ "op": 9, "d": false }));
+}
+
+#[actix_web::test]
+async fn a_graceful_shutdown_asks_clients_to_reconnect() {
+    let server = TestServer::start().await;
+    let token = register(&server, "quentin").await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    ready_session(&mut gateway, &token).await;
+    server.stop_gracefully().await;
+    assert_eq!(gateway.payload().await, json!({ "op": 7, "d": null }));
+    assert_eq!(gateway.closed().await, Some(1012));
+}
+
+#[actix_web::test]
+async fn too_many_commands_close_with_4008() {
+    let server = TestServer::with(&[("gateway.commands_per_minute", "5")]).await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    for _ in 0..5 {
+        gateway.send(json!({ "op": 1, "d": null })).await;
+        assert_eq!(gateway.payload().await["op"], 11);
+    }
+    gateway.send(json!({ "op": 1, "d": null })).await;
+    assert_eq!(gateway.closed().await, Some(4008));
+}
+
+#[actix_web::test]
+async fn etf_and_zstd_stream_in_every_combination() {
+    let server = TestServer::start().await;
+    let token = register(&server, "etta").await;
+    for (round, query) in [
+        "v=10&encoding=etf",
+        "v=10&encoding=etf&compress=zlib-stream",
+        "v=10&encoding=etf&compress=zstd-stream",
+        "v=9&encoding=json&compress=zstd-stream",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut gateway = Gateway::connect(&server, query).await;
+        assert_eq!(gateway.hello["d"]["heartbeat_interval"], 41250, "{query}");
+        let ready = gateway.identify(&token).await;
+        assert_eq!(ready["d"]["user"]["username"], "etta", "{query}");
+        assert_eq!(ready["d"]["guilds"], json!([]), "{query}");
+        assert_eq!(ready["d"]["user"]["bot"], false, "{query}");
+        gateway.dispatch("READY_SUPPLEMENTAL").await;
+        gateway.send(json!({ "op": 1, "d": 2 })).await;
+        assert_eq!(
+            gateway.payload().await,
+            json!({ "op": 11, "d": {} }),
+            "{query}"
+        );
+        // A dispatch large enough to go out from the shared compressed copy.
+        let bio = format!("{round}{}", "b".repeat(180));
+        patch(&server, "/api/v9/users/@me", &token, json!({ "bio": bio })).await;
+        assert_eq!(
+            gateway.dispatch("USER_UPDATE").await["d"]["bio"],
+            bio.as_str()
+        );
+        assert_eq!(gateway.text_frames, 0, "{query}");
+    }
+    // A frame that is not a term closes with 4002, like malformed JSON.
+    let mut garbage = Gateway::connect(&server, "v=10&encoding=etf").await;
+    garbage.send_text("{\"op\":1}".into()).await;
+    assert_eq!(garbage.closed().await, Some(4002));
 }

@@ -6,15 +6,25 @@ use actix::Message;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::session::zlib;
+use crate::session::transport::{self, Compression, Encoding};
 
-/// One gateway event (`op 0`): its name and its `d` payload, serialised once. Sessions add only
-/// their own sequence number around it, and zlib sessions share one compressed copy of `d`.
+/// Encodings other than plain JSON, each made on first use.
+const VARIANTS: [(Encoding, Compression); 5] = [
+    (Encoding::Json, Compression::ZlibStream),
+    (Encoding::Json, Compression::ZstdStream),
+    (Encoding::Etf, Compression::None),
+    (Encoding::Etf, Compression::ZlibStream),
+    (Encoding::Etf, Compression::ZstdStream),
+];
+
+/// One gateway event (`op 0`): its name and its `d` payload, serialised once. Connections add
+/// only their own sequence number around it, and share one copy of `d` per encoding and
+/// compression.
 #[derive(Debug)]
 pub struct Dispatch {
     event: &'static str,
     data: Bytes,
-    data_deflated: OnceLock<Bytes>,
+    variants: [OnceLock<Bytes>; VARIANTS.len()],
 }
 
 impl Dispatch {
@@ -33,7 +43,7 @@ impl Dispatch {
         Self {
             event,
             data,
-            data_deflated: OnceLock::new(),
+            variants: Default::default(),
         }
     }
 
@@ -46,10 +56,18 @@ impl Dispatch {
         &self.data
     }
 
-    /// `d` as self-contained deflate blocks ending in a sync flush, made on first use and then
-    /// spliced unchanged into every zlib-stream session's frame.
-    pub fn data_deflated(&self) -> &Bytes {
-        self.data_deflated.get_or_init(|| zlib::deflate(&self.data))
+    /// `d` in `encoding`, compressed for `compression` (self-contained deflate blocks or zstd
+    /// frames), made on first use and then spliced unchanged into every such connection's frames.
+    pub fn encoded(&self, encoding: Encoding, compression: Compression) -> &Bytes {
+        let Some(index) = VARIANTS.iter().position(|v| *v == (encoding, compression)) else {
+            return &self.data;
+        };
+        match self.variants.get(index) {
+            Some(cell) => {
+                cell.get_or_init(|| transport::encode_body(&self.data, encoding, compression))
+            }
+            None => &self.data,
+        }
     }
 }
 

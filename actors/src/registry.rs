@@ -1,14 +1,17 @@
 //! The session registry: which gateway sessions are live, by session id and by user, so that
-//! user-scoped events (USER_UPDATE, and later DMs and relationships) reach all of a user's
-//! sessions, and so that a user joining a guild has all their sessions subscribed to it.
+//! user-scoped events (USER_UPDATE, DMs, relationships) reach all of a user's sessions, a user
+//! joining a guild has all their sessions subscribed to it, RESUME finds its session, and a
+//! login that ends takes its sessions with it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Recipient, Supervised};
+use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Supervised};
 
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::{GuildRegistry, Subscribe, SubscribeUser};
+use crate::session::protocol::CloseCode;
+use crate::session::{End, Reconnect, Session};
 use crate::supervisor::guard;
 
 pub struct SessionRegistry {
@@ -17,11 +20,10 @@ pub struct SessionRegistry {
     by_user: HashMap<i64, Vec<Arc<str>>>,
 }
 
-/// A live gateway session: where to deliver, how to end it, and which login it belongs to.
+/// A live session and the login it belongs to.
 struct Live {
     login_id: i64,
-    recipient: Recipient<Deliver>,
-    terminate: Recipient<Terminate>,
+    session: Addr<Session>,
 }
 
 impl SessionRegistry {
@@ -32,13 +34,18 @@ impl SessionRegistry {
             by_user: HashMap::new(),
         }
     }
+
+    fn of_user(&self, user_id: i64) -> impl Iterator<Item = (&Arc<str>, &Live)> {
+        let ids = self.by_user.get(&user_id).into_iter().flatten();
+        ids.filter_map(|id| self.sessions.get_key_value(id))
+    }
 }
 
 impl Actor for SessionRegistry {
     type Context = Context<Self>;
 }
 
-/// After a restart the registry keeps its maps: the sessions in them are still connected.
+/// After a restart the registry keeps its maps: the sessions in them are still live.
 impl Supervised for SessionRegistry {}
 
 /// A session reached READY.
@@ -48,24 +55,7 @@ pub struct Register {
     pub session_id: Arc<str>,
     pub user_id: i64,
     pub login_id: i64,
-    pub recipient: Recipient<Deliver>,
-    pub terminate: Recipient<Terminate>,
-}
-
-/// Tells a session to close with a gateway close code (4004 when its login ended).
-#[derive(Message, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct Terminate(pub crate::session::protocol::CloseCode);
-
-/// Logins of a user ended (logout, password change): their gateway sessions close with 4004.
-/// `keep` names a login that stays (the one a password change just opened).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct LoginsEnded {
-    pub user_id: i64,
-    /// `Some(id)`: only that login ended; `None`: all of the user's logins but `keep`.
-    pub login_id: Option<i64>,
-    pub keep: Option<i64>,
+    pub session: Addr<Session>,
 }
 
 /// A session ended.
@@ -84,6 +74,30 @@ pub struct DispatchToUser {
     pub dispatch: Arc<Dispatch>,
 }
 
+/// The session a RESUME names, if it is still live.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<Session>>")]
+pub struct Find {
+    pub session_id: String,
+}
+
+/// Logins of a user ended (logout, password change): their gateway sessions close with 4004.
+/// `keep` names a login that stays (the one a password change just opened).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LoginsEnded {
+    pub user_id: i64,
+    /// `Some(id)`: only that login ended; `None`: all of the user's logins but `keep`.
+    pub login_id: Option<i64>,
+    pub keep: Option<i64>,
+}
+
+/// The server is shutting down: every client is told to reconnect and resume (op 7).
+/// Answers how many sessions were told.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct ReconnectAll;
+
 /// How many sessions are live.
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -99,8 +113,7 @@ impl Handler<Register> for SessionRegistry {
                 .push(register.session_id.clone());
             let live = Live {
                 login_id: register.login_id,
-                recipient: register.recipient,
-                terminate: register.terminate,
+                session: register.session,
             };
             self.sessions.insert(register.session_id, live);
         });
@@ -126,9 +139,8 @@ impl Handler<DispatchToUser> for SessionRegistry {
     type Result = ();
     fn handle(&mut self, event: DispatchToUser, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("session registry", ctx, |_| {
-            let ids = self.by_user.get(&event.user_id).into_iter().flatten();
-            for live in ids.filter_map(|id| self.sessions.get(id)) {
-                live.recipient.do_send(Deliver(event.dispatch.clone()));
+            for (_, live) in self.of_user(event.user_id) {
+                live.session.do_send(Deliver(event.dispatch.clone()));
             }
         });
     }
@@ -138,17 +150,24 @@ impl Handler<SubscribeUser> for SessionRegistry {
     type Result = ();
     fn handle(&mut self, join: SubscribeUser, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("session registry", ctx, |_| {
-            for id in self.by_user.get(&join.user_id).into_iter().flatten() {
-                if let Some(live) = self.sessions.get(id) {
-                    self.guilds.do_send(Subscribe {
-                        guild_id: join.guild_id,
-                        session_id: id.clone(),
-                        user_id: join.user_id,
-                        recipient: live.recipient.clone(),
-                    });
-                }
+            for (id, live) in self.of_user(join.user_id) {
+                self.guilds.do_send(Subscribe {
+                    guild_id: join.guild_id,
+                    session_id: id.clone(),
+                    user_id: join.user_id,
+                    recipient: live.session.clone().recipient(),
+                });
             }
         });
+    }
+}
+
+impl Handler<Find> for SessionRegistry {
+    type Result = Option<Addr<Session>>;
+    fn handle(&mut self, find: Find, _: &mut Context<Self>) -> Self::Result {
+        self.sessions
+            .get(find.session_id.as_str())
+            .map(|live| live.session.clone())
     }
 }
 
@@ -156,17 +175,24 @@ impl Handler<LoginsEnded> for SessionRegistry {
     type Result = ();
     fn handle(&mut self, ended: LoginsEnded, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("session registry", ctx, |_| {
-            let ids = self.by_user.get(&ended.user_id).into_iter().flatten();
-            for live in ids.filter_map(|id| self.sessions.get(id)) {
+            for (_, live) in self.of_user(ended.user_id) {
                 let gone = ended.login_id.is_none_or(|id| id == live.login_id)
                     && ended.keep != Some(live.login_id);
                 if gone {
-                    live.terminate.do_send(Terminate(
-                        crate::session::protocol::CloseCode::AuthenticationFailed,
-                    ));
+                    live.session.do_send(End(CloseCode::AuthenticationFailed));
                 }
             }
         });
+    }
+}
+
+impl Handler<ReconnectAll> for SessionRegistry {
+    type Result = MessageResult<ReconnectAll>;
+    fn handle(&mut self, _: ReconnectAll, _: &mut Context<Self>) -> Self::Result {
+        for live in self.sessions.values() {
+            live.session.do_send(Reconnect);
+        }
+        MessageResult(self.sessions.len())
     }
 }
 

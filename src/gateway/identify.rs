@@ -29,6 +29,23 @@ const API_CODE_VERSION: u32 = 1;
 const CLIENT_STATE_V2: u64 = 1 << 10;
 
 impl SessionBackend for AppState {
+    fn authenticate(&self, token: String) -> BoxFuture<'static, Result<i64, IdentifyError>> {
+        let pool = self.pool.clone();
+        let tokens = self.tokens.clone();
+        Box::pin(async move {
+            let mut conn = pool
+                .get()
+                .await
+                .map_err(|e| IdentifyError::Internal(e.to_string()))?;
+            let session = authenticate(&mut conn, &tokens, &token)
+                .await
+                .map_err(|e| IdentifyError::Internal(e.to_string()))?;
+            session
+                .map(|s| s.user.id)
+                .ok_or(IdentifyError::AuthenticationFailed)
+        })
+    }
+
     fn identify(
         &self,
         request: IdentifyRequest,

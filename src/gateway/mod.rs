@@ -1,5 +1,5 @@
-//! The gateway's entry: the WebSocket upgrade at `/`, which starts one session actor (in the
-//! `spacebar-actors` crate) per connection; and, in `identify`, what sessions need from the
+//! The gateway's entry: the WebSocket upgrade at `/`, which starts one connection actor (in
+//! the `spacebar-actors` crate) per socket; and, in `identify`, what sessions need from the
 //! database to authenticate and say READY.
 
 mod identify;
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use actix_web::web::{Data, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
-use spacebar_actors::session::{Compression, ConnectParams, SessionActor};
+use spacebar_actors::session::{Compression, ConnectParams, Connection, Encoding};
 
 use crate::http::urls::PublicUrls;
 use crate::http::DEFAULT_API_VERSION;
@@ -29,23 +29,29 @@ pub async fn upgrade(
     };
     let compression = match query.get("compress").map(String::as_str) {
         Some("zlib-stream") => Compression::ZlibStream,
-        // Anything else, zstd-stream included for now, gets plain frames: never a close.
+        Some("zstd-stream") => Compression::ZstdStream,
+        // Anything else gets uncompressed frames: never a close.
         _ => Compression::None,
+    };
+    let encoding = match query.get("encoding").map(String::as_str) {
+        None | Some("json") => Some(Encoding::Json),
+        Some("etf") => Some(Encoding::Etf),
+        Some(_) => None,
     };
     let params = ConnectParams {
         api_version,
         compression,
-        encoding_supported: query.get("encoding").is_none_or(|e| e == "json"),
+        encoding,
         gateway_url: PublicUrls::of(&req, &state.config).gateway,
     };
     let max_frame = state.config.gateway.max_frame_bytes;
-    let session = SessionActor::new(
+    let connection = Connection::new(
         state.clone().into_inner(),
         state.tree.clone(),
         state.sessions.clone(),
         params,
     );
-    ws::WsResponseBuilder::new(session, &req, stream)
+    ws::WsResponseBuilder::new(connection, &req, stream)
         .frame_size(max_frame)
         .start()
 }

@@ -1,4 +1,5 @@
-//! A gateway client over a real WebSocket, inflating zlib-stream as clients do.
+//! A gateway client over a real WebSocket: JSON or ETF, inflating zlib-stream and zstd-stream
+//! as clients do.
 
 use std::time::Duration;
 
@@ -18,9 +19,18 @@ pub enum Event {
     Closed(Option<u16>),
 }
 
+/// The client side of a connection's transport compression.
+enum Inflater {
+    None,
+    /// One inflate context for the connection, fed until a message ends in a sync flush.
+    Zlib(Decompress, Vec<u8>),
+    Zstd(zstd::stream::raw::Decoder<'static>),
+}
+
 pub struct Gateway {
     connection: Framed<BoxedSocket, ws::Codec>,
-    inflater: Option<(Decompress, Vec<u8>)>,
+    inflater: Inflater,
+    etf: bool,
     pub binary_frames: usize,
     pub text_frames: usize,
     pub hello: Value,
@@ -37,7 +47,13 @@ impl Gateway {
 
     /// Connects without reading anything.
     pub async fn connect_raw(server: &TestServer, query: &str) -> Self {
-        let zlib = query.contains("compress=zlib-stream");
+        let inflater = if query.contains("compress=zlib-stream") {
+            Inflater::Zlib(Decompress::new(true), Vec::new())
+        } else if query.contains("compress=zstd-stream") {
+            Inflater::Zstd(zstd::stream::raw::Decoder::new().unwrap())
+        } else {
+            Inflater::None
+        };
         let (_, connection) = awc::Client::new()
             .ws(server.url(&format!("/?{query}")))
             .max_frame_size(16 << 20)
@@ -46,7 +62,8 @@ impl Gateway {
             .unwrap();
         Self {
             connection,
-            inflater: zlib.then(|| (Decompress::new(true), Vec::new())),
+            inflater,
+            etf: query.contains("encoding=etf"),
             binary_frames: 0,
             text_frames: 0,
             hello: Value::Null,
@@ -54,7 +71,15 @@ impl Gateway {
     }
 
     pub async fn send(&mut self, payload: Value) {
-        self.send_text(payload.to_string()).await;
+        if self.etf {
+            let bytes = super::etf::encode(&payload);
+            self.connection
+                .send(ws::Message::Binary(bytes.into()))
+                .await
+                .unwrap();
+        } else {
+            self.send_text(payload.to_string()).await;
+        }
     }
 
     pub async fn send_text(&mut self, text: String) {
@@ -83,31 +108,21 @@ impl Gateway {
                 Some(Ok(Frame::Text(text))) => {
                     self.text_frames += 1;
                     assert!(
-                        self.inflater.is_none(),
-                        "a text frame on a zlib-stream connection"
+                        matches!(self.inflater, Inflater::None) && !self.etf,
+                        "a text frame on a binary connection"
                     );
                     return Event::Payload(serde_json::from_slice(&text).unwrap());
                 }
                 Some(Ok(Frame::Binary(bytes))) => {
                     self.binary_frames += 1;
-                    let (inflater, buffer) =
-                        self.inflater.as_mut().expect("binary frame without zlib");
-                    buffer.extend_from_slice(&bytes);
-                    if !buffer.ends_with(&[0, 0, 0xff, 0xff]) {
+                    let Some(message) = self.inflate(&bytes) else {
                         continue;
-                    }
-                    let mut out = Vec::with_capacity(buffer.len() * 20 + 1024);
-                    let before = inflater.total_in();
-                    inflater
-                        .decompress_vec(buffer, &mut out, FlushDecompress::Sync)
-                        .unwrap();
-                    assert_eq!(
-                        inflater.total_in() - before,
-                        buffer.len() as u64,
-                        "output buffer too small"
-                    );
-                    buffer.clear();
-                    return Event::Payload(serde_json::from_slice(&out).unwrap());
+                    };
+                    return Event::Payload(if self.etf {
+                        super::etf::decode(&message)
+                    } else {
+                        serde_json::from_slice(&message).unwrap()
+                    });
                 }
                 Some(Ok(Frame::Ping(bytes))) => self
                     .connection
@@ -115,6 +130,43 @@ impl Gateway {
                     .await
                     .unwrap(),
                 Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// One binary frame's payload bytes, or `None` while a zlib message is still incomplete.
+    fn inflate(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+        match &mut self.inflater {
+            Inflater::None => Some(bytes.to_vec()),
+            Inflater::Zlib(inflater, buffer) => {
+                buffer.extend_from_slice(bytes);
+                if !buffer.ends_with(&[0, 0, 0xff, 0xff]) {
+                    return None;
+                }
+                let mut out = Vec::with_capacity(buffer.len() * 20 + 1024);
+                let before = inflater.total_in();
+                inflater
+                    .decompress_vec(buffer, &mut out, FlushDecompress::Sync)
+                    .unwrap();
+                assert_eq!(
+                    inflater.total_in() - before,
+                    buffer.len() as u64,
+                    "output buffer too small"
+                );
+                buffer.clear();
+                Some(out)
+            }
+            Inflater::Zstd(decoder) => {
+                use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+                let mut output = vec![0u8; bytes.len() * 50 + (1 << 16)];
+                let mut input = InBuffer::around(bytes);
+                let mut out = OutBuffer::around(&mut output[..]);
+                while input.pos() < bytes.len() {
+                    decoder.run(&mut input, &mut out).unwrap();
+                }
+                let written = out.pos();
+                output.truncate(written);
+                Some(output)
             }
         }
     }

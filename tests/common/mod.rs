@@ -1,6 +1,7 @@
 //! The test harness: a throwaway socket-only PostgreSQL cluster shared by the whole test run,
 //! a template database migrated once, and per test a fresh database and a real server.
 
+pub mod etf;
 pub mod gateway;
 pub mod http;
 
@@ -94,6 +95,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub database_url: String,
     handle: actix_web::dev::ServerHandle,
+    tree: spacebar_actors::Tree,
     _data_dir: tempfile::TempDir,
 }
 
@@ -122,19 +124,26 @@ impl TestServer {
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let url = config.database.url.clone();
-                let (server, addr) =
-                    spacebar::server::build(config, &url, TEST_SECRET.as_bytes()).unwrap();
-                ready.send((addr, server.handle())).unwrap();
-                server.await.unwrap();
+                let server = spacebar::server::build(config, &url, TEST_SECRET.as_bytes()).unwrap();
+                ready
+                    .send((server.addr, server.handle(), server.tree.clone()))
+                    .unwrap();
+                server.run().await.unwrap();
             })
         });
-        let (addr, handle) = started.recv().unwrap();
+        let (addr, handle, tree) = started.recv().unwrap();
         Self {
             addr,
             database_url,
             handle,
+            tree,
             _data_dir: data_dir,
         }
+    }
+
+    /// Stops the server as SIGTERM would: sessions are told to reconnect first.
+    pub async fn stop_gracefully(&self) {
+        spacebar::server::stop_gracefully(&self.tree, &self.handle).await;
     }
 
     /// `http://127.0.0.1:port` + `path`.

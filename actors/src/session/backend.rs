@@ -44,6 +44,9 @@ pub enum IdentifyError {
 }
 
 pub trait SessionBackend: Send + Sync + 'static {
+    /// Checks a token (RESUME): the user it belongs to.
+    fn authenticate(&self, token: String) -> BoxFuture<'static, Result<i64, IdentifyError>>;
+
     fn identify(
         &self,
         request: IdentifyRequest,

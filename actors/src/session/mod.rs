@@ -1,32 +1,35 @@
-//! The gateway session: one actor per WebSocket, speaking Discord's gateway protocol.
+//! Gateway sessions.
 //!
-//! It says HELLO, takes IDENTIFY (the backend authenticates and builds READY), answers
-//! heartbeats, enforces the identify and heartbeat timeouts, frames dispatches with its own
-//! sequence number, and closes with Discord's close codes on bad input. A failure while
-//! handling a frame closes this one connection with 4000 and touches nothing else.
+//! A session outlives its socket: [`Session`] is the logical session (its id, its sequence
+//! numbers, the dispatches it keeps for RESUME, its guild subscriptions), and [`Connection`]
+//! is one WebSocket speaking the protocol for it (HELLO, heartbeats, encodings, close codes).
+//! When the socket drops, the session waits `resume_window` for a RESUME on a new connection,
+//! which gets every missed dispatch, in order, exactly once; then it ends.
 
 pub mod backend;
+pub mod connection;
+pub mod etf;
 pub mod protocol;
+mod replay;
+pub mod transport;
 pub mod zlib;
+pub mod zstd;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{
-    Actor, ActorContext, ActorFutureExt, AsyncContext, Handler, StreamHandler, WrapFuture,
-};
-use actix_http::ws::Item;
-use actix_web_actors::ws;
-use rand::Rng;
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient, SpawnHandle};
 
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::Subscribe;
-use crate::registry::{Register, Terminate, Unregister};
-use crate::supervisor::catch_failure;
+use crate::registry::{Register, Unregister};
+use crate::supervisor::guard;
 use crate::Tree;
 pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
-use protocol::{op, CloseCode, Identify, Inbound, VoiceStateUpdate};
-use zlib::{Piece, ZlibStream};
+pub use connection::{ConnectParams, Connection};
+use protocol::CloseCode;
+use replay::ReplayBuffer;
+pub use transport::{Compression, Encoding};
 
 /// Timing and size rules shared by every session of a server.
 #[derive(Debug, Clone)]
@@ -35,352 +38,226 @@ pub struct SessionConfig {
     pub heartbeat_grace: Duration,
     pub identify_timeout: Duration,
     pub max_frame_bytes: usize,
+    /// How long a session whose socket dropped stays resumable.
+    pub resume_window: Duration,
+    /// How many dispatches a session keeps for RESUME.
+    pub resume_buffer: usize,
+    /// Commands a connection may send per minute before it is closed with 4008.
+    pub commands_per_minute: u32,
 }
 
-/// Transport compression chosen by the `compress` query parameter.
+/// What a session hands its connection.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub enum Outbound {
+    /// A dispatch, with the sequence number the session gave it.
+    Dispatch { seq: u64, dispatch: Arc<Dispatch> },
+    /// Close with this code: the session is over.
+    Close(CloseCode),
+    /// Tell the client to reconnect and resume (op 7), then close; the session stays.
+    Reconnect,
+}
+
+/// A connection takes the session over (after IDENTIFY, or RESUME from `after`).
+#[derive(Message)]
+#[rtype(result = "Result<(), ResumeRefused>")]
+pub struct Attach {
+    pub connection: Recipient<Outbound>,
+    pub connection_id: u64,
+    pub user_id: i64,
+    /// The last sequence number the client saw.
+    pub after: u64,
+}
+
+/// The session cannot be resumed from there (wrong user, or dispatches already forgotten).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    ZlibStream,
+pub struct ResumeRefused;
+
+/// A connection's socket is gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Detach {
+    pub connection_id: u64,
 }
 
-/// What the connection asked for in its query string.
-#[derive(Debug, Clone)]
-pub struct ConnectParams {
-    pub api_version: u8,
-    /// Whether the `encoding` asked for is one this server speaks (JSON).
-    pub encoding_supported: bool,
-    pub compression: Compression,
-    /// `ws://host[:port]` as the client reached us.
-    pub gateway_url: String,
-}
+/// End the session now (its login ended): the connection closes with `code`, no resuming.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct End(pub CloseCode);
 
-enum Phase {
-    AwaitingIdentify,
-    Identifying,
-    Ready { session_id: Arc<str>, user_id: i64 },
-}
-
-pub struct SessionActor {
-    backend: Arc<dyn SessionBackend>,
+pub struct Session {
+    id: Arc<str>,
+    user_id: i64,
+    login_id: i64,
     tree: Tree,
     config: Arc<SessionConfig>,
-    params: ConnectParams,
-    zlib: Option<ZlibStream>,
-    phase: Phase,
+    guild_ids: Vec<i64>,
+    /// READY and what follows it: sent first, never replayed (a client that missed them
+    /// identifies again).
+    initial: Vec<Arc<Dispatch>>,
     seq: u64,
-    last_heartbeat: Instant,
-    /// A message arriving in continuation frames, until its last frame.
-    fragments: Option<Vec<u8>>,
+    replay: ReplayBuffer,
+    connection: Option<(u64, Recipient<Outbound>)>,
+    /// Set while no connection is attached: the session ends when it fires.
+    expiry: Option<SpawnHandle>,
 }
 
-impl SessionActor {
+impl Session {
+    /// A session for an identified connection, which it starts attached to.
     pub fn new(
-        backend: Arc<dyn SessionBackend>,
+        id: Arc<str>,
+        identified: Identified,
+        initial: Vec<Arc<Dispatch>>,
         tree: Tree,
         config: Arc<SessionConfig>,
-        params: ConnectParams,
+        connection: (u64, Recipient<Outbound>),
     ) -> Self {
-        let zlib = (params.compression == Compression::ZlibStream).then(ZlibStream::default);
+        let replay = ReplayBuffer::new(config.resume_buffer, config.resume_window);
         Self {
-            backend,
+            id,
+            user_id: identified.user_id,
+            login_id: identified.login_id,
+            guild_ids: identified.guild_ids,
             tree,
             config,
-            params,
-            zlib,
-            phase: Phase::AwaitingIdentify,
+            initial,
             seq: 0,
-            last_heartbeat: Instant::now(),
-            fragments: None,
+            replay,
+            connection: Some(connection),
+            expiry: None,
         }
     }
 
-    /// The largest frame this session accepts, for the WebSocket codec.
-    pub fn max_frame_bytes(&self) -> usize {
-        self.config.max_frame_bytes
-    }
-
-    fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, pieces: &[Piece<'_>]) {
-        match &mut self.zlib {
-            Some(stream) => ctx.binary(stream.encode(pieces)),
-            None => {
-                let mut text = Vec::new();
-                for piece in pieces {
-                    if let Piece::Text(bytes) = piece {
-                        text.extend_from_slice(bytes);
-                    }
-                }
-                match String::from_utf8(text) {
-                    Ok(text) => ctx.text(text),
-                    Err(_) => self.close(ctx, CloseCode::UnknownError),
-                }
-            }
-        }
-    }
-
-    fn send_op(&mut self, ctx: &mut ws::WebsocketContext<Self>, op: u8, d: &str) {
-        let text = format!(r#"{{"op":{op},"d":{d}}}"#);
-        self.send(ctx, &[Piece::Text(text.as_bytes())]);
-    }
-
-    fn deliver(&mut self, ctx: &mut ws::WebsocketContext<Self>, dispatch: &Dispatch) {
+    fn send(&mut self, dispatch: Arc<Dispatch>, keep: bool) {
         self.seq += 1;
-        let head = format!(
-            r#"{{"op":{},"t":"{}","s":{},"d":"#,
-            op::DISPATCH,
-            dispatch.event(),
-            self.seq
-        );
-        let body = if self.zlib.is_some() && dispatch.data().len() >= 256 {
-            Piece::Deflated(dispatch.data_deflated())
-        } else {
-            Piece::Text(dispatch.data())
-        };
-        self.send(
-            ctx,
-            &[Piece::Text(head.as_bytes()), body, Piece::Text(b"}")],
-        );
-    }
-
-    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode) {
-        tracing::debug!(code = code as u16, "closing gateway session");
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::Other(code as u16),
-            description: Some(code.reason().to_string()),
-        }));
-        ctx.stop();
-    }
-
-    fn on_frame(
-        &mut self,
-        frame: Result<ws::Message, ws::ProtocolError>,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(ws::ProtocolError::Overflow) => return self.close(ctx, CloseCode::DecodeError),
-            Err(error) => {
-                tracing::debug!(%error, "gateway connection broken");
-                return self.close(ctx, CloseCode::DecodeError);
-            }
-        };
-        match frame {
-            ws::Message::Text(text) => self.on_payload(text.as_bytes(), ctx),
-            ws::Message::Binary(bytes) => self.on_payload(&bytes, ctx),
-            ws::Message::Continuation(item) => self.on_continuation(item, ctx),
-            ws::Message::Ping(payload) => ctx.pong(&payload),
-            ws::Message::Pong(_) | ws::Message::Nop => {}
-            ws::Message::Close(reason) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
+        if keep {
+            self.replay.push(self.seq, dispatch.clone());
+        }
+        if let Some((_, connection)) = &self.connection {
+            connection.do_send(Outbound::Dispatch {
+                seq: self.seq,
+                dispatch,
+            });
         }
     }
 
-    fn on_continuation(&mut self, item: Item, ctx: &mut ws::WebsocketContext<Self>) {
-        let (bytes, last) = match item {
-            Item::FirstText(bytes) | Item::FirstBinary(bytes) => {
-                self.fragments = Some(Vec::new());
-                (bytes, false)
-            }
-            Item::Continue(bytes) => (bytes, false),
-            Item::Last(bytes) => (bytes, true),
-        };
-        let Some(buffer) = self.fragments.as_mut() else {
-            return self.close(ctx, CloseCode::DecodeError);
-        };
-        buffer.extend_from_slice(&bytes);
-        if buffer.len() > self.config.max_frame_bytes {
-            return self.close(ctx, CloseCode::DecodeError);
+    fn attach(&mut self, attach: Attach, ctx: &mut Context<Self>) -> Result<(), ResumeRefused> {
+        if attach.user_id != self.user_id {
+            return Err(ResumeRefused);
         }
-        if last {
-            if let Some(message) = self.fragments.take() {
-                self.on_payload(&message, ctx);
-            }
+        let missed = self
+            .replay
+            .after(attach.after, self.seq)
+            .ok_or(ResumeRefused)?;
+        if let Some(handle) = self.expiry.take() {
+            ctx.cancel_future(handle);
         }
+        if let Some((_, old)) = self.connection.take() {
+            // Only one connection speaks for a session; the older one gives way.
+            old.do_send(Outbound::Close(CloseCode::SessionTimedOut));
+        }
+        // Through the new connection's mailbox, in order, ahead of anything newer.
+        for (seq, dispatch) in missed {
+            attach
+                .connection
+                .do_send(Outbound::Dispatch { seq, dispatch });
+        }
+        self.connection = Some((attach.connection_id, attach.connection));
+        self.send(Arc::new(Dispatch::from_json("RESUMED", "{}".into())), false);
+        Ok(())
     }
+}
 
-    fn on_payload(&mut self, bytes: &[u8], ctx: &mut ws::WebsocketContext<Self>) {
-        let Ok(payload) = serde_json::from_slice::<Inbound>(bytes) else {
-            return self.close(ctx, CloseCode::DecodeError);
-        };
-        let ready = matches!(self.phase, Phase::Ready { .. });
-        match payload.op {
-            op::HEARTBEAT | op::QOS_HEARTBEAT => {
-                self.last_heartbeat = Instant::now();
-                self.send_op(ctx, op::HEARTBEAT_ACK, "{}");
-            }
-            op::IDENTIFY => self.identify(payload.d, ctx),
-            // This server does not keep sessions for resuming yet: Discord's answer to a
-            // session that cannot be resumed is INVALID_SESSION (d:false), and the client
-            // identifies anew.
-            op::RESUME => self.send_op(ctx, op::INVALID_SESSION, "false"),
-            op::PRESENCE_UPDATE
-            | op::VOICE_STATE_UPDATE
-            | op::REQUEST_GUILD_MEMBERS
-            | op::GUILD_SUBSCRIPTIONS
-            | op::GUILD_SUBSCRIPTIONS_BULK
-                if !ready =>
-            {
-                self.close(ctx, CloseCode::NotAuthenticated)
-            }
-            op::VOICE_STATE_UPDATE => {
-                if serde_json::from_value::<VoiceStateUpdate>(payload.d).is_err() {
-                    self.close(ctx, CloseCode::DecodeError);
-                }
-                // Leaving voice (guild_id and channel_id null, as Fermi sends at start-up) is
-                // a no-op for a session that is in no voice channel.
-            }
-            // The account has no guilds and no presence subscribers yet: nothing to answer.
-            op::PRESENCE_UPDATE
-            | op::REQUEST_GUILD_MEMBERS
-            | op::GUILD_SUBSCRIPTIONS
-            | op::GUILD_SUBSCRIPTIONS_BULK => {}
-            _ => self.close(ctx, CloseCode::UnknownOpcode),
-        }
-    }
+impl Actor for Session {
+    type Context = Context<Self>;
 
-    fn identify(&mut self, d: serde_json::Value, ctx: &mut ws::WebsocketContext<Self>) {
-        if !matches!(self.phase, Phase::AwaitingIdentify) {
-            return self.close(ctx, CloseCode::AlreadyAuthenticated);
-        }
-        let Ok(identify) = serde_json::from_value::<Identify>(d) else {
-            return self.close(ctx, CloseCode::DecodeError);
-        };
-        let session_id = new_session_id();
-        let request = IdentifyRequest {
-            token: identify.token,
-            session_id: session_id.clone(),
-            gateway_url: self.params.gateway_url.clone(),
-            api_version: self.params.api_version,
-            capabilities: identify.capabilities.unwrap_or(0),
-            intents: identify.intents.unwrap_or(0),
-            large_threshold: identify.large_threshold.unwrap_or(50).clamp(50, 250),
-            properties: identify.properties,
-            presence: identify.presence,
-        };
-        self.phase = Phase::Identifying;
-        let identifying = self.backend.identify(request).into_actor(self);
-        // `wait`: no other frame is handled until READY is out, so nothing overtakes it.
-        ctx.wait(identifying.map(move |result, session, ctx| match result {
-            Ok(identified) => session.ready(session_id.into(), identified, ctx),
-            Err(IdentifyError::AuthenticationFailed) => {
-                session.close(ctx, CloseCode::AuthenticationFailed)
-            }
-            Err(IdentifyError::Internal(error)) => {
-                tracing::error!(%error, "identify failed");
-                session.close(ctx, CloseCode::UnknownError)
-            }
-        }));
-    }
-
-    fn ready(
-        &mut self,
-        session_id: Arc<str>,
-        identified: Identified,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) {
-        let ready = match serde_json::to_vec(&identified.ready) {
-            Ok(json) => Dispatch::from_json("READY", json.into()),
-            Err(error) => {
-                tracing::error!(%error, "READY did not serialise");
-                return self.close(ctx, CloseCode::UnknownError);
-            }
-        };
-        let recipient = ctx.address().recipient();
-        for guild_id in identified.guild_ids {
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let recipient = ctx.address().recipient::<Deliver>();
+        for guild_id in self.guild_ids.drain(..) {
             self.tree.guilds.do_send(Subscribe {
                 guild_id,
-                session_id: session_id.clone(),
-                user_id: identified.user_id,
+                session_id: self.id.clone(),
+                user_id: self.user_id,
                 recipient: recipient.clone(),
             });
         }
         self.tree.sessions.do_send(Register {
-            session_id: session_id.clone(),
-            user_id: identified.user_id,
-            login_id: identified.login_id,
-            recipient,
-            terminate: ctx.address().recipient(),
+            session_id: self.id.clone(),
+            user_id: self.user_id,
+            login_id: self.login_id,
+            session: ctx.address(),
         });
-        self.phase = Phase::Ready {
-            session_id,
-            user_id: identified.user_id,
-        };
-        self.deliver(ctx, &ready);
-        for dispatch in identified.followups {
-            self.deliver(ctx, &dispatch);
+        for dispatch in std::mem::take(&mut self.initial) {
+            self.send(dispatch, false);
         }
+        // Forget old dispatches even when nothing new arrives.
+        ctx.run_interval(self.config.resume_window, |session, _| {
+            session.replay.expire()
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.tree.sessions.do_send(Unregister {
+            session_id: self.id.clone(),
+            user_id: self.user_id,
+        });
     }
 }
 
-impl Actor for SessionActor {
-    type Context = ws::WebsocketContext<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        if !(6..=10).contains(&self.params.api_version) {
-            return self.close(ctx, CloseCode::InvalidApiVersion);
-        }
-        if !self.params.encoding_supported {
-            return self.close(ctx, CloseCode::DecodeError);
-        }
-        let hello = format!(
-            r#"{{"heartbeat_interval":{}}}"#,
-            self.config.heartbeat_interval.as_millis()
-        );
-        self.send_op(ctx, op::HELLO, &hello);
-        ctx.run_later(self.config.identify_timeout, |session, ctx| {
-            if !matches!(session.phase, Phase::Ready { .. }) {
-                session.close(ctx, CloseCode::SessionTimedOut);
-            }
-        });
-        let deadline = self.config.heartbeat_interval + self.config.heartbeat_grace;
-        ctx.run_interval(self.config.heartbeat_interval, move |session, ctx| {
-            if session.last_heartbeat.elapsed() > deadline {
-                session.close(ctx, CloseCode::SessionTimedOut);
-            }
-        });
+impl Handler<Deliver> for Session {
+    type Result = ();
+    fn handle(&mut self, Deliver(dispatch): Deliver, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("session", ctx, |_| self.send(dispatch, true));
     }
+}
 
-    fn stopped(&mut self, _: &mut Self::Context) {
-        if let Phase::Ready {
-            session_id,
-            user_id,
-        } = &self.phase
+impl Handler<Attach> for Session {
+    type Result = Result<(), ResumeRefused>;
+    fn handle(&mut self, attach: Attach, ctx: &mut Context<Self>) -> Self::Result {
+        self.attach(attach, ctx)
+    }
+}
+
+impl Handler<Detach> for Session {
+    type Result = ();
+    fn handle(&mut self, detach: Detach, ctx: &mut Context<Self>) {
+        if self
+            .connection
+            .as_ref()
+            .is_some_and(|(id, _)| *id == detach.connection_id)
         {
-            self.tree.sessions.do_send(Unregister {
-                session_id: session_id.clone(),
-                user_id: *user_id,
-            });
+            self.connection = None;
+            let detached_at = Instant::now();
+            let window = self.config.resume_window;
+            self.expiry = Some(ctx.run_later(window, move |session, ctx| {
+                if session.connection.is_none() && detached_at.elapsed() >= window {
+                    ctx.stop();
+                }
+            }));
         }
     }
 }
 
-impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for SessionActor {
-    fn handle(&mut self, frame: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        if catch_failure("gateway session", || self.on_frame(frame, ctx)).is_err() {
-            self.close(ctx, CloseCode::UnknownError);
-        }
-    }
-}
-
-impl Handler<Deliver> for SessionActor {
+impl Handler<End> for Session {
     type Result = ();
-    fn handle(&mut self, Deliver(dispatch): Deliver, ctx: &mut Self::Context) {
-        if matches!(self.phase, Phase::Ready { .. }) {
-            self.deliver(ctx, &dispatch);
+    fn handle(&mut self, End(code): End, ctx: &mut Context<Self>) {
+        if let Some((_, connection)) = self.connection.take() {
+            connection.do_send(Outbound::Close(code));
+        }
+        ctx.stop();
+    }
+}
+
+/// Asks the attached connection to have its client reconnect and resume (server shutdown).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Reconnect;
+
+impl Handler<Reconnect> for Session {
+    type Result = ();
+    fn handle(&mut self, _: Reconnect, _: &mut Context<Self>) {
+        if let Some((_, connection)) = &self.connection {
+            connection.do_send(Outbound::Reconnect);
         }
     }
-}
-
-impl Handler<Terminate> for SessionActor {
-    type Result = ();
-    fn handle(&mut self, Terminate(code): Terminate, ctx: &mut Self::Context) {
-        self.close(ctx, code);
-    }
-}
-
-/// 32 hex digits, like Discord's session ids.
-fn new_session_id() -> String {
-    format!("{:032x}", rand::rng().random::<u128>())
 }

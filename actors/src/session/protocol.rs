@@ -88,6 +88,15 @@ pub struct Identify {
     pub shard: Option<[u64; 2]>,
 }
 
+/// RESUME's `d`.
+#[derive(Debug, Deserialize)]
+pub struct Resume {
+    pub token: String,
+    pub session_id: String,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub seq: Option<u64>,
+}
+
 /// Accepts `3070`, `"3070"` and `null`: clients send bitfields either way.
 pub fn number_or_string<'de, D: Deserializer<'de>>(
     deserializer: D,

@@ -25,11 +25,7 @@ thread_local! {
     static DEFLATER: RefCell<Compress> = RefCell::new(Compress::new(Compression::default(), false));
 }
 
-/// A piece of a message: text to encode here, or bytes already made by [`deflate`].
-pub enum Piece<'a> {
-    Text(&'a [u8]),
-    Deflated(&'a [u8]),
-}
+use super::transport::Piece;
 
 /// The per-connection side of the stream: only whether the zlib header went out yet.
 #[derive(Debug, Default)]
@@ -43,8 +39,8 @@ impl ZlibStream {
         let len: usize = pieces
             .iter()
             .map(|piece| match piece {
-                Piece::Text(text) => text.len() + 5,
-                Piece::Deflated(bytes) => bytes.len(),
+                Piece::Raw(text) => text.len() + 5,
+                Piece::Encoded(bytes) => bytes.len(),
             })
             .sum();
         let mut out = Vec::with_capacity(len + ZLIB_HEADER.len() + SYNC_FLUSH.len());
@@ -54,9 +50,9 @@ impl ZlibStream {
         }
         for piece in pieces {
             match piece {
-                Piece::Text(text) if text.len() < DEFLATE_MIN_BYTES => stored(&mut out, text),
-                Piece::Text(text) => deflate_into(&mut out, text),
-                Piece::Deflated(bytes) => out.extend_from_slice(bytes),
+                Piece::Raw(text) if text.len() < DEFLATE_MIN_BYTES => stored(&mut out, text),
+                Piece::Raw(text) => deflate_into(&mut out, text),
+                Piece::Encoded(bytes) => out.extend_from_slice(bytes),
             }
         }
         if !out.ends_with(&SYNC_FLUSH[1..]) {
@@ -142,15 +138,15 @@ mod tests {
         for seq in 1..=3 {
             let prefix = format!("{{\"op\":0,\"t\":\"MESSAGE_CREATE\",\"s\":{seq},\"d\":");
             let message = stream.encode(&[
-                Piece::Text(prefix.as_bytes()),
-                Piece::Deflated(&shared),
-                Piece::Text(b"}"),
+                Piece::Raw(prefix.as_bytes()),
+                Piece::Encoded(&shared),
+                Piece::Raw(b"}"),
             ]);
             assert!(message.ends_with(&[0, 0, 0xff, 0xff]));
             assert_eq!(inflate(&mut client, &message), format!("{prefix}{body}}}"));
         }
         let large = "x".repeat(200_000);
-        let message = stream.encode(&[Piece::Text(large.as_bytes())]);
+        let message = stream.encode(&[Piece::Raw(large.as_bytes())]);
         assert!(message.len() < 10_000, "a repetitive text compresses");
         assert_eq!(inflate(&mut client, &message), large);
     }

@@ -1,0 +1,415 @@
+//! One gateway WebSocket: HELLO, IDENTIFY or RESUME, heartbeats and their timeouts, a
+//! per-connection command rate limit, the transport encoding, and Discord's close codes on bad
+//! input. A failure while handling a frame closes this one connection with 4000 and touches
+//! nothing else. The session it speaks for lives on in [`super::Session`] when it drops.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Handler, StreamHandler, WrapFuture,
+};
+use actix_http::ws::Item;
+use actix_web_actors::ws;
+use rand::Rng;
+
+use super::protocol::{op, CloseCode, Identify, Resume, VoiceStateUpdate};
+use super::transport::{Compression, Encoding, Frame, Transport};
+use super::{
+    Attach, Detach, Identified, IdentifyError, IdentifyRequest, Outbound, Session, SessionBackend,
+    SessionConfig,
+};
+use crate::dispatch::Dispatch;
+use crate::registry::Find;
+use crate::supervisor::catch_failure;
+use crate::Tree;
+
+/// The window the command rate limit counts in.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// What the connection asked for in its query string.
+#[derive(Debug, Clone)]
+pub struct ConnectParams {
+    pub api_version: u8,
+    /// `None` when the `encoding` asked for is not one this server speaks.
+    pub encoding: Option<Encoding>,
+    pub compression: Compression,
+    /// `ws://host[:port]` as the client reached us.
+    pub gateway_url: String,
+}
+
+enum Phase {
+    AwaitingIdentify,
+    /// IDENTIFY or RESUME is being checked.
+    Authenticating,
+    Ready {
+        session: Addr<Session>,
+    },
+}
+
+pub struct Connection {
+    id: u64,
+    backend: Arc<dyn SessionBackend>,
+    tree: Tree,
+    config: Arc<SessionConfig>,
+    params: ConnectParams,
+    transport: Transport,
+    phase: Phase,
+    last_heartbeat: Instant,
+    /// Commands received in the current rate-limit window, and when it began.
+    commands: (Instant, u32),
+    /// A message arriving in continuation frames, until its last frame.
+    fragments: Option<Vec<u8>>,
+}
+
+impl Connection {
+    pub fn new(
+        backend: Arc<dyn SessionBackend>,
+        tree: Tree,
+        config: Arc<SessionConfig>,
+        params: ConnectParams,
+    ) -> Self {
+        let transport = Transport::new(
+            params.encoding.unwrap_or(Encoding::Json),
+            params.compression,
+        );
+        Self {
+            id: rand::rng().random(),
+            backend,
+            tree,
+            config,
+            params,
+            transport,
+            phase: Phase::AwaitingIdentify,
+            last_heartbeat: Instant::now(),
+            commands: (Instant::now(), 0),
+            fragments: None,
+        }
+    }
+
+    fn write(ctx: &mut ws::WebsocketContext<Self>, frame: Frame) {
+        match frame {
+            Frame::Text(text) => ctx.text(text),
+            Frame::Binary(bytes) => ctx.binary(bytes),
+        }
+    }
+
+    fn send_op(&mut self, ctx: &mut ws::WebsocketContext<Self>, op: u8, d: &str) {
+        let frame = self.transport.op(&format!(r#"{{"op":{op},"d":{d}}}"#));
+        Self::write(ctx, frame);
+    }
+
+    fn send_dispatch(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        seq: u64,
+        dispatch: &Dispatch,
+    ) {
+        let frame = self.transport.dispatch(seq, dispatch);
+        Self::write(ctx, frame);
+    }
+
+    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode) {
+        tracing::debug!(code = code as u16, "closing gateway connection");
+        self.close_with(ctx, code as u16, code.reason());
+    }
+
+    fn close_with(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::Other(code),
+            description: Some(reason.to_string()),
+        }));
+        ctx.stop();
+    }
+
+    fn on_frame(
+        &mut self,
+        frame: Result<ws::Message, ws::ProtocolError>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(ws::ProtocolError::Overflow) => return self.close(ctx, CloseCode::DecodeError),
+            Err(error) => {
+                tracing::debug!(%error, "gateway connection broken");
+                return self.close(ctx, CloseCode::DecodeError);
+            }
+        };
+        match frame {
+            ws::Message::Text(text) => self.on_payload(text.as_bytes(), ctx),
+            ws::Message::Binary(bytes) => self.on_payload(&bytes, ctx),
+            ws::Message::Continuation(item) => self.on_continuation(item, ctx),
+            ws::Message::Ping(payload) => ctx.pong(&payload),
+            ws::Message::Pong(_) | ws::Message::Nop => {}
+            ws::Message::Close(reason) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+        }
+    }
+
+    fn on_continuation(&mut self, item: Item, ctx: &mut ws::WebsocketContext<Self>) {
+        let (bytes, last) = match item {
+            Item::FirstText(bytes) | Item::FirstBinary(bytes) => {
+                self.fragments = Some(Vec::new());
+                (bytes, false)
+            }
+            Item::Continue(bytes) => (bytes, false),
+            Item::Last(bytes) => (bytes, true),
+        };
+        let Some(buffer) = self.fragments.as_mut() else {
+            return self.close(ctx, CloseCode::DecodeError);
+        };
+        buffer.extend_from_slice(&bytes);
+        if buffer.len() > self.config.max_frame_bytes {
+            return self.close(ctx, CloseCode::DecodeError);
+        }
+        if last {
+            if let Some(message) = self.fragments.take() {
+                self.on_payload(&message, ctx);
+            }
+        }
+    }
+
+    /// Counts one command; false once the connection sent too many this window.
+    fn within_rate_limit(&mut self) -> bool {
+        let (since, count) = &mut self.commands;
+        if since.elapsed() >= RATE_WINDOW {
+            *since = Instant::now();
+            *count = 0;
+        }
+        *count += 1;
+        *count <= self.config.commands_per_minute
+    }
+
+    fn on_payload(&mut self, bytes: &[u8], ctx: &mut ws::WebsocketContext<Self>) {
+        if !self.within_rate_limit() {
+            return self.close(ctx, CloseCode::RateLimited);
+        }
+        let Some(payload) = self.transport.decode(bytes) else {
+            return self.close(ctx, CloseCode::DecodeError);
+        };
+        let ready = matches!(self.phase, Phase::Ready { .. });
+        match payload.op {
+            op::HEARTBEAT | op::QOS_HEARTBEAT => {
+                self.last_heartbeat = Instant::now();
+                self.send_op(ctx, op::HEARTBEAT_ACK, "{}");
+            }
+            op::IDENTIFY => self.identify(payload.d, ctx),
+            op::RESUME => self.resume(payload.d, ctx),
+            op::PRESENCE_UPDATE
+            | op::VOICE_STATE_UPDATE
+            | op::REQUEST_GUILD_MEMBERS
+            | op::GUILD_SUBSCRIPTIONS
+            | op::GUILD_SUBSCRIPTIONS_BULK
+                if !ready =>
+            {
+                self.close(ctx, CloseCode::NotAuthenticated)
+            }
+            op::VOICE_STATE_UPDATE => {
+                if serde_json::from_value::<VoiceStateUpdate>(payload.d).is_err() {
+                    self.close(ctx, CloseCode::DecodeError);
+                }
+                // Leaving voice (guild_id and channel_id null, as Fermi sends at start-up) is
+                // a no-op for a session that is in no voice channel.
+            }
+            // Presence and member lists are not served yet: accepted and not answered.
+            op::PRESENCE_UPDATE
+            | op::REQUEST_GUILD_MEMBERS
+            | op::GUILD_SUBSCRIPTIONS
+            | op::GUILD_SUBSCRIPTIONS_BULK => {}
+            _ => self.close(ctx, CloseCode::UnknownOpcode),
+        }
+    }
+
+    fn identify(&mut self, d: serde_json::Value, ctx: &mut ws::WebsocketContext<Self>) {
+        if !matches!(self.phase, Phase::AwaitingIdentify) {
+            return self.close(ctx, CloseCode::AlreadyAuthenticated);
+        }
+        let Ok(identify) = serde_json::from_value::<Identify>(d) else {
+            return self.close(ctx, CloseCode::DecodeError);
+        };
+        let session_id = new_session_id();
+        let request = IdentifyRequest {
+            token: identify.token,
+            session_id: session_id.clone(),
+            gateway_url: self.params.gateway_url.clone(),
+            api_version: self.params.api_version,
+            capabilities: identify.capabilities.unwrap_or(0),
+            intents: identify.intents.unwrap_or(0),
+            large_threshold: identify.large_threshold.unwrap_or(50).clamp(50, 250),
+            properties: identify.properties,
+            presence: identify.presence,
+        };
+        self.phase = Phase::Authenticating;
+        let identifying = self.backend.identify(request).into_actor(self);
+        // `wait`: no other frame is handled until READY is out, so nothing overtakes it.
+        ctx.wait(
+            identifying.map(move |result, connection, ctx| match result {
+                Ok(identified) => connection.start_session(session_id.into(), identified, ctx),
+                Err(IdentifyError::AuthenticationFailed) => {
+                    connection.close(ctx, CloseCode::AuthenticationFailed)
+                }
+                Err(IdentifyError::Internal(error)) => {
+                    tracing::error!(%error, "identify failed");
+                    connection.close(ctx, CloseCode::UnknownError)
+                }
+            }),
+        );
+    }
+
+    fn start_session(
+        &mut self,
+        session_id: Arc<str>,
+        mut identified: Identified,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let ready = match serde_json::to_vec(&identified.ready) {
+            Ok(json) => Arc::new(Dispatch::from_json("READY", json.into())),
+            Err(error) => {
+                tracing::error!(%error, "READY did not serialise");
+                return self.close(ctx, CloseCode::UnknownError);
+            }
+        };
+        let mut initial = vec![ready];
+        initial.append(&mut identified.followups);
+        let attached = (self.id, ctx.address().recipient());
+        let session = Session::new(
+            session_id,
+            identified,
+            initial,
+            self.tree.clone(),
+            self.config.clone(),
+            attached,
+        );
+        self.phase = Phase::Ready {
+            session: session.start(),
+        };
+    }
+
+    /// RESUME: the token must belong to the session's user and the session must still hold
+    /// every dispatch after `seq`; else INVALID_SESSION `false` (identify anew), or `true` when
+    /// the check itself failed and trying again may work.
+    fn resume(&mut self, d: serde_json::Value, ctx: &mut ws::WebsocketContext<Self>) {
+        if !matches!(self.phase, Phase::AwaitingIdentify) {
+            return self.close(ctx, CloseCode::AlreadyAuthenticated);
+        }
+        let Ok(resume) = serde_json::from_value::<Resume>(d) else {
+            return self.close(ctx, CloseCode::DecodeError);
+        };
+        self.phase = Phase::Authenticating;
+        let authenticating = self.backend.authenticate(resume.token);
+        let sessions = self.tree.sessions.clone();
+        let connection = ctx.address().recipient();
+        let connection_id = self.id;
+        let resuming = async move {
+            let user_id = authenticating.await?;
+            let Ok(Some(session)) = sessions
+                .send(Find {
+                    session_id: resume.session_id,
+                })
+                .await
+            else {
+                return Ok(None);
+            };
+            let attach = Attach {
+                connection,
+                connection_id,
+                user_id,
+                after: resume.seq.unwrap_or(0),
+            };
+            match session.send(attach).await {
+                Ok(Ok(())) => Ok(Some(session)),
+                _ => Ok(None),
+            }
+        };
+        ctx.wait(
+            resuming
+                .into_actor(self)
+                .map(|result, connection, ctx| match result {
+                    Ok(Some(session)) => connection.phase = Phase::Ready { session },
+                    Ok(None) => {
+                        connection.phase = Phase::AwaitingIdentify;
+                        connection.send_op(ctx, op::INVALID_SESSION, "false");
+                    }
+                    Err(IdentifyError::AuthenticationFailed) => {
+                        connection.close(ctx, CloseCode::AuthenticationFailed)
+                    }
+                    Err(IdentifyError::Internal(error)) => {
+                        tracing::error!(%error, "resume check failed");
+                        connection.phase = Phase::AwaitingIdentify;
+                        connection.send_op(ctx, op::INVALID_SESSION, "true");
+                    }
+                }),
+        );
+    }
+}
+
+impl Actor for Connection {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if !(6..=10).contains(&self.params.api_version) {
+            return self.close(ctx, CloseCode::InvalidApiVersion);
+        }
+        if self.params.encoding.is_none() {
+            return self.close(ctx, CloseCode::DecodeError);
+        }
+        let hello = format!(
+            r#"{{"heartbeat_interval":{}}}"#,
+            self.config.heartbeat_interval.as_millis()
+        );
+        self.send_op(ctx, op::HELLO, &hello);
+        ctx.run_later(self.config.identify_timeout, |connection, ctx| {
+            if !matches!(connection.phase, Phase::Ready { .. }) {
+                connection.close(ctx, CloseCode::SessionTimedOut);
+            }
+        });
+        let deadline = self.config.heartbeat_interval + self.config.heartbeat_grace;
+        ctx.run_interval(self.config.heartbeat_interval, move |connection, ctx| {
+            if connection.last_heartbeat.elapsed() > deadline {
+                connection.close(ctx, CloseCode::SessionTimedOut);
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Phase::Ready { session } = &self.phase {
+            session.do_send(Detach {
+                connection_id: self.id,
+            });
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Connection {
+    fn handle(&mut self, frame: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        if catch_failure("gateway connection", || self.on_frame(frame, ctx)).is_err() {
+            self.close(ctx, CloseCode::UnknownError);
+        }
+    }
+}
+
+impl Handler<Outbound> for Connection {
+    type Result = ();
+    fn handle(&mut self, outbound: Outbound, ctx: &mut Self::Context) {
+        match outbound {
+            Outbound::Dispatch { seq, dispatch } => self.send_dispatch(ctx, seq, &dispatch),
+            Outbound::Close(code) => {
+                // The session let go of this connection: nothing to detach from.
+                self.phase = Phase::AwaitingIdentify;
+                self.close(ctx, code);
+            }
+            Outbound::Reconnect => {
+                self.send_op(ctx, op::RECONNECT, "null");
+                // 1012 "service restart": clients resume after it.
+                self.close_with(ctx, 1012, "Reconnect and resume.");
+            }
+        }
+    }
+}
+
+/// 32 hex digits, like Discord's session ids.
+fn new_session_id() -> String {
+    format!("{:032x}", rand::rng().random::<u128>())
+}

@@ -1,0 +1,110 @@
+//! The dispatches a session keeps for resuming: the newest ones, bounded by count and by age,
+//! each with the sequence number it was sent with.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::dispatch::Dispatch;
+
+#[derive(Debug)]
+pub struct ReplayBuffer {
+    entries: VecDeque<(u64, Instant, Arc<Dispatch>)>,
+    capacity: usize,
+    max_age: Duration,
+}
+
+impl ReplayBuffer {
+    pub fn new(capacity: usize, max_age: Duration) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            capacity,
+            max_age,
+        }
+    }
+
+    pub fn push(&mut self, seq: u64, dispatch: Arc<Dispatch>) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((seq, Instant::now(), dispatch));
+        self.expire();
+    }
+
+    /// Forgets dispatches older than the age limit.
+    pub fn expire(&mut self) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|(_, at, _)| at.elapsed() > self.max_age)
+        {
+            self.entries.pop_front();
+        }
+    }
+
+    /// Every dispatch after `seq`, oldest first — or `None` if some of them are gone already.
+    /// `latest` is the last sequence number the session sent.
+    pub fn after(&mut self, seq: u64, latest: u64) -> Option<Vec<(u64, Arc<Dispatch>)>> {
+        self.expire();
+        if seq > latest {
+            return None;
+        }
+        if seq == latest {
+            return Some(Vec::new());
+        }
+        let oldest = self.entries.front().map(|(s, _, _)| *s)?;
+        if oldest > seq + 1 {
+            return None;
+        }
+        Some(
+            self.entries
+                .iter()
+                .filter(|(s, _, _)| *s > seq)
+                .map(|(s, _, d)| (*s, d.clone()))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dispatch() -> Arc<Dispatch> {
+        Arc::new(Dispatch::from_json("TEST", "{}".into()))
+    }
+
+    fn seqs(replay: Option<Vec<(u64, Arc<Dispatch>)>>) -> Option<Vec<u64>> {
+        replay.map(|r| r.into_iter().map(|(s, _)| s).collect())
+    }
+
+    #[test]
+    fn replays_what_it_still_has_and_refuses_gaps() {
+        let mut buffer = ReplayBuffer::new(3, Duration::from_secs(60));
+        for seq in 3..=7 {
+            buffer.push(seq, dispatch());
+        }
+        assert_eq!(seqs(buffer.after(5, 7)), Some(vec![6, 7]));
+        assert_eq!(seqs(buffer.after(4, 7)), Some(vec![5, 6, 7]));
+        assert_eq!(seqs(buffer.after(7, 7)), Some(vec![]));
+        assert_eq!(
+            seqs(buffer.after(3, 7)),
+            None,
+            "4 was dropped by the count limit"
+        );
+        assert_eq!(seqs(buffer.after(8, 7)), None, "a seq from the future");
+    }
+
+    #[test]
+    fn old_dispatches_expire() {
+        let mut buffer = ReplayBuffer::new(10, Duration::from_millis(20));
+        buffer.push(1, dispatch());
+        std::thread::sleep(Duration::from_millis(40));
+        buffer.push(2, dispatch());
+        assert_eq!(seqs(buffer.after(0, 2)), None);
+        assert_eq!(seqs(buffer.after(1, 2)), Some(vec![2]));
+    }
+}
