@@ -1611,11 +1611,7 @@ async fn acks_reach_only_the_reader() {
         json!({ "read_states": [{ "channel_id": channel }] }),
     )
     .await;
-    assert_form_error(
-        &malformed,
-        "read_states.0.message_id",
-        "BASE_TYPE_REQUIRED",
-    );
+    assert_form_error(&malformed, "read_states.0.message_id", "BASE_TYPE_REQUIRED");
 
     // Sending reads the channel up to one's own message.
     let own_message = say(&server, &bob.token, &channel, "mine").await;
