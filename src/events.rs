@@ -1,6 +1,8 @@
 //! Telling the actors what happened, after the database committed it. A dispatch is serialised
 //! here, once, and the same bytes reach every session that may see it.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use spacebar_actors::guild::{Audience, Publish, StateChange, SubscribeUser};
 use spacebar_actors::registry::{DispatchToUser, LoginsEnded};
@@ -19,13 +21,26 @@ impl AppState {
         audience: Audience,
         changes: Vec<StateChange>,
     ) -> Result<(), ApiError> {
+        let dispatch = Dispatch::json(event, data)?;
+        self.guild_dispatch(guild_id, dispatch, audience, changes);
+        Ok(())
+    }
+
+    /// [`AppState::guild_event`] with a dispatch already made (one about some users, or with
+    /// a copy without message content).
+    pub fn guild_dispatch(
+        &self,
+        guild_id: i64,
+        dispatch: Dispatch,
+        audience: Audience,
+        changes: Vec<StateChange>,
+    ) {
         self.tree.guilds.do_send(Publish {
             guild_id,
             changes,
-            dispatch: Some((Dispatch::new(event, data)?, audience)),
+            dispatch: Some((Arc::new(dispatch.in_guild(guild_id)), audience)),
             deleted: false,
         });
-        Ok(())
     }
 
     /// Changes to a guild actor's state with no event to deliver.
@@ -44,13 +59,17 @@ impl AppState {
         self.tree.guilds.do_send(Publish {
             guild_id,
             changes: Vec::new(),
-            dispatch: Some((Dispatch::new("GUILD_DELETE", &data)?, Audience::Guild)),
+            dispatch: Some((
+                Arc::new(Dispatch::json("GUILD_DELETE", &data)?.in_guild(guild_id)),
+                Audience::Guild,
+            )),
             deleted: true,
         });
         Ok(())
     }
 
-    /// An event for every session of one user (DMs, relationships, their own joins and leaves).
+    /// An event of no guild for every session of one user (DMs, relationships, their account);
+    /// a guild's events for one user go through [`AppState::user_guild_event`].
     pub fn user_event<T: Serialize>(
         &self,
         user_id: i64,
@@ -60,6 +79,22 @@ impl AppState {
         self.tree.sessions.do_send(DispatchToUser {
             user_id,
             dispatch: Dispatch::new(event, data)?,
+        });
+        Ok(())
+    }
+
+    /// An event of one guild for every session of one user (GUILD_CREATE when they join,
+    /// GUILD_DELETE when they leave): only their sessions of that guild's shard hear it.
+    pub fn user_guild_event<T: Serialize>(
+        &self,
+        user_id: i64,
+        guild_id: i64,
+        event: &'static str,
+        data: &T,
+    ) -> Result<(), ApiError> {
+        self.tree.sessions.do_send(DispatchToUser {
+            user_id,
+            dispatch: Arc::new(Dispatch::json(event, data)?.in_guild(guild_id)),
         });
         Ok(())
     }

@@ -33,6 +33,9 @@ const SCRIPT: &str = concat!(
 const PATIENCE: Duration = Duration::from_secs(60);
 /// VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY.
 const BOT_PERMISSIONS: &str = "68608";
+/// Application flags allowing the GUILD_MEMBERS and MESSAGE_CONTENT intents.
+const GATEWAY_GUILD_MEMBERS: i64 = 1 << 14;
+const GATEWAY_MESSAGE_CONTENT: i64 = 1 << 18;
 
 #[actix_web::test]
 async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
@@ -57,6 +60,15 @@ async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
         .unwrap()
         .to_string();
     let (app_id, token) = application_with_bot(&server, &owner, "PingBot").await;
+    // The script asks for the privileged members and message content intents.
+    let allowed = patch(
+        &server,
+        &format!("/api/v9/applications/{app_id}"),
+        &owner,
+        json!({ "flags": GATEWAY_GUILD_MEMBERS | GATEWAY_MESSAGE_CONTENT }),
+    )
+    .await;
+    assert_eq!(allowed.status, 200, "{:?}", allowed.body);
     let added = authorize(&server, &owner, &app_id, &guild_id, BOT_PERMISSIONS).await;
     assert_eq!(added.status, 200, "{:?}", added.body);
     let mut gateway = Gateway::connect(&server, "v=9&encoding=json").await;

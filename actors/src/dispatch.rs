@@ -19,12 +19,20 @@ const VARIANTS: [(Encoding, Compression); 5] = [
 
 /// One gateway event (`op 0`): its name and its `d` payload, serialised once. Connections add
 /// only their own sequence number around it, and share one copy of `d` per encoding and
-/// compression.
+/// compression. Beside the bytes it carries what sessions filter on (see [`crate::intents`]):
+/// where it happened, whom it is about, and a copy without message content.
 #[derive(Debug)]
 pub struct Dispatch {
     event: &'static str,
     data: Bytes,
     variants: [OnceLock<Bytes>; VARIANTS.len()],
+    /// The guild it happened in; `None` in a DM or the user's own business.
+    guild_id: Option<i64>,
+    /// Users it is about, who get it whole whatever their intents: a message's author and the
+    /// users it mentions, the member of a GUILD_MEMBER_UPDATE.
+    subjects: Box<[i64]>,
+    /// The same event without message content, for bots without MESSAGE_CONTENT.
+    redacted: Option<Arc<Dispatch>>,
 }
 
 impl Dispatch {
@@ -32,10 +40,12 @@ impl Dispatch {
         event: &'static str,
         data: &T,
     ) -> Result<Arc<Self>, serde_json::Error> {
-        Ok(Arc::new(Self::from_json(
-            event,
-            serde_json::to_vec(data)?.into(),
-        )))
+        Self::json(event, data).map(Arc::new)
+    }
+
+    /// Like [`Dispatch::new`], to add to ([`Dispatch::in_guild`] …) before sharing it.
+    pub fn json<T: Serialize>(event: &'static str, data: &T) -> Result<Self, serde_json::Error> {
+        Ok(Self::from_json(event, serde_json::to_vec(data)?.into()))
     }
 
     /// A dispatch whose `d` is already JSON text.
@@ -44,11 +54,47 @@ impl Dispatch {
             event,
             data,
             variants: Default::default(),
+            guild_id: None,
+            subjects: Box::default(),
+            redacted: None,
         }
+    }
+
+    /// It happened in this guild (sessions of other shards, and without the guild intent,
+    /// do not hear it).
+    pub fn in_guild(mut self, guild_id: i64) -> Self {
+        self.guild_id = Some(guild_id);
+        self
+    }
+
+    /// It is about these users (see [`Dispatch::subjects`]).
+    pub fn about(mut self, users: impl IntoIterator<Item = i64>) -> Self {
+        self.subjects = users.into_iter().collect();
+        self
+    }
+
+    /// Bots without MESSAGE_CONTENT get `redacted` instead, unless it is about them.
+    pub fn with_redacted(mut self, redacted: Dispatch) -> Self {
+        self.redacted = Some(Arc::new(redacted));
+        self
     }
 
     pub fn event(&self) -> &'static str {
         self.event
+    }
+
+    pub fn guild_id(&self) -> Option<i64> {
+        self.guild_id
+    }
+
+    /// Users it is about: they get it whole whatever their intents.
+    pub fn subjects(&self) -> &[i64] {
+        &self.subjects
+    }
+
+    /// The copy without message content, if it has message content.
+    pub fn redacted(&self) -> Option<&Arc<Dispatch>> {
+        self.redacted.as_ref()
     }
 
     /// The JSON text of `d`.

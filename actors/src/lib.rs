@@ -6,6 +6,7 @@
 
 pub mod dispatch;
 pub mod guild;
+pub mod intents;
 pub mod permissions;
 pub mod registry;
 pub mod session;

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Supervised};
 
 use crate::dispatch::{Deliver, Dispatch};
-use crate::guild::{GuildRegistry, Subscribe, SubscribeUser};
+use crate::guild::SubscribeUser;
 use crate::session::protocol::CloseCode;
-use crate::session::{End, Reconnect, Session};
+use crate::session::{End, Join, Reconnect, Session};
 use crate::supervisor::guard;
 
+#[derive(Default)]
 pub struct SessionRegistry {
-    guilds: Addr<GuildRegistry>,
     sessions: HashMap<Arc<str>, Live>,
     by_user: HashMap<i64, Vec<Arc<str>>>,
 }
@@ -27,12 +27,8 @@ struct Live {
 }
 
 impl SessionRegistry {
-    pub fn new(guilds: Addr<GuildRegistry>) -> Self {
-        Self {
-            guilds,
-            sessions: HashMap::new(),
-            by_user: HashMap::new(),
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     fn of_user(&self, user_id: i64) -> impl Iterator<Item = (&Arc<str>, &Live)> {
@@ -150,12 +146,10 @@ impl Handler<SubscribeUser> for SessionRegistry {
     type Result = ();
     fn handle(&mut self, join: SubscribeUser, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("session registry", ctx, |_| {
-            for (id, live) in self.of_user(join.user_id) {
-                self.guilds.do_send(Subscribe {
+            // Each session subscribes itself, if the guild is of its shard.
+            for (_, live) in self.of_user(join.user_id) {
+                live.session.do_send(Join {
                     guild_id: join.guild_id,
-                    session_id: id.clone(),
-                    user_id: join.user_id,
-                    recipient: live.session.clone().recipient(),
                 });
             }
         });

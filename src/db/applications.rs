@@ -85,6 +85,14 @@ impl Application {
             .map(drop)
     }
 
+    pub async fn set_flags(conn: &mut AsyncPgConnection, id: i64, flags: i64) -> QueryResult<()> {
+        diesel::update(applications::table.find(id))
+            .set(applications::flags.eq(flags))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
     /// Creates the application's bot user (`user.id` must be the application's id) and links
     /// it. The `users` insert lives here because only an application makes bot accounts: they
     /// are verified, have no password and carry the `bot` flag no registration can set.

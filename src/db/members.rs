@@ -90,6 +90,51 @@ impl Member {
             .await
     }
 
+    /// Members of a guild with their users whose username or nickname starts with `prefix`
+    /// (ignoring case; an empty prefix matches everyone), by user id, at most `limit` of them
+    /// (`None`: all).
+    pub async fn with_name_prefix(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        prefix: &str,
+        limit: Option<i64>,
+    ) -> QueryResult<Vec<(Member, User)>> {
+        let mut query = members::table
+            .inner_join(users::table)
+            .filter(members::guild_id.eq(guild_id))
+            .order(members::user_id.asc())
+            .select((Member::as_select(), User::as_select()))
+            .into_boxed();
+        if !prefix.is_empty() {
+            let pattern = format!("{}%", escape_like(prefix));
+            query = query.filter(
+                users::username
+                    .ilike(pattern.clone())
+                    .or(members::nick.ilike(pattern)),
+            );
+        }
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        query.load(conn).await
+    }
+
+    /// Those of `user_ids` who are members of a guild, with their users, by user id.
+    pub async fn of_guild_by_ids(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        user_ids: &[i64],
+    ) -> QueryResult<Vec<(Member, User)>> {
+        members::table
+            .inner_join(users::table)
+            .filter(members::guild_id.eq(guild_id))
+            .filter(members::user_id.eq_any(user_ids))
+            .order(members::user_id.asc())
+            .select((Member::as_select(), User::as_select()))
+            .load(conn)
+            .await
+    }
+
     /// Every membership of a user, and of those guilds' `others` when asked for.
     pub async fn of_user(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<Member>> {
         members::table
@@ -222,5 +267,26 @@ impl Member {
             .execute(conn)
             .await
             .map(drop)
+    }
+}
+
+/// `text` for a LIKE pattern, matching itself only: `%`, `_` and the escape `\` escaped.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(super::escape_like(r"a%b_c\d"), r"a\%b\_c\\d");
+        assert_eq!(super::escape_like("plain"), "plain");
     }
 }

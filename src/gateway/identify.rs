@@ -6,10 +6,13 @@ use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
+use spacebar_actors::intents::{self, allowed_privileged, bits as intent_bits, Shard};
+use spacebar_actors::session::backend::{BackendError, MembersRequest};
 use spacebar_actors::session::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
 use spacebar_actors::Dispatch;
 
 use crate::credentials::authenticate;
+use crate::db::applications::Application;
 use crate::db::channels::{Channel, OverwriteRow};
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
@@ -60,14 +63,61 @@ impl SessionBackend for AppState {
                 .await
                 .map_err(|e| internal(&e))?
                 .ok_or(IdentifyError::AuthenticationFailed)?;
-            let world = World::load(&mut conn, &session.user)
+            let user = &session.user;
+            let (application, intents) = if user.bot {
+                // A bot's application shares its id; its flags allow the privileged intents.
+                let flags = Application::find(&mut conn, user.id)
+                    .await
+                    .map_err(|e| internal(&e))?
+                    .map_or(0, |app| app.flags);
+                let allowed = intents::ALL & !(intents::PRIVILEGED & !allowed_privileged(flags));
+                let intents = match request.intents {
+                    Some(asked) if asked & !allowed != 0 => {
+                        return Err(IdentifyError::DisallowedIntents)
+                    }
+                    Some(asked) => asked,
+                    // No intents: everything the application may have.
+                    None => allowed,
+                };
+                (Some(flags), intents)
+            } else {
+                // People hear everything, whatever intents they send.
+                (None, intents::ALL)
+            };
+            let loading = Loading {
+                shard: request.shard,
+                // A bot's GUILD_CREATE lists every member only with GUILD_PRESENCES, as on
+                // Discord, and only of guilds that are not large.
+                members_up_to: (user.bot && intents & intent_bits::GUILD_PRESENCES != 0)
+                    .then(|| i64::try_from(request.large_threshold).unwrap_or(250)),
+            };
+            let world = World::load(&mut conn, user, &loading)
                 .await
                 .map_err(|e| internal(&e))?;
-            world
-                .identified(&session.user, session.session_id, &request)
-                .map_err(|e| internal(&e))
+            let mut identified = world
+                .identified(user, session.session_id, &request, application)
+                .map_err(|e| internal(&e))?;
+            identified.intents = intents;
+            Ok(identified)
         })
     }
+
+    fn request_members(
+        &self,
+        user_id: i64,
+        request: MembersRequest,
+    ) -> BoxFuture<'static, Result<Vec<std::sync::Arc<Dispatch>>, BackendError>> {
+        super::members::request_members(self.pool.clone(), user_id, request)
+    }
+}
+
+/// What of the account's world a session asks for.
+struct Loading {
+    /// Only this shard's guilds (and DMs on shard 0 only).
+    shard: Option<Shard>,
+    /// Every member of guilds with at most this many, for a bot's GUILD_CREATE; `None`: only
+    /// the bot's own member.
+    members_up_to: Option<i64>,
 }
 
 /// Everything READY tells an account about, loaded at once.
@@ -78,8 +128,10 @@ struct World {
     overwrites: Vec<OverwriteRow>,
     memberships: HashMap<i64, Member>,
     member_counts: HashMap<i64, i64>,
-    /// Members with users, of small guilds, for bots' GUILD_CREATE.
+    /// Members with users, of guilds not large, for bots' GUILD_CREATE.
     members: Vec<(Member, User)>,
+    /// Guilds whose whole member list is in `members`.
+    listed: Vec<i64>,
     private_channels: Vec<Channel>,
     recipients: Vec<(i64, i64)>,
     relationships: Vec<Relationship>,
@@ -88,8 +140,15 @@ struct World {
 }
 
 impl World {
-    async fn load(conn: &mut Connection, user: &User) -> diesel::QueryResult<Self> {
-        let guilds = Guild::of_user(conn, user.id).await?;
+    async fn load(
+        conn: &mut Connection,
+        user: &User,
+        loading: &Loading,
+    ) -> diesel::QueryResult<Self> {
+        let mut guilds = Guild::of_user(conn, user.id).await?;
+        if let Some(shard) = loading.shard {
+            guilds.retain(|g| shard.owns_guild(g.id));
+        }
         let guild_ids: Vec<i64> = guilds.iter().map(|g| g.id).collect();
         let roles = Role::of_guilds(conn, &guild_ids).await?;
         let channels = Channel::of_guilds(conn, &guild_ids).await?;
@@ -104,17 +163,25 @@ impl World {
             .await?
             .into_iter()
             .collect();
-        let members = if user.bot {
-            let small: Vec<i64> = member_counts
+        let listed: Vec<i64> = match loading.members_up_to {
+            Some(threshold) => member_counts
                 .iter()
-                .filter(|(_, n)| **n <= 250)
+                .filter(|(_, n)| **n <= threshold)
                 .map(|(g, _)| *g)
-                .collect();
-            Member::of_guilds_with_users(conn, &small).await?
+                .collect(),
+            None => Vec::new(),
+        };
+        let members = if listed.is_empty() {
+            Vec::new()
+        } else {
+            Member::of_guilds_with_users(conn, &listed).await?
+        };
+        // Events of no guild go to shard 0 only; so do the DMs READY lists.
+        let private_channels = if loading.shard.is_none_or(|shard| shard.id() == 0) {
+            Channel::private_of(conn, user.id).await?
         } else {
             Vec::new()
         };
-        let private_channels = Channel::private_of(conn, user.id).await?;
         let private_ids: Vec<i64> = private_channels.iter().map(|c| c.id).collect();
         let recipients = Channel::recipients(conn, &private_ids).await?;
         let relationships = Relationship::of_user(conn, user.id).await?;
@@ -140,6 +207,7 @@ impl World {
             memberships,
             member_counts,
             members,
+            listed,
             private_channels,
             recipients,
             relationships,
@@ -148,8 +216,9 @@ impl World {
         })
     }
 
-    /// What the account knows of one guild: the channels it may see, its membership.
-    fn snapshot<'a>(&'a self, guild: &'a Guild) -> GuildSnapshot<'a> {
+    /// What the account knows of one guild: the channels it may see, its membership; for a
+    /// bot, the members its GUILD_CREATE lists (all, or only its own).
+    fn snapshot<'a>(&'a self, guild: &'a Guild, user: &User) -> GuildSnapshot<'a> {
         let me = self.memberships.get(&guild.id);
         let count = self.member_counts.get(&guild.id).copied().unwrap_or(0);
         let mut snapshot = GuildSnapshot::new(
@@ -160,12 +229,20 @@ impl World {
             me,
             count,
         );
-        snapshot.members = self
-            .members
-            .iter()
-            .filter(|(m, _)| m.guild_id == guild.id)
-            .map(|(m, u)| guild::member(m, Some(u)))
-            .collect();
+        if !user.bot {
+            return snapshot;
+        }
+        snapshot.members = if self.listed.contains(&guild.id) {
+            self.members
+                .iter()
+                .filter(|(m, _)| m.guild_id == guild.id)
+                .map(|(m, u)| guild::member(m, Some(u)))
+                .collect()
+        } else {
+            me.map(|m| guild::member(m, Some(user)))
+                .into_iter()
+                .collect()
+        };
         snapshot
     }
 
@@ -174,9 +251,10 @@ impl World {
         user: &User,
         auth_session_id: i64,
         request: &IdentifyRequest,
+        application_flags: Option<i64>,
     ) -> Result<Identified, serde_json::Error> {
         let large = i64::try_from(request.large_threshold).unwrap_or(250);
-        let snapshots: Vec<_> = self.guilds.iter().map(|g| self.snapshot(g)).collect();
+        let snapshots: Vec<_> = self.guilds.iter().map(|g| self.snapshot(g, user)).collect();
         let mut followups = Vec::new();
         let guilds: Vec<Value> = if user.bot {
             // Bots learn their guilds one GUILD_CREATE at a time (discord.js waits for each).
@@ -195,8 +273,15 @@ impl World {
         followups.push(Dispatch::new("READY_SUPPLEMENTAL", &self.supplemental())?);
         let mut ready = self.ready(user, auth_session_id, request);
         ready["guilds"] = Value::Array(guilds);
+        if let Some(flags) = application_flags {
+            // discord.js reads the application from READY; a bot's application shares its id.
+            ready["application"] = json!({ "id": id(user.id), "flags": flags });
+        }
         Ok(Identified {
             user_id: user.id,
+            bot: user.bot,
+            // Set by the caller, which checked them against the application.
+            intents: intents::ALL,
             login_id: auth_session_id,
             guild_ids: self.guilds.iter().map(|g| g.id).collect(),
             ready,
@@ -259,7 +344,7 @@ impl World {
             .iter()
             .map(|r| json!({ "id": id(r.channel_id), "last_message_id": r.last_message_id.map(id), "mention_count": r.mention_count, "last_pin_timestamp": null }))
             .collect();
-        let mut ready = json!({
+        json!({
             "v": request.api_version,
             "user": PrivateUser::from(user),
             "user_settings": user_settings,
@@ -293,12 +378,7 @@ impl World {
             "consents": { "personalization": { "consented": false } },
             "geo_ordered_rtc_regions": [],
             "tutorial": null,
-        });
-        if user.bot {
-            // discord.js reads the application from READY; a bot's application shares its id.
-            ready["application"] = json!({ "id": id(user.id), "flags": 0 });
-        }
-        ready
+        })
     }
 }
 

@@ -1,8 +1,9 @@
 //! The gateway's entry: the WebSocket upgrade at `/`, which starts one connection actor (in
 //! the `spacebar-actors` crate) per socket; and, in `identify`, what sessions need from the
-//! database to authenticate and say READY.
+//! database to authenticate and say READY; in `members`, the answers to REQUEST_GUILD_MEMBERS.
 
 mod identify;
+mod members;
 
 use std::collections::HashMap;
 

@@ -1,8 +1,14 @@
 //! What a gateway session needs from the server, as a trait the server implements: the session
 //! actor speaks the protocol, the backend knows the accounts and builds READY.
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 use serde_json::Value;
+
+use crate::intents::Shard;
+
+use crate::Dispatch;
 
 /// An IDENTIFY, checked for shape, for the backend to authenticate and answer.
 #[derive(Debug, Clone)]
@@ -13,7 +19,11 @@ pub struct IdentifyRequest {
     pub gateway_url: String,
     pub api_version: u8,
     pub capabilities: u64,
-    pub intents: u64,
+    /// The intents asked for (checked against [`crate::intents::ALL`]); `None` when IDENTIFY
+    /// had none, as user clients send.
+    pub intents: Option<u64>,
+    /// IDENTIFY's `shard`, checked: READY holds only this shard's guilds.
+    pub shard: Option<Shard>,
     /// Guilds with more members than this are "large" (50 to 250).
     pub large_threshold: u64,
     pub properties: Value,
@@ -25,9 +35,14 @@ pub struct IdentifyRequest {
 #[derive(Debug)]
 pub struct Identified {
     pub user_id: i64,
+    /// A bot account: without MESSAGE_CONTENT it gets messages in guilds without content.
+    pub bot: bool,
+    /// The intents that apply: a bot's, checked against its application (all it may have when
+    /// it sent none); [`crate::intents::ALL`] for a person, whatever they sent.
+    pub intents: u64,
     /// The login session the token belongs to: when it ends, so does the gateway session.
     pub login_id: i64,
-    /// The guilds whose events the session should hear.
+    /// The guilds whose events the session should hear (of its shard only).
     pub guild_ids: Vec<i64>,
     pub ready: Value,
     pub followups: Vec<std::sync::Arc<crate::Dispatch>>,
@@ -38,10 +53,51 @@ pub enum IdentifyError {
     /// The token is not valid (closes with 4004).
     #[error("authentication failed")]
     AuthenticationFailed,
+    /// A bot asked for a privileged intent its application is not allowed (closes with 4014).
+    #[error("disallowed intents")]
+    DisallowedIntents,
     /// Anything else (closes with 4000); the message is logged, never sent.
     #[error("identify failed: {0}")]
     Internal(String),
 }
+
+/// REQUEST_GUILD_MEMBERS (op 8), checked for shape: which members of one guild to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembersRequest {
+    pub guild_id: i64,
+    pub selection: MemberSelection,
+    /// Asked for; presences are not served yet, so every chunk carries `presences: []`.
+    pub presences: bool,
+    /// Echoed in every chunk; `None` when absent or invalid (not a string, over 32 bytes).
+    pub nonce: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberSelection {
+    /// Members whose username or nickname starts with `prefix`, ignoring case: at most `limit`
+    /// (1 to 100), or every member when `limit` is `None` (an empty query with limit 0).
+    Query { prefix: String, limit: Option<u32> },
+    /// These users (at most 100); those who are not members come back in `not_found`.
+    UserIds(Vec<i64>),
+}
+
+impl MembersRequest {
+    /// Whether this asks for the whole member list (`query: "", limit: 0`).
+    pub fn is_everyone(&self) -> bool {
+        matches!(self.selection, MemberSelection::Query { limit: None, .. })
+    }
+
+    /// Whether this lists members unfiltered (an empty query, any limit): only sessions with
+    /// the GUILD_MEMBERS intent may.
+    pub fn lists_members(&self) -> bool {
+        matches!(&self.selection, MemberSelection::Query { prefix, .. } if prefix.is_empty())
+    }
+}
+
+/// A backend failure outside IDENTIFY (closes the connection with 4000; logged, never sent).
+#[derive(Debug, thiserror::Error)]
+#[error("backend failed: {0}")]
+pub struct BackendError(pub String);
 
 pub trait SessionBackend: Send + Sync + 'static {
     /// Checks a token (RESUME): the user it belongs to.
@@ -51,4 +107,12 @@ pub trait SessionBackend: Send + Sync + 'static {
         &self,
         request: IdentifyRequest,
     ) -> BoxFuture<'static, Result<Identified, IdentifyError>>;
+
+    /// REQUEST_GUILD_MEMBERS from `user_id`: the GUILD_MEMBERS_CHUNK dispatches that answer it
+    /// (up to 1,000 members each), or none when the user is not in the guild.
+    fn request_members(
+        &self,
+        user_id: i64,
+        request: MembersRequest,
+    ) -> BoxFuture<'static, Result<Vec<Arc<Dispatch>>, BackendError>>;
 }

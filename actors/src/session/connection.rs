@@ -3,6 +3,7 @@
 //! input. A failure while handling a frame closes this one connection with 4000 and touches
 //! nothing else. The session it speaks for lives on in [`super::Session`] when it drops.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,19 +14,24 @@ use actix_http::ws::Item;
 use actix_web_actors::ws;
 use rand::Rng;
 
-use super::protocol::{op, CloseCode, Identify, Resume, VoiceStateUpdate};
+use super::backend::MembersRequest;
+use super::protocol::{members_request, op, CloseCode, Identify, Resume, VoiceStateUpdate};
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
     Attach, Detach, Identified, IdentifyError, IdentifyRequest, Outbound, Session, SessionBackend,
     SessionConfig,
 };
-use crate::dispatch::Dispatch;
+use crate::dispatch::{Deliver, Dispatch};
+use crate::intents::{self, Filter};
 use crate::registry::Find;
 use crate::supervisor::catch_failure;
 use crate::Tree;
 
 /// The window the command rate limit counts in.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// How often a connection may ask for a guild's whole member list (Discord: once per guild
+/// every 30 seconds; more gets a RATE_LIMITED dispatch).
+const EVERYONE_WINDOW: Duration = Duration::from_secs(30);
 
 /// What the connection asked for in its query string.
 #[derive(Debug, Clone)]
@@ -44,6 +50,8 @@ enum Phase {
     Authenticating,
     Ready {
         session: Addr<Session>,
+        /// What the session hears: its user, and the intents that decide what it may ask.
+        filter: Filter,
     },
 }
 
@@ -60,6 +68,8 @@ pub struct Connection {
     commands: (Instant, u32),
     /// A message arriving in continuation frames, until its last frame.
     fragments: Option<Vec<u8>>,
+    /// When this connection last asked for each guild's whole member list.
+    everyone_asked: HashMap<i64, Instant>,
 }
 
 impl Connection {
@@ -84,6 +94,7 @@ impl Connection {
             last_heartbeat: Instant::now(),
             commands: (Instant::now(), 0),
             fragments: None,
+            everyone_asked: HashMap::new(),
         }
     }
 
@@ -213,11 +224,9 @@ impl Connection {
                 // Leaving voice (guild_id and channel_id null, as Fermi sends at start-up) is
                 // a no-op for a session that is in no voice channel.
             }
+            op::REQUEST_GUILD_MEMBERS => self.request_members(payload.d, ctx),
             // Presence and member lists are not served yet: accepted and not answered.
-            op::PRESENCE_UPDATE
-            | op::REQUEST_GUILD_MEMBERS
-            | op::GUILD_SUBSCRIPTIONS
-            | op::GUILD_SUBSCRIPTIONS_BULK => {}
+            op::PRESENCE_UPDATE | op::GUILD_SUBSCRIPTIONS | op::GUILD_SUBSCRIPTIONS_BULK => {}
             _ => self.close(ctx, CloseCode::UnknownOpcode),
         }
     }
@@ -229,6 +238,10 @@ impl Connection {
         let Ok(identify) = serde_json::from_value::<Identify>(d) else {
             return self.close(ctx, CloseCode::DecodeError);
         };
+        let (intents, shard) = match (identify.intents(), identify.shard()) {
+            (Ok(intents), Ok(shard)) => (intents, shard),
+            (Err(code), _) | (_, Err(code)) => return self.close(ctx, code),
+        };
         let session_id = new_session_id();
         let request = IdentifyRequest {
             token: identify.token,
@@ -236,7 +249,8 @@ impl Connection {
             gateway_url: self.params.gateway_url.clone(),
             api_version: self.params.api_version,
             capabilities: identify.capabilities.unwrap_or(0),
-            intents: identify.intents.unwrap_or(0),
+            intents,
+            shard,
             large_threshold: identify.large_threshold.unwrap_or(50).clamp(50, 250),
             properties: identify.properties,
             presence: identify.presence,
@@ -246,9 +260,20 @@ impl Connection {
         // `wait`: no other frame is handled until READY is out, so nothing overtakes it.
         ctx.wait(
             identifying.map(move |result, connection, ctx| match result {
-                Ok(identified) => connection.start_session(session_id.into(), identified, ctx),
+                Ok(identified) => {
+                    let filter = Filter {
+                        user_id: identified.user_id,
+                        intents: identified.intents,
+                        bot: identified.bot,
+                        shard,
+                    };
+                    connection.start_session(session_id.into(), identified, filter, ctx)
+                }
                 Err(IdentifyError::AuthenticationFailed) => {
                     connection.close(ctx, CloseCode::AuthenticationFailed)
+                }
+                Err(IdentifyError::DisallowedIntents) => {
+                    connection.close(ctx, CloseCode::DisallowedIntents)
                 }
                 Err(IdentifyError::Internal(error)) => {
                     tracing::error!(%error, "identify failed");
@@ -262,6 +287,7 @@ impl Connection {
         &mut self,
         session_id: Arc<str>,
         mut identified: Identified,
+        filter: Filter,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let ready = match serde_json::to_vec(&identified.ready) {
@@ -277,6 +303,7 @@ impl Connection {
         let session = Session::new(
             session_id,
             identified,
+            filter,
             initial,
             self.tree.clone(),
             self.config.clone(),
@@ -284,6 +311,7 @@ impl Connection {
         );
         self.phase = Phase::Ready {
             session: session.start(),
+            filter,
         };
     }
 
@@ -319,7 +347,7 @@ impl Connection {
                 after: resume.seq.unwrap_or(0),
             };
             match session.send(attach).await {
-                Ok(Ok(())) => Ok(Some(session)),
+                Ok(Ok(filter)) => Ok(Some((session, filter))),
                 _ => Ok(None),
             }
         };
@@ -327,13 +355,19 @@ impl Connection {
             resuming
                 .into_actor(self)
                 .map(|result, connection, ctx| match result {
-                    Ok(Some(session)) => connection.phase = Phase::Ready { session },
+                    Ok(Some((session, filter))) => {
+                        connection.phase = Phase::Ready { session, filter }
+                    }
                     Ok(None) => {
                         connection.phase = Phase::AwaitingIdentify;
                         connection.send_op(ctx, op::INVALID_SESSION, "false");
                     }
                     Err(IdentifyError::AuthenticationFailed) => {
                         connection.close(ctx, CloseCode::AuthenticationFailed)
+                    }
+                    // Not something a token check answers; resuming never asks for intents.
+                    Err(IdentifyError::DisallowedIntents) => {
+                        connection.close(ctx, CloseCode::DisallowedIntents)
                     }
                     Err(IdentifyError::Internal(error)) => {
                         tracing::error!(%error, "resume check failed");
@@ -343,6 +377,85 @@ impl Connection {
                 }),
         );
     }
+}
+
+impl Connection {
+    /// REQUEST_GUILD_MEMBERS: checked here, answered by the backend, and delivered through the
+    /// session as GUILD_MEMBERS_CHUNK dispatches (sequenced, and replayed on RESUME). A guild
+    /// the user is not in, or a member list a bot without GUILD_MEMBERS asks for, gets no
+    /// answer, as on Discord.
+    fn request_members(&mut self, d: serde_json::Value, ctx: &mut ws::WebsocketContext<Self>) {
+        let Phase::Ready { session, filter } = &self.phase else {
+            return self.close(ctx, CloseCode::NotAuthenticated);
+        };
+        let (session, filter) = (session.clone(), *filter);
+        let Some(request) = members_request(d) else {
+            return self.close(ctx, CloseCode::DecodeError);
+        };
+        if request.lists_members() && filter.intents & intents::bits::GUILD_MEMBERS == 0 {
+            // Listing members (an empty query) needs GUILD_MEMBERS; Discord ignores it.
+            return;
+        }
+        if request.is_everyone() {
+            if let Some(retry_after) = self.everyone_limited(request.guild_id) {
+                match rate_limited(&request, retry_after) {
+                    Ok(dispatch) => session.do_send(Deliver(dispatch)),
+                    Err(error) => tracing::error!(%error, "RATE_LIMITED did not serialise"),
+                }
+                return;
+            }
+        }
+        let answering = self.backend.request_members(filter.user_id, request);
+        // `wait`: the chunks reach the session before the next command is read, so answers
+        // come in the order of the requests.
+        ctx.wait(
+            answering
+                .into_actor(self)
+                .map(move |result, connection, ctx| match result {
+                    Ok(chunks) => {
+                        for chunk in chunks {
+                            session.do_send(Deliver(chunk));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "request guild members failed");
+                        connection.close(ctx, CloseCode::UnknownError);
+                    }
+                }),
+        );
+    }
+
+    /// Counts a request for a guild's whole member list: how long to wait when it is one too
+    /// many.
+    fn everyone_limited(&mut self, guild_id: i64) -> Option<Duration> {
+        self.everyone_asked
+            .retain(|_, asked| asked.elapsed() < EVERYONE_WINDOW);
+        if let Some(asked) = self.everyone_asked.get(&guild_id) {
+            return Some(EVERYONE_WINDOW.saturating_sub(asked.elapsed()));
+        }
+        self.everyone_asked.insert(guild_id, Instant::now());
+        None
+    }
+}
+
+/// Discord's RATE_LIMITED dispatch for an op 8 that asked too often.
+fn rate_limited(
+    request: &MembersRequest,
+    retry_after: Duration,
+) -> Result<Arc<Dispatch>, serde_json::Error> {
+    let mut meta = serde_json::json!({ "guild_id": request.guild_id.to_string() });
+    if let Some(nonce) = &request.nonce {
+        meta["nonce"] = nonce.clone().into();
+    }
+    let d = serde_json::json!({
+        "opcode": op::REQUEST_GUILD_MEMBERS,
+        "retry_after": retry_after.as_secs_f64(),
+        "meta": meta,
+    });
+    // Of the guild, so a sharded session hears it only on the guild's shard.
+    Ok(Arc::new(
+        Dispatch::json("RATE_LIMITED", &d)?.in_guild(request.guild_id),
+    ))
 }
 
 impl Actor for Connection {
@@ -374,7 +487,7 @@ impl Actor for Connection {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        if let Phase::Ready { session } = &self.phase {
+        if let Phase::Ready { session, .. } = &self.phase {
             session.do_send(Detach {
                 connection_id: self.id,
             });

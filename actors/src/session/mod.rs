@@ -22,6 +22,7 @@ use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipi
 
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::Subscribe;
+use crate::intents::Filter;
 use crate::registry::{Register, Unregister};
 use crate::supervisor::guard;
 use crate::Tree;
@@ -58,9 +59,10 @@ pub enum Outbound {
     Reconnect,
 }
 
-/// A connection takes the session over (after IDENTIFY, or RESUME from `after`).
+/// A connection takes the session over (after IDENTIFY, or RESUME from `after`); it learns
+/// what the session hears (its intents decide what it may ask for).
 #[derive(Message)]
-#[rtype(result = "Result<(), ResumeRefused>")]
+#[rtype(result = "Result<Filter, ResumeRefused>")]
 pub struct Attach {
     pub connection: Recipient<Outbound>,
     pub connection_id: u64,
@@ -89,6 +91,8 @@ pub struct Session {
     id: Arc<str>,
     user_id: i64,
     login_id: i64,
+    /// Its intents and shard: which dispatches it hears.
+    filter: Filter,
     tree: Tree,
     config: Arc<SessionConfig>,
     guild_ids: Vec<i64>,
@@ -107,6 +111,7 @@ impl Session {
     pub fn new(
         id: Arc<str>,
         identified: Identified,
+        filter: Filter,
         initial: Vec<Arc<Dispatch>>,
         tree: Tree,
         config: Arc<SessionConfig>,
@@ -117,6 +122,7 @@ impl Session {
             id,
             user_id: identified.user_id,
             login_id: identified.login_id,
+            filter,
             guild_ids: identified.guild_ids,
             tree,
             config,
@@ -141,7 +147,19 @@ impl Session {
         }
     }
 
-    fn attach(&mut self, attach: Attach, ctx: &mut Context<Self>) -> Result<(), ResumeRefused> {
+    /// Starts hearing a guild, if it is of this session's shard.
+    fn subscribe(&self, guild_id: i64, ctx: &mut Context<Self>) {
+        if self.filter.owns_guild(guild_id) {
+            self.tree.guilds.do_send(Subscribe {
+                guild_id,
+                session_id: self.id.clone(),
+                user_id: self.user_id,
+                recipient: ctx.address().recipient(),
+            });
+        }
+    }
+
+    fn attach(&mut self, attach: Attach, ctx: &mut Context<Self>) -> Result<Filter, ResumeRefused> {
         if attach.user_id != self.user_id {
             return Err(ResumeRefused);
         }
@@ -164,7 +182,7 @@ impl Session {
         }
         self.connection = Some((attach.connection_id, attach.connection));
         self.send(Arc::new(Dispatch::from_json("RESUMED", "{}".into())), false);
-        Ok(())
+        Ok(self.filter)
     }
 }
 
@@ -172,14 +190,8 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let recipient = ctx.address().recipient::<Deliver>();
-        for guild_id in self.guild_ids.drain(..) {
-            self.tree.guilds.do_send(Subscribe {
-                guild_id,
-                session_id: self.id.clone(),
-                user_id: self.user_id,
-                recipient: recipient.clone(),
-            });
+        for guild_id in std::mem::take(&mut self.guild_ids) {
+            self.subscribe(guild_id, ctx);
         }
         self.tree.sessions.do_send(Register {
             session_id: self.id.clone(),
@@ -207,12 +219,30 @@ impl Actor for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
     fn handle(&mut self, Deliver(dispatch): Deliver, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("session", ctx, |_| self.send(dispatch, true));
+        guard::<Self, _, _>("session", ctx, |_| {
+            if let Some(dispatch) = self.filter.admit(&dispatch) {
+                self.send(dispatch, true);
+            }
+        });
+    }
+}
+
+/// The session's user joined a guild: the session hears it from now on (if its shard does).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub guild_id: i64,
+}
+
+impl Handler<Join> for Session {
+    type Result = ();
+    fn handle(&mut self, Join { guild_id }: Join, ctx: &mut Context<Self>) {
+        self.subscribe(guild_id, ctx);
     }
 }
 
 impl Handler<Attach> for Session {
-    type Result = Result<(), ResumeRefused>;
+    type Result = Result<Filter, ResumeRefused>;
     fn handle(&mut self, attach: Attach, ctx: &mut Context<Self>) -> Self::Result {
         self.attach(attach, ctx)
     }

@@ -3,6 +3,10 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::intents::{self, Shard};
+
+use super::backend::{MemberSelection, MembersRequest};
+
 /// Gateway opcodes (Discord's numbering; 40 is the client's QoS heartbeat).
 pub mod op {
     pub const DISPATCH: u8 = 0;
@@ -78,14 +82,55 @@ pub struct Identify {
     pub properties: Value,
     #[serde(default)]
     pub presence: Option<Value>,
-    #[serde(default, deserialize_with = "number_or_string")]
-    pub intents: Option<u64>,
+    /// Checked by [`Identify::intents`] (a bad value closes with 4013, not 4002).
+    #[serde(default)]
+    pub intents: Option<Value>,
     #[serde(default, deserialize_with = "number_or_string")]
     pub capabilities: Option<u64>,
     #[serde(default)]
     pub large_threshold: Option<u64>,
+    /// Checked by [`Identify::shard`] (a bad value closes with 4010).
     #[serde(default)]
-    pub shard: Option<[u64; 2]>,
+    pub shard: Option<Value>,
+}
+
+impl Identify {
+    /// The intents asked for (a number or a numeric string); `None` when absent or `null`.
+    /// Negative values and bits beyond the known ones are 4013.
+    pub fn intents(&self) -> Result<Option<u64>, CloseCode> {
+        match &self.intents {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => whole_number(value)
+                .filter(|intents| *intents & !intents::ALL == 0)
+                .map(Some)
+                .ok_or(CloseCode::InvalidIntents),
+        }
+    }
+
+    /// `shard: [id, count]`; `None` when absent or `null`. `count` 0 or `id >= count` is 4010.
+    pub fn shard(&self) -> Result<Option<Shard>, CloseCode> {
+        match &self.shard {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(pair)) => match pair.as_slice() {
+                [id, count] => whole_number(id)
+                    .zip(whole_number(count))
+                    .and_then(|(id, count)| Shard::new(id, count))
+                    .map(Some)
+                    .ok_or(CloseCode::InvalidShard),
+                _ => Err(CloseCode::InvalidShard),
+            },
+            Some(_) => Err(CloseCode::InvalidShard),
+        }
+    }
+}
+
+/// A non-negative whole number, sent as a number or as a numeric string.
+fn whole_number(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// RESUME's `d`.
@@ -125,6 +170,91 @@ pub struct VoiceStateUpdate {
     pub channel_id: Option<Value>,
 }
 
+/// REQUEST_GUILD_MEMBERS's `d` as sent; [`members_request`] checks it.
+#[derive(Debug, Deserialize)]
+struct RequestGuildMembers {
+    guild_id: Snowflake,
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    limit: Option<u64>,
+    #[serde(default)]
+    presences: Option<bool>,
+    #[serde(default)]
+    user_ids: Option<OneOrMany>,
+    #[serde(default)]
+    nonce: Option<Value>,
+}
+
+/// A snowflake as a string or a number.
+#[derive(Debug, Clone, Copy)]
+struct Snowflake(i64);
+
+impl<'de> Deserialize<'de> for Snowflake {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = number_or_string(deserializer)?
+            .ok_or_else(|| serde::de::Error::custom("a snowflake may not be null"))?;
+        i64::try_from(id)
+            .map(Snowflake)
+            .map_err(|_| serde::de::Error::custom("snowflake out of range"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(Snowflake),
+    Many(Vec<Snowflake>),
+}
+
+/// Most members a prefix query, or a list of user ids, may ask for.
+pub const MAX_MEMBERS_ASKED: u32 = 100;
+
+/// REQUEST_GUILD_MEMBERS's `d` checked as Discord checks it; `None` closes the connection with
+/// 4002. One guild id; exactly one of `query` (with `limit`) or `user_ids` (one id or up to
+/// 100). A prefix query returns at most 100 members; `query: ""` with `limit: 0` asks for all.
+/// An invalid `nonce` is dropped, not refused.
+pub fn members_request(d: Value) -> Option<MembersRequest> {
+    let raw: RequestGuildMembers = serde_json::from_value(d).ok()?;
+    let selection = match (raw.query, raw.user_ids) {
+        (Some(prefix), None) => {
+            let limit = match raw.limit? {
+                0 if prefix.is_empty() => None,
+                0 => Some(MAX_MEMBERS_ASKED),
+                n => Some(u32::try_from(n).map_or(MAX_MEMBERS_ASKED, |n| n.min(MAX_MEMBERS_ASKED))),
+            };
+            MemberSelection::Query { prefix, limit }
+        }
+        (None, Some(ids)) => {
+            let ids = match ids {
+                OneOrMany::One(id) => vec![id],
+                OneOrMany::Many(ids) => ids,
+            };
+            if ids.len() > MAX_MEMBERS_ASKED as usize {
+                return None;
+            }
+            let mut unique: Vec<i64> = Vec::with_capacity(ids.len());
+            for Snowflake(id) in ids {
+                if !unique.contains(&id) {
+                    unique.push(id);
+                }
+            }
+            MemberSelection::UserIds(unique)
+        }
+        _ => return None,
+    };
+    let nonce = match raw.nonce {
+        Some(Value::String(nonce)) if nonce.len() <= 32 => Some(nonce),
+        _ => None,
+    };
+    Some(MembersRequest {
+        guild_id: raw.guild_id.0,
+        selection,
+        presences: raw.presences.unwrap_or(false),
+        nonce,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,13 +264,82 @@ mod tests {
         let numeric: Identify =
             serde_json::from_str(r#"{"token":"t","capabilities":3070,"intents":"513"}"#).unwrap();
         assert_eq!(
-            (numeric.capabilities, numeric.intents),
-            (Some(3070), Some(513))
+            (numeric.capabilities, numeric.intents()),
+            (Some(3070), Ok(Some(513)))
         );
         let text: Identify =
             serde_json::from_str(r#"{"token":"t","capabilities":"1024"}"#).unwrap();
         assert_eq!(text.capabilities, Some(1024));
         assert!(serde_json::from_str::<Identify>(r#"{"token":"t","capabilities":"x"}"#).is_err());
         assert!(serde_json::from_str::<Identify>(r#"{"capabilities":1}"#).is_err());
+    }
+
+    #[test]
+    fn intents_and_shards_are_checked_with_their_own_close_codes() {
+        let identify = |d: &str| serde_json::from_str::<Identify>(d).unwrap();
+        assert_eq!(identify(r#"{"token":"t"}"#).intents(), Ok(None));
+        assert_eq!(
+            identify(r#"{"token":"t","intents":null}"#).intents(),
+            Ok(None)
+        );
+        assert_eq!(
+            identify(r#"{"token":"t","intents":67108863}"#).intents(),
+            Ok(Some(intents::ALL))
+        );
+        for bad in ["-1", "67108864", "1.5", "\"x\"", "[]"] {
+            let d = format!(r#"{{"token":"t","intents":{bad}}}"#);
+            assert_eq!(
+                identify(&d).intents(),
+                Err(CloseCode::InvalidIntents),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            identify(r#"{"token":"t","shard":[1,2]}"#).shard(),
+            Ok(Shard::new(1, 2))
+        );
+        for bad in ["[2,2]", "[0,0]", "[-1,2]", "[0]", "3"] {
+            let d = format!(r#"{{"token":"t","shard":{bad}}}"#);
+            assert_eq!(identify(&d).shard(), Err(CloseCode::InvalidShard), "{bad}");
+        }
+    }
+
+    #[test]
+    fn member_requests_are_checked_as_discord_does() {
+        let parse = |d: &str| members_request(serde_json::from_str(d).unwrap());
+        let everyone = parse(r#"{"guild_id":"1","query":"","limit":0,"nonce":"n"}"#).unwrap();
+        assert!(everyone.is_everyone());
+        assert_eq!(everyone.nonce.as_deref(), Some("n"));
+        let prefix = parse(r#"{"guild_id":1,"query":"ab","limit":500,"presences":true}"#).unwrap();
+        assert_eq!(
+            prefix.selection,
+            MemberSelection::Query {
+                prefix: "ab".into(),
+                limit: Some(100)
+            }
+        );
+        assert!(prefix.presences);
+        let one = parse(r#"{"guild_id":"1","user_ids":"7","limit":null,"query":null}"#).unwrap();
+        assert_eq!(one.selection, MemberSelection::UserIds(vec![7]));
+        let long_nonce = format!(
+            r#"{{"guild_id":"1","user_ids":["7","7"],"nonce":"{}"}}"#,
+            "x".repeat(33)
+        );
+        let deduped = parse(&long_nonce).unwrap();
+        assert_eq!(deduped.selection, MemberSelection::UserIds(vec![7]));
+        assert_eq!(deduped.nonce, None);
+        let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+        for bad in [
+            r#"{"guild_id":"1"}"#.to_string(),
+            r#"{"guild_id":"1","query":"a"}"#.to_string(),
+            r#"{"guild_id":"1","query":"","limit":0,"user_ids":["2"]}"#.to_string(),
+            r#"{"query":"","limit":0}"#.to_string(),
+            r#"{"guild_id":["1"],"query":"","limit":0}"#.to_string(),
+            r#"{"guild_id":"x","query":"","limit":0}"#.to_string(),
+            r#"{"guild_id":"1","user_ids":["-1"]}"#.to_string(),
+            serde_json::json!({ "guild_id": "1", "user_ids": too_many }).to_string(),
+        ] {
+            assert_eq!(parse(&bad), None, "{bad}");
+        }
     }
 }

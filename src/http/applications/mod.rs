@@ -3,6 +3,7 @@
 
 mod application_create;
 pub mod application_get;
+mod application_modify;
 mod bot;
 
 use actix_web::http::StatusCode;
@@ -22,6 +23,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/applications/{application_id}",
             web::get().to(application_get::get),
+        )
+        .route(
+            "/applications/{application_id}",
+            web::patch().to(application_modify::modify),
         )
         .route(
             "/applications/{application_id}/bot",

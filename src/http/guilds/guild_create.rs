@@ -78,8 +78,9 @@ pub async fn create(
     .await?;
 
     let access = GuildAccess::load(&mut conn, guild.id, user.id).await?;
-    state.user_event(
+    state.user_guild_event(
         user.id,
+        guild.id,
         "GUILD_CREATE",
         &snapshot::guild_create(&mut conn, &access).await?,
     )?;

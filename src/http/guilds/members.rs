@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::Dispatch;
 
 use super::snapshot;
 use crate::db::members::Member;
@@ -331,13 +332,11 @@ pub fn updated(state: &AppState, member: &Member, user: &User) -> Result<(), Api
         user_id: member.user_id,
         roles: member.roles.clone(),
     };
-    state.guild_event(
-        member.guild_id,
-        "GUILD_MEMBER_UPDATE",
-        &guild::member(member, Some(user)),
-        Audience::Guild,
-        vec![change],
-    )
+    // About the member: their own sessions hear it even without GUILD_MEMBERS.
+    let dispatch = Dispatch::json("GUILD_MEMBER_UPDATE", &guild::member(member, Some(user)))?
+        .about([member.user_id]);
+    state.guild_dispatch(member.guild_id, dispatch, Audience::Guild, vec![change]);
+    Ok(())
 }
 
 /// Someone joined (their membership committed): GUILD_MEMBER_ADD to the guild, GUILD_CREATE to
@@ -365,7 +364,7 @@ pub async fn joined(
     // Subscribing first: the session registry then asks the guild to deliver before it hands
     // over GUILD_CREATE, so anything published after the joiner saw GUILD_CREATE reaches them.
     state.subscribe_user(guild_id, user.id);
-    state.user_event(user.id, "GUILD_CREATE", &snapshot)
+    state.user_guild_event(user.id, guild_id, "GUILD_CREATE", &snapshot)
 }
 
 /// Someone is no longer a member (kicked, banned, or left; their membership already deleted):
@@ -381,7 +380,7 @@ pub fn removed(state: &AppState, guild_id: i64, user: &User) -> Result<(), ApiEr
         vec![StateChange::MemberRemoved { user_id: user.id }],
     )?;
     let gone = json!({ "id": guild::id(guild_id), "unavailable": false });
-    state.user_event(user.id, "GUILD_DELETE", &gone)
+    state.user_guild_event(user.id, guild_id, "GUILD_DELETE", &gone)
 }
 
 /// A whole number from the query string within `min..=max`, `default` when absent, with

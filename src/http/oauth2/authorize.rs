@@ -219,8 +219,9 @@ async fn add_bot(
         }],
     )?;
     let bot_access = GuildAccess::load(conn, guild_id, bot.id).await?;
-    state.user_event(
+    state.user_guild_event(
         bot.id,
+        guild_id,
         "GUILD_CREATE",
         &snapshot::guild_create(conn, &bot_access).await?,
     )?;

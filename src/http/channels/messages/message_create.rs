@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::mentions::{self, AllowedMentions};
-use super::{embeds, event_message, publish};
+use super::{embeds, event_message, publish_message};
 use crate::db::channels::Channel;
 use crate::db::messages::{flags, kind, Message};
 use crate::db::read_states::ReadState;
@@ -150,7 +150,7 @@ pub async fn create(
     if let Some(nonce) = nonce {
         answer["nonce"] = nonce;
     }
-    publish(&state, &access, "MESSAGE_CREATE", &answer)?;
+    publish_message(&state, &access, "MESSAGE_CREATE", &message, &answer)?;
     Ok(HttpResponse::Ok().json(answer))
 }
 

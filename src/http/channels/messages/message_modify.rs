@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::mentions::{self, AllowedMentions};
 use super::message_create::{check_content, empty_message, is_empty};
-use super::{embeds, event_message, find, publish, render};
+use super::{embeds, event_message, find, publish_message, render};
 use crate::db::messages::{flags, kind, Message, MessageEdit};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -156,7 +156,7 @@ pub async fn modify(
         ..message
     };
     let event = event_message(&mut conn, &access, &edited).await?;
-    publish(&state, &access, "MESSAGE_UPDATE", &event)?;
+    publish_message(&state, &access, "MESSAGE_UPDATE", &edited, &event)?;
     let answer = render(&mut conn, user.id, &[edited])
         .await?
         .pop()

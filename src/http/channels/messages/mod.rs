@@ -19,6 +19,7 @@ use actix_web::web;
 use serde::Serialize;
 use serde_json::Value;
 use spacebar_actors::guild::Audience;
+use spacebar_actors::Dispatch;
 
 use crate::db::members::Member;
 use crate::db::messages::{kind, Message};
@@ -119,6 +120,52 @@ pub fn publish<T: Serialize>(
             .iter()
             .try_for_each(|recipient| state.user_event(*recipient, event, data)),
     }
+}
+
+/// MESSAGE_CREATE or MESSAGE_UPDATE of `message` (`data` as the event carries it), like
+/// [`publish`]; in a guild with a second copy, made once, without the message's content, for
+/// bots without the MESSAGE_CONTENT intent. Its author and the users it mentions get it whole.
+pub fn publish_message(
+    state: &AppState,
+    access: &ChannelAccess,
+    event: &'static str,
+    message: &Message,
+    data: &Value,
+) -> Result<(), ApiError> {
+    let Some(guild) = &access.guild else {
+        return publish(state, access, event, data);
+    };
+    let subjects = std::iter::once(message.author_id).chain(message.mentions.iter().copied());
+    let dispatch = Dispatch::json(event, data)?
+        .about(subjects)
+        .with_redacted(Dispatch::json(event, &without_content(data))?);
+    state.guild_dispatch(
+        guild.guild.id,
+        dispatch,
+        Audience::Channel(access.channel.id),
+        Vec::new(),
+    );
+    Ok(())
+}
+
+/// A message event as a bot without MESSAGE_CONTENT sees it: the fields that hold what people
+/// wrote are empty, in the message and in the one it replies to.
+fn without_content(data: &Value) -> Value {
+    let mut data = data.clone();
+    let blank = |message: &mut Value| {
+        if let Some(fields) = message.as_object_mut() {
+            fields.insert("content".into(), Value::String(String::new()));
+            for list in ["embeds", "attachments", "components"] {
+                fields.insert(list.into(), Value::Array(Vec::new()));
+            }
+            fields.remove("poll");
+        }
+    };
+    if let Some(replied) = data.get_mut("referenced_message") {
+        blank(replied);
+    }
+    blank(&mut data);
+    data
 }
 
 /// `{channel_id, guild_id}` (no `guild_id` in DMs): how message events name their channel.

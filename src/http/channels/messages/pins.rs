@@ -17,7 +17,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{event_ids, event_message, find, limit, publish, render, Pooled};
+use super::{event_ids, event_message, find, limit, publish, publish_message, render, Pooled};
 use crate::db::channels::Channel;
 use crate::db::messages::{kind, Message};
 use crate::db::Connection;
@@ -96,16 +96,18 @@ pub async fn pin(
         .await?;
     if changed {
         message.pinned = true;
-        publish(
+        publish_message(
             &state,
             &access,
             "MESSAGE_UPDATE",
+            &message,
             &event_message(&mut conn, &access, &message).await?,
         )?;
-        publish(
+        publish_message(
             &state,
             &access,
             "MESSAGE_CREATE",
+            &notice,
             &event_message(&mut conn, &access, &notice).await?,
         )?;
         pins_update(&state, &access, Some(notice.created_at))?;
@@ -136,10 +138,11 @@ pub async fn unpin(
         .await?;
     if let Some(latest) = unpinned {
         message.pinned = false;
-        publish(
+        publish_message(
             &state,
             &access,
             "MESSAGE_UPDATE",
+            &message,
             &event_message(&mut conn, &access, &message).await?,
         )?;
         pins_update(&state, &access, latest)?;

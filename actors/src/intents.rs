@@ -1,0 +1,323 @@
+//! Gateway intents and sharding: which dispatches a session hears.
+//!
+//! A session decides for itself, from the event's name, the guild it happened in (none for DMs
+//! and the user's own business) and the users it is about, all of which the [`Dispatch`]
+//! carries next to its bytes: filtering never re-serialises anything. Without MESSAGE_CONTENT a
+//! bot gets the dispatch's redacted copy, made once by whoever published it.
+
+use std::sync::Arc;
+
+use crate::dispatch::Dispatch;
+
+/// Discord's intent bits.
+pub mod bits {
+    pub const GUILDS: u64 = 1 << 0;
+    pub const GUILD_MEMBERS: u64 = 1 << 1;
+    pub const GUILD_MODERATION: u64 = 1 << 2;
+    pub const GUILD_EXPRESSIONS: u64 = 1 << 3;
+    pub const GUILD_INTEGRATIONS: u64 = 1 << 4;
+    pub const GUILD_WEBHOOKS: u64 = 1 << 5;
+    pub const GUILD_INVITES: u64 = 1 << 6;
+    pub const GUILD_VOICE_STATES: u64 = 1 << 7;
+    pub const GUILD_PRESENCES: u64 = 1 << 8;
+    pub const GUILD_MESSAGES: u64 = 1 << 9;
+    pub const GUILD_MESSAGE_REACTIONS: u64 = 1 << 10;
+    pub const GUILD_MESSAGE_TYPING: u64 = 1 << 11;
+    pub const DIRECT_MESSAGES: u64 = 1 << 12;
+    pub const DIRECT_MESSAGE_REACTIONS: u64 = 1 << 13;
+    pub const DIRECT_MESSAGE_TYPING: u64 = 1 << 14;
+    pub const MESSAGE_CONTENT: u64 = 1 << 15;
+    pub const GUILD_SCHEDULED_EVENTS: u64 = 1 << 16;
+    pub const AUTO_MODERATION_CONFIGURATION: u64 = 1 << 20;
+    pub const AUTO_MODERATION_EXECUTION: u64 = 1 << 21;
+    pub const GUILD_MESSAGE_POLLS: u64 = 1 << 24;
+    pub const DIRECT_MESSAGE_POLLS: u64 = 1 << 25;
+}
+
+/// Every bit an IDENTIFY may carry: anything above (or a negative value) closes with 4013.
+pub const ALL: u64 = (1 << 26) - 1;
+
+/// Intents an application must be allowed (its flags) before its bot may ask for them.
+pub const PRIVILEGED: u64 = bits::GUILD_MEMBERS | bits::GUILD_PRESENCES | bits::MESSAGE_CONTENT;
+
+/// Discord's application flags that allow the privileged intents: each intent has a flag and a
+/// `_LIMITED` flag, and either allows it.
+pub mod app_flags {
+    pub const GATEWAY_PRESENCE: i64 = 1 << 12;
+    pub const GATEWAY_PRESENCE_LIMITED: i64 = 1 << 13;
+    pub const GATEWAY_GUILD_MEMBERS: i64 = 1 << 14;
+    pub const GATEWAY_GUILD_MEMBERS_LIMITED: i64 = 1 << 15;
+    pub const GATEWAY_MESSAGE_CONTENT: i64 = 1 << 18;
+    pub const GATEWAY_MESSAGE_CONTENT_LIMITED: i64 = 1 << 19;
+    /// The flags an application's owner may set.
+    pub const INTENT_FLAGS: i64 = GATEWAY_PRESENCE
+        | GATEWAY_PRESENCE_LIMITED
+        | GATEWAY_GUILD_MEMBERS
+        | GATEWAY_GUILD_MEMBERS_LIMITED
+        | GATEWAY_MESSAGE_CONTENT
+        | GATEWAY_MESSAGE_CONTENT_LIMITED;
+}
+
+/// The privileged intents an application with `flags` may use.
+pub fn allowed_privileged(flags: i64) -> u64 {
+    use app_flags::*;
+    let mut allowed = 0;
+    if flags & (GATEWAY_PRESENCE | GATEWAY_PRESENCE_LIMITED) != 0 {
+        allowed |= bits::GUILD_PRESENCES;
+    }
+    if flags & (GATEWAY_GUILD_MEMBERS | GATEWAY_GUILD_MEMBERS_LIMITED) != 0 {
+        allowed |= bits::GUILD_MEMBERS;
+    }
+    if flags & (GATEWAY_MESSAGE_CONTENT | GATEWAY_MESSAGE_CONTENT_LIMITED) != 0 {
+        allowed |= bits::MESSAGE_CONTENT;
+    }
+    allowed
+}
+
+/// The intent an event needs, from its name and whether it happened in a guild (else in a DM,
+/// or in the user's own business); `None` for events every session gets (READY, RESUMED,
+/// USER_UPDATE, RELATIONSHIP_*, MESSAGE_ACK, a DM's CHANNEL_CREATE, INTERACTION_CREATE, …).
+pub fn required(event: &str, in_guild: bool) -> Option<u64> {
+    use bits::*;
+    let guild_or_dm = |guild: u64, dm: u64| Some(if in_guild { guild } else { dm });
+    match event {
+        "GUILD_CREATE"
+        | "GUILD_UPDATE"
+        | "GUILD_DELETE"
+        | "GUILD_ROLE_CREATE"
+        | "GUILD_ROLE_UPDATE"
+        | "GUILD_ROLE_DELETE"
+        | "THREAD_CREATE"
+        | "THREAD_UPDATE"
+        | "THREAD_DELETE"
+        | "THREAD_LIST_SYNC"
+        | "THREAD_MEMBER_UPDATE"
+        | "THREAD_MEMBERS_UPDATE"
+        | "STAGE_INSTANCE_CREATE"
+        | "STAGE_INSTANCE_UPDATE"
+        | "STAGE_INSTANCE_DELETE"
+        | "VOICE_CHANNEL_STATUS_UPDATE"
+        | "VOICE_CHANNEL_START_TIME_UPDATE" => Some(GUILDS),
+        // A DM's channel events go to its recipients whatever their intents.
+        "CHANNEL_CREATE" | "CHANNEL_UPDATE" | "CHANNEL_DELETE" => in_guild.then_some(GUILDS),
+        "CHANNEL_PINS_UPDATE" => guild_or_dm(GUILDS, DIRECT_MESSAGES),
+        "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" | "GUILD_MEMBER_REMOVE" => Some(GUILD_MEMBERS),
+        "GUILD_AUDIT_LOG_ENTRY_CREATE" | "GUILD_BAN_ADD" | "GUILD_BAN_REMOVE" => {
+            Some(GUILD_MODERATION)
+        }
+        "GUILD_EMOJIS_UPDATE"
+        | "GUILD_STICKERS_UPDATE"
+        | "GUILD_SOUNDBOARD_SOUND_CREATE"
+        | "GUILD_SOUNDBOARD_SOUND_UPDATE"
+        | "GUILD_SOUNDBOARD_SOUND_DELETE"
+        | "GUILD_SOUNDBOARD_SOUNDS_UPDATE" => Some(GUILD_EXPRESSIONS),
+        "GUILD_INTEGRATIONS_UPDATE"
+        | "INTEGRATION_CREATE"
+        | "INTEGRATION_UPDATE"
+        | "INTEGRATION_DELETE" => Some(GUILD_INTEGRATIONS),
+        "WEBHOOKS_UPDATE" => Some(GUILD_WEBHOOKS),
+        "INVITE_CREATE" | "INVITE_DELETE" => Some(GUILD_INVITES),
+        "VOICE_CHANNEL_EFFECT_SEND" | "VOICE_STATE_UPDATE" => Some(GUILD_VOICE_STATES),
+        "PRESENCE_UPDATE" => Some(GUILD_PRESENCES),
+        "MESSAGE_CREATE" | "MESSAGE_UPDATE" | "MESSAGE_DELETE" | "MESSAGE_DELETE_BULK" => {
+            guild_or_dm(GUILD_MESSAGES, DIRECT_MESSAGES)
+        }
+        "MESSAGE_REACTION_ADD"
+        | "MESSAGE_REACTION_REMOVE"
+        | "MESSAGE_REACTION_REMOVE_ALL"
+        | "MESSAGE_REACTION_REMOVE_EMOJI" => {
+            guild_or_dm(GUILD_MESSAGE_REACTIONS, DIRECT_MESSAGE_REACTIONS)
+        }
+        "TYPING_START" => guild_or_dm(GUILD_MESSAGE_TYPING, DIRECT_MESSAGE_TYPING),
+        "GUILD_SCHEDULED_EVENT_CREATE"
+        | "GUILD_SCHEDULED_EVENT_UPDATE"
+        | "GUILD_SCHEDULED_EVENT_DELETE"
+        | "GUILD_SCHEDULED_EVENT_USER_ADD"
+        | "GUILD_SCHEDULED_EVENT_USER_REMOVE" => Some(GUILD_SCHEDULED_EVENTS),
+        "AUTO_MODERATION_RULE_CREATE"
+        | "AUTO_MODERATION_RULE_UPDATE"
+        | "AUTO_MODERATION_RULE_DELETE" => Some(AUTO_MODERATION_CONFIGURATION),
+        "AUTO_MODERATION_ACTION_EXECUTION" => Some(AUTO_MODERATION_EXECUTION),
+        "MESSAGE_POLL_VOTE_ADD" | "MESSAGE_POLL_VOTE_REMOVE" => {
+            guild_or_dm(GUILD_MESSAGE_POLLS, DIRECT_MESSAGE_POLLS)
+        }
+        _ => None,
+    }
+}
+
+/// IDENTIFY's `shard: [id, count]`: the guilds `(guild_id >> 22) % count == id`, and on shard
+/// 0 everything that happened in no guild (DMs, the user's own events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    id: u64,
+    count: u64,
+}
+
+impl Shard {
+    /// `None` for a shard that cannot be (`count` 0, or `id >= count`): close with 4010.
+    pub fn new(id: u64, count: u64) -> Option<Self> {
+        (id < count).then_some(Self { id, count })
+    }
+
+    pub fn id(self) -> u64 {
+        self.id
+    }
+
+    pub fn count(self) -> u64 {
+        self.count
+    }
+
+    pub fn owns_guild(self, guild_id: i64) -> bool {
+        (guild_id.unsigned_abs() >> 22) % self.count == self.id
+    }
+
+    /// Whether an event of `guild_id` (`None`: of no guild) belongs to this shard.
+    pub fn owns(self, guild_id: Option<i64>) -> bool {
+        match guild_id {
+            Some(guild_id) => self.owns_guild(guild_id),
+            None => self.id == 0,
+        }
+    }
+}
+
+/// What one session hears: its intents and shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filter {
+    pub user_id: i64,
+    /// The intents that apply ([`ALL`] for people, and for bots that sent none).
+    pub intents: u64,
+    /// Bots without MESSAGE_CONTENT get messages in guilds without their content.
+    pub bot: bool,
+    pub shard: Option<Shard>,
+}
+
+impl Filter {
+    /// Hears everything: a person's session, unsharded.
+    pub fn everything(user_id: i64) -> Self {
+        Self {
+            user_id,
+            intents: ALL,
+            bot: false,
+            shard: None,
+        }
+    }
+
+    pub fn owns_guild(&self, guild_id: i64) -> bool {
+        self.shard.is_none_or(|shard| shard.owns_guild(guild_id))
+    }
+
+    /// The dispatch this session gets for `dispatch`: itself, its copy without message
+    /// content, or nothing.
+    pub fn admit(&self, dispatch: &Arc<Dispatch>) -> Option<Arc<Dispatch>> {
+        let guild_id = dispatch.guild_id();
+        if self.shard.is_some_and(|shard| !shard.owns(guild_id)) {
+            return None;
+        }
+        let about_me = dispatch.subjects().contains(&self.user_id);
+        if let Some(intent) = required(dispatch.event(), guild_id.is_some()) {
+            // A member always hears about their own member changes.
+            let own_member = about_me && dispatch.event() == "GUILD_MEMBER_UPDATE";
+            if self.intents & intent == 0 && !own_member {
+                return None;
+            }
+        }
+        if self.bot && self.intents & bits::MESSAGE_CONTENT == 0 && guild_id.is_some() && !about_me
+        {
+            if let Some(redacted) = dispatch.redacted() {
+                return Some(redacted.clone());
+            }
+        }
+        Some(dispatch.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dispatch(event: &'static str, guild_id: Option<i64>) -> Arc<Dispatch> {
+        let dispatch = Dispatch::from_json(event, "{}".into());
+        Arc::new(match guild_id {
+            Some(guild_id) => dispatch.in_guild(guild_id),
+            None => dispatch,
+        })
+    }
+
+    #[test]
+    fn intents_decide_by_event_and_place() {
+        let bot = Filter {
+            user_id: 7,
+            intents: bits::GUILDS | bits::GUILD_MESSAGES,
+            bot: true,
+            shard: None,
+        };
+        let guild = Some(1 << 22);
+        assert!(bot.admit(&dispatch("MESSAGE_CREATE", guild)).is_some());
+        assert!(bot.admit(&dispatch("MESSAGE_CREATE", None)).is_none());
+        assert!(bot.admit(&dispatch("TYPING_START", guild)).is_none());
+        assert!(bot.admit(&dispatch("GUILD_MEMBER_ADD", guild)).is_none());
+        assert!(bot.admit(&dispatch("CHANNEL_CREATE", None)).is_some());
+        assert!(bot.admit(&dispatch("CHANNEL_CREATE", guild)).is_some());
+        assert!(bot.admit(&dispatch("READY_SOMETHING_NEW", guild)).is_some());
+        assert!(bot.admit(&dispatch("USER_UPDATE", None)).is_some());
+        let own_update = Arc::new(
+            Dispatch::from_json("GUILD_MEMBER_UPDATE", "{}".into())
+                .in_guild(1 << 22)
+                .about([7]),
+        );
+        assert!(bot.admit(&own_update).is_some());
+        assert!(Filter { user_id: 8, ..bot }.admit(&own_update).is_none());
+    }
+
+    #[test]
+    fn bots_without_message_content_get_the_redacted_copy_unless_it_is_theirs() {
+        let bot = Filter {
+            user_id: 7,
+            intents: bits::GUILD_MESSAGES | bits::DIRECT_MESSAGES,
+            bot: true,
+            shard: None,
+        };
+        let make = |guild_id: Option<i64>, subjects: Vec<i64>| {
+            let full = Dispatch::from_json("MESSAGE_CREATE", r#"{"content":"hi"}"#.into());
+            let full = match guild_id {
+                Some(guild_id) => full.in_guild(guild_id),
+                None => full,
+            };
+            let redacted = Dispatch::from_json("MESSAGE_CREATE", r#"{"content":""}"#.into());
+            Arc::new(full.about(subjects).with_redacted(redacted))
+        };
+        let content = |d: Option<Arc<Dispatch>>| d.map(|d| d.data().clone());
+        let redacted = Some(bytes::Bytes::from(r#"{"content":""}"#));
+        let full = Some(bytes::Bytes::from(r#"{"content":"hi"}"#));
+        assert_eq!(content(bot.admit(&make(Some(5 << 22), vec![1]))), redacted);
+        assert_eq!(content(bot.admit(&make(Some(5 << 22), vec![1, 7]))), full);
+        assert_eq!(content(bot.admit(&make(None, vec![1]))), full);
+        let entitled = Filter {
+            intents: bot.intents | bits::MESSAGE_CONTENT,
+            ..bot
+        };
+        assert_eq!(content(entitled.admit(&make(Some(5 << 22), vec![1]))), full);
+        let person = Filter { bot: false, ..bot };
+        assert_eq!(content(person.admit(&make(Some(5 << 22), vec![1]))), full);
+    }
+
+    #[test]
+    fn shards_split_guilds_and_dms_go_to_shard_zero() {
+        assert_eq!(Shard::new(0, 0), None);
+        assert_eq!(Shard::new(2, 2), None);
+        let (zero, one) = (Shard::new(0, 2).unwrap(), Shard::new(1, 2).unwrap());
+        assert!(zero.owns(Some(4 << 22)) && !one.owns(Some(4 << 22)));
+        assert!(one.owns(Some(5 << 22)) && !zero.owns(Some(5 << 22)));
+        assert!(zero.owns(None) && !one.owns(None));
+    }
+
+    #[test]
+    fn privileged_intents_follow_application_flags() {
+        assert_eq!(allowed_privileged(0), 0);
+        assert_eq!(
+            allowed_privileged(app_flags::GATEWAY_MESSAGE_CONTENT_LIMITED),
+            bits::MESSAGE_CONTENT
+        );
+        assert_eq!(allowed_privileged(app_flags::INTENT_FLAGS), PRIVILEGED);
+    }
+}

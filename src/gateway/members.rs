@@ -1,0 +1,93 @@
+//! REQUEST_GUILD_MEMBERS (op 8) answered from the database: one guild's members, by name prefix
+//! or by user id, as GUILD_MEMBERS_CHUNK dispatches of up to 1,000 members each. Two queries:
+//! the asker's membership, then the members asked for with their users.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde_json::{json, Value};
+use spacebar_actors::session::backend::{BackendError, MemberSelection, MembersRequest};
+use spacebar_actors::Dispatch;
+
+use crate::db::members::Member;
+use crate::db::users::User;
+use crate::db::Pool;
+use crate::wire::guild::{self, id};
+
+/// Most members in one GUILD_MEMBERS_CHUNK.
+const CHUNK: usize = 1000;
+
+/// The chunks answering `request` from `user_id`; none when they are not in the guild.
+pub fn request_members(
+    pool: Pool,
+    user_id: i64,
+    request: MembersRequest,
+) -> BoxFuture<'static, Result<Vec<Arc<Dispatch>>, BackendError>> {
+    Box::pin(async move {
+        let failed = |error: &dyn std::fmt::Display| BackendError(error.to_string());
+        let mut conn = pool.get().await.map_err(|e| failed(&e))?;
+        let guild_id = request.guild_id;
+        if Member::find(&mut conn, guild_id, user_id)
+            .await
+            .map_err(|e| failed(&e))?
+            .is_none()
+        {
+            return Ok(Vec::new());
+        }
+        let (members, not_found) = match &request.selection {
+            MemberSelection::Query { prefix, limit } => {
+                let limit = limit.map(i64::from);
+                let members = Member::with_name_prefix(&mut conn, guild_id, prefix, limit).await;
+                (members.map_err(|e| failed(&e))?, Vec::new())
+            }
+            MemberSelection::UserIds(user_ids) => {
+                let members = Member::of_guild_by_ids(&mut conn, guild_id, user_ids)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                let not_found: Vec<String> = user_ids
+                    .iter()
+                    .filter(|asked| !members.iter().any(|(m, _)| m.user_id == **asked))
+                    .map(|asked| id(*asked))
+                    .collect();
+                (members, not_found)
+            }
+        };
+        chunks(&request, &members, not_found).map_err(|e| failed(&e))
+    })
+}
+
+/// GUILD_MEMBERS_CHUNK dispatches for `members` (one, empty, when nothing matched). Each
+/// carries `not_found`, `presences: []` (presences are not served yet) and the nonce if any.
+fn chunks(
+    request: &MembersRequest,
+    members: &[(Member, User)],
+    not_found: Vec<String>,
+) -> Result<Vec<Arc<Dispatch>>, serde_json::Error> {
+    let pieces: Vec<&[(Member, User)]> = if members.is_empty() {
+        vec![&[]]
+    } else {
+        members.chunks(CHUNK).collect()
+    };
+    let count = pieces.len();
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(index, piece)| {
+            let mut d = json!({
+                "guild_id": id(request.guild_id),
+                "members": piece.iter().map(|(m, u)| guild::member(m, Some(u))).collect::<Vec<_>>(),
+                "chunk_index": index,
+                "chunk_count": count,
+                "not_found": not_found,
+                "presences": [],
+            });
+            if let Some(nonce) = &request.nonce {
+                d["nonce"] = Value::String(nonce.clone());
+            }
+            // Of the guild: a sharded session hears it on the guild's shard only, as Discord
+            // answers only for the shard's guilds.
+            Dispatch::json("GUILD_MEMBERS_CHUNK", &d)
+                .map(|chunk| Arc::new(chunk.in_guild(request.guild_id)))
+        })
+        .collect()
+}
