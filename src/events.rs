@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use spacebar_actors::guild::{Audience, Publish, StateChange, SubscribeUser};
-use spacebar_actors::registry::{DispatchToUser, LoginsEnded};
+use spacebar_actors::registry::{DispatchToUser, Friendship, LoginsEnded};
 use spacebar_actors::Dispatch;
 
 use crate::http::error::ApiError;
@@ -106,6 +106,15 @@ impl AppState {
             user_id,
             login_id,
             keep,
+        });
+    }
+
+    /// Two users became friends, or stopped being friends: whether each hears the other's
+    /// presence (sent after the RELATIONSHIP_* events already told).
+    pub fn friendship(&self, a: i64, b: i64, friends: bool) {
+        self.tree.sessions.do_send(Friendship {
+            users: [a, b],
+            friends,
         });
     }
 

@@ -18,5 +18,6 @@ mod guilds;
 mod intents;
 mod messages;
 mod moderation;
+mod presence;
 mod social;
 mod users;

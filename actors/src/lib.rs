@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod guild;
 pub mod intents;
 pub mod permissions;
+pub mod presence;
 pub mod registry;
 pub mod session;
 pub mod supervisor;

@@ -2,14 +2,20 @@
 //! user-scoped events (USER_UPDATE, DMs, relationships) reach all of a user's sessions, a user
 //! joining a guild has all their sessions subscribed to it, RESUME finds its session, and a
 //! login that ends takes its sessions with it.
+//!
+//! It also keeps each live session's presence (see [`crate::presence`]): when a user's
+//! aggregate presence changes (op 3, their first session starting, their last one ending) it
+//! sends PRESENCE_UPDATE to each guild they are in, through the guild's actor (which hands it
+//! to the guild's members), and to their friends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Supervised};
 
 use crate::dispatch::{Deliver, Dispatch};
-use crate::guild::SubscribeUser;
+use crate::guild::{Audience, GuildRegistry, Publish, SubscribeUser};
+use crate::presence::{Aggregate, Presence};
 use crate::session::protocol::CloseCode;
 use crate::session::{End, Join, Reconnect, Session};
 use crate::supervisor::guard;
@@ -18,6 +24,30 @@ use crate::supervisor::guard;
 pub struct SessionRegistry {
     sessions: HashMap<Arc<str>, Live>,
     by_user: HashMap<i64, Vec<Arc<str>>>,
+    /// Presences of users with a live session.
+    presences: HashMap<i64, UserPresence>,
+    /// Counts presence changes: the most recent session's activities are shown.
+    clock: u64,
+    /// Where guild presence updates go (none in unit tests of the registry alone).
+    guilds: Option<Addr<GuildRegistry>>,
+}
+
+/// What the registry knows of one online user's presence.
+#[derive(Default)]
+struct UserPresence {
+    /// Each live session's presence, and when it last changed.
+    sessions: HashMap<Arc<str>, (Presence, u64)>,
+    /// Guilds they are in (as their sessions learnt at IDENTIFY, and joined since); a guild
+    /// they left since is filtered out by its actor, which knows its members.
+    guilds: HashSet<i64>,
+    /// Their friends (relationship type 1), as of their sessions' IDENTIFY.
+    friends: HashSet<i64>,
+}
+
+impl UserPresence {
+    fn aggregate(&self) -> Aggregate {
+        Aggregate::of(self.sessions.values().map(|(p, at)| (p, *at)))
+    }
 }
 
 /// A live session and the login it belongs to.
@@ -29,6 +59,69 @@ struct Live {
 impl SessionRegistry {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A registry that sends presence updates to the guilds' actors through `guilds`.
+    pub fn with_guilds(guilds: Addr<GuildRegistry>) -> Self {
+        Self {
+            guilds: Some(guilds),
+            ..Self::default()
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Tells the user's guilds and friends their presence, if it is not what it was.
+    fn presence_changed(&self, user_id: i64, before: &Aggregate) {
+        let (after, guilds, friends) = match self.presences.get(&user_id) {
+            Some(user) => (user.aggregate(), &user.guilds, &user.friends),
+            None => return,
+        };
+        if after != *before {
+            self.announce(user_id, &after, guilds, friends);
+        }
+    }
+
+    fn announce(
+        &self,
+        user_id: i64,
+        presence: &Aggregate,
+        guilds: &HashSet<i64>,
+        friends: &HashSet<i64>,
+    ) {
+        if let Some(registry) = &self.guilds {
+            for &guild_id in guilds {
+                let d = presence.to_json(user_id, Some(guild_id));
+                match Dispatch::json("PRESENCE_UPDATE", &d) {
+                    Ok(dispatch) => registry.do_send(Publish {
+                        guild_id,
+                        changes: Vec::new(),
+                        dispatch: Some((
+                            Arc::new(dispatch.in_guild(guild_id)),
+                            Audience::PeersOf(user_id),
+                        )),
+                        deleted: false,
+                    }),
+                    Err(error) => tracing::error!(%error, "PRESENCE_UPDATE did not serialise"),
+                }
+            }
+        }
+        if friends.is_empty() {
+            return;
+        }
+        match Dispatch::new("PRESENCE_UPDATE", &presence.to_json(user_id, None)) {
+            Ok(dispatch) => {
+                for &friend in friends {
+                    for (_, live) in self.of_user(friend) {
+                        live.session.do_send(Deliver(dispatch.clone()));
+                    }
+                }
+            }
+            Err(error) => tracing::error!(%error, "PRESENCE_UPDATE did not serialise"),
+        }
     }
 
     fn of_user(&self, user_id: i64) -> impl Iterator<Item = (&Arc<str>, &Live)> {
@@ -52,6 +145,44 @@ pub struct Register {
     pub user_id: i64,
     pub login_id: i64,
     pub session: Addr<Session>,
+    /// Its presence from IDENTIFY (or the user's settings).
+    pub presence: Presence,
+    /// Every guild the user is in (of any shard) and their friends: who hears their presence.
+    pub guilds: Vec<i64>,
+    pub friends: Vec<i64>,
+}
+
+/// A session's op 3 PRESENCE_UPDATE.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPresence {
+    pub session_id: Arc<str>,
+    pub user_id: i64,
+    pub presence: Presence,
+}
+
+/// Two users became friends (`friends: true`) or stopped being friends: each hears the other's
+/// presence from now on (at once, if the other is online), or no longer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Friendship {
+    pub users: [i64; 2],
+    pub friends: bool,
+}
+
+/// The presences READY lists: the user's own live sessions, and those of `of` (their friends)
+/// who are online.
+#[derive(Message)]
+#[rtype(result = "Presences")]
+pub struct GetPresences {
+    pub user_id: i64,
+    pub of: Vec<i64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Presences {
+    pub sessions: Vec<(Arc<str>, Presence)>,
+    pub others: Vec<(i64, Aggregate)>,
 }
 
 /// A session ended.
@@ -111,7 +242,15 @@ impl Handler<Register> for SessionRegistry {
                 login_id: register.login_id,
                 session: register.session,
             };
-            self.sessions.insert(register.session_id, live);
+            self.sessions.insert(register.session_id.clone(), live);
+            let at = self.tick();
+            let user = self.presences.entry(register.user_id).or_default();
+            let before = user.aggregate();
+            user.guilds.extend(register.guilds);
+            user.friends.extend(register.friends);
+            user.sessions
+                .insert(register.session_id, (register.presence, at));
+            self.presence_changed(register.user_id, &before);
         });
     }
 }
@@ -126,6 +265,26 @@ impl Handler<Unregister> for SessionRegistry {
                 if ids.is_empty() {
                     self.by_user.remove(&gone.user_id);
                 }
+            }
+            let Some(user) = self.presences.get_mut(&gone.user_id) else {
+                return;
+            };
+            let before = user.aggregate();
+            user.sessions.remove(&gone.session_id);
+            if user.sessions.is_empty() {
+                // Their last session ended: they go offline.
+                if let Some(user) = self.presences.remove(&gone.user_id) {
+                    if !before.is_offline() {
+                        self.announce(
+                            gone.user_id,
+                            &Aggregate::offline(),
+                            &user.guilds,
+                            &user.friends,
+                        );
+                    }
+                }
+            } else {
+                self.presence_changed(gone.user_id, &before);
             }
         });
     }
@@ -146,6 +305,16 @@ impl Handler<SubscribeUser> for SessionRegistry {
     type Result = ();
     fn handle(&mut self, join: SubscribeUser, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("session registry", ctx, |_| {
+            if let Some(user) = self.presences.get_mut(&join.user_id) {
+                // The guild's members see the newcomer's presence from now on.
+                if user.guilds.insert(join.guild_id) {
+                    let presence = user.aggregate();
+                    if !presence.is_offline() {
+                        let guilds = HashSet::from([join.guild_id]);
+                        self.announce(join.user_id, &presence, &guilds, &HashSet::new());
+                    }
+                }
+            }
             // Each session subscribes itself, if the guild is of its shard.
             for (_, live) in self.of_user(join.user_id) {
                 live.session.do_send(Join {
@@ -153,6 +322,85 @@ impl Handler<SubscribeUser> for SessionRegistry {
                 });
             }
         });
+    }
+}
+
+impl Handler<SetPresence> for SessionRegistry {
+    type Result = ();
+    fn handle(&mut self, set: SetPresence, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("session registry", ctx, |_| {
+            let at = self.tick();
+            let Some(user) = self.presences.get_mut(&set.user_id) else {
+                return;
+            };
+            let before = user.aggregate();
+            if let Some(session) = user.sessions.get_mut(&set.session_id) {
+                *session = (set.presence, at);
+                self.presence_changed(set.user_id, &before);
+            }
+        });
+    }
+}
+
+impl Handler<Friendship> for SessionRegistry {
+    type Result = ();
+    fn handle(&mut self, change: Friendship, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("session registry", ctx, |_| {
+            let [a, b] = change.users;
+            for (user_id, other) in [(a, b), (b, a)] {
+                if let Some(user) = self.presences.get_mut(&user_id) {
+                    if change.friends {
+                        user.friends.insert(other);
+                    } else {
+                        user.friends.remove(&other);
+                    }
+                }
+            }
+            if !change.friends {
+                return;
+            }
+            for (user_id, other) in [(a, b), (b, a)] {
+                let Some(user) = self.presences.get(&user_id) else {
+                    continue;
+                };
+                let presence = user.aggregate();
+                if presence.is_offline() {
+                    continue;
+                }
+                let d = presence.to_json(user_id, None);
+                match Dispatch::new("PRESENCE_UPDATE", &d) {
+                    Ok(dispatch) => {
+                        for (_, live) in self.of_user(other) {
+                            live.session.do_send(Deliver(dispatch.clone()));
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, "PRESENCE_UPDATE did not serialise"),
+                }
+            }
+        });
+    }
+}
+
+impl Handler<GetPresences> for SessionRegistry {
+    type Result = MessageResult<GetPresences>;
+    fn handle(&mut self, get: GetPresences, _: &mut Context<Self>) -> Self::Result {
+        let mut presences = Presences::default();
+        if let Some(user) = self.presences.get(&get.user_id) {
+            presences.sessions = user
+                .sessions
+                .iter()
+                .map(|(id, (presence, _))| (id.clone(), presence.clone()))
+                .collect();
+        }
+        for other in get.of {
+            if let Some(user) = self.presences.get(&other) {
+                let aggregate = user.aggregate();
+                if !aggregate.is_offline() {
+                    presences.others.push((other, aggregate));
+                }
+            }
+        }
+        MessageResult(presences)
     }
 }
 

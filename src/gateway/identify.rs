@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 use spacebar_actors::intents::{self, allowed_privileged, bits as intent_bits, Shard};
+use spacebar_actors::presence::{self, Aggregate, Platform, Presence, Status};
+use spacebar_actors::registry::{GetPresences, Presences};
 use spacebar_actors::session::backend::{BackendError, MembersRequest};
 use spacebar_actors::session::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
 use spacebar_actors::Dispatch;
@@ -17,7 +19,7 @@ use crate::db::channels::{Channel, OverwriteRow};
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::read_states::ReadState;
-use crate::db::relationships::Relationship;
+use crate::db::relationships::{kind as relationship_kind, Relationship};
 use crate::db::roles::Role;
 use crate::db::users::User;
 use crate::db::Connection;
@@ -55,6 +57,7 @@ impl SessionBackend for AppState {
     ) -> BoxFuture<'static, Result<Identified, IdentifyError>> {
         let pool = self.pool.clone();
         let tokens = self.tokens.clone();
+        let registry = self.tree.sessions.clone();
         Box::pin(async move {
             let internal =
                 |error: &dyn std::fmt::Display| IdentifyError::Internal(error.to_string());
@@ -94,8 +97,16 @@ impl SessionBackend for AppState {
             let world = World::load(&mut conn, user, &loading)
                 .await
                 .map_err(|e| internal(&e))?;
+            // Who of them is online, and the user's other sessions: one message, no query.
+            let online = registry
+                .send(GetPresences {
+                    user_id: user.id,
+                    of: world.friends(),
+                })
+                .await
+                .map_err(|e| internal(&e))?;
             let mut identified = world
-                .identified(user, session.session_id, &request, application)
+                .identified(user, session.session_id, &request, application, &online)
                 .map_err(|e| internal(&e))?;
             identified.intents = intents;
             Ok(identified)
@@ -123,6 +134,8 @@ struct Loading {
 /// Everything READY tells an account about, loaded at once.
 struct World {
     guilds: Vec<Guild>,
+    /// Every guild of the account, of any shard (who hears its presence).
+    all_guild_ids: Vec<i64>,
     roles: Vec<Role>,
     channels: Vec<Channel>,
     overwrites: Vec<OverwriteRow>,
@@ -146,6 +159,7 @@ impl World {
         loading: &Loading,
     ) -> diesel::QueryResult<Self> {
         let mut guilds = Guild::of_user(conn, user.id).await?;
+        let all_guild_ids = guilds.iter().map(|g| g.id).collect();
         if let Some(shard) = loading.shard {
             guilds.retain(|g| shard.owns_guild(g.id));
         }
@@ -201,6 +215,7 @@ impl World {
         let read_states = ReadState::of_user(conn, user.id).await?;
         Ok(Self {
             guilds,
+            all_guild_ids,
             roles,
             channels,
             overwrites,
@@ -214,6 +229,15 @@ impl World {
             users,
             read_states,
         })
+    }
+
+    /// The account's friends (relationship type 1).
+    fn friends(&self) -> Vec<i64> {
+        self.relationships
+            .iter()
+            .filter(|r| r.kind == relationship_kind::FRIEND)
+            .map(|r| r.other_id)
+            .collect()
     }
 
     /// What the account knows of one guild: the channels it may see, its membership; for a
@@ -252,6 +276,7 @@ impl World {
         auth_session_id: i64,
         request: &IdentifyRequest,
         application_flags: Option<i64>,
+        online: &Presences,
     ) -> Result<Identified, serde_json::Error> {
         let large = i64::try_from(request.large_threshold).unwrap_or(250);
         let snapshots: Vec<_> = self.guilds.iter().map(|g| self.snapshot(g, user)).collect();
@@ -270,8 +295,12 @@ impl World {
         } else {
             snapshots.iter().map(|s| s.classic(large)).collect()
         };
-        followups.push(Dispatch::new("READY_SUPPLEMENTAL", &self.supplemental())?);
-        let mut ready = self.ready(user, auth_session_id, request);
+        followups.push(Dispatch::new(
+            "READY_SUPPLEMENTAL",
+            &self.supplemental(online),
+        )?);
+        let presence = initial_presence(user, request);
+        let mut ready = self.ready(user, auth_session_id, request, &presence, online);
         ready["guilds"] = Value::Array(guilds);
         if let Some(flags) = application_flags {
             // discord.js reads the application from READY; a bot's application shares its id.
@@ -286,27 +315,39 @@ impl World {
             guild_ids: self.guilds.iter().map(|g| g.id).collect(),
             ready,
             followups,
+            presence,
+            presence_guilds: self.all_guild_ids.clone(),
+            friends: self.friends(),
         })
     }
 
-    fn supplemental(&self) -> Value {
+    /// `merged_presences.friends` lists the friends who are online; `.guilds` stays empty
+    /// per guild (the registry does not know who is in which guild).
+    fn supplemental(&self, online: &Presences) -> Value {
         let per_guild = |_: &Guild| json!([]);
+        let friends: Vec<Value> = online
+            .others
+            .iter()
+            .map(|(user_id, presence)| merged_presence(*user_id, presence))
+            .collect();
         json!({
             "guilds": self.guilds.iter().map(|g| json!({ "id": id(g.id), "voice_states": [], "embedded_activities": [] })).collect::<Vec<_>>(),
             "merged_members": self.guilds.iter().map(per_guild).collect::<Vec<_>>(),
-            "merged_presences": { "guilds": self.guilds.iter().map(per_guild).collect::<Vec<_>>(), "friends": [] },
+            "merged_presences": { "guilds": self.guilds.iter().map(per_guild).collect::<Vec<_>>(), "friends": friends },
             "lazy_private_channels": [],
             "disclose": [],
         })
     }
 
-    fn ready(&self, user: &User, auth_session_id: i64, request: &IdentifyRequest) -> Value {
+    fn ready(
+        &self,
+        user: &User,
+        auth_session_id: i64,
+        request: &IdentifyRequest,
+        presence: &Presence,
+        online: &Presences,
+    ) -> Value {
         let user_settings = settings::merged(&user.settings);
-        let status = request
-            .presence
-            .as_ref()
-            .and_then(|presence| presence.get("status").cloned())
-            .unwrap_or_else(|| user_settings["status"].clone());
         let property = |name: &str| request.properties.get(name).cloned().unwrap_or(Value::Null);
         let merged_members: Vec<Value> = self
             .guilds
@@ -344,6 +385,21 @@ impl World {
             .iter()
             .map(|r| json!({ "id": id(r.channel_id), "last_message_id": r.last_message_id.map(id), "mention_count": r.mention_count, "last_pin_timestamp": null }))
             .collect();
+        // This session first, then the user's other live ones.
+        let mut sessions = vec![json!({
+            "session_id": request.session_id,
+            "status": presence.status.as_str(),
+            "activities": presence.activities,
+            "client_info": { "client": property("browser"), "os": property("os"), "version": 0 },
+        })];
+        sessions.extend(online.sessions.iter().map(|(session_id, other)| {
+            json!({
+                "session_id": session_id.as_ref(),
+                "status": other.status.as_str(),
+                "activities": other.activities,
+                "client_info": { "client": other.platform.as_str(), "os": "unknown", "version": 0 },
+            })
+        }));
         json!({
             "v": request.api_version,
             "user": PrivateUser::from(user),
@@ -355,18 +411,13 @@ impl World {
             "guild_join_requests": [],
             "merged_members": merged_members,
             "users": self.users.values().map(PublicUser::from).collect::<Vec<_>>(),
-            "presences": [],
+            "presences": online.others.iter().map(|(user_id, presence)| presence.to_json(*user_id, None)).collect::<Vec<_>>(),
             "session_id": request.session_id,
             "session_type": "normal",
             "resume_gateway_url": request.gateway_url,
             "read_state": { "entries": read_states, "partial": false, "version": 0 },
             "user_guild_settings": { "entries": [], "partial": false, "version": 0 },
-            "sessions": [{
-                "session_id": request.session_id,
-                "status": status,
-                "activities": [],
-                "client_info": { "client": property("browser"), "os": property("os"), "version": 0 },
-            }],
+            "sessions": sessions,
             "country_code": "US",
             "analytics_token": "",
             "auth_session_id_hash": auth_session_hash(auth_session_id),
@@ -380,6 +431,33 @@ impl World {
             "tutorial": null,
         })
     }
+}
+
+/// The session's presence at IDENTIFY: its `presence` if valid, else the user settings'
+/// status.
+fn initial_presence(user: &User, request: &IdentifyRequest) -> Presence {
+    let platform = Platform::from_properties(&request.properties);
+    let asked = request.presence.as_ref().and_then(presence::parse_update);
+    let (status, activities) = asked.unwrap_or_else(|| {
+        let settings = settings::merged(&user.settings);
+        let status = settings["status"].as_str().and_then(Status::parse);
+        (status.unwrap_or(Status::Online), Vec::new())
+    });
+    Presence {
+        status,
+        activities,
+        platform,
+    }
+}
+
+/// A presence in READY_SUPPLEMENTAL's `merged_presences`.
+fn merged_presence(user_id: i64, presence: &Aggregate) -> Value {
+    let mut d = presence.to_json(user_id, None);
+    if let Some(fields) = d.as_object_mut() {
+        fields.remove("user");
+        fields.insert("user_id".into(), id(user_id).into());
+    }
+    d
 }
 
 /// An opaque, stable name for the login session (clients compare it, never decode it).

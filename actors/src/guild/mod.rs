@@ -41,6 +41,8 @@ pub enum Audience {
     Permission(u64),
     /// These members only.
     Users(Vec<i64>),
+    /// Every other member, if this user is a member (their presence).
+    PeersOf(i64),
 }
 
 /// A gateway session of a member, to deliver to.
@@ -133,6 +135,16 @@ impl GuildActor {
                 .clone(),
             Audience::Permission(bits) => Arc::new(self.state.members_with(None, *bits)),
             Audience::Users(users) => Arc::new(users.iter().copied().collect()),
+            Audience::PeersOf(user_id) => Arc::new(if self.state.members.contains_key(user_id) {
+                self.state
+                    .members
+                    .keys()
+                    .copied()
+                    .filter(|member| member != user_id)
+                    .collect()
+            } else {
+                HashSet::new()
+            }),
         }
     }
 

@@ -46,6 +46,11 @@ pub struct Identified {
     pub guild_ids: Vec<i64>,
     pub ready: Value,
     pub followups: Vec<std::sync::Arc<crate::Dispatch>>,
+    /// The session's presence: IDENTIFY's, else the status of the user's settings.
+    pub presence: crate::presence::Presence,
+    /// Every guild the user is in, of any shard, and their friends: who hears their presence.
+    pub presence_guilds: Vec<i64>,
+    pub friends: Vec<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -19,10 +19,11 @@ use super::protocol::{members_request, op, CloseCode, Identify, Resume, VoiceSta
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
     Attach, Detach, Identified, IdentifyError, IdentifyRequest, Outbound, Session, SessionBackend,
-    SessionConfig,
+    SessionConfig, UpdatePresence,
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
+use crate::presence;
 use crate::registry::Find;
 use crate::supervisor::catch_failure;
 use crate::Tree;
@@ -225,8 +226,9 @@ impl Connection {
                 // a no-op for a session that is in no voice channel.
             }
             op::REQUEST_GUILD_MEMBERS => self.request_members(payload.d, ctx),
-            // Presence and member lists are not served yet: accepted and not answered.
-            op::PRESENCE_UPDATE | op::GUILD_SUBSCRIPTIONS | op::GUILD_SUBSCRIPTIONS_BULK => {}
+            op::PRESENCE_UPDATE => self.update_presence(&payload.d, ctx),
+            // Member lists are not served yet: accepted and not answered.
+            op::GUILD_SUBSCRIPTIONS | op::GUILD_SUBSCRIPTIONS_BULK => {}
             _ => self.close(ctx, CloseCode::UnknownOpcode),
         }
     }
@@ -380,6 +382,18 @@ impl Connection {
 }
 
 impl Connection {
+    /// PRESENCE_UPDATE (op 3): checked here (a bad one closes with 4002), kept by the registry
+    /// through the session.
+    fn update_presence(&mut self, d: &serde_json::Value, ctx: &mut ws::WebsocketContext<Self>) {
+        let Phase::Ready { session, .. } = &self.phase else {
+            return self.close(ctx, CloseCode::NotAuthenticated);
+        };
+        match presence::parse_update(d) {
+            Some((status, activities)) => session.do_send(UpdatePresence { status, activities }),
+            None => self.close(ctx, CloseCode::DecodeError),
+        }
+    }
+
     /// REQUEST_GUILD_MEMBERS: checked here, answered by the backend, and delivered through the
     /// session as GUILD_MEMBERS_CHUNK dispatches (sequenced, and replayed on RESUME). A guild
     /// the user is not in, or a member list a bot without GUILD_MEMBERS asks for, gets no

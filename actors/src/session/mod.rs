@@ -23,7 +23,8 @@ use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipi
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::Subscribe;
 use crate::intents::Filter;
-use crate::registry::{Register, Unregister};
+use crate::presence::{Platform, Presence, Status};
+use crate::registry::{Register, SetPresence, Unregister};
 use crate::supervisor::guard;
 use crate::Tree;
 pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
@@ -104,6 +105,10 @@ pub struct Session {
     connection: Option<(u64, Recipient<Outbound>)>,
     /// Set while no connection is attached: the session ends when it fires.
     expiry: Option<SpawnHandle>,
+    /// Where the session runs (for `client_status`).
+    platform: Platform,
+    /// What the registry is told when the session starts: its presence, and who hears it.
+    presence: Option<(Presence, Vec<i64>, Vec<i64>)>,
 }
 
 impl Session {
@@ -131,6 +136,12 @@ impl Session {
             replay,
             connection: Some(connection),
             expiry: None,
+            platform: identified.presence.platform,
+            presence: Some((
+                identified.presence,
+                identified.presence_guilds,
+                identified.friends,
+            )),
         }
     }
 
@@ -193,11 +204,22 @@ impl Actor for Session {
         for guild_id in std::mem::take(&mut self.guild_ids) {
             self.subscribe(guild_id, ctx);
         }
+        let (presence, guilds, friends) = self.presence.take().unwrap_or_else(|| {
+            let presence = Presence {
+                status: Status::Online,
+                activities: Vec::new(),
+                platform: self.platform,
+            };
+            (presence, Vec::new(), Vec::new())
+        });
         self.tree.sessions.do_send(Register {
             session_id: self.id.clone(),
             user_id: self.user_id,
             login_id: self.login_id,
             session: ctx.address(),
+            presence,
+            guilds,
+            friends,
         });
         for dispatch in std::mem::take(&mut self.initial) {
             self.send(dispatch, false);
@@ -275,6 +297,30 @@ impl Handler<End> for Session {
             connection.do_send(Outbound::Close(code));
         }
         ctx.stop();
+    }
+}
+
+/// The client's op 3 PRESENCE_UPDATE (checked): the registry keeps it for this session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdatePresence {
+    pub status: Status,
+    pub activities: Vec<serde_json::Value>,
+}
+
+impl Handler<UpdatePresence> for Session {
+    type Result = ();
+    fn handle(&mut self, update: UpdatePresence, _: &mut Context<Self>) {
+        // Through this actor, so the registry hears it after the session's Register.
+        self.tree.sessions.do_send(SetPresence {
+            session_id: self.id.clone(),
+            user_id: self.user_id,
+            presence: Presence {
+                status: update.status,
+                activities: update.activities,
+                platform: self.platform,
+            },
+        });
     }
 }
 

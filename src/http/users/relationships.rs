@@ -173,6 +173,9 @@ pub async fn delete(
     if let Some(theirs) = &theirs {
         removed(&state, theirs)?;
     }
+    if mine.kind == kind::FRIEND {
+        state.friendship(me.id, other_id, false);
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -227,6 +230,9 @@ async fn request_friendship(
     let mut incoming = relationship(&theirs, me);
     incoming["should_notify"] = (their_kind == kind::INCOMING).into();
     state.user_event(other.id, "RELATIONSHIP_ADD", &incoming)?;
+    if my_kind == kind::FRIEND {
+        state.friendship(me.id, other.id, true);
+    }
     Ok(())
 }
 
@@ -239,9 +245,10 @@ async fn block(
 ) -> Result<(), ApiError> {
     not_self(me, other)?;
     let (mine, theirs) = Relationship::pair(conn, me.id, other.id).await?;
-    if mine.is_some_and(|m| m.kind == kind::BLOCKED) {
+    if mine.as_ref().is_some_and(|m| m.kind == kind::BLOCKED) {
         return Ok(());
     }
+    let were_friends = mine.is_some_and(|m| m.kind == kind::FRIEND);
     let blocked = Relationship::new(me.id, other.id, kind::BLOCKED);
     let theirs = theirs.filter(|t| t.kind != kind::BLOCKED);
     conn.transaction(async |conn| {
@@ -255,6 +262,9 @@ async fn block(
     state.user_event(me.id, "RELATIONSHIP_ADD", &relationship(&blocked, other))?;
     if let Some(theirs) = &theirs {
         removed(state, theirs)?;
+    }
+    if were_friends {
+        state.friendship(me.id, other.id, false);
     }
     Ok(())
 }
