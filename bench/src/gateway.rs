@@ -3,8 +3,7 @@
 //! Timeline of a run:
 //! 1. discover the gateway (`GET /gateway`) and register N users (`POST /auth/register`);
 //! 2. read the server's RSS (optional), then start N sessions at `--rate`/s,
-//!    spread over `--threads` actix-rt systems (session i goes to thread i % T
-//!    and starts at `start + i/rate`, so the global pace is even);
+//!    spread over `--threads` actix-rt systems (see [`crate::pool`]);
 //! 3. once every session is READY (or failed), let them idle `--settle` s,
 //!    read the server's RSS again, keep holding until `--hold` s have passed;
 //! 4. tell every session to close, collect the per-session reports, print a summary.
@@ -13,17 +12,15 @@
 //! session wait is bounded by `--timeout`, so the run always ends.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
-use tokio::sync::watch;
+use clap::Args;
 
-use crate::session::{self, Failure, SessionCtx, SessionReport, Shared};
+use crate::pool::{self, PoolCfg, WorkerResult};
+use crate::session::Failure;
 use crate::stats::{format_counts, nearest_rank};
+use crate::target::Compress;
 use crate::{rest, sys, BoxError};
 
 #[derive(Args)]
@@ -68,33 +65,6 @@ pub struct GatewayArgs {
     settle: u64,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Compress {
-    /// One zlib stream per connection, sync-flushed per message.
-    ZlibStream,
-}
-
-/// What a worker thread needs besides its share of tokens.
-struct WorkerCfg {
-    url: String,
-    compress: bool,
-    timeout: Duration,
-    rate: f64,
-    start: Instant,
-    shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
-}
-
-/// What a worker thread hands back.
-#[derive(Default)]
-struct WorkerResult {
-    reports: Vec<SessionReport>,
-    /// Sessions never started because the run ended first.
-    not_started: usize,
-    /// Sessions that had not finished within the grace period after stop.
-    unfinished: usize,
-}
-
 pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
     if args.sessions == 0 || args.threads == 0 || args.register_concurrency == 0 {
         return Err("--sessions, --threads and --register-concurrency must be at least 1".into());
@@ -130,7 +100,7 @@ pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
     // 1. Gateway discovery, then registration (REST, one actix-rt system).
     let base = args.url.trim_end_matches('/').to_string();
     let api = format!("{base}/api/v{}", args.api_version);
-    let run_id = format!("{:012x}", rand::random::<u64>() >> 16);
+    let run_id = crate::target::run_id();
     let (gateway, registered) = actix_rt::System::new().block_on(async {
         let client = rest::client(timeout);
         let gateway = match &args.gateway_url {
@@ -165,25 +135,14 @@ pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
         return Err("no user could be registered".into());
     }
 
-    // Never connect anywhere but the server we were pointed at.
-    let gateway = gateway.trim_end_matches('/').to_string();
-    if args.gateway_url.is_none() && !rest::same_host(&base, &gateway)? {
-        return Err(format!(
-            "the server advertises gateway {gateway:?}, which is not on the host of {base:?}; \
-             pass --gateway-url to choose the gateway explicitly"
-        )
-        .into());
-    }
     let compress = args.compress.is_some();
-    let url = format!(
-        "{gateway}/?v={}&encoding=json{}",
+    let url = rest::gateway_ws_url(
+        &base,
+        args.gateway_url.as_deref(),
+        &gateway,
         args.api_version,
-        if compress {
-            "&compress=zlib-stream"
-        } else {
-            ""
-        }
-    );
+        compress,
+    )?;
 
     // 2. Start the sessions.
     let rss_before = args.server_pid.map(sys::rss_kib).transpose()?;
@@ -193,64 +152,32 @@ pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
         "opening {n} sessions to {url} at {}/s on {threads} threads",
         args.rate
     );
-    let mut shares: Vec<Vec<(usize, String)>> = vec![Vec::new(); threads];
-    for (i, token) in registered.tokens.into_iter().enumerate() {
-        shares[i % threads].push((i, token));
-    }
-    let shared = Arc::new(Shared::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let start = Instant::now() + Duration::from_millis(200);
-    let mut workers = Vec::with_capacity(threads);
-    for (k, share) in shares.into_iter().enumerate() {
-        let cfg = WorkerCfg {
-            url: url.clone(),
+    let pool = pool::start(
+        registered.tokens,
+        &PoolCfg {
+            url,
             compress,
             timeout,
             rate: args.rate,
-            start,
-            shared: shared.clone(),
-            stop: stop_rx.clone(),
-        };
-        workers.push(
-            thread::Builder::new()
-                .name(format!("bench-{k}"))
-                .spawn(move || worker(share, cfg))?,
-        );
-    }
-    drop(stop_rx);
+            threads,
+            intents: 0,
+            capabilities: 0,
+            observer: None,
+        },
+    )?;
 
-    // 3. Wait until every session is READY or failed. A session needs at most
-    //    3 timeouts (connect, HELLO, READY) after its start.
-    let last_start = start + Duration::from_secs_f64((n - 1) as f64 / args.rate);
-    let deadline = last_start + timeout * 3 + Duration::from_secs(5);
-    let mut next_progress = Instant::now() + Duration::from_secs(5);
-    let resolved_in_time = loop {
-        let ready = shared.ready.load(Ordering::Relaxed);
-        let failed = shared.failed.load(Ordering::Relaxed);
-        if ready + failed >= n {
-            break true;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            break false;
-        }
-        if now >= next_progress {
-            println!(
-                "  {:.1} s: {ready} ready, {failed} failed",
-                now.saturating_duration_since(start).as_secs_f64()
-            );
-            next_progress += Duration::from_secs(5);
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
+    // 3. Wait until every session is READY or failed.
+    let resolved_in_time = pool.wait_resolved();
     let all_resolved = Instant::now();
     if !resolved_in_time {
         println!("warning: gave up waiting for READY on some sessions");
     }
     println!(
         "{} sessions ready after {:.2} s; holding {} s",
-        shared.ready.load(Ordering::Relaxed),
-        all_resolved.saturating_duration_since(start).as_secs_f64(),
+        pool.ready(),
+        all_resolved
+            .saturating_duration_since(pool.start)
+            .as_secs_f64(),
         args.hold
     );
 
@@ -258,21 +185,11 @@ pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
     let hold = Duration::from_secs(args.hold);
     thread::sleep(Duration::from_secs(args.settle).min(hold));
     let rss_after = args.server_pid.map(sys::rss_kib).transpose()?;
-    let open_at_rss = shared
-        .ready
-        .load(Ordering::Relaxed)
-        .saturating_sub(shared.dropped.load(Ordering::Relaxed));
+    let open_at_rss = pool.open();
     thread::sleep(hold.saturating_sub(all_resolved.elapsed()));
 
     // 4. Close everything and collect the reports.
-    stop_tx.send_replace(true);
-    let mut results = Vec::with_capacity(threads);
-    for w in workers {
-        match w.join() {
-            Ok(r) => results.push(r),
-            Err(_) => return Err("a worker thread panicked".into()),
-        }
-    }
+    let results = pool.stop()?;
 
     print_summary(&Summary {
         requested: args.sessions,
@@ -285,52 +202,6 @@ pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
         total: run_started.elapsed(),
     });
     Ok(())
-}
-
-/// One worker thread: its own actix-rt system, starting its share of the
-/// sessions on schedule, then collecting their reports after the stop signal.
-fn worker(share: Vec<(usize, String)>, cfg: WorkerCfg) -> WorkerResult {
-    let total = share.len();
-    actix_rt::System::new().block_on(async move {
-        let client = rest::client(cfg.timeout);
-        let url: Rc<str> = cfg.url.into();
-        let mut stop = cfg.stop.clone();
-        let mut handles = Vec::with_capacity(total);
-        for (i, token) in share {
-            let at = cfg.start + Duration::from_secs_f64(i as f64 / cfg.rate);
-            let stopped = tokio::select! {
-                _ = tokio::time::sleep_until(at.into()) => false,
-                _ = session::shutdown_signal(&mut stop) => true,
-            };
-            if stopped {
-                break;
-            }
-            handles.push(actix_rt::spawn(session::run(SessionCtx {
-                client: client.clone(),
-                url: url.clone(),
-                token,
-                compress: cfg.compress,
-                timeout: cfg.timeout,
-                shutdown: cfg.stop.clone(),
-                shared: cfg.shared.clone(),
-            })));
-        }
-        let mut result = WorkerResult {
-            not_started: total - handles.len(),
-            ..WorkerResult::default()
-        };
-        // Sessions run until stop; after it, each needs at most one send
-        // timeout plus the close wait.
-        session::shutdown_signal(&mut stop).await;
-        let grace = tokio::time::Instant::now() + cfg.timeout + Duration::from_secs(5);
-        for handle in handles {
-            match tokio::time::timeout_at(grace, handle).await {
-                Ok(Ok(report)) => result.reports.push(report),
-                Ok(Err(_)) | Err(_) => result.unfinished += 1,
-            }
-        }
-        result
-    })
 }
 
 struct Summary {

@@ -5,12 +5,22 @@
 //! - `gateway`: register users over REST, open many gateway sessions at a fixed
 //!   rate, measure IDENTIFY->READY latency, hold the sessions idle (heartbeating)
 //!   and report the server's memory per idle session.
+//! - `fanout`: members of a few guilds each hold a gateway session while
+//!   messages are posted over REST at a fixed rate; measures the latency from
+//!   POST to MESSAGE_CREATE at every recipient.
+//! - `ready`: IDENTIFY -> READY latency and READY's size for a user in many
+//!   big guilds.
 
+mod fanout;
 mod gateway;
+mod pool;
+mod ready;
 mod rest;
 mod session;
+mod setup;
 mod stats;
 mod sys;
+mod target;
 mod zlib;
 
 use std::process::ExitCode;
@@ -36,12 +46,21 @@ enum Command {
     /// Open many idle gateway sessions and measure READY latency, heartbeat
     /// acks and the server's memory per idle session.
     Gateway(gateway::GatewayArgs),
+    /// Post messages at a fixed rate into guilds whose members all hold a
+    /// gateway session; measure POST -> MESSAGE_CREATE latency at every
+    /// recipient and the deliveries per second.
+    Fanout(fanout::FanoutArgs),
+    /// Measure IDENTIFY -> READY and READY's size for a user in many guilds
+    /// with many members.
+    Ready(ready::ReadyArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Gateway(args) => gateway::run(args),
+        Command::Fanout(args) => fanout::run(args),
+        Command::Ready(args) => ready::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

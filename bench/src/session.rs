@@ -3,6 +3,10 @@
 //!
 //! Every wait is bounded (connect/HELLO/READY by `timeout`, sends by `timeout`,
 //! the closing handshake by [`CLOSE_WAIT`]) so a session always ends.
+//!
+//! Dispatches after READY can be handed to a [`DispatchObserver`] (the fanout
+//! benchmark records MESSAGE_CREATE arrivals that way), and a session can close
+//! right after READY (the READY benchmark's repeated connections).
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -38,8 +42,19 @@ pub struct Shared {
     pub dropped: AtomicUsize,
 }
 
+/// Sees every dispatch a session receives after READY. Shared by all sessions
+/// of a run (on several threads), so it must be cheap and thread-safe.
+pub trait DispatchObserver: Send + Sync {
+    /// `session` is [`SessionCtx::index`], `event` the dispatch's `t`, `d` its
+    /// raw JSON (not validated: the tool only looks into it), `at` when the
+    /// whole gateway message had been received (and decompressed).
+    fn dispatch(&self, session: usize, event: &str, d: &str, at: Instant);
+}
+
 /// Everything one session needs.
 pub struct SessionCtx {
+    /// Number of this session in the run (passed to the observer).
+    pub index: usize,
     pub client: Client,
     /// Full gateway URL including `?v=..&encoding=json[&compress=zlib-stream]`.
     pub url: Rc<str>,
@@ -48,6 +63,14 @@ pub struct SessionCtx {
     pub timeout: Duration,
     pub shutdown: watch::Receiver<bool>,
     pub shared: Arc<Shared>,
+    /// IDENTIFY's `intents` and `capabilities`.
+    pub intents: u64,
+    pub capabilities: u64,
+    /// Close the connection (code 1000) as soon as READY has arrived.
+    pub close_after_ready: bool,
+    /// Keep READY's JSON in [`SessionReport::ready_payload`].
+    pub keep_ready: bool,
+    pub observer: Option<Arc<dyn DispatchObserver>>,
 }
 
 /// Why a session ended, when it was not us closing it at the end of the run.
@@ -65,6 +88,11 @@ pub struct SessionReport {
     pub ready_latency: Option<Duration>,
     /// When READY arrived.
     pub ready_at: Option<Instant>,
+    /// READY's size as JSON, and as received (compressed, with zlib-stream).
+    pub ready_bytes: Option<usize>,
+    pub ready_wire_bytes: Option<usize>,
+    /// READY's JSON, with [`SessionCtx::keep_ready`].
+    pub ready_payload: Option<Vec<u8>>,
     pub heartbeats_sent: u64,
     pub acks: u64,
     /// Heartbeats whose ack had not arrived when the next one was due.
@@ -86,6 +114,15 @@ impl SessionReport {
 
 /// The fields of a gateway payload we look at. `d` stays unparsed (READY can
 /// be large) except for HELLO.
+#[derive(Debug, Default, PartialEq)]
+struct Env<'a> {
+    op: u8,
+    s: Option<u64>,
+    t: Option<Cow<'a, str>>,
+    d: Option<&'a str>,
+}
+
+/// What serde reads into [`Env`] when the fast path does not apply.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     op: u8,
@@ -124,7 +161,7 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
         r = handshake => r?,
         _ = shutdown_signal(&mut ctx.shutdown) => return Err(err("run ended before READY")),
     };
-    report.count_message(hello_zlib);
+    report.count_message(hello_zlib.zlib);
 
     // IDENTIFY
     let identify = serde_json::json!({
@@ -132,8 +169,8 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
         "d": {
             "token": ctx.token,
             "properties": {"os": "linux", "browser": "spacebar-bench", "device": "spacebar-bench"},
-            "intents": 0,
-            "capabilities": 0,
+            "intents": ctx.intents,
+            "capabilities": ctx.capabilities,
         }
     })
     .to_string();
@@ -145,20 +182,46 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
     let mut next_heartbeat = tokio::time::Instant::now() + interval.mul_f64(rand::random::<f64>());
     let mut last_seq: Option<u64> = None;
     let mut awaiting_ack = false;
+    // Timers and the stop signal live across iterations (re-creating them for
+    // every message costs a timer-wheel insert and removal each time).
+    let heartbeat_timer = sleep_until(next_heartbeat);
+    tokio::pin!(heartbeat_timer);
+    let ready_timer = sleep_until(ready_deadline);
+    tokio::pin!(ready_timer);
+    let stop = shutdown_signal(&mut ctx.shutdown);
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             payload = conn.next_payload() => {
-                let (payload, zlib) = payload?;
-                report.count_message(zlib);
+                let (payload, info) = payload?;
+                let arrived = Instant::now();
+                report.count_message(info.zlib);
                 let env = parse(&payload)?;
                 if env.s.is_some() {
                     last_seq = env.s;
                 }
                 match env.op {
                     0 if env.t.as_deref() == Some("READY") && report.ready_latency.is_none() => {
-                        report.ready_latency = Some(identify_at.elapsed());
-                        report.ready_at = Some(Instant::now());
+                        report.ready_latency = Some(arrived - identify_at);
+                        report.ready_at = Some(arrived);
+                        report.ready_bytes = Some(payload.len());
+                        report.ready_wire_bytes = Some(info.wire_bytes);
                         ctx.shared.ready.fetch_add(1, Ordering::Relaxed);
+                        if ctx.close_after_ready {
+                            if ctx.keep_ready {
+                                report.ready_payload = Some(payload);
+                            }
+                            conn.close().await;
+                            return Ok(());
+                        }
+                        if ctx.keep_ready {
+                            report.ready_payload = Some(payload.clone());
+                        }
+                    }
+                    0 if report.ready_latency.is_some() => {
+                        if let (Some(observer), Some(t), Some(d)) = (&ctx.observer, env.t, env.d) {
+                            observer.dispatch(ctx.index, &t, d, arrived);
+                        }
                     }
                     // The server asks for a heartbeat right away.
                     1 => {
@@ -174,7 +237,7 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
                     _ => {}
                 }
             }
-            _ = sleep_until(next_heartbeat) => {
+            () = &mut heartbeat_timer => {
                 if awaiting_ack {
                     report.missed_acks += 1;
                 }
@@ -182,11 +245,12 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
                 report.heartbeats_sent += 1;
                 awaiting_ack = true;
                 next_heartbeat += interval;
+                heartbeat_timer.as_mut().reset(next_heartbeat);
             }
-            _ = sleep_until(ready_deadline), if report.ready_latency.is_none() => {
+            () = &mut ready_timer, if report.ready_latency.is_none() => {
                 return Err(err("timeout waiting for READY"));
             }
-            _ = shutdown_signal(&mut ctx.shutdown) => {
+            () = &mut stop => {
                 conn.close().await;
                 return if report.ready_latency.is_some() {
                     Ok(())
@@ -205,7 +269,7 @@ async fn handshake(
     url: &str,
     compress: bool,
     limit: Duration,
-) -> Result<(Conn, Duration, bool), Failure> {
+) -> Result<(Conn, Duration, PayloadInfo), Failure> {
     let connect = client.ws(url).max_frame_size(MAX_FRAME).connect();
     let (_, framed) = match timeout(limit, connect).await {
         Err(_) => return Err(err("timeout connecting")),
@@ -216,6 +280,7 @@ async fn handshake(
         framed,
         inflate: compress.then(ZlibStream::new),
         fragments: None,
+        wire_bytes: 0,
         timeout: limit,
     };
     let (hello, hello_zlib) = timeout(limit, conn.next_payload())
@@ -230,7 +295,7 @@ async fn handshake(
     }
     let interval = env
         .d
-        .and_then(|d| serde_json::from_str::<Hello>(d.get()).ok())
+        .and_then(|d| serde_json::from_str::<Hello>(d).ok())
         .and_then(|h| Duration::try_from_secs_f64(h.heartbeat_interval / 1000.0).ok())
         .filter(|d| !d.is_zero())
         .ok_or_else(|| err("HELLO without a valid heartbeat_interval"))?;
@@ -241,8 +306,92 @@ fn err(msg: &str) -> Failure {
     Failure::Error(msg.to_string())
 }
 
-fn parse(payload: &[u8]) -> Result<Envelope<'_>, Failure> {
-    serde_json::from_slice(payload).map_err(|e| Failure::Error(format!("bad JSON payload: {e}")))
+/// Reads a gateway payload's envelope: by [`fast_envelope`] when it can, else
+/// with serde.
+fn parse(payload: &[u8]) -> Result<Env<'_>, Failure> {
+    if let Some(env) = fast_envelope(payload) {
+        return Ok(env);
+    }
+    let e: Envelope<'_> = serde_json::from_slice(payload)
+        .map_err(|e| Failure::Error(format!("bad JSON payload: {e}")))?;
+    Ok(Env {
+        op: e.op,
+        s: e.s,
+        t: e.t,
+        d: e.d.map(RawValue::get).filter(|d| *d != "null"),
+    })
+}
+
+/// The envelope of a payload whose `op`, `s` and `t` all come before `d` (the
+/// order Discord and our server use), without scanning `d`: at 100 000s of
+/// dispatches a second, validating every message body would cost the tool
+/// more CPU than anything else it does. `None` for any other shape (escapes
+/// in `t`, unknown keys, `d` first...), which then goes through serde.
+fn fast_envelope(payload: &[u8]) -> Option<Env<'_>> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut rest = text.trim_start().strip_prefix('{')?;
+    let (mut op, mut s, mut t) = (None, None, None);
+    loop {
+        let r = rest.trim_start().strip_prefix('"')?;
+        let end = r.find('"')?;
+        let key = &r[..end];
+        rest = r[end + 1..].trim_start().strip_prefix(':')?.trim_start();
+        match key {
+            "d" => {
+                // Only when nothing but `d` can follow: the envelope is complete.
+                let (op, s, t) = (op?, s?, t?);
+                let d = rest.trim_end().strip_suffix('}')?.trim_end();
+                if d.is_empty() {
+                    return None;
+                }
+                return Some(Env {
+                    op,
+                    s,
+                    t,
+                    d: (d != "null").then_some(d),
+                });
+            }
+            "op" => {
+                let (n, r) = leading_number(rest)?;
+                op = Some(u8::try_from(n).ok()?);
+                rest = r;
+            }
+            "s" => {
+                if let Some(r) = rest.strip_prefix("null") {
+                    s = Some(None);
+                    rest = r;
+                } else {
+                    let (n, r) = leading_number(rest)?;
+                    s = Some(Some(n));
+                    rest = r;
+                }
+            }
+            "t" => {
+                if let Some(r) = rest.strip_prefix("null") {
+                    t = Some(None);
+                    rest = r;
+                } else {
+                    let r = rest.strip_prefix('"')?;
+                    let end = r.find(['"', '\\'])?;
+                    if r[end..].starts_with('\\') {
+                        return None;
+                    }
+                    t = Some(Some(Cow::Borrowed(&r[..end])));
+                    rest = &r[end + 1..];
+                }
+            }
+            _ => return None,
+        }
+        rest = rest.trim_start().strip_prefix(',')?;
+    }
+}
+
+/// A non-negative integer at the start of `text`, and what follows it.
+fn leading_number(text: &str) -> Option<(u64, &str)> {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    Some((text[..end].parse().ok()?, &text[end..]))
 }
 
 fn heartbeat(last_seq: Option<u64>) -> ws::Message {
@@ -251,6 +400,17 @@ fn heartbeat(last_seq: Option<u64>) -> ws::Message {
             .to_string()
             .into(),
     )
+}
+
+/// Payload bytes of a frame (what it adds to a message's size on the wire).
+fn frame_len(frame: &ws::Frame) -> usize {
+    match frame {
+        ws::Frame::Text(b) | ws::Frame::Binary(b) => b.len(),
+        ws::Frame::Continuation(
+            Item::FirstText(b) | Item::FirstBinary(b) | Item::Continue(b) | Item::Last(b),
+        ) => b.len(),
+        ws::Frame::Ping(_) | ws::Frame::Pong(_) | ws::Frame::Close(_) => 0,
+    }
 }
 
 /// Resolves once the coordinator signals the end of the run (or goes away).
@@ -264,22 +424,32 @@ struct Conn {
     inflate: Option<ZlibStream>,
     /// A fragmented message being reassembled: (is binary, bytes so far).
     fragments: Option<(bool, Vec<u8>)>,
+    /// Frame bytes received towards the next payload.
+    wire_bytes: usize,
     timeout: Duration,
 }
 
+/// How a payload came in.
+struct PayloadInfo {
+    /// Through the zlib stream.
+    zlib: bool,
+    /// Bytes of the WebSocket frames that carried it (compressed size with zlib).
+    wire_bytes: usize,
+}
+
 impl Conn {
-    /// Next complete gateway payload (JSON bytes), and whether it came through
-    /// the zlib stream.
+    /// Next complete gateway payload (JSON bytes), and how it came in.
     ///
     /// Cancel-safe enough for `select!`: partial state (fragments, zlib input)
     /// lives in `self`, and the only await besides reading is answering a ping.
-    async fn next_payload(&mut self) -> Result<(Vec<u8>, bool), Failure> {
+    async fn next_payload(&mut self) -> Result<(Vec<u8>, PayloadInfo), Failure> {
         loop {
             let frame = match self.framed.next().await {
                 None => return Err(err("connection closed without a close frame")),
                 Some(Err(e)) => return Err(Failure::Error(format!("websocket error: {e}"))),
                 Some(Ok(frame)) => frame,
             };
+            self.wire_bytes += frame_len(&frame);
             let (binary, data) = match frame {
                 ws::Frame::Text(b) => (false, b.to_vec()),
                 ws::Frame::Binary(b) => (true, b.to_vec()),
@@ -315,14 +485,19 @@ impl Conn {
                     return Err(Failure::Closed(reason.map(|r| u16::from(r.code))))
                 }
             };
-            match (&mut self.inflate, binary) {
+            let zlib = match (&mut self.inflate, binary) {
                 (Some(z), true) => match z.push(&data) {
-                    Ok(Some(message)) => return Ok((message, true)),
+                    Ok(Some(message)) => Some(message),
                     Ok(None) => continue, // message continues in the next frame
                     Err(e) => return Err(Failure::Error(format!("zlib-stream: {e}"))),
                 },
-                _ => return Ok((data, false)),
-            }
+                _ => None,
+            };
+            let info = PayloadInfo {
+                zlib: zlib.is_some(),
+                wire_bytes: std::mem::take(&mut self.wire_bytes),
+            };
+            return Ok((zlib.unwrap_or(data), info));
         }
     }
 
@@ -351,5 +526,58 @@ impl Conn {
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(text: &str) -> Option<Env<'_>> {
+        parse(text.as_bytes()).ok()
+    }
+
+    #[test]
+    fn fast_path_reads_dispatch_envelopes() {
+        let ours = r#"{"op":0,"t":"MESSAGE_CREATE","s":42,"d":{"id":"1","nonce":"7"}}"#;
+        let fast = fast_envelope(ours.as_bytes()).unwrap();
+        assert_eq!(fast.op, 0);
+        assert_eq!(fast.s, Some(42));
+        assert_eq!(fast.t.as_deref(), Some("MESSAGE_CREATE"));
+        assert_eq!(fast.d, Some(r#"{"id":"1","nonce":"7"}"#));
+        // Discord's order and spacing.
+        let discord = "{\"t\": \"READY\", \"s\": 1, \"op\": 0, \"d\": {\"v\":9} }\n";
+        assert_eq!(
+            fast_envelope(discord.as_bytes()).map(|e| e.d),
+            Some(Some(r#"{"v":9}"#))
+        );
+        assert_eq!(
+            fast_envelope(br#"{"op":11,"s":null,"t":null,"d":null}"#),
+            Some(Env {
+                op: 11,
+                ..Env::default()
+            })
+        );
+    }
+
+    #[test]
+    fn other_shapes_fall_back_to_serde() {
+        for text in [
+            r#"{"op":0,"d":{"a":1},"s":3,"t":"X"}"#,
+            r#"{"op":11}"#,
+            r#"{"op":0,"t":"A\"B","s":1,"d":{}}"#,
+            r#"{"op":10,"d":{"heartbeat_interval":41250}}"#,
+            r#"{"op":0,"x":1,"s":1,"t":"X","d":{}}"#,
+        ] {
+            assert!(fast_envelope(text.as_bytes()).is_none(), "{text}");
+            assert!(env(text).is_some(), "{text}");
+        }
+        let e = env(r#"{"op":0,"d":{"a":1},"s":3,"t":"X"}"#).unwrap();
+        assert_eq!(
+            (e.op, e.s, e.t.as_deref(), e.d),
+            (0, Some(3), Some("X"), Some(r#"{"a":1}"#))
+        );
+        assert_eq!(env(r#"{"op":11}"#).map(|e| e.d), Some(None));
+        assert!(env("not json").is_none());
     }
 }

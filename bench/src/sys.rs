@@ -67,3 +67,169 @@ pub fn nofile_limit_of(pid: u32) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// CPU time (user + system) used so far by process `pid` (`None`: this
+/// process), from /proc/PID/stat.
+pub fn cpu_time(pid: Option<u32>) -> io::Result<std::time::Duration> {
+    let path = pid.map_or_else(
+        || "/proc/self/stat".to_string(),
+        |p| format!("/proc/{p}/stat"),
+    );
+    let stat = std::fs::read_to_string(&path)?;
+    let ticks = parse_stat_cpu_ticks(&stat)
+        .ok_or_else(|| io::Error::other(format!("unexpected format of {path}")))?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    Ok(std::time::Duration::from_secs_f64(ticks as f64 / hz))
+}
+
+/// utime + stime (fields 14 and 15) of a /proc/PID/stat line. The command
+/// name (field 2) may contain spaces and parentheses, so count from the last `)`.
+fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    // after_comm starts at field 3 (state); utime is field 14 -> index 11.
+    let mut fields = after_comm.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPU ticks of the whole machine since boot: (busy, total), from the `cpu`
+/// line of /proc/stat (busy = everything but idle and iowait).
+pub fn machine_ticks() -> io::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    stat.lines()
+        .next()
+        .and_then(parse_machine_ticks)
+        .ok_or_else(|| io::Error::other("unexpected format of /proc/stat"))
+}
+
+fn parse_machine_ticks(line: &str) -> Option<(u64, u64)> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    let values: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let total: u64 = values.iter().sum();
+    let idle = values.get(3)? + values.get(4)?;
+    Some((total - idle, total))
+}
+
+/// CPU use over a stretch of time: this tool, the server, the whole machine.
+pub struct CpuWindow {
+    at: std::time::Instant,
+    tool: Option<std::time::Duration>,
+    server: Option<std::time::Duration>,
+    machine: Option<(u64, u64)>,
+    server_pid: Option<u32>,
+}
+
+impl CpuWindow {
+    pub fn start(server_pid: Option<u32>) -> Self {
+        Self {
+            at: std::time::Instant::now(),
+            tool: cpu_time(None).ok(),
+            server: server_pid.and_then(|p| cpu_time(Some(p)).ok()),
+            machine: machine_ticks().ok(),
+            server_pid,
+        }
+    }
+
+    /// "this tool 30%, server 45%, whole machine 160% of 200% (others 85%)",
+    /// in percent of one core, since `start`.
+    pub fn describe(&self) -> String {
+        let wall = self.at.elapsed().as_secs_f64().max(1e-9);
+        let pct = |d: std::time::Duration| 100.0 * d.as_secs_f64() / wall;
+        let tool = self
+            .tool
+            .zip(cpu_time(None).ok())
+            .map(|(a, b)| pct(b.saturating_sub(a)));
+        let server = self
+            .server
+            .zip(self.server_pid.and_then(|p| cpu_time(Some(p)).ok()))
+            .map(|(a, b)| pct(b.saturating_sub(a)));
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let machine = self.machine.zip(machine_ticks().ok()).map(|(a, b)| {
+            let busy = b.0.saturating_sub(a.0) as f64;
+            let total = b.1.saturating_sub(a.1).max(1) as f64;
+            100.0 * cpus as f64 * busy / total
+        });
+        let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.0}%"));
+        let mut out = format!(
+            "this tool {}, server {}, whole machine {} of {}%",
+            show(tool),
+            if self.server_pid.is_some() {
+                show(server)
+            } else {
+                "n/a (pass --server-pid)".to_string()
+            },
+            show(machine),
+            cpus * 100
+        );
+        if let (Some(t), Some(s), Some(m)) = (tool, server, machine) {
+            out.push_str(&format!(
+                " (everything else, e.g. the database or other jobs: {:.0}%)",
+                (m - t - s).max(0.0)
+            ));
+        }
+        out
+    }
+}
+
+/// Waits until the whole machine used less than `below` percent of one core
+/// over a 2 s window (other jobs sharing it would distort latencies), for at
+/// most `max_wait`. Returns whether it got quiet and the last reading.
+pub fn wait_for_quiet(below: f64, max_wait: std::time::Duration) -> (bool, f64) {
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let deadline = std::time::Instant::now() + max_wait;
+    let mut next_note = std::time::Instant::now();
+    loop {
+        let before = machine_ticks();
+        std::thread::sleep(WINDOW);
+        let busy = match (before, machine_ticks()) {
+            (Ok(a), Ok(b)) => {
+                100.0 * cpus * b.0.saturating_sub(a.0) as f64
+                    / b.1.saturating_sub(a.1).max(1) as f64
+            }
+            _ => return (false, f64::NAN),
+        };
+        if busy < below {
+            return (true, busy);
+        }
+        if std::time::Instant::now() >= deadline {
+            return (false, busy);
+        }
+        if std::time::Instant::now() >= next_note {
+            println!("  waiting for a quiet machine: {busy:.0}% busy (want < {below:.0}%)");
+            next_note += std::time::Duration::from_secs(30);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_cpu_ticks() {
+        let line = "1234 (my (odd) prog) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 \
+                    4 0 12345 1000000 500 18446744073709551615";
+        assert_eq!(parse_stat_cpu_ticks(line), Some(325));
+        assert_eq!(parse_stat_cpu_ticks("garbage"), None);
+        assert!(cpu_time(None).is_ok());
+    }
+
+    #[test]
+    fn machine_ticks_line() {
+        let line = "cpu  100 5 50 800 20 3 2 0 0 0";
+        assert_eq!(parse_machine_ticks(line), Some((160, 980)));
+        assert_eq!(parse_machine_ticks("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert!(machine_ticks().is_ok());
+    }
+}

@@ -1,0 +1,879 @@
+//! `spacebar-bench fanout`: how fast messages posted over REST reach every
+//! member's gateway session.
+//!
+//! Timeline of a run:
+//! 1. register `--members` users; user 0 creates `--guilds` guilds, finds each
+//!    one's text channel and makes an invite; every other user joins every
+//!    guild through the invites (so each guild has `--members` members);
+//! 2. every member opens ONE gateway session (IDENTIFY -> READY), which
+//!    receives the events of all its guilds;
+//! 3. `--posters` users post `--rate` messages per second in total for
+//!    `--duration` s, round-robin over the guilds' text channels, each with a
+//!    unique `nonce`; message i is due at `start + i/rate` and is sent by
+//!    whichever poster is free (so a slow server shows up as a lower
+//!    sustained rate, not as a queue inside the tool);
+//! 4. every session records when each MESSAGE_CREATE arrives (matched by
+//!    nonce, else by message id); after the last POST the tool waits up to
+//!    `--drain` s for outstanding deliveries, closes the sessions and prints
+//!    the figures.
+//!
+//! Latencies run from just before a POST is sent to the moment the whole
+//! gateway message was read (and inflated) by the receiving session.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use awc::http::Method;
+use awc::Client;
+use clap::Args;
+use serde::Deserialize;
+
+use crate::pool::{self, PoolCfg, WorkerResult};
+use crate::rest::{self, Attempt};
+use crate::session::{DispatchObserver, Failure};
+use crate::setup::{self, GuildInfo};
+use crate::stats::{format_counts, nearest_rank};
+use crate::target::{self, Compress, Target, MESSAGE_INTENTS};
+use crate::{sys, BoxError};
+
+#[derive(Args)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Guilds to create; messages go round-robin to their text channels.
+    #[arg(long, default_value_t = 1)]
+    guilds: usize,
+    /// Members per guild, the owner included. That many users register, join
+    /// every guild and open one gateway session each.
+    #[arg(long, default_value_t = 1000)]
+    members: usize,
+    /// Messages posted per second, in total.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Seconds of posting.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Transport compression to ask the gateway for.
+    #[arg(long, value_enum)]
+    compress: Option<Compress>,
+    /// Concurrent posters (users 0..P, members of every guild), i.e. at most
+    /// this many POSTs in flight.
+    #[arg(long, default_value_t = 8)]
+    posters: usize,
+    /// Gateway sessions opened per second.
+    #[arg(long, default_value_t = 200.0)]
+    connect_rate: f64,
+    /// Client threads (one actix-rt system each) for the gateway sessions.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// REST requests in flight during setup (registration, guilds, joins).
+    #[arg(long, default_value_t = 16)]
+    setup_concurrency: usize,
+    /// Seconds to wait for outstanding deliveries after the last POST.
+    #[arg(long, default_value_t = 10)]
+    drain: u64,
+    /// IDENTIFY's intents (default GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT).
+    #[arg(long, default_value_t = MESSAGE_INTENTS)]
+    intents: u64,
+    /// PID of the server process, to report its CPU use while posting.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[command(flatten)]
+    quiet: target::Quiet,
+}
+
+/// Set on a recorded key that is a message number (from our nonce); clear on
+/// a key that is a message id (snowflake, < 2^63), resolved after the run.
+const NONCE_FLAG: u64 = 1 << 63;
+/// Attempts per message when the server answers 429.
+const MAX_POST_ATTEMPTS: u32 = 5;
+/// Upper bound on preallocated delivery records.
+const MAX_PREALLOC: usize = 32 << 20;
+
+/// One MESSAGE_CREATE received by one session.
+#[derive(Clone, Copy)]
+struct Delivery {
+    key: u64,
+    session: u32,
+    /// Microseconds since [`Deliveries::epoch`].
+    at_us: u32,
+}
+
+/// The observer shared by all sessions: records every MESSAGE_CREATE.
+struct Deliveries {
+    epoch: Instant,
+    nonce_base: u64,
+    messages: u64,
+    /// MESSAGE_CREATEs recorded (ours, or carrying an id).
+    received: AtomicU64,
+    /// MESSAGE_CREATEs with neither our nonce nor a readable id.
+    unreadable: AtomicU64,
+    /// MESSAGE_CREATEs whose `d` had no nonce (matched by id instead).
+    without_nonce: AtomicU64,
+    log: Mutex<Vec<Delivery>>,
+}
+
+impl DispatchObserver for Deliveries {
+    fn dispatch(&self, session: usize, event: &str, d: &str, at: Instant) {
+        if event != "MESSAGE_CREATE" {
+            return;
+        }
+        let nonce = nonce_of(d);
+        let key = match nonce {
+            Some(n) if n >= self.nonce_base && n - self.nonce_base < self.messages => {
+                NONCE_FLAG | (n - self.nonce_base)
+            }
+            _ => {
+                if nonce.is_none() {
+                    self.without_nonce.fetch_add(1, Ordering::Relaxed);
+                }
+                match message_id(d) {
+                    Some(id) => id & !NONCE_FLAG,
+                    None => {
+                        self.unreadable.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+        };
+        let record = Delivery {
+            key,
+            session: u32::try_from(session).unwrap_or(u32::MAX),
+            at_us: micros_since(self.epoch, at),
+        };
+        if let Ok(mut log) = self.log.lock() {
+            log.push(record);
+        }
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn micros_since(epoch: Instant, at: Instant) -> u32 {
+    u32::try_from(at.saturating_duration_since(epoch).as_micros()).unwrap_or(u32::MAX)
+}
+
+/// The top-level `nonce` of a message's JSON, as a number (from `"123"` or
+/// `123`), found without parsing the whole message. A `"nonce"` key can only
+/// appear unescaped as a key, never inside a string value, and our messages
+/// have no nested objects with a nonce.
+fn nonce_of(d: &str) -> Option<u64> {
+    const KEY: &str = "\"nonce\"";
+    let at = d.find(KEY)?;
+    let rest = d[at + KEY.len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let digits = rest.strip_prefix('"').unwrap_or(rest);
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+/// A message's `id` (full parse: nested objects have ids too).
+fn message_id(d: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: Option<IdValue>,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IdValue {
+        Text(String),
+        Number(u64),
+    }
+    match serde_json::from_str::<IdOnly>(d).ok()?.id? {
+        IdValue::Text(s) => s.parse().ok(),
+        IdValue::Number(n) => Some(n),
+    }
+}
+
+/// What the posters did, per message number.
+struct PostLog {
+    /// Microseconds since the epoch just before the (last) POST attempt;
+    /// `u32::MAX` if never sent.
+    sent_us: Vec<u32>,
+    /// When the response arrived.
+    done_us: Vec<u32>,
+    ok: Vec<bool>,
+    /// Message id from the response.
+    ids: Vec<Option<u64>>,
+    errors: BTreeMap<String, usize>,
+    rate_limited: u64,
+    /// Latest a POST went out after its due time.
+    max_lag: Duration,
+}
+
+/// What every poster shares.
+struct PostPlan<'a> {
+    client: Client,
+    api: String,
+    tokens: &'a [String],
+    guilds: &'a [GuildInfo],
+    epoch: Instant,
+    start: Instant,
+    rate: f64,
+    total: usize,
+    nonce_base: u64,
+    /// No new POST starts after this.
+    deadline: Instant,
+}
+
+pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
+    if args.guilds == 0 || args.members == 0 || args.posters == 0 || args.threads == 0 {
+        return Err("--guilds, --members, --posters and --threads must be at least 1".into());
+    }
+    for (name, v) in [
+        ("--rate", args.rate),
+        ("--duration", args.duration),
+        ("--connect-rate", args.connect_rate),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(format!("{name} must be a positive number").into());
+        }
+    }
+    let total = (args.rate * args.duration).round() as usize;
+    if total == 0 || total > u32::MAX as usize / 2 {
+        return Err("--rate x --duration must be between 1 and 2^31 messages".into());
+    }
+    let run_started = Instant::now();
+    let timeout = args.target.timeout();
+    let soft = sys::raise_nofile_limit()?;
+    let needed = args.members + args.setup_concurrency + args.posters + 64;
+    if soft < needed as libc::rlim_t {
+        return Err(format!(
+            "the open-files limit is {soft} even after raising it to the hard limit, but {} \
+             sessions need about {needed}; raise the hard limit or use fewer --members",
+            args.members
+        )
+        .into());
+    }
+
+    let base = args.target.base();
+    let api = args.target.api();
+    let run_id = target::run_id();
+    println!("{}", target::machine_note(&base));
+
+    // 1. Setup over REST.
+    let (gateway, tokens, guilds) = actix_rt::System::new().block_on(async {
+        let client = rest::client(timeout);
+        let gateway = match &args.target.gateway_url {
+            Some(url) => url.clone(),
+            None => rest::discover_gateway(&client, &api).await?,
+        };
+        println!(
+            "registering {} users at {api} (run id {run_id}, {} requests at a time)",
+            args.members, args.setup_concurrency
+        );
+        let reg =
+            rest::register_all(&client, &api, args.members, args.setup_concurrency, &run_id).await;
+        let reg_secs = reg.elapsed.as_secs_f64();
+        println!(
+            "registration: {} ok, {} failed in {reg_secs:.2} s ({:.0}/s){}",
+            reg.tokens.len(),
+            args.members - reg.tokens.len(),
+            reg.tokens.len() as f64 / reg_secs.max(1e-9),
+            if reg.errors.is_empty() {
+                String::new()
+            } else {
+                format!("; errors: {}", format_counts(&reg.errors))
+            }
+        );
+        let mut tokens = reg.tokens;
+        let Some(owner) = tokens.first().cloned() else {
+            return Err::<_, BoxError>("no user could be registered".into());
+        };
+        let made = setup::create_guilds(
+            &client,
+            &api,
+            &owner,
+            args.guilds,
+            args.setup_concurrency,
+            &run_id,
+        )
+        .await;
+        println!("guilds (create, channels, invite): {}", made.describe());
+        if made.ok.len() < args.guilds {
+            return Err("could not set up every guild (see the errors above)".into());
+        }
+        let guilds = made.ok;
+        if let Some(g) = guilds.first() {
+            println!(
+                "  first guild {}, text channel {}, invite {}",
+                g.id, g.channel_id, g.invite
+            );
+        }
+        let (joins, failed_users) =
+            setup::join_all(&client, &api, &tokens[1..], &guilds, args.setup_concurrency).await;
+        println!(
+            "joins ({} users x {} guilds): {}",
+            tokens.len() - 1,
+            guilds.len(),
+            joins.describe()
+        );
+        if !failed_users.is_empty() {
+            println!(
+                "warning: {} users missed at least one guild and stay offline",
+                failed_users.len()
+            );
+            let mut i = 0usize;
+            tokens.retain(|_| {
+                // tokens[0] is the owner; joiner j is tokens[j + 1].
+                let keep = i == 0 || !failed_users.contains(&(i - 1));
+                i += 1;
+                keep
+            });
+        }
+        Ok((gateway, tokens, guilds))
+    })?;
+
+    // 2. One gateway session per member.
+    let compress = args.compress.is_some();
+    let url = rest::gateway_ws_url(
+        &base,
+        args.target.gateway_url.as_deref(),
+        &gateway,
+        args.target.api_version,
+        compress,
+    )?;
+    let sessions = tokens.len();
+    let posters = args.posters.min(sessions);
+    let poster_tokens: Vec<String> = tokens[..posters].to_vec();
+    let epoch = Instant::now();
+    let nonce_base = 1_000_000_000_000_000 + (rand::random::<u64>() % 1_000_000_000_000_000);
+    let deliveries = Arc::new(Deliveries {
+        epoch,
+        nonce_base,
+        messages: total as u64,
+        received: AtomicU64::new(0),
+        unreadable: AtomicU64::new(0),
+        without_nonce: AtomicU64::new(0),
+        log: Mutex::new(Vec::with_capacity(
+            total.saturating_mul(sessions).min(MAX_PREALLOC),
+        )),
+    });
+    println!(
+        "opening {sessions} sessions to {url} at {}/s on {} threads",
+        args.connect_rate, args.threads
+    );
+    let observer: Arc<dyn DispatchObserver> = deliveries.clone();
+    let pool = pool::start(
+        tokens,
+        &PoolCfg {
+            url,
+            compress,
+            timeout,
+            rate: args.connect_rate,
+            threads: args.threads,
+            intents: args.intents,
+            capabilities: 0,
+            observer: Some(observer),
+        },
+    )?;
+    if !pool.wait_resolved() {
+        println!("warning: gave up waiting for READY on some sessions");
+    }
+    println!(
+        "{} sessions ready, {} failed after {:.2} s",
+        pool.ready(),
+        pool.failed(),
+        pool.start.elapsed().as_secs_f64()
+    );
+    if pool.ready() == 0 {
+        pool.stop()?;
+        return Err("no gateway session got READY".into());
+    }
+    // Let the server finish whatever it does after READY; meanwhile see how
+    // busy the machine is with the sessions idle (other jobs show up here).
+    args.quiet.wait();
+    let idle_cpu = sys::CpuWindow::start(args.server_pid);
+    thread::sleep(Duration::from_secs(1));
+    println!(
+        "CPU with the sessions idle (1 s, 100% = one core): {}",
+        idle_cpu.describe()
+    );
+    let recipients = pool.open();
+
+    // 3. Post.
+    println!(
+        "posting {total} messages: {}/s for {} s from {posters} posters over {} channel(s), \
+         {recipients} recipients each",
+        args.rate,
+        args.duration,
+        guilds.len()
+    );
+    let post_started = Instant::now();
+    let cpu = sys::CpuWindow::start(args.server_pid);
+    let post_log = actix_rt::System::new().block_on(async {
+        let start = Instant::now() + Duration::from_millis(100);
+        let plan = PostPlan {
+            client: rest::client(timeout),
+            api: api.clone(),
+            tokens: &poster_tokens,
+            guilds: &guilds,
+            epoch,
+            start,
+            rate: args.rate,
+            total,
+            nonce_base,
+            deadline: start + Duration::from_secs_f64(args.duration) + timeout,
+        };
+        post_all(&plan, posters).await
+    });
+    let posted_ok = post_log.ok.iter().filter(|ok| **ok).count();
+
+    // 4. Drain, then close the sessions.
+    let expected = (posted_ok * recipients) as u64;
+    let drain_deadline = Instant::now() + Duration::from_secs(args.drain);
+    while deliveries.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline
+    {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let cpu = cpu.describe();
+    let posting_secs = post_started.elapsed().as_secs_f64();
+    let open_at_end = pool.open();
+    let results = pool.stop()?;
+    let log = match deliveries.log.lock() {
+        Ok(mut log) => std::mem::take(&mut *log),
+        Err(_) => return Err("delivery log poisoned".into()),
+    };
+
+    print_sessions(sessions, &results, open_at_end, recipients);
+    print_figures(Figures {
+        args: &args,
+        total,
+        posters,
+        recipients,
+        post_log: &post_log,
+        log,
+        unreadable: deliveries.unreadable.load(Ordering::Relaxed),
+        without_nonce: deliveries.without_nonce.load(Ordering::Relaxed),
+    });
+    println!("CPU while posting and draining ({posting_secs:.1} s, 100% = one core): {cpu}");
+    println!(
+        "total run time: {:.1} s",
+        run_started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs `posters` posters until every message is posted (or the deadline).
+async fn post_all(plan: &PostPlan<'_>, posters: usize) -> PostLog {
+    let log = RefCell::new(PostLog {
+        sent_us: vec![u32::MAX; plan.total],
+        done_us: vec![u32::MAX; plan.total],
+        ok: vec![false; plan.total],
+        ids: vec![None; plan.total],
+        errors: BTreeMap::new(),
+        rate_limited: 0,
+        max_lag: Duration::ZERO,
+    });
+    let next = Cell::new(0usize);
+    let tasks = (0..posters).map(|k| poster(plan, k, &log, &next));
+    futures_util::future::join_all(tasks).await;
+    log.into_inner()
+}
+
+/// One poster: takes the next due message, waits for its time, posts it.
+async fn poster(plan: &PostPlan<'_>, k: usize, log: &RefCell<PostLog>, next: &Cell<usize>) {
+    let Some(token) = plan.tokens.get(k) else {
+        return;
+    };
+    let g = plan.guilds.len().max(1);
+    loop {
+        let i = next.get();
+        if i >= plan.total {
+            return;
+        }
+        next.set(i + 1);
+        let due = plan.start + Duration::from_secs_f64(i as f64 / plan.rate);
+        if due > plan.deadline {
+            return;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        let now = Instant::now();
+        if now > plan.deadline {
+            let mut l = log.borrow_mut();
+            *l.errors
+                .entry("not sent: posting deadline passed".into())
+                .or_insert(0) += 1;
+            continue;
+        }
+        {
+            let mut l = log.borrow_mut();
+            l.max_lag = l.max_lag.max(now - due);
+        }
+        let Some(guild) = plan.guilds.get(i % g) else {
+            return;
+        };
+        let url = format!("{}/channels/{}/messages", plan.api, guild.channel_id);
+        let body = serde_json::json!({
+            "content": format!("fanout message {i}"),
+            "nonce": (plan.nonce_base + i as u64).to_string(),
+        });
+        let result = post_one(plan, &url, token, &body, i, log).await;
+        let mut l = log.borrow_mut();
+        l.done_us[i] = micros_since(plan.epoch, Instant::now());
+        match result {
+            Ok(id) => {
+                l.ok[i] = true;
+                l.ids[i] = id;
+            }
+            Err(e) => *l.errors.entry(e).or_insert(0) += 1,
+        }
+    }
+}
+
+/// POSTs one message, retrying 429s (the send time is that of the last try).
+/// Returns the message id of the response, if it has one.
+async fn post_one(
+    plan: &PostPlan<'_>,
+    url: &str,
+    token: &str,
+    body: &serde_json::Value,
+    i: usize,
+    log: &RefCell<PostLog>,
+) -> Result<Option<u64>, String> {
+    for _ in 0..MAX_POST_ATTEMPTS {
+        log.borrow_mut().sent_us[i] = micros_since(plan.epoch, Instant::now());
+        match rest::attempt(&plan.client, Method::POST, url, Some(token), Some(body)).await? {
+            Attempt::RateLimited(wait) => {
+                log.borrow_mut().rate_limited += 1;
+                if Instant::now() + wait > plan.deadline {
+                    return Err("429, retry_after beyond the posting deadline".into());
+                }
+                actix_rt::time::sleep(wait).await;
+            }
+            Attempt::Done(status, bytes) if status.is_success() => {
+                return Ok(std::str::from_utf8(&bytes).ok().and_then(message_id));
+            }
+            Attempt::Done(status, bytes) => {
+                let text: String = rest::snippet(&bytes).chars().take(120).collect();
+                return Err(format!("HTTP {}: {text}", status.as_u16()));
+            }
+        }
+    }
+    Err("still rate limited (429) after retries".into())
+}
+
+fn print_sessions(
+    requested: usize,
+    results: &[WorkerResult],
+    open_at_end: usize,
+    recipients: usize,
+) {
+    let reports = || results.iter().flat_map(|r| r.reports.iter());
+    let ready = reports().filter(|r| r.ready_latency.is_some()).count();
+    let mut close_codes = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for r in reports() {
+        match &r.failure {
+            None => {}
+            Some(Failure::Closed(code)) => {
+                let key = code.map_or_else(|| "no code".to_string(), |c| c.to_string());
+                *close_codes.entry(key).or_insert(0) += 1;
+            }
+            Some(Failure::Error(e)) => *errors.entry(e.clone()).or_insert(0) += 1,
+        }
+    }
+    let mut latencies: Vec<f64> = reports()
+        .filter_map(|r| r.ready_latency)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    println!();
+    println!(
+        "sessions: {requested} opened, {ready} ready (IDENTIFY->READY p50 {}, p99 {}), \
+         {recipients} open when posting started, {open_at_end} at the end; \
+         close codes from the server: {}",
+        ms(nearest_rank(&latencies, 50.0)),
+        ms(nearest_rank(&latencies, 99.0)),
+        format_counts(&close_codes)
+    );
+    if !errors.is_empty() {
+        println!("session errors: {}", format_counts(&errors));
+    }
+}
+
+struct Figures<'a> {
+    args: &'a FanoutArgs,
+    total: usize,
+    posters: usize,
+    recipients: usize,
+    post_log: &'a PostLog,
+    log: Vec<Delivery>,
+    unreadable: u64,
+    without_nonce: u64,
+}
+
+/// Per-message aggregation of the deliveries.
+#[derive(Default, Debug, PartialEq)]
+struct Aggregate {
+    /// Distinct (message, session) deliveries of messages posted OK.
+    deliveries: u64,
+    duplicates: u64,
+    /// Deliveries matching no message of this run (or of a failed POST).
+    unmatched: u64,
+    /// Per delivery, ms from POST to arrival.
+    per_delivery_ms: Vec<f64>,
+    /// Per message delivered to all recipients: ms to the first and last one.
+    first_ms: Vec<f64>,
+    last_ms: Vec<f64>,
+    /// Messages posted OK that missed at least one recipient.
+    incomplete: u64,
+    /// Earliest send and latest arrival (µs since epoch), for the rate.
+    first_sent_us: u32,
+    last_arrival_us: u32,
+}
+
+/// Resolves deliveries to message numbers, drops duplicates and computes the
+/// latencies. `post_log.ok[i]` says whether message i was posted.
+fn aggregate(mut log: Vec<Delivery>, post_log: &PostLog, recipients: usize) -> Aggregate {
+    let total = post_log.ok.len();
+    let by_id: HashMap<u64, u32> = post_log
+        .ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some(((*id)?, u32::try_from(i).ok()?)))
+        .collect();
+    let mut agg = Aggregate {
+        first_sent_us: post_log.sent_us.iter().copied().min().unwrap_or(u32::MAX),
+        ..Aggregate::default()
+    };
+    // Key each delivery by message number (high 32 bits) and session.
+    let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(log.len());
+    for d in log.drain(..) {
+        let msg = if d.key & NONCE_FLAG != 0 {
+            u32::try_from(d.key & !NONCE_FLAG).ok()
+        } else {
+            by_id.get(&d.key).copied()
+        };
+        match msg {
+            Some(m) if post_log.ok.get(m as usize).copied().unwrap_or(false) => {
+                keyed.push(((u64::from(m) << 32) | u64::from(d.session), d.at_us));
+            }
+            _ => agg.unmatched += 1,
+        }
+    }
+    drop(log);
+    keyed.sort_unstable();
+    agg.per_delivery_ms.reserve(keyed.len());
+    let mut received_per_msg = vec![0usize; total];
+    let mut first_at = vec![u32::MAX; total];
+    let mut last_at = vec![0u32; total];
+    let mut prev: Option<u64> = None;
+    for (key, at) in keyed {
+        if prev == Some(key) {
+            agg.duplicates += 1;
+            continue;
+        }
+        prev = Some(key);
+        let m = (key >> 32) as usize;
+        let sent = post_log.sent_us[m];
+        agg.deliveries += 1;
+        agg.per_delivery_ms
+            .push(f64::from(at.saturating_sub(sent)) / 1000.0);
+        received_per_msg[m] += 1;
+        first_at[m] = first_at[m].min(at);
+        last_at[m] = last_at[m].max(at);
+        agg.last_arrival_us = agg.last_arrival_us.max(at);
+    }
+    for m in 0..total {
+        if !post_log.ok[m] {
+            continue;
+        }
+        if received_per_msg[m] >= recipients && recipients > 0 {
+            let sent = post_log.sent_us[m];
+            agg.first_ms
+                .push(f64::from(first_at[m].saturating_sub(sent)) / 1000.0);
+            agg.last_ms
+                .push(f64::from(last_at[m].saturating_sub(sent)) / 1000.0);
+        } else {
+            agg.incomplete += 1;
+        }
+    }
+    agg.per_delivery_ms.sort_by(f64::total_cmp);
+    agg.first_ms.sort_by(f64::total_cmp);
+    agg.last_ms.sort_by(f64::total_cmp);
+    agg
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1} ms"))
+}
+
+fn print_figures(f: Figures<'_>) {
+    let pl = f.post_log;
+    let posted_ok = pl.ok.iter().filter(|ok| **ok).count();
+    let failed: usize = pl.errors.values().sum();
+
+    // Posting: sustained rate between the first send and the last response.
+    let first_sent = pl.sent_us.iter().copied().filter(|&t| t != u32::MAX).min();
+    let last_done = pl.done_us.iter().copied().filter(|&t| t != u32::MAX).max();
+    let sustained = match (first_sent, last_done) {
+        (Some(a), Some(b)) if b > a => {
+            format!("{:.1}/s", posted_ok as f64 / (f64::from(b - a) / 1e6))
+        }
+        _ => "n/a".to_string(),
+    };
+    let mut post_ms: Vec<f64> = (0..pl.ok.len())
+        .filter(|&i| pl.ok[i])
+        .map(|i| f64::from(pl.done_us[i].saturating_sub(pl.sent_us[i])) / 1000.0)
+        .collect();
+    post_ms.sort_by(f64::total_cmp);
+    println!(
+        "posted: {posted_ok} of {} OK ({} target/s, {sustained} sustained), {failed} failed, \
+         {} answers 429; latest POST start {:.1} ms behind schedule",
+        f.total,
+        f.args.rate,
+        pl.rate_limited,
+        pl.max_lag.as_secs_f64() * 1000.0
+    );
+    println!(
+        "POST round trip: p50 {}, p99 {}, max {} ({} posters)",
+        ms(nearest_rank(&post_ms, 50.0)),
+        ms(nearest_rank(&post_ms, 99.0)),
+        ms(nearest_rank(&post_ms, 100.0)),
+        f.posters
+    );
+    if !pl.errors.is_empty() {
+        println!("post errors: {}", format_counts(&pl.errors));
+    }
+
+    let agg = aggregate(f.log, pl, f.recipients);
+    let expected = (posted_ok * f.recipients) as u64;
+    let span = f64::from(agg.last_arrival_us.saturating_sub(agg.first_sent_us)) / 1e6;
+    println!(
+        "deliveries: {expected} expected ({posted_ok} messages x {} recipients), {} received \
+         ({:.2}%), {:.0}/s; {} duplicates, {} unmatched, {} unreadable",
+        f.recipients,
+        agg.deliveries,
+        100.0 * agg.deliveries as f64 / (expected.max(1) as f64),
+        if span > 0.0 {
+            agg.deliveries as f64 / span
+        } else {
+            0.0
+        },
+        agg.duplicates,
+        agg.unmatched,
+        f.unreadable
+    );
+    if f.without_nonce > 0 {
+        println!(
+            "note: {} MESSAGE_CREATE dispatches carried no nonce (matched by message id instead)",
+            f.without_nonce
+        );
+    }
+    let pct = |v: &[f64], p: f64| ms(nearest_rank(v, p));
+    println!(
+        "POST -> MESSAGE_CREATE at ALL recipients (last one): p50 {}, p90 {}, p99 {}, max {} \
+         ({} messages reached everyone, {} did not)",
+        pct(&agg.last_ms, 50.0),
+        pct(&agg.last_ms, 90.0),
+        pct(&agg.last_ms, 99.0),
+        pct(&agg.last_ms, 100.0),
+        agg.last_ms.len(),
+        agg.incomplete
+    );
+    println!(
+        "POST -> first recipient: p50 {}, p99 {}; per delivery: p50 {}, p99 {}",
+        pct(&agg.first_ms, 50.0),
+        pct(&agg.first_ms, 99.0),
+        pct(&agg.per_delivery_ms, 50.0),
+        pct(&agg.per_delivery_ms, 99.0)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nonce_without_full_parse() {
+        let d = r#"{"attachments":[],"author":{"id":"9"},"content":"say \"nonce\": 5",
+                    "id":"77","nonce":"1000000000000000042","type":0}"#;
+        assert_eq!(nonce_of(d), Some(1_000_000_000_000_000_042));
+        assert_eq!(nonce_of(r#"{"nonce" : 17,"id":"1"}"#), Some(17));
+        assert_eq!(nonce_of(r#"{"nonce":null,"id":"1"}"#), None);
+        assert_eq!(nonce_of(r#"{"id":"1"}"#), None);
+        assert_eq!(nonce_of(r#"{"nonce":"abc"}"#), None);
+    }
+
+    #[test]
+    fn reads_top_level_message_id() {
+        let d = r#"{"author":{"id":"9"},"id":"77","mentions":[{"id":"3"}]}"#;
+        assert_eq!(message_id(d), Some(77));
+        assert_eq!(message_id(r#"{"id":12}"#), Some(12));
+        assert_eq!(message_id(r#"{"content":"x"}"#), None);
+    }
+
+    #[test]
+    fn observer_records_only_message_creates() {
+        let epoch = Instant::now();
+        let deliveries = Deliveries {
+            epoch,
+            nonce_base: 1000,
+            messages: 10,
+            received: AtomicU64::new(0),
+            unreadable: AtomicU64::new(0),
+            without_nonce: AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
+        };
+        let at = epoch + Duration::from_millis(5);
+        deliveries.dispatch(3, "MESSAGE_CREATE", r#"{"id":"50","nonce":"1004"}"#, at);
+        deliveries.dispatch(4, "MESSAGE_CREATE", r#"{"id":"51"}"#, at);
+        deliveries.dispatch(4, "MESSAGE_CREATE", r#"{"id":"52","nonce":"99"}"#, at);
+        deliveries.dispatch(4, "MESSAGE_CREATE", r#"{"content":"?"}"#, at);
+        deliveries.dispatch(4, "TYPING_START", r#"{"nonce":"1004"}"#, at);
+        let log = deliveries.log.into_inner().unwrap();
+        let keys: Vec<(u64, u32, u32)> = log.iter().map(|d| (d.key, d.session, d.at_us)).collect();
+        assert_eq!(
+            keys,
+            vec![(NONCE_FLAG | 4, 3, 5000), (51, 4, 5000), (52, 4, 5000)]
+        );
+        assert_eq!(deliveries.received.load(Ordering::Relaxed), 3);
+        assert_eq!(deliveries.unreadable.load(Ordering::Relaxed), 1);
+        assert_eq!(deliveries.without_nonce.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn aggregates_latencies_per_message() {
+        // 3 messages, 2 recipients. Message 0 sent at 1 ms, reaches both
+        // (one by nonce, one by id, one duplicate); message 1 reaches only
+        // session 0; message 2's POST failed but is delivered anyway.
+        let post_log = PostLog {
+            sent_us: vec![1000, 2000, 3000],
+            done_us: vec![1500, 2500, 3500],
+            ok: vec![true, true, false],
+            ids: vec![Some(500), Some(501), None],
+            errors: BTreeMap::new(),
+            rate_limited: 0,
+            max_lag: Duration::ZERO,
+        };
+        let d = |key, session, at_us| Delivery {
+            key,
+            session,
+            at_us,
+        };
+        let log = vec![
+            d(NONCE_FLAG, 0, 4000),
+            d(500, 1, 9000),
+            d(NONCE_FLAG, 0, 4500),
+            d(NONCE_FLAG | 1, 0, 2600),
+            d(NONCE_FLAG | 2, 1, 5000),
+            d(12345, 1, 5000),
+        ];
+        let agg = aggregate(log, &post_log, 2);
+        assert_eq!(agg.deliveries, 3);
+        assert_eq!(agg.duplicates, 1);
+        assert_eq!(agg.unmatched, 2);
+        assert_eq!(agg.incomplete, 1);
+        assert_eq!(agg.first_ms, vec![3.0]);
+        assert_eq!(agg.last_ms, vec![8.0]);
+        assert_eq!(agg.per_delivery_ms, vec![0.6, 3.0, 8.0]);
+        assert_eq!(agg.first_sent_us, 1000);
+        assert_eq!(agg.last_arrival_us, 9000);
+    }
+}
