@@ -22,7 +22,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -115,11 +115,24 @@ struct Deliveries {
     /// MESSAGE_CREATEs whose `d` had no nonce (matched by id instead).
     without_nonce: AtomicU64,
     log: Mutex<Vec<Delivery>>,
+    /// Set once posting starts.
+    posting: AtomicBool,
+    /// Other dispatches: (during posting, event name) -> count, over all sessions.
+    others: Mutex<BTreeMap<(bool, String), u64>>,
 }
 
 impl DispatchObserver for Deliveries {
     fn dispatch(&self, session: usize, event: &str, d: &str, at: Instant) {
         if event != "MESSAGE_CREATE" {
+            let during = self.posting.load(Ordering::Relaxed);
+            if let Ok(mut others) = self.others.lock() {
+                match others.get_mut(&(during, event.to_string())) {
+                    Some(n) => *n += 1,
+                    None => {
+                        others.insert((during, event.to_string()), 1);
+                    }
+                }
+            }
             return;
         }
         let nonce = nonce_of(d);
@@ -353,6 +366,8 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
         log: Mutex::new(Vec::with_capacity(
             total.saturating_mul(sessions).min(MAX_PREALLOC),
         )),
+        posting: AtomicBool::new(false),
+        others: Mutex::new(BTreeMap::new()),
     });
     println!(
         "opening {sessions} sessions to {url} at {}/s on {} threads",
@@ -404,6 +419,7 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
         args.duration,
         guilds.len()
     );
+    deliveries.posting.store(true, Ordering::Relaxed);
     let post_started = Instant::now();
     let cpu = sys::CpuWindow::start(args.server_pid);
     let post_log = actix_rt::System::new().block_on(async {
@@ -441,6 +457,19 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
     };
 
     print_sessions(sessions, &results, open_at_end, recipients);
+    if let Ok(others) = deliveries.others.lock() {
+        for (during, label) in [(false, "before posting"), (true, "while posting")] {
+            let counts: BTreeMap<String, usize> = others
+                .iter()
+                .filter(|((d, _), _)| *d == during)
+                .map(|((_, e), n)| (e.clone(), usize::try_from(*n).unwrap_or(usize::MAX)))
+                .collect();
+            println!(
+                "other dispatches after READY, {label} (all sessions): {}",
+                format_counts(&counts)
+            );
+        }
+    }
     print_figures(Figures {
         args: &args,
         total,
@@ -820,6 +849,8 @@ mod tests {
             unreadable: AtomicU64::new(0),
             without_nonce: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
+            posting: AtomicBool::new(false),
+            others: Mutex::new(BTreeMap::new()),
         };
         let at = epoch + Duration::from_millis(5);
         deliveries.dispatch(3, "MESSAGE_CREATE", r#"{"id":"50","nonce":"1004"}"#, at);
@@ -827,6 +858,8 @@ mod tests {
         deliveries.dispatch(4, "MESSAGE_CREATE", r#"{"id":"52","nonce":"99"}"#, at);
         deliveries.dispatch(4, "MESSAGE_CREATE", r#"{"content":"?"}"#, at);
         deliveries.dispatch(4, "TYPING_START", r#"{"nonce":"1004"}"#, at);
+        let others = deliveries.others.lock().unwrap().clone();
+        assert_eq!(others.get(&(false, "TYPING_START".to_string())), Some(&1));
         let log = deliveries.log.into_inner().unwrap();
         let keys: Vec<(u64, u32, u32)> = log.iter().map(|d| (d.key, d.session, d.at_us)).collect();
         assert_eq!(
