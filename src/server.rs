@@ -126,6 +126,8 @@ pub fn build(config: Config, database_url: &str, secret: &[u8]) -> Result<Server
             .wrap(NormalizePath::trim())
             .wrap(from_fn(crate::http::cors::cors))
     })
+    // Gateway frames are small and latency-bound: no Nagle delay on top of clients' delayed ACKs.
+    .tcp_nodelay(true)
     .shutdown_timeout(5)
     // Signals are ours: sessions are told to reconnect before the listener stops.
     .disable_signals();

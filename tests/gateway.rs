@@ -516,3 +516,27 @@ async fn etf_and_zstd_stream_in_every_combination() {
     garbage.send_text("{\"op\":1}".into()).await;
     assert_eq!(garbage.closed().await, Some(4002));
 }
+
+#[actix_web::test]
+async fn a_clean_close_ends_the_session_and_another_close_keeps_it_resumable() {
+    let server = TestServer::start().await;
+    let token = register(&server, "clara").await;
+    for (code, resumable) in [(1000u16, false), (1001, false), (4000, true)] {
+        let mut gateway = Gateway::connect(&server, JSON).await;
+        let (session_id, seq) = ready_session(&mut gateway, &token).await;
+        gateway.close_with(code).await;
+        gateway.closed().await;
+        let mut again = Gateway::connect(&server, JSON).await;
+        again.send(resume(&token, &session_id, seq)).await;
+        let answer = again.payload().await;
+        if resumable {
+            assert_eq!(answer["t"], "RESUMED", "after close code {code}");
+        } else {
+            assert_eq!(
+                answer,
+                json!({ "op": 9, "d": false }),
+                "after close code {code}"
+            );
+        }
+    }
+}

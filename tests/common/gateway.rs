@@ -179,6 +179,18 @@ impl Gateway {
         }
     }
 
+    /// Closes the socket with a close frame carrying `code`.
+    pub async fn close_with(&mut self, code: u16) {
+        let reason = ws::CloseReason {
+            code: ws::CloseCode::from(code),
+            description: None,
+        };
+        self.connection
+            .send(ws::Message::Close(Some(reason)))
+            .await
+            .unwrap();
+    }
+
     /// Reads until the connection closes; returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
         loop {

@@ -18,8 +18,8 @@ use super::backend::MembersRequest;
 use super::protocol::{members_request, op, CloseCode, Identify, Resume, VoiceStateUpdate};
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
-    Attach, Detach, Identified, IdentifyError, IdentifyRequest, Outbound, Session, SessionBackend,
-    SessionConfig, UpdatePresence,
+    Attach, Detach, End, Identified, IdentifyError, IdentifyRequest, Outbound, Session,
+    SessionBackend, SessionConfig, UpdatePresence,
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
@@ -154,6 +154,17 @@ impl Connection {
             ws::Message::Ping(payload) => ctx.pong(&payload),
             ws::Message::Pong(_) | ws::Message::Nop => {}
             ws::Message::Close(reason) => {
+                // A client closing with 1000 or 1001 is done with its session (Discord
+                // invalidates it); any other close may be followed by a RESUME.
+                let finished = reason
+                    .as_ref()
+                    .is_some_and(|r| matches!(r.code, ws::CloseCode::Normal | ws::CloseCode::Away));
+                if finished {
+                    if let Phase::Ready { session, .. } = &self.phase {
+                        session.do_send(End(CloseCode::UnknownError));
+                    }
+                    self.phase = Phase::AwaitingIdentify;
+                }
                 ctx.close(reason);
                 ctx.stop();
             }
