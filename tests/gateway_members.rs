@@ -8,24 +8,12 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use crate::common::gateway::{Event, Gateway};
-use crate::common::http::{patch, post, register_user};
+use crate::common::http::{account, Account};
+use crate::common::http::{patch, post};
 use crate::common::TestServer;
 
 const JSON: &str = "v=9&encoding=json";
 const V9: &str = "/api/v9";
-
-struct Account {
-    token: String,
-    id: String,
-}
-
-async fn account(server: &TestServer, name: &str) -> Account {
-    let (token, user) = register_user(server, name).await;
-    Account {
-        token,
-        id: user["id"].as_str().unwrap().to_string(),
-    }
-}
 
 /// A guild of `owner`'s: (guild id, an invite code to it).
 async fn guild(server: &TestServer, owner: &Account) -> (String, String) {

@@ -8,7 +8,8 @@ use awc::http::Method;
 use serde_json::{json, Value};
 
 use crate::common::gateway::{Event, Gateway};
-use crate::common::http::{assert_form_error, get, patch, post, register_user, request, Response};
+use crate::common::http::{account, Account};
+use crate::common::http::{assert_form_error, get, patch, post, request, Response};
 use crate::common::TestServer;
 
 const JSON: &str = "v=9&encoding=json";
@@ -22,20 +23,6 @@ const CHANGE_NICKNAME: u64 = 1 << 26;
 const MANAGE_NICKNAMES: u64 = 1 << 27;
 const MANAGE_ROLES: u64 = 1 << 28;
 const MODERATE_MEMBERS: u64 = 1 << 40;
-
-/// A registered account.
-struct Account {
-    token: String,
-    id: String,
-}
-
-async fn account(server: &TestServer, name: &str) -> Account {
-    let (token, user) = register_user(server, name).await;
-    Account {
-        token,
-        id: user["id"].as_str().unwrap().to_string(),
-    }
-}
 
 /// A guild owned by `owner`: (guild id, its text channel's id).
 async fn guild(server: &TestServer, owner: &Account) -> (String, String) {

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use crate::bots::{application_with_bot, authorize};
 use crate::common::gateway::Gateway;
-use crate::common::http::{patch, post, register_user, request};
+use crate::common::http::{account, Account};
+use crate::common::http::{patch, post, request};
 use crate::common::TestServer;
 
 const JSON: &str = "v=9&encoding=json";
@@ -16,19 +17,6 @@ const BOT_INTENTS: u64 = 1 | (1 << 9);
 const GUILD_PRESENCES: u64 = 1 << 8;
 /// The application flag that allows GUILD_PRESENCES.
 const GATEWAY_PRESENCE: i64 = 1 << 12;
-
-struct Account {
-    token: String,
-    id: String,
-}
-
-async fn account(server: &TestServer, name: &str) -> Account {
-    let (token, user) = register_user(server, name).await;
-    Account {
-        token,
-        id: user["id"].as_str().unwrap().to_string(),
-    }
-}
 
 /// A guild of `owner`'s that `others` joined through an invite: (guild id, channel id).
 async fn shared_guild(

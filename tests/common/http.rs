@@ -111,6 +111,21 @@ pub async fn register(server: &TestServer, username: &str) -> String {
     response.body["token"].as_str().unwrap().to_string()
 }
 
+/// A registered account: its token and id.
+pub struct Account {
+    pub token: String,
+    pub id: String,
+}
+
+/// Registers an account (see [`register`]).
+pub async fn account(server: &TestServer, name: &str) -> Account {
+    let (token, user) = register_user(server, name).await;
+    Account {
+        token,
+        id: user["id"].as_str().unwrap().to_string(),
+    }
+}
+
 /// Registers an account and returns (token, user object).
 pub async fn register_user(server: &TestServer, username: &str) -> (String, Value) {
     let token = register(server, username).await;
