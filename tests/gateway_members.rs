@@ -2,6 +2,9 @@
 //! nickname, ignoring case, `limit` kept), the whole list in chunks of 1,000, by user id with
 //! `not_found`, the nonce echoed, `presences: []`, nothing for a guild the asker is not in,
 //! Discord's RATE_LIMITED for asking for everyone twice, and 4002 for malformed requests.
+//! And op 14 / op 37 member lists: a SYNC of the asked rows, then INSERT / UPDATE / DELETE as
+//! members join, come online, get a hoisted role and leave, checked by applying them as a
+//! client does and comparing with a fresh SYNC.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::common::gateway::{Event, Gateway};
 use crate::common::http::{account, Account};
-use crate::common::http::{patch, post};
+use crate::common::http::{patch, post, request as http};
 use crate::common::TestServer;
 
 const JSON: &str = "v=9&encoding=json";
@@ -433,4 +436,228 @@ async fn malformed_requests_close_with_4002() {
         .send(json!({ "op": 8, "d": { "guild_id": f.guild_id, "query": "", "limit": 0 } }))
         .await;
     assert!(matches!(early.next().await, Event::Closed(Some(4003))));
+}
+
+/// A client's copy of a member list: the rows, as GUILD_MEMBER_LIST_UPDATE ops leave them.
+#[derive(Default)]
+struct Sidebar {
+    rows: Vec<Value>,
+    ops: Vec<String>,
+}
+
+impl Sidebar {
+    fn apply(&mut self, d: &Value) {
+        for op in d["ops"].as_array().unwrap() {
+            let index = |key: &str| op[key].as_u64().unwrap() as usize;
+            self.ops.push(op["op"].as_str().unwrap().to_string());
+            match op["op"].as_str().unwrap() {
+                "SYNC" => {
+                    let start = op["range"][0].as_u64().unwrap() as usize;
+                    let items = op["items"].as_array().unwrap();
+                    self.rows.truncate(start);
+                    self.rows.extend(items.iter().cloned());
+                }
+                "INSERT" => self.rows.insert(index("index"), op["item"].clone()),
+                "UPDATE" => self.rows[index("index")] = op["item"].clone(),
+                "DELETE" => {
+                    self.rows.remove(index("index"));
+                }
+                other => panic!("unexpected op {other}"),
+            }
+        }
+    }
+
+    /// The rows as `group:count` and `username:status`.
+    fn summary(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .map(|row| match (&row["group"], &row["member"]) {
+                (Value::Object(group), _) => format!("{}:{}", group["id"], group["count"]),
+                (_, Value::Object(member)) => format!(
+                    "{}:{}",
+                    member["user"]["username"].as_str().unwrap(),
+                    member["presence"]["status"].as_str().unwrap()
+                ),
+                _ => panic!("not a row: {row}"),
+            })
+            .map(|row| row.replace('"', ""))
+            .collect()
+    }
+}
+
+/// The guild's first text channel.
+async fn text_channel(server: &TestServer, token: &str, guild_id: &str) -> String {
+    let channels = crate::common::http::get(
+        server,
+        &format!("{V9}/guilds/{guild_id}/channels"),
+        Some(token),
+    )
+    .await;
+    let channels = channels.body.as_array().unwrap().clone();
+    let text = channels.iter().find(|c| c["type"] == 0).unwrap();
+    text["id"].as_str().unwrap().to_string()
+}
+
+/// Watches rows 0-99 of the channel's member list; the SYNC that answers.
+async fn watch(gateway: &mut Gateway, guild_id: &str, channel_id: &str) -> Sidebar {
+    let d = json!({ "guild_id": guild_id, "typing": true, "channels": { channel_id: [[0, 99]] } });
+    gateway.send(json!({ "op": 14, "d": d })).await;
+    let update = gateway.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
+    assert_eq!(update["d"]["guild_id"], guild_id);
+    assert_eq!(update["d"]["id"], "everyone");
+    let mut sidebar = Sidebar::default();
+    sidebar.apply(&update["d"]);
+    sidebar
+}
+
+/// Applies the next update; the counts it carries.
+async fn next_update(gateway: &mut Gateway, sidebar: &mut Sidebar) -> (u64, u64) {
+    let update = gateway.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
+    sidebar.apply(&update["d"]);
+    let count = |key: &str| update["d"][key].as_u64().unwrap();
+    (count("member_count"), count("online_count"))
+}
+
+#[actix_web::test]
+async fn member_lists_are_synced_then_kept_live_with_inserts_updates_and_deletes() {
+    let server = TestServer::start().await;
+    let owner = account(&server, "owner").await;
+    let (guild_id, code) = guild(&server, &owner).await;
+    let alice = member(&server, &code, "alice").await;
+    let channel_id = text_channel(&server, &alice.token, &guild_id).await;
+    let mut alice_gateway = gateway(&server, &alice.token).await;
+
+    let mut sidebar = watch(&mut alice_gateway, &guild_id, &channel_id).await;
+    assert_eq!(
+        sidebar.summary(),
+        ["online:1", "alice:online", "offline:1", "owner:offline"]
+    );
+
+    // Bob joins: a row appears among the offline members.
+    let bob = member(&server, &code, "bob").await;
+    assert_eq!(next_update(&mut alice_gateway, &mut sidebar).await, (3, 1));
+    assert_eq!(
+        sidebar.summary(),
+        [
+            "online:1",
+            "alice:online",
+            "offline:2",
+            "bob:offline",
+            "owner:offline"
+        ]
+    );
+    assert!(
+        sidebar.ops.contains(&"INSERT".to_string()),
+        "{:?}",
+        sidebar.ops
+    );
+
+    // Bob comes online: he moves up.
+    let mut bob_gateway = gateway(&server, &bob.token).await;
+    assert_eq!(next_update(&mut alice_gateway, &mut sidebar).await, (3, 2));
+    assert_eq!(
+        sidebar.summary(),
+        [
+            "online:2",
+            "alice:online",
+            "bob:online",
+            "offline:1",
+            "owner:offline"
+        ]
+    );
+
+    // A hoisted role for Alice: she gets a group of her own, above "online".
+    let role = post(
+        &server,
+        &format!("{V9}/guilds/{guild_id}/roles"),
+        Some(&owner.token),
+        json!({ "name": "Mods", "hoist": true }),
+    )
+    .await;
+    assert_eq!(role.status, 200, "{:?}", role.body);
+    let role_id = role.body["id"].as_str().unwrap();
+    let mods = format!("{role_id}:1");
+    let given = http(
+        &server,
+        awc::http::Method::PUT,
+        &format!(
+            "{V9}/guilds/{guild_id}/members/{}/roles/{role_id}",
+            alice.id
+        ),
+        Some(&owner.token),
+        None,
+    )
+    .await;
+    assert_eq!(given.status, 204, "{:?}", given.body);
+    next_update(&mut alice_gateway, &mut sidebar).await;
+    assert_eq!(
+        sidebar.summary(),
+        [
+            mods.as_str(),
+            "alice:online",
+            "online:1",
+            "bob:online",
+            "offline:1",
+            "owner:offline"
+        ]
+    );
+
+    // Bob leaves: his row goes.
+    bob_gateway.close_with(1000).await;
+    next_update(&mut alice_gateway, &mut sidebar).await;
+    let left = http(
+        &server,
+        awc::http::Method::DELETE,
+        &format!("{V9}/users/@me/guilds/{guild_id}"),
+        Some(&bob.token),
+        None,
+    )
+    .await;
+    assert_eq!(left.status, 204, "{:?}", left.body);
+    assert_eq!(next_update(&mut alice_gateway, &mut sidebar).await, (2, 1));
+    assert!(
+        sidebar.ops.contains(&"DELETE".to_string()),
+        "{:?}",
+        sidebar.ops
+    );
+    let expected = [mods.as_str(), "alice:online", "offline:1", "owner:offline"];
+    assert_eq!(sidebar.summary(), expected);
+
+    // The copy kept by ops is exactly what a fresh SYNC says.
+    let mut fresh = gateway(&server, &alice.token).await;
+    let synced = watch(&mut fresh, &guild_id, &channel_id).await;
+    assert_eq!(synced.rows, sidebar.rows);
+}
+
+#[actix_web::test]
+async fn bulk_member_list_requests_are_answered_and_malformed_ones_close_with_4002() {
+    let f = fixture().await;
+    let channel_id = text_channel(&f.server, &f.alice.token, &f.guild_id).await;
+    let mut gateway = gateway(&f.server, &f.alice.token).await;
+    let d = json!({ "subscriptions": { &f.guild_id: { "typing": true, "channels": { &channel_id: [[0, 1]] } } } });
+    gateway.send(json!({ "op": 37, "d": d })).await;
+    let update = gateway.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
+    let ops = update["d"]["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0]["range"], json!([0, 1]));
+    // Only the rows asked for: the "online" group and the one member online (Alice).
+    assert_eq!(ops[0]["items"].as_array().unwrap().len(), 2, "{update}");
+    assert_eq!(update["d"]["member_count"], 5);
+
+    for (op, d) in [
+        (14, json!({ "channels": { &channel_id: [[0, 99]] } })),
+        (
+            14,
+            json!({ "guild_id": f.guild_id, "channels": { &channel_id: [[99, 0]] } }),
+        ),
+        (
+            14,
+            json!({ "guild_id": f.guild_id, "channels": { "general": [[0, 99]] } }),
+        ),
+        (37, json!({ "subscriptions": [f.guild_id] })),
+    ] {
+        let mut gateway = crate::gateway_members::gateway(&f.server, &f.alice.token).await;
+        gateway.send(json!({ "op": op, "d": d })).await;
+        assert_eq!(gateway.closed().await, Some(4002), "{d}");
+    }
 }

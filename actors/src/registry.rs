@@ -14,7 +14,7 @@ use std::sync::Arc;
 use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Supervised};
 
 use crate::dispatch::{Deliver, Dispatch};
-use crate::guild::{Audience, GuildRegistry, Publish, SubscribeUser};
+use crate::guild::{Audience, GuildRegistry, Publish, StateChange, SubscribeUser};
 use crate::presence::{Aggregate, Presence};
 use crate::session::protocol::CloseCode;
 use crate::session::{End, Join, Reconnect, Session};
@@ -93,12 +93,17 @@ impl SessionRegistry {
         friends: &HashSet<i64>,
     ) {
         if let Some(registry) = &self.guilds {
+            // For the guilds' member lists.
+            let shown = (!presence.is_offline()).then(|| Arc::new(presence.to_json(user_id, None)));
             for &guild_id in guilds {
                 let d = presence.to_json(user_id, Some(guild_id));
                 match Dispatch::json("PRESENCE_UPDATE", &d) {
                     Ok(dispatch) => registry.do_send(Publish {
                         guild_id,
-                        changes: Vec::new(),
+                        changes: vec![StateChange::Presence {
+                            user_id,
+                            presence: shown.clone(),
+                        }],
                         dispatch: Some((
                             Arc::new(dispatch.in_guild(guild_id)),
                             Audience::PeersOf(user_id),

@@ -1,8 +1,10 @@
 //! Loading a guild's state for its actor: roles, members' roles, channels' overwrites.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use serde_json::Value;
 use spacebar_actors::guild::{GuildState, GuildStore};
 
 use super::channels::{Channel, OverwriteRow};
@@ -10,6 +12,7 @@ use super::guilds::Guild;
 use super::members::Member;
 use super::roles::Role;
 use super::{Connection, Pool};
+use crate::wire::guild as wire;
 
 /// The guild actors' view of the database.
 pub struct DbGuildStore {
@@ -22,6 +25,23 @@ impl GuildStore for DbGuildStore {
         Box::pin(async move {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
             load(&mut conn, guild_id).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn members(
+        &self,
+        guild_id: i64,
+    ) -> BoxFuture<'static, Result<HashMap<i64, Arc<Value>>, String>> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            let members = Member::with_name_prefix(&mut conn, guild_id, "", None)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(members
+                .iter()
+                .map(|(member, user)| (member.user_id, Arc::new(wire::member(member, Some(user)))))
+                .collect())
         })
     }
 }
@@ -55,6 +75,7 @@ pub async fn load(conn: &mut Connection, guild_id: i64) -> diesel::QueryResult<G
                 guild_id,
                 owner_id: guild.owner_id,
                 roles: roles.iter().map(|r| (r.id, r.rank())).collect(),
+                hoisted: roles.iter().filter(|r| r.hoist).map(|r| r.id).collect(),
                 members: members.into_iter().collect(),
                 channels: by_channel,
             })

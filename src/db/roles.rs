@@ -5,6 +5,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::roles;
 use crate::permissions::RoleRank;
+use spacebar_actors::guild::StateChange;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset)]
 #[diesel(table_name = roles, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
@@ -38,6 +39,14 @@ impl Role {
             icon: None,
             unicode_emoji: None,
             bot_id: None,
+        }
+    }
+
+    /// What the guild actor is told of the role when it is created or changed.
+    pub fn change(&self) -> StateChange {
+        StateChange::Role {
+            rank: self.rank(),
+            hoist: self.hoist,
         }
     }
 

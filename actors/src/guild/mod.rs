@@ -3,6 +3,7 @@
 //! dispatches out to the sessions that may see them: channel events to members with
 //! VIEW_CHANNEL there, moderation events to members with the right permission.
 
+mod member_list;
 mod registry;
 mod state;
 
@@ -20,14 +21,22 @@ use actix::{
 use futures_util::future::BoxFuture;
 
 use crate::dispatch::{Deliver, Dispatch};
-use crate::permissions::bits::VIEW_CHANNEL;
+use crate::permissions::{self, bits::VIEW_CHANNEL};
+use crate::registry::GetPresences;
 use crate::supervisor::guard;
+use member_list::{MemberList, Op, Roster};
 pub use registry::{GuildRegistry, SubscribeUser};
 pub use state::{GuildState, StateChange};
 
 /// How a guild actor gets its guild from the database.
 pub trait GuildStore: Send + Sync + 'static {
     fn load(&self, guild_id: i64) -> BoxFuture<'static, Result<GuildState, String>>;
+
+    /// Every member's object (with `user`), for the member list.
+    fn members(
+        &self,
+        guild_id: i64,
+    ) -> BoxFuture<'static, Result<HashMap<i64, Arc<serde_json::Value>>, String>>;
 }
 
 /// Who an event is for, among the guild's connected members.
@@ -66,9 +75,29 @@ pub struct Publish {
     pub deleted: bool,
 }
 
+/// A session's op 14 / op 37: the member lists of these channels, rows `from..=to` of each
+/// first (later changes come as they happen, whatever their rows).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchMemberList {
+    pub guild_id: i64,
+    pub session_id: Arc<str>,
+    pub user_id: i64,
+    pub channels: Vec<(i64, Vec<(usize, usize)>)>,
+    pub recipient: Recipient<Deliver>,
+    /// Where to learn the members' presences when the list is first built.
+    pub presences: Recipient<GetPresences>,
+}
+
 struct Subscriber {
     user_id: i64,
     recipient: Recipient<Deliver>,
+}
+
+/// One channel's member list and the sessions watching it.
+struct Watched {
+    list: MemberList,
+    watchers: HashMap<Arc<str>, Subscriber>,
 }
 
 pub struct GuildActor {
@@ -80,6 +109,11 @@ pub struct GuildActor {
     visible: HashMap<i64, Arc<HashSet<i64>>>,
     /// Loads that failed in a row; each restart waits longer before trying again.
     failures: u32,
+    /// What the member lists show, loaded when the first list is watched and dropped with the
+    /// last one.
+    roster: Option<Roster>,
+    /// Watched member lists, by channel.
+    lists: HashMap<i64, Watched>,
 }
 
 impl GuildActor {
@@ -91,6 +125,8 @@ impl GuildActor {
             subscribers: HashMap::new(),
             visible: HashMap::new(),
             failures: 0,
+            roster: None,
+            lists: HashMap::new(),
         }
     }
 
@@ -149,13 +185,23 @@ impl GuildActor {
     }
 
     fn publish(&mut self, event: Publish) {
+        let changed = !event.changes.is_empty();
         for change in event.changes {
             // A member who left takes their sessions with them.
             if let StateChange::MemberRemoved { user_id } = change {
                 self.subscribers.retain(|_, s| s.user_id != user_id);
             }
+            if let Some(roster) = &mut self.roster {
+                roster.apply(&change);
+            }
+            // A presence changes no one's permissions: the visibility cache stays.
+            if !matches!(change, StateChange::Presence { .. }) {
+                self.visible.clear();
+            }
             self.state.apply(change);
-            self.visible.clear();
+        }
+        if changed {
+            self.refresh_lists();
         }
         if let Some((dispatch, audience)) = event.dispatch {
             let audience = self.audience(&audience);
@@ -170,6 +216,144 @@ impl GuildActor {
             self.subscribers.clear();
         }
     }
+}
+
+/// The member lists.
+impl GuildActor {
+    /// Starts (or changes) what a session watches, loading the roster first if no list is
+    /// watched yet; nothing else is handled until it is loaded, so no change is missed.
+    fn watch(&mut self, watch: WatchMemberList, ctx: &mut Context<Self>) {
+        if !self.state.members.contains_key(&watch.user_id) {
+            return;
+        }
+        if self.roster.is_some() {
+            return self.start_watching(watch);
+        }
+        let members = self.store.members(self.guild_id);
+        let presences = watch.presences.clone();
+        let loading = async move {
+            let members = members.await?;
+            let of = members.keys().copied().collect();
+            let online = presences
+                .send(GetPresences { user_id: 0, of })
+                .await
+                .map_err(|error| error.to_string())?;
+            let presences = online
+                .others
+                .into_iter()
+                .map(|(user_id, presence)| (user_id, Arc::new(presence.to_json(user_id, None))))
+                .collect();
+            Ok::<_, String>(Roster { members, presences })
+        };
+        ctx.wait(
+            loading
+                .into_actor(self)
+                .map(move |loaded, guild, _| match loaded {
+                    Ok(roster) => {
+                        guild.roster = Some(roster);
+                        guild.start_watching(watch);
+                    }
+                    Err(error) => {
+                        tracing::error!(guild_id = guild.guild_id, %error, "member list did not load");
+                    }
+                }),
+        );
+    }
+
+    fn start_watching(&mut self, watch: WatchMemberList) {
+        // A session watches the channels it last asked for, no others.
+        for watched in self.lists.values_mut() {
+            watched.watchers.remove(&watch.session_id);
+        }
+        let Some(roster) = &self.roster else {
+            return;
+        };
+        for (channel_id, ranges) in watch.channels {
+            let allowed = self.state.channel_permissions(watch.user_id, channel_id);
+            if !permissions::has(allowed, VIEW_CHANNEL) {
+                continue;
+            }
+            let state = &self.state;
+            let watched = self.lists.entry(channel_id).or_insert_with(|| Watched {
+                list: MemberList::build(state, roster, channel_id),
+                watchers: HashMap::new(),
+            });
+            let sync: Vec<Op> = ranges
+                .into_iter()
+                .map(|(from, to)| Op::Sync { from, to })
+                .collect();
+            let id = member_list::list_id(state, channel_id);
+            match list_update(
+                self.guild_id,
+                &watched.list.update(self.guild_id, &id, &sync),
+            ) {
+                Ok(dispatch) => watch.recipient.do_send(Deliver(dispatch)),
+                Err(error) => tracing::error!(%error, "GUILD_MEMBER_LIST_UPDATE did not serialise"),
+            }
+            watched.watchers.insert(
+                watch.session_id.clone(),
+                Subscriber {
+                    user_id: watch.user_id,
+                    recipient: watch.recipient.clone(),
+                },
+            );
+        }
+        self.forget_unwatched();
+    }
+
+    /// After a change: every watched list is built anew and its watchers get the difference.
+    fn refresh_lists(&mut self) {
+        let Some(roster) = &self.roster else {
+            return;
+        };
+        let state = &self.state;
+        let guild_id = self.guild_id;
+        self.lists
+            .retain(|channel_id, _| state.channels.contains_key(channel_id));
+        for (&channel_id, watched) in &mut self.lists {
+            // Watchers who can no longer see the channel stop hearing its list.
+            watched.watchers.retain(|_, w| {
+                w.recipient.connected()
+                    && permissions::has(
+                        state.channel_permissions(w.user_id, channel_id),
+                        VIEW_CHANNEL,
+                    )
+            });
+            let list = MemberList::build(state, roster, channel_id);
+            let ops = watched.list.diff(&list);
+            if !ops.is_empty() || !watched.list.same_counts(&list) {
+                let id = member_list::list_id(state, channel_id);
+                match list_update(guild_id, &list.update(guild_id, &id, &ops)) {
+                    Ok(dispatch) => {
+                        for watcher in watched.watchers.values() {
+                            watcher.recipient.do_send(Deliver(dispatch.clone()));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "GUILD_MEMBER_LIST_UPDATE did not serialise")
+                    }
+                }
+            }
+            watched.list = list;
+        }
+        self.forget_unwatched();
+    }
+
+    /// Lists nobody watches are dropped, and the roster with the last of them.
+    fn forget_unwatched(&mut self) {
+        self.lists.retain(|_, watched| {
+            watched.watchers.retain(|_, w| w.recipient.connected());
+            !watched.watchers.is_empty()
+        });
+        if self.lists.is_empty() {
+            self.roster = None;
+        }
+    }
+}
+
+fn list_update(guild_id: i64, d: &serde_json::Value) -> Result<Arc<Dispatch>, serde_json::Error> {
+    Dispatch::json("GUILD_MEMBER_LIST_UPDATE", d)
+        .map(|dispatch| Arc::new(dispatch.in_guild(guild_id)))
 }
 
 impl Actor for GuildActor {
@@ -201,6 +385,13 @@ impl Handler<Subscribe> for GuildActor {
                 self.subscribers.insert(subscribe.session_id, subscriber);
             }
         });
+    }
+}
+
+impl Handler<WatchMemberList> for GuildActor {
+    type Result = ();
+    fn handle(&mut self, watch: WatchMemberList, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild", ctx, |ctx| self.watch(watch, ctx));
     }
 }
 
@@ -255,6 +446,13 @@ mod tests {
                     Ok(state)
                 }
             })
+        }
+
+        fn members(
+            &self,
+            _: i64,
+        ) -> BoxFuture<'static, Result<HashMap<i64, Arc<serde_json::Value>>, String>> {
+            Box::pin(async { Ok(HashMap::from([(7, Arc::new(serde_json::json!({})))])) })
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix::{Actor, Addr, Arbiter, Context, Handler, Message, Supervised, Supervisor};
 
-use super::{GuildActor, GuildStore, Publish, Subscribe};
+use super::{GuildActor, GuildStore, Publish, Subscribe, WatchMemberList};
 use crate::supervisor::guard;
 
 pub struct GuildRegistry {
@@ -68,6 +68,19 @@ impl Handler<Publish> for GuildRegistry {
             if deleted {
                 // Its last address gone, the actor (and its supervisor) stop.
                 self.guilds.remove(&event.guild_id);
+            }
+        });
+    }
+}
+
+impl Handler<WatchMemberList> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, watch: WatchMemberList, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild registry", ctx, |_| {
+            // Only a guild a session already hears has an actor to ask; a client's made-up
+            // guild id starts nothing.
+            if let Some(guild) = self.guilds.get(&watch.guild_id) {
+                guild.do_send(watch);
             }
         });
     }

@@ -3,6 +3,9 @@
 //! with each published event.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::permissions::{self, Member, Overwrite, RoleRank};
 
@@ -16,19 +19,27 @@ pub struct GuildState {
     pub members: HashMap<i64, Vec<i64>>,
     /// Channels and their overwrites.
     pub channels: HashMap<i64, Vec<Overwrite>>,
+    /// Roles shown apart in the member list.
+    pub hoisted: HashSet<i64>,
 }
 
 /// A change to the guild, applied before the event that comes with it is delivered.
 #[derive(Debug, Clone)]
 pub enum StateChange {
+    /// A member joined or changed: their roles, and their member object (with `user`) for the
+    /// member list.
     Member {
         user_id: i64,
         roles: Vec<i64>,
+        member: Arc<Value>,
     },
     MemberRemoved {
         user_id: i64,
     },
-    Role(RoleRank),
+    Role {
+        rank: RoleRank,
+        hoist: bool,
+    },
     RoleRemoved {
         role_id: i64,
     },
@@ -42,22 +53,34 @@ pub enum StateChange {
     Owner {
         user_id: i64,
     },
+    /// A user's presence as others see it (`{user, status, activities, client_status}`);
+    /// `None` when they went offline.
+    Presence {
+        user_id: i64,
+        presence: Option<Arc<Value>>,
+    },
 }
 
 impl GuildState {
     pub fn apply(&mut self, change: StateChange) {
         match change {
-            StateChange::Member { user_id, roles } => {
+            StateChange::Member { user_id, roles, .. } => {
                 self.members.insert(user_id, roles);
             }
             StateChange::MemberRemoved { user_id } => {
                 self.members.remove(&user_id);
             }
-            StateChange::Role(role) => {
-                self.roles.insert(role.id, role);
+            StateChange::Role { rank, hoist } => {
+                self.roles.insert(rank.id, rank);
+                if hoist {
+                    self.hoisted.insert(rank.id);
+                } else {
+                    self.hoisted.remove(&rank.id);
+                }
             }
             StateChange::RoleRemoved { role_id } => {
                 self.roles.remove(&role_id);
+                self.hoisted.remove(&role_id);
                 for roles in self.members.values_mut() {
                     roles.retain(|id| *id != role_id);
                 }
@@ -72,6 +95,8 @@ impl GuildState {
                 self.channels.remove(&channel_id);
             }
             StateChange::Owner { user_id } => self.owner_id = user_id,
+            // The member list's business (see `member_list::Roster`).
+            StateChange::Presence { .. } => {}
         }
     }
 

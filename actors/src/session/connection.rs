@@ -15,11 +15,13 @@ use actix_web_actors::ws;
 use rand::Rng;
 
 use super::backend::MembersRequest;
-use super::protocol::{members_request, op, CloseCode, Identify, Resume, VoiceStateUpdate};
+use super::protocol::{
+    list_requests, members_request, op, CloseCode, Identify, Resume, VoiceStateUpdate,
+};
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
     Attach, Detach, End, Identified, IdentifyError, IdentifyRequest, Outbound, Session,
-    SessionBackend, SessionConfig, UpdatePresence,
+    SessionBackend, SessionConfig, UpdatePresence, WatchMembers,
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
@@ -238,8 +240,9 @@ impl Connection {
             }
             op::REQUEST_GUILD_MEMBERS => self.request_members(payload.d, ctx),
             op::PRESENCE_UPDATE => self.update_presence(&payload.d, ctx),
-            // Member lists are not served yet: accepted and not answered.
-            op::GUILD_SUBSCRIPTIONS | op::GUILD_SUBSCRIPTIONS_BULK => {}
+            op::GUILD_SUBSCRIPTIONS | op::GUILD_SUBSCRIPTIONS_BULK => {
+                self.watch_member_lists(payload.op == op::GUILD_SUBSCRIPTIONS_BULK, payload.d, ctx)
+            }
             _ => self.close(ctx, CloseCode::UnknownOpcode),
         }
     }
@@ -401,6 +404,27 @@ impl Connection {
         };
         match presence::parse_update(d) {
             Some((status, activities)) => session.do_send(UpdatePresence { status, activities }),
+            None => self.close(ctx, CloseCode::DecodeError),
+        }
+    }
+
+    /// GUILD_SUBSCRIPTIONS (op 14) and its bulk form (op 37): checked here (a bad one closes
+    /// with 4002); the guilds' actors answer through the session.
+    fn watch_member_lists(
+        &mut self,
+        bulk: bool,
+        d: serde_json::Value,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let Phase::Ready { session, .. } = &self.phase else {
+            return self.close(ctx, CloseCode::NotAuthenticated);
+        };
+        match list_requests(bulk, d) {
+            Some(requests) => {
+                for request in requests {
+                    session.do_send(WatchMembers(request));
+                }
+            }
             None => self.close(ctx, CloseCode::DecodeError),
         }
     }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient, SpawnHandle};
 
 use crate::dispatch::{Deliver, Dispatch};
-use crate::guild::Subscribe;
+use crate::guild::{Subscribe, WatchMemberList};
 use crate::intents::Filter;
 use crate::presence::{Platform, Presence, Status};
 use crate::registry::{Register, SetPresence, Unregister};
@@ -245,6 +245,29 @@ impl Handler<Deliver> for Session {
             if let Some(dispatch) = self.filter.admit(&dispatch) {
                 self.send(dispatch, true);
             }
+        });
+    }
+}
+
+/// The client's op 14 / op 37 for one guild (checked): the member lists it wants to watch.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WatchMembers(pub protocol::ListRequest);
+
+impl Handler<WatchMembers> for Session {
+    type Result = ();
+    fn handle(&mut self, WatchMembers(request): WatchMembers, ctx: &mut Context<Self>) {
+        // The sidebar is a people's-client feature; bots list members with op 8.
+        if self.filter.bot || !self.filter.owns_guild(request.guild_id) {
+            return;
+        }
+        self.tree.guilds.do_send(WatchMemberList {
+            guild_id: request.guild_id,
+            session_id: self.id.clone(),
+            user_id: self.user_id,
+            channels: request.channels,
+            recipient: ctx.address().recipient(),
+            presences: self.tree.sessions.clone().recipient(),
         });
     }
 }

@@ -1,5 +1,7 @@
 //! Gateway wire protocol: opcodes, close codes and the inbound payload shapes.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -255,6 +257,88 @@ pub fn members_request(d: Value) -> Option<MembersRequest> {
     })
 }
 
+/// What op 14 or op 37 asks of one guild: the member lists of these channels, from these
+/// rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRequest {
+    pub guild_id: i64,
+    pub channels: Vec<(i64, Vec<(usize, usize)>)>,
+}
+
+/// Most channels one guild's request may watch, ranges per channel, and rows per range (as
+/// Discord's clients ask: a few windows of 100).
+const MAX_LIST_CHANNELS: usize = 5;
+const MAX_RANGES: usize = 5;
+const MAX_RANGE_ROWS: usize = 100;
+
+/// One guild's entry of op 14 (its whole `d`) or op 37 (`subscriptions[guild_id]`). Typing,
+/// activities, threads and member presences are accepted and not served.
+#[derive(Debug, Deserialize)]
+struct GuildSubscription {
+    #[serde(default)]
+    channels: Option<HashMap<String, Vec<(u64, u64)>>>,
+}
+
+/// Op 14's `d` (`{guild_id, channels: {id: [[0, 99], …]}, …}`) or op 37's
+/// (`{subscriptions: {guild_id: {channels, …}}}`), checked; `None` closes with 4002. Only
+/// entries that name `channels` ask for member lists. A range runs from its first row to its
+/// last (both included); past the limits above, ranges are cut and extra ones ignored.
+pub fn list_requests(bulk: bool, d: Value) -> Option<Vec<ListRequest>> {
+    let entries: Vec<(Snowflake, GuildSubscription)> = if bulk {
+        #[derive(Deserialize)]
+        struct Bulk {
+            subscriptions: HashMap<String, GuildSubscription>,
+        }
+        let bulk: Bulk = serde_json::from_value(d).ok()?;
+        bulk.subscriptions
+            .into_iter()
+            .map(|(id, entry)| Some((snowflake(&id)?, entry)))
+            .collect::<Option<_>>()?
+    } else {
+        #[derive(Deserialize)]
+        struct Single {
+            guild_id: Snowflake,
+            #[serde(flatten)]
+            entry: GuildSubscription,
+        }
+        let single: Single = serde_json::from_value(d).ok()?;
+        vec![(single.guild_id, single.entry)]
+    };
+    let mut requests = Vec::new();
+    for (Snowflake(guild_id), entry) in entries {
+        let Some(channels) = entry.channels else {
+            continue;
+        };
+        let mut watched = Vec::new();
+        for (channel, ranges) in channels.into_iter().take(MAX_LIST_CHANNELS) {
+            let Snowflake(channel_id) = snowflake(&channel)?;
+            let mut rows = Vec::new();
+            for (from, to) in ranges.into_iter().take(MAX_RANGES) {
+                let from = usize::try_from(from).ok()?;
+                let to = usize::try_from(to).ok()?;
+                if to < from {
+                    return None;
+                }
+                rows.push((from, to.min(from + MAX_RANGE_ROWS - 1)));
+            }
+            watched.push((channel_id, rows));
+        }
+        watched.sort_unstable();
+        requests.push(ListRequest {
+            guild_id,
+            channels: watched,
+        });
+    }
+    Some(requests)
+}
+
+fn snowflake(text: &str) -> Option<Snowflake> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id >= 0)
+        .map(Snowflake)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +385,44 @@ mod tests {
         for bad in ["[2,2]", "[0,0]", "[-1,2]", "[0]", "3"] {
             let d = format!(r#"{{"token":"t","shard":{bad}}}"#);
             assert_eq!(identify(&d).shard(), Err(CloseCode::InvalidShard), "{bad}");
+        }
+    }
+
+    #[test]
+    fn member_list_requests_are_checked() {
+        let parse = |bulk, d: &str| list_requests(bulk, serde_json::from_str(d).unwrap());
+        let single = parse(
+            false,
+            r#"{"guild_id":"1","typing":true,"channels":{"2":[[0,99],[100,300]]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            single,
+            vec![ListRequest {
+                guild_id: 1,
+                channels: vec![(2, vec![(0, 99), (100, 199)])]
+            }]
+        );
+        assert_eq!(
+            parse(false, r#"{"guild_id":"1","typing":true}"#),
+            Some(vec![])
+        );
+        let bulk = parse(
+            true,
+            r#"{"subscriptions":{"1":{"channels":{"2":[[0,99]]}},"3":{"typing":true}}}"#,
+        )
+        .unwrap();
+        assert_eq!(bulk.len(), 1);
+        for (is_bulk, bad) in [
+            (false, r#"{"channels":{"2":[[0,99]]}}"#),
+            (false, r#"{"guild_id":"1","channels":{"x":[[0,99]]}}"#),
+            (false, r#"{"guild_id":"1","channels":{"2":[[99,0]]}}"#),
+            (false, r#"{"guild_id":"1","channels":{"2":[[-1,5]]}}"#),
+            (false, r#"{"guild_id":"1","channels":{"2":[0,99]}}"#),
+            (true, r#"{"subscriptions":{"x":{}}}"#),
+            (true, r#"{"subscriptions":[]}"#),
+        ] {
+            assert_eq!(parse(is_bulk, bad), None, "{bad}");
         }
     }
 

@@ -10,7 +10,9 @@ use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer};
-use serde_json::json;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
 use spacebar_actors::guild::{Audience, StateChange};
 use spacebar_actors::Dispatch;
 
@@ -328,15 +330,23 @@ pub fn require_assignable(access: &GuildAccess, role_ids: &[i64]) -> Result<(), 
 
 /// GUILD_MEMBER_UPDATE for a changed member, keeping the guild actor's roles current.
 pub fn updated(state: &AppState, member: &Member, user: &User) -> Result<(), ApiError> {
+    let (data, change) = member_change(member, user);
+    // About the member: their own sessions hear it even without GUILD_MEMBERS.
+    let dispatch = Dispatch::json("GUILD_MEMBER_UPDATE", &*data)?.about([member.user_id]);
+    state.guild_dispatch(member.guild_id, dispatch, Audience::Guild, vec![change]);
+    Ok(())
+}
+
+/// A member's object (with `user`), and the change that tells the guild actor about them (their
+/// roles for permissions, the object for the member list).
+pub fn member_change(member: &Member, user: &User) -> (Arc<Value>, StateChange) {
+    let data = Arc::new(guild::member(member, Some(user)));
     let change = StateChange::Member {
         user_id: member.user_id,
         roles: member.roles.clone(),
+        member: data.clone(),
     };
-    // About the member: their own sessions hear it even without GUILD_MEMBERS.
-    let dispatch = Dispatch::json("GUILD_MEMBER_UPDATE", &guild::member(member, Some(user)))?
-        .about([member.user_id]);
-    state.guild_dispatch(member.guild_id, dispatch, Audience::Guild, vec![change]);
-    Ok(())
+    (data, change)
 }
 
 /// Someone joined (their membership committed): GUILD_MEMBER_ADD to the guild, GUILD_CREATE to
@@ -349,14 +359,11 @@ pub async fn joined(
     user: &User,
 ) -> Result<(), ApiError> {
     let access = GuildAccess::load(conn, guild_id, user.id).await?;
-    let change = StateChange::Member {
-        user_id: user.id,
-        roles: access.member.roles.clone(),
-    };
+    let (data, change) = member_change(&access.member, user);
     state.guild_event(
         guild_id,
         "GUILD_MEMBER_ADD",
-        &guild::member(&access.member, Some(user)),
+        &*data,
         Audience::Guild,
         vec![change],
     )?;

@@ -320,7 +320,7 @@ fn event(state: &AppState, name: &'static str, role: &Role) -> Result<(), ApiErr
         name,
         &data,
         Audience::Guild,
-        vec![StateChange::Role(role.rank())],
+        vec![role.change()],
     )
 }
 

@@ -15,7 +15,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::json;
-use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::guild::Audience;
 
 use crate::db::applications::Application;
 use crate::db::bans::Ban;
@@ -28,6 +28,7 @@ use crate::http::access::GuildAccess;
 use crate::http::applications::{human_only, no_bot};
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::guilds::members::member_change;
 use crate::http::guilds::snapshot;
 use crate::http::urls::PublicUrls;
 use crate::http::{json, snowflake};
@@ -196,7 +197,7 @@ async fn add_bot(
                     "GUILD_ROLE_UPDATE",
                     &json!({ "guild_id": id(guild_id), "role": wire::role(&moved) }),
                     Audience::Guild,
-                    vec![StateChange::Role(moved.rank())],
+                    vec![moved.change()],
                 )?;
             }
         }
@@ -205,18 +206,16 @@ async fn add_bot(
             "GUILD_ROLE_CREATE",
             &json!({ "guild_id": id(guild_id), "role": wire::role(role) }),
             Audience::Guild,
-            vec![StateChange::Role(role.rank())],
+            vec![role.change()],
         )?;
     }
+    let (data, change) = member_change(&member, bot);
     state.guild_event(
         guild_id,
         "GUILD_MEMBER_ADD",
-        &wire::member(&member, Some(bot)),
+        &*data,
         Audience::Guild,
-        vec![StateChange::Member {
-            user_id: bot.id,
-            roles: member.roles.clone(),
-        }],
+        vec![change],
     )?;
     let bot_access = GuildAccess::load(conn, guild_id, bot.id).await?;
     state.user_guild_event(
