@@ -1,6 +1,6 @@
 //! Gateway op 8 REQUEST_GUILD_MEMBERS over real WebSockets: by name prefix (username or
 //! nickname, ignoring case, `limit` kept), the whole list in chunks of 1,000, by user id with
-//! `not_found`, the nonce echoed, `presences: []`, nothing for a guild the asker is not in,
+//! `not_found`, the nonce echoed, presences when asked for, nothing for a guild the asker is not in,
 //! Discord's RATE_LIMITED for asking for everyone twice, and 4002 for malformed requests.
 //! And op 14 / op 37 member lists: a SYNC of the asked rows, then INSERT / UPDATE / DELETE as
 //! members join, come online, get a hoisted role and leave, checked by applying them as a
@@ -146,7 +146,7 @@ async fn a_query_is_a_case_insensitive_prefix_of_username_or_nickname() {
         (&json!(0), &json!(1))
     );
     assert_eq!(chunk["nonce"], "prefix");
-    assert_eq!(chunk["presences"], json!([]));
+    assert!(chunk.get("presences").is_none(), "not asked for: {chunk}");
     assert_eq!(chunk["not_found"], json!([]));
     let bob = chunk["members"]
         .as_array()
@@ -204,6 +204,11 @@ async fn user_ids_answer_with_members_and_not_found() {
     let f = fixture().await;
     let outsider = account(&f.server, "outsider").await;
     let mut gateway = gateway(&f.server, &f.alice.token).await;
+    // Carol is online (and idle); the owner is not.
+    let mut carol = crate::gateway_members::gateway(&f.server, &f.carol.token).await;
+    let idle = json!({ "status": "idle", "since": 0, "activities": [], "afk": true });
+    carol.send(json!({ "op": 3, "d": idle })).await;
+    while gateway.dispatch("PRESENCE_UPDATE").await["d"]["status"] != "idle" {}
 
     let chunk = request(
         &mut gateway,
@@ -218,7 +223,10 @@ async fn user_ids_answer_with_members_and_not_found() {
     assert_eq!(ids(&chunk), sorted([&f.owner, &f.carol]), "{chunk}");
     assert_eq!(chunk["not_found"], json!([outsider.id, "1234"]));
     assert_eq!(chunk["nonce"], "by-id");
-    assert_eq!(chunk["presences"], json!([]));
+    let presences = chunk["presences"].as_array().unwrap();
+    assert_eq!(presences.len(), 1, "only Carol is online: {chunk}");
+    assert_eq!(presences[0]["user"]["id"], f.carol.id.as_str());
+    assert_eq!(presences[0]["status"], "idle");
 
     // One id, as a bare snowflake; and a limit sent alongside (discord.py does) is ignored.
     let one = request(
@@ -265,7 +273,6 @@ async fn everyone_comes_in_chunks_of_a_thousand_and_twice_is_rate_limited() {
         assert_eq!(chunk["chunk_index"], index);
         assert_eq!(chunk["chunk_count"], 2);
         assert_eq!(chunk["nonce"], "all");
-        assert_eq!(chunk["presences"], json!([]));
         assert_eq!(chunk["guild_id"], f.guild_id.as_str());
     }
     let everyone: BTreeSet<String> = ids(first).into_iter().chain(ids(second)).collect();

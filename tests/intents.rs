@@ -488,7 +488,7 @@ async fn two_shards_split_the_guilds_and_dms_go_to_shard_zero() {
 #[actix_web::test]
 async fn large_guilds_list_only_the_bots_own_member() {
     let server = TestServer::start().await;
-    let (alice, _) = register_user(&server, "alice").await;
+    let (alice, alice_user) = register_user(&server, "alice").await;
     let guild_id = guild(&server, &alice).await;
     let (app_id, token) = application_with_bot(&server, &alice, "Counter").await;
     let bot = format!("Bot {token}");
@@ -534,10 +534,26 @@ async fn large_guilds_list_only_the_bots_own_member() {
     assert_eq!(large["large"], true);
     own_only(&large);
 
-    // Under it, with GUILD_PRESENCES: everyone.
+    // Under it, with GUILD_PRESENCES: everyone, and the presences of those online (Alice,
+    // not the fillers).
+    let (_alice_online, _) = connect(&server, &alice, json!({})).await;
     let small = guild_create(250, GUILDS | GUILD_PRESENCES).await;
     assert_eq!(small["large"], false);
     assert_eq!(small["members"].as_array().unwrap().len(), 62);
+    let online: Vec<&str> = small["presences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user"]["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        online.contains(&alice_user["id"].as_str().unwrap()),
+        "{online:?}"
+    );
+    assert!(
+        online.iter().all(|id| !id.starts_with("10000")),
+        "{online:?}"
+    );
 
     // Without GUILD_PRESENCES only the bot itself, as on Discord.
     own_only(&guild_create(250, GUILDS).await);

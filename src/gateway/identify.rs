@@ -2,7 +2,7 @@
 //! bots) one GUILD_CREATE per guild, in a constant number of queries however many guilds the
 //! account is in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
@@ -105,8 +105,25 @@ impl SessionBackend for AppState {
                 })
                 .await
                 .map_err(|e| internal(&e))?;
+            // A bot with GUILD_PRESENCES: who of the members its GUILD_CREATEs list is online.
+            let members_online = if world.members.is_empty() {
+                Presences::default()
+            } else {
+                let of = world.members.iter().map(|(m, _)| m.user_id).collect();
+                registry
+                    .send(GetPresences { user_id: 0, of })
+                    .await
+                    .map_err(|e| internal(&e))?
+            };
             let mut identified = world
-                .identified(user, session.session_id, &request, application, &online)
+                .identified(
+                    user,
+                    session.session_id,
+                    &request,
+                    application,
+                    &online,
+                    &members_online,
+                )
                 .map_err(|e| internal(&e))?;
             identified.intents = intents;
             Ok(identified)
@@ -118,7 +135,12 @@ impl SessionBackend for AppState {
         user_id: i64,
         request: MembersRequest,
     ) -> BoxFuture<'static, Result<Vec<std::sync::Arc<Dispatch>>, BackendError>> {
-        super::members::request_members(self.pool.clone(), user_id, request)
+        super::members::request_members(
+            self.pool.clone(),
+            self.tree.sessions.clone(),
+            user_id,
+            request,
+        )
     }
 }
 
@@ -241,8 +263,14 @@ impl World {
     }
 
     /// What the account knows of one guild: the channels it may see, its membership; for a
-    /// bot, the members its GUILD_CREATE lists (all, or only its own).
-    fn snapshot<'a>(&'a self, guild: &'a Guild, user: &User) -> GuildSnapshot<'a> {
+    /// bot, the members its GUILD_CREATE lists (all, or only its own) and the presences of
+    /// those online.
+    fn snapshot<'a>(
+        &'a self,
+        guild: &'a Guild,
+        user: &User,
+        members_online: &Presences,
+    ) -> GuildSnapshot<'a> {
         let me = self.memberships.get(&guild.id);
         let count = self.member_counts.get(&guild.id).copied().unwrap_or(0);
         let mut snapshot = GuildSnapshot::new(
@@ -257,6 +285,18 @@ impl World {
             return snapshot;
         }
         snapshot.members = if self.listed.contains(&guild.id) {
+            let in_guild: HashSet<i64> = self
+                .members
+                .iter()
+                .filter(|(m, _)| m.guild_id == guild.id)
+                .map(|(m, _)| m.user_id)
+                .collect();
+            snapshot.presences = members_online
+                .others
+                .iter()
+                .filter(|(user_id, _)| in_guild.contains(user_id))
+                .map(|(user_id, presence)| presence.to_json(*user_id, Some(guild.id)))
+                .collect();
             self.members
                 .iter()
                 .filter(|(m, _)| m.guild_id == guild.id)
@@ -277,9 +317,14 @@ impl World {
         request: &IdentifyRequest,
         application_flags: Option<i64>,
         online: &Presences,
+        members_online: &Presences,
     ) -> Result<Identified, serde_json::Error> {
         let large = i64::try_from(request.large_threshold).unwrap_or(250);
-        let snapshots: Vec<_> = self.guilds.iter().map(|g| self.snapshot(g, user)).collect();
+        let snapshots: Vec<_> = self
+            .guilds
+            .iter()
+            .map(|g| self.snapshot(g, user, members_online))
+            .collect();
         let mut followups = Vec::new();
         let guilds: Vec<Value> = if user.bot {
             // Bots learn their guilds one GUILD_CREATE at a time (discord.js waits for each).

@@ -1,13 +1,18 @@
 //! REQUEST_GUILD_MEMBERS (op 8) answered from the database: one guild's members, by name prefix
 //! or by user id, as GUILD_MEMBERS_CHUNK dispatches of up to 1,000 members each. Two queries:
-//! the asker's membership, then the members asked for with their users.
+//! the asker's membership, then the members asked for with their users; with `presences`, the
+//! session registry says who of them is online.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use actix::Addr;
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
+use spacebar_actors::registry::{GetPresences, Presences};
 use spacebar_actors::session::backend::{BackendError, MemberSelection, MembersRequest};
 use spacebar_actors::Dispatch;
+use spacebar_actors::SessionRegistry;
 
 use crate::db::members::Member;
 use crate::db::users::User;
@@ -20,6 +25,7 @@ const CHUNK: usize = 1000;
 /// The chunks answering `request` from `user_id`; none when they are not in the guild.
 pub fn request_members(
     pool: Pool,
+    registry: Addr<SessionRegistry>,
     user_id: i64,
     request: MembersRequest,
 ) -> BoxFuture<'static, Result<Vec<Arc<Dispatch>>, BackendError>> {
@@ -52,16 +58,27 @@ pub fn request_members(
                 (members, not_found)
             }
         };
-        chunks(&request, &members, not_found).map_err(|e| failed(&e))
+        let online = if request.presences && !members.is_empty() {
+            let of = members.iter().map(|(m, _)| m.user_id).collect();
+            registry
+                .send(GetPresences { user_id: 0, of })
+                .await
+                .map_err(|e| failed(&e))?
+        } else {
+            Presences::default()
+        };
+        chunks(&request, &members, not_found, &online).map_err(|e| failed(&e))
     })
 }
 
 /// GUILD_MEMBERS_CHUNK dispatches for `members` (one, empty, when nothing matched). Each
-/// carries `not_found`, `presences: []` (presences are not served yet) and the nonce if any.
+/// carries `not_found`, the nonce if any, and, when asked for, the presences of its members who
+/// are online.
 fn chunks(
     request: &MembersRequest,
     members: &[(Member, User)],
     not_found: Vec<String>,
+    online: &Presences,
 ) -> Result<Vec<Arc<Dispatch>>, serde_json::Error> {
     let pieces: Vec<&[(Member, User)]> = if members.is_empty() {
         vec![&[]]
@@ -79,8 +96,16 @@ fn chunks(
                 "chunk_index": index,
                 "chunk_count": count,
                 "not_found": not_found,
-                "presences": [],
             });
+            if request.presences {
+                let here: HashSet<i64> = piece.iter().map(|(m, _)| m.user_id).collect();
+                d["presences"] = online
+                    .others
+                    .iter()
+                    .filter(|(user_id, _)| here.contains(user_id))
+                    .map(|(user_id, presence)| presence.to_json(*user_id, Some(request.guild_id)))
+                    .collect();
+            }
             if let Some(nonce) = &request.nonce {
                 d["nonce"] = Value::String(nonce.clone());
             }

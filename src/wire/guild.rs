@@ -181,6 +181,8 @@ pub struct GuildSnapshot<'a> {
     pub me: Option<&'a Member>,
     /// Members to include (GUILD_CREATE for bots), with their users.
     pub members: Vec<Value>,
+    /// The presences of those of them who are online.
+    pub presences: Vec<Value>,
 }
 
 impl<'a> GuildSnapshot<'a> {
@@ -229,6 +231,7 @@ impl<'a> GuildSnapshot<'a> {
             member_count,
             me,
             members: Vec::new(),
+            presences: Vec::new(),
         }
     }
 
@@ -251,7 +254,7 @@ impl<'a> GuildSnapshot<'a> {
             "members": self.members,
             "channels": self.channels(),
             "threads": [],
-            "presences": [],
+            "presences": self.presences,
             "stage_instances": [],
             "guild_scheduled_events": [],
             "soundboard_sounds": [],

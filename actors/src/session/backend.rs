@@ -71,7 +71,7 @@ pub enum IdentifyError {
 pub struct MembersRequest {
     pub guild_id: i64,
     pub selection: MemberSelection,
-    /// Asked for; presences are not served yet, so every chunk carries `presences: []`.
+    /// Whether each chunk carries the presences of its members who are online.
     pub presences: bool,
     /// Echoed in every chunk; `None` when absent or invalid (not a string, over 32 bytes).
     pub nonce: Option<String>,
