@@ -111,6 +111,7 @@ pub struct GatewayConfig {
     pub resume_window_ms: u64,
     pub resume_buffer: usize,
     pub commands_per_minute: u32,
+    pub outbound_queue: usize,
 }
 
 impl Config {

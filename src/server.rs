@@ -99,6 +99,7 @@ pub fn build(config: Config, database_url: &str, secret: &[u8]) -> Result<Server
         resume_window: Duration::from_millis(config.gateway.resume_window_ms),
         resume_buffer: config.gateway.resume_buffer,
         commands_per_minute: config.gateway.commands_per_minute,
+        outbound_queue: config.gateway.outbound_queue,
     });
     let listen = config.http.listen;
     let workers = config.http.workers;

@@ -540,3 +540,74 @@ async fn a_clean_close_ends_the_session_and_another_close_keeps_it_resumable() {
         }
     }
 }
+
+#[actix_web::test]
+async fn a_client_that_stops_reading_is_let_go_and_resumes_without_losing_anything() {
+    // Four dispatches may wait for a client; the socket buffers take some megabytes more.
+    let server = TestServer::with(&[("gateway.outbound_queue", "4")]).await;
+    let token = register(&server, "sloth").await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    let (session_id, seq) = ready_session(&mut gateway, &token).await;
+    let guild = post(
+        &server,
+        "/api/v9/guilds",
+        Some(&token),
+        json!({ "name": "Slow" }),
+    )
+    .await;
+    let channel = guild.body["system_channel_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // 40 messages of 500 KB (20 MB) while the client reads nothing.
+    const SENT: usize = 40;
+    let filler = "x".repeat(500_000);
+    for n in 0..SENT {
+        let sent = post(
+            &server,
+            &format!("/api/v9/channels/{channel}/messages"),
+            Some(&token),
+            json!({ "content": format!("{n}:{filler}") }),
+        )
+        .await;
+        assert_eq!(sent.status, 200, "{:?}", sent.body);
+    }
+
+    // What reached the socket before the server gave up on the client, then the close.
+    let mut seen: Vec<(u64, usize)> = Vec::new();
+    let mut last_seq = seq;
+    let message_number = |payload: &serde_json::Value| {
+        let content = payload["d"]["content"].as_str().unwrap();
+        content.split(':').next().unwrap().parse::<usize>().unwrap()
+    };
+    let code = loop {
+        match gateway.next().await {
+            Event::Payload(payload) => {
+                if payload["op"] != 0 {
+                    continue;
+                }
+                last_seq = payload["s"].as_u64().unwrap();
+                if payload["t"] == "MESSAGE_CREATE" {
+                    seen.push((last_seq, message_number(&payload)));
+                }
+            }
+            Event::Closed(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(4000), "after {} messages", seen.len());
+    assert!(seen.len() < SENT, "the client was never let go");
+
+    // RESUME brings the rest, once each, in order.
+    let mut resumed = Gateway::connect(&server, JSON).await;
+    resumed.send(resume(&token, &session_id, last_seq)).await;
+    while seen.len() < SENT {
+        let payload = resumed.payload().await;
+        if payload["t"] == "MESSAGE_CREATE" {
+            seen.push((payload["s"].as_u64().unwrap(), message_number(&payload)));
+        }
+    }
+    let numbers: Vec<usize> = seen.iter().map(|(_, n)| *n).collect();
+    assert_eq!(numbers, (0..SENT).collect::<Vec<_>>());
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+}

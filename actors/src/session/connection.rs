@@ -511,6 +511,8 @@ impl Actor for Connection {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // What the session may queue for a client that is not reading (see `Session::deliver`).
+        ctx.set_mailbox_capacity(self.config.outbound_queue);
         if !(6..=10).contains(&self.params.api_version) {
             return self.close(ctx, CloseCode::InvalidApiVersion);
         }

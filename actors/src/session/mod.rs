@@ -18,6 +18,7 @@ pub mod zstd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::dev::SendError;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient, SpawnHandle};
 
 use crate::dispatch::{Deliver, Dispatch};
@@ -46,6 +47,9 @@ pub struct SessionConfig {
     pub resume_buffer: usize,
     /// Commands a connection may send per minute before it is closed with 4008.
     pub commands_per_minute: u32,
+    /// Dispatches that may wait for a client that is not reading; one more and it is
+    /// disconnected (its session stays resumable), so a stalled socket holds bounded memory.
+    pub outbound_queue: usize,
 }
 
 /// What a session hands its connection.
@@ -145,17 +149,47 @@ impl Session {
         }
     }
 
-    fn send(&mut self, dispatch: Arc<Dispatch>, keep: bool) {
+    /// Sends what the session starts with or answers (READY and its followers, RESUMED):
+    /// never refused, and never kept for RESUME.
+    fn send(&mut self, dispatch: Arc<Dispatch>) {
         self.seq += 1;
-        if keep {
-            self.replay.push(self.seq, dispatch.clone());
-        }
         if let Some((_, connection)) = &self.connection {
             connection.do_send(Outbound::Dispatch {
                 seq: self.seq,
                 dispatch,
             });
         }
+    }
+
+    /// Sends a live dispatch, kept for RESUME. A client so far behind that its connection's
+    /// queue is full is let go: it gets the dispatches it missed when it resumes.
+    fn deliver(&mut self, dispatch: Arc<Dispatch>, ctx: &mut Context<Self>) {
+        self.seq += 1;
+        self.replay.push(self.seq, dispatch.clone());
+        let Some((_, connection)) = &self.connection else {
+            return;
+        };
+        let outbound = Outbound::Dispatch {
+            seq: self.seq,
+            dispatch,
+        };
+        if let Err(SendError::Full(_)) = connection.try_send(outbound) {
+            tracing::info!(session_id = %self.id, "client not reading; disconnected");
+            connection.do_send(Outbound::Close(CloseCode::UnknownError));
+            self.detach(ctx);
+        }
+    }
+
+    /// The session has no connection now: it ends unless one resumes it within the window.
+    fn detach(&mut self, ctx: &mut Context<Self>) {
+        self.connection = None;
+        let detached_at = Instant::now();
+        let window = self.config.resume_window;
+        self.expiry = Some(ctx.run_later(window, move |session, ctx| {
+            if session.connection.is_none() && detached_at.elapsed() >= window {
+                ctx.stop();
+            }
+        }));
     }
 
     /// Starts hearing a guild, if it is of this session's shard.
@@ -192,7 +226,7 @@ impl Session {
                 .do_send(Outbound::Dispatch { seq, dispatch });
         }
         self.connection = Some((attach.connection_id, attach.connection));
-        self.send(Arc::new(Dispatch::from_json("RESUMED", "{}".into())), false);
+        self.send(Arc::new(Dispatch::from_json("RESUMED", "{}".into())));
         Ok(self.filter)
     }
 }
@@ -222,7 +256,7 @@ impl Actor for Session {
             friends,
         });
         for dispatch in std::mem::take(&mut self.initial) {
-            self.send(dispatch, false);
+            self.send(dispatch);
         }
         // Forget old dispatches even when nothing new arrives.
         ctx.run_interval(self.config.resume_window, |session, _| {
@@ -241,9 +275,9 @@ impl Actor for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
     fn handle(&mut self, Deliver(dispatch): Deliver, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("session", ctx, |_| {
+        guard::<Self, _, _>("session", ctx, |ctx| {
             if let Some(dispatch) = self.filter.admit(&dispatch) {
-                self.send(dispatch, true);
+                self.deliver(dispatch, ctx);
             }
         });
     }
@@ -301,14 +335,7 @@ impl Handler<Detach> for Session {
             .as_ref()
             .is_some_and(|(id, _)| *id == detach.connection_id)
         {
-            self.connection = None;
-            let detached_at = Instant::now();
-            let window = self.config.resume_window;
-            self.expiry = Some(ctx.run_later(window, move |session, ctx| {
-                if session.connection.is_none() && detached_at.elapsed() >= window {
-                    ctx.stop();
-                }
-            }));
+            self.detach(ctx);
         }
     }
 }
