@@ -182,6 +182,61 @@ async fn without_message_content_a_bot_reads_only_what_concerns_it() {
     assert_eq!(private["channel_id"], dm_id.as_str());
     assert_eq!(private["content"], "just between us");
 
+    // Over REST the same: history, one message, pins.
+    let history = |token: String| {
+        let server = &server;
+        let path = format!("/api/v9/channels/{channel}/messages?limit=100");
+        async move { get(server, &path, Some(&token)).await.body }
+    };
+    let contents = |history: &Value| -> Vec<String> {
+        let mut contents: Vec<String> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().to_string())
+            .collect();
+        contents.sort();
+        contents
+    };
+    let mut readable = vec![
+        String::new(),
+        String::new(),
+        mention.clone(),
+        "my own words".into(),
+    ];
+    readable.sort();
+    assert_eq!(contents(&history(bot.clone()).await), readable);
+    for message in history(bot.clone()).await.as_array().unwrap() {
+        if message["content"] == "" {
+            assert_redacted(message);
+        }
+    }
+    let one = get(
+        &server,
+        &format!(
+            "/api/v9/channels/{channel}/messages/{}",
+            edited["id"].as_str().unwrap()
+        ),
+        Some(&bot),
+    )
+    .await;
+    assert_redacted(&one.body);
+    let mut everything = vec![
+        "the secret plan".to_string(),
+        mention.clone(),
+        "my own words".into(),
+        "final".into(),
+    ];
+    everything.sort();
+    assert_eq!(contents(&history(alice.clone()).await), everything);
+    let dm_history = get(
+        &server,
+        &format!("/api/v9/channels/{dm_id}/messages"),
+        Some(&bot),
+    )
+    .await;
+    assert_eq!(dm_history.body[0]["content"], "just between us");
+
     // Asking for MESSAGE_CONTENT takes the application's flag first.
     let asked = json!({ "intents": intents | MESSAGE_CONTENT });
     assert_eq!(refused(&server, &bot, asked.clone()).await, Some(4014));
@@ -199,6 +254,8 @@ async fn without_message_content_a_bot_reads_only_what_concerns_it() {
     );
     // The session that identified without the intent still gets it redacted.
     assert_redacted(&next_message(&mut gateway).await);
+    // REST follows the application's flags.
+    assert_eq!(history(bot.clone()).await[0]["content"], "now you may read");
 }
 
 #[actix_web::test]

@@ -6,7 +6,7 @@ use actix_web::web::{Data, Path, Query};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
-use super::{find, limit, render, snowflake_param};
+use super::{find, limit, render, snowflake_param, Reader};
 use crate::db::messages::{Message, Page};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -47,7 +47,8 @@ pub async fn list(
         return Ok(HttpResponse::Ok().json([(); 0]));
     }
     let messages = Message::page(&mut conn, channel_id, page, limit).await?;
-    Ok(HttpResponse::Ok().json(render(&mut conn, session.user.id, &messages).await?))
+    let reader = Reader::of(&mut conn, &session.user, &access).await?;
+    Ok(HttpResponse::Ok().json(render(&mut conn, reader, &messages).await?))
 }
 
 pub async fn get(
@@ -63,7 +64,8 @@ pub async fn get(
         return Err(ApiError::MissingAccess);
     }
     let message = find(&mut conn, &access, message_id).await?;
-    let mut rendered = render(&mut conn, session.user.id, &[message]).await?;
+    let reader = Reader::of(&mut conn, &session.user, &access).await?;
+    let mut rendered = render(&mut conn, reader, &[message]).await?;
     let one = rendered.pop().ok_or(ApiError::Unknown(Unknown::Message))?;
     Ok(HttpResponse::Ok().json(one))
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::mentions::{self, AllowedMentions};
 use super::message_create::{check_content, empty_message, is_empty};
-use super::{embeds, event_message, find, publish_message, render};
+use super::{embeds, event_message, find, publish_message, render, Reader};
 use crate::db::messages::{flags, kind, Message, MessageEdit};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -157,7 +157,8 @@ pub async fn modify(
     };
     let event = event_message(&mut conn, &access, &edited).await?;
     publish_message(&state, &access, "MESSAGE_UPDATE", &edited, &event)?;
-    let answer = render(&mut conn, user.id, &[edited])
+    let reader = Reader::of(&mut conn, &user, &access).await?;
+    let answer = render(&mut conn, reader, &[edited])
         .await?
         .pop()
         .ok_or(ApiError::Unknown(Unknown::Message))?;

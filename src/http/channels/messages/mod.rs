@@ -19,8 +19,10 @@ use actix_web::web;
 use serde::Serialize;
 use serde_json::Value;
 use spacebar_actors::guild::Audience;
+use spacebar_actors::intents::{allowed_privileged, bits as intent_bits};
 use spacebar_actors::Dispatch;
 
+use crate::db::applications::Application;
 use crate::db::members::Member;
 use crate::db::messages::{kind, Message};
 use crate::db::reactions::{Reaction, ReactionCount};
@@ -177,11 +179,55 @@ pub fn event_ids(access: &ChannelAccess) -> Value {
     value
 }
 
+/// Who reads messages over REST: whose reactions count as `me`, and whether they may read what
+/// others wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader {
+    pub user_id: i64,
+    /// False for a bot whose application lacks the MESSAGE_CONTENT intent, reading a guild
+    /// channel: as on Discord, messages neither by it nor mentioning it come without content.
+    pub sees_content: bool,
+}
+
+impl Reader {
+    /// Events: one copy for everybody, with content (the gateway redacts per session).
+    pub const EVERYONE: Reader = Reader {
+        user_id: 0,
+        sees_content: true,
+    };
+
+    pub async fn of(
+        conn: &mut Connection,
+        user: &User,
+        access: &ChannelAccess,
+    ) -> Result<Self, ApiError> {
+        let sees_content = if user.bot && access.guild.is_some() {
+            // A bot's application shares its id; its flags allow the privileged intents.
+            let flags = Application::find(conn, user.id)
+                .await?
+                .map_or(0, |a| a.flags);
+            allowed_privileged(flags) & intent_bits::MESSAGE_CONTENT != 0
+        } else {
+            true
+        };
+        Ok(Self {
+            user_id: user.id,
+            sees_content,
+        })
+    }
+
+    fn sees(&self, message: &Message) -> bool {
+        self.sees_content
+            || message.author_id == self.user_id
+            || message.mentions.contains(&self.user_id)
+    }
+}
+
 /// Messages of one channel as `reader` sees them (whether they reacted is theirs), with the
 /// message each reply answers (`null` once that is gone).
 pub async fn render(
     conn: &mut Connection,
-    reader: i64,
+    reader: Reader,
     messages: &[Message],
 ) -> Result<Vec<Value>, ApiError> {
     let Some(channel_id) = messages.first().map(|m| m.channel_id) else {
@@ -209,7 +255,7 @@ pub async fn render(
         .map(|u| (u.id, u))
         .collect();
     let message_ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
-    let counts = Reaction::counts(conn, &message_ids, reader).await?;
+    let counts = Reaction::counts(conn, &message_ids, reader.user_id).await?;
 
     let plain = |message: &Message, reactions: &[&ReactionCount]| {
         // Authors are kept by a foreign key; one missing is a message deleted meanwhile.
@@ -235,6 +281,9 @@ pub async fn render(
                     .and_then(|r| plain(r, &[]))
                     .unwrap_or(Value::Null);
             }
+            if !reader.sees(message) {
+                value = without_content(&value);
+            }
             Some(value)
         })
         .collect())
@@ -247,7 +296,7 @@ pub async fn event_message(
     access: &ChannelAccess,
     message: &Message,
 ) -> Result<Value, ApiError> {
-    let mut value = render(conn, 0, std::slice::from_ref(message))
+    let mut value = render(conn, Reader::EVERYONE, std::slice::from_ref(message))
         .await?
         .into_iter()
         .next()

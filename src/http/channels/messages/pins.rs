@@ -17,7 +17,9 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{event_ids, event_message, find, limit, publish, publish_message, render, Pooled};
+use super::{
+    event_ids, event_message, find, limit, publish, publish_message, render, Pooled, Reader,
+};
 use crate::db::channels::Channel;
 use crate::db::messages::{kind, Message};
 use crate::db::Connection;
@@ -208,7 +210,8 @@ pub async fn list(
         .into_iter()
         .map(|(m, _)| m)
         .collect();
-    Ok(HttpResponse::Ok().json(render(&mut conn, session.user.id, &messages).await?))
+    let reader = Reader::of(&mut conn, &session.user, &access).await?;
+    Ok(HttpResponse::Ok().json(render(&mut conn, reader, &messages).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,7 +253,8 @@ pub async fn list_pages(
     let has_more = pins.len() > limit;
     pins.truncate(limit);
     let (messages, times): (Vec<Message>, Vec<DateTime<Utc>>) = pins.into_iter().unzip();
-    let rendered = render(&mut conn, session.user.id, &messages).await?;
+    let reader = Reader::of(&mut conn, &session.user, &access).await?;
+    let rendered = render(&mut conn, reader, &messages).await?;
     let items: Vec<Value> = rendered
         .into_iter()
         .zip(times)
