@@ -157,7 +157,7 @@ pub async fn modify(
     };
     let event = event_message(&mut conn, &access, &edited).await?;
     publish_message(&state, &access, "MESSAGE_UPDATE", &edited, &event)?;
-    let reader = Reader::of(&mut conn, &user, &access).await?;
+    let reader = Reader::of(&mut conn, user, &access).await?;
     let answer = render(&mut conn, reader, &[edited])
         .await?
         .pop()
