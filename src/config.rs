@@ -10,15 +10,29 @@ use serde::{Deserialize, Serialize};
 /// The repository's `config.toml`: every key with its comment and default.
 const DEFAULTS: &str = include_str!("../config.toml");
 
+/// Keys the admin API may not change: where the database is (the changes live in it) and the
+/// key that signs tokens (every login would end).
+const FIXED: [&str; 2] = ["database", "security.jwt_secret"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
     Load(#[from] config::ConfigError),
     #[error("configuration: {key}: {message}")]
     Invalid { key: &'static str, message: String },
+    /// A change asked for at run time (through the admin API) that cannot be made.
+    #[error("configuration: {key}: {message}")]
+    Change { key: String, message: String },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Whether a changed key takes effect at once or at the next start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    Now,
+    AfterRestart,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
@@ -30,7 +44,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub public_url: String,
@@ -38,19 +52,19 @@ pub struct HttpConfig {
     pub max_json_bytes: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseConfig {
     pub url: String,
     pub pool_size: usize,
     pub postgres_bin_dir: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct InstanceConfig {
     pub name: String,
     pub description: String,
@@ -61,14 +75,14 @@ pub struct InstanceConfig {
     pub correspondence_user_id: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SecurityConfig {
     pub jwt_secret: String,
     pub bcrypt_cost: u32,
     pub default_rights: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RegisterConfig {
     pub allow_new_registration: bool,
     pub email_required: bool,
@@ -102,7 +116,7 @@ pub struct LimitsConfig {
     pub channel_max_webhooks: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct GatewayConfig {
     pub heartbeat_interval_ms: u64,
     pub heartbeat_grace_ms: u64,
@@ -142,6 +156,76 @@ impl Config {
         let config: Config = builder.build()?.try_deserialize()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// This configuration with `changes` (dotted keys such as `"register.require_invite"`,
+    /// JSON values) laid over it, checked like a loaded one. Unknown keys, values of the wrong
+    /// type, and keys that cannot be changed at run time are refused.
+    pub fn with_changes(
+        &self,
+        changes: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree = serde_json::to_value(self).map_err(|error| ConfigError::Change {
+            key: String::new(),
+            message: error.to_string(),
+        })?;
+        for (key, value) in changes {
+            let refused = |message: &str| ConfigError::Change {
+                key: key.clone(),
+                message: message.into(),
+            };
+            if FIXED
+                .iter()
+                .any(|fixed| key == fixed || key.starts_with(&format!("{fixed}.")))
+            {
+                return Err(refused("cannot be changed through the API"));
+            }
+            let slot = key
+                .split_once('.')
+                .and_then(|(section, name)| tree.get_mut(section)?.get_mut(name))
+                .ok_or_else(|| refused("no such key"))?;
+            *slot = value.clone();
+        }
+        let changed: Self = serde_json::from_value(tree).map_err(|error| ConfigError::Change {
+            key: changes.keys().cloned().collect::<Vec<_>>().join(", "),
+            message: error.to_string(),
+        })?;
+        changed.validate()?;
+        Ok(changed)
+    }
+
+    /// When a change of `key` takes effect: the instance's description, registration rules,
+    /// limits and new accounts' rights are read per request; the rest is set up at start.
+    pub fn applies(key: &str) -> Applies {
+        let live = [
+            "instance.",
+            "register.",
+            "limits.",
+            "security.bcrypt_cost",
+            "security.default_rights",
+        ];
+        if live.iter().any(|prefix| key.starts_with(prefix)) {
+            Applies::Now
+        } else {
+            Applies::AfterRestart
+        }
+    }
+
+    /// The configuration as an operator may read it: secrets blanked.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut tree = serde_json::to_value(self).unwrap_or_default();
+        let secret = |value: &mut serde_json::Value| {
+            if value.as_str().is_some_and(|s| !s.is_empty()) {
+                *value = "<redacted>".into();
+            }
+        };
+        if let Some(value) = tree.pointer_mut("/security/jwt_secret") {
+            secret(value);
+        }
+        if let Some(value) = tree.pointer_mut("/database/url") {
+            secret(value);
+        }
+        tree
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -12,6 +12,7 @@ pub mod events;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
+pub mod operators;
 pub use spacebar_actors::permissions;
 pub mod rights;
 pub mod server;

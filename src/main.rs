@@ -25,10 +25,22 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Instance administration from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Give an account the OPERATOR right (all rights, and the admin API): a user id or
+    /// username#discriminator.
+    GrantOperator { user: String },
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
+        // Colours only on a terminal: the journal and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -39,6 +51,7 @@ fn main() -> ExitCode {
         .and_then(|config| match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config),
             Command::Migrate => Database::open(&config).map(drop).map_err(Into::into),
+            Command::Admin(AdminCommand::GrantOperator { user }) => grant_operator(&config, &user),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,7 +70,7 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!(dir = %config.storage.data_dir.join("postgres").display(), "embedded PostgreSQL running");
     }
     actix_web::rt::System::new().block_on(async {
-        let server = spacebar::server::build(config, database.url(), &secret)?;
+        let server = spacebar::server::build(config, database.url(), &secret).await?;
         tracing::info!(addr = %server.addr, "listening");
         // systemd (Type=notify) learns the server is ready; without systemd this does nothing.
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -67,6 +80,19 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     // Dropping the database stops the embedded cluster after the last connection closed.
     drop(database);
+    Ok(())
+}
+
+fn grant_operator(config: &Config, who: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let database = Database::open(config)?;
+    let pool = spacebar::db::pool(database.url(), 1)?;
+    let user = actix_web::rt::System::new()
+        .block_on(async { spacebar::operators::grant_operator(&pool, who).await })?;
+    drop(pool);
+    println!(
+        "{}#{} ({}) is now an operator",
+        user.username, user.discriminator, user.id
+    );
     Ok(())
 }
 

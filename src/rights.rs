@@ -11,6 +11,8 @@ pub struct Right {
 macro_rules! rights {
     ($($name:ident = $bit:literal),* $(,)?) => {
         $(pub const $name: Right = Right { bit: $bit, name: stringify!($name) };)*
+        /// Every right, by bit.
+        pub const ALL: &[Right] = &[$($name),*];
     };
 }
 

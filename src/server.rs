@@ -1,8 +1,9 @@
 //! Putting the server together: the shared state every handler sees, the supervision tree,
 //! and the one HTTP listener that serves the API, the gateway and the rest.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
@@ -17,13 +18,19 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::config::Config;
 use crate::credentials::TokenSigner;
 use crate::db::guild_state::DbGuildStore;
+use crate::db::instance_bans::InstanceBan;
+use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError, Pool};
 use crate::metrics::Metrics;
 use crate::snowflake::Snowflakes;
 
 /// What every handler and every gateway session shares. Created once per server.
 pub struct AppState {
-    pub config: Arc<Config>,
+    /// The configuration in effect; operators change parts of it at run time (see
+    /// [`AppState::config`]).
+    pub live_config: RwLock<Arc<Config>>,
+    /// Addresses banned from the instance (kept in the database, checked on every request).
+    pub banned_ips: RwLock<HashSet<IpAddr>>,
     pub pool: Pool,
     pub tokens: Arc<TokenSigner>,
     pub snowflakes: Snowflakes,
@@ -36,11 +43,54 @@ pub struct AppState {
 pub enum ServerError {
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl AppState {
+    /// The configuration in effect now.
+    pub fn config(&self) -> Arc<Config> {
+        // A poisoned lock still holds a whole configuration: writers only swap the Arc.
+        match self.live_config.read() {
+            Ok(config) => config.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts a changed configuration in effect.
+    pub fn set_config(&self, config: Config) {
+        let mut live = match self.live_config.write() {
+            Ok(live) => live,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *live = Arc::new(config);
+    }
+
+    /// Whether `ip` is banned from the instance.
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        match self.banned_ips.read() {
+            Ok(banned) => banned.contains(&ip),
+            Err(poisoned) => poisoned.into_inner().contains(&ip),
+        }
+    }
+
+    /// Bans or unbans an address.
+    pub fn set_banned(&self, ip: IpAddr, banned: bool) {
+        let mut set = match self.banned_ips.write() {
+            Ok(set) => set,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if banned {
+            set.insert(ip);
+        } else {
+            set.remove(&ip);
+        }
+    }
 }
 
 /// A built server, bound and ready to run.
@@ -88,9 +138,23 @@ pub async fn stop_gracefully(tree: &Tree, handle: &ServerHandle) {
     handle.stop(true).await;
 }
 
-/// Builds the server on the current actix system, bound and ready to run.
-pub fn build(config: Config, database_url: &str, secret: &[u8]) -> Result<Server, ServerError> {
+/// Builds the server on the current actix system, bound and ready to run: the configuration
+/// operators changed through the admin API (kept in the database) is laid over `config`.
+pub async fn build(
+    config: Config,
+    database_url: &str,
+    secret: &[u8],
+) -> Result<Server, ServerError> {
     let pool = db::pool(database_url, config.database.pool_size)?;
+    let (config, banned_ips) = {
+        let mut conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
+        let changes = StoredKey::all(&mut conn).await.map_err(DbError::from)?;
+        let config = config.with_changes(&changes)?;
+        let banned = InstanceBan::banned_ips(&mut conn)
+            .await
+            .map_err(DbError::from)?;
+        (config, banned)
+    };
     let sessions = Arc::new(SessionConfig {
         heartbeat_interval: Duration::from_millis(config.gateway.heartbeat_interval_ms),
         heartbeat_grace: Duration::from_millis(config.gateway.heartbeat_grace_ms),
@@ -105,7 +169,8 @@ pub fn build(config: Config, database_url: &str, secret: &[u8]) -> Result<Server
     let workers = config.http.workers;
     let max_body = config.http.max_json_bytes;
     let state = Data::new(AppState {
-        config: Arc::new(config),
+        live_config: RwLock::new(Arc::new(config)),
+        banned_ips: RwLock::new(banned_ips),
         pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
         snowflakes: Snowflakes::default(),
@@ -123,6 +188,7 @@ pub fn build(config: Config, database_url: &str, secret: &[u8]) -> Result<Server
             .app_data(PayloadConfig::new(max_body))
             .configure(crate::http::configure)
             .default_service(actix_web::web::to(crate::http::not_found))
+            .wrap(from_fn(crate::http::banned::refuse_banned))
             .wrap(from_fn(crate::metrics::count_requests))
             .wrap(NormalizePath::trim())
             .wrap(from_fn(crate::http::cors::cors))

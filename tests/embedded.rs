@@ -28,7 +28,9 @@ fn with_server<F: std::future::Future<Output = ()>>(
     actix_web::rt::System::new().block_on(async move {
         let secret =
             spacebar::credentials::token::load_secret("", &config.storage.data_dir).unwrap();
-        let server = spacebar::server::build(config, &url, &secret).unwrap();
+        let server = spacebar::server::build(config, &url, &secret)
+            .await
+            .unwrap();
         let (handle, addr) = (server.handle(), server.addr);
         let running = actix_web::rt::spawn(server.run());
         visit(format!("http://{addr}")).await;

@@ -8,6 +8,7 @@
 mod common;
 
 mod accounts;
+mod admin;
 mod bots;
 mod discord_py;
 mod discovery;

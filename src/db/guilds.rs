@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{guilds, members};
+use super::users::Order;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset)]
 #[diesel(table_name = guilds, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
@@ -93,6 +94,37 @@ impl Guild {
             .execute(conn)
             .await
             .map(drop)
+    }
+
+    /// A page of every guild, by id, after and/or before the given ids.
+    pub async fn page(
+        conn: &mut AsyncPgConnection,
+        after: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+        order: Order,
+    ) -> QueryResult<Vec<Guild>> {
+        let mut query = guilds::table.select(Guild::as_select()).into_boxed();
+        if let Some(after) = after {
+            query = query.filter(guilds::id.gt(after));
+        }
+        if let Some(before) = before {
+            query = query.filter(guilds::id.lt(before));
+        }
+        query = match order {
+            Order::Ascending => query.order(guilds::id.asc()),
+            Order::Descending => query.order(guilds::id.desc()),
+        };
+        query.limit(limit).load(conn).await
+    }
+
+    /// The guilds `user_id` owns.
+    pub async fn owned_by(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<i64>> {
+        guilds::table
+            .filter(guilds::owner_id.eq(user_id))
+            .select(guilds::id)
+            .load(conn)
+            .await
     }
 
     pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {

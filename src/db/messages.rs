@@ -244,6 +244,41 @@ impl Message {
         .await
     }
 
+    /// Up to `limit` messages of an author: (id, channel id, guild id).
+    pub async fn batch_by_author(
+        conn: &mut AsyncPgConnection,
+        author_id: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<(i64, i64, Option<i64>)>> {
+        messages::table
+            .filter(messages::author_id.eq(author_id))
+            .select((messages::id, messages::channel_id, messages::guild_id))
+            .limit(limit)
+            .load(conn)
+            .await
+    }
+
+    /// Up to `limit` message ids of a guild.
+    pub async fn batch_of_guild(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<i64>> {
+        messages::table
+            .filter(messages::guild_id.eq(guild_id))
+            .select(messages::id)
+            .limit(limit)
+            .load(conn)
+            .await
+    }
+
+    /// Deletes these messages, wherever they are; how many were.
+    pub async fn delete_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<usize> {
+        diesel::delete(messages::table.filter(messages::id.eq_any(ids)))
+            .execute(conn)
+            .await
+    }
+
     /// The pinned messages of a channel.
     pub async fn pinned(
         conn: &mut AsyncPgConnection,

@@ -230,6 +230,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    instance_config (key) {
+        key -> Text,
+        value -> Jsonb,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    registration_tokens (token) {
+        token -> Text,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    instance_bans (id) {
+        id -> Int8,
+        user_id -> Nullable<Int8>,
+        ip -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(bans -> users (user_id));
 diesel::joinable!(channel_recipients -> channels (channel_id));
@@ -249,12 +277,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     channel_recipients,
     channels,
     guilds,
+    instance_bans,
+    instance_config,
     invites,
     members,
     messages,
     permission_overwrites,
     reactions,
     read_states,
+    registration_tokens,
     relationships,
     roles,
     users,

@@ -67,6 +67,16 @@ pub struct UserChanges {
     pub pronouns: Option<String>,
     pub accent_color: Option<Option<i32>>,
     pub settings: Option<serde_json::Value>,
+    pub rights: Option<i64>,
+    pub disabled: Option<bool>,
+    pub deleted: Option<bool>,
+}
+
+/// Which way a page of rows runs, by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Ascending,
+    Descending,
 }
 
 impl User {
@@ -78,6 +88,61 @@ impl User {
             .first(conn)
             .await
             .optional()
+    }
+
+    /// A user, deleted or not (operators see accounts half-way through deletion).
+    pub async fn find_any(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<User>> {
+        users::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The account named `username#discriminator`.
+    pub async fn find_by_tag(
+        conn: &mut AsyncPgConnection,
+        username: &str,
+        discriminator: &str,
+    ) -> QueryResult<Option<User>> {
+        users::table
+            .filter(users::username.eq(username))
+            .filter(users::discriminator.eq(discriminator))
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// A page of every account, by id, after and/or before the given ids.
+    pub async fn page(
+        conn: &mut AsyncPgConnection,
+        after: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+        order: Order,
+    ) -> QueryResult<Vec<User>> {
+        let mut query = users::table.select(User::as_select()).into_boxed();
+        if let Some(after) = after {
+            query = query.filter(users::id.gt(after));
+        }
+        if let Some(before) = before {
+            query = query.filter(users::id.lt(before));
+        }
+        query = match order {
+            Order::Ascending => query.order(users::id.asc()),
+            Order::Descending => query.order(users::id.desc()),
+        };
+        query.limit(limit).load(conn).await
+    }
+
+    /// Deletes the account row; what still refers to it goes with it (the schema cascades).
+    pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+        diesel::delete(users::table.find(id))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
     }
 
     /// Several users at once.

@@ -43,9 +43,9 @@ pub async fn upgrade(
         api_version,
         compression,
         encoding,
-        gateway_url: PublicUrls::of(&req, &state.config).gateway,
+        gateway_url: PublicUrls::of(&req, &state.config()).gateway,
     };
-    let max_frame = state.config.gateway.max_frame_bytes;
+    let max_frame = state.config().gateway.max_frame_bytes;
     let connection = Connection::new(
         state.clone().into_inner(),
         state.tree.clone(),

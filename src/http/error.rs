@@ -172,8 +172,14 @@ impl FormErrors {
     }
 
     pub fn add(&mut self, path: &str, code: &str, message: impl Into<String>) {
+        let segments: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
+        self.add_at(&segments, code, message);
+    }
+
+    /// [`FormErrors::add`] with the path given segment by segment (for names with dots).
+    pub fn add_at(&mut self, segments: &[&str], code: &str, message: impl Into<String>) {
         let mut node = &mut self.0;
-        for segment in path.split('.').filter(|s| !s.is_empty()) {
+        for segment in segments.iter().filter(|s| !s.is_empty()) {
             let child = node
                 .entry(segment.to_string())
                 .or_insert_with(|| Value::Object(Map::new()));

@@ -17,12 +17,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn gateway(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    let urls = PublicUrls::of(&req, &state.config);
+    let urls = PublicUrls::of(&req, &state.config());
     HttpResponse::Ok().json(json!({ "url": urls.gateway }))
 }
 
 async fn gateway_bot(req: HttpRequest, state: Data<AppState>, _: Authenticated) -> HttpResponse {
-    let urls = PublicUrls::of(&req, &state.config);
+    let urls = PublicUrls::of(&req, &state.config());
     HttpResponse::Ok().json(json!({
         "url": urls.gateway,
         "shards": 1,

@@ -21,7 +21,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
             .app_data::<Data<AppState>>()
-            .map_or(1 << 20, |state| state.config.http.max_json_bytes);
+            .map_or(1 << 20, |state| state.config().http.max_json_bytes);
         let body = actix_web::web::Bytes::from_request(req, payload);
         let declared = req
             .headers()

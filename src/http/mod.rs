@@ -3,7 +3,9 @@
 //! and `/api/v6` … `/api/v10`, with or without a trailing slash.
 
 pub mod access;
+mod admin;
 pub mod authorization;
+pub mod banned;
 pub mod cors;
 pub mod error;
 pub mod ids;
@@ -35,6 +37,7 @@ pub const API_VERSIONS: [u8; 5] = [6, 7, 8, 9, 10];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     well_known::configure(cfg);
+    admin::configure(cfg);
     health::configure(cfg);
     // Versioned scopes first: `/api` would otherwise claim `/api/v9/...` as its own.
     for version in API_VERSIONS {

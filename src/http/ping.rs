@@ -11,7 +11,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn ping(state: Data<AppState>) -> HttpResponse {
-    let instance = &state.config.instance;
+    let instance = &state.config().instance;
     HttpResponse::Ok().json(json!({
         "ping": "pong!",
         "instance": {

@@ -15,13 +15,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Where the API is.
 async fn spacebar(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    let urls = PublicUrls::of(&req, &state.config);
+    let urls = PublicUrls::of(&req, &state.config());
     HttpResponse::Ok().json(json!({ "api": urls.api() }))
 }
 
 /// Everything a client needs to connect (Fermi appends `/api/v9` to `api.baseUrl`).
 async fn client(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    let urls = PublicUrls::of(&req, &state.config);
+    let urls = PublicUrls::of(&req, &state.config());
     let active: Vec<String> = API_VERSIONS.iter().map(u8::to_string).collect();
     HttpResponse::Ok().json(json!({
         "api": {

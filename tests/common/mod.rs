@@ -106,7 +106,15 @@ impl TestServer {
 
     /// A server with configuration keys (`"gateway.identify_timeout_ms"`, …) overridden.
     pub async fn with(overrides: &[(&str, &str)]) -> Self {
-        let database_url = fresh_database().await;
+        Self::serve(fresh_database().await, overrides).await
+    }
+
+    /// Another server on an existing test database (as if the first had restarted).
+    pub async fn on_database(database_url: &str) -> Self {
+        Self::serve(database_url.to_string(), &[]).await
+    }
+
+    async fn serve(database_url: String, overrides: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let data_path = data_dir.path().to_string_lossy().to_string();
         let mut settings = vec![
@@ -124,7 +132,9 @@ impl TestServer {
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let url = config.database.url.clone();
-                let server = spacebar::server::build(config, &url, TEST_SECRET.as_bytes()).unwrap();
+                let server = spacebar::server::build(config, &url, TEST_SECRET.as_bytes())
+                    .await
+                    .unwrap();
                 ready
                     .send((server.addr, server.handle(), server.tree.clone()))
                     .unwrap();

@@ -35,7 +35,7 @@ pub async fn create(
     let mut errors = FormErrors::default();
     validate_username(
         &username,
-        state.config.limits.user_max_username,
+        state.config().limits.user_max_username,
         &mut errors,
     );
     errors.into_result()?;
@@ -47,7 +47,7 @@ pub async fn create(
         global_name: None,
         email: None,
         password_hash: None,
-        rights: i64::try_from(state.config.security.default_rights).unwrap_or(0),
+        rights: i64::try_from(state.config().security.default_rights).unwrap_or(0),
         date_of_birth: None,
     };
     let session_id = state.snowflakes.next();

@@ -1,11 +1,13 @@
-//! `POST /auth/register`: creates an account and answers `{token}`.
+//! `POST /auth/register`: creates an account and answers `{token}`. While registration is
+//! closed, a registration token from an operator (`?token=` or `registration_token` in the
+//! body) still lets one account in, and is used up with it.
 //!
 //! Usernames are not unique: each account gets a free discriminator for its name. Nullable
 //! fields (`password`, `email`, `invite`, `fingerprint`) may arrive as `null`. The account and
 //! its first login session are written in one transaction.
 
 use actix_web::http::StatusCode;
-use actix_web::web::Data;
+use actix_web::web::{Data, Query};
 use actix_web::HttpResponse;
 use chrono::NaiveDate;
 use diesel_async::AsyncConnection;
@@ -13,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::credentials::password::{self, MAX_PASSWORD_BYTES};
+use crate::db::registration_tokens::RegistrationToken;
 use crate::db::users::{NewUser, User};
 use crate::db::{auth_sessions, Connection};
 use crate::http::error::{ApiError, FormErrors, Unknown};
@@ -29,25 +32,40 @@ pub struct RegisterBody {
     date_of_birth: Option<String>,
     invite: Option<String>,
     global_name: Option<String>,
+    registration_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RegisterQuery {
+    token: Option<String>,
 }
 
 pub async fn register(
     state: Data<AppState>,
+    query: Query<RegisterQuery>,
     Json(body): Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let rules = &state.config.register;
-    if !rules.allow_new_registration {
-        return Err(ApiError::Plain {
-            status: StatusCode::BAD_REQUEST,
-            code: 0,
-            message: "New user registration is disabled",
-        });
-    }
+    let rules = &state.config().register;
+    // Closed registration lets in only the holder of a registration token.
+    let token = match rules.allow_new_registration {
+        true => None,
+        false => Some(
+            query
+                .into_inner()
+                .token
+                .or(body.registration_token.clone())
+                .ok_or(ApiError::Plain {
+                    status: StatusCode::BAD_REQUEST,
+                    code: 0,
+                    message: "New user registration is disabled",
+                })?,
+        ),
+    };
     let mut errors = FormErrors::default();
     let username = body.username.trim().to_string();
     validate_username(
         &username,
-        state.config.limits.user_max_username,
+        state.config().limits.user_max_username,
         &mut errors,
     );
     if body.consent != Some(true) {
@@ -93,7 +111,9 @@ pub async fn register(
     }
 
     let password_hash = match body.password {
-        Some(password) => Some(password::hash(password, state.config.security.bcrypt_cost).await?),
+        Some(password) => {
+            Some(password::hash(password, state.config().security.bcrypt_cost).await?)
+        }
         None => None,
     };
     let mut conn = state.pool.get().await?;
@@ -110,13 +130,20 @@ pub async fn register(
         global_name: body.global_name.filter(|name| !name.trim().is_empty()),
         email,
         password_hash,
-        rights: i64::try_from(state.config.security.default_rights).unwrap_or(0),
+        rights: i64::try_from(state.config().security.default_rights).unwrap_or(0),
         date_of_birth,
     };
     let session_id = state.snowflakes.next();
-    let created = create_account(&mut conn, &user, session_id).await;
+    let created = create_account(&mut conn, &user, session_id, token.as_deref()).await;
     match created {
         Ok(()) => {}
+        Err(diesel::result::Error::NotFound) => {
+            return Err(ApiError::Plain {
+                status: StatusCode::BAD_REQUEST,
+                code: 0,
+                message: "Invalid registration token",
+            })
+        }
         // Another registration took the same e-mail or tag between the check and the insert.
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -134,12 +161,20 @@ pub async fn register(
     Ok(HttpResponse::Ok().json(json!({ "token": token })))
 }
 
+/// The account and its first login, and the registration token used up, all or nothing; an
+/// unknown or expired token is `NotFound`.
 async fn create_account(
     conn: &mut Connection,
     user: &NewUser,
     session_id: i64,
+    token: Option<&str>,
 ) -> diesel::QueryResult<()> {
     conn.transaction(async |conn| {
+        if let Some(token) = token {
+            if !RegistrationToken::consume(conn, token).await? {
+                return Err(diesel::result::Error::NotFound);
+            }
+        }
         User::insert(conn, user).await?;
         auth_sessions::create(conn, session_id, user.id).await
     })
@@ -193,7 +228,7 @@ fn check_date_of_birth(
     text: Option<&str>,
     errors: &mut FormErrors,
 ) -> Option<NaiveDate> {
-    let rules = &state.config.register;
+    let rules = &state.config().register;
     let Some(text) = text else {
         if rules.date_of_birth_required {
             errors.add(

@@ -101,7 +101,8 @@ pub async fn create(
     }
     let name = check_channel_name(&body.name, channel_kind)?;
     let existing = Channel::of_guilds(&mut conn, &[guild_id]).await?;
-    if u64::try_from(existing.len()).unwrap_or(u64::MAX) >= state.config.limits.guild_max_channels {
+    if u64::try_from(existing.len()).unwrap_or(u64::MAX) >= state.config().limits.guild_max_channels
+    {
         return Err(ApiError::Plain {
             status: actix_web::http::StatusCode::BAD_REQUEST,
             code: 30013,

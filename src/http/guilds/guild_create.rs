@@ -37,7 +37,7 @@ pub async fn create(
     check_name(&name)?;
     let mut conn = state.pool.get().await?;
     let joined = Guild::of_user(&mut conn, user.id).await?.len();
-    if u64::try_from(joined).unwrap_or(u64::MAX) >= state.config.limits.user_max_guilds {
+    if u64::try_from(joined).unwrap_or(u64::MAX) >= state.config().limits.user_max_guilds {
         return Err(ApiError::Plain {
             status: actix_web::http::StatusCode::BAD_REQUEST,
             code: 30001,

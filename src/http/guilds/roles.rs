@@ -94,7 +94,7 @@ pub async fn create(
     access.require(bits::MANAGE_ROLES)?;
     // @everyone does not count against the limit.
     let existing = access.roles.iter().filter(|r| r.id != guild_id).count();
-    if u64::try_from(existing).unwrap_or(u64::MAX) >= state.config.limits.guild_max_roles {
+    if u64::try_from(existing).unwrap_or(u64::MAX) >= state.config().limits.guild_max_roles {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
             code: 30005,

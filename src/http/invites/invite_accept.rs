@@ -48,7 +48,7 @@ pub async fn accept(
         });
     }
     let guilds = Guild::of_user(&mut conn, user.id).await?.len();
-    if u64::try_from(guilds).unwrap_or(u64::MAX) >= state.config.limits.user_max_guilds {
+    if u64::try_from(guilds).unwrap_or(u64::MAX) >= state.config().limits.user_max_guilds {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
             code: 30001,

@@ -103,7 +103,7 @@ pub async fn post(
     let (app, bot) = application_with_bot(&mut conn, &query).await?;
     let location = format!(
         "{}/oauth2/authorized",
-        PublicUrls::of(&req, &state.config).base
+        PublicUrls::of(&req, &state.config()).base
     );
     if body.authorize != Some(true) {
         return Ok(HttpResponse::Ok().json(json!({

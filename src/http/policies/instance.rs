@@ -17,7 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn general(state: Data<AppState>) -> HttpResponse {
-    let instance = &state.config.instance;
+    let instance = &state.config().instance;
     HttpResponse::Ok().json(json!({
         "instanceId": state.tokens.instance_id(),
         "instanceName": instance.name,
@@ -32,7 +32,7 @@ async fn general(state: Data<AppState>) -> HttpResponse {
 
 /// chorus needs all of `cdn`, `gateway`, `apiEndpoint`, `defaultApiVersion`.
 async fn domains(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
-    let urls = PublicUrls::of(&req, &state.config);
+    let urls = PublicUrls::of(&req, &state.config());
     HttpResponse::Ok().json(json!({
         "api": urls.api(),
         "apiEndpoint": urls.api_endpoint(),
@@ -50,7 +50,7 @@ async fn limits(state: Data<AppState>) -> HttpResponse {
 /// The public configuration flattened to `section_key_subkey` names (`limits_user_maxGuilds`,
 /// `register_dateOfBirth_required`, …), as Fermi reads it.
 async fn flattened(state: Data<AppState>) -> HttpResponse {
-    let register = &state.config.register;
+    let register = &state.config().register;
     let public = json!({
         "limits": limits_object(&state),
         "register": {
@@ -68,7 +68,7 @@ async fn flattened(state: Data<AppState>) -> HttpResponse {
 }
 
 fn limits_object(state: &AppState) -> Value {
-    let l = &state.config.limits;
+    let l = &state.config().limits;
     json!({
         "user": {
             "maxGuilds": l.user_max_guilds,

@@ -57,7 +57,7 @@ pub async fn patch(
     Json(body): Json<PatchMe>,
 ) -> Result<HttpResponse, ApiError> {
     let me = &session.user;
-    let limits = &state.config.limits;
+    let limits = &state.config().limits;
     let mut errors = FormErrors::default();
     let mut changes = UserChanges::default();
     let mut conn = state.pool.get().await?;
@@ -103,7 +103,7 @@ pub async fn patch(
     if let Some(new_password) = &body.new_password {
         check_password(
             new_password,
-            state.config.register.password_min_length,
+            state.config().register.password_min_length,
             "new_password",
             &mut errors,
         );
@@ -146,7 +146,7 @@ pub async fn patch(
     let new_session = match body.new_password {
         Some(new_password) => {
             changes.password_hash = Some(Some(
-                password::hash(new_password, state.config.security.bcrypt_cost).await?,
+                password::hash(new_password, state.config().security.bcrypt_cost).await?,
             ));
             Some(state.snowflakes.next())
         }

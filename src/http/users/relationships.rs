@@ -208,7 +208,7 @@ async fn request_friendship(
         Some(kind::INCOMING) => (kind::FRIEND, kind::FRIEND),
         // A new request; one to someone the caller blocked replaces the block.
         _ => {
-            let max = i64::try_from(state.config.limits.user_max_friends).unwrap_or(i64::MAX);
+            let max = i64::try_from(state.config().limits.user_max_friends).unwrap_or(i64::MAX);
             if Relationship::count_social(conn, me.id).await? >= max {
                 return Err(ApiError::Plain {
                     status: StatusCode::BAD_REQUEST,

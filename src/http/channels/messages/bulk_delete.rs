@@ -44,7 +44,7 @@ pub async fn bulk_delete(
     access.guild()?;
     access.require(bits::MANAGE_MESSAGES)?;
     // The instance may allow fewer per call than Discord, never more.
-    let max = usize::try_from(state.config.limits.message_max_bulk_delete)
+    let max = usize::try_from(state.config().limits.message_max_bulk_delete)
         .unwrap_or(MAX_MESSAGES)
         .min(MAX_MESSAGES);
     if !(MIN_MESSAGES..=max).contains(&body.messages.len()) {

@@ -89,7 +89,7 @@ pub async fn create(
     access.require(bits::SEND_MESSAGES)?;
 
     let content = body.content.unwrap_or_default();
-    check_content(&content, state.config.limits.message_max_characters)?;
+    check_content(&content, state.config().limits.message_max_characters)?;
     let nonce = check_nonce(body.nonce)?;
     let mut embeds = body.embeds.unwrap_or_default();
     embeds.extend(body.embed.filter(|e| !e.is_null()));

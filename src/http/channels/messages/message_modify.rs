@@ -100,7 +100,7 @@ pub async fn modify(
         let content_changed =
             body.content.is_some() || body.embeds.is_some() || body.embed.is_some();
         if let Some(content) = body.content {
-            check_content(&content, state.config.limits.message_max_characters)?;
+            check_content(&content, state.config().limits.message_max_characters)?;
             edit.content = content;
         }
         if body.embeds.is_some() || body.embed.is_some() {

@@ -67,7 +67,7 @@ pub async fn pin(
         return Ok(HttpResponse::NoContent().finish());
     }
     let pinned = Message::count_pinned(&mut conn, access.channel.id).await?;
-    if u64::try_from(pinned).unwrap_or(u64::MAX) >= state.config.limits.channel_max_pins {
+    if u64::try_from(pinned).unwrap_or(u64::MAX) >= state.config().limits.channel_max_pins {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
             code: 30003,

@@ -140,7 +140,7 @@ pub async fn add(
     let on_message = Reaction::emoji_keys(&mut conn, target.message.id).await?;
     if !on_message.contains(&emoji.key) {
         target.access.require(bits::ADD_REACTIONS)?;
-        let max = state.config.limits.message_max_reactions;
+        let max = state.config().limits.message_max_reactions;
         if u64::try_from(on_message.len()).unwrap_or(u64::MAX) >= max {
             return Err(ApiError::Plain {
                 status: StatusCode::BAD_REQUEST,

@@ -1,0 +1,3 @@
+DROP TABLE instance_bans;
+DROP TABLE registration_tokens;
+DROP TABLE instance_config;

@@ -1,0 +1,171 @@
+//! `/_spacebar/admin/guilds`: list (paged by id), get, force a user in
+//! (`PUT /guilds/{guild_id}/members/{user_id}`, `{"owner": true}` to hand them the guild too),
+//! and `DELETE` (streamed: the messages in batches, then the guild).
+
+use actix_web::web::{self, Data, Path, Query};
+use actix_web::HttpResponse;
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spacebar_actors::guild::{Audience, StateChange};
+
+use super::progress::{self, Progress};
+use super::{users, Operator, PageQuery};
+use crate::db::guilds::Guild;
+use crate::db::members::Member;
+use crate::db::messages::Message;
+use crate::db::roles::Role;
+use crate::db::Connection;
+use crate::http::error::{ApiError, Unknown};
+use crate::http::guilds::members;
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::server::AppState;
+use crate::wire::guild as wire;
+
+/// Messages deleted per transaction (and per progress line).
+const BATCH: i64 = 1000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/guilds", web::get().to(list))
+        .route("/guilds/{guild_id}", web::get().to(get))
+        .route("/guilds/{guild_id}", web::delete().to(delete))
+        .route(
+            "/guilds/{guild_id}/members/{user_id}",
+            web::put().to(force_join),
+        );
+}
+
+async fn find(conn: &mut Connection, guild_id: &str) -> Result<Guild, ApiError> {
+    let guild_id = snowflake("guild_id", guild_id)?;
+    Guild::find(conn, guild_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Guild))
+}
+
+fn view(guild: &Guild, member_count: i64) -> Value {
+    json!({
+        "id": guild.id.to_string(),
+        "name": guild.name,
+        "owner_id": guild.owner_id.to_string(),
+        "member_count": member_count,
+        "created_at": guild.created_at,
+    })
+}
+
+async fn list(
+    state: Data<AppState>,
+    _: Operator,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (after, before, limit, order) = query.parse()?;
+    let mut conn = state.pool.get().await?;
+    let guilds = Guild::page(&mut conn, after, before, limit, order).await?;
+    let ids: Vec<i64> = guilds.iter().map(|g| g.id).collect();
+    let counts: std::collections::HashMap<i64, i64> =
+        Member::counts(&mut conn, &ids).await?.into_iter().collect();
+    let body: Vec<Value> = guilds
+        .iter()
+        .map(|g| view(g, counts.get(&g.id).copied().unwrap_or(0)))
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn get(
+    state: Data<AppState>,
+    _: Operator,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let guild = find(&mut conn, &path).await?;
+    let counts = Member::counts(&mut conn, &[guild.id]).await?;
+    let count = counts.first().map_or(0, |(_, n)| *n);
+    Ok(HttpResponse::Ok().json(view(&guild, count)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ForceJoin {
+    #[serde(default)]
+    owner: bool,
+}
+
+async fn force_join(
+    state: Data<AppState>,
+    operator: Operator,
+    path: Path<(String, String)>,
+    body: Option<Json<ForceJoin>>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = body.is_some_and(|Json(body)| body.owner);
+    let mut conn = state.pool.get().await?;
+    let mut guild = find(&mut conn, &path.0).await?;
+    let user = users::find(&state, &path.1).await?;
+    if user.deleted {
+        return Err(ApiError::Unknown(Unknown::User));
+    }
+    let member = Member::new(guild.id, user.id);
+    let joined = conn
+        .transaction(async |conn| member.insert_new(conn).await)
+        .await?;
+    if joined {
+        members::joined(&state, &mut conn, guild.id, &user).await?;
+    }
+    if owner && guild.owner_id != user.id {
+        guild.owner_id = user.id;
+        guild.save(&mut conn).await?;
+        let roles = Role::of_guild(&mut conn, guild.id).await?;
+        state.guild_event(
+            guild.id,
+            "GUILD_UPDATE",
+            &wire::guild(&guild, &roles),
+            Audience::Guild,
+            vec![StateChange::Owner { user_id: user.id }],
+        )?;
+    }
+    operator.log(
+        if owner {
+            "force join as owner"
+        } else {
+            "force join"
+        },
+        format!("user {} guild {}", user.id, guild.id),
+    );
+    let counts = Member::counts(&mut conn, &[guild.id]).await?;
+    let count = counts.first().map_or(0, |(_, n)| *n);
+    Ok(HttpResponse::Ok().json(json!({ "joined": joined, "guild": view(&guild, count) })))
+}
+
+async fn delete(
+    state: Data<AppState>,
+    operator: Operator,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let guild = find(&mut conn, &path).await?;
+    operator.log("delete guild", guild.id);
+    Ok(progress::stream(move |progress| async move {
+        delete_guild(&state, &progress, guild.id).await
+    }))
+}
+
+/// Deletes a guild: its messages in committed batches (a big guild never holds one long
+/// transaction), then the guild and all else in it; GUILD_DELETE to its members.
+pub async fn delete_guild(
+    state: &AppState,
+    progress: &Progress,
+    guild_id: i64,
+) -> Result<(), ApiError> {
+    let mut conn = state.pool.get().await?;
+    let mut deleted = 0;
+    loop {
+        let ids = Message::batch_of_guild(&mut conn, guild_id, BATCH).await?;
+        if ids.is_empty() {
+            break;
+        }
+        deleted += Message::delete_ids(&mut conn, &ids).await?;
+        progress.step(json!({ "step": "guild messages", "guild_id": guild_id.to_string(), "deleted": deleted }));
+    }
+    Guild::delete(&mut conn, guild_id).await?;
+    state.guild_deleted(guild_id)?;
+    progress.step(json!({ "step": "guild", "guild_id": guild_id.to_string(), "deleted": true }));
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! Addresses an operator banned from the instance get 403 on every request, the gateway
+//! included. The set is in memory (loaded at start, kept current by the admin API), so the
+//! check costs no query.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::web::Data;
+use actix_web::{Error, ResponseError};
+
+use super::error::ApiError;
+use crate::server::AppState;
+
+pub async fn refuse_banned(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let banned = match (req.app_data::<Data<AppState>>(), req.peer_addr()) {
+        (Some(state), Some(peer)) => state.is_banned(peer.ip()),
+        _ => false,
+    };
+    if banned {
+        let refusal = ApiError::Plain {
+            status: StatusCode::FORBIDDEN,
+            code: 40007,
+            message: "You are banned from this instance",
+        };
+        return Ok(req
+            .into_response(refusal.error_response())
+            .map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
