@@ -42,6 +42,28 @@ pub struct Config {
     pub register: RegisterConfig,
     pub limits: LimitsConfig,
     pub gateway: GatewayConfig,
+    pub rate_limits: RateLimitsConfig,
+}
+
+/// Rate limits on the REST API (see `http::rate_limits`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RateLimitsConfig {
+    pub enabled: bool,
+    /// Every request of one caller.
+    pub global: RuleConfig,
+    /// Each route's bucket, per major parameter.
+    pub routes: RuleConfig,
+    /// Sending messages, per channel.
+    pub message_create: RuleConfig,
+    /// Logging in and registering, per address.
+    pub auth: RuleConfig,
+}
+
+/// `limit` requests per `window_ms` milliseconds.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+pub struct RuleConfig {
+    pub limit: u32,
+    pub window_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -201,6 +223,7 @@ impl Config {
             "instance.",
             "register.",
             "limits.",
+            "rate_limits.",
             "security.bcrypt_cost",
             "security.default_rights",
         ];
@@ -234,6 +257,20 @@ impl Config {
                 key: "security.bcrypt_cost",
                 message: "must be between 4 and 31".into(),
             });
+        }
+        let limits = &self.rate_limits;
+        for rule in [
+            &limits.global,
+            &limits.routes,
+            &limits.message_create,
+            &limits.auth,
+        ] {
+            if rule.limit == 0 || rule.window_ms == 0 {
+                return Err(ConfigError::Invalid {
+                    key: "rate_limits",
+                    message: "every limit and window must be above zero".into(),
+                });
+            }
         }
         if self.database.pool_size == 0 {
             return Err(ConfigError::Invalid {

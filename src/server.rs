@@ -21,6 +21,7 @@ use crate::db::guild_state::DbGuildStore;
 use crate::db::instance_bans::InstanceBan;
 use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError, Pool};
+use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::snowflake::Snowflakes;
 
@@ -31,6 +32,7 @@ pub struct AppState {
     pub live_config: RwLock<Arc<Config>>,
     /// Addresses banned from the instance (kept in the database, checked on every request).
     pub banned_ips: RwLock<HashSet<IpAddr>>,
+    pub rate_limiter: RateLimiter,
     pub pool: Pool,
     pub tokens: Arc<TokenSigner>,
     pub snowflakes: Snowflakes,
@@ -171,6 +173,7 @@ pub async fn build(
     let state = Data::new(AppState {
         live_config: RwLock::new(Arc::new(config)),
         banned_ips: RwLock::new(banned_ips),
+        rate_limiter: RateLimiter::default(),
         pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
         snowflakes: Snowflakes::default(),
@@ -188,6 +191,7 @@ pub async fn build(
             .app_data(PayloadConfig::new(max_body))
             .configure(crate::http::configure)
             .default_service(actix_web::web::to(crate::http::not_found))
+            .wrap(from_fn(crate::http::rate_limits::limit))
             .wrap(from_fn(crate::http::banned::refuse_banned))
             .wrap(from_fn(crate::metrics::count_requests))
             .wrap(NormalizePath::trim())

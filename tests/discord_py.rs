@@ -3,7 +3,8 @@
 //! (`tests/clients/discord_py_bot.py`) runs on discord.py from PyPI against this server and
 //! prints a JSON line per event it sees. The test then lets a second user join, posts "!ping"
 //! and edits it, and checks what a person would see: the bot's "pong" on the user's own
-//! gateway, and the bot noticing the join and the edit.
+//! gateway, and the bot noticing the join and the edit; then the bot sends a burst of 50
+//! messages with rate limits on and must never meet a 429.
 //!
 //! discord.py is installed by the test itself, once, into a virtualenv under the target
 //! directory, so a plain `cargo test --workspace` works on a fresh machine with `python3`
@@ -40,7 +41,12 @@ const GATEWAY_MESSAGE_CONTENT: i64 = 1 << 18;
 #[actix_web::test]
 async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
     let python = discord_py();
-    let server = TestServer::start().await;
+    // Rate limits on, as a real instance has them: 5 messages a second per channel.
+    let server = TestServer::with(&[
+        ("rate_limits.enabled", "true"),
+        ("rate_limits.message_create.window_ms", "1000"),
+    ])
+    .await;
     let (owner, _) = register_user(&server, "owner").await;
     let guild_id = guild(&server, &owner).await;
     let channels = get(
@@ -140,6 +146,24 @@ async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
     assert_eq!(edit["channel_id"], channel_id);
     assert_eq!(edit["content"], "!ping, edited");
     assert_eq!(edit["cached"], true, "the bot had seen the message arrive");
+
+    // A burst of 50 messages: discord.py keeps to the headers and never meets a 429 (it would
+    // warn on stderr, which `assert_quiet` refuses).
+    let burst = post(
+        &server,
+        &format!("/api/v9/channels/{channel_id}/messages"),
+        Some(&owner),
+        json!({ "content": "!burst 50" }),
+    )
+    .await;
+    assert_eq!(burst.status, 200, "{:?}", burst.body);
+    assert_eq!(bot.event("burst_done").await["count"], 50);
+    let sent = server
+        .count(&format!(
+            "messages WHERE author_id = {app_id} AND content LIKE 'burst %'"
+        ))
+        .await;
+    assert_eq!(sent, 50);
     bot.assert_quiet();
 }
 
@@ -243,7 +267,7 @@ impl Bot {
     fn assert_quiet(&self) {
         let stderr = self.stderr.lock().unwrap();
         assert!(
-            !stderr.contains("Traceback") && !stderr.contains("ERROR"),
+            !stderr.contains("Traceback") && !stderr.contains("ERROR") && !stderr.contains("429"),
             "discord.py reported errors:\n{stderr}"
         );
     }

@@ -20,5 +20,6 @@ mod intents;
 mod messages;
 mod moderation;
 mod presence;
+mod rate_limits;
 mod social;
 mod users;

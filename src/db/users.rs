@@ -145,6 +145,16 @@ impl User {
             .map(|n| n > 0)
     }
 
+    /// An account's rights.
+    pub async fn rights_of(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<i64>> {
+        users::table
+            .find(id)
+            .select(users::rights)
+            .first(conn)
+            .await
+            .optional()
+    }
+
     /// Several users at once.
     pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<User>> {
         users::table

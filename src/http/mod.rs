@@ -10,6 +10,7 @@ pub mod cors;
 pub mod error;
 pub mod ids;
 pub mod json;
+pub mod rate_limits;
 pub mod urls;
 
 mod applications;

@@ -77,6 +77,13 @@ async def main():
         if message.author.id != client.user.id and message.content == "!ping":
             reply = await message.channel.send("pong")
             emit("replied", message_id=str(reply.id), content=reply.content)
+        if message.author.id != client.user.id and message.content.startswith("!burst "):
+            # As fast as discord.py lets it: it paces itself by the rate-limit headers (a 429
+            # would be logged as a warning, which the test reads as a failure).
+            count = int(message.content.split()[1])
+            for n in range(count):
+                await message.channel.send(f"burst {n}")
+            emit("burst_done", count=count)
 
     @client.event
     async def on_raw_message_edit(payload):

@@ -125,6 +125,8 @@ impl TestServer {
             ("storage.data_dir", data_path.as_str()),
             ("security.jwt_secret", TEST_SECRET),
             ("security.bcrypt_cost", "4"),
+            // Tests send bursts; the rate-limit tests turn them back on.
+            ("rate_limits.enabled", "false"),
         ];
         settings.extend_from_slice(overrides);
         let config = Config::with_overrides(&settings).unwrap();

@@ -1,0 +1,257 @@
+//! Rate limits on the REST API, Discord's way: each route has buckets keyed by its major
+//! parameter (see [`routes`]), each caller a global bucket; callers are accounts (by their
+//! token) or, without one and on the login routes, addresses. Every limited answer carries
+//! `X-RateLimit-Limit/Remaining/Reset/Reset-After/Bucket`; a refusal is a 429 with `Retry-After`,
+//! `X-RateLimit-Global`, `X-RateLimit-Scope` and `{message, retry_after, global}`. Accounts with
+//! the BYPASS_RATE_LIMITS right are not limited. The rules come from the `[rate_limits]`
+//! configuration, read per request (operators may change them at run time).
+
+mod buckets;
+mod routes;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::web::Data;
+use actix_web::{Error, HttpResponse};
+use serde_json::json;
+
+use crate::config::{RateLimitsConfig, RuleConfig};
+use crate::db::users::User;
+use crate::rights;
+use crate::server::AppState;
+use buckets::{Buckets, Rule, Verdict};
+use routes::Class;
+
+/// How long an account's rights are trusted before they are read again.
+const RIGHTS_TTL: Duration = Duration::from_secs(30);
+/// Buckets are swept of ended windows every this many requests.
+const SWEEP_EVERY: u64 = 4096;
+
+/// Who a bucket belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Caller {
+    Account(i64),
+    Address(IpAddr),
+}
+
+/// The buckets of every caller.
+#[derive(Default)]
+pub struct RateLimiter {
+    routes: Mutex<Buckets<(Caller, String)>>,
+    global: Mutex<Buckets<Caller>>,
+    /// Accounts' rights, for BYPASS_RATE_LIMITS without a query per request.
+    rights: Mutex<HashMap<i64, (i64, Instant)>>,
+    requests: AtomicU64,
+}
+
+impl RateLimiter {
+    /// Counts a request against the caller's global bucket, then the route's: the route's
+    /// verdict, or the refusing bucket's (and whether it was the global one).
+    fn take(
+        &self,
+        caller: Caller,
+        route: String,
+        rule: Rule,
+        global: Rule,
+        longest: Duration,
+    ) -> Result<Verdict, (Verdict, bool)> {
+        let now = Instant::now();
+        if self
+            .requests
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+        {
+            lock(&self.routes).sweep(now, longest);
+            lock(&self.global).sweep(now, longest);
+        }
+        let overall = lock(&self.global).take(caller, global, now);
+        if !overall.allowed {
+            return Err((overall, true));
+        }
+        let verdict = lock(&self.routes).take((caller, route), rule, now);
+        if !verdict.allowed {
+            return Err((verdict, false));
+        }
+        Ok(verdict)
+    }
+
+    /// Whether the account may skip the limits (its rights read at most every 30 s).
+    async fn bypasses(&self, state: &AppState, user_id: i64) -> bool {
+        let cached = lock(&self.rights)
+            .get(&user_id)
+            .filter(|(_, read)| read.elapsed() < RIGHTS_TTL)
+            .map(|(rights, _)| *rights);
+        let rights = match cached {
+            Some(rights) => rights,
+            None => {
+                let Ok(mut conn) = state.pool.get().await else {
+                    return false;
+                };
+                let rights = User::rights_of(&mut conn, user_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                let mut cache = lock(&self.rights);
+                cache.retain(|_, (_, read)| read.elapsed() < RIGHTS_TTL);
+                cache.insert(user_id, (rights, Instant::now()));
+                rights
+            }
+        };
+        rights::has(rights, rights::BYPASS_RATE_LIMITS)
+    }
+}
+
+/// A poisoned lock still holds whole buckets (nothing panics while holding one).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub async fn limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let config = state.config();
+    if !config.rate_limits.enabled || !req.path().starts_with("/api") {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let (route, class) = routes::route(req.method().as_str(), req.path());
+    let account = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|token| state.tokens.verify(bare(token)))
+        .map(|claims| claims.user_id);
+    let address = req.peer_addr().map(|peer| peer.ip());
+    let caller = match (class, account, address) {
+        (Class::Auth, _, Some(ip)) | (_, None, Some(ip)) => Caller::Address(ip),
+        (_, Some(user_id), _) => Caller::Account(user_id),
+        (_, None, None) => return Ok(next.call(req).await?.map_into_left_body()),
+    };
+    if let Caller::Account(user_id) = caller {
+        if state.rate_limiter.bypasses(&state, user_id).await {
+            return Ok(next.call(req).await?.map_into_left_body());
+        }
+    }
+    let limits = &config.rate_limits;
+    let rule = rule(match class {
+        Class::Default => &limits.routes,
+        Class::MessageCreate => &limits.message_create,
+        Class::Auth => &limits.auth,
+    });
+    let bucket = bucket_id(&route);
+    match state.rate_limiter.take(
+        caller,
+        route,
+        rule,
+        self::rule(&limits.global),
+        longest(limits),
+    ) {
+        Err((verdict, global)) => {
+            let mut refusal = too_many(&verdict, &bucket, global);
+            if !global {
+                describe(refusal.headers_mut(), &verdict, &bucket);
+            }
+            Ok(req.into_response(refusal).map_into_right_body())
+        }
+        Ok(verdict) => {
+            let mut response = next.call(req).await?;
+            describe(response.headers_mut(), &verdict, &bucket);
+            Ok(response.map_into_left_body())
+        }
+    }
+}
+
+/// The token without its `Bot `/`Bearer ` prefix.
+fn bare(token: &str) -> &str {
+    let token = token.trim();
+    token
+        .strip_prefix("Bot ")
+        .or_else(|| token.strip_prefix("Bearer "))
+        .unwrap_or(token)
+}
+
+fn rule(config: &RuleConfig) -> Rule {
+    Rule {
+        limit: config.limit,
+        window: Duration::from_millis(config.window_ms),
+    }
+}
+
+/// The longest window of any rule: buckets older than that are done.
+fn longest(limits: &RateLimitsConfig) -> Duration {
+    [
+        &limits.global,
+        &limits.routes,
+        &limits.message_create,
+        &limits.auth,
+    ]
+    .iter()
+    .map(|rule| Duration::from_millis(rule.window_ms))
+    .max()
+    .unwrap_or_default()
+}
+
+/// A bucket's name for clients: a hash of the route (the same for every caller).
+fn bucket_id(route: &str) -> String {
+    let hash = route.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// The `X-RateLimit-*` headers of a bucket after this request.
+fn describe(headers: &mut HeaderMap, verdict: &Verdict, bucket: &str) {
+    let reset_at = SystemTime::now() + verdict.reset_after;
+    let reset = reset_at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set("x-ratelimit-limit", verdict.limit.to_string());
+    set("x-ratelimit-remaining", verdict.remaining.to_string());
+    set("x-ratelimit-reset", format!("{reset:.3}"));
+    set(
+        "x-ratelimit-reset-after",
+        format!("{:.3}", verdict.reset_after.as_secs_f64()),
+    );
+    set("x-ratelimit-bucket", bucket.to_string());
+}
+
+/// Discord's 429.
+fn too_many(verdict: &Verdict, bucket: &str, global: bool) -> HttpResponse {
+    let retry_after = verdict.reset_after.as_secs_f64();
+    let mut response = HttpResponse::build(StatusCode::TOO_MANY_REQUESTS);
+    response
+        .insert_header(("Retry-After", retry_after.ceil().max(1.0).to_string()))
+        .insert_header(("X-RateLimit-Scope", if global { "global" } else { "user" }));
+    if global {
+        response.insert_header(("X-RateLimit-Global", "true"));
+    } else {
+        response.insert_header(("X-RateLimit-Bucket", bucket));
+    }
+    response.json(json!({
+        "message": "You are being rate limited.",
+        "retry_after": (retry_after * 1000.0).ceil() / 1000.0,
+        "global": global,
+        "code": 0,
+    }))
+}

@@ -1,0 +1,107 @@
+//! Which bucket a request counts against: its method and path with the ids taken out, except
+//! the route's major parameter (the channel, guild or webhook it acts on), as Discord buckets
+//! them. `POST /api/v9/channels/1/messages` and `…/channels/2/messages` are two buckets;
+//! `DELETE …/messages/5` and `…/messages/6` in one channel share one.
+
+/// The route's bucket name (version prefix dropped), and the class of rule that applies.
+pub fn route(method: &str, path: &str) -> (String, Class) {
+    let path = path.trim_end_matches('/');
+    let rest = path.strip_prefix("/api").unwrap_or(path);
+    let rest = match rest.strip_prefix("/v") {
+        Some(versioned) => versioned.find('/').map_or("", |at| &versioned[at..]),
+        None => rest,
+    };
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let mut route = String::with_capacity(rest.len() + 8);
+    route.push_str(method);
+    route.push(' ');
+    for (index, segment) in segments.iter().enumerate() {
+        let previous = index.checked_sub(1).and_then(|i| segments.get(i)).copied();
+        let major = index == 1 && matches!(previous, Some("channels" | "guilds" | "webhooks"))
+            || index == 2 && segments.first() == Some(&"webhooks");
+        route.push('/');
+        if major {
+            route.push_str(segment);
+        } else if previous == Some("reactions") {
+            route.push_str(":emoji");
+        } else if segment.bytes().all(|b| b.is_ascii_digit()) {
+            route.push_str(":id");
+        } else {
+            route.push_str(segment);
+        }
+    }
+    let class = match (method, segments.as_slice()) {
+        ("POST", ["channels", _, "messages"]) => Class::MessageCreate,
+        (_, ["auth", ..]) => Class::Auth,
+        _ => Class::Default,
+    };
+    (route, class)
+}
+
+/// Routes with rules of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Default,
+    /// Sending messages, per channel.
+    MessageCreate,
+    /// Logging in and registering, per address.
+    Auth,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_taken_out_but_the_major_parameter() {
+        let cases = [
+            (
+                "POST",
+                "/api/v9/channels/1/messages",
+                "POST /channels/1/messages",
+                Class::MessageCreate,
+            ),
+            (
+                "POST",
+                "/api/channels/1/messages/",
+                "POST /channels/1/messages",
+                Class::MessageCreate,
+            ),
+            (
+                "DELETE",
+                "/api/v10/channels/1/messages/55",
+                "DELETE /channels/1/messages/:id",
+                Class::Default,
+            ),
+            (
+                "PUT",
+                "/api/v9/channels/1/messages/55/reactions/%F0%9F%91%8D/@me",
+                "PUT /channels/1/messages/:id/reactions/:emoji/@me",
+                Class::Default,
+            ),
+            (
+                "PATCH",
+                "/api/v9/guilds/7/members/8",
+                "PATCH /guilds/7/members/:id",
+                Class::Default,
+            ),
+            (
+                "POST",
+                "/api/v9/webhooks/3/tok",
+                "POST /webhooks/3/tok",
+                Class::Default,
+            ),
+            ("GET", "/api/v9/users/@me", "GET /users/@me", Class::Default),
+            ("GET", "/api/v9/users/42", "GET /users/:id", Class::Default),
+            (
+                "POST",
+                "/api/v9/auth/login",
+                "POST /auth/login",
+                Class::Auth,
+            ),
+        ];
+        for (method, path, bucket, class) in cases {
+            assert_eq!(route(method, path), (bucket.to_string(), class), "{path}");
+        }
+    }
+}
