@@ -10,6 +10,7 @@ mod common;
 mod accounts;
 mod admin;
 mod bots;
+mod commands;
 mod discord_py;
 mod discovery;
 mod embedded;

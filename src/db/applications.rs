@@ -77,6 +77,18 @@ impl Application {
             .optional()
     }
 
+    /// The applications of these bot users.
+    pub async fn of_bots(
+        conn: &mut AsyncPgConnection,
+        bot_user_ids: &[i64],
+    ) -> QueryResult<Vec<Application>> {
+        applications::table
+            .filter(applications::bot_user_id.eq_any(bot_user_ids))
+            .select(Application::as_select())
+            .load(conn)
+            .await
+    }
+
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
         diesel::insert_into(applications::table)
             .values(self)

@@ -144,6 +144,20 @@ impl Member {
             .await
     }
 
+    /// The bot users among a guild's members.
+    pub async fn bots_of_guild(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+    ) -> QueryResult<Vec<i64>> {
+        members::table
+            .inner_join(users::table)
+            .filter(members::guild_id.eq(guild_id))
+            .filter(users::bot.eq(true))
+            .select(members::user_id)
+            .load(conn)
+            .await
+    }
+
     /// All members of the given guilds with their users (for small guilds' GUILD_CREATE).
     pub async fn of_guilds_with_users(
         conn: &mut AsyncPgConnection,

@@ -4,6 +4,7 @@
 //! Query functions take `&mut AsyncPgConnection`, so they run alone on a pooled connection or
 //! together inside one transaction.
 
+pub mod application_commands;
 pub mod applications;
 pub mod auth_sessions;
 pub mod bans;

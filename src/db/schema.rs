@@ -1,6 +1,23 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    application_commands (id) {
+        id -> Int8,
+        application_id -> Int8,
+        guild_id -> Nullable<Int8>,
+        #[sql_name = "type"]
+        kind -> Int4,
+        name -> Text,
+        description -> Text,
+        options -> Jsonb,
+        default_member_permissions -> Nullable<Text>,
+        dm_permission -> Bool,
+        nsfw -> Bool,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     applications (id) {
         id -> Int8,
         name -> Text,
@@ -271,6 +288,7 @@ diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(roles -> guilds (guild_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    application_commands,
     applications,
     auth_sessions,
     bans,

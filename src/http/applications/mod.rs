@@ -5,6 +5,7 @@ mod application_create;
 pub mod application_get;
 mod application_modify;
 mod bot;
+pub mod commands;
 
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -16,6 +17,7 @@ use crate::db::Connection;
 use crate::http::error::{ApiError, Unknown};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    commands::configure(cfg);
     // `@me` before `{application_id}`, which would otherwise claim it.
     cfg.route("/applications", web::post().to(application_create::create))
         .route("/applications", web::get().to(application_create::list))
