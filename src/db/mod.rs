@@ -14,6 +14,7 @@ pub mod guild_state;
 pub mod guilds;
 pub mod instance_bans;
 pub mod instance_config;
+pub mod interactions;
 pub mod invites;
 pub mod members;
 pub mod messages;

@@ -97,6 +97,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    interactions (id) {
+        id -> Int8,
+        application_id -> Int8,
+        #[sql_name = "type"]
+        kind -> Int4,
+        token -> Text,
+        user_id -> Int8,
+        guild_id -> Nullable<Int8>,
+        channel_id -> Int8,
+        data -> Jsonb,
+        message_id -> Nullable<Int8>,
+        nonce -> Nullable<Text>,
+        response_type -> Nullable<Int4>,
+        original_message_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     invites (code) {
         code -> Text,
         guild_id -> Int8,
@@ -297,6 +316,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     guilds,
     instance_bans,
     instance_config,
+    interactions,
     invites,
     members,
     messages,
