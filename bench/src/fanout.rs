@@ -96,33 +96,73 @@ const MAX_PREALLOC: usize = 32 << 20;
 
 /// One MESSAGE_CREATE received by one session.
 #[derive(Clone, Copy)]
-struct Delivery {
+pub(crate) struct Delivery {
     key: u64,
     session: u32,
     /// Microseconds since [`Deliveries::epoch`].
     at_us: u32,
 }
 
-/// The observer shared by all sessions: records every MESSAGE_CREATE.
-struct Deliveries {
+/// The observer shared by all sessions: records every MESSAGE_CREATE (also
+/// used by the resume benchmark).
+pub(crate) struct Deliveries {
     epoch: Instant,
     nonce_base: u64,
     messages: u64,
     /// MESSAGE_CREATEs recorded (ours, or carrying an id).
-    received: AtomicU64,
+    pub(crate) received: AtomicU64,
     /// MESSAGE_CREATEs with neither our nonce nor a readable id.
-    unreadable: AtomicU64,
+    pub(crate) unreadable: AtomicU64,
     /// MESSAGE_CREATEs whose `d` had no nonce (matched by id instead).
-    without_nonce: AtomicU64,
-    log: Mutex<Vec<Delivery>>,
+    pub(crate) without_nonce: AtomicU64,
+    /// Every dispatch seen, of any type (to tell when the server went quiet).
+    pub(crate) dispatches: AtomicU64,
+    pub(crate) log: Mutex<Vec<Delivery>>,
     /// Set once posting starts.
-    posting: AtomicBool,
+    pub(crate) posting: AtomicBool,
     /// Other dispatches: (during posting, event name) -> count, over all sessions.
-    others: Mutex<BTreeMap<(bool, String), u64>>,
+    pub(crate) others: Mutex<BTreeMap<(bool, String), u64>>,
+}
+
+impl Deliveries {
+    /// For messages `nonce_base..nonce_base + messages`, with room for
+    /// `prealloc` deliveries (capped).
+    pub(crate) fn new(epoch: Instant, nonce_base: u64, messages: u64, prealloc: usize) -> Self {
+        Self {
+            epoch,
+            nonce_base,
+            messages,
+            received: AtomicU64::new(0),
+            unreadable: AtomicU64::new(0),
+            without_nonce: AtomicU64::new(0),
+            dispatches: AtomicU64::new(0),
+            log: Mutex::new(Vec::with_capacity(prealloc.min(MAX_PREALLOC))),
+            posting: AtomicBool::new(false),
+            others: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The other dispatches (not MESSAGE_CREATE) before or while posting.
+    pub(crate) fn others(&self, while_posting: bool) -> BTreeMap<String, usize> {
+        let Ok(others) = self.others.lock() else {
+            return BTreeMap::new();
+        };
+        others
+            .iter()
+            .filter(|((d, _), _)| *d == while_posting)
+            .map(|((_, e), n)| (e.clone(), usize::try_from(*n).unwrap_or(usize::MAX)))
+            .collect()
+    }
+}
+
+/// A nonce base unlikely to collide with other runs' (or other clients') nonces.
+pub(crate) fn new_nonce_base() -> u64 {
+    1_000_000_000_000_000 + (rand::random::<u64>() % 1_000_000_000_000_000)
 }
 
 impl DispatchObserver for Deliveries {
     fn dispatch(&self, session: usize, event: &str, d: &str, at: Instant) {
+        self.dispatches.fetch_add(1, Ordering::Relaxed);
         if event != "MESSAGE_CREATE" {
             let during = self.posting.load(Ordering::Relaxed);
             if let Ok(mut others) = self.others.lock() {
@@ -204,34 +244,40 @@ fn message_id(d: &str) -> Option<u64> {
 }
 
 /// What the posters did, per message number.
-struct PostLog {
+pub(crate) struct PostLog {
     /// Microseconds since the epoch just before the (last) POST attempt;
     /// `u32::MAX` if never sent.
-    sent_us: Vec<u32>,
+    pub(crate) sent_us: Vec<u32>,
     /// When the response arrived.
-    done_us: Vec<u32>,
-    ok: Vec<bool>,
+    pub(crate) done_us: Vec<u32>,
+    pub(crate) ok: Vec<bool>,
     /// Message id from the response.
-    ids: Vec<Option<u64>>,
-    errors: BTreeMap<String, usize>,
-    rate_limited: u64,
+    pub(crate) ids: Vec<Option<u64>>,
+    pub(crate) errors: BTreeMap<String, usize>,
+    pub(crate) rate_limited: u64,
     /// Latest a POST went out after its due time.
-    max_lag: Duration,
+    pub(crate) max_lag: Duration,
 }
 
-/// What every poster shares.
-struct PostPlan<'a> {
-    client: Client,
-    api: String,
-    tokens: &'a [String],
-    guilds: &'a [GuildInfo],
-    epoch: Instant,
-    start: Instant,
-    rate: f64,
-    total: usize,
-    nonce_base: u64,
+/// What every poster shares. Message i goes to `guilds[i % guilds.len()]`
+/// with content `"{label} message {i}"` and nonce `nonce_base + i`.
+pub(crate) struct PostPlan<'a> {
+    pub(crate) client: Client,
+    pub(crate) api: String,
+    /// Poster k posts as `tokens[k]` (a member of every guild).
+    pub(crate) tokens: &'a [String],
+    pub(crate) guilds: &'a [GuildInfo],
+    pub(crate) epoch: Instant,
+    pub(crate) start: Instant,
+    pub(crate) rate: f64,
+    /// Messages at most.
+    pub(crate) total: usize,
+    pub(crate) nonce_base: u64,
     /// No new POST starts after this.
-    deadline: Instant,
+    pub(crate) deadline: Instant,
+    /// No new POST starts once this is set (posting for an open-ended time).
+    pub(crate) stop: Option<&'a AtomicBool>,
+    pub(crate) label: &'a str,
 }
 
 pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
@@ -355,20 +401,13 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
     let posters = args.posters.min(sessions);
     let poster_tokens: Vec<String> = tokens[..posters].to_vec();
     let epoch = Instant::now();
-    let nonce_base = 1_000_000_000_000_000 + (rand::random::<u64>() % 1_000_000_000_000_000);
-    let deliveries = Arc::new(Deliveries {
+    let nonce_base = new_nonce_base();
+    let deliveries = Arc::new(Deliveries::new(
         epoch,
         nonce_base,
-        messages: total as u64,
-        received: AtomicU64::new(0),
-        unreadable: AtomicU64::new(0),
-        without_nonce: AtomicU64::new(0),
-        log: Mutex::new(Vec::with_capacity(
-            total.saturating_mul(sessions).min(MAX_PREALLOC),
-        )),
-        posting: AtomicBool::new(false),
-        others: Mutex::new(BTreeMap::new()),
-    });
+        total as u64,
+        total.saturating_mul(sessions),
+    ));
     println!(
         "opening {sessions} sessions to {url} at {}/s on {} threads",
         args.connect_rate, args.threads
@@ -385,6 +424,7 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
             intents: args.intents,
             capabilities: 0,
             observer: Some(observer),
+            resumable: false,
         },
     )?;
     if !pool.wait_resolved() {
@@ -435,6 +475,8 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
             total,
             nonce_base,
             deadline: start + Duration::from_secs_f64(args.duration) + timeout,
+            stop: None,
+            label: "fanout",
         };
         post_all(&plan, posters).await
     });
@@ -457,18 +499,11 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
     };
 
     print_sessions(sessions, &results, open_at_end, recipients);
-    if let Ok(others) = deliveries.others.lock() {
-        for (during, label) in [(false, "before posting"), (true, "while posting")] {
-            let counts: BTreeMap<String, usize> = others
-                .iter()
-                .filter(|((d, _), _)| *d == during)
-                .map(|((_, e), n)| (e.clone(), usize::try_from(*n).unwrap_or(usize::MAX)))
-                .collect();
-            println!(
-                "other dispatches after READY, {label} (all sessions): {}",
-                format_counts(&counts)
-            );
-        }
+    for (during, label) in [(false, "before posting"), (true, "while posting")] {
+        println!(
+            "other dispatches after READY, {label} (all sessions): {}",
+            format_counts(&deliveries.others(during))
+        );
     }
     print_figures(Figures {
         args: &args,
@@ -488,8 +523,9 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Runs `posters` posters until every message is posted (or the deadline).
-async fn post_all(plan: &PostPlan<'_>, posters: usize) -> PostLog {
+/// Runs `posters` posters until every message is posted (or the deadline, or
+/// the stop flag).
+pub(crate) async fn post_all(plan: &PostPlan<'_>, posters: usize) -> PostLog {
     let log = RefCell::new(PostLog {
         sent_us: vec![u32::MAX; plan.total],
         done_us: vec![u32::MAX; plan.total],
@@ -522,6 +558,9 @@ async fn poster(plan: &PostPlan<'_>, k: usize, log: &RefCell<PostLog>, next: &Ce
             return;
         }
         tokio::time::sleep_until(due.into()).await;
+        if plan.stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
+            return;
+        }
         let now = Instant::now();
         if now > plan.deadline {
             let mut l = log.borrow_mut();
@@ -539,7 +578,7 @@ async fn poster(plan: &PostPlan<'_>, k: usize, log: &RefCell<PostLog>, next: &Ce
         };
         let url = format!("{}/channels/{}/messages", plan.api, guild.channel_id);
         let body = serde_json::json!({
-            "content": format!("fanout message {i}"),
+            "content": format!("{} message {i}", plan.label),
             "nonce": (plan.nonce_base + i as u64).to_string(),
         });
         let result = post_one(plan, &url, token, &body, i, log).await;
@@ -657,21 +696,17 @@ struct Aggregate {
     last_arrival_us: u32,
 }
 
-/// Resolves deliveries to message numbers, drops duplicates and computes the
-/// latencies. `post_log.ok[i]` says whether message i was posted.
-fn aggregate(mut log: Vec<Delivery>, post_log: &PostLog, recipients: usize) -> Aggregate {
-    let total = post_log.ok.len();
+/// Resolves deliveries to message numbers (by nonce, else by the message ids
+/// the POSTs returned): `((message << 32) | session, arrival µs)` for the
+/// messages posted OK, and how many matched none of them.
+pub(crate) fn resolve(mut log: Vec<Delivery>, post_log: &PostLog) -> (Vec<(u64, u32)>, u64) {
     let by_id: HashMap<u64, u32> = post_log
         .ids
         .iter()
         .enumerate()
         .filter_map(|(i, id)| Some(((*id)?, u32::try_from(i).ok()?)))
         .collect();
-    let mut agg = Aggregate {
-        first_sent_us: post_log.sent_us.iter().copied().min().unwrap_or(u32::MAX),
-        ..Aggregate::default()
-    };
-    // Key each delivery by message number (high 32 bits) and session.
+    let mut unmatched = 0;
     let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(log.len());
     for d in log.drain(..) {
         let msg = if d.key & NONCE_FLAG != 0 {
@@ -683,10 +718,23 @@ fn aggregate(mut log: Vec<Delivery>, post_log: &PostLog, recipients: usize) -> A
             Some(m) if post_log.ok.get(m as usize).copied().unwrap_or(false) => {
                 keyed.push(((u64::from(m) << 32) | u64::from(d.session), d.at_us));
             }
-            _ => agg.unmatched += 1,
+            _ => unmatched += 1,
         }
     }
-    drop(log);
+    (keyed, unmatched)
+}
+
+/// Resolves deliveries to message numbers, drops duplicates and computes the
+/// latencies. `post_log.ok[i]` says whether message i was posted.
+fn aggregate(log: Vec<Delivery>, post_log: &PostLog, recipients: usize) -> Aggregate {
+    let total = post_log.ok.len();
+    let (mut keyed, unmatched) = resolve(log, post_log);
+    let mut agg = Aggregate {
+        first_sent_us: post_log.sent_us.iter().copied().min().unwrap_or(u32::MAX),
+        unmatched,
+        ..Aggregate::default()
+    };
+    // Keyed by message number (high 32 bits) and session.
     keyed.sort_unstable();
     agg.per_delivery_ms.reserve(keyed.len());
     let mut received_per_msg = vec![0usize; total];
@@ -733,8 +781,8 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1} ms"))
 }
 
-fn print_figures(f: Figures<'_>) {
-    let pl = f.post_log;
+/// The `posted:` and `POST round trip:` lines (and `post errors:`, if any).
+pub(crate) fn print_posting(pl: &PostLog, total: usize, rate: f64, posters: usize) {
     let posted_ok = pl.ok.iter().filter(|ok| **ok).count();
     let failed: usize = pl.errors.values().sum();
 
@@ -753,23 +801,26 @@ fn print_figures(f: Figures<'_>) {
         .collect();
     post_ms.sort_by(f64::total_cmp);
     println!(
-        "posted: {posted_ok} of {} OK ({} target/s, {sustained} sustained), {failed} failed, \
-         {} answers 429; latest POST start {:.1} ms behind schedule",
-        f.total,
-        f.args.rate,
+        "posted: {posted_ok} of {total} OK ({rate} target/s, {sustained} sustained), {failed} \
+         failed, {} answers 429; latest POST start {:.1} ms behind schedule",
         pl.rate_limited,
         pl.max_lag.as_secs_f64() * 1000.0
     );
     println!(
-        "POST round trip: p50 {}, p99 {}, max {} ({} posters)",
+        "POST round trip: p50 {}, p99 {}, max {} ({posters} posters)",
         ms(nearest_rank(&post_ms, 50.0)),
         ms(nearest_rank(&post_ms, 99.0)),
         ms(nearest_rank(&post_ms, 100.0)),
-        f.posters
     );
     if !pl.errors.is_empty() {
         println!("post errors: {}", format_counts(&pl.errors));
     }
+}
+
+fn print_figures(f: Figures<'_>) {
+    let pl = f.post_log;
+    print_posting(pl, f.total, f.args.rate, f.posters);
+    let posted_ok = pl.ok.iter().filter(|ok| **ok).count();
 
     let agg = aggregate(f.log, pl, f.recipients);
     let expected = (posted_ok * f.recipients) as u64;
@@ -841,17 +892,7 @@ mod tests {
     #[test]
     fn observer_records_only_message_creates() {
         let epoch = Instant::now();
-        let deliveries = Deliveries {
-            epoch,
-            nonce_base: 1000,
-            messages: 10,
-            received: AtomicU64::new(0),
-            unreadable: AtomicU64::new(0),
-            without_nonce: AtomicU64::new(0),
-            log: Mutex::new(Vec::new()),
-            posting: AtomicBool::new(false),
-            others: Mutex::new(BTreeMap::new()),
-        };
+        let deliveries = Deliveries::new(epoch, 1000, 10, 0);
         let at = epoch + Duration::from_millis(5);
         deliveries.dispatch(3, "MESSAGE_CREATE", r#"{"id":"50","nonce":"1004"}"#, at);
         deliveries.dispatch(4, "MESSAGE_CREATE", r#"{"id":"51"}"#, at);
@@ -869,6 +910,7 @@ mod tests {
         assert_eq!(deliveries.received.load(Ordering::Relaxed), 3);
         assert_eq!(deliveries.unreadable.load(Ordering::Relaxed), 1);
         assert_eq!(deliveries.without_nonce.load(Ordering::Relaxed), 2);
+        assert_eq!(deliveries.dispatches.load(Ordering::Relaxed), 5);
     }
 
     #[test]

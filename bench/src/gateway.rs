@@ -163,6 +163,7 @@ pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
             intents: 0,
             capabilities: 0,
             observer: None,
+            resumable: false,
         },
     )?;
 

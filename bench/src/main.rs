@@ -10,12 +10,16 @@
 //!   POST to MESSAGE_CREATE at every recipient.
 //! - `ready`: IDENTIFY -> READY latency and READY's size for a user in many
 //!   big guilds.
+//! - `resume`: a resume storm: every session drops its socket at once while
+//!   messages flow, reconnects and RESUMEs; time until all are back, and a
+//!   check that no dispatch was missed, repeated or reordered.
 
 mod fanout;
 mod gateway;
 mod pool;
 mod ready;
 mod rest;
+mod resume;
 mod session;
 mod setup;
 mod stats;
@@ -53,6 +57,10 @@ enum Command {
     /// Measure IDENTIFY -> READY and READY's size for a user in many guilds
     /// with many members.
     Ready(ready::ReadyArgs),
+    /// Resume storm: every session drops its socket at once while messages
+    /// flow, reconnects and RESUMEs; measure the time until all have resumed
+    /// and check that no dispatch was missed, repeated or reordered.
+    Resume(resume::ResumeArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +69,7 @@ fn main() -> ExitCode {
         Command::Gateway(args) => gateway::run(args),
         Command::Fanout(args) => fanout::run(args),
         Command::Ready(args) => ready::run(args),
+        Command::Resume(args) => resume::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,6 +29,8 @@ pub struct PoolCfg {
     pub intents: u64,
     pub capabilities: u64,
     pub observer: Option<Arc<dyn DispatchObserver>>,
+    /// Sessions drop their sockets and RESUME on [`Pool::drop_all`].
+    pub resumable: bool,
 }
 
 /// What a worker thread hands back.
@@ -51,6 +53,7 @@ pub struct Pool {
     rate: f64,
     timeout: Duration,
     stop_tx: watch::Sender<bool>,
+    drop_tx: watch::Sender<bool>,
     workers: Vec<thread::JoinHandle<WorkerResult>>,
 }
 
@@ -70,6 +73,7 @@ pub fn start(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
     }
     let shared = Arc::new(Shared::default());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (drop_tx, drop_rx) = watch::channel(false);
     let start = Instant::now() + Duration::from_millis(200);
     let mut workers = Vec::with_capacity(threads);
     for (k, share) in shares.into_iter().enumerate() {
@@ -84,6 +88,7 @@ pub fn start(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
             observer: cfg.observer.clone(),
             shared: shared.clone(),
             stop: stop_rx.clone(),
+            drop_signal: cfg.resumable.then(|| drop_rx.clone()),
         };
         let spawned = thread::Builder::new()
             .name(format!("bench-{k}"))
@@ -107,6 +112,7 @@ pub fn start(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
         rate: cfg.rate,
         timeout: cfg.timeout,
         stop_tx,
+        drop_tx,
         workers,
     })
 }
@@ -122,6 +128,17 @@ impl Pool {
 
     pub fn dropped(&self) -> usize {
         self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Sessions that got RESUMED after [`Pool::drop_all`].
+    pub fn resumed(&self) -> usize {
+        self.shared.resumed.load(Ordering::Relaxed)
+    }
+
+    /// Every READY session drops its socket (no close frame), reconnects and
+    /// RESUMEs. Only with [`PoolCfg::resumable`]; once per session.
+    pub fn drop_all(&self) {
+        self.drop_tx.send_replace(true);
     }
 
     /// Sessions READY and not lost since.
@@ -182,6 +199,7 @@ struct Worker {
     observer: Option<Arc<dyn DispatchObserver>>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    drop_signal: Option<watch::Receiver<bool>>,
 }
 
 impl Worker {
@@ -217,6 +235,7 @@ impl Worker {
                     close_after_ready: false,
                     keep_ready: false,
                     observer: self.observer.clone(),
+                    drop_signal: self.drop_signal.clone(),
                 })));
             }
             let mut result = WorkerResult {

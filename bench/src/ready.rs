@@ -134,6 +134,7 @@ pub fn run(args: ReadyArgs) -> Result<(), BoxError> {
                 close_after_ready: true,
                 keep_ready: first_payload.is_none(),
                 observer: None,
+                drop_signal: None,
             })
             .await;
             match (report.ready_latency, report.failure) {

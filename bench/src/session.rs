@@ -6,7 +6,10 @@
 //!
 //! Dispatches after READY can be handed to a [`DispatchObserver`] (the fanout
 //! benchmark records MESSAGE_CREATE arrivals that way), and a session can close
-//! right after READY (the READY benchmark's repeated connections).
+//! right after READY (the READY benchmark's repeated connections). On a drop
+//! signal, a READY session drops its socket without a close frame, reconnects
+//! and RESUMEs with READY's `session_id` and the last `s` it saw (the resume
+//! benchmark). Every session checks its sequence numbers ([`SeqCheck`]).
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -40,6 +43,8 @@ pub struct Shared {
     pub failed: AtomicUsize,
     /// Sessions that ended unexpectedly after READY.
     pub dropped: AtomicUsize,
+    /// Sessions that got RESUMED after the drop signal.
+    pub resumed: AtomicUsize,
 }
 
 /// Sees every dispatch a session receives after READY. Shared by all sessions
@@ -71,6 +76,9 @@ pub struct SessionCtx {
     /// Keep READY's JSON in [`SessionReport::ready_payload`].
     pub keep_ready: bool,
     pub observer: Option<Arc<dyn DispatchObserver>>,
+    /// When this turns true, a READY session drops its socket without a close
+    /// frame, reconnects at once and RESUMEs (once per session).
+    pub drop_signal: Option<watch::Receiver<bool>>,
 }
 
 /// Why a session ended, when it was not us closing it at the end of the run.
@@ -84,6 +92,8 @@ pub enum Failure {
 /// What one session measured.
 #[derive(Default)]
 pub struct SessionReport {
+    /// [`SessionCtx::index`].
+    pub index: usize,
     /// Time from sending IDENTIFY to receiving the READY dispatch.
     pub ready_latency: Option<Duration>,
     /// When READY arrived.
@@ -100,7 +110,100 @@ pub struct SessionReport {
     /// Gateway messages received, and how many of them came zlib-compressed.
     pub messages: u64,
     pub zlib_messages: u64,
+    /// Sequence numbers received (from READY on).
+    pub seqs: SeqCheck,
+    /// After the drop signal: the drop and the RESUME.
+    pub resume: Option<ResumeReport>,
     pub failure: Option<Failure>,
+}
+
+/// One drop and RESUME of a session.
+#[derive(Clone, Debug)]
+pub struct ResumeReport {
+    /// When the old socket was dropped.
+    pub dropped_at: Instant,
+    /// From the drop to RESUME sent (reconnect, upgrade, HELLO).
+    pub hello_latency: Option<Duration>,
+    /// When RESUME was sent, with this `seq`.
+    pub sent_at: Option<Instant>,
+    pub sent_seq: Option<u64>,
+    /// The first sequence number received on the new connection.
+    pub first_seq: Option<u64>,
+    /// Dispatches between RESUME and RESUMED (the replay).
+    pub replayed: u64,
+    /// When RESUMED arrived.
+    pub resumed_at: Option<Instant>,
+}
+
+impl Default for ResumeReport {
+    fn default() -> Self {
+        Self {
+            dropped_at: Instant::now(),
+            hello_latency: None,
+            sent_at: None,
+            sent_seq: None,
+            first_seq: None,
+            replayed: 0,
+            resumed_at: None,
+        }
+    }
+}
+
+/// Checks the sequence numbers of one session: every number from the first
+/// one (READY's) to the highest exactly once, in increasing order.
+#[derive(Clone, Debug, Default)]
+pub struct SeqCheck {
+    /// Bit `s - first` is set once `s` has been seen.
+    seen: Vec<u64>,
+    first: Option<u64>,
+    highest: u64,
+    /// Numbers received again.
+    pub repeated: u64,
+    /// Numbers received after a higher one (and not before).
+    pub out_of_order: u64,
+    /// Numbers below the first one or absurdly far above it (not tracked).
+    pub out_of_range: u64,
+}
+
+/// Highest `s - first` tracked (128 KiB of bits per session at most).
+const MAX_SEQ_SPAN: u64 = 1 << 20;
+
+impl SeqCheck {
+    pub fn record(&mut self, s: u64) {
+        let first = *self.first.get_or_insert(s);
+        let Some(bit) = s.checked_sub(first).filter(|b| *b < MAX_SEQ_SPAN) else {
+            self.out_of_range += 1;
+            return;
+        };
+        let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
+        if word >= self.seen.len() {
+            self.seen.resize(word + 1, 0);
+        }
+        if self.seen[word] & mask != 0 {
+            self.repeated += 1;
+            return;
+        }
+        self.seen[word] |= mask;
+        if s < self.highest {
+            self.out_of_order += 1;
+        }
+        self.highest = self.highest.max(s);
+    }
+
+    /// Numbers between the first and the highest never received.
+    pub fn missing(&self) -> u64 {
+        let Some(first) = self.first else {
+            return 0;
+        };
+        let span = self.highest - first + 1;
+        let seen: u64 = self.seen.iter().map(|w| u64::from(w.count_ones())).sum();
+        span - seen
+    }
+
+    /// Lowest and highest number received.
+    pub fn range(&self) -> Option<(u64, u64)> {
+        self.first.map(|f| (f, self.highest))
+    }
 }
 
 impl SessionReport {
@@ -141,7 +244,10 @@ struct Hello {
 
 /// Runs one session to completion and updates the shared counters.
 pub async fn run(mut ctx: SessionCtx) -> SessionReport {
-    let mut report = SessionReport::default();
+    let mut report = SessionReport {
+        index: ctx.index,
+        ..SessionReport::default()
+    };
     if let Err(failure) = drive(&mut ctx, &mut report).await {
         report.failure = Some(failure);
         if report.ready_latency.is_some() {
@@ -155,13 +261,7 @@ pub async fn run(mut ctx: SessionCtx) -> SessionReport {
 }
 
 async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), Failure> {
-    // Connect and wait for HELLO, unless the run ends first.
-    let handshake = handshake(&ctx.client, &ctx.url, ctx.compress, ctx.timeout);
-    let (mut conn, interval, hello_zlib) = tokio::select! {
-        r = handshake => r?,
-        _ = shutdown_signal(&mut ctx.shutdown) => return Err(err("run ended before READY")),
-    };
-    report.count_message(hello_zlib.zlib);
+    let (mut conn, mut interval) = connect(ctx, report, "READY").await?;
 
     // IDENTIFY
     let identify = serde_json::json!({
@@ -176,20 +276,130 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
     .to_string();
     let identify_at = Instant::now();
     conn.send(ws::Message::Text(identify.into())).await?;
-    let ready_deadline = tokio::time::Instant::from_std(identify_at + ctx.timeout);
+    let mut link = Link::default();
+    let mut awaiting = Awaiting::Ready(identify_at);
+    loop {
+        match converse(ctx, report, conn, interval, awaiting, &mut link).await? {
+            Ended::Stopped => return Ok(()),
+            Ended::Dropped(dropped_at) => {
+                // Only one drop per session.
+                ctx.drop_signal = None;
+                report.resume = Some(ResumeReport {
+                    dropped_at,
+                    ..ResumeReport::default()
+                });
+                // Let the other sessions woken by the same signal drop their
+                // sockets before this one spends time reconnecting, so all of
+                // them go down at (nearly) the same moment.
+                tokio::task::yield_now().await;
+            }
+        }
+        // The old socket is gone without a close frame: reconnect and RESUME.
+        let Some(session_id) = link.session_id.clone() else {
+            return Err(err("READY had no session_id to resume"));
+        };
+        (conn, interval) = connect(ctx, report, "RESUMED").await?;
+        let resume = serde_json::json!({
+            "op": 6,
+            "d": {"token": ctx.token, "session_id": session_id, "seq": link.last_seq}
+        })
+        .to_string();
+        let sent_at = Instant::now();
+        if let Some(r) = &mut report.resume {
+            r.hello_latency = Some(sent_at.saturating_duration_since(r.dropped_at));
+            r.sent_seq = link.last_seq;
+            r.sent_at = Some(sent_at);
+        }
+        conn.send(ws::Message::Text(resume.into())).await?;
+        awaiting = Awaiting::Resumed(sent_at);
+    }
+}
 
+/// Connects and waits for HELLO, unless the run ends first; `next` names what
+/// the session was going to wait for (for the error).
+async fn connect(
+    ctx: &mut SessionCtx,
+    report: &mut SessionReport,
+    next: &str,
+) -> Result<(Conn, Duration), Failure> {
+    let handshake = handshake(&ctx.client, &ctx.url, ctx.compress, ctx.timeout);
+    let (conn, interval, hello) = tokio::select! {
+        r = handshake => r?,
+        _ = shutdown_signal(&mut ctx.shutdown) => {
+            return Err(Failure::Error(format!("run ended before {next}")));
+        }
+    };
+    report.count_message(hello.zlib);
+    Ok((conn, interval))
+}
+
+/// What a connection waits for besides dispatches.
+#[derive(Clone, Copy)]
+enum Awaiting {
+    /// READY, after IDENTIFY sent then.
+    Ready(Instant),
+    /// RESUMED, after RESUME sent then.
+    Resumed(Instant),
+    /// Nothing: the session is up.
+    Nothing,
+}
+
+/// What a session keeps across its connections.
+#[derive(Default)]
+struct Link {
+    /// Highest sequence number received.
+    last_seq: Option<u64>,
+    /// READY's `session_id` (only read when the session may have to resume).
+    session_id: Option<String>,
+}
+
+/// How a connection ended without an error.
+enum Ended {
+    /// The run is over (we closed with 1000).
+    Stopped,
+    /// The drop signal came: the socket was dropped (no close frame) then.
+    Dropped(Instant),
+}
+
+#[derive(Deserialize)]
+struct ReadySessionId {
+    session_id: String,
+}
+
+/// One connection, from the IDENTIFY/RESUME just sent until the run ends, the
+/// drop signal comes (the socket is dropped on return) or something fails.
+async fn converse(
+    ctx: &mut SessionCtx,
+    report: &mut SessionReport,
+    mut conn: Conn,
+    interval: Duration,
+    mut awaiting: Awaiting,
+    link: &mut Link,
+) -> Result<Ended, Failure> {
+    let answer_deadline = match awaiting {
+        Awaiting::Ready(at) | Awaiting::Resumed(at) => at + ctx.timeout,
+        Awaiting::Nothing => Instant::now() + ctx.timeout,
+    };
     // Like Discord clients: first heartbeat after interval * jitter, then every interval.
     let mut next_heartbeat = tokio::time::Instant::now() + interval.mul_f64(rand::random::<f64>());
-    let mut last_seq: Option<u64> = None;
     let mut awaiting_ack = false;
-    // Timers and the stop signal live across iterations (re-creating them for
-    // every message costs a timer-wheel insert and removal each time).
+    // Timers and signals live across iterations (re-creating them for every
+    // message costs a timer-wheel insert and removal each time).
     let heartbeat_timer = sleep_until(next_heartbeat);
     tokio::pin!(heartbeat_timer);
-    let ready_timer = sleep_until(ready_deadline);
-    tokio::pin!(ready_timer);
+    let answer_timer = sleep_until(tokio::time::Instant::from_std(answer_deadline));
+    tokio::pin!(answer_timer);
     let stop = shutdown_signal(&mut ctx.shutdown);
     tokio::pin!(stop);
+    let drop_rx = ctx.drop_signal.as_mut();
+    let may_drop = drop_rx.is_some();
+    let drop_now = async move {
+        match drop_rx {
+            Some(rx) => shutdown_signal(rx).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(drop_now);
     loop {
         tokio::select! {
             payload = conn.next_payload() => {
@@ -197,38 +407,67 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
                 let arrived = Instant::now();
                 report.count_message(info.zlib);
                 let env = parse(&payload)?;
-                if env.s.is_some() {
-                    last_seq = env.s;
+                if let Some(s) = env.s {
+                    report.seqs.record(s);
+                    link.last_seq = Some(link.last_seq.map_or(s, |l| l.max(s)));
+                    if let Some(r) = &mut report.resume {
+                        r.first_seq.get_or_insert(s);
+                    }
                 }
                 match env.op {
                     0 if env.t.as_deref() == Some("READY") && report.ready_latency.is_none() => {
+                        let Awaiting::Ready(identify_at) = awaiting else {
+                            return Err(err("READY while not identifying"));
+                        };
+                        awaiting = Awaiting::Nothing;
                         report.ready_latency = Some(arrived - identify_at);
                         report.ready_at = Some(arrived);
                         report.ready_bytes = Some(payload.len());
                         report.ready_wire_bytes = Some(info.wire_bytes);
                         ctx.shared.ready.fetch_add(1, Ordering::Relaxed);
+                        if may_drop {
+                            link.session_id = env
+                                .d
+                                .and_then(|d| serde_json::from_str::<ReadySessionId>(d).ok())
+                                .map(|r| r.session_id);
+                        }
                         if ctx.close_after_ready {
                             if ctx.keep_ready {
                                 report.ready_payload = Some(payload);
                             }
                             conn.close().await;
-                            return Ok(());
+                            return Ok(Ended::Stopped);
                         }
                         if ctx.keep_ready {
                             report.ready_payload = Some(payload.clone());
                         }
                     }
+                    0 if env.t.as_deref() == Some("RESUMED")
+                        && matches!(awaiting, Awaiting::Resumed(_)) =>
+                    {
+                        awaiting = Awaiting::Nothing;
+                        if let Some(r) = &mut report.resume {
+                            r.resumed_at = Some(arrived);
+                        }
+                        ctx.shared.resumed.fetch_add(1, Ordering::Relaxed);
+                    }
                     0 if report.ready_latency.is_some() => {
+                        if let (Awaiting::Resumed(_), Some(r)) = (awaiting, &mut report.resume) {
+                            r.replayed += 1;
+                        }
                         if let (Some(observer), Some(t), Some(d)) = (&ctx.observer, env.t, env.d) {
                             observer.dispatch(ctx.index, &t, d, arrived);
                         }
                     }
                     // The server asks for a heartbeat right away.
                     1 => {
-                        conn.send(heartbeat(last_seq)).await?;
+                        conn.send(heartbeat(link.last_seq)).await?;
                         report.heartbeats_sent += 1;
                     }
                     7 => return Err(err("server asked to reconnect (op 7)")),
+                    9 if matches!(awaiting, Awaiting::Resumed(_)) => {
+                        return Err(err("invalid session (op 9) answering RESUME"));
+                    }
                     9 => return Err(err("invalid session (op 9)")),
                     11 => {
                         report.acks += 1;
@@ -241,22 +480,32 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
                 if awaiting_ack {
                     report.missed_acks += 1;
                 }
-                conn.send(heartbeat(last_seq)).await?;
+                conn.send(heartbeat(link.last_seq)).await?;
                 report.heartbeats_sent += 1;
                 awaiting_ack = true;
                 next_heartbeat += interval;
                 heartbeat_timer.as_mut().reset(next_heartbeat);
             }
-            () = &mut ready_timer, if report.ready_latency.is_none() => {
-                return Err(err("timeout waiting for READY"));
+            () = &mut answer_timer, if !matches!(awaiting, Awaiting::Nothing) => {
+                return Err(err(if matches!(awaiting, Awaiting::Ready(_)) {
+                    "timeout waiting for READY"
+                } else {
+                    "timeout waiting for RESUMED"
+                }));
             }
             () = &mut stop => {
                 conn.close().await;
-                return if report.ready_latency.is_some() {
-                    Ok(())
-                } else {
-                    Err(err("run ended before READY"))
+                return match awaiting {
+                    Awaiting::Nothing => Ok(Ended::Stopped),
+                    Awaiting::Ready(_) => Err(err("run ended before READY")),
+                    Awaiting::Resumed(_) => Err(err("run ended before RESUMED")),
                 };
+            }
+            () = &mut drop_now, if may_drop && matches!(awaiting, Awaiting::Nothing) => {
+                // Like a client losing its network: no close frame, the TCP
+                // connection just goes away.
+                drop(conn);
+                return Ok(Ended::Dropped(Instant::now()));
             }
         }
     }
@@ -558,6 +807,30 @@ mod tests {
                 ..Env::default()
             })
         );
+    }
+
+    #[test]
+    fn seq_check_counts_gaps_repeats_and_order() {
+        let mut ok = SeqCheck::default();
+        for s in 1..=10 {
+            ok.record(s);
+        }
+        assert_eq!(
+            (ok.missing(), ok.repeated, ok.out_of_order, ok.range()),
+            (0, 0, 0, Some((1, 10)))
+        );
+        let mut bad = SeqCheck::default();
+        for s in [5, 6, 8, 6, 7, 200, 4] {
+            bad.record(s);
+        }
+        // 9..=199 never came; 6 twice; 7 after 8; 4 is below READY's 5.
+        assert_eq!(bad.missing(), 191);
+        assert_eq!(
+            (bad.repeated, bad.out_of_order, bad.out_of_range),
+            (1, 1, 1)
+        );
+        assert_eq!(bad.range(), Some((5, 200)));
+        assert_eq!(SeqCheck::default().missing(), 0);
     }
 
     #[test]

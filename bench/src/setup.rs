@@ -133,11 +133,28 @@ pub async fn join_all(
     guilds: &[GuildInfo],
     concurrency: usize,
 ) -> (Batch<()>, BTreeSet<usize>) {
-    let g = guilds.len().max(1);
-    let batch = rest::run_bounded("joins", tokens.len() * guilds.len(), concurrency, |j| {
-        let (user, guild) = (j / g, j % g);
+    let g = guilds.len();
+    let pairs: Vec<(usize, usize)> = (0..tokens.len() * g).map(|j| (j / g, j % g)).collect();
+    join_pairs(client, api, tokens, guilds, &pairs, concurrency).await
+}
+
+/// User `tokens[u]` joins guild `guilds[g]` for every `(u, g)` in `pairs`, in
+/// that order. Returns the batch and the indices (into `tokens`) of the users
+/// for whom at least one join failed.
+pub async fn join_pairs(
+    client: &Client,
+    api: &str,
+    tokens: &[String],
+    guilds: &[GuildInfo],
+    pairs: &[(usize, usize)],
+    concurrency: usize,
+) -> (Batch<()>, BTreeSet<usize>) {
+    let batch = rest::run_bounded("joins", pairs.len(), concurrency, |j| {
+        let pair = pairs.get(j).copied();
         async move {
-            let (Some(token), Some(guild)) = (tokens.get(user), guilds.get(guild)) else {
+            let Some((token, guild)) =
+                pair.and_then(|(u, g)| Some((tokens.get(u)?, guilds.get(g)?)))
+            else {
                 return Err("internal: join index out of range".to_string());
             };
             let url = format!("{api}/invites/{}", guild.invite);
@@ -157,7 +174,11 @@ pub async fn join_all(
         }
     })
     .await;
-    let failed_users = batch.failed.iter().map(|j| j / g).collect();
+    let failed_users = batch
+        .failed
+        .iter()
+        .filter_map(|&j| pairs.get(j).map(|(u, _)| *u))
+        .collect();
     (batch, failed_users)
 }
 
