@@ -14,6 +14,7 @@ use spacebar_actors::session::SessionConfig;
 use spacebar_actors::Tree;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::cdn::{Cdn, CdnError};
 use crate::config::Config;
 use crate::credentials::TokenSigner;
 use crate::db::guild_state::DbGuildStore;
@@ -30,12 +31,16 @@ pub struct AppState {
     pub tree: Tree,
     pub metrics: Metrics,
     pub sessions: Arc<SessionConfig>,
+    /// File storage, image variants and URL signing.
+    pub cdn: Cdn,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error(transparent)]
+    Cdn(#[from] CdnError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -100,6 +105,7 @@ pub fn build(config: Config, database_url: &str, secret: &[u8]) -> Result<Server
         resume_buffer: config.gateway.resume_buffer,
         commands_per_minute: config.gateway.commands_per_minute,
     });
+    let cdn = Cdn::new(&config)?;
     let listen = config.http.listen;
     let workers = config.http.workers;
     let max_body = config.http.max_json_bytes;
@@ -114,6 +120,7 @@ pub fn build(config: Config, database_url: &str, secret: &[u8]) -> Result<Server
         ),
         metrics: Metrics::default(),
         sessions,
+        cdn,
     });
     let tree = state.tree.clone();
     let mut server = HttpServer::new(move || {
@@ -121,6 +128,7 @@ pub fn build(config: Config, database_url: &str, secret: &[u8]) -> Result<Server
             .app_data(state.clone())
             .app_data(PayloadConfig::new(max_body))
             .configure(crate::http::configure)
+            .configure(crate::cdn::configure)
             .default_service(actix_web::web::to(crate::http::not_found))
             .wrap(from_fn(crate::metrics::count_requests))
             .wrap(NormalizePath::trim())

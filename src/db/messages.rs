@@ -228,18 +228,19 @@ impl Message {
         .map(|n| n > 0)
     }
 
-    /// Deletes those of `ids` that are in `channel_id`; the ids that were.
+    /// Deletes those of `ids` that are in `channel_id`; the ids that were, with their
+    /// attachments (whose files go next).
     pub async fn delete_many(
         conn: &mut AsyncPgConnection,
         channel_id: i64,
         ids: &[i64],
-    ) -> QueryResult<Vec<i64>> {
+    ) -> QueryResult<Vec<(i64, serde_json::Value)>> {
         diesel::delete(
             messages::table
                 .filter(messages::channel_id.eq(channel_id))
                 .filter(messages::id.eq_any(ids)),
         )
-        .returning(messages::id)
+        .returning((messages::id, messages::attachments))
         .get_results(conn)
         .await
     }

@@ -11,6 +11,7 @@ pub mod json;
 pub mod urls;
 
 mod applications;
+mod attachments;
 mod auth;
 pub mod channels;
 mod gateway;
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn api(cfg: &mut web::ServiceConfig) {
     applications::configure(cfg);
+    attachments::configure(cfg);
     auth::configure(cfg);
     channels::configure(cfg);
     users::configure(cfg);

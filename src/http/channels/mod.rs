@@ -1,6 +1,7 @@
 //! `/channels/*`: a channel itself, its permission overwrites, typing. Messages, reactions,
 //! pins and invites of a channel live in their own files below.
 
+mod attachments;
 mod channel_delete;
 mod channel_get;
 mod channel_invites;
@@ -10,6 +11,8 @@ mod permissions;
 mod recipients;
 mod typing;
 
+pub use attachments::upload_lifetime;
+
 use actix_web::web;
 use serde::Deserialize;
 
@@ -18,7 +21,11 @@ use crate::http::error::{ApiError, FormErrors};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
-    cfg.route("/channels/{channel_id}", web::get().to(channel_get::get))
+    cfg.route(
+        "/channels/{channel_id}/attachments",
+        web::post().to(attachments::create),
+    )
+    .route("/channels/{channel_id}", web::get().to(channel_get::get))
         .route(
             "/channels/{channel_id}",
             web::patch().to(channel_modify::modify),

@@ -47,7 +47,7 @@ pub async fn list(
         return Ok(HttpResponse::Ok().json([(); 0]));
     }
     let messages = Message::page(&mut conn, channel_id, page, limit).await?;
-    Ok(HttpResponse::Ok().json(render(&mut conn, session.user.id, &messages).await?))
+    Ok(HttpResponse::Ok().json(render(&state, &mut conn, session.user.id, &messages).await?))
 }
 
 pub async fn get(
@@ -63,7 +63,7 @@ pub async fn get(
         return Err(ApiError::MissingAccess);
     }
     let message = find(&mut conn, &access, message_id).await?;
-    let mut rendered = render(&mut conn, session.user.id, &[message]).await?;
+    let mut rendered = render(&state, &mut conn, session.user.id, &[message]).await?;
     let one = rendered.pop().ok_or(ApiError::Unknown(Unknown::Message))?;
     Ok(HttpResponse::Ok().json(one))
 }

@@ -155,9 +155,9 @@ pub async fn modify(
         edited_at: edit.edited_at,
         ..message
     };
-    let event = event_message(&mut conn, &access, &edited).await?;
+    let event = event_message(&state, &mut conn, &access, &edited).await?;
     publish_message(&state, &access, "MESSAGE_UPDATE", &edited, &event)?;
-    let answer = render(&mut conn, user.id, &[edited])
+    let answer = render(&state, &mut conn, user.id, &[edited])
         .await?
         .pop()
         .ok_or(ApiError::Unknown(Unknown::Message))?;

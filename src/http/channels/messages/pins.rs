@@ -101,14 +101,14 @@ pub async fn pin(
             &access,
             "MESSAGE_UPDATE",
             &message,
-            &event_message(&mut conn, &access, &message).await?,
+            &event_message(&state, &mut conn, &access, &message).await?,
         )?;
         publish_message(
             &state,
             &access,
             "MESSAGE_CREATE",
             &notice,
-            &event_message(&mut conn, &access, &notice).await?,
+            &event_message(&state, &mut conn, &access, &notice).await?,
         )?;
         pins_update(&state, &access, Some(notice.created_at))?;
     }
@@ -143,7 +143,7 @@ pub async fn unpin(
             &access,
             "MESSAGE_UPDATE",
             &message,
-            &event_message(&mut conn, &access, &message).await?,
+            &event_message(&state, &mut conn, &access, &message).await?,
         )?;
         pins_update(&state, &access, latest)?;
     }
@@ -208,7 +208,7 @@ pub async fn list(
         .into_iter()
         .map(|(m, _)| m)
         .collect();
-    Ok(HttpResponse::Ok().json(render(&mut conn, session.user.id, &messages).await?))
+    Ok(HttpResponse::Ok().json(render(&state, &mut conn, session.user.id, &messages).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,7 +250,7 @@ pub async fn list_pages(
     let has_more = pins.len() > limit;
     pins.truncate(limit);
     let (messages, times): (Vec<Message>, Vec<DateTime<Utc>>) = pins.into_iter().unzip();
-    let rendered = render(&mut conn, session.user.id, &messages).await?;
+    let rendered = render(&state, &mut conn, session.user.id, &messages).await?;
     let items: Vec<Value> = rendered
         .into_iter()
         .zip(times)
