@@ -9,6 +9,7 @@ mod common;
 
 mod accounts;
 mod bots;
+mod cdn;
 mod discord_py;
 mod discovery;
 mod embedded;

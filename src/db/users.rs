@@ -67,6 +67,8 @@ pub struct UserChanges {
     pub pronouns: Option<String>,
     pub accent_color: Option<Option<i32>>,
     pub settings: Option<serde_json::Value>,
+    pub avatar: Option<Option<String>>,
+    pub banner: Option<Option<String>>,
 }
 
 impl User {

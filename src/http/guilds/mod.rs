@@ -3,6 +3,7 @@
 
 mod bans;
 mod channels;
+mod emojis;
 mod guild_create;
 mod guild_delete;
 mod guild_get;
@@ -12,6 +13,7 @@ mod member_roles;
 pub mod members;
 mod roles;
 pub mod snapshot;
+mod stickers;
 
 use actix_web::web;
 
@@ -34,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::patch().to(channels::reorder),
         );
     roles::configure(cfg);
+    emojis::configure(cfg);
+    stickers::configure(cfg);
     members::configure(cfg);
     member_roles::configure(cfg);
     bans::configure(cfg);
