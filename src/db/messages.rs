@@ -245,6 +245,32 @@ impl Message {
         .await
     }
 
+    /// (channel id, attachments) of a channel's messages that have files (to remove them with it).
+    pub async fn attachments_in_channel(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+    ) -> QueryResult<Vec<(i64, serde_json::Value)>> {
+        messages::table
+            .filter(messages::channel_id.eq(channel_id))
+            .filter(messages::attachments.ne(serde_json::json!([])))
+            .select((messages::channel_id, messages::attachments))
+            .load(conn)
+            .await
+    }
+
+    /// (channel id, attachments) of a guild's messages that have files.
+    pub async fn attachments_in_guild(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+    ) -> QueryResult<Vec<(i64, serde_json::Value)>> {
+        messages::table
+            .filter(messages::guild_id.eq(guild_id))
+            .filter(messages::attachments.ne(serde_json::json!([])))
+            .select((messages::channel_id, messages::attachments))
+            .load(conn)
+            .await
+    }
+
     /// The pinned messages of a channel.
     pub async fn pinned(
         conn: &mut AsyncPgConnection,

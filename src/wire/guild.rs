@@ -181,6 +181,8 @@ pub struct GuildSnapshot<'a> {
     pub me: Option<&'a Member>,
     /// Members to include (GUILD_CREATE for bots), with their users.
     pub members: Vec<Value>,
+    pub emojis: Vec<Value>,
+    pub stickers: Vec<Value>,
 }
 
 impl<'a> GuildSnapshot<'a> {
@@ -229,6 +231,8 @@ impl<'a> GuildSnapshot<'a> {
             member_count,
             me,
             members: Vec::new(),
+            emojis: Vec::new(),
+            stickers: Vec::new(),
         }
     }
 
@@ -256,6 +260,8 @@ impl<'a> GuildSnapshot<'a> {
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
             "lazy": true,
+            "emojis": self.emojis,
+            "stickers": self.stickers,
         });
         merge(&mut value, extra);
         value
@@ -268,8 +274,8 @@ impl<'a> GuildSnapshot<'a> {
             "properties": properties(self.guild),
             "channels": self.channels(),
             "threads": [],
-            "stickers": [],
-            "emojis": [],
+            "stickers": self.stickers,
+            "emojis": self.emojis,
             "roles": self.roles.iter().filter(|r| r.guild_id == self.guild.id).map(role).collect::<Vec<_>>(),
             "member_count": self.member_count,
             "joined_at": self.me.map(|m| m.joined_at),

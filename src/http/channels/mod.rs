@@ -12,6 +12,7 @@ mod recipients;
 mod typing;
 
 pub use attachments::upload_lifetime;
+pub use messages::files::remove_files;
 
 use actix_web::web;
 use serde::Deserialize;
@@ -26,34 +27,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(attachments::create),
     )
     .route("/channels/{channel_id}", web::get().to(channel_get::get))
-        .route(
-            "/channels/{channel_id}",
-            web::patch().to(channel_modify::modify),
-        )
-        .route(
-            "/channels/{channel_id}",
-            web::delete().to(channel_delete::delete),
-        )
-        .route(
-            "/channels/{channel_id}/permissions/{overwrite_id}",
-            web::put().to(permissions::put),
-        )
-        .route(
-            "/channels/{channel_id}/permissions/{overwrite_id}",
-            web::delete().to(permissions::delete),
-        )
-        .route(
-            "/channels/{channel_id}/typing",
-            web::post().to(typing::typing),
-        )
-        .route(
-            "/channels/{channel_id}/recipients/{user_id}",
-            web::put().to(recipients::put),
-        )
-        .route(
-            "/channels/{channel_id}/recipients/{user_id}",
-            web::delete().to(recipients::delete),
-        );
+    .route(
+        "/channels/{channel_id}",
+        web::patch().to(channel_modify::modify),
+    )
+    .route(
+        "/channels/{channel_id}",
+        web::delete().to(channel_delete::delete),
+    )
+    .route(
+        "/channels/{channel_id}/permissions/{overwrite_id}",
+        web::put().to(permissions::put),
+    )
+    .route(
+        "/channels/{channel_id}/permissions/{overwrite_id}",
+        web::delete().to(permissions::delete),
+    )
+    .route(
+        "/channels/{channel_id}/typing",
+        web::post().to(typing::typing),
+    )
+    .route(
+        "/channels/{channel_id}/recipients/{user_id}",
+        web::put().to(recipients::put),
+    )
+    .route(
+        "/channels/{channel_id}/recipients/{user_id}",
+        web::delete().to(recipients::delete),
+    );
     channel_invites::configure(cfg);
 }
 

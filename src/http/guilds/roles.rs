@@ -274,6 +274,13 @@ pub async fn delete(
         Role::delete(conn, role_id).await
     })
     .await?;
+    if let Some(key) = role
+        .icon
+        .as_deref()
+        .and_then(|hash| Key::image(ImageArea::RoleIcon, role_id, hash))
+    {
+        state.cdn.remove(&key).await;
+    }
     let data = serde_json::json!({
         "guild_id": guild::id(guild_id),
         "role_id": guild::id(role_id),

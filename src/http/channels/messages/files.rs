@@ -355,6 +355,15 @@ impl Attachments {
     }
 }
 
+/// Removes the files of deleted messages, given as (channel id, attachments).
+pub async fn remove_files(state: &AppState, messages: impl IntoIterator<Item = (i64, Value)>) {
+    for (channel_id, attachments) in messages {
+        for key in keys_of(channel_id, &attachments) {
+            state.cdn.remove(&key).await;
+        }
+    }
+}
+
 /// The storage keys of a stored message's attachments (to remove with the message).
 pub fn keys_of(channel_id: i64, attachments: &Value) -> Vec<Key> {
     attachments
