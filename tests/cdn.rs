@@ -719,7 +719,7 @@ async fn path_traversal_is_refused() {
         "/avatars/1/%2e%2e%2f%2e%2e%2fsecret.png".to_string(),
         "/icons/..%2F..%2F/x.png".to_string(),
         "/emojis/..%2F..%2Fsecret.txt".to_string(),
-        format!("/uploads/..%2F..%2Fsecret.txt"),
+        "/uploads/..%2F..%2Fsecret.txt".to_string(),
     ] {
         let response = fetch(&server, &path, &[]).await;
         assert!(

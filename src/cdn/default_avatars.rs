@@ -43,7 +43,7 @@ fn draw([r, g, b]: [u8; 3]) -> RgbaImage {
             return Rgba([0, 0, 0, 0]);
         }
         let head = inside(centre, 100.0, 42.0, 42.0);
-        let shoulders = y >= 150.0 && y <= 200.0 && inside(centre, 200.0, 72.0, 52.0);
+        let shoulders = (150.0..=200.0).contains(&y) && inside(centre, 200.0, 72.0, 52.0);
         if head || shoulders {
             Rgba([255, 255, 255, 255])
         } else {

@@ -153,13 +153,13 @@ async fn default_avatar(
     }
 }
 
-/// `?size=`: absent, or a power of two from 16 to 4096.
-fn requested_size(req: &HttpRequest) -> Result<Option<u32>, HttpResponse> {
+/// `?size=`: absent, or a power of two from 16 to 4096 (`Err` for anything else).
+fn requested_size(req: &HttpRequest) -> Result<Option<u32>, ()> {
     match query(req).get("size") {
         None => Ok(None),
         Some(text) => match text.parse::<u32>() {
             Ok(size) if size.is_power_of_two() && (16..=4096).contains(&size) => Ok(Some(size)),
-            _ => Err(bad_request("size must be a power of two from 16 to 4096")),
+            _ => Err(()),
         },
     }
 }
@@ -170,9 +170,8 @@ async fn image(req: &HttpRequest, cdn: &Cdn, key: &Key, extension: &str) -> Http
     let Some(format) = Format::from_extension(&extension.to_ascii_lowercase()) else {
         return bad_request("unsupported image extension");
     };
-    let size = match requested_size(req) {
-        Ok(size) => size,
-        Err(response) => return response,
+    let Ok(size) = requested_size(req) else {
+        return bad_request("size must be a power of two from 16 to 4096");
     };
     let variant = match size {
         Some(size) => format!("{size}.{}", format.extension()),
