@@ -92,7 +92,8 @@ pub struct ImageInfo {
     pub animated: bool,
 }
 
-/// The format, size and animation of an image file; `None` when it is not one (or a broken one).
+/// The format, size and animation of an image file, from its headers; `None` when it is not
+/// one. A file whose pixels are broken can pass: [`decodes`] reads them all.
 pub fn inspect(bytes: &[u8]) -> Option<ImageInfo> {
     let format = sniff(bytes)?;
     let (width, height) = ImageReader::with_format(Cursor::new(bytes), format.image_format())
@@ -117,6 +118,20 @@ pub fn inspect(bytes: &[u8]) -> Option<ImageInfo> {
         height,
         animated,
     })
+}
+
+/// Whether the whole image decodes (and has at most `max_pixels`): for images that will be
+/// served resized (avatars, icons, emojis, stickers), checked once when they arrive.
+pub fn decodes(bytes: &[u8], max_pixels: u64) -> bool {
+    let Some(info) = inspect(bytes) else {
+        return false;
+    };
+    if u64::from(info.width) * u64::from(info.height) > max_pixels {
+        return false;
+    }
+    ImageReader::with_format(Cursor::new(bytes), info.format.image_format())
+        .decode()
+        .is_ok()
 }
 
 /// `bytes` (an image) as `to`, fitted within `size`×`size` when given (never enlarged). An
@@ -251,7 +266,14 @@ mod tests {
             convert(&original, None, Format::Png, 100),
             Err(ImageError::TooLarge(_))
         ));
-        assert!(inspect(b"GIF89a but not really").is_none());
+        assert!(inspect(b"not an image at all").is_none());
+        assert!(!decodes(b"GIF89a but not really", 1 << 24));
+        assert!(decodes(&original, 1 << 24));
+        assert!(!decodes(&original, 100), "too many pixels");
+        assert!(
+            !decodes(&original[..original.len() / 2], 1 << 24),
+            "truncated"
+        );
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl Cdn {
         key: impl Fn(&str) -> Option<Key>,
     ) -> Result<(String, ImageInfo), ApiError> {
         let bytes = decode_data_url(field, data_url, max_bytes)?;
-        let info = checked_image(field, &bytes)?;
+        let info = self.checked_image(field, bytes.clone()).await?;
         let hash = image_hash(&bytes, info.animated);
         let key = key(&hash).ok_or_else(|| invalid_image(field))?;
         self.storage
@@ -98,6 +98,20 @@ impl Cdn {
             .await
             .map_err(ApiError::internal)?;
         Ok((hash, info))
+    }
+
+    /// What the image in `bytes` is, once all of it decoded (off the async threads), or the
+    /// field's form error.
+    pub async fn checked_image(&self, field: &str, bytes: Bytes) -> Result<ImageInfo, ApiError> {
+        let max_pixels = self.config.max_image_pixels;
+        let checked = tokio::task::spawn_blocking(move || {
+            imaging::decodes(&bytes, max_pixels)
+                .then(|| imaging::inspect(&bytes))
+                .flatten()
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        checked.ok_or_else(|| invalid_image(field))
     }
 
     /// A profile image field of a PATCH: absent (`None`) leaves it, `null` clears it, a data URL
@@ -205,11 +219,6 @@ pub fn decode_data_url(field: &str, text: &str, max_bytes: usize) -> Result<Byte
         return Err(too_large(field, max_bytes));
     }
     Ok(Bytes::from(bytes))
-}
-
-/// What the image in `bytes` is, or the field's form error when it is none this server reads.
-pub fn checked_image(field: &str, bytes: &[u8]) -> Result<ImageInfo, ApiError> {
-    imaging::inspect(bytes).ok_or_else(|| invalid_image(field))
 }
 
 /// A checked file size for `field`, or its form error.

@@ -150,7 +150,8 @@ async fn create(
         form.description.as_deref(),
     );
     let file = form.file.unwrap_or_default();
-    let format_type = match crate::cdn::imaging::inspect(&file) {
+    let checked = state.cdn.checked_image("file", file.clone()).await.ok();
+    let format_type = match checked {
         Some(info) if info.format == Format::Png && info.animated => format::APNG,
         Some(info) if info.format == Format::Png => format::PNG,
         Some(info) if info.format == Format::Gif => format::GIF,
