@@ -10,7 +10,10 @@
 //!   POST to MESSAGE_CREATE at every recipient.
 //! - `ready`: IDENTIFY -> READY latency and READY's size for a user in many
 //!   big guilds.
+//! - `cdn`: requests/s and p99 for a cached avatar variant and a 1 MiB
+//!   attachment under concurrent load; resize throughput.
 
+mod cdn;
 mod fanout;
 mod gateway;
 mod pool;
@@ -53,6 +56,9 @@ enum Command {
     /// Measure IDENTIFY -> READY and READY's size for a user in many guilds
     /// with many members.
     Ready(ready::ReadyArgs),
+    /// Serve a cached 128 px avatar and a 1 MiB attachment under concurrent
+    /// load (requests/s, p99); resize throughput of a 1024² PNG to 128 px.
+    Cdn(cdn::CdnArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
         Command::Gateway(args) => gateway::run(args),
         Command::Fanout(args) => fanout::run(args),
         Command::Ready(args) => ready::run(args),
+        Command::Cdn(args) => cdn::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
