@@ -43,6 +43,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub gateway: GatewayConfig,
     pub rate_limits: RateLimitsConfig,
+    pub cdn: CdnConfig,
 }
 
 /// Rate limits on the REST API (see `http::rate_limits`).
@@ -84,6 +85,26 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
+    pub backend: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_endpoint: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    pub s3_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CdnConfig {
+    pub sign_urls: bool,
+    pub signing_key: String,
+    pub url_lifetime_secs: u64,
+    pub upload_lifetime_secs: u64,
+    pub max_image_bytes: usize,
+    pub max_emoji_bytes: usize,
+    pub max_sticker_bytes: usize,
+    pub max_image_pixels: u64,
+    pub memory_cache_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -131,6 +152,7 @@ pub struct LimitsConfig {
     pub message_max_tts_characters: u64,
     pub message_max_reactions: u64,
     pub message_max_attachment_size: u64,
+    pub message_max_attachments: u64,
     pub message_max_bulk_delete: u64,
     pub message_max_embed_download_size: u64,
     pub channel_max_pins: u64,
@@ -242,11 +264,15 @@ impl Config {
                 *value = "<redacted>".into();
             }
         };
-        if let Some(value) = tree.pointer_mut("/security/jwt_secret") {
-            secret(value);
-        }
-        if let Some(value) = tree.pointer_mut("/database/url") {
-            secret(value);
+        for pointer in [
+            "/security/jwt_secret",
+            "/database/url",
+            "/storage/s3_secret_access_key",
+            "/cdn/signing_key",
+        ] {
+            if let Some(value) = tree.pointer_mut(pointer) {
+                secret(value);
+            }
         }
         tree
     }
@@ -282,6 +308,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "gateway",
                 message: "intervals and timeouts must be above zero".into(),
+            });
+        }
+        if !matches!(self.storage.backend.as_str(), "fs" | "s3") {
+            return Err(ConfigError::Invalid {
+                key: "storage.backend",
+                message: "must be \"fs\" or \"s3\"".into(),
+            });
+        }
+        if self.storage.backend == "s3" && self.storage.s3_bucket.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "storage.s3_bucket",
+                message: "is required with storage.backend = \"s3\"".into(),
             });
         }
         let public_url = self.http.public_url.trim_end_matches('/');

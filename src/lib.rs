@@ -5,6 +5,7 @@
 //! `db` the storage, `wire` the JSON shapes clients see, `credentials` tokens and passwords.
 //! The actors (sessions, registries, the supervision tree) live in the `spacebar-actors` crate.
 
+pub mod cdn;
 pub mod config;
 pub mod credentials;
 pub mod db;
@@ -17,4 +18,5 @@ pub use spacebar_actors::permissions;
 pub mod rights;
 pub mod server;
 pub mod snowflake;
+pub mod storage;
 pub mod wire;

@@ -15,6 +15,7 @@ use spacebar_actors::session::SessionConfig;
 use spacebar_actors::Tree;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::cdn::{Cdn, CdnError};
 use crate::config::Config;
 use crate::credentials::TokenSigner;
 use crate::db::guild_state::DbGuildStore;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub tree: Tree,
     pub metrics: Metrics,
     pub sessions: Arc<SessionConfig>,
+    /// File storage, image variants and URL signing.
+    pub cdn: Cdn,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,8 @@ pub enum ServerError {
     Database(#[from] DbError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Cdn(#[from] CdnError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -167,6 +172,7 @@ pub async fn build(
         commands_per_minute: config.gateway.commands_per_minute,
         outbound_queue: config.gateway.outbound_queue,
     });
+    let cdn = Cdn::new(&config)?;
     let listen = config.http.listen;
     let workers = config.http.workers;
     let max_body = config.http.max_json_bytes;
@@ -183,6 +189,7 @@ pub async fn build(
         ),
         metrics: Metrics::default(),
         sessions,
+        cdn,
     });
     let tree = state.tree.clone();
     let mut server = HttpServer::new(move || {
@@ -190,6 +197,7 @@ pub async fn build(
             .app_data(state.clone())
             .app_data(PayloadConfig::new(max_body))
             .configure(crate::http::configure)
+            .configure(crate::cdn::configure)
             .default_service(actix_web::web::to(crate::http::not_found))
             .wrap(from_fn(crate::http::rate_limits::limit))
             .wrap(from_fn(crate::http::banned::refuse_banned))

@@ -10,6 +10,7 @@ mod common;
 mod accounts;
 mod admin;
 mod bots;
+mod cdn;
 mod commands;
 mod discord_py;
 mod discovery;

@@ -92,10 +92,20 @@ impl TokenSigner {
 /// The signing secret: the configured one, else the one kept in `<data_dir>/jwt_secret`,
 /// created (random, readable by the owner only) on first start.
 pub fn load_secret(configured: &str, data_dir: &Path) -> std::io::Result<Vec<u8>> {
+    load_named_secret(configured, data_dir, "jwt_secret")
+}
+
+/// A secret: the configured one, else the one kept in `<data_dir>/<file_name>`, created
+/// (random, readable by the owner only) the first time.
+pub fn load_named_secret(
+    configured: &str,
+    data_dir: &Path,
+    file_name: &str,
+) -> std::io::Result<Vec<u8>> {
     if !configured.is_empty() {
         return Ok(configured.as_bytes().to_vec());
     }
-    let path = data_dir.join("jwt_secret");
+    let path = data_dir.join(file_name);
     match fs::read(&path) {
         Ok(secret) if !secret.is_empty() => return Ok(secret),
         Ok(_) => {}

@@ -133,20 +133,20 @@ impl Ban {
 
     /// Deletes what `author_id` wrote in the guild since `since` (message ids are snowflakes, so
     /// "newer than" is "id at or above the first snowflake of that millisecond"). Returns the
-    /// deleted messages as (channel id, message id).
+    /// deleted messages as (channel id, message id, attachments).
     pub async fn delete_messages_since(
         conn: &mut AsyncPgConnection,
         guild_id: i64,
         author_id: i64,
         since: DateTime<Utc>,
-    ) -> QueryResult<Vec<(i64, i64)>> {
+    ) -> QueryResult<Vec<(i64, i64, serde_json::Value)>> {
         diesel::delete(
             messages::table
                 .filter(messages::guild_id.eq(guild_id))
                 .filter(messages::author_id.eq(author_id))
                 .filter(messages::id.ge(snowflake_at(since))),
         )
-        .returning((messages::channel_id, messages::id))
+        .returning((messages::channel_id, messages::id, messages::attachments))
         .get_results(conn)
         .await
     }

@@ -214,6 +214,19 @@ impl Member {
             .map(|n| n > 0)
     }
 
+    /// (user id, avatar hash) of the guild's members with a guild avatar.
+    pub async fn avatars(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+    ) -> QueryResult<Vec<(i64, String)>> {
+        members::table
+            .filter(members::guild_id.eq(guild_id))
+            .filter(members::avatar.is_not_null())
+            .select((members::user_id, members::avatar.assume_not_null()))
+            .load(conn)
+            .await
+    }
+
     pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
         diesel::update(members::table.find((self.guild_id, self.user_id)))
             .set(self)

@@ -228,18 +228,19 @@ impl Message {
         .map(|n| n > 0)
     }
 
-    /// Deletes those of `ids` that are in `channel_id`; the ids that were.
+    /// Deletes those of `ids` that are in `channel_id`; the ids that were, with their
+    /// attachments (whose files go next).
     pub async fn delete_many(
         conn: &mut AsyncPgConnection,
         channel_id: i64,
         ids: &[i64],
-    ) -> QueryResult<Vec<i64>> {
+    ) -> QueryResult<Vec<(i64, serde_json::Value)>> {
         diesel::delete(
             messages::table
                 .filter(messages::channel_id.eq(channel_id))
                 .filter(messages::id.eq_any(ids)),
         )
-        .returning(messages::id)
+        .returning((messages::id, messages::attachments))
         .get_results(conn)
         .await
     }
@@ -258,6 +259,19 @@ impl Message {
             .await
     }
 
+    /// (channel id, attachments) of a channel's messages that have files (to remove them with it).
+    pub async fn attachments_in_channel(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+    ) -> QueryResult<Vec<(i64, serde_json::Value)>> {
+        messages::table
+            .filter(messages::channel_id.eq(channel_id))
+            .filter(messages::attachments.ne(serde_json::json!([])))
+            .select((messages::channel_id, messages::attachments))
+            .load(conn)
+            .await
+    }
+
     /// Up to `limit` message ids of a guild.
     pub async fn batch_of_guild(
         conn: &mut AsyncPgConnection,
@@ -272,10 +286,27 @@ impl Message {
             .await
     }
 
-    /// Deletes these messages, wherever they are; how many were.
-    pub async fn delete_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<usize> {
+    /// (channel id, attachments) of a guild's messages that have files.
+    pub async fn attachments_in_guild(
+        conn: &mut AsyncPgConnection,
+        guild_id: i64,
+    ) -> QueryResult<Vec<(i64, serde_json::Value)>> {
+        messages::table
+            .filter(messages::guild_id.eq(guild_id))
+            .filter(messages::attachments.ne(serde_json::json!([])))
+            .select((messages::channel_id, messages::attachments))
+            .load(conn)
+            .await
+    }
+
+    /// Deletes these messages, wherever they are; (channel id, attachments) of each that was.
+    pub async fn delete_ids(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+    ) -> QueryResult<Vec<(i64, serde_json::Value)>> {
         diesel::delete(messages::table.filter(messages::id.eq_any(ids)))
-            .execute(conn)
+            .returning((messages::channel_id, messages::attachments))
+            .get_results(conn)
             .await
     }
 

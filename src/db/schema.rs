@@ -172,6 +172,45 @@ diesel::table! {
 }
 
 diesel::table! {
+    emojis (id) {
+        id -> Int8,
+        guild_id -> Int8,
+        name -> Text,
+        user_id -> Nullable<Int8>,
+        animated -> Bool,
+        available -> Bool,
+        roles -> Array<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    pending_uploads (token) {
+        token -> Text,
+        channel_id -> Int8,
+        user_id -> Int8,
+        filename -> Text,
+        size -> Int8,
+        uploaded -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    stickers (id) {
+        id -> Int8,
+        guild_id -> Int8,
+        name -> Text,
+        description -> Nullable<Text>,
+        tags -> Text,
+        format_type -> Int4,
+        available -> Bool,
+        user_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     permission_overwrites (channel_id, target_id) {
         channel_id -> Int8,
         target_id -> Int8,
@@ -305,6 +344,9 @@ diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(permission_overwrites -> channels (channel_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(roles -> guilds (guild_id));
+diesel::joinable!(emojis -> guilds (guild_id));
+diesel::joinable!(stickers -> guilds (guild_id));
+diesel::joinable!(pending_uploads -> channels (channel_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     application_commands,
@@ -313,6 +355,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     bans,
     channel_recipients,
     channels,
+    emojis,
     guilds,
     instance_bans,
     instance_config,
@@ -320,11 +363,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     invites,
     members,
     messages,
+    pending_uploads,
     permission_overwrites,
     reactions,
     read_states,
     registration_tokens,
     relationships,
     roles,
+    stickers,
     users,
 );

@@ -70,6 +70,8 @@ pub struct UserChanges {
     pub rights: Option<i64>,
     pub disabled: Option<bool>,
     pub deleted: Option<bool>,
+    pub avatar: Option<Option<String>>,
+    pub banner: Option<Option<String>>,
 }
 
 /// Which way a page of rows runs, by id.

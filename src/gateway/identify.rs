@@ -16,17 +16,19 @@ use spacebar_actors::Dispatch;
 use crate::credentials::authenticate;
 use crate::db::applications::Application;
 use crate::db::channels::{Channel, OverwriteRow};
+use crate::db::emojis::Emoji;
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::read_states::ReadState;
 use crate::db::relationships::{kind as relationship_kind, Relationship};
 use crate::db::roles::Role;
+use crate::db::stickers::Sticker;
 use crate::db::users::User;
 use crate::db::Connection;
 use crate::server::AppState;
 use crate::wire::guild::{self, id, GuildSnapshot};
-use crate::wire::settings;
 use crate::wire::user::{PrivateUser, PublicUser};
+use crate::wire::{expression, settings};
 
 /// The version of the client API this server's READY follows, as Discord reports it.
 const API_CODE_VERSION: u32 = 1;
@@ -172,6 +174,8 @@ struct World {
     relationships: Vec<Relationship>,
     users: HashMap<i64, User>,
     read_states: Vec<ReadState>,
+    emojis: Vec<Emoji>,
+    stickers: Vec<Sticker>,
 }
 
 impl World {
@@ -235,6 +239,8 @@ impl World {
             .map(|u| (u.id, u))
             .collect();
         let read_states = ReadState::of_user(conn, user.id).await?;
+        let emojis = Emoji::of_guilds(conn, &guild_ids).await?;
+        let stickers = Sticker::of_guilds(conn, &guild_ids).await?;
         Ok(Self {
             guilds,
             all_guild_ids,
@@ -250,6 +256,8 @@ impl World {
             relationships,
             users,
             read_states,
+            emojis,
+            stickers,
         })
     }
 
@@ -281,6 +289,18 @@ impl World {
             me,
             count,
         );
+        snapshot.emojis = self
+            .emojis
+            .iter()
+            .filter(|e| e.guild_id == guild.id)
+            .map(|e| expression::emoji(e, None))
+            .collect();
+        snapshot.stickers = self
+            .stickers
+            .iter()
+            .filter(|s| s.guild_id == guild.id)
+            .map(|s| expression::sticker(s, None))
+            .collect();
         if !user.bot {
             return snapshot;
         }

@@ -22,6 +22,8 @@ pub enum Unknown {
     User = 10013,
     Emoji = 10014,
     Ban = 10026,
+    Sticker = 10060,
+    Attachment = 10090,
 }
 
 impl Unknown {
@@ -38,6 +40,8 @@ impl Unknown {
             Self::User => "Unknown User",
             Self::Emoji => "Unknown Emoji",
             Self::Ban => "Unknown Ban",
+            Self::Sticker => "Unknown Sticker",
+            Self::Attachment => "Unknown Attachment",
         }
     }
 }

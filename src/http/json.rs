@@ -44,6 +44,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidJson)?;
+    parse_value(value)
+}
+
+/// [`parse`] of a value already read as JSON (a multipart body's `payload_json`).
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let mut path = dotted(&error.path().to_string());
         let message = error.inner().to_string();

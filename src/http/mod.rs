@@ -14,6 +14,7 @@ pub mod rate_limits;
 pub mod urls;
 
 mod applications;
+mod attachments;
 mod auth;
 pub mod channels;
 mod gateway;
@@ -50,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn api(cfg: &mut web::ServiceConfig) {
     applications::configure(cfg);
+    attachments::configure(cfg);
     auth::configure(cfg);
     channels::configure(cfg);
     users::configure(cfg);

@@ -183,6 +183,8 @@ pub struct GuildSnapshot<'a> {
     pub members: Vec<Value>,
     /// The presences of those of them who are online.
     pub presences: Vec<Value>,
+    pub emojis: Vec<Value>,
+    pub stickers: Vec<Value>,
 }
 
 impl<'a> GuildSnapshot<'a> {
@@ -232,6 +234,8 @@ impl<'a> GuildSnapshot<'a> {
             me,
             members: Vec::new(),
             presences: Vec::new(),
+            emojis: Vec::new(),
+            stickers: Vec::new(),
         }
     }
 
@@ -259,6 +263,8 @@ impl<'a> GuildSnapshot<'a> {
             "guild_scheduled_events": [],
             "soundboard_sounds": [],
             "lazy": true,
+            "emojis": self.emojis,
+            "stickers": self.stickers,
         });
         merge(&mut value, extra);
         value
@@ -271,8 +277,8 @@ impl<'a> GuildSnapshot<'a> {
             "properties": properties(self.guild),
             "channels": self.channels(),
             "threads": [],
-            "stickers": [],
-            "emojis": [],
+            "stickers": self.stickers,
+            "emojis": self.emojis,
             "roles": self.roles.iter().filter(|r| r.guild_id == self.guild.id).map(role).collect::<Vec<_>>(),
             "member_count": self.member_count,
             "joined_at": self.me.map(|m| m.joined_at),

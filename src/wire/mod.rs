@@ -2,6 +2,7 @@
 //! Snowflakes are strings on the wire.
 
 pub mod application;
+pub mod expression;
 pub mod guild;
 pub mod invite;
 pub mod message;

@@ -158,6 +158,11 @@ impl TestServer {
         spacebar::server::stop_gracefully(&self.tree, &self.handle).await;
     }
 
+    /// The server's data directory (stored files live under `files/`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     /// `http://127.0.0.1:port` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

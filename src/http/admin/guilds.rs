@@ -16,8 +16,9 @@ use crate::db::members::Member;
 use crate::db::messages::Message;
 use crate::db::roles::Role;
 use crate::db::Connection;
+use crate::http::channels::remove_files;
 use crate::http::error::{ApiError, Unknown};
-use crate::http::guilds::members;
+use crate::http::guilds::{guild_delete, members};
 use crate::http::json::Json;
 use crate::http::snowflake;
 use crate::server::AppState;
@@ -161,11 +162,14 @@ pub async fn delete_guild(
         if ids.is_empty() {
             break;
         }
-        deleted += Message::delete_ids(&mut conn, &ids).await?;
+        let files = Message::delete_ids(&mut conn, &ids).await?;
+        deleted += files.len();
+        remove_files(state, files).await;
         progress.step(json!({ "step": "guild messages", "guild_id": guild_id.to_string(), "deleted": deleted }));
     }
-    Guild::delete(&mut conn, guild_id).await?;
-    state.guild_deleted(guild_id)?;
+    if let Some(guild) = Guild::find(&mut conn, guild_id).await? {
+        guild_delete::delete_with_files(state, &mut conn, &guild).await?;
+    }
     progress.step(json!({ "step": "guild", "guild_id": guild_id.to_string(), "deleted": true }));
     Ok(())
 }

@@ -17,11 +17,13 @@ use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::messages::Message;
 use crate::db::users::{User, UserChanges};
+use crate::http::channels::remove_files;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::guilds::members;
 use crate::http::json::Json;
 use crate::http::snowflake;
 use crate::server::AppState;
+use crate::storage::{ImageArea, Key};
 
 /// Messages deleted per transaction (and per progress line).
 const BATCH: i64 = 1000;
@@ -150,13 +152,24 @@ async fn delete_user(state: &AppState, progress: &Progress, user: User) -> Resul
             break;
         }
         let ids: Vec<i64> = batch.iter().map(|(id, _, _)| *id).collect();
-        deleted += Message::delete_ids(&mut conn, &ids).await?;
+        let files = Message::delete_ids(&mut conn, &ids).await?;
+        deleted += files.len();
+        remove_files(state, files).await;
         announce_deleted(state, &mut conn, &batch).await?;
         progress.step(json!({ "step": "messages", "deleted": deleted }));
     }
 
-    // What is left refers to the account and goes with it (sessions, reactions, DMs' seats…).
+    // What is left refers to the account and goes with it (sessions, reactions, DMs' seats…),
+    // and its pictures.
     User::delete(&mut conn, user.id).await?;
+    for (area, hash) in [
+        (ImageArea::Avatar, &user.avatar),
+        (ImageArea::Banner, &user.banner),
+    ] {
+        if let Some(key) = hash.as_deref().and_then(|h| Key::image(area, user.id, h)) {
+            state.cdn.remove(&key).await;
+        }
+    }
     progress.step(json!({ "step": "account", "deleted": true }));
     Ok(())
 }

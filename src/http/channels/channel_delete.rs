@@ -33,7 +33,9 @@ pub async fn delete(
         return Ok(HttpResponse::Ok().json(body));
     };
     access.require(bits::MANAGE_CHANNELS)?;
+    let files = crate::db::messages::Message::attachments_in_channel(&mut conn, channel_id).await?;
     Channel::delete(&mut conn, channel_id).await?;
+    super::remove_files(&state, files).await;
     let body = guild::channel(&access.channel, &access.overwrites);
     // Delivered to those who could see it, then forgotten.
     state.guild_event(

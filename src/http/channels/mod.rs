@@ -1,6 +1,7 @@
 //! `/channels/*`: a channel itself, its permission overwrites, typing. Messages, reactions,
 //! pins and invites of a channel live in their own files below.
 
+mod attachments;
 mod channel_delete;
 mod channel_get;
 mod channel_invites;
@@ -10,6 +11,9 @@ mod permissions;
 mod recipients;
 mod typing;
 
+pub use attachments::upload_lifetime;
+pub use messages::files::remove_files;
+
 use actix_web::web;
 use serde::Deserialize;
 
@@ -18,35 +22,39 @@ use crate::http::error::{ApiError, FormErrors};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
-    cfg.route("/channels/{channel_id}", web::get().to(channel_get::get))
-        .route(
-            "/channels/{channel_id}",
-            web::patch().to(channel_modify::modify),
-        )
-        .route(
-            "/channels/{channel_id}",
-            web::delete().to(channel_delete::delete),
-        )
-        .route(
-            "/channels/{channel_id}/permissions/{overwrite_id}",
-            web::put().to(permissions::put),
-        )
-        .route(
-            "/channels/{channel_id}/permissions/{overwrite_id}",
-            web::delete().to(permissions::delete),
-        )
-        .route(
-            "/channels/{channel_id}/typing",
-            web::post().to(typing::typing),
-        )
-        .route(
-            "/channels/{channel_id}/recipients/{user_id}",
-            web::put().to(recipients::put),
-        )
-        .route(
-            "/channels/{channel_id}/recipients/{user_id}",
-            web::delete().to(recipients::delete),
-        );
+    cfg.route(
+        "/channels/{channel_id}/attachments",
+        web::post().to(attachments::create),
+    )
+    .route("/channels/{channel_id}", web::get().to(channel_get::get))
+    .route(
+        "/channels/{channel_id}",
+        web::patch().to(channel_modify::modify),
+    )
+    .route(
+        "/channels/{channel_id}",
+        web::delete().to(channel_delete::delete),
+    )
+    .route(
+        "/channels/{channel_id}/permissions/{overwrite_id}",
+        web::put().to(permissions::put),
+    )
+    .route(
+        "/channels/{channel_id}/permissions/{overwrite_id}",
+        web::delete().to(permissions::delete),
+    )
+    .route(
+        "/channels/{channel_id}/typing",
+        web::post().to(typing::typing),
+    )
+    .route(
+        "/channels/{channel_id}/recipients/{user_id}",
+        web::put().to(recipients::put),
+    )
+    .route(
+        "/channels/{channel_id}/recipients/{user_id}",
+        web::delete().to(recipients::delete),
+    );
     channel_invites::configure(cfg);
 }
 

@@ -165,6 +165,9 @@ pub async fn ban(
         Audience::Permission(bits::BAN_MEMBERS),
         Vec::new(),
     )?;
+    let files = deleted.iter().map(|(c, _, a)| (*c, a.clone()));
+    crate::http::channels::remove_files(&state, files).await;
+    let deleted = deleted.into_iter().map(|(c, m, _)| (c, m)).collect();
     messages_deleted(&state, guild_id, deleted)?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,6 @@
 //! `POST /guilds`: a new guild with its @everyone role, Discord's default channels and its
 //! creator as owner, all in one transaction; then GUILD_CREATE to the creator's sessions.
+//! An `icon` data URL is stored first and removed again if the guild is not.
 
 use actix_web::web::Data;
 use actix_web::HttpResponse;
@@ -18,12 +19,14 @@ use crate::http::json::Json;
 use crate::permissions::DEFAULT_EVERYONE;
 use crate::rights;
 use crate::server::AppState;
+use crate::storage::{ImageArea, Key};
 use crate::wire::guild;
 
 #[derive(Debug, Deserialize)]
 pub struct CreateGuild {
     name: String,
     description: Option<String>,
+    icon: Option<String>,
 }
 
 pub async fn create(
@@ -67,15 +70,28 @@ pub async fn create(
     voice.parent_id = Some(voice_category.id);
     guild.system_channel_id = Some(general.id);
     let owner = Member::new(guild.id, user.id);
-    conn.transaction(async |conn| {
-        guild.insert(conn).await?;
-        everyone.insert(conn).await?;
-        for channel in [&text_category, &general, &voice_category, &voice] {
-            channel.insert(conn).await?;
-        }
-        owner.insert(conn).await
-    })
-    .await?;
+    let guild_id = guild.id;
+    let icon_key = |hash: &str| Key::image(ImageArea::Icon, guild_id, hash);
+    guild.icon = state
+        .cdn
+        .image_field("icon", body.icon.map(Some), icon_key)
+        .await?
+        .flatten();
+    let saved = conn
+        .transaction(async |conn| {
+            guild.insert(conn).await?;
+            everyone.insert(conn).await?;
+            for channel in [&text_category, &general, &voice_category, &voice] {
+                channel.insert(conn).await?;
+            }
+            owner.insert(conn).await
+        })
+        .await;
+    if saved.is_err() {
+        let icon = guild.icon.as_deref();
+        state.cdn.settle_image(false, None, icon, icon_key).await;
+    }
+    saved?;
 
     let access = GuildAccess::load(&mut conn, guild.id, user.id).await?;
     state.user_guild_event(

@@ -27,6 +27,8 @@ pub async fn get(
     let mut conn = state.pool.get().await?;
     let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
     let mut body = guild::guild(&access.guild, &access.roles);
+    body["emojis"] = super::emojis::rendered(&mut conn, guild_id).await?.into();
+    body["stickers"] = super::stickers::rendered(&mut conn, guild_id).await?.into();
     if query.with_counts == Some(true) {
         let count = Member::counts(&mut conn, &[guild_id])
             .await?

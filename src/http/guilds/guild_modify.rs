@@ -1,5 +1,6 @@
 //! `PATCH /guilds/{guild_id}` (MANAGE_GUILD): settings; ownership moves only by the owner.
-//! GUILD_UPDATE to every member.
+//! GUILD_UPDATE to every member. `icon`, `banner` and `splash` take a data URL (or null); a
+//! replaced image's file is removed once the change is saved.
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
@@ -16,6 +17,7 @@ use crate::http::json::Json;
 use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
+use crate::storage::{ImageArea, Key};
 use crate::wire::guild;
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +38,12 @@ pub struct ModifyGuild {
     preferred_locale: Option<String>,
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
     owner_id: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    icon: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    banner: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    splash: Option<Option<String>>,
 }
 
 fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -105,7 +113,44 @@ pub async fn modify(
         changed.owner_id = owner_id;
         changes.push(StateChange::Owner { user_id: owner_id });
     }
-    changed.save(&mut conn).await?;
+    let images = [
+        (ImageArea::Icon, "icon", body.icon),
+        (ImageArea::Banner, "banner", body.banner),
+        (ImageArea::Splash, "splash", body.splash),
+    ];
+    let mut stored: Vec<(ImageArea, Option<String>, Option<String>)> = Vec::new();
+    let mut failed = None;
+    for (area, field, value) in images {
+        let key = |hash: &str| Key::image(area, guild_id, hash);
+        match state.cdn.image_field(field, value, key).await {
+            Ok(Some(new)) => {
+                let slot = match area {
+                    ImageArea::Icon => &mut changed.icon,
+                    ImageArea::Banner => &mut changed.banner,
+                    _ => &mut changed.splash,
+                };
+                stored.push((area, slot.clone(), new.clone()));
+                *slot = new;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                failed = Some(error);
+                break;
+            }
+        }
+    }
+    let saved = match failed {
+        Some(error) => Err(error),
+        None => changed.save(&mut conn).await.map_err(ApiError::from),
+    };
+    for (area, old, new) in &stored {
+        let key = |hash: &str| Key::image(*area, guild_id, hash);
+        state
+            .cdn
+            .settle_image(saved.is_ok(), old.as_deref(), new.as_deref(), key)
+            .await;
+    }
+    saved?;
     let body = guild::guild(&changed, &access.roles);
     state.guild_event(guild_id, "GUILD_UPDATE", &body, Audience::Guild, changes)?;
     Ok(HttpResponse::Ok().json(body))

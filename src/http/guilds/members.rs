@@ -27,6 +27,7 @@ use crate::http::json::Json;
 use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
+use crate::storage::Key;
 use crate::wire::guild;
 use crate::wire::user::PublicUser;
 
@@ -105,6 +106,9 @@ pub struct ModifyMember {
     /// `null` ends a timeout.
     #[serde(default, deserialize_with = "present")]
     communication_disabled_until: Option<Option<DateTime<Utc>>>,
+    /// The member's own guild avatar: a data URL, or null (only on oneself).
+    #[serde(default, deserialize_with = "present")]
+    avatar: Option<Option<String>>,
 }
 
 /// A field that may be absent (`None`) or `null` (`Some(None)`).
@@ -151,6 +155,7 @@ pub async fn modify_own_nick(
         mute: None,
         deaf: None,
         communication_disabled_until: None,
+        avatar: None,
     };
     let (member, _) = change(&state, &mut conn, &access, session.user.id, body).await?;
     Ok(HttpResponse::Ok().json(json!({ "nick": member.nick })))
@@ -255,7 +260,25 @@ async fn change(
         }
         member.communication_disabled_until = until;
     }
-    member.save(conn).await?;
+    let guild_id = access.guild.id;
+    let avatar_key = |hash: &str| Key::member_avatar(guild_id, user_id, hash);
+    let old_avatar = member.avatar.clone();
+    let new_avatar = match body.avatar {
+        Some(_) if !is_self => return Err(ApiError::MissingPermissions),
+        avatar => state.cdn.image_field("avatar", avatar, avatar_key).await?,
+    };
+    if let Some(new_avatar) = &new_avatar {
+        member.avatar.clone_from(new_avatar);
+    }
+    let saved = member.save(conn).await;
+    if let Some(new_avatar) = &new_avatar {
+        let (old, new) = (old_avatar.as_deref(), new_avatar.as_deref());
+        state
+            .cdn
+            .settle_image(saved.is_ok(), old, new, avatar_key)
+            .await;
+    }
+    saved?;
     updated(state, &member, &user)?;
     Ok((member, user))
 }

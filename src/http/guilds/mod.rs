@@ -3,8 +3,9 @@
 
 mod bans;
 mod channels;
+mod emojis;
 mod guild_create;
-mod guild_delete;
+pub mod guild_delete;
 mod guild_get;
 mod guild_invites;
 mod guild_modify;
@@ -12,6 +13,7 @@ mod member_roles;
 pub mod members;
 mod roles;
 pub mod snapshot;
+mod stickers;
 
 use actix_web::web;
 
@@ -34,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::patch().to(channels::reorder),
         );
     roles::configure(cfg);
+    emojis::configure(cfg);
+    stickers::configure(cfg);
     members::configure(cfg);
     member_roles::configure(cfg);
     bans::configure(cfg);

@@ -23,6 +23,7 @@ use crate::http::snowflake;
 use crate::permissions::{bits, ALL};
 use crate::rights;
 use crate::server::AppState;
+use crate::storage::{ImageArea, Key};
 use crate::wire::guild;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -78,6 +79,9 @@ pub struct RoleBody {
     mentionable: Option<bool>,
     #[serde(default, deserialize_with = "super::members::present")]
     unicode_emoji: Option<Option<String>>,
+    /// A data URL, or null to clear.
+    #[serde(default, deserialize_with = "super::members::present")]
+    icon: Option<Option<String>>,
 }
 
 /// `POST /guilds/{guild_id}/roles`: a new role at position 1, the others moved up one.
@@ -85,7 +89,7 @@ pub async fn create(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
     path: Path<String>,
-    Json(body): Json<RoleBody>,
+    Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let guild_id = snowflake("guild_id", &path)?;
     ApiError::require(session.user.rights, rights::CREATE_ROLES)?;
@@ -103,12 +107,24 @@ pub async fn create(
     }
     let mut role = Role::new(state.snowflakes.next(), guild_id, "new role".into(), 0);
     role.position = 1;
+    let icon = body.icon.take();
     apply(&access, &mut role, body)?;
-    conn.transaction(async |conn| {
-        Role::shift_up_from(conn, guild_id, 1).await?;
-        role.insert(conn).await
-    })
-    .await?;
+    let role_id = role.id;
+    let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
+    if let Some(Some(hash)) = state.cdn.image_field("icon", icon, icon_key).await? {
+        role.icon = Some(hash);
+    }
+    let saved = conn
+        .transaction(async |conn| {
+            Role::shift_up_from(conn, guild_id, 1).await?;
+            role.insert(conn).await
+        })
+        .await;
+    if saved.is_err() {
+        let icon = role.icon.as_deref();
+        state.cdn.settle_image(false, None, icon, icon_key).await;
+    }
+    saved?;
     event(&state, "GUILD_ROLE_CREATE", &role)?;
     moved(&state, &mut conn, &access).await?;
     Ok(HttpResponse::Ok().json(guild::role(&role)))
@@ -119,7 +135,7 @@ pub async fn modify(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
     path: Path<(String, String)>,
-    Json(body): Json<RoleBody>,
+    Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (guild_id, role_id) = ids(&path)?;
     let mut conn = state.pool.get().await?;
@@ -127,8 +143,27 @@ pub async fn modify(
     access.require(bits::MANAGE_ROLES)?;
     let mut role = find(&access, role_id)?.clone();
     access.require_above_role(role.position)?;
+    let icon = body.icon.take();
     apply(&access, &mut role, body)?;
-    role.save(&mut conn).await?;
+    let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
+    let old_icon = role.icon.clone();
+    let new_icon = state.cdn.image_field("icon", icon, icon_key).await?;
+    if let Some(new_icon) = &new_icon {
+        role.icon.clone_from(new_icon);
+    }
+    let saved = role.save(&mut conn).await;
+    if let Some(new_icon) = &new_icon {
+        state
+            .cdn
+            .settle_image(
+                saved.is_ok(),
+                old_icon.as_deref(),
+                new_icon.as_deref(),
+                icon_key,
+            )
+            .await;
+    }
+    saved?;
     event(&state, "GUILD_ROLE_UPDATE", &role)?;
     Ok(HttpResponse::Ok().json(guild::role(&role)))
 }
@@ -239,6 +274,13 @@ pub async fn delete(
         Role::delete(conn, role_id).await
     })
     .await?;
+    if let Some(key) = role
+        .icon
+        .as_deref()
+        .and_then(|hash| Key::image(ImageArea::RoleIcon, role_id, hash))
+    {
+        state.cdn.remove(&key).await;
+    }
     let data = serde_json::json!({
         "guild_id": guild::id(guild_id),
         "role_id": guild::id(role_id),

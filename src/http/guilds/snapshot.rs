@@ -3,11 +3,14 @@
 use serde_json::Value;
 
 use crate::db::channels::{Channel, OverwriteRow};
+use crate::db::emojis::Emoji;
 use crate::db::members::Member;
 use crate::db::roles::Role;
+use crate::db::stickers::Sticker;
 use crate::db::Connection;
 use crate::http::access::GuildAccess;
 use crate::http::error::ApiError;
+use crate::wire::expression;
 use crate::wire::guild::GuildSnapshot;
 
 /// The guild as the member in `access` sees it, with every member when it is small.
@@ -29,6 +32,16 @@ pub async fn guild_create(conn: &mut Connection, access: &GuildAccess) -> Result
         Some(&access.member),
         count,
     );
+    snapshot.emojis = Emoji::of_guild(conn, guild_id)
+        .await?
+        .iter()
+        .map(|e| expression::emoji(e, None))
+        .collect();
+    snapshot.stickers = Sticker::of_guild(conn, guild_id)
+        .await?
+        .iter()
+        .map(|s| expression::sticker(s, None))
+        .collect();
     if count <= LARGE_THRESHOLD {
         snapshot.members = Member::of_guilds_with_users(conn, &[guild_id])
             .await?

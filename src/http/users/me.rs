@@ -2,7 +2,8 @@
 //!
 //! Changing the username, e-mail or password needs the current password (bots excepted). A new
 //! password ends every login session and answers with a fresh `token`. After the commit, every
-//! gateway session of the user gets USER_UPDATE.
+//! gateway session of the user gets USER_UPDATE. `avatar` and `banner` take a data URL (or
+//! null); the file stored and the old one removed only once the change is saved.
 
 use actix_web::web::Data;
 use actix_web::HttpResponse;
@@ -21,6 +22,7 @@ use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 use crate::rights;
 use crate::server::AppState;
+use crate::storage::{ImageArea, Key};
 use crate::wire::user::PrivateUser;
 
 /// Longest pronouns text, as Discord allows.
@@ -42,6 +44,10 @@ pub struct PatchMe {
     pronouns: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     accent_color: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    avatar: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    banner: Option<Option<String>>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
@@ -152,7 +158,39 @@ pub async fn patch(
         }
         None => None,
     };
-    let user = save(&mut conn, me.id, &changes, new_session).await?;
+    let cdn = &state.cdn;
+    let avatar_key = |hash: &str| Key::image(ImageArea::Avatar, me.id, hash);
+    let banner_key = |hash: &str| Key::image(ImageArea::Banner, me.id, hash);
+    changes.avatar = cdn.image_field("avatar", body.avatar, avatar_key).await?;
+    changes.banner = match cdn.image_field("banner", body.banner, banner_key).await {
+        Ok(banner) => banner,
+        Err(error) => {
+            let new_avatar = changes.avatar.clone().flatten();
+            cdn.settle_image(
+                false,
+                me.avatar.as_deref(),
+                new_avatar.as_deref(),
+                avatar_key,
+            )
+            .await;
+            return Err(error);
+        }
+    };
+    let saved = save(&mut conn, me.id, &changes, new_session).await;
+    for (old, new, key) in [
+        (
+            &me.avatar,
+            &changes.avatar,
+            &avatar_key as &dyn Fn(&str) -> Option<Key>,
+        ),
+        (&me.banner, &changes.banner, &banner_key),
+    ] {
+        if let Some(new) = new {
+            cdn.settle_image(saved.is_ok(), old.as_deref(), new.as_deref(), key)
+                .await;
+        }
+    }
+    let user = saved?;
     let mut body = serde_json::to_value(PrivateUser::from(&user))?;
     if let Some(session_id) = new_session {
         body["token"] = state.tokens.issue(user.id, session_id)?.into();

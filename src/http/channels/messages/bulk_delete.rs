@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
-use super::{event_ids, publish};
+use super::{event_ids, files, publish};
 use crate::db::messages::Message;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -69,7 +69,14 @@ pub async fn bulk_delete(
     let mut ids = body.messages;
     ids.sort_unstable();
     ids.dedup();
-    let mut deleted = Message::delete_many(&mut conn, channel_id, &ids).await?;
+    let removed = Message::delete_many(&mut conn, channel_id, &ids).await?;
+    for key in removed
+        .iter()
+        .flat_map(|(_, attachments)| files::keys_of(channel_id, attachments))
+    {
+        state.cdn.remove(&key).await;
+    }
+    let mut deleted: Vec<i64> = removed.into_iter().map(|(id, _)| id).collect();
     if !deleted.is_empty() {
         deleted.sort_unstable();
         let mut event = event_ids(&access);

@@ -3,25 +3,30 @@
 //! `allowed_mentions`; the `nonce` is echoed (never stored). The message, the channel's
 //! `last_message_id` and the sender's read state commit together; then MESSAGE_CREATE to whoever
 //! sees the channel. Answers 200, never 201: Fermi treats 201 as a failure.
+//!
+//! The body is JSON, or multipart with files (see `files`); files need ATTACH_FILES and are
+//! stored only once everything else is found in order.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path};
-use actix_web::HttpResponse;
+use actix_web::web::{self, Data, Path};
+use actix_web::{HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::files::{self, AttachmentBody, Attachments};
 use super::mentions::{self, AllowedMentions};
 use super::{embeds, event_message, publish_message};
 use crate::db::channels::Channel;
 use crate::db::messages::{flags, kind, Message};
+use crate::db::pending_uploads::PendingUpload;
 use crate::db::read_states::ReadState;
 use crate::db::Connection;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
-use crate::http::json::Json;
 use crate::http::snowflake;
+use crate::http::urls::PublicUrls;
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
@@ -50,6 +55,8 @@ pub struct CreateMessage {
     message_reference: Option<ReferenceBody>,
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
     flags: Option<i64>,
+    #[serde(default)]
+    attachments: Option<Vec<AttachmentBody>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,12 +76,17 @@ pub struct ReferenceBody {
 }
 
 pub async fn create(
+    req: HttpRequest,
     state: Data<AppState>,
     Authenticated(session): Authenticated,
     path: Path<String>,
-    Json(body): Json<CreateMessage>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = snowflake("channel_id", &path)?;
+    let limits = &state.config().limits;
+    let (body, sent) =
+        files::read_body(&req, payload, state.config().http.max_json_bytes, limits).await?;
+    let body: CreateMessage = crate::http::json::parse_value(body)?;
     let user = &session.user;
     ApiError::require(user.rights, rights::SEND_MESSAGES)?;
     let mut conn = state.pool.get().await?;
@@ -101,7 +113,20 @@ pub async fn create(
         Some(reference) => reply_target(&mut conn, &access, reference).await?,
         None => None,
     };
-    if is_empty(&content, &embeds) {
+    let attachments = Attachments::prepare(
+        &state,
+        &mut conn,
+        &PublicUrls::of(&req, &state.config()).base,
+        channel_id,
+        user.id,
+        body.attachments.unwrap_or_default(),
+        sent,
+    )
+    .await?;
+    if !attachments.is_empty() {
+        access.require(bits::ATTACH_FILES)?;
+    }
+    if is_empty(&content, &embeds) && attachments.is_empty() {
         return Err(empty_message());
     }
     // Without allowed_mentions a reply pings its author; with it, only if replied_user says so.
@@ -129,6 +154,7 @@ pub async fn create(
     // Without SEND_TTS_MESSAGES a TTS message is sent as a plain one, as Discord does.
     message.tts = body.tts.unwrap_or(false) && access.permissions & bits::SEND_TTS_MESSAGES != 0;
     message.embeds = embeds;
+    message.attachments = serde_json::Value::Array(attachments.list.clone());
     message.mentions = mentions.users.iter().map(|u| u.id).collect();
     message.mention_roles = mentions.roles;
     message.mention_everyone = mentions.everyone;
@@ -138,15 +164,39 @@ pub async fn create(
         message.kind = kind::REPLY;
         message.message_reference = Some(wire::reference(replied.id, channel_id, guild_id));
     }
-    conn.transaction(async |conn| {
-        message.insert(conn).await?;
-        Channel::set_last_message(conn, channel_id, message.id).await?;
-        // Sending a message reads the channel up to it.
-        ReadState::ack(conn, user.id, channel_id, message.id).await
-    })
-    .await?;
+    attachments.store(&state).await?;
+    let since = chrono::Utc::now() - crate::http::channels::upload_lifetime(&state);
+    let saved = conn
+        .transaction(async |conn| {
+            for token in attachments.upload_tokens() {
+                if PendingUpload::take(conn, token, user.id, channel_id, since)
+                    .await?
+                    .is_none()
+                {
+                    // Used by another message meanwhile.
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
+            }
+            message.insert(conn).await?;
+            Channel::set_last_message(conn, channel_id, message.id).await?;
+            // Sending a message reads the channel up to it.
+            ReadState::ack(conn, user.id, channel_id, message.id).await
+        })
+        .await;
+    if let Err(error) = saved {
+        attachments.undo(&state).await;
+        return Err(match error {
+            diesel::result::Error::RollbackTransaction => crate::http::error::FormErrors::field(
+                "attachments",
+                "ATTACHMENT_NOT_FOUND",
+                "Unknown upload.",
+            )
+            .into(),
+            other => other.into(),
+        });
+    }
 
-    let mut answer = event_message(&mut conn, &access, &message).await?;
+    let mut answer = event_message(&state, &mut conn, &access, &message).await?;
     if let Some(nonce) = nonce {
         answer["nonce"] = nonce;
     }

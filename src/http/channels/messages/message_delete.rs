@@ -1,11 +1,11 @@
 //! `DELETE /channels/{channel_id}/messages/{message_id}`: the author's own message, or anyone's
 //! with MANAGE_MESSAGES (never someone else's in a DM). 204; MESSAGE_DELETE to whoever sees the
-//! channel.
+//! channel. The message's attachments' files are removed.
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 
-use super::{event_ids, find, publish};
+use super::{event_ids, files, find, publish};
 use crate::db::messages::Message;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -34,6 +34,9 @@ pub async fn delete(
         access.require(bits::MANAGE_MESSAGES)?;
     }
     if Message::delete(&mut conn, channel_id, message_id).await? {
+        for key in files::keys_of(channel_id, &message.attachments) {
+            state.cdn.remove(&key).await;
+        }
         let mut event = event_ids(&access);
         event["id"] = id(message_id).into();
         publish(&state, &access, "MESSAGE_DELETE", &event)?;

@@ -48,7 +48,7 @@ pub async fn list(
     }
     let messages = Message::page(&mut conn, channel_id, page, limit).await?;
     let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    Ok(HttpResponse::Ok().json(render(&mut conn, reader, &messages).await?))
+    Ok(HttpResponse::Ok().json(render(&state, &mut conn, reader, &messages).await?))
 }
 
 pub async fn get(
@@ -65,7 +65,7 @@ pub async fn get(
     }
     let message = find(&mut conn, &access, message_id).await?;
     let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    let mut rendered = render(&mut conn, reader, &[message]).await?;
+    let mut rendered = render(&state, &mut conn, reader, &[message]).await?;
     let one = rendered.pop().ok_or(ApiError::Unknown(Unknown::Message))?;
     Ok(HttpResponse::Ok().json(one))
 }

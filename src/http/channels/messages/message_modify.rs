@@ -155,10 +155,10 @@ pub async fn modify(
         edited_at: edit.edited_at,
         ..message
     };
-    let event = event_message(&mut conn, &access, &edited).await?;
+    let event = event_message(&state, &mut conn, &access, &edited).await?;
     publish_message(&state, &access, "MESSAGE_UPDATE", &edited, &event)?;
     let reader = Reader::of(&mut conn, user, &access).await?;
-    let answer = render(&mut conn, reader, &[edited])
+    let answer = render(&state, &mut conn, reader, &[edited])
         .await?
         .pop()
         .ok_or(ApiError::Unknown(Unknown::Message))?;

@@ -5,6 +5,7 @@
 mod ack;
 mod bulk_delete;
 mod embeds;
+pub mod files;
 mod mentions;
 mod message_create;
 mod message_delete;
@@ -226,6 +227,7 @@ impl Reader {
 /// Messages of one channel as `reader` sees them (whether they reacted is theirs), with the
 /// message each reply answers (`null` once that is gone).
 pub async fn render(
+    state: &AppState,
     conn: &mut Connection,
     reader: Reader,
     messages: &[Message],
@@ -265,7 +267,9 @@ pub async fn render(
             .iter()
             .filter_map(|id| users.get(id))
             .collect();
-        Some(wire::message(message, author, &mentions, reactions))
+        let mut value = wire::message(message, author, &mentions, reactions);
+        state.cdn.sign_attachments(&mut value["attachments"]);
+        Some(value)
     };
     Ok(messages
         .iter()
@@ -292,11 +296,12 @@ pub async fn render(
 /// One message as MESSAGE_CREATE and MESSAGE_UPDATE carry it: in guild channels with the
 /// author's `member` (without `user`), as Discord sends it.
 pub async fn event_message(
+    state: &AppState,
     conn: &mut Connection,
     access: &ChannelAccess,
     message: &Message,
 ) -> Result<Value, ApiError> {
-    let mut value = render(conn, Reader::EVERYONE, std::slice::from_ref(message))
+    let mut value = render(state, conn, Reader::EVERYONE, std::slice::from_ref(message))
         .await?
         .into_iter()
         .next()

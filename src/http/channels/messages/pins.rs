@@ -103,14 +103,14 @@ pub async fn pin(
             &access,
             "MESSAGE_UPDATE",
             &message,
-            &event_message(&mut conn, &access, &message).await?,
+            &event_message(&state, &mut conn, &access, &message).await?,
         )?;
         publish_message(
             &state,
             &access,
             "MESSAGE_CREATE",
             &notice,
-            &event_message(&mut conn, &access, &notice).await?,
+            &event_message(&state, &mut conn, &access, &notice).await?,
         )?;
         pins_update(&state, &access, Some(notice.created_at))?;
     }
@@ -145,7 +145,7 @@ pub async fn unpin(
             &access,
             "MESSAGE_UPDATE",
             &message,
-            &event_message(&mut conn, &access, &message).await?,
+            &event_message(&state, &mut conn, &access, &message).await?,
         )?;
         pins_update(&state, &access, latest)?;
     }
@@ -211,7 +211,7 @@ pub async fn list(
         .map(|(m, _)| m)
         .collect();
     let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    Ok(HttpResponse::Ok().json(render(&mut conn, reader, &messages).await?))
+    Ok(HttpResponse::Ok().json(render(&state, &mut conn, reader, &messages).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,7 +254,7 @@ pub async fn list_pages(
     pins.truncate(limit);
     let (messages, times): (Vec<Message>, Vec<DateTime<Utc>>) = pins.into_iter().unzip();
     let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    let rendered = render(&mut conn, reader, &messages).await?;
+    let rendered = render(&state, &mut conn, reader, &messages).await?;
     let items: Vec<Value> = rendered
         .into_iter()
         .zip(times)

@@ -1,0 +1,3 @@
+DROP TABLE stickers;
+DROP TABLE emojis;
+DROP TABLE pending_uploads;

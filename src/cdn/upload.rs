@@ -1,0 +1,70 @@
+//! `PUT /uploads/{token}`: the file of a pre-upload (`POST /channels/{id}/attachments` hands
+//! out the URL). The unguessable token is the authorisation, as with Discord's signed upload
+//! URLs; each token takes one file, no larger than the instance's attachment limit, before it
+//! expires.
+
+use actix_web::web::{self, Data, Path};
+use actix_web::HttpResponse;
+use chrono::Utc;
+use futures_util::StreamExt;
+
+use crate::db::pending_uploads::PendingUpload;
+use crate::http::error::{ApiError, Unknown};
+use crate::server::AppState;
+use crate::storage::Key;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/uploads/{token}", web::put().to(put));
+}
+
+async fn put(
+    state: Data<AppState>,
+    path: Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let Some(key) = Key::upload(&path) else {
+        return Err(ApiError::NotFound);
+    };
+    let token = path.to_ascii_lowercase();
+    let lifetime = chrono::Duration::seconds(
+        i64::try_from(state.cdn.config.upload_lifetime_secs).unwrap_or(i64::MAX / 1000),
+    );
+    let mut conn = state.pool.get().await?;
+    let upload = PendingUpload::find(&mut conn, &token, Utc::now() - lifetime)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Attachment))?;
+    if upload.uploaded {
+        return Err(ApiError::Plain {
+            status: actix_web::http::StatusCode::CONFLICT,
+            code: 0,
+            message: "This upload has its file already",
+        });
+    }
+    let max = state.config().limits.message_max_attachment_size;
+    let bytes = read_limited(payload, max).await?;
+    state
+        .cdn
+        .storage
+        .put(&key, bytes.clone())
+        .await
+        .map_err(ApiError::internal)?;
+    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    if !PendingUpload::mark_uploaded(&mut conn, &token, size).await? {
+        // Two PUTs raced: the object holds one whole file either way.
+        tracing::debug!(token, "upload written twice");
+    }
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// A request body of at most `max` bytes (40005 past that, before reading more).
+pub async fn read_limited(mut payload: web::Payload, max: u64) -> Result<bytes::Bytes, ApiError> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::TooLarge)?;
+        if u64::try_from(body.len() + chunk.len()).unwrap_or(u64::MAX) > max {
+            return Err(ApiError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

@@ -1,0 +1,307 @@
+//! `/guilds/{guild_id}/stickers`: a guild's stickers. Creating is multipart (`name`, `tags`,
+//! `description`, `file`: a PNG, APNG or GIF of at most `cdn.max_sticker_bytes`), stored as
+//! `stickers/{id}`. Permissions as for emojis; every change sends GUILD_STICKERS_UPDATE with
+//! the whole list, and a deleted sticker's file is removed.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Data, Path};
+use actix_web::{HttpRequest, HttpResponse};
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use spacebar_actors::guild::Audience;
+
+use crate::cdn::imaging::Format;
+use crate::db::stickers::{format, Sticker};
+use crate::db::users::User;
+use crate::db::Connection;
+use crate::http::access::GuildAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::permissions::bits;
+use crate::server::AppState;
+use crate::storage::Key;
+use crate::wire::expression;
+use crate::wire::guild::id;
+
+/// Discord's bound on a guild's stickers at the highest boost level.
+const MAX_STICKERS: usize = 60;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    const STICKERS: &str = "/guilds/{guild_id}/stickers";
+    const STICKER: &str = "/guilds/{guild_id}/stickers/{sticker_id}";
+    cfg.route(STICKERS, web::get().to(list))
+        .route(STICKERS, web::post().to(create))
+        .route(STICKER, web::get().to(get))
+        .route(STICKER, web::patch().to(modify))
+        .route(STICKER, web::delete().to(delete));
+}
+
+pub async fn rendered(conn: &mut Connection, guild_id: i64) -> Result<Vec<Value>, ApiError> {
+    let stickers = Sticker::of_guild(conn, guild_id).await?;
+    let creators: Vec<i64> = stickers.iter().filter_map(|s| s.user_id).collect();
+    let users = User::find_many(conn, &creators).await?;
+    Ok(stickers
+        .iter()
+        .map(|s| {
+            let creator = users.iter().find(|u| Some(u.id) == s.user_id);
+            expression::sticker(s, creator)
+        })
+        .collect())
+}
+
+async fn list(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    Ok(HttpResponse::Ok().json(rendered(&mut conn, guild_id).await?))
+}
+
+async fn get(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path.0)?;
+    let sticker_id = snowflake("sticker_id", &path.1)?;
+    let mut conn = state.pool.get().await?;
+    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let sticker = Sticker::find(&mut conn, guild_id, sticker_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Sticker))?;
+    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, None)))
+}
+
+/// The parts of a sticker upload.
+#[derive(Default)]
+struct StickerForm {
+    name: Option<String>,
+    description: Option<String>,
+    tags: Option<String>,
+    file: Option<Bytes>,
+}
+
+async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    max_file: usize,
+) -> Result<StickerForm, ApiError> {
+    let mut parts = actix_multipart::Multipart::new(req.headers(), payload);
+    let mut form = StickerForm::default();
+    while let Some(part) = parts.next().await {
+        let mut part = part.map_err(|_| ApiError::InvalidJson)?;
+        let name = part.name().unwrap_or_default().to_string();
+        let limit = if name == "file" { max_file } else { 4096 };
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(|_| ApiError::TooLarge)?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(if name == "file" {
+                    crate::cdn::check_size("file", limit + 1, limit)
+                        .err()
+                        .unwrap_or(ApiError::TooLarge)
+                } else {
+                    ApiError::TooLarge
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = || Some(String::from_utf8_lossy(&bytes).trim().to_string());
+        match name.as_str() {
+            "name" => form.name = text(),
+            "description" => form.description = text(),
+            "tags" => form.tags = text(),
+            "file" => form.file = Some(bytes.clone().freeze()),
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+async fn create(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    if access.permissions() & (bits::CREATE_GUILD_EXPRESSIONS | bits::MANAGE_GUILD_EXPRESSIONS) == 0
+    {
+        return Err(ApiError::MissingPermissions);
+    }
+    let form = read_form(&req, payload, state.cdn.config.max_sticker_bytes).await?;
+    let mut errors = FormErrors::default();
+    let name = form.name.unwrap_or_default();
+    check_fields(
+        &mut errors,
+        Some(&name),
+        form.tags.as_deref().or(Some("")),
+        form.description.as_deref(),
+    );
+    let file = form.file.unwrap_or_default();
+    let checked = state.cdn.checked_image("file", file.clone()).await.ok();
+    let format_type = match checked {
+        Some(info) if info.format == Format::Png && info.animated => format::APNG,
+        Some(info) if info.format == Format::Png => format::PNG,
+        Some(info) if info.format == Format::Gif => format::GIF,
+        _ => {
+            errors.add(
+                "file",
+                "STICKER_INVALID",
+                "Sticker must be a PNG, APNG or GIF.",
+            );
+            0
+        }
+    };
+    errors.into_result()?;
+    if Sticker::of_guild(&mut conn, guild_id).await?.len() >= MAX_STICKERS {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 30039,
+            message: "Maximum number of stickers reached",
+        });
+    }
+    let sticker = Sticker {
+        id: state.snowflakes.next(),
+        guild_id,
+        name,
+        description: form.description.filter(|d| !d.is_empty()),
+        tags: form.tags.unwrap_or_default(),
+        format_type,
+        available: true,
+        user_id: Some(session.user.id),
+        created_at: Utc::now(),
+    };
+    let key = Key::sticker(sticker.id).ok_or(ApiError::Unknown(Unknown::Sticker))?;
+    state
+        .cdn
+        .storage
+        .put(&key, file)
+        .await
+        .map_err(ApiError::internal)?;
+    if let Err(error) = sticker.insert(&mut conn).await {
+        state.cdn.remove(&key).await;
+        return Err(error.into());
+    }
+    publish(&state, &mut conn, guild_id).await?;
+    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, Some(&session.user))))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ModifySticker {
+    name: Option<String>,
+    description: Option<String>,
+    tags: Option<String>,
+}
+
+async fn modify(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+    Json(body): Json<ModifySticker>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path.0)?;
+    let sticker_id = snowflake("sticker_id", &path.1)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
+    let mut sticker = Sticker::find(&mut conn, guild_id, sticker_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Sticker))?;
+    let mut errors = FormErrors::default();
+    check_fields(
+        &mut errors,
+        body.name.as_deref(),
+        body.tags.as_deref(),
+        body.description.as_deref(),
+    );
+    errors.into_result()?;
+    if let Some(name) = body.name {
+        sticker.name = name.trim().to_string();
+    }
+    if let Some(tags) = body.tags {
+        sticker.tags = tags;
+    }
+    if let Some(description) = body.description {
+        sticker.description = Some(description).filter(|d| !d.is_empty());
+    }
+    sticker.save(&mut conn).await?;
+    publish(&state, &mut conn, guild_id).await?;
+    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, None)))
+}
+
+async fn delete(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path.0)?;
+    let sticker_id = snowflake("sticker_id", &path.1)?;
+    let mut conn = state.pool.get().await?;
+    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
+    if !Sticker::delete(&mut conn, guild_id, sticker_id).await? {
+        return Err(ApiError::Unknown(Unknown::Sticker));
+    }
+    if let Some(key) = Key::sticker(sticker_id) {
+        state.cdn.remove(&key).await;
+    }
+    publish(&state, &mut conn, guild_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Discord's bounds: name 2–30, tags 1–200 (when given), description up to 100.
+fn check_fields(
+    errors: &mut FormErrors,
+    name: Option<&str>,
+    tags: Option<&str>,
+    description: Option<&str>,
+) {
+    let bad = |text: Option<&str>, range: std::ops::RangeInclusive<usize>| {
+        text.is_some_and(|t| !range.contains(&t.trim().chars().count()))
+    };
+    if bad(name, 2..=30) {
+        errors.add(
+            "name",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 2 and 30 in length.",
+        );
+    }
+    if bad(tags, 1..=200) {
+        errors.add(
+            "tags",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 1 and 200 in length.",
+        );
+    }
+    if bad(description, 0..=100) {
+        errors.add(
+            "description",
+            "BASE_TYPE_BAD_LENGTH",
+            "Must be between 0 and 100 in length.",
+        );
+    }
+}
+
+/// GUILD_STICKERS_UPDATE `{guild_id, stickers}` to the guild.
+async fn publish(state: &AppState, conn: &mut Connection, guild_id: i64) -> Result<(), ApiError> {
+    let data = json!({ "guild_id": id(guild_id), "stickers": rendered(conn, guild_id).await? });
+    state.guild_event(
+        guild_id,
+        "GUILD_STICKERS_UPDATE",
+        &data,
+        Audience::Guild,
+        Vec::new(),
+    )
+}

@@ -1,0 +1,135 @@
+//! The filesystem backend: one file per key under a root directory. Writes go to a temporary
+//! file that is renamed into place, so a reader sees the whole object or none.
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::{Key, Object, Storage, StorageError, StorageFuture};
+
+pub struct FsStorage {
+    root: PathBuf,
+}
+
+impl FsStorage {
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    fn path(&self, key: &Key) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => Ok(result?),
+        Err(join) => Err(StorageError::Io(std::io::Error::other(join))),
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let parent = path.parent().ok_or(ErrorKind::InvalidInput)?;
+    std::fs::create_dir_all(parent)?;
+    let temporary = parent.join(format!(".tmp-{:016x}", rand::random::<u64>()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
+
+fn read(path: &Path, range: Option<Range<u64>>) -> std::io::Result<Option<Object>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let total = file.metadata()?.len();
+    let bytes = match range {
+        None => {
+            let mut buffer = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+            file.read_to_end(&mut buffer)?;
+            buffer
+        }
+        Some(range) => {
+            let end = range.end.min(total);
+            let length = usize::try_from(end.saturating_sub(range.start)).unwrap_or(0);
+            let mut buffer = vec![0; length];
+            file.seek(SeekFrom::Start(range.start))?;
+            file.read_exact(&mut buffer)?;
+            buffer
+        }
+    };
+    Ok(Some(Object {
+        bytes: Bytes::from(bytes),
+        total,
+    }))
+}
+
+/// Removes now-empty directories above `path`, up to (not including) `root`.
+fn prune(root: &Path, path: &Path) {
+    let mut dir = path.parent();
+    while let Some(current) = dir {
+        if current == root || !current.starts_with(root) || std::fs::remove_dir(current).is_err() {
+            break;
+        }
+        dir = current.parent();
+    }
+}
+
+impl Storage for FsStorage {
+    fn put<'a>(&'a self, key: &'a Key, bytes: Bytes) -> StorageFuture<'a, ()> {
+        let path = self.path(key);
+        Box::pin(blocking(move || write_atomically(&path, &bytes)))
+    }
+
+    fn get<'a>(
+        &'a self,
+        key: &'a Key,
+        range: Option<Range<u64>>,
+    ) -> StorageFuture<'a, Option<Object>> {
+        let path = self.path(key);
+        Box::pin(blocking(move || read(&path, range)))
+    }
+
+    fn size<'a>(&'a self, key: &'a Key) -> StorageFuture<'a, Option<u64>> {
+        let path = self.path(key);
+        Box::pin(blocking(move || match std::fs::metadata(&path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }))
+    }
+
+    fn delete<'a>(&'a self, key: &'a Key) -> StorageFuture<'a, ()> {
+        let path = self.path(key);
+        let root = self.root.clone();
+        Box::pin(blocking(move || match std::fs::remove_file(&path) {
+            Ok(()) => {
+                prune(&root, &path);
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }))
+    }
+
+    fn rename<'a>(&'a self, from: &'a Key, to: &'a Key) -> StorageFuture<'a, ()> {
+        let (from, to) = (self.path(from), self.path(to));
+        let root = self.root.clone();
+        Box::pin(blocking(move || {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::rename(&from, &to)?;
+            prune(&root, &from);
+            Ok(())
+        }))
+    }
+}
