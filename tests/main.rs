@@ -18,6 +18,7 @@ mod embedded;
 mod gateway;
 mod gateway_members;
 mod guilds;
+mod interactions;
 mod intents;
 mod messages;
 mod moderation;

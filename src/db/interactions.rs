@@ -58,6 +58,28 @@ impl Interaction {
             .optional()
     }
 
+    /// The message the answer made (`@original`).
+    pub async fn set_original(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        message_id: i64,
+    ) -> QueryResult<()> {
+        diesel::update(interactions::table.find(id))
+            .set(interactions::original_message_id.eq(message_id))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Forgets an answer that failed, so the application may answer again.
+    pub async fn unrespond(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+        diesel::update(interactions::table.find(id))
+            .set(interactions::response_type.eq(None::<i32>))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
     /// Records the application's answer, once: false when it had already answered.
     pub async fn respond(
         conn: &mut AsyncPgConnection,

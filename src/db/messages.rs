@@ -15,10 +15,13 @@ pub mod kind {
     pub const DEFAULT: i32 = 0;
     pub const CHANNEL_PINNED_MESSAGE: i32 = 6;
     pub const REPLY: i32 = 19;
+    /// An application's answer to a slash command, and to a user or message command.
+    pub const CHAT_INPUT_COMMAND: i32 = 20;
+    pub const CONTEXT_MENU_COMMAND: i32 = 23;
 
     /// System messages (pins, joins, boosts …) cannot be edited or pinned.
     pub fn is_system(kind: i32) -> bool {
-        !matches!(kind, DEFAULT | REPLY)
+        !matches!(kind, DEFAULT | REPLY | CHAT_INPUT_COMMAND | CONTEXT_MENU_COMMAND)
     }
 }
 
@@ -26,6 +29,10 @@ pub mod kind {
 pub mod flags {
     pub const SUPPRESS_EMBEDS: i32 = 1 << 2;
     pub const SUPPRESS_NOTIFICATIONS: i32 = 1 << 12;
+    /// Seen only by the person who invoked the interaction it answers.
+    pub const EPHEMERAL: i32 = 1 << 6;
+    /// An interaction's deferred answer, still "thinking".
+    pub const LOADING: i32 = 1 << 7;
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
@@ -50,6 +57,9 @@ pub struct Message {
     pub pinned: bool,
     pub edited_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The interaction this message answers or follows up, and what clients show of it.
+    pub interaction_id: Option<i64>,
+    pub interaction_metadata: Option<serde_json::Value>,
 }
 
 /// What an edit may change. Kept apart from the row so an edit never writes `pinned` back
@@ -63,6 +73,7 @@ pub struct MessageEdit {
     pub mention_roles: Vec<i64>,
     pub mention_everyone: bool,
     pub flags: i32,
+    pub components: serde_json::Value,
     pub edited_at: Option<DateTime<Utc>>,
 }
 
@@ -98,6 +109,8 @@ impl Message {
             pinned: false,
             edited_at: None,
             created_at: crate::snowflake::timestamp(id),
+            interaction_id: None,
+            interaction_metadata: None,
         }
     }
 

@@ -168,6 +168,8 @@ diesel::table! {
         pinned -> Bool,
         edited_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        interaction_id -> Nullable<Int8>,
+        interaction_metadata -> Nullable<Jsonb>,
     }
 }
 

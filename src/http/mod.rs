@@ -20,6 +20,7 @@ pub mod channels;
 mod gateway;
 mod guilds;
 mod health;
+mod interactions;
 mod invites;
 mod oauth2;
 mod ping;
@@ -58,6 +59,7 @@ fn api(cfg: &mut web::ServiceConfig) {
     policies::configure(cfg);
     gateway::configure(cfg);
     guilds::configure(cfg);
+    interactions::configure(cfg);
     invites::configure(cfg);
     oauth2::configure(cfg);
     ping::configure(cfg);

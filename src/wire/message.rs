@@ -40,6 +40,19 @@ pub fn message(
     if !reactions.is_empty() {
         value["reactions"] = reactions.iter().map(|r| reaction(r)).collect();
     }
+    if let Some(metadata) = &message.interaction_metadata {
+        // The older `interaction` field, which discord.py and discord.js still read.
+        value["interaction"] = json!({
+            "id": metadata["id"],
+            "type": metadata["type"],
+            "name": metadata["name"],
+            "user": metadata["user"],
+        });
+        value["interaction_metadata"] = metadata.clone();
+        if let Some(application_id) = metadata.get("application_id") {
+            value["application_id"] = application_id.clone();
+        }
+    }
     if let Some(reference) = &message.message_reference {
         let mut reference = reference.clone();
         if let Some(fields) = reference.as_object_mut() {

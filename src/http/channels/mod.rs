@@ -6,7 +6,7 @@ mod channel_delete;
 mod channel_get;
 mod channel_invites;
 mod channel_modify;
-mod messages;
+pub mod messages;
 mod permissions;
 mod recipients;
 mod typing;

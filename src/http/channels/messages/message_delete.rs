@@ -5,8 +5,7 @@
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 
-use super::{event_ids, files, find, publish};
-use crate::db::messages::Message;
+use super::{find, write};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
@@ -14,7 +13,6 @@ use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
-use crate::wire::guild::id;
 
 pub async fn delete(
     state: Data<AppState>,
@@ -33,13 +31,6 @@ pub async fn delete(
         access.guild()?;
         access.require(bits::MANAGE_MESSAGES)?;
     }
-    if Message::delete(&mut conn, channel_id, message_id).await? {
-        for key in files::keys_of(channel_id, &message.attachments) {
-            state.cdn.remove(&key).await;
-        }
-        let mut event = event_ids(&access);
-        event["id"] = id(message_id).into();
-        publish(&state, &access, "MESSAGE_DELETE", &event)?;
-    }
+    write::remove(&state, &mut conn, &access, &message).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,14 +6,12 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::mentions::{self, AllowedMentions};
-use super::message_create::{check_content, empty_message, is_empty};
-use super::{embeds, event_message, find, publish_message, render, Reader};
-use crate::db::messages::{flags, kind, Message, MessageEdit};
+use super::mentions::AllowedMentions;
+use super::{find, render, write, Reader};
+use crate::db::messages::{flags, kind, Message};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
@@ -79,15 +77,7 @@ pub async fn modify(
         });
     }
 
-    let mut edit = MessageEdit {
-        content: message.content.clone(),
-        embeds: message.embeds.clone(),
-        mentions: message.mentions.clone(),
-        mention_roles: message.mention_roles.clone(),
-        mention_everyone: message.mention_everyone,
-        flags: message.flags,
-        edited_at: message.edited_at,
-    };
+    let mut edit = write::unchanged(&message);
     if let Some(wanted) = body.flags {
         let suppress = if wanted & i64::from(flags::SUPPRESS_EMBEDS) != 0 {
             flags::SUPPRESS_EMBEDS
@@ -97,23 +87,6 @@ pub async fn modify(
         edit.flags = (message.flags & !flags::SUPPRESS_EMBEDS) | suppress;
     }
     if body.edits_body() {
-        let content_changed =
-            body.content.is_some() || body.embeds.is_some() || body.embed.is_some();
-        if let Some(content) = body.content {
-            check_content(&content, state.config().limits.message_max_characters)?;
-            edit.content = content;
-        }
-        if body.embeds.is_some() || body.embed.is_some() {
-            let mut list = body.embeds.unwrap_or_default();
-            list.extend(body.embed.filter(|e| !e.is_null()));
-            edit.embeds = embeds::check(list)?;
-        }
-        if is_empty(&edit.content, &edit.embeds) {
-            return Err(empty_message());
-        }
-        if let Some(allowed) = &body.allowed_mentions {
-            allowed.check()?;
-        }
         // A reply keeps pinging its author if it did, unless replied_user now says otherwise.
         let replied_author = match wire::referenced_id(&message) {
             Some(id) if message.kind == kind::REPLY => Message::find(&mut conn, channel_id, id)
@@ -127,36 +100,29 @@ pub async fn modify(
             .as_ref()
             .and_then(|a| a.replied_user)
             .unwrap_or(was_pinged);
-        let mentions = mentions::resolve(
+        let embeds = match (body.embeds, body.embed) {
+            (None, None) => None,
+            (list, single) => {
+                let mut list = list.unwrap_or_default();
+                list.extend(single.filter(|e| !e.is_null()));
+                Some(list)
+            }
+        };
+        write::revise(
+            &state,
             &mut conn,
             &access,
             user.id,
-            &edit.content,
+            &mut edit,
+            body.content,
+            embeds,
             body.allowed_mentions.as_ref(),
             replied_author.filter(|_| ping_replied),
+            false,
         )
         .await?;
-        edit.mentions = mentions.users.iter().map(|u| u.id).collect();
-        edit.mention_roles = mentions.roles;
-        edit.mention_everyone = mentions.everyone;
-        if content_changed {
-            edit.edited_at = Some(Utc::now());
-        }
     }
-    Message::edit(&mut conn, message_id, &edit).await?;
-
-    let edited = Message {
-        content: edit.content,
-        embeds: edit.embeds,
-        mentions: edit.mentions,
-        mention_roles: edit.mention_roles,
-        mention_everyone: edit.mention_everyone,
-        flags: edit.flags,
-        edited_at: edit.edited_at,
-        ..message
-    };
-    let event = event_message(&state, &mut conn, &access, &edited).await?;
-    publish_message(&state, &access, "MESSAGE_UPDATE", &edited, &event)?;
+    let (edited, _) = write::save_edit(&state, &mut conn, &access, message, edit, user.id).await?;
     let reader = Reader::of(&mut conn, user, &access).await?;
     let answer = render(&state, &mut conn, reader, &[edited])
         .await?

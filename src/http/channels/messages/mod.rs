@@ -13,6 +13,7 @@ mod message_get;
 mod message_modify;
 mod pins;
 mod reactions;
+pub mod write;
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,0 +1,262 @@
+//! Writing messages, shared by people's routes and applications' (interaction answers and
+//! follow-ups): the same checks (content length, embeds, `allowed_mentions`), mentions resolved
+//! the same way, the same events.
+
+use chrono::Utc;
+use diesel_async::AsyncConnection;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::mentions::{self, AllowedMentions};
+use super::message_create::{check_content, empty_message, is_empty};
+use super::{embeds, event_ids, event_message, files, publish, publish_message};
+use crate::db::channels::Channel;
+use crate::db::messages::{flags, Message, MessageEdit};
+use crate::db::Connection;
+use crate::http::access::ChannelAccess;
+use crate::http::error::{ApiError, FormErrors};
+use crate::server::AppState;
+use crate::wire::guild::id;
+
+/// Most components (action rows) a message may carry.
+const MAX_COMPONENTS: usize = 5;
+
+/// A message as an application writes it.
+#[derive(Debug, Default, Deserialize)]
+pub struct Written {
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub embeds: Option<Vec<Value>>,
+    #[serde(default)]
+    pub allowed_mentions: Option<AllowedMentions>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    pub flags: Option<i64>,
+    #[serde(default)]
+    pub components: Option<Vec<Value>>,
+}
+
+impl Written {
+    /// The flags an application may set on its message.
+    pub fn flags(&self) -> i32 {
+        let asked = i32::try_from(self.flags.unwrap_or(0) & 0x7fff_ffff).unwrap_or(0);
+        asked & (flags::SUPPRESS_EMBEDS | flags::SUPPRESS_NOTIFICATIONS | flags::EPHEMERAL)
+    }
+
+    fn components(&mut self) -> Result<Option<Value>, ApiError> {
+        match self.components.take() {
+            None => Ok(None),
+            Some(rows) if rows.len() <= MAX_COMPONENTS && rows.iter().all(Value::is_object) => {
+                Ok(Some(Value::Array(rows)))
+            }
+            Some(_) => Err(FormErrors::field(
+                "components",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 5 or fewer action rows.",
+            )
+            .into()),
+        }
+    }
+}
+
+/// Lays new content and embeds over `edit` and resolves its mentions anew (as `author_id`
+/// wrote them; `replied` is the author a reply pings). Empty messages are refused unless
+/// `may_be_empty`; the edit is marked edited when what it says changed.
+#[allow(clippy::too_many_arguments)]
+pub async fn revise(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    author_id: i64,
+    edit: &mut MessageEdit,
+    content: Option<String>,
+    new_embeds: Option<Vec<Value>>,
+    allowed: Option<&AllowedMentions>,
+    replied: Option<i64>,
+    may_be_empty: bool,
+) -> Result<(), ApiError> {
+    let changed = content.is_some() || new_embeds.is_some();
+    if let Some(content) = content {
+        check_content(&content, state.config().limits.message_max_characters)?;
+        edit.content = content;
+    }
+    if let Some(list) = new_embeds {
+        edit.embeds = embeds::check(list)?;
+    }
+    if !may_be_empty && is_empty(&edit.content, &edit.embeds) {
+        return Err(empty_message());
+    }
+    if let Some(allowed) = allowed {
+        allowed.check()?;
+    }
+    let mentions =
+        mentions::resolve(conn, access, author_id, &edit.content, allowed, replied).await?;
+    edit.mentions = mentions.users.iter().map(|u| u.id).collect();
+    edit.mention_roles = mentions.roles;
+    edit.mention_everyone = mentions.everyone;
+    if changed {
+        edit.edited_at = Some(Utc::now());
+    }
+    Ok(())
+}
+
+/// The edit that leaves `message` as it is.
+pub fn unchanged(message: &Message) -> MessageEdit {
+    MessageEdit {
+        content: message.content.clone(),
+        embeds: message.embeds.clone(),
+        mentions: message.mentions.clone(),
+        mention_roles: message.mention_roles.clone(),
+        mention_everyone: message.mention_everyone,
+        flags: message.flags,
+        components: message.components.clone(),
+        edited_at: message.edited_at,
+    }
+}
+
+/// Saves an edit and tells whoever sees the message (only `viewer` for an ephemeral one);
+/// the message as edited, and as the event carried it.
+pub async fn save_edit(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    message: Message,
+    edit: MessageEdit,
+    viewer: i64,
+) -> Result<(Message, Value), ApiError> {
+    Message::edit(conn, message.id, &edit).await?;
+    let edited = Message {
+        content: edit.content,
+        embeds: edit.embeds,
+        mentions: edit.mentions,
+        mention_roles: edit.mention_roles,
+        mention_everyone: edit.mention_everyone,
+        flags: edit.flags,
+        components: edit.components,
+        edited_at: edit.edited_at,
+        ..message
+    };
+    let event = event_message(state, conn, access, &edited).await?;
+    announce(state, access, "MESSAGE_UPDATE", &edited, &event, viewer)?;
+    Ok((edited, event))
+}
+
+/// Posts what an application wrote as `message` (its id, author, kind and interaction set by
+/// the caller); with LOADING it may be empty (a deferred answer). The message as the event
+/// carried it.
+pub async fn post(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    mut message: Message,
+    mut written: Written,
+    viewer: i64,
+) -> Result<(Message, Value), ApiError> {
+    message.flags |= written.flags();
+    if let Some(components) = written.components()? {
+        message.components = components;
+    }
+    let mut edit = unchanged(&message);
+    let loading = message.flags & flags::LOADING != 0;
+    revise(
+        state,
+        conn,
+        access,
+        message.author_id,
+        &mut edit,
+        written.content.take(),
+        written.embeds.take(),
+        written.allowed_mentions.as_ref(),
+        None,
+        loading,
+    )
+    .await?;
+    let message = Message {
+        content: edit.content,
+        embeds: edit.embeds,
+        mentions: edit.mentions,
+        mention_roles: edit.mention_roles,
+        mention_everyone: edit.mention_everyone,
+        ..message
+    };
+    let channel_id = message.channel_id;
+    conn.transaction(async |conn| {
+        message.insert(conn).await?;
+        Channel::set_last_message(conn, channel_id, message.id).await
+    })
+    .await?;
+    let event = event_message(state, conn, access, &message).await?;
+    announce(state, access, "MESSAGE_CREATE", &message, &event, viewer)?;
+    Ok((message, event))
+}
+
+/// An application's edit of its message (`components` too); see [`revise`].
+pub async fn rewrite(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    message: Message,
+    mut written: Written,
+    viewer: i64,
+) -> Result<(Message, Value), ApiError> {
+    let mut edit = unchanged(&message);
+    if let Some(components) = written.components()? {
+        edit.components = components;
+    }
+    // A deferred answer's first edit is its answer, not an edit.
+    let was_loading = message.flags & flags::LOADING != 0;
+    edit.flags &= !flags::LOADING;
+    revise(
+        state,
+        conn,
+        access,
+        message.author_id,
+        &mut edit,
+        written.content.take(),
+        written.embeds.take(),
+        written.allowed_mentions.as_ref(),
+        None,
+        false,
+    )
+    .await?;
+    if was_loading {
+        edit.edited_at = None;
+    }
+    save_edit(state, conn, access, message, edit, viewer).await
+}
+
+/// Deletes a message, its files, and tells whoever saw it.
+pub async fn remove(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    message: &Message,
+) -> Result<(), ApiError> {
+    if Message::delete(conn, message.channel_id, message.id).await? {
+        for key in files::keys_of(message.channel_id, &message.attachments) {
+            state.cdn.remove(&key).await;
+        }
+        let mut event = event_ids(access);
+        event["id"] = id(message.id).into();
+        publish(state, access, "MESSAGE_DELETE", &event)?;
+    }
+    Ok(())
+}
+
+/// A message event to whoever sees the channel, or, for an ephemeral message, to `viewer` only.
+fn announce(
+    state: &AppState,
+    access: &ChannelAccess,
+    event: &'static str,
+    message: &Message,
+    data: &Value,
+    viewer: i64,
+) -> Result<(), ApiError> {
+    if message.flags & flags::EPHEMERAL == 0 {
+        return publish_message(state, access, event, message, data);
+    }
+    match access.channel.guild_id {
+        Some(guild_id) => state.user_guild_event(viewer, guild_id, event, data),
+        None => state.user_event(viewer, event, data),
+    }
+}

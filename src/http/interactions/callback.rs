@@ -1,0 +1,200 @@
+//! `POST /interactions/{interaction_id}/{token}/callback`: the application's one answer (the
+//! token is the authorisation). 4 answers with a message; 5 defers (a "thinking" message the
+//! application fills in later through `@original`); for components, 6 acknowledges and 7 edits
+//! the message the component is on; 1 (PONG) only answers pings, which this server's
+//! interactions never are. A second answer is 40060. The person hears INTERACTION_SUCCESS.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Data, Path};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{alive, answer_kind, kind, tell_invoker, unknown};
+use crate::db::applications::Application;
+use crate::db::interactions::Interaction;
+use crate::db::messages::{flags, Message};
+use crate::db::users::User;
+use crate::db::Connection;
+use crate::http::access::ChannelAccess;
+use crate::http::channels::messages::files;
+use crate::http::channels::messages::write::{self, Written};
+use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::json::parse_value;
+use crate::server::AppState;
+use crate::wire::user::PublicUser;
+
+/// Callback types.
+mod response {
+    pub const PONG: i32 = 1;
+    pub const CHANNEL_MESSAGE: i32 = 4;
+    pub const DEFERRED_CHANNEL_MESSAGE: i32 = 5;
+    pub const DEFERRED_UPDATE_MESSAGE: i32 = 6;
+    pub const UPDATE_MESSAGE: i32 = 7;
+}
+
+#[derive(Debug, Deserialize)]
+struct Answer {
+    #[serde(rename = "type", deserialize_with = "crate::http::ids::required")]
+    kind: i64,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+pub async fn callback(
+    req: HttpRequest,
+    state: Data<AppState>,
+    path: Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let interaction_id = path.0.parse::<i64>().map_err(|_| unknown())?;
+    let config = state.config();
+    let (body, _) =
+        files::read_body(&req, payload, config.http.max_json_bytes, &config.limits).await?;
+    let answer: Answer = parse_value(body)?;
+    let mut conn = state.pool.get().await?;
+    let interaction = Interaction::find(&mut conn, interaction_id)
+        .await?
+        .filter(|i| i.token == path.1 && alive(i))
+        .ok_or_else(unknown)?;
+    if interaction.response_type.is_some() {
+        return Err(acknowledged());
+    }
+    let written: Written = match answer.data {
+        Some(data) if !data.is_null() => parse_value(data)?,
+        _ => Written::default(),
+    };
+    let response_type = i32::try_from(answer.kind).unwrap_or(0);
+    let component = interaction.kind == kind::MESSAGE_COMPONENT;
+    let allowed = match response_type {
+        response::CHANNEL_MESSAGE | response::DEFERRED_CHANNEL_MESSAGE => true,
+        response::DEFERRED_UPDATE_MESSAGE | response::UPDATE_MESSAGE => component,
+        response::PONG => false,
+        _ => false,
+    };
+    if !allowed {
+        return Err(FormErrors::field(
+            "type",
+            "INTERACTION_RESPONSE_TYPE_INVALID",
+            "This interaction cannot be answered with this response type.",
+        )
+        .into());
+    }
+    // Claimed first, so two answers racing cannot both land.
+    if !Interaction::respond(&mut conn, interaction.id, response_type, None).await? {
+        return Err(acknowledged());
+    }
+    let answered = answer_with(&state, &mut conn, &interaction, response_type, written).await;
+    match answered {
+        Ok(original) => {
+            if let Some(message_id) = original {
+                Interaction::set_original(&mut conn, interaction.id, message_id).await?;
+            }
+            tell_invoker(&state, &interaction, "INTERACTION_SUCCESS");
+            Ok(HttpResponse::NoContent().finish())
+        }
+        Err(error) => {
+            // Not answered after all: the application may try again.
+            Interaction::unrespond(&mut conn, interaction.id).await?;
+            Err(error)
+        }
+    }
+}
+
+/// Carries out the answer; the message it made, for `@original`.
+async fn answer_with(
+    state: &AppState,
+    conn: &mut Connection,
+    interaction: &Interaction,
+    response_type: i32,
+    written: Written,
+) -> Result<Option<i64>, ApiError> {
+    let access = writer_access(conn, interaction).await?;
+    match response_type {
+        response::CHANNEL_MESSAGE | response::DEFERRED_CHANNEL_MESSAGE => {
+            let mut message = answer_message(state, conn, interaction).await?;
+            if response_type == response::DEFERRED_CHANNEL_MESSAGE {
+                message.flags |= flags::LOADING;
+            }
+            let (message, _) =
+                write::post(state, conn, &access, message, written, interaction.user_id).await?;
+            Ok(Some(message.id))
+        }
+        response::UPDATE_MESSAGE => {
+            let message_id = interaction
+                .message_id
+                .ok_or(ApiError::Unknown(Unknown::Message))?;
+            let message = Message::find(conn, interaction.channel_id, message_id)
+                .await?
+                .ok_or(ApiError::Unknown(Unknown::Message))?;
+            write::rewrite(state, conn, &access, message, written, interaction.user_id).await?;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The channel as the application's bot writes in it (as the person who invoked, if the bot
+/// cannot see it: an answer goes where the question was asked).
+pub async fn writer_access(
+    conn: &mut Connection,
+    interaction: &Interaction,
+) -> Result<ChannelAccess, ApiError> {
+    let application = Application::find(conn, interaction.application_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Application))?;
+    let bot_id = application.bot_user_id.unwrap_or(application.id);
+    match ChannelAccess::load(conn, interaction.channel_id, bot_id).await {
+        Ok(access) => Ok(access),
+        Err(_) => ChannelAccess::load(conn, interaction.channel_id, interaction.user_id).await,
+    }
+}
+
+/// A new message answering `interaction`, by the application's bot, saying what it answers.
+pub async fn answer_message(
+    state: &AppState,
+    conn: &mut Connection,
+    interaction: &Interaction,
+) -> Result<Message, ApiError> {
+    let invoker = User::find_any(conn, interaction.user_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::User))?;
+    let application = Application::find(conn, interaction.application_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Application))?;
+    let bot_id = application.bot_user_id.unwrap_or(application.id);
+    let mut message = Message::new(
+        state.snowflakes.next(),
+        interaction.channel_id,
+        interaction.guild_id,
+        bot_id,
+    );
+    message.kind = answer_kind(interaction);
+    message.interaction_id = Some(interaction.id);
+    let owners = match interaction.guild_id {
+        Some(guild_id) => json!({ "0": guild_id.to_string() }),
+        None => json!({ "1": invoker.id.to_string() }),
+    };
+    let mut metadata = json!({
+        "id": interaction.id.to_string(),
+        "type": interaction.kind,
+        "name": interaction.data.get("name").cloned().unwrap_or(Value::Null),
+        "user": PublicUser::from(&invoker),
+        "authorizing_integration_owners": owners,
+        "application_id": application.id.to_string(),
+    });
+    if let Some(message_id) = interaction.message_id {
+        metadata["interacted_message_id"] = message_id.to_string().into();
+    }
+    message.interaction_metadata = Some(metadata);
+    Ok(message)
+}
+
+/// 40060.
+fn acknowledged() -> ApiError {
+    ApiError::Plain {
+        status: StatusCode::BAD_REQUEST,
+        code: 40060,
+        message: "Interaction has already been acknowledged.",
+    }
+}
