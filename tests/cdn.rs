@@ -1298,3 +1298,40 @@ async fn the_s3_backend_keeps_and_removes_files() {
         "the object left the bucket"
     );
 }
+
+#[actix_web::test]
+async fn attachment_urls_use_the_public_url_whatever_the_host() {
+    let server = TestServer::with(&[("http.public_url", "https://chat.example.org/")]).await;
+    let (owner, _, channel) = owner_with_channel(&server, "vera").await;
+    let (content_type, body) = multipart(&[("files[0]", Some("a.txt"), b"a")]);
+    let sent = send(
+        &server,
+        Method::POST,
+        &format!("/api/v9/channels/{channel}/messages"),
+        &[
+            ("Authorization", owner.token.as_str()),
+            ("Content-Type", content_type.as_str()),
+            ("Host", "evil.example.net"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(sent.status, 200);
+    let url = sent.json()["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        url.starts_with("https://chat.example.org/attachments/"),
+        "{url}"
+    );
+    let history = get(
+        &server,
+        &format!("/api/v9/channels/{channel}/messages"),
+        Some(&owner.token),
+    )
+    .await;
+    assert_eq!(history.body[0]["attachments"][0]["url"], url.as_str());
+    let path = url.strip_prefix("https://chat.example.org").unwrap();
+    assert_eq!(fetch(&server, path, &[]).await.bytes, b"a");
+}

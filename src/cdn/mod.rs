@@ -47,6 +47,8 @@ pub struct Cdn {
     pub cache: VariantCache,
     pub config: CdnConfig,
     default_avatars: Vec<Bytes>,
+    /// `http.public_url`, when set: attachment URLs are always shown under it.
+    public_base: Option<String>,
 }
 
 impl Cdn {
@@ -64,6 +66,8 @@ impl Cdn {
             cache: VariantCache::new(data_dir.join("cdn-cache"), config.cdn.memory_cache_bytes),
             config: config.cdn.clone(),
             default_avatars: default_avatars::draw_all(),
+            public_base: Some(config.http.public_url.trim_end_matches('/').to_string())
+                .filter(|base| !base.is_empty()),
         })
     }
 
@@ -153,9 +157,11 @@ impl Cdn {
         }
     }
 
-    /// Signs the `url` and `proxy_url` of each attachment of a message (when signing is on).
+    /// The `url` and `proxy_url` of each attachment of a message as clients get them: under
+    /// `http.public_url` when it is set (whatever host the upload came in on), and signed
+    /// when signing is on.
     pub fn sign_attachments(&self, attachments: &mut Value) {
-        if !self.signer.enabled() {
+        if !self.signer.enabled() && self.public_base.is_none() {
             return;
         }
         let Some(list) = attachments.as_array_mut() else {
@@ -163,9 +169,14 @@ impl Cdn {
         };
         for attachment in list {
             for field in ["url", "proxy_url"] {
-                if let Some(url) = attachment.get(field).and_then(Value::as_str) {
-                    attachment[field] = Value::String(self.signer.sign_url(url));
-                }
+                let Some(url) = attachment.get(field).and_then(Value::as_str) else {
+                    continue;
+                };
+                let rebased = match (&self.public_base, signing::attachment_path(url)) {
+                    (Some(base), Some(path)) => format!("{base}{path}"),
+                    _ => url.to_string(),
+                };
+                attachment[field] = Value::String(self.signer.sign_url(&rebased));
             }
         }
     }
