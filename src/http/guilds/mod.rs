@@ -1,6 +1,7 @@
 //! `/guilds/*`: guilds themselves and their channel lists. Roles, members, bans and invites
 //! live in their own files below.
 
+mod audit_log;
 mod bans;
 mod channels;
 mod emojis;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/guilds/{guild_id}/channels",
             web::patch().to(channels::reorder),
         );
+    audit_log::configure(cfg);
     roles::configure(cfg);
     emojis::configure(cfg);
     stickers::configure(cfg);
