@@ -135,9 +135,22 @@ impl Entry {
     pub async fn write(&self, conn: &mut Connection) -> diesel::QueryResult<()> {
         self.0.insert(conn).await
     }
+
+    /// Writes several (one change may make more than one entry).
+    pub async fn write_all(entries: &[Entry], conn: &mut Connection) -> diesel::QueryResult<()> {
+        for entry in entries {
+            entry.write(conn).await?;
+        }
+        Ok(())
+    }
 }
 
 impl AppState {
+    /// [`AppState::audit_logged`] for each entry.
+    pub fn audit_logged_all(&self, entries: &[Entry]) -> Result<(), ApiError> {
+        entries.iter().try_for_each(|entry| self.audit_logged(entry))
+    }
+
     /// After the commit: GUILD_AUDIT_LOG_ENTRY_CREATE to the members with VIEW_AUDIT_LOG.
     pub fn audit_logged(&self, entry: &Entry) -> Result<(), ApiError> {
         let entry = &entry.0;

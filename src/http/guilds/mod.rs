@@ -4,6 +4,7 @@
 mod audit_log;
 mod bans;
 mod channels;
+pub use channels::CHANNEL_NOISE;
 mod emojis;
 mod guild_create;
 pub mod guild_delete;
