@@ -148,7 +148,9 @@ impl Entry {
 impl AppState {
     /// [`AppState::audit_logged`] for each entry.
     pub fn audit_logged_all(&self, entries: &[Entry]) -> Result<(), ApiError> {
-        entries.iter().try_for_each(|entry| self.audit_logged(entry))
+        entries
+            .iter()
+            .try_for_each(|entry| self.audit_logged(entry))
     }
 
     /// After the commit: GUILD_AUDIT_LOG_ENTRY_CREATE to the members with VIEW_AUDIT_LOG.

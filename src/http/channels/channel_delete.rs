@@ -41,7 +41,13 @@ pub async fn delete(
     let body = guild::channel(&access.channel, &access.overwrites);
     let noise = crate::http::guilds::CHANNEL_NOISE;
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::CHANNEL_DELETE, Some(channel_id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::CHANNEL_DELETE,
+            Some(channel_id),
+        )
         .changes(changes(Some(&body), None, noise));
     conn.transaction(async |conn| {
         Channel::delete(conn, channel_id).await?;

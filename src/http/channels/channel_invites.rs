@@ -91,7 +91,13 @@ pub async fn create(
     for _ in 0..CODE_ATTEMPTS {
         invite.code = new_code();
         let entry = audit
-            .entry(&state, guild_id, session.user.id, action::INVITE_CREATE, None)
+            .entry(
+                &state,
+                guild_id,
+                session.user.id,
+                action::INVITE_CREATE,
+                None,
+            )
             .changes(changes(None, Some(&audit_object(&invite)), &[]));
         let inserted = conn
             .transaction(async |conn| {

@@ -117,7 +117,13 @@ pub async fn modify(
             let before = guild::channel(&access.channel, &access.overwrites);
             let noise = crate::http::guilds::CHANNEL_NOISE;
             let entry = audit
-                .entry(&state, guild_id, session.user.id, action::CHANNEL_UPDATE, Some(channel_id))
+                .entry(
+                    &state,
+                    guild_id,
+                    session.user.id,
+                    action::CHANNEL_UPDATE,
+                    Some(channel_id),
+                )
                 .changes(changes(Some(&before), Some(&body), noise));
             conn.transaction(async |conn| {
                 channel.save(conn).await?;

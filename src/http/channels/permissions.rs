@@ -46,7 +46,15 @@ pub async fn put(
         Some(_) => action::CHANNEL_OVERWRITE_UPDATE,
         None => action::CHANNEL_OVERWRITE_CREATE,
     };
-    let entry = audited(&state, &audit, &access, session.user.id, kind, old, Some(&row));
+    let entry = audited(
+        &state,
+        &audit,
+        &access,
+        session.user.id,
+        kind,
+        old,
+        Some(&row),
+    );
     conn.transaction(async |conn| {
         row.upsert(conn).await?;
         entry.write(conn).await
@@ -120,16 +128,27 @@ fn audited(
         return audit.entry(state, guild_id, user_id, kind, Some(channel.id));
     };
     let mut options = json!({ "id": guild::id(row.target_id), "type": row.kind.to_string() });
-    let role = access.guild.as_ref().and_then(|g| g.roles.iter().find(|r| r.id == row.target_id));
+    let role = access
+        .guild
+        .as_ref()
+        .and_then(|g| g.roles.iter().find(|r| r.id == row.target_id));
     if let Some(role) = role {
         options["role_name"] = role.name.clone().into();
     }
     let (old, new) = (old.map(guild::overwrite), new.map(guild::overwrite));
     // A new overwrite lists its id and type too, as Discord does.
-    let skip: &[&str] = if kind == action::CHANNEL_OVERWRITE_UPDATE { &["type"] } else { &[] };
+    let skip: &[&str] = if kind == action::CHANNEL_OVERWRITE_UPDATE {
+        &["type"]
+    } else {
+        &[]
+    };
     let mut listed = changes(old.as_ref(), new.as_ref(), skip);
     if kind != action::CHANNEL_OVERWRITE_UPDATE {
-        let (key, value) = if new.is_some() { ("new_value", new.as_ref()) } else { ("old_value", old.as_ref()) };
+        let (key, value) = if new.is_some() {
+            ("new_value", new.as_ref())
+        } else {
+            ("old_value", old.as_ref())
+        };
         let id = value.and_then(|v| v.get("id")).cloned().unwrap_or_default();
         listed.insert(0, json!({ "key": "id", key: id }));
     }

@@ -150,7 +150,13 @@ pub async fn create(
         .collect::<Result<_, _>>()?;
     let body = guild::channel(&channel, &overwrites);
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::CHANNEL_CREATE, Some(channel.id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::CHANNEL_CREATE,
+            Some(channel.id),
+        )
         .changes(changes(None, Some(&body), CHANNEL_NOISE));
     conn.transaction(async |conn| {
         channel.insert(conn).await?;

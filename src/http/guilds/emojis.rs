@@ -131,7 +131,13 @@ async fn create(
         created_at: Utc::now(),
     };
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::EMOJI_CREATE, Some(emoji_id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::EMOJI_CREATE,
+            Some(emoji_id),
+        )
         .changes(emoji_changes(None, Some(&emoji)));
     let saved = conn
         .transaction(async |conn| {
@@ -180,7 +186,13 @@ async fn modify(
         emoji.roles = known_roles(&access, roles);
     }
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::EMOJI_UPDATE, Some(emoji_id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::EMOJI_UPDATE,
+            Some(emoji_id),
+        )
         .changes(emoji_changes(Some(&before), Some(&emoji)));
     conn.transaction(async |conn| {
         emoji.save(conn).await?;
@@ -207,7 +219,13 @@ async fn delete(
         .await?
         .ok_or(ApiError::Unknown(Unknown::Emoji))?;
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::EMOJI_DELETE, Some(emoji_id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::EMOJI_DELETE,
+            Some(emoji_id),
+        )
         .changes(emoji_changes(Some(&emoji), None));
     let deleted = conn
         .transaction(async |conn| {
@@ -243,7 +261,10 @@ async fn publish(state: &AppState, conn: &mut Connection, guild_id: i64) -> Resu
 
 /// An emoji's audit log changes (its name and roles).
 fn emoji_changes(old: Option<&Emoji>, new: Option<&Emoji>) -> Vec<Value> {
-    let (old, new) = (old.map(|e| expression::emoji(e, None)), new.map(|e| expression::emoji(e, None)));
+    let (old, new) = (
+        old.map(|e| expression::emoji(e, None)),
+        new.map(|e| expression::emoji(e, None)),
+    );
     let skip = ["require_colons", "managed", "animated", "available"];
     changes(old.as_ref(), new.as_ref(), &skip)
 }

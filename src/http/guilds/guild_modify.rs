@@ -142,9 +142,18 @@ pub async fn modify(
             }
         }
     }
-    let (before, after) = (guild::properties(&access.guild), guild::properties(&changed));
+    let (before, after) = (
+        guild::properties(&access.guild),
+        guild::properties(&changed),
+    );
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::GUILD_UPDATE, Some(guild_id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::GUILD_UPDATE,
+            Some(guild_id),
+        )
         .changes(diff(Some(&before), Some(&after), &[]));
     let saved = match failed {
         Some(error) => Err(error),

@@ -331,13 +331,25 @@ pub fn audited(
     let named = |ids: Vec<&i64>| -> Value {
         ids.into_iter()
             .map(|id| {
-                let name = access.roles.iter().find(|r| r.id == *id).map(|r| r.name.clone());
+                let name = access
+                    .roles
+                    .iter()
+                    .find(|r| r.id == *id)
+                    .map(|r| r.name.clone());
                 json!({ "id": guild::id(*id), "name": name })
             })
             .collect()
     };
-    let added: Vec<&i64> = after.roles.iter().filter(|r| !before.roles.contains(r)).collect();
-    let removed: Vec<&i64> = before.roles.iter().filter(|r| !after.roles.contains(r)).collect();
+    let added: Vec<&i64> = after
+        .roles
+        .iter()
+        .filter(|r| !before.roles.contains(r))
+        .collect();
+    let removed: Vec<&i64> = before
+        .roles
+        .iter()
+        .filter(|r| !after.roles.contains(r))
+        .collect();
     let mut roles = Vec::new();
     if !added.is_empty() {
         roles.push(json!({ "key": "$add", "new_value": named(added) }));

@@ -118,7 +118,13 @@ pub async fn create(
     }
     let created = guild::role(&role);
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::ROLE_CREATE, Some(role_id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::ROLE_CREATE,
+            Some(role_id),
+        )
         .changes(changes(None, Some(&created), ROLE_NOISE));
     let saved = conn
         .transaction(async |conn| {
@@ -162,8 +168,18 @@ pub async fn modify(
     }
     let before = find(&access, role_id).map(guild::role)?;
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::ROLE_UPDATE, Some(role_id))
-        .changes(changes(Some(&before), Some(&guild::role(&role)), ROLE_NOISE));
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::ROLE_UPDATE,
+            Some(role_id),
+        )
+        .changes(changes(
+            Some(&before),
+            Some(&guild::role(&role)),
+            ROLE_NOISE,
+        ));
     let saved = conn
         .transaction(async |conn| {
             role.save(conn).await?;
@@ -290,7 +306,13 @@ pub async fn delete(
     }
     access.require_above_role(role.position)?;
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::ROLE_DELETE, Some(role_id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::ROLE_DELETE,
+            Some(role_id),
+        )
         .changes(changes(Some(&guild::role(role)), None, ROLE_NOISE));
     conn.transaction(async |conn| {
         Member::remove_role_everywhere(conn, guild_id, role_id).await?;

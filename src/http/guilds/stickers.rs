@@ -194,7 +194,13 @@ async fn create(
         .await
         .map_err(ApiError::internal)?;
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::STICKER_CREATE, Some(sticker.id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::STICKER_CREATE,
+            Some(sticker.id),
+        )
         .changes(sticker_changes(None, Some(&sticker)));
     let saved = conn
         .transaction(async |conn| {
@@ -252,7 +258,13 @@ async fn modify(
         sticker.description = Some(description).filter(|d| !d.is_empty());
     }
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::STICKER_UPDATE, Some(sticker_id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::STICKER_UPDATE,
+            Some(sticker_id),
+        )
         .changes(sticker_changes(Some(&before), Some(&sticker)));
     conn.transaction(async |conn| {
         sticker.save(conn).await?;
@@ -279,7 +291,13 @@ async fn delete(
         .await?
         .ok_or(ApiError::Unknown(Unknown::Sticker))?;
     let entry = audit
-        .entry(&state, guild_id, session.user.id, action::STICKER_DELETE, Some(sticker_id))
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::STICKER_DELETE,
+            Some(sticker_id),
+        )
         .changes(sticker_changes(Some(&sticker), None));
     let deleted = conn
         .transaction(async |conn| {

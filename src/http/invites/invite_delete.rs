@@ -35,7 +35,13 @@ pub async fn delete(
     }
     let body = describe(&mut conn, &invite).await?;
     let entry = audit
-        .entry(&state, invite.guild_id, session.user.id, action::INVITE_DELETE, None)
+        .entry(
+            &state,
+            invite.guild_id,
+            session.user.id,
+            action::INVITE_DELETE,
+            None,
+        )
         .changes(changes(Some(&audit_object(&invite)), None, &[]));
     let deleted = conn
         .transaction(async |conn| {

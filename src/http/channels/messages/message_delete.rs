@@ -5,7 +5,11 @@
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 
+use diesel_async::AsyncConnection;
+use serde_json::json;
+
 use super::{event_ids, files, find, publish};
+use crate::audit::{action, Audit, Entry};
 use crate::db::messages::Message;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -19,6 +23,7 @@ use crate::wire::guild::id;
 pub async fn delete(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = snowflake("channel_id", &path.0)?;
@@ -33,7 +38,29 @@ pub async fn delete(
         access.guild()?;
         access.require(bits::MANAGE_MESSAGES)?;
     }
-    if Message::delete(&mut conn, channel_id, message_id).await? {
+    // A moderator's deletion of someone else's message is logged.
+    let entry: Option<Entry> = access
+        .channel
+        .guild_id
+        .filter(|_| message.author_id != user.id)
+        .map(|guild_id| {
+            let kind = action::MESSAGE_DELETE;
+            let options = json!({ "channel_id": id(channel_id), "count": "1" });
+            audit
+                .entry(&state, guild_id, user.id, kind, Some(message.author_id))
+                .options(options)
+        });
+    let deleted = conn
+        .transaction(async |conn| {
+            let deleted = Message::delete(conn, channel_id, message_id).await?;
+            if deleted {
+                Entry::write_all(entry.as_slice(), conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(deleted)
+        })
+        .await?;
+    if deleted {
+        state.audit_logged_all(entry.as_slice())?;
         for key in files::keys_of(channel_id, &message.attachments) {
             state.cdn.remove(&key).await;
         }
