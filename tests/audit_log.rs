@@ -1013,3 +1013,30 @@ async fn audit_log_needs_a_login() {
     .await;
     assert_eq!(anonymous.status, 401);
 }
+
+#[actix_web::test]
+async fn adding_a_bot_is_logged() {
+    let server = TestServer::start().await;
+    let owner = account(&server, "owner").await;
+    let (app_id, bot_token) =
+        crate::bots::application_with_bot(&server, &owner.token, "Helper").await;
+    let guild_id = crate::bots::guild(&server, &owner.token).await;
+    let added = crate::bots::authorize(&server, &owner.token, &app_id, &guild_id, "0").await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    let bot = get(
+        &server,
+        &format!("{V9}/users/@me"),
+        Some(&format!("Bot {bot_token}")),
+    )
+    .await;
+    let log = get(
+        &server,
+        &format!("{V9}/guilds/{guild_id}/audit-logs?action_type=28"),
+        Some(&owner.token),
+    )
+    .await;
+    let entries = log.body["audit_log_entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{:?}", log.body);
+    assert_eq!(entries[0]["user_id"], owner.id);
+    assert_eq!(entries[0]["target_id"], bot.body["id"]);
+}
