@@ -5,6 +5,7 @@
 //! `db` the storage, `wire` the JSON shapes clients see, `credentials` tokens and passwords.
 //! The actors (sessions, registries, the supervision tree) live in the `spacebar-actors` crate.
 
+pub mod audit;
 pub mod cdn;
 pub mod config;
 pub mod credentials;

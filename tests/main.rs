@@ -9,6 +9,7 @@ mod common;
 
 mod accounts;
 mod admin;
+mod audit_log;
 mod bots;
 mod cdn;
 mod commands;

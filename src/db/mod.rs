@@ -6,6 +6,7 @@
 
 pub mod application_commands;
 pub mod applications;
+pub mod audit_log;
 pub mod auth_sessions;
 pub mod bans;
 pub mod channels;

@@ -271,6 +271,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_log_entries (id) {
+        id -> Int8,
+        guild_id -> Int8,
+        user_id -> Nullable<Int8>,
+        target_id -> Nullable<Int8>,
+        action_type -> Int4,
+        changes -> Jsonb,
+        options -> Nullable<Jsonb>,
+        reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     auth_sessions (id) {
         id -> Int8,
         user_id -> Int8,
@@ -335,6 +349,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(audit_log_entries -> guilds (guild_id));
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(bans -> users (user_id));
 diesel::joinable!(channel_recipients -> channels (channel_id));
@@ -353,6 +368,7 @@ diesel::joinable!(pending_uploads -> channels (channel_id));
 diesel::allow_tables_to_appear_in_same_query!(
     application_commands,
     applications,
+    audit_log_entries,
     auth_sessions,
     bans,
     channel_recipients,

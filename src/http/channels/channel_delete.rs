@@ -6,6 +6,9 @@ use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use spacebar_actors::guild::{Audience, StateChange};
 
+use diesel_async::AsyncConnection;
+
+use crate::audit::{action, changes, Audit};
 use crate::db::channels::{kind, Channel};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -18,6 +21,7 @@ use crate::wire::guild;
 pub async fn delete(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = snowflake("channel_id", &path)?;
@@ -34,9 +38,24 @@ pub async fn delete(
     };
     access.require(bits::MANAGE_CHANNELS)?;
     let files = crate::db::messages::Message::attachments_in_channel(&mut conn, channel_id).await?;
-    Channel::delete(&mut conn, channel_id).await?;
-    super::remove_files(&state, files).await;
     let body = guild::channel(&access.channel, &access.overwrites);
+    let noise = crate::http::guilds::CHANNEL_NOISE;
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::CHANNEL_DELETE,
+            Some(channel_id),
+        )
+        .changes(changes(Some(&body), None, noise));
+    conn.transaction(async |conn| {
+        Channel::delete(conn, channel_id).await?;
+        entry.write(conn).await
+    })
+    .await?;
+    state.audit_logged(&entry)?;
+    super::remove_files(&state, files).await;
     // Delivered to those who could see it, then forgotten.
     state.guild_event(
         guild_id,

@@ -9,12 +9,15 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use spacebar_actors::guild::Audience;
 
+use diesel_async::AsyncConnection;
+
+use crate::audit::{action, changes, Audit};
 use crate::db::channels::kind;
 use crate::db::invites::Invite;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
-use crate::http::invites::{describe, describe_all, new_code};
+use crate::http::invites::{audit_object, describe, describe_all, new_code};
 use crate::http::json::Json;
 use crate::http::snowflake;
 use crate::permissions::bits;
@@ -45,6 +48,7 @@ pub struct CreateInvite {
 pub async fn create(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
     Json(body): Json<CreateInvite>,
 ) -> Result<HttpResponse, ApiError> {
@@ -83,17 +87,36 @@ pub async fn create(
             return Ok(HttpResponse::Ok().json(describe(&mut conn, &existing).await?));
         }
     }
-    let mut inserted = false;
+    let mut logged = None;
     for _ in 0..CODE_ATTEMPTS {
         invite.code = new_code();
-        if invite.insert(&mut conn).await? {
-            inserted = true;
+        let entry = audit
+            .entry(
+                &state,
+                guild_id,
+                session.user.id,
+                action::INVITE_CREATE,
+                None,
+            )
+            .changes(changes(None, Some(&audit_object(&invite)), &[]));
+        let inserted = conn
+            .transaction(async |conn| {
+                let inserted = invite.insert(conn).await?;
+                if inserted {
+                    entry.write(conn).await?;
+                }
+                Ok::<_, diesel::result::Error>(inserted)
+            })
+            .await?;
+        if inserted {
+            logged = Some(entry);
             break;
         }
     }
-    if !inserted {
+    let Some(entry) = logged else {
         return Err(ApiError::internal("no free invite code"));
-    }
+    };
+    state.audit_logged(&entry)?;
     state.guild_event(
         guild_id,
         "INVITE_CREATE",

@@ -6,7 +6,10 @@ use actix_web::HttpResponse;
 use serde::{Deserialize, Deserializer};
 use spacebar_actors::guild::Audience;
 
+use diesel_async::AsyncConnection;
+
 use super::check_channel_name;
+use crate::audit::{action, changes, Audit};
 use crate::db::channels::kind;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -48,6 +51,7 @@ fn nullable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D
 pub async fn modify(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
     Json(body): Json<ModifyChannel>,
 ) -> Result<HttpResponse, ApiError> {
@@ -107,10 +111,26 @@ pub async fn modify(
             .and_then(|u| i32::try_from(u.clamp(0, 99)).ok())
             .or(channel.user_limit);
     }
-    channel.save(&mut conn).await?;
     match channel.guild_id {
         Some(guild_id) => {
             let body = guild::channel(&channel, &access.overwrites);
+            let before = guild::channel(&access.channel, &access.overwrites);
+            let noise = crate::http::guilds::CHANNEL_NOISE;
+            let entry = audit
+                .entry(
+                    &state,
+                    guild_id,
+                    session.user.id,
+                    action::CHANNEL_UPDATE,
+                    Some(channel_id),
+                )
+                .changes(changes(Some(&before), Some(&body), noise));
+            conn.transaction(async |conn| {
+                channel.save(conn).await?;
+                entry.write(conn).await
+            })
+            .await?;
+            state.audit_logged(&entry)?;
             state.guild_event(
                 guild_id,
                 "CHANNEL_UPDATE",
@@ -121,6 +141,7 @@ pub async fn modify(
             Ok(HttpResponse::Ok().json(body))
         }
         None => {
+            channel.save(&mut conn).await?;
             let updated = ChannelAccess { channel, ..access };
             let body = super::body(&mut conn, &updated, session.user.id).await?;
             for recipient in &updated.recipients {

@@ -6,7 +6,11 @@ use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use spacebar_actors::guild::{Audience, StateChange};
 
+use diesel_async::AsyncConnection;
+use serde_json::json;
+
 use super::OverwriteBody;
+use crate::audit::{action, changes, Audit, Entry};
 use crate::db::channels::OverwriteRow;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -20,6 +24,7 @@ use crate::wire::guild;
 pub async fn put(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
     Json(body): Json<OverwriteBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -36,7 +41,26 @@ pub async fn put(
     if (row.allow as u64 | row.deny as u64) & !granted != 0 {
         return Err(ApiError::MissingPermissions);
     }
-    row.upsert(&mut conn).await?;
+    let old = access.overwrites.iter().find(|o| o.target_id == target_id);
+    let kind = match old {
+        Some(_) => action::CHANNEL_OVERWRITE_UPDATE,
+        None => action::CHANNEL_OVERWRITE_CREATE,
+    };
+    let entry = audited(
+        &state,
+        &audit,
+        &access,
+        session.user.id,
+        kind,
+        old,
+        Some(&row),
+    );
+    conn.transaction(async |conn| {
+        row.upsert(conn).await?;
+        entry.write(conn).await
+    })
+    .await?;
+    state.audit_logged(&entry)?;
     let mut overwrites: Vec<OverwriteRow> = access
         .overwrites
         .iter()
@@ -51,6 +75,7 @@ pub async fn put(
 pub async fn delete(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (channel_id, target_id) = (
@@ -61,9 +86,22 @@ pub async fn delete(
     let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
     access.guild()?;
     access.require(bits::MANAGE_ROLES)?;
-    if !OverwriteRow::delete(&mut conn, channel_id, target_id).await? {
+    let old = access.overwrites.iter().find(|o| o.target_id == target_id);
+    let kind = action::CHANNEL_OVERWRITE_DELETE;
+    let entry = audited(&state, &audit, &access, session.user.id, kind, old, None);
+    let deleted = conn
+        .transaction(async |conn| {
+            let deleted = OverwriteRow::delete(conn, channel_id, target_id).await?;
+            if deleted {
+                entry.write(conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(deleted)
+        })
+        .await?;
+    if !deleted {
         return Err(ApiError::Unknown(Unknown::Overwrite));
     }
+    state.audit_logged(&entry)?;
     let overwrites = access
         .overwrites
         .iter()
@@ -72,6 +110,52 @@ pub async fn delete(
         .collect();
     changed(&state, &access, overwrites)?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// An overwrite's audit log entry: the channel as target, the overwrite in `options`.
+fn audited(
+    state: &AppState,
+    audit: &Audit,
+    access: &ChannelAccess,
+    user_id: i64,
+    kind: i32,
+    old: Option<&OverwriteRow>,
+    new: Option<&OverwriteRow>,
+) -> Entry {
+    let channel = &access.channel;
+    let guild_id = channel.guild_id.unwrap_or_default();
+    let Some(row) = new.or(old) else {
+        return audit.entry(state, guild_id, user_id, kind, Some(channel.id));
+    };
+    let mut options = json!({ "id": guild::id(row.target_id), "type": row.kind.to_string() });
+    let role = access
+        .guild
+        .as_ref()
+        .and_then(|g| g.roles.iter().find(|r| r.id == row.target_id));
+    if let Some(role) = role {
+        options["role_name"] = role.name.clone().into();
+    }
+    let (old, new) = (old.map(guild::overwrite), new.map(guild::overwrite));
+    // A new overwrite lists its id and type too, as Discord does.
+    let skip: &[&str] = if kind == action::CHANNEL_OVERWRITE_UPDATE {
+        &["type"]
+    } else {
+        &[]
+    };
+    let mut listed = changes(old.as_ref(), new.as_ref(), skip);
+    if kind != action::CHANNEL_OVERWRITE_UPDATE {
+        let (key, value) = if new.is_some() {
+            ("new_value", new.as_ref())
+        } else {
+            ("old_value", old.as_ref())
+        };
+        let id = value.and_then(|v| v.get("id")).cloned().unwrap_or_default();
+        listed.insert(0, json!({ "key": "id", key: id }));
+    }
+    audit
+        .entry(state, guild_id, user_id, kind, Some(channel.id))
+        .changes(listed)
+        .options(options)
 }
 
 fn changed(

@@ -6,7 +6,7 @@
 //! same transaction. A banned user cannot join again until the ban is lifted.
 
 use actix_web::web::{self, Bytes, Data, Path, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use spacebar_actors::guild::Audience;
 
 use super::members::{query_number, removed, require_outranks};
+use crate::audit::{action, clean_reason, Audit};
 use crate::db::bans::{Ban, Cursor};
 use crate::db::members::Member;
 use crate::db::users::User;
@@ -35,9 +36,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The longest message-deletion window: seven days.
 const MAX_DELETE_SECONDS: i64 = 604_800;
-/// Discord keeps at most this much of a reason.
-const MAX_REASON: usize = 512;
-
 #[derive(Debug, Deserialize)]
 pub struct ListBans {
     limit: Option<String>,
@@ -101,7 +99,7 @@ pub struct BanBody {
 pub async fn ban(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
-    request: HttpRequest,
+    audit: Audit,
     path: Path<(String, String)>,
     bytes: Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -112,14 +110,10 @@ pub async fn ban(
         crate::http::json::parse(&bytes)?
     };
     let window = deletion_window(&body)?;
-    let reason = request
-        .headers()
-        .get("X-Audit-Log-Reason")
-        .and_then(|v| v.to_str().ok())
-        .map(percent_decode)
-        .or(body.reason)
-        .map(|r| r.trim().chars().take(MAX_REASON).collect::<String>())
-        .filter(|r| !r.is_empty());
+    let reason = audit
+        .reason
+        .or_else(|| body.reason.as_deref().and_then(clean_reason));
+    let audit = Audit { reason };
 
     let mut conn = state.pool.get().await?;
     let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
@@ -133,7 +127,9 @@ pub async fn ban(
     if let Some(member) = Member::find(&mut conn, guild_id, user_id).await? {
         require_outranks(&access, &member)?;
     }
-    let ban = Ban::new(guild_id, user_id, reason);
+    let ban = Ban::new(guild_id, user_id, audit.reason.clone());
+    let kind = action::MEMBER_BAN_ADD;
+    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(user_id));
     let since = Utc::now() - window;
     let (was_member, deleted) = conn
         .transaction(async |conn| {
@@ -144,9 +140,11 @@ pub async fn ban(
             } else {
                 Vec::new()
             };
+            entry.write(conn).await?;
             Ok::<_, diesel::result::Error>((was_member, deleted))
         })
         .await?;
+    state.audit_logged(&entry)?;
     tracing::info!(
         guild_id,
         user_id,
@@ -176,6 +174,7 @@ pub async fn ban(
 pub async fn unban(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (guild_id, user_id) = ids(&path)?;
@@ -185,9 +184,21 @@ pub async fn unban(
     let (_, user) = Ban::find_with_user(&mut conn, guild_id, user_id)
         .await?
         .ok_or(ApiError::Unknown(Unknown::Ban))?;
-    if !Ban::delete(&mut conn, guild_id, user_id).await? {
+    let kind = action::MEMBER_BAN_REMOVE;
+    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(user_id));
+    let lifted = conn
+        .transaction(async |conn| {
+            let lifted = Ban::delete(conn, guild_id, user_id).await?;
+            if lifted {
+                entry.write(conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(lifted)
+        })
+        .await?;
+    if !lifted {
         return Err(ApiError::Unknown(Unknown::Ban));
     }
+    state.audit_logged(&entry)?;
     let data = json!({ "guild_id": id(guild_id), "user": PublicUser::from(&user) });
     state.guild_event(
         guild_id,
@@ -263,40 +274,4 @@ fn messages_deleted(
         )?;
     }
     Ok(())
-}
-
-/// Decodes `%XX` escapes (what `X-Audit-Log-Reason` carries); anything malformed stays as is.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while let Some(&byte) = bytes.get(index) {
-        let escaped = (byte == b'%')
-            .then(|| text.get(index + 1..index + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(decoded) => {
-                out.push(decoded);
-                index += 3;
-            }
-            None => {
-                out.push(byte);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_are_url_decoded() {
-        assert_eq!(percent_decode("spam%20and%20abuse"), "spam and abuse");
-        assert_eq!(percent_decode("caf%C3%A9 100%"), "café 100%");
-        assert_eq!(percent_decode("%zz%2"), "%zz%2");
-    }
 }

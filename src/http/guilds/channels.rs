@@ -7,6 +7,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use spacebar_actors::guild::{Audience, StateChange};
 
+use crate::audit::{action, changes, Audit};
 use crate::db::channels::{kind, Channel, OverwriteRow};
 use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
@@ -82,6 +83,7 @@ const CREATABLE: [i32; 5] = [
 pub async fn create(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
     Json(body): Json<CreateChannel>,
 ) -> Result<HttpResponse, ApiError> {
@@ -146,15 +148,25 @@ pub async fn create(
         .iter()
         .map(|o| o.row(channel.id))
         .collect::<Result<_, _>>()?;
+    let body = guild::channel(&channel, &overwrites);
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::CHANNEL_CREATE,
+            Some(channel.id),
+        )
+        .changes(changes(None, Some(&body), CHANNEL_NOISE));
     conn.transaction(async |conn| {
         channel.insert(conn).await?;
         for overwrite in &overwrites {
             overwrite.upsert(conn).await?;
         }
-        Ok::<_, diesel::result::Error>(())
+        entry.write(conn).await
     })
     .await?;
-    let body = guild::channel(&channel, &overwrites);
+    state.audit_logged(&entry)?;
     let change = StateChange::Channel {
         channel_id: channel.id,
         overwrites: overwrites.iter().map(OverwriteRow::overwrite).collect(),
@@ -168,6 +180,9 @@ pub async fn create(
     )?;
     Ok(HttpResponse::Created().json(body))
 }
+
+/// What a channel's audit log changes leave out (not settings).
+pub const CHANNEL_NOISE: &[&str] = &["last_message_id", "last_pin_timestamp", "rtc_region"];
 
 fn clamp(value: Option<i64>, low: i64, high: i64) -> Option<i32> {
     value.and_then(|v| i32::try_from(v.clamp(low, high)).ok())

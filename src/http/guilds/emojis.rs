@@ -8,10 +8,12 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use chrono::Utc;
+use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spacebar_actors::guild::Audience;
 
+use crate::audit::{action, changes, Audit};
 use crate::db::emojis::Emoji;
 use crate::db::users::User;
 use crate::db::Connection;
@@ -91,6 +93,7 @@ pub struct CreateEmoji {
 async fn create(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
     Json(body): Json<CreateEmoji>,
 ) -> Result<HttpResponse, ApiError> {
@@ -127,12 +130,28 @@ async fn create(
         roles,
         created_at: Utc::now(),
     };
-    if let Err(error) = emoji.insert(&mut conn).await {
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::EMOJI_CREATE,
+            Some(emoji_id),
+        )
+        .changes(emoji_changes(None, Some(&emoji)));
+    let saved = conn
+        .transaction(async |conn| {
+            emoji.insert(conn).await?;
+            entry.write(conn).await
+        })
+        .await;
+    if let Err(error) = saved {
         if let Some(key) = Key::emoji(emoji_id) {
             state.cdn.remove(&key).await;
         }
         return Err(error.into());
     }
+    state.audit_logged(&entry)?;
     publish(&state, &mut conn, guild_id).await?;
     Ok(HttpResponse::Created().json(expression::emoji(&emoji, Some(&session.user))))
 }
@@ -147,6 +166,7 @@ pub struct ModifyEmoji {
 async fn modify(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
     Json(body): Json<ModifyEmoji>,
 ) -> Result<HttpResponse, ApiError> {
@@ -158,13 +178,28 @@ async fn modify(
     let mut emoji = Emoji::find(&mut conn, guild_id, emoji_id)
         .await?
         .ok_or(ApiError::Unknown(Unknown::Emoji))?;
+    let before = emoji.clone();
     if let Some(name) = body.name {
         emoji.name = check_name(&name)?;
     }
     if let Some(roles) = body.roles {
         emoji.roles = known_roles(&access, roles);
     }
-    emoji.save(&mut conn).await?;
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::EMOJI_UPDATE,
+            Some(emoji_id),
+        )
+        .changes(emoji_changes(Some(&before), Some(&emoji)));
+    conn.transaction(async |conn| {
+        emoji.save(conn).await?;
+        entry.write(conn).await
+    })
+    .await?;
+    state.audit_logged(&entry)?;
     publish(&state, &mut conn, guild_id).await?;
     Ok(HttpResponse::Ok().json(expression::emoji(&emoji, None)))
 }
@@ -172,6 +207,7 @@ async fn modify(
 async fn delete(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let guild_id = snowflake("guild_id", &path.0)?;
@@ -179,9 +215,31 @@ async fn delete(
     let mut conn = state.pool.get().await?;
     let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
     access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
-    if !Emoji::delete(&mut conn, guild_id, emoji_id).await? {
+    let emoji = Emoji::find(&mut conn, guild_id, emoji_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Emoji))?;
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::EMOJI_DELETE,
+            Some(emoji_id),
+        )
+        .changes(emoji_changes(Some(&emoji), None));
+    let deleted = conn
+        .transaction(async |conn| {
+            let deleted = Emoji::delete(conn, guild_id, emoji_id).await?;
+            if deleted {
+                entry.write(conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(deleted)
+        })
+        .await?;
+    if !deleted {
         return Err(ApiError::Unknown(Unknown::Emoji));
     }
+    state.audit_logged(&entry)?;
     if let Some(key) = Key::emoji(emoji_id) {
         state.cdn.remove(&key).await;
     }
@@ -199,6 +257,16 @@ async fn publish(state: &AppState, conn: &mut Connection, guild_id: i64) -> Resu
         Audience::Guild,
         Vec::new(),
     )
+}
+
+/// An emoji's audit log changes (its name and roles).
+fn emoji_changes(old: Option<&Emoji>, new: Option<&Emoji>) -> Vec<Value> {
+    let (old, new) = (
+        old.map(|e| expression::emoji(e, None)),
+        new.map(|e| expression::emoji(e, None)),
+    );
+    let skip = ["require_colons", "managed", "animated", "available"];
+    changes(old.as_ref(), new.as_ref(), &skip)
 }
 
 /// Emoji names: 2 to 32 letters, digits and underscores.

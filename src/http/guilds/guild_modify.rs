@@ -4,10 +4,12 @@
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
+use diesel_async::AsyncConnection;
 use serde::{Deserialize, Deserializer};
 use spacebar_actors::guild::{Audience, StateChange};
 
 use super::guild_create::check_name;
+use crate::audit::{action, changes as diff, Audit};
 use crate::db::channels::Channel;
 use crate::db::members::Member;
 use crate::http::access::GuildAccess;
@@ -59,6 +61,7 @@ fn nullable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D
 pub async fn modify(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
     Json(body): Json<ModifyGuild>,
 ) -> Result<HttpResponse, ApiError> {
@@ -139,9 +142,28 @@ pub async fn modify(
             }
         }
     }
+    let (before, after) = (
+        guild::properties(&access.guild),
+        guild::properties(&changed),
+    );
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::GUILD_UPDATE,
+            Some(guild_id),
+        )
+        .changes(diff(Some(&before), Some(&after), &[]));
     let saved = match failed {
         Some(error) => Err(error),
-        None => changed.save(&mut conn).await.map_err(ApiError::from),
+        None => conn
+            .transaction(async |conn| {
+                changed.save(conn).await?;
+                entry.write(conn).await
+            })
+            .await
+            .map_err(ApiError::from),
     };
     for (area, old, new) in &stored {
         let key = |hash: &str| Key::image(*area, guild_id, hash);
@@ -151,6 +173,7 @@ pub async fn modify(
             .await;
     }
     saved?;
+    state.audit_logged(&entry)?;
     let body = guild::guild(&changed, &access.roles);
     state.guild_event(guild_id, "GUILD_UPDATE", &body, Audience::Guild, changes)?;
     Ok(HttpResponse::Ok().json(body))

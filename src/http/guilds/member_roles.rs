@@ -5,7 +5,10 @@
 use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 
-use super::members::{find, require_assignable, updated};
+use diesel_async::AsyncConnection;
+
+use super::members::{audited, find, require_assignable, updated};
+use crate::audit::{Audit, Entry};
 use crate::db::members::Member;
 use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
@@ -27,22 +30,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn add(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    set(state, session.user.id, &path, true).await
+    set(state, session.user.id, &audit, &path, true).await
 }
 
 pub async fn remove(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    set(state, session.user.id, &path, false).await
+    set(state, session.user.id, &audit, &path, false).await
 }
 
 async fn set(
     state: Data<AppState>,
     caller: i64,
+    audit: &Audit,
     path: &(String, String, String),
     give: bool,
 ) -> Result<HttpResponse, ApiError> {
@@ -56,13 +62,29 @@ async fn set(
     if member.roles.contains(&role_id) == give {
         return Ok(HttpResponse::NoContent().finish());
     }
-    // One statement each, so two moderators changing roles at once both count.
-    let roles = if give {
-        Member::add_role(&mut conn, guild_id, user_id, role_id).await?
+    let before = member.clone();
+    if give {
+        member.roles.push(role_id);
     } else {
-        Member::remove_role(&mut conn, guild_id, user_id, role_id).await?
-    };
+        member.roles.retain(|r| *r != role_id);
+    }
+    let entries = audited(&state, audit, &access, &before, &member);
+    // One statement each, so two moderators changing roles at once both count.
+    let roles = conn
+        .transaction(async |conn| {
+            let roles = if give {
+                Member::add_role(conn, guild_id, user_id, role_id).await?
+            } else {
+                Member::remove_role(conn, guild_id, user_id, role_id).await?
+            };
+            if roles.is_some() {
+                Entry::write_all(&entries, conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(roles)
+        })
+        .await?;
     member.roles = roles.ok_or(ApiError::Unknown(Unknown::Member))?;
+    state.audit_logged_all(&entries)?;
     updated(&state, &member, &user)?;
     Ok(HttpResponse::NoContent().finish())
 }

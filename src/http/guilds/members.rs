@@ -16,7 +16,10 @@ use serde_json::{json, Value};
 use spacebar_actors::guild::{Audience, StateChange};
 use spacebar_actors::Dispatch;
 
+use diesel_async::AsyncConnection;
+
 use super::snapshot;
+use crate::audit::{action, changes, Audit, Entry};
 use crate::db::members::Member;
 use crate::db::users::User;
 use crate::db::Connection;
@@ -122,6 +125,7 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 pub async fn modify(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
     Json(body): Json<ModifyMember>,
 ) -> Result<HttpResponse, ApiError> {
@@ -129,7 +133,7 @@ pub async fn modify(
     let user_id = target("user_id", &path.1, session.user.id)?;
     let mut conn = state.pool.get().await?;
     let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let (member, user) = change(&state, &mut conn, &access, user_id, body).await?;
+    let (member, user) = change(&state, &mut conn, &access, &audit, user_id, body).await?;
     Ok(HttpResponse::Ok().json(guild::member(&member, Some(&user))))
 }
 
@@ -143,6 +147,7 @@ pub struct ModifyNick {
 pub async fn modify_own_nick(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
     Json(body): Json<ModifyNick>,
 ) -> Result<HttpResponse, ApiError> {
@@ -157,7 +162,7 @@ pub async fn modify_own_nick(
         communication_disabled_until: None,
         avatar: None,
     };
-    let (member, _) = change(&state, &mut conn, &access, session.user.id, body).await?;
+    let (member, _) = change(&state, &mut conn, &access, &audit, session.user.id, body).await?;
     Ok(HttpResponse::Ok().json(json!({ "nick": member.nick })))
 }
 
@@ -165,6 +170,7 @@ pub async fn modify_own_nick(
 pub async fn kick(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let guild_id = snowflake("guild_id", &path.0)?;
@@ -174,9 +180,21 @@ pub async fn kick(
     access.require(bits::KICK_MEMBERS)?;
     let (member, user) = find(&mut conn, guild_id, user_id).await?;
     require_outranks(&access, &member)?;
-    if !Member::delete(&mut conn, guild_id, user_id).await? {
+    let kind = action::MEMBER_KICK;
+    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(user_id));
+    let kicked = conn
+        .transaction(async |conn| {
+            let kicked = Member::delete(conn, guild_id, user_id).await?;
+            if kicked {
+                entry.write(conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(kicked)
+        })
+        .await?;
+    if !kicked {
         return Err(ApiError::Unknown(Unknown::Member));
     }
+    state.audit_logged(&entry)?;
     tracing::info!(guild_id, user_id, by = session.user.id, "member kicked");
     removed(&state, guild_id, &user)?;
     Ok(HttpResponse::NoContent().finish())
@@ -187,10 +205,12 @@ async fn change(
     state: &AppState,
     conn: &mut Connection,
     access: &GuildAccess,
+    audit: &Audit,
     user_id: i64,
     body: ModifyMember,
 ) -> Result<(Member, User), ApiError> {
     let (mut member, user) = find(conn, access.guild.id, user_id).await?;
+    let before = member.clone();
     let is_self = user_id == access.member.user_id;
     if let Some(nick) = body.nick {
         let nick = check_nick(nick)?;
@@ -270,7 +290,13 @@ async fn change(
     if let Some(new_avatar) = &new_avatar {
         member.avatar.clone_from(new_avatar);
     }
-    let saved = member.save(conn).await;
+    let entries = audited(state, audit, access, &before, &member);
+    let saved = conn
+        .transaction(async |conn| {
+            member.save(conn).await?;
+            Entry::write_all(&entries, conn).await
+        })
+        .await;
     if let Some(new_avatar) = &new_avatar {
         let (old, new) = (old_avatar.as_deref(), new_avatar.as_deref());
         state
@@ -279,8 +305,63 @@ async fn change(
             .await;
     }
     saved?;
+    state.audit_logged_all(&entries)?;
     updated(state, &member, &user)?;
     Ok((member, user))
+}
+
+/// The audit log entries of a member change by the caller: MEMBER_UPDATE for the nickname,
+/// voice and timeout, MEMBER_ROLE_UPDATE (`$add`/`$remove`) for roles; none for nothing.
+pub fn audited(
+    state: &AppState,
+    audit: &Audit,
+    access: &GuildAccess,
+    before: &Member,
+    after: &Member,
+) -> Vec<Entry> {
+    let (guild_id, caller, target) = (access.guild.id, access.member.user_id, Some(after.user_id));
+    let mut entries = Vec::new();
+    let skip = ["roles", "avatar", "joined_at", "premium_since", "pending"];
+    let (old, new) = (guild::member(before, None), guild::member(after, None));
+    let listed = changes(Some(&old), Some(&new), &skip);
+    if !listed.is_empty() {
+        let entry = audit.entry(state, guild_id, caller, action::MEMBER_UPDATE, target);
+        entries.push(entry.changes(listed));
+    }
+    let named = |ids: Vec<&i64>| -> Value {
+        ids.into_iter()
+            .map(|id| {
+                let name = access
+                    .roles
+                    .iter()
+                    .find(|r| r.id == *id)
+                    .map(|r| r.name.clone());
+                json!({ "id": guild::id(*id), "name": name })
+            })
+            .collect()
+    };
+    let added: Vec<&i64> = after
+        .roles
+        .iter()
+        .filter(|r| !before.roles.contains(r))
+        .collect();
+    let removed: Vec<&i64> = before
+        .roles
+        .iter()
+        .filter(|r| !after.roles.contains(r))
+        .collect();
+    let mut roles = Vec::new();
+    if !added.is_empty() {
+        roles.push(json!({ "key": "$add", "new_value": named(added) }));
+    }
+    if !removed.is_empty() {
+        roles.push(json!({ "key": "$remove", "new_value": named(removed) }));
+    }
+    if !roles.is_empty() {
+        let entry = audit.entry(state, guild_id, caller, action::MEMBER_ROLE_UPDATE, target);
+        entries.push(entry.changes(roles));
+    }
+    entries
 }
 
 /// Nicknames are 1–32 characters; empty means none.

@@ -1,8 +1,10 @@
 //! `/guilds/*`: guilds themselves and their channel lists. Roles, members, bans and invites
 //! live in their own files below.
 
+mod audit_log;
 mod bans;
 mod channels;
+pub use channels::CHANNEL_NOISE;
 mod emojis;
 mod guild_create;
 pub mod guild_delete;
@@ -35,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/guilds/{guild_id}/channels",
             web::patch().to(channels::reorder),
         );
+    audit_log::configure(cfg);
     roles::configure(cfg);
     emojis::configure(cfg);
     stickers::configure(cfg);

@@ -12,6 +12,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use spacebar_actors::guild::{Audience, StateChange};
 
+use crate::audit::{action, changes, Audit};
 use crate::db::members::Member;
 use crate::db::roles::Role;
 use crate::db::Connection;
@@ -88,6 +89,7 @@ pub struct RoleBody {
 pub async fn create(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -114,10 +116,21 @@ pub async fn create(
     if let Some(Some(hash)) = state.cdn.image_field("icon", icon, icon_key).await? {
         role.icon = Some(hash);
     }
+    let created = guild::role(&role);
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::ROLE_CREATE,
+            Some(role_id),
+        )
+        .changes(changes(None, Some(&created), ROLE_NOISE));
     let saved = conn
         .transaction(async |conn| {
             Role::shift_up_from(conn, guild_id, 1).await?;
-            role.insert(conn).await
+            role.insert(conn).await?;
+            entry.write(conn).await
         })
         .await;
     if saved.is_err() {
@@ -125,6 +138,7 @@ pub async fn create(
         state.cdn.settle_image(false, None, icon, icon_key).await;
     }
     saved?;
+    state.audit_logged(&entry)?;
     event(&state, "GUILD_ROLE_CREATE", &role)?;
     moved(&state, &mut conn, &access).await?;
     Ok(HttpResponse::Ok().json(guild::role(&role)))
@@ -134,6 +148,7 @@ pub async fn create(
 pub async fn modify(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -151,7 +166,26 @@ pub async fn modify(
     if let Some(new_icon) = &new_icon {
         role.icon.clone_from(new_icon);
     }
-    let saved = role.save(&mut conn).await;
+    let before = find(&access, role_id).map(guild::role)?;
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::ROLE_UPDATE,
+            Some(role_id),
+        )
+        .changes(changes(
+            Some(&before),
+            Some(&guild::role(&role)),
+            ROLE_NOISE,
+        ));
+    let saved = conn
+        .transaction(async |conn| {
+            role.save(conn).await?;
+            entry.write(conn).await
+        })
+        .await;
     if let Some(new_icon) = &new_icon {
         state
             .cdn
@@ -164,6 +198,7 @@ pub async fn modify(
             .await;
     }
     saved?;
+    state.audit_logged(&entry)?;
     event(&state, "GUILD_ROLE_UPDATE", &role)?;
     Ok(HttpResponse::Ok().json(guild::role(&role)))
 }
@@ -254,6 +289,7 @@ pub async fn reorder(
 pub async fn delete(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (guild_id, role_id) = ids(&path)?;
@@ -269,11 +305,22 @@ pub async fn delete(
         });
     }
     access.require_above_role(role.position)?;
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::ROLE_DELETE,
+            Some(role_id),
+        )
+        .changes(changes(Some(&guild::role(role)), None, ROLE_NOISE));
     conn.transaction(async |conn| {
         Member::remove_role_everywhere(conn, guild_id, role_id).await?;
-        Role::delete(conn, role_id).await
+        Role::delete(conn, role_id).await?;
+        entry.write(conn).await
     })
     .await?;
+    state.audit_logged(&entry)?;
     if let Some(key) = role
         .icon
         .as_deref()
@@ -294,6 +341,9 @@ pub async fn delete(
     )?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// What a role's audit log changes leave out (not settings of the role itself).
+const ROLE_NOISE: &[&str] = &["position", "managed", "tags"];
 
 fn ids(path: &(String, String)) -> Result<(i64, i64), ApiError> {
     Ok((

@@ -8,11 +8,13 @@ use actix_web::web::{self, Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
+use diesel_async::AsyncConnection;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spacebar_actors::guild::Audience;
 
+use crate::audit::{action, changes, Audit};
 use crate::cdn::imaging::Format;
 use crate::db::stickers::{format, Sticker};
 use crate::db::users::User;
@@ -130,6 +132,7 @@ async fn create(
     req: HttpRequest,
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -190,10 +193,26 @@ async fn create(
         .put(&key, file)
         .await
         .map_err(ApiError::internal)?;
-    if let Err(error) = sticker.insert(&mut conn).await {
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::STICKER_CREATE,
+            Some(sticker.id),
+        )
+        .changes(sticker_changes(None, Some(&sticker)));
+    let saved = conn
+        .transaction(async |conn| {
+            sticker.insert(conn).await?;
+            entry.write(conn).await
+        })
+        .await;
+    if let Err(error) = saved {
         state.cdn.remove(&key).await;
         return Err(error.into());
     }
+    state.audit_logged(&entry)?;
     publish(&state, &mut conn, guild_id).await?;
     Ok(HttpResponse::Ok().json(expression::sticker(&sticker, Some(&session.user))))
 }
@@ -208,6 +227,7 @@ pub struct ModifySticker {
 async fn modify(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
     Json(body): Json<ModifySticker>,
 ) -> Result<HttpResponse, ApiError> {
@@ -219,6 +239,7 @@ async fn modify(
     let mut sticker = Sticker::find(&mut conn, guild_id, sticker_id)
         .await?
         .ok_or(ApiError::Unknown(Unknown::Sticker))?;
+    let before = sticker.clone();
     let mut errors = FormErrors::default();
     check_fields(
         &mut errors,
@@ -236,7 +257,21 @@ async fn modify(
     if let Some(description) = body.description {
         sticker.description = Some(description).filter(|d| !d.is_empty());
     }
-    sticker.save(&mut conn).await?;
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::STICKER_UPDATE,
+            Some(sticker_id),
+        )
+        .changes(sticker_changes(Some(&before), Some(&sticker)));
+    conn.transaction(async |conn| {
+        sticker.save(conn).await?;
+        entry.write(conn).await
+    })
+    .await?;
+    state.audit_logged(&entry)?;
     publish(&state, &mut conn, guild_id).await?;
     Ok(HttpResponse::Ok().json(expression::sticker(&sticker, None)))
 }
@@ -244,6 +279,7 @@ async fn modify(
 async fn delete(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let guild_id = snowflake("guild_id", &path.0)?;
@@ -251,14 +287,43 @@ async fn delete(
     let mut conn = state.pool.get().await?;
     let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
     access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
-    if !Sticker::delete(&mut conn, guild_id, sticker_id).await? {
+    let sticker = Sticker::find(&mut conn, guild_id, sticker_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Sticker))?;
+    let entry = audit
+        .entry(
+            &state,
+            guild_id,
+            session.user.id,
+            action::STICKER_DELETE,
+            Some(sticker_id),
+        )
+        .changes(sticker_changes(Some(&sticker), None));
+    let deleted = conn
+        .transaction(async |conn| {
+            let deleted = Sticker::delete(conn, guild_id, sticker_id).await?;
+            if deleted {
+                entry.write(conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(deleted)
+        })
+        .await?;
+    if !deleted {
         return Err(ApiError::Unknown(Unknown::Sticker));
     }
+    state.audit_logged(&entry)?;
     if let Some(key) = Key::sticker(sticker_id) {
         state.cdn.remove(&key).await;
     }
     publish(&state, &mut conn, guild_id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A sticker's audit log changes (Discord lists name, tags, description, format, availability).
+fn sticker_changes(old: Option<&Sticker>, new: Option<&Sticker>) -> Vec<Value> {
+    let render = |s: &Sticker| expression::sticker(s, None);
+    let (old, new) = (old.map(render), new.map(render));
+    changes(old.as_ref(), new.as_ref(), &["type"])
 }
 
 /// Discord's bounds: name 2–30, tags 1–200 (when given), description up to 100.

@@ -153,6 +153,6 @@ async fn delete(
     let interaction = interaction(&mut conn, &path.0, &path.1).await?;
     let found = message(&mut conn, &interaction, &path.2).await?;
     let access = writer_access(&mut conn, &interaction).await?;
-    write::remove(&state, &mut conn, &access, &found).await?;
+    write::remove(&state, &mut conn, &access, &found, &[]).await?;
     Ok(HttpResponse::NoContent().finish())
 }

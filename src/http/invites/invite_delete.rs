@@ -5,7 +5,10 @@ use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use spacebar_actors::guild::Audience;
 
-use super::describe;
+use diesel_async::AsyncConnection;
+
+use super::{audit_object, describe};
+use crate::audit::{action, changes, Audit};
 use crate::db::invites::Invite;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -16,6 +19,7 @@ use crate::server::AppState;
 pub async fn delete(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
@@ -30,9 +34,28 @@ pub async fn delete(
         }
     }
     let body = describe(&mut conn, &invite).await?;
-    if !Invite::delete(&mut conn, &invite.code).await? {
+    let entry = audit
+        .entry(
+            &state,
+            invite.guild_id,
+            session.user.id,
+            action::INVITE_DELETE,
+            None,
+        )
+        .changes(changes(Some(&audit_object(&invite)), None, &[]));
+    let deleted = conn
+        .transaction(async |conn| {
+            let deleted = Invite::delete(conn, &invite.code).await?;
+            if deleted {
+                entry.write(conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(deleted)
+        })
+        .await?;
+    if !deleted {
         return Err(ApiError::Unknown(Unknown::Invite));
     }
+    state.audit_logged(&entry)?;
     state.guild_event(
         invite.guild_id,
         "INVITE_DELETE",

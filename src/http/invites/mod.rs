@@ -81,3 +81,16 @@ pub async fn describe_all(
         })
         .collect())
 }
+
+/// An invite as its audit log entries list it (Discord's change keys).
+pub fn audit_object(invite: &Invite) -> Value {
+    serde_json::json!({
+        "code": invite.code,
+        "channel_id": crate::wire::guild::id(invite.channel_id),
+        "inviter_id": crate::wire::guild::opt_id(invite.inviter_id),
+        "uses": invite.uses,
+        "max_uses": invite.max_uses,
+        "max_age": invite.max_age,
+        "temporary": invite.temporary,
+    })
+}

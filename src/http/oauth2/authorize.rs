@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use spacebar_actors::guild::Audience;
 
+use crate::audit::{action, Audit, Entry};
 use crate::db::applications::Application;
 use crate::db::bans::Ban;
 use crate::db::guilds::Guild;
@@ -88,6 +89,7 @@ pub async fn post(
     state: Data<AppState>,
     req: HttpRequest,
     Authenticated(session): Authenticated,
+    audit: Audit,
     query: Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -129,7 +131,8 @@ pub async fn post(
     };
     // Nobody can hand a bot more than they hold themselves.
     let granted = (requested as u64) & access.permissions() & permissions::ALL;
-    add_bot(&state, &mut conn, &access, &app, &bot, granted).await?;
+    let entry = audit.entry(&state, guild_id, user.id, action::BOT_ADD, Some(bot.id));
+    add_bot(&state, &mut conn, &access, (&app, &bot), granted, &entry).await?;
     Ok(HttpResponse::Ok().json(json!({ "location": location })))
 }
 
@@ -155,9 +158,9 @@ async fn add_bot(
     state: &AppState,
     conn: &mut Connection,
     access: &GuildAccess,
-    app: &Application,
-    bot: &User,
+    (app, bot): (&Application, &User),
     granted: u64,
+    entry: &Entry,
 ) -> Result<(), ApiError> {
     let guild_id = access.guild.id;
     let role = (granted != 0).then(|| {
@@ -179,12 +182,14 @@ async fn add_bot(
                 role.insert(conn).await?;
             }
             member.insert(conn).await?;
+            entry.write(conn).await?;
             Ok::<_, diesel::result::Error>(true)
         })
         .await?;
     if !joined {
         return Ok(());
     }
+    state.audit_logged(entry)?;
     tracing::info!(guild_id, bot_id = bot.id, granted, "bot added to guild");
 
     if let Some(role) = &role {

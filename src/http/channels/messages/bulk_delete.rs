@@ -9,7 +9,11 @@ use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
+use diesel_async::AsyncConnection;
+use serde_json::json;
+
 use super::{event_ids, files, publish};
+use crate::audit::{action, Audit};
 use crate::db::messages::Message;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -35,13 +39,14 @@ pub struct BulkDelete {
 pub async fn bulk_delete(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<String>,
     Json(body): Json<BulkDelete>,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = snowflake("channel_id", &path)?;
     let mut conn = state.pool.get().await?;
     let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
-    access.guild()?;
+    let guild_id = access.guild()?.guild.id;
     access.require(bits::MANAGE_MESSAGES)?;
     // The instance may allow fewer per call than Discord, never more.
     let max = usize::try_from(state.config().limits.message_max_bulk_delete)
@@ -69,7 +74,22 @@ pub async fn bulk_delete(
     let mut ids = body.messages;
     ids.sort_unstable();
     ids.dedup();
-    let removed = Message::delete_many(&mut conn, channel_id, &ids).await?;
+    let kind = action::MESSAGE_BULK_DELETE;
+    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(channel_id));
+    let (removed, entry) = conn
+        .transaction(async |conn| {
+            let removed = Message::delete_many(conn, channel_id, &ids).await?;
+            let entry = (!removed.is_empty())
+                .then(|| entry.options(json!({ "count": removed.len().to_string() })));
+            if let Some(entry) = &entry {
+                entry.write(conn).await?;
+            }
+            Ok::<_, diesel::result::Error>((removed, entry))
+        })
+        .await?;
+    if let Some(entry) = &entry {
+        state.audit_logged(entry)?;
+    }
     for key in removed
         .iter()
         .flat_map(|(_, attachments)| files::keys_of(channel_id, attachments))

@@ -5,7 +5,10 @@
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 
+use serde_json::json;
+
 use super::{find, write};
+use crate::audit::{action, Audit, Entry};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
@@ -13,10 +16,12 @@ use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
+use crate::wire::guild::id;
 
 pub async fn delete(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = snowflake("channel_id", &path.0)?;
@@ -31,6 +36,18 @@ pub async fn delete(
         access.guild()?;
         access.require(bits::MANAGE_MESSAGES)?;
     }
-    write::remove(&state, &mut conn, &access, &message).await?;
+    // A moderator's deletion of someone else's message is logged.
+    let entry: Option<Entry> = access
+        .channel
+        .guild_id
+        .filter(|_| message.author_id != user.id)
+        .map(|guild_id| {
+            let kind = action::MESSAGE_DELETE;
+            let options = json!({ "channel_id": id(channel_id), "count": "1" });
+            audit
+                .entry(&state, guild_id, user.id, kind, Some(message.author_id))
+                .options(options)
+        });
+    write::remove(&state, &mut conn, &access, &message, entry.as_slice()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

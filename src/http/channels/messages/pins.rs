@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use super::{
     event_ids, event_message, find, limit, publish, publish_message, render, Pooled, Reader,
 };
+use crate::audit::{action, Audit, Entry};
 use crate::db::channels::Channel;
 use crate::db::messages::{kind, Message};
 use crate::db::Connection;
@@ -31,6 +32,25 @@ use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
 use crate::wire::message as wire;
+
+/// A pin's or unpin's audit log entry (guild channels only): the author as target, the
+/// channel and message in `options`.
+fn audited(
+    state: &AppState,
+    audit: &Audit,
+    access: &ChannelAccess,
+    message: &Message,
+    kind: i32,
+) -> Option<Entry> {
+    let guild = access.guild.as_ref()?;
+    let options = json!({
+        "channel_id": crate::wire::guild::id(access.channel.id),
+        "message_id": crate::wire::guild::id(message.id),
+    });
+    let (guild_id, user_id) = (guild.guild.id, guild.member.user_id);
+    let entry = audit.entry(state, guild_id, user_id, kind, Some(message.author_id));
+    Some(entry.options(options))
+}
 
 /// The caller may pin and unpin here: MANAGE_MESSAGES in a guild, anyone in a DM.
 async fn load(
@@ -53,9 +73,11 @@ async fn load(
 pub async fn pin(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (mut conn, access, mut message) = load(&state, &session, &path).await?;
+    let entry = audited(&state, &audit, &access, &message, action::MESSAGE_PIN);
     if kind::is_system(message.kind) {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
@@ -93,10 +115,12 @@ pub async fn pin(
             notice.insert(conn).await?;
             Channel::set_last_message(conn, channel_id, notice.id).await?;
             Message::set_last_pin_timestamp(conn, channel_id, Some(notice.created_at)).await?;
+            Entry::write_all(entry.as_slice(), conn).await?;
             Ok(true)
         })
         .await?;
     if changed {
+        state.audit_logged_all(entry.as_slice())?;
         message.pinned = true;
         publish_message(
             &state,
@@ -120,9 +144,11 @@ pub async fn pin(
 pub async fn unpin(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
+    audit: Audit,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (mut conn, access, mut message) = load(&state, &session, &path).await?;
+    let entry = audited(&state, &audit, &access, &message, action::MESSAGE_UNPIN);
     let channel_id = access.channel.id;
     let unpinned = conn
         .transaction(async |conn| {
@@ -135,9 +161,13 @@ pub async fn unpin(
                 .first()
                 .map(|(_, at)| *at);
             Message::set_last_pin_timestamp(conn, channel_id, latest).await?;
+            Entry::write_all(entry.as_slice(), conn).await?;
             Ok(Some(latest))
         })
         .await?;
+    if unpinned.is_some() {
+        state.audit_logged_all(entry.as_slice())?;
+    }
     if let Some(latest) = unpinned {
         message.pinned = false;
         publish_message(

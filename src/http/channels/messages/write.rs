@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::mentions::{self, AllowedMentions};
 use super::message_create::{check_content, empty_message, is_empty};
 use super::{embeds, event_ids, event_message, files, publish, publish_message};
+use crate::audit::Entry;
 use crate::db::channels::Channel;
 use crate::db::messages::{flags, Message, MessageEdit};
 use crate::db::Connection;
@@ -225,14 +226,26 @@ pub async fn rewrite(
     save_edit(state, conn, access, message, edit, viewer).await
 }
 
-/// Deletes a message, its files, and tells whoever saw it.
+/// Deletes a message (writing `audit` entries with it, all or nothing), its files, and tells
+/// whoever saw it.
 pub async fn remove(
     state: &AppState,
     conn: &mut Connection,
     access: &ChannelAccess,
     message: &Message,
+    audit: &[Entry],
 ) -> Result<(), ApiError> {
-    if Message::delete(conn, message.channel_id, message.id).await? {
+    let deleted = conn
+        .transaction(async |conn| {
+            let deleted = Message::delete(conn, message.channel_id, message.id).await?;
+            if deleted {
+                Entry::write_all(audit, conn).await?;
+            }
+            Ok::<_, diesel::result::Error>(deleted)
+        })
+        .await?;
+    if deleted {
+        state.audit_logged_all(audit)?;
         for key in files::keys_of(message.channel_id, &message.attachments) {
             state.cdn.remove(&key).await;
         }
