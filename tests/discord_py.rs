@@ -4,7 +4,8 @@
 //! prints a JSON line per event it sees. The test then lets a second user join, posts "!ping"
 //! and edits it, and checks what a person would see: the bot's "pong" on the user's own
 //! gateway, and the bot noticing the join and the edit; then the bot sends a burst of 50
-//! messages with rate limits on and must never meet a 429.
+//! messages with rate limits on and must never meet a 429; registers a slash command with
+//! discord.py's CommandTree and answers it; sends an embed with a file.
 //!
 //! discord.py is installed by the test itself, once, into a virtualenv under the target
 //! directory, so a plain `cargo test --workspace` works on a fresh machine with `python3`
@@ -47,7 +48,7 @@ async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
         ("rate_limits.message_create.window_ms", "1000"),
     ])
     .await;
-    let (owner, _) = register_user(&server, "owner").await;
+    let (owner, owner_user) = register_user(&server, "owner").await;
     let guild_id = guild(&server, &owner).await;
     let channels = get(
         &server,
@@ -90,6 +91,16 @@ async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
         .as_array()
         .unwrap()
         .contains(&json!(channel_id)));
+
+    // discord.py's CommandTree registers the bot's slash command (a bulk overwrite).
+    let synced = bot.event("synced").await;
+    let command = synced["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "hello")
+        .unwrap()["id"]
+        .clone();
 
     // Someone joins through an invite.
     let invite = post(
@@ -164,7 +175,77 @@ async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
         ))
         .await;
     assert_eq!(sent, 50);
+    // The owner saw them all, in order.
+    for n in 0..50 {
+        assert_eq!(
+            bot_message(&mut gateway, &app_id).await["content"],
+            format!("burst {n}")
+        );
+    }
+
+    // The slash command the bot registered with discord.py's CommandTree, invoked by the owner.
+    let invoked = post(
+        &server,
+        "/api/v9/interactions",
+        Some(&owner),
+        json!({
+            "type": 2,
+            "application_id": app_id,
+            "guild_id": guild_id,
+            "channel_id": channel_id,
+            "nonce": "slash",
+            "data": { "id": command, "name": "hello", "type": 1, "options": [{ "type": 3, "name": "name", "value": "world" }] },
+        }),
+    )
+    .await;
+    assert_eq!(invoked.status, 204, "{:?}", invoked.body);
+    let hello = bot_message(&mut gateway, &app_id).await;
+    assert_eq!(hello["content"], "hello world");
+    assert_eq!(
+        hello["interaction_metadata"]["user"]["id"],
+        owner_user["id"]
+    );
+    assert_eq!(
+        bot.event("slash_answered").await["user_id"],
+        owner_user["id"]
+    );
+
+    // An embed and a file, as discord.py sends them (multipart), downloadable as sent.
+    let asked = post(
+        &server,
+        &format!("/api/v9/channels/{channel_id}/messages"),
+        Some(&owner),
+        json!({ "content": "!report" }),
+    )
+    .await;
+    assert_eq!(asked.status, 200, "{:?}", asked.body);
+    let report = bot_message(&mut gateway, &app_id).await;
+    assert_eq!(report["embeds"][0]["title"], "Report");
+    assert_eq!(report["embeds"][0]["fields"][0]["value"], "42");
+    let file = &report["attachments"][0];
+    assert_eq!(file["filename"], "report.txt");
+    let bytes = awc::Client::default()
+        .get(file["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .body()
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], b"report bytes\n");
+    let sent = bot.event("report_sent").await;
+    assert_eq!(sent["files"], json!(["report.txt"]));
     bot.assert_quiet();
+}
+
+/// The owner's next MESSAGE_CREATE from the bot.
+async fn bot_message(gateway: &mut Gateway, bot_id: &str) -> Value {
+    loop {
+        let created = gateway.dispatch("MESSAGE_CREATE").await;
+        if created["d"]["author"]["id"] == bot_id {
+            return created["d"].clone();
+        }
+    }
 }
 
 /// The owner's MESSAGE_CREATE from the bot, skipping everything else.

@@ -21,7 +21,10 @@ pub mod kind {
 
     /// System messages (pins, joins, boosts …) cannot be edited or pinned.
     pub fn is_system(kind: i32) -> bool {
-        !matches!(kind, DEFAULT | REPLY | CHAT_INPUT_COMMAND | CONTEXT_MENU_COMMAND)
+        !matches!(
+            kind,
+            DEFAULT | REPLY | CHAT_INPUT_COMMAND | CONTEXT_MENU_COMMAND
+        )
     }
 }
 

@@ -1,13 +1,16 @@
 """A discord.py bot pointed at a spacebar server, for the conformance test tests/discord_py.rs.
 
 It reads SPACEBAR_URL (http://host:port) and BOT_TOKEN from the environment, prints one JSON
-line on stdout per event it sees (ready, member_join, message, message_edit, replied), and
-answers a message "!ping" with "pong". Errors go to stderr, which the test shows on failure.
+line on stdout per event it sees (ready, member_join, message, message_edit, replied, …),
+answers "!ping" with "pong", "!burst N" with N messages, "!report" with an embed and a file,
+and registers a slash command /hello that it answers. Errors go to stderr, which the test shows
+on failure.
 Nothing here works around the server: the only changes are the two addresses discord.py would
 otherwise take from Discord.
 """
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -43,6 +46,12 @@ async def main():
     intents.message_content = True
     intents.members = True
     client = discord.Client(intents=intents, chunk_guilds_at_startup=False)
+    tree = discord.app_commands.CommandTree(client)
+
+    @tree.command(name="hello", description="Greets someone")
+    async def hello(interaction: discord.Interaction, name: str):
+        await interaction.response.send_message(f"hello {name}")
+        emit("slash_answered", interaction_id=str(interaction.id), user_id=str(interaction.user.id))
 
     @client.event
     async def on_ready():
@@ -54,6 +63,8 @@ async def main():
             guilds=[str(guild.id) for guild in client.guilds],
             channels=[str(channel.id) for guild in client.guilds for channel in guild.channels],
         )
+        synced = await tree.sync()
+        emit("synced", commands=[{"id": str(c.id), "name": c.name} for c in synced])
 
     @client.event
     async def on_member_join(member):
@@ -84,6 +95,17 @@ async def main():
             for n in range(count):
                 await message.channel.send(f"burst {n}")
             emit("burst_done", count=count)
+        if message.author.id != client.user.id and message.content == "!report":
+            embed = discord.Embed(title="Report", description="All good", colour=0x5865F2)
+            embed.add_field(name="uptime", value="42")
+            report = discord.File(io.BytesIO(b"report bytes\n"), filename="report.txt")
+            sent = await message.channel.send(embed=embed, file=report)
+            emit(
+                "report_sent",
+                message_id=str(sent.id),
+                embeds=[e.title for e in sent.embeds],
+                files=[a.filename for a in sent.attachments],
+            )
 
     @client.event
     async def on_raw_message_edit(payload):

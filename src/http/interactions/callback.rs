@@ -3,9 +3,11 @@
 //! application fills in later through `@original`); for components, 6 acknowledges and 7 edits
 //! the message the component is on; 1 (PONG) only answers pings, which this server's
 //! interactions never are. A second answer is 40060. The person hears INTERACTION_SUCCESS.
+//! Answers 204, or with `?with_response=true` (discord.py asks so) what the answer made:
+//! `{interaction: {id, type, response_message_id, …}, resource: {type, message}}`.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -34,6 +36,12 @@ mod response {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    #[serde(default)]
+    with_response: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
 struct Answer {
     #[serde(rename = "type", deserialize_with = "crate::http::ids::required")]
     kind: i64,
@@ -45,8 +53,10 @@ pub async fn callback(
     req: HttpRequest,
     state: Data<AppState>,
     path: Path<(String, String)>,
+    query: Query<CallbackQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let with_response = matches!(query.with_response.as_deref(), Some("true" | "1"));
     let interaction_id = path.0.parse::<i64>().map_err(|_| unknown())?;
     let config = state.config();
     let (body, _) =
@@ -86,12 +96,29 @@ pub async fn callback(
     }
     let answered = answer_with(&state, &mut conn, &interaction, response_type, written).await;
     match answered {
-        Ok(original) => {
-            if let Some(message_id) = original {
-                Interaction::set_original(&mut conn, interaction.id, message_id).await?;
+        Ok(made) => {
+            if let Some((message, _)) = &made {
+                if response_type != response::UPDATE_MESSAGE {
+                    Interaction::set_original(&mut conn, interaction.id, message.id).await?;
+                }
             }
             tell_invoker(&state, &interaction, "INTERACTION_SUCCESS");
-            Ok(HttpResponse::NoContent().finish())
+            if !with_response {
+                return Ok(HttpResponse::NoContent().finish());
+            }
+            let mut receipt = json!({ "id": interaction.id.to_string(), "type": interaction.kind });
+            let mut body = json!({ "interaction": receipt.clone() });
+            if let Some((message, shown)) = made {
+                receipt["response_message_id"] = message.id.to_string().into();
+                receipt["response_message_loading"] = (message.flags & flags::LOADING != 0).into();
+                receipt["response_message_ephemeral"] =
+                    (message.flags & flags::EPHEMERAL != 0).into();
+                body = json!({
+                    "interaction": receipt,
+                    "resource": { "type": response_type, "message": shown },
+                });
+            }
+            Ok(HttpResponse::Ok().json(body))
         }
         Err(error) => {
             // Not answered after all: the application may try again.
@@ -101,14 +128,14 @@ pub async fn callback(
     }
 }
 
-/// Carries out the answer; the message it made, for `@original`.
+/// Carries out the answer; the message it made or changed, as events show it.
 async fn answer_with(
     state: &AppState,
     conn: &mut Connection,
     interaction: &Interaction,
     response_type: i32,
     written: Written,
-) -> Result<Option<i64>, ApiError> {
+) -> Result<Option<(Message, Value)>, ApiError> {
     let access = writer_access(conn, interaction).await?;
     match response_type {
         response::CHANNEL_MESSAGE | response::DEFERRED_CHANNEL_MESSAGE => {
@@ -116,9 +143,9 @@ async fn answer_with(
             if response_type == response::DEFERRED_CHANNEL_MESSAGE {
                 message.flags |= flags::LOADING;
             }
-            let (message, _) =
+            let made =
                 write::post(state, conn, &access, message, written, interaction.user_id).await?;
-            Ok(Some(message.id))
+            Ok(Some(made))
         }
         response::UPDATE_MESSAGE => {
             let message_id = interaction
@@ -127,8 +154,9 @@ async fn answer_with(
             let message = Message::find(conn, interaction.channel_id, message_id)
                 .await?
                 .ok_or(ApiError::Unknown(Unknown::Message))?;
-            write::rewrite(state, conn, &access, message, written, interaction.user_id).await?;
-            Ok(None)
+            let made =
+                write::rewrite(state, conn, &access, message, written, interaction.user_id).await?;
+            Ok(Some(made))
         }
         _ => Ok(None),
     }

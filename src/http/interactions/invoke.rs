@@ -164,6 +164,7 @@ pub async fn invoke(
         "token": interaction.token,
         "version": 1,
         "app_permissions": bot_permissions.to_string(),
+        "attachment_size_limit": config.limits.message_max_attachment_size,
         "locale": "en-US",
         "entitlements": [],
         "context": if guild_id.is_some() { 0 } else { 1 },
