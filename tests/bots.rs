@@ -523,3 +523,78 @@ async fn a_bot_granted_nothing_gets_no_role_and_a_banned_bot_cannot_join() {
         40007,
     );
 }
+
+#[actix_web::test]
+async fn a_reset_closes_the_old_tokens_gateway_and_deleting_the_application_removes_its_bot() {
+    let server = TestServer::start().await;
+    let (alice, _) = register_user(&server, "alice").await;
+    let (bob, _) = register_user(&server, "bob").await;
+    let guild_id = guild(&server, &alice).await;
+    let (app_id, token) = application_with_bot(&server, &alice, "Temporary").await;
+    let added = authorize(&server, &alice, &app_id, &guild_id, "68608").await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    let mut old = Gateway::connect(&server, "v=10&encoding=json").await;
+    old.identify(&format!("Bot {token}")).await;
+    let reset = post(
+        &server,
+        &format!("/api/v9/applications/{app_id}/bot/reset"),
+        Some(&alice),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        old.closed().await,
+        Some(4004),
+        "the old token's session ends"
+    );
+    let bot = format!("Bot {}", reset.body["token"].as_str().unwrap());
+    let command = post(
+        &server,
+        &format!("/api/v10/applications/{app_id}/commands"),
+        Some(&bot),
+        json!({ "name": "gone", "description": "Soon" }),
+    )
+    .await;
+    assert_eq!(command.status, 201, "{:?}", command.body);
+
+    let mut watcher = Gateway::connect(&server, "v=9&encoding=json").await;
+    watcher.identify(&alice).await;
+    let path = format!("/api/v9/applications/{app_id}/delete");
+    assert_code(
+        &post(&server, &path, Some(&bob), json!({})).await,
+        404,
+        10002,
+    );
+    let deleted = post(&server, &path, Some(&alice), json!({})).await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    let removed = watcher.dispatch("GUILD_MEMBER_REMOVE").await;
+    assert_eq!(removed["d"]["user"]["id"], app_id.as_str());
+    assert_eq!(
+        get(&server, "/api/v9/users/@me", Some(&bot)).await.status,
+        401
+    );
+    assert_code(
+        &get(
+            &server,
+            &format!("/api/v9/applications/{app_id}"),
+            Some(&alice),
+        )
+        .await,
+        404,
+        10002,
+    );
+    assert_eq!(
+        server
+            .count(&format!(
+                "application_commands WHERE application_id = {app_id}"
+            ))
+            .await,
+        0
+    );
+    assert_eq!(
+        server
+            .count(&format!("members WHERE user_id = {app_id}"))
+            .await,
+        0
+    );
+}

@@ -77,6 +77,13 @@ impl Application {
             .optional()
     }
 
+    pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+        diesel::delete(applications::table.find(id))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
     /// The applications of these bot users.
     pub async fn of_bots(
         conn: &mut AsyncPgConnection,

@@ -92,6 +92,8 @@ pub async fn reset(
         auth_sessions::create(conn, session_id, bot_id).await
     })
     .await?;
+    // The old token's gateway sessions close with it.
+    state.logins_ended(bot_id, None, Some(session_id));
     tracing::info!(application_id = app.id, "bot token reset");
     let token = state.tokens.issue(bot_id, session_id)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "token": token })))

@@ -2,6 +2,7 @@
 //! owner's alone: anyone else is told it does not exist (10002).
 
 mod application_create;
+mod application_delete;
 pub mod application_get;
 mod application_modify;
 mod bot;
@@ -29,6 +30,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/applications/{application_id}",
             web::patch().to(application_modify::modify),
+        )
+        .route(
+            "/applications/{application_id}",
+            web::delete().to(application_delete::delete),
+        )
+        .route(
+            "/applications/{application_id}/delete",
+            web::post().to(application_delete::delete),
         )
         .route(
             "/applications/{application_id}/bot",
