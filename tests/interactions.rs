@@ -206,6 +206,35 @@ async fn a_command_is_invoked_deferred_and_answered_through_the_follow_up_webhoo
         person.dispatch("MESSAGE_DELETE").await["d"]["id"],
         followed.body["id"]
     );
+    // An ephemeral follow-up reaches the person alone and never shows in history.
+    let secret = post(
+        &w.server,
+        &w.webhook(&created),
+        None,
+        json!({ "content": "psst", "flags": 64 }),
+    )
+    .await;
+    assert_eq!(secret.status, 200, "{:?}", secret.body);
+    assert_eq!(
+        person.dispatch("MESSAGE_CREATE").await["d"]["content"],
+        "psst"
+    );
+    let history = get(
+        &w.server,
+        &format!("/api/v9/channels/{}/messages", w.channel_id),
+        Some(&w.owner.token),
+    )
+    .await;
+    assert!(
+        history
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["content"] != "psst"),
+        "{:?}",
+        history.body
+    );
     // Someone else's message is not the webhook's to touch.
     let other = post(
         &w.server,

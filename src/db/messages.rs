@@ -153,9 +153,12 @@ impl Message {
         page: Page,
         limit: i64,
     ) -> QueryResult<Vec<Message>> {
+        // Ephemeral messages were for one person's eyes, once: history never shows them.
+        let shown = format!("messages.flags & {} = 0", flags::EPHEMERAL);
         let history = || {
             messages::table
                 .filter(messages::channel_id.eq(channel_id))
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(&shown))
                 .select(Message::as_select())
                 .into_boxed()
         };
