@@ -6,6 +6,8 @@
 //! GUILD_AUDIT_LOG_ENTRY_CREATE to the members with VIEW_AUDIT_LOG. `changes` are built from
 //! the JSON objects clients already see, so their keys are Discord's.
 
+use diesel_async::AsyncConnection;
+use futures_util::future::BoxFuture;
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
@@ -134,6 +136,25 @@ impl Entry {
     /// Writes it; run it in the transaction of the change it records.
     pub async fn write(&self, conn: &mut Connection) -> diesel::QueryResult<()> {
         self.0.insert(conn).await
+    }
+
+    /// Runs a deletion (`delete` says whether there was anything to delete) and, when it
+    /// deleted something, writes `entries` with it, in one transaction: no entry for a deletion
+    /// that did not happen, no deletion without its entry.
+    pub async fn with_deletion(
+        entries: &[Entry],
+        conn: &mut Connection,
+        delete: impl for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, diesel::QueryResult<bool>>
+            + Send,
+    ) -> diesel::QueryResult<bool> {
+        conn.transaction(async |conn| {
+            let deleted = delete(conn).await?;
+            if deleted {
+                Self::write_all(entries, conn).await?;
+            }
+            Ok(deleted)
+        })
+        .await
     }
 
     /// Writes several (one change may make more than one entry).

@@ -89,15 +89,10 @@ pub async fn delete(
     let old = access.overwrites.iter().find(|o| o.target_id == target_id);
     let kind = action::CHANNEL_OVERWRITE_DELETE;
     let entry = audited(&state, &audit, &access, session.user.id, kind, old, None);
-    let deleted = conn
-        .transaction(async |conn| {
-            let deleted = OverwriteRow::delete(conn, channel_id, target_id).await?;
-            if deleted {
-                entry.write(conn).await?;
-            }
-            Ok::<_, diesel::result::Error>(deleted)
-        })
-        .await?;
+    let deleted = Entry::with_deletion(std::slice::from_ref(&entry), &mut conn, |conn| {
+        Box::pin(OverwriteRow::delete(conn, channel_id, target_id))
+    })
+    .await?;
     if !deleted {
         return Err(ApiError::Unknown(Unknown::Overwrite));
     }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use spacebar_actors::guild::Audience;
 
-use crate::audit::{action, changes, Audit};
+use crate::audit::{action, changes, Audit, Entry};
 use crate::db::emojis::Emoji;
 use crate::db::users::User;
 use crate::db::Connection;
@@ -227,15 +227,10 @@ async fn delete(
             Some(emoji_id),
         )
         .changes(emoji_changes(Some(&emoji), None));
-    let deleted = conn
-        .transaction(async |conn| {
-            let deleted = Emoji::delete(conn, guild_id, emoji_id).await?;
-            if deleted {
-                entry.write(conn).await?;
-            }
-            Ok::<_, diesel::result::Error>(deleted)
-        })
-        .await?;
+    let deleted = Entry::with_deletion(std::slice::from_ref(&entry), &mut conn, |conn| {
+        Box::pin(Emoji::delete(conn, guild_id, emoji_id))
+    })
+    .await?;
     if !deleted {
         return Err(ApiError::Unknown(Unknown::Emoji));
     }

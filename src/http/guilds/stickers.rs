@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use spacebar_actors::guild::Audience;
 
-use crate::audit::{action, changes, Audit};
+use crate::audit::{action, changes, Audit, Entry};
 use crate::cdn::imaging::Format;
 use crate::db::stickers::{format, Sticker};
 use crate::db::users::User;
@@ -299,15 +299,10 @@ async fn delete(
             Some(sticker_id),
         )
         .changes(sticker_changes(Some(&sticker), None));
-    let deleted = conn
-        .transaction(async |conn| {
-            let deleted = Sticker::delete(conn, guild_id, sticker_id).await?;
-            if deleted {
-                entry.write(conn).await?;
-            }
-            Ok::<_, diesel::result::Error>(deleted)
-        })
-        .await?;
+    let deleted = Entry::with_deletion(std::slice::from_ref(&entry), &mut conn, |conn| {
+        Box::pin(Sticker::delete(conn, guild_id, sticker_id))
+    })
+    .await?;
     if !deleted {
         return Err(ApiError::Unknown(Unknown::Sticker));
     }

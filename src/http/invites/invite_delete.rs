@@ -5,10 +5,8 @@ use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use spacebar_actors::guild::Audience;
 
-use diesel_async::AsyncConnection;
-
 use super::{audit_object, describe};
-use crate::audit::{action, changes, Audit};
+use crate::audit::{action, changes, Audit, Entry};
 use crate::db::invites::Invite;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -43,15 +41,11 @@ pub async fn delete(
             None,
         )
         .changes(changes(Some(&audit_object(&invite)), None, &[]));
-    let deleted = conn
-        .transaction(async |conn| {
-            let deleted = Invite::delete(conn, &invite.code).await?;
-            if deleted {
-                entry.write(conn).await?;
-            }
-            Ok::<_, diesel::result::Error>(deleted)
-        })
-        .await?;
+    let code = invite.code.clone();
+    let deleted = Entry::with_deletion(std::slice::from_ref(&entry), &mut conn, move |conn| {
+        Box::pin(async move { Invite::delete(conn, &code).await })
+    })
+    .await?;
     if !deleted {
         return Err(ApiError::Unknown(Unknown::Invite));
     }

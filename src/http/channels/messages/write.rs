@@ -235,15 +235,10 @@ pub async fn remove(
     message: &Message,
     audit: &[Entry],
 ) -> Result<(), ApiError> {
-    let deleted = conn
-        .transaction(async |conn| {
-            let deleted = Message::delete(conn, message.channel_id, message.id).await?;
-            if deleted {
-                Entry::write_all(audit, conn).await?;
-            }
-            Ok::<_, diesel::result::Error>(deleted)
-        })
-        .await?;
+    let deleted = Entry::with_deletion(audit, conn, |conn| {
+        Box::pin(Message::delete(conn, message.channel_id, message.id))
+    })
+    .await?;
     if deleted {
         state.audit_logged_all(audit)?;
         for key in files::keys_of(message.channel_id, &message.attachments) {
