@@ -13,6 +13,7 @@ pub mod registry;
 pub mod session;
 pub mod supervisor;
 pub mod tree;
+pub mod voice;
 
 pub use dispatch::{Deliver, Dispatch};
 pub use registry::SessionRegistry;

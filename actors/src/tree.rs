@@ -8,11 +8,14 @@ use actix::{Addr, Supervisor};
 
 use crate::guild::{GuildRegistry, GuildStore};
 use crate::registry::SessionRegistry;
+use crate::voice::Admissions;
 
 #[derive(Clone)]
 pub struct Tree {
     pub sessions: Addr<SessionRegistry>,
     pub guilds: Addr<GuildRegistry>,
+    /// Who may connect to which voice room: written by the gateway, read by the voice gateway.
+    pub admissions: Admissions,
 }
 
 impl Tree {
@@ -25,6 +28,7 @@ impl Tree {
                 SessionRegistry::with_guilds(registry_guilds.clone())
             }),
             guilds,
+            admissions: Admissions::default(),
         }
     }
 }
