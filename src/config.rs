@@ -2,7 +2,7 @@
 //! optional file given with `--config`, then `SPACEBAR__SECTION__KEY` environment variables.
 //! The result is passed explicitly to whatever needs it; there is no global.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub rate_limits: RateLimitsConfig,
     pub cdn: CdnConfig,
+    pub voice: VoiceConfig,
 }
 
 /// Rate limits on the REST API (see `http::rate_limits`).
@@ -170,6 +171,37 @@ pub struct GatewayConfig {
     pub resume_buffer: usize,
     pub commands_per_minute: u32,
     pub outbound_queue: usize,
+}
+
+/// The voice gateway and the media server (SFU).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct VoiceConfig {
+    pub bind_ip: IpAddr,
+    /// Empty: announce `bind_ip`.
+    pub public_ip: String,
+    pub udp_port_min: u16,
+    pub udp_port_max: u16,
+    pub room_limit: usize,
+    pub media_threads: usize,
+    pub heartbeat_interval_ms: u64,
+    pub resume_window_ms: u64,
+    pub max_frame_bytes: usize,
+}
+
+impl VoiceConfig {
+    /// The announced address, if one is configured.
+    pub fn public_ip(&self) -> Result<Option<IpAddr>, ConfigError> {
+        if self.public_ip.is_empty() {
+            return Ok(None);
+        }
+        self.public_ip
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid {
+                key: "voice.public_ip",
+                message: "must be an IP address or empty".into(),
+            })
+    }
 }
 
 impl Config {
@@ -320,6 +352,21 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "storage.s3_bucket",
                 message: "is required with storage.backend = \"s3\"".into(),
+            });
+        }
+        self.voice.public_ip()?;
+        let voice = &self.voice;
+        if voice.udp_port_min > voice.udp_port_max || voice.room_limit == 0 {
+            return Err(ConfigError::Invalid {
+                key: "voice",
+                message: "udp_port_min must not exceed udp_port_max; room_limit must be above zero"
+                    .into(),
+            });
+        }
+        if voice.heartbeat_interval_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "voice.heartbeat_interval_ms",
+                message: "must be above zero".into(),
             });
         }
         let public_url = self.http.public_url.trim_end_matches('/');

@@ -2,6 +2,7 @@
 //!
 //! `server` wires everything together; `http` holds the REST surfaces (one folder per API area,
 //! mirroring the URL), `gateway` the WebSocket entry and what sessions need from the database,
+//! `voice` the voice gateway's WebSocket entry,
 //! `db` the storage, `wire` the JSON shapes clients see, `credentials` tokens and passwords.
 //! The actors (sessions, registries, the supervision tree) live in the `spacebar-actors` crate.
 
@@ -20,4 +21,5 @@ pub mod rights;
 pub mod server;
 pub mod snowflake;
 pub mod storage;
+pub mod voice;
 pub mod wire;

@@ -12,6 +12,7 @@ use actix_web::web::{Data, PayloadConfig};
 use actix_web::{App, HttpServer};
 use spacebar_actors::registry::ReconnectAll;
 use spacebar_actors::session::SessionConfig;
+use spacebar_actors::voice::{Media, MediaSettings};
 use spacebar_actors::Tree;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -52,6 +53,8 @@ pub enum ServerError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Cdn(#[from] CdnError),
+    #[error("cannot start the media runtime: {0}")]
+    Media(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -173,6 +176,15 @@ pub async fn build(
         outbound_queue: config.gateway.outbound_queue,
     });
     let cdn = Cdn::new(&config)?;
+    let media = Media::start(MediaSettings {
+        bind_ip: config.voice.bind_ip,
+        public_ip: config.voice.public_ip()?,
+        port_min: config.voice.udp_port_min,
+        port_max: config.voice.udp_port_max,
+        threads: config.voice.media_threads,
+        room_limit: config.voice.room_limit,
+    })
+    .map_err(ServerError::Media)?;
     let listen = config.http.listen;
     let workers = config.http.workers;
     let max_body = config.http.max_json_bytes;
@@ -186,6 +198,7 @@ pub async fn build(
         tree: Tree::start(
             Arc::new(DbGuildStore { pool: pool.clone() }),
             guild_threads(),
+            media,
         ),
         metrics: Metrics::default(),
         sessions,

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::common::gateway::Gateway;
 use crate::common::http::{account, assert_form_error, get, patch, post, request, Account};
-use crate::common::TestServer;
+use crate::common::{python, TestServer};
 
 fn client() -> awc::Client {
     awc::Client::builder()
@@ -1101,42 +1101,8 @@ impl Drop for S3Server {
 /// moto (an S3-compatible server in Python) from PyPI, installed once into a virtualenv under
 /// the target directory; `Err` says why it could not be had.
 fn moto_server() -> Result<PathBuf, String> {
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("moto-venv");
-    let binary = root.join("bin").join("moto_server");
-    if binary.exists() {
-        return Ok(binary);
-    }
-    let staging = root.with_file_name(format!("moto-venv.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    let run = |command: &mut Command| -> Result<(), String> {
-        let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{command:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
-    };
-    run(Command::new("python3").arg("-m").arg("venv").arg(&staging))?;
-    run(Command::new(staging.join("bin").join("python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg("moto[server]==5.1.*"))?;
-    if std::fs::rename(&staging, &root).is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-    if binary.exists() {
-        Ok(binary)
-    } else {
-        Err(format!("{} missing after install", binary.display()))
-    }
+    let python = python::venv("moto-venv", &["moto[server]==5.1.*"], "import moto.server")?;
+    Ok(python.with_file_name("moto_server"))
 }
 
 async fn start_s3() -> Result<S3Server, String> {

@@ -23,7 +23,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use crate::bots::{application_with_bot, authorize, guild};
 use crate::common::gateway::{Event, Gateway};
 use crate::common::http::{get, patch, post, register_user};
-use crate::common::TestServer;
+use crate::common::{python, TestServer};
 
 /// The discord.py release the test pins.
 const DISCORD_PY: &str = "2.7.1";
@@ -365,58 +365,11 @@ impl Drop for Bot {
 /// place and renamed into it, so two test runs sharing the target directory never use a
 /// half-installed one.
 fn discord_py() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("discord-py-venv");
-    let python = root.join("bin").join("python");
-    if has_discord_py(&python) {
-        return python;
-    }
-    let staging = root.with_file_name(format!("discord-py-venv.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    run(Command::new("python3").arg("-m").arg("venv").arg(&staging));
-    run(Command::new(staging.join("bin").join("python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .arg(format!("discord.py=={DISCORD_PY}")));
-    if root.exists() && !has_discord_py(&python) {
-        // A venv of another pinned version: replace it.
-        let _ = std::fs::remove_dir_all(&root);
-    }
-    if std::fs::rename(&staging, &root).is_err() {
-        // Another run put its own in place first; use that one.
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-    assert!(
-        has_discord_py(&python),
-        "discord.py {DISCORD_PY} is not importable from {}",
-        python.display()
-    );
-    python
-}
-
-fn has_discord_py(python: &Path) -> bool {
     let check = format!("import sys, discord; sys.exit(discord.__version__ != '{DISCORD_PY}')");
-    python.exists()
-        && Command::new(python)
-            .args(["-c", &check])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-}
-
-fn run(command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed (on Debian, `apt-get install python3-venv`):\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    python::venv(
+        "discord-py-venv",
+        &[&format!("discord.py=={DISCORD_PY}")],
+        &check,
+    )
+    .unwrap_or_else(|why| panic!("{why}"))
 }

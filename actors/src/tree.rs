@@ -8,7 +8,7 @@ use actix::{Addr, Supervisor};
 
 use crate::guild::{GuildRegistry, GuildStore};
 use crate::registry::SessionRegistry;
-use crate::voice::Admissions;
+use crate::voice::{Admissions, Media, Voice};
 
 #[derive(Clone)]
 pub struct Tree {
@@ -16,11 +16,14 @@ pub struct Tree {
     pub guilds: Addr<GuildRegistry>,
     /// Who may connect to which voice room: written by the gateway, read by the voice gateway.
     pub admissions: Admissions,
+    /// The voice gateway's rooms and the media runtime.
+    pub voice: Voice,
 }
 
 impl Tree {
-    /// Starts the tree on the current actix system; guild actors get `guild_threads` arbiters.
-    pub fn start(store: Arc<dyn GuildStore>, guild_threads: usize) -> Self {
+    /// Starts the tree on the current actix system; guild actors get `guild_threads` arbiters,
+    /// voice rooms use `media`.
+    pub fn start(store: Arc<dyn GuildStore>, guild_threads: usize, media: Media) -> Self {
         let guilds = Supervisor::start(move |_| GuildRegistry::new(store, guild_threads));
         let registry_guilds = guilds.clone();
         Self {
@@ -29,6 +32,7 @@ impl Tree {
             }),
             guilds,
             admissions: Admissions::default(),
+            voice: Voice::start(media),
         }
     }
 }

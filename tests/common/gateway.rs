@@ -47,6 +47,11 @@ impl Gateway {
 
     /// Connects without reading anything.
     pub async fn connect_raw(server: &TestServer, query: &str) -> Self {
+        Self::connect_at(server, "/", query).await
+    }
+
+    /// Connects to the WebSocket at `path` (`/`, `/voice`) without reading anything.
+    pub async fn connect_at(server: &TestServer, path: &str, query: &str) -> Self {
         let inflater = if query.contains("compress=zlib-stream") {
             Inflater::Zlib(Decompress::new(true), Vec::new())
         } else if query.contains("compress=zstd-stream") {
@@ -55,7 +60,7 @@ impl Gateway {
             Inflater::None
         };
         let (_, connection) = awc::Client::new()
-            .ws(server.url(&format!("/?{query}")))
+            .ws(server.url(&format!("{path}?{query}")))
             .max_frame_size(16 << 20)
             .connect()
             .await

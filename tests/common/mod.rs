@@ -4,6 +4,7 @@
 pub mod etf;
 pub mod gateway;
 pub mod http;
+pub mod python;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -151,6 +152,12 @@ impl TestServer {
             tree,
             _data_dir: data_dir,
         }
+    }
+
+    /// The supervision tree: voice tests admit participants through it until the gateway's
+    /// op 4 does, and count live transports.
+    pub fn tree(&self) -> &spacebar_actors::Tree {
+        &self.tree
     }
 
     /// Stops the server as SIGTERM would: sessions are told to reconnect first.

@@ -8,7 +8,46 @@
 //! [`Admissions`] is the only thing the two halves share: the signalling half admits, updates
 //! mute/deaf flags and dismisses; the media half redeems and watches the flags (a dismissal
 //! reads as `None`, and the media half hangs up).
+//!
+//! The media half: [`gateway`] (one voice WebSocket), [`room`] (a room actor per active room
+//! and their registry), [`transport`] (a participant's peer connection), [`forwarding`] (the
+//! RTP hot path), [`sdp`] (browser SDP fragments ↔ whole descriptions), [`media`] (the media
+//! runtime and the peer-connection factory).
 
 pub mod admissions;
+pub mod forwarding;
+pub mod gateway;
+pub mod media;
+pub mod room;
+pub mod sdp;
+pub mod transport;
+
+use actix::{Addr, Supervisor};
 
 pub use admissions::{Admission, Admissions, Flags, RoomKey};
+pub use gateway::{VoiceConnection, VoiceGatewayConfig};
+pub use media::{Media, MediaSettings};
+pub use room::{ActiveRooms, VoiceRooms};
+
+/// The media half's handles: the media runtime and the room registry; cheap to clone.
+#[derive(Clone)]
+pub struct Voice {
+    pub media: Media,
+    pub rooms: Addr<VoiceRooms>,
+}
+
+impl Voice {
+    /// Starts the room registry on the current actix system.
+    pub fn start(media: Media) -> Self {
+        let registry_media = media.clone();
+        Self {
+            rooms: Supervisor::start(move |_| VoiceRooms::new(registry_media.clone())),
+            media,
+        }
+    }
+
+    /// Peer connections open now: one per participant who selected a protocol.
+    pub fn live_transports(&self) -> usize {
+        self.media.live_transports()
+    }
+}

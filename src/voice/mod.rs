@@ -1,0 +1,51 @@
+//! The voice gateway's entry: the WebSocket upgrade at `/voice` (VOICE_SERVER_UPDATE's
+//! `endpoint` is `host:port/voice`), which starts one voice connection actor per socket. The
+//! connection, the rooms and the media server live in `spacebar_actors::voice`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::web::{self, Data, Payload, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use spacebar_actors::voice::{VoiceConnection, VoiceGatewayConfig};
+
+use crate::server::AppState;
+
+/// The newest voice gateway version served; older clients get what they ask for (v4 up).
+const LATEST_VERSION: u8 = 8;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `NormalizePath::trim` makes `/voice/` reach this too.
+    cfg.service(web::resource("/voice").route(web::get().to(upgrade)));
+}
+
+/// `GET /voice?v=8` with a WebSocket upgrade.
+async fn upgrade(
+    req: HttpRequest,
+    stream: Payload,
+    query: Query<HashMap<String, String>>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let version = query
+        .get("v")
+        .and_then(|v| v.parse::<u8>().ok())
+        .map_or(4, |v| v.clamp(4, LATEST_VERSION));
+    let voice = &state.config().voice;
+    let interval = Duration::from_millis(voice.heartbeat_interval_ms);
+    let config = VoiceGatewayConfig {
+        heartbeat_interval: interval,
+        heartbeat_grace: interval / 2,
+        max_frame_bytes: voice.max_frame_bytes,
+        resume_window: Duration::from_millis(voice.resume_window_ms),
+    };
+    let connection = VoiceConnection::new(
+        state.tree.voice.clone(),
+        state.tree.admissions.clone(),
+        config,
+        version,
+    );
+    ws::WsResponseBuilder::new(connection, &req, stream)
+        .frame_size(voice.max_frame_bytes)
+        .start()
+}

@@ -1,0 +1,444 @@
+//! The voice gateway and the SFU with real WebRTC peers: two aiortc clients from PyPI
+//! (`tests/clients/voice_peer.py`, speaking the voice gateway the way Fermi does: SDP fragments
+//! out and in) join one room; one publishes Opus audio and VP8 video, the other decodes them.
+//! Plus the voice gateway's refusals over a real WebSocket.
+//!
+//! Until the gateway's op 4 hands out voice tokens, participants are admitted straight through
+//! the admissions table the two halves share.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use spacebar_actors::voice::{Flags, RoomKey};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+use crate::common::gateway::{Event, Gateway};
+use crate::common::{python, TestServer};
+
+/// The aiortc release the test pins.
+const AIORTC: &str = "1.16.0";
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/voice_peer.py");
+const PATIENCE: Duration = Duration::from_secs(30);
+const GUILD: i64 = 1_000;
+const CHANNEL: i64 = 2_000;
+
+fn room() -> RoomKey {
+    RoomKey::Guild {
+        guild_id: GUILD,
+        channel_id: CHANNEL,
+    }
+}
+
+fn aiortc() -> PathBuf {
+    let check = format!("import sys, aiortc, aiohttp; sys.exit(aiortc.__version__ != '{AIORTC}')");
+    python::venv(
+        "aiortc-venv",
+        &[&format!("aiortc=={AIORTC}"), "aiohttp"],
+        &check,
+    )
+    .unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// A media server on loopback with a small UDP range of its own.
+async fn voice_server() -> TestServer {
+    TestServer::with(&[
+        ("voice.bind_ip", "127.0.0.1"),
+        ("voice.udp_port_min", "42000"),
+        ("voice.udp_port_max", "42999"),
+        ("voice.heartbeat_interval_ms", "1000"),
+    ])
+    .await
+}
+
+/// Admits `user_id` to the test room and returns IDENTIFY's details.
+fn admit(server: &TestServer, user_id: i64) -> (String, String) {
+    let session_id = format!("session-{user_id}");
+    let token = server.tree().admissions.admit(
+        GUILD.to_string(),
+        user_id,
+        session_id.clone(),
+        room(),
+        Flags::default(),
+    );
+    (session_id, token)
+}
+
+/// One aiortc peer and the JSON lines it prints.
+struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: UnboundedReceiver<Value>,
+    /// Every line read so far.
+    history: Vec<Value>,
+    frames: (u64, u64),
+}
+
+impl Peer {
+    fn start(python: &Path, server: &TestServer, user_id: i64, role: &str) -> Self {
+        let (session_id, token) = admit(server, user_id);
+        let url = format!("ws://{}/voice/?v=8", server.addr);
+        let mut child = Command::new(python)
+            .args([SCRIPT, &url, &GUILD.to_string(), &user_id.to_string()])
+            .args([&session_id, &token, role])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (sender, lines) = unbounded_channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if sender.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            history: Vec::new(),
+            frames: (0, 0),
+        }
+    }
+
+    /// The next line for which `wanted` holds, skipping others (frame counts are kept).
+    async fn until(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = tokio::time::timeout(left, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} in time"))
+                .unwrap_or_else(|| panic!("the peer exited before {what}"));
+            if line["event"] == "frames" {
+                self.frames = (
+                    line["audio"].as_u64().unwrap_or(0),
+                    line["video"].as_u64().unwrap_or(0),
+                );
+            }
+            self.history.push(line.clone());
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// A line already read, or the next one, for which `wanted` holds.
+    async fn seen(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(line) = self.history.iter().find(|line| wanted(line)) {
+            return line.clone();
+        }
+        self.until(what, wanted).await
+    }
+
+    async fn event(&mut self, event: &str) -> Value {
+        self.until(event, |line| line["event"] == event).await
+    }
+
+    /// Waits until at least `audio` audio and `video` video frames were decoded.
+    async fn decoded(&mut self, audio: u64, video: u64) -> (u64, u64) {
+        self.until("decoded frames", |line| {
+            line["event"] == "frames"
+                && line["audio"].as_u64() >= Some(audio)
+                && line["video"].as_u64() >= Some(video)
+        })
+        .await;
+        self.frames
+    }
+
+    /// The frame counts after `wait`.
+    async fn frames_after(&mut self, wait: Duration) -> (u64, u64) {
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            let _ = tokio::time::timeout(
+                until.saturating_duration_since(Instant::now()),
+                self.until("frames", |line| line["event"] == "frames"),
+            )
+            .await;
+        }
+        self.frames
+    }
+
+    /// Closes the voice connection cleanly (1000), as a user leaving does.
+    fn leave(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"leave\n");
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn live_transports_become(server: &TestServer, count: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    while server.tree().voice.live_transports() != count {
+        assert!(
+            Instant::now() < deadline,
+            "{} live transports, expected {count}",
+            server.tree().voice.live_transports()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn two_peers_hear_and_see_each_other_through_the_sfu() {
+    let python = aiortc();
+    let server = voice_server().await;
+    let (speaker_id, listener_id) = (7, 8);
+    let speaker_name = speaker_id.to_string();
+
+    let mut listener = Peer::start(&python, &server, listener_id, "listen");
+    let ready = listener.event("ready").await;
+    assert!(ready["d"]["ssrc"].as_u64().unwrap() > 0);
+    assert_eq!(ready["d"]["ip"], "127.0.0.1");
+    let description = listener.event("session_description").await;
+    let sdp = description["d"]["sdp"].as_str().unwrap();
+    assert!(sdp.starts_with("m=audio 42"), "{sdp}");
+    for line in [
+        "c=IN IP4 127.0.0.1",
+        "a=rtcp:",
+        "a=ice-ufrag:",
+        "a=ice-pwd:",
+    ] {
+        assert!(sdp.contains(line), "{line} missing from {sdp}");
+    }
+    assert!(sdp.contains("a=fingerprint:") && sdp.contains("a=candidate:"));
+    assert_eq!(description["d"]["audio_codec"], "opus");
+
+    let mut speaker = Peer::start(&python, &server, speaker_id, "publish");
+    speaker.event("session_description").await;
+
+    // op 12 tells the listener the SSRCs it will receive the speaker's streams under.
+    let video = listener
+        .until("op 12 with both streams", |line| {
+            line["event"] == "video"
+                && line["d"]["user_id"] == speaker_name.as_str()
+                && line["d"]["audio_ssrc"].as_u64() > Some(0)
+                && line["d"]["video_ssrc"].as_u64() > Some(0)
+        })
+        .await;
+    let audio_ssrc = video["d"]["audio_ssrc"].clone();
+    let speaking = listener
+        .seen("speaking", |line| line["event"] == "speaking")
+        .await;
+    assert_eq!(speaking["d"]["user_id"], speaker_id.to_string());
+    assert_eq!(speaking["d"]["speaking"], 1);
+    assert_eq!(speaking["d"]["ssrc"], audio_ssrc);
+
+    // The listener decodes the speaker's Opus and VP8.
+    listener.decoded(50, 10).await;
+    assert_eq!(server.tree().voice.live_transports(), 2);
+
+    // A server mute stops the speaker's audio from arriving; video keeps flowing.
+    let muted = Flags {
+        mute: true,
+        ..Flags::default()
+    };
+    server
+        .tree()
+        .admissions
+        .set_flags(&room(), speaker_id, muted);
+    let (audio_before, video_before) = listener.frames_after(Duration::from_secs(1)).await;
+    let (audio_after, video_after) = listener.frames_after(Duration::from_secs(2)).await;
+    assert!(
+        audio_after - audio_before <= 5,
+        "{} audio frames arrived while muted",
+        audio_after - audio_before
+    );
+    assert!(video_after > video_before, "video stopped too");
+    server
+        .tree()
+        .admissions
+        .set_flags(&room(), speaker_id, Flags::default());
+    listener.decoded(audio_after + 25, 0).await;
+
+    // Leaving: the listener is told (op 13), and the speaker's peer connection goes.
+    speaker.leave();
+    let gone = listener.event("client_disconnect").await;
+    assert_eq!(gone["d"]["user_id"], speaker_id.to_string());
+    live_transports_become(&server, 1).await;
+    drop(speaker);
+
+    // Rejoining with a fresh admission: the listener hears the speaker again.
+    let (audio_before, video_before) = listener.frames;
+    let mut speaker = Peer::start(&python, &server, speaker_id, "publish");
+    speaker.event("session_description").await;
+    listener
+        .until("op 12 after the rejoin", |line| {
+            line["event"] == "video" && line["d"]["video_ssrc"].as_u64() > Some(0)
+        })
+        .await;
+    listener.decoded(audio_before + 25, video_before + 5).await;
+
+    listener.leave();
+    let gone = speaker.event("client_disconnect").await;
+    assert_eq!(gone["d"]["user_id"], listener_id.to_string());
+    speaker.leave();
+    live_transports_become(&server, 0).await;
+}
+
+/// A voice gateway connection: reads HELLO.
+async fn voice_gateway(server: &TestServer) -> Gateway {
+    let mut gateway = Gateway::connect_at(server, "/voice", "v=8").await;
+    let hello = gateway.payload().await;
+    assert_eq!(hello["op"], 8, "{hello}");
+    assert_eq!(hello["d"]["heartbeat_interval"], 1000);
+    gateway
+}
+
+fn identify(user_id: i64, session_id: &str, token: &str) -> Value {
+    json!({
+        "op": 0,
+        "d": {
+            "server_id": GUILD.to_string(),
+            "user_id": user_id.to_string(),
+            "session_id": session_id,
+            "token": token,
+            "video": true,
+            "streams": [{ "type": "video", "rid": "100", "quality": 100 }],
+        }
+    })
+}
+
+async fn closes_with(gateway: &mut Gateway, code: u16) {
+    loop {
+        match gateway.next().await {
+            Event::Closed(closed) => return assert_eq!(closed, Some(code)),
+            Event::Payload(payload) => assert_ne!(payload["op"], 2, "READY: {payload}"),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_voice_gateway_refuses_bad_input_with_discords_close_codes() {
+    let server = voice_server().await;
+
+    // Heartbeats in both forms are echoed; op 16 says the version.
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send(json!({ "op": 3, "d": 1234 })).await;
+    let ack = gateway.payload().await;
+    assert_eq!(
+        (ack["op"].clone(), ack["d"].clone()),
+        (json!(6), json!(1234))
+    );
+    gateway
+        .send(json!({ "op": 3, "d": { "t": 99, "seq_ack": 1 } }))
+        .await;
+    let ack = gateway.payload().await;
+    assert_eq!(ack["d"], json!({ "t": 99 }));
+    assert!(ack["seq"].as_u64().unwrap() > 1, "v8 messages carry seq");
+    gateway.send(json!({ "op": 16, "d": {} })).await;
+    let version = gateway.payload().await;
+    assert_eq!(version["op"], 16);
+    assert!(version["d"]["voice"].is_string() && version["d"]["rtc_worker"].is_string());
+
+    // SELECT_PROTOCOL before IDENTIFY.
+    gateway
+        .send(json!({ "op": 1, "d": { "protocol": "webrtc", "data": "", "sdp": "" } }))
+        .await;
+    closes_with(&mut gateway, 4003).await;
+
+    // A token nobody issued, then a used one.
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send(identify(7, "session-7", "not-a-token")).await;
+    closes_with(&mut gateway, 4004).await;
+    let (session_id, token) = admit(&server, 7);
+    let mut first = voice_gateway(&server).await;
+    first.send(identify(7, &session_id, &token)).await;
+    let ready = first.payload().await;
+    assert_eq!(ready["op"], 2, "{ready}");
+    assert_eq!(ready["d"]["streams"][0]["active"], false);
+    let mut second = voice_gateway(&server).await;
+    second.send(identify(7, &session_id, &token)).await;
+    closes_with(&mut second, 4004).await;
+
+    // IDENTIFY twice on one connection.
+    first.send(identify(7, &session_id, &token)).await;
+    closes_with(&mut first, 4005).await;
+
+    // A malformed SDP fragment opens no transport.
+    let (session_id, token) = admit(&server, 8);
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send(identify(8, &session_id, &token)).await;
+    assert_eq!(gateway.payload().await["op"], 2);
+    let select = json!({
+        "op": 1,
+        "d": { "protocol": "webrtc", "data": "v=0\nnonsense", "sdp": "v=0\nnonsense", "codecs": [] }
+    });
+    gateway.send(select).await;
+    closes_with(&mut gateway, 4020).await;
+
+    // An unknown protocol, an unknown opcode, and a payload that is not JSON.
+    let (session_id, token) = admit(&server, 9);
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send(identify(9, &session_id, &token)).await;
+    assert_eq!(gateway.payload().await["op"], 2);
+    gateway
+        .send(json!({ "op": 1, "d": { "protocol": "udp", "data": { "address": "1.2.3.4", "port": 1, "mode": "x" } } }))
+        .await;
+    closes_with(&mut gateway, 4012).await;
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send(json!({ "op": 99, "d": null })).await;
+    closes_with(&mut gateway, 4001).await;
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send_text("{not json".into()).await;
+    closes_with(&mut gateway, 4002).await;
+
+    // A dismissed participant is hung up on with 4014.
+    let (session_id, token) = admit(&server, 10);
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send(identify(10, &session_id, &token)).await;
+    assert_eq!(gateway.payload().await["op"], 2);
+    server.tree().admissions.dismiss(&room(), 10);
+    closes_with(&mut gateway, 4014).await;
+
+    // A silent connection times out (4009).
+    let mut gateway = voice_gateway(&server).await;
+    match gateway.next_within(Duration::from_secs(5)).await {
+        Event::Closed(code) => assert_eq!(code, Some(4009)),
+        Event::Payload(payload) => panic!("expected a timeout, got {payload}"),
+    }
+
+    assert_eq!(server.tree().voice.live_transports(), 0);
+}
+
+#[actix_web::test]
+async fn a_dropped_voice_connection_resumes_its_seat() {
+    let server = voice_server().await;
+    let (session_id, token) = admit(&server, 11);
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send(identify(11, &session_id, &token)).await;
+    assert_eq!(gateway.payload().await["op"], 2);
+    // Dropped without a clean close (4000 is not 1000): the seat waits.
+    gateway.close_with(4000).await;
+    let _ = gateway.closed().await;
+
+    let mut resumed = voice_gateway(&server).await;
+    let resume = json!({
+        "op": 7,
+        "d": { "server_id": GUILD.to_string(), "session_id": session_id, "token": token }
+    });
+    resumed.send(resume.clone()).await;
+    assert_eq!(resumed.payload().await["op"], 9);
+
+    // A clean close gives the seat up: nothing to resume.
+    resumed.close_with(1000).await;
+    let _ = resumed.closed().await;
+    let mut late = voice_gateway(&server).await;
+    late.send(resume).await;
+    closes_with(&mut late, 4006).await;
+}
