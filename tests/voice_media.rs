@@ -124,6 +124,9 @@ impl Peer {
                     line["video"].as_u64().unwrap_or(0),
                 );
             }
+            if std::env::var_os("VOICE_DEBUG").is_some() {
+                eprintln!("{line}");
+            }
             self.history.push(line.clone());
             if wanted(&line) {
                 return line;

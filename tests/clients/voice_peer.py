@@ -183,8 +183,9 @@ class Peer:
             added = False
             for kind in ("audio", "video"):
                 ssrc = d.get(f"{kind}_ssrc") or 0
-                if ssrc and (d["user_id"], kind) not in self.known:
-                    self.known.add((d["user_id"], kind))
+                # A new SSRC (a new participant, or one who rejoined) gets its own m-line.
+                if ssrc and ssrc not in self.known:
+                    self.known.add(ssrc)
                     transceiver = self.pc.addTransceiver(kind, direction="recvonly")
                     transceiver._pending_ssrc = (ssrc, kind)
                     added = True

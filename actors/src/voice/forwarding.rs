@@ -7,20 +7,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::admissions::Flags;
+use super::keyframes::Keyframes;
 use super::sdp::Kind;
-
-/// At most one keyframe request per publisher track per this long.
-const KEYFRAME_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One receiver of one published track.
 #[derive(Clone)]
@@ -50,8 +46,12 @@ pub type Table = HashMap<(i64, Kind), Route>;
 pub type SharedTable = Arc<ArcSwap<Table>>;
 
 /// Forwards one incoming track until it ends. Runs on the media runtime.
-pub async fn forward(track: Arc<dyn TrackRemote>, table: SharedTable, key: (i64, Kind)) {
-    let mut last_keyframe_request: Option<Instant> = None;
+pub async fn forward(
+    track: Arc<dyn TrackRemote>,
+    keyframes: Arc<Keyframes>,
+    table: SharedTable,
+    key: (i64, Kind),
+) {
     let mut known_sinks = 0;
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
@@ -63,21 +63,9 @@ pub async fn forward(track: Arc<dyn TrackRemote>, table: SharedTable, key: (i64,
         };
         // A new receiver of video needs a keyframe to start decoding: ask the publisher.
         if key.1 == Kind::Video && route.sinks.len() > known_sinks {
-            let due = last_keyframe_request.is_none_or(|at| at.elapsed() >= KEYFRAME_INTERVAL);
-            if due {
-                last_keyframe_request = Some(Instant::now());
-                known_sinks = route.sinks.len();
-                let pli = PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc: packet.header.ssrc,
-                };
-                if let Err(error) = track.write_rtcp(vec![Box::new(pli)]).await {
-                    tracing::debug!(%error, "keyframe request");
-                }
-            }
-        } else {
-            known_sinks = known_sinks.min(route.sinks.len());
+            keyframes.request().await;
         }
+        known_sinks = route.sinks.len();
         if key.1 == Kind::Audio && !forwards_audio(&route.flags) {
             continue;
         }

@@ -10,12 +10,15 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use rtc::interceptor::Slot;
 use rtc::peer_connection::transport::RTCDtlsRole;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
     PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateType, Registry,
     SettingEngineBuilder,
 };
+
+use super::keyframes::KeyframeRequests;
 
 /// What the operator configured for media (`[voice]` in config.toml).
 #[derive(Clone, Debug)]
@@ -125,7 +128,9 @@ impl Media {
                 None,
             )?;
         }
-        let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+        // Last in the chain (after NACK, reports…), so it sees inbound RTCP when they are done.
+        let registry = register_default_interceptors(Registry::new(), &mut engine)?
+            .with(Slot::from(14_000), KeyframeRequests::default());
         let mut setting = SettingEngineBuilder::new()
             .with_lite(true)
             .with_answering_dtls_role(RTCDtlsRole::Server)

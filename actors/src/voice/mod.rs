@@ -11,12 +11,13 @@
 //!
 //! The media half: [`gateway`] (one voice WebSocket), [`room`] (a room actor per active room
 //! and their registry), [`transport`] (a participant's peer connection), [`forwarding`] (the
-//! RTP hot path), [`sdp`] (browser SDP fragments ↔ whole descriptions), [`media`] (the media
+//! RTP hot path), [`keyframes`] (PLI/FIR from receivers to publishers), [`sdp`] (browser SDP fragments ↔ whole descriptions), [`media`] (the media
 //! runtime and the peer-connection factory).
 
 pub mod admissions;
 pub mod forwarding;
 pub mod gateway;
+pub mod keyframes;
 pub mod media;
 pub mod room;
 pub mod sdp;

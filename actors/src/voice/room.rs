@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::admissions::{Flags, RoomKey};
 use super::forwarding::{Route, SharedTable, Sink, Table};
+use super::keyframes::Keyframes;
 use super::media::{Media, MediaError};
 use super::sdp::{ClientFragment, Kind, Published};
 use super::transport::{
@@ -49,7 +50,7 @@ struct Member {
     fragment: Option<ClientFragment>,
     transport: Option<Addr<Transport>>,
     /// What this member publishes, by kind, once the track arrived.
-    tracks: HashMap<Kind, RTCRtpCodec>,
+    tracks: HashMap<Kind, (RTCRtpCodec, Arc<Keyframes>)>,
     /// The `streams` of their last op 12, relayed as is.
     streams: Value,
     /// Their last SPEAKING state, for receivers whose audio sender comes later.
@@ -106,7 +107,7 @@ impl Room {
         else {
             return;
         };
-        let (Some(transport), Some(their), Some(our), Some(codec)) = (
+        let (Some(transport), Some(their), Some(our), Some((codec, keyframes))) = (
             to.transport.clone(),
             from.fragment.as_ref(),
             to.fragment.as_ref(),
@@ -137,6 +138,7 @@ impl Room {
             kind,
             ssrc,
             codec,
+            keyframes,
         };
         let connection = to.connection;
         let added = transport
@@ -525,7 +527,9 @@ impl Handler<TrackStarted> for Room {
         };
         // The Go Live rule: in a stream's room only the streamer publishes; a viewer's own
         // tracks are never forwarded (nobody else is in the room but other viewers).
-        member.tracks.insert(started.kind, started.codec);
+        member
+            .tracks
+            .insert(started.kind, (started.codec, started.keyframes));
         let receivers: Vec<i64> = self
             .members
             .keys()

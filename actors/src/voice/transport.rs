@@ -25,6 +25,7 @@ use webrtc::peer_connection::{
 };
 
 use super::forwarding::{self, SharedTable};
+use super::keyframes::{self, Keyframes};
 use super::media::{Live, Media, MediaError};
 use super::sdp::{answer_fragment, ClientFragment, Kind, Offer, Published};
 
@@ -35,6 +36,8 @@ pub struct TrackStarted {
     pub user_id: i64,
     pub kind: Kind,
     pub codec: RTCRtpCodec,
+    /// Where receivers' keyframe requests for this track go.
+    pub keyframes: Arc<Keyframes>,
 }
 
 /// To the room: a participant's connection failed (ICE consent lost, DTLS failed).
@@ -74,16 +77,20 @@ impl PeerConnectionEventHandler for Events {
             RtpCodecKind::Video => Kind::Video,
             _ => Kind::Audio,
         };
-        let mut codec = None;
+        let mut found = None;
         for ssrc in track.ssrcs().await {
-            codec = codec.or(track.codec(ssrc).await);
+            if found.is_none() {
+                found = track.codec(ssrc).await.map(|codec| (ssrc, codec));
+            }
         }
-        let Some(codec) = codec else {
+        let Some((ssrc, codec)) = found else {
             tracing::debug!(user = self.user_id, "a track without a codec");
             return;
         };
+        let keyframes = Arc::new(Keyframes::new(track.clone(), ssrc));
         tokio::spawn(forwarding::forward(
             track,
+            keyframes.clone(),
             self.table.clone(),
             (self.user_id, kind),
         ));
@@ -91,6 +98,7 @@ impl PeerConnectionEventHandler for Events {
             user_id: self.user_id,
             kind,
             codec,
+            keyframes,
         });
     }
 }
@@ -292,6 +300,7 @@ pub struct AddSink {
     pub kind: Kind,
     pub ssrc: u32,
     pub codec: RTCRtpCodec,
+    pub keyframes: Arc<Keyframes>,
 }
 
 impl Handler<AddSink> for Transport {
@@ -322,11 +331,22 @@ impl Handler<AddSink> for Transport {
         let Some(job) = self.renegotiate(Some(track.clone())) else {
             return AtomicResponse::new(Box::pin(async { Err(MediaError::Gone) }.into_actor(self)));
         };
-        let negotiated = job.into_actor(self).map(move |result, _, _| match result {
-            Ok(Ok(_)) => Ok(track),
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(MediaError::Gone),
-        });
+        let publisher = sink.keyframes;
+        let relay = sink.kind == Kind::Video;
+        let negotiated = job
+            .into_actor(self)
+            .map(move |result, transport, _| match result {
+                Ok(Ok(_)) => {
+                    if relay {
+                        transport
+                            .media
+                            .spawn(keyframes::relay(track.clone(), publisher));
+                    }
+                    Ok(track)
+                }
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(MediaError::Gone),
+            });
         AtomicResponse::new(Box::pin(negotiated))
     }
 }
