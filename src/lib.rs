@@ -20,4 +20,5 @@ pub mod rights;
 pub mod server;
 pub mod snowflake;
 pub mod storage;
+pub mod tls;
 pub mod wire;

@@ -52,6 +52,8 @@ pub enum ServerError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Cdn(#[from] CdnError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -174,6 +176,10 @@ pub async fn build(
     });
     let cdn = Cdn::new(&config)?;
     let listen = config.http.listen;
+    let tls = match (config.http.tls_cert.as_str(), config.http.tls_key.as_str()) {
+        ("", "") => None,
+        (cert, key) => Some(crate::tls::server_config(cert.as_ref(), key.as_ref())?),
+    };
     let workers = config.http.workers;
     let max_body = config.http.max_json_bytes;
     let state = Data::new(AppState {
@@ -213,7 +219,11 @@ pub async fn build(
     if workers > 0 {
         server = server.workers(workers);
     }
-    let server = server.bind(listen).map_err(|source| ServerError::Bind {
+    let bound = match tls {
+        Some(tls) => server.bind_rustls_0_23(listen, tls),
+        None => server.bind(listen),
+    };
+    let server = bound.map_err(|source| ServerError::Bind {
         addr: listen,
         source,
     })?;

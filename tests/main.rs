@@ -26,4 +26,5 @@ mod moderation;
 mod presence;
 mod rate_limits;
 mod social;
+mod tls;
 mod users;
