@@ -28,3 +28,4 @@ mod rate_limits;
 mod social;
 mod tls;
 mod users;
+mod voice_signalling;

@@ -21,14 +21,17 @@ pub struct Tree {
 impl Tree {
     /// Starts the tree on the current actix system; guild actors get `guild_threads` arbiters.
     pub fn start(store: Arc<dyn GuildStore>, guild_threads: usize) -> Self {
-        let guilds = Supervisor::start(move |_| GuildRegistry::new(store, guild_threads));
+        let admissions = Admissions::default();
+        let guild_admissions = admissions.clone();
+        let guilds =
+            Supervisor::start(move |_| GuildRegistry::new(store, guild_threads, guild_admissions));
         let registry_guilds = guilds.clone();
         Self {
             sessions: Supervisor::start(move |_| {
                 SessionRegistry::with_guilds(registry_guilds.clone())
             }),
             guilds,
-            admissions: Admissions::default(),
+            admissions,
         }
     }
 }
