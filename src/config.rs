@@ -74,6 +74,12 @@ pub struct HttpConfig {
     pub public_url: String,
     pub workers: usize,
     pub max_json_bytes: usize,
+    /// PEM certificate chain and private key: both set = the listener speaks TLS.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see `http::client_address`).
+    #[serde(deserialize_with = "addresses")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -377,7 +383,35 @@ impl Config {
                 message: "must start with http:// or https://".into(),
             });
         }
+        if self.http.tls_cert.is_empty() != self.http.tls_key.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "http.tls_key",
+                message: "http.tls_cert and http.tls_key go together".into(),
+            });
+        }
         Ok(())
+    }
+}
+
+/// A list of addresses, from TOML (`["127.0.0.1"]`) or from one comma-separated string (as an
+/// environment variable gives it: `SPACEBAR__HTTP__TRUSTED_PROXIES=127.0.0.1,::1`).
+fn addresses<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<std::net::IpAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<std::net::IpAddr>),
+        Text(String),
+    }
+    match Given::deserialize(deserializer)? {
+        Given::List(list) => Ok(list),
+        Given::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|address| !address.is_empty())
+            .map(|address| address.parse().map_err(serde::de::Error::custom))
+            .collect(),
     }
 }
 

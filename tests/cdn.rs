@@ -25,7 +25,7 @@ fn client() -> awc::Client {
 }
 
 /// A PNG with a gradient (so resizing has something to do).
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub fn png(width: u32, height: u32) -> Vec<u8> {
     let image = RgbaImage::from_fn(width, height, |x, y| {
         Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])
     });
@@ -55,7 +55,7 @@ fn animated_gif(size: u32) -> Vec<u8> {
     out
 }
 
-fn data_url(mime: &str, bytes: &[u8]) -> String {
+pub fn data_url(mime: &str, bytes: &[u8]) -> String {
     format!(
         "data:{mime};base64,{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)

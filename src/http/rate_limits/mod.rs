@@ -26,6 +26,7 @@ use serde_json::json;
 
 use crate::config::{RateLimitsConfig, RuleConfig};
 use crate::db::users::User;
+use crate::http::client_address::client_address;
 use crate::rights;
 use crate::server::AppState;
 use buckets::{Buckets, Rule, Verdict};
@@ -136,7 +137,7 @@ pub async fn limit(
         .and_then(|value| value.to_str().ok())
         .and_then(|token| state.tokens.verify(bare(token)))
         .map(|claims| claims.user_id);
-    let address = req.peer_addr().map(|peer| peer.ip());
+    let address = client_address(&req, &config);
     let caller = match (class, account, address) {
         (Class::Auth, _, Some(ip)) | (_, None, Some(ip)) => Caller::Address(ip),
         (_, Some(user_id), _) => Caller::Account(user_id),
