@@ -3,8 +3,9 @@
 //! out and in) join one room; one publishes Opus audio and VP8 video, the other decodes them.
 //! Plus the voice gateway's refusals over a real WebSocket.
 //!
-//! Until the gateway's op 4 hands out voice tokens, participants are admitted straight through
-//! the admissions table the two halves share.
+//! The peers join as users do: op 4 on the main gateway, then the voice gateway at
+//! VOICE_SERVER_UPDATE's endpoint with its token. The refusal tests admit participants straight
+//! through the admissions table the two halves share.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,9 @@ use spacebar_actors::voice::{Flags, RoomKey};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::common::gateway::{Event, Gateway};
+use crate::common::http::{account, Account};
 use crate::common::{python, TestServer};
+use crate::voice_signalling::{connect, op4, voice_guild};
 
 /// The aiortc release the test pins.
 const AIORTC: &str = "1.16.0";
@@ -66,6 +69,32 @@ fn admit(server: &TestServer, user_id: i64) -> (String, String) {
     (session_id, token)
 }
 
+/// What a user's client needs to open a voice connection, as VOICE_SERVER_UPDATE gives it.
+struct Joined {
+    /// Kept open: closing the main gateway session would end the voice state.
+    _gateway: Gateway,
+    server_id: String,
+    user_id: String,
+    session_id: String,
+    token: String,
+    endpoint: String,
+}
+
+/// Joins `account` to the voice channel through the main gateway's op 4.
+async fn join(server: &TestServer, account: &Account, guild_id: &str, channel_id: &str) -> Joined {
+    let (mut gateway, session_id) = connect(server, &account.token).await;
+    gateway.send(op4(guild_id, Some(channel_id), false)).await;
+    let update = gateway.dispatch("VOICE_SERVER_UPDATE").await["d"].clone();
+    Joined {
+        _gateway: gateway,
+        server_id: update["guild_id"].as_str().unwrap().to_string(),
+        user_id: account.id.clone(),
+        session_id,
+        token: update["token"].as_str().unwrap().to_string(),
+        endpoint: update["endpoint"].as_str().unwrap().to_string(),
+    }
+}
+
 /// One aiortc peer and the JSON lines it prints.
 struct Peer {
     child: Child,
@@ -77,12 +106,12 @@ struct Peer {
 }
 
 impl Peer {
-    fn start(python: &Path, server: &TestServer, user_id: i64, role: &str) -> Self {
-        let (session_id, token) = admit(server, user_id);
-        let url = format!("ws://{}/voice/?v=8", server.addr);
+    fn start(python: &Path, joined: &Joined, role: &str) -> Self {
+        // discord.py's form: `wss://{endpoint}/?v=8` (here without TLS).
+        let url = format!("ws://{}/?v=8", joined.endpoint);
         let mut child = Command::new(python)
-            .args([SCRIPT, &url, &GUILD.to_string(), &user_id.to_string()])
-            .args([&session_id, &token, role])
+            .args([SCRIPT, &url, &joined.server_id, &joined.user_id])
+            .args([&joined.session_id, &joined.token, role])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -201,10 +230,21 @@ async fn live_transports_become(server: &TestServer, count: usize) {
 async fn two_peers_hear_and_see_each_other_through_the_sfu() {
     let python = aiortc();
     let server = voice_server().await;
-    let (speaker_id, listener_id) = (7, 8);
-    let speaker_name = speaker_id.to_string();
+    let (speaker_account, listener_account) = (
+        account(&server, "speaker").await,
+        account(&server, "listener").await,
+    );
+    let (guild_id, channel_id) = voice_guild(&server, &speaker_account, &[&listener_account]).await;
+    let room = RoomKey::Guild {
+        guild_id: guild_id.parse().unwrap(),
+        channel_id: channel_id.parse().unwrap(),
+    };
+    let speaker_id: i64 = speaker_account.id.parse().unwrap();
+    let listener_id = listener_account.id.clone();
+    let speaker_name = speaker_account.id.clone();
 
-    let mut listener = Peer::start(&python, &server, listener_id, "listen");
+    let listener_join = join(&server, &listener_account, &guild_id, &channel_id).await;
+    let mut listener = Peer::start(&python, &listener_join, "listen");
     let ready = listener.event("ready").await;
     assert!(ready["d"]["ssrc"].as_u64().unwrap() > 0);
     assert_eq!(ready["d"]["ip"], "127.0.0.1");
@@ -222,7 +262,8 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
     assert!(sdp.contains("a=fingerprint:") && sdp.contains("a=candidate:"));
     assert_eq!(description["d"]["audio_codec"], "opus");
 
-    let mut speaker = Peer::start(&python, &server, speaker_id, "publish");
+    let speaker_join = join(&server, &speaker_account, &guild_id, &channel_id).await;
+    let mut speaker = Peer::start(&python, &speaker_join, "publish");
     speaker.event("session_description").await;
 
     // op 12 tells the listener the SSRCs it will receive the speaker's streams under.
@@ -238,7 +279,7 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
     let speaking = listener
         .seen("speaking", |line| line["event"] == "speaking")
         .await;
-    assert_eq!(speaking["d"]["user_id"], speaker_id.to_string());
+    assert_eq!(speaking["d"]["user_id"], speaker_name.as_str());
     assert_eq!(speaking["d"]["speaking"], 1);
     assert_eq!(speaking["d"]["ssrc"], audio_ssrc);
 
@@ -251,10 +292,7 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
         mute: true,
         ..Flags::default()
     };
-    server
-        .tree()
-        .admissions
-        .set_flags(&room(), speaker_id, muted);
+    server.tree().admissions.set_flags(&room, speaker_id, muted);
     let (audio_before, video_before) = listener.frames_after(Duration::from_secs(1)).await;
     let (audio_after, video_after) = listener.frames_after(Duration::from_secs(2)).await;
     assert!(
@@ -266,19 +304,21 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
     server
         .tree()
         .admissions
-        .set_flags(&room(), speaker_id, Flags::default());
+        .set_flags(&room, speaker_id, Flags::default());
     listener.decoded(audio_after + 25, 0).await;
 
     // Leaving: the listener is told (op 13), and the speaker's peer connection goes.
     speaker.leave();
     let gone = listener.event("client_disconnect").await;
-    assert_eq!(gone["d"]["user_id"], speaker_id.to_string());
+    assert_eq!(gone["d"]["user_id"], speaker_name.as_str());
     live_transports_become(&server, 1).await;
     drop(speaker);
 
-    // Rejoining with a fresh admission: the listener hears the speaker again.
+    // Rejoining (op 4 again, a fresh token): the listener hears the speaker again.
+    drop(speaker_join);
     let (audio_before, video_before) = listener.frames;
-    let mut speaker = Peer::start(&python, &server, speaker_id, "publish");
+    let speaker_join = join(&server, &speaker_account, &guild_id, &channel_id).await;
+    let mut speaker = Peer::start(&python, &speaker_join, "publish");
     speaker.event("session_description").await;
     listener
         .until("op 12 after the rejoin", |line| {
@@ -289,7 +329,7 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
 
     listener.leave();
     let gone = speaker.event("client_disconnect").await;
-    assert_eq!(gone["d"]["user_id"], listener_id.to_string());
+    assert_eq!(gone["d"]["user_id"], listener_id.as_str());
     speaker.leave();
     live_transports_become(&server, 0).await;
 }

@@ -13,7 +13,7 @@ const JSON: &str = "v=9&encoding=json";
 const V9: &str = "/api/v9";
 
 /// A guild of `owner`'s that `others` joined: (guild id, its voice channel's id).
-async fn voice_guild(
+pub async fn voice_guild(
     server: &TestServer,
     owner: &Account,
     others: &[&Account],
@@ -63,14 +63,14 @@ async fn voice_guild(
 }
 
 /// A gateway session: the connection and its session id.
-async fn connect(server: &TestServer, token: &str) -> (Gateway, String) {
+pub async fn connect(server: &TestServer, token: &str) -> (Gateway, String) {
     let mut gateway = Gateway::connect(server, JSON).await;
     let ready = gateway.identify(token).await;
     let session_id = ready["d"]["session_id"].as_str().unwrap().to_string();
     (gateway, session_id)
 }
 
-fn op4(guild_id: &str, channel_id: Option<&str>, self_mute: bool) -> Value {
+pub fn op4(guild_id: &str, channel_id: Option<&str>, self_mute: bool) -> Value {
     json!({ "op": 4, "d": { "guild_id": guild_id, "channel_id": channel_id, "self_mute": self_mute, "self_deaf": false, "self_video": false } })
 }
 
