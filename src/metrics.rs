@@ -1,5 +1,5 @@
 //! Prometheus metrics at `/metrics`: HTTP requests by route, method and status; live gateway
-//! sessions; database pool usage.
+//! sessions; open voice transports; database pool usage.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -24,6 +24,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     gateway_sessions: Gauge,
+    voice_transports: Gauge,
     pool_connections: Gauge,
     pool_idle: Gauge,
     pool_waiting: Gauge,
@@ -37,6 +38,7 @@ impl Default for Metrics {
         let mut metrics = Self {
             requests,
             gateway_sessions: Gauge::default(),
+            voice_transports: Gauge::default(),
             pool_connections: Gauge::default(),
             pool_idle: Gauge::default(),
             pool_waiting: Gauge::default(),
@@ -47,6 +49,11 @@ impl Default for Metrics {
                 "gateway_sessions",
                 "Gateway sessions that reached READY",
                 &metrics.gateway_sessions,
+            ),
+            (
+                "voice_transports",
+                "Open WebRTC peer connections (one per voice participant)",
+                &metrics.voice_transports,
             ),
             (
                 "db_pool_connections",
@@ -74,10 +81,11 @@ impl Default for Metrics {
 
 impl Metrics {
     /// The text exposition, with the gauges read now.
-    pub fn render(&self, sessions: usize, pool: &crate::db::Pool) -> String {
+    pub fn render(&self, sessions: usize, transports: usize, pool: &crate::db::Pool) -> String {
         let pool = pool.status();
         let as_gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.gateway_sessions.set(as_gauge(sessions));
+        self.voice_transports.set(as_gauge(transports));
         self.pool_connections.set(as_gauge(pool.size));
         self.pool_idle.set(pool.available.try_into().unwrap_or(0));
         self.pool_waiting.set(as_gauge(pool.waiting));

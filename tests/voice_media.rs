@@ -286,6 +286,16 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
     // The listener decodes the speaker's Opus and VP8.
     listener.decoded(50, 10).await;
     assert_eq!(server.tree().voice.live_transports(), 2);
+    let metrics = awc::Client::new()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .body()
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains("spacebar_voice_transports 2"), "{metrics}");
 
     // A server mute stops the speaker's audio from arriving; video keeps flowing.
     let muted = Flags {

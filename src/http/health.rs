@@ -38,5 +38,9 @@ async fn metrics(state: Data<AppState>) -> HttpResponse {
     let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(sessions, &state.pool))
+        .body(
+            state
+                .metrics
+                .render(sessions, state.tree.voice.live_transports(), &state.pool),
+        )
 }

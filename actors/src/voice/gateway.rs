@@ -313,9 +313,16 @@ impl VoiceConnection {
             resume: (identify.server_id, identify.session_id, identify.token),
         };
         let joining = async move {
-            let room = rooms.send(Enter(admission.room)).await.ok()?;
-            let joined = room.send(join).await.ok()?;
-            Some((room, joined))
+            // A room that just emptied may stop between Enter and Join: enter once more, and
+            // the registry starts a fresh one.
+            for _ in 0..2 {
+                let room = rooms.send(Enter(admission.room.clone())).await.ok()?;
+                match room.send(join.clone()).await {
+                    Ok(joined) => return Some((room, joined)),
+                    Err(_) => continue,
+                }
+            }
+            None
         };
         let streams = identify.streams;
         ctx.wait(

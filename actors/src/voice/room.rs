@@ -253,7 +253,7 @@ pub enum JoinError {
 }
 
 /// A redeemed admission's voice connection joins (IDENTIFY).
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Result<(), JoinError>")]
 pub struct Join {
     pub user_id: i64,
