@@ -338,14 +338,15 @@ impl Handler<Connect> for Room {
                 .into_actor(self)
                 .map(move |opened, room, ctx| {
                     let (transport, answer) = opened?;
-                    let Some(member) = room.members.get_mut(&user_id) else {
-                        // Left while the connection was being opened: `stopped` closes it.
-                        drop(transport);
+                    let Some(member) = room
+                        .members
+                        .get_mut(&user_id)
+                        .filter(|member| member.connection == connection)
+                    else {
+                        // Left (or was replaced) while the connection was being opened.
+                        transport.discard();
                         return Err(MediaError::Gone);
                     };
-                    if member.connection != connection {
-                        return Err(MediaError::Gone);
-                    }
                     member.transport = Some(transport.start());
                     member.fragment = Some(fragment);
                     // Everything already published in the room goes to the newcomer.

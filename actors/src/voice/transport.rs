@@ -192,6 +192,14 @@ impl Transport {
         }
     }
 
+    /// Closes a transport that was opened but will never be started (its participant left
+    /// while it was being opened).
+    pub fn discard(mut self) {
+        if let Some(live) = self.live.take() {
+            self.media.spawn(live.close());
+        }
+    }
+
     fn offer(&mut self) -> String {
         self.version += 1;
         Offer {
