@@ -27,3 +27,4 @@ mod presence;
 mod rate_limits;
 mod social;
 mod users;
+mod webhooks;
