@@ -56,6 +56,8 @@ pub struct RateLimitsConfig {
     pub routes: RuleConfig,
     /// Sending messages, per channel.
     pub message_create: RuleConfig,
+    /// Posting as a webhook, per webhook.
+    pub webhook_execute: RuleConfig,
     /// Logging in and registering, per address.
     pub auth: RuleConfig,
 }
@@ -289,6 +291,7 @@ impl Config {
             &limits.global,
             &limits.routes,
             &limits.message_create,
+            &limits.webhook_execute,
             &limits.auth,
         ] {
             if rule.limit == 0 || rule.window_ms == 0 {

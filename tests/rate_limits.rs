@@ -221,3 +221,58 @@ async fn accounts_with_bypass_rate_limits_are_not_limited() {
         assert!(answer.header("x-ratelimit-limit").is_none());
     }
 }
+
+#[actix_web::test]
+async fn posting_as_a_webhook_is_limited_per_webhook_whatever_token_is_tried() {
+    let server = limited(&[
+        ("rate_limits.webhook_execute.limit", "2"),
+        ("rate_limits.webhook_execute.window_ms", "60000"),
+    ])
+    .await;
+    let alice = account(&server, "alice").await;
+    let general = channel(&server, &alice.token).await;
+    let made = send(
+        &server,
+        "POST",
+        &format!("/api/v9/channels/{general}/webhooks"),
+        Some(&alice.token),
+        Some(json!({ "name": "Hook" })),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{:?}", made.body);
+    let id = made.body["id"].as_str().unwrap();
+    let token = made.body["token"].as_str().unwrap();
+    let post = |token: String| {
+        let path = format!("/api/v9/webhooks/{id}/{token}");
+        let server = &server;
+        async move {
+            send(
+                server,
+                "POST",
+                &path,
+                None,
+                Some(json!({ "content": "hi" })),
+            )
+            .await
+        }
+    };
+
+    // A guessed token counts against the webhook's one bucket, like the right one.
+    let guessed = post("guess".into()).await;
+    assert_eq!(guessed.status, 404, "{:?}", guessed.body);
+    let posted = post(token.into()).await;
+    assert_eq!(posted.status, 204, "{:?}", posted.body);
+    assert_eq!(
+        guessed.header("x-ratelimit-bucket"),
+        posted.header("x-ratelimit-bucket")
+    );
+    assert_eq!(posted.number("x-ratelimit-remaining"), 0.0);
+    let refused = post(token.into()).await;
+    assert_eq!(refused.status, 429, "{:?}", refused.body);
+    assert_eq!(
+        server
+            .count(&format!("messages WHERE webhook_id = {id}"))
+            .await,
+        1
+    );
+}

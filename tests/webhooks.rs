@@ -353,6 +353,14 @@ async fn webhooks_are_made_listed_changed_and_deleted_with_audit_entries_and_eve
     assert_eq!(renamed.body["name"], "Bot");
     assert_eq!(renamed.body["channel_id"], other_id);
 
+    // The audit log names the webhooks its entries are about, without their tokens.
+    let log = entries(&server, &guild, 51).await;
+    let named = log["webhooks"].as_array().unwrap();
+    assert_eq!(named.len(), 1, "{log:?}");
+    assert_eq!(named[0]["id"], webhook_id);
+    assert_eq!(named[0]["name"], "Bot");
+    assert!(named[0].get("token").is_none(), "{log:?}");
+
     // Deleted by its token: the token stops working at once.
     let second = make(&server, &guild, "Second").await;
     let gone = request(

@@ -13,6 +13,9 @@ pub enum Shown<'a> {
     Managed { creator: Option<&'a User> },
     /// To whoever holds its token: without the creator, as on Discord.
     ByToken,
+    /// Named in the audit log, to those who may read it: neither the creator nor the token
+    /// (reading the log is no licence to post as the webhook).
+    Named,
 }
 
 /// Discord's webhook object; `api` is the API base its `url` is built on.
@@ -33,7 +36,7 @@ pub fn webhook(webhook: &Webhook, shown: Shown<'_>, api: &str) -> Value {
         value["user"] = json!(PublicUser::from(creator));
     }
     // Application webhooks are driven by their application; only incoming ones show a token.
-    if webhook.kind == kind::INCOMING {
+    if webhook.kind == kind::INCOMING && !matches!(shown, Shown::Named) {
         value["token"] = webhook.token.clone().into();
         value["url"] = format!("{api}/webhooks/{}/{}", webhook.id, webhook.token).into();
     }
