@@ -56,7 +56,7 @@ pub struct RateLimitsConfig {
     pub routes: RuleConfig,
     /// Sending messages, per channel.
     pub message_create: RuleConfig,
-    /// Posting as a webhook, per webhook (and caller, like every route bucket).
+    /// Posting as a webhook, per webhook (an interaction's follow-ups, per interaction).
     pub webhook_execute: RuleConfig,
     /// Logging in and registering, per address.
     pub auth: RuleConfig,

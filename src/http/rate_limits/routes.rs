@@ -1,8 +1,9 @@
 //! Which bucket a request counts against: its method and path with the ids taken out, except
 //! the route's major parameter (the channel, guild or webhook it acts on), as Discord buckets
 //! them. `POST /api/v9/channels/1/messages` and `…/channels/2/messages` are two buckets;
-//! `DELETE …/messages/5` and `…/messages/6` in one channel share one. A webhook's token is no
-//! part of its bucket: every token tried on one webhook counts against that webhook.
+//! `DELETE …/messages/5` and `…/messages/6` in one channel share one. Under `/webhooks` the
+//! major parameter is the id with its token, as on Discord: a webhook's bucket is its own, and
+//! each interaction's follow-ups (`/webhooks/{application_id}/{interaction_token}`) have theirs.
 
 /// The route's bucket name (version prefix dropped), and the class of rule that applies.
 pub fn route(method: &str, path: &str) -> (String, Class) {
@@ -18,13 +19,11 @@ pub fn route(method: &str, path: &str) -> (String, Class) {
     route.push(' ');
     for (index, segment) in segments.iter().enumerate() {
         let previous = index.checked_sub(1).and_then(|i| segments.get(i)).copied();
-        let major = index == 1 && matches!(previous, Some("channels" | "guilds" | "webhooks"));
-        let token = index == 2 && segments.first() == Some(&"webhooks");
+        let major = index == 1 && matches!(previous, Some("channels" | "guilds" | "webhooks"))
+            || index == 2 && segments.first() == Some(&"webhooks");
         route.push('/');
         if major {
             route.push_str(segment);
-        } else if token {
-            route.push_str(":token");
         } else if previous == Some("reactions") {
             route.push_str(":emoji");
         } else if segment.bytes().all(|b| b.is_ascii_digit()) {
@@ -48,7 +47,7 @@ pub enum Class {
     Default,
     /// Sending messages, per channel.
     MessageCreate,
-    /// Posting as a webhook (or an interaction's follow-up), per webhook.
+    /// Posting as a webhook (or an interaction's follow-up), per webhook (or interaction).
     WebhookExecute,
     /// Logging in and registering, per address.
     Auth,
@@ -94,13 +93,13 @@ mod tests {
             (
                 "POST",
                 "/api/v9/webhooks/3/tok",
-                "POST /webhooks/3/:token",
+                "POST /webhooks/3/tok",
                 Class::WebhookExecute,
             ),
             (
                 "PATCH",
                 "/api/v9/webhooks/3/tok/messages/4",
-                "PATCH /webhooks/3/:token/messages/:id",
+                "PATCH /webhooks/3/tok/messages/:id",
                 Class::Default,
             ),
             ("GET", "/api/v9/users/@me", "GET /users/@me", Class::Default),
