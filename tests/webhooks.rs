@@ -670,7 +670,7 @@ async fn a_webhooks_messages_are_read_edited_and_deleted_through_its_token() {
 }
 
 #[actix_web::test]
-async fn a_deleted_channel_takes_its_webhooks_along() {
+async fn deleted_channels_and_guilds_take_their_webhooks_along() {
     let server = TestServer::start().await;
     let guild = guild(&server).await;
     let other = post(
@@ -706,5 +706,19 @@ async fn a_deleted_channel_takes_its_webhooks_along() {
     .await;
     assert_eq!(deleted.status, 200, "{:?}", deleted.body);
     assert_unknown_webhook(&post(&server, &hook, None, json!({ "content": "hi" })).await);
+    assert_eq!(server.count("webhooks").await, 0);
+
+    let kept = make(&server, &guild, "Kept").await;
+    let hook = format!("{V9}{}", hook_path(&kept));
+    let gone = request(
+        &server,
+        Method::DELETE,
+        &format!("{V9}/guilds/{}", guild.id),
+        Some(&guild.owner.token),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 204, "{:?}", gone.body);
+    assert_unknown_webhook(&get(&server, &hook, None).await);
     assert_eq!(server.count("webhooks").await, 0);
 }
