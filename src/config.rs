@@ -107,6 +107,10 @@ pub struct CdnConfig {
     pub max_sticker_bytes: usize,
     pub max_image_pixels: u64,
     pub memory_cache_bytes: usize,
+    /// Fetch the images a webhook's `avatar_url` names (see `cdn::remote`).
+    pub fetch_remote_images: bool,
+    /// Fetch them from private and loopback addresses too (tests; trusted networks only).
+    pub fetch_private_addresses: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -452,16 +452,22 @@ async fn posting_as_a_webhook_reaches_the_channel_with_the_webhook_as_author() {
     assert_eq!(heard["author"]["discriminator"], "0000");
     assert!(heard.get("member").is_none(), "{heard:?}");
 
-    // With `wait` and a name of its own: the message, as sent.
+    // With `wait` and a name of its own: the message, as sent. The avatar_url is on a loopback
+    // address, which the server does not fetch from: the webhook's avatar stays.
+    let inside = server.url(&format!(
+        "/avatars/{webhook_id}/{}.png",
+        webhook["avatar"].as_str().unwrap()
+    ));
     let waited = post(
         &server,
         &format!("{hook}?wait=true"),
         None,
-        json!({ "content": "deployed <@{}>", "username": "Release Bot", "avatar_url": "https://example.org/a.png" }),
+        json!({ "content": "deployed", "username": "Release Bot", "avatar_url": inside }),
     )
     .await;
     assert_eq!(waited.status, 200, "{:?}", waited.body);
     assert_eq!(waited.body["author"]["username"], "Release Bot");
+    assert_eq!(waited.body["author"]["avatar"], webhook["avatar"]);
     assert_eq!(waited.body["webhook_id"], webhook_id);
     let heard = member_gateway.dispatch("MESSAGE_CREATE").await["d"].clone();
     assert_eq!(heard["id"], waited.body["id"]);
@@ -721,4 +727,53 @@ async fn deleted_channels_and_guilds_take_their_webhooks_along() {
     assert_eq!(gone.status, 204, "{:?}", gone.body);
     assert_unknown_webhook(&get(&server, &hook, None).await);
     assert_eq!(server.count("webhooks").await, 0);
+}
+
+#[actix_web::test]
+async fn an_avatar_url_is_fetched_and_served_from_here() {
+    // The image is on this same server, a loopback address: allowed for this test only.
+    let server = TestServer::with(&[("cdn.fetch_private_addresses", "true")]).await;
+    let guild = guild(&server).await;
+    let webhook = make(&server, &guild, "Deploys").await;
+    let webhook_id = webhook["id"].as_str().unwrap();
+    let picture = patch(
+        &server,
+        &format!("{V9}/users/@me"),
+        &guild.owner.token,
+        json!({ "avatar": data_url("image/png", &png(32, 32)) }),
+    )
+    .await;
+    assert_eq!(picture.status, 200, "{:?}", picture.body);
+    let owner_avatar = picture.body["avatar"].as_str().unwrap();
+    let elsewhere = server.url(&format!("/avatars/{}/{owner_avatar}.png", guild.owner.id));
+
+    let sent = post(
+        &server,
+        &format!("{V9}{}?wait=true", hook_path(&webhook)),
+        None,
+        json!({ "content": "hi", "avatar_url": elsewhere }),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    let shown = sent.body["author"]["avatar"].as_str().unwrap();
+    assert_ne!(Some(shown), webhook["avatar"].as_str());
+    let image = get(&server, &format!("/avatars/{webhook_id}/{shown}.png"), None).await;
+    assert_eq!(image.status, 200);
+
+    // What is no image, or is not there, leaves the webhook's own avatar.
+    for url in [
+        server.url(&format!("{V9}/ping")),
+        server.url("/avatars/1/00000000000000000000000000000000.png"),
+        "ftp://example.org/a.png".to_string(),
+    ] {
+        let sent = post(
+            &server,
+            &format!("{V9}{}?wait=true", hook_path(&webhook)),
+            None,
+            json!({ "content": "hi", "avatar_url": url }),
+        )
+        .await;
+        assert_eq!(sent.status, 200, "{:?}", sent.body);
+        assert_eq!(sent.body["author"]["avatar"], webhook["avatar"], "{url}");
+    }
 }

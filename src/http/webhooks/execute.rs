@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{by_token, check_name, webhook_id, writer_access};
+use super::{avatar_key, by_token, check_name, webhook_id, writer_access};
 use crate::db::messages::{flags, Message};
 use crate::db::webhooks::Webhook;
 use crate::db::Connection;
@@ -45,8 +45,9 @@ pub struct Execute {
     written: Written,
     #[serde(default)]
     username: Option<String>,
-    // `avatar_url` is not read: this server fetches no images from elsewhere, so the message
-    // keeps the webhook's own avatar.
+    /// An image to show instead of the webhook's avatar: fetched and kept here (`cdn::remote`).
+    #[serde(default)]
+    avatar_url: Option<String>,
     #[serde(default)]
     attachments: Option<Vec<AttachmentBody>>,
 }
@@ -119,6 +120,7 @@ pub async fn execute(
     // Only the person an interaction answers sees an ephemeral message; a webhook has none.
     body.written.flags = body.written.flags.map(|f| f & !i64::from(flags::EPHEMERAL));
     let access = writer_access(&mut conn, webhook.guild_id, webhook.channel_id).await?;
+    let avatar = avatar(&state, &webhook, body.avatar_url.as_deref()).await;
     let bodies = body.attachments.take().unwrap_or_default();
     let files = attachments(&req, &state, &mut conn, webhook.channel_id, bodies, sent).await?;
     let message = Message::new_by_webhook(
@@ -127,7 +129,7 @@ pub async fn execute(
         Some(webhook.guild_id),
         webhook.id,
         name,
-        webhook.avatar.clone(),
+        avatar,
     );
     let (_, event) =
         write::post(&state, &mut conn, &access, message, &files, body.written, 0).await?;
@@ -135,6 +137,23 @@ pub async fn execute(
         Ok(HttpResponse::Ok().json(event))
     } else {
         Ok(HttpResponse::NoContent().finish())
+    }
+}
+
+/// The avatar a message shows: the image `avatar_url` names, fetched and stored as one of the
+/// webhook's avatars, or (without one, or when it cannot be had) the webhook's own, as on
+/// Discord: a bad `avatar_url` does not stop the message.
+async fn avatar(state: &AppState, webhook: &Webhook, avatar_url: Option<&str>) -> Option<String> {
+    let url = avatar_url.filter(|u| !u.is_empty() && state.cdn.config.fetch_remote_images);
+    let Some(url) = url else {
+        return webhook.avatar.clone();
+    };
+    match state.cdn.fetch_image(url, avatar_key(webhook.id)).await {
+        Ok(hash) => Some(hash),
+        Err(error) => {
+            tracing::info!(%error, webhook_id = webhook.id, "avatar_url not taken");
+            webhook.avatar.clone()
+        }
     }
 }
 
