@@ -29,3 +29,4 @@ mod social;
 mod tls;
 mod users;
 mod voice_signalling;
+mod webhooks;
