@@ -23,6 +23,7 @@ pub enum Unknown {
     Emoji = 10014,
     Ban = 10026,
     Sticker = 10060,
+    VoiceState = 10065,
     Attachment = 10090,
 }
 
@@ -41,6 +42,7 @@ impl Unknown {
             Self::Emoji => "Unknown Emoji",
             Self::Ban => "Unknown Ban",
             Self::Sticker => "Unknown Sticker",
+            Self::VoiceState => "Unknown Voice State",
             Self::Attachment => "Unknown Attachment",
         }
     }

@@ -27,6 +27,7 @@ mod ping;
 mod policies;
 mod read_states;
 mod users;
+mod voice;
 mod well_known;
 
 use actix_web::web;
@@ -64,6 +65,7 @@ fn api(cfg: &mut web::ServiceConfig) {
     oauth2::configure(cfg);
     ping::configure(cfg);
     read_states::configure(cfg);
+    voice::configure(cfg);
 }
 
 /// Every unknown route: Discord's 404 body.

@@ -29,7 +29,7 @@ use crate::voice::Admissions;
 use member_list::{MemberList, Op, Roster};
 pub use registry::{GuildRegistry, SubscribeUser};
 pub use state::{GuildState, StateChange};
-use voice::{Notice, UpdateVoice, VoiceError, VoiceStates, VoiceStatesOf};
+use voice::{GetVoiceState, Notice, UpdateVoice, VoiceError, VoiceStates, VoiceStatesOf};
 
 /// How a guild actor gets its guild from the database.
 pub trait GuildStore: Send + Sync + 'static {
@@ -462,6 +462,13 @@ impl Handler<UpdateVoice> for GuildActor {
     fn handle(&mut self, update: UpdateVoice, ctx: &mut Context<Self>) -> Self::Result {
         guard::<Self, _, _>("guild", ctx, |_| self.update_voice(update))
             .unwrap_or(Err(VoiceError::NotConnected))
+    }
+}
+
+impl Handler<GetVoiceState> for GuildActor {
+    type Result = Option<serde_json::Value>;
+    fn handle(&mut self, get: GetVoiceState, _: &mut Context<Self>) -> Self::Result {
+        self.voice.get(get.user_id)
     }
 }
 

@@ -147,6 +147,14 @@ pub struct GetVoiceStates {
     pub guild_ids: Vec<i64>,
 }
 
+/// One member's voice state in a guild, if they are in voice there.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Option<Value>")]
+pub struct GetVoiceState {
+    pub guild_id: i64,
+    pub user_id: i64,
+}
+
 /// One guild's voice states (what the registry asks each guild actor for [`GetVoiceStates`]).
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Vec<Value>")]
@@ -194,6 +202,10 @@ impl VoiceStates {
             guild_id: self.guild_id,
             channel_id,
         }
+    }
+
+    pub fn get(&self, user_id: i64) -> Option<Value> {
+        self.states.get(&user_id).map(|s| s.to_json(self.guild_id))
     }
 
     pub fn all(&self) -> Vec<Value> {

@@ -16,6 +16,7 @@ pub mod members;
 mod roles;
 pub mod snapshot;
 mod stickers;
+mod voice_states;
 
 use actix_web::web;
 
@@ -45,4 +46,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     member_roles::configure(cfg);
     bans::configure(cfg);
     guild_invites::configure(cfg);
+    voice_states::configure(cfg);
 }
