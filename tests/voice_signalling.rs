@@ -537,3 +537,73 @@ async fn stage_speakers_regions_and_deleted_channels() {
     assert!(state_of(&mut a, &bob).await["channel_id"].is_null());
     assert_eq!(*admission.flags.borrow(), None);
 }
+
+#[actix_web::test]
+async fn a_dm_call_rings_the_other_recipient_and_ends_with_its_last_participant() {
+    let server = TestServer::start().await;
+    let alice = account(&server, "alice").await;
+    let bob = account(&server, "bob").await;
+    voice_guild(&server, &alice, &[&bob]).await;
+    let dm = post(
+        &server,
+        &format!("{V9}/users/@me/channels"),
+        Some(&alice.token),
+        json!({ "recipient_id": bob.id }),
+    )
+    .await;
+    assert_eq!(dm.status, 200, "{:?}", dm.body);
+    let dm = dm.body["id"].as_str().unwrap().to_string();
+    let (mut a, alice_session) = connect(&server, &alice.token).await;
+    let (mut b, _) = connect(&server, &bob.token).await;
+    let call = |channel_id: Option<&str>| json!({ "op": 4, "d": { "guild_id": null, "channel_id": channel_id, "self_mute": false, "self_deaf": false } });
+
+    // Fermi's start-up op 4 (no guild, no channel) is a no-op; Alice then starts the call.
+    a.send(call(None)).await;
+    a.send(call(Some(&dm))).await;
+    let created = b.dispatch("CALL_CREATE").await["d"].clone();
+    assert_eq!(created["channel_id"], dm.as_str());
+    assert_eq!(created["ringing"], json!([bob.id]));
+    let state = state_of(&mut b, &alice).await;
+    assert!(state["guild_id"].is_null());
+    assert_eq!(state["channel_id"], dm.as_str());
+    let server_update = a.dispatch("VOICE_SERVER_UPDATE").await["d"].clone();
+    assert!(server_update["guild_id"].is_null());
+    assert_eq!(server_update["channel_id"], dm.as_str());
+    assert_eq!(server_update["endpoint"], format!("{}/voice", server.addr));
+    let alice_id: i64 = alice.id.parse().unwrap();
+    let issued = server_update["token"].as_str().unwrap();
+    let admission = server
+        .admissions()
+        .redeem(&dm, alice_id, &alice_session, issued)
+        .unwrap();
+    assert_eq!(
+        admission.room,
+        RoomKey::Call {
+            channel_id: dm.parse().unwrap()
+        }
+    );
+
+    // Bob answers: nobody rings any more, and both are in the call.
+    b.send(call(Some(&dm))).await;
+    let updated = a.dispatch("CALL_UPDATE").await["d"].clone();
+    assert_eq!(updated["ringing"], json!([]));
+    let mut inside: Vec<&str> = updated["voice_states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["user_id"].as_str().unwrap())
+        .collect();
+    inside.sort_unstable();
+    let mut expected = vec![alice.id.as_str(), bob.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(inside, expected);
+    assert!(!token(&mut b).await.is_empty());
+
+    // Alice hangs up, then Bob: the call ends.
+    a.send(call(None)).await;
+    assert!(state_of(&mut b, &alice).await["channel_id"].is_null());
+    assert_eq!(*admission.flags.borrow(), None);
+    b.send(call(None)).await;
+    let deleted = a.dispatch("CALL_DELETE").await["d"].clone();
+    assert_eq!(deleted["channel_id"], dm.as_str());
+}

@@ -175,6 +175,14 @@ impl SessionBackend for AppState {
     ) -> BoxFuture<'static, Result<Option<VoiceTarget>, BackendError>> {
         super::voice::voice_target(self.pool.clone(), user_id, guild_id, channel_id)
     }
+
+    fn call_recipients(
+        &self,
+        user_id: i64,
+        channel_id: i64,
+    ) -> BoxFuture<'static, Result<Option<Vec<i64>>, BackendError>> {
+        super::voice::call_recipients(self.pool.clone(), user_id, channel_id)
+    }
 }
 
 /// What the actors know of the account's guilds now, asked for without a query.
