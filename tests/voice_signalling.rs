@@ -607,3 +607,98 @@ async fn a_dm_call_rings_the_other_recipient_and_ends_with_its_last_participant(
     let deleted = a.dispatch("CALL_DELETE").await["d"].clone();
     assert_eq!(deleted["channel_id"], dm.as_str());
 }
+
+#[actix_web::test]
+async fn go_live_streams_are_created_watched_paused_and_ended() {
+    let server = TestServer::start().await;
+    let alice = account(&server, "alice").await;
+    let bob = account(&server, "bob").await;
+    let (guild, voice) = voice_guild(&server, &alice, &[&bob]).await;
+    let (mut a, alice_session) = connect(&server, &alice.token).await;
+    let (mut b, bob_session) = connect(&server, &bob.token).await;
+    a.send(op4(&guild, Some(&voice), false)).await;
+    token(&mut a).await;
+    b.send(op4(&guild, Some(&voice), false)).await;
+    token(&mut b).await;
+    let (alice_id, bob_id): (i64, i64) = (alice.id.parse().unwrap(), bob.id.parse().unwrap());
+    let key = format!("guild:{guild}:{voice}:{}", alice.id);
+    let go_live = json!({ "op": 18, "d": { "type": "guild", "guild_id": guild, "channel_id": voice, "preferred_region": null } });
+
+    // Alice goes live: she gets the stream and a token for it; the guild sees self_stream.
+    a.send(go_live.clone()).await;
+    let created = a.dispatch("STREAM_CREATE").await["d"].clone();
+    assert_eq!(created["stream_key"], key.as_str());
+    assert_eq!(created["viewer_ids"], json!([]));
+    assert_eq!(created["paused"], false);
+    let rtc_server_id = created["rtc_server_id"].as_str().unwrap().to_string();
+    let streamer = a.dispatch("STREAM_SERVER_UPDATE").await["d"].clone();
+    assert_eq!(streamer["stream_key"], key.as_str());
+    assert_eq!(streamer["endpoint"], format!("{}/voice", server.addr));
+    let stream_room = RoomKey::Stream {
+        stream_key: key.clone(),
+    };
+    let publishing = server
+        .admissions()
+        .redeem(
+            &rtc_server_id,
+            alice_id,
+            &alice_session,
+            streamer["token"].as_str().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(publishing.room, stream_room);
+    loop {
+        let state = state_of(&mut b, &alice).await;
+        if state["self_stream"] == true {
+            break;
+        }
+    }
+
+    // Bob watches with a token of his own; Alice learns who watches.
+    b.send(json!({ "op": 20, "d": { "stream_key": key } }))
+        .await;
+    let watched = b.dispatch("STREAM_CREATE").await["d"].clone();
+    assert_eq!(watched["rtc_server_id"], rtc_server_id.as_str());
+    assert_eq!(watched["viewer_ids"], json!([bob.id]));
+    let viewer = b.dispatch("STREAM_SERVER_UPDATE").await["d"].clone();
+    let watching = server
+        .admissions()
+        .redeem(
+            &rtc_server_id,
+            bob_id,
+            &bob_session,
+            viewer["token"].as_str().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(watching.room, stream_room);
+    assert_eq!(
+        a.dispatch("STREAM_UPDATE").await["d"]["viewer_ids"],
+        json!([bob.id])
+    );
+
+    // Pausing reaches the watcher; stopping ends it for both, and their connections to it.
+    a.send(json!({ "op": 22, "d": { "stream_key": key, "paused": true } }))
+        .await;
+    assert_eq!(b.dispatch("STREAM_UPDATE").await["d"]["paused"], true);
+    a.send(json!({ "op": 19, "d": { "stream_key": key } }))
+        .await;
+    for gateway in [&mut a, &mut b] {
+        let deleted = gateway.dispatch("STREAM_DELETE").await["d"].clone();
+        assert_eq!(deleted["stream_key"], key.as_str());
+        assert_eq!(deleted["reason"], "user_requested");
+        assert_eq!(deleted["unavailable"], false);
+    }
+    assert_eq!(*publishing.flags.borrow(), None);
+    assert_eq!(*watching.flags.borrow(), None);
+    assert_eq!(state_of(&mut b, &alice).await["self_stream"], false);
+
+    // Leaving the channel ends a stream too.
+    a.send(go_live).await;
+    a.dispatch("STREAM_SERVER_UPDATE").await;
+    b.send(json!({ "op": 20, "d": { "stream_key": key } }))
+        .await;
+    b.dispatch("STREAM_SERVER_UPDATE").await;
+    a.send(op4(&guild, None, false)).await;
+    let ended = b.dispatch("STREAM_DELETE").await["d"].clone();
+    assert_eq!(ended["reason"], "stream_ended");
+}

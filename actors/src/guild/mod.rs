@@ -6,6 +6,7 @@
 mod member_list;
 mod registry;
 mod state;
+mod stream;
 pub mod voice;
 
 use std::collections::{HashMap, HashSet};
@@ -234,13 +235,13 @@ impl GuildActor {
         }
     }
 
-    /// Tells the sessions about voice state changes: VOICE_STATE_UPDATE to the guild, and
-    /// VOICE_SERVER_UPDATE to the one session that is to connect.
+    /// Tells the sessions about voice state changes: VOICE_STATE_UPDATE to the guild;
+    /// VOICE_SERVER_UPDATE and the STREAM_* events to the sessions they are for.
     fn announce(&mut self, notices: Vec<Notice>) {
         for notice in notices {
             let (event, d) = match &notice {
                 Notice::State(d) => ("VOICE_STATE_UPDATE", d),
-                Notice::Server { d, .. } => ("VOICE_SERVER_UPDATE", d),
+                Notice::Session { event, d, .. } => (*event, d),
             };
             let dispatch = match Dispatch::json(event, d) {
                 Ok(dispatch) => Arc::new(dispatch.in_guild(self.guild_id)),
@@ -256,7 +257,7 @@ impl GuildActor {
                     dispatch: Some((dispatch, Audience::Guild)),
                     deleted: false,
                 }),
-                Notice::Server { session_id, .. } => {
+                Notice::Session { session_id, .. } => {
                     if let Some(subscriber) = self.subscribers.get(&session_id) {
                         subscriber.recipient.do_send(Deliver(dispatch));
                     }

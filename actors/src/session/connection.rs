@@ -16,12 +16,13 @@ use rand::Rng;
 
 use super::backend::MembersRequest;
 use super::protocol::{
-    list_requests, members_request, op, voice_request, CloseCode, Identify, Resume, VoiceRequest,
+    list_requests, members_request, op, stream_command, voice_request, CloseCode, Identify, Resume,
+    VoiceRequest,
 };
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
     Attach, CallVoice, CallVoiceJoin, Detach, End, Identified, IdentifyError, IdentifyRequest,
-    Outbound, Session, SessionBackend, SessionConfig, UpdatePresence, Voice, VoiceJoin,
+    Outbound, Session, SessionBackend, SessionConfig, Stream, UpdatePresence, Voice, VoiceJoin,
     WatchMembers,
 };
 use crate::dispatch::{Deliver, Dispatch};
@@ -228,11 +229,18 @@ impl Connection {
             | op::REQUEST_GUILD_MEMBERS
             | op::GUILD_SUBSCRIPTIONS
             | op::GUILD_SUBSCRIPTIONS_BULK
+            | op::STREAM_CREATE
+            | op::STREAM_DELETE
+            | op::STREAM_WATCH
+            | op::STREAM_SET_PAUSED
                 if !ready =>
             {
                 self.close(ctx, CloseCode::NotAuthenticated)
             }
             op::VOICE_STATE_UPDATE => self.update_voice_state(payload.d, ctx),
+            op::STREAM_CREATE | op::STREAM_DELETE | op::STREAM_WATCH | op::STREAM_SET_PAUSED => {
+                self.stream(payload.op, payload.d, ctx)
+            }
             op::REQUEST_GUILD_MEMBERS => self.request_members(payload.d, ctx),
             op::PRESENCE_UPDATE => self.update_presence(&payload.d, ctx),
             op::GUILD_SUBSCRIPTIONS | op::GUILD_SUBSCRIPTIONS_BULK => {
@@ -482,6 +490,19 @@ impl Connection {
                     }
                 }),
         );
+    }
+
+    /// Go Live (ops 18, 19, 20, 22): checked here (a bad one closes with 4002), carried out by
+    /// the guild's actor through the session.
+    fn stream(&mut self, op: u8, d: serde_json::Value, ctx: &mut ws::WebsocketContext<Self>) {
+        let Phase::Ready { session, .. } = &self.phase else {
+            return self.close(ctx, CloseCode::NotAuthenticated);
+        };
+        match stream_command(op, d) {
+            Ok(Some(command)) => session.do_send(Stream(command)),
+            Ok(None) => {}
+            Err(_) => self.close(ctx, CloseCode::DecodeError),
+        }
     }
 
     /// GUILD_SUBSCRIPTIONS (op 14) and its bulk form (op 37): checked here (a bad one closes

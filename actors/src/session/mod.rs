@@ -516,6 +516,51 @@ impl Handler<CallVoice> for Session {
     }
 }
 
+/// The client's Go Live command (checked): carried out by the guild's actor, which answers
+/// with the STREAM_* events.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stream(pub protocol::StreamCommand);
+
+impl Handler<Stream> for Session {
+    type Result = ();
+    fn handle(&mut self, Stream(command): Stream, _: &mut Context<Self>) {
+        use protocol::StreamCommand;
+        let session_id = self.id.clone();
+        let mine = |key: &protocol::StreamKey| key.user_id == self.user_id;
+        let (guild_id, change) = match command {
+            StreamCommand::Create {
+                guild_id,
+                channel_id,
+            } => (
+                guild_id,
+                VoiceChange::StreamCreate {
+                    session_id,
+                    channel_id,
+                },
+            ),
+            StreamCommand::Watch(key) => (
+                key.guild_id,
+                VoiceChange::StreamWatch {
+                    session_id,
+                    streamer: key.user_id,
+                },
+            ),
+            // Only the streamer stops or pauses their stream.
+            StreamCommand::Delete(key) if mine(&key) => (key.guild_id, VoiceChange::StreamDelete),
+            StreamCommand::SetPaused(key, paused) if mine(&key) => {
+                (key.guild_id, VoiceChange::StreamPaused { paused })
+            }
+            StreamCommand::Delete(_) | StreamCommand::SetPaused(..) => return,
+        };
+        self.tree.guilds.do_send(UpdateVoice {
+            guild_id,
+            user_id: self.user_id,
+            change,
+        });
+    }
+}
+
 /// Asks the attached connection to have its client reconnect and resume (server shutdown).
 #[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
