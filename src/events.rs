@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-use spacebar_actors::guild::voice::{GetVoiceState, UpdateVoice, VoiceChange, VoiceError};
+use spacebar_actors::guild::voice::{
+    GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError,
+};
 use spacebar_actors::guild::{Audience, Publish, StateChange, SubscribeUser};
 use spacebar_actors::registry::{DispatchToUser, Friendship, LoginsEnded};
 use spacebar_actors::Dispatch;
@@ -132,6 +134,19 @@ impl AppState {
             .send(GetVoiceState { guild_id, user_id })
             .await
             .map_err(ApiError::internal)
+    }
+
+    /// Everyone in voice in a guild.
+    pub async fn voice_states(&self, guild_id: i64) -> Result<Vec<Value>, ApiError> {
+        let mut found = self
+            .tree
+            .guilds
+            .send(GetVoiceStates {
+                guild_ids: vec![guild_id],
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(found.remove(&guild_id).unwrap_or_default())
     }
 
     /// Changes a member's live voice state (the guild's actor tells the guild and the voice

@@ -430,6 +430,34 @@ async fn voice_states_reach_later_sessions_and_end_with_the_session() {
         first_session.as_str()
     );
 
+    // Someone joining the guild finds Alice in voice in its GUILD_CREATE.
+    let carol = account(&server, "carol").await;
+    let (mut c, _) = connect(&server, &carol.token).await;
+    let guild_object = get(&server, &format!("{V9}/guilds/{guild}"), Some(&alice.token)).await;
+    let text = guild_object.body["system_channel_id"].as_str().unwrap();
+    let invite = post(
+        &server,
+        &format!("{V9}/channels/{text}/invites"),
+        Some(&alice.token),
+        json!({}),
+    )
+    .await;
+    let code = invite.body["code"].as_str().unwrap();
+    let joined = post(
+        &server,
+        &format!("{V9}/invites/{code}"),
+        Some(&carol.token),
+        json!({}),
+    )
+    .await;
+    assert_eq!(joined.status, 200, "{:?}", joined.body);
+    let created = c.dispatch("GUILD_CREATE").await["d"].clone();
+    assert_eq!(
+        created["voice_states"][0]["user_id"],
+        alice.id.as_str(),
+        "{created}"
+    );
+
     // Joining from another session moves the voice state there: the first connection ends.
     let (mut a2, second_session) = connect(&server, &alice.token).await;
     a2.send(op4(&guild, Some(&voice), false)).await;

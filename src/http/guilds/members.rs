@@ -506,7 +506,7 @@ pub async fn joined(
         Audience::Guild,
         vec![change],
     )?;
-    let snapshot = snapshot::guild_create(conn, &access).await?;
+    let snapshot = snapshot::guild_create(state, conn, &access).await?;
     // Subscribing first: the session registry then asks the guild to deliver before it hands
     // over GUILD_CREATE, so anything published after the joiner saw GUILD_CREATE reaches them.
     state.subscribe_user(guild_id, user.id);
