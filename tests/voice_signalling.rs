@@ -259,6 +259,15 @@ async fn moderators_mute_move_and_disconnect_members_in_voice() {
         .unwrap();
     assert_eq!(state_of(&mut c, &bob).await["mute"], false);
 
+    // A nickname given meanwhile shows in the voice state's member from then on.
+    let named = patch(
+        &server,
+        &member(&bob),
+        &alice.token,
+        json!({ "nick": "Bobby" }),
+    )
+    .await;
+    assert_eq!(named.status, 200, "{:?}", named.body);
     // Carol may not mute; Alice may, and everyone sees it, the voice connection too.
     let refused = patch(
         &server,
@@ -279,6 +288,7 @@ async fn moderators_mute_move_and_disconnect_members_in_voice() {
     assert_eq!(muted.status, 200, "{:?}", muted.body);
     let seen = state_of(&mut c, &bob).await;
     assert_eq!(seen["mute"], true, "{seen}");
+    assert_eq!(seen["member"]["nick"], "Bobby", "{seen}");
     assert_eq!(seen["channel_id"], voice.as_str());
     assert_eq!(
         state_of(&mut b, &bob).await["mute"],

@@ -195,16 +195,21 @@ impl GuildActor {
         let changed = !event.changes.is_empty();
         let mut notices = Vec::new();
         for change in event.changes {
-            match change {
+            match &change {
                 // A member who left takes their sessions and their voice state with them.
                 StateChange::MemberRemoved { user_id } => {
-                    self.subscribers.retain(|_, s| s.user_id != user_id);
-                    notices.extend(self.voice.member_removed(user_id));
+                    self.subscribers.retain(|_, s| s.user_id != *user_id);
+                    notices.extend(self.voice.member_removed(*user_id));
                 }
                 // A deleted channel disconnects whoever was in it.
                 StateChange::ChannelRemoved { channel_id } => {
-                    notices.extend(self.voice.channel_removed(channel_id));
+                    notices.extend(self.voice.channel_removed(*channel_id));
                 }
+                // Their voice state carries the member as they are now (GUILD_MEMBER_UPDATE
+                // tells the others).
+                StateChange::Member {
+                    user_id, member, ..
+                } => self.voice.member_changed(*user_id, member.clone()),
                 _ => {}
             }
             if let Some(roster) = &mut self.roster {

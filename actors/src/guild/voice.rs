@@ -110,8 +110,6 @@ pub struct Moderation {
     pub channel: Option<Option<VoiceChannel>>,
     pub suppress: Option<bool>,
     pub request_to_speak_timestamp: Option<Option<String>>,
-    /// The member object after the change, when it changed.
-    pub member: Option<Arc<Value>>,
     /// The change applies only if the user is in this channel (the voice-states routes).
     pub expected_channel: Option<i64>,
 }
@@ -517,9 +515,6 @@ impl VoiceStates {
         if let Some(asked) = moderation.request_to_speak_timestamp {
             state.request_to_speak_timestamp = asked;
         }
-        if let Some(member) = moderation.member {
-            state.member = member;
-        }
         let mut notices = if moved {
             self.left_channel(user_id)
         } else {
@@ -536,6 +531,13 @@ impl VoiceStates {
         let d = state.to_json(self.guild_id);
         self.states.insert(user_id, state);
         Ok((Some(d), notices))
+    }
+
+    /// A member's object changed (nickname, roles …).
+    pub fn member_changed(&mut self, user_id: i64, member: Arc<Value>) {
+        if let Some(state) = self.states.get_mut(&user_id) {
+            state.member = member;
+        }
     }
 
     /// A member left the guild: they leave its voice channel too.

@@ -319,15 +319,14 @@ async fn change(
     }
     saved?;
     state.audit_logged_all(&entries)?;
-    let (data, change) = member_change(&member, &user);
-    publish_update(state, &member, data.clone(), change)?;
+    // First: the guild actor then knows the member as they are now when the voice change comes.
+    updated(state, &member, &user)?;
     let voice_changed = member.mute != before.mute || member.deaf != before.deaf;
     if voice_changed || destination.is_some() {
         let moderation = Moderation {
             mute: Some(member.mute),
             deaf: Some(member.deaf),
             channel: destination,
-            member: Some(data),
             ..Moderation::default()
         };
         voice_states::member_changed(state, guild_id, user_id, moderation).await?;
@@ -460,16 +459,6 @@ pub fn require_assignable(access: &GuildAccess, role_ids: &[i64]) -> Result<(), 
 /// GUILD_MEMBER_UPDATE for a changed member, keeping the guild actor's roles current.
 pub fn updated(state: &AppState, member: &Member, user: &User) -> Result<(), ApiError> {
     let (data, change) = member_change(member, user);
-    publish_update(state, member, data, change)
-}
-
-/// GUILD_MEMBER_UPDATE with the member's object and state change already made.
-fn publish_update(
-    state: &AppState,
-    member: &Member,
-    data: Arc<Value>,
-    change: StateChange,
-) -> Result<(), ApiError> {
     // About the member: their own sessions hear it even without GUILD_MEMBERS.
     let dispatch = Dispatch::json("GUILD_MEMBER_UPDATE", &*data)?.about([member.user_id]);
     state.guild_dispatch(member.guild_id, dispatch, Audience::Guild, vec![change]);
