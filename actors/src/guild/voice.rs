@@ -573,3 +573,110 @@ impl VoiceStates {
 fn suppressed(channel: VoiceChannel, allowed: u64) -> bool {
     channel.stage || !permissions::has(allowed, bits::SPEAK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::permissions::RoleRank;
+
+    const GUILD: i64 = 100;
+    const OWNER: i64 = 1;
+
+    /// A guild whose @everyone may see, connect and speak, with two voice channels (10, 11).
+    fn guild() -> GuildState {
+        let mut guild = GuildState {
+            guild_id: GUILD,
+            owner_id: OWNER,
+            ..GuildState::default()
+        };
+        let everyone = bits::VIEW_CHANNEL | bits::CONNECT | bits::SPEAK;
+        guild.roles.insert(
+            GUILD,
+            RoleRank {
+                id: GUILD,
+                permissions: everyone,
+                position: 0,
+            },
+        );
+        for user_id in [OWNER, 2, 3] {
+            guild.members.insert(user_id, Vec::new());
+        }
+        guild.channels.insert(10, Vec::new());
+        guild.channels.insert(11, Vec::new());
+        guild
+    }
+
+    fn join(user_id: i64, channel_id: i64, user_limit: Option<u32>) -> VoiceChange {
+        VoiceChange::Join(Join {
+            session_id: format!("s{user_id}").into(),
+            endpoint: "host/voice".into(),
+            channel: VoiceChannel {
+                channel_id,
+                user_limit,
+                stage: false,
+            },
+            self_mute: false,
+            self_deaf: false,
+            self_video: false,
+            mute: false,
+            deaf: false,
+            member: Arc::new(json!({})),
+        })
+    }
+
+    /// The token in the VOICE_SERVER_UPDATE among `notices`.
+    fn token(notices: &[Notice]) -> String {
+        notices
+            .iter()
+            .find_map(|n| match n {
+                Notice::Session { event, d, .. } if *event == "VOICE_SERVER_UPDATE" => {
+                    d["token"].as_str().map(str::to_string)
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_full_channel_admits_only_who_may_move_members() {
+        let (guild, admissions) = (guild(), Admissions::default());
+        let mut voice = VoiceStates::new(GUILD, admissions);
+        assert!(voice.apply(&guild, 2, join(2, 10, Some(1))).is_ok());
+        assert_eq!(
+            voice.apply(&guild, 3, join(3, 10, Some(1))).map(|_| ()),
+            Err(VoiceError::Full)
+        );
+        assert!(voice.apply(&guild, OWNER, join(OWNER, 10, Some(1))).is_ok());
+        assert_eq!(voice.all().len(), 2);
+    }
+
+    #[test]
+    fn a_move_ends_the_old_rooms_admission_and_admits_to_the_new_one() {
+        let (guild, admissions) = (guild(), Admissions::default());
+        let mut voice = VoiceStates::new(GUILD, admissions.clone());
+        let (_, notices) = voice.apply(&guild, 2, join(2, 10, None)).unwrap();
+        let first = admissions.redeem("100", 2, "s2", &token(&notices)).unwrap();
+        let to = VoiceChannel {
+            channel_id: 11,
+            user_limit: None,
+            stage: false,
+        };
+        let moderation = Moderation {
+            channel: Some(Some(to)),
+            ..Moderation::default()
+        };
+        let (state, notices) = voice
+            .apply(&guild, 2, VoiceChange::Moderate(moderation))
+            .unwrap();
+        assert_eq!(state.unwrap()["channel_id"], "11");
+        assert_eq!(*first.flags.borrow(), None);
+        let second = admissions.redeem("100", 2, "s2", &token(&notices)).unwrap();
+        assert_eq!(
+            second.room,
+            RoomKey::Guild {
+                guild_id: GUILD,
+                channel_id: 11
+            }
+        );
+    }
+}
