@@ -37,6 +37,8 @@ pub mod action {
     pub const MEMBER_BAN_REMOVE: i32 = 23;
     pub const MEMBER_UPDATE: i32 = 24;
     pub const MEMBER_ROLE_UPDATE: i32 = 25;
+    pub const MEMBER_MOVE: i32 = 26;
+    pub const MEMBER_DISCONNECT: i32 = 27;
     pub const BOT_ADD: i32 = 28;
     pub const ROLE_CREATE: i32 = 30;
     pub const ROLE_UPDATE: i32 = 31;

@@ -24,6 +24,7 @@ pub enum Unknown {
     Webhook = 10015,
     Ban = 10026,
     Sticker = 10060,
+    VoiceState = 10065,
     Attachment = 10090,
 }
 
@@ -43,6 +44,7 @@ impl Unknown {
             Self::Webhook => "Unknown Webhook",
             Self::Ban => "Unknown Ban",
             Self::Sticker => "Unknown Sticker",
+            Self::VoiceState => "Unknown Voice State",
             Self::Attachment => "Unknown Attachment",
         }
     }

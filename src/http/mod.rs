@@ -28,6 +28,7 @@ mod ping;
 mod policies;
 mod read_states;
 mod users;
+mod voice;
 mod webhooks;
 mod well_known;
 
@@ -66,6 +67,7 @@ fn api(cfg: &mut web::ServiceConfig) {
     oauth2::configure(cfg);
     ping::configure(cfg);
     read_states::configure(cfg);
+    voice::configure(cfg);
     webhooks::configure(cfg);
 }
 
