@@ -37,6 +37,8 @@ pub mod action {
     pub const MEMBER_BAN_REMOVE: i32 = 23;
     pub const MEMBER_UPDATE: i32 = 24;
     pub const MEMBER_ROLE_UPDATE: i32 = 25;
+    pub const MEMBER_MOVE: i32 = 26;
+    pub const MEMBER_DISCONNECT: i32 = 27;
     pub const BOT_ADD: i32 = 28;
     pub const ROLE_CREATE: i32 = 30;
     pub const ROLE_UPDATE: i32 = 31;
@@ -50,6 +52,9 @@ pub mod action {
     pub const MESSAGE_BULK_DELETE: i32 = 73;
     pub const MESSAGE_PIN: i32 = 74;
     pub const MESSAGE_UNPIN: i32 = 75;
+    pub const WEBHOOK_CREATE: i32 = 50;
+    pub const WEBHOOK_UPDATE: i32 = 51;
+    pub const WEBHOOK_DELETE: i32 = 52;
     pub const STICKER_CREATE: i32 = 90;
     pub const STICKER_UPDATE: i32 = 91;
     pub const STICKER_DELETE: i32 = 92;
@@ -125,6 +130,12 @@ impl Entry {
     /// The action's `options` (values are strings, as on Discord).
     pub fn options(mut self, options: Value) -> Self {
         self.0.options = Some(options);
+        self
+    }
+
+    /// The entry with no one named as acting: a change made with a webhook's token.
+    pub fn by_nobody(mut self) -> Self {
+        self.0.user_id = None;
         self
     }
 

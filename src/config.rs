@@ -57,6 +57,8 @@ pub struct RateLimitsConfig {
     pub routes: RuleConfig,
     /// Sending messages, per channel.
     pub message_create: RuleConfig,
+    /// Posting as a webhook, per webhook (an interaction's follow-ups, per interaction).
+    pub webhook_execute: RuleConfig,
     /// Logging in and registering, per address.
     pub auth: RuleConfig,
 }
@@ -112,6 +114,10 @@ pub struct CdnConfig {
     pub max_sticker_bytes: usize,
     pub max_image_pixels: u64,
     pub memory_cache_bytes: usize,
+    /// Fetch the images a webhook's `avatar_url` names (see `cdn::remote`).
+    pub fetch_remote_images: bool,
+    /// Fetch them from private and loopback addresses too (tests; trusted networks only).
+    pub fetch_private_addresses: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -327,6 +333,7 @@ impl Config {
             &limits.global,
             &limits.routes,
             &limits.message_create,
+            &limits.webhook_execute,
             &limits.auth,
         ] {
             if rule.limit == 0 || rule.window_ms == 0 {

@@ -4,6 +4,10 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::Value;
+use spacebar_actors::guild::voice::{
+    GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError,
+};
 use spacebar_actors::guild::{Audience, Publish, StateChange, SubscribeUser};
 use spacebar_actors::registry::{DispatchToUser, Friendship, LoginsEnded};
 use spacebar_actors::Dispatch;
@@ -116,6 +120,52 @@ impl AppState {
             users: [a, b],
             friends,
         });
+    }
+
+    /// A member's voice state in a guild, if they are in voice there (the guild's actor holds
+    /// voice states; the database never sees them).
+    pub async fn voice_state(
+        &self,
+        guild_id: i64,
+        user_id: i64,
+    ) -> Result<Option<Value>, ApiError> {
+        self.tree
+            .guilds
+            .send(GetVoiceState { guild_id, user_id })
+            .await
+            .map_err(ApiError::internal)
+    }
+
+    /// Everyone in voice in a guild.
+    pub async fn voice_states(&self, guild_id: i64) -> Result<Vec<Value>, ApiError> {
+        let mut found = self
+            .tree
+            .guilds
+            .send(GetVoiceStates {
+                guild_ids: vec![guild_id],
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(found.remove(&guild_id).unwrap_or_default())
+    }
+
+    /// Changes a member's live voice state (the guild's actor tells the guild and the voice
+    /// connection): the state after it, or why there was none to change.
+    pub async fn voice_change(
+        &self,
+        guild_id: i64,
+        user_id: i64,
+        change: VoiceChange,
+    ) -> Result<Result<Option<Value>, VoiceError>, ApiError> {
+        self.tree
+            .guilds
+            .send(UpdateVoice {
+                guild_id,
+                user_id,
+                change,
+            })
+            .await
+            .map_err(ApiError::internal)
     }
 
     /// The user's live sessions start hearing a guild they joined.

@@ -30,3 +30,4 @@ mod tls;
 mod users;
 mod voice_media;
 mod voice_signalling;
+mod webhooks;

@@ -4,6 +4,7 @@
 //! through the small traits they define ([`session::SessionBackend`]) and talk to each other
 //! with messages. See `DESIGN.md` for the shape.
 
+pub mod call;
 pub mod dispatch;
 pub mod guild;
 pub mod intents;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix::{Addr, Supervisor};
 
+use crate::call::Calls;
 use crate::guild::{GuildRegistry, GuildStore};
 use crate::registry::SessionRegistry;
 use crate::voice::{Admissions, Media, Voice};
@@ -14,6 +15,8 @@ use crate::voice::{Admissions, Media, Voice};
 pub struct Tree {
     pub sessions: Addr<SessionRegistry>,
     pub guilds: Addr<GuildRegistry>,
+    /// The live calls of DMs and group DMs.
+    pub calls: Addr<Calls>,
     /// Who may connect to which voice room: written by the gateway, read by the voice gateway.
     pub admissions: Admissions,
     /// The voice gateway's rooms and the media runtime.
@@ -29,10 +32,12 @@ impl Tree {
         let guilds =
             Supervisor::start(move |_| GuildRegistry::new(store, guild_threads, guild_admissions));
         let registry_guilds = guilds.clone();
+        let sessions =
+            Supervisor::start(move |_| SessionRegistry::with_guilds(registry_guilds.clone()));
+        let (call_sessions, call_admissions) = (sessions.clone(), admissions.clone());
         Self {
-            sessions: Supervisor::start(move |_| {
-                SessionRegistry::with_guilds(registry_guilds.clone())
-            }),
+            calls: Supervisor::start(move |_| Calls::new(call_sessions, call_admissions)),
+            sessions,
             guilds,
             admissions,
             voice: Voice::start(media),

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
+use spacebar_actors::guild::voice::GetVoiceStates;
 use spacebar_actors::intents::{self, allowed_privileged, bits as intent_bits, Shard};
 use spacebar_actors::presence::{self, Aggregate, Platform, Presence, Status};
 use spacebar_actors::registry::{GetPresences, Presences};
@@ -62,6 +63,7 @@ impl SessionBackend for AppState {
         let pool = self.pool.clone();
         let tokens = self.tokens.clone();
         let registry = self.tree.sessions.clone();
+        let guild_actors = self.tree.guilds.clone();
         Box::pin(async move {
             let internal =
                 |error: &dyn std::fmt::Display| IdentifyError::Internal(error.to_string());
@@ -119,6 +121,24 @@ impl SessionBackend for AppState {
                     .await
                     .map_err(|e| internal(&e))?
             };
+            // Who is in voice: the guild actors hold it; one message, no query. Only sessions
+            // with GUILD_VOICE_STATES hear of voice states, as on Discord.
+            let hears_voice = intents & intent_bits::GUILD_VOICE_STATES != 0;
+            let voice_states = guild_actors
+                .send(GetVoiceStates {
+                    guild_ids: world
+                        .guilds
+                        .iter()
+                        .filter(|_| hears_voice)
+                        .map(|g| g.id)
+                        .collect(),
+                })
+                .await
+                .map_err(|e| internal(&e))?;
+            let live = Live {
+                members_online,
+                voice_states,
+            };
             let mut identified = world
                 .identified(
                     user,
@@ -126,7 +146,7 @@ impl SessionBackend for AppState {
                     &request,
                     application,
                     &online,
-                    &members_online,
+                    &live,
                 )
                 .map_err(|e| internal(&e))?;
             identified.intents = intents;
@@ -154,6 +174,31 @@ impl SessionBackend for AppState {
         channel_id: i64,
     ) -> BoxFuture<'static, Result<Option<VoiceTarget>, BackendError>> {
         super::voice::voice_target(self.pool.clone(), user_id, guild_id, channel_id)
+    }
+
+    fn call_recipients(
+        &self,
+        user_id: i64,
+        channel_id: i64,
+    ) -> BoxFuture<'static, Result<Option<Vec<i64>>, BackendError>> {
+        super::voice::call_recipients(self.pool.clone(), user_id, channel_id)
+    }
+}
+
+/// What the actors know of the account's guilds now, asked for without a query.
+struct Live {
+    /// For a bot with GUILD_PRESENCES: who of the members its GUILD_CREATEs list is online.
+    members_online: Presences,
+    /// The voice states of each guild with anyone in voice.
+    voice_states: HashMap<i64, Vec<Value>>,
+}
+
+impl Live {
+    fn voice_states(&self, guild_id: i64) -> Vec<Value> {
+        self.voice_states
+            .get(&guild_id)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -284,12 +329,7 @@ impl World {
     /// What the account knows of one guild: the channels it may see, its membership; for a
     /// bot, the members its GUILD_CREATE lists (all, or only its own) and the presences of
     /// those online.
-    fn snapshot<'a>(
-        &'a self,
-        guild: &'a Guild,
-        user: &User,
-        members_online: &Presences,
-    ) -> GuildSnapshot<'a> {
+    fn snapshot<'a>(&'a self, guild: &'a Guild, user: &User, live: &Live) -> GuildSnapshot<'a> {
         let me = self.memberships.get(&guild.id);
         let count = self.member_counts.get(&guild.id).copied().unwrap_or(0);
         let mut snapshot = GuildSnapshot::new(
@@ -312,6 +352,7 @@ impl World {
             .filter(|s| s.guild_id == guild.id)
             .map(|s| expression::sticker(s, None))
             .collect();
+        snapshot.voice_states = live.voice_states(guild.id);
         if !user.bot {
             return snapshot;
         }
@@ -322,7 +363,8 @@ impl World {
                 .filter(|(m, _)| m.guild_id == guild.id)
                 .map(|(m, _)| m.user_id)
                 .collect();
-            snapshot.presences = members_online
+            snapshot.presences = live
+                .members_online
                 .others
                 .iter()
                 .filter(|(user_id, _)| in_guild.contains(user_id))
@@ -348,13 +390,13 @@ impl World {
         request: &IdentifyRequest,
         application_flags: Option<i64>,
         online: &Presences,
-        members_online: &Presences,
+        live: &Live,
     ) -> Result<Identified, serde_json::Error> {
         let large = i64::try_from(request.large_threshold).unwrap_or(250);
         let snapshots: Vec<_> = self
             .guilds
             .iter()
-            .map(|g| self.snapshot(g, user, members_online))
+            .map(|g| self.snapshot(g, user, live))
             .collect();
         let mut followups = Vec::new();
         let guilds: Vec<Value> = if user.bot {
@@ -373,7 +415,7 @@ impl World {
         };
         followups.push(Dispatch::new(
             "READY_SUPPLEMENTAL",
-            &self.supplemental(online),
+            &self.supplemental(online, live),
         )?);
         let presence = initial_presence(user, request);
         let mut ready = self.ready(user, auth_session_id, request, &presence, online);
@@ -398,8 +440,9 @@ impl World {
     }
 
     /// `merged_presences.friends` lists the friends who are online; `.guilds` stays empty
-    /// per guild (the registry does not know who is in which guild).
-    fn supplemental(&self, online: &Presences) -> Value {
+    /// per guild (the registry does not know who is in which guild). `guilds[].voice_states`
+    /// says who is in voice (Fermi offers voice only when it is there).
+    fn supplemental(&self, online: &Presences, live: &Live) -> Value {
         let per_guild = |_: &Guild| json!([]);
         let friends: Vec<Value> = online
             .others
@@ -407,7 +450,7 @@ impl World {
             .map(|(user_id, presence)| merged_presence(*user_id, presence))
             .collect();
         json!({
-            "guilds": self.guilds.iter().map(|g| json!({ "id": id(g.id), "voice_states": [], "embedded_activities": [] })).collect::<Vec<_>>(),
+            "guilds": self.guilds.iter().map(|g| json!({ "id": id(g.id), "voice_states": live.voice_states(g.id), "embedded_activities": [] })).collect::<Vec<_>>(),
             "merged_members": self.guilds.iter().map(per_guild).collect::<Vec<_>>(),
             "merged_presences": { "guilds": self.guilds.iter().map(per_guild).collect::<Vec<_>>(), "friends": friends },
             "lazy_private_channels": [],

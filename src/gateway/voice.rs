@@ -1,6 +1,7 @@
-//! Op 4 (VOICE_STATE_UPDATE) looked up in the database: the channel a member asked to join,
-//! with their server mute and deafen and their member object. Two queries; the guild actor
-//! checks permissions and the user limit against the state it holds.
+//! Op 4 (VOICE_STATE_UPDATE) looked up in the database: the guild channel a member asked to
+//! join, with their server mute and deafen and their member object (the guild actor checks
+//! permissions and the user limit against the state it holds); or the DM or group DM whose
+//! call a recipient joins. Two queries each.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use futures_util::future::BoxFuture;
 use spacebar_actors::session::backend::BackendError;
 use spacebar_actors::session::VoiceTarget;
 
-use crate::db::channels::Channel;
+use crate::db::channels::{kind, Channel};
 use crate::db::members::Member;
 use crate::db::Pool;
 use crate::wire::guild;
@@ -40,5 +41,32 @@ pub fn voice_target(
             deaf: member.deaf,
             member: Arc::new(guild::member(&member, Some(&user))),
         }))
+    })
+}
+
+/// The recipients of `channel_id` if it is a DM or group DM `user_id` is in; one query after
+/// the channel's.
+pub fn call_recipients(
+    pool: Pool,
+    user_id: i64,
+    channel_id: i64,
+) -> BoxFuture<'static, Result<Option<Vec<i64>>, BackendError>> {
+    Box::pin(async move {
+        let failed = |error: &dyn std::fmt::Display| BackendError(error.to_string());
+        let mut conn = pool.get().await.map_err(|e| failed(&e))?;
+        let private = Channel::find(&mut conn, channel_id)
+            .await
+            .map_err(|e| failed(&e))?
+            .is_some_and(|c| !kind::is_guild(c.kind));
+        if !private {
+            return Ok(None);
+        }
+        let recipients: Vec<i64> = Channel::recipients(&mut conn, &[channel_id])
+            .await
+            .map_err(|e| failed(&e))?
+            .into_iter()
+            .map(|(_, user)| user)
+            .collect();
+        Ok(recipients.contains(&user_id).then_some(recipients))
     })
 }

@@ -21,8 +21,10 @@ pub enum Unknown {
     Role = 10011,
     User = 10013,
     Emoji = 10014,
+    Webhook = 10015,
     Ban = 10026,
     Sticker = 10060,
+    VoiceState = 10065,
     Attachment = 10090,
 }
 
@@ -39,8 +41,10 @@ impl Unknown {
             Self::Role => "Unknown Role",
             Self::User => "Unknown User",
             Self::Emoji => "Unknown Emoji",
+            Self::Webhook => "Unknown Webhook",
             Self::Ban => "Unknown Ban",
             Self::Sticker => "Unknown Sticker",
+            Self::VoiceState => "Unknown Voice State",
             Self::Attachment => "Unknown Attachment",
         }
     }

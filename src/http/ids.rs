@@ -34,6 +34,11 @@ pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error
         .transpose()
 }
 
+/// A snowflake that may be absent (`None`), `null` (`Some(None)`) or set.
+pub fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    optional(d).map(Some)
+}
+
 /// A list of snowflakes (`null` is empty).
 pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
     Option::<Vec<NumberOrString>>::deserialize(d)?

@@ -28,6 +28,8 @@ mod ping;
 mod policies;
 mod read_states;
 mod users;
+mod voice;
+mod webhooks;
 mod well_known;
 
 use actix_web::web;
@@ -66,6 +68,8 @@ fn api(cfg: &mut web::ServiceConfig) {
     oauth2::configure(cfg);
     ping::configure(cfg);
     read_states::configure(cfg);
+    voice::configure(cfg);
+    webhooks::configure(cfg);
 }
 
 /// Every unknown route: Discord's 404 body.

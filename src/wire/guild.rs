@@ -185,6 +185,8 @@ pub struct GuildSnapshot<'a> {
     pub presences: Vec<Value>,
     pub emojis: Vec<Value>,
     pub stickers: Vec<Value>,
+    /// Who is in its voice channels (from the guild's actor, which holds them).
+    pub voice_states: Vec<Value>,
 }
 
 impl<'a> GuildSnapshot<'a> {
@@ -236,6 +238,7 @@ impl<'a> GuildSnapshot<'a> {
             presences: Vec::new(),
             emojis: Vec::new(),
             stickers: Vec::new(),
+            voice_states: Vec::new(),
         }
     }
 
@@ -254,7 +257,7 @@ impl<'a> GuildSnapshot<'a> {
             "large": self.member_count > large_threshold,
             "unavailable": false,
             "member_count": self.member_count,
-            "voice_states": [],
+            "voice_states": self.voice_states,
             "members": self.members,
             "channels": self.channels(),
             "threads": [],
@@ -287,7 +290,7 @@ impl<'a> GuildSnapshot<'a> {
             "data_mode": "full",
             "version": 0,
             "premium_subscription_count": 0,
-            "voice_states": [],
+            "voice_states": self.voice_states,
             "activity_instances": [],
             "guild_scheduled_events": [],
             "stage_instances": [],

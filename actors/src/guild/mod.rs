@@ -6,6 +6,7 @@
 mod member_list;
 mod registry;
 mod state;
+mod stream;
 pub mod voice;
 
 use std::collections::{HashMap, HashSet};
@@ -29,7 +30,7 @@ use crate::voice::Admissions;
 use member_list::{MemberList, Op, Roster};
 pub use registry::{GuildRegistry, SubscribeUser};
 pub use state::{GuildState, StateChange};
-use voice::{Notice, UpdateVoice, VoiceError, VoiceStates, VoiceStatesOf};
+use voice::{GetVoiceState, Notice, UpdateVoice, VoiceError, VoiceStates, VoiceStatesOf};
 
 /// How a guild actor gets its guild from the database.
 pub trait GuildStore: Send + Sync + 'static {
@@ -194,16 +195,21 @@ impl GuildActor {
         let changed = !event.changes.is_empty();
         let mut notices = Vec::new();
         for change in event.changes {
-            match change {
+            match &change {
                 // A member who left takes their sessions and their voice state with them.
                 StateChange::MemberRemoved { user_id } => {
-                    self.subscribers.retain(|_, s| s.user_id != user_id);
-                    notices.extend(self.voice.member_removed(user_id));
+                    self.subscribers.retain(|_, s| s.user_id != *user_id);
+                    notices.extend(self.voice.member_removed(*user_id));
                 }
                 // A deleted channel disconnects whoever was in it.
                 StateChange::ChannelRemoved { channel_id } => {
-                    notices.extend(self.voice.channel_removed(channel_id));
+                    notices.extend(self.voice.channel_removed(*channel_id));
                 }
+                // Their voice state carries the member as they are now (GUILD_MEMBER_UPDATE
+                // tells the others).
+                StateChange::Member {
+                    user_id, member, ..
+                } => self.voice.member_changed(*user_id, member.clone()),
                 _ => {}
             }
             if let Some(roster) = &mut self.roster {
@@ -234,13 +240,13 @@ impl GuildActor {
         }
     }
 
-    /// Tells the sessions about voice state changes: VOICE_STATE_UPDATE to the guild, and
-    /// VOICE_SERVER_UPDATE to the one session that is to connect.
+    /// Tells the sessions about voice state changes: VOICE_STATE_UPDATE to the guild;
+    /// VOICE_SERVER_UPDATE and the STREAM_* events to the sessions they are for.
     fn announce(&mut self, notices: Vec<Notice>) {
         for notice in notices {
             let (event, d) = match &notice {
                 Notice::State(d) => ("VOICE_STATE_UPDATE", d),
-                Notice::Server { d, .. } => ("VOICE_SERVER_UPDATE", d),
+                Notice::Session { event, d, .. } => (*event, d),
             };
             let dispatch = match Dispatch::json(event, d) {
                 Ok(dispatch) => Arc::new(dispatch.in_guild(self.guild_id)),
@@ -256,7 +262,7 @@ impl GuildActor {
                     dispatch: Some((dispatch, Audience::Guild)),
                     deleted: false,
                 }),
-                Notice::Server { session_id, .. } => {
+                Notice::Session { session_id, .. } => {
                     if let Some(subscriber) = self.subscribers.get(&session_id) {
                         subscriber.recipient.do_send(Deliver(dispatch));
                     }
@@ -462,6 +468,13 @@ impl Handler<UpdateVoice> for GuildActor {
     fn handle(&mut self, update: UpdateVoice, ctx: &mut Context<Self>) -> Self::Result {
         guard::<Self, _, _>("guild", ctx, |_| self.update_voice(update))
             .unwrap_or(Err(VoiceError::NotConnected))
+    }
+}
+
+impl Handler<GetVoiceState> for GuildActor {
+    type Result = Option<serde_json::Value>;
+    fn handle(&mut self, get: GetVoiceState, _: &mut Context<Self>) -> Self::Result {
+        self.voice.get(get.user_id)
     }
 }
 

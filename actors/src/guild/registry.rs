@@ -9,7 +9,9 @@ use actix::{
 };
 use serde_json::Value;
 
-use super::voice::{GetVoiceStates, UpdateVoice, VoiceChange, VoiceError, VoiceStatesOf};
+use super::voice::{
+    GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError, VoiceStatesOf,
+};
 use super::{GuildActor, GuildStore, Publish, Subscribe, WatchMemberList};
 use crate::supervisor::guard;
 use crate::voice::Admissions;
@@ -112,6 +114,19 @@ impl Handler<UpdateVoice> for GuildRegistry {
                     .await
                     .unwrap_or(Err(VoiceError::NotConnected)),
                 None => Err(VoiceError::NotConnected),
+            }
+        })
+    }
+}
+
+impl Handler<GetVoiceState> for GuildRegistry {
+    type Result = ResponseFuture<Option<Value>>;
+    fn handle(&mut self, get: GetVoiceState, _: &mut Context<Self>) -> Self::Result {
+        let asking = self.guilds.get(&get.guild_id).map(|guild| guild.send(get));
+        Box::pin(async move {
+            match asking {
+                Some(answer) => answer.await.ok().flatten(),
+                None => None,
             }
         })
     }

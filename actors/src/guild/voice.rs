@@ -15,6 +15,7 @@ use actix::Message;
 use serde_json::{json, Value};
 
 use super::state::GuildState;
+use super::stream::{Ended, Stream};
 use crate::permissions::{self, bits};
 use crate::voice::{Admissions, Flags, RoomKey};
 
@@ -109,8 +110,6 @@ pub struct Moderation {
     pub channel: Option<Option<VoiceChannel>>,
     pub suppress: Option<bool>,
     pub request_to_speak_timestamp: Option<Option<String>>,
-    /// The member object after the change, when it changed.
-    pub member: Option<Arc<Value>>,
     /// The change applies only if the user is in this channel (the voice-states routes).
     pub expected_channel: Option<i64>,
 }
@@ -127,6 +126,22 @@ pub enum VoiceChange {
         session_id: Arc<str>,
     },
     Moderate(Moderation),
+    /// Op 18: go live in the voice channel the user (in this session) is in.
+    StreamCreate {
+        session_id: Arc<str>,
+        channel_id: i64,
+    },
+    /// Op 20: watch `streamer`'s stream, from the same channel.
+    StreamWatch {
+        session_id: Arc<str>,
+        streamer: i64,
+    },
+    /// Op 19: the streamer stops.
+    StreamDelete,
+    /// Op 22: the streamer pauses or resumes.
+    StreamPaused {
+        paused: bool,
+    },
 }
 
 /// A change to a member's voice state in a guild; answered with the state after it (`None`:
@@ -147,6 +162,14 @@ pub struct GetVoiceStates {
     pub guild_ids: Vec<i64>,
 }
 
+/// One member's voice state in a guild, if they are in voice there.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Option<Value>")]
+pub struct GetVoiceState {
+    pub guild_id: i64,
+    pub user_id: i64,
+}
+
 /// One guild's voice states (what the registry asks each guild actor for [`GetVoiceStates`]).
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "Vec<Value>")]
@@ -162,6 +185,9 @@ pub enum VoiceError {
     MissingAccess,
     #[error("the voice channel is full")]
     Full,
+    /// No such stream (op 19, 20 or 22 naming a stream that is not live).
+    #[error("no such stream")]
+    NoStream,
 }
 
 /// What the sessions must hear after a change.
@@ -169,8 +195,12 @@ pub enum VoiceError {
 pub enum Notice {
     /// VOICE_STATE_UPDATE for the guild.
     State(Value),
-    /// VOICE_SERVER_UPDATE for one session only.
-    Server { session_id: Arc<str>, d: Value },
+    /// An event for one session only (VOICE_SERVER_UPDATE, the STREAM_* events).
+    Session {
+        session_id: Arc<str>,
+        event: &'static str,
+        d: Value,
+    },
 }
 
 /// The voice states of one guild.
@@ -178,6 +208,8 @@ pub struct VoiceStates {
     guild_id: i64,
     admissions: Admissions,
     states: HashMap<i64, VoiceState>,
+    /// Live streams, by streamer.
+    streams: HashMap<i64, Stream>,
 }
 
 impl VoiceStates {
@@ -186,6 +218,7 @@ impl VoiceStates {
             guild_id,
             admissions,
             states: HashMap::new(),
+            streams: HashMap::new(),
         }
     }
 
@@ -194,6 +227,10 @@ impl VoiceStates {
             guild_id: self.guild_id,
             channel_id,
         }
+    }
+
+    pub fn get(&self, user_id: i64) -> Option<Value> {
+        self.states.get(&user_id).map(|s| s.to_json(self.guild_id))
     }
 
     pub fn all(&self) -> Vec<Value> {
@@ -216,7 +253,111 @@ impl VoiceStates {
                 Ok((None, self.leave(user_id, |s| s.session_id == session_id)))
             }
             VoiceChange::Moderate(moderation) => self.moderate(guild, user_id, moderation),
+            VoiceChange::StreamCreate {
+                session_id,
+                channel_id,
+            } => self.go_live(guild, user_id, session_id, channel_id),
+            VoiceChange::StreamWatch {
+                session_id,
+                streamer,
+            } => self.watch(user_id, session_id, streamer),
+            VoiceChange::StreamDelete => {
+                let notices = self.end_stream(user_id, Ended::Stopped);
+                if notices.is_empty() {
+                    return Err(VoiceError::NoStream);
+                }
+                Ok((self.get(user_id), notices))
+            }
+            VoiceChange::StreamPaused { paused } => {
+                let stream = self.streams.get_mut(&user_id).ok_or(VoiceError::NoStream)?;
+                let notices = stream.set_paused(paused);
+                Ok((self.get(user_id), notices))
+            }
         }
+    }
+
+    fn go_live(
+        &mut self,
+        guild: &GuildState,
+        user_id: i64,
+        session_id: Arc<str>,
+        channel_id: i64,
+    ) -> Result<(Option<Value>, Vec<Notice>), VoiceError> {
+        let allowed = guild.channel_permissions(user_id, channel_id);
+        let state = self
+            .states
+            .get(&user_id)
+            .filter(|s| s.channel_id == channel_id && s.session_id == session_id)
+            .ok_or(VoiceError::NotConnected)?;
+        if !permissions::has(allowed, bits::STREAM) {
+            return Err(VoiceError::MissingAccess);
+        }
+        let endpoint = state.endpoint.clone();
+        // Going live again replaces the last stream.
+        let mut notices = self.end_stream(user_id, Ended::Stopped);
+        let key = Stream::key(self.guild_id, channel_id, user_id);
+        let (stream, started) =
+            Stream::start(key, (user_id, session_id), &endpoint, &self.admissions);
+        self.streams.insert(user_id, stream);
+        let d = self.states.get_mut(&user_id).map(|state| {
+            state.self_stream = true;
+            state.to_json(self.guild_id)
+        });
+        notices.extend(d.clone().map(Notice::State));
+        notices.extend(started);
+        Ok((d, notices))
+    }
+
+    fn watch(
+        &mut self,
+        user_id: i64,
+        session_id: Arc<str>,
+        streamer: i64,
+    ) -> Result<(Option<Value>, Vec<Notice>), VoiceError> {
+        let streaming_in = self
+            .states
+            .get(&streamer)
+            .map(|s| s.channel_id)
+            .ok_or(VoiceError::NoStream)?;
+        let viewer = self
+            .states
+            .get(&user_id)
+            .filter(|s| s.channel_id == streaming_in && s.session_id == session_id)
+            .ok_or(VoiceError::NotConnected)?;
+        let endpoint = viewer.endpoint.clone();
+        let stream = self
+            .streams
+            .get_mut(&streamer)
+            .ok_or(VoiceError::NoStream)?;
+        let notices = stream.watch(user_id, session_id, &endpoint, &self.admissions);
+        Ok((self.get(user_id), notices))
+    }
+
+    /// Ends `user_id`'s stream, if they have one: the watchers hear STREAM_DELETE and the
+    /// guild that they no longer stream.
+    fn end_stream(&mut self, user_id: i64, why: Ended) -> Vec<Notice> {
+        let Some(stream) = self.streams.remove(&user_id) else {
+            return Vec::new();
+        };
+        let mut notices = stream.end(why, &self.admissions);
+        if let Some(state) = self.states.get_mut(&user_id) {
+            state.self_stream = false;
+            notices.push(Notice::State(state.to_json(self.guild_id)));
+        }
+        notices
+    }
+
+    /// The user left their channel (for another, or for none): their stream ends, and they
+    /// stop watching any.
+    fn left_channel(&mut self, user_id: i64) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        for stream in self.streams.values_mut() {
+            if stream.is_viewer(user_id) {
+                notices.extend(stream.unwatch(user_id, &self.admissions));
+            }
+        }
+        notices.extend(self.end_stream(user_id, Ended::StreamerLeft));
+        notices
     }
 
     fn join(
@@ -254,16 +395,18 @@ impl VoiceStates {
         // A new connection is due when the channel or the session changed, or when the client
         // asks again for exactly what it has (it is reconnecting its voice connection); a
         // change of its own flags only updates them.
+        let left = previous.filter(|_| moving).map(|p| p.channel_id);
         let reconnect = previous.is_none_or(|p| {
             moving
                 || p.session_id != state.session_id
                 || (p.flags() == state.flags() && p.self_video == state.self_video)
         });
-        if let Some(previous) = previous.filter(|_| moving) {
-            self.admissions
-                .dismiss(&self.room(previous.channel_id), user_id);
+        let mut notices = Vec::new();
+        if let Some(channel_id) = left {
+            self.admissions.dismiss(&self.room(channel_id), user_id);
+            notices.extend(self.left_channel(user_id));
         }
-        let mut notices = vec![Notice::State(state.to_json(self.guild_id))];
+        notices.push(Notice::State(state.to_json(self.guild_id)));
         if reconnect {
             notices.push(self.admit(&state));
         } else {
@@ -298,8 +441,9 @@ impl VoiceStates {
             self.room(state.channel_id),
             state.flags(),
         );
-        Notice::Server {
+        Notice::Session {
             session_id: state.session_id.clone(),
+            event: "VOICE_SERVER_UPDATE",
             d: json!({
                 "token": token,
                 "guild_id": self.guild_id.to_string(),
@@ -311,16 +455,19 @@ impl VoiceStates {
     /// Ends the user's voice state if `which` says so.
     fn leave(&mut self, user_id: i64, which: impl Fn(&VoiceState) -> bool) -> Vec<Notice> {
         match self.states.get(&user_id).filter(|s| which(s)) {
-            Some(_) => self.disconnect(user_id).into_iter().collect(),
+            Some(_) => self.disconnect(user_id),
             None => Vec::new(),
         }
     }
 
-    fn disconnect(&mut self, user_id: i64) -> Option<Notice> {
-        let state = self.states.remove(&user_id)?;
-        self.admissions
-            .dismiss(&self.room(state.channel_id), user_id);
-        Some(Notice::State(state.left_json(self.guild_id)))
+    fn disconnect(&mut self, user_id: i64) -> Vec<Notice> {
+        let mut notices = self.left_channel(user_id);
+        if let Some(state) = self.states.remove(&user_id) {
+            self.admissions
+                .dismiss(&self.room(state.channel_id), user_id);
+            notices.push(Notice::State(state.left_json(self.guild_id)));
+        }
+        notices
     }
 
     fn moderate(
@@ -340,10 +487,7 @@ impl VoiceStates {
         }
         let mut state = state.clone();
         match moderation.channel {
-            Some(None) => {
-                let notices = self.disconnect(user_id).into_iter().collect();
-                return Ok((None, notices));
-            }
+            Some(None) => return Ok((None, self.disconnect(user_id))),
             Some(Some(channel)) if channel.channel_id != state.channel_id => {
                 let allowed = guild.channel_permissions(user_id, channel.channel_id);
                 self.admissions
@@ -371,10 +515,12 @@ impl VoiceStates {
         if let Some(asked) = moderation.request_to_speak_timestamp {
             state.request_to_speak_timestamp = asked;
         }
-        if let Some(member) = moderation.member {
-            state.member = member;
-        }
-        let mut notices = vec![Notice::State(state.to_json(self.guild_id))];
+        let mut notices = if moved {
+            self.left_channel(user_id)
+        } else {
+            Vec::new()
+        };
+        notices.push(Notice::State(state.to_json(self.guild_id)));
         if moved {
             // The moved member's client connects anew, to the new room.
             notices.push(self.admit(&state));
@@ -387,9 +533,16 @@ impl VoiceStates {
         Ok((Some(d), notices))
     }
 
+    /// A member's object changed (nickname, roles …).
+    pub fn member_changed(&mut self, user_id: i64, member: Arc<Value>) {
+        if let Some(state) = self.states.get_mut(&user_id) {
+            state.member = member;
+        }
+    }
+
     /// A member left the guild: they leave its voice channel too.
     pub fn member_removed(&mut self, user_id: i64) -> Vec<Notice> {
-        self.disconnect(user_id).into_iter().collect()
+        self.disconnect(user_id)
     }
 
     /// A channel was deleted: everyone in it is disconnected.
@@ -402,7 +555,7 @@ impl VoiceStates {
             .collect();
         inside
             .into_iter()
-            .filter_map(|user_id| self.disconnect(user_id))
+            .flat_map(|user_id| self.disconnect(user_id))
             .collect()
     }
 
@@ -419,4 +572,111 @@ impl VoiceStates {
 /// listens until invited to speak), and without SPEAK anywhere.
 fn suppressed(channel: VoiceChannel, allowed: u64) -> bool {
     channel.stage || !permissions::has(allowed, bits::SPEAK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::permissions::RoleRank;
+
+    const GUILD: i64 = 100;
+    const OWNER: i64 = 1;
+
+    /// A guild whose @everyone may see, connect and speak, with two voice channels (10, 11).
+    fn guild() -> GuildState {
+        let mut guild = GuildState {
+            guild_id: GUILD,
+            owner_id: OWNER,
+            ..GuildState::default()
+        };
+        let everyone = bits::VIEW_CHANNEL | bits::CONNECT | bits::SPEAK;
+        guild.roles.insert(
+            GUILD,
+            RoleRank {
+                id: GUILD,
+                permissions: everyone,
+                position: 0,
+            },
+        );
+        for user_id in [OWNER, 2, 3] {
+            guild.members.insert(user_id, Vec::new());
+        }
+        guild.channels.insert(10, Vec::new());
+        guild.channels.insert(11, Vec::new());
+        guild
+    }
+
+    fn join(user_id: i64, channel_id: i64, user_limit: Option<u32>) -> VoiceChange {
+        VoiceChange::Join(Join {
+            session_id: format!("s{user_id}").into(),
+            endpoint: "host/voice".into(),
+            channel: VoiceChannel {
+                channel_id,
+                user_limit,
+                stage: false,
+            },
+            self_mute: false,
+            self_deaf: false,
+            self_video: false,
+            mute: false,
+            deaf: false,
+            member: Arc::new(json!({})),
+        })
+    }
+
+    /// The token in the VOICE_SERVER_UPDATE among `notices`.
+    fn token(notices: &[Notice]) -> String {
+        notices
+            .iter()
+            .find_map(|n| match n {
+                Notice::Session { event, d, .. } if *event == "VOICE_SERVER_UPDATE" => {
+                    d["token"].as_str().map(str::to_string)
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_full_channel_admits_only_who_may_move_members() {
+        let (guild, admissions) = (guild(), Admissions::default());
+        let mut voice = VoiceStates::new(GUILD, admissions);
+        assert!(voice.apply(&guild, 2, join(2, 10, Some(1))).is_ok());
+        assert_eq!(
+            voice.apply(&guild, 3, join(3, 10, Some(1))).map(|_| ()),
+            Err(VoiceError::Full)
+        );
+        assert!(voice.apply(&guild, OWNER, join(OWNER, 10, Some(1))).is_ok());
+        assert_eq!(voice.all().len(), 2);
+    }
+
+    #[test]
+    fn a_move_ends_the_old_rooms_admission_and_admits_to_the_new_one() {
+        let (guild, admissions) = (guild(), Admissions::default());
+        let mut voice = VoiceStates::new(GUILD, admissions.clone());
+        let (_, notices) = voice.apply(&guild, 2, join(2, 10, None)).unwrap();
+        let first = admissions.redeem("100", 2, "s2", &token(&notices)).unwrap();
+        let to = VoiceChannel {
+            channel_id: 11,
+            user_limit: None,
+            stage: false,
+        };
+        let moderation = Moderation {
+            channel: Some(Some(to)),
+            ..Moderation::default()
+        };
+        let (state, notices) = voice
+            .apply(&guild, 2, VoiceChange::Moderate(moderation))
+            .unwrap();
+        assert_eq!(state.unwrap()["channel_id"], "11");
+        assert_eq!(*first.flags.borrow(), None);
+        let second = admissions.redeem("100", 2, "s2", &token(&notices)).unwrap();
+        assert_eq!(
+            second.room,
+            RoomKey::Guild {
+                guild_id: GUILD,
+                channel_id: 11
+            }
+        );
+    }
 }

@@ -142,4 +142,12 @@ pub trait SessionBackend: Send + Sync + 'static {
         guild_id: i64,
         channel_id: i64,
     ) -> BoxFuture<'static, Result<Option<VoiceTarget>, BackendError>>;
+
+    /// Op 4 from `user_id` naming a channel without a guild: the channel's recipients (the
+    /// user among them) if it is a DM or group DM they are in (`None` otherwise: ignored).
+    fn call_recipients(
+        &self,
+        user_id: i64,
+        channel_id: i64,
+    ) -> BoxFuture<'static, Result<Option<Vec<i64>>, BackendError>>;
 }

@@ -16,12 +16,14 @@ use rand::Rng;
 
 use super::backend::MembersRequest;
 use super::protocol::{
-    list_requests, members_request, op, voice_request, CloseCode, Identify, Resume,
+    list_requests, members_request, op, stream_command, voice_request, CloseCode, Identify, Resume,
+    VoiceRequest,
 };
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
-    Attach, Detach, End, Identified, IdentifyError, IdentifyRequest, Outbound, Session,
-    SessionBackend, SessionConfig, UpdatePresence, Voice, VoiceJoin, WatchMembers,
+    Attach, CallVoice, CallVoiceJoin, Detach, End, Identified, IdentifyError, IdentifyRequest,
+    Outbound, Session, SessionBackend, SessionConfig, Stream, UpdatePresence, Voice, VoiceJoin,
+    WatchMembers,
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
@@ -227,11 +229,18 @@ impl Connection {
             | op::REQUEST_GUILD_MEMBERS
             | op::GUILD_SUBSCRIPTIONS
             | op::GUILD_SUBSCRIPTIONS_BULK
+            | op::STREAM_CREATE
+            | op::STREAM_DELETE
+            | op::STREAM_WATCH
+            | op::STREAM_SET_PAUSED
                 if !ready =>
             {
                 self.close(ctx, CloseCode::NotAuthenticated)
             }
             op::VOICE_STATE_UPDATE => self.update_voice_state(payload.d, ctx),
+            op::STREAM_CREATE | op::STREAM_DELETE | op::STREAM_WATCH | op::STREAM_SET_PAUSED => {
+                self.stream(payload.op, payload.d, ctx)
+            }
             op::REQUEST_GUILD_MEMBERS => self.request_members(payload.d, ctx),
             op::PRESENCE_UPDATE => self.update_presence(&payload.d, ctx),
             op::GUILD_SUBSCRIPTIONS | op::GUILD_SUBSCRIPTIONS_BULK => {
@@ -413,10 +422,9 @@ impl Connection {
         let Some(request) = voice_request(d) else {
             return self.close(ctx, CloseCode::DecodeError);
         };
-        // Without a guild: a call in a DM, not served here; leaving one (Fermi sends
-        // `guild_id: null, channel_id: null` at start-up) is a no-op.
+        // Without a guild: a call in a DM or group DM.
         let Some(guild_id) = request.guild_id else {
-            return;
+            return self.update_call(session, user_id, request, ctx);
         };
         let Some(channel_id) = request.channel_id else {
             return session.do_send(Voice {
@@ -446,6 +454,55 @@ impl Connection {
                     }
                 }),
         );
+    }
+
+    /// Op 4 without a guild: join the call of a DM or group DM the user is a recipient of
+    /// (looked up by the backend), or leave the session's call (Fermi sends `guild_id: null,
+    /// channel_id: null` at start-up: a no-op for a session in no call).
+    fn update_call(
+        &mut self,
+        session: Addr<Session>,
+        user_id: i64,
+        request: VoiceRequest,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let Some(channel_id) = request.channel_id else {
+            return session.do_send(CallVoice { join: None });
+        };
+        let endpoint = voice::endpoint(&self.params.gateway_url);
+        let looking = self.backend.call_recipients(user_id, channel_id);
+        ctx.wait(
+            looking
+                .into_actor(self)
+                .map(move |result, connection, ctx| match result {
+                    Ok(Some(recipients)) => session.do_send(CallVoice {
+                        join: Some(CallVoiceJoin {
+                            channel_id,
+                            recipients,
+                            endpoint,
+                            request,
+                        }),
+                    }),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(%error, "call channel lookup failed");
+                        connection.close(ctx, CloseCode::UnknownError);
+                    }
+                }),
+        );
+    }
+
+    /// Go Live (ops 18, 19, 20, 22): checked here (a bad one closes with 4002), carried out by
+    /// the guild's actor through the session.
+    fn stream(&mut self, op: u8, d: serde_json::Value, ctx: &mut ws::WebsocketContext<Self>) {
+        let Phase::Ready { session, .. } = &self.phase else {
+            return self.close(ctx, CloseCode::NotAuthenticated);
+        };
+        match stream_command(op, d) {
+            Ok(Some(command)) => session.do_send(Stream(command)),
+            Ok(None) => {}
+            Err(_) => self.close(ctx, CloseCode::DecodeError),
+        }
     }
 
     /// GUILD_SUBSCRIPTIONS (op 14) and its bulk form (op 37): checked here (a bad one closes

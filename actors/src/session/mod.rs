@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use actix::dev::SendError;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient, SpawnHandle};
 
+use crate::call::{CallChange, CallJoin, UpdateCall};
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::voice::{Join as JoinVoice, UpdateVoice, VoiceChange};
 use crate::guild::{Subscribe, WatchMemberList};
@@ -114,8 +115,8 @@ pub struct Session {
     platform: Platform,
     /// What the registry is told when the session starts: its presence, and who hears it.
     presence: Option<(Presence, Vec<i64>, Vec<i64>)>,
-    /// The guild this session last joined voice in: its voice state there ends with it.
-    voice_guild: Option<i64>,
+    /// Where this session last joined voice: its voice state there ends with it.
+    voice: Option<VoicePlace>,
 }
 
 impl Session {
@@ -149,7 +150,7 @@ impl Session {
                 identified.presence_guilds,
                 identified.friends,
             )),
-            voice_guild: None,
+            voice: None,
         }
     }
 
@@ -270,8 +271,8 @@ impl Actor for Session {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         // Over for good (not resumable any more): its voice state goes too.
-        if let Some(guild_id) = self.voice_guild.take() {
-            self.leave_voice(guild_id);
+        if let Some(place) = self.voice.take() {
+            self.leave_voice(place);
         }
         self.tree.sessions.do_send(Unregister {
             session_id: self.id.clone(),
@@ -398,17 +399,39 @@ pub struct VoiceJoin {
     pub request: protocol::VoiceRequest,
 }
 
+/// Where a session is in voice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VoicePlace {
+    Guild(i64),
+    /// A DM or group DM call, by channel.
+    Call(i64),
+}
+
 impl Session {
-    /// This session is done with voice in `guild_id`: its voice state there ends, unless
-    /// another session has taken it over since.
-    fn leave_voice(&self, guild_id: i64) {
-        self.tree.guilds.do_send(UpdateVoice {
-            guild_id,
-            user_id: self.user_id,
-            change: VoiceChange::SessionLeft {
-                session_id: self.id.clone(),
-            },
-        });
+    /// This session is done with voice there: its voice state ends, unless another session
+    /// has taken it over since.
+    fn leave_voice(&self, place: VoicePlace) {
+        let (user_id, session_id) = (self.user_id, self.id.clone());
+        match place {
+            VoicePlace::Guild(guild_id) => self.tree.guilds.do_send(UpdateVoice {
+                guild_id,
+                user_id,
+                change: VoiceChange::SessionLeft { session_id },
+            }),
+            VoicePlace::Call(channel_id) => self.tree.calls.do_send(UpdateCall {
+                channel_id,
+                user_id,
+                change: CallChange::SessionLeft { session_id },
+            }),
+        }
+    }
+
+    /// One voice channel at a time: joining one leaves the last, if it was elsewhere.
+    fn enter_voice(&mut self, place: VoicePlace) {
+        if let Some(previous) = self.voice.filter(|p| *p != place) {
+            self.leave_voice(previous);
+        }
+        self.voice = Some(place);
     }
 }
 
@@ -417,8 +440,8 @@ impl Handler<Voice> for Session {
     fn handle(&mut self, Voice { guild_id, join }: Voice, _: &mut Context<Self>) {
         let change = match join {
             None => {
-                if self.voice_guild == Some(guild_id) {
-                    self.voice_guild = None;
+                if self.voice == Some(VoicePlace::Guild(guild_id)) {
+                    self.voice = None;
                 }
                 VoiceChange::Leave
             }
@@ -427,11 +450,7 @@ impl Handler<Voice> for Session {
                 endpoint,
                 request,
             }) => {
-                // One voice channel at a time: joining in another guild leaves the last one.
-                if let Some(previous) = self.voice_guild.filter(|g| *g != guild_id) {
-                    self.leave_voice(previous);
-                }
-                self.voice_guild = Some(guild_id);
+                self.enter_voice(VoicePlace::Guild(guild_id));
                 VoiceChange::Join(JoinVoice {
                     session_id: self.id.clone(),
                     endpoint,
@@ -444,6 +463,95 @@ impl Handler<Voice> for Session {
                     member: target.member,
                 })
             }
+        };
+        self.tree.guilds.do_send(UpdateVoice {
+            guild_id,
+            user_id: self.user_id,
+            change,
+        });
+    }
+}
+
+/// The client's op 4 without a guild (checked, and a join looked up): join a DM or group DM
+/// call, or (`None`) leave the session's call.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CallVoice {
+    pub join: Option<CallVoiceJoin>,
+}
+
+#[derive(Debug)]
+pub struct CallVoiceJoin {
+    pub channel_id: i64,
+    /// The channel's recipients, the user among them.
+    pub recipients: Vec<i64>,
+    pub endpoint: String,
+    pub request: protocol::VoiceRequest,
+}
+
+impl Handler<CallVoice> for Session {
+    type Result = ();
+    fn handle(&mut self, CallVoice { join }: CallVoice, ctx: &mut Context<Self>) {
+        let Some(join) = join else {
+            if let Some(place @ VoicePlace::Call(_)) = self.voice {
+                self.voice = None;
+                self.leave_voice(place);
+            }
+            return;
+        };
+        self.enter_voice(VoicePlace::Call(join.channel_id));
+        self.tree.calls.do_send(UpdateCall {
+            channel_id: join.channel_id,
+            user_id: self.user_id,
+            change: CallChange::Join(CallJoin {
+                session_id: self.id.clone(),
+                session: ctx.address().recipient(),
+                endpoint: join.endpoint,
+                recipients: join.recipients,
+                self_mute: join.request.self_mute,
+                self_deaf: join.request.self_deaf,
+                self_video: join.request.self_video,
+            }),
+        });
+    }
+}
+
+/// The client's Go Live command (checked): carried out by the guild's actor, which answers
+/// with the STREAM_* events.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stream(pub protocol::StreamCommand);
+
+impl Handler<Stream> for Session {
+    type Result = ();
+    fn handle(&mut self, Stream(command): Stream, _: &mut Context<Self>) {
+        use protocol::StreamCommand;
+        let session_id = self.id.clone();
+        let mine = |key: &protocol::StreamKey| key.user_id == self.user_id;
+        let (guild_id, change) = match command {
+            StreamCommand::Create {
+                guild_id,
+                channel_id,
+            } => (
+                guild_id,
+                VoiceChange::StreamCreate {
+                    session_id,
+                    channel_id,
+                },
+            ),
+            StreamCommand::Watch(key) => (
+                key.guild_id,
+                VoiceChange::StreamWatch {
+                    session_id,
+                    streamer: key.user_id,
+                },
+            ),
+            // Only the streamer stops or pauses their stream.
+            StreamCommand::Delete(key) if mine(&key) => (key.guild_id, VoiceChange::StreamDelete),
+            StreamCommand::SetPaused(key, paused) if mine(&key) => {
+                (key.guild_id, VoiceChange::StreamPaused { paused })
+            }
+            StreamCommand::Delete(_) | StreamCommand::SetPaused(..) => return,
         };
         self.tree.guilds.do_send(UpdateVoice {
             guild_id,

@@ -23,6 +23,10 @@ pub mod op {
     pub const HELLO: u8 = 10;
     pub const HEARTBEAT_ACK: u8 = 11;
     pub const GUILD_SUBSCRIPTIONS: u8 = 14;
+    pub const STREAM_CREATE: u8 = 18;
+    pub const STREAM_DELETE: u8 = 19;
+    pub const STREAM_WATCH: u8 = 20;
+    pub const STREAM_SET_PAUSED: u8 = 22;
     pub const GUILD_SUBSCRIPTIONS_BULK: u8 = 37;
     pub const QOS_HEARTBEAT: u8 = 40;
 }
@@ -203,6 +207,80 @@ pub fn voice_request(d: Value) -> Option<VoiceRequest> {
     })
 }
 
+/// A Go Live command (ops 18, 19, 20, 22), checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamCommand {
+    Create { guild_id: i64, channel_id: i64 },
+    Delete(StreamKey),
+    Watch(StreamKey),
+    SetPaused(StreamKey, bool),
+}
+
+/// A guild stream's key, `guild:{guild_id}:{channel_id}:{user_id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamKey {
+    pub guild_id: i64,
+    pub channel_id: i64,
+    pub user_id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamPayload {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    guild_id: Option<Snowflake>,
+    #[serde(default)]
+    channel_id: Option<Snowflake>,
+    #[serde(default)]
+    stream_key: Option<String>,
+    #[serde(default)]
+    paused: Option<bool>,
+}
+
+/// A command that is not what its opcode takes (closes with 4002).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed command")]
+pub struct Malformed;
+
+/// Checks a Go Live command: `Err` for a malformed one (closes with 4002), `Ok(None)` for one
+/// this server does not serve (streams in DM calls), which is ignored.
+pub fn stream_command(op: u8, d: Value) -> Result<Option<StreamCommand>, Malformed> {
+    let payload: StreamPayload = serde_json::from_value(d).map_err(|_| Malformed)?;
+    if op == op::STREAM_CREATE {
+        return match (
+            payload.kind.as_deref(),
+            payload.guild_id,
+            payload.channel_id,
+        ) {
+            (Some("guild") | None, Some(Snowflake(guild_id)), Some(Snowflake(channel_id))) => {
+                Ok(Some(StreamCommand::Create {
+                    guild_id,
+                    channel_id,
+                }))
+            }
+            (Some("call"), _, _) => Ok(None),
+            _ => Err(Malformed),
+        };
+    }
+    let text = payload.stream_key.ok_or(Malformed)?;
+    let parts: Vec<&str> = text.split(':').collect();
+    let key = match parts.as_slice() {
+        ["guild", guild_id, channel_id, user_id] => StreamKey {
+            guild_id: guild_id.parse().map_err(|_| Malformed)?,
+            channel_id: channel_id.parse().map_err(|_| Malformed)?,
+            user_id: user_id.parse().map_err(|_| Malformed)?,
+        },
+        ["call", ..] => return Ok(None),
+        _ => return Err(Malformed),
+    };
+    Ok(Some(match op {
+        op::STREAM_DELETE => StreamCommand::Delete(key),
+        op::STREAM_WATCH => StreamCommand::Watch(key),
+        _ => StreamCommand::SetPaused(key, payload.paused.ok_or(Malformed)?),
+    }))
+}
+
 /// REQUEST_GUILD_MEMBERS's `d` as sent; [`members_request`] checks it.
 #[derive(Debug, Deserialize)]
 struct RequestGuildMembers {
@@ -373,6 +451,41 @@ fn snowflake(text: &str) -> Option<Snowflake> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_live_commands_are_checked_and_call_streams_ignored() {
+        let key = StreamKey {
+            guild_id: 1,
+            channel_id: 2,
+            user_id: 3,
+        };
+        let command = |op, d: &str| stream_command(op, serde_json::from_str(d).unwrap());
+        assert_eq!(
+            command(18, r#"{"type":"guild","guild_id":"1","channel_id":2}"#),
+            Ok(Some(StreamCommand::Create {
+                guild_id: 1,
+                channel_id: 2
+            }))
+        );
+        assert_eq!(
+            command(22, r#"{"stream_key":"guild:1:2:3","paused":true}"#),
+            Ok(Some(StreamCommand::SetPaused(key, true)))
+        );
+        assert_eq!(
+            command(20, r#"{"stream_key":"guild:1:2:3"}"#),
+            Ok(Some(StreamCommand::Watch(key)))
+        );
+        assert_eq!(command(19, r#"{"stream_key":"call:2:3"}"#), Ok(None));
+        assert_eq!(command(18, r#"{"type":"call","channel_id":"2"}"#), Ok(None));
+        assert_eq!(
+            command(19, r#"{"stream_key":"guild:x:2:3"}"#),
+            Err(Malformed)
+        );
+        assert_eq!(
+            command(22, r#"{"stream_key":"guild:1:2:3"}"#),
+            Err(Malformed)
+        );
+    }
 
     #[test]
     fn identify_accepts_bitfields_as_numbers_or_strings() {

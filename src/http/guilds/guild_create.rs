@@ -98,7 +98,7 @@ pub async fn create(
         user.id,
         guild.id,
         "GUILD_CREATE",
-        &snapshot::guild_create(&mut conn, &access).await?,
+        &snapshot::guild_create(&state, &mut conn, &access).await?,
     )?;
     state.subscribe_user(guild.id, user.id);
     Ok(HttpResponse::Created().json(guild::guild(&access.guild, &access.roles)))

@@ -18,7 +18,7 @@ use spacebar_actors::Dispatch;
 
 use diesel_async::AsyncConnection;
 
-use super::snapshot;
+use super::{snapshot, voice_states};
 use crate::audit::{action, changes, Audit, Entry};
 use crate::db::members::Member;
 use crate::db::users::User;
@@ -33,6 +33,7 @@ use crate::server::AppState;
 use crate::storage::Key;
 use crate::wire::guild;
 use crate::wire::user::PublicUser;
+use spacebar_actors::guild::voice::Moderation;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/guilds/{guild_id}/members", web::get().to(list))
@@ -112,6 +113,9 @@ pub struct ModifyMember {
     /// The member's own guild avatar: a data URL, or null (only on oneself).
     #[serde(default, deserialize_with = "present")]
     avatar: Option<Option<String>>,
+    /// Move the member (in voice) to this voice channel; `null` disconnects them.
+    #[serde(default, deserialize_with = "crate::http::ids::nullable")]
+    channel_id: Option<Option<i64>>,
 }
 
 /// A field that may be absent (`None`) or `null` (`Some(None)`).
@@ -161,6 +165,7 @@ pub async fn modify_own_nick(
         deaf: None,
         communication_disabled_until: None,
         avatar: None,
+        channel_id: None,
     };
     let (member, _) = change(&state, &mut conn, &access, &audit, session.user.id, body).await?;
     Ok(HttpResponse::Ok().json(json!({ "nick": member.nick })))
@@ -280,6 +285,13 @@ async fn change(
         }
         member.communication_disabled_until = until;
     }
+    // Checked before anything is written: a move of someone not in voice changes nothing.
+    let destination = match body.channel_id {
+        Some(channel_id) => {
+            Some(voice_states::move_target(state, conn, access, user_id, channel_id).await?)
+        }
+        None => None,
+    };
     let guild_id = access.guild.id;
     let avatar_key = |hash: &str| Key::member_avatar(guild_id, user_id, hash);
     let old_avatar = member.avatar.clone();
@@ -290,7 +302,8 @@ async fn change(
     if let Some(new_avatar) = &new_avatar {
         member.avatar.clone_from(new_avatar);
     }
-    let entries = audited(state, audit, access, &before, &member);
+    let mut entries = audited(state, audit, access, &before, &member);
+    entries.extend(destination.map(|to| voice_states::move_entry(state, audit, access, to)));
     let saved = conn
         .transaction(async |conn| {
             member.save(conn).await?;
@@ -306,7 +319,18 @@ async fn change(
     }
     saved?;
     state.audit_logged_all(&entries)?;
+    // First: the guild actor then knows the member as they are now when the voice change comes.
     updated(state, &member, &user)?;
+    let voice_changed = member.mute != before.mute || member.deaf != before.deaf;
+    if voice_changed || destination.is_some() {
+        let moderation = Moderation {
+            mute: Some(member.mute),
+            deaf: Some(member.deaf),
+            channel: destination,
+            ..Moderation::default()
+        };
+        voice_states::member_changed(state, guild_id, user_id, moderation).await?;
+    }
     Ok((member, user))
 }
 
@@ -381,7 +405,7 @@ fn check_nick(nick: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// `@me` is the caller; anything else must be a snowflake.
-fn target(field: &str, text: &str, caller: i64) -> Result<i64, ApiError> {
+pub fn target(field: &str, text: &str, caller: i64) -> Result<i64, ApiError> {
     if text == "@me" {
         Ok(caller)
     } else {
@@ -471,7 +495,7 @@ pub async fn joined(
         Audience::Guild,
         vec![change],
     )?;
-    let snapshot = snapshot::guild_create(conn, &access).await?;
+    let snapshot = snapshot::guild_create(state, conn, &access).await?;
     // Subscribing first: the session registry then asks the guild to deliver before it hands
     // over GUILD_CREATE, so anything published after the joiner saw GUILD_CREATE reaches them.
     state.subscribe_user(guild_id, user.id);

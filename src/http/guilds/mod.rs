@@ -17,6 +17,7 @@ pub mod members;
 mod roles;
 pub mod snapshot;
 mod stickers;
+mod voice_states;
 
 use actix_web::web;
 
@@ -46,4 +47,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     member_roles::configure(cfg);
     bans::configure(cfg);
     guild_invites::configure(cfg);
+    voice_states::configure(cfg);
 }

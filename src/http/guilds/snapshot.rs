@@ -10,11 +10,17 @@ use crate::db::stickers::Sticker;
 use crate::db::Connection;
 use crate::http::access::GuildAccess;
 use crate::http::error::ApiError;
+use crate::server::AppState;
 use crate::wire::expression;
 use crate::wire::guild::GuildSnapshot;
 
-/// The guild as the member in `access` sees it, with every member when it is small.
-pub async fn guild_create(conn: &mut Connection, access: &GuildAccess) -> Result<Value, ApiError> {
+/// The guild as the member in `access` sees it, with every member when it is small, and who
+/// is in voice (from the guild's actor).
+pub async fn guild_create(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &GuildAccess,
+) -> Result<Value, ApiError> {
     let guild_id = access.guild.id;
     let channels = Channel::of_guilds(conn, &[guild_id]).await?;
     let channel_ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
@@ -42,6 +48,7 @@ pub async fn guild_create(conn: &mut Connection, access: &GuildAccess) -> Result
         .iter()
         .map(|s| expression::sticker(s, None))
         .collect();
+    snapshot.voice_states = state.voice_states(guild_id).await?;
     if count <= LARGE_THRESHOLD {
         snapshot.members = Member::of_guilds_with_users(conn, &[guild_id])
             .await?

@@ -227,7 +227,7 @@ async fn add_bot(
         bot.id,
         guild_id,
         "GUILD_CREATE",
-        &snapshot::guild_create(conn, &bot_access).await?,
+        &snapshot::guild_create(state, conn, &bot_access).await?,
     )?;
     state.subscribe_user(guild_id, bot.id);
     Ok(())

@@ -152,6 +152,7 @@ pub async fn limit(
     let rule = rule(match class {
         Class::Default => &limits.routes,
         Class::MessageCreate => &limits.message_create,
+        Class::WebhookExecute => &limits.webhook_execute,
         Class::Auth => &limits.auth,
     });
     let bucket = bucket_id(&route);
@@ -199,6 +200,7 @@ fn longest(limits: &RateLimitsConfig) -> Duration {
         &limits.global,
         &limits.routes,
         &limits.message_create,
+        &limits.webhook_execute,
         &limits.auth,
     ]
     .iter()

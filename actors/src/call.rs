@@ -1,0 +1,257 @@
+//! Calls in DMs and group DMs: one actor holds every live call (who is in it, who is still
+//! being rung) and tells the channel's recipients through the session registry. A call starts
+//! when its first participant joins with op 4 (`guild_id: null`) — CALL_CREATE rings the
+//! others — changes with each join and leave (CALL_UPDATE), and ends with its last participant
+//! (CALL_DELETE). Its voice room is [`RoomKey::Call`], its voice gateway `server_id` the
+//! channel id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::{Actor, Addr, Context, Handler, Message, Recipient, Supervised};
+use serde_json::{json, Value};
+
+use crate::dispatch::{Deliver, Dispatch};
+use crate::registry::{DispatchToUser, SessionRegistry};
+use crate::supervisor::guard;
+use crate::voice::{Admissions, Flags, RoomKey};
+
+/// The region calls are placed in: this server carries voice itself.
+const REGION: &str = "spacebar";
+
+/// A participant of a call.
+struct Participant {
+    session_id: Arc<str>,
+    self_mute: bool,
+    self_deaf: bool,
+    self_video: bool,
+}
+
+struct Call {
+    recipients: Vec<i64>,
+    participants: HashMap<i64, Participant>,
+    /// Recipients rung who have not joined yet.
+    ringing: Vec<i64>,
+}
+
+/// Op 4 in a DM or group DM the user is a recipient of (checked by the session's backend).
+#[derive(Debug)]
+pub struct CallJoin {
+    pub session_id: Arc<str>,
+    /// Where VOICE_SERVER_UPDATE goes: the joining session only.
+    pub session: Recipient<Deliver>,
+    pub endpoint: String,
+    /// Every recipient of the channel, the joiner included.
+    pub recipients: Vec<i64>,
+    pub self_mute: bool,
+    pub self_deaf: bool,
+    pub self_video: bool,
+}
+
+#[derive(Debug)]
+pub enum CallChange {
+    Join(CallJoin),
+    /// This session is done with the call (it left with op 4, joined voice elsewhere, or
+    /// ended): its participant, if it still is one, leaves.
+    SessionLeft {
+        session_id: Arc<str>,
+    },
+}
+
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct UpdateCall {
+    pub channel_id: i64,
+    pub user_id: i64,
+    pub change: CallChange,
+}
+
+pub struct Calls {
+    sessions: Addr<SessionRegistry>,
+    admissions: Admissions,
+    calls: HashMap<i64, Call>,
+}
+
+impl Calls {
+    pub fn new(sessions: Addr<SessionRegistry>, admissions: Admissions) -> Self {
+        Self {
+            sessions,
+            admissions,
+            calls: HashMap::new(),
+        }
+    }
+
+    fn update(&mut self, update: UpdateCall) {
+        let UpdateCall {
+            channel_id,
+            user_id,
+            change,
+        } = update;
+        match change {
+            CallChange::Join(join) => self.join(channel_id, user_id, join),
+            CallChange::SessionLeft { session_id } => {
+                let theirs = self
+                    .calls
+                    .get(&channel_id)
+                    .and_then(|call| call.participants.get(&user_id))
+                    .is_some_and(|p| p.session_id == session_id);
+                if theirs {
+                    self.leave(channel_id, user_id);
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, channel_id: i64, user_id: i64, join: CallJoin) {
+        let started = !self.calls.contains_key(&channel_id);
+        let call = self.calls.entry(channel_id).or_insert_with(|| Call {
+            ringing: join
+                .recipients
+                .iter()
+                .copied()
+                .filter(|r| *r != user_id)
+                .collect(),
+            recipients: join.recipients.clone(),
+            participants: HashMap::new(),
+        });
+        call.recipients.clone_from(&join.recipients);
+        call.ringing.retain(|r| *r != user_id);
+        let participant = Participant {
+            session_id: join.session_id,
+            self_mute: join.self_mute,
+            self_deaf: join.self_deaf,
+            self_video: join.self_video,
+        };
+        let flags = participant.flags();
+        let session_id = participant.session_id.to_string();
+        // A change of one's own flags needs no new connection; anything else does (the same
+        // request again is a client reconnecting its voice connection).
+        let reconnect = call
+            .participants
+            .get(&user_id)
+            .is_none_or(|p| p.session_id != participant.session_id || p.flags() == flags);
+        call.participants.insert(user_id, participant);
+        let event = if started {
+            "CALL_CREATE"
+        } else {
+            "CALL_UPDATE"
+        };
+        let call_d = call.to_json(channel_id);
+        let state = call.voice_state(channel_id, user_id);
+        let recipients = call.recipients.clone();
+        self.tell(&recipients, event, &call_d);
+        self.tell(&recipients, "VOICE_STATE_UPDATE", &state);
+        let room = RoomKey::Call { channel_id };
+        if !reconnect {
+            self.admissions.set_flags(&room, user_id, flags);
+            return;
+        }
+        let token = self
+            .admissions
+            .admit(channel_id.to_string(), user_id, session_id, room, flags);
+        let server = json!({
+            "token": token,
+            "guild_id": null,
+            "channel_id": channel_id.to_string(),
+            "endpoint": join.endpoint,
+        });
+        match Dispatch::new("VOICE_SERVER_UPDATE", &server) {
+            Ok(dispatch) => join.session.do_send(Deliver(dispatch)),
+            Err(error) => tracing::error!(%error, "VOICE_SERVER_UPDATE did not serialise"),
+        }
+    }
+
+    fn leave(&mut self, channel_id: i64, user_id: i64) {
+        let Some(call) = self.calls.get_mut(&channel_id) else {
+            return;
+        };
+        let mut state = call.voice_state(channel_id, user_id);
+        state["channel_id"] = Value::Null;
+        call.participants.remove(&user_id);
+        self.admissions
+            .dismiss(&RoomKey::Call { channel_id }, user_id);
+        let ended = call.participants.is_empty();
+        let recipients = call.recipients.clone();
+        let call_d = call.to_json(channel_id);
+        self.tell(&recipients, "VOICE_STATE_UPDATE", &state);
+        if ended {
+            self.calls.remove(&channel_id);
+            let gone = json!({ "channel_id": channel_id.to_string() });
+            self.tell(&recipients, "CALL_DELETE", &gone);
+        } else {
+            self.tell(&recipients, "CALL_UPDATE", &call_d);
+        }
+    }
+
+    /// Sends an event to every session of each recipient.
+    fn tell(&self, recipients: &[i64], event: &'static str, d: &Value) {
+        let dispatch = match Dispatch::new(event, d) {
+            Ok(dispatch) => dispatch,
+            Err(error) => return tracing::error!(%error, event, "call event did not serialise"),
+        };
+        for user_id in recipients {
+            self.sessions.do_send(DispatchToUser {
+                user_id: *user_id,
+                dispatch: dispatch.clone(),
+            });
+        }
+    }
+}
+
+impl Participant {
+    fn flags(&self) -> Flags {
+        Flags {
+            self_mute: self.self_mute,
+            self_deaf: self.self_deaf,
+            ..Flags::default()
+        }
+    }
+}
+
+impl Call {
+    /// CALL_CREATE and CALL_UPDATE's `d`.
+    fn to_json(&self, channel_id: i64) -> Value {
+        let mut participants: Vec<&i64> = self.participants.keys().collect();
+        participants.sort_unstable();
+        json!({
+            "channel_id": channel_id.to_string(),
+            "message_id": null,
+            "region": REGION,
+            "ringing": self.ringing.iter().map(i64::to_string).collect::<Vec<_>>(),
+            "voice_states": participants.into_iter().map(|u| self.voice_state(channel_id, *u)).collect::<Vec<_>>(),
+        })
+    }
+
+    /// A participant's voice state (in a call there is no server mute, deafen or suppression).
+    fn voice_state(&self, channel_id: i64, user_id: i64) -> Value {
+        let participant = self.participants.get(&user_id);
+        json!({
+            "guild_id": null,
+            "channel_id": channel_id.to_string(),
+            "user_id": user_id.to_string(),
+            "session_id": participant.map(|p| p.session_id.to_string()),
+            "deaf": false,
+            "mute": false,
+            "self_deaf": participant.is_some_and(|p| p.self_deaf),
+            "self_mute": participant.is_some_and(|p| p.self_mute),
+            "self_video": participant.is_some_and(|p| p.self_video),
+            "self_stream": false,
+            "suppress": false,
+            "request_to_speak_timestamp": null,
+        })
+    }
+}
+
+impl Actor for Calls {
+    type Context = Context<Self>;
+}
+
+/// Restarted after a failure with the calls it held (the struct survives a restart).
+impl Supervised for Calls {}
+
+impl Handler<UpdateCall> for Calls {
+    type Result = ();
+    fn handle(&mut self, update: UpdateCall, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("calls", ctx, |_| self.update(update));
+    }
+}

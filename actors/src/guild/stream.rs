@@ -1,0 +1,195 @@
+//! Go Live in a guild voice channel: a member in voice streams (op 18, with STREAM in the
+//! channel), others in the same channel watch (op 20), the streamer pauses (op 22) or stops
+//! (op 19), and leaving the channel ends the stream. Each stream is a voice room of its own
+//! ([`RoomKey::Stream`]) whose voice gateway `server_id` is the stream's `rtc_server_id`; the
+//! streamer and each watcher are admitted to it with a token of their own.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::Rng;
+use serde_json::{json, Value};
+
+use super::voice::Notice;
+use crate::voice::{Admissions, Flags, RoomKey};
+
+/// The region streams are placed in: this server carries them itself.
+const REGION: &str = "spacebar";
+
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub key: String,
+    rtc_server_id: String,
+    streamer: (i64, Arc<str>),
+    /// Watchers, by user, with the session that watches.
+    viewers: BTreeMap<i64, Arc<str>>,
+    paused: bool,
+}
+
+/// Why a stream ended, as STREAM_DELETE says.
+#[derive(Debug, Clone, Copy)]
+pub enum Ended {
+    /// The streamer stopped it (op 19).
+    Stopped,
+    /// The streamer left the channel.
+    StreamerLeft,
+}
+
+impl Stream {
+    /// `guild:{g}:{c}:{u}`, as clients build it.
+    pub fn key(guild_id: i64, channel_id: i64, user_id: i64) -> String {
+        format!("guild:{guild_id}:{channel_id}:{user_id}")
+    }
+
+    /// A new stream of the streamer's session; the streamer hears STREAM_CREATE and gets a
+    /// token in STREAM_SERVER_UPDATE.
+    pub fn start(
+        key: String,
+        streamer: (i64, Arc<str>),
+        endpoint: &str,
+        admissions: &Admissions,
+    ) -> (Self, Vec<Notice>) {
+        let stream = Self {
+            key,
+            rtc_server_id: rand::rng().random::<u64>().to_string(),
+            streamer,
+            viewers: BTreeMap::new(),
+            paused: false,
+        };
+        let (user_id, session_id) = stream.streamer.clone();
+        let notices = stream.admit(user_id, session_id, endpoint, admissions);
+        (stream, notices)
+    }
+
+    /// A member in the channel watches: they get the stream and a token of their own; the
+    /// streamer and the other watchers hear who watches.
+    pub fn watch(
+        &mut self,
+        user_id: i64,
+        session_id: Arc<str>,
+        endpoint: &str,
+        admissions: &Admissions,
+    ) -> Vec<Notice> {
+        self.viewers.insert(user_id, session_id.clone());
+        let mut notices = self.admit(user_id, session_id.clone(), endpoint, admissions);
+        notices.extend(self.tell_others(&session_id, "STREAM_UPDATE", &self.to_json()));
+        notices
+    }
+
+    /// The streamer paused or resumed: everyone watching hears it.
+    pub fn set_paused(&mut self, paused: bool) -> Vec<Notice> {
+        self.paused = paused;
+        self.tell_all("STREAM_UPDATE", &self.to_json())
+    }
+
+    /// A watcher left the channel: their connection to the stream ends.
+    pub fn unwatch(&mut self, user_id: i64, admissions: &Admissions) -> Vec<Notice> {
+        let Some(session_id) = self.viewers.remove(&user_id) else {
+            return Vec::new();
+        };
+        admissions.dismiss(&self.room(), user_id);
+        let mut notices = vec![Notice::Session {
+            session_id,
+            event: "STREAM_DELETE",
+            d: self.deleted_json(Ended::StreamerLeft),
+        }];
+        notices.extend(self.tell_all("STREAM_UPDATE", &self.to_json()));
+        notices
+    }
+
+    /// The stream is over: everyone admitted to it is dismissed and hears STREAM_DELETE.
+    pub fn end(self, why: Ended, admissions: &Admissions) -> Vec<Notice> {
+        let room = self.room();
+        admissions.dismiss(&room, self.streamer.0);
+        for user_id in self.viewers.keys() {
+            admissions.dismiss(&room, *user_id);
+        }
+        self.tell_all("STREAM_DELETE", &self.deleted_json(why))
+    }
+
+    pub fn is_viewer(&self, user_id: i64) -> bool {
+        self.viewers.contains_key(&user_id)
+    }
+
+    fn room(&self) -> RoomKey {
+        RoomKey::Stream {
+            stream_key: self.key.clone(),
+        }
+    }
+
+    /// STREAM_CREATE and STREAM_SERVER_UPDATE for one session joining the stream's room.
+    fn admit(
+        &self,
+        user_id: i64,
+        session_id: Arc<str>,
+        endpoint: &str,
+        admissions: &Admissions,
+    ) -> Vec<Notice> {
+        let token = admissions.admit(
+            self.rtc_server_id.clone(),
+            user_id,
+            session_id.to_string(),
+            self.room(),
+            Flags::default(),
+        );
+        let server = json!({
+            "stream_key": self.key,
+            "token": token,
+            "endpoint": endpoint,
+            "guild_id": null,
+        });
+        vec![
+            Notice::Session {
+                session_id: session_id.clone(),
+                event: "STREAM_CREATE",
+                d: self.to_json(),
+            },
+            Notice::Session {
+                session_id,
+                event: "STREAM_SERVER_UPDATE",
+                d: server,
+            },
+        ]
+    }
+
+    /// STREAM_CREATE and STREAM_UPDATE's `d`.
+    fn to_json(&self) -> Value {
+        json!({
+            "stream_key": self.key,
+            "rtc_server_id": self.rtc_server_id,
+            "viewer_ids": self.viewers.keys().map(i64::to_string).collect::<Vec<_>>(),
+            "region": REGION,
+            "paused": self.paused,
+        })
+    }
+
+    fn deleted_json(&self, why: Ended) -> Value {
+        let reason = match why {
+            Ended::Stopped => "user_requested",
+            Ended::StreamerLeft => "stream_ended",
+        };
+        json!({ "stream_key": self.key, "unavailable": false, "reason": reason })
+    }
+
+    /// The streamer's and every watcher's session.
+    fn sessions(&self) -> impl Iterator<Item = &Arc<str>> {
+        std::iter::once(&self.streamer.1).chain(self.viewers.values())
+    }
+
+    fn tell_all(&self, event: &'static str, d: &Value) -> Vec<Notice> {
+        self.sessions()
+            .map(|session_id| Notice::Session {
+                session_id: session_id.clone(),
+                event,
+                d: d.clone(),
+            })
+            .collect()
+    }
+
+    fn tell_others(&self, but: &Arc<str>, event: &'static str, d: &Value) -> Vec<Notice> {
+        self.tell_all(event, d)
+            .into_iter()
+            .filter(|n| !matches!(n, Notice::Session { session_id, .. } if session_id == but))
+            .collect()
+    }
+}
