@@ -17,7 +17,7 @@ use spacebar_actors::voice::{Flags, RoomKey};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::common::gateway::{Event, Gateway};
-use crate::common::http::{account, Account};
+use crate::common::http::{account, patch, Account};
 use crate::common::{python, TestServer};
 use crate::voice_signalling::{connect, op4, voice_guild};
 
@@ -235,11 +235,6 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
         account(&server, "listener").await,
     );
     let (guild_id, channel_id) = voice_guild(&server, &speaker_account, &[&listener_account]).await;
-    let room = RoomKey::Guild {
-        guild_id: guild_id.parse().unwrap(),
-        channel_id: channel_id.parse().unwrap(),
-    };
-    let speaker_id: i64 = speaker_account.id.parse().unwrap();
     let listener_id = listener_account.id.clone();
     let speaker_name = speaker_account.id.clone();
 
@@ -297,12 +292,17 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
     let metrics = String::from_utf8_lossy(&metrics);
     assert!(metrics.contains("spacebar_voice_transports 2"), "{metrics}");
 
-    // A server mute stops the speaker's audio from arriving; video keeps flowing.
-    let muted = Flags {
-        mute: true,
-        ..Flags::default()
-    };
-    server.tree().admissions.set_flags(&room, speaker_id, muted);
+    // A server mute (PATCH member, MUTE_MEMBERS) stops the speaker's audio from arriving;
+    // video keeps flowing.
+    let member = format!("/api/v9/guilds/{guild_id}/members/{speaker_name}");
+    let muted = patch(
+        &server,
+        &member,
+        &speaker_account.token,
+        json!({ "mute": true }),
+    )
+    .await;
+    assert_eq!(muted.status, 200, "{:?}", muted.body);
     let (audio_before, video_before) = listener.frames_after(Duration::from_secs(1)).await;
     let (audio_after, video_after) = listener.frames_after(Duration::from_secs(2)).await;
     assert!(
@@ -311,10 +311,14 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
         audio_after - audio_before
     );
     assert!(video_after > video_before, "video stopped too");
-    server
-        .tree()
-        .admissions
-        .set_flags(&room, speaker_id, Flags::default());
+    let unmuted = patch(
+        &server,
+        &member,
+        &speaker_account.token,
+        json!({ "mute": false }),
+    )
+    .await;
+    assert_eq!(unmuted.status, 200, "{:?}", unmuted.body);
     listener.decoded(audio_after + 25, 0).await;
 
     // Leaving: the listener is told (op 13), and the speaker's peer connection goes.
