@@ -523,11 +523,14 @@ impl Handler<TrackStarted> for Room {
     type Result = ();
 
     fn handle(&mut self, started: TrackStarted, ctx: &mut Context<Self>) {
+        // The Go Live rule: in a stream's room only the streamer publishes; a viewer's own
+        // tracks are never forwarded.
+        if !may_publish(&self.key, started.user_id) {
+            return;
+        }
         let Some(member) = self.members.get_mut(&started.user_id) else {
             return;
         };
-        // The Go Live rule: in a stream's room only the streamer publishes; a viewer's own
-        // tracks are never forwarded (nobody else is in the room but other viewers).
         member
             .tracks
             .insert(started.kind, (started.codec, started.keyframes));
@@ -540,6 +543,21 @@ impl Handler<TrackStarted> for Room {
         for receiver in receivers {
             self.add_sink(receiver, started.user_id, started.kind, ctx);
         }
+    }
+}
+
+/// Whether `user_id` publishes in `room`: anyone in a channel or call, only the streamer (the
+/// stream key's last part, `guild:{g}:{c}:{u}` or `call:{c}:{u}`) in a Go Live stream.
+fn may_publish(room: &RoomKey, user_id: i64) -> bool {
+    match room {
+        RoomKey::Stream { stream_key } => {
+            stream_key
+                .rsplit(':')
+                .next()
+                .and_then(|streamer| streamer.parse::<i64>().ok())
+                == Some(user_id)
+        }
+        _ => true,
     }
 }
 
@@ -660,5 +678,25 @@ impl Handler<ActiveRooms> for VoiceRooms {
 
     fn handle(&mut self, _: ActiveRooms, _: &mut Context<Self>) -> usize {
         self.rooms.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_streamer_publishes_in_a_stream() {
+        let stream = |key: &str| RoomKey::Stream {
+            stream_key: key.into(),
+        };
+        assert!(may_publish(&stream("guild:1:2:7"), 7));
+        assert!(!may_publish(&stream("guild:1:2:7"), 8));
+        assert!(may_publish(&stream("call:2:9"), 9));
+        let channel = RoomKey::Guild {
+            guild_id: 1,
+            channel_id: 2,
+        };
+        assert!(may_publish(&channel, 8));
     }
 }
