@@ -50,6 +50,9 @@ pub mod action {
     pub const MESSAGE_BULK_DELETE: i32 = 73;
     pub const MESSAGE_PIN: i32 = 74;
     pub const MESSAGE_UNPIN: i32 = 75;
+    pub const WEBHOOK_CREATE: i32 = 50;
+    pub const WEBHOOK_UPDATE: i32 = 51;
+    pub const WEBHOOK_DELETE: i32 = 52;
     pub const STICKER_CREATE: i32 = 90;
     pub const STICKER_UPDATE: i32 = 91;
     pub const STICKER_DELETE: i32 = 92;
@@ -125,6 +128,12 @@ impl Entry {
     /// The action's `options` (values are strings, as on Discord).
     pub fn options(mut self, options: Value) -> Self {
         self.0.options = Some(options);
+        self
+    }
+
+    /// The entry with no one named as acting: a change made with a webhook's token.
+    pub fn by_nobody(mut self) -> Self {
+        self.0.user_id = None;
         self
     }
 

@@ -57,6 +57,8 @@ pub struct RateLimitsConfig {
     pub routes: RuleConfig,
     /// Sending messages, per channel.
     pub message_create: RuleConfig,
+    /// Posting as a webhook, per webhook (an interaction's follow-ups, per interaction).
+    pub webhook_execute: RuleConfig,
     /// Logging in and registering, per address.
     pub auth: RuleConfig,
 }
@@ -74,6 +76,12 @@ pub struct HttpConfig {
     pub public_url: String,
     pub workers: usize,
     pub max_json_bytes: usize,
+    /// PEM certificate chain and private key: both set = the listener speaks TLS.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see `http::client_address`).
+    #[serde(deserialize_with = "addresses")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -106,6 +114,10 @@ pub struct CdnConfig {
     pub max_sticker_bytes: usize,
     pub max_image_pixels: u64,
     pub memory_cache_bytes: usize,
+    /// Fetch the images a webhook's `avatar_url` names (see `cdn::remote`).
+    pub fetch_remote_images: bool,
+    /// Fetch them from private and loopback addresses too (tests; trusted networks only).
+    pub fetch_private_addresses: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -321,6 +333,7 @@ impl Config {
             &limits.global,
             &limits.routes,
             &limits.message_create,
+            &limits.webhook_execute,
             &limits.auth,
         ] {
             if rule.limit == 0 || rule.window_ms == 0 {
@@ -377,7 +390,35 @@ impl Config {
                 message: "must start with http:// or https://".into(),
             });
         }
+        if self.http.tls_cert.is_empty() != self.http.tls_key.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "http.tls_key",
+                message: "http.tls_cert and http.tls_key go together".into(),
+            });
+        }
         Ok(())
+    }
+}
+
+/// A list of addresses, from TOML (`["127.0.0.1"]`) or from one comma-separated string (as an
+/// environment variable gives it: `SPACEBAR__HTTP__TRUSTED_PROXIES=127.0.0.1,::1`).
+fn addresses<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<std::net::IpAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<std::net::IpAddr>),
+        Text(String),
+    }
+    match Given::deserialize(deserializer)? {
+        Given::List(list) => Ok(list),
+        Given::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|address| !address.is_empty())
+            .map(|address| address.parse().map_err(serde::de::Error::custom))
+            .collect(),
     }
 }
 

@@ -21,5 +21,6 @@ pub mod rights;
 pub mod server;
 pub mod snowflake;
 pub mod storage;
+pub mod tls;
 pub mod voice;
 pub mod wire;

@@ -55,6 +55,8 @@ pub enum ServerError {
     Cdn(#[from] CdnError),
     #[error("cannot start the media runtime: {0}")]
     Media(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -186,6 +188,10 @@ pub async fn build(
     })
     .map_err(ServerError::Media)?;
     let listen = config.http.listen;
+    let tls = match (config.http.tls_cert.as_str(), config.http.tls_key.as_str()) {
+        ("", "") => None,
+        (cert, key) => Some(crate::tls::server_config(cert.as_ref(), key.as_ref())?),
+    };
     let workers = config.http.workers;
     let max_body = config.http.max_json_bytes;
     let state = Data::new(AppState {
@@ -226,7 +232,11 @@ pub async fn build(
     if workers > 0 {
         server = server.workers(workers);
     }
-    let server = server.bind(listen).map_err(|source| ServerError::Bind {
+    let bound = match tls {
+        Some(tls) => server.bind_rustls_0_23(listen, tls),
+        None => server.bind(listen),
+    };
+    let server = bound.map_err(|source| ServerError::Bind {
         addr: listen,
         source,
     })?;

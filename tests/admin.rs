@@ -836,3 +836,43 @@ async fn rights_are_granted_and_revoked_by_name_or_bit() {
     let rights: i64 = manage.body["rights"].as_str().unwrap().parse().unwrap();
     assert_eq!(rights & (1 << 7), 1 << 7);
 }
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_bans_apply_to_the_forwarded_address_only() {
+    let server = TestServer::with(&[("http.trusted_proxies", "127.0.0.2")]).await;
+    let root = operator(&server).await;
+    let visitor = account(&server, "visitor").await;
+    let by_ip = admin(
+        &server,
+        Method::POST,
+        "/bans",
+        &root.token,
+        Some(json!({ "ip": "203.0.113.9" })),
+    )
+    .await;
+    assert_eq!(by_ip.status, 201, "{:?}", by_ip.body);
+    // (peer, X-Forwarded-For) → status.
+    let from = |peer: &'static str, forwarded: &'static str| {
+        let url = server.url("/api/v9/users/@me");
+        let token = visitor.token.clone();
+        async move {
+            let connector = awc::Connector::new().local_address(peer.parse().unwrap());
+            let client = awc::Client::builder().connector(connector).finish();
+            client
+                .get(url)
+                .insert_header(("Authorization", token))
+                .insert_header(("X-Forwarded-For", forwarded))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Through the proxy, the address it appended last is the client's.
+    assert_eq!(from("127.0.0.2", "203.0.113.9").await, 403);
+    assert_eq!(from("127.0.0.2", "198.51.100.1, 203.0.113.9").await, 403);
+    // What the client itself put first is not believed.
+    assert_eq!(from("127.0.0.2", "203.0.113.9, 198.51.100.1").await, 200);
+    // Nor is the header of a peer that is no trusted proxy.
+    assert_eq!(from("127.0.0.1", "203.0.113.9").await, 200);
+}

@@ -1,7 +1,7 @@
 //! The audit log over real HTTP and gateways: what moderators do is written with their reason
 //! and Discord's changes, the log filters, only those with VIEW_AUDIT_LOG read it or hear
-//! GUILD_AUDIT_LOG_ENTRY_CREATE; and the permission sweep: every guild moderation route refuses
-//! a member without the right, changing nothing and logging nothing.
+//! GUILD_AUDIT_LOG_ENTRY_CREATE; and the permission sweep: every guild moderation route (and
+//! every webhook route) refuses a member without the right, changing nothing and logging nothing.
 
 use std::time::Duration;
 
@@ -770,6 +770,7 @@ async fn snapshot(server: &TestServer) -> Vec<String> {
         "emojis",
         "stickers",
         "messages",
+        "webhooks",
         "audit_log_entries",
     ] {
         let rows: Vec<Row> = diesel::sql_query(format!(
@@ -825,6 +826,14 @@ async fn permission_sweep_every_moderation_route_refuses_without_the_right() {
         204
     );
     let (other_id, banned_id) = (other.id.clone(), banned.id.clone());
+    let hook = post(
+        &server,
+        &format!("{V9}/channels/{c}/webhooks"),
+        Some(&owner.token),
+        json!({ "name": "Hook" }),
+    )
+    .await;
+    let hook = hook.body["id"].as_str().unwrap().to_string();
 
     let routes: Vec<(Method, String, Option<Value>)> = vec![
         (
@@ -966,6 +975,20 @@ async fn permission_sweep_every_moderation_route_refuses_without_the_right() {
         (Method::PUT, format!("/channels/{c}/pins/{said}"), None),
         (Method::DELETE, format!("/channels/{c}/pins/{pinned}"), None),
         (Method::GET, format!("/guilds/{g}/audit-logs"), None),
+        (
+            Method::POST,
+            format!("/channels/{c}/webhooks"),
+            Some(json!({ "name": "x" })),
+        ),
+        (Method::GET, format!("/channels/{c}/webhooks"), None),
+        (Method::GET, format!("/guilds/{g}/webhooks"), None),
+        (Method::GET, format!("/webhooks/{hook}"), None),
+        (
+            Method::PATCH,
+            format!("/webhooks/{hook}"),
+            Some(json!({ "name": "x" })),
+        ),
+        (Method::DELETE, format!("/webhooks/{hook}"), None),
     ];
     let entries_before = server.count("audit_log_entries").await;
     for (method, path, body) in routes {

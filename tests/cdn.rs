@@ -25,7 +25,7 @@ fn client() -> awc::Client {
 }
 
 /// A PNG with a gradient (so resizing has something to do).
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let image = RgbaImage::from_fn(width, height, |x, y| {
         Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])
     });
@@ -55,7 +55,7 @@ fn animated_gif(size: u32) -> Vec<u8> {
     out
 }
 
-fn data_url(mime: &str, bytes: &[u8]) -> String {
+pub(crate) fn data_url(mime: &str, bytes: &[u8]) -> String {
     format!(
         "data:{mime};base64,{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -76,9 +76,9 @@ fn noise(length: usize) -> Vec<u8> {
 }
 
 /// One part of a multipart body: (field name, file name, bytes).
-type Part<'a> = (&'a str, Option<&'a str>, &'a [u8]);
+pub(crate) type Part<'a> = (&'a str, Option<&'a str>, &'a [u8]);
 
-fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
+pub(crate) fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     let boundary = "spacebar-test-boundary-7d93";
     let mut body = Vec::new();
     for (name, filename, bytes) in parts {

@@ -5,7 +5,8 @@
 //! and edits it, and checks what a person would see: the bot's "pong" on the user's own
 //! gateway, and the bot noticing the join and the edit; then the bot sends a burst of 50
 //! messages with rate limits on and must never meet a 429; registers a slash command with
-//! discord.py's CommandTree and answers it; sends an embed with a file.
+//! discord.py's CommandTree and answers it; sends an embed with a file; posts through a webhook
+//! (`discord.Webhook.partial(...).send(..., wait=True)`) and edits what it posted.
 //!
 //! discord.py is installed by the test itself, once, into a virtualenv under the target
 //! directory, so a plain `cargo test --workspace` works on a fresh machine with `python3`
@@ -235,10 +236,39 @@ async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
     assert_eq!(&bytes[..], b"report bytes\n");
     let sent = bot.event("report_sent").await;
     assert_eq!(sent["files"], json!(["report.txt"]));
+
+    // A webhook the owner made, driven by discord.py with its id and token.
+    let made = post(
+        &server,
+        &format!("/api/v9/channels/{channel_id}/webhooks"),
+        Some(&owner),
+        json!({ "name": "Hook" }),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{:?}", made.body);
+    let hook_id = made.body["id"].as_str().unwrap().to_string();
+    let hook_token = made.body["token"].as_str().unwrap();
+    let asked = post(
+        &server,
+        &format!("/api/v9/channels/{channel_id}/messages"),
+        Some(&owner),
+        json!({ "content": format!("!webhook {hook_id} {hook_token}") }),
+    )
+    .await;
+    assert_eq!(asked.status, 200, "{:?}", asked.body);
+    let hooked = bot.event("webhook_sent").await;
+    assert_eq!(hooked["webhook_id"], hook_id);
+    assert_eq!(hooked["author"], "Hooked");
+    assert_eq!(hooked["edited"], "from a webhook, edited");
+    // The owner saw it arrive with the webhook as its author.
+    let seen = bot_message(&mut gateway, &hook_id).await;
+    assert_eq!(seen["id"], hooked["message_id"]);
+    assert_eq!(seen["webhook_id"], hook_id);
+    assert_eq!(seen["author"]["username"], "Hooked");
     bot.assert_quiet();
 }
 
-/// The owner's next MESSAGE_CREATE from the bot.
+/// The owner's next MESSAGE_CREATE from the bot (or whoever `bot_id` names: a webhook).
 async fn bot_message(gateway: &mut Gateway, bot_id: &str) -> Value {
     loop {
         let created = gateway.dispatch("MESSAGE_CREATE").await;

@@ -26,5 +26,8 @@ mod moderation;
 mod presence;
 mod rate_limits;
 mod social;
+mod tls;
 mod users;
 mod voice_media;
+mod voice_signalling;
+mod webhooks;

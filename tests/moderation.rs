@@ -1617,3 +1617,59 @@ async fn bans_remove_purge_and_keep_out() {
         true
     );
 }
+
+#[actix_web::test]
+async fn creators_change_their_own_emojis_and_only_moderators_change_others() {
+    const CREATE_GUILD_EXPRESSIONS: u64 = 1 << 43;
+    let server = TestServer::start().await;
+    let owner = account(&server, "curator").await;
+    let (guild_id, channel) = guild(&server, &owner).await;
+    let code = invite_code(&server, &owner.token, &channel).await;
+    let artist = member(&server, &code, "artist").await;
+    let emojis = format!("{V9}/guilds/{guild_id}/emojis");
+    let image = crate::cdn::data_url("image/png", &crate::cdn::png(8, 8));
+    let create = |token: &str, name: &str| {
+        let body = json!({ "name": name, "image": image });
+        let token = token.to_string();
+        let server = &server;
+        let emojis = emojis.clone();
+        async move { post(server, &emojis, Some(&token), body).await }
+    };
+    assert_error(&create(&artist.token, "denied").await, 403, 50013);
+
+    let creators = role(
+        &server,
+        &owner.token,
+        &guild_id,
+        json!({ "name": "creators", "permissions": CREATE_GUILD_EXPRESSIONS.to_string() }),
+    )
+    .await;
+    give_role(&server, &owner, &guild_id, &artist.id, &creators).await;
+    let own = create(&artist.token, "mine").await;
+    assert_eq!(own.status, 201, "{:?}", own.body);
+    let own = format!("{emojis}/{}", own.body["id"].as_str().unwrap());
+    let owners = create(&owner.token, "theirs").await;
+    let owners = format!("{emojis}/{}", owners.body["id"].as_str().unwrap());
+
+    let renamed = patch(
+        &server,
+        &own,
+        &artist.token,
+        json!({ "name": "still_mine" }),
+    )
+    .await;
+    assert_eq!(renamed.body["name"], "still_mine", "{:?}", renamed.body);
+    let refused = patch(&server, &owners, &artist.token, json!({ "name": "taken" })).await;
+    assert_error(&refused, 403, 50013);
+    assert_error(&delete(&server, &owners, &artist.token).await, 403, 50013);
+    assert_eq!(delete(&server, &own, &artist.token).await.status, 204);
+    let left = get(&server, &emojis, Some(&owner.token)).await;
+    let names: Vec<&str> = left
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["theirs"]);
+}

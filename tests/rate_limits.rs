@@ -221,3 +221,61 @@ async fn accounts_with_bypass_rate_limits_are_not_limited() {
         assert!(answer.header("x-ratelimit-limit").is_none());
     }
 }
+
+#[actix_web::test]
+async fn posting_as_a_webhook_is_limited_per_webhook() {
+    let server = limited(&[
+        ("rate_limits.webhook_execute.limit", "2"),
+        ("rate_limits.webhook_execute.window_ms", "60000"),
+    ])
+    .await;
+    let alice = account(&server, "alice").await;
+    let general = channel(&server, &alice.token).await;
+    let mut hooks = Vec::new();
+    for name in ["First", "Second"] {
+        let made = send(
+            &server,
+            "POST",
+            &format!("/api/v9/channels/{general}/webhooks"),
+            Some(&alice.token),
+            Some(json!({ "name": name })),
+        )
+        .await;
+        assert_eq!(made.status, 200, "{:?}", made.body);
+        let (id, token) = (&made.body["id"], &made.body["token"]);
+        hooks.push(format!(
+            "/api/v9/webhooks/{}/{}",
+            id.as_str().unwrap(),
+            token.as_str().unwrap()
+        ));
+    }
+    let post = |path: String| {
+        let server = &server;
+        async move {
+            send(
+                server,
+                "POST",
+                &path,
+                None,
+                Some(json!({ "content": "hi" })),
+            )
+            .await
+        }
+    };
+
+    for remaining in [1.0, 0.0] {
+        let posted = post(hooks[0].clone()).await;
+        assert_eq!(posted.status, 204, "{:?}", posted.body);
+        assert_eq!(posted.number("x-ratelimit-limit"), 2.0);
+        assert_eq!(posted.number("x-ratelimit-remaining"), remaining);
+    }
+    let refused = post(hooks[0].clone()).await;
+    assert_eq!(refused.status, 429, "{:?}", refused.body);
+    // The other webhook of the same channel has its own bucket.
+    let other = post(hooks[1].clone()).await;
+    assert_eq!(other.status, 204, "{:?}", other.body);
+    assert_eq!(
+        server.count("messages WHERE webhook_id IS NOT NULL").await,
+        3
+    );
+}

@@ -24,14 +24,17 @@ impl Tree {
     /// Starts the tree on the current actix system; guild actors get `guild_threads` arbiters,
     /// voice rooms use `media`.
     pub fn start(store: Arc<dyn GuildStore>, guild_threads: usize, media: Media) -> Self {
-        let guilds = Supervisor::start(move |_| GuildRegistry::new(store, guild_threads));
+        let admissions = Admissions::default();
+        let guild_admissions = admissions.clone();
+        let guilds =
+            Supervisor::start(move |_| GuildRegistry::new(store, guild_threads, guild_admissions));
         let registry_guilds = guilds.clone();
         Self {
             sessions: Supervisor::start(move |_| {
                 SessionRegistry::with_guilds(registry_guilds.clone())
             }),
             guilds,
-            admissions: Admissions::default(),
+            admissions,
             voice: Voice::start(media),
         }
     }

@@ -7,6 +7,7 @@
 mod cache;
 pub mod default_avatars;
 pub mod imaging;
+pub mod remote;
 mod serve;
 pub mod signing;
 mod upload;

@@ -6,6 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{channel_recipients, channels, permission_overwrites};
 use crate::permissions::{Overwrite, OverwriteKind};
+use spacebar_actors::guild::voice::VoiceChannel;
 
 /// Discord's channel types used here.
 pub mod kind {
@@ -74,6 +75,16 @@ impl OverwriteRow {
 }
 
 impl Channel {
+    /// This channel as a place to join voice in, if it is a voice or stage channel of
+    /// `guild_id`.
+    pub fn voice_in(&self, guild_id: i64) -> Option<VoiceChannel> {
+        (self.guild_id == Some(guild_id) && kind::is_voice(self.kind)).then(|| VoiceChannel {
+            channel_id: self.id,
+            user_limit: self.user_limit.and_then(|limit| u32::try_from(limit).ok()),
+            stage: self.kind == kind::GUILD_STAGE_VOICE,
+        })
+    }
+
     /// A new channel with defaults for its kind.
     pub fn new(id: i64, kind: i32, guild_id: Option<i64>, name: Option<String>) -> Self {
         Self {

@@ -44,7 +44,8 @@ pub struct Message {
     pub id: i64,
     pub channel_id: i64,
     pub guild_id: Option<i64>,
-    pub author_id: i64,
+    /// The user who wrote it; `None` for a webhook's message.
+    pub author_id: Option<i64>,
     pub content: String,
     pub kind: i32,
     pub tts: bool,
@@ -63,6 +64,10 @@ pub struct Message {
     /// The interaction this message answers or follows up, and what clients show of it.
     pub interaction_id: Option<i64>,
     pub interaction_metadata: Option<serde_json::Value>,
+    /// The webhook that sent it, with the name and avatar hash it was sent under.
+    pub webhook_id: Option<i64>,
+    pub webhook_name: Option<String>,
+    pub webhook_avatar: Option<String>,
 }
 
 /// What an edit may change. Kept apart from the row so an edit never writes `pinned` back
@@ -77,6 +82,7 @@ pub struct MessageEdit {
     pub mention_everyone: bool,
     pub flags: i32,
     pub components: serde_json::Value,
+    pub attachments: serde_json::Value,
     pub edited_at: Option<DateTime<Utc>>,
 }
 
@@ -97,7 +103,7 @@ impl Message {
             id,
             channel_id,
             guild_id,
-            author_id,
+            author_id: Some(author_id),
             content: String::new(),
             kind: kind::DEFAULT,
             tts: false,
@@ -114,7 +120,33 @@ impl Message {
             created_at: crate::snowflake::timestamp(id),
             interaction_id: None,
             interaction_metadata: None,
+            webhook_id: None,
+            webhook_name: None,
+            webhook_avatar: None,
         }
+    }
+
+    /// A message sent by a webhook as `name` with `avatar` (a hash of the webhook's avatars).
+    pub fn new_by_webhook(
+        id: i64,
+        channel_id: i64,
+        guild_id: Option<i64>,
+        webhook_id: i64,
+        name: String,
+        avatar: Option<String>,
+    ) -> Self {
+        Self {
+            author_id: None,
+            webhook_id: Some(webhook_id),
+            webhook_name: Some(name),
+            webhook_avatar: avatar,
+            ..Self::new(id, channel_id, guild_id, 0)
+        }
+    }
+
+    /// Who the message is by, as its events name them: the user, or the webhook.
+    pub fn author_or_webhook(&self) -> Option<i64> {
+        self.author_id.or(self.webhook_id)
     }
 
     /// The message `id` if it is in `channel_id`.
@@ -126,6 +158,21 @@ impl Message {
         messages::table
             .find(id)
             .filter(messages::channel_id.eq(channel_id))
+            .select(Message::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The message `id` if `webhook_id` sent it (wherever the webhook has moved since).
+    pub async fn find_by_webhook(
+        conn: &mut AsyncPgConnection,
+        webhook_id: i64,
+        id: i64,
+    ) -> QueryResult<Option<Message>> {
+        messages::table
+            .find(id)
+            .filter(messages::webhook_id.eq(webhook_id))
             .select(Message::as_select())
             .first(conn)
             .await

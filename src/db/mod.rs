@@ -29,6 +29,7 @@ pub mod roles;
 pub mod schema;
 pub mod stickers;
 pub mod users;
+pub mod webhooks;
 
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool;

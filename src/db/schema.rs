@@ -152,7 +152,7 @@ diesel::table! {
         id -> Int8,
         channel_id -> Int8,
         guild_id -> Nullable<Int8>,
-        author_id -> Int8,
+        author_id -> Nullable<Int8>,
         content -> Text,
         #[sql_name = "type"]
         kind -> Int4,
@@ -170,6 +170,25 @@ diesel::table! {
         created_at -> Timestamptz,
         interaction_id -> Nullable<Int8>,
         interaction_metadata -> Nullable<Jsonb>,
+        webhook_id -> Nullable<Int8>,
+        webhook_name -> Nullable<Text>,
+        webhook_avatar -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Int8,
+        #[sql_name = "type"]
+        kind -> Int4,
+        guild_id -> Int8,
+        channel_id -> Int8,
+        user_id -> Nullable<Int8>,
+        name -> Text,
+        avatar -> Nullable<Text>,
+        token -> Text,
+        application_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -390,4 +409,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     roles,
     stickers,
     users,
+    webhooks,
 );

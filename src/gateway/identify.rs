@@ -10,7 +10,9 @@ use spacebar_actors::intents::{self, allowed_privileged, bits as intent_bits, Sh
 use spacebar_actors::presence::{self, Aggregate, Platform, Presence, Status};
 use spacebar_actors::registry::{GetPresences, Presences};
 use spacebar_actors::session::backend::{BackendError, MembersRequest};
-use spacebar_actors::session::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
+use spacebar_actors::session::{
+    Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget,
+};
 use spacebar_actors::Dispatch;
 
 use crate::credentials::authenticate;
@@ -143,6 +145,15 @@ impl SessionBackend for AppState {
             user_id,
             request,
         )
+    }
+
+    fn voice_target(
+        &self,
+        user_id: i64,
+        guild_id: i64,
+        channel_id: i64,
+    ) -> BoxFuture<'static, Result<Option<VoiceTarget>, BackendError>> {
+        super::voice::voice_target(self.pool.clone(), user_id, guild_id, channel_id)
     }
 }
 

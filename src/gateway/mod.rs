@@ -1,9 +1,11 @@
 //! The gateway's entry: the WebSocket upgrade at `/`, which starts one connection actor (in
 //! the `spacebar-actors` crate) per socket; and, in `identify`, what sessions need from the
-//! database to authenticate and say READY; in `members`, the answers to REQUEST_GUILD_MEMBERS.
+//! database to authenticate and say READY; in `members`, the answers to REQUEST_GUILD_MEMBERS;
+//! in `voice`, the channel an op 4 asks to join.
 
 mod identify;
 mod members;
+mod voice;
 
 use std::collections::HashMap;
 

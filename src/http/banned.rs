@@ -9,6 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::web::Data;
 use actix_web::{Error, ResponseError};
 
+use super::client_address::client_address;
 use super::error::ApiError;
 use crate::server::AppState;
 
@@ -16,10 +17,9 @@ pub async fn refuse_banned(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let banned = match (req.app_data::<Data<AppState>>(), req.peer_addr()) {
-        (Some(state), Some(peer)) => state.is_banned(peer.ip()),
-        _ => false,
-    };
+    let banned = req.app_data::<Data<AppState>>().is_some_and(|state| {
+        client_address(&req, &state.config()).is_some_and(|address| state.is_banned(address))
+    });
     if banned {
         let refusal = ApiError::Plain {
             status: StatusCode::FORBIDDEN,

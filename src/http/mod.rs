@@ -6,6 +6,7 @@ pub mod access;
 mod admin;
 pub mod authorization;
 pub mod banned;
+mod client_address;
 pub mod cors;
 pub mod error;
 pub mod ids;
@@ -27,6 +28,7 @@ mod ping;
 mod policies;
 mod read_states;
 mod users;
+mod webhooks;
 mod well_known;
 
 use actix_web::web;
@@ -65,6 +67,7 @@ fn api(cfg: &mut web::ServiceConfig) {
     oauth2::configure(cfg);
     ping::configure(cfg);
     read_states::configure(cfg);
+    webhooks::configure(cfg);
 }
 
 /// Every unknown route: Discord's 404 body.

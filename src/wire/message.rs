@@ -12,14 +12,14 @@ use crate::wire::user::PublicUser;
 /// events, `nonce` for the sender, `referenced_message` for replies.
 pub fn message(
     message: &Message,
-    author: &User,
+    author: Value,
     mentions: &[&User],
     reactions: &[&ReactionCount],
 ) -> Value {
     let mut value = json!({
         "id": id(message.id),
         "channel_id": id(message.channel_id),
-        "author": PublicUser::from(author),
+        "author": author,
         "content": message.content,
         "timestamp": message.created_at,
         "edited_timestamp": message.edited_at,
@@ -36,6 +36,9 @@ pub fn message(
     });
     if let Some(guild_id) = message.guild_id {
         value["guild_id"] = id(guild_id).into();
+    }
+    if let Some(webhook_id) = message.webhook_id {
+        value["webhook_id"] = id(webhook_id).into();
     }
     if !reactions.is_empty() {
         value["reactions"] = reactions.iter().map(|r| reaction(r)).collect();
@@ -62,6 +65,25 @@ pub fn message(
         value["message_reference"] = reference;
     }
     value
+}
+
+/// Who wrote a message, as its `author`: the user (`user`, loaded by the caller), or for a
+/// webhook's message a bot user made of the webhook's id and the name and avatar it was sent
+/// with, as Discord shows it. `None` when the user is gone.
+pub fn author(message: &Message, user: Option<&User>) -> Option<Value> {
+    match (message.author_id, message.webhook_id, &message.webhook_name) {
+        (None, Some(webhook_id), Some(name)) => Some(json!({
+            "id": id(webhook_id),
+            "username": name,
+            "global_name": null,
+            "avatar": message.webhook_avatar,
+            "discriminator": "0000",
+            "public_flags": 0,
+            "flags": 0,
+            "bot": true,
+        })),
+        _ => user.map(|user| json!(PublicUser::from(user))),
+    }
 }
 
 /// A reply's or pin notice's `message_reference` as stored: snowflakes as strings.

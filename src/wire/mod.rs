@@ -8,3 +8,4 @@ pub mod invite;
 pub mod message;
 pub mod settings;
 pub mod user;
+pub mod webhook;

@@ -3,7 +3,8 @@
 It reads SPACEBAR_URL (http://host:port) and BOT_TOKEN from the environment, prints one JSON
 line on stdout per event it sees (ready, member_join, message, message_edit, replied, …),
 answers "!ping" with "pong", "!burst N" with N messages, "!report" with an embed and a file,
-and registers a slash command /hello that it answers. Errors go to stderr, which the test shows
+"!webhook ID TOKEN" by posting through that webhook and editing what it posted, and registers
+a slash command /hello that it answers. Errors go to stderr, which the test shows
 on failure.
 Nothing here works around the server: the only changes are the two addresses discord.py would
 otherwise take from Discord.
@@ -105,6 +106,20 @@ async def main():
                 message_id=str(sent.id),
                 embeds=[e.title for e in sent.embeds],
                 files=[a.filename for a in sent.attachments],
+            )
+
+        if message.author.id != client.user.id and message.content.startswith("!webhook "):
+            # A webhook known by its id and token alone, as discord.py drives one.
+            webhook_id, webhook_token = message.content.split()[1:3]
+            webhook = discord.Webhook.partial(int(webhook_id), webhook_token, client=client)
+            sent = await webhook.send("from a webhook", username="Hooked", wait=True)
+            edited = await sent.edit(content="from a webhook, edited")
+            emit(
+                "webhook_sent",
+                message_id=str(sent.id),
+                webhook_id=str(sent.webhook_id),
+                author=sent.author.name,
+                edited=edited.content,
             )
 
     @client.event

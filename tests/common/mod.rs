@@ -165,6 +165,11 @@ impl TestServer {
         spacebar::server::stop_gracefully(&self.tree, &self.handle).await;
     }
 
+    /// The voice admissions the gateway writes and the voice gateway redeems.
+    pub fn admissions(&self) -> &spacebar_actors::voice::Admissions {
+        &self.tree.admissions
+    }
+
     /// The server's data directory (stored files live under `files/`).
     pub fn data_dir(&self) -> &std::path::Path {
         self._data_dir.path()

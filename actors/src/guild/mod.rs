@@ -6,6 +6,7 @@
 mod member_list;
 mod registry;
 mod state;
+pub mod voice;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,9 +25,11 @@ use crate::dispatch::{Deliver, Dispatch};
 use crate::permissions::{self, bits::VIEW_CHANNEL};
 use crate::registry::GetPresences;
 use crate::supervisor::guard;
+use crate::voice::Admissions;
 use member_list::{MemberList, Op, Roster};
 pub use registry::{GuildRegistry, SubscribeUser};
 pub use state::{GuildState, StateChange};
+use voice::{Notice, UpdateVoice, VoiceError, VoiceStates, VoiceStatesOf};
 
 /// How a guild actor gets its guild from the database.
 pub trait GuildStore: Send + Sync + 'static {
@@ -114,11 +117,14 @@ pub struct GuildActor {
     roster: Option<Roster>,
     /// Watched member lists, by channel.
     lists: HashMap<i64, Watched>,
+    /// Who is in which voice channel: in memory only, kept across restarts of the actor.
+    voice: VoiceStates,
 }
 
 impl GuildActor {
-    pub fn new(guild_id: i64, store: Arc<dyn GuildStore>) -> Self {
+    pub fn new(guild_id: i64, store: Arc<dyn GuildStore>, admissions: Admissions) -> Self {
         Self {
+            voice: VoiceStates::new(guild_id, admissions),
             guild_id,
             store,
             state: GuildState::default(),
@@ -186,10 +192,19 @@ impl GuildActor {
 
     fn publish(&mut self, event: Publish) {
         let changed = !event.changes.is_empty();
+        let mut notices = Vec::new();
         for change in event.changes {
-            // A member who left takes their sessions with them.
-            if let StateChange::MemberRemoved { user_id } = change {
-                self.subscribers.retain(|_, s| s.user_id != user_id);
+            match change {
+                // A member who left takes their sessions and their voice state with them.
+                StateChange::MemberRemoved { user_id } => {
+                    self.subscribers.retain(|_, s| s.user_id != user_id);
+                    notices.extend(self.voice.member_removed(user_id));
+                }
+                // A deleted channel disconnects whoever was in it.
+                StateChange::ChannelRemoved { channel_id } => {
+                    notices.extend(self.voice.channel_removed(channel_id));
+                }
+                _ => {}
             }
             if let Some(roster) = &mut self.roster {
                 roster.apply(&change);
@@ -212,9 +227,56 @@ impl GuildActor {
                 }
             }
         }
+        self.announce(notices);
         if event.deleted {
+            self.voice.clear();
             self.subscribers.clear();
         }
+    }
+
+    /// Tells the sessions about voice state changes: VOICE_STATE_UPDATE to the guild, and
+    /// VOICE_SERVER_UPDATE to the one session that is to connect.
+    fn announce(&mut self, notices: Vec<Notice>) {
+        for notice in notices {
+            let (event, d) = match &notice {
+                Notice::State(d) => ("VOICE_STATE_UPDATE", d),
+                Notice::Server { d, .. } => ("VOICE_SERVER_UPDATE", d),
+            };
+            let dispatch = match Dispatch::json(event, d) {
+                Ok(dispatch) => Arc::new(dispatch.in_guild(self.guild_id)),
+                Err(error) => {
+                    tracing::error!(%error, event, "voice dispatch did not serialise");
+                    continue;
+                }
+            };
+            match notice {
+                Notice::State(_) => self.publish(Publish {
+                    guild_id: self.guild_id,
+                    changes: Vec::new(),
+                    dispatch: Some((dispatch, Audience::Guild)),
+                    deleted: false,
+                }),
+                Notice::Server { session_id, .. } => {
+                    if let Some(subscriber) = self.subscribers.get(&session_id) {
+                        subscriber.recipient.do_send(Deliver(dispatch));
+                    }
+                }
+            }
+        }
+    }
+
+    fn update_voice(
+        &mut self,
+        update: UpdateVoice,
+    ) -> Result<Option<serde_json::Value>, VoiceError> {
+        if !self.state.members.contains_key(&update.user_id) {
+            return Err(VoiceError::MissingAccess);
+        }
+        let (state, notices) = self
+            .voice
+            .apply(&self.state, update.user_id, update.change)?;
+        self.announce(notices);
+        Ok(state)
     }
 }
 
@@ -395,6 +457,21 @@ impl Handler<WatchMemberList> for GuildActor {
     }
 }
 
+impl Handler<UpdateVoice> for GuildActor {
+    type Result = Result<Option<serde_json::Value>, VoiceError>;
+    fn handle(&mut self, update: UpdateVoice, ctx: &mut Context<Self>) -> Self::Result {
+        guard::<Self, _, _>("guild", ctx, |_| self.update_voice(update))
+            .unwrap_or(Err(VoiceError::NotConnected))
+    }
+}
+
+impl Handler<VoiceStatesOf> for GuildActor {
+    type Result = Vec<serde_json::Value>;
+    fn handle(&mut self, _: VoiceStatesOf, _: &mut Context<Self>) -> Self::Result {
+        self.voice.all()
+    }
+}
+
 impl Handler<Publish> for GuildActor {
     type Result = ();
     fn handle(&mut self, event: Publish, ctx: &mut Context<Self>) {
@@ -487,7 +564,8 @@ mod tests {
             loads: AtomicUsize::new(0),
         });
         let dyn_store: Arc<dyn GuildStore> = store.clone();
-        let guild = Supervisor::start(move |_| GuildActor::new(5, dyn_store));
+        let guild =
+            Supervisor::start(move |_| GuildActor::new(5, dyn_store, Admissions::default()));
         let (sender, mut received) = mpsc::unbounded_channel();
         let session = Collector(sender).start();
         let subscribe = |user_id| Subscribe {

@@ -4,22 +4,29 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Arbiter, Context, Handler, Message, Supervised, Supervisor};
+use actix::{
+    Actor, Addr, Arbiter, Context, Handler, Message, ResponseFuture, Supervised, Supervisor,
+};
+use serde_json::Value;
 
+use super::voice::{GetVoiceStates, UpdateVoice, VoiceChange, VoiceError, VoiceStatesOf};
 use super::{GuildActor, GuildStore, Publish, Subscribe, WatchMemberList};
 use crate::supervisor::guard;
+use crate::voice::Admissions;
 
 pub struct GuildRegistry {
     store: Arc<dyn GuildStore>,
+    admissions: Admissions,
     arbiters: Vec<Arbiter>,
     guilds: HashMap<i64, Addr<GuildActor>>,
 }
 
 impl GuildRegistry {
     /// A registry placing guild actors on `threads` arbiters of their own.
-    pub fn new(store: Arc<dyn GuildStore>, threads: usize) -> Self {
+    pub fn new(store: Arc<dyn GuildStore>, threads: usize, admissions: Admissions) -> Self {
         Self {
             store,
+            admissions,
             arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
             guilds: HashMap::new(),
         }
@@ -27,12 +34,15 @@ impl GuildRegistry {
 
     fn guild(&mut self, guild_id: i64) -> &Addr<GuildActor> {
         let store = &self.store;
+        let admissions = &self.admissions;
         let arbiters = &self.arbiters;
         self.guilds.entry(guild_id).or_insert_with(|| {
             let index =
                 usize::try_from(guild_id.unsigned_abs() >> 22).unwrap_or(0) % arbiters.len().max(1);
             let store = store.clone();
-            let start = move |_: &mut Context<GuildActor>| GuildActor::new(guild_id, store);
+            let admissions = admissions.clone();
+            let start =
+                move |_: &mut Context<GuildActor>| GuildActor::new(guild_id, store, admissions);
             match arbiters.get(index) {
                 Some(arbiter) => Supervisor::start_in_arbiter(&arbiter.handle(), start),
                 None => Supervisor::start(start),
@@ -83,6 +93,51 @@ impl Handler<WatchMemberList> for GuildRegistry {
                 guild.do_send(watch);
             }
         });
+    }
+}
+
+impl Handler<UpdateVoice> for GuildRegistry {
+    type Result = ResponseFuture<Result<Option<Value>, VoiceError>>;
+    fn handle(&mut self, update: UpdateVoice, _: &mut Context<Self>) -> Self::Result {
+        // A join may be the first thing a guild's actor is needed for; anything else is about
+        // a voice state, which only a running actor holds.
+        let guild = match update.change {
+            VoiceChange::Join(_) => Some(self.guild(update.guild_id).clone()),
+            _ => self.guilds.get(&update.guild_id).cloned(),
+        };
+        Box::pin(async move {
+            match guild {
+                Some(guild) => guild
+                    .send(update)
+                    .await
+                    .unwrap_or(Err(VoiceError::NotConnected)),
+                None => Err(VoiceError::NotConnected),
+            }
+        })
+    }
+}
+
+impl Handler<GetVoiceStates> for GuildRegistry {
+    type Result = ResponseFuture<HashMap<i64, Vec<Value>>>;
+    fn handle(&mut self, get: GetVoiceStates, _: &mut Context<Self>) -> Self::Result {
+        // Voice states live in guild actors, which run while anyone is connected: a guild
+        // without one has nobody in voice.
+        let asking: Vec<_> = get
+            .guild_ids
+            .into_iter()
+            .filter_map(|id| Some((id, self.guilds.get(&id)?.send(VoiceStatesOf))))
+            .collect();
+        Box::pin(async move {
+            let mut states = HashMap::new();
+            for (guild_id, answer) in asking {
+                if let Ok(found) = answer.await {
+                    if !found.is_empty() {
+                        states.insert(guild_id, found);
+                    }
+                }
+            }
+            states
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
+use crate::guild::voice::VoiceChannel;
 use crate::intents::Shard;
 
 use crate::Dispatch;
@@ -99,6 +100,17 @@ impl MembersRequest {
     }
 }
 
+/// A guild voice channel a member asked to join with op 4, as the database has it.
+#[derive(Debug, Clone)]
+pub struct VoiceTarget {
+    pub channel: VoiceChannel,
+    /// The member's server mute and deafen.
+    pub mute: bool,
+    pub deaf: bool,
+    /// The member object (with `user`) voice states carry.
+    pub member: Arc<Value>,
+}
+
 /// A backend failure outside IDENTIFY (closes the connection with 4000; logged, never sent).
 #[derive(Debug, thiserror::Error)]
 #[error("backend failed: {0}")]
@@ -120,4 +132,14 @@ pub trait SessionBackend: Send + Sync + 'static {
         user_id: i64,
         request: MembersRequest,
     ) -> BoxFuture<'static, Result<Vec<Arc<Dispatch>>, BackendError>>;
+
+    /// Op 4 from `user_id` naming a channel of a guild: the channel, if it is a voice or stage
+    /// channel of that guild and the user is a member (`None` otherwise: the join is ignored).
+    /// Permissions and the user limit are the guild actor's to check.
+    fn voice_target(
+        &self,
+        user_id: i64,
+        guild_id: i64,
+        channel_id: i64,
+    ) -> BoxFuture<'static, Result<Option<VoiceTarget>, BackendError>>;
 }

@@ -16,19 +16,19 @@ use rand::Rng;
 
 use super::backend::MembersRequest;
 use super::protocol::{
-    list_requests, members_request, op, CloseCode, Identify, Resume, VoiceStateUpdate,
+    list_requests, members_request, op, voice_request, CloseCode, Identify, Resume,
 };
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
     Attach, Detach, End, Identified, IdentifyError, IdentifyRequest, Outbound, Session,
-    SessionBackend, SessionConfig, UpdatePresence, WatchMembers,
+    SessionBackend, SessionConfig, UpdatePresence, Voice, VoiceJoin, WatchMembers,
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
 use crate::presence;
 use crate::registry::Find;
 use crate::supervisor::catch_failure;
-use crate::Tree;
+use crate::{voice, Tree};
 
 /// The window the command rate limit counts in.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -231,13 +231,7 @@ impl Connection {
             {
                 self.close(ctx, CloseCode::NotAuthenticated)
             }
-            op::VOICE_STATE_UPDATE => {
-                if serde_json::from_value::<VoiceStateUpdate>(payload.d).is_err() {
-                    self.close(ctx, CloseCode::DecodeError);
-                }
-                // Leaving voice (guild_id and channel_id null, as Fermi sends at start-up) is
-                // a no-op for a session that is in no voice channel.
-            }
+            op::VOICE_STATE_UPDATE => self.update_voice_state(payload.d, ctx),
             op::REQUEST_GUILD_MEMBERS => self.request_members(payload.d, ctx),
             op::PRESENCE_UPDATE => self.update_presence(&payload.d, ctx),
             op::GUILD_SUBSCRIPTIONS | op::GUILD_SUBSCRIPTIONS_BULK => {
@@ -406,6 +400,52 @@ impl Connection {
             Some((status, activities)) => session.do_send(UpdatePresence { status, activities }),
             None => self.close(ctx, CloseCode::DecodeError),
         }
+    }
+
+    /// VOICE_STATE_UPDATE (op 4): checked here (a bad one closes with 4002). A join is looked
+    /// up by the backend (a voice channel of the guild, the user a member), then carried out by
+    /// the guild's actor through the session; whatever is refused is ignored, as on Discord.
+    fn update_voice_state(&mut self, d: serde_json::Value, ctx: &mut ws::WebsocketContext<Self>) {
+        let Phase::Ready { session, filter } = &self.phase else {
+            return self.close(ctx, CloseCode::NotAuthenticated);
+        };
+        let (session, user_id) = (session.clone(), filter.user_id);
+        let Some(request) = voice_request(d) else {
+            return self.close(ctx, CloseCode::DecodeError);
+        };
+        // Without a guild: a call in a DM, not served here; leaving one (Fermi sends
+        // `guild_id: null, channel_id: null` at start-up) is a no-op.
+        let Some(guild_id) = request.guild_id else {
+            return;
+        };
+        let Some(channel_id) = request.channel_id else {
+            return session.do_send(Voice {
+                guild_id,
+                join: None,
+            });
+        };
+        let endpoint = voice::endpoint(&self.params.gateway_url);
+        let looking = self.backend.voice_target(user_id, guild_id, channel_id);
+        // `wait`: op 4s take effect in the order they were sent.
+        ctx.wait(
+            looking
+                .into_actor(self)
+                .map(move |result, connection, ctx| match result {
+                    Ok(Some(target)) => session.do_send(Voice {
+                        guild_id,
+                        join: Some(VoiceJoin {
+                            target,
+                            endpoint,
+                            request,
+                        }),
+                    }),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(%error, "voice channel lookup failed");
+                        connection.close(ctx, CloseCode::UnknownError);
+                    }
+                }),
+        );
     }
 
     /// GUILD_SUBSCRIPTIONS (op 14) and its bulk form (op 37): checked here (a bad one closes

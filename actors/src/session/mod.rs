@@ -22,13 +22,14 @@ use actix::dev::SendError;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient, SpawnHandle};
 
 use crate::dispatch::{Deliver, Dispatch};
+use crate::guild::voice::{Join as JoinVoice, UpdateVoice, VoiceChange};
 use crate::guild::{Subscribe, WatchMemberList};
 use crate::intents::Filter;
 use crate::presence::{Platform, Presence, Status};
 use crate::registry::{Register, SetPresence, Unregister};
 use crate::supervisor::guard;
 use crate::Tree;
-pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend};
+pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget};
 pub use connection::{ConnectParams, Connection};
 use protocol::CloseCode;
 use replay::ReplayBuffer;
@@ -113,6 +114,8 @@ pub struct Session {
     platform: Platform,
     /// What the registry is told when the session starts: its presence, and who hears it.
     presence: Option<(Presence, Vec<i64>, Vec<i64>)>,
+    /// The guild this session last joined voice in: its voice state there ends with it.
+    voice_guild: Option<i64>,
 }
 
 impl Session {
@@ -146,6 +149,7 @@ impl Session {
                 identified.presence_guilds,
                 identified.friends,
             )),
+            voice_guild: None,
         }
     }
 
@@ -265,6 +269,10 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        // Over for good (not resumable any more): its voice state goes too.
+        if let Some(guild_id) = self.voice_guild.take() {
+            self.leave_voice(guild_id);
+        }
         self.tree.sessions.do_send(Unregister {
             session_id: self.id.clone(),
             user_id: self.user_id,
@@ -370,6 +378,77 @@ impl Handler<UpdatePresence> for Session {
                 activities: update.activities,
                 platform: self.platform,
             },
+        });
+    }
+}
+
+/// The client's op 4 in a guild (checked, and a join looked up): join or leave voice there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Voice {
+    pub guild_id: i64,
+    /// `None`: leave.
+    pub join: Option<VoiceJoin>,
+}
+
+#[derive(Debug)]
+pub struct VoiceJoin {
+    pub target: VoiceTarget,
+    pub endpoint: String,
+    pub request: protocol::VoiceRequest,
+}
+
+impl Session {
+    /// This session is done with voice in `guild_id`: its voice state there ends, unless
+    /// another session has taken it over since.
+    fn leave_voice(&self, guild_id: i64) {
+        self.tree.guilds.do_send(UpdateVoice {
+            guild_id,
+            user_id: self.user_id,
+            change: VoiceChange::SessionLeft {
+                session_id: self.id.clone(),
+            },
+        });
+    }
+}
+
+impl Handler<Voice> for Session {
+    type Result = ();
+    fn handle(&mut self, Voice { guild_id, join }: Voice, _: &mut Context<Self>) {
+        let change = match join {
+            None => {
+                if self.voice_guild == Some(guild_id) {
+                    self.voice_guild = None;
+                }
+                VoiceChange::Leave
+            }
+            Some(VoiceJoin {
+                target,
+                endpoint,
+                request,
+            }) => {
+                // One voice channel at a time: joining in another guild leaves the last one.
+                if let Some(previous) = self.voice_guild.filter(|g| *g != guild_id) {
+                    self.leave_voice(previous);
+                }
+                self.voice_guild = Some(guild_id);
+                VoiceChange::Join(JoinVoice {
+                    session_id: self.id.clone(),
+                    endpoint,
+                    channel: target.channel,
+                    self_mute: request.self_mute,
+                    self_deaf: request.self_deaf,
+                    self_video: request.self_video,
+                    mute: target.mute,
+                    deaf: target.deaf,
+                    member: target.member,
+                })
+            }
+        };
+        self.tree.guilds.do_send(UpdateVoice {
+            guild_id,
+            user_id: self.user_id,
+            change,
         });
     }
 }

@@ -165,11 +165,42 @@ pub fn number_or_string<'de, D: Deserializer<'de>>(
     }
 }
 
-/// VOICE_STATE_UPDATE's `d`, as far as a session without voice needs it.
+/// VOICE_STATE_UPDATE's `d` (op 4); absent and `null` flags are false.
 #[derive(Debug, Deserialize)]
 pub struct VoiceStateUpdate {
-    pub guild_id: Option<Value>,
-    pub channel_id: Option<Value>,
+    #[serde(default)]
+    guild_id: Option<Snowflake>,
+    #[serde(default)]
+    channel_id: Option<Snowflake>,
+    #[serde(default)]
+    self_mute: Option<bool>,
+    #[serde(default)]
+    self_deaf: Option<bool>,
+    #[serde(default)]
+    self_video: Option<bool>,
+}
+
+/// What an op 4 asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoiceRequest {
+    pub guild_id: Option<i64>,
+    /// `None`: leave voice.
+    pub channel_id: Option<i64>,
+    pub self_mute: bool,
+    pub self_deaf: bool,
+    pub self_video: bool,
+}
+
+/// Checks op 4's `d`; `None` if it is not one.
+pub fn voice_request(d: Value) -> Option<VoiceRequest> {
+    let update: VoiceStateUpdate = serde_json::from_value(d).ok()?;
+    Some(VoiceRequest {
+        guild_id: update.guild_id.map(|Snowflake(id)| id),
+        channel_id: update.channel_id.map(|Snowflake(id)| id),
+        self_mute: update.self_mute.unwrap_or(false),
+        self_deaf: update.self_deaf.unwrap_or(false),
+        self_video: update.self_video.unwrap_or(false),
+    })
 }
 
 /// REQUEST_GUILD_MEMBERS's `d` as sent; [`members_request`] checks it.

@@ -45,12 +45,14 @@ pub struct Flags {
     pub deaf: bool,
     pub self_mute: bool,
     pub self_deaf: bool,
+    /// Suppressed: no SPEAK in the channel, or in a stage channel's audience.
+    pub suppress: bool,
 }
 
 impl Flags {
     /// Whether this participant's audio is forwarded to the others.
     pub fn forwards_audio(&self) -> bool {
-        !(self.mute || self.self_mute)
+        !(self.mute || self.self_mute || self.suppress)
     }
 
     /// Whether the others' audio is forwarded to this participant.

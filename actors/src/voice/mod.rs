@@ -52,3 +52,28 @@ impl Voice {
         self.media.live_transports()
     }
 }
+
+/// VOICE_SERVER_UPDATE's `endpoint` for a client whose gateway is at `gateway_url`
+/// (`ws(s)://host[:port]`): `host[:port]/voice`, without a scheme, which each client adds
+/// itself (Fermi from the API's scheme, discord.py always `wss://`).
+pub fn endpoint(gateway_url: &str) -> String {
+    let host = gateway_url
+        .split_once("://")
+        .map_or(gateway_url, |(_, rest)| rest);
+    format!("{}/voice", host.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_endpoint_is_the_gateway_host_without_a_scheme() {
+        assert_eq!(
+            super::endpoint("ws://127.0.0.1:3001"),
+            "127.0.0.1:3001/voice"
+        );
+        assert_eq!(
+            super::endpoint("wss://chat.example.org/"),
+            "chat.example.org/voice"
+        );
+    }
+}

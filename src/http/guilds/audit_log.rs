@@ -1,24 +1,28 @@
 //! `GET /guilds/{guild_id}/audit-logs` (VIEW_AUDIT_LOG): the guild's audit log, newest first,
 //! narrowed by `user_id` (who acted), `action_type`, `before`/`after` (entry ids) and `limit`
-//! (1–100, 50 by default), with the users the entries name. Entries are written by the routes
+//! (1–100, 50 by default), with the users and webhooks the entries name. Entries are written by the routes
 //! themselves (see `crate::audit`).
 
 use actix_web::web::{self, Data, Path, Query};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::members::query_number;
-use crate::audit::wire;
+use crate::audit::{action, wire};
 use crate::db::audit_log::{AuditLogEntry, Filter};
 use crate::db::users::User;
+use crate::db::webhooks::Webhook;
+use crate::db::Connection;
 use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::snowflake;
+use crate::http::urls::PublicUrls;
 use crate::permissions::bits;
 use crate::server::AppState;
 use crate::wire::user::PublicUser;
+use crate::wire::webhook::{self, Shown};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/guilds/{guild_id}/audit-logs", web::get().to(list));
@@ -34,6 +38,7 @@ pub struct AuditLogQuery {
 }
 
 pub async fn list(
+    req: HttpRequest,
     state: Data<AppState>,
     Authenticated(session): Authenticated,
     path: Path<String>,
@@ -73,14 +78,39 @@ pub async fn list(
         .iter()
         .map(PublicUser::from)
         .collect();
+    let webhooks = named_webhooks(&mut conn, &req, &state, guild_id, &entries).await?;
     Ok(HttpResponse::Ok().json(json!({
         "audit_log_entries": entries.iter().map(wire).collect::<Vec<_>>(),
         "users": users,
         "integrations": [],
-        "webhooks": [],
+        "webhooks": webhooks,
         "guild_scheduled_events": [],
         "threads": [],
         "application_commands": [],
         "auto_moderation_rules": [],
     })))
+}
+
+/// The guild's webhooks that webhook entries are about (those still there), without tokens.
+async fn named_webhooks(
+    conn: &mut Connection,
+    req: &HttpRequest,
+    state: &AppState,
+    guild_id: i64,
+    entries: &[AuditLogEntry],
+) -> Result<Vec<Value>, ApiError> {
+    let ids: Vec<i64> = entries
+        .iter()
+        .filter(|e| (action::WEBHOOK_CREATE..=action::WEBHOOK_DELETE).contains(&e.action_type))
+        .filter_map(|e| e.target_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let api = PublicUrls::of(req, &state.config()).api();
+    Ok(Webhook::of_guild_among(conn, guild_id, &ids)
+        .await?
+        .iter()
+        .map(|w| webhook::webhook(w, Shown::Named, &api))
+        .collect())
 }

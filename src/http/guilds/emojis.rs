@@ -1,19 +1,20 @@
 //! `/guilds/{guild_id}/emojis`: a guild's custom emojis. Creating takes a data URL image (PNG,
 //! JPEG, WebP or GIF, at most `cdn.max_emoji_bytes`), stored as `emojis/{id}`; animated GIFs
-//! make animated emojis. Creating needs CREATE_GUILD_EXPRESSIONS or MANAGE_GUILD_EXPRESSIONS,
-//! changing and deleting MANAGE_GUILD_EXPRESSIONS. Every change sends GUILD_EMOJIS_UPDATE
-//! with the whole list; a deleted emoji's file is removed.
+//! make animated emojis. What emojis share with stickers (permissions, get, modify, delete,
+//! GUILD_EMOJIS_UPDATE with the whole list) is in `expressions.rs`.
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use chrono::Utc;
+use diesel::QueryResult;
 use diesel_async::AsyncConnection;
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use spacebar_actors::guild::Audience;
+use serde_json::Value;
 
-use crate::audit::{action, changes, Audit, Entry};
+use super::expressions::{self, Expression};
+use crate::audit::{action, Audit};
 use crate::db::emojis::Emoji;
 use crate::db::users::User;
 use crate::db::Connection;
@@ -22,64 +23,61 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
 use crate::http::snowflake;
-use crate::permissions::bits;
 use crate::server::AppState;
 use crate::storage::Key;
 use crate::wire::expression;
-use crate::wire::guild::id;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     const EMOJIS: &str = "/guilds/{guild_id}/emojis";
     const EMOJI: &str = "/guilds/{guild_id}/emojis/{emoji_id}";
-    cfg.route(EMOJIS, web::get().to(list))
+    cfg.route(EMOJIS, web::get().to(expressions::list::<Emoji>))
         .route(EMOJIS, web::post().to(create))
-        .route(EMOJI, web::get().to(get))
+        .route(EMOJI, web::get().to(expressions::get::<Emoji>))
         .route(EMOJI, web::patch().to(modify))
-        .route(EMOJI, web::delete().to(delete));
+        .route(EMOJI, web::delete().to(expressions::delete::<Emoji>));
 }
 
-/// The guild's emojis with their creators.
-pub async fn rendered(conn: &mut Connection, guild_id: i64) -> Result<Vec<Value>, ApiError> {
-    let emojis = Emoji::of_guild(conn, guild_id).await?;
-    let creators: Vec<i64> = emojis.iter().filter_map(|e| e.user_id).collect();
-    let users = User::find_many(conn, &creators).await?;
-    Ok(emojis
-        .iter()
-        .map(|e| {
-            let creator = users.iter().find(|u| Some(u.id) == e.user_id);
-            expression::emoji(e, creator)
-        })
-        .collect())
-}
+impl Expression for Emoji {
+    const UNKNOWN: Unknown = Unknown::Emoji;
+    const EVENT: &'static str = "GUILD_EMOJIS_UPDATE";
+    const LIST_FIELD: &'static str = "emojis";
+    const PATH_ID: &'static str = "emoji_id";
+    const UPDATE_ACTION: i32 = action::EMOJI_UPDATE;
+    const DELETE_ACTION: i32 = action::EMOJI_DELETE;
+    const UNAUDITED: &'static [&'static str] =
+        &["require_colons", "managed", "animated", "available"];
 
-async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    Ok(HttpResponse::Ok().json(rendered(&mut conn, guild_id).await?))
-}
+    fn creator(&self) -> Option<i64> {
+        self.user_id
+    }
 
-async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let emoji_id = snowflake("emoji_id", &path.1)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let emoji = Emoji::find(&mut conn, guild_id, emoji_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Emoji))?;
-    let creator = match emoji.user_id {
-        Some(user_id) => User::find(&mut conn, user_id).await?,
-        None => None,
-    };
-    Ok(HttpResponse::Ok().json(expression::emoji(&emoji, creator.as_ref())))
+    fn render(&self, creator: Option<&User>) -> Value {
+        expression::emoji(self, creator)
+    }
+
+    fn key(id: i64) -> Option<Key> {
+        Key::emoji(id)
+    }
+
+    fn of_guild(conn: &mut Connection, guild_id: i64) -> BoxFuture<'_, QueryResult<Vec<Self>>> {
+        Box::pin(Emoji::of_guild(conn, guild_id))
+    }
+
+    fn find(
+        conn: &mut Connection,
+        guild_id: i64,
+        id: i64,
+    ) -> BoxFuture<'_, QueryResult<Option<Self>>> {
+        Box::pin(Emoji::find(conn, guild_id, id))
+    }
+
+    fn save<'c>(&'c self, conn: &'c mut Connection) -> BoxFuture<'c, QueryResult<()>> {
+        Box::pin(Emoji::save(self, conn))
+    }
+
+    fn delete(conn: &mut Connection, guild_id: i64, id: i64) -> BoxFuture<'_, QueryResult<bool>> {
+        Box::pin(Emoji::delete(conn, guild_id, id))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,10 +98,7 @@ async fn create(
     let guild_id = snowflake("guild_id", &path)?;
     let mut conn = state.pool.get().await?;
     let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    if access.permissions() & (bits::CREATE_GUILD_EXPRESSIONS | bits::MANAGE_GUILD_EXPRESSIONS) == 0
-    {
-        return Err(ApiError::MissingPermissions);
-    }
+    expressions::require_create(&access)?;
     let name = check_name(&body.name)?;
     let roles = known_roles(&access, body.roles);
     let count = Emoji::of_guild(&mut conn, guild_id).await?.len();
@@ -138,7 +133,7 @@ async fn create(
             action::EMOJI_CREATE,
             Some(emoji_id),
         )
-        .changes(emoji_changes(None, Some(&emoji)));
+        .changes(expressions::audit_changes(None, Some(&emoji)));
     let saved = conn
         .transaction(async |conn| {
             emoji.insert(conn).await?;
@@ -152,7 +147,7 @@ async fn create(
         return Err(error.into());
     }
     state.audit_logged(&entry)?;
-    publish(&state, &mut conn, guild_id).await?;
+    expressions::publish::<Emoji>(&state, &mut conn, guild_id).await?;
     Ok(HttpResponse::Created().json(expression::emoji(&emoji, Some(&session.user))))
 }
 
@@ -170,98 +165,22 @@ async fn modify(
     path: Path<(String, String)>,
     Json(body): Json<ModifyEmoji>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let emoji_id = snowflake("emoji_id", &path.1)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
-    let mut emoji = Emoji::find(&mut conn, guild_id, emoji_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Emoji))?;
-    let before = emoji.clone();
-    if let Some(name) = body.name {
-        emoji.name = check_name(&name)?;
-    }
-    if let Some(roles) = body.roles {
-        emoji.roles = known_roles(&access, roles);
-    }
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::EMOJI_UPDATE,
-            Some(emoji_id),
-        )
-        .changes(emoji_changes(Some(&before), Some(&emoji)));
-    conn.transaction(async |conn| {
-        emoji.save(conn).await?;
-        entry.write(conn).await
-    })
-    .await?;
-    state.audit_logged(&entry)?;
-    publish(&state, &mut conn, guild_id).await?;
-    Ok(HttpResponse::Ok().json(expression::emoji(&emoji, None)))
-}
-
-async fn delete(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    audit: Audit,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let emoji_id = snowflake("emoji_id", &path.1)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
-    let emoji = Emoji::find(&mut conn, guild_id, emoji_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Emoji))?;
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::EMOJI_DELETE,
-            Some(emoji_id),
-        )
-        .changes(emoji_changes(Some(&emoji), None));
-    let deleted = Entry::with_deletion(std::slice::from_ref(&entry), &mut conn, |conn| {
-        Box::pin(Emoji::delete(conn, guild_id, emoji_id))
-    })
-    .await?;
-    if !deleted {
-        return Err(ApiError::Unknown(Unknown::Emoji));
-    }
-    state.audit_logged(&entry)?;
-    if let Some(key) = Key::emoji(emoji_id) {
-        state.cdn.remove(&key).await;
-    }
-    publish(&state, &mut conn, guild_id).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// GUILD_EMOJIS_UPDATE `{guild_id, emojis}` to the guild.
-async fn publish(state: &AppState, conn: &mut Connection, guild_id: i64) -> Result<(), ApiError> {
-    let data = json!({ "guild_id": id(guild_id), "emojis": rendered(conn, guild_id).await? });
-    state.guild_event(
-        guild_id,
-        "GUILD_EMOJIS_UPDATE",
-        &data,
-        Audience::Guild,
-        Vec::new(),
+    expressions::modify(
+        &state,
+        session.user.id,
+        audit,
+        &path,
+        |access, emoji: &mut Emoji| {
+            if let Some(name) = body.name {
+                emoji.name = check_name(&name)?;
+            }
+            if let Some(roles) = body.roles {
+                emoji.roles = known_roles(access, roles);
+            }
+            Ok(())
+        },
     )
-}
-
-/// An emoji's audit log changes (its name and roles).
-fn emoji_changes(old: Option<&Emoji>, new: Option<&Emoji>) -> Vec<Value> {
-    let (old, new) = (
-        old.map(|e| expression::emoji(e, None)),
-        new.map(|e| expression::emoji(e, None)),
-    );
-    let skip = ["require_colons", "managed", "animated", "available"];
-    changes(old.as_ref(), new.as_ref(), &skip)
+    .await
 }
 
 /// Emoji names: 2 to 32 letters, digits and underscores.

@@ -4,7 +4,10 @@ use actix_web::web::{Data, Path, Query};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
+use super::expressions;
+use crate::db::emojis::Emoji;
 use crate::db::members::Member;
+use crate::db::stickers::Sticker;
 use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
@@ -27,8 +30,12 @@ pub async fn get(
     let mut conn = state.pool.get().await?;
     let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
     let mut body = guild::guild(&access.guild, &access.roles);
-    body["emojis"] = super::emojis::rendered(&mut conn, guild_id).await?.into();
-    body["stickers"] = super::stickers::rendered(&mut conn, guild_id).await?.into();
+    body["emojis"] = expressions::rendered::<Emoji>(&mut conn, guild_id)
+        .await?
+        .into();
+    body["stickers"] = expressions::rendered::<Sticker>(&mut conn, guild_id)
+        .await?
+        .into();
     if query.with_counts == Some(true) {
         let count = Member::counts(&mut conn, &[guild_id])
             .await?

@@ -6,6 +6,7 @@ mod bans;
 mod channels;
 pub use channels::CHANNEL_NOISE;
 mod emojis;
+mod expressions;
 mod guild_create;
 pub mod guild_delete;
 mod guild_get;

@@ -1,20 +1,22 @@
 //! `/guilds/{guild_id}/stickers`: a guild's stickers. Creating is multipart (`name`, `tags`,
 //! `description`, `file`: a PNG, APNG or GIF of at most `cdn.max_sticker_bytes`), stored as
-//! `stickers/{id}`. Permissions as for emojis; every change sends GUILD_STICKERS_UPDATE with
-//! the whole list, and a deleted sticker's file is removed.
+//! `stickers/{id}`. What stickers share with emojis (permissions, get, modify, delete,
+//! GUILD_STICKERS_UPDATE with the whole list) is in `expressions.rs`.
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
+use diesel::QueryResult;
 use diesel_async::AsyncConnection;
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use spacebar_actors::guild::Audience;
+use serde_json::Value;
 
-use crate::audit::{action, changes, Audit, Entry};
+use super::expressions::{self, Expression};
+use crate::audit::{action, Audit};
 use crate::cdn::imaging::Format;
 use crate::db::stickers::{format, Sticker};
 use crate::db::users::User;
@@ -24,11 +26,9 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
 use crate::http::snowflake;
-use crate::permissions::bits;
 use crate::server::AppState;
 use crate::storage::Key;
 use crate::wire::expression;
-use crate::wire::guild::id;
 
 /// Discord's bound on a guild's stickers at the highest boost level.
 const MAX_STICKERS: usize = 60;
@@ -36,50 +36,54 @@ const MAX_STICKERS: usize = 60;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     const STICKERS: &str = "/guilds/{guild_id}/stickers";
     const STICKER: &str = "/guilds/{guild_id}/stickers/{sticker_id}";
-    cfg.route(STICKERS, web::get().to(list))
+    cfg.route(STICKERS, web::get().to(expressions::list::<Sticker>))
         .route(STICKERS, web::post().to(create))
-        .route(STICKER, web::get().to(get))
+        .route(STICKER, web::get().to(expressions::get::<Sticker>))
         .route(STICKER, web::patch().to(modify))
-        .route(STICKER, web::delete().to(delete));
+        .route(STICKER, web::delete().to(expressions::delete::<Sticker>));
 }
 
-pub async fn rendered(conn: &mut Connection, guild_id: i64) -> Result<Vec<Value>, ApiError> {
-    let stickers = Sticker::of_guild(conn, guild_id).await?;
-    let creators: Vec<i64> = stickers.iter().filter_map(|s| s.user_id).collect();
-    let users = User::find_many(conn, &creators).await?;
-    Ok(stickers
-        .iter()
-        .map(|s| {
-            let creator = users.iter().find(|u| Some(u.id) == s.user_id);
-            expression::sticker(s, creator)
-        })
-        .collect())
-}
+impl Expression for Sticker {
+    const UNKNOWN: Unknown = Unknown::Sticker;
+    const EVENT: &'static str = "GUILD_STICKERS_UPDATE";
+    const LIST_FIELD: &'static str = "stickers";
+    const PATH_ID: &'static str = "sticker_id";
+    const UPDATE_ACTION: i32 = action::STICKER_UPDATE;
+    const DELETE_ACTION: i32 = action::STICKER_DELETE;
+    /// Discord lists name, tags, description, format and availability.
+    const UNAUDITED: &'static [&'static str] = &["type"];
 
-async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    Ok(HttpResponse::Ok().json(rendered(&mut conn, guild_id).await?))
-}
+    fn creator(&self) -> Option<i64> {
+        self.user_id
+    }
 
-async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let sticker_id = snowflake("sticker_id", &path.1)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let sticker = Sticker::find(&mut conn, guild_id, sticker_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Sticker))?;
-    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, None)))
+    fn render(&self, creator: Option<&User>) -> Value {
+        expression::sticker(self, creator)
+    }
+
+    fn key(id: i64) -> Option<Key> {
+        Key::sticker(id)
+    }
+
+    fn of_guild(conn: &mut Connection, guild_id: i64) -> BoxFuture<'_, QueryResult<Vec<Self>>> {
+        Box::pin(Sticker::of_guild(conn, guild_id))
+    }
+
+    fn find(
+        conn: &mut Connection,
+        guild_id: i64,
+        id: i64,
+    ) -> BoxFuture<'_, QueryResult<Option<Self>>> {
+        Box::pin(Sticker::find(conn, guild_id, id))
+    }
+
+    fn save<'c>(&'c self, conn: &'c mut Connection) -> BoxFuture<'c, QueryResult<()>> {
+        Box::pin(Sticker::save(self, conn))
+    }
+
+    fn delete(conn: &mut Connection, guild_id: i64, id: i64) -> BoxFuture<'_, QueryResult<bool>> {
+        Box::pin(Sticker::delete(conn, guild_id, id))
+    }
 }
 
 /// The parts of a sticker upload.
@@ -139,10 +143,7 @@ async fn create(
     let guild_id = snowflake("guild_id", &path)?;
     let mut conn = state.pool.get().await?;
     let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    if access.permissions() & (bits::CREATE_GUILD_EXPRESSIONS | bits::MANAGE_GUILD_EXPRESSIONS) == 0
-    {
-        return Err(ApiError::MissingPermissions);
-    }
+    expressions::require_create(&access)?;
     let form = read_form(&req, payload, state.cdn.config.max_sticker_bytes).await?;
     let mut errors = FormErrors::default();
     let name = form.name.unwrap_or_default();
@@ -201,7 +202,7 @@ async fn create(
             action::STICKER_CREATE,
             Some(sticker.id),
         )
-        .changes(sticker_changes(None, Some(&sticker)));
+        .changes(expressions::audit_changes(None, Some(&sticker)));
     let saved = conn
         .transaction(async |conn| {
             sticker.insert(conn).await?;
@@ -213,7 +214,7 @@ async fn create(
         return Err(error.into());
     }
     state.audit_logged(&entry)?;
-    publish(&state, &mut conn, guild_id).await?;
+    expressions::publish::<Sticker>(&state, &mut conn, guild_id).await?;
     Ok(HttpResponse::Ok().json(expression::sticker(&sticker, Some(&session.user))))
 }
 
@@ -231,94 +232,33 @@ async fn modify(
     path: Path<(String, String)>,
     Json(body): Json<ModifySticker>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let sticker_id = snowflake("sticker_id", &path.1)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
-    let mut sticker = Sticker::find(&mut conn, guild_id, sticker_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Sticker))?;
-    let before = sticker.clone();
-    let mut errors = FormErrors::default();
-    check_fields(
-        &mut errors,
-        body.name.as_deref(),
-        body.tags.as_deref(),
-        body.description.as_deref(),
-    );
-    errors.into_result()?;
-    if let Some(name) = body.name {
-        sticker.name = name.trim().to_string();
-    }
-    if let Some(tags) = body.tags {
-        sticker.tags = tags;
-    }
-    if let Some(description) = body.description {
-        sticker.description = Some(description).filter(|d| !d.is_empty());
-    }
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::STICKER_UPDATE,
-            Some(sticker_id),
-        )
-        .changes(sticker_changes(Some(&before), Some(&sticker)));
-    conn.transaction(async |conn| {
-        sticker.save(conn).await?;
-        entry.write(conn).await
-    })
-    .await?;
-    state.audit_logged(&entry)?;
-    publish(&state, &mut conn, guild_id).await?;
-    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, None)))
-}
-
-async fn delete(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    audit: Audit,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let sticker_id = snowflake("sticker_id", &path.1)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::MANAGE_GUILD_EXPRESSIONS)?;
-    let sticker = Sticker::find(&mut conn, guild_id, sticker_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Sticker))?;
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::STICKER_DELETE,
-            Some(sticker_id),
-        )
-        .changes(sticker_changes(Some(&sticker), None));
-    let deleted = Entry::with_deletion(std::slice::from_ref(&entry), &mut conn, |conn| {
-        Box::pin(Sticker::delete(conn, guild_id, sticker_id))
-    })
-    .await?;
-    if !deleted {
-        return Err(ApiError::Unknown(Unknown::Sticker));
-    }
-    state.audit_logged(&entry)?;
-    if let Some(key) = Key::sticker(sticker_id) {
-        state.cdn.remove(&key).await;
-    }
-    publish(&state, &mut conn, guild_id).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// A sticker's audit log changes (Discord lists name, tags, description, format, availability).
-fn sticker_changes(old: Option<&Sticker>, new: Option<&Sticker>) -> Vec<Value> {
-    let render = |s: &Sticker| expression::sticker(s, None);
-    let (old, new) = (old.map(render), new.map(render));
-    changes(old.as_ref(), new.as_ref(), &["type"])
+    expressions::modify(
+        &state,
+        session.user.id,
+        audit,
+        &path,
+        |_, sticker: &mut Sticker| {
+            let mut errors = FormErrors::default();
+            check_fields(
+                &mut errors,
+                body.name.as_deref(),
+                body.tags.as_deref(),
+                body.description.as_deref(),
+            );
+            errors.into_result()?;
+            if let Some(name) = body.name {
+                sticker.name = name.trim().to_string();
+            }
+            if let Some(tags) = body.tags {
+                sticker.tags = tags;
+            }
+            if let Some(description) = body.description {
+                sticker.description = Some(description).filter(|d| !d.is_empty());
+            }
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// Discord's bounds: name 2–30, tags 1–200 (when given), description up to 100.
@@ -352,16 +292,4 @@ fn check_fields(
             "Must be between 0 and 100 in length.",
         );
     }
-}
-
-/// GUILD_STICKERS_UPDATE `{guild_id, stickers}` to the guild.
-async fn publish(state: &AppState, conn: &mut Connection, guild_id: i64) -> Result<(), ApiError> {
-    let data = json!({ "guild_id": id(guild_id), "stickers": rendered(conn, guild_id).await? });
-    state.guild_event(
-        guild_id,
-        "GUILD_STICKERS_UPDATE",
-        &data,
-        Audience::Guild,
-        Vec::new(),
-    )
 }

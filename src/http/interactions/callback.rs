@@ -143,8 +143,16 @@ async fn answer_with(
             if response_type == response::DEFERRED_CHANNEL_MESSAGE {
                 message.flags |= flags::LOADING;
             }
-            let made =
-                write::post(state, conn, &access, message, written, interaction.user_id).await?;
+            let made = write::post(
+                state,
+                conn,
+                &access,
+                message,
+                &files::Attachments::default(),
+                written,
+                interaction.user_id,
+            )
+            .await?;
             Ok(Some(made))
         }
         response::UPDATE_MESSAGE => {

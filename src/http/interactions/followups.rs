@@ -2,11 +2,11 @@
 //! `POST` another message (the first one after a deferred answer fills the "thinking" message
 //! in instead), and `GET`/`PATCH`/`DELETE` of `/messages/@original` (the answer) or
 //! `/messages/{message_id}` (a follow-up). The token is the authorisation; a wrong or old one
-//! is 10015 Unknown Webhook.
+//! is 10015 Unknown Webhook. The routes are shared with webhooks (`http/webhooks`), which
+//! look the id and token up as a webhook first and hand the request here otherwise.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use serde_json::Value;
 
 use super::alive;
@@ -14,39 +14,23 @@ use super::callback::{answer_message, writer_access};
 use crate::db::interactions::Interaction;
 use crate::db::messages::{flags, Message};
 use crate::db::Connection;
+use crate::http::channels::messages::files::Attachments;
 use crate::http::channels::messages::write::{self, Written};
-use crate::http::channels::messages::{files, render, Reader};
+use crate::http::channels::messages::{render, Reader};
 use crate::http::error::{ApiError, Unknown};
 use crate::http::json::parse_value;
 use crate::server::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    const HOOK: &str = "/webhooks/{application_id}/{token}";
-    const MESSAGE: &str = "/webhooks/{application_id}/{token}/messages/{message_id}";
-    cfg.route(HOOK, web::post().to(follow_up))
-        .route(MESSAGE, web::get().to(get))
-        .route(MESSAGE, web::patch().to(edit))
-        .route(MESSAGE, web::delete().to(delete));
-}
-
 /// The interaction the path's token belongs to, while it is alive.
 async fn interaction(
     conn: &mut Connection,
-    application_id: &str,
+    application_id: i64,
     token: &str,
 ) -> Result<Interaction, ApiError> {
-    let unknown = ApiError::Plain {
-        status: StatusCode::NOT_FOUND,
-        code: 10015,
-        message: "Unknown Webhook",
-    };
-    let Ok(application_id) = application_id.parse::<i64>() else {
-        return Err(unknown);
-    };
     Interaction::by_token(conn, application_id, token)
         .await?
         .filter(alive)
-        .ok_or(unknown)
+        .ok_or(ApiError::Unknown(Unknown::Webhook))
 }
 
 /// The answer (`@original`) or a follow-up of this interaction.
@@ -77,26 +61,16 @@ async fn shown(
     list.pop().ok_or(ApiError::Unknown(Unknown::Message))
 }
 
-async fn written(
-    req: &HttpRequest,
+/// `POST /webhooks/{application_id}/{token}`, with the body already read.
+pub async fn follow_up(
     state: &AppState,
-    payload: web::Payload,
-) -> Result<Written, ApiError> {
-    let config = state.config();
-    let (body, _) =
-        files::read_body(req, payload, config.http.max_json_bytes, &config.limits).await?;
-    parse_value(body)
-}
-
-async fn follow_up(
-    req: HttpRequest,
-    state: Data<AppState>,
-    path: Path<(String, String)>,
-    payload: web::Payload,
+    application_id: i64,
+    token: &str,
+    body: Value,
 ) -> Result<HttpResponse, ApiError> {
-    let body = written(&req, &state, payload).await?;
+    let body: Written = parse_value(body)?;
     let mut conn = state.pool.get().await?;
-    let interaction = interaction(&mut conn, &path.0, &path.1).await?;
+    let interaction = interaction(&mut conn, application_id, token).await?;
     if interaction.response_type.is_none() {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
@@ -110,49 +84,58 @@ async fn follow_up(
     if let Ok(original) = message(&mut conn, &interaction, "@original").await {
         if original.flags & flags::LOADING != 0 {
             let (edited, _) =
-                write::rewrite(&state, &mut conn, &access, original, body, viewer).await?;
-            return Ok(HttpResponse::Ok().json(shown(&state, &mut conn, edited).await?));
+                write::rewrite(state, &mut conn, &access, original, body, viewer).await?;
+            return Ok(HttpResponse::Ok().json(shown(state, &mut conn, edited).await?));
         }
     }
-    let new = answer_message(&state, &mut conn, &interaction).await?;
-    let (posted, _) = write::post(&state, &mut conn, &access, new, body, viewer).await?;
-    Ok(HttpResponse::Ok().json(shown(&state, &mut conn, posted).await?))
+    let new = answer_message(state, &mut conn, &interaction).await?;
+    let none = Attachments::default();
+    let (posted, _) = write::post(state, &mut conn, &access, new, &none, body, viewer).await?;
+    Ok(HttpResponse::Ok().json(shown(state, &mut conn, posted).await?))
 }
 
-async fn get(
-    state: Data<AppState>,
-    path: Path<(String, String, String)>,
+/// `GET /webhooks/{application_id}/{token}/messages/{message_id}`.
+pub async fn get(
+    state: &AppState,
+    application_id: i64,
+    token: &str,
+    which: &str,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let interaction = interaction(&mut conn, &path.0, &path.1).await?;
-    let found = message(&mut conn, &interaction, &path.2).await?;
-    Ok(HttpResponse::Ok().json(shown(&state, &mut conn, found).await?))
+    let interaction = interaction(&mut conn, application_id, token).await?;
+    let found = message(&mut conn, &interaction, which).await?;
+    Ok(HttpResponse::Ok().json(shown(state, &mut conn, found).await?))
 }
 
-async fn edit(
-    req: HttpRequest,
-    state: Data<AppState>,
-    path: Path<(String, String, String)>,
-    payload: web::Payload,
+/// `PATCH /webhooks/{application_id}/{token}/messages/{message_id}`, the body already read.
+pub async fn edit(
+    state: &AppState,
+    application_id: i64,
+    token: &str,
+    which: &str,
+    body: Value,
 ) -> Result<HttpResponse, ApiError> {
-    let body = written(&req, &state, payload).await?;
+    let body: Written = parse_value(body)?;
     let mut conn = state.pool.get().await?;
-    let interaction = interaction(&mut conn, &path.0, &path.1).await?;
-    let found = message(&mut conn, &interaction, &path.2).await?;
+    let interaction = interaction(&mut conn, application_id, token).await?;
+    let found = message(&mut conn, &interaction, which).await?;
     let access = writer_access(&mut conn, &interaction).await?;
     let (edited, _) =
-        write::rewrite(&state, &mut conn, &access, found, body, interaction.user_id).await?;
-    Ok(HttpResponse::Ok().json(shown(&state, &mut conn, edited).await?))
+        write::rewrite(state, &mut conn, &access, found, body, interaction.user_id).await?;
+    Ok(HttpResponse::Ok().json(shown(state, &mut conn, edited).await?))
 }
 
-async fn delete(
-    state: Data<AppState>,
-    path: Path<(String, String, String)>,
+/// `DELETE /webhooks/{application_id}/{token}/messages/{message_id}`.
+pub async fn delete(
+    state: &AppState,
+    application_id: i64,
+    token: &str,
+    which: &str,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let interaction = interaction(&mut conn, &path.0, &path.1).await?;
-    let found = message(&mut conn, &interaction, &path.2).await?;
+    let interaction = interaction(&mut conn, application_id, token).await?;
+    let found = message(&mut conn, &interaction, which).await?;
     let access = writer_access(&mut conn, &interaction).await?;
-    write::remove(&state, &mut conn, &access, &found, &[]).await?;
+    write::remove(state, &mut conn, &access, &found, &[]).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,7 +7,7 @@
 //! answers still land after a restart.
 
 mod callback;
-mod followups;
+pub mod followups;
 mod invoke;
 
 use std::time::Duration;
@@ -39,7 +39,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/interactions/{interaction_id}/{token}/callback",
             web::post().to(callback::callback),
         );
-    followups::configure(cfg);
 }
 
 /// 10062, for an interaction that does not exist or whose token is wrong or too old.

@@ -26,6 +26,7 @@ use serde_json::json;
 
 use crate::config::{RateLimitsConfig, RuleConfig};
 use crate::db::users::User;
+use crate::http::client_address::client_address;
 use crate::rights;
 use crate::server::AppState;
 use buckets::{Buckets, Rule, Verdict};
@@ -136,7 +137,7 @@ pub async fn limit(
         .and_then(|value| value.to_str().ok())
         .and_then(|token| state.tokens.verify(bare(token)))
         .map(|claims| claims.user_id);
-    let address = req.peer_addr().map(|peer| peer.ip());
+    let address = client_address(&req, &config);
     let caller = match (class, account, address) {
         (Class::Auth, _, Some(ip)) | (_, None, Some(ip)) => Caller::Address(ip),
         (_, Some(user_id), _) => Caller::Account(user_id),
@@ -151,6 +152,7 @@ pub async fn limit(
     let rule = rule(match class {
         Class::Default => &limits.routes,
         Class::MessageCreate => &limits.message_create,
+        Class::WebhookExecute => &limits.webhook_execute,
         Class::Auth => &limits.auth,
     });
     let bucket = bucket_id(&route);
@@ -198,6 +200,7 @@ fn longest(limits: &RateLimitsConfig) -> Duration {
         &limits.global,
         &limits.routes,
         &limits.message_create,
+        &limits.webhook_execute,
         &limits.auth,
     ]
     .iter()

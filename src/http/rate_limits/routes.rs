@@ -1,7 +1,9 @@
 //! Which bucket a request counts against: its method and path with the ids taken out, except
 //! the route's major parameter (the channel, guild or webhook it acts on), as Discord buckets
 //! them. `POST /api/v9/channels/1/messages` and `…/channels/2/messages` are two buckets;
-//! `DELETE …/messages/5` and `…/messages/6` in one channel share one.
+//! `DELETE …/messages/5` and `…/messages/6` in one channel share one. Under `/webhooks` the
+//! major parameter is the id with its token, as on Discord: a webhook's bucket is its own, and
+//! each interaction's follow-ups (`/webhooks/{application_id}/{interaction_token}`) have theirs.
 
 /// The route's bucket name (version prefix dropped), and the class of rule that applies.
 pub fn route(method: &str, path: &str) -> (String, Class) {
@@ -32,6 +34,7 @@ pub fn route(method: &str, path: &str) -> (String, Class) {
     }
     let class = match (method, segments.as_slice()) {
         ("POST", ["channels", _, "messages"]) => Class::MessageCreate,
+        ("POST", ["webhooks", _, _]) => Class::WebhookExecute,
         (_, ["auth", ..]) => Class::Auth,
         _ => Class::Default,
     };
@@ -44,6 +47,8 @@ pub enum Class {
     Default,
     /// Sending messages, per channel.
     MessageCreate,
+    /// Posting as a webhook (or an interaction's follow-up), per webhook (or interaction).
+    WebhookExecute,
     /// Logging in and registering, per address.
     Auth,
 }
@@ -89,6 +94,12 @@ mod tests {
                 "POST",
                 "/api/v9/webhooks/3/tok",
                 "POST /webhooks/3/tok",
+                Class::WebhookExecute,
+            ),
+            (
+                "PATCH",
+                "/api/v9/webhooks/3/tok/messages/4",
+                "PATCH /webhooks/3/tok/messages/:id",
                 Class::Default,
             ),
             ("GET", "/api/v9/users/@me", "GET /users/@me", Class::Default),

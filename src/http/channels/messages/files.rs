@@ -34,6 +34,18 @@ pub struct AttachmentBody {
     uploaded_filename: Option<String>,
 }
 
+impl AttachmentBody {
+    /// Whether this entry names the stored attachment `id` (an edit keeping it).
+    pub fn names(&self, id: Option<&str>) -> bool {
+        let named = match &self.id {
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(Value::Number(number)) => Some(number.to_string()),
+            _ => None,
+        };
+        id.is_some_and(|id| named.as_deref() == Some(id))
+    }
+}
+
 /// A file part of a multipart body.
 pub struct SentFile {
     index: usize,

@@ -116,12 +116,12 @@ pub struct Mentions {
     pub everyone: bool,
 }
 
-/// The mentions of `content` sent by the caller of `access` (`author_id`). `replied` is the
+/// The mentions of `content` sent by the caller of `access` (`author_id`, none for a webhook). `replied` is the
 /// author of the message replied to, when the reply is to ping them.
 pub async fn resolve(
     conn: &mut Connection,
     access: &ChannelAccess,
-    author_id: i64,
+    author_id: Option<i64>,
     content: &str,
     allowed: Option<&AllowedMentions>,
     replied: Option<i64>,
@@ -134,7 +134,7 @@ pub async fn resolve(
         .into_iter()
         .filter(|id| allowed.is_none_or(|a| a.allows("users", &a.users, *id)))
         .collect();
-    if let Some(replied) = replied.filter(|r| *r != author_id && !user_ids.contains(r)) {
+    if let Some(replied) = replied.filter(|r| Some(*r) != author_id && !user_ids.contains(r)) {
         user_ids.push(replied);
     }
     let mut users = if user_ids.is_empty() {

@@ -137,11 +137,11 @@ pub async fn create(
     let replied_author = replied
         .as_ref()
         .filter(|_| ping_replied)
-        .map(|m| m.author_id);
+        .and_then(|m| m.author_id);
     let mentions = mentions::resolve(
         &mut conn,
         &access,
-        user.id,
+        Some(user.id),
         &content,
         body.allowed_mentions.as_ref(),
         replied_author,

@@ -30,7 +30,7 @@ pub async fn delete(
     let mut conn = state.pool.get().await?;
     let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
     let message = find(&mut conn, &access, message_id).await?;
-    if message.author_id == user.id {
+    if message.author_id == Some(user.id) {
         ApiError::require(user.rights, rights::SELF_DELETE_MESSAGES)?;
     } else {
         access.guild()?;
@@ -40,12 +40,12 @@ pub async fn delete(
     let entry: Option<Entry> = access
         .channel
         .guild_id
-        .filter(|_| message.author_id != user.id)
+        .filter(|_| message.author_id != Some(user.id))
         .map(|guild_id| {
             let kind = action::MESSAGE_DELETE;
             let options = json!({ "channel_id": id(channel_id), "count": "1" });
             audit
-                .entry(&state, guild_id, user.id, kind, Some(message.author_id))
+                .entry(&state, guild_id, user.id, kind, message.author_or_webhook())
                 .options(options)
         });
     write::remove(&state, &mut conn, &access, &message, entry.as_slice()).await?;

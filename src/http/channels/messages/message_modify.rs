@@ -58,7 +58,7 @@ pub async fn modify(
     let mut conn = state.pool.get().await?;
     let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
     let message = find(&mut conn, &access, message_id).await?;
-    if message.author_id == user.id {
+    if message.author_id == Some(user.id) {
         ApiError::require(user.rights, rights::SELF_EDIT_MESSAGES)?;
     } else if body.edits_body() {
         return Err(ApiError::Plain {
@@ -91,7 +91,7 @@ pub async fn modify(
         let replied_author = match wire::referenced_id(&message) {
             Some(id) if message.kind == kind::REPLY => Message::find(&mut conn, channel_id, id)
                 .await?
-                .map(|replied| replied.author_id),
+                .and_then(|replied| replied.author_id),
             _ => None,
         };
         let was_pinged = replied_author.is_some_and(|a| message.mentions.contains(&a));
@@ -112,7 +112,7 @@ pub async fn modify(
             &state,
             &mut conn,
             &access,
-            user.id,
+            Some(user.id),
             &mut edit,
             body.content,
             embeds,

@@ -139,7 +139,10 @@ pub fn publish_message(
     let Some(guild) = &access.guild else {
         return publish(state, access, event, data);
     };
-    let subjects = std::iter::once(message.author_id).chain(message.mentions.iter().copied());
+    let subjects = message
+        .author_id
+        .into_iter()
+        .chain(message.mentions.iter().copied());
     let dispatch = Dispatch::json(event, data)?
         .about(subjects)
         .with_redacted(Dispatch::json(event, &without_content(data))?);
@@ -220,7 +223,7 @@ impl Reader {
 
     fn sees(&self, message: &Message) -> bool {
         self.sees_content
-            || message.author_id == self.user_id
+            || message.author_id == Some(self.user_id)
             || message.mentions.contains(&self.user_id)
     }
 }
@@ -249,7 +252,7 @@ pub async fn render(
     let user_ids: HashSet<i64> = messages
         .iter()
         .chain(&replied)
-        .flat_map(|m| std::iter::once(m.author_id).chain(m.mentions.iter().copied()))
+        .flat_map(|m| m.author_id.into_iter().chain(m.mentions.iter().copied()))
         .collect();
     let user_ids: Vec<i64> = user_ids.into_iter().collect();
     let users: HashMap<i64, User> = User::find_many(conn, &user_ids)
@@ -262,7 +265,7 @@ pub async fn render(
 
     let plain = |message: &Message, reactions: &[&ReactionCount]| {
         // Authors are kept by a foreign key; one missing is a message deleted meanwhile.
-        let author = users.get(&message.author_id)?;
+        let author = wire::author(message, message.author_id.and_then(|a| users.get(&a)))?;
         let mentions: Vec<&User> = message
             .mentions
             .iter()
@@ -312,10 +315,11 @@ pub async fn event_message(
         fields.remove("reactions");
     }
     if let Some(guild) = &access.guild {
-        let member = if guild.member.user_id == message.author_id {
-            Some(guild.member.clone())
-        } else {
-            Member::find(conn, guild.guild.id, message.author_id).await?
+        // A webhook is no member: its messages come without one.
+        let member = match message.author_id {
+            Some(author_id) if guild.member.user_id == author_id => Some(guild.member.clone()),
+            Some(author_id) => Member::find(conn, guild.guild.id, author_id).await?,
+            None => None,
         };
         if let Some(member) = member {
             value["member"] = guild::member(&member, None);

@@ -48,7 +48,7 @@ fn audited(
         "message_id": crate::wire::guild::id(message.id),
     });
     let (guild_id, user_id) = (guild.guild.id, guild.member.user_id);
-    let entry = audit.entry(state, guild_id, user_id, kind, Some(message.author_id));
+    let entry = audit.entry(state, guild_id, user_id, kind, message.author_or_webhook());
     Some(entry.options(options))
 }
 

@@ -27,7 +27,7 @@ use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
-use crate::wire::guild::{self, id};
+use crate::wire::guild::{self, id, opt_id};
 use crate::wire::message::emoji as wire_emoji;
 use crate::wire::user::PublicUser;
 
@@ -159,7 +159,7 @@ pub async fn add(
     };
     if reaction.add(&mut conn).await? {
         let mut event = target.reaction_event(&emoji, user.id);
-        event["message_author_id"] = id(target.message.author_id).into();
+        event["message_author_id"] = opt_id(target.message.author_or_webhook()).into();
         event["burst_colors"] = Value::Array(Vec::new());
         if let Some(guild) = &target.access.guild {
             event["member"] = guild::member(&guild.member, Some(user));

@@ -1,5 +1,5 @@
 //! Writing messages, shared by people's routes and applications' (interaction answers and
-//! follow-ups): the same checks (content length, embeds, `allowed_mentions`), mentions resolved
+//! follow-ups) and webhooks': the same checks (content length, embeds, `allowed_mentions`), mentions resolved
 //! the same way, the same events.
 
 use chrono::Utc;
@@ -7,9 +7,10 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::files::{self, Attachments};
 use super::mentions::{self, AllowedMentions};
 use super::message_create::{check_content, empty_message, is_empty};
-use super::{embeds, event_ids, event_message, files, publish, publish_message};
+use super::{embeds, event_ids, event_message, publish, publish_message};
 use crate::audit::Entry;
 use crate::db::channels::Channel;
 use crate::db::messages::{flags, Message, MessageEdit};
@@ -22,11 +23,13 @@ use crate::wire::guild::id;
 /// Most components (action rows) a message may carry.
 const MAX_COMPONENTS: usize = 5;
 
-/// A message as an application writes it.
+/// A message as an application or a webhook writes it.
 #[derive(Debug, Default, Deserialize)]
 pub struct Written {
     #[serde(default)]
     pub content: Option<String>,
+    #[serde(default)]
+    pub tts: Option<bool>,
     #[serde(default)]
     pub embeds: Option<Vec<Value>>,
     #[serde(default)]
@@ -68,7 +71,7 @@ pub async fn revise(
     state: &AppState,
     conn: &mut Connection,
     access: &ChannelAccess,
-    author_id: i64,
+    author_id: Option<i64>,
     edit: &mut MessageEdit,
     content: Option<String>,
     new_embeds: Option<Vec<Value>>,
@@ -111,6 +114,7 @@ pub fn unchanged(message: &Message) -> MessageEdit {
         mention_everyone: message.mention_everyone,
         flags: message.flags,
         components: message.components.clone(),
+        attachments: message.attachments.clone(),
         edited_at: message.edited_at,
     }
 }
@@ -134,6 +138,7 @@ pub async fn save_edit(
         mention_everyone: edit.mention_everyone,
         flags: edit.flags,
         components: edit.components,
+        attachments: edit.attachments,
         edited_at: edit.edited_at,
         ..message
     };
@@ -142,23 +147,27 @@ pub async fn save_edit(
     Ok((edited, event))
 }
 
-/// Posts what an application wrote as `message` (its id, author, kind and interaction set by
-/// the caller); with LOADING it may be empty (a deferred answer). The message as the event
-/// carried it.
+/// Posts what an application or a webhook wrote as `message` (its id, author, kind and
+/// interaction set by the caller) with its `attachments` (checked, stored here, removed again
+/// if the message is not saved); with LOADING or files it may be empty (a deferred answer).
+/// The message as the event carried it.
 pub async fn post(
     state: &AppState,
     conn: &mut Connection,
     access: &ChannelAccess,
     mut message: Message,
+    attachments: &Attachments,
     mut written: Written,
     viewer: i64,
 ) -> Result<(Message, Value), ApiError> {
     message.flags |= written.flags();
+    message.tts = written.tts.unwrap_or(false);
+    message.attachments = Value::Array(attachments.list.clone());
     if let Some(components) = written.components()? {
         message.components = components;
     }
     let mut edit = unchanged(&message);
-    let loading = message.flags & flags::LOADING != 0;
+    let may_be_empty = message.flags & flags::LOADING != 0 || !attachments.is_empty();
     revise(
         state,
         conn,
@@ -169,7 +178,7 @@ pub async fn post(
         written.embeds.take(),
         written.allowed_mentions.as_ref(),
         None,
-        loading,
+        may_be_empty,
     )
     .await?;
     let message = Message {
@@ -181,11 +190,17 @@ pub async fn post(
         ..message
     };
     let channel_id = message.channel_id;
-    conn.transaction(async |conn| {
-        message.insert(conn).await?;
-        Channel::set_last_message(conn, channel_id, message.id).await
-    })
-    .await?;
+    attachments.store(state).await?;
+    let saved = conn
+        .transaction(async |conn| {
+            message.insert(conn).await?;
+            Channel::set_last_message(conn, channel_id, message.id).await
+        })
+        .await;
+    if let Err(error) = saved {
+        attachments.undo(state).await;
+        return Err(error.into());
+    }
     let event = event_message(state, conn, access, &message).await?;
     announce(state, access, "MESSAGE_CREATE", &message, &event, viewer)?;
     Ok((message, event))

@@ -1,0 +1,422 @@
+//! A guild's voice states: who is in which of its voice channels, with which mute and deafen
+//! flags. As on Discord they live in memory only, owned by the guild actor, which checks each
+//! join against the permissions it already holds, keeps [`Admissions`] in step (a token for
+//! each entry, new flags, a dismissal on leaving) and says what the sessions must hear.
+//!
+//! Decisions: a member without SPEAK in the channel joins `suppress`ed (they hear, the voice
+//! gateway forwards nothing of theirs), and so does everyone joining a stage channel until a
+//! moderator, or they themselves with MUTE_MEMBERS, lifts it. A refused join (no CONNECT or
+//! VIEW_CHANNEL, a full channel) changes nothing and sends nothing, as on Discord.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::Message;
+use serde_json::{json, Value};
+
+use super::state::GuildState;
+use crate::permissions::{self, bits};
+use crate::voice::{Admissions, Flags, RoomKey};
+
+/// A guild voice or stage channel, as a join or a move needs to know it.
+#[derive(Debug, Clone, Copy)]
+pub struct VoiceChannel {
+    pub channel_id: i64,
+    /// At most this many may be in it (MOVE_MEMBERS goes past); `None`: no limit.
+    pub user_limit: Option<u32>,
+    pub stage: bool,
+}
+
+/// One member's voice state.
+#[derive(Debug, Clone)]
+pub struct VoiceState {
+    pub user_id: i64,
+    pub session_id: Arc<str>,
+    pub channel_id: i64,
+    /// Where the session's voice connection goes (`host[:port]/voice`).
+    pub endpoint: String,
+    pub mute: bool,
+    pub deaf: bool,
+    pub self_mute: bool,
+    pub self_deaf: bool,
+    pub self_video: bool,
+    pub self_stream: bool,
+    pub suppress: bool,
+    pub request_to_speak_timestamp: Option<String>,
+    /// The member object (with `user`) the dispatches carry.
+    pub member: Arc<Value>,
+}
+
+impl VoiceState {
+    /// Discord's voice state object.
+    pub fn to_json(&self, guild_id: i64) -> Value {
+        json!({
+            "guild_id": guild_id.to_string(),
+            "channel_id": self.channel_id.to_string(),
+            "user_id": self.user_id.to_string(),
+            "member": &*self.member,
+            "session_id": &*self.session_id,
+            "deaf": self.deaf,
+            "mute": self.mute,
+            "self_deaf": self.self_deaf,
+            "self_mute": self.self_mute,
+            "self_stream": self.self_stream,
+            "self_video": self.self_video,
+            "suppress": self.suppress,
+            "request_to_speak_timestamp": self.request_to_speak_timestamp,
+        })
+    }
+
+    /// The same state with `channel_id: null`: what others hear when it ends.
+    fn left_json(&self, guild_id: i64) -> Value {
+        let mut d = self.to_json(guild_id);
+        d["channel_id"] = Value::Null;
+        d
+    }
+
+    pub fn flags(&self) -> Flags {
+        Flags {
+            mute: self.mute,
+            deaf: self.deaf,
+            self_mute: self.self_mute,
+            self_deaf: self.self_deaf,
+            suppress: self.suppress,
+        }
+    }
+}
+
+/// An op 4 that names a channel, checked against the database by the session's backend.
+#[derive(Debug, Clone)]
+pub struct Join {
+    pub session_id: Arc<str>,
+    pub endpoint: String,
+    pub channel: VoiceChannel,
+    pub self_mute: bool,
+    pub self_deaf: bool,
+    pub self_video: bool,
+    /// The member's server mute and deafen, as stored.
+    pub mute: bool,
+    pub deaf: bool,
+    pub member: Arc<Value>,
+}
+
+/// A moderator's (or for stage channels, the member's own) change over REST; absent fields stay.
+#[derive(Debug, Clone, Default)]
+pub struct Moderation {
+    pub mute: Option<bool>,
+    pub deaf: Option<bool>,
+    /// Move to this channel, or (`Some(None)`) disconnect.
+    pub channel: Option<Option<VoiceChannel>>,
+    pub suppress: Option<bool>,
+    pub request_to_speak_timestamp: Option<Option<String>>,
+    /// The member object after the change, when it changed.
+    pub member: Option<Arc<Value>>,
+    /// The change applies only if the user is in this channel (the voice-states routes).
+    pub expected_channel: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum VoiceChange {
+    /// Op 4 with a channel: join, move there, or change one's own flags.
+    Join(Join),
+    /// Op 4 with `channel_id: null`.
+    Leave,
+    /// This session is done with voice in this guild (it ended, or joined voice elsewhere):
+    /// its voice state, if it still has it, goes.
+    SessionLeft {
+        session_id: Arc<str>,
+    },
+    Moderate(Moderation),
+}
+
+/// A change to a member's voice state in a guild; answered with the state after it (`None`:
+/// not in voice).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Option<Value>, VoiceError>")]
+pub struct UpdateVoice {
+    pub guild_id: i64,
+    pub user_id: i64,
+    pub change: VoiceChange,
+}
+
+/// Every voice state of these guilds (for READY and GUILD_CREATE), by guild; guilds without
+/// anyone in voice are left out.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "HashMap<i64, Vec<Value>>")]
+pub struct GetVoiceStates {
+    pub guild_ids: Vec<i64>,
+}
+
+/// One guild's voice states (what the registry asks each guild actor for [`GetVoiceStates`]).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Vec<Value>")]
+pub struct VoiceStatesOf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VoiceError {
+    /// The user is not in a voice channel (of this guild, or the one named).
+    #[error("not connected to voice")]
+    NotConnected,
+    /// No CONNECT or VIEW_CHANNEL there, or not a member.
+    #[error("no access to the voice channel")]
+    MissingAccess,
+    #[error("the voice channel is full")]
+    Full,
+}
+
+/// What the sessions must hear after a change.
+#[derive(Debug)]
+pub enum Notice {
+    /// VOICE_STATE_UPDATE for the guild.
+    State(Value),
+    /// VOICE_SERVER_UPDATE for one session only.
+    Server { session_id: Arc<str>, d: Value },
+}
+
+/// The voice states of one guild.
+pub struct VoiceStates {
+    guild_id: i64,
+    admissions: Admissions,
+    states: HashMap<i64, VoiceState>,
+}
+
+impl VoiceStates {
+    pub fn new(guild_id: i64, admissions: Admissions) -> Self {
+        Self {
+            guild_id,
+            admissions,
+            states: HashMap::new(),
+        }
+    }
+
+    fn room(&self, channel_id: i64) -> RoomKey {
+        RoomKey::Guild {
+            guild_id: self.guild_id,
+            channel_id,
+        }
+    }
+
+    pub fn all(&self) -> Vec<Value> {
+        self.states
+            .values()
+            .map(|s| s.to_json(self.guild_id))
+            .collect()
+    }
+
+    pub fn apply(
+        &mut self,
+        guild: &GuildState,
+        user_id: i64,
+        change: VoiceChange,
+    ) -> Result<(Option<Value>, Vec<Notice>), VoiceError> {
+        match change {
+            VoiceChange::Join(join) => self.join(guild, user_id, join),
+            VoiceChange::Leave => Ok((None, self.leave(user_id, |_| true))),
+            VoiceChange::SessionLeft { session_id } => {
+                Ok((None, self.leave(user_id, |s| s.session_id == session_id)))
+            }
+            VoiceChange::Moderate(moderation) => self.moderate(guild, user_id, moderation),
+        }
+    }
+
+    fn join(
+        &mut self,
+        guild: &GuildState,
+        user_id: i64,
+        join: Join,
+    ) -> Result<(Option<Value>, Vec<Notice>), VoiceError> {
+        let channel = join.channel;
+        let allowed = guild.channel_permissions(user_id, channel.channel_id);
+        if !permissions::has(allowed, bits::VIEW_CHANNEL | bits::CONNECT) {
+            return Err(VoiceError::MissingAccess);
+        }
+        let previous = self.states.get(&user_id);
+        let moving = previous.is_none_or(|p| p.channel_id != channel.channel_id);
+        if moving && self.full(channel, allowed) {
+            return Err(VoiceError::Full);
+        }
+        let state = VoiceState {
+            user_id,
+            session_id: join.session_id,
+            channel_id: channel.channel_id,
+            endpoint: join.endpoint,
+            mute: join.mute,
+            deaf: join.deaf,
+            self_mute: join.self_mute,
+            self_deaf: join.self_deaf,
+            self_video: join.self_video,
+            // A stream belongs to a connection to this channel; the Go Live half keeps it.
+            self_stream: previous.is_some_and(|p| !moving && p.self_stream),
+            suppress: suppressed(channel, allowed),
+            request_to_speak_timestamp: None,
+            member: join.member,
+        };
+        // A new connection is due when the channel or the session changed, or when the client
+        // asks again for exactly what it has (it is reconnecting its voice connection); a
+        // change of its own flags only updates them.
+        let reconnect = previous.is_none_or(|p| {
+            moving
+                || p.session_id != state.session_id
+                || (p.flags() == state.flags() && p.self_video == state.self_video)
+        });
+        if let Some(previous) = previous.filter(|_| moving) {
+            self.admissions
+                .dismiss(&self.room(previous.channel_id), user_id);
+        }
+        let mut notices = vec![Notice::State(state.to_json(self.guild_id))];
+        if reconnect {
+            notices.push(self.admit(&state));
+        } else {
+            self.admissions
+                .set_flags(&self.room(state.channel_id), user_id, state.flags());
+        }
+        let d = state.to_json(self.guild_id);
+        self.states.insert(user_id, state);
+        Ok((Some(d), notices))
+    }
+
+    /// Whether `channel` has no room for one more (who may move members goes past the limit).
+    fn full(&self, channel: VoiceChannel, allowed: u64) -> bool {
+        let Some(limit) = channel.user_limit.filter(|l| *l > 0) else {
+            return false;
+        };
+        let inside = self
+            .states
+            .values()
+            .filter(|s| s.channel_id == channel.channel_id)
+            .count();
+        inside >= usize::try_from(limit).unwrap_or(usize::MAX)
+            && !permissions::has(allowed, bits::MOVE_MEMBERS)
+    }
+
+    /// A token for the state's session, and the VOICE_SERVER_UPDATE that carries it.
+    fn admit(&self, state: &VoiceState) -> Notice {
+        let token = self.admissions.admit(
+            self.guild_id.to_string(),
+            state.user_id,
+            state.session_id.to_string(),
+            self.room(state.channel_id),
+            state.flags(),
+        );
+        Notice::Server {
+            session_id: state.session_id.clone(),
+            d: json!({
+                "token": token,
+                "guild_id": self.guild_id.to_string(),
+                "endpoint": state.endpoint,
+            }),
+        }
+    }
+
+    /// Ends the user's voice state if `which` says so.
+    fn leave(&mut self, user_id: i64, which: impl Fn(&VoiceState) -> bool) -> Vec<Notice> {
+        match self.states.get(&user_id).filter(|s| which(s)) {
+            Some(_) => self.disconnect(user_id).into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn disconnect(&mut self, user_id: i64) -> Option<Notice> {
+        let state = self.states.remove(&user_id)?;
+        self.admissions
+            .dismiss(&self.room(state.channel_id), user_id);
+        Some(Notice::State(state.left_json(self.guild_id)))
+    }
+
+    fn moderate(
+        &mut self,
+        guild: &GuildState,
+        user_id: i64,
+        moderation: Moderation,
+    ) -> Result<(Option<Value>, Vec<Notice>), VoiceError> {
+        let Some(state) = self.states.get(&user_id) else {
+            return Err(VoiceError::NotConnected);
+        };
+        if moderation
+            .expected_channel
+            .is_some_and(|c| c != state.channel_id)
+        {
+            return Err(VoiceError::NotConnected);
+        }
+        let mut state = state.clone();
+        match moderation.channel {
+            Some(None) => {
+                let notices = self.disconnect(user_id).into_iter().collect();
+                return Ok((None, notices));
+            }
+            Some(Some(channel)) if channel.channel_id != state.channel_id => {
+                let allowed = guild.channel_permissions(user_id, channel.channel_id);
+                self.admissions
+                    .dismiss(&self.room(state.channel_id), user_id);
+                state.channel_id = channel.channel_id;
+                state.suppress = suppressed(channel, allowed);
+                state.self_stream = false;
+                state.request_to_speak_timestamp = None;
+            }
+            _ => {}
+        }
+        let moved = self
+            .states
+            .get(&user_id)
+            .is_some_and(|before| before.channel_id != state.channel_id);
+        if let Some(mute) = moderation.mute {
+            state.mute = mute;
+        }
+        if let Some(deaf) = moderation.deaf {
+            state.deaf = deaf;
+        }
+        if let Some(suppress) = moderation.suppress {
+            state.suppress = suppress;
+        }
+        if let Some(asked) = moderation.request_to_speak_timestamp {
+            state.request_to_speak_timestamp = asked;
+        }
+        if let Some(member) = moderation.member {
+            state.member = member;
+        }
+        let mut notices = vec![Notice::State(state.to_json(self.guild_id))];
+        if moved {
+            // The moved member's client connects anew, to the new room.
+            notices.push(self.admit(&state));
+        } else {
+            self.admissions
+                .set_flags(&self.room(state.channel_id), user_id, state.flags());
+        }
+        let d = state.to_json(self.guild_id);
+        self.states.insert(user_id, state);
+        Ok((Some(d), notices))
+    }
+
+    /// A member left the guild: they leave its voice channel too.
+    pub fn member_removed(&mut self, user_id: i64) -> Vec<Notice> {
+        self.disconnect(user_id).into_iter().collect()
+    }
+
+    /// A channel was deleted: everyone in it is disconnected.
+    pub fn channel_removed(&mut self, channel_id: i64) -> Vec<Notice> {
+        let inside: Vec<i64> = self
+            .states
+            .values()
+            .filter(|s| s.channel_id == channel_id)
+            .map(|s| s.user_id)
+            .collect();
+        inside
+            .into_iter()
+            .filter_map(|user_id| self.disconnect(user_id))
+            .collect()
+    }
+
+    /// The guild is gone: every voice connection hangs up (nobody is left to tell).
+    pub fn clear(&mut self) {
+        let users: Vec<i64> = self.states.keys().copied().collect();
+        for user_id in users {
+            self.disconnect(user_id);
+        }
+    }
+}
+
+/// Whether a member joins `channel` suppressed: always in a stage channel (the audience
+/// listens until invited to speak), and without SPEAK anywhere.
+fn suppressed(channel: VoiceChannel, allowed: u64) -> bool {
+    channel.stage || !permissions::has(allowed, bits::SPEAK)
+}

@@ -1,0 +1,44 @@
+//! Op 4 (VOICE_STATE_UPDATE) looked up in the database: the channel a member asked to join,
+//! with their server mute and deafen and their member object. Two queries; the guild actor
+//! checks permissions and the user limit against the state it holds.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use spacebar_actors::session::backend::BackendError;
+use spacebar_actors::session::VoiceTarget;
+
+use crate::db::channels::Channel;
+use crate::db::members::Member;
+use crate::db::Pool;
+use crate::wire::guild;
+
+/// The voice channel `channel_id` of `guild_id` for `user_id`; `None` when it is not a voice
+/// channel of that guild or they are not a member.
+pub fn voice_target(
+    pool: Pool,
+    user_id: i64,
+    guild_id: i64,
+    channel_id: i64,
+) -> BoxFuture<'static, Result<Option<VoiceTarget>, BackendError>> {
+    Box::pin(async move {
+        let failed = |error: &dyn std::fmt::Display| BackendError(error.to_string());
+        let mut conn = pool.get().await.map_err(|e| failed(&e))?;
+        let channel = Channel::find(&mut conn, channel_id)
+            .await
+            .map_err(|e| failed(&e))?
+            .and_then(|c| c.voice_in(guild_id));
+        let Some(channel) = channel else {
+            return Ok(None);
+        };
+        let found = Member::find_with_user(&mut conn, guild_id, user_id)
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(found.map(|(member, user)| VoiceTarget {
+            channel,
+            mute: member.mute,
+            deaf: member.deaf,
+            member: Arc::new(guild::member(&member, Some(&user))),
+        }))
+    })
+}

@@ -1,0 +1,278 @@
+//! The routes of members with MANAGE_WEBHOOKS: `POST`/`GET /channels/{channel_id}/webhooks`,
+//! `GET /guilds/{guild_id}/webhooks`, and `GET`/`PATCH`/`DELETE /webhooks/{webhook_id}`.
+//! Someone who cannot see the webhook's guild or channel learns nothing of it (10015).
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Path};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::Utc;
+use diesel_async::AsyncConnection;
+use rand::distr::{Alphanumeric, SampleString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{announce, audited, avatar_key, change, check_name, entry, remove, webhook_id, Patch};
+use crate::audit::{action, Audit};
+use crate::db::users::User;
+use crate::db::webhooks::{kind, Webhook};
+use crate::db::Connection;
+use crate::http::access::{ChannelAccess, GuildAccess};
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, Unknown};
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::http::urls::PublicUrls;
+use crate::permissions::bits;
+use crate::rights;
+use crate::server::AppState;
+use crate::wire::webhook::{self as wire, Shown};
+
+/// Length of a webhook's token (letters and digits).
+const TOKEN_LENGTH: usize = 68;
+
+/// A guild text channel where `user_id` may manage webhooks.
+async fn managed_channel(
+    conn: &mut Connection,
+    channel_id: i64,
+    user_id: i64,
+) -> Result<ChannelAccess, ApiError> {
+    let access = ChannelAccess::load(conn, channel_id, user_id).await?;
+    access.guild()?;
+    access.require(bits::MANAGE_WEBHOOKS)?;
+    if !access.is_text() {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 50024,
+            message: "Cannot execute action on this channel type",
+        });
+    }
+    Ok(access)
+}
+
+/// The webhook `webhook_id`, if `user_id` may manage the webhooks of its channel; 10015 if
+/// they cannot see it at all.
+async fn managed(
+    conn: &mut Connection,
+    webhook_id: i64,
+    user_id: i64,
+) -> Result<Webhook, ApiError> {
+    let webhook = Webhook::find(conn, webhook_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Webhook))?;
+    match managed_channel(conn, webhook.channel_id, user_id).await {
+        Ok(_) => Ok(webhook),
+        Err(ApiError::Unknown(_) | ApiError::MissingAccess) => {
+            Err(ApiError::Unknown(Unknown::Webhook))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Webhooks as their managers see them, with their creators.
+async fn rendered(
+    req: &HttpRequest,
+    state: &AppState,
+    conn: &mut Connection,
+    webhooks: &[Webhook],
+) -> Result<Vec<Value>, ApiError> {
+    let creator_ids: Vec<i64> = webhooks.iter().filter_map(|w| w.user_id).collect();
+    let creators = User::find_many(conn, &creator_ids).await?;
+    let api = PublicUrls::of(req, &state.config()).api();
+    Ok(webhooks
+        .iter()
+        .map(|webhook| {
+            let creator = creators.iter().find(|u| Some(u.id) == webhook.user_id);
+            wire::webhook(webhook, Shown::Managed { creator }, &api)
+        })
+        .collect())
+}
+
+async fn one(
+    req: &HttpRequest,
+    state: &AppState,
+    conn: &mut Connection,
+    webhook: Webhook,
+) -> Result<HttpResponse, ApiError> {
+    let mut list = rendered(req, state, conn, std::slice::from_ref(&webhook)).await?;
+    let shown = list.pop().ok_or(ApiError::Unknown(Unknown::Webhook))?;
+    Ok(HttpResponse::Ok().json(shown))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateWebhook {
+    name: String,
+    /// A data URL.
+    #[serde(default)]
+    avatar: Option<String>,
+}
+
+/// `POST /channels/{channel_id}/webhooks`: a new incoming webhook, at most
+/// `limits.channel_max_webhooks` per channel.
+pub async fn create(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    audit: Audit,
+    path: Path<String>,
+    Json(body): Json<CreateWebhook>,
+) -> Result<HttpResponse, ApiError> {
+    let channel_id = snowflake("channel_id", &path)?;
+    let user = &session.user;
+    ApiError::require(user.rights, rights::CREATE_WEBHOOKS)?;
+    let mut conn = state.pool.get().await?;
+    let access = managed_channel(&mut conn, channel_id, user.id).await?;
+    let guild_id = access.guild()?.guild.id;
+    let name = check_name("name", &body.name)?;
+    let count = Webhook::of_channel(&mut conn, channel_id).await?.len();
+    if u64::try_from(count).unwrap_or(u64::MAX) >= state.config().limits.channel_max_webhooks {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 30007,
+            message: "Maximum number of webhooks reached",
+        });
+    }
+    let id = state.snowflakes.next();
+    let avatar = state
+        .cdn
+        .image_field("avatar", body.avatar.map(Some), avatar_key(id))
+        .await?
+        .flatten();
+    let webhook = Webhook {
+        id,
+        kind: kind::INCOMING,
+        guild_id,
+        channel_id,
+        user_id: Some(user.id),
+        name,
+        avatar,
+        token: Alphanumeric.sample_string(&mut rand::rng(), TOKEN_LENGTH),
+        application_id: None,
+        created_at: Utc::now(),
+    };
+    let entry = entry(
+        &state,
+        &audit,
+        Some(user.id),
+        &webhook,
+        action::WEBHOOK_CREATE,
+    )
+    .changes(crate::audit::changes(None, Some(&audited(&webhook)), &[]));
+    let saved = conn
+        .transaction(async |conn| {
+            webhook.insert(conn).await?;
+            entry.write(conn).await
+        })
+        .await;
+    if let Err(error) = saved {
+        let avatar = webhook.avatar.as_deref();
+        state
+            .cdn
+            .settle_image(false, None, avatar, avatar_key(id))
+            .await;
+        return Err(error.into());
+    }
+    state.audit_logged(&entry)?;
+    announce(&state, guild_id, &[channel_id])?;
+    one(&req, &state, &mut conn, webhook).await
+}
+
+/// `GET /channels/{channel_id}/webhooks`.
+pub async fn of_channel(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let channel_id = snowflake("channel_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    managed_channel(&mut conn, channel_id, session.user.id).await?;
+    let webhooks = Webhook::of_channel(&mut conn, channel_id).await?;
+    Ok(HttpResponse::Ok().json(rendered(&req, &state, &mut conn, &webhooks).await?))
+}
+
+/// `GET /guilds/{guild_id}/webhooks` (MANAGE_WEBHOOKS guild-wide).
+pub async fn of_guild(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    GuildAccess::load(&mut conn, guild_id, session.user.id)
+        .await?
+        .require(bits::MANAGE_WEBHOOKS)?;
+    let webhooks = Webhook::of_guild(&mut conn, guild_id).await?;
+    Ok(HttpResponse::Ok().json(rendered(&req, &state, &mut conn, &webhooks).await?))
+}
+
+/// `GET /webhooks/{webhook_id}`.
+pub async fn get(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let webhook_id = webhook_id(&path)?;
+    let mut conn = state.pool.get().await?;
+    let webhook = managed(&mut conn, webhook_id, session.user.id).await?;
+    one(&req, &state, &mut conn, webhook).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ModifyWebhook {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::guilds::members::present")]
+    avatar: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    channel_id: Option<i64>,
+}
+
+/// `PATCH /webhooks/{webhook_id}`: its name, avatar, or channel (another text channel of the
+/// guild where the caller also manages webhooks).
+pub async fn modify(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    audit: Audit,
+    path: Path<String>,
+    Json(body): Json<ModifyWebhook>,
+) -> Result<HttpResponse, ApiError> {
+    let webhook_id = webhook_id(&path)?;
+    let user_id = session.user.id;
+    let mut conn = state.pool.get().await?;
+    let webhook = managed(&mut conn, webhook_id, user_id).await?;
+    let channel_id = match body.channel_id.filter(|c| *c != webhook.channel_id) {
+        Some(channel_id) => {
+            let target = managed_channel(&mut conn, channel_id, user_id).await?;
+            if target.channel.guild_id != Some(webhook.guild_id) {
+                return Err(ApiError::Unknown(Unknown::Channel));
+            }
+            Some(channel_id)
+        }
+        None => None,
+    };
+    let patch = Patch {
+        name: body.name,
+        avatar: body.avatar,
+        channel_id,
+    };
+    let webhook = change(&state, &mut conn, &audit, Some(user_id), webhook, patch).await?;
+    one(&req, &state, &mut conn, webhook).await
+}
+
+/// `DELETE /webhooks/{webhook_id}`.
+pub async fn delete(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    audit: Audit,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let webhook_id = webhook_id(&path)?;
+    let user_id = session.user.id;
+    let mut conn = state.pool.get().await?;
+    let webhook = managed(&mut conn, webhook_id, user_id).await?;
+    remove(&state, &mut conn, &audit, Some(user_id), &webhook).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
