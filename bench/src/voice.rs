@@ -59,6 +59,9 @@ pub struct VoiceArgs {
     /// then it measures anyway and says how many pairs flow.
     #[arg(long, default_value_t = 60)]
     settle: u64,
+    /// Seconds to wait after the window for packets still in flight.
+    #[arg(long, default_value_t = 2)]
+    drain: u64,
     /// Threads of the client's media runtime (its peer connections).
     #[arg(long, default_value_t = 2)]
     client_threads: usize,
@@ -243,7 +246,7 @@ async fn voice_phase(
     let server_after = args.server_pid.and_then(|p| sys::cpu_time(Some(p)).ok());
     let cpu_note = window.describe();
     // Packets sent at the window's end are still on their way.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(args.drain)).await;
 
     let _ = stop_tx.send(true);
     let mut hold_errors = std::collections::BTreeMap::new();
