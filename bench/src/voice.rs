@@ -310,6 +310,18 @@ fn print_figures(args: &VoiceArgs, f: &Figures) {
         f.pairs.0, f.pairs.1
     );
     let m = &f.meter;
+    let partly = m.partly_heard();
+    if !partly.is_empty() {
+        let list: Vec<String> = partly
+            .iter()
+            .map(|(speaker, heard)| format!("speaker {speaker} by {heard}"))
+            .collect();
+        println!(
+            "speakers not heard by all {} others: {}",
+            participants - 1,
+            list.join(", ")
+        );
+    }
     let secs = m.window_secs().max(1e-9);
     let (expected, delivered) = (m.expected(), m.delivered());
     let loss = 100.0 * expected.saturating_sub(delivered) as f64 / expected.max(1) as f64;

@@ -125,6 +125,26 @@ impl Meter {
         (flowing, all)
     }
 
+    /// Speakers not every other participant has heard, with how many have: a stream the
+    /// SFU never forwarded shows here as (speaker, 0).
+    pub fn partly_heard(&self) -> Vec<(usize, usize)> {
+        let others = self.ever.len().saturating_sub(1);
+        (0..self.sent.len())
+            .map(|speaker| {
+                let heard = self
+                    .ever
+                    .iter()
+                    .filter(|row| {
+                        row.get(speaker)
+                            .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
+                    })
+                    .count();
+                (speaker, heard)
+            })
+            .filter(|&(_, heard)| heard < others)
+            .collect()
+    }
+
     /// Packets the window should have delivered: each speaker's, to every other participant.
     pub fn expected(&self) -> u64 {
         let receivers = self.received.len() as u64;
@@ -193,6 +213,7 @@ mod tests {
         let early = meter.stamp(0, 80);
         meter.received(1, &early);
         assert_eq!(meter.pairs_flowing(), (1, 4));
+        assert_eq!(meter.partly_heard(), [(0, 1), (1, 0)]);
         meter.open();
         let inside = meter.stamp(1, 80);
         assert_eq!(inside.len(), 80);
