@@ -15,6 +15,8 @@
 //!   check that no dispatch was missed, repeated or reordered.
 //! - `cdn`: requests/s and p99 for a cached avatar variant and a 1 MiB
 //!   attachment under concurrent load; resize throughput.
+//! - `voice`: a voice room of speakers and listeners on real WebRTC peers; the
+//!   SFU's forwarded packets/s per core of its CPU, loss, latency, memory.
 
 mod cdn;
 mod fanout;
@@ -28,6 +30,7 @@ mod setup;
 mod stats;
 mod sys;
 mod target;
+mod voice;
 mod zlib;
 
 use std::process::ExitCode;
@@ -67,6 +70,9 @@ enum Command {
     /// Serve a cached 128 px avatar and a 1 MiB attachment under concurrent
     /// load (requests/s, p99); resize throughput of a 1024² PNG to 128 px.
     Cdn(cdn::CdnArgs),
+    /// A voice room of speakers and listeners (real WebRTC peers): forwarded
+    /// RTP packets/s per core of server CPU, loss, latency, memory per participant.
+    Voice(voice::VoiceArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
         Command::Ready(args) => ready::run(args),
         Command::Resume(args) => resume::run(args),
         Command::Cdn(args) => cdn::run(args),
+        Command::Voice(args) => voice::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -107,6 +107,29 @@ pub async fn create_guilds(
     .await
 }
 
+/// The guild's first voice channel (type 2): guild creation makes one.
+pub async fn voice_channel(
+    client: &Client,
+    api: &str,
+    token: &str,
+    guild_id: &str,
+) -> Result<String, String> {
+    let channels: Vec<ChannelBody> = rest::call_ok(
+        client,
+        Method::GET,
+        &format!("{api}/guilds/{guild_id}/channels"),
+        Some(token),
+        None,
+        "GET /guilds/{id}/channels",
+    )
+    .await?;
+    channels
+        .into_iter()
+        .find(|c| c.kind == 2)
+        .map(|c| c.id.into_string())
+        .ok_or_else(|| "GET /guilds/{id}/channels: no voice channel (type 2)".to_string())
+}
+
 /// The `general` text channel, else the first text channel.
 fn pick_text_channel(channels: Vec<ChannelBody>) -> Option<String> {
     let mut text = channels.into_iter().filter(|c| c.kind == 0);
