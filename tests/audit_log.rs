@@ -9,6 +9,7 @@ use awc::http::Method;
 use serde_json::{json, Value};
 
 use crate::common::gateway::{Event, Gateway};
+use crate::common::guild::{guild, join, Guild};
 use crate::common::http::{account, get, patch, post, request, Account, Response};
 use crate::common::TestServer;
 
@@ -63,56 +64,6 @@ async fn call(
     body: Option<Value>,
 ) -> Response {
     send(server, method, path, &account.token, &[], body).await
-}
-
-/// A guild of `owner` with a second member and a plain one, all joined through an invite:
-/// (guild id, its text channel).
-struct Guild {
-    id: String,
-    channel: String,
-    owner: Account,
-}
-
-async fn guild(server: &TestServer) -> Guild {
-    let owner = account(server, "owner").await;
-    let created = post(
-        server,
-        &format!("{V9}/guilds"),
-        Some(&owner.token),
-        json!({ "name": "Logged" }),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    Guild {
-        id: created.body["id"].as_str().unwrap().to_string(),
-        channel: created.body["system_channel_id"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        owner,
-    }
-}
-
-/// Registers `name` and joins them to the guild.
-async fn join(server: &TestServer, guild: &Guild, name: &str) -> Account {
-    let invite = post(
-        server,
-        &format!("{V9}/channels/{}/invites", guild.channel),
-        Some(&guild.owner.token),
-        json!({ "max_age": 0, "unique": true }),
-    )
-    .await;
-    let code = invite.body["code"].as_str().unwrap();
-    let joiner = account(server, name).await;
-    let joined = post(
-        server,
-        &format!("{V9}/invites/{code}"),
-        Some(&joiner.token),
-        json!({}),
-    )
-    .await;
-    assert_eq!(joined.status, 200, "{:?}", joined.body);
-    joiner
 }
 
 /// A role with `permissions` made by the owner; its id.
@@ -415,7 +366,7 @@ async fn configuration_changes_are_logged() {
     assert_eq!(renamed.status, 200, "{:?}", renamed.body);
     let update = &entries(&server, &guild, 1).await[0];
     assert_eq!(update["target_id"], guild.id);
-    assert_eq!(change(update, "name")["old_value"], "Logged");
+    assert_eq!(change(update, "name")["old_value"], "Test guild");
     assert_eq!(change(update, "name")["new_value"], "Renamed");
     assert_eq!(change(update, "description")["new_value"], "about");
 

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::bots::{application_with_bot, authorize};
 use crate::common::gateway::Gateway;
+use crate::common::guild::shared_guild;
 use crate::common::http::{account, Account};
 use crate::common::http::{patch, post, request};
 use crate::common::TestServer;
@@ -17,47 +18,6 @@ const BOT_INTENTS: u64 = 1 | (1 << 9);
 const GUILD_PRESENCES: u64 = 1 << 8;
 /// The application flag that allows GUILD_PRESENCES.
 const GATEWAY_PRESENCE: i64 = 1 << 12;
-
-/// A guild of `owner`'s that `others` joined through an invite: (guild id, channel id).
-async fn shared_guild(
-    server: &TestServer,
-    owner: &Account,
-    others: &[&Account],
-) -> (String, String) {
-    let created = post(
-        server,
-        &format!("{V9}/guilds"),
-        Some(&owner.token),
-        json!({ "name": "Present" }),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let guild_id = created.body["id"].as_str().unwrap().to_string();
-    let channel = created.body["system_channel_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let invite = post(
-        server,
-        &format!("{V9}/channels/{channel}/invites"),
-        Some(&owner.token),
-        json!({ "max_age": 0 }),
-    )
-    .await;
-    assert_eq!(invite.status, 200, "{:?}", invite.body);
-    let code = invite.body["code"].as_str().unwrap().to_string();
-    for other in others {
-        let joined = post(
-            server,
-            &format!("{V9}/invites/{code}"),
-            Some(&other.token),
-            json!({}),
-        )
-        .await;
-        assert_eq!(joined.status, 200, "{:?}", joined.body);
-    }
-    (guild_id, channel)
-}
 
 async fn connect(server: &TestServer, token: &str) -> (Gateway, Value) {
     let mut gateway = Gateway::connect(server, JSON).await;

@@ -8,6 +8,7 @@ use spacebar_actors::voice::{Flags, RoomKey};
 use crate::common::gateway::Gateway;
 use awc::http::Method;
 
+use crate::common::guild::shared_guild;
 use crate::common::http::{account, get, patch, post, request, Account};
 use crate::common::TestServer;
 
@@ -20,34 +21,7 @@ pub async fn voice_guild(
     owner: &Account,
     others: &[&Account],
 ) -> (String, String) {
-    let created = post(
-        server,
-        &format!("{V9}/guilds"),
-        Some(&owner.token),
-        json!({ "name": "Voices" }),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let guild_id = created.body["id"].as_str().unwrap().to_string();
-    let text = created.body["system_channel_id"].as_str().unwrap();
-    let invite = post(
-        server,
-        &format!("{V9}/channels/{text}/invites"),
-        Some(&owner.token),
-        json!({ "max_age": 0 }),
-    )
-    .await;
-    let code = invite.body["code"].as_str().unwrap().to_string();
-    for other in others {
-        let joined = post(
-            server,
-            &format!("{V9}/invites/{code}"),
-            Some(&other.token),
-            json!({}),
-        )
-        .await;
-        assert_eq!(joined.status, 200, "{:?}", joined.body);
-    }
+    let (guild_id, _) = shared_guild(server, owner, others).await;
     let channels = get(
         server,
         &format!("{V9}/guilds/{guild_id}/channels"),

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::cdn::{data_url, multipart, png, Part};
 use crate::common::gateway::Gateway;
+use crate::common::guild::{guild, join, Guild};
 use crate::common::http::{
     account, assert_form_error, get, patch, post, request, Account, Response,
 };
@@ -18,55 +19,6 @@ use crate::common::TestServer;
 
 const V9: &str = "/api/v9";
 const MANAGE_WEBHOOKS: u64 = 1 << 29;
-
-/// A guild of `owner` and its text channel.
-struct Guild {
-    id: String,
-    channel: String,
-    owner: Account,
-}
-
-async fn guild(server: &TestServer) -> Guild {
-    let owner = account(server, "owner").await;
-    let created = post(
-        server,
-        &format!("{V9}/guilds"),
-        Some(&owner.token),
-        json!({ "name": "Hooked" }),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    Guild {
-        id: created.body["id"].as_str().unwrap().to_string(),
-        channel: created.body["system_channel_id"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        owner,
-    }
-}
-
-/// Registers `name` and joins them to the guild through an invite.
-async fn join(server: &TestServer, guild: &Guild, name: &str) -> Account {
-    let invite = post(
-        server,
-        &format!("{V9}/channels/{}/invites", guild.channel),
-        Some(&guild.owner.token),
-        json!({ "max_age": 0, "unique": true }),
-    )
-    .await;
-    let code = invite.body["code"].as_str().unwrap();
-    let joiner = account(server, name).await;
-    let joined = post(
-        server,
-        &format!("{V9}/invites/{code}"),
-        Some(&joiner.token),
-        json!({}),
-    )
-    .await;
-    assert_eq!(joined.status, 200, "{:?}", joined.body);
-    joiner
-}
 
 /// A request with a token and extra headers, the answer's body as JSON (`Null` when empty).
 async fn send(

@@ -3,6 +3,7 @@
 
 pub mod etf;
 pub mod gateway;
+pub mod guild;
 pub mod http;
 pub mod python;
 
