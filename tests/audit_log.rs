@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 
 use crate::common::gateway::{Event, Gateway};
 use crate::common::guild::{guild, join, Guild};
-use crate::common::http::{account, get, patch, post, request, Account, Response};
+use crate::common::http::{
+    account, get, patch, post, request, request_with_headers, Account, Response,
+};
 use crate::common::TestServer;
 
 const V9: &str = "/api/v9";
@@ -34,25 +36,15 @@ async fn send(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> Response {
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .finish();
-    let mut request = client
-        .request(method, server.url(&format!("{V9}{path}")))
-        .insert_header(("Authorization", token));
-    for header in headers {
-        request = request.insert_header(*header);
-    }
-    let mut response = match body {
-        Some(body) => request.send_json(&body).await.unwrap(),
-        None => request.send().await.unwrap(),
-    };
-    let bytes = response.body().await.unwrap();
-    Response {
-        status: response.status(),
-        content_type: None,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
+    request_with_headers(
+        server,
+        method,
+        &format!("{V9}{path}"),
+        Some(token),
+        headers,
+        body,
+    )
+    .await
 }
 
 /// `method path` as `account` with no reason.

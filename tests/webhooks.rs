@@ -13,7 +13,7 @@ use crate::cdn::{data_url, multipart, png, Part};
 use crate::common::gateway::Gateway;
 use crate::common::guild::{guild, join, Guild};
 use crate::common::http::{
-    account, assert_form_error, get, patch, post, request, Account, Response,
+    account, assert_form_error, get, patch, post, request, request_with_headers, Account, Response,
 };
 use crate::common::TestServer;
 
@@ -29,26 +29,7 @@ async fn send(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> Response {
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .finish();
-    let mut request = client.request(method, server.url(&format!("{V9}{path}")));
-    if let Some(token) = token {
-        request = request.insert_header(("Authorization", token));
-    }
-    for header in headers {
-        request = request.insert_header(*header);
-    }
-    let mut response = match body {
-        Some(body) => request.send_json(&body).await.unwrap(),
-        None => request.send().await.unwrap(),
-    };
-    let bytes = response.body().await.unwrap();
-    Response {
-        status: response.status(),
-        content_type: None,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    }
+    request_with_headers(server, method, &format!("{V9}{path}"), token, headers, body).await
 }
 
 /// A multipart request (no login) to `path`.

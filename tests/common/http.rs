@@ -26,9 +26,24 @@ pub async fn request(
     token: Option<&str>,
     body: Option<Value>,
 ) -> Response {
+    request_with_headers(server, method, path, token, &[], body).await
+}
+
+/// [`request`] with extra headers (`X-Audit-Log-Reason` and the like).
+pub async fn request_with_headers(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Response {
     let mut request = client().request(method, server.url(path));
     if let Some(token) = token {
         request = request.insert_header(("Authorization", token));
+    }
+    for header in headers {
+        request = request.insert_header(*header);
     }
     let mut response = match body {
         Some(body) => request.send_json(&body).await.unwrap(),
