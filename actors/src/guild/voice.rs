@@ -406,16 +406,28 @@ impl VoiceStates {
             self.admissions.dismiss(&self.room(channel_id), user_id);
             notices.extend(self.left_channel(user_id));
         }
-        notices.push(Notice::State(state.to_json(self.guild_id)));
-        if reconnect {
+        Ok(self.settle(state, reconnect, notices))
+    }
+
+    /// Keeps `state` as the member's voice state and says so to the guild: a state whose
+    /// client must connect anew (a join, a move, a reconnect) gets a fresh admission, any
+    /// other only new flags. Answers with the state's JSON, made once.
+    fn settle(
+        &mut self,
+        state: VoiceState,
+        connects: bool,
+        mut notices: Vec<Notice>,
+    ) -> (Option<Value>, Vec<Notice>) {
+        let d = state.to_json(self.guild_id);
+        notices.push(Notice::State(d.clone()));
+        if connects {
             notices.push(self.admit(&state));
         } else {
             self.admissions
-                .set_flags(&self.room(state.channel_id), user_id, state.flags());
+                .set_flags(&self.room(state.channel_id), state.user_id, state.flags());
         }
-        let d = state.to_json(self.guild_id);
-        self.states.insert(user_id, state);
-        Ok((Some(d), notices))
+        self.states.insert(state.user_id, state);
+        (Some(d), notices)
     }
 
     /// Whether `channel` has no room for one more (who may move members goes past the limit).
@@ -515,22 +527,13 @@ impl VoiceStates {
         if let Some(asked) = moderation.request_to_speak_timestamp {
             state.request_to_speak_timestamp = asked;
         }
-        let mut notices = if moved {
+        let notices = if moved {
             self.left_channel(user_id)
         } else {
             Vec::new()
         };
-        notices.push(Notice::State(state.to_json(self.guild_id)));
-        if moved {
-            // The moved member's client connects anew, to the new room.
-            notices.push(self.admit(&state));
-        } else {
-            self.admissions
-                .set_flags(&self.room(state.channel_id), user_id, state.flags());
-        }
-        let d = state.to_json(self.guild_id);
-        self.states.insert(user_id, state);
-        Ok((Some(d), notices))
+        // The moved member's client connects anew, to the new room.
+        Ok(self.settle(state, moved, notices))
     }
 
     /// A member's object changed (nickname, roles …).
