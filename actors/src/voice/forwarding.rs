@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use futures_util::FutureExt;
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -54,7 +55,7 @@ pub async fn forward(
 ) {
     let mut known_sinks = 0;
     while let Some(event) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+        let TrackRemoteEvent::OnRtpPacket(mut packet) = event else {
             continue;
         };
         let snapshot = table.load();
@@ -69,6 +70,9 @@ pub async fn forward(
         if key.1 == Kind::Audio && !forwards_audio(&route.flags) {
             continue;
         }
+        // The publisher's extension ids mean nothing to the receivers.
+        packet.header.extension = false;
+        packet.header.extensions.clear();
         for sink in &route.sinks {
             if key.1 == Kind::Audio && !hears(&sink.flags) {
                 continue;
@@ -84,13 +88,18 @@ pub async fn forward(
             let mut out = packet.clone();
             out.header.ssrc = sink.ssrc;
             out.header.payload_type = payload_type;
-            // The publisher's extension ids mean nothing to the receiver.
-            out.header.extension = false;
-            out.header.extensions.clear();
-            if let Err(error) = sink.track.write_rtp(out).await {
-                tracing::trace!(%error, receiver = sink.receiver, "forwarding");
-            }
+            write(sink, out);
         }
+    }
+}
+
+/// Hands one packet to a receiver's connection without waiting: a receiver whose connection
+/// cannot take it now (its queue is full) loses this packet, and nobody else waits for it.
+fn write(sink: &Sink, packet: rtc::rtp::Packet) {
+    match sink.track.write_rtp(packet).now_or_never() {
+        Some(Ok(())) => {}
+        Some(Err(error)) => tracing::trace!(%error, receiver = sink.receiver, "forwarding"),
+        None => tracing::trace!(receiver = sink.receiver, "a receiver's queue is full"),
     }
 }
 

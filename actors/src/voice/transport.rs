@@ -12,13 +12,13 @@ use std::sync::Arc;
 use actix::prelude::*;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
     RTCSessionDescription,
@@ -27,7 +27,7 @@ use webrtc::peer_connection::{
 use super::forwarding::{self, SharedTable};
 use super::keyframes::{self, Keyframes};
 use super::media::{Live, Media, MediaError};
-use super::sdp::{answer_fragment, ClientFragment, Kind, Offer, Published};
+use super::sdp::{answer_fragment, ClientFragment, Codec, Kind, Offer, Published};
 
 /// To the room: a participant's track arrived (they publish `kind` with `codec`).
 #[derive(Message)]
@@ -54,6 +54,8 @@ struct Events {
     started: Recipient<TrackStarted>,
     failed: Recipient<TransportFailed>,
     gathered: watch::Sender<bool>,
+    /// The client's codecs, for a track whose codec `webrtc` left blank.
+    codecs: Arc<[Codec]>,
 }
 
 #[async_trait::async_trait]
@@ -77,29 +79,82 @@ impl PeerConnectionEventHandler for Events {
             RtpCodecKind::Video => Kind::Video,
             _ => Kind::Audio,
         };
-        let mut found = None;
-        for ssrc in track.ssrcs().await {
-            if found.is_none() {
-                found = track.codec(ssrc).await.map(|codec| (ssrc, codec));
-            }
-        }
-        let Some((ssrc, codec)) = found else {
-            tracing::debug!(user = self.user_id, "a track without a codec");
-            return;
-        };
-        let keyframes = Arc::new(Keyframes::new(track.clone(), ssrc));
-        tokio::spawn(forwarding::forward(
-            track,
-            keyframes.clone(),
-            self.table.clone(),
-            (self.user_id, kind),
-        ));
-        self.started.do_send(TrackStarted {
-            user_id: self.user_id,
-            kind,
-            codec,
-            keyframes,
+        let declared = declared_codec(track.as_ref()).await;
+        let codecs = self.codecs.clone();
+        let started = self.started.clone();
+        let table = self.table.clone();
+        let user_id = self.user_id;
+        tokio::spawn(async move {
+            // The track names its codec when its SSRC was declared before the first packet
+            // reached it; a renegotiation racing that packet leaves it blank, so the first
+            // packet's payload type decides instead. Either way the track is read from now
+            // on: an unread track fills up and loses everything.
+            let identified = match declared {
+                Some(found) => Some(found),
+                None => first_packet_codec(track.as_ref(), &codecs).await,
+            };
+            let Some((ssrc, codec)) = identified else {
+                tracing::debug!(user = user_id, "a track ended before its codec was known");
+                return;
+            };
+            let keyframes = Arc::new(Keyframes::new(track.clone(), ssrc));
+            started.do_send(TrackStarted {
+                user_id,
+                kind,
+                codec,
+                keyframes: keyframes.clone(),
+            });
+            forwarding::forward(track, keyframes, table, (user_id, kind)).await;
         });
+    }
+}
+
+/// The codec the track already knows for one of its SSRCs.
+async fn declared_codec(track: &dyn TrackRemote) -> Option<(u32, RTCRtpCodec)> {
+    for ssrc in track.ssrcs().await {
+        if let Some(codec) = track.codec(ssrc).await {
+            return Some((ssrc, codec));
+        }
+    }
+    None
+}
+
+/// Reads the track up to its first RTP packet and finds that packet's payload type among the
+/// client's codecs.
+async fn first_packet_codec(
+    track: &dyn TrackRemote,
+    codecs: &[Codec],
+) -> Option<(u32, RTCRtpCodec)> {
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+            continue;
+        };
+        let payload_type = packet.header.payload_type;
+        if let Some(codec) = codecs.iter().find(|c| c.payload_type == payload_type) {
+            return Some((packet.header.ssrc, rtc_codec(codec)));
+        }
+    }
+    None
+}
+
+/// A codec of the client's fragment as `webrtc` describes one.
+fn rtc_codec(codec: &Codec) -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: codec.mime_type(),
+        clock_rate: codec.clock_rate,
+        channels: codec.channels,
+        sdp_fmtp_line: codec.fmtp.clone(),
+        rtcp_feedback: codec
+            .feedback
+            .iter()
+            .map(|feedback| {
+                let (typ, parameter) = feedback.split_once(' ').unwrap_or((feedback, ""));
+                RTCPFeedback {
+                    typ: typ.to_string(),
+                    parameter: parameter.to_string(),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -144,6 +199,7 @@ impl Transport {
             started,
             failed,
             gathered,
+            codecs: fragment.codecs.clone().into(),
         });
         let factory = media.clone();
         let live = media
