@@ -43,6 +43,8 @@ use embedded::{EmbeddedError, EmbeddedPostgres};
 pub use diesel_async::AsyncPgConnection as Connection;
 pub type Pool = deadpool::Pool<AsyncPgConnection>;
 pub type PoolError = deadpool::PoolError;
+/// A connection borrowed from the pool, returned to it when dropped.
+pub type Pooled = deadpool::Object<AsyncPgConnection>;
 
 /// Every migration in `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");

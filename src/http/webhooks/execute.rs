@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{avatar_key, by_token, check_name, webhook_id, writer_access};
 use crate::db::messages::{flags, Message};
 use crate::db::webhooks::Webhook;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
 use crate::http::channels::messages::files::{self, AttachmentBody, Attachments, SentFile};
 use crate::http::channels::messages::write::{self, Written};
 use crate::http::channels::messages::{render, Reader};
@@ -157,18 +157,25 @@ async fn avatar(state: &AppState, webhook: &Webhook, avatar_url: Option<&str>) -
     }
 }
 
-/// A message `webhook` sent (`@original` is an interaction's, never a webhook's); 10008
-/// otherwise.
-async fn sent_by(
-    conn: &mut Connection,
-    webhook: &Webhook,
+/// The webhook `id`/`token` names and its message `message_id` (10008 if it sent no such
+/// message; `@original` is an interaction's, never a webhook's), with the connection that
+/// found them; `None` when the id and token are no webhook's but maybe an interaction's.
+async fn webhook_message(
+    state: &AppState,
+    id: i64,
+    token: &str,
     message_id: &str,
-) -> Result<Message, ApiError> {
+) -> Result<Option<(Pooled, Webhook, Message)>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let Some(webhook) = by_token(&mut conn, id, token).await? else {
+        return Ok(None);
+    };
     let found = match message_id.parse::<i64>() {
-        Ok(id) => Message::find_by_webhook(conn, webhook.id, id).await?,
+        Ok(message_id) => Message::find_by_webhook(&mut conn, webhook.id, message_id).await?,
         Err(_) => None,
     };
-    found.ok_or(ApiError::Unknown(Unknown::Message))
+    let message = found.ok_or(ApiError::Unknown(Unknown::Message))?;
+    Ok(Some((conn, webhook, message)))
 }
 
 /// `GET /webhooks/{webhook_id}/{token}/messages/{message_id}`.
@@ -177,12 +184,9 @@ pub async fn get_message(
     path: Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, token, message_id) = (webhook_id(&path.0)?, &path.1, &path.2);
-    let mut conn = state.pool.get().await?;
-    let Some(webhook) = by_token(&mut conn, id, token).await? else {
-        drop(conn);
+    let Some((mut conn, _, message)) = webhook_message(&state, id, token, message_id).await? else {
         return followups::get(&state, id, token, message_id).await;
     };
-    let message = sent_by(&mut conn, &webhook, message_id).await?;
     Ok(HttpResponse::Ok().json(shown(&state, &mut conn, message).await?))
 }
 
@@ -196,13 +200,12 @@ pub async fn edit_message(
 ) -> Result<HttpResponse, ApiError> {
     let (body, sent) = body(&req, &state, payload).await?;
     let (id, token, message_id) = (webhook_id(&path.0)?, &path.1, &path.2);
-    let mut conn = state.pool.get().await?;
-    let Some(webhook) = by_token(&mut conn, id, token).await? else {
-        drop(conn);
+    let Some((mut conn, webhook, mut message)) =
+        webhook_message(&state, id, token, message_id).await?
+    else {
         return followups::edit(&state, id, token, message_id, body).await;
     };
     let body: Edit = parse_value(body)?;
-    let mut message = sent_by(&mut conn, &webhook, message_id).await?;
     let access = writer_access(&mut conn, webhook.guild_id, message.channel_id).await?;
     let old_files = message.attachments.clone();
     let kept = kept_files(&old_files, body.attachments.as_deref());
@@ -256,12 +259,10 @@ pub async fn delete_message(
     path: Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, token, message_id) = (webhook_id(&path.0)?, &path.1, &path.2);
-    let mut conn = state.pool.get().await?;
-    let Some(webhook) = by_token(&mut conn, id, token).await? else {
-        drop(conn);
+    let Some((mut conn, webhook, message)) = webhook_message(&state, id, token, message_id).await?
+    else {
         return followups::delete(&state, id, token, message_id).await;
     };
-    let message = sent_by(&mut conn, &webhook, message_id).await?;
     let access = writer_access(&mut conn, webhook.guild_id, message.channel_id).await?;
     write::remove(&state, &mut conn, &access, &message, &[]).await?;
     Ok(HttpResponse::NoContent().finish())
