@@ -193,6 +193,8 @@ pub struct VoiceConfig {
     pub public_ip: String,
     pub udp_port_min: u16,
     pub udp_port_max: u16,
+    /// The one UDP port bots' voice uses (0: any free one).
+    pub bot_udp_port: u16,
     pub room_limit: usize,
     pub media_threads: usize,
     pub heartbeat_interval_ms: u64,

@@ -183,6 +183,7 @@ pub async fn build(
         public_ip: config.voice.public_ip()?,
         port_min: config.voice.udp_port_min,
         port_max: config.voice.udp_port_max,
+        bot_port: config.voice.bot_udp_port,
         threads: config.voice.media_threads,
         room_limit: config.voice.room_limit,
     })

@@ -6,7 +6,8 @@
 //! gateway, and the bot noticing the join and the edit; then the bot sends a burst of 50
 //! messages with rate limits on and must never meet a 429; registers a slash command with
 //! discord.py's CommandTree and answers it; sends an embed with a file; posts through a webhook
-//! (`discord.Webhook.partial(...).send(..., wait=True)`) and edits what it posted.
+//! (`discord.Webhook.partial(...).send(..., wait=True)`) and edits what it posted. A second test
+//! has a bot join a voice channel over `protocol: "udp"` and play to a person on WebRTC there.
 //!
 //! discord.py is installed by the test itself, once, into a virtualenv under the target
 //! directory, so a plain `cargo test --workspace` works on a fresh machine with `python3`
@@ -23,8 +24,10 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::bots::{application_with_bot, authorize, guild};
 use crate::common::gateway::{Event, Gateway};
-use crate::common::http::{get, patch, post, register_user};
+use crate::common::http::{account, get, patch, post, register_user};
 use crate::common::{python, TestServer};
+use crate::voice_media;
+use crate::voice_signalling::voice_guild;
 
 /// The discord.py release the test pins.
 const DISCORD_PY: &str = "2.7.1";
@@ -51,34 +54,8 @@ async fn a_discord_py_bot_sees_joins_and_edits_and_answers_ping() {
     .await;
     let (owner, owner_user) = register_user(&server, "owner").await;
     let guild_id = guild(&server, &owner).await;
-    let channels = get(
-        &server,
-        &format!("/api/v9/guilds/{guild_id}/channels"),
-        Some(&owner),
-    )
-    .await;
-    let channel_id = channels
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == 0)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (app_id, token) = application_with_bot(&server, &owner, "PingBot").await;
-    // The script asks for the privileged members and message content intents.
-    let allowed = patch(
-        &server,
-        &format!("/api/v9/applications/{app_id}"),
-        &owner,
-        json!({ "flags": GATEWAY_GUILD_MEMBERS | GATEWAY_MESSAGE_CONTENT }),
-    )
-    .await;
-    assert_eq!(allowed.status, 200, "{:?}", allowed.body);
-    let added = authorize(&server, &owner, &app_id, &guild_id, BOT_PERMISSIONS).await;
-    assert_eq!(added.status, 200, "{:?}", added.body);
+    let channel_id = text_channel(&server, &owner, &guild_id).await;
+    let (app_id, token) = bot_in_guild(&server, &owner, &guild_id, "PingBot").await;
     let mut gateway = Gateway::connect(&server, "v=9&encoding=json").await;
     gateway.identify(&owner).await;
 
@@ -296,6 +273,96 @@ async fn bot_reply(gateway: &mut Gateway, bot_id: &str) -> Value {
     }
 }
 
+/// An application whose bot may use the intents the script asks for (the privileged members
+/// and message content ones), added to `guild_id`: its id and the bot's token.
+async fn bot_in_guild(
+    server: &TestServer,
+    owner: &str,
+    guild_id: &str,
+    name: &str,
+) -> (String, String) {
+    let (app_id, token) = application_with_bot(server, owner, name).await;
+    let allowed = patch(
+        server,
+        &format!("/api/v9/applications/{app_id}"),
+        owner,
+        json!({ "flags": GATEWAY_GUILD_MEMBERS | GATEWAY_MESSAGE_CONTENT }),
+    )
+    .await;
+    assert_eq!(allowed.status, 200, "{:?}", allowed.body);
+    let added = authorize(server, owner, &app_id, guild_id, BOT_PERMISSIONS).await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    (app_id, token)
+}
+
+/// A discord.py bot in a voice channel, the way music bots are: it joins through the gateway's
+/// op 4, speaks the voice gateway's `udp` protocol (IP discovery, then Opus RTP sealed with
+/// `aead_xchacha20_poly1305_rtpsize`) and plays; a person in the channel, on a browser-style
+/// WebRTC client, hears it, and the bot receives the person's audio sealed with its own key.
+#[actix_web::test]
+async fn a_discord_py_bot_plays_audio_to_people_in_a_voice_channel() {
+    let python = discord_py();
+    let aiortc = voice_media::aiortc();
+    let server = voice_media::voice_server().await;
+    let owner = account(&server, "listener").await;
+    let (guild_id, voice_channel) = voice_guild(&server, &owner, &[]).await;
+    let (app_id, token) = bot_in_guild(&server, &owner.token, &guild_id, "MusicBot").await;
+    let text_channel = text_channel(&server, &owner.token, &guild_id).await;
+    let mut bot = Bot::start(&python, &server, &token);
+    bot.event("ready").await;
+
+    let joined = voice_media::join(&server, &owner, &guild_id, &voice_channel).await;
+    let mut listener = voice_media::Peer::start(&aiortc, &joined, "publish");
+    listener.event("session_description").await;
+    let asked = post(
+        &server,
+        &format!("/api/v9/channels/{text_channel}/messages"),
+        Some(&owner.token),
+        json!({ "content": format!("!voice {voice_channel}") }),
+    )
+    .await;
+    assert_eq!(asked.status, 200, "{:?}", asked.body);
+    let connected = bot.event("voice_connected").await;
+    assert_eq!(connected["mode"], "aead_xchacha20_poly1305_rtpsize");
+    // The listener is told the bot's stream, then decodes it: 150 frames are played.
+    listener
+        .until("op 12 for the bot", |line| {
+            line["event"] == "video" && line["d"]["user_id"] == json!(app_id)
+        })
+        .await;
+    let (audio, _) = listener.decoded(100, 0).await;
+    assert!(audio >= 100, "{audio} frames decoded");
+    // And the bot hears the person: their Opus, sealed with the bot's key.
+    let played = bot.event("voice_played").await;
+    assert!(played["heard"].as_u64() >= Some(50), "{played}");
+    listener
+        .until("op 13 for the bot", |line| {
+            line["event"] == "client_disconnect" && line["d"]["user_id"] == json!(app_id)
+        })
+        .await;
+    bot.assert_quiet();
+}
+
+/// The guild's first text channel.
+async fn text_channel(server: &TestServer, token: &str, guild_id: &str) -> String {
+    let channels = get(
+        server,
+        &format!("/api/v9/guilds/{guild_id}/channels"),
+        Some(token),
+    )
+    .await;
+    channels
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == 0)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// The bot script, running; killed when dropped.
 struct Bot {
     child: Child,
@@ -395,10 +462,18 @@ impl Drop for Bot {
 /// place and renamed into it, so two test runs sharing the target directory never use a
 /// half-installed one.
 fn discord_py() -> PathBuf {
-    let check = format!("import sys, discord; sys.exit(discord.__version__ != '{DISCORD_PY}')");
+    let check = format!(
+        "import sys, discord, nacl, davey; sys.exit(discord.__version__ != '{DISCORD_PY}')"
+    );
     python::venv(
         "discord-py-venv",
-        &[&format!("discord.py=={DISCORD_PY}")],
+        &[
+            &format!("discord.py=={DISCORD_PY}"),
+            // What discord.py's voice needs: libsodium's bindings and the DAVE library (which it
+            // loads even when the server, as this one, does not use DAVE).
+            "PyNaCl==1.6.2",
+            "davey==0.1.7",
+        ],
         &check,
     )
     .unwrap_or_else(|why| panic!("{why}"))

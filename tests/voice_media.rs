@@ -35,7 +35,7 @@ fn room() -> RoomKey {
     }
 }
 
-fn aiortc() -> PathBuf {
+pub fn aiortc() -> PathBuf {
     let check = format!("import sys, aiortc, aiohttp; sys.exit(aiortc.__version__ != '{AIORTC}')");
     python::venv(
         "aiortc-venv",
@@ -46,7 +46,7 @@ fn aiortc() -> PathBuf {
 }
 
 /// A media server on loopback with a small UDP range of its own.
-async fn voice_server() -> TestServer {
+pub async fn voice_server() -> TestServer {
     TestServer::with(&[
         ("voice.bind_ip", "127.0.0.1"),
         ("voice.udp_port_min", "42000"),
@@ -70,7 +70,7 @@ fn admit(server: &TestServer, user_id: i64) -> (String, String) {
 }
 
 /// What a user's client needs to open a voice connection, as VOICE_SERVER_UPDATE gives it.
-struct Joined {
+pub struct Joined {
     /// Kept open: closing the main gateway session would end the voice state.
     _gateway: Gateway,
     server_id: String,
@@ -81,7 +81,12 @@ struct Joined {
 }
 
 /// Joins `account` to the voice channel through the main gateway's op 4.
-async fn join(server: &TestServer, account: &Account, guild_id: &str, channel_id: &str) -> Joined {
+pub async fn join(
+    server: &TestServer,
+    account: &Account,
+    guild_id: &str,
+    channel_id: &str,
+) -> Joined {
     let (mut gateway, session_id) = connect(server, &account.token).await;
     gateway.send(op4(guild_id, Some(channel_id), false)).await;
     let update = gateway.dispatch("VOICE_SERVER_UPDATE").await["d"].clone();
@@ -96,7 +101,7 @@ async fn join(server: &TestServer, account: &Account, guild_id: &str, channel_id
 }
 
 /// One aiortc peer and the JSON lines it prints.
-struct Peer {
+pub struct Peer {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: UnboundedReceiver<Value>,
@@ -106,7 +111,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn start(python: &Path, joined: &Joined, role: &str) -> Self {
+    pub fn start(python: &Path, joined: &Joined, role: &str) -> Self {
         // discord.py's form: `wss://{endpoint}/?v=8` (here without TLS).
         let url = format!("ws://{}/?v=8", joined.endpoint);
         let mut child = Command::new(python)
@@ -139,7 +144,7 @@ impl Peer {
     }
 
     /// The next line for which `wanted` holds, skipping others (frame counts are kept).
-    async fn until(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    pub async fn until(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -171,12 +176,12 @@ impl Peer {
         self.until(what, wanted).await
     }
 
-    async fn event(&mut self, event: &str) -> Value {
+    pub async fn event(&mut self, event: &str) -> Value {
         self.until(event, |line| line["event"] == event).await
     }
 
     /// Waits until at least `audio` audio and `video` video frames were decoded.
-    async fn decoded(&mut self, audio: u64, video: u64) -> (u64, u64) {
+    pub async fn decoded(&mut self, audio: u64, video: u64) -> (u64, u64) {
         self.until("decoded frames", |line| {
             line["event"] == "frames"
                 && line["audio"].as_u64() >= Some(audio)
@@ -439,15 +444,29 @@ async fn the_voice_gateway_refuses_bad_input_with_discords_close_codes() {
     gateway.send(select).await;
     closes_with(&mut gateway, 4020).await;
 
-    // An unknown protocol, an unknown opcode, and a payload that is not JSON.
+    // An unknown protocol, an unknown encryption mode, an unknown opcode, and a payload that
+    // is not JSON.
     let (session_id, token) = admit(&server, 9);
     let mut gateway = voice_gateway(&server).await;
     gateway.send(identify(9, &session_id, &token)).await;
-    assert_eq!(gateway.payload().await["op"], 2);
+    let ready = gateway.payload().await;
+    assert_eq!(
+        ready["d"]["modes"],
+        json!(["aead_xchacha20_poly1305_rtpsize"])
+    );
     gateway
-        .send(json!({ "op": 1, "d": { "protocol": "udp", "data": { "address": "1.2.3.4", "port": 1, "mode": "x" } } }))
+        .send(json!({ "op": 1, "d": { "protocol": "carrier-pigeon", "data": {} } }))
         .await;
     closes_with(&mut gateway, 4012).await;
+    let (session_id, token) = admit(&server, 11);
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send(identify(11, &session_id, &token)).await;
+    assert_eq!(gateway.payload().await["op"], 2);
+    let udp = json!({ "address": "127.0.0.1", "port": 9, "mode": "xsalsa20_poly1305" });
+    gateway
+        .send(json!({ "op": 1, "d": { "protocol": "udp", "data": udp } }))
+        .await;
+    closes_with(&mut gateway, 4016).await;
     let mut gateway = voice_gateway(&server).await;
     gateway.send(json!({ "op": 99, "d": null })).await;
     closes_with(&mut gateway, 4001).await;

@@ -3,11 +3,13 @@
 It reads SPACEBAR_URL (http://host:port) and BOT_TOKEN from the environment, prints one JSON
 line on stdout per event it sees (ready, member_join, message, message_edit, replied, …),
 answers "!ping" with "pong", "!burst N" with N messages, "!report" with an embed and a file,
-"!webhook ID TOKEN" by posting through that webhook and editing what it posted, and registers
+"!webhook ID TOKEN" by posting through that webhook and editing what it posted, "!voice
+CHANNEL_ID" by joining that voice channel and playing three seconds of Opus, and registers
 a slash command /hello that it answers. Errors go to stderr, which the test shows
 on failure.
-Nothing here works around the server: the only changes are the two addresses discord.py would
-otherwise take from Discord.
+Nothing here works around the server: the only changes are the addresses discord.py would
+otherwise take from Discord (and the voice gateway's scheme: discord.py always says wss://,
+the test server speaks plain ws://).
 """
 
 import asyncio
@@ -20,8 +22,43 @@ import urllib.request
 
 import discord
 import discord.http
+import nacl.exceptions
+import nacl.secret
 import yarl
 from discord.gateway import DiscordWebSocket
+
+
+# One 20 ms Opus frame of silence, as Discord's clients send it.
+OPUS_SILENCE = b"\xf8\xff\xfe"
+
+
+class Silence(discord.AudioSource):
+    """`frames` Opus frames, already encoded: nothing for discord.py to encode."""
+
+    def __init__(self, frames):
+        self.left = frames
+
+    def read(self):
+        if self.left == 0:
+            return b""
+        self.left -= 1
+        return OPUS_SILENCE
+
+    def is_opus(self):
+        return True
+
+
+def opened(voice, data):
+    """Whether `data` is an Opus packet (payload type 120) sealed with the bot's key, as
+    aead_xchacha20_poly1305_rtpsize seals it: a 12-byte header, the sealed payload, a counter."""
+    if len(data) < 32 or data[1] & 0x7F != 120:
+        return False
+    header, sealed, counter = bytes(data[:12]), bytes(data[12:-4]), bytes(data[-4:])
+    try:
+        nacl.secret.Aead(bytes(voice.secret_key)).decrypt(sealed, header, counter + bytes(20))
+    except nacl.exceptions.CryptoError:
+        return False
+    return True
 
 
 def emit(event, **fields):
@@ -42,6 +79,13 @@ async def main():
     token = os.environ["BOT_TOKEN"]
     discord.http.Route.BASE = f"{base}/api/v10"
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url(base, token))
+    if base.startswith("http://"):
+        ws_connect = discord.http.HTTPClient.ws_connect
+
+        async def plain_ws_connect(self, url, **kwargs):
+            return await ws_connect(self, url.replace("wss://", "ws://", 1), **kwargs)
+
+        discord.http.HTTPClient.ws_connect = plain_ws_connect
 
     intents = discord.Intents.default()
     intents.message_content = True
@@ -121,6 +165,20 @@ async def main():
                 author=sent.author.name,
                 edited=edited.content,
             )
+
+        if message.author.id != client.user.id and message.content.startswith("!voice "):
+            channel = client.get_channel(int(message.content.split()[1]))
+            voice = await channel.connect()
+            emit("voice_connected", channel_id=str(channel.id), mode=voice.mode)
+            heard = []
+            # discord.py sends but never reads voice; opening what arrives on its socket, as
+            # receiving extensions do, shows that others' audio reaches the bot sealed with its key.
+            voice._connection.add_socket_listener(lambda data: heard.append(opened(voice, data)))
+            played = asyncio.Event()
+            voice.play(Silence(150), after=lambda _: client.loop.call_soon_threadsafe(played.set))
+            await played.wait()
+            await voice.disconnect()
+            emit("voice_played", channel_id=str(channel.id), heard=sum(heard))
 
     @client.event
     async def on_raw_message_edit(payload):

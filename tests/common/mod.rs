@@ -129,6 +129,8 @@ impl TestServer {
             ("security.bcrypt_cost", "4"),
             // Tests send bursts; the rate-limit tests turn them back on.
             ("rate_limits.enabled", "false"),
+            // Every test server binds its own; a fixed port would be taken by the first.
+            ("voice.bot_udp_port", "0"),
         ];
         settings.extend_from_slice(overrides);
         let config = Config::with_overrides(&settings).unwrap();

@@ -1,5 +1,5 @@
 //! The hot path: one task per incoming track reads RTP and writes it to every receiver's own
-//! outgoing track, rewritten to that receiver's SSRC and payload type.
+//! outgoing track (or a bot's socket), rewritten to that receiver's SSRC and payload type.
 //!
 //! The task reads a snapshot of the room's forwarding table (an `ArcSwap` the room actor
 //! replaces on every change), and the participants' mute and deaf flags straight from their
@@ -10,20 +10,31 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use futures_util::FutureExt;
+use rtc::rtp::packet::Packet;
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::admissions::Flags;
+use super::bots::Bot;
 use super::keyframes::Keyframes;
 use super::sdp::Kind;
+
+/// Where a receiver's copy of a stream goes.
+#[derive(Clone)]
+pub enum Output {
+    /// A browser's peer connection: the track sending it this stream.
+    WebRtc(Arc<TrackLocalStaticRTP>),
+    /// A bot on plain UDP.
+    Bot(Arc<Bot>),
+}
 
 /// One receiver of one published track.
 #[derive(Clone)]
 pub struct Sink {
     pub receiver: i64,
-    pub track: Arc<TrackLocalStaticRTP>,
+    pub output: Output,
     /// The SSRC this receiver sees the stream under.
     pub ssrc: u32,
     /// Publisher payload type → this receiver's payload type for the same codec.
@@ -55,7 +66,7 @@ pub async fn forward(
 ) {
     let mut known_sinks = 0;
     while let Some(event) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(mut packet) = event else {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
         let snapshot = table.load();
@@ -67,39 +78,48 @@ pub async fn forward(
             keyframes.request().await;
         }
         known_sinks = route.sinks.len();
-        if key.1 == Kind::Audio && !forwards_audio(&route.flags) {
+        deliver(route, key.1, packet);
+    }
+}
+
+/// Sends one packet of a publisher's `kind` stream to each of its route's receivers, unless
+/// the publisher is muted or a receiver deafened (audio).
+pub fn deliver(route: &Route, kind: Kind, mut packet: Packet) {
+    if kind == Kind::Audio && !forwards_audio(&route.flags) {
+        return;
+    }
+    // The publisher's extension ids mean nothing to the receivers.
+    packet.header.extension = false;
+    packet.header.extensions.clear();
+    for sink in &route.sinks {
+        if kind == Kind::Audio && !hears(&sink.flags) {
             continue;
         }
-        // The publisher's extension ids mean nothing to the receivers.
-        packet.header.extension = false;
-        packet.header.extensions.clear();
-        for sink in &route.sinks {
-            if key.1 == Kind::Audio && !hears(&sink.flags) {
-                continue;
-            }
-            let Some(payload_type) = sink
-                .payload_types
-                .iter()
-                .find(|(theirs, _)| *theirs == packet.header.payload_type)
-                .map(|(_, ours)| *ours)
-            else {
-                continue;
-            };
-            let mut out = packet.clone();
-            out.header.ssrc = sink.ssrc;
-            out.header.payload_type = payload_type;
-            write(sink, out);
+        let Some(payload_type) = sink
+            .payload_types
+            .iter()
+            .find(|(theirs, _)| *theirs == packet.header.payload_type)
+            .map(|(_, ours)| *ours)
+        else {
+            continue;
+        };
+        let mut out = packet.clone();
+        out.header.ssrc = sink.ssrc;
+        out.header.payload_type = payload_type;
+        match &sink.output {
+            Output::WebRtc(track) => write(track, sink.receiver, out),
+            Output::Bot(bot) => bot.send(&out),
         }
     }
 }
 
 /// Hands one packet to a receiver's connection without waiting: a receiver whose connection
 /// cannot take it now (its queue is full) loses this packet, and nobody else waits for it.
-fn write(sink: &Sink, packet: rtc::rtp::Packet) {
-    match sink.track.write_rtp(packet).now_or_never() {
+fn write(track: &TrackLocalStaticRTP, receiver: i64, packet: Packet) {
+    match track.write_rtp(packet).now_or_never() {
         Some(Ok(())) => {}
-        Some(Err(error)) => tracing::trace!(%error, receiver = sink.receiver, "forwarding"),
-        None => tracing::trace!(receiver = sink.receiver, "a receiver's queue is full"),
+        Some(Err(error)) => tracing::trace!(%error, receiver, "forwarding"),
+        None => tracing::trace!(receiver, "a receiver's queue is full"),
     }
 }
 

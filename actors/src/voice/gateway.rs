@@ -5,6 +5,7 @@
 //! in both forms; SPEAKING and VIDEO relayed through the room; RESUME within the room's resume
 //! window. Bad input closes with Discord's voice close codes; nothing here panics.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -14,9 +15,10 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::admissions::{Admissions, Flags};
+use super::bots;
 use super::room::{
-    Announce, Connect, Enter, Join, JoinError, Leave, Reattach, Room, Speaking, Suspend, ToVoice,
-    DISCONNECTED,
+    Announce, Connect, ConnectBot, Enter, Join, JoinError, Leave, Reattach, Room, Speaking,
+    Suspend, ToVoice, DISCONNECTED,
 };
 use super::sdp::{ClientFragment, Kind, ListedCodec, Published};
 use super::Voice;
@@ -34,6 +36,7 @@ pub enum VoiceClose {
     ServerNotFound = 4011,
     UnknownProtocol = 4012,
     Disconnected = 4014,
+    UnknownEncryptionMode = 4016,
     BadRequest = 4020,
 }
 
@@ -50,6 +53,7 @@ impl VoiceClose {
             Self::ServerNotFound => "Server not found",
             Self::UnknownProtocol => "Unknown protocol",
             Self::Disconnected => "Disconnected",
+            Self::UnknownEncryptionMode => "Unknown encryption mode",
             Self::BadRequest => "Bad request",
         }
     }
@@ -143,6 +147,14 @@ struct SelectProtocol {
     codecs: Vec<CodecEntry>,
 }
 
+/// SELECT_PROTOCOL `udp`'s `data`.
+#[derive(Deserialize)]
+struct UdpProtocol {
+    address: String,
+    port: u16,
+    mode: String,
+}
+
 #[derive(Deserialize)]
 struct CodecEntry {
     name: String,
@@ -195,6 +207,8 @@ pub struct VoiceConnection {
     seq: u64,
     /// Whether leaving keeps the seat for a RESUME (the socket dropped) or gives it up.
     resumable: bool,
+    /// The audio SSRC READY gave this client (a bot's packets are known by it).
+    ssrc: u32,
 }
 
 impl VoiceConnection {
@@ -214,6 +228,7 @@ impl VoiceConnection {
             last_heartbeat: Instant::now(),
             seq: 0,
             resumable: true,
+            ssrc: 0,
         }
     }
 
@@ -350,6 +365,7 @@ impl VoiceConnection {
         // Browser clients pick their own SSRCs and announce them with op 12; this one is the
         // audio SSRC Discord's clients are told to use.
         let ssrc = rand::random::<u32>() >> 1 | 1;
+        self.ssrc = ssrc;
         let streams: Vec<Value> = streams
             .iter()
             .enumerate()
@@ -365,13 +381,12 @@ impl VoiceConnection {
                 })
             })
             .collect();
-        let settings = &self.voice.media.settings;
         let ready = json!({
             "ssrc": ssrc,
             "ip": self.voice.media.public_ip().to_string(),
-            "port": settings.port_min,
-            // Only the `webrtc` protocol is served: no UDP encryption modes.
-            "modes": [],
+            // Where bots send IP discovery and their audio; browsers take theirs from the SDP.
+            "port": self.voice.media.bots.port(),
+            "modes": [bots::MODE],
             "streams": streams,
             "experiments": [],
         });
@@ -435,7 +450,7 @@ impl VoiceConnection {
         let Ok(select) = serde_json::from_value::<SelectProtocol>(d) else {
             return self.close(ctx, VoiceClose::DecodeError);
         };
-        if select.protocol != "webrtc" {
+        if select.protocol != "webrtc" && select.protocol != "udp" {
             return self.close(ctx, VoiceClose::UnknownProtocol);
         }
         if let Phase::Ready(seat) = &mut self.phase {
@@ -443,6 +458,9 @@ impl VoiceConnection {
                 return self.close(ctx, VoiceClose::BadRequest);
             }
             seat.protocol_selected = true;
+        }
+        if select.protocol == "udp" {
+            return self.select_udp(select.data, room, user_id, ctx);
         }
         let sdp = select
             .sdp
@@ -496,6 +514,56 @@ impl VoiceConnection {
                     ),
                 },
             ),
+        );
+    }
+
+    /// SELECT_PROTOCOL `udp` (bots): `data` names the address IP discovery found and the
+    /// encryption mode; SESSION_DESCRIPTION answers with the key.
+    fn select_udp(
+        &mut self,
+        data: Value,
+        room: Addr<Room>,
+        user_id: i64,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let Ok(data) = serde_json::from_value::<UdpProtocol>(data) else {
+            return self.close(ctx, VoiceClose::DecodeError);
+        };
+        if data.mode != bots::MODE {
+            return self.close(ctx, VoiceClose::UnknownEncryptionMode);
+        }
+        let Ok(ip) = data.address.parse::<IpAddr>() else {
+            return self.close(ctx, VoiceClose::DecodeError);
+        };
+        let connect = ConnectBot {
+            user_id,
+            connection: self.id,
+            ssrc: self.ssrc,
+            address: SocketAddr::new(ip, data.port),
+        };
+        ctx.wait(
+            room.send(connect)
+                .into_actor(self)
+                .map(move |connected, connection, ctx| match connected {
+                    Ok(Ok(key)) => {
+                        let description = json!({
+                            "mode": bots::MODE,
+                            "secret_key": key,
+                            "audio_codec": "opus",
+                            "video_codec": "H264",
+                            "media_session_id": format!("{:032x}", rand::random::<u128>()),
+                            // No end-to-end encryption (DAVE): the server forwards what it can read.
+                            "dave_protocol_version": 0,
+                        });
+                        connection.send(ctx, op::SESSION_DESCRIPTION, description);
+                    }
+                    Ok(Err(_)) => connection.close(ctx, VoiceClose::BadRequest),
+                    Err(_) => connection.close_with(
+                        ctx,
+                        super::room::SERVER_CRASHED,
+                        "Voice server crashed",
+                    ),
+                }),
         );
     }
 

@@ -18,6 +18,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
+use super::bots::BotSocket;
 use super::keyframes::KeyframeRequests;
 
 /// What the operator configured for media (`[voice]` in config.toml).
@@ -30,6 +31,8 @@ pub struct MediaSettings {
     /// The UDP ports peer connections use, inclusive; one port per participant.
     pub port_min: u16,
     pub port_max: u16,
+    /// The one port bots' plain-UDP voice uses (0: any free one).
+    pub bot_port: u16,
     /// Worker threads of the media runtime.
     pub threads: usize,
     /// Participants per room.
@@ -60,12 +63,14 @@ impl Drop for OwnedRuntime {
     }
 }
 
-/// The media runtime, the settings and the count of live transports; cheap to clone.
+/// The media runtime, the settings, the bots' socket and the count of live transports; cheap
+/// to clone.
 #[derive(Clone)]
 pub struct Media {
     runtime: Arc<OwnedRuntime>,
     handle: tokio::runtime::Handle,
     pub settings: Arc<MediaSettings>,
+    pub bots: BotSocket,
     live: Arc<AtomicUsize>,
 }
 
@@ -77,10 +82,15 @@ impl Media {
             .enable_all()
             .build()?;
         let handle = runtime.handle().clone();
+        let bots = BotSocket::bind(
+            SocketAddr::new(settings.bind_ip, settings.bot_port),
+            &handle,
+        )?;
         Ok(Self {
             runtime: Arc::new(OwnedRuntime(Some(runtime))),
             handle,
             settings: Arc::new(settings),
+            bots,
             live: Arc::new(AtomicUsize::new(0)),
         })
     }

@@ -10,11 +10,13 @@
 //! reads as `None`, and the media half hangs up).
 //!
 //! The media half: [`gateway`] (one voice WebSocket), [`room`] (a room actor per active room
-//! and their registry), [`transport`] (a participant's peer connection), [`forwarding`] (the
-//! RTP hot path), [`keyframes`] (PLI/FIR from receivers to publishers), [`sdp`] (browser SDP fragments ↔ whole descriptions), [`media`] (the media
-//! runtime and the peer-connection factory).
+//! and their registry), [`transport`] (a participant's peer connection), [`bots`] (bots' voice
+//! over plain UDP), [`forwarding`] (the RTP hot path), [`keyframes`] (PLI/FIR from receivers to
+//! publishers), [`sdp`] (browser SDP fragments ↔ whole descriptions), [`media`] (the media
+//! runtime, the peer-connection factory and the bots' socket).
 
 pub mod admissions;
+pub mod bots;
 pub mod forwarding;
 pub mod gateway;
 pub mod keyframes;

@@ -4,6 +4,7 @@
 //! failure ends that room's calls and nothing else).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -13,10 +14,11 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::admissions::{Flags, RoomKey};
-use super::forwarding::{Route, SharedTable, Sink, Table};
+use super::bots::{self, Bot};
+use super::forwarding::{Output, Route, SharedTable, Sink, Table};
 use super::keyframes::Keyframes;
 use super::media::{Media, MediaError};
-use super::sdp::{ClientFragment, Kind, Published};
+use super::sdp::{ClientFragment, Codec, Kind, Published};
 use super::transport::{
     AddSink, Close, Opening, Publish, TrackStarted, Transport, TransportFailed,
 };
@@ -49,8 +51,11 @@ struct Member {
     flags: watch::Receiver<Option<Flags>>,
     fragment: Option<ClientFragment>,
     transport: Option<Addr<Transport>>,
-    /// What this member publishes, by kind, once the track arrived.
-    tracks: HashMap<Kind, (RTCRtpCodec, Arc<Keyframes>)>,
+    /// A bot's plain-UDP connection, in place of a transport.
+    bot: Option<Arc<Bot>>,
+    /// What this member publishes, by kind, once the track arrived (and where receivers'
+    /// keyframe requests go; a bot's audio takes none).
+    tracks: HashMap<Kind, (RTCRtpCodec, Option<Arc<Keyframes>>)>,
     /// The `streams` of their last op 12, relayed as is.
     streams: Value,
     /// Their last SPEAKING state, for receivers whose audio sender comes later.
@@ -102,13 +107,12 @@ impl Room {
 
     /// Starts sending `publisher`'s `kind` stream to `receiver`: a new sender on the
     /// receiver's transport, then a route in the table, then op 12 telling the receiver.
-    fn add_sink(&self, receiver: i64, publisher: i64, kind: Kind, ctx: &mut Context<Self>) {
+    fn add_sink(&mut self, receiver: i64, publisher: i64, kind: Kind, ctx: &mut Context<Self>) {
         let (Some(to), Some(from)) = (self.members.get(&receiver), self.members.get(&publisher))
         else {
             return;
         };
-        let (Some(transport), Some(their), Some(our), Some((codec, keyframes))) = (
-            to.transport.clone(),
+        let (Some(their), Some(our), Some((codec, keyframes))) = (
             from.fragment.as_ref(),
             to.fragment.as_ref(),
             from.tracks.get(&kind).cloned(),
@@ -133,6 +137,26 @@ impl Room {
                 break ssrc;
             }
         };
+        let (flags, connection) = (to.flags.clone(), to.connection);
+        let (bot, transport) = (to.bot.clone(), to.transport.clone());
+        if let Some(bot) = bot {
+            // Bots take audio alone: none of their libraries decodes video.
+            if kind == Kind::Audio {
+                let output = Output::Bot(bot);
+                let sink = Sink {
+                    receiver,
+                    output,
+                    ssrc,
+                    payload_types,
+                    flags,
+                };
+                self.install(publisher, kind, connection, sink);
+            }
+            return;
+        }
+        let Some(transport) = transport else {
+            return;
+        };
         let request = AddSink {
             publisher,
             kind,
@@ -140,65 +164,71 @@ impl Room {
             codec,
             keyframes,
         };
-        let connection = to.connection;
-        let added = transport
-            .send(request)
-            .into_actor(self)
-            .map(move |result, room, _| {
-                let track = match result {
-                    Ok(Ok(track)) => track,
-                    Ok(Err(error)) => return tracing::warn!(%error, "adding a sender failed"),
-                    Err(_) => return,
-                };
-                let (Some(to), Some(from)) =
-                    (room.members.get(&receiver), room.members.get(&publisher))
-                else {
-                    return;
-                };
-                if to.connection != connection {
-                    return;
-                }
-                let sink = Sink {
-                    receiver,
-                    track,
-                    ssrc,
-                    payload_types,
-                    flags: to.flags.clone(),
-                };
-                let publisher_flags = from.flags.clone();
-                let streams = from.streams.clone();
-                let speaking = from.speaking.clone().filter(|_| kind == Kind::Audio);
-                room.edit_table(|table| {
-                    table
-                        .entry((publisher, kind))
-                        .or_insert_with(|| Route {
-                            flags: publisher_flags,
-                            sinks: Vec::new(),
-                        })
-                        .sinks
-                        .push(sink);
-                });
-                if let Some(to) = room.members.get_mut(&receiver) {
-                    to.seen.insert((publisher, kind), ssrc);
-                    let seen = |kind| to.seen.get(&(publisher, kind)).copied().unwrap_or(0);
-                    to.session.do_send(ToVoice::Op(
-                        12,
-                        json!({
-                            "user_id": publisher.to_string(),
-                            "audio_ssrc": seen(Kind::Audio),
-                            "video_ssrc": seen(Kind::Video),
-                            "rtx_ssrc": 0,
-                            "streams": streams,
-                        }),
-                    ));
-                    // SPEAKING names the SSRC the receiver sees, known only now.
-                    if let Some(speaking) = speaking {
-                        to.session.do_send(speaking_op(publisher, speaking, ssrc));
+        let added =
+            transport
+                .send(request)
+                .into_actor(self)
+                .map(move |result, room, _| match result {
+                    Ok(Ok(track)) => {
+                        let output = Output::WebRtc(track);
+                        let sink = Sink {
+                            receiver,
+                            output,
+                            ssrc,
+                            payload_types,
+                            flags,
+                        };
+                        room.install(publisher, kind, connection, sink);
                     }
-                }
-            });
+                    Ok(Err(error)) => tracing::warn!(%error, "adding a sender failed"),
+                    Err(_) => {}
+                });
         // One at a time: the receiver's client adds m-lines in the order op 12 arrives.
         ctx.wait(added);
+    }
+
+    /// Puts a receiver's sink in the table and tells the receiver (op 12, and SPEAKING under
+    /// the SSRC it sees), unless it left or reconnected meanwhile.
+    fn install(&mut self, publisher: i64, kind: Kind, connection: u64, sink: Sink) {
+        let receiver = sink.receiver;
+        let (Some(to), Some(from)) = (self.members.get(&receiver), self.members.get(&publisher))
+        else {
+            return;
+        };
+        if to.connection != connection {
+            return;
+        }
+        let ssrc = sink.ssrc;
+        let publisher_flags = from.flags.clone();
+        let streams = from.streams.clone();
+        let speaking = from.speaking.clone().filter(|_| kind == Kind::Audio);
+        self.edit_table(|table| {
+            table
+                .entry((publisher, kind))
+                .or_insert_with(|| Route {
+                    flags: publisher_flags,
+                    sinks: Vec::new(),
+                })
+                .sinks
+                .push(sink);
+        });
+        if let Some(to) = self.members.get_mut(&receiver) {
+            to.seen.insert((publisher, kind), ssrc);
+            let seen = |kind| to.seen.get(&(publisher, kind)).copied().unwrap_or(0);
+            to.session.do_send(ToVoice::Op(
+                12,
+                json!({
+                    "user_id": publisher.to_string(),
+                    "audio_ssrc": seen(Kind::Audio),
+                    "video_ssrc": seen(Kind::Video),
+                    "rtx_ssrc": 0,
+                    "streams": streams,
+                }),
+            ));
+            if let Some(speaking) = speaking {
+                to.session.do_send(speaking_op(publisher, speaking, ssrc));
+            }
+        }
     }
 
     fn remove(&mut self, user_id: i64, ctx: &mut Context<Self>) {
@@ -208,6 +238,9 @@ impl Room {
         self.registry.do_send(Forget(member.resume.clone()));
         if let Some(transport) = member.transport {
             transport.do_send(Close);
+        }
+        if let Some(bot) = &member.bot {
+            self.media.bots.unregister(bot);
         }
         self.edit_table(|table| {
             table.retain(|(publisher, _), _| *publisher != user_id);
@@ -237,6 +270,9 @@ impl Actor for Room {
             member.session.do_send(ToVoice::Close(SERVER_CRASHED));
             if let Some(transport) = &member.transport {
                 transport.do_send(Close);
+            }
+            if let Some(bot) = &member.bot {
+                self.media.bots.unregister(bot);
             }
         }
         self.registry.do_send(RoomGone {
@@ -293,6 +329,7 @@ impl Handler<Join> for Room {
                 flags: join.flags,
                 fragment: None,
                 transport: None,
+                bot: None,
                 tracks: HashMap::new(),
                 streams: json!([]),
                 speaking: None,
@@ -362,6 +399,58 @@ impl Handler<Connect> for Room {
                     Ok(answer)
                 }),
         )
+    }
+}
+
+/// SELECT_PROTOCOL `udp` from a bot: take its packets (SSRC `ssrc`, from `address`) and send it
+/// everyone's audio; answers with its key.
+#[derive(Message)]
+#[rtype(result = "Result<[u8; 32], MediaError>")]
+pub struct ConnectBot {
+    pub user_id: i64,
+    pub connection: u64,
+    pub ssrc: u32,
+    pub address: SocketAddr,
+}
+
+impl Handler<ConnectBot> for Room {
+    type Result = Result<[u8; 32], MediaError>;
+
+    fn handle(&mut self, connect: ConnectBot, ctx: &mut Context<Self>) -> Self::Result {
+        let user_id = connect.user_id;
+        let table = self.table.clone();
+        let bots = self.media.bots.clone();
+        let publishes = may_publish(&self.key, user_id);
+        let member = self
+            .members
+            .get_mut(&user_id)
+            .filter(|m| m.connection == connect.connection)
+            .ok_or(MediaError::Gone)?;
+        if member.transport.is_some() || member.bot.is_some() {
+            return Err(MediaError::Gone);
+        }
+        let (bot, key) = bots.register(user_id, connect.ssrc, connect.address, table);
+        member.bot = Some(bot);
+        member.fragment = Some(ClientFragment::plain_opus(bots::OPUS_PAYLOAD_TYPE));
+        if publishes {
+            let opus = Codec::opus(bots::OPUS_PAYLOAD_TYPE).to_webrtc();
+            member.tracks.insert(Kind::Audio, (opus, None));
+        }
+        let others: Vec<(i64, Vec<Kind>)> = self
+            .members
+            .iter()
+            .filter(|(id, _)| **id != user_id)
+            .map(|(id, m)| (*id, m.tracks.keys().copied().collect()))
+            .collect();
+        for (other, kinds) in others {
+            for kind in kinds {
+                self.add_sink(user_id, other, kind, ctx);
+            }
+            if publishes {
+                self.add_sink(other, user_id, Kind::Audio, ctx);
+            }
+        }
+        Ok(key)
     }
 }
 
@@ -533,7 +622,7 @@ impl Handler<TrackStarted> for Room {
         };
         member
             .tracks
-            .insert(started.kind, (started.codec, started.keyframes));
+            .insert(started.kind, (started.codec, Some(started.keyframes)));
         let receivers: Vec<i64> = self
             .members
             .keys()

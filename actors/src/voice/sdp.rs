@@ -14,6 +14,7 @@
 //! `webrtc` made down to what the client expects. The server is always the answerer; a new
 //! stream to send means a fresh synthetic offer, never an offer the client must answer.
 
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec};
 use std::fmt::Write as _;
 
 /// Why a client's fragment was refused (the voice gateway closes with 4020 bad request).
@@ -72,6 +73,39 @@ impl Codec {
     /// `audio/opus`, `video/VP8`: how `webrtc` names codecs.
     pub fn mime_type(&self) -> String {
         format!("{}/{}", self.kind().as_str(), self.name)
+    }
+
+    /// Opus as Discord's clients send it, on `payload_type`.
+    pub fn opus(payload_type: u8) -> Self {
+        Self {
+            payload_type,
+            name: "opus".to_string(),
+            clock_rate: 48_000,
+            channels: 2,
+            fmtp: "minptime=10;useinbandfec=1".to_string(),
+            feedback: Vec::new(),
+        }
+    }
+
+    /// The codec as `webrtc` describes one.
+    pub fn to_webrtc(&self) -> RTCRtpCodec {
+        RTCRtpCodec {
+            mime_type: self.mime_type(),
+            clock_rate: self.clock_rate,
+            channels: self.channels,
+            sdp_fmtp_line: self.fmtp.clone(),
+            rtcp_feedback: self
+                .feedback
+                .iter()
+                .map(|feedback| {
+                    let (typ, parameter) = feedback.split_once(' ').unwrap_or((feedback, ""));
+                    RTCPFeedback {
+                        typ: typ.to_string(),
+                        parameter: parameter.to_string(),
+                    }
+                })
+                .collect(),
+        }
     }
 }
 
@@ -184,6 +218,17 @@ impl ClientFragment {
             return Err(SdpError::NoCodec("audio"));
         }
         Ok(fragment)
+    }
+
+    /// What a plain-UDP client (a bot) speaks: Opus on `payload_type`, nothing to negotiate.
+    pub fn plain_opus(payload_type: u8) -> Self {
+        Self {
+            ice_ufrag: String::new(),
+            ice_pwd: String::new(),
+            fingerprint: String::new(),
+            extmaps: Vec::new(),
+            codecs: vec![Codec::opus(payload_type)],
+        }
     }
 
     /// The client's codecs of one kind, RTX included, in its order of preference.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::sync::watch;
@@ -131,31 +131,10 @@ async fn first_packet_codec(
         };
         let payload_type = packet.header.payload_type;
         if let Some(codec) = codecs.iter().find(|c| c.payload_type == payload_type) {
-            return Some((packet.header.ssrc, rtc_codec(codec)));
+            return Some((packet.header.ssrc, codec.to_webrtc()));
         }
     }
     None
-}
-
-/// A codec of the client's fragment as `webrtc` describes one.
-fn rtc_codec(codec: &Codec) -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: codec.mime_type(),
-        clock_rate: codec.clock_rate,
-        channels: codec.channels,
-        sdp_fmtp_line: codec.fmtp.clone(),
-        rtcp_feedback: codec
-            .feedback
-            .iter()
-            .map(|feedback| {
-                let (typ, parameter) = feedback.split_once(' ').unwrap_or((feedback, ""));
-                RTCPFeedback {
-                    typ: typ.to_string(),
-                    parameter: parameter.to_string(),
-                }
-            })
-            .collect(),
-    }
 }
 
 /// The transport actor.
@@ -364,7 +343,8 @@ pub struct AddSink {
     pub kind: Kind,
     pub ssrc: u32,
     pub codec: RTCRtpCodec,
-    pub keyframes: Arc<Keyframes>,
+    /// Where the receiver's keyframe requests go (video).
+    pub keyframes: Option<Arc<Keyframes>>,
 }
 
 impl Handler<AddSink> for Transport {
@@ -395,13 +375,12 @@ impl Handler<AddSink> for Transport {
         let Some(job) = self.renegotiate(Some(track.clone())) else {
             return AtomicResponse::new(Box::pin(async { Err(MediaError::Gone) }.into_actor(self)));
         };
-        let publisher = sink.keyframes;
-        let relay = sink.kind == Kind::Video;
+        let publisher = sink.keyframes.filter(|_| sink.kind == Kind::Video);
         let negotiated = job
             .into_actor(self)
             .map(move |result, transport, _| match result {
                 Ok(Ok(_)) => {
-                    if relay {
+                    if let Some(publisher) = publisher {
                         transport
                             .media
                             .spawn(keyframes::relay(track.clone(), publisher));
