@@ -380,8 +380,8 @@ impl Handler<Connect> for Room {
                         .get_mut(&user_id)
                         .filter(|member| member.connection == connection)
                     else {
-                        // Left (or was replaced) while the connection was being opened.
-                        transport.discard();
+                        // Left (or was replaced) while the connection was being opened:
+                        // dropping the transport closes it.
                         return Err(MediaError::Gone);
                     };
                     member.transport = Some(transport.start());

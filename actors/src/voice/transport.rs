@@ -227,14 +227,6 @@ impl Transport {
         }
     }
 
-    /// Closes a transport that was opened but will never be started (its participant left
-    /// while it was being opened).
-    pub fn discard(mut self) {
-        if let Some(live) = self.live.take() {
-            self.media.spawn(live.close());
-        }
-    }
-
     fn offer(&mut self) -> String {
         self.version += 1;
         Offer {
@@ -289,8 +281,12 @@ async fn negotiate(
 
 impl Actor for Transport {
     type Context = Context<Self>;
+}
 
-    fn stopped(&mut self, _: &mut Self::Context) {
+/// However a transport ends (its actor stopped, or it was opened for a participant who left
+/// meanwhile, or for a room that stopped), its connection is closed and its port freed.
+impl Drop for Transport {
+    fn drop(&mut self) {
         if let Some(live) = self.live.take() {
             self.media.spawn(live.close());
         }
