@@ -15,6 +15,7 @@ use image::{DynamicImage, ImageFormat, Rgba, RgbaImage};
 use serde_json::{json, Value};
 
 use crate::common::gateway::Gateway;
+use crate::common::guild::text_channel;
 use crate::common::http::{account, assert_form_error, get, patch, post, request, Account};
 use crate::common::{python, TestServer};
 
@@ -194,22 +195,7 @@ async fn owner_with_channel(server: &TestServer, name: &str) -> (Account, String
     .await;
     assert_eq!(guild.status, 201, "{:?}", guild.body);
     let guild_id = guild.body["id"].as_str().unwrap().to_string();
-    let channels = get(
-        server,
-        &format!("/api/v9/guilds/{guild_id}/channels"),
-        Some(&owner.token),
-    )
-    .await;
-    let channel = channels
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == 0)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let channel = text_channel(server, &owner.token, &guild_id).await;
     (owner, guild_id, channel)
 }
 

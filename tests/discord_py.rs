@@ -24,7 +24,8 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::bots::{application_with_bot, authorize, guild};
 use crate::common::gateway::{Event, Gateway};
-use crate::common::http::{account, get, patch, post, register_user};
+use crate::common::guild::text_channel;
+use crate::common::http::{account, patch, post, register_user};
 use crate::common::{python, TestServer};
 use crate::voice_media;
 use crate::voice_signalling::voice_guild;
@@ -307,7 +308,7 @@ async fn a_discord_py_bot_plays_audio_to_people_in_a_voice_channel() {
     let owner = account(&server, "listener").await;
     let (guild_id, voice_channel) = voice_guild(&server, &owner, &[]).await;
     let (app_id, token) = bot_in_guild(&server, &owner.token, &guild_id, "MusicBot").await;
-    let text_channel = text_channel(&server, &owner.token, &guild_id).await;
+    let text = text_channel(&server, &owner.token, &guild_id).await;
     let mut bot = Bot::start(&python, &server, &token);
     bot.event("ready").await;
 
@@ -316,7 +317,7 @@ async fn a_discord_py_bot_plays_audio_to_people_in_a_voice_channel() {
     listener.event("session_description").await;
     let asked = post(
         &server,
-        &format!("/api/v9/channels/{text_channel}/messages"),
+        &format!("/api/v9/channels/{text}/messages"),
         Some(&owner.token),
         json!({ "content": format!("!voice {voice_channel}") }),
     )
@@ -341,26 +342,6 @@ async fn a_discord_py_bot_plays_audio_to_people_in_a_voice_channel() {
         })
         .await;
     bot.assert_quiet();
-}
-
-/// The guild's first text channel.
-async fn text_channel(server: &TestServer, token: &str, guild_id: &str) -> String {
-    let channels = get(
-        server,
-        &format!("/api/v9/guilds/{guild_id}/channels"),
-        Some(token),
-    )
-    .await;
-    channels
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == 0)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// The bot script, running; killed when dropped.

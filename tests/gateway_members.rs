@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use crate::common::gateway::{Event, Gateway};
+use crate::common::guild::text_channel;
 use crate::common::http::{account, Account};
 use crate::common::http::{patch, post, request as http};
 use crate::common::TestServer;
@@ -490,19 +491,6 @@ impl Sidebar {
             .map(|row| row.replace('"', ""))
             .collect()
     }
-}
-
-/// The guild's first text channel.
-async fn text_channel(server: &TestServer, token: &str, guild_id: &str) -> String {
-    let channels = crate::common::http::get(
-        server,
-        &format!("{V9}/guilds/{guild_id}/channels"),
-        Some(token),
-    )
-    .await;
-    let channels = channels.body.as_array().unwrap().clone();
-    let text = channels.iter().find(|c| c["type"] == 0).unwrap();
-    text["id"].as_str().unwrap().to_string()
 }
 
 /// Watches rows 0-99 of the channel's member list; the SYNC that answers.

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::common::gateway::Gateway;
+use crate::common::guild::text_channel;
 use crate::common::http::{assert_form_error, get, patch, post, register_user, request};
 use crate::common::TestServer;
 use awc::http::Method;
@@ -31,18 +32,6 @@ async fn guild_with_member(server: &TestServer) -> (String, String, Value, Strin
         ))
         .await;
     (owner, member, guild.body, member_id)
-}
-
-fn text_channel(channels: &Value) -> String {
-    channels
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == 0)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[actix_web::test]
@@ -369,7 +358,7 @@ async fn channels_are_created_checked_moved_and_deleted() {
     let guild_id = guild["id"].as_str().unwrap();
     let path = format!("/api/v9/guilds/{guild_id}/channels");
     let channels = get(&server, &path, Some(&owner)).await.body;
-    let text = text_channel(&channels);
+    let text = text_channel(&server, &owner, guild_id).await;
     let category = channels
         .as_array()
         .unwrap()

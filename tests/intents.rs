@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::bots::{application_with_bot, authorize, guild};
 use crate::common::gateway::{Event, Gateway};
+use crate::common::guild::text_channel;
 use crate::common::http::{get, patch, post, register_user};
 use crate::common::TestServer;
 
@@ -56,25 +57,6 @@ async fn refused(server: &TestServer, token: &str, extra: Value) -> Option<u16> 
         Event::Closed(code) => code,
         Event::Payload(payload) => panic!("expected a close, got {payload}"),
     }
-}
-
-async fn text_channel(server: &TestServer, token: &str, guild_id: &str) -> String {
-    let channels = get(
-        server,
-        &format!("/api/v9/guilds/{guild_id}/channels"),
-        Some(token),
-    )
-    .await;
-    channels
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == 0)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 async fn say(server: &TestServer, token: &str, channel_id: &str, content: &str) -> Value {

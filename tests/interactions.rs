@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::bots::{application_with_bot, authorize, guild};
 use crate::common::gateway::Gateway;
+use crate::common::guild::text_channel;
 use crate::common::http::{account, get, patch, post, request, Account};
 use crate::common::TestServer;
 
@@ -31,22 +32,7 @@ async fn world() -> World {
     let server = TestServer::start().await;
     let owner = account(&server, "owner").await;
     let guild_id = guild(&server, &owner.token).await;
-    let channels = get(
-        &server,
-        &format!("/api/v9/guilds/{guild_id}/channels"),
-        Some(&owner.token),
-    )
-    .await;
-    let channel_id = channels
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == 0)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let channel_id = text_channel(&server, &owner.token, &guild_id).await;
     let (app_id, token) = application_with_bot(&server, &owner.token, "Answerer").await;
     assert_eq!(
         authorize(&server, &owner.token, &app_id, &guild_id, BOT_PERMISSIONS)

@@ -6,6 +6,7 @@ use awc::http::Method;
 use serde_json::{json, Value};
 
 use crate::common::gateway::Gateway;
+use crate::common::guild::text_channel;
 use crate::common::http::{assert_form_error, get, patch, post, register_user, request, Response};
 use crate::common::TestServer;
 
@@ -63,22 +64,7 @@ async fn chat(server: &TestServer, others: &[&str]) -> Chat {
             .await;
         tokens.push((token, id.to_string()));
     }
-    let channels = get(
-        server,
-        &format!("/api/v9/guilds/{guild_id}/channels"),
-        Some(&owner_token),
-    )
-    .await;
-    let channel = channels
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == 0)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let channel = text_channel(server, &owner_token, &guild_id).await;
     let mut owner_gateway = Gateway::connect(server, JSON).await;
     owner_gateway.identify(&owner_token).await;
     let mut members = Vec::new();

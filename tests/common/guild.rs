@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::http::{account, post, Account};
+use super::http::{account, get, post, Account};
 use super::TestServer;
 
 /// A guild made by a fresh account, `owner`, with the text channel guild creation makes.
@@ -85,4 +85,24 @@ pub async fn shared_guild(
         assert_eq!(joined.status, 200, "{:?}", joined.body);
     }
     (guild_id, channel)
+}
+
+/// The guild's first text channel, as its channel list shows it to `token`.
+pub async fn text_channel(server: &TestServer, token: &str, guild_id: &str) -> String {
+    let channels = get(
+        server,
+        &format!("/api/v9/guilds/{guild_id}/channels"),
+        Some(token),
+    )
+    .await;
+    channels
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == 0)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

@@ -36,6 +36,7 @@ pub enum VoiceClose {
     ServerNotFound = 4011,
     UnknownProtocol = 4012,
     Disconnected = 4014,
+    ServerCrashed = 4015,
     UnknownEncryptionMode = 4016,
     BadRequest = 4020,
 }
@@ -53,6 +54,7 @@ impl VoiceClose {
             Self::ServerNotFound => "Server not found",
             Self::UnknownProtocol => "Unknown protocol",
             Self::Disconnected => "Disconnected",
+            Self::ServerCrashed => "Voice server crashed",
             Self::UnknownEncryptionMode => "Unknown encryption mode",
             Self::BadRequest => "Bad request",
         }
@@ -507,11 +509,7 @@ impl VoiceConnection {
                         tracing::warn!(%error, "opening a transport failed");
                         connection.close(ctx, VoiceClose::BadRequest)
                     }
-                    Err(_) => connection.close_with(
-                        ctx,
-                        super::room::SERVER_CRASHED,
-                        "Voice server crashed",
-                    ),
+                    Err(_) => connection.close(ctx, VoiceClose::ServerCrashed),
                 },
             ),
         );
@@ -558,11 +556,7 @@ impl VoiceConnection {
                         connection.send(ctx, op::SESSION_DESCRIPTION, description);
                     }
                     Ok(Err(_)) => connection.close(ctx, VoiceClose::BadRequest),
-                    Err(_) => connection.close_with(
-                        ctx,
-                        super::room::SERVER_CRASHED,
-                        "Voice server crashed",
-                    ),
+                    Err(_) => connection.close(ctx, VoiceClose::ServerCrashed),
                 }),
         );
     }

@@ -139,18 +139,17 @@ impl Room {
         };
         let (flags, connection) = (to.flags.clone(), to.connection);
         let (bot, transport) = (to.bot.clone(), to.transport.clone());
+        let sink = move |output| Sink {
+            receiver,
+            output,
+            ssrc,
+            payload_types,
+            flags,
+        };
         if let Some(bot) = bot {
             // Bots take audio alone: none of their libraries decodes video.
             if kind == Kind::Audio {
-                let output = Output::Bot(bot);
-                let sink = Sink {
-                    receiver,
-                    output,
-                    ssrc,
-                    payload_types,
-                    flags,
-                };
-                self.install(publisher, kind, connection, sink);
+                self.install(publisher, kind, connection, sink(Output::Bot(bot)));
             }
             return;
         }
@@ -170,15 +169,7 @@ impl Room {
                 .into_actor(self)
                 .map(move |result, room, _| match result {
                     Ok(Ok(track)) => {
-                        let output = Output::WebRtc(track);
-                        let sink = Sink {
-                            receiver,
-                            output,
-                            ssrc,
-                            payload_types,
-                            flags,
-                        };
-                        room.install(publisher, kind, connection, sink);
+                        room.install(publisher, kind, connection, sink(Output::WebRtc(track)))
                     }
                     Ok(Err(error)) => tracing::warn!(%error, "adding a sender failed"),
                     Err(_) => {}
