@@ -7,6 +7,10 @@
 //! key in SESSION_DESCRIPTION. Its packets are told apart by their SSRC (READY's), decrypted and
 //! forwarded like a browser's; what others publish reaches it sealed with its key, under the
 //! SSRC op 12 told it.
+//!
+//! Media goes only where the bot's own packets came from: its IP discovery, then its
+//! authenticated packets. The address SELECT_PROTOCOL names is never used, or any client could
+//! aim a room's audio at someone else.
 
 use std::collections::HashMap;
 use std::io;
@@ -41,16 +45,22 @@ const NONCE_SUFFIX_LEN: usize = 4;
 pub struct BotSocket {
     socket: Arc<UdpSocket>,
     bots: Arc<RwLock<HashMap<u32, Arc<Bot>>>>,
+    /// Where IP discovery for an SSRC not yet registered came from.
+    discovered: Arc<Mutex<HashMap<u32, SocketAddr>>>,
     port: u16,
 }
+
+/// Discoveries remembered for SSRCs not yet registered; past this many, the oldest handshakes
+/// in progress lose theirs (and wait for their first packet instead).
+const MAX_DISCOVERED: usize = 4096;
 
 /// One bot's voice connection.
 pub struct Bot {
     pub user_id: i64,
     ssrc: u32,
     cipher: XChaCha20Poly1305,
-    /// Where its packets come from, and so where its audio goes.
-    address: Mutex<SocketAddr>,
+    /// Where its packets come from, and so where its audio goes; unknown until it sent one.
+    address: Mutex<Option<SocketAddr>>,
     /// The counter sent as the nonce of each packet to it.
     sent: AtomicU32,
     socket: Arc<UdpSocket>,
@@ -69,6 +79,7 @@ impl BotSocket {
         let served = Self {
             socket,
             bots: Arc::default(),
+            discovered: Arc::default(),
             port,
         };
         runtime.spawn(served.clone().serve());
@@ -80,15 +91,10 @@ impl BotSocket {
         self.port
     }
 
-    /// Starts taking `ssrc`'s packets from `address` into `table`; returns the bot and its key.
-    pub fn register(
-        &self,
-        user_id: i64,
-        ssrc: u32,
-        address: SocketAddr,
-        table: SharedTable,
-    ) -> (Arc<Bot>, [u8; 32]) {
+    /// Starts taking `ssrc`'s packets into `table`; returns the bot and its key.
+    pub fn register(&self, user_id: i64, ssrc: u32, table: SharedTable) -> (Arc<Bot>, [u8; 32]) {
         let key: [u8; 32] = rand::random();
+        let address = lock(&self.discovered).remove(&ssrc);
         let bot = Arc::new(Bot {
             user_id,
             ssrc,
@@ -131,6 +137,13 @@ impl BotSocket {
             };
             let datagram = &buffer[..length];
             if let Some(answer) = discovery_answer(datagram, from) {
+                let ssrc = u32::from_be_bytes([answer[4], answer[5], answer[6], answer[7]]);
+                let mut discovered = lock(&self.discovered);
+                if discovered.len() >= MAX_DISCOVERED {
+                    discovered.clear();
+                }
+                discovered.insert(ssrc, from);
+                drop(discovered);
                 let _ = self.socket.try_send_to(&answer, from);
                 continue;
             }
@@ -154,7 +167,7 @@ impl Bot {
         let Some(packet) = open(&self.cipher, datagram) else {
             return;
         };
-        *self.address.lock().unwrap_or_else(|p| p.into_inner()) = from;
+        *lock(&self.address) = Some(from);
         let snapshot = self.table.load();
         if let Some(route) = snapshot.get(&(self.user_id, Kind::Audio)) {
             forwarding::deliver(route, Kind::Audio, packet);
@@ -176,11 +189,20 @@ impl Bot {
         };
         datagram.extend_from_slice(&sealed);
         datagram.extend_from_slice(&nonce.to_be_bytes());
-        let address = *self.address.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(address) = *lock(&self.address) else {
+            return;
+        };
         if let Err(error) = self.socket.try_send_to(&datagram, address) {
             tracing::trace!(%error, "sending to a bot");
         }
     }
+}
+
+/// A lock whose holder panicked still guards plain data.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The answer to an IP discovery request: its SSRC, then the address and port it came from.
@@ -331,6 +353,46 @@ mod tests {
         let opened = open(&cipher, &datagram).unwrap();
         assert_eq!(opened.payload.as_ref(), b"voice");
         assert!(!opened.header.extension);
+    }
+
+    #[test]
+    fn media_goes_where_the_bots_discovery_came_from_sealed_with_its_key() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bots = BotSocket::bind("127.0.0.1:0".parse().unwrap(), runtime.handle()).unwrap();
+        let server = SocketAddr::from(([127, 0, 0, 1], bots.port()));
+        let client = StdUdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+            .unwrap();
+        let packet = Packet {
+            header: Header {
+                payload_type: OPUS_PAYLOAD_TYPE,
+                ssrc: 99,
+                ..Header::default()
+            },
+            payload: Bytes::from_static(b"opus"),
+        };
+        let mut buffer = [0u8; 256];
+
+        // IP discovery is answered, and where it came from is where the bot's media goes.
+        let mut request = [0u8; DISCOVERY_LEN];
+        request[..4].copy_from_slice(&[0, 1, 0, 70]);
+        request[4..8].copy_from_slice(&8u32.to_be_bytes());
+        client.send_to(&request, server).unwrap();
+        let (length, _) = client.recv_from(&mut buffer).unwrap();
+        assert_eq!(length, DISCOVERY_LEN);
+        assert_eq!(&buffer[..8], &[0, 2, 0, 70, 0, 0, 0, 8]);
+        let (bot, key) = bots.register(2, 8, SharedTable::default());
+        bot.send(&packet);
+        let (length, from) = client.recv_from(&mut buffer).unwrap();
+        assert_eq!(from, server);
+        let opened = open(&XChaCha20Poly1305::new(&key.into()), &buffer[..length]).unwrap();
+        assert_eq!(opened.payload.as_ref(), b"opus");
+        assert_eq!(opened.header.ssrc, 99);
     }
 
     #[test]

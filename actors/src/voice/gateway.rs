@@ -5,7 +5,6 @@
 //! in both forms; SPEAKING and VIDEO relayed through the room; RESUME within the room's resume
 //! window. Bad input closes with Discord's voice close codes; nothing here panics.
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -149,11 +148,9 @@ struct SelectProtocol {
     codecs: Vec<CodecEntry>,
 }
 
-/// SELECT_PROTOCOL `udp`'s `data`.
+/// SELECT_PROTOCOL `udp`'s `data` (its `address` and `port` are the client's view of itself).
 #[derive(Deserialize)]
 struct UdpProtocol {
-    address: String,
-    port: u16,
     mode: String,
 }
 
@@ -515,8 +512,9 @@ impl VoiceConnection {
         );
     }
 
-    /// SELECT_PROTOCOL `udp` (bots): `data` names the address IP discovery found and the
-    /// encryption mode; SESSION_DESCRIPTION answers with the key.
+    /// SELECT_PROTOCOL `udp` (bots): `data` names the encryption mode (and the address IP
+    /// discovery found, which is not trusted: media goes where the bot's packets come from);
+    /// SESSION_DESCRIPTION answers with the key.
     fn select_udp(
         &mut self,
         data: Value,
@@ -530,14 +528,10 @@ impl VoiceConnection {
         if data.mode != bots::MODE {
             return self.close(ctx, VoiceClose::UnknownEncryptionMode);
         }
-        let Ok(ip) = data.address.parse::<IpAddr>() else {
-            return self.close(ctx, VoiceClose::DecodeError);
-        };
         let connect = ConnectBot {
             user_id,
             connection: self.id,
             ssrc: self.ssrc,
-            address: SocketAddr::new(ip, data.port),
         };
         ctx.wait(
             room.send(connect)

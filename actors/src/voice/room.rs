@@ -4,7 +4,6 @@
 //! failure ends that room's calls and nothing else).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -216,6 +215,7 @@ impl Room {
                     "streams": streams,
                 }),
             ));
+            // SPEAKING names the SSRC the receiver sees, known only now.
             if let Some(speaking) = speaking {
                 to.session.do_send(speaking_op(publisher, speaking, ssrc));
             }
@@ -393,15 +393,14 @@ impl Handler<Connect> for Room {
     }
 }
 
-/// SELECT_PROTOCOL `udp` from a bot: take its packets (SSRC `ssrc`, from `address`) and send it
-/// everyone's audio; answers with its key.
+/// SELECT_PROTOCOL `udp` from a bot: take its packets (SSRC `ssrc`) and send it everyone's
+/// audio; answers with its key.
 #[derive(Message)]
 #[rtype(result = "Result<[u8; 32], MediaError>")]
 pub struct ConnectBot {
     pub user_id: i64,
     pub connection: u64,
     pub ssrc: u32,
-    pub address: SocketAddr,
 }
 
 impl Handler<ConnectBot> for Room {
@@ -420,7 +419,7 @@ impl Handler<ConnectBot> for Room {
         if member.transport.is_some() || member.bot.is_some() {
             return Err(MediaError::Gone);
         }
-        let (bot, key) = bots.register(user_id, connect.ssrc, connect.address, table);
+        let (bot, key) = bots.register(user_id, connect.ssrc, table);
         member.bot = Some(bot);
         member.fragment = Some(ClientFragment::plain_opus(bots::OPUS_PAYLOAD_TYPE));
         if publishes {
