@@ -551,7 +551,7 @@ async fn stage_speakers_regions_and_deleted_channels() {
 }
 
 #[actix_web::test]
-async fn a_dm_call_rings_the_other_recipient_and_ends_with_its_last_participant() {
+async fn a_dm_call_rings_the_other_recipient_streams_and_ends_with_its_last_participant() {
     let server = TestServer::start().await;
     let alice = account(&server, "alice").await;
     let bob = account(&server, "bob").await;
@@ -566,7 +566,7 @@ async fn a_dm_call_rings_the_other_recipient_and_ends_with_its_last_participant(
     assert_eq!(dm.status, 200, "{:?}", dm.body);
     let dm = dm.body["id"].as_str().unwrap().to_string();
     let (mut a, alice_session) = connect(&server, &alice.token).await;
-    let (mut b, _) = connect(&server, &bob.token).await;
+    let (mut b, bob_session) = connect(&server, &bob.token).await;
     let call = |channel_id: Option<&str>| json!({ "op": 4, "d": { "guild_id": null, "channel_id": channel_id, "self_mute": false, "self_deaf": false } });
 
     // Fermi's start-up op 4 (no guild, no channel) is a no-op; Alice then starts the call.
@@ -611,9 +611,63 @@ async fn a_dm_call_rings_the_other_recipient_and_ends_with_its_last_participant(
     assert_eq!(inside, expected);
     assert!(!token(&mut b).await.is_empty());
 
-    // Alice hangs up, then Bob: the call ends.
+    // Alice goes live in the call (a stream key of its own), and Bob watches.
+    a.send(
+        json!({ "op": 18, "d": { "type": "call", "channel_id": dm, "preferred_region": null } }),
+    )
+    .await;
+    let key = format!("call:{dm}:{}", alice.id);
+    let created = a.dispatch("STREAM_CREATE").await["d"].clone();
+    assert_eq!(created["stream_key"], key.as_str());
+    assert_eq!(
+        a.dispatch("STREAM_SERVER_UPDATE").await["d"]["stream_key"],
+        key.as_str()
+    );
+    assert_eq!(state_of(&mut b, &alice).await["self_stream"], true);
+    b.send(json!({ "op": 20, "d": { "stream_key": key } }))
+        .await;
+    let watched = b.dispatch("STREAM_CREATE").await["d"].clone();
+    let rtc_server_id = watched["rtc_server_id"].as_str().unwrap().to_string();
+    assert_eq!(created["rtc_server_id"], rtc_server_id.as_str());
+    let bob_token = b.dispatch("STREAM_SERVER_UPDATE").await["d"]["token"].clone();
+    let bob_id: i64 = bob.id.parse().unwrap();
+    let watching = server
+        .admissions()
+        .redeem(
+            &rtc_server_id,
+            bob_id,
+            &bob_session,
+            bob_token.as_str().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        watching.room,
+        RoomKey::Stream {
+            stream_key: key.clone()
+        }
+    );
+    let viewers = a.dispatch("STREAM_UPDATE").await["d"]["viewer_ids"].clone();
+    assert_eq!(viewers, json!([bob.id]));
+
+    // Alice hangs up: her stream ends for Bob too, and she is out of the call; then Bob
+    // hangs up and the call ends.
     a.send(call(None)).await;
-    assert!(state_of(&mut b, &alice).await["channel_id"].is_null());
+    let (mut stream_ended, mut alice_left) = (false, false);
+    while !(stream_ended && alice_left) {
+        let payload = b.payload().await;
+        match payload["t"].as_str() {
+            Some("STREAM_DELETE") => {
+                assert_eq!(payload["d"]["stream_key"], key.as_str());
+                stream_ended = true;
+            }
+            Some("VOICE_STATE_UPDATE") if payload["d"]["user_id"] == alice.id.as_str() => {
+                assert!(payload["d"]["channel_id"].is_null());
+                alice_left = true;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(*watching.flags.borrow(), None);
     assert_eq!(*admission.flags.borrow(), None);
     b.send(call(None)).await;
     let deleted = a.dispatch("CALL_DELETE").await["d"].clone();

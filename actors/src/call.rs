@@ -3,7 +3,7 @@
 //! when its first participant joins with op 4 (`guild_id: null`) — CALL_CREATE rings the
 //! others — changes with each join and leave (CALL_UPDATE), and ends with its last participant
 //! (CALL_DELETE). Its voice room is [`RoomKey::Call`], its voice gateway `server_id` the
-//! channel id.
+//! channel id. Participants go live in it as in a guild channel (`call:{c}:{u}` streams).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use actix::{Actor, Addr, Context, Handler, Message, Recipient, Supervised};
 use serde_json::{json, Value};
 
 use crate::dispatch::{Deliver, Dispatch};
+use crate::guild::stream::{Ended, Stream as GoLive, StreamChange, Streams};
+use crate::guild::voice::Notice;
 use crate::registry::{DispatchToUser, SessionRegistry};
 use crate::supervisor::guard;
 use crate::voice::{Admissions, Flags, RoomKey};
@@ -22,6 +24,9 @@ const REGION: &str = "spacebar";
 /// A participant of a call.
 struct Participant {
     session_id: Arc<str>,
+    /// Their session, for the events only it gets (VOICE_SERVER_UPDATE, the STREAM_* events).
+    session: Recipient<Deliver>,
+    endpoint: String,
     self_mute: bool,
     self_deaf: bool,
     self_video: bool,
@@ -32,6 +37,7 @@ struct Call {
     participants: HashMap<i64, Participant>,
     /// Recipients rung who have not joined yet.
     ringing: Vec<i64>,
+    streams: Streams,
 }
 
 /// Op 4 in a DM or group DM the user is a recipient of (checked by the session's backend).
@@ -56,6 +62,8 @@ pub enum CallChange {
     SessionLeft {
         session_id: Arc<str>,
     },
+    /// Go Live in the call.
+    Stream(StreamChange),
 }
 
 #[derive(Message, Debug)]
@@ -99,6 +107,82 @@ impl Calls {
                     self.leave(channel_id, user_id);
                 }
             }
+            CallChange::Stream(change) => self.stream(channel_id, user_id, change),
+        }
+    }
+
+    /// Ops 18, 19, 20 and 22 in a call: only its participants, from the session in it, stream
+    /// and watch.
+    fn stream(&mut self, channel_id: i64, user_id: i64, change: StreamChange) {
+        let Some(call) = self.calls.get_mut(&channel_id) else {
+            return;
+        };
+        let admissions = &self.admissions;
+        let participant = |session_id: &Arc<str>| {
+            call.participants
+                .get(&user_id)
+                .filter(|p| p.session_id == *session_id)
+                .map(|p| p.endpoint.clone())
+        };
+        let (notices, live_changed) = match change {
+            StreamChange::Create { session_id, .. } => {
+                let Some(endpoint) = participant(&session_id) else {
+                    return;
+                };
+                let mut notices = call.streams.end(user_id, Ended::Stopped, admissions);
+                let key = GoLive::call_key(channel_id, user_id);
+                let streamer = (user_id, session_id);
+                notices.extend(call.streams.start(key, streamer, &endpoint, admissions));
+                (notices, true)
+            }
+            StreamChange::Watch {
+                session_id,
+                streamer,
+            } => {
+                let Some(endpoint) = participant(&session_id) else {
+                    return;
+                };
+                let viewer = (user_id, session_id);
+                let watched = call.streams.watch(streamer, viewer, &endpoint, admissions);
+                (watched.unwrap_or_default(), false)
+            }
+            StreamChange::Delete => (call.streams.end(user_id, Ended::Stopped, admissions), true),
+            StreamChange::Paused { paused } => {
+                let paused = call.streams.set_paused(user_id, paused);
+                (paused.unwrap_or_default(), false)
+            }
+        };
+        let state = call.voice_state(channel_id, user_id);
+        let recipients = call.recipients.clone();
+        self.deliver(channel_id, notices);
+        if live_changed {
+            self.tell(&recipients, "VOICE_STATE_UPDATE", &state);
+        }
+    }
+
+    /// Sends each STREAM_* event to the participant's session it is for.
+    fn deliver(&self, channel_id: i64, notices: Vec<Notice>) {
+        let Some(call) = self.calls.get(&channel_id) else {
+            return;
+        };
+        for notice in notices {
+            let Notice::Session {
+                session_id,
+                event,
+                d,
+            } = notice
+            else {
+                continue;
+            };
+            let session = call
+                .participants
+                .values()
+                .find(|p| p.session_id == session_id);
+            match (session, Dispatch::new(event, &d)) {
+                (Some(participant), Ok(dispatch)) => participant.session.do_send(Deliver(dispatch)),
+                (_, Err(error)) => tracing::error!(%error, event, "call event did not serialise"),
+                (None, _) => {}
+            }
         }
     }
 
@@ -113,11 +197,14 @@ impl Calls {
                 .collect(),
             recipients: join.recipients.clone(),
             participants: HashMap::new(),
+            streams: Streams::default(),
         });
         call.recipients.clone_from(&join.recipients);
         call.ringing.retain(|r| *r != user_id);
         let participant = Participant {
             session_id: join.session_id,
+            session: join.session.clone(),
+            endpoint: join.endpoint.clone(),
             self_mute: join.self_mute,
             self_deaf: join.self_deaf,
             self_video: join.self_video,
@@ -162,6 +249,16 @@ impl Calls {
     }
 
     fn leave(&mut self, channel_id: i64, user_id: i64) {
+        let Some(call) = self.calls.get_mut(&channel_id) else {
+            return;
+        };
+        // Their stream ends and they stop watching, told while their session is still known.
+        let mut notices = call.streams.unwatch_all(user_id, &self.admissions);
+        notices.extend(
+            call.streams
+                .end(user_id, Ended::StreamerLeft, &self.admissions),
+        );
+        self.deliver(channel_id, notices);
         let Some(call) = self.calls.get_mut(&channel_id) else {
             return;
         };
@@ -235,7 +332,7 @@ impl Call {
             "self_deaf": participant.is_some_and(|p| p.self_deaf),
             "self_mute": participant.is_some_and(|p| p.self_mute),
             "self_video": participant.is_some_and(|p| p.self_video),
-            "self_stream": false,
+            "self_stream": self.streams.is_live(user_id),
             "suppress": false,
             "request_to_speak_timestamp": null,
         })

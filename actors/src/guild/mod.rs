@@ -6,7 +6,7 @@
 mod member_list;
 mod registry;
 mod state;
-mod stream;
+pub mod stream;
 pub mod voice;
 
 use std::collections::{HashMap, HashSet};

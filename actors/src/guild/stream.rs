@@ -1,10 +1,10 @@
-//! Go Live in a guild voice channel: a member in voice streams (op 18, with STREAM in the
-//! channel), others in the same channel watch (op 20), the streamer pauses (op 22) or stops
-//! (op 19), and leaving the channel ends the stream. Each stream is a voice room of its own
+//! Go Live in a guild voice channel or a DM call: someone in voice streams (op 18, with STREAM
+//! in a guild channel), others in the same channel or call watch (op 20), the streamer pauses
+//! (op 22) or stops (op 19), and leaving ends the stream. Each stream is a voice room of its own
 //! ([`RoomKey::Stream`]) whose voice gateway `server_id` is the stream's `rtc_server_id`; the
 //! streamer and each watcher are admitted to it with a token of their own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rand::Rng;
@@ -26,6 +26,83 @@ pub struct Stream {
     paused: bool,
 }
 
+/// A Go Live command, for the guild or the call the stream is in.
+#[derive(Debug, Clone)]
+pub enum StreamChange {
+    /// Op 18: go live in the voice channel (or call) the user, in this session, is in.
+    Create {
+        session_id: Arc<str>,
+        channel_id: i64,
+    },
+    /// Op 20: watch `streamer`'s stream, from the same channel.
+    Watch { session_id: Arc<str>, streamer: i64 },
+    /// Op 19: the streamer stops.
+    Delete,
+    /// Op 22: the streamer pauses or resumes.
+    Paused { paused: bool },
+}
+
+/// The live streams of one guild or call, by streamer.
+#[derive(Debug, Default)]
+pub struct Streams(HashMap<i64, Stream>);
+
+impl Streams {
+    /// The streamer (whose last stream, if any, has ended) goes live: STREAM_CREATE and a token
+    /// for them.
+    pub fn start(
+        &mut self,
+        key: String,
+        streamer: (i64, Arc<str>),
+        endpoint: &str,
+        admissions: &Admissions,
+    ) -> Vec<Notice> {
+        let user_id = streamer.0;
+        let (stream, started) = Stream::start(key, streamer, endpoint, admissions);
+        self.0.insert(user_id, stream);
+        started
+    }
+
+    /// Someone in the same channel or call watches `streamer`; `None` if they are not live.
+    pub fn watch(
+        &mut self,
+        streamer: i64,
+        viewer: (i64, Arc<str>),
+        endpoint: &str,
+        admissions: &Admissions,
+    ) -> Option<Vec<Notice>> {
+        let stream = self.0.get_mut(&streamer)?;
+        Some(stream.watch(viewer.0, viewer.1, endpoint, admissions))
+    }
+
+    /// `None` if `streamer` is not live.
+    pub fn set_paused(&mut self, streamer: i64, paused: bool) -> Option<Vec<Notice>> {
+        Some(self.0.get_mut(&streamer)?.set_paused(paused))
+    }
+
+    /// `streamer`'s stream ends; nothing if they were not live.
+    pub fn end(&mut self, streamer: i64, why: Ended, admissions: &Admissions) -> Vec<Notice> {
+        self.0
+            .remove(&streamer)
+            .map(|stream| stream.end(why, admissions))
+            .unwrap_or_default()
+    }
+
+    /// The user left the channel or call: they stop watching every stream.
+    pub fn unwatch_all(&mut self, user_id: i64, admissions: &Admissions) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        for stream in self.0.values_mut() {
+            if stream.is_viewer(user_id) {
+                notices.extend(stream.unwatch(user_id, admissions));
+            }
+        }
+        notices
+    }
+
+    pub fn is_live(&self, user_id: i64) -> bool {
+        self.0.contains_key(&user_id)
+    }
+}
+
 /// Why a stream ended, as STREAM_DELETE says.
 #[derive(Debug, Clone, Copy)]
 pub enum Ended {
@@ -39,6 +116,11 @@ impl Stream {
     /// `guild:{g}:{c}:{u}`, as clients build it.
     pub fn key(guild_id: i64, channel_id: i64, user_id: i64) -> String {
         format!("guild:{guild_id}:{channel_id}:{user_id}")
+    }
+
+    /// `call:{c}:{u}`, a stream in a DM or group DM call.
+    pub fn call_key(channel_id: i64, user_id: i64) -> String {
+        format!("call:{channel_id}:{user_id}")
     }
 
     /// A new stream of the streamer's session; the streamer hears STREAM_CREATE and gets a

@@ -15,7 +15,7 @@ use actix::Message;
 use serde_json::{json, Value};
 
 use super::state::GuildState;
-use super::stream::{Ended, Stream};
+use super::stream::{Ended, Stream, StreamChange, Streams};
 use crate::permissions::{self, bits};
 use crate::voice::{Admissions, Flags, RoomKey};
 
@@ -126,22 +126,8 @@ pub enum VoiceChange {
         session_id: Arc<str>,
     },
     Moderate(Moderation),
-    /// Op 18: go live in the voice channel the user (in this session) is in.
-    StreamCreate {
-        session_id: Arc<str>,
-        channel_id: i64,
-    },
-    /// Op 20: watch `streamer`'s stream, from the same channel.
-    StreamWatch {
-        session_id: Arc<str>,
-        streamer: i64,
-    },
-    /// Op 19: the streamer stops.
-    StreamDelete,
-    /// Op 22: the streamer pauses or resumes.
-    StreamPaused {
-        paused: bool,
-    },
+    /// Go Live (ops 18, 19, 20, 22).
+    Stream(StreamChange),
 }
 
 /// A change to a member's voice state in a guild; answered with the state after it (`None`:
@@ -209,7 +195,7 @@ pub struct VoiceStates {
     admissions: Admissions,
     states: HashMap<i64, VoiceState>,
     /// Live streams, by streamer.
-    streams: HashMap<i64, Stream>,
+    streams: Streams,
 }
 
 impl VoiceStates {
@@ -218,7 +204,7 @@ impl VoiceStates {
             guild_id,
             admissions,
             states: HashMap::new(),
-            streams: HashMap::new(),
+            streams: Streams::default(),
         }
     }
 
@@ -253,24 +239,26 @@ impl VoiceStates {
                 Ok((None, self.leave(user_id, |s| s.session_id == session_id)))
             }
             VoiceChange::Moderate(moderation) => self.moderate(guild, user_id, moderation),
-            VoiceChange::StreamCreate {
+            VoiceChange::Stream(StreamChange::Create {
                 session_id,
                 channel_id,
-            } => self.go_live(guild, user_id, session_id, channel_id),
-            VoiceChange::StreamWatch {
+            }) => self.go_live(guild, user_id, session_id, channel_id),
+            VoiceChange::Stream(StreamChange::Watch {
                 session_id,
                 streamer,
-            } => self.watch(user_id, session_id, streamer),
-            VoiceChange::StreamDelete => {
+            }) => self.watch(user_id, session_id, streamer),
+            VoiceChange::Stream(StreamChange::Delete) => {
                 let notices = self.end_stream(user_id, Ended::Stopped);
                 if notices.is_empty() {
                     return Err(VoiceError::NoStream);
                 }
                 Ok((self.get(user_id), notices))
             }
-            VoiceChange::StreamPaused { paused } => {
-                let stream = self.streams.get_mut(&user_id).ok_or(VoiceError::NoStream)?;
-                let notices = stream.set_paused(paused);
+            VoiceChange::Stream(StreamChange::Paused { paused }) => {
+                let notices = self
+                    .streams
+                    .set_paused(user_id, paused)
+                    .ok_or(VoiceError::NoStream)?;
                 Ok((self.get(user_id), notices))
             }
         }
@@ -296,9 +284,9 @@ impl VoiceStates {
         // Going live again replaces the last stream.
         let mut notices = self.end_stream(user_id, Ended::Stopped);
         let key = Stream::key(self.guild_id, channel_id, user_id);
-        let (stream, started) =
-            Stream::start(key, (user_id, session_id), &endpoint, &self.admissions);
-        self.streams.insert(user_id, stream);
+        let started = self
+            .streams
+            .start(key, (user_id, session_id), &endpoint, &self.admissions);
         let d = self.states.get_mut(&user_id).map(|state| {
             state.self_stream = true;
             state.to_json(self.guild_id)
@@ -325,21 +313,20 @@ impl VoiceStates {
             .filter(|s| s.channel_id == streaming_in && s.session_id == session_id)
             .ok_or(VoiceError::NotConnected)?;
         let endpoint = viewer.endpoint.clone();
-        let stream = self
+        let notices = self
             .streams
-            .get_mut(&streamer)
+            .watch(streamer, (user_id, session_id), &endpoint, &self.admissions)
             .ok_or(VoiceError::NoStream)?;
-        let notices = stream.watch(user_id, session_id, &endpoint, &self.admissions);
         Ok((self.get(user_id), notices))
     }
 
     /// Ends `user_id`'s stream, if they have one: the watchers hear STREAM_DELETE and the
     /// guild that they no longer stream.
     fn end_stream(&mut self, user_id: i64, why: Ended) -> Vec<Notice> {
-        let Some(stream) = self.streams.remove(&user_id) else {
-            return Vec::new();
-        };
-        let mut notices = stream.end(why, &self.admissions);
+        let mut notices = self.streams.end(user_id, why, &self.admissions);
+        if notices.is_empty() {
+            return notices;
+        }
         if let Some(state) = self.states.get_mut(&user_id) {
             state.self_stream = false;
             notices.push(Notice::State(state.to_json(self.guild_id)));
@@ -350,12 +337,7 @@ impl VoiceStates {
     /// The user left their channel (for another, or for none): their stream ends, and they
     /// stop watching any.
     fn left_channel(&mut self, user_id: i64) -> Vec<Notice> {
-        let mut notices = Vec::new();
-        for stream in self.streams.values_mut() {
-            if stream.is_viewer(user_id) {
-                notices.extend(stream.unwatch(user_id, &self.admissions));
-            }
-        }
+        let mut notices = self.streams.unwatch_all(user_id, &self.admissions);
         notices.extend(self.end_stream(user_id, Ended::StreamerLeft));
         notices
     }

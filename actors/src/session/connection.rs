@@ -493,14 +493,13 @@ impl Connection {
     }
 
     /// Go Live (ops 18, 19, 20, 22): checked here (a bad one closes with 4002), carried out by
-    /// the guild's actor through the session.
+    /// the guild's actor (or, in a DM call, the calls actor) through the session.
     fn stream(&mut self, op: u8, d: serde_json::Value, ctx: &mut ws::WebsocketContext<Self>) {
         let Phase::Ready { session, .. } = &self.phase else {
             return self.close(ctx, CloseCode::NotAuthenticated);
         };
         match stream_command(op, d) {
-            Ok(Some(command)) => session.do_send(Stream(command)),
-            Ok(None) => {}
+            Ok(command) => session.do_send(Stream(command)),
             Err(_) => self.close(ctx, CloseCode::DecodeError),
         }
     }

@@ -23,6 +23,7 @@ use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipi
 
 use crate::call::{CallChange, CallJoin, UpdateCall};
 use crate::dispatch::{Deliver, Dispatch};
+use crate::guild::stream::StreamChange;
 use crate::guild::voice::{Join as JoinVoice, UpdateVoice, VoiceChange};
 use crate::guild::{Subscribe, WatchMemberList};
 use crate::intents::Filter;
@@ -516,8 +517,8 @@ impl Handler<CallVoice> for Session {
     }
 }
 
-/// The client's Go Live command (checked): carried out by the guild's actor, which answers
-/// with the STREAM_* events.
+/// The client's Go Live command (checked): carried out by the guild's actor, or the calls
+/// actor for a DM call, which answers with the STREAM_* events.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Stream(pub protocol::StreamCommand);
@@ -528,36 +529,50 @@ impl Handler<Stream> for Session {
         use protocol::StreamCommand;
         let session_id = self.id.clone();
         let mine = |key: &protocol::StreamKey| key.user_id == self.user_id;
-        let (guild_id, change) = match command {
+        let (guild_id, channel_id, change) = match command {
             StreamCommand::Create {
                 guild_id,
                 channel_id,
             } => (
                 guild_id,
-                VoiceChange::StreamCreate {
+                channel_id,
+                StreamChange::Create {
                     session_id,
                     channel_id,
                 },
             ),
             StreamCommand::Watch(key) => (
                 key.guild_id,
-                VoiceChange::StreamWatch {
+                key.channel_id,
+                StreamChange::Watch {
                     session_id,
                     streamer: key.user_id,
                 },
             ),
             // Only the streamer stops or pauses their stream.
-            StreamCommand::Delete(key) if mine(&key) => (key.guild_id, VoiceChange::StreamDelete),
-            StreamCommand::SetPaused(key, paused) if mine(&key) => {
-                (key.guild_id, VoiceChange::StreamPaused { paused })
+            StreamCommand::Delete(key) if mine(&key) => {
+                (key.guild_id, key.channel_id, StreamChange::Delete)
             }
+            StreamCommand::SetPaused(key, paused) if mine(&key) => (
+                key.guild_id,
+                key.channel_id,
+                StreamChange::Paused { paused },
+            ),
             StreamCommand::Delete(_) | StreamCommand::SetPaused(..) => return,
         };
-        self.tree.guilds.do_send(UpdateVoice {
-            guild_id,
-            user_id: self.user_id,
-            change,
-        });
+        let user_id = self.user_id;
+        match guild_id {
+            Some(guild_id) => self.tree.guilds.do_send(UpdateVoice {
+                guild_id,
+                user_id,
+                change: VoiceChange::Stream(change),
+            }),
+            None => self.tree.calls.do_send(UpdateCall {
+                channel_id,
+                user_id,
+                change: CallChange::Stream(change),
+            }),
+        }
     }
 }
 

@@ -210,16 +210,21 @@ pub fn voice_request(d: Value) -> Option<VoiceRequest> {
 /// A Go Live command (ops 18, 19, 20, 22), checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamCommand {
-    Create { guild_id: i64, channel_id: i64 },
+    /// In a guild's voice channel, or (`guild_id: None`) in a DM or group DM call.
+    Create {
+        guild_id: Option<i64>,
+        channel_id: i64,
+    },
     Delete(StreamKey),
     Watch(StreamKey),
     SetPaused(StreamKey, bool),
 }
 
-/// A guild stream's key, `guild:{guild_id}:{channel_id}:{user_id}`.
+/// A stream's key: `guild:{guild_id}:{channel_id}:{user_id}`, or `call:{channel_id}:{user_id}`
+/// (`guild_id: None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamKey {
-    pub guild_id: i64,
+    pub guild_id: Option<i64>,
     pub channel_id: i64,
     pub user_id: i64,
 }
@@ -243,9 +248,8 @@ struct StreamPayload {
 #[error("malformed command")]
 pub struct Malformed;
 
-/// Checks a Go Live command: `Err` for a malformed one (closes with 4002), `Ok(None)` for one
-/// this server does not serve (streams in DM calls), which is ignored.
-pub fn stream_command(op: u8, d: Value) -> Result<Option<StreamCommand>, Malformed> {
+/// Checks a Go Live command: `Err` for a malformed one (closes with 4002).
+pub fn stream_command(op: u8, d: Value) -> Result<StreamCommand, Malformed> {
     let payload: StreamPayload = serde_json::from_value(d).map_err(|_| Malformed)?;
     if op == op::STREAM_CREATE {
         return match (
@@ -254,31 +258,39 @@ pub fn stream_command(op: u8, d: Value) -> Result<Option<StreamCommand>, Malform
             payload.channel_id,
         ) {
             (Some("guild") | None, Some(Snowflake(guild_id)), Some(Snowflake(channel_id))) => {
-                Ok(Some(StreamCommand::Create {
-                    guild_id,
+                Ok(StreamCommand::Create {
+                    guild_id: Some(guild_id),
                     channel_id,
-                }))
+                })
             }
-            (Some("call"), _, _) => Ok(None),
+            (Some("call"), _, Some(Snowflake(channel_id))) => Ok(StreamCommand::Create {
+                guild_id: None,
+                channel_id,
+            }),
             _ => Err(Malformed),
         };
     }
     let text = payload.stream_key.ok_or(Malformed)?;
     let parts: Vec<&str> = text.split(':').collect();
+    let id = |text: &str| text.parse::<i64>().map_err(|_| Malformed);
     let key = match parts.as_slice() {
         ["guild", guild_id, channel_id, user_id] => StreamKey {
-            guild_id: guild_id.parse().map_err(|_| Malformed)?,
-            channel_id: channel_id.parse().map_err(|_| Malformed)?,
-            user_id: user_id.parse().map_err(|_| Malformed)?,
+            guild_id: Some(id(guild_id)?),
+            channel_id: id(channel_id)?,
+            user_id: id(user_id)?,
         },
-        ["call", ..] => return Ok(None),
+        ["call", channel_id, user_id] => StreamKey {
+            guild_id: None,
+            channel_id: id(channel_id)?,
+            user_id: id(user_id)?,
+        },
         _ => return Err(Malformed),
     };
-    Ok(Some(match op {
+    Ok(match op {
         op::STREAM_DELETE => StreamCommand::Delete(key),
         op::STREAM_WATCH => StreamCommand::Watch(key),
         _ => StreamCommand::SetPaused(key, payload.paused.ok_or(Malformed)?),
-    }))
+    })
 }
 
 /// REQUEST_GUILD_MEMBERS's `d` as sent; [`members_request`] checks it.
@@ -453,34 +465,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_live_commands_are_checked_and_call_streams_ignored() {
+    fn go_live_commands_are_checked_in_guilds_and_calls() {
         let key = StreamKey {
-            guild_id: 1,
+            guild_id: Some(1),
             channel_id: 2,
             user_id: 3,
         };
         let command = |op, d: &str| stream_command(op, serde_json::from_str(d).unwrap());
         assert_eq!(
             command(18, r#"{"type":"guild","guild_id":"1","channel_id":2}"#),
-            Ok(Some(StreamCommand::Create {
-                guild_id: 1,
+            Ok(StreamCommand::Create {
+                guild_id: Some(1),
                 channel_id: 2
-            }))
+            })
         );
         assert_eq!(
             command(22, r#"{"stream_key":"guild:1:2:3","paused":true}"#),
-            Ok(Some(StreamCommand::SetPaused(key, true)))
+            Ok(StreamCommand::SetPaused(key, true))
         );
         assert_eq!(
             command(20, r#"{"stream_key":"guild:1:2:3"}"#),
-            Ok(Some(StreamCommand::Watch(key)))
+            Ok(StreamCommand::Watch(key))
         );
-        assert_eq!(command(19, r#"{"stream_key":"call:2:3"}"#), Ok(None));
-        assert_eq!(command(18, r#"{"type":"call","channel_id":"2"}"#), Ok(None));
+        let call = StreamKey {
+            guild_id: None,
+            ..key
+        };
+        assert_eq!(
+            command(19, r#"{"stream_key":"call:2:3"}"#),
+            Ok(StreamCommand::Delete(call))
+        );
+        assert_eq!(
+            command(18, r#"{"type":"call","channel_id":"2"}"#),
+            Ok(StreamCommand::Create {
+                guild_id: None,
+                channel_id: 2
+            })
+        );
         assert_eq!(
             command(19, r#"{"stream_key":"guild:x:2:3"}"#),
             Err(Malformed)
         );
+        assert_eq!(command(19, r#"{"stream_key":"call:2"}"#), Err(Malformed));
         assert_eq!(
             command(22, r#"{"stream_key":"guild:1:2:3"}"#),
             Err(Malformed)
