@@ -152,10 +152,15 @@ impl Calls {
                 (paused.unwrap_or_default(), false)
             }
         };
-        let state = call.voice_state(channel_id, user_id);
-        let recipients = call.recipients.clone();
+        // Their `self_stream` changed only if a stream started or ended.
+        let state = (live_changed && !notices.is_empty()).then(|| {
+            (
+                call.voice_state(channel_id, user_id),
+                call.recipients.clone(),
+            )
+        });
         self.deliver(channel_id, notices);
-        if live_changed {
+        if let Some((state, recipients)) = state {
             self.tell(&recipients, "VOICE_STATE_UPDATE", &state);
         }
     }

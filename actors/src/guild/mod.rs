@@ -104,6 +104,26 @@ struct Watched {
     watchers: HashMap<Arc<str>, Subscriber>,
 }
 
+/// The users a dispatch goes to, as [`GuildActor::audience`] resolves an [`Audience`].
+enum Listeners {
+    /// Every member (but one).
+    Members {
+        except: Option<i64>,
+    },
+    Some(Arc<HashSet<i64>>),
+}
+
+impl Listeners {
+    fn includes(&self, state: &GuildState, user_id: i64) -> bool {
+        match self {
+            Self::Members { except } => {
+                *except != Some(user_id) && state.members.contains_key(&user_id)
+            }
+            Self::Some(users) => users.contains(&user_id),
+        }
+    }
+}
+
 pub struct GuildActor {
     guild_id: i64,
     store: Arc<dyn GuildStore>,
@@ -166,28 +186,30 @@ impl GuildActor {
         );
     }
 
-    fn audience(&mut self, audience: &Audience) -> Arc<HashSet<i64>> {
+    /// Who hears a dispatch. Guild-wide audiences are checked against the members as they
+    /// are, not copied into a set: a presence change in a big guild would otherwise build a
+    /// set of every member for a handful of listening sessions.
+    fn audience(&mut self, audience: &Audience) -> Listeners {
         match audience {
-            Audience::Guild => Arc::new(self.state.members.keys().copied().collect()),
-            Audience::Channel(channel_id) => self
-                .visible
-                .entry(*channel_id)
-                .or_insert_with(|| {
-                    Arc::new(self.state.members_with(Some(*channel_id), VIEW_CHANNEL))
-                })
-                .clone(),
-            Audience::Permission(bits) => Arc::new(self.state.members_with(None, *bits)),
-            Audience::Users(users) => Arc::new(users.iter().copied().collect()),
-            Audience::PeersOf(user_id) => Arc::new(if self.state.members.contains_key(user_id) {
-                self.state
-                    .members
-                    .keys()
-                    .copied()
-                    .filter(|member| member != user_id)
-                    .collect()
-            } else {
-                HashSet::new()
-            }),
+            Audience::Guild => Listeners::Members { except: None },
+            Audience::PeersOf(user_id) if self.state.members.contains_key(user_id) => {
+                Listeners::Members {
+                    except: Some(*user_id),
+                }
+            }
+            Audience::PeersOf(_) => Listeners::Some(Arc::default()),
+            Audience::Channel(channel_id) => Listeners::Some(
+                self.visible
+                    .entry(*channel_id)
+                    .or_insert_with(|| {
+                        Arc::new(self.state.members_with(Some(*channel_id), VIEW_CHANNEL))
+                    })
+                    .clone(),
+            ),
+            Audience::Permission(bits) => {
+                Listeners::Some(Arc::new(self.state.members_with(None, *bits)))
+            }
+            Audience::Users(users) => Listeners::Some(Arc::new(users.iter().copied().collect())),
         }
     }
 
@@ -228,7 +250,7 @@ impl GuildActor {
             let audience = self.audience(&audience);
             self.subscribers.retain(|_, s| s.recipient.connected());
             for subscriber in self.subscribers.values() {
-                if audience.contains(&subscriber.user_id) {
+                if audience.includes(&self.state, subscriber.user_id) {
                     subscriber.recipient.do_send(Deliver(dispatch.clone()));
                 }
             }
