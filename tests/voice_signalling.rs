@@ -3,7 +3,7 @@
 //! token the voice gateway's admissions accept), and the checks on the way in.
 
 use serde_json::{json, Value};
-use spacebar_actors::voice::{Flags, RoomKey};
+use spacebar_actors::voice::{Admission, Flags, RoomKey};
 
 use crate::common::gateway::Gateway;
 use awc::http::Method;
@@ -160,6 +160,38 @@ async fn state_of(gateway: &mut Gateway, user: &Account) -> Value {
             return d;
         }
     }
+}
+
+/// `viewer` watches the stream `key` (op 20): its STREAM_CREATE, and the admission that its
+/// STREAM_SERVER_UPDATE's token redeems, which must be to the stream's own room.
+async fn watch(
+    server: &TestServer,
+    gateway: &mut Gateway,
+    viewer: &Account,
+    session_id: &str,
+    key: &str,
+) -> (Value, Admission) {
+    gateway
+        .send(json!({ "op": 20, "d": { "stream_key": key } }))
+        .await;
+    let watched = gateway.dispatch("STREAM_CREATE").await["d"].clone();
+    let token = gateway.dispatch("STREAM_SERVER_UPDATE").await["d"]["token"].clone();
+    let admission = server
+        .admissions()
+        .redeem(
+            watched["rtc_server_id"].as_str().unwrap(),
+            viewer.id.parse().unwrap(),
+            session_id,
+            token.as_str().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        admission.room,
+        RoomKey::Stream {
+            stream_key: key.to_string()
+        }
+    );
+    (watched, admission)
 }
 
 /// The token of the next VOICE_SERVER_UPDATE.
@@ -624,28 +656,8 @@ async fn a_dm_call_rings_the_other_recipient_streams_and_ends_with_its_last_part
         key.as_str()
     );
     assert_eq!(state_of(&mut b, &alice).await["self_stream"], true);
-    b.send(json!({ "op": 20, "d": { "stream_key": key } }))
-        .await;
-    let watched = b.dispatch("STREAM_CREATE").await["d"].clone();
-    let rtc_server_id = watched["rtc_server_id"].as_str().unwrap().to_string();
-    assert_eq!(created["rtc_server_id"], rtc_server_id.as_str());
-    let bob_token = b.dispatch("STREAM_SERVER_UPDATE").await["d"]["token"].clone();
-    let bob_id: i64 = bob.id.parse().unwrap();
-    let watching = server
-        .admissions()
-        .redeem(
-            &rtc_server_id,
-            bob_id,
-            &bob_session,
-            bob_token.as_str().unwrap(),
-        )
-        .unwrap();
-    assert_eq!(
-        watching.room,
-        RoomKey::Stream {
-            stream_key: key.clone()
-        }
-    );
+    let (watched, watching) = watch(&server, &mut b, &bob, &bob_session, &key).await;
+    assert_eq!(watched["rtc_server_id"], created["rtc_server_id"]);
     let viewers = a.dispatch("STREAM_UPDATE").await["d"]["viewer_ids"].clone();
     assert_eq!(viewers, json!([bob.id]));
 
@@ -686,7 +698,7 @@ async fn go_live_streams_are_created_watched_paused_and_ended() {
     token(&mut a).await;
     b.send(op4(&guild, Some(&voice), false)).await;
     token(&mut b).await;
-    let (alice_id, bob_id): (i64, i64) = (alice.id.parse().unwrap(), bob.id.parse().unwrap());
+    let alice_id: i64 = alice.id.parse().unwrap();
     let key = format!("guild:{guild}:{voice}:{}", alice.id);
     let go_live = json!({ "op": 18, "d": { "type": "guild", "guild_id": guild, "channel_id": voice, "preferred_region": null } });
 
@@ -721,22 +733,9 @@ async fn go_live_streams_are_created_watched_paused_and_ended() {
     }
 
     // Bob watches with a token of his own; Alice learns who watches.
-    b.send(json!({ "op": 20, "d": { "stream_key": key } }))
-        .await;
-    let watched = b.dispatch("STREAM_CREATE").await["d"].clone();
+    let (watched, watching) = watch(&server, &mut b, &bob, &bob_session, &key).await;
     assert_eq!(watched["rtc_server_id"], rtc_server_id.as_str());
     assert_eq!(watched["viewer_ids"], json!([bob.id]));
-    let viewer = b.dispatch("STREAM_SERVER_UPDATE").await["d"].clone();
-    let watching = server
-        .admissions()
-        .redeem(
-            &rtc_server_id,
-            bob_id,
-            &bob_session,
-            viewer["token"].as_str().unwrap(),
-        )
-        .unwrap();
-    assert_eq!(watching.room, stream_room);
     assert_eq!(
         a.dispatch("STREAM_UPDATE").await["d"]["viewer_ids"],
         json!([bob.id])
