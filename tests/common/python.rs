@@ -4,10 +4,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// Tests of one run are threads of one process: one of them at a time makes a venv, so two
+/// asking for the same one never build it in the same staging directory.
+static MAKING: Mutex<()> = Mutex::new(());
 
 /// The venv `name` holding `requirements`, installed unless `check` (Python code) already
 /// succeeds in it; the venv's python, or why it could not be had.
 pub fn venv(name: &str, requirements: &[&str], check: &str) -> Result<PathBuf, String> {
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let python = root.join("bin").join("python");
     if passes(&python, check) {
