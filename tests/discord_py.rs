@@ -13,14 +13,14 @@
 //! directory, so a plain `cargo test --workspace` works on a fresh machine with `python3`
 //! (and, on Debian's own Python, the `python3-venv` package).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::bots::{application_with_bot, authorize, guild};
 use crate::common::gateway::{Event, Gateway};
@@ -363,15 +363,7 @@ impl Bot {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let (sender, lines) = unbounded_channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = python::stdout_lines(&mut child);
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut pipe = child.stderr.take().unwrap();
         let collected = stderr.clone();

@@ -7,14 +7,14 @@
 //! VOICE_SERVER_UPDATE's endpoint with its token. The refusal tests admit participants straight
 //! through the admissions table the two halves share.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use spacebar_actors::voice::{Flags, RoomKey};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::common::gateway::{Event, Gateway};
 use crate::common::http::{account, patch, Account};
@@ -104,7 +104,7 @@ pub async fn join(
 pub struct Peer {
     child: Child,
     stdin: Option<ChildStdin>,
-    lines: UnboundedReceiver<Value>,
+    lines: UnboundedReceiver<String>,
     /// Every line read so far.
     history: Vec<Value>,
     frames: (u64, u64),
@@ -122,18 +122,7 @@ impl Peer {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let (sender, lines) = unbounded_channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let Ok(value) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if sender.send(value).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = python::stdout_lines(&mut child);
         Self {
             stdin: child.stdin.take(),
             child,
@@ -148,10 +137,14 @@ impl Peer {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = tokio::time::timeout(left, self.lines.recv())
+            let text = tokio::time::timeout(left, self.lines.recv())
                 .await
                 .unwrap_or_else(|_| panic!("no {what} in time"))
                 .unwrap_or_else(|| panic!("the peer exited before {what}"));
+            // Only its JSON lines are the peer's reports.
+            let Ok(line) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
             if line["event"] == "frames" {
                 self.frames = (
                     line["audio"].as_u64().unwrap_or(0),

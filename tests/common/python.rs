@@ -2,9 +2,12 @@
 //! virtualenv under the target directory, so a plain `cargo test` works on a fresh machine with
 //! `python3` (and, on Debian's own Python, the `python3-venv` package).
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 /// Tests of one run are threads of one process: one of them at a time makes a venv, so two
 /// asking for the same one never build it in the same staging directory.
@@ -72,4 +75,18 @@ fn run(command: &mut Command) -> Result<(), String> {
             String::from_utf8_lossy(&output.stderr)
         ))
     }
+}
+
+/// The lines a client script prints on its stdout (piped), as they come.
+pub fn stdout_lines(child: &mut Child) -> UnboundedReceiver<String> {
+    let (sender, lines) = unbounded_channel();
+    let stdout = child.stdout.take().expect("the script's stdout is piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
 }

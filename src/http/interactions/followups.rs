@@ -16,7 +16,7 @@ use crate::db::messages::{flags, Message};
 use crate::db::Connection;
 use crate::http::channels::messages::files::Attachments;
 use crate::http::channels::messages::write::{self, Written};
-use crate::http::channels::messages::{render, Reader};
+use crate::http::channels::messages::{render_one, Reader};
 use crate::http::error::{ApiError, Unknown};
 use crate::http::json::parse_value;
 use crate::server::AppState;
@@ -52,15 +52,6 @@ async fn message(
         .ok_or(ApiError::Unknown(Unknown::Message))
 }
 
-async fn shown(
-    state: &AppState,
-    conn: &mut Connection,
-    message: Message,
-) -> Result<Value, ApiError> {
-    let mut list = render(state, conn, Reader::EVERYONE, &[message]).await?;
-    list.pop().ok_or(ApiError::Unknown(Unknown::Message))
-}
-
 /// `POST /webhooks/{application_id}/{token}`, with the body already read.
 pub async fn follow_up(
     state: &AppState,
@@ -85,13 +76,14 @@ pub async fn follow_up(
         if original.flags & flags::LOADING != 0 {
             let (edited, _) =
                 write::rewrite(state, &mut conn, &access, original, body, viewer).await?;
-            return Ok(HttpResponse::Ok().json(shown(state, &mut conn, edited).await?));
+            return Ok(HttpResponse::Ok()
+                .json(render_one(state, &mut conn, Reader::EVERYONE, edited).await?));
         }
     }
     let new = answer_message(state, &mut conn, &interaction).await?;
     let none = Attachments::default();
     let (posted, _) = write::post(state, &mut conn, &access, new, &none, body, viewer).await?;
-    Ok(HttpResponse::Ok().json(shown(state, &mut conn, posted).await?))
+    Ok(HttpResponse::Ok().json(render_one(state, &mut conn, Reader::EVERYONE, posted).await?))
 }
 
 /// `GET /webhooks/{application_id}/{token}/messages/{message_id}`.
@@ -104,7 +96,7 @@ pub async fn get(
     let mut conn = state.pool.get().await?;
     let interaction = interaction(&mut conn, application_id, token).await?;
     let found = message(&mut conn, &interaction, which).await?;
-    Ok(HttpResponse::Ok().json(shown(state, &mut conn, found).await?))
+    Ok(HttpResponse::Ok().json(render_one(state, &mut conn, Reader::EVERYONE, found).await?))
 }
 
 /// `PATCH /webhooks/{application_id}/{token}/messages/{message_id}`, the body already read.
@@ -122,7 +114,7 @@ pub async fn edit(
     let access = writer_access(&mut conn, &interaction).await?;
     let (edited, _) =
         write::rewrite(state, &mut conn, &access, found, body, interaction.user_id).await?;
-    Ok(HttpResponse::Ok().json(shown(state, &mut conn, edited).await?))
+    Ok(HttpResponse::Ok().json(render_one(state, &mut conn, Reader::EVERYONE, edited).await?))
 }
 
 /// `DELETE /webhooks/{application_id}/{token}/messages/{message_id}`.

@@ -16,7 +16,7 @@ use crate::db::webhooks::Webhook;
 use crate::db::{Connection, Pooled};
 use crate::http::channels::messages::files::{self, AttachmentBody, Attachments, SentFile};
 use crate::http::channels::messages::write::{self, Written};
-use crate::http::channels::messages::{render, Reader};
+use crate::http::channels::messages::{render_one, Reader};
 use crate::http::error::{ApiError, Unknown};
 use crate::http::interactions::followups;
 use crate::http::json::parse_value;
@@ -87,15 +87,6 @@ async fn attachments(
 
 /// No user uploads for a webhook: pre-uploads naming this uploader never exist.
 const NO_UPLOADER: i64 = -1;
-
-async fn shown(
-    state: &AppState,
-    conn: &mut Connection,
-    message: Message,
-) -> Result<Value, ApiError> {
-    let mut list = render(state, conn, Reader::EVERYONE, &[message]).await?;
-    list.pop().ok_or(ApiError::Unknown(Unknown::Message))
-}
 
 /// `POST /webhooks/{webhook_id}/{token}`.
 pub async fn execute(
@@ -187,7 +178,7 @@ pub async fn get_message(
     let Some((mut conn, _, message)) = webhook_message(&state, id, token, message_id).await? else {
         return followups::get(&state, id, token, message_id).await;
     };
-    Ok(HttpResponse::Ok().json(shown(&state, &mut conn, message).await?))
+    Ok(HttpResponse::Ok().json(render_one(&state, &mut conn, Reader::EVERYONE, message).await?))
 }
 
 /// `PATCH /webhooks/{webhook_id}/{token}/messages/{message_id}`: what it says; with
@@ -234,7 +225,7 @@ pub async fn edit_message(
         .cloned()
         .collect();
     files::remove_files(&state, [(channel_id, Value::Array(dropped))]).await;
-    Ok(HttpResponse::Ok().json(shown(&state, &mut conn, edited).await?))
+    Ok(HttpResponse::Ok().json(render_one(&state, &mut conn, Reader::EVERYONE, edited).await?))
 }
 
 /// The stored files an edit keeps: all of them without `attachments`, otherwise those it

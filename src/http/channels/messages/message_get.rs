@@ -6,11 +6,11 @@ use actix_web::web::{Data, Path, Query};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
-use super::{find, limit, render, snowflake_param, Reader};
+use super::{find, limit, render, render_one, snowflake_param, Reader};
 use crate::db::messages::{Message, Page};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
-use crate::http::error::{ApiError, Unknown};
+use crate::http::error::ApiError;
 use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
@@ -65,7 +65,6 @@ pub async fn get(
     }
     let message = find(&mut conn, &access, message_id).await?;
     let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    let mut rendered = render(&state, &mut conn, reader, &[message]).await?;
-    let one = rendered.pop().ok_or(ApiError::Unknown(Unknown::Message))?;
+    let one = render_one(&state, &mut conn, reader, message).await?;
     Ok(HttpResponse::Ok().json(one))
 }

@@ -228,6 +228,17 @@ impl Reader {
     }
 }
 
+/// One message as `reader` sees it (see [`render`]).
+pub async fn render_one(
+    state: &AppState,
+    conn: &mut Connection,
+    reader: Reader,
+    message: Message,
+) -> Result<Value, ApiError> {
+    let mut rendered = render(state, conn, reader, &[message]).await?;
+    rendered.pop().ok_or(ApiError::Unknown(Unknown::Message))
+}
+
 /// Messages of one channel as `reader` sees them (whether they reacted is theirs), with the
 /// message each reply answers (`null` once that is gone).
 pub async fn render(
