@@ -15,6 +15,7 @@ pub mod session;
 pub mod supervisor;
 pub mod tree;
 pub mod voice;
+pub mod websocket;
 
 pub use dispatch::{Deliver, Dispatch};
 pub use registry::SessionRegistry;

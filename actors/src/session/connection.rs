@@ -127,15 +127,7 @@ impl Connection {
 
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode) {
         tracing::debug!(code = code as u16, "closing gateway connection");
-        self.close_with(ctx, code as u16, code.reason());
-    }
-
-    fn close_with(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::Other(code),
-            description: Some(reason.to_string()),
-        }));
-        ctx.stop();
+        crate::websocket::close(ctx, code as u16, code.reason());
     }
 
     fn on_frame(
@@ -663,7 +655,7 @@ impl Handler<Outbound> for Connection {
             Outbound::Reconnect => {
                 self.send_op(ctx, op::RECONNECT, "null");
                 // 1012 "service restart": clients resume after it.
-                self.close_with(ctx, 1012, "Reconnect and resume.");
+                crate::websocket::close(ctx, 1012, "Reconnect and resume.");
             }
         }
     }

@@ -249,15 +249,7 @@ impl VoiceConnection {
         ) {
             self.resumable = false;
         }
-        self.close_with(ctx, code as u16, code.reason());
-    }
-
-    fn close_with(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
-        ctx.close(Some(ws::CloseReason {
-            code: ws::CloseCode::Other(code),
-            description: Some(reason.to_string()),
-        }));
-        ctx.stop();
+        crate::websocket::close(ctx, code as u16, code.reason());
     }
 
     fn on_text(&mut self, bytes: &[u8], ctx: &mut ws::WebsocketContext<Self>) {
@@ -656,7 +648,7 @@ impl Handler<ToVoice> for VoiceConnection {
                 } else {
                     "Voice server crashed"
                 };
-                self.close_with(ctx, code, reason);
+                crate::websocket::close(ctx, code, reason);
             }
         }
     }
