@@ -34,6 +34,18 @@ async fn guild_with_member(server: &TestServer) -> (String, String, Value, Strin
     (owner, member, guild.body, member_id)
 }
 
+/// The guild's `approximate_member_count`, as its owner sees it.
+async fn member_count(server: &TestServer, token: &str, guild_id: &str) -> Value {
+    get(
+        server,
+        &format!("/api/v9/guilds/{guild_id}?with_counts=true"),
+        Some(token),
+    )
+    .await
+    .body["approximate_member_count"]
+        .clone()
+}
+
 #[actix_web::test]
 async fn creating_a_guild_gives_roles_channels_and_a_guild_create() {
     let server = TestServer::start().await;
@@ -498,6 +510,7 @@ async fn leaving_and_deleting_a_guild() {
     )
     .await;
     assert_eq!(owner_leaves.status, 400);
+    assert_eq!(member_count(&server, &owner, id).await, 2);
     let left = request(
         &server,
         Method::DELETE,
@@ -512,6 +525,11 @@ async fn leaving_and_deleting_a_guild() {
         member_id.as_str()
     );
     assert_eq!(member_gw.dispatch("GUILD_DELETE").await["d"]["id"], id);
+    assert_eq!(
+        member_count(&server, &owner, id).await,
+        1,
+        "the count follows"
+    );
     assert_eq!(
         get(&server, &format!("/api/v9/guilds/{id}"), Some(&member))
             .await

@@ -1,11 +1,10 @@
 //! The `members` table: who is in which guild, with which roles.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::count_star;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{members, users};
+use super::schema::{guilds, members, users};
 use super::users::User;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -183,15 +182,14 @@ impl Member {
             .await
     }
 
-    /// Member counts of several guilds.
+    /// Member counts of several guilds (kept by a trigger on `members`, not counted here).
     pub async fn counts(
         conn: &mut AsyncPgConnection,
         guild_ids: &[i64],
     ) -> QueryResult<Vec<(i64, i64)>> {
-        members::table
-            .filter(members::guild_id.eq_any(guild_ids))
-            .group_by(members::guild_id)
-            .select((members::guild_id, count_star()))
+        guilds::table
+            .filter(guilds::id.eq_any(guild_ids))
+            .select((guilds::id, guilds::member_count))
             .load(conn)
             .await
     }

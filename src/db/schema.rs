@@ -93,6 +93,7 @@ diesel::table! {
         preferred_locale -> Text,
         features -> Array<Text>,
         created_at -> Timestamptz,
+        member_count -> Int8,
     }
 }
 
