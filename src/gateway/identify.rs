@@ -112,10 +112,10 @@ impl SessionBackend for AppState {
                 .await
                 .map_err(|e| internal(&e))?;
             // A bot with GUILD_PRESENCES: who of the members its GUILD_CREATEs list is online.
-            let members_online = if world.members.is_empty() {
+            let of = world.listed_members();
+            let members_online = if of.is_empty() {
                 Presences::default()
             } else {
-                let of = world.members.iter().map(|(m, _)| m.user_id).collect();
                 registry
                     .send(GetPresences { user_id: 0, of })
                     .await
@@ -211,27 +211,59 @@ struct Loading {
     members_up_to: Option<i64>,
 }
 
+/// One guild's rows. READY sorts what it loads by guild first, so building each guild's part
+/// scans only that guild's channels and overwrites, not every guild's (which grows with the
+/// square of the guilds an account is in).
+#[derive(Default)]
+struct GuildRows {
+    roles: Vec<Role>,
+    channels: Vec<Channel>,
+    overwrites: Vec<OverwriteRow>,
+    emojis: Vec<Emoji>,
+    stickers: Vec<Sticker>,
+    /// Members with users, of guilds not large, for bots' GUILD_CREATE.
+    members: Vec<(Member, User)>,
+}
+
+/// The rows of a guild nothing was loaded for.
+static NO_ROWS: GuildRows = GuildRows {
+    roles: Vec::new(),
+    channels: Vec::new(),
+    overwrites: Vec::new(),
+    emojis: Vec::new(),
+    stickers: Vec::new(),
+    members: Vec::new(),
+};
+
+/// Puts each row into its guild's bucket; rows of no guild (`None`) are dropped.
+fn sort_by_guild<T>(
+    rows: Vec<T>,
+    guild_of: impl Fn(&T) -> Option<i64>,
+    bucket: impl Fn(&mut GuildRows) -> &mut Vec<T>,
+    into: &mut HashMap<i64, GuildRows>,
+) {
+    for row in rows {
+        if let Some(guild_id) = guild_of(&row) {
+            bucket(into.entry(guild_id).or_default()).push(row);
+        }
+    }
+}
+
 /// Everything READY tells an account about, loaded at once.
 struct World {
     guilds: Vec<Guild>,
     /// Every guild of the account, of any shard (who hears its presence).
     all_guild_ids: Vec<i64>,
-    roles: Vec<Role>,
-    channels: Vec<Channel>,
-    overwrites: Vec<OverwriteRow>,
+    per_guild: HashMap<i64, GuildRows>,
     memberships: HashMap<i64, Member>,
     member_counts: HashMap<i64, i64>,
-    /// Members with users, of guilds not large, for bots' GUILD_CREATE.
-    members: Vec<(Member, User)>,
-    /// Guilds whose whole member list is in `members`.
+    /// Guilds whose whole member list is loaded (in their `GuildRows::members`).
     listed: Vec<i64>,
     private_channels: Vec<Channel>,
     recipients: Vec<(i64, i64)>,
     relationships: Vec<Relationship>,
     users: HashMap<i64, User>,
     read_states: Vec<ReadState>,
-    emojis: Vec<Emoji>,
-    stickers: Vec<Sticker>,
 }
 
 impl World {
@@ -297,24 +329,44 @@ impl World {
         let read_states = ReadState::of_user(conn, user.id).await?;
         let emojis = Emoji::of_guilds(conn, &guild_ids).await?;
         let stickers = Sticker::of_guilds(conn, &guild_ids).await?;
+        let guild_of_channel: HashMap<i64, i64> = channels
+            .iter()
+            .filter_map(|c| Some((c.id, c.guild_id?)))
+            .collect();
+        let mut per_guild = HashMap::new();
+        let into = &mut per_guild;
+        sort_by_guild(
+            overwrites,
+            |o| guild_of_channel.get(&o.channel_id).copied(),
+            |g| &mut g.overwrites,
+            into,
+        );
+        sort_by_guild(roles, |r| Some(r.guild_id), |g| &mut g.roles, into);
+        sort_by_guild(channels, |c| c.guild_id, |g| &mut g.channels, into);
+        sort_by_guild(emojis, |e| Some(e.guild_id), |g| &mut g.emojis, into);
+        sort_by_guild(stickers, |s| Some(s.guild_id), |g| &mut g.stickers, into);
+        sort_by_guild(members, |(m, _)| Some(m.guild_id), |g| &mut g.members, into);
         Ok(Self {
             guilds,
             all_guild_ids,
-            roles,
-            channels,
-            overwrites,
+            per_guild,
             memberships,
             member_counts,
-            members,
             listed,
             private_channels,
             recipients,
             relationships,
             users,
             read_states,
-            emojis,
-            stickers,
         })
+    }
+
+    /// The users of the members loaded for bots' GUILD_CREATEs.
+    fn listed_members(&self) -> Vec<i64> {
+        self.per_guild
+            .values()
+            .flat_map(|rows| rows.members.iter().map(|(m, _)| m.user_id))
+            .collect()
     }
 
     /// The account's friends (relationship type 1).
@@ -332,24 +384,23 @@ impl World {
     fn snapshot<'a>(&'a self, guild: &'a Guild, user: &User, live: &Live) -> GuildSnapshot<'a> {
         let me = self.memberships.get(&guild.id);
         let count = self.member_counts.get(&guild.id).copied().unwrap_or(0);
+        let rows = self.per_guild.get(&guild.id).unwrap_or(&NO_ROWS);
         let mut snapshot = GuildSnapshot::new(
             guild,
-            &self.roles,
-            &self.channels,
-            &self.overwrites,
+            &rows.roles,
+            &rows.channels,
+            &rows.overwrites,
             me,
             count,
         );
-        snapshot.emojis = self
+        snapshot.emojis = rows
             .emojis
             .iter()
-            .filter(|e| e.guild_id == guild.id)
             .map(|e| expression::emoji(e, None))
             .collect();
-        snapshot.stickers = self
+        snapshot.stickers = rows
             .stickers
             .iter()
-            .filter(|s| s.guild_id == guild.id)
             .map(|s| expression::sticker(s, None))
             .collect();
         snapshot.voice_states = live.voice_states(guild.id);
@@ -357,12 +408,7 @@ impl World {
             return snapshot;
         }
         snapshot.members = if self.listed.contains(&guild.id) {
-            let in_guild: HashSet<i64> = self
-                .members
-                .iter()
-                .filter(|(m, _)| m.guild_id == guild.id)
-                .map(|(m, _)| m.user_id)
-                .collect();
+            let in_guild: HashSet<i64> = rows.members.iter().map(|(m, _)| m.user_id).collect();
             snapshot.presences = live
                 .members_online
                 .others
@@ -370,9 +416,8 @@ impl World {
                 .filter(|(user_id, _)| in_guild.contains(user_id))
                 .map(|(user_id, presence)| presence.to_json(*user_id, Some(guild.id)))
                 .collect();
-            self.members
+            rows.members
                 .iter()
-                .filter(|(m, _)| m.guild_id == guild.id)
                 .map(|(m, u)| guild::member(m, Some(u)))
                 .collect()
         } else {
