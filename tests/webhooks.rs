@@ -4,6 +4,10 @@
 //! the message with the webhook as its author; the webhook's messages are read, edited and
 //! deleted through its token; a deleted webhook's token stops working.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use awc::http::Method;
@@ -709,4 +713,54 @@ async fn an_avatar_url_is_fetched_and_served_from_here() {
         assert_eq!(sent.status, 200, "{:?}", sent.body);
         assert_eq!(sent.body["author"]["avatar"], webhook["avatar"], "{url}");
     }
+}
+
+/// An image host apart from the server under test, serving `image` as a PNG at any path; the
+/// count of requests it answered.
+fn image_host(image: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/picture.png", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                image.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&image);
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (url, served)
+}
+
+#[actix_web::test]
+async fn a_webhook_posting_with_the_same_avatar_url_fetches_it_once() {
+    let server = TestServer::with(&[("cdn.fetch_private_addresses", "true")]).await;
+    let guild = guild(&server).await;
+    let webhook = make(&server, &guild, "Deploys").await;
+    let (url, served) = image_host(png(16, 16));
+    let mut shown = Vec::new();
+    for content in ["one", "two", "three"] {
+        let sent = post(
+            &server,
+            &format!("{V9}{}?wait=true", hook_path(&webhook)),
+            None,
+            json!({ "content": content, "avatar_url": url }),
+        )
+        .await;
+        assert_eq!(sent.status, 200, "{:?}", sent.body);
+        shown.push(sent.body["author"]["avatar"].clone());
+    }
+    assert!(shown[0].is_string() && shown[0] != webhook["avatar"]);
+    assert!(shown.iter().all(|a| *a == shown[0]), "{shown:?}");
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "fetched once, then remembered"
+    );
 }

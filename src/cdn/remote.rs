@@ -13,10 +13,25 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use super::{image_hash, Cdn};
-use crate::storage::Key;
+use crate::expiring::Expiring;
+use crate::storage::{ImageArea, Key};
 
 /// The longest a fetch may take, connecting included.
 const FETCH_WITHIN: Duration = Duration::from_secs(5);
+/// How long an image once fetched stands for its URL: a webhook posts with the same
+/// `avatar_url` every time, and each fetch is a connection elsewhere.
+const FETCHED_TTL: Duration = Duration::from_secs(600);
+/// URLs remembered at once.
+const FETCHED_KEPT: usize = 4096;
+
+/// The images fetched lately: (area, owner, URL) → hash.
+pub struct Fetched(Expiring<(ImageArea, i64, String), String>);
+
+impl Default for Fetched {
+    fn default() -> Self {
+        Self(Expiring::new(FETCHED_TTL, FETCHED_KEPT))
+    }
+}
 
 /// Why a remote image was not taken. None of these reach the client: the message goes out with
 /// the webhook's own avatar, as on Discord.
@@ -41,16 +56,25 @@ pub enum RemoteError {
 }
 
 impl Cdn {
-    /// Fetches the image at `url` and stores it under the key `key` makes of its hash; the hash.
+    /// Fetches the image at `url` and stores it as one of `owner_id`'s in `area`; its hash. A
+    /// URL fetched for the same owner within [`FETCHED_TTL`] is not fetched again.
     pub async fn fetch_image(
         &self,
         url: &str,
-        key: impl Fn(&str) -> Option<Key>,
+        area: ImageArea,
+        owner_id: i64,
     ) -> Result<String, RemoteError> {
+        let remembered = (area, owner_id, url.to_string());
+        if let Some(hash) = self.fetched.0.get(&remembered) {
+            return Ok(hash);
+        }
+        let key = |hash: &str| Key::image(area, owner_id, hash);
         // The whole of it, the name lookup included.
-        tokio::time::timeout(FETCH_WITHIN, self.fetch(url, key))
+        let hash = tokio::time::timeout(FETCH_WITHIN, self.fetch(url, key))
             .await
-            .map_err(|_| RemoteError::Slow)?
+            .map_err(|_| RemoteError::Slow)??;
+        self.fetched.0.insert(remembered, hash.clone());
+        Ok(hash)
     }
 
     async fn fetch(

@@ -11,7 +11,7 @@ const MAX_FILENAME: usize = 100;
 pub struct Key(String);
 
 /// The image areas of Discord's CDN: `/avatars/{user_id}/{hash}` and the like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageArea {
     Avatar,
     Banner,

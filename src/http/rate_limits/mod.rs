@@ -9,7 +9,6 @@
 mod buckets;
 mod routes;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -26,6 +25,7 @@ use serde_json::json;
 
 use crate::config::{RateLimitsConfig, RuleConfig};
 use crate::db::users::User;
+use crate::expiring::Expiring;
 use crate::http::client_address::client_address;
 use crate::rights;
 use crate::server::AppState;
@@ -34,6 +34,8 @@ use routes::Class;
 
 /// How long an account's rights are trusted before they are read again.
 const RIGHTS_TTL: Duration = Duration::from_secs(30);
+/// Accounts whose rights are kept at once.
+const RIGHTS_KEPT: usize = 65_536;
 /// Buckets are swept of ended windows every this many requests.
 const SWEEP_EVERY: u64 = 4096;
 
@@ -45,13 +47,23 @@ enum Caller {
 }
 
 /// The buckets of every caller.
-#[derive(Default)]
 pub struct RateLimiter {
     routes: Mutex<Buckets<(Caller, String)>>,
     global: Mutex<Buckets<Caller>>,
     /// Accounts' rights, for BYPASS_RATE_LIMITS without a query per request.
-    rights: Mutex<HashMap<i64, (i64, Instant)>>,
+    rights: Expiring<i64, i64>,
     requests: AtomicU64,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self {
+            routes: Mutex::default(),
+            global: Mutex::default(),
+            rights: Expiring::new(RIGHTS_TTL, RIGHTS_KEPT),
+            requests: AtomicU64::default(),
+        }
+    }
 }
 
 impl RateLimiter {
@@ -87,11 +99,7 @@ impl RateLimiter {
 
     /// Whether the account may skip the limits (its rights read at most every 30 s).
     async fn bypasses(&self, state: &AppState, user_id: i64) -> bool {
-        let cached = lock(&self.rights)
-            .get(&user_id)
-            .filter(|(_, read)| read.elapsed() < RIGHTS_TTL)
-            .map(|(rights, _)| *rights);
-        let rights = match cached {
+        let rights = match self.rights.get(&user_id) {
             Some(rights) => rights,
             None => {
                 let Ok(mut conn) = state.pool.get().await else {
@@ -102,9 +110,7 @@ impl RateLimiter {
                     .ok()
                     .flatten()
                     .unwrap_or(0);
-                let mut cache = lock(&self.rights);
-                cache.retain(|_, (_, read)| read.elapsed() < RIGHTS_TTL);
-                cache.insert(user_id, (rights, Instant::now()));
+                self.rights.insert(user_id, rights);
                 rights
             }
         };

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{avatar_key, by_token, check_name, webhook_id, writer_access};
+use super::{by_token, check_name, webhook_id, writer_access};
 use crate::db::messages::{flags, Message};
 use crate::db::webhooks::Webhook;
 use crate::db::{Connection, Pooled};
@@ -22,6 +22,7 @@ use crate::http::interactions::followups;
 use crate::http::json::parse_value;
 use crate::http::urls::PublicUrls;
 use crate::server::AppState;
+use crate::storage::ImageArea;
 
 #[derive(Debug, Deserialize)]
 pub struct ExecuteQuery {
@@ -111,7 +112,10 @@ pub async fn execute(
     // Only the person an interaction answers sees an ephemeral message; a webhook has none.
     body.written.flags = body.written.flags.map(|f| f & !i64::from(flags::EPHEMERAL));
     let access = writer_access(&mut conn, webhook.guild_id, webhook.channel_id).await?;
+    // Fetching an `avatar_url` may take seconds: no database connection waits on it.
+    drop(conn);
     let avatar = avatar(&state, &webhook, body.avatar_url.as_deref()).await;
+    let mut conn = state.pool.get().await?;
     let bodies = body.attachments.take().unwrap_or_default();
     let files = attachments(&req, &state, &mut conn, webhook.channel_id, bodies, sent).await?;
     let message = Message::new_by_webhook(
@@ -139,7 +143,11 @@ async fn avatar(state: &AppState, webhook: &Webhook, avatar_url: Option<&str>) -
     let Some(url) = url else {
         return webhook.avatar.clone();
     };
-    match state.cdn.fetch_image(url, avatar_key(webhook.id)).await {
+    match state
+        .cdn
+        .fetch_image(url, ImageArea::Avatar, webhook.id)
+        .await
+    {
         Ok(hash) => Some(hash),
         Err(error) => {
             tracing::info!(%error, webhook_id = webhook.id, "avatar_url not taken");
