@@ -4,11 +4,14 @@
 //! others — changes with each join and leave (CALL_UPDATE), and ends with its last participant
 //! (CALL_DELETE). Its voice room is [`RoomKey::Call`], its voice gateway `server_id` the
 //! channel id. Participants go live in it as in a guild channel (`call:{c}:{u}` streams).
+//! Ringing stops when the one rung joins, declines (`POST …/call/stop-ringing`), or after
+//! [`RING_FOR`]; a participant may ring recipients again (`POST …/call/ring`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr, Context, Handler, Message, Recipient, Supervised};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, Recipient, Supervised};
 use serde_json::{json, Value};
 
 use crate::dispatch::{Deliver, Dispatch};
@@ -20,6 +23,10 @@ use crate::voice::{Admissions, Flags, RoomKey};
 
 /// The region calls are placed in: this server carries voice itself.
 const REGION: &str = "spacebar";
+/// How long a recipient is rung before the ringing stops on its own.
+pub const RING_FOR: Duration = Duration::from_secs(60);
+/// How often rings that ran out are looked for.
+const RING_SWEEP: Duration = Duration::from_secs(5);
 
 /// A participant of a call.
 struct Participant {
@@ -35,8 +42,8 @@ struct Participant {
 struct Call {
     recipients: Vec<i64>,
     participants: HashMap<i64, Participant>,
-    /// Recipients rung who have not joined yet.
-    ringing: Vec<i64>,
+    /// Recipients rung who have not joined yet, with when they were rung.
+    ringing: Vec<(i64, Instant)>,
     streams: Streams,
 }
 
@@ -64,6 +71,18 @@ pub enum CallChange {
     },
     /// Go Live in the call.
     Stream(StreamChange),
+}
+
+/// `POST /channels/:id/call/ring` (`ring`) or `…/stop-ringing` from `user_id`, a recipient of
+/// the channel (checked by the route). `recipients: None` rings everyone not in the call, or
+/// stops ringing the caller (declining). Only participants ring, or stop ringing others.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Ring {
+    pub channel_id: i64,
+    pub user_id: i64,
+    pub recipients: Option<Vec<i64>>,
+    pub ring: bool,
 }
 
 #[derive(Message, Debug)]
@@ -193,19 +212,24 @@ impl Calls {
 
     fn join(&mut self, channel_id: i64, user_id: i64, join: CallJoin) {
         let started = !self.calls.contains_key(&channel_id);
-        let call = self.calls.entry(channel_id).or_insert_with(|| Call {
-            ringing: join
+        let call = self.calls.entry(channel_id).or_insert_with(|| {
+            let mut call = Call {
+                ringing: Vec::new(),
+                recipients: join.recipients.clone(),
+                participants: HashMap::new(),
+                streams: Streams::default(),
+            };
+            let others: Vec<i64> = join
                 .recipients
                 .iter()
                 .copied()
                 .filter(|r| *r != user_id)
-                .collect(),
-            recipients: join.recipients.clone(),
-            participants: HashMap::new(),
-            streams: Streams::default(),
+                .collect();
+            call.ring(&others, Instant::now());
+            call
         });
         call.recipients.clone_from(&join.recipients);
-        call.ringing.retain(|r| *r != user_id);
+        call.stop_ringing(&[user_id]);
         let participant = Participant {
             session_id: join.session_id,
             session: join.session.clone(),
@@ -285,6 +309,50 @@ impl Calls {
         }
     }
 
+    /// Rings, or stops ringing, as a recipient asked; CALL_UPDATE if that changed anything.
+    fn ring(&mut self, request: Ring) {
+        let Ring {
+            channel_id,
+            user_id,
+            recipients,
+            ring,
+        } = request;
+        let Some(call) = self.calls.get_mut(&channel_id) else {
+            return;
+        };
+        let participant = call.participants.contains_key(&user_id);
+        let targets: Vec<i64> = match recipients {
+            Some(listed) => listed,
+            None if ring => call.recipients.clone(),
+            None => vec![user_id],
+        };
+        let changed = if ring && participant {
+            call.ring(&targets, Instant::now())
+        } else if !ring && (participant || targets == [user_id]) {
+            call.stop_ringing(&targets)
+        } else {
+            false
+        };
+        if changed {
+            let d = call.to_json(channel_id);
+            let recipients = call.recipients.clone();
+            self.tell(&recipients, "CALL_UPDATE", &d);
+        }
+    }
+
+    /// Stops the rings that ran out ([`RING_FOR`]), telling each call's recipients.
+    fn sweep_rings(&mut self, now: Instant) {
+        let mut updates = Vec::new();
+        for (channel_id, call) in &mut self.calls {
+            if call.expire_rings(now) {
+                updates.push((call.recipients.clone(), call.to_json(*channel_id)));
+            }
+        }
+        for (recipients, d) in updates {
+            self.tell(&recipients, "CALL_UPDATE", &d);
+        }
+    }
+
     /// Sends an event to every session of each recipient.
     fn tell(&self, recipients: &[i64], event: &'static str, d: &Value) {
         let dispatch = match Dispatch::new(event, d) {
@@ -311,6 +379,40 @@ impl Participant {
 }
 
 impl Call {
+    /// Rings those of `users` who are recipients and not in the call (again, if they were
+    /// rung already: their time starts over); whether anyone new is rung.
+    fn ring(&mut self, users: &[i64], now: Instant) -> bool {
+        let mut changed = false;
+        for user in users {
+            if !self.recipients.contains(user) || self.participants.contains_key(user) {
+                continue;
+            }
+            match self.ringing.iter_mut().find(|(rung, _)| rung == user) {
+                Some((_, at)) => *at = now,
+                None => {
+                    self.ringing.push((*user, now));
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Whether any of `users` was being rung.
+    fn stop_ringing(&mut self, users: &[i64]) -> bool {
+        let before = self.ringing.len();
+        self.ringing.retain(|(rung, _)| !users.contains(rung));
+        self.ringing.len() != before
+    }
+
+    /// Stops the rings older than [`RING_FOR`]; whether there were any.
+    fn expire_rings(&mut self, now: Instant) -> bool {
+        let before = self.ringing.len();
+        self.ringing
+            .retain(|(_, at)| now.saturating_duration_since(*at) < RING_FOR);
+        self.ringing.len() != before
+    }
+
     /// CALL_CREATE and CALL_UPDATE's `d`.
     fn to_json(&self, channel_id: i64) -> Value {
         let mut participants: Vec<&i64> = self.participants.keys().collect();
@@ -319,7 +421,7 @@ impl Call {
             "channel_id": channel_id.to_string(),
             "message_id": null,
             "region": REGION,
-            "ringing": self.ringing.iter().map(i64::to_string).collect::<Vec<_>>(),
+            "ringing": self.ringing.iter().map(|(rung, _)| rung.to_string()).collect::<Vec<_>>(),
             "voice_states": participants.into_iter().map(|u| self.voice_state(channel_id, *u)).collect::<Vec<_>>(),
         })
     }
@@ -346,6 +448,10 @@ impl Call {
 
 impl Actor for Calls {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(RING_SWEEP, |calls, _| calls.sweep_rings(Instant::now()));
+    }
 }
 
 /// Restarted after a failure with the calls it held (the struct survives a restart).
@@ -355,5 +461,48 @@ impl Handler<UpdateCall> for Calls {
     type Result = ();
     fn handle(&mut self, update: UpdateCall, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("calls", ctx, |_| self.update(update));
+    }
+}
+
+impl Handler<Ring> for Calls {
+    type Result = ();
+    fn handle(&mut self, request: Ring, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("calls", ctx, |_| self.ring(request));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call_of(recipients: &[i64]) -> Call {
+        Call {
+            recipients: recipients.to_vec(),
+            participants: HashMap::new(),
+            ringing: Vec::new(),
+            streams: Streams::default(),
+        }
+    }
+
+    fn rung(call: &Call) -> Vec<i64> {
+        call.ringing.iter().map(|(user, _)| *user).collect()
+    }
+
+    #[test]
+    fn only_recipients_are_rung_and_rings_run_out() {
+        let start = Instant::now();
+        let mut call = call_of(&[1, 2, 3]);
+        assert!(call.ring(&[2, 9], start), "9 is no recipient");
+        assert_eq!(rung(&call), [2]);
+        // Rung again later: the ring starts over, and nobody new is rung.
+        let later = start + RING_FOR / 2;
+        assert!(!call.ring(&[2], later));
+        assert!(call.ring(&[3], start));
+        assert!(!call.expire_rings(later + RING_FOR / 4));
+        assert!(call.expire_rings(start + RING_FOR));
+        assert_eq!(rung(&call), [2], "3 ran out; 2 was rung again");
+        assert!(call.stop_ringing(&[2]));
+        assert!(!call.stop_ringing(&[2]), "declining twice changes nothing");
+        assert!(rung(&call).is_empty());
     }
 }

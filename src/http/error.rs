@@ -97,6 +97,16 @@ impl ApiError {
         }
     }
 
+    /// 50024, as Discord answers an action on a channel that does not carry it (a voice action
+    /// on a text channel, a call in a guild, recipients of a DM).
+    pub fn wrong_channel_type() -> Self {
+        Self::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 50024,
+            message: "Cannot execute action on this channel type",
+        }
+    }
+
     /// An internal failure, recording where it was raised.
     #[track_caller]
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {

@@ -2,7 +2,6 @@
 //! a new invite to the channel's guild; `GET` (MANAGE_CHANNELS): the channel's usable invites
 //! with their metadata. INVITE_CREATE to those who manage channels.
 
-use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
@@ -62,11 +61,7 @@ pub async fn create(
     let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
     let guild_id = access.guild()?.guild.id;
     if access.channel.kind == kind::GUILD_CATEGORY {
-        return Err(ApiError::Plain {
-            status: StatusCode::BAD_REQUEST,
-            code: 50024,
-            message: "Cannot execute action on this channel type",
-        });
+        return Err(ApiError::wrong_channel_type());
     }
     access.require(bits::CREATE_INSTANT_INVITE)?;
     let now = Utc::now();

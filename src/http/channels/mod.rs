@@ -1,7 +1,8 @@
-//! `/channels/*`: a channel itself, its permission overwrites, typing. Messages, reactions,
+//! `/channels/*`: a channel itself, its permission overwrites, typing, a DM call's ringing. Messages, reactions,
 //! pins and invites of a channel live in their own files below.
 
 mod attachments;
+mod call;
 mod channel_delete;
 mod channel_get;
 mod channel_invites;
@@ -46,6 +47,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/channels/{channel_id}/typing",
         web::post().to(typing::typing),
+    )
+    .route(
+        "/channels/{channel_id}/call/ring",
+        web::post().to(call::ring),
+    )
+    .route(
+        "/channels/{channel_id}/call/stop-ringing",
+        web::post().to(call::stop_ringing),
     )
     .route(
         "/channels/{channel_id}/recipients/{user_id}",

@@ -5,7 +5,6 @@
 //! CHANNEL_RECIPIENT_ADD / CHANNEL_RECIPIENT_REMOVE `{channel_id, user}`; the one added hears
 //! CHANNEL_CREATE, the one removed CHANNEL_DELETE. Both answer 204.
 
-use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
@@ -147,11 +146,7 @@ async fn load(
     let user_id = snowflake("user_id", &path.1)?;
     let access = ChannelAccess::load(conn, channel_id, me).await?;
     if access.channel.kind != kind::GROUP_DM {
-        return Err(ApiError::Plain {
-            status: StatusCode::BAD_REQUEST,
-            code: 50024,
-            message: "Cannot execute action on this channel type",
-        });
+        return Err(ApiError::wrong_channel_type());
     }
     Ok((access, user_id))
 }

@@ -82,7 +82,7 @@ pub async fn modify(
         return Err(ApiError::Unknown(Unknown::Channel));
     }
     if access.channel.kind != kind::GUILD_STAGE_VOICE {
-        return Err(wrong_channel_type());
+        return Err(ApiError::wrong_channel_type());
     }
     let oneself = user_id == session.user.id;
     if !oneself || body.suppress == Some(false) {
@@ -123,15 +123,6 @@ pub async fn regions(
     Ok(HttpResponse::Ok().json(voice::regions()))
 }
 
-/// 50024, as Discord answers a voice action on a channel that does not carry it.
-fn wrong_channel_type() -> ApiError {
-    ApiError::Plain {
-        status: StatusCode::BAD_REQUEST,
-        code: 50024,
-        message: "Cannot execute action on this channel type",
-    }
-}
-
 /// 40032, for moving or disconnecting a member who is in no voice channel.
 fn not_connected() -> ApiError {
     ApiError::Plain {
@@ -159,7 +150,7 @@ pub async fn move_target(
             let destination = target
                 .channel
                 .voice_in(guild_id)
-                .ok_or_else(wrong_channel_type)?;
+                .ok_or_else(ApiError::wrong_channel_type)?;
             target.require(bits::CONNECT)?;
             Some(destination)
         }
