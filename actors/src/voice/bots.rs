@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rtc::rtp::header::Header;
 use rtc::rtp::packet::Packet;
@@ -176,19 +176,11 @@ impl Bot {
 
     /// Sends it another participant's packet (already rewritten to its SSRC), sealed.
     pub fn send(&self, packet: &Packet) {
-        let nonce = self.sent.fetch_add(1, Ordering::Relaxed);
-        let mut datagram = header_bytes(&packet.header).to_vec();
-        let Ok(sealed) = self.cipher.encrypt(
-            &nonce_of(nonce.to_be_bytes()),
-            Payload {
-                msg: &packet.payload,
-                aad: &datagram,
-            },
-        ) else {
+        let counter = self.sent.fetch_add(1, Ordering::Relaxed);
+        let header = header_bytes(&packet.header);
+        let Some(datagram) = seal(&self.cipher, &header, &packet.payload, counter) else {
             return;
         };
-        datagram.extend_from_slice(&sealed);
-        datagram.extend_from_slice(&nonce.to_be_bytes());
         let Some(address) = *lock(&self.address) else {
             return;
         };
@@ -292,6 +284,21 @@ fn open(cipher: &XChaCha20Poly1305, datagram: &[u8]) -> Option<Packet> {
 }
 
 /// The 12-byte fixed header of a packet to a bot (no CSRCs, no extensions).
+/// A datagram for a bot: `header` in the clear, `body` encrypted in place behind it (the header
+/// authenticated with it), the tag, then the nonce's counter. One allocation.
+fn seal(cipher: &XChaCha20Poly1305, header: &[u8], body: &[u8], counter: u32) -> Option<Vec<u8>> {
+    let mut datagram = Vec::with_capacity(header.len() + body.len() + TAG_LEN + NONCE_SUFFIX_LEN);
+    datagram.extend_from_slice(header);
+    datagram.extend_from_slice(body);
+    let (aad, sealed) = datagram.split_at_mut(header.len());
+    let tag = cipher
+        .encrypt_in_place_detached(&nonce_of(counter.to_be_bytes()), aad, sealed)
+        .ok()?;
+    datagram.extend_from_slice(&tag);
+    datagram.extend_from_slice(&counter.to_be_bytes());
+    Some(datagram)
+}
+
 fn header_bytes(header: &Header) -> [u8; RTP_HEADER_LEN] {
     let mut bytes = [0u8; RTP_HEADER_LEN];
     bytes[0] = 0x80;
@@ -306,22 +313,6 @@ fn header_bytes(header: &Header) -> [u8; RTP_HEADER_LEN] {
 mod tests {
     use super::*;
 
-    fn sealed(cipher: &XChaCha20Poly1305, header: &[u8], body: &[u8], counter: u32) -> Vec<u8> {
-        let mut datagram = header.to_vec();
-        let sealed = cipher
-            .encrypt(
-                &nonce_of(counter.to_be_bytes()),
-                Payload {
-                    msg: body,
-                    aad: header,
-                },
-            )
-            .unwrap();
-        datagram.extend_from_slice(&sealed);
-        datagram.extend_from_slice(&counter.to_be_bytes());
-        datagram
-    }
-
     #[test]
     fn a_packet_sealed_for_a_bot_opens_with_its_key() {
         let cipher = XChaCha20Poly1305::new(&[7u8; 32].into());
@@ -333,7 +324,7 @@ mod tests {
             ssrc: 0xdead_beef,
             ..Header::default()
         };
-        let datagram = sealed(&cipher, &header_bytes(&header), b"opus", 3);
+        let datagram = seal(&cipher, &header_bytes(&header), b"opus", 3).unwrap();
         let opened = open(&cipher, &datagram).unwrap();
         assert_eq!(opened.payload.as_ref(), b"opus");
         assert_eq!(opened.header.sequence_number, 513);
@@ -349,7 +340,7 @@ mod tests {
         // X set, one extension word: the 4-byte preamble is clear, its body is sealed.
         let mut header = vec![0x90, OPUS_PAYLOAD_TYPE, 0, 1, 0, 0, 0, 9, 0, 0, 0, 5];
         header.extend_from_slice(&[0xbe, 0xde, 0, 1]);
-        let datagram = sealed(&cipher, &header, b"\x10\x20\x00\x00voice", 0);
+        let datagram = seal(&cipher, &header, b"\x10\x20\x00\x00voice", 0).unwrap();
         let opened = open(&cipher, &datagram).unwrap();
         assert_eq!(opened.payload.as_ref(), b"voice");
         assert!(!opened.header.extension);
