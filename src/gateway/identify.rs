@@ -258,7 +258,7 @@ struct World {
     memberships: HashMap<i64, Member>,
     member_counts: HashMap<i64, i64>,
     /// Guilds whose whole member list is loaded (in their `GuildRows::members`).
-    listed: Vec<i64>,
+    listed: HashSet<i64>,
     private_channels: Vec<Channel>,
     recipients: Vec<(i64, i64)>,
     relationships: Vec<Relationship>,
@@ -304,6 +304,7 @@ impl World {
         } else {
             Member::of_guilds_with_users(conn, &listed).await?
         };
+        let listed = listed.into_iter().collect();
         // Events of no guild go to shard 0 only; so do the DMs READY lists.
         let private_channels = if loading.shard.is_none_or(|shard| shard.id() == 0) {
             Channel::private_of(conn, user.id).await?
