@@ -763,4 +763,17 @@ async fn a_webhook_posting_with_the_same_avatar_url_fetches_it_once() {
         1,
         "fetched once, then remembered"
     );
+
+    // A URL too long to remember is not fetched at all.
+    let long = format!("{url}?{}", "a".repeat(3000));
+    let sent = post(
+        &server,
+        &format!("{V9}{}?wait=true", hook_path(&webhook)),
+        None,
+        json!({ "content": "four", "avatar_url": long }),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    assert_eq!(sent.body["author"]["avatar"], webhook["avatar"]);
+    assert_eq!(served.load(Ordering::SeqCst), 1);
 }

@@ -23,6 +23,8 @@ const FETCH_WITHIN: Duration = Duration::from_secs(5);
 const FETCHED_TTL: Duration = Duration::from_secs(600);
 /// URLs remembered at once.
 const FETCHED_KEPT: usize = 4096;
+/// The longest URL fetched (and so remembered: 4,096 of these stay small).
+const URL_MAX_LEN: usize = 2048;
 
 /// The images fetched lately: (area, owner, URL) → hash.
 pub struct Fetched(Expiring<(ImageArea, i64, String), String>);
@@ -37,7 +39,7 @@ impl Default for Fetched {
 /// the webhook's own avatar, as on Discord.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    #[error("not an http(s) URL")]
+    #[error("not an http(s) URL, or too long")]
     Url,
     #[error("the host has no address, or a private one")]
     Address,
@@ -64,6 +66,9 @@ impl Cdn {
         area: ImageArea,
         owner_id: i64,
     ) -> Result<String, RemoteError> {
+        if url.len() > URL_MAX_LEN {
+            return Err(RemoteError::Url);
+        }
         let remembered = (area, owner_id, url.to_string());
         if let Some(hash) = self.fetched.0.get(&remembered) {
             return Ok(hash);
