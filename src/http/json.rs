@@ -8,6 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::web::{Bytes, Data};
 use actix_web::{FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use super::error::{ApiError, FormErrors};
 use crate::server::AppState;
@@ -38,6 +39,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             parse(&bytes).map(Json)
         })
     }
+}
+
+/// For `#[serde(default, deserialize_with = "…")]`: tells a field sent as `null` (`Some(None)`)
+/// from one not sent (`None`), as PATCH bodies need. Snowflakes: [`crate::http::ids::nullable`].
+pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
 }
 
 /// Parses a body: first as JSON at all, then into `T`, naming the first field that does not fit.

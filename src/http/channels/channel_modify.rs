@@ -3,7 +3,7 @@
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use spacebar_actors::guild::Audience;
 
 use diesel_async::AsyncConnection;
@@ -23,11 +23,11 @@ use crate::wire::guild;
 #[derive(Debug, Deserialize)]
 pub struct ModifyChannel {
     name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
     topic: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
     position: Option<i64>,
-    #[serde(default, deserialize_with = "nullable_id")]
+    #[serde(default, deserialize_with = "crate::http::ids::nullable")]
     parent_id: Option<Option<i64>>,
     nsfw: Option<bool>,
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
@@ -36,16 +36,6 @@ pub struct ModifyChannel {
     bitrate: Option<i64>,
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
     user_limit: Option<i64>,
-}
-
-fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Ok(Some(Option::deserialize(d)?))
-}
-
-fn nullable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    crate::http::ids::optional(d).map(Some)
 }
 
 pub async fn modify(

@@ -194,14 +194,8 @@ pub struct Move {
     id: i64,
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
     position: Option<i64>,
-    #[serde(default, deserialize_with = "nullable_parent")]
+    #[serde(default, deserialize_with = "crate::http::ids::nullable")]
     parent_id: Option<Option<i64>>,
-}
-
-fn nullable_parent<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<i64>>, D::Error> {
-    crate::http::ids::optional(d).map(Some)
 }
 
 /// `PATCH /guilds/{guild_id}/channels`: new positions (and parents) for several channels.

@@ -5,7 +5,7 @@
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use spacebar_actors::guild::{Audience, StateChange};
 
 use super::guild_create::check_name;
@@ -25,14 +25,14 @@ use crate::wire::guild;
 #[derive(Debug, Deserialize)]
 pub struct ModifyGuild {
     name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
     description: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable_id")]
+    #[serde(default, deserialize_with = "crate::http::ids::nullable")]
     afk_channel_id: Option<Option<i64>>,
     afk_timeout: Option<i32>,
-    #[serde(default, deserialize_with = "nullable_id")]
+    #[serde(default, deserialize_with = "crate::http::ids::nullable")]
     system_channel_id: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "nullable_id")]
+    #[serde(default, deserialize_with = "crate::http::ids::nullable")]
     rules_channel_id: Option<Option<i64>>,
     verification_level: Option<i32>,
     default_message_notifications: Option<i32>,
@@ -40,22 +40,12 @@ pub struct ModifyGuild {
     preferred_locale: Option<String>,
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
     owner_id: Option<i64>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
     icon: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
     banner: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
     splash: Option<Option<String>>,
-}
-
-fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Ok(Some(Option::deserialize(d)?))
-}
-
-fn nullable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    crate::http::ids::optional(d).map(Some)
 }
 
 pub async fn modify(

@@ -8,7 +8,7 @@
 use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use spacebar_actors::registry::DispatchToUser;
 use spacebar_actors::Dispatch;
 
@@ -35,26 +35,19 @@ pub async fn get(Authenticated(session): Authenticated) -> HttpResponse {
 #[derive(Debug, Deserialize)]
 pub struct PatchMe {
     username: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
     global_name: Option<Option<String>>,
     email: Option<String>,
     password: Option<String>,
     new_password: Option<String>,
     bio: Option<String>,
     pronouns: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
     accent_color: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
     avatar: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::http::json::nullable")]
     banner: Option<Option<String>>,
-}
-
-/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
-fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Ok(Some(Option::deserialize(d)?))
 }
 
 pub async fn patch(
