@@ -684,15 +684,8 @@ async fn an_avatar_url_is_fetched_and_served_from_here() {
     let owner_avatar = picture.body["avatar"].as_str().unwrap();
     let elsewhere = server.url(&format!("/avatars/{}/{owner_avatar}.png", guild.owner.id));
 
-    let sent = post(
-        &server,
-        &format!("{V9}{}?wait=true", hook_path(&webhook)),
-        None,
-        json!({ "content": "hi", "avatar_url": elsewhere }),
-    )
-    .await;
-    assert_eq!(sent.status, 200, "{:?}", sent.body);
-    let shown = sent.body["author"]["avatar"].as_str().unwrap();
+    let shown = avatar_shown(&server, &webhook, &elsewhere).await;
+    let shown = shown.as_str().unwrap();
     assert_ne!(Some(shown), webhook["avatar"].as_str());
     let image = get(&server, &format!("/avatars/{webhook_id}/{shown}.png"), None).await;
     assert_eq!(image.status, 200);
@@ -703,16 +696,22 @@ async fn an_avatar_url_is_fetched_and_served_from_here() {
         server.url("/avatars/1/00000000000000000000000000000000.png"),
         "ftp://example.org/a.png".to_string(),
     ] {
-        let sent = post(
-            &server,
-            &format!("{V9}{}?wait=true", hook_path(&webhook)),
-            None,
-            json!({ "content": "hi", "avatar_url": url }),
-        )
-        .await;
-        assert_eq!(sent.status, 200, "{:?}", sent.body);
-        assert_eq!(sent.body["author"]["avatar"], webhook["avatar"], "{url}");
+        let shown = avatar_shown(&server, &webhook, &url).await;
+        assert_eq!(shown, webhook["avatar"], "{url}");
     }
+}
+
+/// The avatar a message the webhook posts with `avatar_url` shows.
+async fn avatar_shown(server: &TestServer, webhook: &Value, avatar_url: &str) -> Value {
+    let sent = post(
+        server,
+        &format!("{V9}{}?wait=true", hook_path(webhook)),
+        None,
+        json!({ "content": "hi", "avatar_url": avatar_url }),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    sent.body["author"]["avatar"].clone()
 }
 
 /// An image host apart from the server under test, serving `image` as a PNG at any path; the
@@ -745,16 +744,8 @@ async fn a_webhook_posting_with_the_same_avatar_url_fetches_it_once() {
     let webhook = make(&server, &guild, "Deploys").await;
     let (url, served) = image_host(png(16, 16));
     let mut shown = Vec::new();
-    for content in ["one", "two", "three"] {
-        let sent = post(
-            &server,
-            &format!("{V9}{}?wait=true", hook_path(&webhook)),
-            None,
-            json!({ "content": content, "avatar_url": url }),
-        )
-        .await;
-        assert_eq!(sent.status, 200, "{:?}", sent.body);
-        shown.push(sent.body["author"]["avatar"].clone());
+    for _ in 0..3 {
+        shown.push(avatar_shown(&server, &webhook, &url).await);
     }
     assert!(shown[0].is_string() && shown[0] != webhook["avatar"]);
     assert!(shown.iter().all(|a| *a == shown[0]), "{shown:?}");
@@ -766,14 +757,9 @@ async fn a_webhook_posting_with_the_same_avatar_url_fetches_it_once() {
 
     // A URL too long to remember is not fetched at all.
     let long = format!("{url}?{}", "a".repeat(3000));
-    let sent = post(
-        &server,
-        &format!("{V9}{}?wait=true", hook_path(&webhook)),
-        None,
-        json!({ "content": "four", "avatar_url": long }),
-    )
-    .await;
-    assert_eq!(sent.status, 200, "{:?}", sent.body);
-    assert_eq!(sent.body["author"]["avatar"], webhook["avatar"]);
+    assert_eq!(
+        avatar_shown(&server, &webhook, &long).await,
+        webhook["avatar"]
+    );
     assert_eq!(served.load(Ordering::SeqCst), 1);
 }
