@@ -587,7 +587,7 @@ async fn a_dm_call_rings_the_other_recipient_streams_and_ends_with_its_last_part
     let server = TestServer::start().await;
     let alice = account(&server, "alice").await;
     let bob = account(&server, "bob").await;
-    voice_guild(&server, &alice, &[&bob]).await;
+    let (_, voice) = voice_guild(&server, &alice, &[&bob]).await;
     let dm = post(
         &server,
         &format!("{V9}/users/@me/channels"),
@@ -625,6 +625,47 @@ async fn a_dm_call_rings_the_other_recipient_streams_and_ends_with_its_last_part
         RoomKey::Call {
             channel_id: dm.parse().unwrap()
         }
+    );
+
+    // Bob declines (no body at all), and the ringing stops for both; Alice rings everyone
+    // again (`recipients: null`). A call is no guild channel's.
+    let declined = request(
+        &server,
+        Method::POST,
+        &format!("{V9}/channels/{dm}/call/stop-ringing"),
+        Some(&bob.token),
+        None,
+    )
+    .await;
+    assert_eq!(declined.status, 204, "{:?}", declined.body);
+    for gateway in [&mut a, &mut b] {
+        assert_eq!(
+            gateway.dispatch("CALL_UPDATE").await["d"]["ringing"],
+            json!([])
+        );
+    }
+    let (server_ref, alice_token) = (&server, alice.token.as_str());
+    let ring = move |channel: String| async move {
+        post(
+            server_ref,
+            &format!("{V9}/channels/{channel}/call/ring"),
+            Some(alice_token),
+            json!({ "recipients": null }),
+        )
+        .await
+    };
+    let rung = ring(dm.clone()).await;
+    assert_eq!(rung.status, 204, "{:?}", rung.body);
+    for gateway in [&mut a, &mut b] {
+        assert_eq!(
+            gateway.dispatch("CALL_UPDATE").await["d"]["ringing"],
+            json!([bob.id])
+        );
+    }
+    let in_a_guild = ring(voice.clone()).await;
+    assert_eq!(
+        (in_a_guild.status.as_u16(), &in_a_guild.body["code"]),
+        (400, &json!(50024))
     );
 
     // Bob answers: nobody rings any more, and both are in the call.

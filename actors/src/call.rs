@@ -83,6 +83,8 @@ pub struct Ring {
     pub user_id: i64,
     pub recipients: Option<Vec<i64>>,
     pub ring: bool,
+    /// The channel's recipients now (someone may have left the group since the call began).
+    pub channel_recipients: Vec<i64>,
 }
 
 #[derive(Message, Debug)]
@@ -316,10 +318,12 @@ impl Calls {
             user_id,
             recipients,
             ring,
+            channel_recipients,
         } = request;
         let Some(call) = self.calls.get_mut(&channel_id) else {
             return;
         };
+        call.recipients = channel_recipients;
         let participant = call.participants.contains_key(&user_id);
         let targets: Vec<i64> = match recipients {
             Some(listed) => listed,
@@ -382,7 +386,11 @@ impl Call {
     /// Rings those of `users` who are recipients and not in the call (again, if they were
     /// rung already: their time starts over); whether anyone new is rung.
     fn ring(&mut self, users: &[i64], now: Instant) -> bool {
-        let mut changed = false;
+        // Whoever left the group since is rung no more.
+        let before = self.ringing.len();
+        let recipients = &self.recipients;
+        self.ringing.retain(|(rung, _)| recipients.contains(rung));
+        let mut changed = self.ringing.len() != before;
         for user in users {
             if !self.recipients.contains(user) || self.participants.contains_key(user) {
                 continue;
@@ -450,7 +458,9 @@ impl Actor for Calls {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(RING_SWEEP, |calls, _| calls.sweep_rings(Instant::now()));
+        ctx.run_interval(RING_SWEEP, |calls, ctx| {
+            guard::<Self, _, _>("calls", ctx, |_| calls.sweep_rings(Instant::now()));
+        });
     }
 }
 

@@ -47,8 +47,8 @@ pub struct Cdn {
     pub signer: Signer,
     pub cache: VariantCache,
     pub config: CdnConfig,
-    /// Images fetched from elsewhere lately (webhooks' `avatar_url`).
-    fetched: remote::Fetched,
+    /// Images fetched from elsewhere (webhooks' `avatar_url`): lately, and now.
+    fetches: remote::Fetches,
     default_avatars: Vec<Bytes>,
     /// `http.public_url`, when set: attachment URLs are always shown under it.
     public_base: Option<String>,
@@ -68,7 +68,7 @@ impl Cdn {
             signer: Signer::new(key, config.cdn.sign_urls, config.cdn.url_lifetime_secs),
             cache: VariantCache::new(data_dir.join("cdn-cache"), config.cdn.memory_cache_bytes),
             config: config.cdn.clone(),
-            fetched: remote::Fetched::default(),
+            fetches: remote::Fetches::default(),
             default_avatars: default_avatars::draw_all(),
             public_base: Some(config.http.public_url.trim_end_matches('/').to_string())
                 .filter(|base| !base.is_empty()),

@@ -6,11 +6,13 @@
 //! addresses must all be public ones (unless `cdn.fetch_private_addresses`), and the address
 //! checked is the address connected to (no second lookup to rebind); no redirects; at most
 //! `cdn.max_image_bytes`, within [`FETCH_WITHIN`]; and what arrives must decode as an image.
+//! A URL once fetched is remembered for its owner a while, and only so many fetches run at once.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tokio::sync::Semaphore;
 
 use super::{image_hash, Cdn};
 use crate::expiring::Expiring;
@@ -26,12 +28,23 @@ const FETCHED_KEPT: usize = 4096;
 /// The longest URL fetched (and so remembered: 4,096 of these stay small).
 const URL_MAX_LEN: usize = 2048;
 
-/// The images fetched lately: (area, owner, URL) → hash.
-pub struct Fetched(Expiring<(ImageArea, i64, String), String>);
+/// Fetches running at once, server-wide; past that, a post keeps the webhook's own avatar.
+/// Each one is a connection elsewhere and up to `cdn.max_image_bytes` in memory for seconds.
+const FETCHES_AT_ONCE: usize = 16;
 
-impl Default for Fetched {
+/// What remote fetching keeps: the images fetched lately ((area, owner, URL) → hash) and the
+/// fetches running now.
+pub struct Fetches {
+    fetched: Expiring<(ImageArea, i64, String), String>,
+    running: Semaphore,
+}
+
+impl Default for Fetches {
     fn default() -> Self {
-        Self(Expiring::new(FETCHED_TTL, FETCHED_KEPT))
+        Self {
+            fetched: Expiring::new(FETCHED_TTL, FETCHED_KEPT),
+            running: Semaphore::new(FETCHES_AT_ONCE),
+        }
     }
 }
 
@@ -49,6 +62,8 @@ pub enum RemoteError {
     Status(reqwest::StatusCode),
     #[error("took too long")]
     Slow,
+    #[error("too many fetches running")]
+    Busy,
     #[error("larger than allowed")]
     TooLarge,
     #[error("not an image")]
@@ -70,15 +85,20 @@ impl Cdn {
             return Err(RemoteError::Url);
         }
         let remembered = (area, owner_id, url.to_string());
-        if let Some(hash) = self.fetched.0.get(&remembered) {
+        if let Some(hash) = self.fetches.fetched.get(&remembered) {
             return Ok(hash);
         }
+        let _running = self
+            .fetches
+            .running
+            .try_acquire()
+            .map_err(|_| RemoteError::Busy)?;
         let key = |hash: &str| Key::image(area, owner_id, hash);
         // The whole of it, the name lookup included.
         let hash = tokio::time::timeout(FETCH_WITHIN, self.fetch(url, key))
             .await
             .map_err(|_| RemoteError::Slow)??;
-        self.fetched.0.insert(remembered, hash.clone());
+        self.fetches.fetched.insert(remembered, hash.clone());
         Ok(hash)
     }
 

@@ -283,7 +283,6 @@ fn open(cipher: &XChaCha20Poly1305, datagram: &[u8]) -> Option<Packet> {
     })
 }
 
-/// The 12-byte fixed header of a packet to a bot (no CSRCs, no extensions).
 /// A datagram for a bot: `header` in the clear, `body` encrypted in place behind it (the header
 /// authenticated with it), the tag, then the nonce's counter. One allocation.
 fn seal(cipher: &XChaCha20Poly1305, header: &[u8], body: &[u8], counter: u32) -> Option<Vec<u8>> {
@@ -299,6 +298,7 @@ fn seal(cipher: &XChaCha20Poly1305, header: &[u8], body: &[u8], counter: u32) ->
     Some(datagram)
 }
 
+/// The 12-byte fixed header of a packet to a bot (no CSRCs, no extensions).
 fn header_bytes(header: &Header) -> [u8; RTP_HEADER_LEN] {
     let mut bytes = [0u8; RTP_HEADER_LEN];
     bytes[0] = 0x80;
