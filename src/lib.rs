@@ -12,7 +12,6 @@ pub mod config;
 pub mod credentials;
 pub mod db;
 pub mod events;
-pub mod expiring;
 pub mod gateway;
 pub mod http;
 pub mod metrics;

@@ -6,6 +6,7 @@
 
 pub mod call;
 pub mod dispatch;
+pub mod expiring;
 pub mod guild;
 pub mod intents;
 pub mod permissions;
@@ -13,6 +14,7 @@ pub mod presence;
 pub mod registry;
 pub mod session;
 pub mod supervisor;
+pub mod sync;
 pub mod tree;
 pub mod voice;
 pub mod websocket;

@@ -82,9 +82,7 @@ impl VariantCache {
     }
 
     fn memory(&self) -> MutexGuard<'_, Lru> {
-        self.memory
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        spacebar_actors::sync::lock(&self.memory)
     }
 
     /// A variant's id: the object's key and the variant's name (`128.webp`, `full.png`).

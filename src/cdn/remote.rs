@@ -12,10 +12,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use spacebar_actors::expiring::Expiring;
 use tokio::sync::Semaphore;
 
 use super::{image_hash, Cdn};
-use crate::expiring::Expiring;
 use crate::storage::{ImageArea, Key};
 
 /// The longest a fetch may take, connecting included.

@@ -89,10 +89,7 @@ pub struct Admissions {
 
 impl Admissions {
     fn seats(&self) -> MutexGuard<'_, HashMap<(RoomKey, i64), Seat>> {
-        // A poisoned lock only means another thread panicked mid-update of plain data.
-        self.seats
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.seats)
     }
 
     /// Admits `user_id` to `room` (replacing an earlier admission there, whose connection is

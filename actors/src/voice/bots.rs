@@ -17,6 +17,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
@@ -27,6 +28,8 @@ use tokio::net::UdpSocket;
 
 use super::forwarding::{self, SharedTable};
 use super::sdp::Kind;
+use crate::expiring::Expiring;
+use crate::sync::{lock, read, write};
 
 /// The one encryption mode served: the one every current bot library speaks.
 pub const MODE: &str = "aead_xchacha20_poly1305_rtpsize";
@@ -46,13 +49,14 @@ pub struct BotSocket {
     socket: Arc<UdpSocket>,
     bots: Arc<RwLock<HashMap<u32, Arc<Bot>>>>,
     /// Where IP discovery for an SSRC not yet registered came from.
-    discovered: Arc<Mutex<HashMap<u32, SocketAddr>>>,
+    discovered: Arc<Expiring<u32, SocketAddr>>,
     port: u16,
 }
 
-/// Discoveries remembered for SSRCs not yet registered; past this many, the oldest handshakes
-/// in progress lose theirs (and wait for their first packet instead).
-const MAX_DISCOVERED: usize = 4096;
+/// Discoveries remembered for SSRCs not yet registered, and for how long: a bot registers
+/// within moments of its discovery; one that lost its own waits for its first packet instead.
+const DISCOVERED_KEPT: usize = 4096;
+const DISCOVERED_TTL: Duration = Duration::from_secs(60);
 
 /// One bot's voice connection.
 pub struct Bot {
@@ -79,7 +83,7 @@ impl BotSocket {
         let served = Self {
             socket,
             bots: Arc::default(),
-            discovered: Arc::default(),
+            discovered: Arc::new(Expiring::new(DISCOVERED_TTL, DISCOVERED_KEPT)),
             port,
         };
         runtime.spawn(served.clone().serve());
@@ -94,7 +98,7 @@ impl BotSocket {
     /// Starts taking `ssrc`'s packets into `table`; returns the bot and its key.
     pub fn register(&self, user_id: i64, ssrc: u32, table: SharedTable) -> (Arc<Bot>, [u8; 32]) {
         let key: [u8; 32] = rand::random();
-        let address = lock(&self.discovered).remove(&ssrc);
+        let address = self.discovered.take(&ssrc);
         let bot = Arc::new(Bot {
             user_id,
             ssrc,
@@ -104,25 +108,19 @@ impl BotSocket {
             socket: self.socket.clone(),
             table,
         });
-        self.write_bots().insert(ssrc, bot.clone());
+        write(&self.bots).insert(ssrc, bot.clone());
         (bot, key)
     }
 
     /// Stops taking `bot`'s packets (it left).
     pub fn unregister(&self, bot: &Bot) {
-        let mut bots = self.write_bots();
+        let mut bots = write(&self.bots);
         if bots
             .get(&bot.ssrc)
             .is_some_and(|b| b.user_id == bot.user_id)
         {
             bots.remove(&bot.ssrc);
         }
-    }
-
-    fn write_bots(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u32, Arc<Bot>>> {
-        self.bots
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn serve(self) {
@@ -138,22 +136,14 @@ impl BotSocket {
             let datagram = &buffer[..length];
             if let Some(answer) = discovery_answer(datagram, from) {
                 let ssrc = u32::from_be_bytes([answer[4], answer[5], answer[6], answer[7]]);
-                let mut discovered = lock(&self.discovered);
-                if discovered.len() >= MAX_DISCOVERED {
-                    discovered.clear();
-                }
-                discovered.insert(ssrc, from);
-                drop(discovered);
+                self.discovered.insert(ssrc, from);
                 let _ = self.socket.try_send_to(&answer, from);
                 continue;
             }
             let Some(ssrc) = rtp_ssrc(datagram) else {
                 continue;
             };
-            let bot = {
-                let bots = self.bots.read().unwrap_or_else(|p| p.into_inner());
-                bots.get(&ssrc).cloned()
-            };
+            let bot = read(&self.bots).get(&ssrc).cloned();
             if let Some(bot) = bot {
                 bot.received(datagram, from);
             }
@@ -188,13 +178,6 @@ impl Bot {
             tracing::trace!(%error, "sending to a bot");
         }
     }
-}
-
-/// A lock whose holder panicked still guards plain data.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The answer to an IP discovery request: its SSRC, then the address and port it came from.

@@ -37,7 +37,7 @@ impl Keyframes {
     /// Sends a PLI to the publisher unless one went out within [`INTERVAL`].
     pub async fn request(&self) {
         {
-            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = crate::sync::lock(&self.last);
             if last.is_some_and(|at| at.elapsed() < INTERVAL) {
                 return;
             }

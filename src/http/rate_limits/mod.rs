@@ -22,10 +22,11 @@ use actix_web::middleware::Next;
 use actix_web::web::Data;
 use actix_web::{Error, HttpResponse};
 use serde_json::json;
+use spacebar_actors::expiring::Expiring;
+use spacebar_actors::sync::lock;
 
 use crate::config::{RateLimitsConfig, RuleConfig};
 use crate::db::users::User;
-use crate::expiring::Expiring;
 use crate::http::client_address::client_address;
 use crate::rights;
 use crate::server::AppState;
@@ -116,13 +117,6 @@ impl RateLimiter {
         };
         rights::has(rights, rights::BYPASS_RATE_LIMITS)
     }
-}
-
-/// A poisoned lock still holds whole buckets (nothing panics while holding one).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub async fn limit(

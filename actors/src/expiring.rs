@@ -1,10 +1,13 @@
 //! A small map whose entries are forgotten after a while: caches of what is costly to learn
-//! again (an account's rights, an image fetched from elsewhere). It holds at most a set number
-//! of entries; when full, the stale ones go, and if none is stale, all of them.
+//! again (an account's rights, an image fetched from elsewhere) and handshakes that may never
+//! finish (a bot's IP discovery). It holds at most a set number of entries; when full, the
+//! stale ones go, and if none is stale, all of them.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
+
+use crate::sync::lock;
 use std::time::{Duration, Instant};
 
 pub struct Expiring<K, V> {
@@ -30,6 +33,14 @@ impl<K: Eq + Hash, V: Clone> Expiring<K, V> {
             .map(|(value, _)| value.clone())
     }
 
+    /// The value kept for `key`, unless it is older than the time to live; it is kept no more.
+    pub fn take(&self, key: &K) -> Option<V> {
+        self.lock()
+            .remove(key)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(value, _)| value)
+    }
+
     pub fn insert(&self, key: K, value: V) {
         let mut entries = self.lock();
         if entries.len() >= self.most {
@@ -41,11 +52,8 @@ impl<K: Eq + Hash, V: Clone> Expiring<K, V> {
         entries.insert(key, (value, Instant::now()));
     }
 
-    /// A poisoned lock still holds whole entries (nothing panics while holding it).
     fn lock(&self) -> MutexGuard<'_, HashMap<K, (V, Instant)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.entries)
     }
 }
 
@@ -68,5 +76,7 @@ mod tests {
         // Full of fresh ones: all go.
         map.insert(5, "five");
         assert_eq!((map.get(&3), map.get(&5)), (None, Some("five")));
+        assert_eq!(map.take(&5), Some("five"));
+        assert_eq!(map.get(&5), None, "taken");
     }
 }
