@@ -12,6 +12,7 @@ use actix_web::web::{Data, PayloadConfig};
 use actix_web::{App, HttpServer};
 use spacebar_actors::registry::ReconnectAll;
 use spacebar_actors::session::SessionConfig;
+use spacebar_actors::sync;
 use spacebar_actors::voice::{Media, MediaSettings};
 use spacebar_actors::Tree;
 use tokio::signal::unix::{signal, SignalKind};
@@ -67,36 +68,23 @@ pub enum ServerError {
 impl AppState {
     /// The configuration in effect now.
     pub fn config(&self) -> Arc<Config> {
-        // A poisoned lock still holds a whole configuration: writers only swap the Arc.
-        match self.live_config.read() {
-            Ok(config) => config.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        // Writers only swap the Arc.
+        sync::read(&self.live_config).clone()
     }
 
     /// Puts a changed configuration in effect.
     pub fn set_config(&self, config: Config) {
-        let mut live = match self.live_config.write() {
-            Ok(live) => live,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *live = Arc::new(config);
+        *sync::write(&self.live_config) = Arc::new(config);
     }
 
     /// Whether `ip` is banned from the instance.
     pub fn is_banned(&self, ip: IpAddr) -> bool {
-        match self.banned_ips.read() {
-            Ok(banned) => banned.contains(&ip),
-            Err(poisoned) => poisoned.into_inner().contains(&ip),
-        }
+        sync::read(&self.banned_ips).contains(&ip)
     }
 
     /// Bans or unbans an address.
     pub fn set_banned(&self, ip: IpAddr, banned: bool) {
-        let mut set = match self.banned_ips.write() {
-            Ok(set) => set,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut set = sync::write(&self.banned_ips);
         if banned {
             set.insert(ip);
         } else {
