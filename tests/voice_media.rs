@@ -486,6 +486,45 @@ async fn the_voice_gateway_refuses_bad_input_with_discords_close_codes() {
 }
 
 #[actix_web::test]
+async fn behind_a_nat_the_public_address_is_announced() {
+    let server = TestServer::with(&[
+        ("voice.bind_ip", "127.0.0.1"),
+        ("voice.public_ip", "203.0.113.7"),
+        ("voice.udp_port_min", "43000"),
+        ("voice.udp_port_max", "43999"),
+        ("voice.heartbeat_interval_ms", "1000"),
+    ])
+    .await;
+    let (session_id, token) = admit(&server, 12);
+    let mut gateway = voice_gateway(&server).await;
+    gateway.send(identify(12, &session_id, &token)).await;
+    let ready = gateway.payload().await;
+    assert_eq!(ready["d"]["ip"], "203.0.113.7", "{ready}");
+    let fingerprint = ["AB"; 32].join(":");
+    let fragment = format!(
+        "a=ice-ufrag:Ab12\na=ice-pwd:secretpasswordsecretpass\n\
+         a=fingerprint:sha-256 {fingerprint}\na=rtpmap:111 opus/48000/2\na=rtpmap:96 VP8/90000\n"
+    );
+    let select = json!({
+        "op": 1,
+        "d": { "protocol": "webrtc", "data": fragment, "sdp": fragment, "codecs": [] }
+    });
+    gateway.send(select).await;
+    let description = loop {
+        let payload = gateway.payload().await;
+        if payload["op"] == 4 {
+            break payload;
+        }
+    };
+    // The client's candidate and connection line name the public address, not the bound one.
+    let sdp = description["d"]["sdp"].as_str().unwrap();
+    assert!(sdp.contains("c=IN IP4 203.0.113.7"), "{sdp}");
+    assert!(sdp.contains(" 203.0.113.7 43"), "{sdp}");
+    assert!(!sdp.contains("127.0.0.1"), "{sdp}");
+    assert_eq!(server.tree().voice.live_transports(), 1);
+}
+
+#[actix_web::test]
 async fn a_dropped_voice_connection_resumes_its_seat() {
     let server = voice_server().await;
     let (session_id, token) = admit(&server, 11);

@@ -14,8 +14,7 @@ use rtc::interceptor::Slot;
 use rtc::peer_connection::transport::RTCDtlsRole;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateType, Registry,
-    SettingEngineBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, Registry, SettingEngineBuilder,
 };
 
 use super::bots::BotSocket;
@@ -141,14 +140,12 @@ impl Media {
         // Last in the chain (after NACK, reports…), so it sees inbound RTCP when they are done.
         let registry = register_default_interceptors(Registry::new(), &mut engine)?
             .with(Slot::from(14_000), KeyframeRequests::default());
-        let mut setting = SettingEngineBuilder::new()
+        // `public_ip` is not `webrtc`'s to apply (0.21 ignores its NAT 1:1 setting): the answer
+        // fragment names it in place of the bound address (`sdp::answer_fragment`).
+        let setting = SettingEngineBuilder::new()
             .with_lite(true)
             .with_answering_dtls_role(RTCDtlsRole::Server)
             .with_include_loopback_candidate(settings.bind_ip.is_loopback());
-        if let Some(public) = settings.public_ip {
-            setting =
-                setting.with_nat_1to1_ips(vec![public.to_string()], RTCIceCandidateType::Host);
-        }
         let connection = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(engine)

@@ -196,6 +196,7 @@ impl Transport {
         };
         let offer = transport.offer();
         let connection = live.connection.clone();
+        let public_ip = transport.media.settings.public_ip;
         let answered = transport
             .media
             .spawn(async move {
@@ -211,7 +212,7 @@ impl Transport {
                     .local_description()
                     .await
                     .map_or(answer, |description| description.sdp);
-                Ok::<_, MediaError>(answer_fragment(&sdp)?)
+                Ok::<_, MediaError>(answer_fragment(&sdp, public_ip)?)
             })
             .await
             .map_err(|_| MediaError::Gone);
