@@ -197,6 +197,7 @@ pub struct VoiceConfig {
     pub bot_udp_port: u16,
     pub room_limit: usize,
     pub media_threads: usize,
+    pub room_loops: usize,
     pub heartbeat_interval_ms: u64,
     pub resume_window_ms: u64,
     pub max_frame_bytes: usize,

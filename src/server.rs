@@ -173,6 +173,7 @@ pub async fn build(
         port_max: config.voice.udp_port_max,
         bot_port: config.voice.bot_udp_port,
         threads: config.voice.media_threads,
+        room_loops: config.voice.room_loops,
         room_limit: config.voice.room_limit,
     })
     .map_err(ServerError::Media)?;

@@ -45,10 +45,12 @@ pub fn aiortc() -> PathBuf {
     .unwrap_or_else(|why| panic!("{why}"))
 }
 
-/// A media server on loopback with a small UDP range of its own.
+/// A media server on loopback with a small UDP range of its own, and two media loops per room
+/// (so its tests also cross between loops; the other voice tests run the default one).
 pub async fn voice_server() -> TestServer {
     TestServer::with(&[
         ("voice.bind_ip", "127.0.0.1"),
+        ("voice.room_loops", "2"),
         ("voice.udp_port_min", "42000"),
         ("voice.udp_port_max", "42999"),
         ("voice.heartbeat_interval_ms", "1000"),

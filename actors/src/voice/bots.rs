@@ -26,8 +26,7 @@ use rtc::rtp::header::Header;
 use rtc::rtp::packet::Packet;
 use tokio::net::UdpSocket;
 
-use super::forwarding::{self, SharedTable};
-use super::sdp::Kind;
+use super::media_loop::MediaLoop;
 use crate::expiring::Expiring;
 use crate::sync::{lock, read, write};
 
@@ -68,8 +67,8 @@ pub struct Bot {
     /// The counter sent as the nonce of each packet to it.
     sent: AtomicU32,
     socket: Arc<UdpSocket>,
-    /// The room's forwarding table, which its own audio goes through.
-    table: SharedTable,
+    /// The room's media loop, which its own audio goes through.
+    media_loop: MediaLoop,
 }
 
 impl BotSocket {
@@ -95,8 +94,8 @@ impl BotSocket {
         self.port
     }
 
-    /// Starts taking `ssrc`'s packets into `table`; returns the bot and its key.
-    pub fn register(&self, user_id: i64, ssrc: u32, table: SharedTable) -> (Arc<Bot>, [u8; 32]) {
+    /// Starts taking `ssrc`'s packets into the room's `media_loop`; returns the bot and its key.
+    pub fn register(&self, user_id: i64, ssrc: u32, media_loop: MediaLoop) -> (Arc<Bot>, [u8; 32]) {
         let key: [u8; 32] = rand::random();
         let address = self.discovered.take(&ssrc);
         let bot = Arc::new(Bot {
@@ -106,7 +105,7 @@ impl BotSocket {
             address: Mutex::new(address),
             sent: AtomicU32::new(0),
             socket: self.socket.clone(),
-            table,
+            media_loop,
         });
         write(&self.bots).insert(ssrc, bot.clone());
         (bot, key)
@@ -158,10 +157,7 @@ impl Bot {
             return;
         };
         *lock(&self.address) = Some(from);
-        let snapshot = self.table.load();
-        if let Some(route) = snapshot.get(&(self.user_id, Kind::Audio)) {
-            forwarding::deliver(route, Kind::Audio, packet);
-        }
+        self.media_loop.from_bot(self.user_id, packet);
     }
 
     /// Sends it another participant's packet (already rewritten to its SSRC), sealed.
@@ -360,7 +356,7 @@ mod tests {
         let (length, _) = client.recv_from(&mut buffer).unwrap();
         assert_eq!(length, DISCOVERY_LEN);
         assert_eq!(&buffer[..8], &[0, 2, 0, 70, 0, 0, 0, 8]);
-        let (bot, key) = bots.register(2, 8, SharedTable::default());
+        let (bot, key) = bots.register(2, 8, MediaLoop::unattached());
         bot.send(&packet);
         let (length, from) = client.recv_from(&mut buffer).unwrap();
         assert_eq!(from, server);

@@ -1,31 +1,26 @@
-//! The hot path: one task per incoming track reads RTP and writes it to every receiver's own
-//! outgoing track (or a bot's socket), rewritten to that receiver's SSRC and payload type.
+//! The forwarding table and the hot path's one rule: which receivers get a copy of a packet,
+//! under which SSRC and payload type.
 //!
-//! The task reads a snapshot of the room's forwarding table (an `ArcSwap` the room actor
-//! replaces on every change), and the participants' mute and deaf flags straight from their
+//! The room actor replaces the table (an `ArcSwap`) on every change; the room's media loop
+//! reads a snapshot per packet, and the participants' mute and deaf flags straight from their
 //! admission's `watch` channel: no actor mailbox per packet.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use futures_util::FutureExt;
 use rtc::rtp::packet::Packet;
 use tokio::sync::watch;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::admissions::Flags;
 use super::bots::Bot;
-use super::keyframes::Keyframes;
 use super::sdp::Kind;
 
 /// Where a receiver's copy of a stream goes.
 #[derive(Clone)]
 pub enum Output {
-    /// A browser's peer connection: the track sending it this stream.
-    WebRtc(Arc<TrackLocalStaticRTP>),
+    /// A browser's peer connection (a track sending it this stream, under the sink's SSRC).
+    WebRtc,
     /// A bot on plain UDP.
     Bot(Arc<Bot>),
 }
@@ -57,70 +52,48 @@ pub type Table = HashMap<(i64, Kind), Route>;
 /// The snapshot shared by the room actor (writer) and the forwarding tasks (readers).
 pub type SharedTable = Arc<ArcSwap<Table>>;
 
-/// Forwards one incoming track until it ends. Runs on the media runtime.
-pub async fn forward(
-    track: Arc<dyn TrackRemote>,
-    keyframes: Arc<Keyframes>,
-    table: SharedTable,
-    key: (i64, Kind),
-) {
-    let mut known_sinks = 0;
-    while let Some(event) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-            continue;
-        };
-        let snapshot = table.load();
-        let Some(route) = snapshot.get(&key) else {
-            continue;
-        };
-        // A new receiver of video needs a keyframe to start decoding: ask the publisher.
-        if key.1 == Kind::Video && route.sinks.len() > known_sinks {
-            keyframes.request().await;
-        }
-        known_sinks = route.sinks.len();
-        deliver(route, key.1, packet);
+/// One receiver's copy of a packet: the sink, and the payload type it takes the codec under.
+pub struct Copy<'a> {
+    pub sink: &'a Sink,
+    payload_type: u8,
+}
+
+impl Copy<'_> {
+    /// `packet` (without its header extensions) as this receiver gets it.
+    pub fn of(&self, packet: &Packet) -> Packet {
+        let mut out = packet.clone();
+        out.header.ssrc = self.sink.ssrc;
+        out.header.payload_type = self.payload_type;
+        out
     }
 }
 
-/// Sends one packet of a publisher's `kind` stream to each of its route's receivers, unless
-/// the publisher is muted or a receiver deafened (audio).
-pub fn deliver(route: &Route, kind: Kind, mut packet: Packet) {
-    if kind == Kind::Audio && !forwards_audio(&route.flags) {
-        return;
-    }
-    // The publisher's extension ids mean nothing to the receivers.
+/// The copies of a packet of a publisher's `kind` stream sent with `payload_type`: one per
+/// receiver on the route, none while the publisher is muted, none for a deafened receiver
+/// (audio), none for a receiver without the codec.
+pub fn copies(route: &Route, kind: Kind, payload_type: u8) -> impl Iterator<Item = Copy<'_>> {
+    let audio = kind == Kind::Audio;
+    let muted = audio && !forwards_audio(&route.flags);
+    route
+        .sinks
+        .iter()
+        .filter(move |sink| !muted && (!audio || hears(&sink.flags)))
+        .filter_map(move |sink| {
+            let (_, ours) = sink
+                .payload_types
+                .iter()
+                .find(|(theirs, _)| *theirs == payload_type)?;
+            Some(Copy {
+                sink,
+                payload_type: *ours,
+            })
+        })
+}
+
+/// Drops the publisher's header extensions: their ids mean nothing to the receivers.
+pub fn strip_extensions(packet: &mut Packet) {
     packet.header.extension = false;
     packet.header.extensions.clear();
-    for sink in &route.sinks {
-        if kind == Kind::Audio && !hears(&sink.flags) {
-            continue;
-        }
-        let Some(payload_type) = sink
-            .payload_types
-            .iter()
-            .find(|(theirs, _)| *theirs == packet.header.payload_type)
-            .map(|(_, ours)| *ours)
-        else {
-            continue;
-        };
-        let mut out = packet.clone();
-        out.header.ssrc = sink.ssrc;
-        out.header.payload_type = payload_type;
-        match &sink.output {
-            Output::WebRtc(track) => write(track, sink.receiver, out),
-            Output::Bot(bot) => bot.send(&out),
-        }
-    }
-}
-
-/// Hands one packet to a receiver's connection without waiting: a receiver whose connection
-/// cannot take it now (its queue is full) loses this packet, and nobody else waits for it.
-fn write(track: &TrackLocalStaticRTP, receiver: i64, packet: Packet) {
-    match track.write_rtp(packet).now_or_never() {
-        Some(Ok(())) => {}
-        Some(Err(error)) => tracing::trace!(%error, receiver, "forwarding"),
-        None => tracing::trace!(receiver, "a receiver's queue is full"),
-    }
 }
 
 fn forwards_audio(flags: &watch::Receiver<Option<Flags>>) -> bool {
@@ -129,4 +102,74 @@ fn forwards_audio(flags: &watch::Receiver<Option<Flags>>) -> bool {
 
 fn hears(flags: &watch::Receiver<Option<Flags>>) -> bool {
     flags.borrow().is_some_and(|f| f.hears())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(flags: Flags) -> watch::Receiver<Option<Flags>> {
+        watch::channel(Some(flags)).1
+    }
+
+    fn sink(receiver: i64, flags: Flags) -> Sink {
+        Sink {
+            receiver,
+            output: Output::WebRtc,
+            ssrc: 1000 + receiver as u32,
+            // The publisher's Opus is 111; this receiver numbers it 109.
+            payload_types: vec![(111, 109)],
+            flags: self::flags(flags),
+        }
+    }
+
+    fn receivers(route: &Route, kind: Kind, payload_type: u8) -> Vec<i64> {
+        copies(route, kind, payload_type)
+            .map(|copy| copy.sink.receiver)
+            .collect()
+    }
+
+    #[test]
+    fn copies_skip_the_deafened_and_stop_while_the_publisher_is_muted() {
+        let deaf = Flags {
+            self_deaf: true,
+            ..Flags::default()
+        };
+        let mut route = Route {
+            flags: flags(Flags::default()),
+            sinks: vec![sink(1, Flags::default()), sink(2, deaf)],
+        };
+        assert_eq!(receivers(&route, Kind::Audio, 111), vec![1]);
+        // Deafened receivers still get video; a codec the receiver lacks goes nowhere.
+        assert_eq!(receivers(&route, Kind::Video, 111), vec![1, 2]);
+        assert!(receivers(&route, Kind::Audio, 96).is_empty());
+        route.flags = flags(Flags {
+            mute: true,
+            ..Flags::default()
+        });
+        assert!(receivers(&route, Kind::Audio, 111).is_empty());
+        assert_eq!(receivers(&route, Kind::Video, 111), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_copy_carries_the_receivers_ssrc_and_payload_type() {
+        let route = Route {
+            flags: flags(Flags::default()),
+            sinks: vec![sink(7, Flags::default())],
+        };
+        let mut packet = Packet::default();
+        packet.header.ssrc = 42;
+        packet.header.payload_type = 111;
+        packet.header.sequence_number = 9;
+        let copy = copies(&route, Kind::Audio, 111).next().unwrap();
+        let out = copy.of(&packet);
+        assert_eq!(
+            (
+                out.header.ssrc,
+                out.header.payload_type,
+                out.header.sequence_number
+            ),
+            (1007, 109, 9)
+        );
+    }
 }

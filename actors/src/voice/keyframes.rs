@@ -1,66 +1,27 @@
 //! Keyframe requests: a receiver that lost the picture (or just joined) asks for a keyframe
-//! with PLI or FIR on the track the SFU sends it; the request is passed on to the publisher,
-//! at most once per [`INTERVAL`] per published track, so a room of receivers cannot make a
-//! publisher send nothing but keyframes.
+//! with PLI or FIR on the track the SFU sends it; the room's media loop passes the request on
+//! to the publisher, at most once per [`INTERVAL`] per published track, so a room of receivers
+//! cannot make a publisher send nothing but keyframes.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::sansio::Protocol;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::track_remote::TrackRemote;
 
 /// At most one keyframe request per published track per this long.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
-/// Asks one publisher's track for keyframes, rate-limited.
-pub struct Keyframes {
-    track: Arc<dyn TrackRemote>,
-    ssrc: u32,
-    last: Mutex<Option<Instant>>,
-}
-
-impl Keyframes {
-    pub fn new(track: Arc<dyn TrackRemote>, ssrc: u32) -> Self {
-        Self {
-            track,
-            ssrc,
-            last: Mutex::new(None),
-        }
+/// Whether a keyframe request may go out now (none did within [`INTERVAL`]); if so, it is
+/// counted as sent.
+pub fn due(last: &mut Option<Instant>, now: Instant) -> bool {
+    if last.is_some_and(|at| now.saturating_duration_since(at) < INTERVAL) {
+        return false;
     }
-
-    /// Sends a PLI to the publisher unless one went out within [`INTERVAL`].
-    pub async fn request(&self) {
-        {
-            let mut last = crate::sync::lock(&self.last);
-            if last.is_some_and(|at| at.elapsed() < INTERVAL) {
-                return;
-            }
-            *last = Some(Instant::now());
-        }
-        let pli = PictureLossIndication {
-            sender_ssrc: 0,
-            media_ssrc: self.ssrc,
-        };
-        if let Err(error) = self.track.write_rtcp(vec![Box::new(pli)]).await {
-            tracing::debug!(%error, "keyframe request");
-        }
-    }
-}
-
-/// Passes a receiver's keyframe requests on the track it is sent to the publisher, until the
-/// track is unbound (the receiver or the publisher left). Runs on the media runtime.
-pub async fn relay(sent: Arc<TrackLocalStaticRTP>, publisher: Arc<Keyframes>) {
-    while let Some(event) = sent.poll().await {
-        if let TrackLocalEvent::OnRtcpPacket(_) = event {
-            publisher.request().await;
-        }
-    }
+    *last = Some(now);
+    true
 }
 
 /// The last interceptor of every peer connection: inbound RTCP otherwise stops in the
@@ -120,4 +81,19 @@ impl Interceptor for KeyframeRequests {
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_request_per_interval() {
+        let start = Instant::now();
+        let mut last = None;
+        assert!(due(&mut last, start));
+        assert!(!due(&mut last, start + INTERVAL / 2));
+        assert!(due(&mut last, start + INTERVAL));
+        assert!(!due(&mut last, start + INTERVAL));
+    }
 }

@@ -10,10 +10,12 @@
 //! reads as `None`, and the media half hangs up).
 //!
 //! The media half: [`gateway`] (one voice WebSocket), [`room`] (a room actor per active room
-//! and their registry), [`transport`] (a participant's peer connection), [`bots`] (bots' voice
-//! over plain UDP), [`forwarding`] (the RTP hot path), [`keyframes`] (PLI/FIR from receivers to
-//! publishers), [`sdp`] (browser SDP fragments ↔ whole descriptions), [`media`] (the media
-//! runtime, the peer-connection factory and the bots' socket).
+//! and their registry), [`media_loop`] (a room's task that owns its peer connections and
+//! forwards RTP between them), [`transport`] (a participant's side of their peer connection),
+//! [`bots`] (bots' voice over plain UDP), [`forwarding`] (the forwarding table), [`keyframes`]
+//! (PLI/FIR from receivers to publishers), [`sdp`] (browser SDP fragments ↔ whole
+//! descriptions), [`media`] (the media runtime, the peer-connection factory and the bots'
+//! socket).
 
 pub mod admissions;
 pub mod bots;
@@ -21,6 +23,7 @@ pub mod forwarding;
 pub mod gateway;
 pub mod keyframes;
 pub mod media;
+pub mod media_loop;
 pub mod room;
 pub mod sdp;
 pub mod transport;

@@ -15,12 +15,10 @@ use tokio::sync::watch;
 use super::admissions::{Flags, RoomKey};
 use super::bots::{self, Bot};
 use super::forwarding::{Output, Route, SharedTable, Sink, Table};
-use super::keyframes::Keyframes;
 use super::media::{Media, MediaError};
+use super::media_loop::{MediaLoop, MediaLoopDied, Reports, TrackStarted, TransportFailed};
 use super::sdp::{ClientFragment, Codec, Kind, Published};
-use super::transport::{
-    AddSink, Close, Opening, Publish, TrackStarted, Transport, TransportFailed,
-};
+use super::transport::{AddSink, Close, Opening, Publish, Transport};
 
 /// What a room tells a participant's voice connection.
 #[derive(Message, Debug, Clone)]
@@ -52,9 +50,8 @@ struct Member {
     transport: Option<Addr<Transport>>,
     /// A bot's plain-UDP connection, in place of a transport.
     bot: Option<Arc<Bot>>,
-    /// What this member publishes, by kind, once the track arrived (and where receivers'
-    /// keyframe requests go; a bot's audio takes none).
-    tracks: HashMap<Kind, (RTCRtpCodec, Option<Arc<Keyframes>>)>,
+    /// What this member publishes, by kind, once the track arrived.
+    tracks: HashMap<Kind, RTCRtpCodec>,
     /// The `streams` of their last op 12, relayed as is.
     streams: Value,
     /// Their last SPEAKING state, for receivers whose audio sender comes later.
@@ -67,16 +64,30 @@ pub struct Room {
     key: RoomKey,
     media: Media,
     table: SharedTable,
+    /// Owns the members' peer connections and forwards between them.
+    media_loop: MediaLoop,
     members: HashMap<i64, Member>,
     registry: Addr<VoiceRooms>,
 }
 
 impl Room {
-    fn new(key: RoomKey, media: Media, registry: Addr<VoiceRooms>) -> Self {
+    fn new(
+        key: RoomKey,
+        media: Media,
+        registry: Addr<VoiceRooms>,
+        ctx: &mut Context<Self>,
+    ) -> Self {
+        let table: SharedTable = Arc::new(ArcSwap::from_pointee(Table::new()));
+        let reports = Reports {
+            started: ctx.address().recipient(),
+            failed: ctx.address().recipient(),
+            died: ctx.address().recipient(),
+        };
         Self {
             key,
+            media_loop: MediaLoop::start(&media, table.clone(), reports),
             media,
-            table: Arc::new(ArcSwap::from_pointee(Table::new())),
+            table,
             members: HashMap::new(),
             registry,
         }
@@ -111,7 +122,7 @@ impl Room {
         else {
             return;
         };
-        let (Some(their), Some(our), Some((codec, keyframes))) = (
+        let (Some(their), Some(our), Some(codec)) = (
             from.fragment.as_ref(),
             to.fragment.as_ref(),
             from.tracks.get(&kind).cloned(),
@@ -160,16 +171,13 @@ impl Room {
             kind,
             ssrc,
             codec,
-            keyframes,
         };
         let added =
             transport
                 .send(request)
                 .into_actor(self)
                 .map(move |result, room, _| match result {
-                    Ok(Ok(track)) => {
-                        room.install(publisher, kind, connection, sink(Output::WebRtc(track)))
-                    }
+                    Ok(Ok(())) => room.install(publisher, kind, connection, sink(Output::WebRtc)),
                     Ok(Err(error)) => tracing::warn!(%error, "adding a sender failed"),
                     Err(_) => {}
                 });
@@ -256,6 +264,8 @@ impl Actor for Room {
     type Context = Context<Self>;
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
+        // The table's bots hold the media loops' handles: without it, the loops end.
+        self.table.store(Arc::new(Table::new()));
         // Only a failure leaves members behind: their clients reconnect.
         for member in self.members.values() {
             member.session.do_send(ToVoice::Close(SERVER_CRASHED));
@@ -343,7 +353,7 @@ pub struct Connect {
 impl Handler<Connect> for Room {
     type Result = ResponseActFuture<Self, Result<String, MediaError>>;
 
-    fn handle(&mut self, connect: Connect, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, connect: Connect, _: &mut Context<Self>) -> Self::Result {
         let Some(member) = self.member(connect.user_id, connect.connection) else {
             return Box::pin(async { Err(MediaError::Gone) }.into_actor(self));
         };
@@ -353,11 +363,9 @@ impl Handler<Connect> for Room {
         }
         let opening = Opening {
             media: self.media.clone(),
+            media_loop: self.media_loop.clone(),
             user_id: connect.user_id,
             fragment: connect.fragment.clone(),
-            table: self.table.clone(),
-            started: ctx.address().recipient(),
-            failed: ctx.address().recipient(),
         };
         let (user_id, connection, fragment) =
             (connect.user_id, connect.connection, connect.fragment);
@@ -408,7 +416,7 @@ impl Handler<ConnectBot> for Room {
 
     fn handle(&mut self, connect: ConnectBot, ctx: &mut Context<Self>) -> Self::Result {
         let user_id = connect.user_id;
-        let table = self.table.clone();
+        let media_loop = self.media_loop.clone();
         let bots = self.media.bots.clone();
         let publishes = may_publish(&self.key, user_id);
         let member = self
@@ -419,12 +427,12 @@ impl Handler<ConnectBot> for Room {
         if member.transport.is_some() || member.bot.is_some() {
             return Err(MediaError::Gone);
         }
-        let (bot, key) = bots.register(user_id, connect.ssrc, table);
+        let (bot, key) = bots.register(user_id, connect.ssrc, media_loop);
         member.bot = Some(bot);
         member.fragment = Some(ClientFragment::plain_opus(bots::OPUS_PAYLOAD_TYPE));
         if publishes {
             let opus = Codec::opus(bots::OPUS_PAYLOAD_TYPE).to_webrtc();
-            member.tracks.insert(Kind::Audio, (opus, None));
+            member.tracks.insert(Kind::Audio, opus);
         }
         let others: Vec<(i64, Vec<Kind>)> = self
             .members
@@ -610,9 +618,7 @@ impl Handler<TrackStarted> for Room {
         let Some(member) = self.members.get_mut(&started.user_id) else {
             return;
         };
-        member
-            .tracks
-            .insert(started.kind, (started.codec, Some(started.keyframes)));
+        member.tracks.insert(started.kind, started.codec);
         let receivers: Vec<i64> = self
             .members
             .keys()
@@ -648,6 +654,14 @@ impl Handler<TransportFailed> for Room {
             member.session.do_send(ToVoice::Close(DISCONNECTED));
             self.remove(failed.user_id, ctx);
         }
+    }
+}
+
+impl Handler<MediaLoopDied> for Room {
+    type Result = ();
+
+    fn handle(&mut self, _: MediaLoopDied, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 
@@ -687,7 +701,8 @@ impl Handler<Enter> for VoiceRooms {
         if let Some(room) = self.rooms.get(&key).filter(|room| room.connected()) {
             return MessageResult(room.clone());
         }
-        let room = Room::new(key.clone(), self.media.clone(), ctx.address()).start();
+        let (media, registry) = (self.media.clone(), ctx.address());
+        let room = Room::create(|room| Room::new(key.clone(), media, registry, room));
         self.rooms.insert(key, room.clone());
         MessageResult(room)
     }

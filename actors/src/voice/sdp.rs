@@ -16,7 +16,6 @@
 
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec};
 use std::fmt::Write as _;
-use std::net::IpAddr;
 
 /// Why a client's fragment was refused (the voice gateway closes with 4020 bad request).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -412,9 +411,7 @@ impl Offer<'_> {
 
 /// Cuts `webrtc`'s whole answer down to the ICE-lite fragment a browser client expects: the
 /// port in the `m=` line, `c=`, `a=rtcp`, the credentials, the fingerprint and one candidate.
-/// `public_ip` (a server behind a 1:1 NAT) replaces the bound address the candidate names:
-/// that is where the client must send.
-pub fn answer_fragment(answer: &str, public_ip: Option<IpAddr>) -> Result<String, SdpError> {
+pub fn answer_fragment(answer: &str) -> Result<String, SdpError> {
     let attribute = |name: &str| {
         answer
             .lines()
@@ -432,16 +429,12 @@ pub fn answer_fragment(answer: &str, public_ip: Option<IpAddr>) -> Result<String
                 .is_some_and(|t| t.eq_ignore_ascii_case("udp"))
         })
         .ok_or(SdpError::Missing("a=candidate"))?;
-    let mut fields: Vec<String> = candidate.split_whitespace().map(str::to_string).collect();
-    if fields.len() < 6 {
-        return Err(SdpError::Malformed(candidate.to_string()));
-    }
-    if let Some(public) = public_ip {
-        fields[4] = public.to_string();
-    }
-    let (ip, port) = (&fields[4], &fields[5]);
+    let fields: Vec<&str> = candidate.split_whitespace().collect();
+    let (ip, port) = match fields.as_slice() {
+        [_, _, _, _, ip, port, ..] => (*ip, *port),
+        _ => return Err(SdpError::Malformed(candidate.to_string())),
+    };
     let family = if ip.contains(':') { "IP6" } else { "IP4" };
-    let candidate = fields.join(" ");
     let ufrag = attribute("a=ice-ufrag:").ok_or(SdpError::Missing("a=ice-ufrag"))?;
     let pwd = attribute("a=ice-pwd:").ok_or(SdpError::Missing("a=ice-pwd"))?;
     let fingerprint = attribute("a=fingerprint:").ok_or(SdpError::Missing("a=fingerprint"))?;
@@ -546,20 +539,15 @@ mod tests {
         let answer = "v=0\r\na=ice-lite\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
             a=ice-ufrag:srv\r\na=ice-pwd:srvpwd\r\na=fingerprint:sha-256 AA:BB\r\n\
             a=candidate:1 1 udp 2130706431 203.0.113.5 50004 typ host\r\n";
-        let fragment = answer_fragment(answer, None).unwrap();
+        let fragment = answer_fragment(answer).unwrap();
         assert!(fragment.starts_with("m=audio 50004 ICE/SDP\n"));
         assert!(fragment.contains("c=IN IP4 203.0.113.5\n"));
         assert!(fragment.contains("a=rtcp:50004\n"));
         assert!(fragment.contains("a=ice-ufrag:srv\n"));
         assert!(fragment.contains("a=candidate:1 1 udp 2130706431 203.0.113.5 50004 typ host\n"));
         assert_eq!(
-            answer_fragment("v=0", None),
+            answer_fragment("v=0"),
             Err(SdpError::Missing("a=candidate"))
         );
-        // Behind a 1:1 NAT the client is sent to the public address.
-        let public = answer_fragment(answer, Some("198.51.100.9".parse().unwrap())).unwrap();
-        assert!(public.contains("c=IN IP4 198.51.100.9\n"));
-        assert!(public.contains("a=candidate:1 1 udp 2130706431 198.51.100.9 50004 typ host\n"));
-        assert!(!public.contains("203.0.113.5"));
     }
 }

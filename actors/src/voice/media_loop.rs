@@ -1,0 +1,885 @@
+//! A room's media loop: one task that owns every participant's peer connection (`rtc`'s
+//! sans-I/O core, re-exported by `webrtc`) and forwards RTP between them.
+//!
+//! A packet read from a publisher is written into each receiver's connection and sent on that
+//! receiver's socket in the same turn of the loop: no channel, no lock and no task wake-up per
+//! receiver, which is what a per-connection driver costs on an SFU's fan-out. The loop reads
+//! every connection's socket itself (a wake-up drains all that are ready), so nothing crosses
+//! threads on the way in either. Timers (ICE consent, DTLS retransmits, RTCP reports) are each
+//! connection's `poll_timeout`, slept on together.
+//!
+//! A room may have several loops (`[voice] room_loops`, its shards), so one very big room can
+//! use more than one core: each participant's connection lives in one shard, and a publisher's
+//! packet goes once to each other shard, which writes it to the receivers it holds. One loop is
+//! the default: it costs the least CPU per packet, and rooms spread over the media threads.
+//!
+//! The transport actors and the room actor talk to the loops through [`MediaLoop`]; the loops
+//! tell the room when a participant's track starts and when a connection fails. If a loop dies,
+//! the room stops and its clients reconnect.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::BytesMut;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{CandidateHostConfig, RTCIceCandidate};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::packet::Packet;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use webrtc::peer_connection::RTCSessionDescription;
+
+use super::forwarding::{self, Output, Route, SharedTable};
+use super::keyframes;
+use super::media::{LiveGuard, Media, MediaError, NewPeer};
+use super::sdp::{Codec, Kind};
+
+/// To the room: a participant's track arrived (they publish `kind` with `codec`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TrackStarted {
+    pub user_id: i64,
+    pub kind: Kind,
+    pub codec: RTCRtpCodec,
+}
+
+/// To the room: a participant's connection failed (ICE consent lost, DTLS failed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TransportFailed {
+    pub user_id: i64,
+}
+
+/// To the room: its media loop is gone (it panicked); the room's calls end.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MediaLoopDied;
+
+/// Where the loop reports to: the room actor.
+pub struct Reports {
+    pub started: Recipient<TrackStarted>,
+    pub failed: Recipient<TransportFailed>,
+    pub died: Recipient<MediaLoopDied>,
+}
+
+/// One participant's connection, as the loop knows it: their user id and which of their
+/// connections (a re-admission opens a new one before the old one is closed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerId {
+    pub user_id: i64,
+    pub generation: u64,
+}
+
+/// A track to add to a connection, and the (publisher, kind) stream it sends.
+pub type NewTrack = (MediaStreamTrack, (i64, Kind));
+
+enum Command {
+    Adopt {
+        id: PeerId,
+        peer: Box<NewPeer>,
+        codecs: Arc<[Codec]>,
+        offer: String,
+        reply: oneshot::Sender<Result<String, MediaError>>,
+    },
+    Negotiate {
+        id: PeerId,
+        offer: String,
+        track: Option<Box<NewTrack>>,
+        reply: oneshot::Sender<Result<(), MediaError>>,
+    },
+    Close(PeerId),
+    /// A receiver in another shard asked for a keyframe of `publisher`'s `kind` stream.
+    KeyframeWanted {
+        publisher: i64,
+        kind: Kind,
+    },
+}
+
+/// A packet of `publisher`'s `kind` stream (read by another shard, or a bot's) for a shard's
+/// receivers, and for the bots in the room if `to_bots`.
+struct Forwarded {
+    publisher: i64,
+    kind: Kind,
+    packet: Packet,
+    to_bots: bool,
+}
+
+/// Packets waiting for a shard; a shard that fell further behind loses the newest, as a
+/// congested network would, instead of queueing without end.
+const FORWARD_QUEUE: usize = 1024;
+
+/// What reaches one shard: commands (never dropped, handled first) and packets.
+#[derive(Clone)]
+struct Shard {
+    control: mpsc::UnboundedSender<Command>,
+    media: mpsc::Sender<Forwarded>,
+}
+
+/// A shard as the room's other shards know it: the loops end when the last handle goes, not
+/// when each other does.
+struct OtherShard {
+    control: mpsc::WeakUnboundedSender<Command>,
+    media: mpsc::WeakSender<Forwarded>,
+}
+
+impl Shard {
+    fn forward(&self, forwarded: Forwarded) {
+        // Full: this shard is behind; the packet is lost for its receivers alone.
+        let _ = self.media.try_send(forwarded);
+    }
+}
+
+/// The handle on a room's media loops; cheap to clone. The loops end when the last handle is
+/// dropped.
+#[derive(Clone)]
+pub struct MediaLoop {
+    shards: Arc<[Shard]>,
+    generations: Arc<AtomicU64>,
+}
+
+impl MediaLoop {
+    /// Starts the loops (`[voice] room_loops`) of a room whose forwarding table is `table`.
+    pub fn start(media: &Media, table: SharedTable, reports: Reports) -> Self {
+        let count = media.settings.room_loops.max(1);
+        let (shards, inboxes): (Vec<_>, Vec<_>) = (0..count)
+            .map(|_| {
+                let (control, commands) = mpsc::unbounded_channel();
+                let (media, packets) = mpsc::channel(FORWARD_QUEUE);
+                (Shard { control, media }, (commands, packets))
+            })
+            .unzip();
+        for (index, inbox) in inboxes.into_iter().enumerate() {
+            let others = shards
+                .iter()
+                .enumerate()
+                .filter(|(other, _)| *other != index)
+                .map(|(_, shard)| OtherShard {
+                    control: shard.control.downgrade(),
+                    media: shard.media.downgrade(),
+                })
+                .collect();
+            let state = State {
+                peers: HashMap::new(),
+                sockets: HashMap::new(),
+                table: table.clone(),
+                others,
+                started: reports.started.clone(),
+                failed: reports.failed.clone(),
+                last_timers: Instant::now(),
+            };
+            let running = media.spawn(state.run(inbox.0, inbox.1));
+            let died = reports.died.clone();
+            media.spawn(async move {
+                if let Err(error) = running.await {
+                    tracing::error!(%error, "a room's media loop died");
+                    died.do_send(MediaLoopDied);
+                }
+            });
+        }
+        Self {
+            shards: shards.into(),
+            generations: Arc::default(),
+        }
+    }
+
+    /// A handle whose loops are not running (what they are sent goes nowhere), for unit tests.
+    #[cfg(test)]
+    pub fn unattached() -> Self {
+        let (control, _) = mpsc::unbounded_channel();
+        let (media, _) = mpsc::channel(1);
+        Self {
+            shards: vec![Shard { control, media }].into(),
+            generations: Arc::default(),
+        }
+    }
+
+    /// A new connection's id for `user_id`.
+    pub fn peer_id(&self, user_id: i64) -> PeerId {
+        PeerId {
+            user_id,
+            generation: self.generations.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Hands a new connection to the loop and answers the client's `offer` on it; the answer's
+    /// SDP (with the host candidate).
+    pub async fn adopt(
+        &self,
+        id: PeerId,
+        peer: NewPeer,
+        codecs: Arc<[Codec]>,
+        offer: String,
+    ) -> Result<String, MediaError> {
+        let (reply, answered) = oneshot::channel();
+        self.send(
+            id,
+            Command::Adopt {
+                id,
+                peer: Box::new(peer),
+                codecs,
+                offer,
+                reply,
+            },
+        )?;
+        answered.await.map_err(|_| MediaError::Gone)?
+    }
+
+    /// Renegotiates `id`'s connection with a new offer, adding `track` (sending the stream
+    /// it names) first.
+    pub async fn negotiate(
+        &self,
+        id: PeerId,
+        offer: String,
+        track: Option<NewTrack>,
+    ) -> Result<(), MediaError> {
+        let (reply, answered) = oneshot::channel();
+        self.send(
+            id,
+            Command::Negotiate {
+                id,
+                offer,
+                track: track.map(Box::new),
+                reply,
+            },
+        )?;
+        answered.await.map_err(|_| MediaError::Gone)?
+    }
+
+    /// Closes `id`'s connection and frees its port.
+    pub fn close(&self, id: PeerId) {
+        let _ = self.send(id, Command::Close(id));
+    }
+
+    /// Forwards one of a bot's packets to the room: every shard's receivers, and (once) the
+    /// other bots.
+    pub fn from_bot(&self, publisher: i64, packet: Packet) {
+        for (index, shard) in self.shards.iter().enumerate() {
+            shard.forward(Forwarded {
+                publisher,
+                kind: Kind::Audio,
+                packet: packet.clone(),
+                to_bots: index == 0,
+            });
+        }
+    }
+
+    /// Sends a command to the shard that holds (or will hold) `id`'s connection.
+    fn send(&self, id: PeerId, command: Command) -> Result<(), MediaError> {
+        let shard = &self.shards[(id.generation % self.shards.len() as u64) as usize];
+        shard.control.send(command).map_err(|_| MediaError::Gone)
+    }
+}
+
+/// The largest datagram read: RTP over UDP stays under the path MTU.
+const DATAGRAM_MAX: usize = 2048;
+/// The most datagrams read from one socket per wake-up, so one flooding client cannot hold
+/// the others up.
+const READ_BATCH: usize = 32;
+/// How long the loop sleeps when no connection has a timer.
+const IDLE: Duration = Duration::from_secs(3600);
+
+struct Datagram {
+    user_id: i64,
+    from: SocketAddr,
+    data: BytesMut,
+}
+
+/// What woke the loop.
+enum Wake {
+    Command(Option<Command>),
+    Forwarded(Forwarded),
+    Datagrams,
+    Timers,
+}
+
+/// A connection the loop serves.
+struct Peer {
+    generation: u64,
+    connection: rtc::peer_connection::RTCPeerConnection,
+    socket: Arc<UdpSocket>,
+    /// Where the client reaches the socket (see [`NewPeer::announced`]).
+    announced: SocketAddr,
+    /// ICE and DTLS are up: SRTP can be sent.
+    connected: bool,
+    /// The connection failed (ICE consent lost, DTLS failed) or panicked inside `rtc`: it is
+    /// removed and the room told at the end of the loop's turn.
+    failed: bool,
+    /// When the connection's next timer fires.
+    deadline: Option<Instant>,
+    /// The client's codecs, which name a published track's codec by its first packet.
+    codecs: Arc<[Codec]>,
+    /// What the participant publishes, by the id `rtc` gives each incoming track.
+    incoming: HashMap<String, Incoming>,
+    /// The (publisher, kind) stream each outgoing track sends, by track id.
+    outgoing: HashMap<String, (i64, Kind)>,
+    _live: LiveGuard,
+}
+
+struct Incoming {
+    kind: Kind,
+    receiver: RTCRtpReceiverId,
+    /// Known from the track's first media packet on.
+    stream: Option<Stream>,
+}
+
+struct Stream {
+    ssrc: u32,
+    /// Receivers at the last packet: a new one of video needs a keyframe.
+    sinks: usize,
+    last_keyframe_request: Option<Instant>,
+}
+
+impl Peer {
+    /// Runs `work` on the connection unless it failed. A panic inside `rtc` (a malformed
+    /// packet tripping an assertion) fails this connection alone instead of killing the loop
+    /// and with it the room's calls.
+    fn guarded<R>(&mut self, work: impl FnOnce(&mut Self) -> R) -> Option<R> {
+        if self.failed {
+            return None;
+        }
+        match panic::catch_unwind(AssertUnwindSafe(|| work(self))) {
+            Ok(result) => Some(result),
+            Err(_) => {
+                tracing::error!("a peer connection panicked; closing it");
+                self.failed = true;
+                None
+            }
+        }
+    }
+
+    /// Sends everything the connection has to send (inside [`Self::guarded`]).
+    fn flush(&mut self) {
+        while let Some(datagram) = self.connection.poll_write() {
+            // UDP: a full socket buffer loses the datagram, as the network would.
+            if let Err(error) = self
+                .socket
+                .try_send_to(&datagram.message, datagram.transport.peer_addr)
+            {
+                tracing::trace!(%error, "sending media");
+            }
+        }
+        self.deadline = self.connection.poll_timeout();
+    }
+
+    /// Writes one forwarded packet (already under this receiver's SSRC and payload type);
+    /// until the connection is up, there is nothing to send it with.
+    fn send_rtp(&mut self, now: Instant, packet: Packet) {
+        if !self.connected {
+            return;
+        }
+        self.guarded(|peer| {
+            // `rtc` finds the sender by the packet's SSRC; the track id goes unread.
+            let message = RTCMessage::RtpPacket(String::new(), packet);
+            if let Err(error) = peer
+                .connection
+                .handle_write(TaggedRTCMessage { now, message })
+            {
+                tracing::trace!(%error, "forwarding");
+            }
+            peer.flush();
+        });
+    }
+
+    /// Takes the connection's events and what it read: whether it failed, and the RTP and
+    /// RTCP for the application.
+    fn take_output(&mut self) -> Vec<RTCMessage> {
+        self.flush();
+        while let Some(event) = self.connection.poll_event() {
+            match event {
+                RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                    let kind = match self.connection.rtp_receiver(init.receiver_id) {
+                        Some(receiver) if receiver.track().kind() == RtpCodecKind::Video => {
+                            Kind::Video
+                        }
+                        _ => Kind::Audio,
+                    };
+                    let incoming = Incoming {
+                        kind,
+                        receiver: init.receiver_id,
+                        stream: None,
+                    };
+                    self.incoming.insert(init.track_id, incoming);
+                }
+                RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id)) => {
+                    self.incoming.remove(&track_id);
+                }
+                RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                    self.connected = state == RTCPeerConnectionState::Connected;
+                    self.failed |= state == RTCPeerConnectionState::Failed;
+                }
+                _ => {}
+            }
+        }
+        let mut read = Vec::new();
+        while let Some(message) = self.connection.poll_read() {
+            read.push(message.message);
+        }
+        self.flush();
+        read
+    }
+
+    /// Answers `offer`, adding the host candidate first on the first negotiation.
+    fn answer(&mut self, offer: String, first: bool) -> Result<String, MediaError> {
+        self.guarded(|peer| peer.answer_now(offer, first))
+            .unwrap_or(Err(MediaError::Gone))
+    }
+
+    fn answer_now(&mut self, offer: String, first: bool) -> Result<String, MediaError> {
+        let now = Instant::now();
+        self.connection
+            .set_remote_description(now, RTCSessionDescription::offer(offer)?)?;
+        if first {
+            let candidate = CandidateHostConfig {
+                base_config: rtc::ice::candidate::CandidateConfig {
+                    network: "udp".to_owned(),
+                    address: self.announced.ip().to_string(),
+                    port: self.announced.port(),
+                    component: 1,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+            .new_candidate_host()?;
+            self.connection
+                .add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        }
+        let answer = self.connection.create_answer(None)?;
+        self.connection.set_local_description(now, answer)?;
+        let sdp = self
+            .connection
+            .local_description()
+            .map(|description| description.sdp)
+            .ok_or(MediaError::Gone)?;
+        self.flush();
+        Ok(sdp)
+    }
+}
+
+/// However a connection ends (hung up, failed, replaced, or the room stopped), it says goodbye
+/// to the peer and its port is freed.
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.guarded(|peer| {
+            if let Err(error) = peer.connection.close() {
+                tracing::debug!(%error, "closing a peer connection");
+            }
+            peer.flush();
+        });
+    }
+}
+
+/// Reads what waits on every connection's socket (up to [`READ_BATCH`] each) into `out`;
+/// pending until there is something.
+fn read_ready(
+    sockets: &HashMap<i64, Arc<UdpSocket>>,
+    cx: &mut TaskContext<'_>,
+    buffer: &mut [u8],
+    out: &mut Vec<Datagram>,
+) -> Poll<()> {
+    for (user_id, socket) in sockets {
+        for _ in 0..READ_BATCH {
+            let mut read = ReadBuf::new(buffer);
+            match socket.poll_recv_from(cx, &mut read) {
+                Poll::Ready(Ok(from)) => out.push(Datagram {
+                    user_id: *user_id,
+                    from,
+                    data: BytesMut::from(read.filled()),
+                }),
+                Poll::Ready(Err(error)) => {
+                    tracing::trace!(%error, "reading media");
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+    }
+    if out.is_empty() {
+        Poll::Pending
+    } else {
+        Poll::Ready(())
+    }
+}
+
+/// The loop's state.
+struct State {
+    peers: HashMap<i64, Peer>,
+    /// The peers' sockets, which the loop waits on (a connection itself is not `Sync`).
+    sockets: HashMap<i64, Arc<UdpSocket>>,
+    table: SharedTable,
+    /// The room's other shards.
+    others: Vec<OtherShard>,
+    started: Recipient<TrackStarted>,
+    failed: Recipient<TransportFailed>,
+    /// When timers were last handled: a timer that cannot advance must not spin the loop.
+    last_timers: Instant,
+}
+
+/// The shortest pause between two rounds of timers.
+const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
+
+impl State {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut packets: mpsc::Receiver<Forwarded>,
+    ) {
+        let mut buffer = vec![0u8; DATAGRAM_MAX];
+        let mut datagrams = Vec::new();
+        loop {
+            let deadline = self
+                .peers
+                .values()
+                .filter_map(|peer| peer.deadline)
+                .min()
+                .unwrap_or_else(|| Instant::now() + IDLE)
+                .max(self.last_timers + TIMER_RESOLUTION);
+            let sockets = &self.sockets;
+            let wake = tokio::select! {
+                biased;
+                command = commands.recv() => Wake::Command(command),
+                Some(forwarded) = packets.recv() => Wake::Forwarded(forwarded),
+                () = std::future::poll_fn(|cx| read_ready(sockets, cx, &mut buffer, &mut datagrams))
+                    => Wake::Datagrams,
+                () = tokio::time::sleep_until(deadline.into()) => Wake::Timers,
+            };
+            match wake {
+                Wake::Command(Some(command)) => self.command(command),
+                Wake::Command(None) => break,
+                Wake::Forwarded(Forwarded {
+                    publisher,
+                    kind,
+                    packet,
+                    to_bots,
+                }) => {
+                    let snapshot = self.table.load();
+                    if let Some(route) = snapshot.get(&(publisher, kind)) {
+                        self.deliver(route, kind, packet, to_bots);
+                    }
+                }
+                Wake::Datagrams => {
+                    for datagram in datagrams.drain(..) {
+                        self.datagram(datagram);
+                    }
+                }
+                Wake::Timers => self.timers(),
+            }
+            if self.peers.values().any(|peer| peer.failed) {
+                self.remove_failed();
+            }
+        }
+    }
+
+    /// Closes the connections that failed, and tells the room.
+    fn remove_failed(&mut self) {
+        let failed: Vec<i64> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| peer.failed)
+            .map(|(user_id, _)| *user_id)
+            .collect();
+        for user_id in failed {
+            self.failed.do_send(TransportFailed { user_id });
+            self.remove(user_id);
+        }
+    }
+
+    fn remove(&mut self, user_id: i64) {
+        self.peers.remove(&user_id);
+        self.sockets.remove(&user_id);
+    }
+
+    fn peer(&mut self, id: PeerId) -> Option<&mut Peer> {
+        self.peers
+            .get_mut(&id.user_id)
+            .filter(|peer| peer.generation == id.generation)
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Adopt {
+                id,
+                peer,
+                codecs,
+                offer,
+                reply,
+            } => {
+                let _ = reply.send(self.adopt(id, peer, codecs, offer));
+            }
+            Command::Negotiate {
+                id,
+                offer,
+                track,
+                reply,
+            } => {
+                let _ = reply.send(self.negotiate(id, offer, track));
+            }
+            Command::Close(id) => {
+                if self.peer(id).is_some() {
+                    self.remove(id.user_id);
+                }
+            }
+            Command::KeyframeWanted { publisher, kind } => {
+                self.request_keyframe(publisher, kind, Instant::now());
+            }
+        }
+    }
+
+    fn adopt(
+        &mut self,
+        id: PeerId,
+        new: Box<NewPeer>,
+        codecs: Arc<[Codec]>,
+        offer: String,
+    ) -> Result<String, MediaError> {
+        let mut peer = Peer {
+            generation: id.generation,
+            connection: new.connection,
+            socket: new.socket,
+            announced: new.announced,
+            connected: false,
+            failed: false,
+            deadline: None,
+            codecs,
+            incoming: HashMap::new(),
+            outgoing: HashMap::new(),
+            _live: new.live,
+        };
+        let answer = peer.answer(offer, true)?;
+        // A re-admission's new connection replaces the old one at once.
+        self.sockets.insert(id.user_id, peer.socket.clone());
+        self.peers.insert(id.user_id, peer);
+        self.serve(id.user_id, Instant::now());
+        Ok(answer)
+    }
+
+    fn negotiate(
+        &mut self,
+        id: PeerId,
+        offer: String,
+        track: Option<Box<NewTrack>>,
+    ) -> Result<(), MediaError> {
+        let peer = self.peer(id).ok_or(MediaError::Gone)?;
+        if let Some((track, stream)) = track.map(|boxed| *boxed) {
+            let track_id = track.track_id().clone();
+            let init = RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendonly,
+                streams: vec![],
+                send_encodings: vec![],
+            };
+            peer.guarded(|peer| {
+                peer.connection
+                    .add_transceiver_from_track(track, Some(init))
+            })
+            .ok_or(MediaError::Gone)??;
+            peer.outgoing.insert(track_id, stream);
+        }
+        peer.answer(offer, false)?;
+        self.serve(id.user_id, Instant::now());
+        Ok(())
+    }
+
+    fn datagram(&mut self, datagram: Datagram) {
+        let now = Instant::now();
+        let Some(peer) = self.peers.get_mut(&datagram.user_id) else {
+            return;
+        };
+        let message = TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: peer.announced,
+                peer_addr: datagram.from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: datagram.data,
+        };
+        peer.guarded(|peer| {
+            if let Err(error) = peer.connection.handle_read(message) {
+                tracing::trace!(%error, "reading media");
+            }
+        });
+        self.serve(datagram.user_id, now);
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        self.last_timers = now;
+        let due: Vec<i64> = self
+            .peers
+            .iter()
+            .filter(|(_, peer)| peer.deadline.is_some_and(|at| at <= now))
+            .map(|(user_id, _)| *user_id)
+            .collect();
+        for user_id in due {
+            if let Some(peer) = self.peers.get_mut(&user_id) {
+                peer.guarded(|peer| {
+                    if let Err(error) = peer.connection.handle_timeout(now) {
+                        tracing::trace!(%error, "media timer");
+                    }
+                });
+            }
+            self.serve(user_id, now);
+        }
+    }
+
+    /// Sends what `user_id`'s connection has to send, takes its events, and forwards what
+    /// it read.
+    fn serve(&mut self, user_id: i64, now: Instant) {
+        let Some(read) = self
+            .peers
+            .get_mut(&user_id)
+            .and_then(|peer| peer.guarded(Peer::take_output))
+        else {
+            return;
+        };
+        for message in read {
+            match message {
+                RTCMessage::RtpPacket(track_id, packet) => {
+                    self.publish(user_id, &track_id, packet, now)
+                }
+                // Only keyframe requests reach here (see `KeyframeRequests`).
+                RTCMessage::RtcpPacket(track_id, _) => self.keyframe_asked(user_id, &track_id, now),
+                _ => {}
+            }
+        }
+    }
+
+    /// One packet of a track `publisher` sends: forwarded to the receivers of their stream.
+    fn publish(&mut self, publisher: i64, track_id: &str, packet: Packet, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&publisher) else {
+            return;
+        };
+        let codecs = peer.codecs.clone();
+        let Some(incoming) = peer.incoming.get_mut(track_id) else {
+            return;
+        };
+        let kind = incoming.kind;
+        if incoming.stream.is_none() {
+            // The first media packet names the codec (RTX only repairs it).
+            let payload_type = packet.header.payload_type;
+            let Some(codec) = codecs
+                .iter()
+                .find(|c| c.payload_type == payload_type && !c.is_rtx())
+            else {
+                return;
+            };
+            incoming.stream = Some(Stream {
+                ssrc: packet.header.ssrc,
+                sinks: 0,
+                last_keyframe_request: None,
+            });
+            self.started.do_send(TrackStarted {
+                user_id: publisher,
+                kind,
+                codec: codec.to_webrtc(),
+            });
+        }
+        let snapshot = self.table.load();
+        let Some(route) = snapshot.get(&(publisher, kind)) else {
+            return;
+        };
+        let Some(stream) = incoming.stream.as_mut() else {
+            return;
+        };
+        // A new receiver of video needs a keyframe to start decoding: ask the publisher.
+        let newcomer = kind == Kind::Video && route.sinks.len() > stream.sinks;
+        stream.sinks = route.sinks.len();
+        if newcomer {
+            self.request_keyframe(publisher, kind, now);
+        }
+        for shard in self.others.iter().filter_map(|shard| shard.media.upgrade()) {
+            let _ = shard.try_send(Forwarded {
+                publisher,
+                kind,
+                packet: packet.clone(),
+                to_bots: false,
+            });
+        }
+        self.deliver(route, kind, packet, true);
+    }
+
+    /// Writes a packet to this shard's receivers on the route (and its bots, if `to_bots`).
+    fn deliver(&mut self, route: &Route, kind: Kind, mut packet: Packet, to_bots: bool) {
+        let now = Instant::now();
+        forwarding::strip_extensions(&mut packet);
+        for copy in forwarding::copies(route, kind, packet.header.payload_type) {
+            match &copy.sink.output {
+                Output::WebRtc => {
+                    if let Some(peer) = self.peers.get_mut(&copy.sink.receiver) {
+                        peer.send_rtp(now, copy.of(&packet));
+                    }
+                }
+                Output::Bot(bot) if to_bots => bot.send(&copy.of(&packet)),
+                Output::Bot(_) => {}
+            }
+        }
+    }
+
+    /// A receiver asked for a keyframe on the track sending it a stream: the publisher of that
+    /// stream is asked in turn (by the shard that holds their connection).
+    fn keyframe_asked(&mut self, receiver: i64, track_id: &str, now: Instant) {
+        let Some(&(publisher, kind)) = self
+            .peers
+            .get(&receiver)
+            .and_then(|peer| peer.outgoing.get(track_id))
+        else {
+            return;
+        };
+        if self.peers.contains_key(&publisher) {
+            self.request_keyframe(publisher, kind, now);
+            return;
+        }
+        for shard in self
+            .others
+            .iter()
+            .filter_map(|shard| shard.control.upgrade())
+        {
+            let _ = shard.send(Command::KeyframeWanted { publisher, kind });
+        }
+    }
+
+    /// Sends `publisher` (if their connection is in this shard) a PLI for their `kind` stream,
+    /// at most once per [`keyframes::INTERVAL`].
+    fn request_keyframe(&mut self, publisher: i64, kind: Kind, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&publisher) else {
+            return;
+        };
+        let Some((receiver, stream)) = peer
+            .incoming
+            .values_mut()
+            .filter(|track| track.kind == kind)
+            .find_map(|track| Some((track.receiver, track.stream.as_mut()?)))
+        else {
+            return;
+        };
+        if !keyframes::due(&mut stream.last_keyframe_request, now) {
+            return;
+        }
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc: stream.ssrc,
+        };
+        peer.guarded(|peer| {
+            if let Some(mut rtp_receiver) = peer.connection.rtp_receiver(receiver) {
+                if let Err(error) = rtp_receiver.write_rtcp(now, vec![Box::new(pli)]) {
+                    tracing::debug!(%error, "keyframe request");
+                }
+            }
+            peer.flush();
+        });
+    }
+}
