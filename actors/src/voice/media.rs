@@ -1,9 +1,9 @@
 //! The media side's own tokio runtime and the peer-connection factory.
 //!
-//! Each room's media loop (and the tasks reading its sockets) runs on a tokio runtime of its
-//! own. Actix arbiters are single-threaded and carry signalling, so media gets a multi-thread
-//! runtime (sized from `[voice] media_threads`): a busy room's packets never wait behind a
-//! gateway frame, and the other way round.
+//! Each room's media loop runs on a tokio runtime of its own. Actix arbiters are
+//! single-threaded and carry signalling, so media gets a multi-thread runtime (sized from
+//! `[voice] media_threads`): a busy room's packets never wait behind a gateway frame, and the
+//! other way round.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -105,7 +105,7 @@ impl Media {
         })
     }
 
-    /// Runs `future` on the media runtime (where `webrtc` must be called from).
+    /// Runs `future` on the media runtime.
     pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -127,8 +127,8 @@ impl Media {
 
     /// A new ICE-lite peer connection (`rtc`'s sans-I/O core, driven by the room's media loop)
     /// and its socket on a free port of the range; the answerer is the DTLS server
-    /// (`a=setup:passive`), as Discord's voice servers are. Must run inside the media runtime's
-    /// context (the socket registers with its reactor).
+    /// (`a=setup:passive`), as Discord's voice servers are. The socket is registered with the
+    /// media runtime's reactor, wherever this is called from.
     pub fn peer(&self) -> Result<NewPeer, MediaError> {
         let settings = &self.settings;
         let ip = self.bind_ip;
