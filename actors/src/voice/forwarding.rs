@@ -49,7 +49,7 @@ pub struct Route {
 /// The room's forwarding table, keyed by (publisher, kind).
 pub type Table = HashMap<(i64, Kind), Route>;
 
-/// The snapshot shared by the room actor (writer) and the forwarding tasks (readers).
+/// The snapshot shared by the room actor (writer) and the room's media loops (readers).
 pub type SharedTable = Arc<ArcSwap<Table>>;
 
 /// One receiver's copy of a packet: the sink, and the payload type it takes the codec under.
