@@ -53,12 +53,12 @@ pub type Table = HashMap<(i64, Kind), Route>;
 pub type SharedTable = Arc<ArcSwap<Table>>;
 
 /// One receiver's copy of a packet: the sink, and the payload type it takes the codec under.
-pub struct Copy<'a> {
+pub struct SinkCopy<'a> {
     pub sink: &'a Sink,
     payload_type: u8,
 }
 
-impl Copy<'_> {
+impl SinkCopy<'_> {
     /// `packet` (without its header extensions) as this receiver gets it.
     pub fn of(&self, packet: &Packet) -> Packet {
         let mut out = packet.clone();
@@ -71,7 +71,7 @@ impl Copy<'_> {
 /// The copies of a packet of a publisher's `kind` stream sent with `payload_type`: one per
 /// receiver on the route, none while the publisher is muted, none for a deafened receiver
 /// (audio), none for a receiver without the codec.
-pub fn copies(route: &Route, kind: Kind, payload_type: u8) -> impl Iterator<Item = Copy<'_>> {
+pub fn copies(route: &Route, kind: Kind, payload_type: u8) -> impl Iterator<Item = SinkCopy<'_>> {
     let audio = kind == Kind::Audio;
     let muted = audio && !forwards_audio(&route.flags);
     route
@@ -83,7 +83,7 @@ pub fn copies(route: &Route, kind: Kind, payload_type: u8) -> impl Iterator<Item
                 .payload_types
                 .iter()
                 .find(|(theirs, _)| *theirs == payload_type)?;
-            Some(Copy {
+            Some(SinkCopy {
                 sink,
                 payload_type: *ours,
             })

@@ -763,7 +763,6 @@ impl State {
         let Some(peer) = self.peers.get_mut(&publisher) else {
             return;
         };
-        let codecs = peer.codecs.clone();
         let Some(incoming) = peer.incoming.get_mut(track_id) else {
             return;
         };
@@ -771,7 +770,8 @@ impl State {
         if incoming.stream.is_none() {
             // The first media packet names the codec (RTX only repairs it).
             let payload_type = packet.header.payload_type;
-            let Some(codec) = codecs
+            let Some(codec) = peer
+                .codecs
                 .iter()
                 .find(|c| c.payload_type == payload_type && !c.is_rtx())
             else {
