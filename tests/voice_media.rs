@@ -136,7 +136,17 @@ impl Peer {
 
     /// The next line for which `wanted` holds, skipping others (frame counts are kept).
     pub async fn until(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + PATIENCE;
+        self.until_within(PATIENCE, what, wanted).await
+    }
+
+    /// [`Self::until`], waiting up to `patience`.
+    async fn until_within(
+        &mut self,
+        patience: Duration,
+        what: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + patience;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let text = tokio::time::timeout(left, self.lines.recv())
@@ -203,6 +213,14 @@ impl Peer {
     fn leave(&mut self) {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"leave\n");
+        }
+    }
+
+    /// Stops all media and ICE traffic but keeps the voice gateway's connection, as a client
+    /// whose network path is gone.
+    fn drop_media(&mut self) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            stdin.write_all(b"drop-media\n").unwrap();
         }
     }
 }
@@ -345,6 +363,43 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
     let gone = speaker.event("client_disconnect").await;
     assert_eq!(gone["d"]["user_id"], listener_id.as_str());
     speaker.leave();
+    live_transports_become(&server, 0).await;
+}
+
+/// A participant whose network path is gone (no media, no ICE consent checks) while their
+/// voice gateway connection stays up: once ICE gives up they are hung up on with 4014, the
+/// others are told, and the connection's port is freed.
+#[actix_web::test]
+async fn a_participant_whose_media_path_is_gone_is_hung_up_on() {
+    let python = aiortc();
+    let server = voice_server().await;
+    let (speaker_account, listener_account) = (
+        account(&server, "speaker").await,
+        account(&server, "listener").await,
+    );
+    let (guild_id, channel_id) = voice_guild(&server, &speaker_account, &[&listener_account]).await;
+    let listener_join = join(&server, &listener_account, &guild_id, &channel_id).await;
+    let mut listener = Peer::start(&python, &listener_join, "listen");
+    listener.event("session_description").await;
+    let speaker_join = join(&server, &speaker_account, &guild_id, &channel_id).await;
+    let mut speaker = Peer::start(&python, &speaker_join, "publish");
+    listener.decoded(25, 0).await;
+    live_transports_become(&server, 2).await;
+
+    speaker.drop_media();
+    speaker.event("media_dropped").await;
+    // ICE calls a path with nothing on it disconnected after 5 s and failed 25 s later.
+    let closed = speaker
+        .until_within(Duration::from_secs(60), "the hang-up", |line| {
+            line["event"] == "closed"
+        })
+        .await;
+    assert_eq!(closed["code"], 4014);
+    let gone = listener.event("client_disconnect").await;
+    assert_eq!(gone["d"]["user_id"], speaker_account.id.as_str());
+    live_transports_become(&server, 1).await;
+
+    listener.leave();
     live_transports_become(&server, 0).await;
 }
 

@@ -10,7 +10,8 @@ Usage: voice_peer.py URL SERVER_ID USER_ID SESSION_ID TOKEN (publish|listen)
 
 Prints one JSON line per thing a user would notice: the gateway's messages it acts on, a count of
 decoded audio and video frames every half second, and how the connection closed. Reads commands
-from stdin: `leave` closes the voice connection cleanly and exits.
+from stdin: `leave` closes the voice connection cleanly and exits; `drop-media` closes only the
+peer connection, keeping the voice gateway's.
 """
 
 import asyncio
@@ -232,6 +233,11 @@ class Peer:
             if not line or line.strip() == b"leave":
                 await self.ws.close(code=1000)
                 return
+            if line.strip() == b"drop-media":
+                # As a client whose network path is gone: no more media or ICE consent
+                # checks, while the voice gateway's connection stays up and heartbeats.
+                await self.pc.close()
+                say(event="media_dropped")
 
     async def run(self):
         @self.pc.on("track")

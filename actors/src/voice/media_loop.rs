@@ -61,7 +61,8 @@ pub struct TrackStarted {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct TransportFailed {
-    pub user_id: i64,
+    /// Which connection: after a re-admission, the old one can fail in another loop.
+    pub id: PeerId,
 }
 
 /// To the room: its media loop is gone (it panicked); the room's calls end.
@@ -585,15 +586,18 @@ impl State {
 
     /// Closes the connections that failed, and tells the room.
     fn remove_failed(&mut self) {
-        let failed: Vec<i64> = self
+        let failed: Vec<PeerId> = self
             .peers
             .iter()
             .filter(|(_, peer)| peer.failed)
-            .map(|(user_id, _)| *user_id)
+            .map(|(user_id, peer)| PeerId {
+                user_id: *user_id,
+                generation: peer.generation,
+            })
             .collect();
-        for user_id in failed {
-            self.failed.do_send(TransportFailed { user_id });
-            self.remove(user_id);
+        for id in failed {
+            self.failed.do_send(TransportFailed { id });
+            self.remove(id.user_id);
         }
     }
 

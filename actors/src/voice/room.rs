@@ -16,7 +16,7 @@ use super::admissions::{Flags, RoomKey};
 use super::bots::{self, Bot};
 use super::forwarding::{Output, Route, SharedTable, Sink, Table};
 use super::media::{Media, MediaError};
-use super::media_loop::{MediaLoop, MediaLoopDied, Reports, TrackStarted, TransportFailed};
+use super::media_loop::{MediaLoop, MediaLoopDied, PeerId, Reports, TrackStarted, TransportFailed};
 use super::sdp::{ClientFragment, Codec, Kind, Published};
 use super::transport::{AddSink, Close, Opening, Publish, Transport};
 
@@ -48,6 +48,8 @@ struct Member {
     flags: watch::Receiver<Option<Flags>>,
     fragment: Option<ClientFragment>,
     transport: Option<Addr<Transport>>,
+    /// The connection `transport` drives (or is opening).
+    peer: Option<PeerId>,
     /// A bot's plain-UDP connection, in place of a transport.
     bot: Option<Arc<Bot>>,
     /// What this member publishes, by kind, once the track arrived.
@@ -330,6 +332,7 @@ impl Handler<Join> for Room {
                 flags: join.flags,
                 fragment: None,
                 transport: None,
+                peer: None,
                 bot: None,
                 tracks: HashMap::new(),
                 streams: json!([]),
@@ -354,17 +357,24 @@ impl Handler<Connect> for Room {
     type Result = ResponseActFuture<Self, Result<String, MediaError>>;
 
     fn handle(&mut self, connect: Connect, _: &mut Context<Self>) -> Self::Result {
-        let Some(member) = self.member(connect.user_id, connect.connection) else {
+        let id = self.media_loop.peer_id(connect.user_id);
+        let Some(member) = self
+            .members
+            .get_mut(&connect.user_id)
+            .filter(|member| member.connection == connect.connection)
+        else {
             return Box::pin(async { Err(MediaError::Gone) }.into_actor(self));
         };
         if member.transport.is_some() {
             // A second SELECT_PROTOCOL would need a second connection the client cannot use.
             return Box::pin(async { Err(MediaError::Gone) }.into_actor(self));
         }
+        // Known from now on, so a failure while it opens ends the member's call.
+        member.peer = Some(id);
         let opening = Opening {
             media: self.media.clone(),
             media_loop: self.media_loop.clone(),
-            user_id: connect.user_id,
+            id,
             fragment: connect.fragment.clone(),
         };
         let (user_id, connection, fragment) =
@@ -650,9 +660,15 @@ impl Handler<TransportFailed> for Room {
     type Result = ();
 
     fn handle(&mut self, failed: TransportFailed, ctx: &mut Context<Self>) {
-        if let Some(member) = self.members.get(&failed.user_id) {
+        let user_id = failed.id.user_id;
+        // A connection the member no longer uses (re-admitted since) ends alone.
+        if let Some(member) = self
+            .members
+            .get(&user_id)
+            .filter(|member| member.peer == Some(failed.id))
+        {
             member.session.do_send(ToVoice::Close(DISCONNECTED));
-            self.remove(failed.user_id, ctx);
+            self.remove(user_id, ctx);
         }
     }
 }

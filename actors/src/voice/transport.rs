@@ -37,7 +37,8 @@ pub struct Transport {
 pub struct Opening {
     pub media: Media,
     pub media_loop: MediaLoop,
-    pub user_id: i64,
+    /// The connection's id, from [`MediaLoop::peer_id`].
+    pub id: PeerId,
     pub fragment: ClientFragment,
 }
 
@@ -48,16 +49,16 @@ impl Transport {
         let Opening {
             media,
             media_loop,
-            user_id,
+            id,
             fragment,
         } = opening;
         let peer = media.peer()?;
         let codecs = fragment.codecs.clone().into();
         let mut transport = Self {
-            id: media_loop.peer_id(user_id),
+            id,
             media_loop,
             fragment,
-            cname: user_id.to_string(),
+            cname: id.user_id.to_string(),
             published: Published::default(),
             receive: Vec::new(),
             version: 0,
