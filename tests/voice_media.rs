@@ -244,15 +244,20 @@ async fn live_transports_become(server: &TestServer, count: usize) {
     }
 }
 
+/// Two accounts, a speaker and a listener, and the guild and voice channel both may join.
+async fn speaker_and_listener(server: &TestServer) -> (Account, Account, String, String) {
+    let speaker = account(server, "speaker").await;
+    let listener = account(server, "listener").await;
+    let (guild_id, channel_id) = voice_guild(server, &speaker, &[&listener]).await;
+    (speaker, listener, guild_id, channel_id)
+}
+
 #[actix_web::test]
 async fn two_peers_hear_and_see_each_other_through_the_sfu() {
     let python = aiortc();
     let server = voice_server().await;
-    let (speaker_account, listener_account) = (
-        account(&server, "speaker").await,
-        account(&server, "listener").await,
-    );
-    let (guild_id, channel_id) = voice_guild(&server, &speaker_account, &[&listener_account]).await;
+    let (speaker_account, listener_account, guild_id, channel_id) =
+        speaker_and_listener(&server).await;
     let listener_id = listener_account.id.clone();
     let speaker_name = speaker_account.id.clone();
 
@@ -373,11 +378,8 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
 async fn a_participant_whose_media_path_is_gone_is_hung_up_on() {
     let python = aiortc();
     let server = voice_server().await;
-    let (speaker_account, listener_account) = (
-        account(&server, "speaker").await,
-        account(&server, "listener").await,
-    );
-    let (guild_id, channel_id) = voice_guild(&server, &speaker_account, &[&listener_account]).await;
+    let (speaker_account, listener_account, guild_id, channel_id) =
+        speaker_and_listener(&server).await;
     let listener_join = join(&server, &listener_account, &guild_id, &channel_id).await;
     let mut listener = Peer::start(&python, &listener_join, "listen");
     listener.event("session_description").await;
