@@ -216,8 +216,8 @@ impl Peer {
         }
     }
 
-    /// Stops all media and ICE traffic but keeps the voice gateway's connection, as a client
-    /// whose network path is gone.
+    /// Closes the peer connection, after which nothing more arrives on the media path, but
+    /// keeps the voice gateway's connection.
     fn drop_media(&mut self) {
         if let Some(stdin) = self.stdin.as_mut() {
             stdin.write_all(b"drop-media\n").unwrap();
@@ -371,9 +371,9 @@ async fn two_peers_hear_and_see_each_other_through_the_sfu() {
     live_transports_become(&server, 0).await;
 }
 
-/// A participant whose network path is gone (no media, no ICE consent checks) while their
-/// voice gateway connection stays up: once ICE gives up they are hung up on with 4014, the
-/// others are told, and the connection's port is freed.
+/// A participant from whom nothing more arrives on the media path while their voice gateway
+/// connection stays up: once ICE gives up they are hung up on with 4014, the others are told,
+/// and the connection's port is freed.
 #[actix_web::test]
 async fn a_participant_whose_media_path_is_gone_is_hung_up_on() {
     let python = aiortc();

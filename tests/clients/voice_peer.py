@@ -234,8 +234,9 @@ class Peer:
                 await self.ws.close(code=1000)
                 return
             if line.strip() == b"drop-media":
-                # As a client whose network path is gone: no more media or ICE consent
-                # checks, while the voice gateway's connection stays up and heartbeats.
+                # Nothing more on the media path (after aiortc's RTCP BYE and DTLS
+                # close_notify, which leave the server's connection state "connected"),
+                # while the voice gateway's connection stays up and heartbeats.
                 await self.pc.close()
                 say(event="media_dropped")
 

@@ -48,7 +48,7 @@ struct Member {
     flags: watch::Receiver<Option<Flags>>,
     fragment: Option<ClientFragment>,
     transport: Option<Addr<Transport>>,
-    /// The connection `transport` drives (or is opening).
+    /// The latest connection opened for this member: a failure of any other is ignored.
     peer: Option<PeerId>,
     /// A bot's plain-UDP connection, in place of a transport.
     bot: Option<Arc<Bot>>,
@@ -356,8 +356,7 @@ pub struct Connect {
 impl Handler<Connect> for Room {
     type Result = ResponseActFuture<Self, Result<String, MediaError>>;
 
-    fn handle(&mut self, connect: Connect, _: &mut Context<Self>) -> Self::Result {
-        let id = self.media_loop.peer_id(connect.user_id);
+    fn handle(&mut self, connect: Connect, ctx: &mut Context<Self>) -> Self::Result {
         let Some(member) = self
             .members
             .get_mut(&connect.user_id)
@@ -370,12 +369,14 @@ impl Handler<Connect> for Room {
             return Box::pin(async { Err(MediaError::Gone) }.into_actor(self));
         }
         // Known from now on, so a failure while it opens ends the member's call.
+        let id = self.media_loop.peer_id(connect.user_id);
         member.peer = Some(id);
         let opening = Opening {
             media: self.media.clone(),
             media_loop: self.media_loop.clone(),
             id,
             fragment: connect.fragment.clone(),
+            failed: ctx.address().recipient(),
         };
         let (user_id, connection, fragment) =
             (connect.user_id, connect.connection, connect.fragment);

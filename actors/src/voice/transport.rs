@@ -18,7 +18,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 
 use super::media::{Media, MediaError};
-use super::media_loop::{MediaLoop, NewTrack, PeerId};
+use super::media_loop::{MediaLoop, NewTrack, PeerId, TransportFailed};
 use super::sdp::{answer_fragment, ClientFragment, Kind, Offer, Published};
 
 /// The transport actor.
@@ -26,6 +26,7 @@ pub struct Transport {
     media_loop: MediaLoop,
     id: PeerId,
     fragment: ClientFragment,
+    failed: Recipient<TransportFailed>,
     cname: String,
     published: Published,
     /// The kinds of the m-lines this client receives on, in order.
@@ -40,6 +41,8 @@ pub struct Opening {
     /// The connection's id, from [`MediaLoop::peer_id`].
     pub id: PeerId,
     pub fragment: ClientFragment,
+    /// Where to report that the connection cannot go on: the room.
+    pub failed: Recipient<TransportFailed>,
 }
 
 impl Transport {
@@ -51,6 +54,7 @@ impl Transport {
             media_loop,
             id,
             fragment,
+            failed,
         } = opening;
         let peer = media.peer()?;
         let codecs = fragment.codecs.clone().into();
@@ -58,6 +62,7 @@ impl Transport {
             id,
             media_loop,
             fragment,
+            failed,
             cname: id.user_id.to_string(),
             published: Published::default(),
             receive: Vec::new(),
@@ -127,9 +132,13 @@ impl Handler<Publish> for Transport {
         }
         self.published = merged;
         let job = self.renegotiate(None);
-        ctx.wait(job.into_actor(self).map(|result, _, ctx| {
+        ctx.wait(job.into_actor(self).map(|result, transport, ctx| {
             if let Err(error) = result {
+                // The client's streams can no longer be taken: the call is over.
                 tracing::warn!(%error, "renegotiating a publisher failed");
+                transport
+                    .failed
+                    .do_send(TransportFailed { id: transport.id });
                 ctx.stop();
             }
         }));
