@@ -95,9 +95,17 @@ impl Room {
         }
     }
 
+    /// `user_id`'s seat, if `connection` still speaks for it.
     fn member(&self, user_id: i64, connection: u64) -> Option<&Member> {
         self.members
             .get(&user_id)
+            .filter(|m| m.connection == connection)
+    }
+
+    /// [`Self::member`], to change.
+    fn member_mut(&mut self, user_id: i64, connection: u64) -> Option<&mut Member> {
+        self.members
+            .get_mut(&user_id)
             .filter(|m| m.connection == connection)
     }
 
@@ -357,11 +365,8 @@ impl Handler<Connect> for Room {
     type Result = ResponseActFuture<Self, Result<String, MediaError>>;
 
     fn handle(&mut self, connect: Connect, ctx: &mut Context<Self>) -> Self::Result {
-        let Some(member) = self
-            .members
-            .get_mut(&connect.user_id)
-            .filter(|member| member.connection == connect.connection)
-        else {
+        let (media, media_loop) = (self.media.clone(), self.media_loop.clone());
+        let Some(member) = self.member_mut(connect.user_id, connect.connection) else {
             return Box::pin(async { Err(MediaError::Gone) }.into_actor(self));
         };
         if member.transport.is_some() {
@@ -369,11 +374,11 @@ impl Handler<Connect> for Room {
             return Box::pin(async { Err(MediaError::Gone) }.into_actor(self));
         }
         // Known from now on, so a failure while it opens ends the member's call.
-        let id = self.media_loop.peer_id(connect.user_id);
+        let id = media_loop.peer_id(connect.user_id);
         member.peer = Some(id);
         let opening = Opening {
-            media: self.media.clone(),
-            media_loop: self.media_loop.clone(),
+            media,
+            media_loop,
             id,
             fragment: connect.fragment.clone(),
             failed: ctx.address().recipient(),
@@ -385,11 +390,7 @@ impl Handler<Connect> for Room {
                 .into_actor(self)
                 .map(move |opened, room, ctx| {
                     let (transport, answer) = opened?;
-                    let Some(member) = room
-                        .members
-                        .get_mut(&user_id)
-                        .filter(|member| member.connection == connection)
-                    else {
+                    let Some(member) = room.member_mut(user_id, connection) else {
                         // Left (or was replaced) while the connection was being opened:
                         // dropping the transport closes it.
                         return Err(MediaError::Gone);
@@ -431,9 +432,7 @@ impl Handler<ConnectBot> for Room {
         let bots = self.media.bots.clone();
         let publishes = may_publish(&self.key, user_id);
         let member = self
-            .members
-            .get_mut(&user_id)
-            .filter(|m| m.connection == connect.connection)
+            .member_mut(user_id, connect.connection)
             .ok_or(MediaError::Gone)?;
         if member.transport.is_some() || member.bot.is_some() {
             return Err(MediaError::Gone);
