@@ -13,7 +13,7 @@ use actix_web::{App, HttpServer};
 use spacebar_actors::registry::ReconnectAll;
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::sync;
-use spacebar_actors::voice::{Media, MediaSettings};
+use spacebar_actors::voice::{Media, MediaSettings, MediaStartError};
 use spacebar_actors::Tree;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -54,11 +54,11 @@ pub enum ServerError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Cdn(#[from] CdnError),
-    #[error("cannot start the media runtime: {0}")]
-    Media(std::io::Error),
+    #[error(transparent)]
+    Media(#[from] MediaStartError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} (http.listen): {source}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
@@ -165,6 +165,9 @@ pub async fn build(
         commands_per_minute: config.gateway.commands_per_minute,
         outbound_queue: config.gateway.outbound_queue,
     });
+    // Bound before any actor starts: a taken port is then a plain error, with nothing to stop.
+    let listen_addr = config.http.listen;
+    let listener = listen(listen_addr)?;
     let cdn = Cdn::new(&config)?;
     let media = Media::start(MediaSettings {
         bind_ip: config.voice.bind_ip,
@@ -175,9 +178,7 @@ pub async fn build(
         threads: config.voice.media_threads,
         room_loops: config.voice.room_loops,
         room_limit: config.voice.room_limit,
-    })
-    .map_err(ServerError::Media)?;
-    let listen = config.http.listen;
+    })?;
     let tls = match (config.http.tls_cert.as_str(), config.http.tls_key.as_str()) {
         ("", "") => None,
         (cert, key) => Some(crate::tls::server_config(cert.as_ref(), key.as_ref())?),
@@ -222,20 +223,33 @@ pub async fn build(
     if workers > 0 {
         server = server.workers(workers);
     }
-    let bound = match tls {
-        Some(tls) => server.bind_rustls_0_23(listen, tls),
-        None => server.bind(listen),
-    };
-    let server = bound.map_err(|source| ServerError::Bind {
-        addr: listen,
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: listen_addr,
         source,
     })?;
-    let addr = server.addrs().first().copied().unwrap_or(listen);
+    let served = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls),
+        None => server.listen(listener),
+    };
+    let server = served.map_err(|source| ServerError::Bind { addr, source })?;
     Ok(Server {
         addr,
         tree,
         server: server.run(),
     })
+}
+
+/// The listening socket, as actix-web would make it (address reuse, a deep accept backlog).
+fn listen(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
+    use socket2::{Domain, Socket, Type};
+    let bind = || {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(2048)?;
+        Ok(socket.into())
+    };
+    bind().map_err(|source| ServerError::Bind { addr, source })
 }
 
 /// Threads for guild actors: one per core, so fan-out of different guilds runs in parallel.

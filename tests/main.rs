@@ -23,6 +23,7 @@ mod intents;
 mod interactions;
 mod messages;
 mod moderation;
+mod operating;
 mod presence;
 mod rate_limits;
 mod social;

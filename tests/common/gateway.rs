@@ -10,7 +10,7 @@ use flate2::{Decompress, FlushDecompress};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
-use super::TestServer;
+use super::Server;
 
 /// What the server sent next.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// Connects with `query` (e.g. `"v=9&encoding=json"`) and reads HELLO.
-    pub async fn connect(server: &TestServer, query: &str) -> Self {
+    pub async fn connect(server: &impl Server, query: &str) -> Self {
         let mut gateway = Self::connect_raw(server, query).await;
         gateway.hello = gateway.payload().await;
         assert_eq!(gateway.hello["op"], 10, "{:?}", gateway.hello);
@@ -46,12 +46,12 @@ impl Gateway {
     }
 
     /// Connects without reading anything.
-    pub async fn connect_raw(server: &TestServer, query: &str) -> Self {
+    pub async fn connect_raw(server: &impl Server, query: &str) -> Self {
         Self::connect_at(server, "/", query).await
     }
 
     /// Connects to the WebSocket at `path` (`/`, `/voice`) without reading anything.
-    pub async fn connect_at(server: &TestServer, path: &str, query: &str) -> Self {
+    pub async fn connect_at(server: &impl Server, path: &str, query: &str) -> Self {
         let inflater = if query.contains("compress=zlib-stream") {
             Inflater::Zlib(Decompress::new(true), Vec::new())
         } else if query.contains("compress=zstd-stream") {

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::http::{account, get, post, Account};
-use super::TestServer;
+use super::Server;
 
 /// A guild made by a fresh account, `owner`, with the text channel guild creation makes.
 pub struct Guild {
@@ -12,14 +12,14 @@ pub struct Guild {
     pub owner: Account,
 }
 
-pub async fn guild(server: &TestServer) -> Guild {
+pub async fn guild(server: &impl Server) -> Guild {
     let owner = account(server, "owner").await;
     let (id, channel) = create(server, &owner).await;
     Guild { id, channel, owner }
 }
 
 /// A new guild of `owner`'s: (guild id, its text channel's id).
-async fn create(server: &TestServer, owner: &Account) -> (String, String) {
+async fn create(server: &impl Server, owner: &Account) -> (String, String) {
     let created = post(
         server,
         "/api/v9/guilds",
@@ -37,7 +37,7 @@ async fn create(server: &TestServer, owner: &Account) -> (String, String) {
 }
 
 /// Registers `name` and joins them to the guild through a new invite.
-pub async fn join(server: &TestServer, guild: &Guild, name: &str) -> Account {
+pub async fn join(server: &impl Server, guild: &Guild, name: &str) -> Account {
     let invite = post(
         server,
         &format!("/api/v9/channels/{}/invites", guild.channel),
@@ -60,7 +60,7 @@ pub async fn join(server: &TestServer, guild: &Guild, name: &str) -> Account {
 
 /// A guild of `owner`'s that `others` joined through an invite: (guild id, channel id).
 pub async fn shared_guild(
-    server: &TestServer,
+    server: &impl Server,
     owner: &Account,
     others: &[&Account],
 ) -> (String, String) {
@@ -88,7 +88,7 @@ pub async fn shared_guild(
 }
 
 /// The guild's first text channel, as its channel list shows it to `token`.
-pub async fn text_channel(server: &TestServer, token: &str, guild_id: &str) -> String {
+pub async fn text_channel(server: &impl Server, token: &str, guild_id: &str) -> String {
     let channels = get(
         server,
         &format!("/api/v9/guilds/{guild_id}/channels"),

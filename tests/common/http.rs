@@ -3,7 +3,7 @@
 use awc::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::TestServer;
+use super::Server;
 
 pub struct Response {
     pub status: StatusCode,
@@ -20,7 +20,7 @@ fn client() -> awc::Client {
 /// Sends `method path` with an optional token and JSON body; the answer's body parsed as JSON
 /// (`Null` when empty).
 pub async fn request(
-    server: &TestServer,
+    server: &impl Server,
     method: Method,
     path: &str,
     token: Option<&str>,
@@ -31,7 +31,7 @@ pub async fn request(
 
 /// [`request`] with extra headers (`X-Audit-Log-Reason` and the like).
 pub async fn request_with_headers(
-    server: &TestServer,
+    server: &impl Server,
     method: Method,
     path: &str,
     token: Option<&str>,
@@ -54,7 +54,7 @@ pub async fn request_with_headers(
 
 /// Sends raw bytes as the body (malformed JSON and the like).
 pub async fn request_bytes(
-    server: &TestServer,
+    server: &impl Server,
     method: Method,
     path: &str,
     body: &'static [u8],
@@ -89,15 +89,15 @@ where
     }
 }
 
-pub async fn get(server: &TestServer, path: &str, token: Option<&str>) -> Response {
+pub async fn get(server: &impl Server, path: &str, token: Option<&str>) -> Response {
     request(server, Method::GET, path, token, None).await
 }
 
-pub async fn post(server: &TestServer, path: &str, token: Option<&str>, body: Value) -> Response {
+pub async fn post(server: &impl Server, path: &str, token: Option<&str>, body: Value) -> Response {
     request(server, Method::POST, path, token, Some(body)).await
 }
 
-pub async fn patch(server: &TestServer, path: &str, token: &str, body: Value) -> Response {
+pub async fn patch(server: &impl Server, path: &str, token: &str, body: Value) -> Response {
     request(server, Method::PATCH, path, Some(token), Some(body)).await
 }
 
@@ -113,7 +113,7 @@ pub fn registration(username: &str, email: &str) -> Value {
 }
 
 /// Registers an account (e-mail `<username>@example.org`) and returns its token.
-pub async fn register(server: &TestServer, username: &str) -> String {
+pub async fn register(server: &impl Server, username: &str) -> String {
     let email = format!("{}@example.org", username.to_lowercase());
     let response = post(
         server,
@@ -133,7 +133,7 @@ pub struct Account {
 }
 
 /// Registers an account (see [`register`]).
-pub async fn account(server: &TestServer, name: &str) -> Account {
+pub async fn account(server: &impl Server, name: &str) -> Account {
     let (token, user) = register_user(server, name).await;
     Account {
         token,
@@ -142,7 +142,7 @@ pub async fn account(server: &TestServer, name: &str) -> Account {
 }
 
 /// Registers an account and returns (token, user object).
-pub async fn register_user(server: &TestServer, username: &str) -> (String, Value) {
+pub async fn register_user(server: &impl Server, username: &str) -> (String, Value) {
     let token = register(server, username).await;
     let me = get(server, "/api/v9/users/@me", Some(&token)).await;
     (token, me.body)

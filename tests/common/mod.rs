@@ -5,6 +5,7 @@ pub mod etf;
 pub mod gateway;
 pub mod guild;
 pub mod http;
+pub mod process;
 pub mod python;
 
 use std::net::SocketAddr;
@@ -90,6 +91,19 @@ pub async fn fresh_database() -> String {
         .await
         .unwrap();
     embedded::url(&cluster.dir, &name)
+}
+
+/// What the request helpers need of a server: where it is. An in-process [`TestServer`] and a
+/// [`process::ServerProcess`] both are one.
+pub trait Server {
+    /// `http://127.0.0.1:port` + `path`.
+    fn url(&self, path: &str) -> String;
+}
+
+impl Server for TestServer {
+    fn url(&self, path: &str) -> String {
+        TestServer::url(self, path)
+    }
 }
 
 /// A running server on its own database, stopped when dropped.

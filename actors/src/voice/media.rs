@@ -58,6 +58,18 @@ pub enum MediaError {
     Gone,
 }
 
+/// Why the media runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaStartError {
+    #[error("cannot start the media runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot bind the bots' voice UDP port (voice.bot_udp_port) at {address}: {source}")]
+    BotPort {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
 /// Keeps the runtime and drops it without blocking: a tokio runtime dropped inside another
 /// async context would panic.
 struct OwnedRuntime(Option<tokio::runtime::Runtime>);
@@ -84,19 +96,25 @@ pub struct Media {
 }
 
 impl Media {
-    pub fn start(settings: MediaSettings) -> std::io::Result<Self> {
+    pub fn start(settings: MediaSettings) -> Result<Self, MediaStartError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(settings.threads.max(1))
             .thread_name("media")
             .enable_all()
-            .build()?;
+            .build()
+            .map_err(MediaStartError::Runtime)?;
         let handle = runtime.handle().clone();
-        let bots = BotSocket::bind(
-            SocketAddr::new(settings.bind_ip, settings.bot_port),
-            &handle,
-        )?;
+        // Owned before anything can fail: a failed start is usually reported from inside the
+        // server's async context, where dropping a bare runtime panics.
+        let runtime = Arc::new(OwnedRuntime(Some(runtime)));
+        let bot_address = SocketAddr::new(settings.bind_ip, settings.bot_port);
+        let bots =
+            BotSocket::bind(bot_address, &handle).map_err(|source| MediaStartError::BotPort {
+                address: bot_address,
+                source,
+            })?;
         Ok(Self {
-            runtime: Arc::new(OwnedRuntime(Some(runtime))),
+            runtime,
             handle,
             bind_ip: media_bind_ip(settings.bind_ip),
             settings: Arc::new(settings),

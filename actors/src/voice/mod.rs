@@ -32,7 +32,7 @@ use actix::{Addr, Supervisor};
 
 pub use admissions::{Admission, Admissions, Flags, RoomKey};
 pub use gateway::{VoiceConnection, VoiceGatewayConfig};
-pub use media::{Media, MediaSettings};
+pub use media::{Media, MediaSettings, MediaStartError};
 pub use room::{ActiveRooms, VoiceRooms};
 
 /// The media half's handles: the media runtime and the room registry; cheap to clone.

@@ -1,0 +1,141 @@
+//! The real `spacebar` binary as a child process, for tests that watch what an attack costs the
+//! server (its resident memory) apart from the test process and every other test in it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{fresh_database, Server, TEST_SECRET};
+
+/// A `spacebar serve` process on a fresh test database; killed when dropped.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    child: Child,
+    _data_dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts the binary with the test defaults and `overrides` (dotted keys, as
+    /// `TestServer::with` takes them), passed as `SPACEBAR__SECTION__KEY` variables.
+    pub async fn start(overrides: &[(&str, &str)]) -> Self {
+        let database_url = fresh_database().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut child = command(&database_url, data_dir.path(), overrides)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = listening_address(&mut child);
+        Self {
+            addr,
+            database_url,
+            child,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Runs the binary as [`start`](Self::start) would, for a start that is meant to fail:
+    /// its exit status and its whole output (log lines and any panic message).
+    pub async fn run_to_exit(overrides: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+        let database_url = fresh_database().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let output = command(&database_url, data_dir.path(), overrides)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status, text)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process's resident set size now, in bytes (`VmRSS` in /proc).
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib * 1024
+    }
+
+    /// Whether the process is still running (it has not crashed or exited).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// `spacebar serve` on `database_url` with the test settings and `overrides`.
+fn command(database_url: &str, data_dir: &Path, overrides: &[(&str, &str)]) -> Command {
+    let data_path = data_dir.to_string_lossy().to_string();
+    let mut settings = vec![
+        ("http.listen", "127.0.0.1:0"),
+        ("database.url", database_url),
+        ("storage.data_dir", data_path.as_str()),
+        ("security.jwt_secret", TEST_SECRET),
+        ("security.bcrypt_cost", "4"),
+        ("rate_limits.enabled", "false"),
+        ("voice.bot_udp_port", "0"),
+    ];
+    settings.extend_from_slice(overrides);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spacebar"));
+    command
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (key, value) in settings {
+        let name = format!("SPACEBAR__{}", key.replace('.', "__").to_uppercase());
+        command.env(name, value);
+    }
+    command
+}
+
+impl Server for ServerProcess {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the child's log until its `listening addr=…` line; the rest of the log is passed on
+/// to the test's own output.
+fn listening_address(child: &mut Child) -> SocketAddr {
+    let stdout = child.stdout.take().unwrap();
+    let (found, address) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut found = Some(found);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line
+                .split_once("listening addr=")
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .and_then(|addr| addr.parse::<SocketAddr>().ok())
+            {
+                if let Some(found) = found.take() {
+                    let _ = found.send(addr);
+                }
+            }
+            println!("[server] {line}");
+        }
+    });
+    address
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server process did not start listening")
+}
