@@ -61,6 +61,8 @@ pub struct RateLimitsConfig {
     pub webhook_execute: RuleConfig,
     /// Logging in and registering, per address.
     pub auth: RuleConfig,
+    /// Instance discovery (policies, gateway URL, ping), per caller, apart from `global`.
+    pub discovery: RuleConfig,
 }
 
 /// `limit` requests per `window_ms` milliseconds.

@@ -84,7 +84,8 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn grant_operator(config: &Config, who: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let database = Database::open(config)?;
+    // Typically run while the server is up (register in the client, then grant).
+    let database = Database::attach(config)?;
     let pool = spacebar::db::pool(database.url(), 1)?;
     let user = actix_web::rt::System::new()
         .block_on(async { spacebar::operators::grant_operator(&pool, who).await })?;

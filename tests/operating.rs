@@ -1,5 +1,6 @@
 //! Running the instance: start-up failures say what is wrong in one line and exit cleanly.
 
+use crate::common::http::{account, get};
 use crate::common::process::ServerProcess;
 
 /// A second instance on one host: the bots' voice port is taken. The server names the key and
@@ -36,4 +37,20 @@ async fn a_taken_http_port_is_named_and_the_start_fails_cleanly() {
         line.contains("http.listen") && line.contains(&listen),
         "{line}"
     );
+}
+
+/// The first operator is made while the server runs on its embedded database (register in
+/// the client, then grant): the command uses the running cluster instead of starting it again.
+#[actix_web::test]
+async fn grant_operator_works_while_the_server_runs_on_its_embedded_database() {
+    let server = ServerProcess::start(&[("database.url", "")]).await;
+    let account = account(&server, "first_operator").await;
+    let whoami = get(&server, "/_spacebar/admin/whoami", Some(&account.token)).await;
+    assert_eq!(whoami.body["operator"], false, "{:?}", whoami.body);
+
+    let (status, output) = server.run(&["admin", "grant-operator", &account.id]);
+    assert!(status.success(), "{output}");
+    assert!(output.contains("is now an operator"), "{output}");
+    let whoami = get(&server, "/_spacebar/admin/whoami", Some(&account.token)).await;
+    assert_eq!(whoami.body["operator"], true, "{:?}", whoami.body);
 }

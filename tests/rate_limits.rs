@@ -279,3 +279,46 @@ async fn posting_as_a_webhook_is_limited_per_webhook() {
         3
     );
 }
+
+/// A client test suite runs several connections from one address, each asking the instance's
+/// policies and gateway URL before it starts: discovery does not spend the address's global
+/// bucket (nor is it refused by an empty one), yet is bounded by a rule of its own.
+#[actix_web::test]
+async fn discovery_has_a_bucket_of_its_own() {
+    let server = limited(&[
+        ("rate_limits.global.limit", "5"),
+        ("rate_limits.global.window_ms", "60000"),
+        ("rate_limits.discovery.limit", "40"),
+        ("rate_limits.discovery.window_ms", "60000"),
+    ])
+    .await;
+    let paths = [
+        "/api/v9/policies/instance/domains",
+        "/api/v9/policies/instance/limits",
+        "/api/policies/instance",
+        "/api/v9/gateway",
+        "/api/v9/ping",
+    ];
+    // Four clients, eight discovery requests each: 32, past the global limit of 5.
+    let clients = (0..4).map(|_| async {
+        let mut statuses = Vec::new();
+        for path in paths.iter().cycle().take(8) {
+            statuses.push(send(&server, "GET", path, None, None).await.status);
+        }
+        statuses
+    });
+    for statuses in futures_util::future::join_all(clients).await {
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+    // The global bucket is untouched: an anonymous request elsewhere still passes.
+    let user = send(&server, "GET", "/api/v9/users/1", None, None).await;
+    assert_ne!(user.status, 429, "{:?}", user.body);
+    // Discovery's own bucket is per route, and bounded.
+    let mut last = 0;
+    for _ in 0..40 {
+        last = send(&server, "GET", "/api/v9/gateway", None, None)
+            .await
+            .status;
+    }
+    assert_eq!(last, 429);
+}

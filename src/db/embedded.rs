@@ -235,16 +235,8 @@ impl Launcher {
                     message: format!("postgres exited ({status}): {}", tail(&self.log)),
                 });
             }
-            // The eighth line of postmaster.pid reads "ready" once connections are accepted,
-            // and names this postmaster's pid (a stale file from a dead one does not count).
-            let ready = fs::read_to_string(&pid_file).is_ok_and(|pid| {
-                let mut lines = pid.lines();
-                lines
-                    .next()
-                    .is_some_and(|p| p.trim() == child.id().to_string())
-                    && lines.nth(6).is_some_and(|l| l.trim() == "ready")
-            });
-            if ready {
+            // A stale file from a dead postmaster names another pid.
+            if ready_postmaster(&pid_file) == Some(child.id()) {
                 return Ok(());
             }
             if started.elapsed() > START_TIMEOUT {
@@ -256,6 +248,25 @@ impl Launcher {
             thread::sleep(Duration::from_millis(25));
         }
     }
+}
+
+/// The pid of the postmaster `pid_file` (a cluster's `postmaster.pid`) names, if it accepts
+/// connections: the file's eighth line reads "ready" once it does.
+fn ready_postmaster(pid_file: &Path) -> Option<u32> {
+    let text = fs::read_to_string(pid_file).ok()?;
+    let mut lines = text.lines();
+    let pid = lines.next()?.trim().parse().ok()?;
+    (lines.nth(6)?.trim() == "ready").then_some(pid)
+}
+
+/// A connection URL for `database` on the cluster in `dir` if another process (a running
+/// server) has it up: command-line tools then use it instead of starting it a second time,
+/// which PostgreSQL refuses.
+pub fn running_url(dir: &Path, database: &str) -> Option<String> {
+    let dir = std::path::absolute(dir).ok()?;
+    let pid = ready_postmaster(&dir.join("postmaster.pid"))?;
+    let alive = Path::new(&format!("/proc/{pid}")).exists();
+    (alive && dir.join(".s.PGSQL.5432").exists()).then(|| url(&dir, database))
 }
 
 /// Fast shutdown: running transactions are rolled back, the cluster is left consistent.

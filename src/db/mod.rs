@@ -102,6 +102,23 @@ impl Database {
         Ok(database)
     }
 
+    /// The database as a command-line tool beside a running server uses it: that server's
+    /// embedded cluster while it runs (a second postmaster on it is refused), else as
+    /// [`open`](Self::open) does.
+    pub fn attach(config: &Config) -> Result<Self, DbError> {
+        let cluster_dir = config.storage.data_dir.join("postgres");
+        match embedded::running_url(&cluster_dir, EMBEDDED_DATABASE) {
+            Some(url) if config.database.url.is_empty() => {
+                migrate(&url)?;
+                Ok(Self {
+                    url,
+                    embedded: None,
+                })
+            }
+            _ => Self::open(config),
+        }
+    }
+
     /// The server's connection URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -1,10 +1,12 @@
 //! The real `spacebar` binary as a child process, for tests that watch what an attack costs the
-//! server (its resident memory) apart from the test process and every other test in it.
+//! server (its resident memory) apart from the test process and every other test in it, and
+//! for the command line itself.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -14,8 +16,9 @@ use super::{fresh_database, Server, TEST_SECRET};
 pub struct ServerProcess {
     pub addr: SocketAddr,
     pub database_url: String,
+    overrides: Vec<(String, String)>,
     child: Child,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
 }
 
 impl ServerProcess {
@@ -23,8 +26,8 @@ impl ServerProcess {
     /// `TestServer::with` takes them), passed as `SPACEBAR__SECTION__KEY` variables.
     pub async fn start(overrides: &[(&str, &str)]) -> Self {
         let database_url = fresh_database().await;
-        let data_dir = tempfile::tempdir().unwrap();
-        let mut child = command(&database_url, data_dir.path(), overrides)
+        let data_dir = data_dir();
+        let mut child = command(&database_url, data_dir.path(), overrides, &["serve"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -32,27 +35,38 @@ impl ServerProcess {
         Self {
             addr,
             database_url,
+            overrides: overrides
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
             child,
-            _data_dir: data_dir,
+            data_dir,
         }
     }
 
     /// Runs the binary as [`start`](Self::start) would, for a start that is meant to fail:
     /// its exit status and its whole output (log lines and any panic message).
-    pub async fn run_to_exit(overrides: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    pub async fn run_to_exit(overrides: &[(&str, &str)]) -> (ExitStatus, String) {
         let database_url = fresh_database().await;
-        let data_dir = tempfile::tempdir().unwrap();
-        let output = command(&database_url, data_dir.path(), overrides)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        let data_dir = data_dir();
+        let output = command(&database_url, data_dir.path(), overrides, &["serve"])
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status, text)
+        (output.status, text(&output))
+    }
+
+    /// Runs `spacebar ARGS…` beside this server with its configuration (data directory,
+    /// database): its exit status and its whole output.
+    pub fn run(&self, args: &[&str]) -> (ExitStatus, String) {
+        let overrides: Vec<(&str, &str)> = self
+            .overrides
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        let output = command(&self.database_url, self.data_dir.path(), &overrides, args)
+            .output()
+            .unwrap();
+        (output.status, text(&output))
     }
 
     pub fn pid(&self) -> u32 {
@@ -76,8 +90,34 @@ impl ServerProcess {
     }
 }
 
-/// `spacebar serve` on `database_url` with the test settings and `overrides`.
-fn command(database_url: &str, data_dir: &Path, overrides: &[(&str, &str)]) -> Command {
+impl Server for ServerProcess {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A data directory the embedded PostgreSQL (run as `postgres` when the tests run as root) can
+/// enter.
+fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// `spacebar ARGS…` on `database_url` with the test settings and `overrides`.
+fn command(
+    database_url: &str,
+    data_dir: &Path,
+    overrides: &[(&str, &str)],
+    args: &[&str],
+) -> Command {
     let data_path = data_dir.to_string_lossy().to_string();
     let mut settings = vec![
         ("http.listen", "127.0.0.1:0"),
@@ -91,7 +131,7 @@ fn command(database_url: &str, data_dir: &Path, overrides: &[(&str, &str)]) -> C
     settings.extend_from_slice(overrides);
     let mut command = Command::new(env!("CARGO_BIN_EXE_spacebar"));
     command
-        .arg("serve")
+        .args(args)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
@@ -102,17 +142,12 @@ fn command(database_url: &str, data_dir: &Path, overrides: &[(&str, &str)]) -> C
     command
 }
 
-impl Server for ServerProcess {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// Reads the child's log until its `listening addr=…` line; the rest of the log is passed on

@@ -68,14 +68,15 @@ impl Default for RateLimiter {
 }
 
 impl RateLimiter {
-    /// Counts a request against the caller's global bucket, then the route's: the route's
-    /// verdict, or the refusing bucket's (and whether it was the global one).
+    /// Counts a request against the caller's global bucket (unless `global` is `None`), then
+    /// the route's: the route's verdict, or the refusing bucket's (and whether it was the
+    /// global one).
     fn take(
         &self,
         caller: Caller,
         route: String,
         rule: Rule,
-        global: Rule,
+        global: Option<Rule>,
         longest: Duration,
     ) -> Result<Verdict, (Verdict, bool)> {
         let now = Instant::now();
@@ -87,9 +88,11 @@ impl RateLimiter {
             lock(&self.routes).sweep(now, longest);
             lock(&self.global).sweep(now, longest);
         }
-        let overall = lock(&self.global).take(caller, global, now);
-        if !overall.allowed {
-            return Err((overall, true));
+        if let Some(global) = global {
+            let overall = lock(&self.global).take(caller, global, now);
+            if !overall.allowed {
+                return Err((overall, true));
+            }
         }
         let verdict = lock(&self.routes).take((caller, route), rule, now);
         if !verdict.allowed {
@@ -154,15 +157,14 @@ pub async fn limit(
         Class::MessageCreate => &limits.message_create,
         Class::WebhookExecute => &limits.webhook_execute,
         Class::Auth => &limits.auth,
+        Class::Discovery => &limits.discovery,
     });
+    let global = (class != Class::Discovery).then(|| self::rule(&limits.global));
     let bucket = bucket_id(&route);
-    match state.rate_limiter.take(
-        caller,
-        route,
-        rule,
-        self::rule(&limits.global),
-        longest(limits),
-    ) {
+    match state
+        .rate_limiter
+        .take(caller, route, rule, global, longest(limits))
+    {
         Err((verdict, global)) => {
             let mut refusal = too_many(&verdict, &bucket, global);
             if !global {
@@ -202,6 +204,7 @@ fn longest(limits: &RateLimitsConfig) -> Duration {
         &limits.message_create,
         &limits.webhook_execute,
         &limits.auth,
+        &limits.discovery,
     ]
     .iter()
     .map(|rule| Duration::from_millis(rule.window_ms))

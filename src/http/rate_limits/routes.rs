@@ -36,6 +36,9 @@ pub fn route(method: &str, path: &str) -> (String, Class) {
         ("POST", ["channels", _, "messages"]) => Class::MessageCreate,
         ("POST", ["webhooks", _, _]) => Class::WebhookExecute,
         (_, ["auth", ..]) => Class::Auth,
+        (_, ["policies", "instance", ..] | ["gateway", ..] | ["ping" | "version"]) => {
+            Class::Discovery
+        }
         _ => Class::Default,
     };
     (route, class)
@@ -51,6 +54,9 @@ pub enum Class {
     WebhookExecute,
     /// Logging in and registering, per address.
     Auth,
+    /// Finding out about the instance (policies, gateway URL, ping): cheap, asked by every
+    /// client at start, so counted apart from the caller's global bucket.
+    Discovery,
 }
 
 #[cfg(test)]
@@ -103,6 +109,18 @@ mod tests {
                 Class::Default,
             ),
             ("GET", "/api/v9/users/@me", "GET /users/@me", Class::Default),
+            (
+                "GET",
+                "/api/policies/instance/domains",
+                "GET /policies/instance/domains",
+                Class::Discovery,
+            ),
+            (
+                "GET",
+                "/api/v10/gateway/bot",
+                "GET /gateway/bot",
+                Class::Discovery,
+            ),
             ("GET", "/api/v9/users/42", "GET /users/:id", Class::Default),
             (
                 "POST",
