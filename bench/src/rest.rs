@@ -26,11 +26,18 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// An awc client with no connection-count limit (awc defaults to 100 and
-/// counts open WebSockets against it) and `timeout` per request/handshake.
+/// counts open WebSockets against it) and `timeout` per request/handshake. It
+/// names itself on every request, WebSocket handshakes included, as real
+/// clients do: awc adds no `User-Agent` to those, and Spacebar's TypeScript
+/// gateway closes a WebSocket without one.
 pub fn client(timeout: Duration) -> Client {
     Client::builder()
         .connector(Connector::new().limit(0).timeout(timeout))
         .timeout(timeout)
+        .add_default_header((
+            actix_http::header::USER_AGENT,
+            concat!("spacebar-bench/", env!("CARGO_PKG_VERSION")),
+        ))
         .finish()
 }
 
