@@ -472,6 +472,9 @@ pub fn member_change(member: &Member, user: &User) -> (Arc<Value>, StateChange) 
     let change = StateChange::Member {
         user_id: member.user_id,
         roles: member.roles.clone(),
+        timed_out_until: member
+            .communication_disabled_until
+            .map(|until| until.timestamp_millis()),
         member: data.clone(),
     };
     (data, change)
