@@ -396,24 +396,28 @@ async fn an_ephemeral_answer_is_nobody_elses_to_read_reply_to_react_to_or_pin() 
     );
 }
 
+/// The DM `from` opens with `to`: its id.
+async fn open_dm(server: &TestServer, from: &Account, to: &Account) -> String {
+    let opened = post(
+        server,
+        &format!("{V9}/users/@me/channels"),
+        Some(&from.token),
+        json!({ "recipient_id": to.id }),
+    )
+    .await;
+    assert_eq!(opened.status, 200, "{:?}", opened.body);
+    opened.body["id"].as_str().unwrap().to_string()
+}
+
 #[actix_web::test]
 async fn dms_need_a_shared_guild_or_a_friendship_and_end_with_a_block() {
     let server = TestServer::start().await;
     let alice = account(&server, "alice").await;
     let bob = account(&server, "bob").await;
     let carol = account(&server, "carol").await;
-    let open = |other: &Account| json!({ "recipient_id": other.id });
 
     // Strangers may open the DM; the message is refused.
-    let to_bob = post(
-        &server,
-        &format!("{V9}/users/@me/channels"),
-        Some(&alice.token),
-        open(&bob),
-    )
-    .await;
-    assert_eq!(to_bob.status, 200, "{:?}", to_bob.body);
-    let to_bob = to_bob.body["id"].as_str().unwrap().to_string();
+    let to_bob = open_dm(&server, &alice, &bob).await;
     let refused = send(&server, &to_bob, &alice.token, json!({ "content": "hi" })).await;
     assert_code(&refused, 403, 50007);
     assert_eq!(refused.body["message"], "Cannot send messages to this user");
@@ -440,14 +444,7 @@ async fn dms_need_a_shared_guild_or_a_friendship_and_end_with_a_block() {
 
     // So may people who share a guild, until one blocks the other: then neither may.
     shared_guild(&server, &carol, &[&alice]).await;
-    let to_carol = post(
-        &server,
-        &format!("{V9}/users/@me/channels"),
-        Some(&alice.token),
-        open(&carol),
-    )
-    .await;
-    let to_carol = to_carol.body["id"].as_str().unwrap().to_string();
+    let to_carol = open_dm(&server, &alice, &carol).await;
     let sent = send(
         &server,
         &to_carol,
