@@ -6,8 +6,10 @@ use awc::http::Method;
 use serde_json::{json, Value};
 
 use crate::common::gateway::Gateway;
-use crate::common::guild::text_channel;
-use crate::common::http::{assert_form_error, get, patch, post, register_user, request, Response};
+use crate::common::guild::{shared_guild, text_channel};
+use crate::common::http::{
+    assert_form_error, get, patch, post, register_user, request, Account, Response,
+};
 use crate::common::TestServer;
 
 const JSON: &str = "v=9&encoding=json";
@@ -1830,6 +1832,12 @@ async fn a_dm_works_the_same_between_its_recipients() {
     let mut alice = person(&server, "alice").await;
     let mut bob = person(&server, "bob").await;
     let outsider = person(&server, "eve").await;
+    // A DM carries messages only between people who share a guild (or are friends).
+    let account = |p: &Person| Account {
+        token: p.token.clone(),
+        id: p.id.clone(),
+    };
+    shared_guild(&server, &account(&alice), &[&account(&bob)]).await;
     let opened = post(
         &server,
         "/api/v9/users/@me/channels",

@@ -1,7 +1,8 @@
 //! Discord's permission algorithm, as a pure module: base permissions from the owner rule, the
 //! @everyone role and the member's roles (ADMINISTRATOR grants all); channel permissions by
 //! applying overwrites in order (@everyone, then roles together, then the member); then the
-//! implicit denials (no VIEW_CHANNEL means nothing, no SEND_MESSAGES means no message extras).
+//! implicit denials (no VIEW_CHANNEL means nothing, no SEND_MESSAGES means no message extras);
+//! last, a timed-out member keeps only [`TIMED_OUT`] (owner and administrators excepted).
 //! And the role hierarchy that decides who may manage whom.
 
 /// Permission bits, as Discord numbers them.
@@ -88,6 +89,9 @@ pub const DEFAULT_EVERYONE: u64 = CREATE_INSTANT_INVITE
     | SEND_VOICE_MESSAGES
     | SEND_POLLS;
 
+/// All a timed-out member may do while the timeout lasts: read.
+pub const TIMED_OUT: u64 = VIEW_CHANNEL | READ_MESSAGE_HISTORY;
+
 /// Who an overwrite is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverwriteKind {
@@ -121,6 +125,8 @@ pub struct Member<'a> {
     pub everyone: u64,
     /// The member's roles (not @everyone).
     pub roles: &'a [RoleRank],
+    /// Whether a timeout (`communication_disabled_until`) lasts now.
+    pub timed_out: bool,
 }
 
 impl Member<'_> {
@@ -139,6 +145,16 @@ impl Member<'_> {
             .fold(self.everyone, |p, role| p | role.permissions);
         if permissions & ADMINISTRATOR != 0 {
             ALL
+        } else {
+            self.timeout_mask(permissions)
+        }
+    }
+
+    /// What a timeout leaves of `permissions` (the owner and administrators are never reached
+    /// here: they have everything).
+    fn timeout_mask(&self, permissions: u64) -> u64 {
+        if self.timed_out {
+            permissions & TIMED_OUT
         } else {
             permissions
         }
@@ -168,7 +184,8 @@ impl Member<'_> {
         {
             permissions = (permissions & !member.deny) | member.allow;
         }
-        implicit(permissions)
+        // An overwrite's allow cannot lift a timeout.
+        self.timeout_mask(implicit(permissions))
     }
 
     /// The position of the member's highest role (@everyone is 0).
@@ -234,6 +251,14 @@ mod tests {
             owner_id: OWNER,
             everyone: VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS,
             roles,
+            timed_out: false,
+        }
+    }
+
+    fn timed_out(user_id: i64, roles: &[RoleRank]) -> Member<'_> {
+        Member {
+            timed_out: true,
+            ..member(user_id, roles)
         }
     }
 
@@ -345,6 +370,68 @@ mod tests {
         ];
         for (name, member, overwrites, expected) in cases {
             assert_eq!(member.in_channel(&overwrites), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_timeout_leaves_reading_only() {
+        let none: &[RoleRank] = &[];
+        let history = VIEW_CHANNEL | READ_MESSAGE_HISTORY;
+        let cases: Vec<(&str, Member<'_>, Vec<Overwrite>, u64, u64)> = vec![
+            (
+                "@everyone's sending goes",
+                timed_out(USER, none),
+                vec![role(GUILD, READ_MESSAGE_HISTORY, 0)],
+                VIEW_CHANNEL,
+                history,
+            ),
+            (
+                "roles' moderation goes",
+                timed_out(USER, &[MODS]),
+                vec![],
+                VIEW_CHANNEL,
+                VIEW_CHANNEL,
+            ),
+            (
+                "a member overwrite's allow cannot lift it",
+                timed_out(USER, none),
+                vec![user(
+                    USER,
+                    SEND_MESSAGES | ADD_REACTIONS | CONNECT | READ_MESSAGE_HISTORY,
+                    0,
+                )],
+                VIEW_CHANNEL,
+                history,
+            ),
+            (
+                "a channel it cannot see stays unseen",
+                timed_out(USER, none),
+                vec![role(GUILD, 0, VIEW_CHANNEL)],
+                VIEW_CHANNEL,
+                0,
+            ),
+            (
+                "an administrator is exempt",
+                timed_out(USER, &[ADMINS]),
+                vec![],
+                ALL,
+                ALL,
+            ),
+            (
+                "the owner is exempt",
+                timed_out(OWNER, none),
+                vec![],
+                ALL,
+                ALL,
+            ),
+        ];
+        for (name, member, overwrites, base, in_channel) in cases {
+            assert_eq!(member.base(), base, "{name}: guild-wide");
+            assert_eq!(
+                member.in_channel(&overwrites),
+                in_channel,
+                "{name}: in the channel"
+            );
         }
     }
 

@@ -244,6 +244,26 @@ impl OverwriteRow {
             .map(drop)
     }
 
+    /// Makes `rows` the channel's whole set of overwrites: those not among them go.
+    pub async fn replace(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        rows: &[OverwriteRow],
+    ) -> QueryResult<()> {
+        let kept: Vec<i64> = rows.iter().map(|r| r.target_id).collect();
+        diesel::delete(
+            permission_overwrites::table
+                .filter(permission_overwrites::channel_id.eq(channel_id))
+                .filter(permission_overwrites::target_id.ne_all(kept)),
+        )
+        .execute(conn)
+        .await?;
+        for row in rows {
+            row.upsert(conn).await?;
+        }
+        Ok(())
+    }
+
     /// Removes one overwrite; whether it existed.
     pub async fn delete(
         conn: &mut AsyncPgConnection,

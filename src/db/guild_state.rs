@@ -76,7 +76,16 @@ pub async fn load(conn: &mut Connection, guild_id: i64) -> diesel::QueryResult<G
                 owner_id: guild.owner_id,
                 roles: roles.iter().map(|r| (r.id, r.rank())).collect(),
                 hoisted: roles.iter().filter(|r| r.hoist).map(|r| r.id).collect(),
-                members: members.into_iter().collect(),
+                timeouts: members
+                    .iter()
+                    .filter_map(|(user_id, _, until)| {
+                        Some((*user_id, until.as_ref()?.timestamp_millis()))
+                    })
+                    .collect(),
+                members: members
+                    .into_iter()
+                    .map(|(user_id, roles, _)| (user_id, roles))
+                    .collect(),
                 channels: by_channel,
             })
         })

@@ -25,6 +25,12 @@ pub struct Member {
 }
 
 impl Member {
+    /// Whether a timeout lasts now: the member may only read (see `permissions::TIMED_OUT`).
+    pub fn timed_out(&self) -> bool {
+        self.communication_disabled_until
+            .is_some_and(|until| until > Utc::now())
+    }
+
     pub fn new(guild_id: i64, user_id: i64) -> Self {
         Self {
             guild_id,
@@ -170,14 +176,38 @@ impl Member {
             .await
     }
 
-    /// (user id, role ids) of every member of a guild.
+    /// Whether the two users are members of one guild at least.
+    pub async fn share_a_guild(
+        conn: &mut AsyncPgConnection,
+        user_id: i64,
+        other_id: i64,
+    ) -> QueryResult<bool> {
+        let theirs: Vec<i64> = members::table
+            .filter(members::user_id.eq(other_id))
+            .select(members::guild_id)
+            .load(conn)
+            .await?;
+        diesel::select(diesel::dsl::exists(
+            members::table
+                .filter(members::user_id.eq(user_id))
+                .filter(members::guild_id.eq_any(theirs)),
+        ))
+        .get_result(conn)
+        .await
+    }
+
+    /// (user id, role ids, timeout's end) of every member of a guild.
     pub async fn roles_of_guild(
         conn: &mut AsyncPgConnection,
         guild_id: i64,
-    ) -> QueryResult<Vec<(i64, Vec<i64>)>> {
+    ) -> QueryResult<Vec<(i64, Vec<i64>, Option<DateTime<Utc>>)>> {
         members::table
             .filter(members::guild_id.eq(guild_id))
-            .select((members::user_id, members::roles))
+            .select((
+                members::user_id,
+                members::roles,
+                members::communication_disabled_until,
+            ))
             .load(conn)
             .await
     }

@@ -164,6 +164,29 @@ impl Message {
             .optional()
     }
 
+    /// The message `id` if it is in `channel_id`'s history. An ephemeral message never is: it
+    /// was for its invoker's eyes, and only the application that sent it reaches it again (by
+    /// its interaction's token); fetching, replying, reacting and pinning see none.
+    pub async fn find_in_history(
+        conn: &mut AsyncPgConnection,
+        channel_id: i64,
+        id: i64,
+    ) -> QueryResult<Option<Message>> {
+        Ok(Self::find(conn, channel_id, id)
+            .await?
+            .filter(|m| m.flags & flags::EPHEMERAL == 0))
+    }
+
+    /// Whether `user_id` sees this message: an ephemeral one only the user it answered does.
+    pub fn shown_to(&self, user_id: i64) -> bool {
+        self.flags & flags::EPHEMERAL == 0
+            || self
+                .interaction_metadata
+                .as_ref()
+                .and_then(|m| m["user"]["id"].as_str())
+                .is_some_and(|invoker| invoker == user_id.to_string())
+    }
+
     /// The message `id` if `webhook_id` sent it (wherever the webhook has moved since).
     pub async fn find_by_webhook(
         conn: &mut AsyncPgConnection,

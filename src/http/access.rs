@@ -57,9 +57,12 @@ impl GuildAccess {
         })
     }
 
-    /// The caller as the permission algorithm sees them.
+    /// The caller as the permission algorithm sees them (a timeout counts).
     pub fn rank(&self) -> Rank<'_> {
-        self.rank_of(self.member.user_id, &self.ranks)
+        Rank {
+            timed_out: self.member.timed_out(),
+            ..self.rank_of(self.member.user_id, &self.ranks)
+        }
     }
 
     /// Another member (with their `ranks`, from [`GuildAccess::ranks_of`]) for hierarchy checks.
@@ -74,6 +77,7 @@ impl GuildAccess {
                 .find(|r| r.id == self.guild.id)
                 .map_or(0, |r| r.permissions as u64),
             roles: ranks,
+            timed_out: false,
         }
     }
 
@@ -192,6 +196,11 @@ impl ChannelAccess {
         })
     }
 
+    /// Whether the caller is a guild member under a timeout.
+    pub fn timed_out(&self) -> bool {
+        self.guild.as_ref().is_some_and(|g| g.member.timed_out())
+    }
+
     pub fn is_text(&self) -> bool {
         !kind::is_voice(self.channel.kind) && self.channel.kind != kind::GUILD_CATEGORY
     }
@@ -203,6 +212,16 @@ fn ranks(roles: &[Role], role_ids: &[i64]) -> Vec<RoleRank> {
         .filter(|r| role_ids.contains(&r.id))
         .map(Role::rank)
         .collect()
+}
+
+/// 50013 unless the caller holds every bit the `overwrites` allow or deny, `granted` being their
+/// permissions where the overwrites apply: nobody hands out, or takes away, what they do not hold.
+/// Every way of writing overwrites checks them here (creating a channel, PUT of one overwrite).
+pub fn require_grantable(granted: u64, overwrites: &[OverwriteRow]) -> Result<(), ApiError> {
+    let asked = overwrites
+        .iter()
+        .fold(0, |bits, o| bits | o.allow as u64 | o.deny as u64);
+    require(granted, asked)
 }
 
 fn require(granted: u64, wanted: u64) -> Result<(), ApiError> {

@@ -214,6 +214,7 @@ impl<'a> GuildSnapshot<'a> {
             owner_id: guild.owner_id,
             everyone,
             roles: &ranks,
+            timed_out: me.is_some_and(Member::timed_out),
         };
         let channels = channels
             .iter()

@@ -501,6 +501,7 @@ mod tests {
                 0 => StateChange::Member {
                     user_id: *user_id,
                     roles: Vec::new(),
+                    timed_out_until: None,
                     member: member(*user_id, name),
                 },
                 1 => StateChange::MemberRemoved { user_id: *user_id },
@@ -511,6 +512,7 @@ mod tests {
                 _ => StateChange::Member {
                     user_id: *user_id,
                     roles: vec![MODS],
+                    timed_out_until: None,
                     member: member(*user_id, name),
                 },
             };

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -17,6 +18,9 @@ pub struct GuildState {
     pub roles: HashMap<i64, RoleRank>,
     /// Members and their role ids.
     pub members: HashMap<i64, Vec<i64>>,
+    /// Members with a timeout, and when it ends (Unix milliseconds). Checked against the clock
+    /// at each use, so a timeout ends on time with nothing written.
+    pub timeouts: HashMap<i64, i64>,
     /// Channels and their overwrites.
     pub channels: HashMap<i64, Vec<Overwrite>>,
     /// Roles shown apart in the member list.
@@ -26,11 +30,12 @@ pub struct GuildState {
 /// A change to the guild, applied before the event that comes with it is delivered.
 #[derive(Debug, Clone)]
 pub enum StateChange {
-    /// A member joined or changed: their roles, and their member object (with `user`) for the
-    /// member list.
+    /// A member joined or changed: their roles, when their timeout ends (Unix milliseconds),
+    /// and their member object (with `user`) for the member list.
     Member {
         user_id: i64,
         roles: Vec<i64>,
+        timed_out_until: Option<i64>,
         member: Arc<Value>,
     },
     MemberRemoved {
@@ -64,11 +69,21 @@ pub enum StateChange {
 impl GuildState {
     pub fn apply(&mut self, change: StateChange) {
         match change {
-            StateChange::Member { user_id, roles, .. } => {
+            StateChange::Member {
+                user_id,
+                roles,
+                timed_out_until,
+                ..
+            } => {
                 self.members.insert(user_id, roles);
+                match timed_out_until {
+                    Some(until) => self.timeouts.insert(user_id, until),
+                    None => self.timeouts.remove(&user_id),
+                };
             }
             StateChange::MemberRemoved { user_id } => {
                 self.members.remove(&user_id);
+                self.timeouts.remove(&user_id);
             }
             StateChange::Role { rank, hoist } => {
                 self.roles.insert(rank.id, rank);
@@ -111,6 +126,10 @@ impl GuildState {
             owner_id: self.owner_id,
             everyone: self.roles.get(&self.guild_id).map_or(0, |r| r.permissions),
             roles,
+            timed_out: self
+                .timeouts
+                .get(&user_id)
+                .is_some_and(|&until| until > now_millis()),
         })
     }
 
@@ -143,5 +162,57 @@ impl GuildState {
                 permissions::has(granted, wanted)
             })
             .collect()
+    }
+}
+
+/// The clock, in Unix milliseconds.
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::permissions::bits::{READ_MESSAGE_HISTORY, SEND_MESSAGES, VIEW_CHANNEL};
+
+    #[test]
+    fn a_timeout_masks_permissions_until_it_ends() {
+        let mut state = GuildState {
+            guild_id: 1,
+            owner_id: 2,
+            ..GuildState::default()
+        };
+        let everyone = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY;
+        state.apply(StateChange::Role {
+            rank: RoleRank {
+                id: 1,
+                permissions: everyone,
+                position: 0,
+            },
+            hoist: false,
+        });
+        state.apply(StateChange::Channel {
+            channel_id: 10,
+            overwrites: Vec::new(),
+        });
+        let member = |timed_out_until| StateChange::Member {
+            user_id: 3,
+            roles: Vec::new(),
+            timed_out_until,
+            member: Arc::default(),
+        };
+        state.apply(member(Some(now_millis() + 60_000)));
+        assert_eq!(
+            state.base_permissions(3),
+            VIEW_CHANNEL | READ_MESSAGE_HISTORY
+        );
+        assert!(!state.members_with(Some(10), SEND_MESSAGES).contains(&3));
+        // One that has passed masks nothing, with no change applied.
+        state.apply(member(Some(now_millis() - 1)));
+        assert_eq!(state.channel_permissions(3, 10), everyone);
+        state.apply(member(None));
+        assert_eq!(state.base_permissions(3), everyone);
     }
 }

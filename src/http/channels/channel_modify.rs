@@ -1,17 +1,18 @@
-//! `PATCH /channels/{channel_id}`: a guild channel's settings (MANAGE_CHANNELS), or a group
-//! DM's name. CHANNEL_UPDATE to those who can see it.
+//! `PATCH /channels/{channel_id}`: a guild channel's settings (MANAGE_CHANNELS) and its whole
+//! set of overwrites (MANAGE_ROLES too), or a group DM's name. CHANNEL_UPDATE to those who can
+//! see it.
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use serde::Deserialize;
-use spacebar_actors::guild::Audience;
+use spacebar_actors::guild::{Audience, StateChange};
 
 use diesel_async::AsyncConnection;
 
-use super::check_channel_name;
+use super::{check_channel_name, OverwriteBody};
 use crate::audit::{action, changes, Audit};
-use crate::db::channels::kind;
-use crate::http::access::ChannelAccess;
+use crate::db::channels::{kind, OverwriteRow};
+use crate::http::access::{require_grantable, ChannelAccess};
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
@@ -36,6 +37,8 @@ pub struct ModifyChannel {
     bitrate: Option<i64>,
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
     user_limit: Option<i64>,
+    #[serde(default)]
+    permission_overwrites: Option<Vec<OverwriteBody>>,
 }
 
 pub async fn modify(
@@ -54,6 +57,18 @@ pub async fn modify(
     } else if channel.kind != kind::GROUP_DM {
         return Err(ApiError::MissingPermissions);
     }
+    let overwrites = match (&body.permission_overwrites, &access.guild) {
+        (Some(asked), Some(_)) => {
+            access.require(bits::MANAGE_ROLES)?;
+            let rows: Vec<OverwriteRow> = asked
+                .iter()
+                .map(|o| o.row(channel_id))
+                .collect::<Result<_, _>>()?;
+            require_grantable(access.permissions, &rows)?;
+            Some(rows)
+        }
+        _ => None,
+    };
     if let Some(name) = body.name {
         channel.name = Some(check_channel_name(&name, channel.kind)?);
     }
@@ -103,7 +118,10 @@ pub async fn modify(
     }
     match channel.guild_id {
         Some(guild_id) => {
-            let body = guild::channel(&channel, &access.overwrites);
+            let body = guild::channel(
+                &channel,
+                overwrites.as_deref().unwrap_or(&access.overwrites),
+            );
             let before = guild::channel(&access.channel, &access.overwrites);
             let noise = crate::http::guilds::CHANNEL_NOISE;
             let entry = audit
@@ -117,16 +135,26 @@ pub async fn modify(
                 .changes(changes(Some(&before), Some(&body), noise));
             conn.transaction(async |conn| {
                 channel.save(conn).await?;
+                if let Some(rows) = &overwrites {
+                    OverwriteRow::replace(conn, channel_id, rows).await?;
+                }
                 entry.write(conn).await
             })
             .await?;
             state.audit_logged(&entry)?;
+            let changes = overwrites
+                .iter()
+                .map(|rows| StateChange::Channel {
+                    channel_id,
+                    overwrites: rows.iter().map(OverwriteRow::overwrite).collect(),
+                })
+                .collect();
             state.guild_event(
                 guild_id,
                 "CHANNEL_UPDATE",
                 &body,
                 Audience::Channel(channel_id),
-                Vec::new(),
+                changes,
             )?;
             Ok(HttpResponse::Ok().json(body))
         }

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::OverwriteBody;
 use crate::audit::{action, changes, Audit, Entry};
 use crate::db::channels::OverwriteRow;
-use crate::http::access::ChannelAccess;
+use crate::http::access::{require_grantable, ChannelAccess};
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::json::Json;
@@ -37,10 +37,7 @@ pub async fn put(
     access.guild()?;
     access.require(bits::MANAGE_ROLES)?;
     let row = body.row_for(channel_id, target_id)?;
-    let granted = access.permissions;
-    if (row.allow as u64 | row.deny as u64) & !granted != 0 {
-        return Err(ApiError::MissingPermissions);
-    }
+    require_grantable(access.permissions, std::slice::from_ref(&row))?;
     let old = access.overwrites.iter().find(|o| o.target_id == target_id);
     let kind = match old {
         Some(_) => action::CHANNEL_OVERWRITE_UPDATE,

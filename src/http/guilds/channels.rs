@@ -9,7 +9,7 @@ use spacebar_actors::guild::{Audience, StateChange};
 
 use crate::audit::{action, changes, Audit};
 use crate::db::channels::{kind, Channel, OverwriteRow};
-use crate::http::access::GuildAccess;
+use crate::http::access::{require_grantable, GuildAccess};
 use crate::http::authorization::Authenticated;
 use crate::http::channels::{check_channel_name, OverwriteBody};
 use crate::http::error::{ApiError, FormErrors};
@@ -148,6 +148,8 @@ pub async fn create(
         .iter()
         .map(|o| o.row(channel.id))
         .collect::<Result<_, _>>()?;
+    // The channel is new: what the creator holds guild-wide is what they may hand out in it.
+    require_grantable(access.permissions(), &overwrites)?;
     let body = guild::channel(&channel, &overwrites);
     let entry = audit
         .entry(
@@ -160,9 +162,7 @@ pub async fn create(
         .changes(changes(None, Some(&body), CHANNEL_NOISE));
     conn.transaction(async |conn| {
         channel.insert(conn).await?;
-        for overwrite in &overwrites {
-            overwrite.upsert(conn).await?;
-        }
+        OverwriteRow::replace(conn, channel.id, &overwrites).await?;
         entry.write(conn).await
     })
     .await?;

@@ -322,11 +322,13 @@ async fn change(
     // First: the guild actor then knows the member as they are now when the voice change comes.
     updated(state, &member, &user)?;
     let voice_changed = member.mute != before.mute || member.deaf != before.deaf;
-    if voice_changed || destination.is_some() {
+    // A timeout takes its member out of voice, as on Discord (and keeps them out: no CONNECT).
+    let timed_out = member.timed_out() && !before.timed_out();
+    if voice_changed || destination.is_some() || timed_out {
         let moderation = Moderation {
             mute: Some(member.mute),
             deaf: Some(member.deaf),
-            channel: destination,
+            channel: if timed_out { Some(None) } else { destination },
             ..Moderation::default()
         };
         voice_states::member_changed(state, guild_id, user_id, moderation).await?;
@@ -472,6 +474,9 @@ pub fn member_change(member: &Member, user: &User) -> (Arc<Value>, StateChange) 
     let change = StateChange::Member {
         user_id: member.user_id,
         roles: member.roles.clone(),
+        timed_out_until: member
+            .communication_disabled_until
+            .map(|until| until.timestamp_millis()),
         member: data.clone(),
     };
     (data, change)

@@ -102,7 +102,7 @@ pub async fn invoke(
             })?;
             let message = Message::find(&mut conn, access.channel.id, message_id)
                 .await?
-                .filter(|m| m.author_id == Some(bot_id))
+                .filter(|m| m.author_id == Some(bot_id) && m.shown_to(user.id))
                 .ok_or(ApiError::Unknown(Unknown::Message))?;
             let custom_id = asked.data.get("custom_id").and_then(Value::as_str);
             let Some(custom_id) = custom_id.filter(|id| (1..=100).contains(&id.len())) else {

@@ -1,5 +1,5 @@
-//! `DELETE /invites/{code}`: by its inviter, or by someone with MANAGE_CHANNELS on its channel
-//! (or MANAGE_GUILD). Answers the deleted invite; INVITE_DELETE to those who manage channels.
+//! `DELETE /invites/{code}`: by its inviter while still a member who sees the channel, or by
+//! someone with MANAGE_CHANNELS on its channel (or MANAGE_GUILD). Answers the deleted invite; INVITE_DELETE to those who manage channels.
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
@@ -24,8 +24,9 @@ pub async fn delete(
     let invite = Invite::find(&mut conn, &path)
         .await?
         .ok_or(ApiError::Unknown(Unknown::Invite))?;
+    // Whoever deletes it is in the guild now: a kicked inviter's invite is no longer theirs.
+    let access = ChannelAccess::load(&mut conn, invite.channel_id, session.user.id).await?;
     if invite.inviter_id != Some(session.user.id) {
-        let access = ChannelAccess::load(&mut conn, invite.channel_id, session.user.id).await?;
         let guild_wide = access.guild()?.permissions();
         if !has(guild_wide, bits::MANAGE_GUILD) {
             access.require(bits::MANAGE_CHANNELS)?;

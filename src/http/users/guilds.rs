@@ -29,11 +29,8 @@ pub async fn list(
     let body: Vec<_> = guilds
         .iter()
         .map(|guild| {
-            let mine = memberships
-                .iter()
-                .find(|m| m.guild_id == guild.id)
-                .map(|m| m.roles.as_slice())
-                .unwrap_or_default();
+            let membership = memberships.iter().find(|m| m.guild_id == guild.id);
+            let mine = membership.map(|m| m.roles.as_slice()).unwrap_or_default();
             let ranks: Vec<_> = roles
                 .iter()
                 .filter(|r| mine.contains(&r.id))
@@ -49,6 +46,7 @@ pub async fn list(
                 owner_id: guild.owner_id,
                 everyone,
                 roles: &ranks,
+                timed_out: membership.is_some_and(Member::timed_out),
             };
             json!({
                 "id": id(guild.id),

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::db::channels::{kind, Channel};
+use crate::db::members::Member;
 use crate::db::relationships::Relationship;
 use crate::db::users::User;
 use crate::db::Connection;
@@ -233,6 +234,28 @@ pub fn too_many_recipients() -> ApiError {
         format!("A group DM holds at most {MAX_GROUP_RECIPIENTS} people, its owner included."),
     )
     .into()
+}
+
+/// 50007 unless `me` may send into a DM with these recipients: Discord lets a message through
+/// only between users who share a guild or are friends, and never where either blocked the
+/// other. Opening the DM is not refused for want of a guild or friendship; sending is.
+pub async fn require_reachable(
+    conn: &mut Connection,
+    me: i64,
+    recipients: &[i64],
+) -> Result<(), ApiError> {
+    for &other in recipients.iter().filter(|&&id| id != me) {
+        if Relationship::blocked_between(conn, me, other).await? {
+            return Err(cannot_message());
+        }
+        let friends = !Relationship::friends_among(conn, me, &[other])
+            .await?
+            .is_empty();
+        if !friends && !Member::share_a_guild(conn, me, other).await? {
+            return Err(cannot_message());
+        }
+    }
+    Ok(())
 }
 
 pub fn cannot_message() -> ApiError {

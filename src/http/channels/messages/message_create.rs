@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::files::{self, AttachmentBody, Attachments};
 use super::mentions::{self, AllowedMentions};
 use super::{embeds, event_message, publish_message};
-use crate::db::channels::Channel;
+use crate::db::channels::{kind as channel_kind, Channel};
 use crate::db::messages::{flags, kind, Message};
 use crate::db::pending_uploads::PendingUpload;
 use crate::db::read_states::ReadState;
@@ -27,6 +27,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::snowflake;
 use crate::http::urls::PublicUrls;
+use crate::http::users::private_channels::require_reachable;
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
@@ -99,6 +100,9 @@ pub async fn create(
         });
     }
     access.require(bits::SEND_MESSAGES)?;
+    if access.channel.kind == channel_kind::DM {
+        require_reachable(&mut conn, user.id, &access.recipients).await?;
+    }
 
     let content = body.content.unwrap_or_default();
     check_content(&content, state.config().limits.message_max_characters)?;
@@ -289,7 +293,7 @@ async fn reply_target(
         .channel_id
         .is_none_or(|id| id == access.channel.id)
     {
-        Message::find(conn, access.channel.id, message_id).await?
+        Message::find_in_history(conn, access.channel.id, message_id).await?
     } else {
         None
     };

@@ -92,13 +92,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The message `message_id` of the channel, or 10008 (also when it is in another channel).
+/// The message `message_id` of the channel, or 10008 (also when it is in another channel, or
+/// ephemeral).
 pub async fn find(
     conn: &mut Connection,
     access: &ChannelAccess,
     message_id: i64,
 ) -> Result<Message, ApiError> {
-    Message::find(conn, access.channel.id, message_id)
+    Message::find_in_history(conn, access.channel.id, message_id)
         .await?
         .ok_or(ApiError::Unknown(Unknown::Message))
 }

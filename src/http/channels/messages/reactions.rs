@@ -138,6 +138,10 @@ pub async fn add(
     let target = Target::load(&mut conn, user.id, &path.0, &path.1).await?;
     target.access.require(bits::READ_MESSAGE_HISTORY)?;
     let on_message = Reaction::emoji_keys(&mut conn, target.message.id).await?;
+    // Joining a reaction needs no ADD_REACTIONS, unless a timeout forbids reacting at all.
+    if target.access.timed_out() {
+        target.access.require(bits::ADD_REACTIONS)?;
+    }
     if !on_message.contains(&emoji.key) {
         target.access.require(bits::ADD_REACTIONS)?;
         let max = state.config().limits.message_max_reactions;
