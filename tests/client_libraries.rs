@@ -20,8 +20,13 @@ use crate::common::http::{
     account, assert_form_error, get, post, register, registration, request, Account,
 };
 use crate::common::TestServer;
+use crate::discord_py::{discord_py, Bot};
 
 const JSON: &str = "v=9&encoding=json";
+const SHARDS_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/clients/discord_py_shards.py"
+);
 /// How long the server may keep a TCP connection after its close frame, answered or not.
 const DROP_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -547,46 +552,66 @@ async fn resuming_from_a_seq_never_sent_closes_with_4007() {
     assert_eq!(again.dispatch("RESUMED").await["t"], "RESUMED");
 }
 
+/// A bot of `owner`'s in two guilds, one on each of two shards (guilds are made until their ids
+/// fall that way): (bot token, guild ids).
+async fn bot_on_two_shards(server: &TestServer, owner: &Account) -> (String, Vec<String>) {
+    let (app_id, bot) = application_with_bot(server, &owner.token, "Big").await;
+    let mut on_shard: [Option<String>; 2] = [None, None];
+    while on_shard.iter().any(Option::is_none) {
+        let guild_id = bot_guild(server, &owner.token).await;
+        let shard = usize::from((guild_id.parse::<u64>().unwrap() >> 22) % 2 == 1);
+        if on_shard[shard].is_none() {
+            let added = authorize(server, &owner.token, &app_id, &guild_id, "0").await;
+            assert!(added.status.is_success(), "{:?}", added.body);
+            on_shard[shard] = Some(guild_id);
+        }
+    }
+    (bot, on_shard.into_iter().flatten().collect())
+}
+
 #[actix_web::test]
 async fn a_bot_with_more_guilds_than_a_shard_holds_must_shard() {
     let server = TestServer::with(&[("gateway.max_guilds_per_shard", "1")]).await;
     let owner = account(&server, "sharder").await;
-    let (app_id, bot) = application_with_bot(&server, &owner.token, "Big").await;
+    let (bot, _) = bot_on_two_shards(&server, &owner).await;
     let bot = format!("Bot {bot}");
-    let mut guild_ids = Vec::new();
-    for _ in 0..2 {
-        let guild_id = bot_guild(&server, &owner.token).await;
-        let added = authorize(&server, &owner.token, &app_id, &guild_id, "0").await;
-        assert!(added.status.is_success(), "{:?}", added.body);
-        guild_ids.push(guild_id);
-    }
     let recommended = get(&server, "/api/v10/gateway/bot", Some(&bot)).await.body;
     assert_eq!(recommended["shards"], 2);
 
+    let identify = |shard: Value| json!({ "op": 2, "d": { "token": bot, "properties": {}, "intents": 1, "shard": shard } });
     let mut unsharded = Gateway::connect(&server, JSON).await;
-    unsharded
-        .send(json!({ "op": 2, "d": { "token": bot, "properties": {}, "intents": 1 } }))
-        .await;
+    unsharded.send(identify(Value::Null)).await;
     assert_eq!(unsharded.closed().await, Some(4011));
-
-    // Two shards: whichever shard holds both guilds is still too full; otherwise both work.
-    let shard_of = |id: &String| (id.parse::<u64>().unwrap() >> 22) % 2;
-    let together = shard_of(&guild_ids[0]) == shard_of(&guild_ids[1]);
-    for shard in 0..2u64 {
+    let mut one_of_one = Gateway::connect(&server, JSON).await;
+    one_of_one.send(identify(json!([0, 1]))).await;
+    assert_eq!(one_of_one.closed().await, Some(4011));
+    for shard in 0..2 {
         let mut gateway = Gateway::connect(&server, JSON).await;
-        gateway
-            .send(json!({ "op": 2, "d": { "token": bot, "properties": {}, "intents": 1, "shard": [shard, 2] } }))
-            .await;
-        let full = together && shard == shard_of(&guild_ids[0]);
-        if full {
-            assert_eq!(gateway.closed().await, Some(4011));
-        } else {
-            assert_eq!(gateway.dispatch("READY").await["t"], "READY");
-        }
+        gateway.send(identify(json!([shard, 2]))).await;
+        let ready = gateway.dispatch("READY").await;
+        assert_eq!(ready["d"]["guilds"].as_array().unwrap().len(), 1);
+        assert_eq!(ready["d"]["shard"], json!([shard, 2]));
     }
     // People are never asked to shard.
     let mut person = Gateway::connect(&server, JSON).await;
     person.identify(&owner.token).await;
+}
+
+/// discord.py's plain Client meets 4011 as a fatal close; its AutoShardedClient runs as many
+/// shards as `/gateway/bot` recommends and gets every guild.
+#[actix_web::test]
+async fn discord_py_shards_a_bot_as_gateway_bot_recommends() {
+    let python = discord_py();
+    let server = TestServer::with(&[("gateway.max_guilds_per_shard", "1")]).await;
+    let owner = account(&server, "sharder").await;
+    let (bot, mut guild_ids) = bot_on_two_shards(&server, &owner).await;
+    let mut plain = Bot::run(&python, SHARDS_SCRIPT, &["plain"], &server, &bot);
+    assert_eq!(plain.event("closed").await["code"], 4011);
+    let mut auto = Bot::run(&python, SHARDS_SCRIPT, &["auto"], &server, &bot);
+    let ready = auto.event("ready").await;
+    guild_ids.sort();
+    assert_eq!(ready["shard_count"], 2);
+    assert_eq!(ready["guilds"], json!(guild_ids));
 }
 
 /// A WebSocket opened by hand on a plain TCP socket, so the test decides what (not) to answer:
@@ -623,7 +648,9 @@ impl RawSocket {
 
     /// The server closed with `code` and dropped the connection within [`DROP_DEADLINE`].
     async fn assert_dropped(&mut self, code: u16, why: &str) {
+        let began = Instant::now();
         let (closed_with, after_close) = self.until_dropped().await;
+        eprintln!("TIMING {why}: {:?} total, {after_close:?} after close", began.elapsed());
         assert_eq!(closed_with, Some(code), "{why}");
         assert!(
             after_close <= DROP_DEADLINE,
@@ -640,7 +667,7 @@ impl RawSocket {
         let mut closed_at = None;
         let started = Instant::now();
         loop {
-            let waited = closed_at.map_or(started, |at| at).elapsed();
+            let waited = closed_at.unwrap_or(started).elapsed();
             let left = (DROP_DEADLINE + Duration::from_secs(3)).saturating_sub(waited);
             match tokio::time::timeout(left, self.0.read(&mut buffer)).await {
                 Err(_) => panic!("the connection was still open {left:?} after its close frame"),

@@ -576,7 +576,7 @@ impl World {
                 "client_info": { "client": other.platform.as_str(), "os": "unknown", "version": 0 },
             })
         }));
-        json!({
+        let mut ready = json!({
             "v": request.api_version,
             "user": PrivateUser::from(user),
             "user_settings": user_settings,
@@ -605,7 +605,12 @@ impl World {
             "consents": { "personalization": { "consented": false } },
             "geo_ordered_rtc_regions": [],
             "tutorial": null,
-        })
+        });
+        // The shard asked for, echoed as Discord does (discord.py's sharded clients read it).
+        if let Some(shard) = request.shard {
+            ready["shard"] = json!([shard.id(), shard.count()]);
+        }
+        ready
     }
 }
 
