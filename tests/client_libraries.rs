@@ -648,9 +648,7 @@ impl RawSocket {
 
     /// The server closed with `code` and dropped the connection within [`DROP_DEADLINE`].
     async fn assert_dropped(&mut self, code: u16, why: &str) {
-        let began = Instant::now();
         let (closed_with, after_close) = self.until_dropped().await;
-        eprintln!("TIMING {why}: {:?} total, {after_close:?} after close", began.elapsed());
         assert_eq!(closed_with, Some(code), "{why}");
         assert!(
             after_close <= DROP_DEADLINE,
