@@ -4,7 +4,9 @@
 //! `/policies/instance`, `/policies/instance/limits`, deserialized here into chorus's own types,
 //! copied field by field in [`chorus`]), invites with `channel_id`, the smaller routes clients
 //! fetch when they open a profile, and the gateway close codes libraries wait for, each followed
-//! by the server dropping the TCP connection even when the client never answers the close.
+//! by the server dropping the TCP connection even when the client never answers the close;
+//! discord.py (`tests/clients/discord_py_shards.py`) meets the shard limit with its plain and
+//! its auto-sharded client.
 
 use std::time::{Duration, Instant};
 
@@ -751,6 +753,25 @@ async fn a_closed_gateway_connection_is_dropped_even_when_the_client_never_answe
             4010,
         ),
     ];
+    // A bot asking for a privileged intent its application lacks.
+    let owner = account(&server, "dropper_owner").await;
+    let (_, bot) = application_with_bot(&server, &owner.token, "Plain").await;
+    cases.push((
+        "a disallowed intent",
+        JSON,
+        vec![json!({ "op": 2, "d": { "token": bot, "properties": {}, "intents": 2 } })],
+        4014,
+    ));
+    // A RESUME of a live session from a seq it never sent.
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    let ready = gateway.identify(&token).await;
+    let session_id = ready["d"]["session_id"].clone();
+    cases.push((
+        "a seq never sent",
+        JSON,
+        vec![json!({ "op": 6, "d": { "token": token, "session_id": session_id, "seq": 1000 } })],
+        4007,
+    ));
     cases.push((
         "too many commands",
         JSON,
