@@ -185,6 +185,7 @@ pub struct GatewayConfig {
     pub resume_buffer: usize,
     pub commands_per_minute: u32,
     pub outbound_queue: usize,
+    pub max_guilds_per_shard: usize,
 }
 
 /// The voice gateway and the media server (SFU).
@@ -358,6 +359,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "gateway",
                 message: "intervals and timeouts must be above zero".into(),
+            });
+        }
+        if self.gateway.max_guilds_per_shard == 0 {
+            return Err(ConfigError::Invalid {
+                key: "gateway.max_guilds_per_shard",
+                message: "must be at least 1".into(),
             });
         }
         if !matches!(self.storage.backend.as_str(), "fs" | "s3") {

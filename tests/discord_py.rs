@@ -345,7 +345,7 @@ async fn a_discord_py_bot_plays_audio_to_people_in_a_voice_channel() {
 }
 
 /// The bot script, running; killed when dropped.
-struct Bot {
+pub struct Bot {
     child: Child,
     lines: UnboundedReceiver<String>,
     stderr: Arc<Mutex<String>>,
@@ -353,8 +353,20 @@ struct Bot {
 
 impl Bot {
     fn start(python: &Path, server: &TestServer, token: &str) -> Self {
+        Self::run(python, SCRIPT, &[], server, token)
+    }
+
+    /// Runs `script` with `args`, pointed at the server with the bot's token.
+    pub fn run(
+        python: &Path,
+        script: &str,
+        args: &[&str],
+        server: &TestServer,
+        token: &str,
+    ) -> Self {
         let mut child = Command::new(python)
-            .arg(SCRIPT)
+            .arg(script)
+            .args(args)
             .env("SPACEBAR_URL", server.url(""))
             .env("BOT_TOKEN", token)
             .env("PYTHONUNBUFFERED", "1")
@@ -387,7 +399,7 @@ impl Bot {
     }
 
     /// The next line the script printed for `event`, skipping others.
-    async fn event(&mut self, event: &str) -> Value {
+    pub async fn event(&mut self, event: &str) -> Value {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let line = tokio::time::timeout_at(deadline, self.lines.recv()).await;
@@ -434,7 +446,7 @@ impl Drop for Bot {
 /// The Python of a virtualenv with discord.py, made on first use. It is built beside its final
 /// place and renamed into it, so two test runs sharing the target directory never use a
 /// half-installed one.
-fn discord_py() -> PathBuf {
+pub fn discord_py() -> PathBuf {
     let check = format!(
         "import sys, discord, nacl, davey; sys.exit(discord.__version__ != '{DISCORD_PY}')"
     );

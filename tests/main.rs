@@ -12,6 +12,7 @@ mod admin;
 mod audit_log;
 mod bots;
 mod cdn;
+mod client_libraries;
 mod commands;
 mod discord_py;
 mod discovery;

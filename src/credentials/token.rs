@@ -7,6 +7,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -65,17 +67,19 @@ impl TokenSigner {
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
-    /// A stable, public id for the instance: an HMAC of a constant under the signing key, so it
-    /// changes with the key and reveals nothing about it.
+    /// A stable, public id for the instance, a snowflake as Spacebar's `instanceId` is (clients
+    /// parse it as one): 63 bits of an HMAC of a constant under the signing key, so it changes
+    /// with the key and reveals nothing about it.
     pub fn instance_id(&self) -> String {
-        jsonwebtoken::crypto::sign(b"spacebar instance id", &self.encoding, Algorithm::HS256)
-            .map(|mac| {
-                mac.chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .take(16)
-                    .collect()
-            })
-            .unwrap_or_default()
+        let mac =
+            jsonwebtoken::crypto::sign(b"spacebar instance id", &self.encoding, Algorithm::HS256)
+                .unwrap_or_default();
+        let mac = URL_SAFE_NO_PAD.decode(mac).unwrap_or_default();
+        let mut first = [0u8; 8];
+        for (slot, byte) in first.iter_mut().zip(&mac) {
+            *slot = *byte;
+        }
+        (u64::from_be_bytes(first) >> 1).to_string()
     }
 
     pub fn verify(&self, token: &str) -> Option<TokenClaims> {

@@ -64,6 +64,7 @@ impl SessionBackend for AppState {
         let tokens = self.tokens.clone();
         let registry = self.tree.sessions.clone();
         let guild_actors = self.tree.guilds.clone();
+        let max_guilds_per_shard = self.config().gateway.max_guilds_per_shard;
         Box::pin(async move {
             let internal =
                 |error: &dyn std::fmt::Display| IdentifyError::Internal(error.to_string());
@@ -88,6 +89,16 @@ impl SessionBackend for AppState {
                     // No intents: everything the application may have.
                     None => allowed,
                 };
+                // Discord's limit of guilds per shard: a bot above it must shard (or more).
+                let on_shard = Member::of_user(&mut conn, user.id)
+                    .await
+                    .map_err(|e| internal(&e))?
+                    .iter()
+                    .filter(|m| request.shard.is_none_or(|s| s.owns_guild(m.guild_id)))
+                    .count();
+                if on_shard > max_guilds_per_shard {
+                    return Err(IdentifyError::ShardingRequired);
+                }
                 (Some(flags), intents)
             } else {
                 // People hear everything, whatever intents they send.
@@ -565,7 +576,7 @@ impl World {
                 "client_info": { "client": other.platform.as_str(), "os": "unknown", "version": 0 },
             })
         }));
-        json!({
+        let mut ready = json!({
             "v": request.api_version,
             "user": PrivateUser::from(user),
             "user_settings": user_settings,
@@ -594,7 +605,12 @@ impl World {
             "consents": { "personalization": { "consented": false } },
             "geo_ordered_rtc_regions": [],
             "tutorial": null,
-        })
+        });
+        // The shard asked for, echoed as Discord does (discord.py's sharded clients read it).
+        if let Some(shard) = request.shard {
+            ready["shard"] = json!([shard.id(), shard.count()]);
+        }
+        ready
     }
 }
 

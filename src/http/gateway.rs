@@ -5,7 +5,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::authorization::Authenticated;
+use super::error::ApiError;
 use super::urls::PublicUrls;
+use crate::db::members::Member;
 use crate::server::AppState;
 
 /// IDENTIFYs a bot may start per day, as Discord reports it.
@@ -21,16 +23,26 @@ async fn gateway(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "url": urls.gateway }))
 }
 
-async fn gateway_bot(req: HttpRequest, state: Data<AppState>, _: Authenticated) -> HttpResponse {
-    let urls = PublicUrls::of(&req, &state.config());
-    HttpResponse::Ok().json(json!({
+/// The shards recommended are as many as the bot's guilds need (`gateway.max_guilds_per_shard`
+/// each; more on one shard closes IDENTIFY with 4011).
+async fn gateway_bot(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let config = state.config();
+    let urls = PublicUrls::of(&req, &config);
+    let mut conn = state.pool.get().await?;
+    let guilds = Member::of_user(&mut conn, session.user.id).await?.len();
+    let shards = guilds.div_ceil(config.gateway.max_guilds_per_shard).max(1);
+    Ok(HttpResponse::Ok().json(json!({
         "url": urls.gateway,
-        "shards": 1,
+        "shards": shards,
         "session_start_limit": {
             "total": SESSION_START_LIMIT,
             "remaining": SESSION_START_LIMIT,
             "reset_after": 86_400_000,
             "max_concurrency": 1,
         },
-    }))
+    })))
 }

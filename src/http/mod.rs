@@ -28,6 +28,7 @@ mod ping;
 mod policies;
 mod read_states;
 mod users;
+mod version;
 mod voice;
 mod webhooks;
 mod well_known;
@@ -60,6 +61,7 @@ fn api(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     channels::configure(cfg);
     users::configure(cfg);
+    version::configure(cfg);
     policies::configure(cfg);
     gateway::configure(cfg);
     guilds::configure(cfg);

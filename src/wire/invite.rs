@@ -46,17 +46,17 @@ pub fn invite(invite: &Invite, guild: &Guild, channel: &Channel, inviter: Option
 
 /// INVITE_CREATE's payload.
 pub fn created(invite: &Invite, inviter: Option<&User>) -> Value {
-    let mut value = common(invite, inviter);
-    value["channel_id"] = id(invite.channel_id).into();
-    value
+    common(invite, inviter)
 }
 
-/// What the invite object and INVITE_CREATE share.
+/// What the invite object and INVITE_CREATE share: both name the channel by `channel_id`, as
+/// Spacebar's invites do for clients written against it (the invite object has `channel` too).
 fn common(invite: &Invite, inviter: Option<&User>) -> Value {
     let mut value = json!({
         "code": invite.code,
         "type": GUILD_INVITE,
         "guild_id": id(invite.guild_id),
+        "channel_id": id(invite.channel_id),
         "uses": invite.uses,
         "max_uses": invite.max_uses,
         "max_age": invite.max_age,

@@ -62,6 +62,10 @@ pub enum IdentifyError {
     /// A bot asked for a privileged intent its application is not allowed (closes with 4014).
     #[error("disallowed intents")]
     DisallowedIntents,
+    /// A bot has more guilds on this connection's shard than one shard may hold (closes with
+    /// 4011: identify with more shards).
+    #[error("sharding required")]
+    ShardingRequired,
     /// Anything else (closes with 4000); the message is logged, never sent.
     #[error("identify failed: {0}")]
     Internal(String),

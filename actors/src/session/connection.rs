@@ -22,8 +22,8 @@ use super::protocol::{
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
     Attach, CallVoice, CallVoiceJoin, Detach, End, Identified, IdentifyError, IdentifyRequest,
-    Outbound, Session, SessionBackend, SessionConfig, Stream, UpdatePresence, Voice, VoiceJoin,
-    WatchMembers,
+    Outbound, ResumeRefused, Session, SessionBackend, SessionConfig, Stream, UpdatePresence, Voice,
+    VoiceJoin, WatchMembers,
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
@@ -286,6 +286,9 @@ impl Connection {
                 Err(IdentifyError::DisallowedIntents) => {
                     connection.close(ctx, CloseCode::DisallowedIntents)
                 }
+                Err(IdentifyError::ShardingRequired) => {
+                    connection.close(ctx, CloseCode::ShardingRequired)
+                }
                 Err(IdentifyError::Internal(error)) => {
                     tracing::error!(%error, "identify failed");
                     connection.close(ctx, CloseCode::UnknownError)
@@ -349,7 +352,7 @@ impl Connection {
                 })
                 .await
             else {
-                return Ok(None);
+                return Ok(Err(ResumeRefused::Gone));
             };
             let attach = Attach {
                 connection,
@@ -358,27 +361,31 @@ impl Connection {
                 after: resume.seq.unwrap_or(0),
             };
             match session.send(attach).await {
-                Ok(Ok(filter)) => Ok(Some((session, filter))),
-                _ => Ok(None),
+                Ok(attached) => Ok(attached.map(|filter| (session, filter))),
+                Err(_) => Ok(Err(ResumeRefused::Gone)),
             }
         };
         ctx.wait(
             resuming
                 .into_actor(self)
                 .map(|result, connection, ctx| match result {
-                    Ok(Some((session, filter))) => {
+                    Ok(Ok((session, filter))) => {
                         connection.phase = Phase::Ready { session, filter }
                     }
-                    Ok(None) => {
+                    Ok(Err(ResumeRefused::InvalidSeq)) => {
+                        connection.close(ctx, CloseCode::InvalidSeq)
+                    }
+                    Ok(Err(ResumeRefused::Gone)) => {
                         connection.phase = Phase::AwaitingIdentify;
                         connection.send_op(ctx, op::INVALID_SESSION, "false");
                     }
                     Err(IdentifyError::AuthenticationFailed) => {
                         connection.close(ctx, CloseCode::AuthenticationFailed)
                     }
-                    // Not something a token check answers; resuming never asks for intents.
-                    Err(IdentifyError::DisallowedIntents) => {
-                        connection.close(ctx, CloseCode::DisallowedIntents)
+                    // Not something a token check answers; resuming never asks for intents
+                    // or shards.
+                    Err(IdentifyError::DisallowedIntents | IdentifyError::ShardingRequired) => {
+                        connection.close(ctx, CloseCode::UnknownError)
                     }
                     Err(IdentifyError::Internal(error)) => {
                         tracing::error!(%error, "resume check failed");

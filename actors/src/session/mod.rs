@@ -79,9 +79,15 @@ pub struct Attach {
     pub after: u64,
 }
 
-/// The session cannot be resumed from there (wrong user, or dispatches already forgotten).
+/// Why a session cannot be resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResumeRefused;
+pub enum ResumeRefused {
+    /// Another user's session, or one already gone or whose dispatches from there are
+    /// forgotten: INVALID_SESSION, identify anew.
+    Gone,
+    /// A sequence number the session never sent: the client is confused (closes with 4007).
+    InvalidSeq,
+}
 
 /// A connection's socket is gone.
 #[derive(Message)]
@@ -212,12 +218,15 @@ impl Session {
 
     fn attach(&mut self, attach: Attach, ctx: &mut Context<Self>) -> Result<Filter, ResumeRefused> {
         if attach.user_id != self.user_id {
-            return Err(ResumeRefused);
+            return Err(ResumeRefused::Gone);
+        }
+        if attach.after > self.seq {
+            return Err(ResumeRefused::InvalidSeq);
         }
         let missed = self
             .replay
             .after(attach.after, self.seq)
-            .ok_or(ResumeRefused)?;
+            .ok_or(ResumeRefused::Gone)?;
         if let Some(handle) = self.expiry.take() {
             ctx.cancel_future(handle);
         }

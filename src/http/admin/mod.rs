@@ -9,10 +9,10 @@ mod bans;
 mod channels;
 mod config;
 mod guilds;
-mod progress;
+pub(super) mod progress;
 mod registration_tokens;
 mod user_rights;
-mod users;
+pub(super) mod users;
 mod whoami;
 
 use std::future::Future;

@@ -90,15 +90,7 @@ async fn modify(
     Json(body): Json<Modify>,
 ) -> Result<HttpResponse, ApiError> {
     let user = find(&state, &path).await?;
-    let mut conn = state.pool.get().await?;
-    let changes = UserChanges {
-        disabled: Some(body.disabled),
-        ..UserChanges::default()
-    };
-    let user = User::update(&mut conn, user.id, &changes).await?;
-    if body.disabled {
-        state.logins_ended(user.id, None, None);
-    }
+    let user = set_disabled(&state, user.id, body.disabled).await?;
     operator.log(
         if body.disabled {
             "disable user"
@@ -108,6 +100,25 @@ async fn modify(
         user.id,
     );
     Ok(HttpResponse::Ok().json(view(&user)))
+}
+
+/// Disables (or enables) an account: a disabled one cannot log in, its tokens stop working and
+/// its gateway sessions close with 4004. Operators and the account itself use this.
+pub async fn set_disabled(
+    state: &AppState,
+    user_id: i64,
+    disabled: bool,
+) -> Result<User, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let changes = UserChanges {
+        disabled: Some(disabled),
+        ..UserChanges::default()
+    };
+    let user = User::update(&mut conn, user_id, &changes).await?;
+    if disabled {
+        state.logins_ended(user.id, None, None);
+    }
+    Ok(user)
 }
 
 async fn delete(
@@ -123,8 +134,13 @@ async fn delete(
 }
 
 /// Deletes an account step by step, each step committed: asked again after an interruption, it
-/// goes on from where it stopped.
-async fn delete_user(state: &AppState, progress: &Progress, user: User) -> Result<(), ApiError> {
+/// goes on from where it stopped. Operators and the account itself (`users/account.rs`) use
+/// this.
+pub async fn delete_user(
+    state: &AppState,
+    progress: &Progress,
+    user: User,
+) -> Result<(), ApiError> {
     let mut conn = state.pool.get().await?;
     let changes = UserChanges {
         disabled: Some(true),

@@ -5,6 +5,7 @@ use actix_web::web::{self, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use crate::http::rate_limits;
 use crate::http::urls::PublicUrls;
 use crate::http::DEFAULT_API_VERSION;
 use crate::server::AppState;
@@ -16,17 +17,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/policies/instance/config", web::get().to(flattened));
 }
 
+/// Spacebar's general configuration, field by field (chorus's `GeneralConfiguration` reads
+/// it): `instanceId` a snowflake, and what is not configured `null`, not an empty string.
 async fn general(state: Data<AppState>) -> HttpResponse {
     let instance = &state.config().instance;
+    let set = |text: &str| (!text.is_empty()).then(|| text.to_string());
     HttpResponse::Ok().json(json!({
         "instanceId": state.tokens.instance_id(),
         "instanceName": instance.name,
-        "instanceDescription": instance.description,
-        "frontPage": instance.front_page,
-        "tosPage": instance.tos_page,
-        "correspondenceEmail": instance.correspondence_email,
-        "correspondenceUserID": instance.correspondence_user_id,
-        "image": instance.image,
+        "serverName": null,
+        "instanceDescription": set(&instance.description),
+        "frontPage": set(&instance.front_page),
+        "tosPage": set(&instance.tos_page),
+        "correspondenceEmail": set(&instance.correspondence_email),
+        "correspondenceUserID": set(&instance.correspondence_user_id),
+        "image": set(&instance.image),
+        "autoCreateBotUsers": false,
     }))
 }
 
@@ -67,8 +73,13 @@ async fn flattened(state: Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(flat)
 }
 
+/// Spacebar's limits configuration (chorus's `LimitsConfiguration`): what a client may send,
+/// and the rate limits it must keep to (`rate`). This server has no instance-wide limits
+/// (`absoluteRate`).
 fn limits_object(state: &AppState) -> Value {
-    let l = &state.config().limits;
+    let config = state.config();
+    let l = &config.limits;
+    let no_limit = json!({ "limit": 0, "window": 0, "enabled": false });
     json!({
         "user": {
             "maxGuilds": l.user_max_guilds,
@@ -96,6 +107,8 @@ fn limits_object(state: &AppState) -> Value {
             "maxTopic": l.channel_max_topic,
             "maxWebhooks": l.channel_max_webhooks,
         },
+        "rate": rate_limits::policy(&config.rate_limits),
+        "absoluteRate": { "register": no_limit, "sendMessage": no_limit },
     })
 }
 

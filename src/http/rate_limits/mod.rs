@@ -7,6 +7,7 @@
 //! configuration, read per request (operators may change them at run time).
 
 mod buckets;
+mod policy;
 mod routes;
 
 use std::net::IpAddr;
@@ -31,6 +32,7 @@ use crate::http::client_address::client_address;
 use crate::rights;
 use crate::server::AppState;
 use buckets::{Buckets, Rule, Verdict};
+pub use policy::policy;
 use routes::Class;
 
 /// How long an account's rights are trusted before they are read again.

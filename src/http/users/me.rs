@@ -234,7 +234,7 @@ async fn save(
     }
 }
 
-async fn check_current_password(
+pub(super) async fn check_current_password(
     me: &User,
     presented: Option<String>,
     errors: &mut FormErrors,

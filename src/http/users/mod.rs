@@ -1,5 +1,8 @@
 //! `/users/*`: the account itself (`@me`), its settings, and other users' public faces.
 
+mod account;
+mod affinities;
+mod connections;
 pub mod guilds;
 mod me;
 pub mod private_channels;
@@ -19,6 +22,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // `@me` routes before `{user_id}` ones, which would otherwise claim them.
     cfg.route("/users/@me", web::get().to(me::get))
         .route("/users/@me", web::patch().to(me::patch))
+        .route("/users/@me/disable", web::post().to(account::disable))
+        .route("/users/@me/delete", web::post().to(account::delete))
+        .route("/users/@me/connections", web::get().to(connections::list))
+        .route(
+            "/users/@me/affinities/users",
+            web::get().to(affinities::users),
+        )
+        .route(
+            "/users/@me/affinities/guilds",
+            web::get().to(affinities::guilds),
+        )
         .route("/users/@me/settings", web::get().to(settings::get))
         .route("/users/@me/settings", web::patch().to(settings::patch))
         .route("/users/@me/guilds", web::get().to(guilds::list))
@@ -48,7 +62,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::delete().to(relationships::delete),
         )
         .route("/users/{user_id}", web::get().to(user::get))
-        .route("/users/{user_id}/profile", web::get().to(profile::get));
+        .route("/users/{user_id}/profile", web::get().to(profile::get))
+        .route(
+            "/users/{user_id}/relationships",
+            web::get().to(relationships::mutual),
+        );
 }
 
 /// Adds Discord's username rules' errors: length, and names that would break mentions.

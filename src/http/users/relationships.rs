@@ -80,6 +80,28 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// `GET /users/{user_id}/relationships`: the friends the caller and that user share, as
+/// public users (Discord's mutual friends).
+pub async fn mutual(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    human_only(&session.user)?;
+    let other = super::user::find(&state, &path).await?;
+    let mut conn = state.pool.get().await?;
+    let friends: Vec<i64> = Relationship::of_user(&mut conn, session.user.id)
+        .await?
+        .into_iter()
+        .filter(|row| row.kind == kind::FRIEND)
+        .map(|row| row.other_id)
+        .collect();
+    let shared = Relationship::friends_among(&mut conn, other.id, &friends).await?;
+    let users = User::find_many(&mut conn, &shared).await?;
+    let users: Vec<PublicUser> = users.iter().map(PublicUser::from).collect();
+    Ok(HttpResponse::Ok().json(users))
+}
+
 pub async fn put(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
