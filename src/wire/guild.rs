@@ -290,6 +290,8 @@ impl<'a> GuildSnapshot<'a> {
             "data_mode": "full",
             "version": 0,
             "premium_subscription_count": 0,
+            // Fermi finds its own member here in a live GUILD_CREATE.
+            "members": self.members,
             "voice_states": self.voice_states,
             "activity_instances": [],
             "guild_scheduled_events": [],
