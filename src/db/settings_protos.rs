@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::schema::user_settings_protos as protos;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = protos, check_for_backend(diesel::pg::Pg))]
 pub struct SettingsProto {
     pub user_id: i64,
@@ -42,12 +42,25 @@ impl SettingsProto {
         }))
     }
 
-    pub async fn save(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    /// Stores `proto` alone (the JSON variant stays as it is).
+    pub async fn save_proto(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
         diesel::insert_into(protos::table)
             .values(self)
             .on_conflict((protos::user_id, protos::kind))
             .do_update()
-            .set(self)
+            .set(protos::proto.eq(&self.proto))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Stores `json` alone (the opaque proto stays as it is).
+    pub async fn save_json(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::insert_into(protos::table)
+            .values(self)
+            .on_conflict((protos::user_id, protos::kind))
+            .do_update()
+            .set(protos::json.eq(&self.json))
             .execute(conn)
             .await
             .map(drop)

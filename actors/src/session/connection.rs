@@ -278,7 +278,8 @@ impl Connection {
                         intents: identified.intents,
                         bot: identified.bot,
                         shard,
-                        client_state_v2: capabilities & CLIENT_STATE_V2 != 0,
+                        // Bots get classic guilds whatever they send, as in READY.
+                        client_state_v2: !identified.bot && capabilities & CLIENT_STATE_V2 != 0,
                     };
                     connection.start_session(session_id.into(), identified, filter, ctx)
                 }

@@ -82,12 +82,19 @@ async fn managed(
     Ok(access)
 }
 
-/// The guild's template named `code`, or 10057.
-async fn of_guild(conn: &mut Connection, guild_id: i64, code: &str) -> Result<Template, ApiError> {
-    Template::find(conn, code)
+/// The caller's guild and its template that `/guilds/{guild_id}/templates/{code}` names
+/// (10057 if it has no such one), once MANAGE_GUILD is checked.
+async fn managed_template(
+    conn: &mut Connection,
+    (guild_id, code): &(String, String),
+    user_id: i64,
+) -> Result<(GuildAccess, Template), ApiError> {
+    let access = managed(conn, guild_id, user_id).await?;
+    let template = Template::find(conn, code)
         .await?
-        .filter(|t| t.guild_id == guild_id)
-        .ok_or_else(unknown_template)
+        .filter(|t| t.guild_id == access.guild.id)
+        .ok_or_else(unknown_template)?;
+    Ok((access, template))
 }
 
 pub async fn list(
@@ -180,8 +187,7 @@ pub async fn sync(
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let access = managed(&mut conn, &path.0, session.user.id).await?;
-    let mut template = of_guild(&mut conn, access.guild.id, &path.1).await?;
+    let (access, mut template) = managed_template(&mut conn, &path, session.user.id).await?;
     template.source = source_of(&mut conn, &access).await?;
     template.updated_at = Utc::now();
     template.save(&mut conn).await?;
@@ -196,8 +202,7 @@ pub async fn modify(
 ) -> Result<HttpResponse, ApiError> {
     body.check()?;
     let mut conn = state.pool.get().await?;
-    let access = managed(&mut conn, &path.0, session.user.id).await?;
-    let mut template = of_guild(&mut conn, access.guild.id, &path.1).await?;
+    let (_, mut template) = managed_template(&mut conn, &path, session.user.id).await?;
     if let Some(name) = body.name {
         template.name = name.trim().to_string();
     }
@@ -214,8 +219,7 @@ pub async fn delete(
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let access = managed(&mut conn, &path.0, session.user.id).await?;
-    let template = of_guild(&mut conn, access.guild.id, &path.1).await?;
+    let (_, template) = managed_template(&mut conn, &path, session.user.id).await?;
     Template::delete(&mut conn, &template.code).await?;
     Ok(HttpResponse::Ok().json(wire(&mut conn, &template).await?))
 }

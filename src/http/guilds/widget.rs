@@ -18,7 +18,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
 use crate::http::snowflake;
-use crate::permissions::{bits, Member as Rank, Overwrite};
+use crate::permissions::{bits, Member as Rank};
 use crate::server::AppState;
 use crate::wire::guild::{id, opt_id};
 
@@ -119,12 +119,7 @@ pub async fn public(state: Data<AppState>, path: Path<String>) -> Result<HttpRes
         .iter()
         .filter(|c| kind::is_voice(c.kind))
         .filter(|c| {
-            let own: Vec<Overwrite> = overwrites
-                .iter()
-                .filter(|o| o.channel_id == c.id)
-                .map(OverwriteRow::overwrite)
-                .collect();
-            nobody.in_channel(&own) & joinable == joinable
+            nobody.in_channel(&OverwriteRow::of_channel(&overwrites, c.id)) & joinable == joinable
         })
         .map(|c| json!({ "id": id(c.id), "name": c.name, "position": c.position }))
         .collect();

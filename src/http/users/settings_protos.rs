@@ -27,9 +27,13 @@ pub async fn get(
     Authenticated(session): Authenticated,
     path: Path<i16>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let stored = SettingsProto::get(&mut conn, session.user.id, *path, false).await?;
+    let stored = stored(&state, session.user.id, *path).await?;
     Ok(HttpResponse::Ok().json(json!({ "settings": stored.proto })))
+}
+
+async fn stored(state: &AppState, user_id: i64, kind: i16) -> Result<SettingsProto, ApiError> {
+    let mut conn = state.pool.get().await?;
+    Ok(SettingsProto::get(&mut conn, user_id, kind, false).await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,10 +57,9 @@ pub async fn patch(
             FormErrors::field("settings", "BASE_TYPE_INVALID", "Must be valid base64.").into(),
         );
     }
-    let mut conn = state.pool.get().await?;
-    let mut stored = SettingsProto::get(&mut conn, session.user.id, kind, false).await?;
+    let mut stored = stored(&state, session.user.id, kind).await?;
     stored.proto = body.settings;
-    stored.save(&mut conn).await?;
+    stored.save_proto(&mut *state.pool.get().await?).await?;
     state.user_event(
         session.user.id,
         "USER_SETTINGS_PROTO_UPDATE",
@@ -70,8 +73,7 @@ pub async fn get_json(
     Authenticated(session): Authenticated,
     path: Path<i16>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let stored = SettingsProto::get(&mut conn, session.user.id, *path, false).await?;
+    let stored = stored(&state, session.user.id, *path).await?;
     Ok(HttpResponse::Ok().json(json!({ "settings": stored.json })))
 }
 
@@ -98,7 +100,7 @@ pub async fn patch_json(
             merged.extend(body.settings);
             stored.json = Value::Object(merged);
             check_size(serde_json::to_vec(&stored.json)?.len())?;
-            stored.save(conn).await?;
+            stored.save_json(conn).await?;
             Ok::<_, ApiError>(stored.json)
         })
         .await?;
