@@ -96,11 +96,16 @@ impl AppState {
         event: &'static str,
         data: &T,
     ) -> Result<(), ApiError> {
+        self.user_dispatch(user_id, Dispatch::json(event, data)?.in_guild(guild_id));
+        Ok(())
+    }
+
+    /// A dispatch already made for every session of one user (a GUILD_CREATE in both shapes).
+    pub fn user_dispatch(&self, user_id: i64, dispatch: Dispatch) {
         self.tree.sessions.do_send(DispatchToUser {
             user_id,
-            dispatch: Arc::new(Dispatch::json(event, data)?.in_guild(guild_id)),
+            dispatch: Arc::new(dispatch),
         });
-        Ok(())
     }
 
     /// Logins ended: the gateway sessions opened with them close with 4004. `login_id: None`

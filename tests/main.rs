@@ -17,6 +17,7 @@ mod commands;
 mod discord_py;
 mod discovery;
 mod embedded;
+mod fermi;
 mod gateway;
 mod gateway_members;
 mod guilds;

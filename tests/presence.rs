@@ -160,7 +160,7 @@ async fn friends_hear_presence_without_a_guild_and_ready_lists_them() {
 }
 
 /// `a` asks `b` to be friends and `b` accepts.
-async fn befriend(server: &TestServer, a: &Account, b: &Account) {
+pub(crate) async fn befriend(server: &TestServer, a: &Account, b: &Account) {
     let asked = request(
         server,
         awc::http::Method::PUT,

@@ -33,6 +33,9 @@ pub struct Dispatch {
     subjects: Box<[i64]>,
     /// The same event without message content, for bots without MESSAGE_CONTENT.
     redacted: Option<Arc<Dispatch>>,
+    /// The same event in the CLIENT_STATE_V2 shape (a guild as `{id, properties, …}`), for
+    /// sessions that identified with that capability.
+    client_state_v2: Option<Arc<Dispatch>>,
 }
 
 impl Dispatch {
@@ -57,6 +60,7 @@ impl Dispatch {
             guild_id: None,
             subjects: Box::default(),
             redacted: None,
+            client_state_v2: None,
         }
     }
 
@@ -79,6 +83,12 @@ impl Dispatch {
         self
     }
 
+    /// Sessions that identified with CLIENT_STATE_V2 get `shaped` instead.
+    pub fn with_client_state_v2(mut self, shaped: Dispatch) -> Self {
+        self.client_state_v2 = Some(Arc::new(shaped));
+        self
+    }
+
     pub fn event(&self) -> &'static str {
         self.event
     }
@@ -95,6 +105,11 @@ impl Dispatch {
     /// The copy without message content, if it has message content.
     pub fn redacted(&self) -> Option<&Arc<Dispatch>> {
         self.redacted.as_ref()
+    }
+
+    /// The copy in the CLIENT_STATE_V2 shape, if its shape differs.
+    pub fn client_state_v2(&self) -> Option<&Arc<Dispatch>> {
+        self.client_state_v2.as_ref()
     }
 
     /// The JSON text of `d`.

@@ -189,6 +189,8 @@ pub struct Filter {
     /// Bots without MESSAGE_CONTENT get messages in guilds without their content.
     pub bot: bool,
     pub shard: Option<Shard>,
+    /// Identified with CLIENT_STATE_V2: guilds come as `{id, properties, …}`.
+    pub client_state_v2: bool,
 }
 
 impl Filter {
@@ -199,6 +201,7 @@ impl Filter {
             intents: ALL,
             bot: false,
             shard: None,
+            client_state_v2: false,
         }
     }
 
@@ -227,6 +230,11 @@ impl Filter {
                 return Some(redacted.clone());
             }
         }
+        if self.client_state_v2 {
+            if let Some(shaped) = dispatch.client_state_v2() {
+                return Some(shaped.clone());
+            }
+        }
         Some(dispatch.clone())
     }
 }
@@ -250,6 +258,7 @@ mod tests {
             intents: bits::GUILDS | bits::GUILD_MESSAGES,
             bot: true,
             shard: None,
+            client_state_v2: false,
         };
         let guild = Some(1 << 22);
         assert!(bot.admit(&dispatch("MESSAGE_CREATE", guild)).is_some());
@@ -276,6 +285,7 @@ mod tests {
             intents: bits::GUILD_MESSAGES | bits::DIRECT_MESSAGES,
             bot: true,
             shard: None,
+            client_state_v2: false,
         };
         let make = |guild_id: Option<i64>, subjects: Vec<i64>| {
             let full = Dispatch::from_json("MESSAGE_CREATE", r#"{"content":"hi"}"#.into());
@@ -299,6 +309,23 @@ mod tests {
         assert_eq!(content(entitled.admit(&make(Some(5 << 22), vec![1]))), full);
         let person = Filter { bot: false, ..bot };
         assert_eq!(content(person.admit(&make(Some(5 << 22), vec![1]))), full);
+    }
+
+    #[test]
+    fn client_state_v2_sessions_get_their_shape() {
+        let classic = Dispatch::from_json("GUILD_CREATE", r#"{"name":"g"}"#.into());
+        let shaped = Dispatch::from_json("GUILD_CREATE", r#"{"properties":{}}"#.into());
+        let both = Arc::new(classic.in_guild(1 << 22).with_client_state_v2(shaped));
+        let data = |filter: Filter| filter.admit(&both).map(|d| d.data().clone());
+        let classic_filter = Filter::everything(7);
+        let v2 = Filter {
+            client_state_v2: true,
+            ..classic_filter
+        };
+        assert_eq!(data(classic_filter), Some(r#"{"name":"g"}"#.into()));
+        assert_eq!(data(v2), Some(r#"{"properties":{}}"#.into()));
+        let plain = dispatch("GUILD_UPDATE", Some(1 << 22));
+        assert!(Arc::ptr_eq(&v2.admit(&plain).unwrap(), &plain));
     }
 
     #[test]

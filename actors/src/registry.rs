@@ -117,9 +117,14 @@ impl SessionRegistry {
         if friends.is_empty() {
             return;
         }
-        match Dispatch::new("PRESENCE_UPDATE", &presence.to_json(user_id, None)) {
+        self.tell_friends(friends.iter().copied(), &presence.to_json(user_id, None));
+    }
+
+    /// PRESENCE_UPDATE with `d` to every session of each of `friends`.
+    fn tell_friends(&self, friends: impl IntoIterator<Item = i64>, d: &serde_json::Value) {
+        match Dispatch::new("PRESENCE_UPDATE", d) {
             Ok(dispatch) => {
-                for &friend in friends {
+                for friend in friends {
                     for (_, live) in self.of_user(friend) {
                         live.session.do_send(Deliver(dispatch.clone()));
                     }
@@ -204,6 +209,17 @@ pub struct Unregister {
 pub struct DispatchToUser {
     pub user_id: i64,
     pub dispatch: Arc<Dispatch>,
+}
+
+/// A user's public face changed (avatar, names): their friends hear it as a PRESENCE_UPDATE
+/// whose `user` is the whole new user object, as Discord tells friends.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UserChanged {
+    pub user_id: i64,
+    /// The public user object.
+    pub user: serde_json::Value,
+    pub friends: Vec<i64>,
 }
 
 /// The session a RESUME names, if it is still live.
@@ -302,6 +318,21 @@ impl Handler<DispatchToUser> for SessionRegistry {
             for (_, live) in self.of_user(event.user_id) {
                 live.session.do_send(Deliver(event.dispatch.clone()));
             }
+        });
+    }
+}
+
+impl Handler<UserChanged> for SessionRegistry {
+    type Result = ();
+    fn handle(&mut self, changed: UserChanged, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("session registry", ctx, |_| {
+            let presence = self
+                .presences
+                .get(&changed.user_id)
+                .map_or_else(Aggregate::offline, UserPresence::aggregate);
+            let mut d = presence.to_json(changed.user_id, None);
+            d["user"] = changed.user;
+            self.tell_friends(changed.friends, &d);
         });
     }
 }

@@ -60,6 +60,15 @@ pub struct OverwriteRow {
 }
 
 impl OverwriteRow {
+    /// The overwrites among `rows` that belong to `channel_id`, as the permission algorithm
+    /// takes them.
+    pub fn of_channel(rows: &[OverwriteRow], channel_id: i64) -> Vec<Overwrite> {
+        rows.iter()
+            .filter(|o| o.channel_id == channel_id)
+            .map(OverwriteRow::overwrite)
+            .collect()
+    }
+
     pub fn overwrite(&self) -> Overwrite {
         Overwrite {
             id: self.target_id,

@@ -313,6 +313,46 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_settings_protos (user_id, kind) {
+        user_id -> Int8,
+        kind -> Int2,
+        proto -> Text,
+        json -> Jsonb,
+    }
+}
+
+diesel::table! {
+    guild_welcome_screens (guild_id) {
+        guild_id -> Int8,
+        enabled -> Bool,
+        description -> Nullable<Text>,
+        welcome_channels -> Jsonb,
+    }
+}
+
+diesel::table! {
+    guild_widgets (guild_id) {
+        guild_id -> Int8,
+        enabled -> Bool,
+        channel_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    guild_templates (code) {
+        code -> Text,
+        guild_id -> Int8,
+        name -> Text,
+        description -> Nullable<Text>,
+        usage_count -> Int4,
+        creator_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        source -> Jsonb,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         username -> Text,

@@ -11,6 +11,7 @@ use spacebar_actors::intents::{self, allowed_privileged, bits as intent_bits, Sh
 use spacebar_actors::presence::{self, Aggregate, Platform, Presence, Status};
 use spacebar_actors::registry::{GetPresences, Presences};
 use spacebar_actors::session::backend::{BackendError, MembersRequest};
+use spacebar_actors::session::protocol::CLIENT_STATE_V2;
 use spacebar_actors::session::{
     Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget,
 };
@@ -35,8 +36,6 @@ use crate::wire::{expression, settings};
 
 /// The version of the client API this server's READY follows, as Discord reports it.
 const API_CODE_VERSION: u32 = 1;
-/// IDENTIFY capability: guilds in READY in the CLIENT_STATE_V2 shape (Fermi).
-const CLIENT_STATE_V2: u64 = 1 << 10;
 
 impl SessionBackend for AppState {
     fn authenticate(&self, token: String) -> BoxFuture<'static, Result<i64, IdentifyError>> {
@@ -596,7 +595,7 @@ impl World {
             "sessions": sessions,
             "country_code": "US",
             "analytics_token": "",
-            "auth_session_id_hash": auth_session_hash(auth_session_id),
+            "auth_session_id_hash": crate::db::auth_sessions::id_hash(auth_session_id),
             "friend_suggestion_count": 0,
             "api_code_version": API_CODE_VERSION,
             "experiments": [],
@@ -639,12 +638,4 @@ fn merged_presence(user_id: i64, presence: &Aggregate) -> Value {
         fields.insert("user_id".into(), id(user_id).into());
     }
     d
-}
-
-/// An opaque, stable name for the login session (clients compare it, never decode it).
-fn auth_session_hash(auth_session_id: i64) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    auth_session_id.hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
 }

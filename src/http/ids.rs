@@ -34,6 +34,15 @@ pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error
         .transpose()
 }
 
+/// An optional permission bitfield: like [`optional`], and an empty string is no permissions
+/// (Fermi sends `"permissions": ""` for a role created without any).
+pub fn permissions<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<NumberOrString>::deserialize(d)? {
+        Some(NumberOrString::Text(text)) if text.trim().is_empty() => Ok(Some(0)),
+        other => other.map(NumberOrString::parse).transpose(),
+    }
+}
+
 /// A snowflake that may be absent (`None`), `null` (`Some(None)`) or set.
 pub fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
     optional(d).map(Some)
@@ -72,5 +81,23 @@ mod tests {
         let body: Body = serde_json::from_str(r#"{"max_age":null,"roles":null}"#).unwrap();
         assert_eq!((body.max_age, body.roles), (None, vec![]));
         assert!(serde_json::from_str::<Body>(r#"{"max_age":"soon"}"#).is_err());
+    }
+
+    #[test]
+    fn an_empty_permission_string_is_no_permissions() {
+        #[derive(Deserialize)]
+        struct Role {
+            #[serde(default, deserialize_with = "permissions")]
+            permissions: Option<i64>,
+        }
+        let of = |text: &str| {
+            serde_json::from_str::<Role>(text)
+                .map(|r| r.permissions)
+                .ok()
+        };
+        assert_eq!(of(r#"{"permissions":""}"#), Some(Some(0)));
+        assert_eq!(of(r#"{"permissions":"8"}"#), Some(Some(8)));
+        assert_eq!(of(r#"{"permissions":null}"#), Some(None));
+        assert_eq!(of(r#"{"permissions":"x"}"#), None);
     }
 }

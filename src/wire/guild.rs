@@ -9,7 +9,7 @@ use crate::db::roles::Role;
 use crate::db::users::User;
 use crate::wire::user::PublicUser;
 use spacebar_actors::permissions::bits::VIEW_CHANNEL;
-use spacebar_actors::permissions::{Member as Rank, Overwrite, RoleRank};
+use spacebar_actors::permissions::{Member as Rank, RoleRank};
 
 /// Snowflakes travel as strings.
 pub fn id(id: i64) -> String {
@@ -220,12 +220,7 @@ impl<'a> GuildSnapshot<'a> {
             .iter()
             .filter(|c| c.guild_id == Some(guild.id))
             .filter(|c| {
-                let own: Vec<Overwrite> = overwrites
-                    .iter()
-                    .filter(|o| o.channel_id == c.id)
-                    .map(OverwriteRow::overwrite)
-                    .collect();
-                rank.in_channel(&own) & VIEW_CHANNEL != 0
+                rank.in_channel(&OverwriteRow::of_channel(overwrites, c.id)) & VIEW_CHANNEL != 0
             })
             .collect();
         Self {
@@ -291,6 +286,8 @@ impl<'a> GuildSnapshot<'a> {
             "data_mode": "full",
             "version": 0,
             "premium_subscription_count": 0,
+            // Fermi finds its own member here in a live GUILD_CREATE.
+            "members": self.members,
             "voice_states": self.voice_states,
             "activity_instances": [],
             "guild_scheduled_events": [],

@@ -17,7 +17,7 @@ use rand::Rng;
 use super::backend::MembersRequest;
 use super::protocol::{
     list_requests, members_request, op, stream_command, voice_request, CloseCode, Identify, Resume,
-    VoiceRequest,
+    VoiceRequest, CLIENT_STATE_V2,
 };
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
@@ -254,12 +254,13 @@ impl Connection {
             (Err(code), _) | (_, Err(code)) => return self.close(ctx, code),
         };
         let session_id = new_session_id();
+        let capabilities = identify.capabilities.unwrap_or(0);
         let request = IdentifyRequest {
             token: identify.token,
             session_id: session_id.clone(),
             gateway_url: self.params.gateway_url.clone(),
             api_version: self.params.api_version,
-            capabilities: identify.capabilities.unwrap_or(0),
+            capabilities,
             intents,
             shard,
             large_threshold: identify.large_threshold.unwrap_or(50).clamp(50, 250),
@@ -277,6 +278,8 @@ impl Connection {
                         intents: identified.intents,
                         bot: identified.bot,
                         shard,
+                        // Bots get classic guilds whatever they send, as in READY.
+                        client_state_v2: !identified.bot && capabilities & CLIENT_STATE_V2 != 0,
                     };
                     connection.start_session(session_id.into(), identified, filter, ctx)
                 }

@@ -79,6 +79,10 @@ pub struct Inbound {
     pub d: Value,
 }
 
+/// IDENTIFY capability: guilds (in READY and every live GUILD_CREATE) in the CLIENT_STATE_V2
+/// shape, `{id, properties, …}` (Fermi).
+pub const CLIENT_STATE_V2: u64 = 1 << 10;
+
 /// IDENTIFY's `d`. Unknown fields are ignored; `compress` is ignored on purpose (the query
 /// string decides compression).
 #[derive(Debug, Deserialize)]

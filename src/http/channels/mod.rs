@@ -74,9 +74,9 @@ pub struct OverwriteBody {
     pub id: Option<i64>,
     #[serde(rename = "type", deserialize_with = "crate::http::ids::required")]
     pub kind: i64,
-    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    #[serde(default, deserialize_with = "crate::http::ids::permissions")]
     pub allow: Option<i64>,
-    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    #[serde(default, deserialize_with = "crate::http::ids::permissions")]
     pub deny: Option<i64>,
 }
 

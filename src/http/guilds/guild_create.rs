@@ -1,5 +1,6 @@
 //! `POST /guilds`: a new guild with its @everyone role, Discord's default channels and its
 //! creator as owner, all in one transaction; then GUILD_CREATE to the creator's sessions.
+//! [`found`] does the founding for a template's guild too.
 //! An `icon` data URL is stored first and removed again if the guild is not.
 
 use actix_web::web::Data;
@@ -8,10 +9,11 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 
 use super::snapshot;
-use crate::db::channels::{kind, Channel};
+use crate::db::channels::{kind, Channel, OverwriteRow};
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::roles::Role;
+use crate::db::users::User;
 use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
@@ -34,22 +36,10 @@ pub async fn create(
     Authenticated(session): Authenticated,
     Json(body): Json<CreateGuild>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = &session.user;
-    ApiError::require(user.rights, rights::CREATE_GUILDS)?;
     let name = body.name.trim().to_string();
     check_name(&name)?;
-    let mut conn = state.pool.get().await?;
-    let joined = Guild::of_user(&mut conn, user.id).await?.len();
-    if u64::try_from(joined).unwrap_or(u64::MAX) >= state.config().limits.user_max_guilds {
-        return Err(ApiError::Plain {
-            status: actix_web::http::StatusCode::BAD_REQUEST,
-            code: 30001,
-            message: "Maximum number of guilds reached",
-        });
-    }
-
     let ids = &state.snowflakes;
-    let mut guild = Guild::new(ids.next(), name, user.id);
+    let mut guild = Guild::new(ids.next(), name, session.user.id);
     guild.description = body.description;
     let everyone = Role::new(guild.id, guild.id, "@everyone".into(), DEFAULT_EVERYONE);
     let text_category = category(ids.next(), guild.id, "Text Channels", 0);
@@ -69,20 +59,69 @@ pub async fn create(
     );
     voice.parent_id = Some(voice_category.id);
     guild.system_channel_id = Some(general.id);
+    let blueprint = Blueprint {
+        guild,
+        roles: vec![everyone],
+        channels: vec![text_category, general, voice_category, voice],
+        overwrites: Vec::new(),
+    };
+    found(&state, &session.user, blueprint, body.icon).await
+}
+
+/// Everything a new guild starts with (its ids already given).
+pub struct Blueprint {
+    pub guild: Guild,
+    /// @everyone (the guild's id) first.
+    pub roles: Vec<Role>,
+    /// Categories before the channels in them.
+    pub channels: Vec<Channel>,
+    pub overwrites: Vec<OverwriteRow>,
+}
+
+/// Founds the guild `blueprint` describes, owned by `user`, with `icon` (a data URL): all of
+/// it in one transaction, then GUILD_CREATE to the owner's sessions. Answers 201 with the
+/// guild.
+pub async fn found(
+    state: &AppState,
+    user: &User,
+    blueprint: Blueprint,
+    icon: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    ApiError::require(user.rights, rights::CREATE_GUILDS)?;
+    let mut conn = state.pool.get().await?;
+    let joined = Guild::of_user(&mut conn, user.id).await?.len();
+    if u64::try_from(joined).unwrap_or(u64::MAX) >= state.config().limits.user_max_guilds {
+        return Err(ApiError::Plain {
+            status: actix_web::http::StatusCode::BAD_REQUEST,
+            code: 30001,
+            message: "Maximum number of guilds reached",
+        });
+    }
+    let Blueprint {
+        mut guild,
+        roles,
+        channels,
+        overwrites,
+    } = blueprint;
     let owner = Member::new(guild.id, user.id);
     let guild_id = guild.id;
     let icon_key = |hash: &str| Key::image(ImageArea::Icon, guild_id, hash);
     guild.icon = state
         .cdn
-        .image_field("icon", body.icon.map(Some), icon_key)
+        .image_field("icon", icon.map(Some), icon_key)
         .await?
         .flatten();
     let saved = conn
         .transaction(async |conn| {
             guild.insert(conn).await?;
-            everyone.insert(conn).await?;
-            for channel in [&text_category, &general, &voice_category, &voice] {
+            for role in &roles {
+                role.insert(conn).await?;
+            }
+            for channel in &channels {
                 channel.insert(conn).await?;
+            }
+            for overwrite in &overwrites {
+                overwrite.upsert(conn).await?;
             }
             owner.insert(conn).await
         })
@@ -94,12 +133,10 @@ pub async fn create(
     saved?;
 
     let access = GuildAccess::load(&mut conn, guild.id, user.id).await?;
-    state.user_guild_event(
+    state.user_dispatch(
         user.id,
-        guild.id,
-        "GUILD_CREATE",
-        &snapshot::guild_create(&state, &mut conn, &access).await?,
-    )?;
+        snapshot::guild_create(state, &mut conn, &access).await?,
+    );
     state.subscribe_user(guild.id, user.id);
     Ok(HttpResponse::Created().json(guild::guild(&access.guild, &access.roles)))
 }

@@ -504,7 +504,8 @@ pub async fn joined(
     // Subscribing first: the session registry then asks the guild to deliver before it hands
     // over GUILD_CREATE, so anything published after the joiner saw GUILD_CREATE reaches them.
     state.subscribe_user(guild_id, user.id);
-    state.user_guild_event(user.id, guild_id, "GUILD_CREATE", &snapshot)
+    state.user_dispatch(user.id, snapshot);
+    Ok(())
 }
 
 /// Someone is no longer a member (kicked, banned, or left; their membership already deleted):

@@ -17,11 +17,21 @@ pub mod members;
 mod roles;
 pub mod snapshot;
 mod stickers;
+mod template_source;
+mod templates;
 mod voice_states;
+mod welcome_screen;
+mod widget;
 
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before `/guilds/{guild_id}/…`, which would take `templates` for a guild id.
+    cfg.route("/guilds/templates/{code}", web::get().to(templates::get))
+        .route(
+            "/guilds/templates/{code}",
+            web::post().to(templates::use_template),
+        );
     cfg.route("/guilds", web::post().to(guild_create::create))
         .route("/guilds/{guild_id}", web::get().to(guild_get::get))
         .route("/guilds/{guild_id}", web::patch().to(guild_modify::modify))
@@ -48,4 +58,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     bans::configure(cfg);
     guild_invites::configure(cfg);
     voice_states::configure(cfg);
+    cfg.route(
+        "/guilds/{guild_id}/templates",
+        web::get().to(templates::list),
+    )
+    .route(
+        "/guilds/{guild_id}/templates",
+        web::post().to(templates::create),
+    )
+    .route(
+        "/guilds/{guild_id}/templates/{code}",
+        web::put().to(templates::sync),
+    )
+    .route(
+        "/guilds/{guild_id}/templates/{code}",
+        web::patch().to(templates::modify),
+    )
+    .route(
+        "/guilds/{guild_id}/templates/{code}",
+        web::delete().to(templates::delete),
+    )
+    .route(
+        "/guilds/{guild_id}/welcome-screen",
+        web::get().to(welcome_screen::get),
+    )
+    .route(
+        "/guilds/{guild_id}/welcome-screen",
+        web::patch().to(welcome_screen::patch),
+    )
+    .route("/guilds/{guild_id}/widget", web::get().to(widget::get))
+    .route("/guilds/{guild_id}/widget", web::patch().to(widget::patch))
+    .route(
+        "/guilds/{guild_id}/widget.json",
+        web::get().to(widget::public),
+    );
 }

@@ -71,8 +71,8 @@ pub async fn get(
 #[derive(Debug, Deserialize)]
 pub struct RoleBody {
     name: Option<String>,
-    /// A number or a numeric string.
-    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    /// A number, a numeric string, or "" (none).
+    #[serde(default, deserialize_with = "crate::http::ids::permissions")]
     permissions: Option<i64>,
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
     color: Option<i64>,

@@ -1,6 +1,7 @@
-//! The GUILD_CREATE a member receives when they join (or create) a guild.
+//! The GUILD_CREATE a member receives when they join (or create) a guild, in both shapes:
+//! classic, and CLIENT_STATE_V2 for the sessions that identified with it (each encoded once).
 
-use serde_json::Value;
+use spacebar_actors::Dispatch;
 
 use crate::db::channels::{Channel, OverwriteRow};
 use crate::db::emojis::Emoji;
@@ -20,7 +21,7 @@ pub async fn guild_create(
     state: &AppState,
     conn: &mut Connection,
     access: &GuildAccess,
-) -> Result<Value, ApiError> {
+) -> Result<Dispatch, ApiError> {
     let guild_id = access.guild.id;
     let channels = Channel::of_guilds(conn, &[guild_id]).await?;
     let channel_ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
@@ -56,7 +57,12 @@ pub async fn guild_create(
             .map(|(m, u)| crate::wire::guild::member(m, Some(u)))
             .collect();
     }
-    Ok(snapshot.classic(LARGE_THRESHOLD))
+    let shaped = Dispatch::json("GUILD_CREATE", &snapshot.client_state_v2(LARGE_THRESHOLD))?;
+    Ok(
+        Dispatch::json("GUILD_CREATE", &snapshot.classic(LARGE_THRESHOLD))?
+            .in_guild(guild_id)
+            .with_client_state_v2(shaped.in_guild(guild_id)),
+    )
 }
 
 /// Guilds with more members than this send only the joiner's own member.

@@ -45,7 +45,7 @@ const MANAGED_ROLE_POSITION: i32 = 1;
 pub struct AuthorizeBody {
     #[serde(default, deserialize_with = "crate::http::ids::optional")]
     guild_id: Option<i64>,
-    #[serde(default, deserialize_with = "crate::http::ids::optional")]
+    #[serde(default, deserialize_with = "crate::http::ids::permissions")]
     permissions: Option<i64>,
     #[serde(default)]
     authorize: Option<bool>,
@@ -223,12 +223,10 @@ async fn add_bot(
         vec![change],
     )?;
     let bot_access = GuildAccess::load(conn, guild_id, bot.id).await?;
-    state.user_guild_event(
+    state.user_dispatch(
         bot.id,
-        guild_id,
-        "GUILD_CREATE",
-        &snapshot::guild_create(state, conn, &bot_access).await?,
-    )?;
+        snapshot::guild_create(state, conn, &bot_access).await?,
+    );
     state.subscribe_user(guild_id, bot.id);
     Ok(())
 }

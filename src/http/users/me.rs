@@ -2,18 +2,22 @@
 //!
 //! Changing the username, e-mail or password needs the current password (bots excepted). A new
 //! password ends every login session and answers with a fresh `token`. After the commit, every
-//! gateway session of the user gets USER_UPDATE. `avatar` and `banner` take a data URL (or
-//! null); the file stored and the old one removed only once the change is saved.
+//! gateway session of the user gets USER_UPDATE; when what others see changed (avatar, names,
+//! banner), each guild they are in gets GUILD_MEMBER_UPDATE and their friends PRESENCE_UPDATE
+//! with the new user, as Discord does. `avatar` and `banner` take a data URL (or null); the
+//! file stored and the old one removed only once the change is saved.
 
 use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use spacebar_actors::registry::DispatchToUser;
+use spacebar_actors::registry::{DispatchToUser, UserChanged};
 use spacebar_actors::Dispatch;
 
 use super::{validate_username, Discriminators};
 use crate::credentials::password;
+use crate::db::members::Member;
+use crate::db::relationships::{kind, Relationship};
 use crate::db::users::{User, UserChanges};
 use crate::db::{auth_sessions, Connection};
 use crate::http::auth::{check_password, normalise_email, plausible_email};
@@ -23,7 +27,7 @@ use crate::http::json::Json;
 use crate::rights;
 use crate::server::AppState;
 use crate::storage::{ImageArea, Key};
-use crate::wire::user::PrivateUser;
+use crate::wire::user::{PrivateUser, PublicUser};
 
 /// Longest pronouns text, as Discord allows.
 const MAX_PRONOUNS: usize = 40;
@@ -32,7 +36,7 @@ pub async fn get(Authenticated(session): Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(PrivateUser::from(&session.user))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct PatchMe {
     username: Option<String>,
     #[serde(default, deserialize_with = "crate::http::json::nullable")]
@@ -50,12 +54,44 @@ pub struct PatchMe {
     banner: Option<Option<String>>,
 }
 
+impl PatchMe {
+    /// A change of the profile's fields alone (`PATCH /users/@me/profile`).
+    pub fn profile(
+        bio: Option<String>,
+        pronouns: Option<String>,
+        accent_color: Option<Option<i32>>,
+        banner: Option<Option<String>>,
+    ) -> Self {
+        Self {
+            bio,
+            pronouns,
+            accent_color,
+            banner,
+            ..Self::default()
+        }
+    }
+}
+
 pub async fn patch(
     state: Data<AppState>,
     Authenticated(session): Authenticated,
     Json(body): Json<PatchMe>,
 ) -> Result<HttpResponse, ApiError> {
-    let me = &session.user;
+    let (user, token) = update(&state, &session.user, body).await?;
+    let mut body = serde_json::to_value(PrivateUser::from(&user))?;
+    if let Some(token) = token {
+        body["token"] = token.into();
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Checks and saves the changes, then tells whoever should hear of them: the user after it,
+/// and a new token when the password changed.
+pub async fn update(
+    state: &AppState,
+    me: &User,
+    body: PatchMe,
+) -> Result<(User, Option<String>), ApiError> {
     let limits = &state.config().limits;
     let mut errors = FormErrors::default();
     let mut changes = UserChanges::default();
@@ -184,16 +220,48 @@ pub async fn patch(
         }
     }
     let user = saved?;
-    let mut body = serde_json::to_value(PrivateUser::from(&user))?;
-    if let Some(session_id) = new_session {
-        body["token"] = state.tokens.issue(user.id, session_id)?.into();
-        state.logins_ended(user.id, None, Some(session_id));
-    }
+    let token = match new_session {
+        Some(session_id) => {
+            let token = state.tokens.issue(user.id, session_id)?;
+            state.logins_ended(user.id, None, Some(session_id));
+            Some(token)
+        }
+        None => None,
+    };
     state.tree.sessions.do_send(DispatchToUser {
         user_id: user.id,
         dispatch: Dispatch::new("USER_UPDATE", &PrivateUser::from(&user))?,
     });
-    Ok(HttpResponse::Ok().json(body))
+    let public = serde_json::to_value(PublicUser::from(&user))?;
+    if serde_json::to_value(PublicUser::from(me))? != public {
+        tell_others(state, &mut conn, &user, public).await?;
+    }
+    Ok((user, token))
+}
+
+/// What others see of the user changed: GUILD_MEMBER_UPDATE in each of their guilds (to the
+/// members who see them), PRESENCE_UPDATE carrying `public` to their friends.
+async fn tell_others(
+    state: &AppState,
+    conn: &mut Connection,
+    user: &User,
+    public: serde_json::Value,
+) -> Result<(), ApiError> {
+    for member in Member::of_user(conn, user.id).await? {
+        crate::http::guilds::members::updated(state, &member, user)?;
+    }
+    let friends = Relationship::of_user(conn, user.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == kind::FRIEND)
+        .map(|r| r.other_id)
+        .collect();
+    state.tree.sessions.do_send(UserChanged {
+        user_id: user.id,
+        user: public,
+        friends,
+    });
+    Ok(())
 }
 
 /// Applies the changes; with a new password, every login session ends and `new_session` opens.

@@ -9,6 +9,7 @@ pub mod private_channels;
 mod profile;
 mod relationships;
 mod settings;
+mod settings_protos;
 mod user;
 
 use actix_web::web;
@@ -35,6 +36,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/users/@me/settings", web::get().to(settings::get))
         .route("/users/@me/settings", web::patch().to(settings::patch))
+        .route(
+            "/users/@me/settings-proto/{kind:[12]}",
+            web::get().to(settings_protos::get),
+        )
+        .route(
+            "/users/@me/settings-proto/{kind:[12]}",
+            web::patch().to(settings_protos::patch),
+        )
+        .route(
+            "/users/@me/settings-proto/{kind:[12]}/json",
+            web::get().to(settings_protos::get_json),
+        )
+        .route(
+            "/users/@me/settings-proto/{kind:[12]}/json",
+            web::patch().to(settings_protos::patch_json),
+        )
+        .route("/users/@me/profile", web::patch().to(profile::patch))
         .route("/users/@me/guilds", web::get().to(guilds::list))
         .route(
             "/users/@me/guilds/{guild_id}",

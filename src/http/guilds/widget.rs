@@ -1,0 +1,134 @@
+//! The guild widget: `GET/PATCH /guilds/{guild_id}/widget` (MANAGE_GUILD) turn it on and
+//! name its invite channel; `GET /guilds/{guild_id}/widget.json` needs no login and shows,
+//! while it is on, the guild's name and the voice channels anyone may join (403 50004 while
+//! it is off). Online members are not listed: no presence leaves the gateway here.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::db::channels::{kind, Channel, OverwriteRow};
+use crate::db::guild_widgets::Widget;
+use crate::db::guilds::Guild;
+use crate::db::roles::Role;
+use crate::http::access::GuildAccess;
+use crate::http::authorization::Authenticated;
+use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::json::Json;
+use crate::http::snowflake;
+use crate::permissions::{bits, Member as Rank};
+use crate::server::AppState;
+use crate::wire::guild::{id, opt_id};
+
+/// The caller's guild's id, once MANAGE_GUILD is checked.
+async fn managed(
+    conn: &mut crate::db::Connection,
+    path: &str,
+    user_id: i64,
+) -> Result<i64, ApiError> {
+    let guild_id = snowflake("guild_id", path)?;
+    GuildAccess::load(conn, guild_id, user_id)
+        .await?
+        .require(bits::MANAGE_GUILD)?;
+    Ok(guild_id)
+}
+
+fn settings(widget: &Widget) -> Value {
+    json!({ "enabled": widget.enabled, "channel_id": opt_id(widget.channel_id) })
+}
+
+pub async fn get(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let guild_id = managed(&mut conn, &path, session.user.id).await?;
+    let widget = Widget::of_guild(&mut conn, guild_id).await?;
+    Ok(HttpResponse::Ok().json(settings(&widget)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PatchWidget {
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "crate::http::ids::nullable")]
+    channel_id: Option<Option<i64>>,
+}
+
+pub async fn patch(
+    state: Data<AppState>,
+    Authenticated(session): Authenticated,
+    path: Path<String>,
+    Json(body): Json<PatchWidget>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let guild_id = managed(&mut conn, &path, session.user.id).await?;
+    let mut widget = Widget::of_guild(&mut conn, guild_id).await?;
+    if let Some(channel_id) = body.channel_id {
+        if let Some(channel_id) = channel_id {
+            let channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
+            if !channels.iter().any(|c| c.id == channel_id) {
+                return Err(FormErrors::field(
+                    "channel_id",
+                    "CHANNEL_INVALID",
+                    "Unknown channel in this guild.",
+                )
+                .into());
+            }
+        }
+        widget.channel_id = channel_id;
+    }
+    widget.enabled = body.enabled.unwrap_or(widget.enabled);
+    widget.save(&mut conn).await?;
+    Ok(HttpResponse::Ok().json(settings(&widget)))
+}
+
+/// `GET /guilds/{guild_id}/widget.json`, for anyone.
+pub async fn public(state: Data<AppState>, path: Path<String>) -> Result<HttpResponse, ApiError> {
+    let guild_id = snowflake("guild_id", &path)?;
+    let mut conn = state.pool.get().await?;
+    let guild = Guild::find(&mut conn, guild_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Guild))?;
+    if !Widget::of_guild(&mut conn, guild_id).await?.enabled {
+        return Err(ApiError::Plain {
+            status: StatusCode::FORBIDDEN,
+            code: 50004,
+            message: "Widget Disabled",
+        });
+    }
+    let everyone = Role::of_guild(&mut conn, guild_id)
+        .await?
+        .iter()
+        .find(|r| r.id == guild_id)
+        .map_or(0, |r| r.permissions as u64);
+    let nobody = Rank {
+        user_id: 0,
+        guild_id,
+        owner_id: guild.owner_id,
+        everyone,
+        roles: &[],
+    };
+    let channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
+    let ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
+    let overwrites = OverwriteRow::of_channels(&mut conn, &ids).await?;
+    let joinable = bits::VIEW_CHANNEL | bits::CONNECT;
+    let listed: Vec<Value> = channels
+        .iter()
+        .filter(|c| kind::is_voice(c.kind))
+        .filter(|c| {
+            nobody.in_channel(&OverwriteRow::of_channel(&overwrites, c.id)) & joinable == joinable
+        })
+        .map(|c| json!({ "id": id(c.id), "name": c.name, "position": c.position }))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "id": id(guild.id),
+        "name": guild.name,
+        "instant_invite": null,
+        "channels": listed,
+        "members": [],
+        "presence_count": 0,
+    })))
+}
