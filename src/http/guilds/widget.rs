@@ -110,6 +110,7 @@ pub async fn public(state: Data<AppState>, path: Path<String>) -> Result<HttpRes
         owner_id: guild.owner_id,
         everyone,
         roles: &[],
+        timed_out: false,
     };
     let channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
     let ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
