@@ -19,6 +19,7 @@ mod embedded;
 mod gateway;
 mod gateway_members;
 mod guilds;
+mod hostile_cdn;
 mod intents;
 mod interactions;
 mod messages;
