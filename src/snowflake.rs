@@ -32,7 +32,7 @@ impl Snowflakes {
         let worker = u64::from(worker_id) & 31;
         let process = u64::from(std::process::id()) & 31;
         Self {
-            node: worker << 5 | process,
+            node: (worker << 5) | process,
             last: AtomicU64::new(0),
         }
     }
@@ -45,7 +45,7 @@ impl Snowflakes {
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
             let next = if now_ms > last >> INCREMENT_BITS {
-                now_ms << INCREMENT_BITS | rand::random::<u64>() % RANDOM_START
+                (now_ms << INCREMENT_BITS) | (rand::random::<u64>() % RANDOM_START)
             } else {
                 last + 1
             };
@@ -55,7 +55,7 @@ impl Snowflakes {
             {
                 Ok(_) => {
                     let ms = next >> INCREMENT_BITS;
-                    let id = ms << 22 | self.node << INCREMENT_BITS | (next & INCREMENT_MASK);
+                    let id = (ms << 22) | (self.node << INCREMENT_BITS) | (next & INCREMENT_MASK);
                     // The top bit stays clear for ~69 years, so the id fits Postgres' BIGINT.
                     return i64::try_from(id).unwrap_or(i64::MAX);
                 }
@@ -88,9 +88,9 @@ mod tests {
         let ids: Vec<i64> = (0..5000).map(|_| snowflakes.next()).collect();
         assert!(ids.windows(2).all(|pair| pair[1] > pair[0]), "increasing");
         let a = ids[0];
-        assert_eq!(a >> 17 & 31, 3, "the worker bits");
+        assert_eq!((a >> 17) & 31, 3, "the worker bits");
         assert_eq!(
-            a >> 12 & 31,
+            (a >> 12) & 31,
             i64::from(std::process::id() & 31),
             "the process bits"
         );

@@ -129,7 +129,7 @@ fn form_error_code(body: &Value, field: &str) -> Option<String> {
 
 #[actix_web::test]
 async fn a_gif_frame_bomb_avatar_is_refused_and_costs_little() {
-    let server = ServerProcess::start(&[]).await;
+    let mut server = ServerProcess::start(&[]).await;
     let attacker = account(&server, "bomber").await;
     let bystander = account(&server, "bystander").await;
     let bomb = frame_bomb();
@@ -163,6 +163,7 @@ async fn a_gif_frame_bomb_avatar_is_refused_and_costs_little() {
         set.status,
         grown >> 20
     );
+    assert!(server.is_running());
     assert!(grown < BUDGET, "+{} MiB", grown >> 20);
     assert!(slowest < RESPONSIVE, "{slowest:?}");
     assert_eq!(set.status, 400, "{:?}", set.body);
@@ -174,7 +175,7 @@ async fn a_gif_frame_bomb_avatar_is_refused_and_costs_little() {
 
 #[actix_web::test]
 async fn a_dozen_huge_avatars_at_once_cost_little() {
-    let server = ServerProcess::start(&[]).await;
+    let mut server = ServerProcess::start(&[]).await;
     let attacker = account(&server, "painter").await;
     let bystander = account(&server, "onlooker").await;
 
@@ -228,6 +229,7 @@ async fn a_dozen_huge_avatars_at_once_cost_little() {
         "12 allowed avatars: {statuses:?}; peak memory +{} MiB; slowest bystander {slowest:?}",
         grown >> 20
     );
+    assert!(server.is_running());
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert!(grown < BUDGET, "+{} MiB", grown >> 20);
     assert!(slowest < RESPONSIVE, "{slowest:?}");

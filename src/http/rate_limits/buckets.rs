@@ -84,7 +84,7 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.windows.len()
     }
 }
