@@ -115,6 +115,12 @@ pub struct CdnConfig {
     pub max_emoji_bytes: usize,
     pub max_sticker_bytes: usize,
     pub max_image_pixels: u64,
+    pub max_avatar_pixels: u64,
+    pub max_animation_pixels: u64,
+    pub image_workers: usize,
+    pub image_queue: usize,
+    pub not_found_limit: u32,
+    pub not_found_window_secs: u64,
     pub memory_cache_bytes: usize,
     /// Fetch the images a webhook's `avatar_url` names (see `cdn::remote`).
     pub fetch_remote_images: bool,
@@ -131,6 +137,8 @@ pub struct InstanceConfig {
     pub tos_page: String,
     pub correspondence_email: String,
     pub correspondence_user_id: String,
+    /// The worker bits of snowflakes (see `snowflake`).
+    pub worker_id: u16,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -348,6 +356,12 @@ impl Config {
                     message: "every limit and window must be above zero".into(),
                 });
             }
+        }
+        if self.instance.worker_id > 31 {
+            return Err(ConfigError::Invalid {
+                key: "instance.worker_id",
+                message: "must be between 0 and 31".into(),
+            });
         }
         if self.database.pool_size == 0 {
             return Err(ConfigError::Invalid {

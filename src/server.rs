@@ -184,6 +184,7 @@ pub async fn build(
         (cert, key) => Some(crate::tls::server_config(cert.as_ref(), key.as_ref())?),
     };
     let workers = config.http.workers;
+    let snowflakes = Snowflakes::new(config.instance.worker_id);
     let max_body = config.http.max_json_bytes;
     let state = Data::new(AppState {
         live_config: RwLock::new(Arc::new(config)),
@@ -191,7 +192,7 @@ pub async fn build(
         rate_limiter: RateLimiter::default(),
         pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
-        snowflakes: Snowflakes::default(),
+        snowflakes,
         tree: Tree::start(
             Arc::new(DbGuildStore { pool: pool.clone() }),
             guild_threads(),

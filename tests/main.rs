@@ -21,6 +21,7 @@ mod fermi;
 mod gateway;
 mod gateway_members;
 mod guilds;
+mod hostile_cdn;
 mod hostile_rules;
 mod intents;
 mod interactions;

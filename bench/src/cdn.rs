@@ -253,7 +253,10 @@ fn resize_throughput(count: usize) {
             &original,
             Some(128),
             spacebar::cdn::imaging::Format::Png,
-            u64::MAX,
+            spacebar::cdn::imaging::Budget {
+                pixels: u64::MAX,
+                animation_pixels: u64::MAX,
+            },
         )
         .is_err()
         {

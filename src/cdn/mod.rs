@@ -7,12 +7,15 @@
 mod cache;
 pub mod default_avatars;
 pub mod imaging;
+mod misses;
 pub mod remote;
 mod serve;
 pub mod signing;
 mod upload;
+mod work;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web;
 use base64::Engine;
@@ -21,8 +24,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub use cache::VariantCache;
-use imaging::ImageInfo;
+use imaging::{Budget, ImageInfo};
+use misses::Misses;
 pub use signing::Signer;
+use work::{ImageWork, WorkError};
 
 use crate::config::{CdnConfig, Config};
 use crate::http::error::{ApiError, FormErrors};
@@ -47,6 +52,10 @@ pub struct Cdn {
     pub signer: Signer,
     pub cache: VariantCache,
     pub config: CdnConfig,
+    /// Decoding and converting, a few at a time.
+    pub work: ImageWork,
+    /// Addresses' misses, so ids are not walked.
+    pub misses: Misses,
     /// Images fetched from elsewhere (webhooks' `avatar_url`): lately, and now.
     fetches: remote::Fetches,
     default_avatars: Vec<Bytes>,
@@ -68,6 +77,11 @@ impl Cdn {
             signer: Signer::new(key, config.cdn.sign_urls, config.cdn.url_lifetime_secs),
             cache: VariantCache::new(data_dir.join("cdn-cache"), config.cdn.memory_cache_bytes),
             config: config.cdn.clone(),
+            work: ImageWork::new(config.cdn.image_workers, config.cdn.image_queue),
+            misses: Misses::new(
+                config.cdn.not_found_limit,
+                Duration::from_secs(config.cdn.not_found_window_secs),
+            ),
             fetches: remote::Fetches::default(),
             default_avatars: default_avatars::draw_all(),
             public_base: Some(config.http.public_url.trim_end_matches('/').to_string())
@@ -88,7 +102,8 @@ impl Cdn {
         self.cache.purge(key).await;
     }
 
-    /// Stores the image of a data URL sent in `field` under the key `key` makes of its hash;
+    /// Stores the image of a data URL sent in `field` (an avatar, banner, icon, splash, role
+    /// icon or emoji: at most `cdn.max_avatar_pixels`) under the key `key` makes of its hash;
     /// returns the hash (`a_` first when animated) and what the image is.
     pub async fn store_data_url(
         &self,
@@ -98,7 +113,9 @@ impl Cdn {
         key: impl Fn(&str) -> Option<Key>,
     ) -> Result<(String, ImageInfo), ApiError> {
         let bytes = decode_data_url(field, data_url, max_bytes)?;
-        let info = self.checked_image(field, bytes.clone()).await?;
+        let info = self
+            .check_image(field, bytes.clone(), self.config.max_avatar_pixels)
+            .await?;
         let hash = image_hash(&bytes, info.animated);
         let key = key(&hash).ok_or_else(|| invalid_image(field))?;
         self.storage
@@ -108,17 +125,42 @@ impl Cdn {
         Ok((hash, info))
     }
 
-    /// What the image in `bytes` is, once all of it decoded (off the async threads), or the
-    /// field's form error.
+    /// What decoding may cost: `pixels` for one image, and the animation budget.
+    pub fn budget(&self, pixels: u64) -> Budget {
+        Budget {
+            pixels,
+            animation_pixels: self.config.max_animation_pixels,
+        }
+    }
+
+    /// What the image in `bytes` (at most `cdn.max_image_pixels`) is, once all of it decoded,
+    /// or the field's form error.
     pub async fn checked_image(&self, field: &str, bytes: Bytes) -> Result<ImageInfo, ApiError> {
-        let max_pixels = self.config.max_image_pixels;
-        let checked = tokio::task::spawn_blocking(move || {
-            imaging::decodes(&bytes, max_pixels)
-                .then(|| imaging::inspect(&bytes))
-                .flatten()
-        })
-        .await
-        .map_err(ApiError::internal)?;
+        self.check_image(field, bytes, self.config.max_image_pixels)
+            .await
+    }
+
+    /// [`checked_image`](Self::checked_image) within `max_pixels`, decoded by the image
+    /// workers.
+    async fn check_image(
+        &self,
+        field: &str,
+        bytes: Bytes,
+        max_pixels: u64,
+    ) -> Result<ImageInfo, ApiError> {
+        let budget = self.budget(max_pixels);
+        let checked = self
+            .work
+            .run(move || {
+                imaging::decodes(&bytes, budget)
+                    .then(|| imaging::inspect(&bytes))
+                    .flatten()
+            })
+            .await
+            .map_err(|error| match error {
+                WorkError::Busy => busy(),
+                WorkError::Failed => ApiError::internal(error),
+            })?;
         checked.ok_or_else(|| invalid_image(field))
     }
 
@@ -199,6 +241,15 @@ pub fn image_hash(bytes: &[u8], animated: bool) -> String {
         format!("a_{hex}")
     } else {
         hex
+    }
+}
+
+/// Every image worker busy and the queue full: come back shortly.
+fn busy() -> ApiError {
+    ApiError::Plain {
+        status: actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        code: 0,
+        message: "The server is busy; try again shortly.",
     }
 }
 

@@ -133,7 +133,7 @@ impl Cdn {
         }
         let bytes = bytes.freeze();
         let info = self
-            .checked_image("avatar_url", bytes.clone())
+            .check_image("avatar_url", bytes.clone(), self.config.max_avatar_pixels)
             .await
             .map_err(|_| RemoteError::NotImage)?;
         let hash = image_hash(&bytes, info.animated);

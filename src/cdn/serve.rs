@@ -1,10 +1,13 @@
-//! Serving: Discord's CDN paths. Images come as stored or as a variant (`?size=` a power of
-//! two from 16 to 4096, the extension choosing png, jpg, webp or gif); attachments as stored,
-//! with byte ranges and, when signing is on, only under a valid signature. Every answer has an
-//! ETag and is cacheable; a matching `If-None-Match` gets 304.
+//! Serving: Discord's CDN paths. Images come as stored or as a variant (`?size=` any size
+//! from 16 to 4096, made at the nearest of Discord's sizes at or above it; the extension
+//! choosing png, jpg, webp or gif); attachments as stored, with byte ranges and, when signing
+//! is on, only under a valid signature. Every answer has an ETag and is cacheable; a matching
+//! `If-None-Match` gets 304. An address that misses too often gets 429 (see `misses`).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::ops::Range;
+use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -14,7 +17,9 @@ use bytes::Bytes;
 
 use super::cache::{etag, VariantCache};
 use super::imaging::{self, Format, ImageError};
+use super::work::WorkError;
 use super::{default_avatars, Cdn};
+use crate::http::client_address::request_address;
 use crate::server::AppState;
 use crate::storage::{ImageArea, Key};
 
@@ -52,6 +57,35 @@ fn bad_request(message: &'static str) -> HttpResponse {
         .body(format!(r#"{{"message": "{message}", "code": 0}}"#))
 }
 
+/// Discord's 429, for an address that missed too often.
+fn too_many(wait: Duration) -> HttpResponse {
+    let seconds = wait.as_secs_f64();
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, seconds.ceil().max(1.0).to_string()))
+        .content_type("application/json")
+        .body(format!(
+            r#"{{"message": "You are being rate limited.", "retry_after": {seconds:.3}, "global": false, "code": 0}}"#
+        ))
+}
+
+/// `serve`'s answer, unless the caller's address has missed too often lately (it is walking
+/// ids): then 429 before anything is looked up. A 404 counts as a miss.
+async fn guarded(
+    req: &HttpRequest,
+    state: &AppState,
+    serve: impl Future<Output = HttpResponse>,
+) -> HttpResponse {
+    let address = request_address(req, &state.config());
+    if let Some(Err(wait)) = address.map(|address| state.cdn.misses.check(address)) {
+        return too_many(wait);
+    }
+    let response = serve.await;
+    if let (StatusCode::NOT_FOUND, Some(address)) = (response.status(), address) {
+        state.cdn.misses.record(address);
+    }
+    response
+}
+
 fn query(req: &HttpRequest) -> HashMap<String, String> {
     web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map(web::Query::into_inner)
@@ -80,17 +114,20 @@ async fn area_image(
     state: Data<AppState>,
     path: Path<(String, String, String)>,
 ) -> HttpResponse {
-    let (area, owner, file) = path.into_inner();
-    let Some((hash, extension)) = split_file(&file) else {
-        return not_found();
-    };
-    let key = image_area(&area)
-        .zip(owner.parse::<i64>().ok())
-        .and_then(|(area, owner)| Key::image(area, owner, hash));
-    match key {
-        Some(key) => image(&req, &state.cdn, &key, extension).await,
-        None => not_found(),
-    }
+    guarded(&req, &state, async {
+        let (area, owner, file) = path.into_inner();
+        let Some((hash, extension)) = split_file(&file) else {
+            return not_found();
+        };
+        let key = image_area(&area)
+            .zip(owner.parse::<i64>().ok())
+            .and_then(|(area, owner)| Key::image(area, owner, hash));
+        match key {
+            Some(key) => image(&req, &state.cdn, &key, extension).await,
+            None => not_found(),
+        }
+    })
+    .await
 }
 
 /// `/guilds/{guild_id}/users/{user_id}/avatars/{hash}.{ext}`.
@@ -99,18 +136,21 @@ async fn member_avatar(
     state: Data<AppState>,
     path: Path<(String, String, String)>,
 ) -> HttpResponse {
-    let (guild, user, file) = path.into_inner();
-    let Some((hash, extension)) = split_file(&file) else {
-        return not_found();
-    };
-    let key = match (guild.parse::<i64>(), user.parse::<i64>()) {
-        (Ok(guild), Ok(user)) => Key::member_avatar(guild, user, hash),
-        _ => None,
-    };
-    match key {
-        Some(key) => image(&req, &state.cdn, &key, extension).await,
-        None => not_found(),
-    }
+    guarded(&req, &state, async {
+        let (guild, user, file) = path.into_inner();
+        let Some((hash, extension)) = split_file(&file) else {
+            return not_found();
+        };
+        let key = match (guild.parse::<i64>(), user.parse::<i64>()) {
+            (Ok(guild), Ok(user)) => Key::member_avatar(guild, user, hash),
+            _ => None,
+        };
+        match key {
+            Some(key) => image(&req, &state.cdn, &key, extension).await,
+            None => not_found(),
+        }
+    })
+    .await
 }
 
 /// `/emojis/{id}.{ext}` and `/stickers/{id}.{ext}`.
@@ -119,19 +159,22 @@ async fn asset(
     state: Data<AppState>,
     path: Path<(String, String)>,
 ) -> HttpResponse {
-    let (kind, file) = path.into_inner();
-    let Some((id, extension)) = split_file(&file) else {
-        return not_found();
-    };
-    let key = match (kind.as_str(), id.parse::<i64>()) {
-        ("emojis", Ok(id)) => Key::emoji(id),
-        ("stickers", Ok(id)) => Key::sticker(id),
-        _ => None,
-    };
-    match key {
-        Some(key) => image(&req, &state.cdn, &key, extension).await,
-        None => not_found(),
-    }
+    guarded(&req, &state, async {
+        let (kind, file) = path.into_inner();
+        let Some((id, extension)) = split_file(&file) else {
+            return not_found();
+        };
+        let key = match (kind.as_str(), id.parse::<i64>()) {
+            ("emojis", Ok(id)) => Key::emoji(id),
+            ("stickers", Ok(id)) => Key::sticker(id),
+            _ => None,
+        };
+        match key {
+            Some(key) => image(&req, &state.cdn, &key, extension).await,
+            None => not_found(),
+        }
+    })
+    .await
 }
 
 /// `/embed/avatars/{0-5}.png`: drawn at start, served from memory.
@@ -153,12 +196,24 @@ async fn default_avatar(
     }
 }
 
-/// `?size=`: absent, or a power of two from 16 to 4096 (`Err` for anything else).
+/// The sizes variants are made in (Discord's): an asked size is served at the first at or
+/// above it, so any size costs at most this many variants of an image.
+const SIZES: [u32; 31] = [
+    16, 20, 22, 24, 28, 32, 40, 44, 48, 56, 60, 64, 80, 96, 100, 128, 160, 240, 256, 300, 320, 480,
+    512, 600, 640, 1024, 1280, 1536, 2048, 3072, 4096,
+];
+
+/// `?size=`: absent, or from 16 to 4096 (`Err` for anything else), as one of [`SIZES`].
 fn requested_size(req: &HttpRequest) -> Result<Option<u32>, ()> {
     match query(req).get("size") {
         None => Ok(None),
         Some(text) => match text.parse::<u32>() {
-            Ok(size) if size.is_power_of_two() && (16..=4096).contains(&size) => Ok(Some(size)),
+            Ok(size) if size >= 16 => SIZES
+                .iter()
+                .copied()
+                .find(|s| *s >= size)
+                .map(Some)
+                .ok_or(()),
             _ => Err(()),
         },
     }
@@ -171,7 +226,7 @@ async fn image(req: &HttpRequest, cdn: &Cdn, key: &Key, extension: &str) -> Http
         return bad_request("unsupported image extension");
     };
     let Ok(size) = requested_size(req) else {
-        return bad_request("size must be a power of two from 16 to 4096");
+        return bad_request("size must be a number from 16 to 4096");
     };
     let variant = match size {
         Some(size) => format!("{size}.{}", format.extension()),
@@ -203,10 +258,11 @@ async fn image(req: &HttpRequest, cdn: &Cdn, key: &Key, extension: &str) -> Http
     if size.is_none() && imaging::sniff(&original) == Some(format) {
         return answer(original);
     }
-    let max_pixels = cdn.config.max_image_pixels;
-    let made =
-        tokio::task::spawn_blocking(move || imaging::convert(&original, size, format, max_pixels))
-            .await;
+    let budget = cdn.budget(cdn.config.max_image_pixels);
+    let made = cdn
+        .work
+        .run(move || imaging::convert(&original, size, format, budget))
+        .await;
     match made {
         Ok(Ok(bytes)) => {
             let bytes = Bytes::from(bytes);
@@ -218,8 +274,11 @@ async fn image(req: &HttpRequest, cdn: &Cdn, key: &Key, extension: &str) -> Http
             tracing::debug!(%error, %key, "stored file is no image this server converts");
             HttpResponse::UnsupportedMediaType().finish()
         }
-        Err(error) => {
-            tracing::error!(%error, "image conversion failed");
+        Err(WorkError::Busy) => HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "1"))
+            .finish(),
+        Err(WorkError::Failed) => {
+            tracing::error!(%key, "image conversion failed");
             HttpResponse::InternalServerError().finish()
         }
     }
@@ -231,95 +290,98 @@ async fn attachment(
     state: Data<AppState>,
     path: Path<(String, String, String)>,
 ) -> HttpResponse {
-    let (channel, attachment, filename) = path.into_inner();
-    let key = match (channel.parse::<i64>(), attachment.parse::<i64>()) {
-        (Ok(channel), Ok(attachment)) => Key::attachment(channel, attachment, &filename),
-        _ => None,
-    };
-    let Some(key) = key else {
-        return not_found();
-    };
-    let cdn = &state.cdn;
-    let params = query(&req);
-    let signed = cdn.signer.allows(
-        &format!("/{key}"),
-        params.get("ex").map(String::as_str),
-        params.get("is").map(String::as_str),
-        params.get("hm").map(String::as_str),
-    );
-    if !signed {
-        return not_found();
-    }
-    let total = match cdn.storage.size(&key).await {
-        Ok(Some(total)) => total,
-        Ok(None) => return not_found(),
-        Err(error) => {
-            tracing::error!(%error, %key, "cannot read an attachment");
-            return HttpResponse::InternalServerError().finish();
+    guarded(&req, &state, async {
+        let (channel, attachment, filename) = path.into_inner();
+        let key = match (channel.parse::<i64>(), attachment.parse::<i64>()) {
+            (Ok(channel), Ok(attachment)) => Key::attachment(channel, attachment, &filename),
+            _ => None,
+        };
+        let Some(key) = key else {
+            return not_found();
+        };
+        let cdn = &state.cdn;
+        let params = query(&req);
+        let signed = cdn.signer.allows(
+            &format!("/{key}"),
+            params.get("ex").map(String::as_str),
+            params.get("is").map(String::as_str),
+            params.get("hm").map(String::as_str),
+        );
+        if !signed {
+            return not_found();
         }
-    };
-    let range = match req
-        .headers()
-        .get(header::RANGE)
-        .map(|v| parse_range(v, total))
-    {
-        None | Some(RangeRequest::Ignored) => None,
-        Some(RangeRequest::Satisfiable(range)) => Some(range),
-        Some(RangeRequest::Unsatisfiable) => {
-            return HttpResponse::RangeNotSatisfiable()
-                .insert_header((header::CONTENT_RANGE, format!("bytes */{total}")))
-                .finish()
-        }
-    };
-    let object = match cdn.storage.get(&key, range.clone()).await {
-        Ok(Some(object)) => object,
-        Ok(None) => return not_found(),
-        Err(error) => {
-            tracing::error!(%error, %key, "cannot read an attachment");
-            return HttpResponse::InternalServerError().finish();
-        }
-    };
-    // The type comes from the file's first bytes, whatever part was asked for.
-    let head = match &range {
-        Some(range) if range.start > 0 => cdn
-            .storage
-            .get(&key, Some(0..16))
-            .await
-            .ok()
-            .flatten()
-            .map(|o| o.bytes)
-            .unwrap_or_default(),
-        _ => object.bytes.clone(),
-    };
-    let content_type = imaging::content_type(&head, &filename);
-    let tag = etag(key.as_str());
-    match range {
-        None => respond(
-            &req,
-            StatusCode::OK,
-            object.bytes,
-            content_type,
-            &tag,
-            ATTACHMENT_CACHE,
-        ),
-        Some(range) => {
-            let mut response = respond(
+        let total = match cdn.storage.size(&key).await {
+            Ok(Some(total)) => total,
+            Ok(None) => return not_found(),
+            Err(error) => {
+                tracing::error!(%error, %key, "cannot read an attachment");
+                return HttpResponse::InternalServerError().finish();
+            }
+        };
+        let range = match req
+            .headers()
+            .get(header::RANGE)
+            .map(|v| parse_range(v, total))
+        {
+            None | Some(RangeRequest::Ignored) => None,
+            Some(RangeRequest::Satisfiable(range)) => Some(range),
+            Some(RangeRequest::Unsatisfiable) => {
+                return HttpResponse::RangeNotSatisfiable()
+                    .insert_header((header::CONTENT_RANGE, format!("bytes */{total}")))
+                    .finish()
+            }
+        };
+        let object = match cdn.storage.get(&key, range.clone()).await {
+            Ok(Some(object)) => object,
+            Ok(None) => return not_found(),
+            Err(error) => {
+                tracing::error!(%error, %key, "cannot read an attachment");
+                return HttpResponse::InternalServerError().finish();
+            }
+        };
+        // The type comes from the file's first bytes, whatever part was asked for.
+        let head = match &range {
+            Some(range) if range.start > 0 => cdn
+                .storage
+                .get(&key, Some(0..16))
+                .await
+                .ok()
+                .flatten()
+                .map(|o| o.bytes)
+                .unwrap_or_default(),
+            _ => object.bytes.clone(),
+        };
+        let content_type = imaging::content_type(&head, &filename);
+        let tag = etag(key.as_str());
+        match range {
+            None => respond(
                 &req,
-                StatusCode::PARTIAL_CONTENT,
+                StatusCode::OK,
                 object.bytes,
                 content_type,
                 &tag,
                 ATTACHMENT_CACHE,
-            );
-            if response.status() == StatusCode::PARTIAL_CONTENT {
-                let value = format!("bytes {}-{}/{total}", range.start, range.end - 1);
-                if let Ok(value) = HeaderValue::from_str(&value) {
-                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+            ),
+            Some(range) => {
+                let mut response = respond(
+                    &req,
+                    StatusCode::PARTIAL_CONTENT,
+                    object.bytes,
+                    content_type,
+                    &tag,
+                    ATTACHMENT_CACHE,
+                );
+                if response.status() == StatusCode::PARTIAL_CONTENT {
+                    let value = format!("bytes {}-{}/{total}", range.start, range.end - 1);
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        response.headers_mut().insert(header::CONTENT_RANGE, value);
+                    }
                 }
+                response
             }
-            response
         }
-    }
+    })
+    .await
 }
 
 enum RangeRequest {
@@ -396,6 +458,23 @@ mod tests {
         match parse_range(&HeaderValue::from_static(text), total) {
             RangeRequest::Satisfiable(range) => Some(range),
             _ => None,
+        }
+    }
+
+    #[test]
+    fn sizes_snap_up_to_the_ladder() {
+        let size = |query: &str| {
+            let req =
+                actix_web::test::TestRequest::with_uri(&format!("/x{query}")).to_http_request();
+            requested_size(&req)
+        };
+        assert_eq!(size(""), Ok(None));
+        assert_eq!(size("?size=96"), Ok(Some(96)));
+        assert_eq!(size("?size=97"), Ok(Some(100)));
+        assert_eq!(size("?size=16"), Ok(Some(16)));
+        assert_eq!(size("?size=4096"), Ok(Some(4096)));
+        for bad in ["?size=15", "?size=4097", "?size=x", "?size=-1"] {
+            assert_eq!(size(bad), Err(()), "{bad}");
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::cdn::signing::attachment_path;
 use crate::db::pending_uploads::PendingUpload;
 use crate::http::authorization::Authenticated;
-use crate::http::error::{ApiError, Unknown};
+use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
 use crate::http::urls::PublicUrls;
 use crate::server::AppState;
@@ -38,6 +38,9 @@ async fn delete_upload(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// URLs one refresh may name, as on Discord.
+const MAX_REFRESHED: usize = 50;
+
 #[derive(Debug, Deserialize)]
 struct RefreshUrls {
     attachment_urls: Vec<String>,
@@ -45,17 +48,25 @@ struct RefreshUrls {
 
 /// `POST /attachments/refresh-urls` `{attachment_urls}`: each attachment URL signed anew
 /// (`{refreshed_urls: [{original, refreshed}]}`); URLs of anything else come back unchanged.
+/// More than 50 is a form error.
 async fn refresh_urls(
     req: HttpRequest,
     state: Data<AppState>,
     Authenticated(_session): Authenticated,
     Json(body): Json<RefreshUrls>,
 ) -> Result<HttpResponse, ApiError> {
+    if body.attachment_urls.len() > MAX_REFRESHED {
+        return Err(FormErrors::field(
+            "attachment_urls",
+            "BASE_TYPE_MAX_LENGTH",
+            format!("Must be {MAX_REFRESHED} or fewer in length."),
+        )
+        .into());
+    }
     let base = PublicUrls::of(&req, &state.config()).base;
     let refreshed: Vec<Value> = body
         .attachment_urls
         .iter()
-        .take(50)
         .map(|original| {
             let bare = original.split(['?', '#']).next().unwrap_or(original);
             let refreshed = match attachment_path(bare) {

@@ -6,10 +6,16 @@
 use std::net::IpAddr;
 
 use actix_web::dev::ServiceRequest;
+use actix_web::HttpRequest;
 
 use crate::config::Config;
 
 pub fn client_address(req: &ServiceRequest, config: &Config) -> Option<IpAddr> {
+    request_address(req.request(), config)
+}
+
+/// [`client_address`] of a request in a handler.
+pub fn request_address(req: &HttpRequest, config: &Config) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
     if !config.http.trusted_proxies.contains(&peer) {
         return Some(peer);

@@ -6,7 +6,7 @@ pub mod access;
 mod admin;
 pub mod authorization;
 pub mod banned;
-mod client_address;
+pub mod client_address;
 pub mod cors;
 pub mod error;
 pub mod ids;

@@ -69,6 +69,14 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
         }
     }
 
+    /// How long until `key`'s bucket has room again; `None` when it has room now. Counts
+    /// nothing.
+    pub fn wait(&self, key: &K, rule: Rule, now: Instant) -> Option<Duration> {
+        let window = self.windows.get(key)?;
+        let ends = window.started + rule.window;
+        (window.used >= rule.limit && now < ends).then(|| ends - now)
+    }
+
     /// Forgets windows older than `longest` (no rule's window is longer).
     pub fn sweep(&mut self, now: Instant, longest: Duration) {
         self.windows
@@ -76,7 +84,7 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.windows.len()
     }
 }
@@ -108,6 +116,14 @@ mod tests {
         // Just before the end: still refused; at the end: a new window.
         let early = start + Duration::from_millis(1999);
         assert!(!buckets.take("k", RULE, early).allowed);
+        assert_eq!(
+            buckets.wait(&"k", RULE, early),
+            Some(Duration::from_millis(1))
+        );
+        assert_eq!(
+            buckets.wait(&"k", RULE, start + Duration::from_secs(2)),
+            None
+        );
         let on_time = buckets.take("k", RULE, start + Duration::from_secs(2));
         assert!(on_time.allowed);
         assert_eq!(on_time.remaining, 2);

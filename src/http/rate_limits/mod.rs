@@ -6,7 +6,7 @@
 //! the BYPASS_RATE_LIMITS right are not limited. The rules come from the `[rate_limits]`
 //! configuration, read per request (operators may change them at run time).
 
-mod buckets;
+pub mod buckets;
 mod policy;
 mod routes;
 
