@@ -38,6 +38,9 @@ pub async fn create(
     ApiError::require(user.rights, rights::CREATE_GUILDS)?;
     let name = body.name.trim().to_string();
     check_name(&name)?;
+    if let Some(description) = &body.description {
+        crate::http::limits::guild_description(description)?;
+    }
     let mut conn = state.pool.get().await?;
     let joined = Guild::of_user(&mut conn, user.id).await?.len();
     if u64::try_from(joined).unwrap_or(u64::MAX) >= state.config().limits.user_max_guilds {

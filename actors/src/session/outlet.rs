@@ -1,0 +1,63 @@
+//! Where a session's dispatches go: its connection's mailbox, with a count of the bytes waiting
+//! there. A client that stops reading stops its connection from taking them (the socket is
+//! full), so the count is what that client pins; the session closes it past a byte budget,
+//! however few or many dispatches that is.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::dev::SendError;
+use actix::Recipient;
+
+use super::Outbound;
+
+#[derive(Clone)]
+pub struct Outlet {
+    recipient: Recipient<Outbound>,
+    /// Bytes of dispatches sent and not yet handed to the socket (shared with the connection).
+    queued: Arc<AtomicUsize>,
+}
+
+impl Outlet {
+    pub fn new(recipient: Recipient<Outbound>, queued: Arc<AtomicUsize>) -> Self {
+        Self { recipient, queued }
+    }
+
+    /// Bytes waiting for the connection.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    pub fn do_send(&self, outbound: Outbound) {
+        self.count(&outbound);
+        self.recipient.do_send(outbound);
+    }
+
+    pub fn try_send(&self, outbound: Outbound) -> Result<(), SendError<Outbound>> {
+        let size = size(&outbound);
+        self.recipient.try_send(outbound)?;
+        self.queued.fetch_add(size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn count(&self, outbound: &Outbound) {
+        self.queued.fetch_add(size(outbound), Ordering::Relaxed);
+    }
+}
+
+/// What the connection calls once it has handed `outbound` to the socket.
+pub fn taken(queued: &AtomicUsize, outbound: &Outbound) {
+    let size = size(outbound);
+    // Saturating: a dispatch queued before this counter existed is never subtracted twice.
+    let _ = queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+        Some(q.saturating_sub(size))
+    });
+}
+
+/// The bytes an outbound message holds: a dispatch's payload.
+fn size(outbound: &Outbound) -> usize {
+    match outbound {
+        Outbound::Dispatch { dispatch, .. } => dispatch.data().len(),
+        Outbound::Close(_) | Outbound::Reconnect => 0,
+    }
+}
