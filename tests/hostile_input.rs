@@ -9,9 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::gateway::Gateway;
 use crate::common::guild::{guild, join};
-use crate::common::http::{
-    assert_form_error, get, patch, post, request, request_with_headers, Response,
-};
+use crate::common::http::{assert_form_error, get, patch, post, request, request_with_headers};
 use crate::common::process::ServerProcess;
 use crate::common::TestServer;
 
@@ -22,7 +20,7 @@ const MIB: u64 = 1 << 20;
 /// client go after a few MiB and its memory stays flat.
 #[actix_web::test]
 async fn a_client_that_never_reads_pins_a_bounded_number_of_bytes() {
-    let server = ServerProcess::start(&[("limits.message_max_characters", "300000")]).await;
+    let mut server = ServerProcess::start(&[("limits.message_max_characters", "300000")]).await;
     let guild = guild(&server).await;
     let mut sloth = Gateway::connect(&server, "v=9&encoding=json").await;
     sloth.identify(&guild.owner.token).await;
@@ -63,6 +61,7 @@ async fn a_client_that_never_reads_pins_a_bounded_number_of_bytes() {
         }
     };
     assert_eq!(code, Some(4000));
+    assert!(server.is_running());
 }
 
 #[actix_web::test]
@@ -200,6 +199,23 @@ async fn field_limits_hold_on_create_and_modify() {
     .await;
     assert_eq!(fine.status, 200, "{:?}", fine.body);
 
+    let emoji = post(
+        &server,
+        &format!("/api/v9/guilds/{}/roles", guild.id),
+        Some(token),
+        json!({ "name": "r", "unicode_emoji": huge }),
+    )
+    .await;
+    assert_form_error(&emoji, "unicode_emoji", "BASE_TYPE_MAX_LENGTH");
+    let display = patch(
+        &server,
+        "/api/v9/users/@me",
+        token,
+        json!({ "global_name": huge }),
+    )
+    .await;
+    assert_form_error(&display, "global_name", "BASE_TYPE_MAX_LENGTH");
+
     let settings = "/api/v9/users/@me/settings";
     let locale = patch(&server, settings, token, json!({ "locale": huge })).await;
     assert_form_error(&locale, "locale", "BASE_TYPE_BAD_LENGTH");
@@ -229,78 +245,55 @@ async fn nul_bytes_are_refused_where_they_come_in() {
     let member = join(&server, &guild, "member").await;
     let token = guild.owner.token.as_str();
     let nul = "bad\u{0}name";
-    let send = |method: Method, path: String, body: Value| {
-        let server = &server;
-        async move { request(server, method, &path, Some(token), Some(body)).await }
-    };
-
-    let checks: Vec<(Response, &str)> = vec![
+    let channel = guild.channel.as_str();
+    let member_path = format!("/api/v9/guilds/{}/members/{}", guild.id, member.id);
+    let checks = [
         (
-            send(
-                Method::POST,
-                format!("/api/v9/channels/{}/messages", guild.channel),
-                json!({ "content": nul }),
-            )
-            .await,
+            Method::POST,
+            format!("/api/v9/channels/{channel}/messages"),
+            json!({ "content": nul }),
             "content",
         ),
         (
-            send(
-                Method::POST,
-                "/api/v9/guilds".into(),
-                json!({ "name": nul }),
-            )
-            .await,
+            Method::POST,
+            "/api/v9/guilds".into(),
+            json!({ "name": nul }),
             "name",
         ),
         (
-            send(
-                Method::POST,
-                format!("/api/v9/guilds/{}/roles", guild.id),
-                json!({ "name": nul }),
-            )
-            .await,
+            Method::POST,
+            format!("/api/v9/guilds/{}/roles", guild.id),
+            json!({ "name": nul }),
             "name",
         ),
         (
-            send(
-                Method::POST,
-                format!("/api/v9/guilds/{}/channels", guild.id),
-                json!({ "name": nul }),
-            )
-            .await,
+            Method::POST,
+            format!("/api/v9/guilds/{}/channels", guild.id),
+            json!({ "name": nul }),
             "name",
         ),
         (
-            send(
-                Method::PATCH,
-                format!("/api/v9/guilds/{}/members/{}", guild.id, member.id),
-                json!({ "nick": nul }),
-            )
-            .await,
+            Method::PATCH,
+            member_path.clone(),
+            json!({ "nick": nul }),
             "nick",
         ),
         (
-            send(
-                Method::PUT,
-                format!("/api/v9/guilds/{}/bans/{}", guild.id, member.id),
-                json!({ "reason": nul }),
-            )
-            .await,
+            Method::PUT,
+            format!("/api/v9/guilds/{}/bans/{}", guild.id, member.id),
+            json!({ "reason": nul }),
             "reason",
         ),
         (
-            send(
-                Method::POST,
-                format!("/api/v9/channels/{}/messages", guild.channel),
-                json!({ "content": "fine", "embeds": [{ "title": nul }] }),
-            )
-            .await,
+            Method::POST,
+            format!("/api/v9/channels/{channel}/messages"),
+            json!({ "content": "fine", "embeds": [{ "title": nul }] }),
             "embeds.0.title",
         ),
     ];
-    for (response, field) in &checks {
-        assert_form_error(response, field, "STRING_TYPE_INVALID_CHARACTERS");
+    for (method, path, body, field) in checks {
+        let response = request(&server, method, &path, Some(token), Some(body)).await;
+        assert_form_error(&response, field, "STRING_TYPE_INVALID_CHARACTERS");
     }
     let login = post(
         &server,
@@ -337,12 +330,24 @@ async fn nul_bytes_are_refused_where_they_come_in() {
     assert_form_error(&listed, "after", "STRING_TYPE_INVALID_CHARACTERS");
 
     // Nothing was written: the member is still there, unbanned, with no nick.
-    let still = get(
-        &server,
-        &format!("/api/v9/guilds/{}/members/{}", guild.id, member.id),
-        Some(token),
-    )
-    .await;
+    let still = get(&server, &member_path, Some(token)).await;
     assert_eq!(still.status, 200, "{:?}", still.body);
     assert_eq!(still.body["nick"], Value::Null);
+}
+
+/// A profile PATCH that changes nothing (only fields this server does not keep) is a 200 with
+/// the profile as it was, not a failed empty UPDATE.
+#[actix_web::test]
+async fn an_empty_profile_patch_changes_nothing() {
+    let server = TestServer::start().await;
+    let guild = guild(&server).await;
+    let unchanged = patch(
+        &server,
+        "/api/v9/users/@me",
+        &guild.owner.token,
+        json!({ "not_a_field": 1 }),
+    )
+    .await;
+    assert_eq!(unchanged.status, 200, "{:?}", unchanged.body);
+    assert_eq!(unchanged.body["id"], guild.owner.id.as_str());
 }

@@ -657,7 +657,9 @@ impl Handler<Outbound> for Connection {
     fn handle(&mut self, outbound: Outbound, ctx: &mut Self::Context) {
         outlet::taken(&self.queued, &outbound);
         match outbound {
-            Outbound::Dispatch { seq, dispatch } => self.send_dispatch(ctx, seq, &dispatch),
+            Outbound::Dispatch { seq, dispatch } | Outbound::Owed { seq, dispatch } => {
+                self.send_dispatch(ctx, seq, &dispatch)
+            }
             Outbound::Close(code) => {
                 // The session let go of this connection: nothing to detach from.
                 self.phase = Phase::AwaitingIdentify;

@@ -66,6 +66,10 @@ pub struct SessionConfig {
 pub enum Outbound {
     /// A dispatch, with the sequence number the session gave it.
     Dispatch { seq: u64, dispatch: Arc<Dispatch> },
+    /// A dispatch the session owes whatever the byte budget: READY and its followers, RESUMED,
+    /// and the replay of a RESUME. Bounded by what the account holds or by the replay buffer,
+    /// so not counted against the budget (a large account's READY must not end its session).
+    Owed { seq: u64, dispatch: Arc<Dispatch> },
     /// Close with this code: the session is over.
     Close(CloseCode),
     /// Tell the client to reconnect and resume (op 7), then close; the session stays.
@@ -169,7 +173,7 @@ impl Session {
     fn send(&mut self, dispatch: Arc<Dispatch>) {
         self.seq += 1;
         if let Some((_, connection)) = &self.connection {
-            connection.do_send(Outbound::Dispatch {
+            connection.do_send(Outbound::Owed {
                 seq: self.seq,
                 dispatch,
             });
@@ -241,9 +245,7 @@ impl Session {
         }
         // Through the new connection's mailbox, in order, ahead of anything newer.
         for (seq, dispatch) in missed {
-            attach
-                .connection
-                .do_send(Outbound::Dispatch { seq, dispatch });
+            attach.connection.do_send(Outbound::Owed { seq, dispatch });
         }
         self.connection = Some((attach.connection_id, attach.connection));
         self.send(Arc::new(Dispatch::from_json("RESUMED", "{}".into())));

@@ -14,7 +14,8 @@ use super::Outbound;
 #[derive(Clone)]
 pub struct Outlet {
     recipient: Recipient<Outbound>,
-    /// Bytes of dispatches sent and not yet handed to the socket (shared with the connection).
+    /// Bytes of live dispatches sent and not yet handed to the socket (shared with the
+    /// connection).
     queued: Arc<AtomicUsize>,
 }
 
@@ -29,35 +30,29 @@ impl Outlet {
     }
 
     pub fn do_send(&self, outbound: Outbound) {
-        self.count(&outbound);
+        self.queued.fetch_add(size(&outbound), Ordering::Relaxed);
         self.recipient.do_send(outbound);
     }
 
     pub fn try_send(&self, outbound: Outbound) -> Result<(), SendError<Outbound>> {
+        // Counted before it is sent: the connection may take it at once, on another thread.
         let size = size(&outbound);
-        self.recipient.try_send(outbound)?;
         self.queued.fetch_add(size, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn count(&self, outbound: &Outbound) {
-        self.queued.fetch_add(size(outbound), Ordering::Relaxed);
+        self.recipient.try_send(outbound).inspect_err(|_| {
+            self.queued.fetch_sub(size, Ordering::Relaxed);
+        })
     }
 }
 
 /// What the connection calls once it has handed `outbound` to the socket.
 pub fn taken(queued: &AtomicUsize, outbound: &Outbound) {
-    let size = size(outbound);
-    // Saturating: a dispatch queued before this counter existed is never subtracted twice.
-    let _ = queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
-        Some(q.saturating_sub(size))
-    });
+    queued.fetch_sub(size(outbound), Ordering::Relaxed);
 }
 
-/// The bytes an outbound message holds: a dispatch's payload.
+/// The bytes an outbound message counts for: a live dispatch's payload.
 fn size(outbound: &Outbound) -> usize {
     match outbound {
         Outbound::Dispatch { dispatch, .. } => dispatch.data().len(),
-        Outbound::Close(_) | Outbound::Reconnect => 0,
+        Outbound::Owed { .. } | Outbound::Close(_) | Outbound::Reconnect => 0,
     }
 }
