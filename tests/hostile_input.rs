@@ -112,6 +112,17 @@ async fn a_member_patch_with_60000_roles_is_refused_by_its_count() {
         println!("60,000 roles answered in {:?}", started.elapsed());
         assert_form_error(&changed, "roles", "BASE_TYPE_MAX_LENGTH");
     }
+    // For scale: a body as large, refused by its one field, is mostly parsing.
+    let started = Instant::now();
+    let nick = patch(
+        &server,
+        &format!("/api/v9/guilds/{}/members/{}", guild.id, member.id),
+        &guild.owner.token,
+        json!({ "nick": "n".repeat(roles.len() * 8) }),
+    )
+    .await;
+    println!("as large a nick answered in {:?}", started.elapsed());
+    assert_eq!(nick.status, 400, "{:?}", nick.body);
     // A list with the same role many times is one role, and fine.
     let role = post(
         &server,
