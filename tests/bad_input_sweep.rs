@@ -389,7 +389,7 @@ async fn route_table_is_read() {
             .iter()
             .any(|r| r.method == method && r.pattern == pattern)
     };
-    assert!(routes.len() > 150, "only {} routes found", routes.len());
+    assert!(routes.len() > 100, "only {} routes found", routes.len());
     assert!(has(Method::POST, "/api/v9/channels/{channel_id}/messages"));
     assert!(has(
         Method::PATCH,
