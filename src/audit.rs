@@ -78,11 +78,17 @@ impl FromRequest for Audit {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let reason = req
+        let header = req
             .headers()
             .get("X-Audit-Log-Reason")
             .and_then(|v| v.to_str().ok())
-            .and_then(|text| clean_reason(&percent_decode(text)));
+            .map(percent_decode);
+        if header.as_ref().is_some_and(|text| text.contains('\0')) {
+            return ready(Err(
+                crate::http::json::nul_error("X-Audit-Log-Reason").into()
+            ));
+        }
+        let reason = header.and_then(|text| clean_reason(&text));
         ready(Ok(Self { reason }))
     }
 }

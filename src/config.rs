@@ -193,6 +193,7 @@ pub struct GatewayConfig {
     pub resume_buffer: usize,
     pub commands_per_minute: u32,
     pub outbound_queue: usize,
+    pub outbound_queue_bytes: usize,
     pub max_guilds_per_shard: usize,
 }
 

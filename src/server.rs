@@ -164,6 +164,7 @@ pub async fn build(
         resume_buffer: config.gateway.resume_buffer,
         commands_per_minute: config.gateway.commands_per_minute,
         outbound_queue: config.gateway.outbound_queue,
+        outbound_bytes: config.gateway.outbound_queue_bytes,
     });
     // Bound before any actor starts: a taken port is then a plain error, with nothing to stop.
     let listen_addr = config.http.listen;
@@ -212,6 +213,7 @@ pub async fn build(
             .default_service(actix_web::web::to(crate::http::not_found))
             .wrap(from_fn(crate::http::rate_limits::limit))
             .wrap(from_fn(crate::http::banned::refuse_banned))
+            .wrap(from_fn(crate::http::nul::refuse_nul))
             .wrap(from_fn(crate::metrics::count_requests))
             .wrap(NormalizePath::trim())
             .wrap(from_fn(crate::http::cors::cors))

@@ -540,7 +540,13 @@ async fn a_clean_close_ends_the_session_and_another_close_keeps_it_resumable() {
 #[actix_web::test]
 async fn a_client_that_stops_reading_is_let_go_and_resumes_without_losing_anything() {
     // Four dispatches may wait for a client; the socket buffers take some megabytes more.
-    let server = TestServer::with(&[("gateway.outbound_queue", "4")]).await;
+    let server = TestServer::with(&[
+        ("gateway.outbound_queue", "4"),
+        // Large messages, and room to keep all of them for the RESUME.
+        ("limits.message_max_characters", "1048576"),
+        ("gateway.outbound_queue_bytes", "67108864"),
+    ])
+    .await;
     let token = register(&server, "sloth").await;
     let mut gateway = Gateway::connect(&server, JSON).await;
     let (session_id, seq) = ready_session(&mut gateway, &token).await;

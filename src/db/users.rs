@@ -55,7 +55,7 @@ pub struct NewUser {
 }
 
 /// A partial update; `None` leaves a column as it is.
-#[derive(Debug, Default, AsChangeset)]
+#[derive(Debug, Default, PartialEq, AsChangeset)]
 #[diesel(table_name = users)]
 pub struct UserChanges {
     pub username: Option<String>,
@@ -235,6 +235,14 @@ impl User {
         id: i64,
         changes: &UserChanges,
     ) -> QueryResult<User> {
+        if *changes == UserChanges::default() {
+            // No column to set is no UPDATE at all (diesel refuses one): the user as stored.
+            return users::table
+                .find(id)
+                .select(User::as_select())
+                .get_result(conn)
+                .await;
+        }
         diesel::update(users::table.find(id))
             .set(changes)
             .returning(User::as_returning())

@@ -2,36 +2,53 @@
 //! as strings (`"86400"`, `"3070"`), and optional fields as `null`. Use with
 //! `#[serde(default, deserialize_with = "…")]`.
 
-use serde::{de, Deserialize, Deserializer};
+use std::fmt;
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumberOrString {
-    Number(i64),
-    Text(String),
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// A number, or a string holding one. Read straight from the input (no buffering of each value
+/// to try it as one type and then another): long id lists cost linear time.
+struct NumberOrString(i64);
+
+impl<'de> Deserialize<'de> for NumberOrString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NumberVisitor).map(NumberOrString)
+    }
 }
 
-impl NumberOrString {
-    fn parse<E: de::Error>(self) -> Result<i64, E> {
-        match self {
-            Self::Number(n) => Ok(n),
-            Self::Text(text) => text.trim().parse().map_err(|_| {
-                E::custom(format!("invalid type: string {text:?}, expected a number"))
-            }),
-        }
+struct NumberVisitor;
+
+impl Visitor<'_> for NumberVisitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number")
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<i64, E> {
+        Ok(n)
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<i64, E> {
+        i64::try_from(n).map_err(|_| E::custom(format!("invalid value: {n}, expected a number")))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<i64, E> {
+        text.trim()
+            .parse()
+            .map_err(|_| E::custom(format!("invalid type: string {text:?}, expected a number")))
     }
 }
 
 /// A required snowflake or integer.
 pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    NumberOrString::deserialize(d)?.parse()
+    Ok(NumberOrString::deserialize(d)?.0)
 }
 
 /// An optional snowflake or integer (`null` or absent is `None`).
 pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Option::<NumberOrString>::deserialize(d)?
-        .map(NumberOrString::parse)
-        .transpose()
+    Ok(Option::<NumberOrString>::deserialize(d)?.map(|n| n.0))
 }
 
 /// An optional permission bitfield: like [`optional`], and an empty string is no permissions
@@ -50,11 +67,11 @@ pub fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, 
 
 /// A list of snowflakes (`null` is empty).
 pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
-    Option::<Vec<NumberOrString>>::deserialize(d)?
+    Ok(Option::<Vec<NumberOrString>>::deserialize(d)?
         .unwrap_or_default()
         .into_iter()
-        .map(NumberOrString::parse)
-        .collect()
+        .map(|n| n.0)
+        .collect())
 }
 
 /// An optional list of snowflakes: absent is `None`, `null` is empty.

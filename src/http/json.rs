@@ -58,6 +58,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// [`parse`] of a value already read as JSON (a multipart body's `payload_json`).
 pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if let Some(path) = nul_at(&value, "") {
+        return Err(nul_error(&path).into());
+    }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let mut path = dotted(&error.path().to_string());
         let message = error.inner().to_string();
@@ -74,6 +77,42 @@ pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, A
         };
         ApiError::Form(FormErrors::field(&path, code, message))
     })
+}
+
+/// The path of the first string (or key) holding U+0000, which PostgreSQL cannot store in text:
+/// refused here, once, for every route that reads a JSON body.
+fn nul_at(value: &serde_json::Value, path: &str) -> Option<String> {
+    let at = |key: &dyn std::fmt::Display| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then(|| path.to_string()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| nul_at(item, &at(&index))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(at(&key.replace('\0', "")))
+            } else {
+                nul_at(item, &at(key))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// 50035 for a value holding U+0000 (a body field, a header, a query parameter).
+pub fn nul_error(field: &str) -> FormErrors {
+    FormErrors::field(
+        field,
+        "STRING_TYPE_INVALID_CHARACTERS",
+        "The string must not contain NUL characters.",
+    )
 }
 
 /// serde's `a[0].b` as Discord's error tree path `a.0.b`; the root is empty.
@@ -116,5 +155,12 @@ mod tests {
             "read_states.0.message_id"
         );
         assert_eq!(dotted("[2].id"), "2.id");
+    }
+
+    #[test]
+    fn nul_is_found_wherever_it_hides() {
+        let value = serde_json::json!({ "a": [1, { "b": "x\u{0}" }], "c": "fine" });
+        assert_eq!(nul_at(&value, "").as_deref(), Some("a.1.b"));
+        assert_eq!(nul_at(&serde_json::json!({ "c": "fine" }), ""), None);
     }
 }

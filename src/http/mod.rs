@@ -11,6 +11,8 @@ pub mod cors;
 pub mod error;
 pub mod ids;
 pub mod json;
+pub mod limits;
+pub mod nul;
 pub mod rate_limits;
 pub mod urls;
 

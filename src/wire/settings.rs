@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::http::error::{ApiError, FormErrors};
+use crate::http::limits;
 
 /// Every setting with its default, as Discord and Spacebar send them.
 pub fn defaults() -> Value {
@@ -73,8 +74,34 @@ pub fn apply_patch(stored: &Value, patch: &Map<String, Value>) -> Result<Value, 
         }
     }
     errors.into_result()?;
+    check_limits(patch)?;
     Ok(Value::Object(changes))
 }
+
+/// Discord's limits on the settings that hold text; and, since the object is stored and sent
+/// whole, on the size of any one setting.
+fn check_limits(patch: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(Value::String(locale)) = patch.get("locale") {
+        limits::locale("locale", locale)?;
+    }
+    if let Some(status) = patch.get("custom_status") {
+        limits::custom_status(status)?;
+    }
+    for (key, value) in patch {
+        if value.to_string().len() > MAX_SETTING_BYTES {
+            return Err(FormErrors::field(
+                key,
+                "BASE_TYPE_MAX_LENGTH",
+                format!("Must be {MAX_SETTING_BYTES} or fewer in length."),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The most one setting may take, as JSON: room for a guild_folders list of a few hundred guilds.
+const MAX_SETTING_BYTES: usize = 16 * 1024;
 
 fn same_kind(default: &Value, value: &Value) -> bool {
     match default {

@@ -4,6 +4,7 @@
 //! nothing else. The session it speaks for lives on in [`super::Session`] when it drops.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use actix_web_actors::ws;
 use rand::Rng;
 
 use super::backend::MembersRequest;
+use super::outlet::{self, Outlet};
 use super::protocol::{
     list_requests, members_request, op, stream_command, voice_request, CloseCode, Identify, Resume,
     VoiceRequest, CLIENT_STATE_V2,
@@ -75,6 +77,8 @@ pub struct Connection {
     fragments: Option<Vec<u8>>,
     /// When this connection last asked for each guild's whole member list.
     everyone_asked: HashMap<i64, Instant>,
+    /// Bytes of dispatches in this connection's mailbox (see [`Outlet`]).
+    queued: Arc<AtomicUsize>,
 }
 
 impl Connection {
@@ -100,7 +104,13 @@ impl Connection {
             commands: (Instant::now(), 0),
             fragments: None,
             everyone_asked: HashMap::new(),
+            queued: Arc::default(),
         }
+    }
+
+    /// What a session sends this connection through.
+    fn outlet(&self, ctx: &ws::WebsocketContext<Self>) -> Outlet {
+        Outlet::new(ctx.address().recipient(), self.queued.clone())
     }
 
     fn write(ctx: &mut ws::WebsocketContext<Self>, frame: Frame) {
@@ -316,7 +326,7 @@ impl Connection {
         };
         let mut initial = vec![ready];
         initial.append(&mut identified.followups);
-        let attached = (self.id, ctx.address().recipient());
+        let attached = (self.id, self.outlet(ctx));
         let session = Session::new(
             session_id,
             identified,
@@ -345,7 +355,7 @@ impl Connection {
         self.phase = Phase::Authenticating;
         let authenticating = self.backend.authenticate(resume.token);
         let sessions = self.tree.sessions.clone();
-        let connection = ctx.address().recipient();
+        let connection = self.outlet(ctx);
         let connection_id = self.id;
         let resuming = async move {
             let user_id = authenticating.await?;
@@ -655,8 +665,11 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Connection {
 impl Handler<Outbound> for Connection {
     type Result = ();
     fn handle(&mut self, outbound: Outbound, ctx: &mut Self::Context) {
+        outlet::taken(&self.queued, &outbound);
         match outbound {
-            Outbound::Dispatch { seq, dispatch } => self.send_dispatch(ctx, seq, &dispatch),
+            Outbound::Dispatch { seq, dispatch } | Outbound::Owed { seq, dispatch } => {
+                self.send_dispatch(ctx, seq, &dispatch)
+            }
             Outbound::Close(code) => {
                 // The session let go of this connection: nothing to detach from.
                 self.phase = Phase::AwaitingIdentify;

@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod connection;
 pub mod etf;
+pub mod outlet;
 pub mod protocol;
 mod replay;
 pub mod transport;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::dev::SendError;
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient, SpawnHandle};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, SpawnHandle};
 
 use crate::call::{CallChange, CallJoin, UpdateCall};
 use crate::dispatch::{Deliver, Dispatch};
@@ -33,6 +34,7 @@ use crate::supervisor::guard;
 use crate::Tree;
 pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget};
 pub use connection::{ConnectParams, Connection};
+pub use outlet::Outlet;
 use protocol::CloseCode;
 use replay::ReplayBuffer;
 pub use transport::{Compression, Encoding};
@@ -53,6 +55,9 @@ pub struct SessionConfig {
     /// Dispatches that may wait for a client that is not reading; one more and it is
     /// disconnected (its session stays resumable), so a stalled socket holds bounded memory.
     pub outbound_queue: usize,
+    /// The same bound in bytes (of dispatches waiting for the socket), and the most bytes of
+    /// dispatches a session keeps for RESUME.
+    pub outbound_bytes: usize,
 }
 
 /// What a session hands its connection.
@@ -61,6 +66,10 @@ pub struct SessionConfig {
 pub enum Outbound {
     /// A dispatch, with the sequence number the session gave it.
     Dispatch { seq: u64, dispatch: Arc<Dispatch> },
+    /// A dispatch the session owes whatever the byte budget: READY and its followers, RESUMED,
+    /// and the replay of a RESUME. Bounded by what the account holds or by the replay buffer,
+    /// so not counted against the budget (a large account's READY must not end its session).
+    Owed { seq: u64, dispatch: Arc<Dispatch> },
     /// Close with this code: the session is over.
     Close(CloseCode),
     /// Tell the client to reconnect and resume (op 7), then close; the session stays.
@@ -72,7 +81,7 @@ pub enum Outbound {
 #[derive(Message)]
 #[rtype(result = "Result<Filter, ResumeRefused>")]
 pub struct Attach {
-    pub connection: Recipient<Outbound>,
+    pub connection: Outlet,
     pub connection_id: u64,
     pub user_id: i64,
     /// The last sequence number the client saw.
@@ -115,7 +124,7 @@ pub struct Session {
     initial: Vec<Arc<Dispatch>>,
     seq: u64,
     replay: ReplayBuffer,
-    connection: Option<(u64, Recipient<Outbound>)>,
+    connection: Option<(u64, Outlet)>,
     /// Set while no connection is attached: the session ends when it fires.
     expiry: Option<SpawnHandle>,
     /// Where the session runs (for `client_status`).
@@ -135,9 +144,13 @@ impl Session {
         initial: Vec<Arc<Dispatch>>,
         tree: Tree,
         config: Arc<SessionConfig>,
-        connection: (u64, Recipient<Outbound>),
+        connection: (u64, Outlet),
     ) -> Self {
-        let replay = ReplayBuffer::new(config.resume_buffer, config.resume_window);
+        let replay = ReplayBuffer::new(
+            config.resume_buffer,
+            config.outbound_bytes,
+            config.resume_window,
+        );
         Self {
             id,
             user_id: identified.user_id,
@@ -166,7 +179,7 @@ impl Session {
     fn send(&mut self, dispatch: Arc<Dispatch>) {
         self.seq += 1;
         if let Some((_, connection)) = &self.connection {
-            connection.do_send(Outbound::Dispatch {
+            connection.do_send(Outbound::Owed {
                 seq: self.seq,
                 dispatch,
             });
@@ -181,11 +194,16 @@ impl Session {
         let Some((_, connection)) = &self.connection else {
             return;
         };
+        // One dispatch always fits an empty queue, however large; past the budget, the client
+        // is not keeping up.
+        let size = dispatch.data().len();
+        let over_budget = connection.queued() > 0
+            && connection.queued().saturating_add(size) > self.config.outbound_bytes;
         let outbound = Outbound::Dispatch {
             seq: self.seq,
             dispatch,
         };
-        if let Err(SendError::Full(_)) = connection.try_send(outbound) {
+        if over_budget || matches!(connection.try_send(outbound), Err(SendError::Full(_))) {
             tracing::info!(session_id = %self.id, "client not reading; disconnected");
             connection.do_send(Outbound::Close(CloseCode::UnknownError));
             self.detach(ctx);
@@ -236,9 +254,7 @@ impl Session {
         }
         // Through the new connection's mailbox, in order, ahead of anything newer.
         for (seq, dispatch) in missed {
-            attach
-                .connection
-                .do_send(Outbound::Dispatch { seq, dispatch });
+            attach.connection.do_send(Outbound::Owed { seq, dispatch });
         }
         self.connection = Some((attach.connection_id, attach.connection));
         self.send(Arc::new(Dispatch::from_json("RESUMED", "{}".into())));

@@ -1,5 +1,5 @@
-//! The dispatches a session keeps for resuming: the newest ones, bounded by count and by age,
-//! each with the sequence number it was sent with.
+//! The dispatches a session keeps for resuming: the newest ones, bounded by count, by bytes and
+//! by age, each with the sequence number it was sent with.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,14 +11,19 @@ use crate::dispatch::Dispatch;
 pub struct ReplayBuffer {
     entries: VecDeque<(u64, Instant, Arc<Dispatch>)>,
     capacity: usize,
+    /// The most bytes of dispatches kept, and the bytes kept now.
+    max_bytes: usize,
+    bytes: usize,
     max_age: Duration,
 }
 
 impl ReplayBuffer {
-    pub fn new(capacity: usize, max_age: Duration) -> Self {
+    pub fn new(capacity: usize, max_bytes: usize, max_age: Duration) -> Self {
         Self {
             entries: VecDeque::new(),
             capacity,
+            max_bytes,
+            bytes: 0,
             max_age,
         }
     }
@@ -27,11 +32,21 @@ impl ReplayBuffer {
         if self.capacity == 0 {
             return;
         }
-        if self.entries.len() == self.capacity {
-            self.entries.pop_front();
+        let size = dispatch.data().len();
+        while self.entries.len() >= self.capacity
+            || (!self.entries.is_empty() && self.bytes + size > self.max_bytes)
+        {
+            self.pop();
         }
+        self.bytes += size;
         self.entries.push_back((seq, Instant::now(), dispatch));
         self.expire();
+    }
+
+    fn pop(&mut self) {
+        if let Some((_, _, dispatch)) = self.entries.pop_front() {
+            self.bytes -= dispatch.data().len();
+        }
     }
 
     /// Forgets dispatches older than the age limit.
@@ -41,7 +56,7 @@ impl ReplayBuffer {
             .front()
             .is_some_and(|(_, at, _)| at.elapsed() > self.max_age)
         {
-            self.entries.pop_front();
+            self.pop();
         }
     }
 
@@ -77,13 +92,15 @@ mod tests {
         Arc::new(Dispatch::from_json("TEST", "{}".into()))
     }
 
+    const UNBOUNDED: usize = usize::MAX / 2;
+
     fn seqs(replay: Option<Vec<(u64, Arc<Dispatch>)>>) -> Option<Vec<u64>> {
         replay.map(|r| r.into_iter().map(|(s, _)| s).collect())
     }
 
     #[test]
     fn replays_what_it_still_has_and_refuses_gaps() {
-        let mut buffer = ReplayBuffer::new(3, Duration::from_secs(60));
+        let mut buffer = ReplayBuffer::new(3, UNBOUNDED, Duration::from_secs(60));
         for seq in 3..=7 {
             buffer.push(seq, dispatch());
         }
@@ -100,11 +117,27 @@ mod tests {
 
     #[test]
     fn old_dispatches_expire() {
-        let mut buffer = ReplayBuffer::new(10, Duration::from_millis(20));
+        let mut buffer = ReplayBuffer::new(10, UNBOUNDED, Duration::from_millis(20));
         buffer.push(1, dispatch());
         std::thread::sleep(Duration::from_millis(40));
         buffer.push(2, dispatch());
         assert_eq!(seqs(buffer.after(0, 2)), None);
         assert_eq!(seqs(buffer.after(1, 2)), Some(vec![2]));
+    }
+
+    #[test]
+    fn large_dispatches_are_bounded_in_bytes() {
+        let big = || Arc::new(Dispatch::from_json("TEST", vec![b'1'; 400].into()));
+        let mut buffer = ReplayBuffer::new(100, 1000, Duration::from_secs(60));
+        for seq in 1..=5 {
+            buffer.push(seq, big());
+        }
+        assert_eq!(
+            seqs(buffer.after(3, 5)),
+            Some(vec![4, 5]),
+            "two fit in 1,000 bytes"
+        );
+        assert_eq!(seqs(buffer.after(2, 5)), None);
+        assert!(buffer.bytes <= 1000);
     }
 }

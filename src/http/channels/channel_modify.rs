@@ -73,13 +73,8 @@ pub async fn modify(
         channel.name = Some(check_channel_name(&name, channel.kind)?);
     }
     if let Some(topic) = body.topic {
-        if topic.as_ref().is_some_and(|t| t.chars().count() > 1024) {
-            return Err(FormErrors::field(
-                "topic",
-                "BASE_TYPE_BAD_LENGTH",
-                "Must be between 0 and 1024 in length.",
-            )
-            .into());
+        if let Some(topic) = &topic {
+            crate::http::limits::channel_topic(topic)?;
         }
         channel.topic = topic;
     }

@@ -14,6 +14,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::channels::{check_channel_name, OverwriteBody};
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
+use crate::http::limits;
 use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::rights;
@@ -102,6 +103,12 @@ pub async fn create(
         .into());
     }
     let name = check_channel_name(&body.name, channel_kind)?;
+    if let Some(topic) = &body.topic {
+        limits::channel_topic(topic)?;
+    }
+    if let Some(overwrites) = &body.permission_overwrites {
+        limits::permission_overwrites(overwrites)?;
+    }
     let existing = Channel::of_guilds(&mut conn, &[guild_id]).await?;
     if u64::try_from(existing.len()).unwrap_or(u64::MAX) >= state.config().limits.guild_max_channels
     {

@@ -38,6 +38,9 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let name = body.name.trim().to_string();
     check_name(&name)?;
+    if let Some(description) = &body.description {
+        crate::http::limits::guild_description(description)?;
+    }
     let ids = &state.snowflakes;
     let mut guild = Guild::new(ids.next(), name, session.user.id);
     guild.description = body.description;

@@ -16,6 +16,7 @@ use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
+use crate::http::limits;
 use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
@@ -65,6 +66,9 @@ pub async fn modify(
         changed.name = name.trim().to_string();
     }
     if let Some(description) = body.description {
+        if let Some(description) = &description {
+            limits::guild_description(description)?;
+        }
         changed.description = description;
     }
     let channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
@@ -94,7 +98,10 @@ pub async fn modify(
     changed.explicit_content_filter = body
         .explicit_content_filter
         .unwrap_or(changed.explicit_content_filter);
-    changed.preferred_locale = body.preferred_locale.unwrap_or(changed.preferred_locale);
+    if let Some(locale) = body.preferred_locale {
+        limits::locale("preferred_locale", &locale)?;
+        changed.preferred_locale = locale;
+    }
     let mut changes = Vec::new();
     if let Some(owner_id) = body.owner_id.filter(|id| *id != changed.owner_id) {
         if !access.is_owner() {

@@ -10,6 +10,7 @@ use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -27,6 +28,7 @@ use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
+use crate::http::limits;
 use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
@@ -232,22 +234,29 @@ async fn change(
         }
     }
     if let Some(roles) = body.roles {
-        let mut wanted: Vec<i64> = Vec::with_capacity(roles.len());
-        for id in roles {
-            // @everyone is every member's already; clients sometimes send it along.
-            if id != access.guild.id && !wanted.contains(&id) {
-                wanted.push(id);
-            }
-        }
+        // Bounded before any work; sets keep the work linear in what was sent.
+        let max = usize::try_from(state.config().limits.guild_max_roles).unwrap_or(usize::MAX);
+        limits::items("roles", &roles, max)?;
+        let mut kept = HashSet::new();
+        // @everyone is every member's already; clients sometimes send it along.
+        let wanted: Vec<i64> = roles
+            .into_iter()
+            .filter(|id| *id != access.guild.id && kept.insert(*id))
+            .collect();
+        let current: HashSet<i64> = member.roles.iter().copied().collect();
+        let existing: HashSet<i64> = access.roles.iter().map(|r| r.id).collect();
+        // Roles the member kept but that no longer exist go silently.
         let changed: Vec<i64> = wanted
             .iter()
-            .filter(|id| !member.roles.contains(id))
-            .chain(member.roles.iter().filter(|id| !wanted.contains(id)))
+            .filter(|id| !current.contains(id))
+            .chain(
+                member
+                    .roles
+                    .iter()
+                    .filter(|id| !kept.contains(id) && existing.contains(id)),
+            )
             .copied()
             .collect();
-        // Roles the member kept but that no longer exist go silently.
-        let gone = |id: &i64| !wanted.contains(id) && !access.roles.iter().any(|r| r.id == *id);
-        let changed: Vec<i64> = changed.into_iter().filter(|id| !gone(id)).collect();
         if !changed.is_empty() {
             require_assignable(access, &changed)?;
         }

@@ -20,6 +20,7 @@ use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
+use crate::http::limits;
 use crate::http::snowflake;
 use crate::permissions::{bits, ALL};
 use crate::rights;
@@ -398,6 +399,10 @@ fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), Ap
     role.hoist = body.hoist.unwrap_or(role.hoist);
     role.mentionable = body.mentionable.unwrap_or(role.mentionable);
     if let Some(emoji) = body.unicode_emoji {
+        if let Some(emoji) = &emoji {
+            // One emoji: a few code points, however many it is joined from.
+            limits::chars("unicode_emoji", emoji, 0..=32)?;
+        }
         role.unicode_emoji = emoji.filter(|e| !e.is_empty());
     }
     Ok(())

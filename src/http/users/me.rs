@@ -173,6 +173,10 @@ pub async fn update(
         }
     }
     changes.accent_color = body.accent_color;
+    if let Some(Some(name)) = &body.global_name {
+        // Discord's display names: at most 32 characters.
+        crate::http::limits::chars("global_name", name.trim(), 0..=32)?;
+    }
     changes.global_name = body
         .global_name
         .map(|name| name.filter(|n| !n.trim().is_empty()));

@@ -2,6 +2,8 @@
 //! content, narrowed by the sender's `allowed_mentions` and by what they may mention (roles that
 //! are not mentionable and @everyone need MENTION_EVERYONE; otherwise they stay plain text).
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Deserialize;
 
 use crate::db::messages::Message;
@@ -83,6 +85,7 @@ pub fn named(content: &str) -> Named {
         everyone: content.contains("@everyone") || content.contains("@here"),
         ..Named::default()
     };
+    let mut seen = HashSet::new();
     let mut rest = content;
     while let Some(start) = rest.find("<@") {
         rest = rest.get(start + 2..).unwrap_or_default();
@@ -102,7 +105,7 @@ pub fn named(content: &str) -> Named {
         } else {
             &mut named.users
         };
-        if !list.contains(&id) {
+        if seen.insert((is_role, id)) {
             list.push(id);
         }
     }
@@ -142,21 +145,28 @@ pub async fn resolve(
     } else {
         Message::mentionable(conn, access.channel.guild_id, access.channel.id, &user_ids).await?
     };
-    users.sort_by_key(|u| user_ids.iter().position(|id| *id == u.id));
+    let order: HashMap<i64, usize> = user_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i))
+        .collect();
+    users.sort_by_key(|u| order.get(&u.id).copied());
 
     let roles = match &access.guild {
-        Some(guild) => named
-            .roles
-            .into_iter()
-            .filter(|id| allowed.is_none_or(|a| a.allows("roles", &a.roles, *id)))
-            .filter(|id| {
-                guild.roles.iter().any(|role| {
-                    role.id == *id
-                        && role.id != guild.guild.id
-                        && (role.mentionable || may_ping_all)
-                })
-            })
-            .collect(),
+        Some(guild) => {
+            let pingable: HashSet<i64> = guild
+                .roles
+                .iter()
+                .filter(|role| role.id != guild.guild.id && (role.mentionable || may_ping_all))
+                .map(|role| role.id)
+                .collect();
+            named
+                .roles
+                .into_iter()
+                .filter(|id| allowed.is_none_or(|a| a.allows("roles", &a.roles, *id)))
+                .filter(|id| pingable.contains(id))
+                .collect()
+        }
         None => Vec::new(),
     };
 
