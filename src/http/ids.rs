@@ -13,11 +13,25 @@ struct NumberOrString(i64);
 
 impl<'de> Deserialize<'de> for NumberOrString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NumberVisitor).map(NumberOrString)
+        d.deserialize_any(NumberVisitor { empty_is_zero: false })
+            .map(NumberOrString)
     }
 }
 
-struct NumberVisitor;
+/// A permission bitfield: a [`NumberOrString`] where an empty string is no permissions.
+struct Bitfield(i64);
+
+impl<'de> Deserialize<'de> for Bitfield {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NumberVisitor { empty_is_zero: true })
+            .map(Bitfield)
+    }
+}
+
+struct NumberVisitor {
+    /// `""` reads as 0 (permission fields) instead of an error.
+    empty_is_zero: bool,
+}
 
 impl Visitor<'_> for NumberVisitor {
     type Value = i64;
@@ -35,6 +49,9 @@ impl Visitor<'_> for NumberVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<i64, E> {
+        if self.empty_is_zero && text.trim().is_empty() {
+            return Ok(0);
+        }
         text.trim()
             .parse()
             .map_err(|_| E::custom(format!("invalid type: string {text:?}, expected a number")))
@@ -54,10 +71,7 @@ pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error
 /// An optional permission bitfield: like [`optional`], and an empty string is no permissions
 /// (Fermi sends `"permissions": ""` for a role created without any).
 pub fn permissions<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    match Option::<NumberOrString>::deserialize(d)? {
-        Some(NumberOrString::Text(text)) if text.trim().is_empty() => Ok(Some(0)),
-        other => other.map(NumberOrString::parse).transpose(),
-    }
+    Ok(Option::<Bitfield>::deserialize(d)?.map(|n| n.0))
 }
 
 /// A snowflake that may be absent (`None`), `null` (`Some(None)`) or set.
