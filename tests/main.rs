@@ -25,6 +25,7 @@ mod messages;
 mod moderation;
 mod presence;
 mod rate_limits;
+mod search;
 mod social;
 mod tls;
 mod users;

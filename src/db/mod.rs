@@ -27,6 +27,7 @@ pub mod registration_tokens;
 pub mod relationships;
 pub mod roles;
 pub mod schema;
+pub mod search;
 pub mod stickers;
 pub mod users;
 pub mod webhooks;

@@ -27,6 +27,7 @@ mod oauth2;
 mod ping;
 mod policies;
 mod read_states;
+mod search;
 mod users;
 mod voice;
 mod webhooks;
@@ -58,6 +59,8 @@ fn api(cfg: &mut web::ServiceConfig) {
     applications::configure(cfg);
     attachments::configure(cfg);
     auth::configure(cfg);
+    // Before the channels' `/messages/{message_id}`, which would claim `search`.
+    search::configure(cfg);
     channels::configure(cfg);
     users::configure(cfg);
     policies::configure(cfg);

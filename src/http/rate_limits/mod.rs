@@ -153,6 +153,7 @@ pub async fn limit(
         Class::Default => &limits.routes,
         Class::MessageCreate => &limits.message_create,
         Class::WebhookExecute => &limits.webhook_execute,
+        Class::Search => &limits.search,
         Class::Auth => &limits.auth,
     });
     let bucket = bucket_id(&route);
@@ -201,6 +202,7 @@ fn longest(limits: &RateLimitsConfig) -> Duration {
         &limits.routes,
         &limits.message_create,
         &limits.webhook_execute,
+        &limits.search,
         &limits.auth,
     ]
     .iter()

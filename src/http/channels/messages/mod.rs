@@ -206,7 +206,16 @@ impl Reader {
         user: &User,
         access: &ChannelAccess,
     ) -> Result<Self, ApiError> {
-        let sees_content = if user.bot && access.guild.is_some() {
+        Self::reading(conn, user, access.guild.is_some()).await
+    }
+
+    /// `user` reading a guild's channels (`in_guild`) or their DMs.
+    pub async fn reading(
+        conn: &mut Connection,
+        user: &User,
+        in_guild: bool,
+    ) -> Result<Self, ApiError> {
+        let sees_content = if user.bot && in_guild {
             // A bot's application shares its id; its flags allow the privileged intents.
             let flags = Application::find(conn, user.id)
                 .await?
