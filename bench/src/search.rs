@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use awc::http::{Method, StatusCode};
 use clap::Args;
 use diesel::sql_types::{Array, BigInt, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
@@ -48,6 +48,10 @@ pub struct SearchArgs {
     /// Measured searches of each kind.
     #[arg(long, default_value_t = 100)]
     pub queries: usize,
+    /// Search the guild of an earlier run again (its id is printed at the start), without
+    /// registering or writing anything.
+    #[arg(long)]
+    pub reuse_run: Option<String>,
     #[command(flatten)]
     pub quiet: Quiet,
 }
@@ -98,13 +102,20 @@ pub fn run(args: SearchArgs) -> Result<(), BoxError> {
         return Err("--messages, --authors, --channels and --queries must be at least 1".into());
     }
     let api = args.target.api();
-    let run_id = target::run_id();
+    let run_id = args.reuse_run.clone().unwrap_or_else(target::run_id);
     println!("{}", target::machine_note(&args.target.base()));
+    println!("run {run_id}");
     actix_rt::System::new().block_on(async {
         let client = rest::client(args.target.timeout());
-        let world = build_world(&client, &api, &args, &run_id).await?;
         let words = vocabulary();
-        fill(&args, &world, &words).await?;
+        let world = match &args.reuse_run {
+            Some(run) => find_world(&client, &api, &args, run).await?,
+            None => {
+                let world = build_world(&client, &api, &args, &run_id).await?;
+                fill(&args, &world, &words).await?;
+                world
+            }
+        };
         args.quiet.wait();
         measure(&client, &api, &args, &world, &words).await
     })
@@ -130,19 +141,7 @@ async fn build_world(
         .first()
         .cloned()
         .ok_or_else(|| format!("no user registered: {:?}", registered.errors))?;
-    let mut author_ids = Vec::with_capacity(registered.tokens.len());
-    for author in &registered.tokens {
-        let me: Me = rest::call_ok(
-            client,
-            Method::GET,
-            &format!("{api}/users/@me"),
-            Some(author),
-            None,
-            "GET /users/@me",
-        )
-        .await?;
-        author_ids.push(me.id.parse()?);
-    }
+    let author_ids = ids_of(client, api, &registered.tokens).await?;
     let guilds = setup::create_guilds(client, api, &token, 1, 1, run_id).await;
     let guild = guilds
         .ok
@@ -176,6 +175,59 @@ async fn build_world(
     })
 }
 
+/// The world of run `run`: its users log in again, the first one's guild.
+async fn find_world(
+    client: &awc::Client,
+    api: &str,
+    args: &SearchArgs,
+    run: &str,
+) -> Result<World, BoxError> {
+    let mut tokens = Vec::with_capacity(args.authors);
+    for i in 0..args.authors {
+        tokens.push(rest::login(client, api, i, run).await?);
+    }
+    let author_ids = ids_of(client, api, &tokens).await?;
+    // The user who made the guild is the one in it (registrations finish in any order).
+    for token in &tokens {
+        let guilds: Vec<Created> = rest::call_ok(
+            client,
+            Method::GET,
+            &format!("{api}/users/@me/guilds"),
+            Some(token),
+            None,
+            "GET /users/@me/guilds",
+        )
+        .await?;
+        if let Some(guild) = guilds.first() {
+            return Ok(World {
+                token: token.clone(),
+                guild_id: guild.id.parse()?,
+                channel_ids: Vec::new(),
+                author_ids,
+            });
+        }
+    }
+    Err(format!("run {run}: none of its users is in a guild").into())
+}
+
+/// The user id of each token.
+async fn ids_of(client: &awc::Client, api: &str, tokens: &[String]) -> Result<Vec<i64>, BoxError> {
+    let mut ids = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        let me: Me = rest::call_ok(
+            client,
+            Method::GET,
+            &format!("{api}/users/@me"),
+            Some(token),
+            None,
+            "GET /users/@me",
+        )
+        .await?;
+        ids.push(me.id.parse()?);
+    }
+    Ok(ids)
+}
+
 /// The common words, then [`TAIL`] made-up ones of two to four syllables (the same every run).
 fn vocabulary() -> Vec<String> {
     let mut rng = StdRng::seed_from_u64(17);
@@ -194,6 +246,9 @@ fn vocabulary() -> Vec<String> {
 
 /// Writes the messages, [`BATCH`] at a time, then vacuums and analyzes the table.
 async fn fill(args: &SearchArgs, world: &World, words: &[String]) -> Result<(), BoxError> {
+    // Here only: its `first` and the like would shadow the slices' elsewhere.
+    use diesel_async::RunQueryDsl;
+
     let mut conn = AsyncPgConnection::establish(&args.database_url).await?;
     let now_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
     // The words in a table of this session, by their rank: drawing from a 20,000-element array

@@ -14,7 +14,6 @@ use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
 use crate::db::channels::{Channel, OverwriteRow};
-use crate::db::messages::Message;
 use crate::db::search::{self, Filter, Order, Scope};
 use crate::db::Connection;
 use crate::http::access::{ChannelAccess, GuildAccess};
@@ -151,23 +150,14 @@ async fn render_page(
     reader: Reader,
     page: &[i64],
 ) -> Result<Vec<Value>, ApiError> {
-    // `render` reads one channel's messages at a time (the replies they quote are there).
-    let mut by_channel: HashMap<i64, Vec<Message>> = HashMap::new();
-    for message in search::messages(conn, page).await? {
-        by_channel
-            .entry(message.channel_id)
-            .or_default()
-            .push(message);
-    }
+    let messages = search::messages(conn, page).await?;
     let mut rendered: HashMap<i64, Value> = HashMap::new();
-    for messages in by_channel.values() {
-        for mut value in render(state, conn, reader, messages).await? {
-            let id = value["id"].as_str().and_then(|id| id.parse().ok());
-            if let (Some(id), Some(fields)) = (id, value.as_object_mut()) {
-                fields.remove("reactions");
-                fields.insert("hit".into(), Value::Bool(true));
-                rendered.insert(id, value);
-            }
+    for mut value in render(state, conn, reader, &messages).await? {
+        let id = value["id"].as_str().and_then(|id| id.parse().ok());
+        if let (Some(id), Some(fields)) = (id, value.as_object_mut()) {
+            fields.remove("reactions");
+            fields.insert("hit".into(), Value::Bool(true));
+            rendered.insert(id, value);
         }
     }
     // A message deleted since it matched is left out.
