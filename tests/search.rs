@@ -61,6 +61,12 @@ async fn search(server: &TestServer, token: &str, scope: &str, query: &str) -> R
     .await
 }
 
+/// An error answer: its status and Discord's code.
+fn assert_code(response: &Response, status: u16, code: u32) {
+    assert_eq!(response.status, status, "{:?}", response.body);
+    assert_eq!(response.body["code"], code);
+}
+
 /// The hits' contents, in order, checking Discord's shape on the way.
 fn contents(response: &Response) -> Vec<String> {
     assert_eq!(response.status, 200, "{:?}", response.body);
@@ -372,30 +378,18 @@ async fn only_what_the_caller_may_read_is_found() {
             "content=secret",
         )
         .await;
-        assert_eq!(refused.status, 403, "{:?}", refused.body);
-        assert_eq!(refused.body["code"], 50001);
+        assert_code(&refused, 403, 50001);
     }
 
     // Outsiders learn nothing: the guild and its channels are unknown to them.
     let outsider = crate::common::http::account(&server, "outsider").await;
-    let unknown = search(
-        &server,
-        &outsider.token,
-        &format!("guilds/{}", guild.id),
-        "content=secret",
-    )
-    .await;
-    assert_eq!(unknown.status, 404, "{:?}", unknown.body);
-    assert_eq!(unknown.body["code"], 10004);
-    let unknown = search(
-        &server,
-        &outsider.token,
-        &format!("channels/{}", guild.channel),
-        "",
-    )
-    .await;
-    assert_eq!(unknown.status, 404, "{:?}", unknown.body);
-    assert_eq!(unknown.body["code"], 10003);
+    for (scope, code) in [
+        (format!("guilds/{}", guild.id), 10004),
+        (format!("channels/{}", guild.channel), 10003),
+    ] {
+        let unknown = search(&server, &outsider.token, &scope, "content=secret").await;
+        assert_code(&unknown, 404, code);
+    }
     let anonymous = get(
         &server,
         &format!("/api/v9/guilds/{}/messages/search", guild.id),
@@ -433,8 +427,7 @@ async fn a_dm_is_searched_by_its_recipients() {
     .await;
     assert_eq!(contents(&hits), ["dinner at eight?"]);
     let refused = search(&server, &eve.token, &scope, "content=dinner").await;
-    assert_eq!(refused.status, 403, "{:?}", refused.body);
-    assert_eq!(refused.body["code"], 50001);
+    assert_code(&refused, 403, 50001);
 }
 
 #[actix_web::test]
