@@ -59,6 +59,8 @@ pub struct RateLimitsConfig {
     pub message_create: RuleConfig,
     /// Posting as a webhook, per webhook (an interaction's follow-ups, per interaction).
     pub webhook_execute: RuleConfig,
+    /// Searching messages, per guild (or channel).
+    pub search: RuleConfig,
     /// Logging in and registering, per address.
     pub auth: RuleConfig,
     /// Instance discovery (policies, gateway URL, ping), per caller, apart from `global`.
@@ -349,6 +351,7 @@ impl Config {
             &limits.routes,
             &limits.message_create,
             &limits.webhook_execute,
+            &limits.search,
             &limits.auth,
         ] {
             if rule.limit == 0 || rule.window_ms == 0 {

@@ -32,6 +32,7 @@ mod moderation;
 mod operating;
 mod presence;
 mod rate_limits;
+mod search;
 mod social;
 mod tls;
 mod users;

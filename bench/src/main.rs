@@ -15,6 +15,8 @@
 //!   check that no dispatch was missed, repeated or reordered.
 //! - `cdn`: requests/s and p99 for a cached avatar variant and a 1 MiB
 //!   attachment under concurrent load; resize throughput.
+//! - `search`: message search latency in a guild of a million messages (written straight
+//!   into the server's PostgreSQL), for several kinds of query.
 //! - `voice`: a voice room of speakers and listeners on real WebRTC peers; the
 //!   SFU's forwarded packets/s per core of its CPU, loss, latency, memory.
 
@@ -25,6 +27,7 @@ mod pool;
 mod ready;
 mod rest;
 mod resume;
+mod search;
 mod session;
 mod setup;
 mod stats;
@@ -70,6 +73,9 @@ enum Command {
     /// Serve a cached 128 px avatar and a 1 MiB attachment under concurrent
     /// load (requests/s, p99); resize throughput of a 1024² PNG to 128 px.
     Cdn(cdn::CdnArgs),
+    /// Search latency (p50/p99) in one guild filled with a million messages, for a common
+    /// word, a rare word, an author, has:file and a word with an author.
+    Search(search::SearchArgs),
     /// A voice room of speakers and listeners (real WebRTC peers): forwarded
     /// RTP packets/s per core of server CPU, loss, latency, memory per participant.
     Voice(voice::VoiceArgs),
@@ -83,6 +89,7 @@ fn main() -> ExitCode {
         Command::Ready(args) => ready::run(args),
         Command::Resume(args) => resume::run(args),
         Command::Cdn(args) => cdn::run(args),
+        Command::Search(args) => search::run(args),
         Command::Voice(args) => voice::run(args),
     };
     match result {

@@ -202,14 +202,14 @@ impl Message {
             .optional()
     }
 
-    /// Those of `ids` that are in `channel_id`.
+    /// Those of `ids` that are in one of `channel_ids`.
     pub async fn find_many(
         conn: &mut AsyncPgConnection,
-        channel_id: i64,
+        channel_ids: &[i64],
         ids: &[i64],
     ) -> QueryResult<Vec<Message>> {
         messages::table
-            .filter(messages::channel_id.eq(channel_id))
+            .filter(messages::channel_id.eq_any(channel_ids))
             .filter(messages::id.eq_any(ids))
             .select(Message::as_select())
             .load(conn)

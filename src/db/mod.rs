@@ -30,6 +30,7 @@ pub mod registration_tokens;
 pub mod relationships;
 pub mod roles;
 pub mod schema;
+pub mod search;
 pub mod settings_protos;
 pub mod stickers;
 pub mod users;

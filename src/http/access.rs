@@ -114,6 +114,17 @@ impl GuildAccess {
         let overwrites: Vec<Overwrite> = overwrites.iter().map(OverwriteRow::overwrite).collect();
         self.rank().in_channel(&overwrites)
     }
+
+    /// The caller's permissions in the channel `channel_id`, picking its overwrites out of
+    /// those of several channels.
+    pub fn in_channel_among(&self, channel_id: i64, overwrites: &[OverwriteRow]) -> u64 {
+        let own: Vec<Overwrite> = overwrites
+            .iter()
+            .filter(|o| o.channel_id == channel_id)
+            .map(OverwriteRow::overwrite)
+            .collect();
+        self.rank().in_channel(&own)
+    }
 }
 
 /// A channel and the caller's permissions in it.

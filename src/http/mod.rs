@@ -30,6 +30,7 @@ mod oauth2;
 mod ping;
 mod policies;
 mod read_states;
+mod search;
 mod teams;
 mod users;
 mod version;
@@ -63,6 +64,8 @@ fn api(cfg: &mut web::ServiceConfig) {
     applications::configure(cfg);
     attachments::configure(cfg);
     auth::configure(cfg);
+    // Before the channels' `/messages/{message_id}`, which would claim `search`.
+    search::configure(cfg);
     channels::configure(cfg);
     users::configure(cfg);
     version::configure(cfg);

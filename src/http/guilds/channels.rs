@@ -34,14 +34,7 @@ pub async fn list(
     let overwrites = OverwriteRow::of_channels(&mut conn, &ids).await?;
     let visible: Vec<_> = channels
         .iter()
-        .filter(|c| {
-            let own: Vec<OverwriteRow> = overwrites
-                .iter()
-                .filter(|o| o.channel_id == c.id)
-                .copied()
-                .collect();
-            access.in_channel(&own) & bits::VIEW_CHANNEL != 0
-        })
+        .filter(|c| access.in_channel_among(c.id, &overwrites) & bits::VIEW_CHANNEL != 0)
         .map(|c| guild::channel(c, &overwrites))
         .collect();
     Ok(HttpResponse::Ok().json(visible))

@@ -158,6 +158,7 @@ pub async fn limit(
         Class::Default => &limits.routes,
         Class::MessageCreate => &limits.message_create,
         Class::WebhookExecute => &limits.webhook_execute,
+        Class::Search => &limits.search,
         Class::Auth => &limits.auth,
         Class::Discovery => &limits.discovery,
     });
@@ -205,6 +206,7 @@ fn longest(limits: &RateLimitsConfig) -> Duration {
         &limits.routes,
         &limits.message_create,
         &limits.webhook_execute,
+        &limits.search,
         &limits.auth,
         &limits.discovery,
     ]

@@ -35,6 +35,7 @@ pub fn route(method: &str, path: &str) -> (String, Class) {
     let class = match (method, segments.as_slice()) {
         ("POST", ["channels", _, "messages"]) => Class::MessageCreate,
         ("POST", ["webhooks", _, _]) => Class::WebhookExecute,
+        ("GET", ["guilds" | "channels", _, "messages", "search"]) => Class::Search,
         (_, ["auth", ..]) => Class::Auth,
         (_, ["policies", "instance", ..] | ["gateway", ..] | ["ping" | "version"]) => {
             Class::Discovery
@@ -52,6 +53,8 @@ pub enum Class {
     MessageCreate,
     /// Posting as a webhook (or an interaction's follow-up), per webhook (or interaction).
     WebhookExecute,
+    /// Searching messages, per guild (or channel).
+    Search,
     /// Logging in and registering, per address.
     Auth,
     /// Finding out about the instance (policies, gateway URL, ping): cheap, asked by every
@@ -107,6 +110,12 @@ mod tests {
                 "/api/v9/webhooks/3/tok/messages/4",
                 "PATCH /webhooks/3/tok/messages/:id",
                 Class::Default,
+            ),
+            (
+                "GET",
+                "/api/v9/guilds/7/messages/search",
+                "GET /guilds/7/messages/search",
+                Class::Search,
             ),
             ("GET", "/api/v9/users/@me", "GET /users/@me", Class::Default),
             (

@@ -207,7 +207,16 @@ impl Reader {
         user: &User,
         access: &ChannelAccess,
     ) -> Result<Self, ApiError> {
-        let sees_content = if user.bot && access.guild.is_some() {
+        Self::reading(conn, user, access.guild.is_some()).await
+    }
+
+    /// `user` reading a guild's channels (`in_guild`) or their DMs.
+    pub async fn reading(
+        conn: &mut Connection,
+        user: &User,
+        in_guild: bool,
+    ) -> Result<Self, ApiError> {
+        let sees_content = if user.bot && in_guild {
             // A bot's application shares its id; its flags allow the privileged intents.
             let flags = Application::find(conn, user.id)
                 .await?
@@ -240,17 +249,17 @@ pub async fn render_one(
     rendered.pop().ok_or(ApiError::Unknown(Unknown::Message))
 }
 
-/// Messages of one channel as `reader` sees them (whether they reacted is theirs), with the
-/// message each reply answers (`null` once that is gone).
+/// Messages as `reader` sees them (whether they reacted is theirs), with the message each
+/// reply answers (`null` once that is gone, and never one of another channel).
 pub async fn render(
     state: &AppState,
     conn: &mut Connection,
     reader: Reader,
     messages: &[Message],
 ) -> Result<Vec<Value>, ApiError> {
-    let Some(channel_id) = messages.first().map(|m| m.channel_id) else {
+    if messages.is_empty() {
         return Ok(Vec::new());
-    };
+    }
     let replied_ids: Vec<i64> = messages
         .iter()
         .filter(|m| m.kind == kind::REPLY)
@@ -259,7 +268,9 @@ pub async fn render(
     let replied = if replied_ids.is_empty() {
         Vec::new()
     } else {
-        Message::find_many(conn, channel_id, &replied_ids).await?
+        let channel_ids: HashSet<i64> = messages.iter().map(|m| m.channel_id).collect();
+        let channel_ids: Vec<i64> = channel_ids.into_iter().collect();
+        Message::find_many(conn, &channel_ids, &replied_ids).await?
     };
     let user_ids: HashSet<i64> = messages
         .iter()
@@ -297,7 +308,11 @@ pub async fn render(
             let mut value = plain(message, &reactions)?;
             if message.kind == kind::REPLY {
                 value["referenced_message"] = wire::referenced_id(message)
-                    .and_then(|id| replied.iter().find(|r| r.id == id))
+                    .and_then(|id| {
+                        replied
+                            .iter()
+                            .find(|r| r.id == id && r.channel_id == message.channel_id)
+                    })
                     .and_then(|r| plain(r, &[]))
                     .unwrap_or(Value::Null);
             }
