@@ -19,6 +19,7 @@ mod embedded;
 mod gateway;
 mod gateway_members;
 mod guilds;
+mod hostile_edge;
 mod intents;
 mod interactions;
 mod messages;

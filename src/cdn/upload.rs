@@ -29,10 +29,13 @@ async fn put(
     let lifetime = chrono::Duration::seconds(
         i64::try_from(state.cdn.config.upload_lifetime_secs).unwrap_or(i64::MAX / 1000),
     );
-    let mut conn = state.pool.get().await?;
-    let upload = PendingUpload::find(&mut conn, &token, Utc::now() - lifetime)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Attachment))?;
+    // The token is checked before the body is read, and no connection waits on the client
+    // while it sends the file.
+    let upload = {
+        let mut conn = state.pool.get().await?;
+        PendingUpload::find(&mut conn, &token, Utc::now() - lifetime).await?
+    };
+    let upload = upload.ok_or(ApiError::Unknown(Unknown::Attachment))?;
     if upload.uploaded {
         return Err(ApiError::Plain {
             status: actix_web::http::StatusCode::CONFLICT,
@@ -49,6 +52,7 @@ async fn put(
         .await
         .map_err(ApiError::internal)?;
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    let mut conn = state.pool.get().await?;
     if !PendingUpload::mark_uploaded(&mut conn, &token, size).await? {
         // Two PUTs raced: the object holds one whole file either way.
         tracing::debug!(token, "upload written twice");

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::cdn::imaging;
-use crate::config::LimitsConfig;
+use crate::config::Config;
 use crate::db::pending_uploads::PendingUpload;
 use crate::db::Connection;
 use crate::http::error::{ApiError, FormErrors};
@@ -53,13 +53,15 @@ pub struct SentFile {
     bytes: Bytes,
 }
 
-/// The message body as JSON, with the files of a multipart body.
+/// The message body as JSON, with the files of a multipart body: no file above the attachment
+/// limit, no more files than a message takes, and all parts together within
+/// [`Config::max_multipart_bytes`] (40005 as soon as the body goes past it).
 pub async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
-    max_json: usize,
-    limits: &LimitsConfig,
+    config: &Config,
 ) -> Result<(Value, Vec<SentFile>), ApiError> {
+    let (max_json, limits) = (config.http.max_json_bytes, &config.limits);
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -76,6 +78,8 @@ pub async fn read_body(
     }
     let max_file = usize::try_from(limits.message_max_attachment_size).unwrap_or(usize::MAX);
     let max_files = usize::try_from(limits.message_max_attachments).unwrap_or(usize::MAX);
+    let max_total = usize::try_from(config.max_multipart_bytes()).unwrap_or(usize::MAX);
+    let mut total = 0usize;
     let mut parts = actix_multipart::Multipart::new(req.headers(), payload);
     let mut body = Value::Object(Map::new());
     let mut legacy = Map::new();
@@ -95,7 +99,8 @@ pub async fn read_body(
         let mut bytes = BytesMut::new();
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(|_| ApiError::TooLarge)?;
-            if bytes.len() + chunk.len() > limit {
+            total = total.saturating_add(chunk.len());
+            if bytes.len() + chunk.len() > limit || total > max_total {
                 return Err(ApiError::TooLarge);
             }
             bytes.extend_from_slice(&chunk);
