@@ -341,26 +341,53 @@ async fn a_multipart_message_is_capped_as_a_whole() {
     assert!(three.contains("40005"), "{three}");
 }
 
+/// The highest resident set size of a process while it is watched.
+struct PeakRss {
+    peak: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<()>,
+}
+
+impl PeakRss {
+    fn watch(pid: u32) -> Self {
+        let peak = Arc::new(AtomicU64::new(rss_of(pid).unwrap()));
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (peak.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    if let Some(rss) = rss_of(pid) {
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Self {
+            peak,
+            done,
+            sampler,
+        }
+    }
+
+    /// The peak, in bytes.
+    fn stop(self) -> u64 {
+        self.done.store(true, Ordering::Relaxed);
+        self.sampler.join().unwrap();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// How much an attack may grow the server's resident memory.
+const RSS_BOUND: u64 = 64 << 20;
+
 #[actix_web::test]
 async fn bogus_webhook_tokens_cost_no_memory() {
     let server = ServerProcess::start(&[]).await;
     let alice = account(&server, "alice").await;
     responsive(&server, &alice.token).await;
     let before = server.rss_bytes();
-    let peak = Arc::new(AtomicU64::new(before));
-    let done = Arc::new(AtomicBool::new(false));
-    let pid = server.pid();
-    let sampler = {
-        let (peak, done) = (peak.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                if let Some(rss) = rss_of(pid) {
-                    peak.fetch_max(rss, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let watch = PeakRss::watch(server.pid());
     // 4 posts at once of 10 files of 25 MiB each to a webhook whose token is wrong.
     let addr = server.addr;
     let posts: Vec<_> = (0..4)
@@ -381,14 +408,87 @@ async fn bogus_webhook_tokens_cost_no_memory() {
         assert!(answer.starts_with("HTTP/1.1 404"), "{answer:.200}");
         assert!(answer.contains("10015"), "Unknown Webhook: {answer:.400}");
     }
-    done.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    let grown = peak.load(Ordering::Relaxed).saturating_sub(before);
+    let grown = watch.stop().saturating_sub(before);
     println!(
         "4 x 250 MiB bogus-token webhook posts: RSS +{} MiB",
         grown >> 20
     );
-    assert!(grown < 64 << 20, "RSS grew by {} MiB", grown >> 20);
+    assert!(grown < RSS_BOUND, "RSS grew by {} MiB", grown >> 20);
+}
+
+#[actix_web::test]
+async fn pre_uploads_go_to_storage_without_being_held() {
+    let server = ServerProcess::start(&[]).await;
+    let guild = guild(&server).await;
+    let size = (25 << 20) - 4096;
+    let files: Vec<_> = (0..8)
+        .map(|i| json!({ "id": i.to_string(), "filename": "big.bin", "file_size": size }))
+        .collect();
+    let asked = post(
+        &server,
+        &format!("/api/v9/channels/{}/attachments", guild.channel),
+        Some(&guild.owner.token),
+        json!({ "files": files }),
+    )
+    .await;
+    assert_eq!(asked.status, 200, "{:?}", asked.body);
+    let slots = asked.body["attachments"].as_array().unwrap().clone();
+    let before = server.rss_bytes();
+    let watch = PeakRss::watch(server.pid());
+    let addr = server.addr;
+    let puts: Vec<_> = slots
+        .iter()
+        .map(|slot| {
+            let path = path_of(slot["upload_url"].as_str().unwrap());
+            std::thread::spawn(move || put_raw(addr, &path, size))
+        })
+        .collect();
+    for put in puts {
+        let answer = tokio::task::spawn_blocking(move || put.join().unwrap())
+            .await
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:.300}");
+    }
+    // The message that takes all 8 reads what they are, not all 200 MiB of them.
+    let attachments: Vec<_> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| json!({ "id": i.to_string(), "uploaded_filename": slot["upload_filename"] }))
+        .collect();
+    let sent = post(
+        &server,
+        &format!("/api/v9/channels/{}/messages", guild.channel),
+        Some(&guild.owner.token),
+        json!({ "attachments": attachments }),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    assert_eq!(sent.body["attachments"][7]["size"], size);
+    let grown = watch.stop().saturating_sub(before);
+    println!(
+        "8 x 25 MiB pre-uploads and their message: RSS +{} MiB",
+        grown >> 20
+    );
+    assert!(grown < RSS_BOUND, "RSS grew by {} MiB", grown >> 20);
+}
+
+/// `PUT path` with `size` bytes, over a raw connection: the server's answer.
+fn put_raw(addr: SocketAddr, path: &str, size: usize) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {size}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        stream.write_all(&chunk[..n]).unwrap();
+        left -= n;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// A process's resident set size in bytes, while it runs.

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use crate::db::pending_uploads::PendingUpload;
 use crate::http::error::{ApiError, Unknown};
 use crate::server::AppState;
-use crate::storage::Key;
+use crate::storage::{Key, Storage};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/uploads/{token}", web::put().to(put));
@@ -44,14 +44,8 @@ async fn put(
         });
     }
     let max = state.config().limits.message_max_attachment_size;
-    let bytes = read_limited(payload, max).await?;
-    state
-        .cdn
-        .storage
-        .put(&key, bytes.clone())
-        .await
-        .map_err(ApiError::internal)?;
-    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    let size = store_body(&*state.cdn.storage, &key, payload, max).await?;
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
     let mut conn = state.pool.get().await?;
     if !PendingUpload::mark_uploaded(&mut conn, &token, size).await? {
         // Two PUTs raced: the object holds one whole file either way.
@@ -60,15 +54,38 @@ async fn put(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// A request body of at most `max` bytes (40005 past that, before reading more).
-pub async fn read_limited(mut payload: web::Payload, max: u64) -> Result<bytes::Bytes, ApiError> {
-    let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::TooLarge)?;
-        if u64::try_from(body.len() + chunk.len()).unwrap_or(u64::MAX) > max {
-            return Err(ApiError::TooLarge);
+/// Writes a request body of at most `max` bytes to `key` as it arrives, never holding it
+/// whole: its length. Past `max` it is 40005, and nothing is kept.
+async fn store_body(
+    storage: &dyn Storage,
+    key: &Key,
+    mut payload: web::Payload,
+    max: u64,
+) -> Result<u64, ApiError> {
+    let mut writer = storage.writer(key).await.map_err(ApiError::internal)?;
+    let written = async {
+        let mut size = 0u64;
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::TooLarge)?;
+            size = size.saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+            if size > max {
+                return Err(ApiError::TooLarge);
+            }
+            writer.write(chunk).await.map_err(ApiError::internal)?;
         }
-        body.extend_from_slice(&chunk);
+        Ok(size)
     }
-    Ok(body.freeze())
+    .await;
+    match written {
+        Ok(size) => {
+            writer.finish().await.map_err(ApiError::internal)?;
+            Ok(size)
+        }
+        Err(error) => {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(error = %abort, "an unfinished upload was not cleaned up");
+            }
+            Err(error)
+        }
+    }
 }

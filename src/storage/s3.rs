@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
-use super::{Key, Object, Storage, StorageError, StorageFuture};
+use super::{Key, Object, ObjectWriter, Storage, StorageError, StorageFuture};
 use crate::config::StorageConfig;
 
 pub struct S3Storage {
@@ -118,6 +118,44 @@ impl Storage for S3Storage {
     fn rename<'a>(&'a self, from: &'a Key, to: &'a Key) -> StorageFuture<'a, ()> {
         Box::pin(async move {
             self.store.rename(&self.path(from), &self.path(to)).await?;
+            Ok(())
+        })
+    }
+
+    fn writer<'a>(&'a self, key: &'a Key) -> StorageFuture<'a, Box<dyn ObjectWriter>> {
+        Box::pin(async move {
+            let upload = self.store.put_multipart(&self.path(key)).await?;
+            let writer: Box<dyn ObjectWriter> = Box::new(S3Writer(WriteMultipart::new(upload)));
+            Ok(writer)
+        })
+    }
+}
+
+/// A multipart upload: parts of a few MiB go out as they fill.
+struct S3Writer(WriteMultipart);
+
+/// Parts in flight at once: what an upload holds in memory is this many parts.
+const PARTS_IN_FLIGHT: usize = 2;
+
+impl ObjectWriter for S3Writer {
+    fn write(&mut self, bytes: Bytes) -> StorageFuture<'_, ()> {
+        Box::pin(async move {
+            self.0.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+            self.0.put(bytes);
+            Ok(())
+        })
+    }
+
+    fn finish(self: Box<Self>) -> StorageFuture<'static, ()> {
+        Box::pin(async move {
+            self.0.finish().await?;
+            Ok(())
+        })
+    }
+
+    fn abort(self: Box<Self>) -> StorageFuture<'static, ()> {
+        Box::pin(async move {
+            self.0.abort().await?;
             Ok(())
         })
     }

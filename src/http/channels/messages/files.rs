@@ -170,6 +170,9 @@ fn too_many(max: usize) -> ApiError {
     .into()
 }
 
+/// How much of a pre-upload is read to tell its type and image size (headers come first).
+const SNIFF_BYTES: u64 = 1 << 20;
+
 /// How one attachment gets to its key.
 enum Source {
     Sent(Bytes),
@@ -249,7 +252,10 @@ impl Attachments {
                 channel_id,
                 name,
                 description,
-                &file.bytes,
+                (
+                    &file.bytes,
+                    u64::try_from(file.bytes.len()).unwrap_or(u64::MAX),
+                ),
                 Source::Sent(file.bytes.clone()),
             )?;
         }
@@ -276,10 +282,11 @@ impl Attachments {
                 .await?
                 .filter(|u| u.user_id == user_id && u.channel_id == channel_id && u.uploaded)
                 .ok_or_else(unknown)?;
+            // Its first bytes tell what it is; the file itself may be large and stays put.
             let object = state
                 .cdn
                 .storage
-                .get(&from, None)
+                .get(&from, Some(0..SNIFF_BYTES))
                 .await
                 .map_err(ApiError::internal)?
                 .ok_or_else(unknown)?;
@@ -290,7 +297,7 @@ impl Attachments {
                 channel_id,
                 name,
                 body.description.clone(),
-                &object.bytes,
+                (&object.bytes, object.total),
                 Source::Uploaded { from, token },
             )?;
         }
@@ -305,12 +312,10 @@ impl Attachments {
         channel_id: i64,
         name: &str,
         description: Option<String>,
-        bytes: &[u8],
+        (head, size): (&[u8], u64),
         source: Source,
     ) -> Result<(), ApiError> {
-        if u64::try_from(bytes.len()).unwrap_or(u64::MAX)
-            > state.config().limits.message_max_attachment_size
-        {
+        if size > state.config().limits.message_max_attachment_size {
             return Err(ApiError::TooLarge);
         }
         let id = state.snowflakes.next();
@@ -320,12 +325,12 @@ impl Attachments {
         let mut value = json!({
             "id": id.to_string(),
             "filename": filename,
-            "size": bytes.len(),
+            "size": size,
             "url": url,
             "proxy_url": url,
-            "content_type": imaging::content_type(bytes, &filename),
+            "content_type": imaging::content_type(head, &filename),
         });
-        if let Some(info) = imaging::sniff(bytes).and_then(|_| imaging::inspect(bytes)) {
+        if let Some(info) = imaging::sniff(head).and_then(|_| imaging::inspect(head)) {
             value["width"] = info.width.into();
             value["height"] = info.height.into();
         }
