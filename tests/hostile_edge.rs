@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::common::gateway::Gateway;
 use crate::common::guild::guild;
 use crate::common::http::{account, get, post};
 use crate::common::process::ServerProcess;
@@ -144,6 +145,20 @@ async fn slow_uploads_neither_starve_the_pool_nor_last() {
         assert!(answer.closed, "the connection of a slow body is closed");
     }
     responsive(&server, &guild.owner.token).await;
+}
+
+#[actix_web::test]
+async fn a_quiet_gateway_connection_is_no_slow_body() {
+    // A WebSocket's "body" is the socket: the pace asked of request bodies does not apply.
+    let server = TestServer::with(&[
+        ("http.body_grace_secs", "1"),
+        ("http.body_min_bytes_per_sec", "1000000"),
+    ])
+    .await;
+    let mut gateway = Gateway::connect(&server, "v=9&encoding=json").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    gateway.send(json!({ "op": 1, "d": null })).await;
+    assert_eq!(gateway.payload().await["op"], 11);
 }
 
 #[actix_web::test]
