@@ -331,20 +331,7 @@ fn flood(addr: SocketAddr, path: &str, files: usize, size: usize) -> String {
 #[actix_web::test]
 async fn a_multipart_message_is_capped_as_a_whole() {
     let server = TestServer::with(&[("http.max_multipart_bytes", "3000")]).await;
-    let guild = guild(&server).await;
-    let hook = post(
-        &server,
-        &format!("/api/v9/channels/{}/webhooks", guild.channel),
-        Some(&guild.owner.token),
-        json!({ "name": "hook" }),
-    )
-    .await;
-    assert_eq!(hook.status, 200, "{:?}", hook.body);
-    let path = format!(
-        "/api/v9/webhooks/{}/{}",
-        hook.body["id"].as_str().unwrap(),
-        hook.body["token"].as_str().unwrap()
-    );
+    let path = webhook(&server).await;
     let addr = server.addr;
     let (one, three) = tokio::task::spawn_blocking(move || {
         (flood(addr, &path, 1, 1000), flood(addr, &path, 3, 1000))
@@ -354,6 +341,54 @@ async fn a_multipart_message_is_capped_as_a_whole() {
     assert!(one.starts_with("HTTP/1.1 204"), "{one}");
     assert!(three.starts_with("HTTP/1.1 413"), "{three}");
     assert!(three.contains("40005"), "{three}");
+    // The files of the refused message, written as they came, are gone again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let uploads = server.data_dir().join("files/uploads");
+    let left = std::fs::read_dir(&uploads).map_or(0, |dir| dir.count());
+    assert_eq!(left, 0, "files left in {uploads:?}");
+}
+
+/// A webhook of a new guild's: its execute path.
+async fn webhook(server: &impl Server) -> String {
+    let guild = guild(server).await;
+    let hook = post(
+        server,
+        &format!("/api/v9/channels/{}/webhooks", guild.channel),
+        Some(&guild.owner.token),
+        json!({ "name": "hook" }),
+    )
+    .await;
+    assert_eq!(hook.status, 200, "{:?}", hook.body);
+    format!(
+        "/api/v9/webhooks/{}/{}",
+        hook.body["id"].as_str().unwrap(),
+        hook.body["token"].as_str().unwrap()
+    )
+}
+
+#[actix_web::test]
+async fn message_files_go_to_storage_without_being_held() {
+    let server = ServerProcess::start(&[]).await;
+    let path = webhook(&server).await;
+    let before = server.rss_bytes();
+    let watch = PeakRss::watch(server.pid());
+    let addr = server.addr;
+    // 4 messages at once, each with one file just under 25 MiB.
+    let posts: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || flood(addr, &path, 1, (25 << 20) - 4096))
+        })
+        .collect();
+    for post in posts {
+        let answer = tokio::task::spawn_blocking(move || post.join().unwrap())
+            .await
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 204"), "{answer:.300}");
+    }
+    let grown = watch.stop().saturating_sub(before);
+    println!("4 x 25 MiB webhook messages: RSS +{} MiB", grown >> 20);
+    assert!(grown < RSS_BOUND, "RSS grew by {} MiB", grown >> 20);
 }
 
 /// The highest resident set size of a process while it is watched.

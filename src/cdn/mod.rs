@@ -10,7 +10,7 @@ pub mod imaging;
 pub mod remote;
 mod serve;
 pub mod signing;
-mod upload;
+pub mod upload;
 
 use std::sync::Arc;
 

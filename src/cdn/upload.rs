@@ -5,8 +5,9 @@
 
 use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
+use bytes::{Bytes, BytesMut};
 use chrono::Utc;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 
 use crate::db::pending_uploads::PendingUpload;
 use crate::http::error::{ApiError, Unknown};
@@ -44,7 +45,7 @@ async fn put(
         });
     }
     let max = state.config().limits.message_max_attachment_size;
-    let size = store_body(&*state.cdn.storage, &key, payload, max).await?;
+    let (size, _) = store_stream(&*state.cdn.storage, &key, payload, max, 0).await?;
     let size = i64::try_from(size).unwrap_or(i64::MAX);
     let mut conn = state.pool.get().await?;
     if !PendingUpload::mark_uploaded(&mut conn, &token, size).await? {
@@ -54,32 +55,36 @@ async fn put(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// Writes a request body of at most `max` bytes to `key` as it arrives, never holding it
-/// whole: its length. Past `max` it is 40005, and nothing is kept.
-async fn store_body(
+/// Writes a body (a request's, a multipart file's) of at most `max` bytes to `key` as it
+/// arrives, never holding it whole: its length and its first `keep` bytes (to tell what it
+/// is). Past `max` it is 40005, and nothing is kept.
+pub async fn store_stream<E>(
     storage: &dyn Storage,
     key: &Key,
-    mut payload: web::Payload,
+    mut body: impl Stream<Item = Result<Bytes, E>> + Unpin,
     max: u64,
-) -> Result<u64, ApiError> {
+    keep: usize,
+) -> Result<(u64, Bytes), ApiError> {
     let mut writer = storage.writer(key).await.map_err(ApiError::internal)?;
     let written = async {
-        let mut size = 0u64;
-        while let Some(chunk) = payload.next().await {
+        let (mut size, mut head) = (0u64, BytesMut::new());
+        while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| ApiError::TooLarge)?;
             size = size.saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
             if size > max {
                 return Err(ApiError::TooLarge);
             }
+            let wanted = keep.saturating_sub(head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..wanted]);
             writer.write(chunk).await.map_err(ApiError::internal)?;
         }
-        Ok(size)
+        Ok((size, head.freeze()))
     }
     .await;
     match written {
-        Ok(size) => {
+        Ok(stored) => {
             writer.finish().await.map_err(ApiError::internal)?;
-            Ok(size)
+            Ok(stored)
         }
         Err(error) => {
             if let Err(abort) = writer.abort().await {

@@ -83,7 +83,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = snowflake("channel_id", &path)?;
-    let (body, sent) = files::read_body(&req, payload, &state.config()).await?;
+    let (body, sent) = files::read_body(&req, payload, &state).await?;
     let body: CreateMessage = crate::http::json::parse_value(body)?;
     let user = &session.user;
     ApiError::require(user.rights, rights::SEND_MESSAGES)?;
