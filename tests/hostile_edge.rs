@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::gateway::Gateway;
-use crate::common::guild::guild;
+use crate::common::guild::{guild, Guild};
 use crate::common::http::{account, get, post};
 use crate::common::process::ServerProcess;
 use crate::common::{Server, TestServer};
@@ -86,31 +86,41 @@ fn path_of(url: &str) -> String {
     rest.find('/').map_or("/".into(), |i| rest[i..].to_string())
 }
 
-#[actix_web::test]
-async fn slow_uploads_neither_starve_the_pool_nor_last() {
-    // The harness's pool has 4 connections; 8 uploads each sending 10 bytes of a declared
-    // megabyte, then a byte every 200 ms (5 B/s, far under the 1 KiB/s asked for here).
-    let server = TestServer::with(&[
-        ("http.body_grace_secs", "2"),
-        ("http.body_min_bytes_per_sec", "1024"),
-    ])
-    .await;
-    let guild = guild(&server).await;
-    let files: Vec<_> = (0..8)
-        .map(|i| json!({ "id": i.to_string(), "filename": "big.bin", "file_size": 1_000_000 }))
+/// `count` pre-upload slots for files of `size` bytes in the guild's channel.
+async fn pre_uploads(server: &impl Server, guild: &Guild, count: usize, size: usize) -> Vec<Value> {
+    let files: Vec<_> = (0..count)
+        .map(|i| json!({ "id": i.to_string(), "filename": "big.bin", "file_size": size }))
         .collect();
     let asked = post(
-        &server,
+        server,
         &format!("/api/v9/channels/{}/attachments", guild.channel),
         Some(&guild.owner.token),
         json!({ "files": files }),
     )
     .await;
     assert_eq!(asked.status, 200, "{:?}", asked.body);
+    asked.body["attachments"].as_array().unwrap().clone()
+}
+
+/// A server asking request bodies for `rate` bytes a second after `grace` seconds.
+async fn paced(grace: u64, rate: u64) -> TestServer {
+    let (grace, rate) = (grace.to_string(), rate.to_string());
+    TestServer::with(&[
+        ("http.body_grace_secs", grace.as_str()),
+        ("http.body_min_bytes_per_sec", rate.as_str()),
+    ])
+    .await
+}
+
+#[actix_web::test]
+async fn slow_uploads_neither_starve_the_pool_nor_last() {
+    // The harness's pool has 4 connections; 8 uploads each sending 10 bytes of a declared
+    // megabyte, then a byte every 200 ms (5 B/s, far under the 1 KiB/s asked for here).
+    let server = paced(2, 1024).await;
+    let guild = guild(&server).await;
     let addr = server.addr;
-    let attackers: Vec<_> = asked.body["attachments"]
-        .as_array()
-        .unwrap()
+    let attackers: Vec<_> = pre_uploads(&server, &guild, 8, 1_000_000)
+        .await
         .iter()
         .map(|slot| {
             let path = path_of(slot["upload_url"].as_str().unwrap());
@@ -150,11 +160,7 @@ async fn slow_uploads_neither_starve_the_pool_nor_last() {
 #[actix_web::test]
 async fn a_quiet_gateway_connection_is_no_slow_body() {
     // A WebSocket's "body" is the socket: the pace asked of request bodies does not apply.
-    let server = TestServer::with(&[
-        ("http.body_grace_secs", "1"),
-        ("http.body_min_bytes_per_sec", "1000000"),
-    ])
-    .await;
+    let server = paced(1, 1_000_000).await;
     let mut gateway = Gateway::connect(&server, "v=9&encoding=json").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     gateway.send(json!({ "op": 1, "d": null })).await;
@@ -227,7 +233,7 @@ async fn a_starved_pool_answers_503_and_readyz_says_so() {
 }
 
 /// `GET /users/@me`, which must be 503 with `Retry-After` and Discord's error shape.
-async fn unavailable(server: &impl Server, token: &str) -> serde_json::Value {
+async fn unavailable(server: &impl Server, token: &str) -> Value {
     let mut response = awc::Client::builder()
         .timeout(Duration::from_secs(10))
         .finish()
@@ -245,7 +251,7 @@ async fn unavailable(server: &impl Server, token: &str) -> serde_json::Value {
         retry.is_some_and(|r| r.parse::<u64>().is_ok()),
         "Retry-After"
     );
-    let body: serde_json::Value = response.json().await.unwrap();
+    let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], 0, "{body}");
     assert!(body["message"].is_string(), "{body}");
     body
@@ -370,8 +376,7 @@ async fn webhook(server: &impl Server) -> String {
 async fn message_files_go_to_storage_without_being_held() {
     let server = ServerProcess::start(&[]).await;
     let path = webhook(&server).await;
-    let before = server.rss_bytes();
-    let watch = PeakRss::watch(server.pid());
+    let watch = PeakRss::watch(&server);
     let addr = server.addr;
     // 4 messages at once, each with one file just under 25 MiB.
     let posts: Vec<_> = (0..4)
@@ -386,21 +391,21 @@ async fn message_files_go_to_storage_without_being_held() {
             .unwrap();
         assert!(answer.starts_with("HTTP/1.1 204"), "{answer:.300}");
     }
-    let grown = watch.stop().saturating_sub(before);
-    println!("4 x 25 MiB webhook messages: RSS +{} MiB", grown >> 20);
-    assert!(grown < RSS_BOUND, "RSS grew by {} MiB", grown >> 20);
+    watch.assert_bounded("4 x 25 MiB webhook messages");
 }
 
-/// The highest resident set size of a process while it is watched.
+/// The highest resident set size of a server process while it is watched.
 struct PeakRss {
+    before: u64,
     peak: Arc<AtomicU64>,
     done: Arc<AtomicBool>,
     sampler: std::thread::JoinHandle<()>,
 }
 
 impl PeakRss {
-    fn watch(pid: u32) -> Self {
-        let peak = Arc::new(AtomicU64::new(rss_of(pid).unwrap()));
+    fn watch(server: &ServerProcess) -> Self {
+        let (pid, before) = (server.pid(), server.rss_bytes());
+        let peak = Arc::new(AtomicU64::new(before));
         let done = Arc::new(AtomicBool::new(false));
         let sampler = {
             let (peak, done) = (peak.clone(), done.clone());
@@ -414,17 +419,27 @@ impl PeakRss {
             })
         };
         Self {
+            before,
             peak,
             done,
             sampler,
         }
     }
 
-    /// The peak, in bytes.
-    fn stop(self) -> u64 {
+    /// Stops watching: the growth during `attack` stayed under [`RSS_BOUND`].
+    fn assert_bounded(self, attack: &str) {
         self.done.store(true, Ordering::Relaxed);
         self.sampler.join().unwrap();
-        self.peak.load(Ordering::Relaxed)
+        let grown = self
+            .peak
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.before);
+        println!("{attack}: RSS +{} MiB", grown >> 20);
+        assert!(
+            grown < RSS_BOUND,
+            "{attack}: RSS grew by {} MiB",
+            grown >> 20
+        );
     }
 }
 
@@ -433,11 +448,10 @@ const RSS_BOUND: u64 = 64 << 20;
 
 #[actix_web::test]
 async fn bogus_webhook_tokens_cost_no_memory() {
-    let server = ServerProcess::start(&[]).await;
+    let mut server = ServerProcess::start(&[]).await;
     let alice = account(&server, "alice").await;
     responsive(&server, &alice.token).await;
-    let before = server.rss_bytes();
-    let watch = PeakRss::watch(server.pid());
+    let watch = PeakRss::watch(&server);
     // 4 posts at once of 10 files of 25 MiB each to a webhook whose token is wrong.
     let addr = server.addr;
     let posts: Vec<_> = (0..4)
@@ -458,12 +472,8 @@ async fn bogus_webhook_tokens_cost_no_memory() {
         assert!(answer.starts_with("HTTP/1.1 404"), "{answer:.200}");
         assert!(answer.contains("10015"), "Unknown Webhook: {answer:.400}");
     }
-    let grown = watch.stop().saturating_sub(before);
-    println!(
-        "4 x 250 MiB bogus-token webhook posts: RSS +{} MiB",
-        grown >> 20
-    );
-    assert!(grown < RSS_BOUND, "RSS grew by {} MiB", grown >> 20);
+    watch.assert_bounded("4 x 250 MiB bogus-token webhook posts");
+    assert!(server.is_running(), "the server survived");
 }
 
 #[actix_web::test]
@@ -471,20 +481,8 @@ async fn pre_uploads_go_to_storage_without_being_held() {
     let server = ServerProcess::start(&[]).await;
     let guild = guild(&server).await;
     let size = (25 << 20) - 4096;
-    let files: Vec<_> = (0..8)
-        .map(|i| json!({ "id": i.to_string(), "filename": "big.bin", "file_size": size }))
-        .collect();
-    let asked = post(
-        &server,
-        &format!("/api/v9/channels/{}/attachments", guild.channel),
-        Some(&guild.owner.token),
-        json!({ "files": files }),
-    )
-    .await;
-    assert_eq!(asked.status, 200, "{:?}", asked.body);
-    let slots = asked.body["attachments"].as_array().unwrap().clone();
-    let before = server.rss_bytes();
-    let watch = PeakRss::watch(server.pid());
+    let slots = pre_uploads(&server, &guild, 8, size).await;
+    let watch = PeakRss::watch(&server);
     let addr = server.addr;
     let puts: Vec<_> = slots
         .iter()
@@ -514,12 +512,7 @@ async fn pre_uploads_go_to_storage_without_being_held() {
     .await;
     assert_eq!(sent.status, 200, "{:?}", sent.body);
     assert_eq!(sent.body["attachments"][7]["size"], size);
-    let grown = watch.stop().saturating_sub(before);
-    println!(
-        "8 x 25 MiB pre-uploads and their message: RSS +{} MiB",
-        grown >> 20
-    );
-    assert!(grown < RSS_BOUND, "RSS grew by {} MiB", grown >> 20);
+    watch.assert_bounded("8 x 25 MiB pre-uploads and their message");
 }
 
 /// `PUT path` with `size` bytes, over a raw connection: the server's answer.
