@@ -1,8 +1,9 @@
 //! A bound on how slowly a request body may arrive. actix-web's `client_request_timeout` covers
 //! the head only: without this, a client dripping a body byte by byte keeps its handler waiting
 //! for as long as it likes. After `http.body_grace_secs` the body must keep up an average of
-//! `http.body_min_bytes_per_sec`; one that falls behind ends the request with 408, and the
-//! connection is closed. WebSocket upgrades are left alone: their "body" is the socket.
+//! `http.body_min_bytes_per_sec` (counting only the time the server waits for it); one that
+//! falls behind ends the request with 408, and the connection is closed. WebSocket upgrades
+//! are left alone: their "body" is the socket.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -62,35 +63,39 @@ pub async fn bound_body(
     Ok(response.into_response(timed_out))
 }
 
-/// A body that fails once it falls behind its deadline: the grace period plus the time its
-/// bytes so far are worth at the minimum rate.
+/// A body that fails once the time spent waiting for it passes its allowance: the grace
+/// period plus what its bytes so far are worth at the minimum rate. Only time spent waiting
+/// on the client counts: a handler that is slow to read (storage pushing back) costs the
+/// client nothing.
 struct Paced {
     inner: Payload,
-    started: Instant,
     grace: Duration,
     min_rate: u64,
     received: u64,
+    /// Time spent waiting for the client, before the current wait.
+    waited: Duration,
+    /// When the current wait began.
+    waiting_since: Option<Instant>,
     timer: Pin<Box<Sleep>>,
     expired: Rc<Cell<bool>>,
 }
 
 impl Paced {
     fn new(inner: Payload, grace: Duration, min_rate: u64, expired: Rc<Cell<bool>>) -> Self {
-        let started = Instant::now();
         Self {
             inner,
-            started,
             grace,
             min_rate: min_rate.max(1),
             received: 0,
-            timer: Box::pin(tokio::time::sleep_until(started + grace)),
+            waited: Duration::ZERO,
+            waiting_since: None,
+            timer: Box::pin(tokio::time::sleep(grace)),
             expired,
         }
     }
 
-    fn deadline(&self) -> Instant {
-        let earned = Duration::from_secs_f64(self.received as f64 / self.min_rate as f64);
-        self.started + self.grace + earned
+    fn allowance(&self) -> Duration {
+        self.grace + Duration::from_secs_f64(self.received as f64 / self.min_rate as f64)
     }
 }
 
@@ -103,14 +108,21 @@ impl Stream for Paced {
             return Poll::Ready(None);
         }
         match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                this.received += chunk.len() as u64;
-                let deadline = this.deadline();
-                this.timer.as_mut().reset(deadline);
-                return Poll::Ready(Some(Ok(chunk)));
+            Poll::Ready(item) => {
+                if let Some(since) = this.waiting_since.take() {
+                    this.waited += since.elapsed();
+                }
+                if let Some(Ok(chunk)) = &item {
+                    this.received += chunk.len() as u64;
+                }
+                return Poll::Ready(item);
             }
-            Poll::Ready(other) => return Poll::Ready(other),
             Poll::Pending => {}
+        }
+        let since = *this.waiting_since.get_or_insert_with(Instant::now);
+        let deadline = since + this.allowance().saturating_sub(this.waited);
+        if this.timer.deadline() != deadline {
+            this.timer.as_mut().reset(deadline);
         }
         if this.timer.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
