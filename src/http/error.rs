@@ -204,6 +204,7 @@ fn lost_database(error: &diesel::result::Error) -> bool {
             message.starts_with("terminating connection")
                 || message.starts_with("the database system is")
         }
+        Error::RollbackErrorOnCommit { commit_error, .. } => lost_database(commit_error),
         _ => false,
     }
 }
@@ -305,6 +306,35 @@ impl From<FormErrors> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_database_is_503_and_a_bad_query_500() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let error = |kind, message: &str| Error::DatabaseError(kind, Box::new(message.to_string()));
+        let status = |error: Error| ApiError::from(error).status_code();
+        let lost = [
+            error(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            error(
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            error(
+                DatabaseErrorKind::Unknown,
+                "the database system is starting up",
+            ),
+        ];
+        for lost in lost {
+            assert_eq!(status(lost), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let bugs = [
+            error(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            error(DatabaseErrorKind::Unknown, "syntax error at or near"),
+            Error::NotFound,
+        ];
+        for bug in bugs {
+            assert_eq!(status(bug), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    }
 
     #[test]
     fn form_errors_nest_by_path() {
