@@ -85,7 +85,7 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 
 fn grant_operator(config: &Config, who: &str) -> Result<(), Box<dyn std::error::Error>> {
     let database = Database::open(config)?;
-    let pool = spacebar::db::pool(database.url(), 1, config.database.pool_wait())?;
+    let pool = spacebar::db::pool(database.url(), 1)?;
     let user = actix_web::rt::System::new()
         .block_on(async { spacebar::operators::grant_operator(&pool, who).await })?;
     drop(pool);

@@ -145,7 +145,7 @@ pub async fn build(
     database_url: &str,
     secret: &[u8],
 ) -> Result<Server, ServerError> {
-    let pool = db::pool(
+    let pool = db::pool_waiting(
         database_url,
         config.database.pool_size,
         config.database.pool_wait(),

@@ -10,7 +10,7 @@ pub mod imaging;
 pub mod remote;
 mod serve;
 pub mod signing;
-pub mod upload;
+mod upload;
 
 use std::sync::Arc;
 
@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 pub use cache::VariantCache;
 use imaging::ImageInfo;
 pub use signing::Signer;
+pub use upload::store_stream;
 
 use crate::config::{CdnConfig, Config};
 use crate::http::error::{ApiError, FormErrors};

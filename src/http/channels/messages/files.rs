@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::cdn::imaging;
-use crate::cdn::upload::store_stream;
+use crate::cdn::store_stream;
 use crate::db::pending_uploads::PendingUpload;
 use crate::db::Connection;
 use crate::http::error::{ApiError, FormErrors};
