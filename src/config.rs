@@ -80,6 +80,11 @@ pub struct HttpConfig {
     pub public_url: String,
     pub workers: usize,
     pub max_json_bytes: usize,
+    /// How slowly a request body may arrive (see `http::body_deadline`).
+    pub body_grace_secs: u64,
+    pub body_min_bytes_per_sec: u64,
+    /// All parts of a multipart request together; 0 = derived (see [`Config::max_multipart_bytes`]).
+    pub max_multipart_bytes: u64,
     /// PEM certificate chain and private key: both set = the listener speaks TLS.
     pub tls_cert: String,
     pub tls_key: String,
@@ -92,7 +97,15 @@ pub struct HttpConfig {
 pub struct DatabaseConfig {
     pub url: String,
     pub pool_size: usize,
+    /// How long a request waits for a connection before it is answered 503.
+    pub pool_wait_ms: u64,
     pub postgres_bin_dir: String,
+}
+
+impl DatabaseConfig {
+    pub fn pool_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.pool_wait_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -234,6 +247,18 @@ impl VoiceConfig {
 }
 
 impl Config {
+    /// The largest multipart request: `http.max_multipart_bytes`, or when that is 0 one file's
+    /// worth plus the JSON body (Discord caps a message with its files at 25 MiB).
+    pub fn max_multipart_bytes(&self) -> u64 {
+        match self.http.max_multipart_bytes {
+            0 => self
+                .limits
+                .message_max_attachment_size
+                .saturating_add(u64::try_from(self.http.max_json_bytes).unwrap_or(u64::MAX)),
+            bytes => bytes,
+        }
+    }
+
     /// Loads the defaults, then `file` (if any), then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut builder = config::Config::builder()
@@ -371,6 +396,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "database.pool_size",
                 message: "must be at least 1".into(),
+            });
+        }
+        if self.database.pool_wait_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "database.pool_wait_ms",
+                message: "must be above zero".into(),
+            });
+        }
+        if self.http.body_min_bytes_per_sec == 0 {
+            return Err(ConfigError::Invalid {
+                key: "http.body_min_bytes_per_sec",
+                message: "must be above zero".into(),
             });
         }
         if self.gateway.heartbeat_interval_ms == 0 || self.gateway.identify_timeout_ms == 0 {

@@ -145,7 +145,11 @@ pub async fn build(
     database_url: &str,
     secret: &[u8],
 ) -> Result<Server, ServerError> {
-    let pool = db::pool(database_url, config.database.pool_size)?;
+    let pool = db::pool_waiting(
+        database_url,
+        config.database.pool_size,
+        config.database.pool_wait(),
+    )?;
     let (config, banned_ips) = {
         let mut conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
         let changes = StoredKey::all(&mut conn).await.map_err(DbError::from)?;
@@ -211,6 +215,7 @@ pub async fn build(
             .configure(crate::http::configure)
             .configure(crate::cdn::configure)
             .default_service(actix_web::web::to(crate::http::not_found))
+            .wrap(from_fn(crate::http::body_deadline::bound_body))
             .wrap(from_fn(crate::http::rate_limits::limit))
             .wrap(from_fn(crate::http::banned::refuse_banned))
             .wrap(from_fn(crate::http::nul::refuse_nul))

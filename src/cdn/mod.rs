@@ -27,6 +27,7 @@ pub use cache::VariantCache;
 use imaging::{Budget, ImageInfo};
 use misses::Misses;
 pub use signing::Signer;
+pub use upload::store_stream;
 use work::{ImageWork, WorkError};
 
 use crate::config::{CdnConfig, Config};

@@ -173,11 +173,22 @@ pub fn block_on<T>(
         .block_on(future)
 }
 
-/// A pool of up to `size` connections to `url`; connections open on first use.
+/// [`pool_waiting`] at most `database.pool_wait_ms`'s default (tools).
 pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
+    pool_waiting(url, size, std::time::Duration::from_secs(5))
+}
+
+/// A pool of up to `size` connections to `url`; connections open on first use. Taking one
+/// gives up after `wait` (waiting for a free one, or connecting a new one): a starved pool or
+/// a database that is down is then an error to answer (503), not a request that hangs.
+pub fn pool_waiting(url: &str, size: usize, wait: std::time::Duration) -> Result<Pool, DbError> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
     Pool::builder(manager)
         .max_size(size)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(wait))
+        .recycle_timeout(Some(wait))
+        .runtime(::deadpool::Runtime::Tokio1)
         .build()
         .map_err(|error| DbError::Pool(error.to_string()))
 }

@@ -1,10 +1,12 @@
 //! Discord's error shapes: `{"code", "message"}` with the matching HTTP status, and for form
 //! errors (`50035`) the per-field `errors` tree of `_errors` lists. Internal failures are logged
 //! with where they were raised and answered with a bare 500; their details never reach a client.
+//! A database that cannot be reached (down, restarting, or no pooled connection free in time)
+//! is no bug: that is 503 with `Retry-After`, decided here for every route.
 
 use std::panic::Location;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
@@ -80,6 +82,11 @@ pub enum ApiError {
         code: u32,
         message: &'static str,
     },
+    /// The database cannot be reached now; the request may simply be sent again.
+    #[error("503: Service Unavailable")]
+    Unavailable {
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("500: Internal Server Error")]
     Internal {
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -119,6 +126,7 @@ impl ApiError {
     fn code(&self) -> u32 {
         match self {
             Self::Unauthorized | Self::NotFound | Self::Internal { .. } => 0,
+            Self::Unavailable { .. } => 0,
             Self::Unknown(unknown) => *unknown as u32,
             Self::Form(_) => 50035,
             Self::MissingAccess => 50001,
@@ -143,12 +151,63 @@ macro_rules! internal_from {
     )*};
 }
 internal_from!(
-    diesel::result::Error,
-    crate::db::PoolError,
     crate::credentials::password::PasswordError,
     jsonwebtoken::errors::Error,
     serde_json::Error
 );
+
+/// Seconds a client is told to wait (`Retry-After`) when the database cannot be reached: an
+/// embedded cluster restarts well within it.
+const RETRY_AFTER_SECS: u32 = 1;
+
+/// A query that failed because the database went away is 503; any other is a bug (500).
+impl From<diesel::result::Error> for ApiError {
+    #[track_caller]
+    fn from(error: diesel::result::Error) -> Self {
+        if lost_database(&error) {
+            Self::Unavailable {
+                source: error.into(),
+            }
+        } else {
+            Self::internal(error)
+        }
+    }
+}
+
+/// No connection in time, or none could be made: 503.
+impl From<crate::db::PoolError> for ApiError {
+    #[track_caller]
+    fn from(error: crate::db::PoolError) -> Self {
+        use deadpool::managed::PoolError;
+        match error {
+            PoolError::Timeout(_) | PoolError::Backend(_) => Self::Unavailable {
+                source: error.into(),
+            },
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// Whether a query failed because its connection or the database server went away, rather
+/// than because of the query.
+fn lost_database(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _,
+        ) => true,
+        // PostgreSQL's class 57 (operator intervention): the server ended this connection, or
+        // is shutting down or starting up. diesel passes these on by message only.
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            message.starts_with("terminating connection")
+                || message.starts_with("the database system is")
+        }
+        Error::RollbackErrorOnCommit { commit_error, .. } => lost_database(commit_error),
+        _ => false,
+    }
+}
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -162,6 +221,7 @@ impl ResponseError for ApiError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Plain { status, .. } => *status,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -171,6 +231,12 @@ impl ResponseError for ApiError {
             Self::Form(errors) => body["errors"] = Value::Object(errors.0.clone()),
             Self::Internal { source, location } => {
                 tracing::error!(error = %source, %location, "request failed");
+            }
+            Self::Unavailable { source } => {
+                tracing::warn!(error = %source, "database unavailable");
+                return HttpResponse::build(self.status_code())
+                    .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS))
+                    .json(body);
             }
             _ => {}
         }
@@ -240,6 +306,35 @@ impl From<FormErrors> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_database_is_503_and_a_bad_query_500() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let error = |kind, message: &str| Error::DatabaseError(kind, Box::new(message.to_string()));
+        let status = |error: Error| ApiError::from(error).status_code();
+        let lost = [
+            error(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            error(
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            error(
+                DatabaseErrorKind::Unknown,
+                "the database system is starting up",
+            ),
+        ];
+        for lost in lost {
+            assert_eq!(status(lost), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let bugs = [
+            error(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            error(DatabaseErrorKind::Unknown, "syntax error at or near"),
+            Error::NotFound,
+        ];
+        for bug in bugs {
+            assert_eq!(status(bug), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    }
 
     #[test]
     fn form_errors_nest_by_path() {

@@ -1,8 +1,12 @@
-//! Operational endpoints: `/healthz` (the process answers), `/readyz` (the database answers),
-//! `/metrics` (Prometheus text).
+//! Operational endpoints: `/healthz` (the process answers), `/readyz` (the database answers,
+//! and a pooled connection is free within a second: a starved pool is not ready), `/metrics`
+//! (Prometheus text).
+
+use std::time::Duration;
 
 use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
+use deadpool::managed::Timeouts;
 use diesel_async::RunQueryDsl;
 use spacebar_actors::registry::SessionCount;
 
@@ -18,8 +22,16 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// How long `/readyz` waits for a pooled connection: probes time out quickly, and a pool with
+/// none free for this long is starved.
+const READY_WAIT: Duration = Duration::from_secs(1);
+
 async fn readyz(state: Data<AppState>) -> HttpResponse {
-    let reachable = match state.pool.get().await {
+    let timeouts = Timeouts {
+        wait: Some(READY_WAIT.min(state.config().database.pool_wait())),
+        ..state.pool.timeouts()
+    };
+    let reachable = match state.pool.timeout_get(&timeouts).await {
         Ok(mut conn) => diesel::sql_query("SELECT 1")
             .execute(&mut conn)
             .await

@@ -6,6 +6,7 @@ pub mod access;
 mod admin;
 pub mod authorization;
 pub mod banned;
+pub mod body_deadline;
 pub mod client_address;
 pub mod cors;
 pub mod error;

@@ -2,13 +2,13 @@
 //! file that is renamed into place, so a reader sees the whole object or none.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::{Key, Object, Storage, StorageError, StorageFuture};
+use super::{Key, Object, ObjectWriter, Storage, StorageError, StorageFuture};
 
 pub struct FsStorage {
     root: PathBuf,
@@ -34,10 +34,15 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// A fresh temporary path beside `path` (its directory created), to rename into place.
+fn temporary_beside(path: &Path) -> std::io::Result<PathBuf> {
     let parent = path.parent().ok_or(ErrorKind::InvalidInput)?;
     std::fs::create_dir_all(parent)?;
-    let temporary = parent.join(format!(".tmp-{:016x}", rand::random::<u64>()));
+    Ok(parent.join(format!(".tmp-{:016x}", rand::random::<u64>())))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = temporary_beside(path)?;
     std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&temporary);
@@ -80,6 +85,48 @@ fn prune(root: &Path, path: &Path) {
             break;
         }
         dir = current.parent();
+    }
+}
+
+/// A file written chunk by chunk into a temporary file, renamed into place at the end.
+struct FsWriter {
+    /// `None` once a write failed.
+    file: Option<File>,
+    temporary: PathBuf,
+    path: PathBuf,
+}
+
+impl ObjectWriter for FsWriter {
+    fn write(&mut self, bytes: Bytes) -> StorageFuture<'_, ()> {
+        let file = self.file.take();
+        Box::pin(async move {
+            let mut file = file.ok_or_else(|| std::io::Error::other("an earlier write failed"))?;
+            let file = blocking(move || file.write_all(&bytes).map(|()| file)).await?;
+            self.file = Some(file);
+            Ok(())
+        })
+    }
+
+    fn finish(mut self: Box<Self>) -> StorageFuture<'static, ()> {
+        Box::pin(blocking(move || {
+            drop(self.file.take().ok_or(ErrorKind::BrokenPipe)?);
+            std::fs::rename(&self.temporary, &self.path)
+        }))
+    }
+
+    fn abort(self: Box<Self>) -> StorageFuture<'static, ()> {
+        // Dropping removes the temporary file.
+        Box::pin(async move {
+            drop(self);
+            Ok(())
+        })
+    }
+}
+
+impl Drop for FsWriter {
+    fn drop(&mut self) {
+        // After a finish the temporary file has become the object and is gone already.
+        let _ = std::fs::remove_file(&self.temporary);
     }
 }
 
@@ -131,5 +178,25 @@ impl Storage for FsStorage {
             prune(&root, &from);
             Ok(())
         }))
+    }
+
+    fn writer<'a>(&'a self, key: &'a Key) -> StorageFuture<'a, Box<dyn ObjectWriter>> {
+        let path = self.path(key);
+        Box::pin(async move {
+            let (file, temporary) = blocking({
+                let path = path.clone();
+                move || {
+                    let temporary = temporary_beside(&path)?;
+                    Ok((File::create(&temporary)?, temporary))
+                }
+            })
+            .await?;
+            let writer: Box<dyn ObjectWriter> = Box::new(FsWriter {
+                file: Some(file),
+                temporary,
+                path,
+            });
+            Ok(writer)
+        })
     }
 }

@@ -57,6 +57,17 @@ pub trait Storage: Send + Sync {
     fn delete<'a>(&'a self, key: &'a Key) -> StorageFuture<'a, ()>;
     /// Moves an object to a new key (an upload becoming an attachment).
     fn rename<'a>(&'a self, from: &'a Key, to: &'a Key) -> StorageFuture<'a, ()>;
+    /// Starts writing `key` piece by piece, for a file arriving from a client: it is never
+    /// held in memory whole.
+    fn writer<'a>(&'a self, key: &'a Key) -> StorageFuture<'a, Box<dyn ObjectWriter>>;
+}
+
+/// An object being written piece by piece: nothing appears under its key before
+/// [`finish`](ObjectWriter::finish), and [`abort`](ObjectWriter::abort) leaves nothing behind.
+pub trait ObjectWriter: Send {
+    fn write(&mut self, bytes: Bytes) -> StorageFuture<'_, ()>;
+    fn finish(self: Box<Self>) -> StorageFuture<'static, ()>;
+    fn abort(self: Box<Self>) -> StorageFuture<'static, ()>;
 }
 
 /// The backend the configuration names.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
-use super::{Key, Object, Storage, StorageError, StorageFuture};
+use super::{Key, Object, ObjectWriter, Storage, StorageError, StorageFuture};
 use crate::config::StorageConfig;
 
 pub struct S3Storage {
@@ -118,6 +118,79 @@ impl Storage for S3Storage {
     fn rename<'a>(&'a self, from: &'a Key, to: &'a Key) -> StorageFuture<'a, ()> {
         Box::pin(async move {
             self.store.rename(&self.path(from), &self.path(to)).await?;
+            Ok(())
+        })
+    }
+
+    fn writer<'a>(&'a self, key: &'a Key) -> StorageFuture<'a, Box<dyn ObjectWriter>> {
+        let writer: Box<dyn ObjectWriter> = Box::new(S3Writer {
+            store: self.store.clone(),
+            path: self.path(key),
+            held: Vec::new(),
+            held_bytes: 0,
+            upload: None,
+        });
+        Box::pin(async move { Ok(writer) })
+    }
+}
+
+/// A file arriving piece by piece: held until it reaches one part's size, then sent as a
+/// multipart upload whose parts go out as they fill. A smaller file is one plain put (S3
+/// wants at least one part, and leaves no half-made upload behind this way).
+struct S3Writer {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    held: Vec<Bytes>,
+    held_bytes: usize,
+    upload: Option<WriteMultipart>,
+}
+
+/// S3's smallest part but the last, and object_store's part size.
+const PART_BYTES: usize = 5 << 20;
+/// Parts in flight at once: what an upload holds in memory is about this many parts.
+const PARTS_IN_FLIGHT: usize = 2;
+
+impl ObjectWriter for S3Writer {
+    fn write(&mut self, bytes: Bytes) -> StorageFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(upload) = &mut self.upload {
+                upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                upload.put(bytes);
+                return Ok(());
+            }
+            self.held_bytes += bytes.len();
+            self.held.push(bytes);
+            if self.held_bytes >= PART_BYTES {
+                let mut upload = WriteMultipart::new(self.store.put_multipart(&self.path).await?);
+                for piece in self.held.drain(..) {
+                    upload.put(piece);
+                }
+                self.upload = Some(upload);
+            }
+            Ok(())
+        })
+    }
+
+    fn finish(self: Box<Self>) -> StorageFuture<'static, ()> {
+        Box::pin(async move {
+            match self.upload {
+                Some(upload) => {
+                    upload.finish().await?;
+                }
+                None => {
+                    let payload: PutPayload = self.held.into_iter().collect();
+                    self.store.put(&self.path, payload).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn abort(self: Box<Self>) -> StorageFuture<'static, ()> {
+        Box::pin(async move {
+            if let Some(upload) = self.upload {
+                upload.abort().await?;
+            }
             Ok(())
         })
     }

@@ -141,10 +141,14 @@ async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    expressions::require_create(&access)?;
+    // Permission first, then the file, with no connection held while the client sends it.
+    {
+        let mut conn = state.pool.get().await?;
+        let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+        expressions::require_create(&access)?;
+    }
     let form = read_form(&req, payload, state.cdn.config.max_sticker_bytes).await?;
+    let mut conn = state.pool.get().await?;
     let mut errors = FormErrors::default();
     let name = form.name.unwrap_or_default();
     check_fields(

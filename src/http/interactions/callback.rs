@@ -58,15 +58,18 @@ pub async fn callback(
 ) -> Result<HttpResponse, ApiError> {
     let with_response = matches!(query.with_response.as_deref(), Some("true" | "1"));
     let interaction_id = path.0.parse::<i64>().map_err(|_| unknown())?;
-    let config = state.config();
-    let (body, _) =
-        files::read_body(&req, payload, config.http.max_json_bytes, &config.limits).await?;
+    // The token is the authorisation: checked before the body is read, and no connection is
+    // held while the client sends it.
+    let find = || async {
+        let mut conn = state.pool.get().await?;
+        let found = Interaction::find(&mut conn, interaction_id).await?;
+        let found = found.filter(|i| i.token == path.1 && alive(i));
+        found.map(|i| (conn, i)).ok_or_else(unknown)
+    };
+    drop(find().await?);
+    let (body, _) = files::read_body(&req, payload, &state).await?;
     let answer: Answer = parse_value(body)?;
-    let mut conn = state.pool.get().await?;
-    let interaction = Interaction::find(&mut conn, interaction_id)
-        .await?
-        .filter(|i| i.token == path.1 && alive(i))
-        .ok_or_else(unknown)?;
+    let (mut conn, interaction) = find().await?;
     if interaction.response_type.is_some() {
         return Err(acknowledged());
     }

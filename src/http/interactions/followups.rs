@@ -22,7 +22,7 @@ use crate::http::json::parse_value;
 use crate::server::AppState;
 
 /// The interaction the path's token belongs to, while it is alive.
-async fn interaction(
+pub(crate) async fn interaction(
     conn: &mut Connection,
     application_id: i64,
     token: &str,

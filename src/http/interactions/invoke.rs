@@ -52,8 +52,7 @@ pub async fn invoke(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config();
-    let (body, _) =
-        files::read_body(&req, payload, config.http.max_json_bytes, &config.limits).await?;
+    let (body, _) = files::read_body(&req, payload, &state).await?;
     let asked: Invocation = parse_value(body)?;
     let user = &session.user;
     let mut conn = state.pool.get().await?;

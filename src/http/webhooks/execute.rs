@@ -62,14 +62,22 @@ pub struct Edit {
     attachments: Option<Vec<AttachmentBody>>,
 }
 
-/// A request's body (JSON or multipart) with its files.
+/// A request's body (JSON or multipart) with its files, read only once `id` and `token` are
+/// known to be a webhook's or a live interaction's (10015 otherwise): a wrong token costs the
+/// server nothing however large the body, and no connection is held while it arrives.
 async fn body(
     req: &HttpRequest,
     state: &AppState,
+    (id, token): (i64, &str),
     payload: web::Payload,
 ) -> Result<(Value, Vec<SentFile>), ApiError> {
-    let config = state.config();
-    files::read_body(req, payload, config.http.max_json_bytes, &config.limits).await
+    {
+        let mut conn = state.pool.get().await?;
+        if by_token(&mut conn, id, token).await?.is_none() {
+            followups::interaction(&mut conn, id, token).await?;
+        }
+    }
+    files::read_body(req, payload, state).await
 }
 
 /// The files a webhook sends with a message to `channel_id`: multipart parts only (a webhook
@@ -97,8 +105,8 @@ pub async fn execute(
     query: Query<ExecuteQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (body, sent) = body(&req, &state, payload).await?;
     let id = webhook_id(&path.0)?;
+    let (body, sent) = body(&req, &state, (id, &path.1), payload).await?;
     let mut conn = state.pool.get().await?;
     let Some(webhook) = by_token(&mut conn, id, &path.1).await? else {
         drop(conn);
@@ -197,8 +205,8 @@ pub async fn edit_message(
     path: Path<(String, String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (body, sent) = body(&req, &state, payload).await?;
     let (id, token, message_id) = (webhook_id(&path.0)?, &path.1, &path.2);
+    let (body, sent) = body(&req, &state, (id, token), payload).await?;
     let Some((mut conn, webhook, mut message)) =
         webhook_message(&state, id, token, message_id).await?
     else {

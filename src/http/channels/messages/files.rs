@@ -1,7 +1,12 @@
 //! Files sent with a message: a multipart body (`payload_json` with `files[n]`, or the older
 //! `content` and `file` fields) or pre-uploads named by `attachments[].uploaded_filename`.
-//! Everything is checked before anything is stored: a rejected message leaves no file behind,
-//! and a message whose commit fails has its files removed (pre-uploads put back).
+//! Multipart files are written to storage as they arrive (never held in memory whole), under
+//! a key of their own until their message takes them; a file no message took is removed.
+//! Everything is checked before a message gets its files: a rejected message leaves no file
+//! behind, and a message whose commit fails has its files removed (pre-uploads put back).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::web;
@@ -13,12 +18,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::cdn::imaging;
-use crate::config::LimitsConfig;
+use crate::cdn::store_stream;
 use crate::db::pending_uploads::PendingUpload;
 use crate::db::Connection;
 use crate::http::error::{ApiError, FormErrors};
 use crate::server::AppState;
-use crate::storage::{clean_filename, Key};
+use crate::storage::{clean_filename, Key, Storage};
 
 /// An entry of a message's `attachments`: which multipart file (`id` = its index) or which
 /// pre-upload (`uploaded_filename`) it is, and what to call it.
@@ -46,20 +51,47 @@ impl AttachmentBody {
     }
 }
 
-/// A file part of a multipart body.
+/// A file part of a multipart body, stored as it arrived.
 pub struct SentFile {
     index: usize,
     filename: String,
-    bytes: Bytes,
+    /// Its first bytes, which tell what it is.
+    head: Bytes,
+    size: u64,
+    staged: Staged,
 }
 
-/// The message body as JSON, with the files of a multipart body.
+/// An object written ahead of its message: deleted when dropped, unless it was moved on.
+struct Staged {
+    storage: Arc<dyn Storage>,
+    key: Key,
+    moved: AtomicBool,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.moved.load(Ordering::Relaxed) {
+            return;
+        }
+        let (storage, key) = (self.storage.clone(), self.key.clone());
+        actix_web::rt::spawn(async move {
+            if let Err(error) = storage.delete(&key).await {
+                tracing::warn!(%error, "a file no message took was not removed");
+            }
+        });
+    }
+}
+
+/// The message body as JSON, with the files of a multipart body: no file above the attachment
+/// limit, no more files than a message takes, and all parts together within
+/// [`Config::max_multipart_bytes`] (40005 as soon as the body goes past it).
 pub async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
-    max_json: usize,
-    limits: &LimitsConfig,
+    state: &AppState,
 ) -> Result<(Value, Vec<SentFile>), ApiError> {
+    let config = state.config();
+    let (max_json, limits) = (config.http.max_json_bytes, &config.limits);
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -74,8 +106,9 @@ pub async fn read_body(
         let value = serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidJson)?;
         return Ok((value, Vec::new()));
     }
-    let max_file = usize::try_from(limits.message_max_attachment_size).unwrap_or(usize::MAX);
     let max_files = usize::try_from(limits.message_max_attachments).unwrap_or(usize::MAX);
+    // What the parts still read may add up to.
+    let mut left = config.max_multipart_bytes();
     let mut parts = actix_multipart::Multipart::new(req.headers(), payload);
     let mut body = Value::Object(Map::new());
     let mut legacy = Map::new();
@@ -87,39 +120,47 @@ pub async fn read_body(
             .content_disposition()
             .and_then(|d| d.get_filename())
             .map(str::to_string);
-        let limit = if filename.is_some() {
-            max_file
-        } else {
-            max_json
-        };
+        if let Some(filename) = filename {
+            if files.len() == max_files {
+                return Err(too_many(max_files));
+            }
+            let key = staging_key().ok_or(ApiError::TooLarge)?;
+            let storage = &state.cdn.storage;
+            let max = limits.message_max_attachment_size.min(left);
+            let (size, head) = store_stream(&**storage, &key, &mut part, max, SNIFF_BYTES).await?;
+            left -= size;
+            files.push(SentFile {
+                index: file_index(&name).unwrap_or(files.len()),
+                filename,
+                head,
+                size,
+                staged: Staged {
+                    storage: storage.clone(),
+                    key,
+                    moved: AtomicBool::new(false),
+                },
+            });
+            continue;
+        }
         let mut bytes = BytesMut::new();
         while let Some(chunk) = part.next().await {
             let chunk = chunk.map_err(|_| ApiError::TooLarge)?;
-            if bytes.len() + chunk.len() > limit {
+            let read = u64::try_from(bytes.len() + chunk.len()).unwrap_or(u64::MAX);
+            if bytes.len() + chunk.len() > max_json || read > left {
                 return Err(ApiError::TooLarge);
             }
             bytes.extend_from_slice(&chunk);
         }
-        match (name.as_str(), filename) {
-            ("payload_json", None) => {
+        left -= u64::try_from(bytes.len()).unwrap_or(left);
+        match name.as_str() {
+            "payload_json" => {
                 body = serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidJson)?;
             }
-            (_, Some(filename)) => {
-                if files.len() == max_files {
-                    return Err(too_many(max_files));
-                }
-                let index = file_index(&name).unwrap_or(files.len());
-                files.push(SentFile {
-                    index,
-                    filename,
-                    bytes: bytes.freeze(),
-                });
-            }
-            (field @ ("content" | "nonce"), None) => {
+            field @ ("content" | "nonce") => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 legacy.insert(field.to_string(), Value::String(text));
             }
-            ("tts", None) => {
+            "tts" => {
                 legacy.insert("tts".into(), Value::Bool(&bytes[..] == b"true"));
             }
             _ => {}
@@ -131,6 +172,11 @@ pub async fn read_body(
         }
     }
     Ok((body, files))
+}
+
+/// A fresh key to write a sent file under until its message takes it (beside pre-uploads).
+fn staging_key() -> Option<Key> {
+    Key::upload(&format!("{:032x}", rand::random::<u128>()))
 }
 
 /// `files[3]` → 3, `file2` → 2, `file` → 0.
@@ -165,14 +211,15 @@ fn too_many(max: usize) -> ApiError {
     .into()
 }
 
+/// How much of a pre-upload is read to tell its type and image size (headers come first).
+const SNIFF_BYTES: usize = 1 << 20;
+
 /// How one attachment gets to its key.
 enum Source {
-    Sent(Bytes),
+    /// A multipart file, moved from where it was written as it arrived.
+    Sent(Staged),
     /// A pre-upload, moved from its upload key.
-    Uploaded {
-        from: Key,
-        token: String,
-    },
+    Uploaded { from: Key, token: String },
 }
 
 struct Planned {
@@ -244,8 +291,8 @@ impl Attachments {
                 channel_id,
                 name,
                 description,
-                &file.bytes,
-                Source::Sent(file.bytes.clone()),
+                (&file.head, file.size),
+                Source::Sent(file.staged),
             )?;
         }
         let since = Utc::now() - super::super::attachments::upload_lifetime(state);
@@ -271,10 +318,11 @@ impl Attachments {
                 .await?
                 .filter(|u| u.user_id == user_id && u.channel_id == channel_id && u.uploaded)
                 .ok_or_else(unknown)?;
+            // Its first bytes tell what it is; the file itself may be large and stays put.
             let object = state
                 .cdn
                 .storage
-                .get(&from, None)
+                .get(&from, Some(0..SNIFF_BYTES as u64))
                 .await
                 .map_err(ApiError::internal)?
                 .ok_or_else(unknown)?;
@@ -285,7 +333,7 @@ impl Attachments {
                 channel_id,
                 name,
                 body.description.clone(),
-                &object.bytes,
+                (&object.bytes, object.total),
                 Source::Uploaded { from, token },
             )?;
         }
@@ -300,12 +348,10 @@ impl Attachments {
         channel_id: i64,
         name: &str,
         description: Option<String>,
-        bytes: &[u8],
+        (head, size): (&[u8], u64),
         source: Source,
     ) -> Result<(), ApiError> {
-        if u64::try_from(bytes.len()).unwrap_or(u64::MAX)
-            > state.config().limits.message_max_attachment_size
-        {
+        if size > state.config().limits.message_max_attachment_size {
             return Err(ApiError::TooLarge);
         }
         let id = state.snowflakes.next();
@@ -315,12 +361,12 @@ impl Attachments {
         let mut value = json!({
             "id": id.to_string(),
             "filename": filename,
-            "size": bytes.len(),
+            "size": size,
             "url": url,
             "proxy_url": url,
-            "content_type": imaging::content_type(bytes, &filename),
+            "content_type": imaging::content_type(head, &filename),
         });
-        if let Some(info) = imaging::sniff(bytes).and_then(|_| imaging::inspect(bytes)) {
+        if let Some(info) = imaging::sniff(head).and_then(|_| imaging::inspect(head)) {
             value["width"] = info.width.into();
             value["height"] = info.height.into();
         }
@@ -337,7 +383,11 @@ impl Attachments {
         let storage = &state.cdn.storage;
         for (done, planned) in self.planned.iter().enumerate() {
             let stored = match &planned.source {
-                Source::Sent(bytes) => storage.put(&planned.key, bytes.clone()).await,
+                Source::Sent(staged) => {
+                    let moved = storage.rename(&staged.key, &planned.key).await;
+                    staged.moved.store(moved.is_ok(), Ordering::Relaxed);
+                    moved
+                }
                 Source::Uploaded { from, .. } => storage.rename(from, &planned.key).await,
             };
             if let Err(error) = stored {

@@ -84,9 +84,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = snowflake("channel_id", &path)?;
-    let limits = &state.config().limits;
-    let (body, sent) =
-        files::read_body(&req, payload, state.config().http.max_json_bytes, limits).await?;
+    let (body, sent) = files::read_body(&req, payload, &state).await?;
     let body: CreateMessage = crate::http::json::parse_value(body)?;
     let user = &session.user;
     ApiError::require(user.rights, rights::SEND_MESSAGES)?;
