@@ -19,7 +19,7 @@ use crate::bots::{application_with_bot, authorize, guild as bot_guild};
 use crate::common::gateway::Gateway;
 use crate::common::guild::guild;
 use crate::common::http::{
-    account, assert_form_error, get, post, register, registration, request, Account,
+    account, assert_form_error, befriend, get, post, register, registration, request, Account,
 };
 use crate::common::TestServer;
 use crate::discord_py::{discord_py, Bot};
@@ -234,7 +234,7 @@ async fn the_instance_describes_itself_in_the_types_chorus_reads() {
         .body;
     let limits: chorus::LimitsConfiguration = parse(&limits);
     assert_eq!(limits.user.max_username, 32);
-    assert_eq!(limits.message.max_characters, 1048576);
+    assert_eq!(limits.message.max_characters, 2000);
     // The rate limits clients pace themselves by are the ones the server keeps.
     let rate = &limits.rate;
     assert!(rate.enabled);
@@ -511,21 +511,6 @@ async fn profile_side_routes_answer_in_discords_shapes() {
     assert_eq!(mutual.body[0]["username"], "cat");
     let unknown = get(&server, "/api/v9/users/12345/relationships", token).await;
     assert_code(&unknown, 404, 10013);
-}
-
-/// `a` asks, `b` accepts.
-async fn befriend(server: &TestServer, a: &Account, b: &Account) {
-    for (from, to) in [(a, b), (b, a)] {
-        let put = request(
-            server,
-            Method::PUT,
-            &format!("/api/v9/users/@me/relationships/{}", to.id),
-            Some(&from.token),
-            Some(json!({})),
-        )
-        .await;
-        assert_eq!(put.status, 204, "{:?}", put.body);
-    }
 }
 
 #[actix_web::test]

@@ -72,7 +72,7 @@ async fn instance_policies_have_what_clients_read() {
         .await
         .body;
     assert_eq!(limits["user"]["maxUsername"], 32);
-    assert_eq!(limits["message"]["maxCharacters"], 1048576);
+    assert_eq!(limits["message"]["maxCharacters"], 2000);
     let config = get(&server, "/api/v9/policies/instance/config", None).await;
     assert_eq!(config.status, 200);
     for key in [

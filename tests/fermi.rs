@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use crate::cdn::{data_url, png};
 use crate::common::gateway::Gateway;
 use crate::common::guild::{guild, join, shared_guild};
+use crate::common::http::befriend;
 use crate::common::http::{account, assert_form_error, get, patch, post, request, Account};
 use crate::common::TestServer;
-use crate::presence::befriend;
 
 const JSON: &str = "v=9&encoding=json";
 const V9: &str = "/api/v9";

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::bots::{application_with_bot, authorize};
 use crate::common::gateway::Gateway;
 use crate::common::guild::shared_guild;
-use crate::common::http::{account, Account};
+use crate::common::http::{account, befriend};
 use crate::common::http::{patch, post, request};
 use crate::common::TestServer;
 
@@ -157,28 +157,6 @@ async fn friends_hear_presence_without_a_guild_and_ready_lists_them() {
     assert_eq!(dm.status, 200, "{:?}", dm.body);
     let seen = d.dispatches_until("CHANNEL_CREATE").await;
     assert!(seen.iter().all(|p| p["t"] != "PRESENCE_UPDATE"), "{seen:?}");
-}
-
-/// `a` asks `b` to be friends and `b` accepts.
-pub(crate) async fn befriend(server: &TestServer, a: &Account, b: &Account) {
-    let asked = request(
-        server,
-        awc::http::Method::PUT,
-        &format!("{V9}/users/@me/relationships/{}", b.id),
-        Some(&a.token),
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(asked.status, 204, "{:?}", asked.body);
-    let accepted = request(
-        server,
-        awc::http::Method::PUT,
-        &format!("{V9}/users/@me/relationships/{}", a.id),
-        Some(&b.token),
-        Some(json!({ "type": 1 })),
-    )
-    .await;
-    assert_eq!(accepted.status, 204, "{:?}", accepted.body);
 }
 
 #[actix_web::test]

@@ -405,6 +405,8 @@ async fn a_dm_is_searched_by_its_recipients() {
     let alice = crate::common::http::account(&server, "alice").await;
     let bob = crate::common::http::account(&server, "bob").await;
     let eve = crate::common::http::account(&server, "eve").await;
+    // A DM between strangers is refused (50007): these two are friends.
+    crate::common::http::befriend(&server, &alice, &bob).await;
     let opened = post(
         &server,
         "/api/v9/users/@me/channels",

@@ -13,8 +13,10 @@ struct NumberOrString(i64);
 
 impl<'de> Deserialize<'de> for NumberOrString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NumberVisitor { empty_is_zero: false })
-            .map(NumberOrString)
+        d.deserialize_any(NumberVisitor {
+            empty_is_zero: false,
+        })
+        .map(NumberOrString)
     }
 }
 
@@ -23,8 +25,10 @@ struct Bitfield(i64);
 
 impl<'de> Deserialize<'de> for Bitfield {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NumberVisitor { empty_is_zero: true })
-            .map(Bitfield)
+        d.deserialize_any(NumberVisitor {
+            empty_is_zero: true,
+        })
+        .map(Bitfield)
     }
 }
 

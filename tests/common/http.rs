@@ -148,6 +148,28 @@ pub async fn register_user(server: &impl Server, username: &str) -> (String, Val
     (token, me.body)
 }
 
+/// `a` asks `b` to be friends and `b` accepts.
+pub async fn befriend(server: &impl Server, a: &Account, b: &Account) {
+    let asked = request(
+        server,
+        Method::PUT,
+        &format!("/api/v9/users/@me/relationships/{}", b.id),
+        Some(&a.token),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(asked.status, 204, "{:?}", asked.body);
+    let accepted = request(
+        server,
+        Method::PUT,
+        &format!("/api/v9/users/@me/relationships/{}", a.id),
+        Some(&b.token),
+        Some(json!({ "type": 1 })),
+    )
+    .await;
+    assert_eq!(accepted.status, 204, "{:?}", accepted.body);
+}
+
 /// Asserts a 50035 form error with `code` at `field`.
 pub fn assert_form_error(response: &Response, field: &str, code: &str) {
     assert_eq!(response.status, 400, "{:?}", response.body);
