@@ -14,7 +14,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 static MAKING: Mutex<()> = Mutex::new(());
 
 /// The venv `name` holding `requirements`, installed unless `check` (Python code) already
-/// succeeds in it; the venv's python, or why it could not be had.
+/// succeeds in it; the venv's python, or why it could not be had. Run a package's tool as
+/// `python -m module`, never by its script in `bin/`: the venv is built in a staging directory
+/// and moved, so those scripts' shebangs name a python that no longer exists.
 pub fn venv(name: &str, requirements: &[&str], check: &str) -> Result<PathBuf, String> {
     let _making = MAKING
         .lock()
