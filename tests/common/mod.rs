@@ -106,6 +106,21 @@ impl Server for TestServer {
     }
 }
 
+/// What every test server is configured with, whether in this process or a child one.
+fn settings<'a>(database_url: &'a str, data_dir: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("http.listen", "127.0.0.1:0"),
+        ("database.url", database_url),
+        ("storage.data_dir", data_dir),
+        ("security.jwt_secret", TEST_SECRET),
+        ("security.bcrypt_cost", "4"),
+        // Tests send bursts; the rate-limit tests turn them back on.
+        ("rate_limits.enabled", "false"),
+        // Every test server binds its own; a fixed port would be taken by the first.
+        ("voice.bot_udp_port", "0"),
+    ]
+}
+
 /// A running server on its own database, stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -133,19 +148,9 @@ impl TestServer {
     async fn serve(database_url: String, overrides: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let data_path = data_dir.path().to_string_lossy().to_string();
-        let mut settings = vec![
-            ("http.listen", "127.0.0.1:0"),
-            ("http.workers", "1"),
-            ("database.url", database_url.as_str()),
-            ("database.pool_size", "4"),
-            ("storage.data_dir", data_path.as_str()),
-            ("security.jwt_secret", TEST_SECRET),
-            ("security.bcrypt_cost", "4"),
-            // Tests send bursts; the rate-limit tests turn them back on.
-            ("rate_limits.enabled", "false"),
-            // Every test server binds its own; a fixed port would be taken by the first.
-            ("voice.bot_udp_port", "0"),
-        ];
+        let mut settings = settings(&database_url, &data_path);
+        // In the test process, beside many other servers: small.
+        settings.extend_from_slice(&[("http.workers", "1"), ("database.pool_size", "4")]);
         settings.extend_from_slice(overrides);
         let config = Config::with_overrides(&settings).unwrap();
         let (ready, started) = mpsc::channel();

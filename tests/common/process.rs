@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{fresh_database, Server, TEST_SECRET};
+use super::{fresh_database, settings, Server};
 
 /// A `spacebar serve` process on a fresh test database; killed when dropped.
 pub struct ServerProcess {
@@ -119,15 +119,7 @@ fn command(
     args: &[&str],
 ) -> Command {
     let data_path = data_dir.to_string_lossy().to_string();
-    let mut settings = vec![
-        ("http.listen", "127.0.0.1:0"),
-        ("database.url", database_url),
-        ("storage.data_dir", data_path.as_str()),
-        ("security.jwt_secret", TEST_SECRET),
-        ("security.bcrypt_cost", "4"),
-        ("rate_limits.enabled", "false"),
-        ("voice.bot_udp_port", "0"),
-    ];
+    let mut settings = settings(database_url, &data_path);
     settings.extend_from_slice(overrides);
     let mut command = Command::new(env!("CARGO_BIN_EXE_spacebar"));
     command
