@@ -238,19 +238,45 @@ fn low_bits(id: &str) -> u64 {
     id.parse::<u64>().unwrap() & ((1 << 22) - 1)
 }
 
+/// A new account `name` with a guild of its own and a text channel in it.
+async fn owner_with_channel(server: &impl Server, name: &str) -> (Account, String) {
+    let owner = account(server, name).await;
+    let guild = post(
+        server,
+        "/api/v9/guilds",
+        Some(&owner.token),
+        json!({ "name": "Files" }),
+    )
+    .await;
+    let channel = text_channel(server, &owner.token, guild.body["id"].as_str().unwrap()).await;
+    (owner, channel)
+}
+
+/// Sends `bytes` as the attachment `filename` of a message in `channel`: its URL.
+async fn attach(
+    server: &impl Server,
+    owner: &Account,
+    channel: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> String {
+    let (content_type, body) = multipart(&[("files[0]", Some(filename), bytes)]);
+    let mut sent = client()
+        .post(server.url(&format!("/api/v9/channels/{channel}/messages")))
+        .insert_header(("Authorization", owner.token.as_str()))
+        .insert_header(("Content-Type", content_type))
+        .send_body(body)
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let sent: Value = sent.json().limit(1 << 20).await.unwrap();
+    sent["attachments"][0]["url"].as_str().unwrap().to_string()
+}
+
 #[actix_web::test]
 async fn attachment_ids_cannot_be_walked() {
     let server = TestServer::start().await;
-    let owner = account(&server, "keeper").await;
-    let guild = post(
-        &server,
-        "/api/v9/guilds",
-        Some(&owner.token),
-        json!({ "name": "Private" }),
-    )
-    .await;
-    let guild_id = guild.body["id"].as_str().unwrap();
-    let channel = text_channel(&server, &owner.token, guild_id).await;
+    let (owner, channel) = owner_with_channel(&server, "keeper").await;
 
     // Ids made one after another carry more than the clock: their low bits are not a counter
     // restarting at 0 every millisecond.
@@ -269,16 +295,7 @@ async fn attachment_ids_cannot_be_walked() {
     assert!(ids.iter().any(|bits| bits & 0xfff >= 64), "{ids:?}");
 
     // An attachment's URL is signed by default; without the signature it is not served.
-    let (content_type, body) = multipart(&[("files[0]", Some("secret.txt"), b"private bytes")]);
-    let mut sent = client()
-        .post(server.url(&format!("/api/v9/channels/{channel}/messages")))
-        .insert_header(("Authorization", owner.token.as_str()))
-        .insert_header(("Content-Type", content_type))
-        .send_body(body)
-        .await
-        .unwrap();
-    let sent: Value = sent.json().await.unwrap();
-    let url = sent["attachments"][0]["url"].as_str().unwrap().to_string();
+    let url = attach(&server, &owner, &channel, "secret.txt", b"private bytes").await;
     assert!(url.contains("hm="), "{url}");
     let path = &url[url.find("/attachments/").unwrap()..];
     let bare = path.split('?').next().unwrap();
@@ -319,4 +336,50 @@ async fn attachment_ids_cannot_be_walked() {
         fetch_status(&server, Method::GET, "/embed/avatars/0.png").await,
         200
     );
+}
+
+/// A user's own 20 MiB attachment, asked for by 40 anonymous connections that never read:
+/// the file is streamed, so each holds a small buffer rather than the whole file.
+#[actix_web::test]
+async fn slow_readers_of_a_large_attachment_cost_little() {
+    use std::io::Write;
+
+    let mut server = ServerProcess::start(&[]).await;
+    let (owner, channel) = owner_with_channel(&server, "uploader").await;
+    let bystander = account(&server, "reader").await;
+    let file: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
+    let url = attach(&server, &owner, &channel, "big.bin", &file).await;
+    let path = &url[url.find("/attachments/").unwrap()..];
+    drop(file);
+
+    let address = server.url("");
+    let address = address
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let before = server.rss_bytes();
+    let started = Instant::now();
+    let readers: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
+            stream
+        })
+        .collect();
+    // Long enough for the server to have read whatever it would read for them.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let asked = Instant::now();
+    let me = get(&server, "/api/v9/users/@me", Some(&bystander.token)).await;
+    let answered = asked.elapsed();
+    let grown = server.rss_bytes().saturating_sub(before);
+    println!(
+        "40 slow readers of 20 MiB: memory +{} MiB after {:?}; bystander answered in {answered:?}",
+        grown >> 20,
+        started.elapsed()
+    );
+    assert!(server.is_running());
+    assert_eq!(me.status, 200);
+    assert!(answered < RESPONSIVE, "{answered:?}");
+    assert!(grown < BUDGET, "+{} MiB", grown >> 20);
+    drop(readers);
 }

@@ -296,3 +296,22 @@ pub fn check_size(field: &str, length: usize, max_bytes: usize) -> Result<(), Ap
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::{header, StatusCode};
+    use actix_web::ResponseError;
+
+    #[test]
+    fn busy_says_when_to_retry() {
+        let response = super::busy().error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(b"1".as_slice())
+        );
+    }
+}

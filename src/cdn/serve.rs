@@ -9,6 +9,7 @@ use std::future::Future;
 use std::ops::Range;
 use std::time::Duration;
 
+use actix_web::body::{BoxBody, MessageBody, SizedStream};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path};
@@ -20,6 +21,7 @@ use super::imaging::{self, Format, ImageError};
 use super::work::WorkError;
 use super::{default_avatars, Cdn};
 use crate::http::client_address::request_address;
+use crate::http::error::retry_after;
 use crate::server::AppState;
 use crate::storage::{ImageArea, Key};
 
@@ -275,7 +277,7 @@ async fn image(req: &HttpRequest, cdn: &Cdn, key: &Key, extension: &str) -> Http
             HttpResponse::UnsupportedMediaType().finish()
         }
         Err(WorkError::Busy) => HttpResponse::ServiceUnavailable()
-            .insert_header((header::RETRY_AFTER, "1"))
+            .insert_header(retry_after())
             .finish(),
         Err(WorkError::Failed) => {
             tracing::error!(%key, "image conversion failed");
@@ -331,33 +333,38 @@ async fn attachment(
                     .finish()
             }
         };
-        let object = match cdn.storage.get(&key, range.clone()).await {
-            Ok(Some(object)) => object,
+        // The type comes from the file's first bytes, whatever part was asked for.
+        let head = match cdn.storage.get(&key, Some(0..16)).await {
+            Ok(Some(object)) => object.bytes,
             Ok(None) => return not_found(),
             Err(error) => {
                 tracing::error!(%error, %key, "cannot read an attachment");
                 return HttpResponse::InternalServerError().finish();
             }
         };
-        // The type comes from the file's first bytes, whatever part was asked for.
-        let head = match &range {
-            Some(range) if range.start > 0 => cdn
-                .storage
-                .get(&key, Some(0..16))
-                .await
-                .ok()
-                .flatten()
-                .map(|o| o.bytes)
-                .unwrap_or_default(),
-            _ => object.bytes.clone(),
-        };
         let content_type = imaging::content_type(&head, &filename);
         let tag = etag(key.as_str());
+        let wanted = range.clone().unwrap_or(0..total);
+        // Streamed, so a client that never reads holds a piece of the file, not all of it.
+        let body = if wanted.is_empty() || client_holds(&req, &tag) {
+            BoxBody::new(Bytes::new())
+        } else {
+            match cdn.storage.stream(&key, wanted.clone()).await {
+                Ok(Some(stream)) => {
+                    BoxBody::new(SizedStream::new(wanted.end - wanted.start, stream))
+                }
+                Ok(None) => return not_found(),
+                Err(error) => {
+                    tracing::error!(%error, %key, "cannot read an attachment");
+                    return HttpResponse::InternalServerError().finish();
+                }
+            }
+        };
         match range {
             None => respond(
                 &req,
                 StatusCode::OK,
-                object.bytes,
+                body,
                 content_type,
                 &tag,
                 ATTACHMENT_CACHE,
@@ -366,7 +373,7 @@ async fn attachment(
                 let mut response = respond(
                     &req,
                     StatusCode::PARTIAL_CONTENT,
-                    object.bytes,
+                    body,
                     content_type,
                     &tag,
                     ATTACHMENT_CACHE,
@@ -420,20 +427,24 @@ fn parse_range(value: &HeaderValue, total: u64) -> RangeRequest {
     }
 }
 
+/// Whether the request's `If-None-Match` names `tag`: the client holds these bytes already.
+fn client_holds(req: &HttpRequest, tag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+}
+
 /// The answer with its caching headers; 304 when the client holds these bytes already.
 fn respond(
     req: &HttpRequest,
     status: StatusCode,
-    bytes: Bytes,
+    body: impl MessageBody + 'static,
     content_type: &str,
     tag: &str,
     cache_control: &str,
 ) -> HttpResponse {
-    let held = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let held = client_holds(req, tag);
     let mut builder = if held {
         HttpResponse::NotModified()
     } else {
@@ -447,7 +458,7 @@ fn respond(
     if held {
         return builder.finish();
     }
-    builder.content_type(content_type).body(bytes)
+    builder.content_type(content_type).body(body)
 }
 
 #[cfg(test)]

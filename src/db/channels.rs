@@ -267,10 +267,26 @@ impl OverwriteRow {
         )
         .execute(conn)
         .await?;
-        for row in rows {
-            row.upsert(conn).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        // One statement for them all; `rows` names each target once.
+        use diesel::upsert::excluded;
+        diesel::insert_into(permission_overwrites::table)
+            .values(rows)
+            .on_conflict((
+                permission_overwrites::channel_id,
+                permission_overwrites::target_id,
+            ))
+            .do_update()
+            .set((
+                permission_overwrites::kind.eq(excluded(permission_overwrites::kind)),
+                permission_overwrites::allow.eq(excluded(permission_overwrites::allow)),
+                permission_overwrites::deny.eq(excluded(permission_overwrites::deny)),
+            ))
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     /// Removes one overwrite; whether it existed.

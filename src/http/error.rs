@@ -160,6 +160,11 @@ internal_from!(
 /// embedded cluster restarts well within it.
 const RETRY_AFTER_SECS: u32 = 1;
 
+/// The `Retry-After` header every 503 carries.
+pub fn retry_after() -> (header::HeaderName, u32) {
+    (header::RETRY_AFTER, RETRY_AFTER_SECS)
+}
+
 /// A query that failed because the database went away is 503; any other is a bug (500).
 impl From<diesel::result::Error> for ApiError {
     #[track_caller]
@@ -234,13 +239,14 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable { source } => {
                 tracing::warn!(error = %source, "database unavailable");
-                return HttpResponse::build(self.status_code())
-                    .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS))
-                    .json(body);
             }
             _ => {}
         }
-        HttpResponse::build(self.status_code()).json(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(retry_after());
+        }
+        response.json(body)
     }
 }
 

@@ -7,8 +7,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 
-use super::{Key, Object, ObjectWriter, Storage, StorageError, StorageFuture};
+use super::{ByteStream, Key, Object, ObjectWriter, Storage, StorageError, StorageFuture};
 
 pub struct FsStorage {
     root: PathBuf,
@@ -77,6 +78,45 @@ fn read(path: &Path, range: Option<Range<u64>>) -> std::io::Result<Option<Object
     }))
 }
 
+/// Bytes read at a time when streaming a file.
+const PIECE_BYTES: usize = 64 << 10;
+
+/// The file at `path` positioned at `start`, or `None` when there is none.
+fn open_at(path: &Path, start: u64) -> std::io::Result<Option<File>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    file.seek(SeekFrom::Start(start))?;
+    Ok(Some(file))
+}
+
+/// The next `left` bytes of `file`, [`PIECE_BYTES`] at a time, each read when the last is
+/// taken.
+fn pieces(file: File, left: u64) -> ByteStream {
+    futures_util::stream::try_unfold((file, left), |(mut file, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let want = usize::try_from(left).map_or(PIECE_BYTES, |left| left.min(PIECE_BYTES));
+        let (file, piece) = blocking(move || {
+            let mut buffer = vec![0; want];
+            let read = file.read(&mut buffer)?;
+            buffer.truncate(read);
+            Ok((file, buffer))
+        })
+        .await?;
+        if piece.is_empty() {
+            // The file became shorter than its length said.
+            return Err(StorageError::Io(ErrorKind::UnexpectedEof.into()));
+        }
+        let left = left.saturating_sub(piece.len() as u64);
+        Ok(Some((Bytes::from(piece), (file, left))))
+    })
+    .boxed()
+}
+
 /// Removes now-empty directories above `path`, up to (not including) `root`.
 fn prune(root: &Path, path: &Path) {
     let mut dir = path.parent();
@@ -143,6 +183,18 @@ impl Storage for FsStorage {
     ) -> StorageFuture<'a, Option<Object>> {
         let path = self.path(key);
         Box::pin(blocking(move || read(&path, range)))
+    }
+
+    fn stream<'a>(
+        &'a self,
+        key: &'a Key,
+        range: Range<u64>,
+    ) -> StorageFuture<'a, Option<ByteStream>> {
+        let path = self.path(key);
+        Box::pin(async move {
+            let file = blocking(move || open_at(&path, range.start)).await?;
+            Ok(file.map(|file| pieces(file, range.end.saturating_sub(range.start))))
+        })
     }
 
     fn size<'a>(&'a self, key: &'a Key) -> StorageFuture<'a, Option<u64>> {

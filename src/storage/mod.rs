@@ -39,6 +39,9 @@ pub struct Object {
     pub total: u64,
 }
 
+/// An object's bytes arriving piece by piece.
+pub type ByteStream = futures_util::stream::BoxStream<'static, Result<Bytes, StorageError>>;
+
 pub type StorageFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StorageError>> + Send + 'a>>;
 
 /// A place to keep objects by key. Writes are whole (a reader never sees half an object).
@@ -51,6 +54,14 @@ pub trait Storage: Send + Sync {
         key: &'a Key,
         range: Option<Range<u64>>,
     ) -> StorageFuture<'a, Option<Object>>;
+    /// The object's bytes in `range` (within its length) as a stream read a piece at a time,
+    /// so a client that reads slowly holds one piece in memory, not the object; `None` when
+    /// there is none.
+    fn stream<'a>(
+        &'a self,
+        key: &'a Key,
+        range: Range<u64>,
+    ) -> StorageFuture<'a, Option<ByteStream>>;
     /// The object's length, or `None`.
     fn size<'a>(&'a self, key: &'a Key) -> StorageFuture<'a, Option<u64>>;
     /// Removes the object; a missing one is no error.

@@ -5,11 +5,12 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{GetOptions, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
-use super::{Key, Object, ObjectWriter, Storage, StorageError, StorageFuture};
+use super::{ByteStream, Key, Object, ObjectWriter, Storage, StorageError, StorageFuture};
 use crate::config::StorageConfig;
 
 pub struct S3Storage {
@@ -90,6 +91,22 @@ impl Storage for S3Storage {
             };
             match result {
                 Ok(object) => Ok(Some(object)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        key: &'a Key,
+        range: Range<u64>,
+    ) -> StorageFuture<'a, Option<ByteStream>> {
+        Box::pin(async move {
+            // One ranged GET whose body is passed on as it arrives.
+            let options = GetOptions::new().with_range(Some(range));
+            match self.store.get_opts(&self.path(key), options).await {
+                Ok(result) => Ok(Some(result.into_stream().map_err(Into::into).boxed())),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e.into()),
             }

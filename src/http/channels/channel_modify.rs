@@ -60,10 +60,7 @@ pub async fn modify(
     let overwrites = match (&body.permission_overwrites, &access.guild) {
         (Some(asked), Some(_)) => {
             access.require(bits::MANAGE_ROLES)?;
-            let rows: Vec<OverwriteRow> = asked
-                .iter()
-                .map(|o| o.row(channel_id))
-                .collect::<Result<_, _>>()?;
+            let rows = OverwriteBody::rows(asked, channel_id)?;
             require_grantable(access.permissions, &rows)?;
             Some(rows)
         }

@@ -89,6 +89,26 @@ impl OverwriteBody {
         self.row_for(channel_id, target_id)
     }
 
+    /// A channel's whole set of overwrites (create and modify): at most 100, each target
+    /// named once (they are written in one statement, which takes each target once).
+    pub fn rows(asked: &[Self], channel_id: i64) -> Result<Vec<OverwriteRow>, ApiError> {
+        crate::http::limits::permission_overwrites(asked)?;
+        let rows: Vec<OverwriteRow> = asked
+            .iter()
+            .map(|o| o.row(channel_id))
+            .collect::<Result<_, _>>()?;
+        let mut seen = std::collections::HashSet::new();
+        match rows.iter().position(|row| !seen.insert(row.target_id)) {
+            Some(index) => Err(FormErrors::field(
+                &format!("permission_overwrites.{index}.id"),
+                "SET_TYPE_ALREADY_CONTAINS_VALUE",
+                "This overwrite's target is named twice.",
+            )
+            .into()),
+            None => Ok(rows),
+        }
+    }
+
     pub fn row_for(&self, channel_id: i64, target_id: i64) -> Result<OverwriteRow, ApiError> {
         if !matches!(self.kind, 0 | 1) {
             return Err(FormErrors::field(

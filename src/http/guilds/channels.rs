@@ -99,9 +99,6 @@ pub async fn create(
     if let Some(topic) = &body.topic {
         limits::channel_topic(topic)?;
     }
-    if let Some(overwrites) = &body.permission_overwrites {
-        limits::permission_overwrites(overwrites)?;
-    }
     let existing = Channel::of_guilds(&mut conn, &[guild_id]).await?;
     if u64::try_from(existing.len()).unwrap_or(u64::MAX) >= state.config().limits.guild_max_channels
     {
@@ -142,12 +139,10 @@ pub async fn create(
         channel.bitrate = clamp(body.bitrate, 8_000, 384_000).or(channel.bitrate);
         channel.user_limit = clamp(body.user_limit, 0, 99).or(channel.user_limit);
     }
-    let overwrites: Vec<OverwriteRow> = body
-        .permission_overwrites
-        .unwrap_or_default()
-        .iter()
-        .map(|o| o.row(channel.id))
-        .collect::<Result<_, _>>()?;
+    let overwrites = OverwriteBody::rows(
+        body.permission_overwrites.as_deref().unwrap_or_default(),
+        channel.id,
+    )?;
     // The channel is new: what the creator holds guild-wide is what they may hand out in it.
     require_grantable(access.permissions(), &overwrites)?;
     let body = guild::channel(&channel, &overwrites);

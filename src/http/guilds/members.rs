@@ -234,7 +234,9 @@ async fn change(
         }
     }
     if let Some(roles) = body.roles {
-        // Bounded before any work; sets keep the work linear in what was sent.
+        // Permission first, then bounded before any work; sets keep the work linear in what
+        // was sent.
+        access.require(bits::MANAGE_ROLES)?;
         let max = usize::try_from(state.config().limits.guild_max_roles).unwrap_or(usize::MAX);
         limits::items("roles", &roles, max)?;
         let mut kept = HashSet::new();

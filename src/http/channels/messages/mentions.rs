@@ -192,6 +192,39 @@ mod tests {
         assert_eq!(named("ünïcödé <@1>").users, vec![1]);
     }
 
+    /// 50,000 mentions, half of them repeats, through `allowed_mentions` at its limits: the
+    /// work stays linear (a quadratic de-duplication would take minutes here).
+    #[test]
+    fn many_mentions_are_linear() {
+        let mut content = String::new();
+        for id in 1..=25_000 {
+            content.push_str(&format!("<@{id}><@&{}>", id % 500 + 1));
+        }
+        let started = std::time::Instant::now();
+        let found = named(&content);
+        let allowed = AllowedMentions {
+            users: Some((1..=MAX_ALLOWED as i64).collect()),
+            roles: Some((1..=MAX_ALLOWED as i64).collect()),
+            ..AllowedMentions::default()
+        };
+        assert!(allowed.check().is_ok());
+        let users = found
+            .users
+            .iter()
+            .filter(|id| allowed.allows("users", &allowed.users, **id))
+            .count();
+        let roles = found
+            .roles
+            .iter()
+            .filter(|id| allowed.allows("roles", &allowed.roles, **id))
+            .count();
+        let elapsed = started.elapsed();
+        assert_eq!(found.users, (1..=25_000).collect::<Vec<i64>>());
+        assert_eq!(found.roles.len(), 500);
+        assert_eq!((users, roles), (MAX_ALLOWED, MAX_ALLOWED));
+        assert!(elapsed < std::time::Duration::from_secs(1), "{elapsed:?}");
+    }
+
     #[test]
     fn allowed_mentions_are_checked() {
         let too_many = AllowedMentions {
