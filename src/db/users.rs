@@ -3,14 +3,18 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{auth_sessions, users};
+use super::schema::{auth_sessions, members, relationships, users};
 
 #[diesel::declare_sql_function]
 extern "SQL" {
     fn lower(text: Text) -> Text;
 }
+
+/// The name and discriminator a deleted account goes by, as Discord shows them.
+pub const DELETED_USERNAME: &str = "Deleted User";
+pub const DELETED_DISCRIMINATOR: &str = "0000";
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -140,6 +144,51 @@ impl User {
     }
 
     /// Deletes the account row; what still refers to it goes with it (the schema cascades).
+    /// Deletes an account the way Discord does when its owner asks, all in one transaction:
+    /// what identified the person is cleared (it becomes "Deleted User" #0000 without avatar,
+    /// banner or bio; its e-mail address and password go, so the address may register again),
+    /// its relationships, memberships and logins end, and its messages stay, written by that
+    /// "Deleted User". The account, as it now is, and the guilds it left.
+    pub async fn anonymise(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<(User, Vec<i64>)> {
+        conn.transaction(async |conn| {
+            let user = diesel::update(users::table.find(id))
+                .set((
+                    users::deleted.eq(true),
+                    users::username.eq(DELETED_USERNAME),
+                    users::discriminator.eq(DELETED_DISCRIMINATOR),
+                    users::global_name.eq(None::<String>),
+                    users::avatar.eq(None::<String>),
+                    users::banner.eq(None::<String>),
+                    users::bio.eq(""),
+                    users::pronouns.eq(""),
+                    users::accent_color.eq(None::<i32>),
+                    users::email.eq(None::<String>),
+                    users::password_hash.eq(None::<String>),
+                ))
+                .returning(User::as_returning())
+                .get_result(conn)
+                .await?;
+            diesel::delete(
+                relationships::table.filter(
+                    relationships::user_id
+                        .eq(id)
+                        .or(relationships::other_id.eq(id)),
+                ),
+            )
+            .execute(conn)
+            .await?;
+            let left: Vec<i64> = diesel::delete(members::table.filter(members::user_id.eq(id)))
+                .returning(members::guild_id)
+                .get_results(conn)
+                .await?;
+            diesel::delete(auth_sessions::table.filter(auth_sessions::user_id.eq(id)))
+                .execute(conn)
+                .await?;
+            Ok((user, left))
+        })
+        .await
+    }
+
     pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
         diesel::delete(users::table.find(id))
             .execute(conn)
