@@ -790,6 +790,7 @@ async fn a_deleted_account_leaves_its_messages_to_deleted_user() {
     )
     .await;
     assert_eq!(sent.status, 200, "{:?}", sent.body);
+    befriend(&server, &guild.owner, &member).await;
 
     let gone = post(
         &server,
@@ -828,6 +829,13 @@ async fn a_deleted_account_leaves_its_messages_to_deleted_user() {
     )
     .await;
     assert_eq!(members.status, 404, "{:?}", members.body);
+    let friends = get(
+        &server,
+        "/api/v9/users/@me/relationships",
+        Some(&guild.owner.token),
+    )
+    .await;
+    assert_eq!(friends.body, json!([]));
     let again = post(
         &server,
         "/api/v9/auth/register",

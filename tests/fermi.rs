@@ -496,6 +496,19 @@ async fn welcome_screen_and_widget_follow_discords_rules() {
         "welcome_channels.0.channel_id",
         "CHANNEL_INVALID",
     );
+    let long_emoji = patch(
+        &server,
+        &screen,
+        &g.owner.token,
+        json!({ "welcome_channels": [{ "channel_id": g.channel, "description": "hi",
+                                       "emoji_name": "e".repeat(33) }] }),
+    )
+    .await;
+    assert_form_error(
+        &long_emoji,
+        "welcome_channels.0.emoji_name",
+        "BASE_TYPE_MAX_LENGTH",
+    );
     let set = patch(
         &server,
         &screen,
@@ -533,6 +546,24 @@ async fn welcome_screen_and_widget_follow_discords_rules() {
     )
     .await;
     assert_eq!(on.body, json!({ "enabled": true, "channel_id": g.channel }));
+    // A category is no channel to invite to.
+    let category = get(
+        &server,
+        &format!("{V9}/channels/{}", g.channel),
+        Some(&g.owner.token),
+    )
+    .await
+    .body["parent_id"]
+        .clone();
+    assert!(category.is_string());
+    let to_category = patch(
+        &server,
+        &widget,
+        &g.owner.token,
+        json!({ "channel_id": category }),
+    )
+    .await;
+    assert_form_error(&to_category, "channel_id", "CHANNEL_INVALID");
     let shown = get(&server, &public, None).await;
     assert_eq!(shown.status, 200, "{:?}", shown.body);
     assert_eq!(shown.body["name"], "Test guild");

@@ -5,11 +5,20 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::relationships::Relationship;
 use super::schema::{auth_sessions, members, relationships, users};
 
 #[diesel::declare_sql_function]
 extern "SQL" {
     fn lower(text: Text) -> Text;
+}
+
+/// What [`User::anonymise`] did: the account as it now is, the guilds it left and the
+/// relationships (both sides) it no longer has.
+pub struct Anonymised {
+    pub user: User,
+    pub left_guilds: Vec<i64>,
+    pub relationships: Vec<Relationship>,
 }
 
 /// The name and discriminator a deleted account goes by, as Discord shows them.
@@ -148,8 +157,8 @@ impl User {
     /// what identified the person is cleared (it becomes "Deleted User" #0000 without avatar,
     /// banner or bio; its e-mail address and password go, so the address may register again),
     /// its relationships, memberships and logins end, and its messages stay, written by that
-    /// "Deleted User". The account, as it now is, and the guilds it left.
-    pub async fn anonymise(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<(User, Vec<i64>)> {
+    /// "Deleted User".
+    pub async fn anonymise(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Anonymised> {
         conn.transaction(async |conn| {
             let user = diesel::update(users::table.find(id))
                 .set((
@@ -168,23 +177,29 @@ impl User {
                 .returning(User::as_returning())
                 .get_result(conn)
                 .await?;
-            diesel::delete(
+            let relationships = diesel::delete(
                 relationships::table.filter(
                     relationships::user_id
                         .eq(id)
                         .or(relationships::other_id.eq(id)),
                 ),
             )
-            .execute(conn)
+            .returning(Relationship::as_returning())
+            .get_results(conn)
             .await?;
-            let left: Vec<i64> = diesel::delete(members::table.filter(members::user_id.eq(id)))
-                .returning(members::guild_id)
-                .get_results(conn)
-                .await?;
+            let left_guilds: Vec<i64> =
+                diesel::delete(members::table.filter(members::user_id.eq(id)))
+                    .returning(members::guild_id)
+                    .get_results(conn)
+                    .await?;
             diesel::delete(auth_sessions::table.filter(auth_sessions::user_id.eq(id)))
                 .execute(conn)
                 .await?;
-            Ok((user, left))
+            Ok(Anonymised {
+                user,
+                left_guilds,
+                relationships,
+            })
         })
         .await
     }

@@ -13,7 +13,9 @@ use actix_web::HttpResponse;
 use serde::Deserialize;
 
 use super::me::check_current_password;
+use super::relationships;
 use crate::db::guilds::Guild;
+use crate::db::relationships::kind;
 use crate::db::users::User;
 use crate::http::admin::users::set_disabled;
 use crate::http::applications::human_only;
@@ -47,10 +49,22 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     may_close(&state, &session.user, body.password).await?;
     let mut conn = state.pool.get().await?;
-    let (user, left) = User::anonymise(&mut conn, session.user.id).await?;
+    let gone = User::anonymise(&mut conn, session.user.id).await?;
+    let user = gone.user;
     state.logins_ended(user.id, None, None);
-    for guild_id in left {
+    for guild_id in gone.left_guilds {
         members::removed(&state, guild_id, &user)?;
+    }
+    // The others hear that their side is gone (and friends stop seeing its presence).
+    for row in gone
+        .relationships
+        .iter()
+        .filter(|row| row.user_id != user.id)
+    {
+        relationships::removed(&state, row)?;
+        if row.kind == kind::FRIEND {
+            state.friendship(row.user_id, user.id, false);
+        }
     }
     for (area, hash) in [
         (ImageArea::Avatar, &session.user.avatar),
