@@ -532,3 +532,33 @@ async fn relevance_counts_only_what_it_ranks() {
     .await;
     assert_eq!(contents(&last).len(), 25);
 }
+
+#[actix_web::test]
+async fn a_search_that_runs_too_long_is_asked_again_later() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let server = TestServer::start().await;
+    let guild = guild(&server).await;
+    let t = &guild.owner.token;
+    say(&server, t, &guild.channel, "hello").await;
+    let scope = format!("guilds/{}", guild.id);
+
+    // Another connection holds the messages locked: the search waits, then gives up in time.
+    let mut holder = AsyncPgConnection::establish(&server.database_url)
+        .await
+        .unwrap();
+    for sql in ["BEGIN", "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"] {
+        diesel::sql_query(sql).execute(&mut holder).await.unwrap();
+    }
+    let started = std::time::Instant::now();
+    let slow = search(&server, t, &scope, "content=hello").await;
+    assert_eq!(slow.status, 202, "{:?}", slow.body);
+    assert_eq!(slow.body["code"], 110000);
+    assert!(slow.body["retry_after"].as_f64().unwrap() > 0.0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    diesel::sql_query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    assert_eq!(found(&server, t, &guild, "content=hello").await, ["hello"]);
+}
