@@ -807,7 +807,7 @@ async fn a_deleted_account_leaves_its_messages_to_deleted_user() {
         401
     );
 
-    // The message stays, by "Deleted User" #0000 without an avatar.
+    // The message stays, by "Deleted User" and eight hex digits, #0000, without an avatar.
     let messages = get(&server, &history, Some(&guild.owner.token)).await;
     let kept = messages
         .body
@@ -817,7 +817,9 @@ async fn a_deleted_account_leaves_its_messages_to_deleted_user() {
         .find(|m| m["id"] == sent.body["id"]);
     let author = &kept.expect("the message is kept")["author"];
     assert_eq!(author["id"], member.id.as_str());
-    assert_eq!(author["username"], "Deleted User");
+    let name = author["username"].as_str().unwrap();
+    let suffix = name.strip_prefix("Deleted User ").expect(name);
+    assert!(suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()));
     assert_eq!(author["discriminator"], "0000");
     assert_eq!(author["avatar"], Value::Null);
     assert_eq!(author["global_name"], Value::Null);

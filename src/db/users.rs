@@ -21,9 +21,9 @@ pub struct Anonymised {
     pub relationships: Vec<Relationship>,
 }
 
-/// The name and discriminator a deleted account goes by, as Discord shows them.
-pub const DELETED_USERNAME: &str = "Deleted User";
-pub const DELETED_DISCRIMINATOR: &str = "0000";
+/// The discriminator a deleted account goes by, as on Discord; its name is "Deleted User"
+/// and eight hex digits (Discord's shape, which tells deleted accounts apart).
+const DELETED_DISCRIMINATOR: &str = "0000";
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -152,18 +152,17 @@ impl User {
         query.limit(limit).load(conn).await
     }
 
-    /// Deletes the account row; what still refers to it goes with it (the schema cascades).
     /// Deletes an account the way Discord does when its owner asks, all in one transaction:
-    /// what identified the person is cleared (it becomes "Deleted User" #0000 without avatar,
-    /// banner or bio; its e-mail address and password go, so the address may register again),
-    /// its relationships, memberships and logins end, and its messages stay, written by that
-    /// "Deleted User".
+    /// what identified the person is cleared (it becomes "Deleted User 1a2b3c4d" #0000,
+    /// without avatar, banner or bio; its e-mail address and password go, so the address may
+    /// register again), its relationships, memberships and logins end, and its messages stay,
+    /// written by that "Deleted User".
     pub async fn anonymise(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Anonymised> {
         conn.transaction(async |conn| {
             let user = diesel::update(users::table.find(id))
                 .set((
                     users::deleted.eq(true),
-                    users::username.eq(DELETED_USERNAME),
+                    users::username.eq(format!("Deleted User {:08x}", rand::random::<u32>())),
                     users::discriminator.eq(DELETED_DISCRIMINATOR),
                     users::global_name.eq(None::<String>),
                     users::avatar.eq(None::<String>),
@@ -204,6 +203,7 @@ impl User {
         .await
     }
 
+    /// Deletes the account row; what still refers to it goes with it (the schema cascades).
     pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
         diesel::delete(users::table.find(id))
             .execute(conn)

@@ -5,8 +5,9 @@
 //! `db::search::COUNTED` matches and PostgreSQL's estimate past that (by relevance, at most
 //! the `db::search::RANKED` newest matches, the ones ranked). Content of only punctuation finds
 //! nothing. A search runs at most 3 s; past that it is Discord's 202 `{code: 110000,
-//! retry_after}` ("index not yet available"), which clients answer by asking again later. PostgreSQL's full-text
-//! search does the matching (`db::search`); the filters' syntax is in [`query`].
+//! retry_after}` ("index not yet available"), which clients answer by asking again later.
+//! PostgreSQL's full-text search does the matching (`db::search`); the filters' syntax is in
+//! [`query`].
 
 mod query;
 
