@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::bots::{application_with_bot, authorize, guild as bot_guild};
 use crate::common::gateway::Gateway;
-use crate::common::guild::guild;
+use crate::common::guild::{guild, join};
 use crate::common::http::{
     account, assert_form_error, befriend, get, post, register, registration, request, Account,
 };
@@ -774,4 +774,76 @@ async fn a_closed_gateway_connection_is_dropped_even_when_the_client_never_answe
     let quick = TestServer::with(&[("gateway.identify_timeout_ms", "300")]).await;
     let mut silent = RawSocket::open(&quick, JSON).await;
     silent.assert_dropped(4009, "no IDENTIFY").await;
+}
+
+#[actix_web::test]
+async fn a_deleted_account_leaves_its_messages_to_deleted_user() {
+    let server = TestServer::start().await;
+    let guild = guild(&server).await;
+    let member = join(&server, &guild, "leaver").await;
+    let history = format!("/api/v9/channels/{}/messages", guild.channel);
+    let sent = post(
+        &server,
+        &history,
+        Some(&member.token),
+        json!({ "content": "remember me" }),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    befriend(&server, &guild.owner, &member).await;
+
+    let gone = post(
+        &server,
+        "/api/v9/users/@me/delete",
+        Some(&member.token),
+        json!({ "password": "correct horse" }),
+    )
+    .await;
+    assert_eq!(gone.status, 204, "{:?}", gone.body);
+    assert_eq!(
+        get(&server, "/api/v9/users/@me", Some(&member.token))
+            .await
+            .status,
+        401
+    );
+
+    // The message stays, by "Deleted User" and eight hex digits, #0000, without an avatar.
+    let messages = get(&server, &history, Some(&guild.owner.token)).await;
+    let kept = messages
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == sent.body["id"]);
+    let author = &kept.expect("the message is kept")["author"];
+    assert_eq!(author["id"], member.id.as_str());
+    let name = author["username"].as_str().unwrap();
+    let suffix = name.strip_prefix("Deleted User ").expect(name);
+    assert!(suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(author["discriminator"], "0000");
+    assert_eq!(author["avatar"], Value::Null);
+    assert_eq!(author["global_name"], Value::Null);
+    // It is no member any more; its address may register again.
+    let members = get(
+        &server,
+        &format!("/api/v9/guilds/{}/members/{}", guild.id, member.id),
+        Some(&guild.owner.token),
+    )
+    .await;
+    assert_eq!(members.status, 404, "{:?}", members.body);
+    let friends = get(
+        &server,
+        "/api/v9/users/@me/relationships",
+        Some(&guild.owner.token),
+    )
+    .await;
+    assert_eq!(friends.body, json!([]));
+    let again = post(
+        &server,
+        "/api/v9/auth/register",
+        None,
+        registration("leaver2", "leaver@example.org"),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
 }

@@ -7,7 +7,7 @@ use awc::http::Method;
 use serde_json::{json, Value};
 
 use crate::cdn::{data_url, png};
-use crate::common::gateway::Gateway;
+use crate::common::gateway::{Event, Gateway};
 use crate::common::guild::{guild, join, shared_guild};
 use crate::common::http::befriend;
 use crate::common::http::{account, assert_form_error, get, patch, post, request, Account};
@@ -156,6 +156,9 @@ async fn avatar_and_name_changes_reach_guildmates_and_friends() {
     let mut own = classic(&server, &alice.token).await;
     let mut guildmate = fermi(&server, &bob.token).await;
     let mut friend = classic(&server, &carol.token).await;
+    // No guild in common, no friendship: hears nothing of it.
+    let dave = account(&server, "dave").await;
+    let mut stranger = classic(&server, &dave.token).await;
 
     let changed = patch(
         &server,
@@ -183,6 +186,21 @@ async fn avatar_and_name_changes_reach_guildmates_and_friends() {
     assert_eq!(presence["user"]["id"], alice.id.as_str());
     assert_eq!(presence["user"]["global_name"], "Alice A");
     assert!(presence.get("guild_id").is_none());
+
+    let quiet_until = tokio::time::Instant::now() + std::time::Duration::from_millis(750);
+    while let Ok(event) = tokio::time::timeout_at(quiet_until, stranger.next()).await {
+        let Event::Payload(payload) = event else {
+            panic!("the stranger's session closed");
+        };
+        let about_alice = payload["d"]["id"] == alice.id.as_str()
+            || payload["d"]["user"]["id"] == alice.id.as_str();
+        assert!(
+            !(about_alice
+                && ["USER_UPDATE", "GUILD_MEMBER_UPDATE", "PRESENCE_UPDATE"]
+                    .contains(&payload["t"].as_str().unwrap_or_default())),
+            "a stranger heard of the change: {payload}"
+        );
+    }
 }
 
 #[actix_web::test]
@@ -478,6 +496,19 @@ async fn welcome_screen_and_widget_follow_discords_rules() {
         "welcome_channels.0.channel_id",
         "CHANNEL_INVALID",
     );
+    let long_emoji = patch(
+        &server,
+        &screen,
+        &g.owner.token,
+        json!({ "welcome_channels": [{ "channel_id": g.channel, "description": "hi",
+                                       "emoji_name": "e".repeat(33) }] }),
+    )
+    .await;
+    assert_form_error(
+        &long_emoji,
+        "welcome_channels.0.emoji_name",
+        "BASE_TYPE_MAX_LENGTH",
+    );
     let set = patch(
         &server,
         &screen,
@@ -515,10 +546,69 @@ async fn welcome_screen_and_widget_follow_discords_rules() {
     )
     .await;
     assert_eq!(on.body, json!({ "enabled": true, "channel_id": g.channel }));
+    // A category is no channel to invite to.
+    let category = get(
+        &server,
+        &format!("{V9}/channels/{}", g.channel),
+        Some(&g.owner.token),
+    )
+    .await
+    .body["parent_id"]
+        .clone();
+    assert!(category.is_string());
+    let to_category = patch(
+        &server,
+        &widget,
+        &g.owner.token,
+        json!({ "channel_id": category }),
+    )
+    .await;
+    assert_form_error(&to_category, "channel_id", "CHANNEL_INVALID");
     let shown = get(&server, &public, None).await;
     assert_eq!(shown.status, 200, "{:?}", shown.body);
     assert_eq!(shown.body["name"], "Test guild");
     let voice = shown.body["channels"].as_array().unwrap();
     assert_eq!(voice.len(), 1, "{voice:?}");
     assert_eq!(voice[0]["name"], "General");
+}
+
+#[actix_web::test]
+async fn a_guild_past_discords_limits_makes_no_template() {
+    let server = TestServer::start().await;
+    let g = guild(&server).await;
+    let templates = format!("{V9}/guilds/{}/templates", g.id);
+    // The new guild's four channels and 497 more: 501.
+    server
+        .sql(&format!(
+            "INSERT INTO channels (id, type, guild_id, name) \
+             SELECT (SELECT max(id) FROM channels) + n, 0, {}, 'c' || n \
+             FROM generate_series(1, 497) AS n",
+            g.id
+        ))
+        .await;
+    let refused = post(
+        &server,
+        &templates,
+        Some(&g.owner.token),
+        json!({ "name": "huge" }),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert_eq!(refused.body["code"], 30013);
+
+    // At the limit it is made.
+    server
+        .sql(&format!(
+            "DELETE FROM channels WHERE id = (SELECT max(id) FROM channels WHERE guild_id = {})",
+            g.id
+        ))
+        .await;
+    let made = post(
+        &server,
+        &templates,
+        Some(&g.owner.token),
+        json!({ "name": "large" }),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{:?}", made.body);
 }

@@ -466,3 +466,99 @@ async fn bad_parameters_are_form_errors() {
     assert_eq!(bad_guild.status, 400, "{:?}", bad_guild.body);
     assert_eq!(bad_guild.body["code"], 50035);
 }
+
+#[actix_web::test]
+async fn content_is_bounded_and_punctuation_finds_nothing() {
+    let server = TestServer::start().await;
+    let guild = guild(&server).await;
+    let t = &guild.owner.token;
+    say(&server, t, &guild.channel, "a b c hello").await;
+    say(&server, t, &guild.channel, "abacus").await;
+    let scope = format!("guilds/{}", guild.id);
+
+    // 17 words is more than a search takes.
+    let many: Vec<String> = (1..=17).map(|i| format!("w{i}")).collect();
+    let refused = search(&server, t, &scope, &format!("content={}", many.join("%20"))).await;
+    assert_form_error(&refused, "content", "BASE_TYPE_MAX_LENGTH");
+    let sixteen = search(
+        &server,
+        t,
+        &scope,
+        &format!("content={}", many[..16].join("%20")),
+    )
+    .await;
+    assert!(contents(&sixteen).is_empty());
+
+    // Only punctuation: nothing is searched for, so nothing is found (not everything).
+    let bangs = search(&server, t, &scope, "content=!!").await;
+    assert!(contents(&bangs).is_empty());
+    assert_eq!(bangs.body["total_results"], 0);
+    // Short words match only themselves; longer ones start words.
+    assert_eq!(
+        found(&server, t, &guild, "content=a").await,
+        ["a b c hello"]
+    );
+    assert_eq!(found(&server, t, &guild, "content=aba").await, ["abacus"]);
+}
+
+#[actix_web::test]
+async fn relevance_counts_only_what_it_ranks() {
+    let server = TestServer::start().await;
+    let guild = guild(&server).await;
+    let t = &guild.owner.token;
+    say(&server, t, &guild.channel, "needle first").await;
+    server
+        .sql(&format!(
+            "INSERT INTO messages (id, channel_id, guild_id, author_id, content) \
+             SELECT (SELECT max(id) FROM messages) + n, {channel}, {guild}, {author}, 'needle ' || n \
+             FROM generate_series(1, 1000) AS n",
+            channel = guild.channel,
+            guild = guild.id,
+            author = guild.owner.id,
+        ))
+        .await;
+    let scope = format!("guilds/{}", guild.id);
+    let by_time = search(&server, t, &scope, "content=needle&limit=1").await;
+    assert_eq!(by_time.body["total_results"], 1001, "{:?}", by_time.body);
+    let ranked = search(&server, t, &scope, "content=needle&sort_by=relevance").await;
+    assert_eq!(ranked.body["total_results"], 1000, "{:?}", ranked.body);
+    // The last page by relevance is within the total.
+    let last = search(
+        &server,
+        t,
+        &scope,
+        "content=needle&sort_by=relevance&offset=975",
+    )
+    .await;
+    assert_eq!(contents(&last).len(), 25);
+}
+
+#[actix_web::test]
+async fn a_search_that_runs_too_long_is_asked_again_later() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let server = TestServer::start().await;
+    let guild = guild(&server).await;
+    let t = &guild.owner.token;
+    say(&server, t, &guild.channel, "hello").await;
+    let scope = format!("guilds/{}", guild.id);
+
+    // Another connection holds the messages locked: the search waits, then gives up in time.
+    let mut holder = AsyncPgConnection::establish(&server.database_url)
+        .await
+        .unwrap();
+    for sql in ["BEGIN", "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"] {
+        diesel::sql_query(sql).execute(&mut holder).await.unwrap();
+    }
+    let started = std::time::Instant::now();
+    let slow = search(&server, t, &scope, "content=hello").await;
+    assert_eq!(slow.status, 202, "{:?}", slow.body);
+    assert_eq!(slow.body["code"], 110000);
+    assert!(slow.body["retry_after"].as_f64().unwrap() > 0.0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    diesel::sql_query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    assert_eq!(found(&server, t, &guild, "content=hello").await, ["hello"]);
+}

@@ -8,6 +8,10 @@ use super::schema::{channel_recipients, channels, permission_overwrites};
 use crate::permissions::{Overwrite, OverwriteKind};
 use spacebar_actors::guild::voice::VoiceChannel;
 
+/// Rows to one multi-row INSERT: well under PostgreSQL's 65,535 values a statement for a
+/// table of a few dozen columns.
+pub const ROWS_PER_INSERT: usize = 500;
+
 /// Discord's channel types used here.
 pub mod kind {
     pub const GUILD_TEXT: i32 = 0;
@@ -151,6 +155,18 @@ impl Channel {
             .await
     }
 
+    /// Inserts `channels` a few hundred rows to a statement (a statement takes at most 65,535
+    /// values), parents before their children.
+    pub async fn insert_all(conn: &mut AsyncPgConnection, channels: &[Channel]) -> QueryResult<()> {
+        for rows in channels.chunks(ROWS_PER_INSERT) {
+            diesel::insert_into(channels::table)
+                .values(rows)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
         diesel::insert_into(channels::table)
             .values(self)
@@ -237,6 +253,20 @@ impl OverwriteRow {
             .select(OverwriteRow::as_select())
             .load(conn)
             .await
+    }
+
+    /// Inserts the new overwrites `rows`, a few hundred to a statement.
+    pub async fn insert_all(
+        conn: &mut AsyncPgConnection,
+        rows: &[OverwriteRow],
+    ) -> QueryResult<()> {
+        for rows in rows.chunks(ROWS_PER_INSERT) {
+            diesel::insert_into(permission_overwrites::table)
+                .values(rows)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn upsert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {

@@ -75,6 +75,17 @@ impl Role {
             .await
     }
 
+    /// Inserts `roles`, a few hundred rows to a statement.
+    pub async fn insert_all(conn: &mut AsyncPgConnection, roles: &[Role]) -> QueryResult<()> {
+        for rows in roles.chunks(super::channels::ROWS_PER_INSERT) {
+            diesel::insert_into(roles::table)
+                .values(rows)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
         diesel::insert_into(roles::table)
             .values(self)

@@ -10,7 +10,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::messages::{flags, Message};
 use super::schema::messages;
@@ -23,6 +23,10 @@ pub const COUNTED: usize = 1_000;
 /// Sorting by relevance ranks the newest this many matches (ranking every match of a common
 /// word would read them all).
 pub const RANKED: usize = 1_000;
+
+/// How long one search's statements may take together before PostgreSQL cancels them: a
+/// search that walks too much of the index gives up rather than hold a pooled connection.
+const TIMEOUT_MS: u32 = 3_000;
 
 /// Where to search.
 #[derive(Debug, Clone, Copy)]
@@ -69,9 +73,9 @@ struct Count {
 }
 
 #[derive(QueryableByName)]
-struct Query {
+struct Lexeme {
     #[diesel(sql_type = Text)]
-    query: String,
+    lexeme: String,
 }
 
 #[derive(QueryableByName)]
@@ -112,8 +116,43 @@ fn literal(text: &str) -> String {
     format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// The ids of the matches from `offset` on (at most `limit` of them, in `order`) and how many
+/// there are in all (at most [`RANKED`] by relevance, as only those are ranked), both in one
+/// transaction bounded by [`TIMEOUT_MS`]; `None` when the search took longer.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    filter: &Filter,
+    order: &Order,
+    offset: usize,
+    limit: usize,
+) -> QueryResult<Option<(Vec<i64>, usize)>> {
+    let found = conn
+        .transaction(async |conn| {
+            diesel::sql_query(format!("SET LOCAL statement_timeout = {TIMEOUT_MS}"))
+                .execute(conn)
+                .await?;
+            let ids = page(conn, filter, order, offset, limit).await?;
+            let total = count(conn, filter).await?;
+            Ok::<_, diesel::result::Error>((ids, total))
+        })
+        .await;
+    match found {
+        Ok((ids, total)) if matches!(order, Order::Relevance { .. }) => {
+            Ok(Some((ids, total.min(RANKED))))
+        }
+        Ok(found) => Ok(Some(found)),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("statement timeout") =>
+        {
+            tracing::info!("a message search was cancelled after {TIMEOUT_MS} ms");
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
+
 /// The ids of the matches from `offset` on, at most `limit` of them, in `order`.
-pub async fn page(
+async fn page(
     conn: &mut AsyncPgConnection,
     filter: &Filter,
     order: &Order,
@@ -149,7 +188,7 @@ pub async fn page(
 }
 
 /// How many messages match: exactly up to [`COUNTED`], else PostgreSQL's estimate.
-pub async fn count(conn: &mut AsyncPgConnection, filter: &Filter) -> QueryResult<usize> {
+async fn count(conn: &mut AsyncPgConnection, filter: &Filter) -> QueryResult<usize> {
     let condition = filter.condition();
     let counted: Count = diesel::sql_query(format!(
         "SELECT count(*) AS count FROM \
@@ -178,17 +217,25 @@ fn estimated_rows(plan: &str) -> Option<usize> {
     (rows.is_finite() && rows >= 0.0).then_some(rows as usize)
 }
 
-/// What the content's words become once PostgreSQL's parser has read them with the 'simple'
-/// configuration and lower-cased them as the index does, as a `tsquery`'s text; empty when
-/// they hold nothing searchable. `terms` is `to_tsquery` input (see `http::search::query`).
-pub async fn words(conn: &mut AsyncPgConnection, terms: &str) -> QueryResult<String> {
-    let row: Query = diesel::sql_query(
-        "SELECT to_tsquery('simple', lower($1 COLLATE \"und-x-icu\"))::text AS query",
+/// The words of `content` as PostgreSQL's parser reads them with the 'simple' configuration,
+/// lower-cased as the index lower-cases them (each once, in order); none when it holds nothing
+/// searchable (punctuation only).
+pub async fn words(conn: &mut AsyncPgConnection, content: &str) -> QueryResult<Vec<String>> {
+    let rows: Vec<Lexeme> = diesel::sql_query(
+        "SELECT lexeme FROM ts_debug('simple', lower($1 COLLATE \"und-x-icu\")) AS token, \
+                unnest(token.lexemes) AS lexeme \
+         WHERE lexeme <> ''",
     )
-    .bind::<Text, _>(terms)
-    .get_result(conn)
+    .bind::<Text, _>(content)
+    .load(conn)
     .await?;
-    Ok(row.query)
+    let mut words: Vec<String> = Vec::new();
+    for row in rows {
+        if !words.contains(&row.lexeme) {
+            words.push(row.lexeme);
+        }
+    }
+    Ok(words)
 }
 
 /// The messages `ids`, wherever they are (in no particular order).

@@ -3,14 +3,27 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{auth_sessions, users};
+use super::relationships::Relationship;
+use super::schema::{auth_sessions, members, relationships, users};
 
 #[diesel::declare_sql_function]
 extern "SQL" {
     fn lower(text: Text) -> Text;
 }
+
+/// What [`User::anonymise`] did: the account as it now is, the guilds it left and the
+/// relationships (both sides) it no longer has.
+pub struct Anonymised {
+    pub user: User,
+    pub left_guilds: Vec<i64>,
+    pub relationships: Vec<Relationship>,
+}
+
+/// The discriminator a deleted account goes by, as on Discord; its name is "Deleted User"
+/// and eight hex digits (Discord's shape, which tells deleted accounts apart).
+const DELETED_DISCRIMINATOR: &str = "0000";
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -137,6 +150,57 @@ impl User {
             Order::Descending => query.order(users::id.desc()),
         };
         query.limit(limit).load(conn).await
+    }
+
+    /// Deletes an account the way Discord does when its owner asks, all in one transaction:
+    /// what identified the person is cleared (it becomes "Deleted User 1a2b3c4d" #0000,
+    /// without avatar, banner or bio; its e-mail address and password go, so the address may
+    /// register again), its relationships, memberships and logins end, and its messages stay,
+    /// written by that "Deleted User".
+    pub async fn anonymise(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Anonymised> {
+        conn.transaction(async |conn| {
+            let user = diesel::update(users::table.find(id))
+                .set((
+                    users::deleted.eq(true),
+                    users::username.eq(format!("Deleted User {:08x}", rand::random::<u32>())),
+                    users::discriminator.eq(DELETED_DISCRIMINATOR),
+                    users::global_name.eq(None::<String>),
+                    users::avatar.eq(None::<String>),
+                    users::banner.eq(None::<String>),
+                    users::bio.eq(""),
+                    users::pronouns.eq(""),
+                    users::accent_color.eq(None::<i32>),
+                    users::email.eq(None::<String>),
+                    users::password_hash.eq(None::<String>),
+                ))
+                .returning(User::as_returning())
+                .get_result(conn)
+                .await?;
+            let relationships = diesel::delete(
+                relationships::table.filter(
+                    relationships::user_id
+                        .eq(id)
+                        .or(relationships::other_id.eq(id)),
+                ),
+            )
+            .returning(Relationship::as_returning())
+            .get_results(conn)
+            .await?;
+            let left_guilds: Vec<i64> =
+                diesel::delete(members::table.filter(members::user_id.eq(id)))
+                    .returning(members::guild_id)
+                    .get_results(conn)
+                    .await?;
+            diesel::delete(auth_sessions::table.filter(auth_sessions::user_id.eq(id)))
+                .execute(conn)
+                .await?;
+            Ok(Anonymised {
+                user,
+                left_guilds,
+                relationships,
+            })
+        })
+        .await
     }
 
     /// Deletes the account row; what still refers to it goes with it (the schema cascades).

@@ -18,11 +18,6 @@ use crate::http::error::ApiError;
 pub struct Progress(mpsc::UnboundedSender<Bytes>);
 
 impl Progress {
-    /// Where a job that nobody watches reports (its steps are dropped).
-    pub fn unwatched() -> Self {
-        Self(mpsc::unbounded_channel().0)
-    }
-
     pub fn step(&self, step: Value) {
         let mut line = step.to_string();
         line.push('\n');

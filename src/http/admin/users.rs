@@ -134,8 +134,8 @@ async fn delete(
 }
 
 /// Deletes an account step by step, each step committed: asked again after an interruption, it
-/// goes on from where it stopped. Operators and the account itself (`users/account.rs`) use
-/// this.
+/// goes on from where it stopped. Operators use this: it purges the account's messages too
+/// (an account deleting itself keeps them, `users/account.rs`).
 pub async fn delete_user(
     state: &AppState,
     progress: &Progress,

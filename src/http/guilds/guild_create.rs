@@ -117,15 +117,9 @@ pub async fn found(
     let saved = conn
         .transaction(async |conn| {
             guild.insert(conn).await?;
-            for role in &roles {
-                role.insert(conn).await?;
-            }
-            for channel in &channels {
-                channel.insert(conn).await?;
-            }
-            for overwrite in &overwrites {
-                overwrite.upsert(conn).await?;
-            }
+            Role::insert_all(conn, &roles).await?;
+            Channel::insert_all(conn, &channels).await?;
+            OverwriteRow::insert_all(conn, &overwrites).await?;
             owner.insert(conn).await
         })
         .await;

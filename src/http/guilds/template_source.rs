@@ -14,6 +14,10 @@ use crate::http::error::ApiError;
 use crate::permissions::ALL;
 use crate::snowflake::Snowflakes;
 
+/// A channel's role overwrites a template keeps (a guild has at most 250 roles; a template
+/// founding guilds need not copy that many per channel).
+const MAX_OVERWRITES: usize = 100;
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Source {
     name: String,
@@ -128,7 +132,12 @@ impl Source {
                     parent_id: number(c.parent_id),
                     permission_overwrites: overwrites
                         .iter()
-                        .filter(|o| o.channel_id == c.id && o.kind == 0)
+                        .filter(|o| {
+                            o.channel_id == c.id
+                                && o.kind == 0
+                                && role_numbers.contains_key(&o.target_id)
+                        })
+                        .take(MAX_OVERWRITES)
                         .filter_map(|o| {
                             Some(SourceOverwrite {
                                 id: *role_numbers.get(&o.target_id)?,
@@ -142,6 +151,8 @@ impl Source {
                 .collect(),
             afk_channel_id: number(guild.afk_channel_id),
             system_channel_id: number(guild.system_channel_id),
+            // Guilds keep no system channel flags yet: all of them are on (0), as
+            // `wire::guild` says.
             system_channel_flags: 0,
             icon_hash: None,
         }

@@ -22,14 +22,16 @@ use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
-use crate::http::snowflake;
-use crate::permissions::bits;
+use crate::rights;
 use crate::server::AppState;
 use crate::wire::guild::{id, opt_id};
 use crate::wire::user::PublicUser;
 
 const MAX_NAME: usize = 100;
 const MAX_DESCRIPTION: usize = 120;
+/// Discord's limits of a guild, and so of a template.
+const MAX_CHANNELS: usize = 500;
+const MAX_ROLES: usize = 250;
 /// Discord's template codes are 12 letters and digits.
 const CODE_LENGTH: usize = 12;
 
@@ -62,24 +64,29 @@ async fn wire(conn: &mut Connection, template: &Template) -> Result<Value, ApiEr
     }))
 }
 
-/// The guild as a template source now.
+/// The guild as a template source now. A guild past Discord's 500 channels or 250 roles is
+/// refused with Discord's errors for those limits (30013, 30005): each use of its template
+/// would found a guild as large again.
 async fn source_of(conn: &mut Connection, access: &GuildAccess) -> Result<Value, ApiError> {
     let guild_id = access.guild.id;
+    if access.roles.len() > MAX_ROLES {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 30005,
+            message: "Maximum number of guild roles reached (250)",
+        });
+    }
     let channels = Channel::of_guilds(conn, &[guild_id]).await?;
+    if channels.len() > MAX_CHANNELS {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 30013,
+            message: "Maximum number of guild channels reached (500)",
+        });
+    }
     let ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
     let overwrites = OverwriteRow::of_channels(conn, &ids).await?;
     Source::of(&access.guild, &access.roles, &channels, &overwrites).to_json()
-}
-
-/// The caller's guild named in the path, once MANAGE_GUILD is checked.
-async fn managed(
-    conn: &mut Connection,
-    guild_id: &str,
-    user_id: i64,
-) -> Result<GuildAccess, ApiError> {
-    let access = GuildAccess::load(conn, snowflake("guild_id", guild_id)?, user_id).await?;
-    access.require(bits::MANAGE_GUILD)?;
-    Ok(access)
 }
 
 /// The caller's guild and its template that `/guilds/{guild_id}/templates/{code}` names
@@ -89,7 +96,7 @@ async fn managed_template(
     (guild_id, code): &(String, String),
     user_id: i64,
 ) -> Result<(GuildAccess, Template), ApiError> {
-    let access = managed(conn, guild_id, user_id).await?;
+    let access = GuildAccess::managed(conn, guild_id, user_id).await?;
     let template = Template::find(conn, code)
         .await?
         .filter(|t| t.guild_id == access.guild.id)
@@ -103,7 +110,7 @@ pub async fn list(
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let access = managed(&mut conn, &path, session.user.id).await?;
+    let access = GuildAccess::managed(&mut conn, &path, session.user.id).await?;
     let mut templates = Vec::new();
     for template in Template::of_guild(&mut conn, access.guild.id).await? {
         templates.push(wire(&mut conn, &template).await?);
@@ -157,7 +164,7 @@ pub async fn create(
     };
     body.check()?;
     let mut conn = state.pool.get().await?;
-    let access = managed(&mut conn, &path, session.user.id).await?;
+    let access = GuildAccess::managed(&mut conn, &path, session.user.id).await?;
     let now = Utc::now();
     let template = Template {
         code: Alphanumeric.sample_string(&mut rand::rng(), CODE_LENGTH),
@@ -209,6 +216,7 @@ pub async fn modify(
     if let Some(description) = body.description {
         template.description = description;
     }
+    template.updated_at = Utc::now();
     template.save(&mut conn).await?;
     Ok(HttpResponse::Ok().json(wire(&mut conn, &template).await?))
 }
@@ -251,6 +259,7 @@ pub async fn use_template(
     path: Path<String>,
     Json(body): Json<UseTemplate>,
 ) -> Result<HttpResponse, ApiError> {
+    ApiError::require(session.user.rights, rights::CREATE_GUILDS)?;
     let name = body.name.trim().to_string();
     check_name(&name)?;
     let blueprint = {

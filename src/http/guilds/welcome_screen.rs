@@ -1,7 +1,7 @@
 //! `GET/PATCH /guilds/{guild_id}/welcome-screen`: what a newcomer is shown (Fermi asks at
 //! every GUILD_CREATE). Reading a disabled one, and every change, needs MANAGE_GUILD; a
 //! description holds at most 140 characters, the list at most 5 channels of the guild, each
-//! described in at most 50.
+//! described in at most 50, with an emoji name of at most 32.
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
@@ -21,6 +21,8 @@ use crate::server::AppState;
 const MAX_DESCRIPTION: usize = 140;
 const MAX_CHANNELS: usize = 5;
 const MAX_CHANNEL_DESCRIPTION: usize = 50;
+/// An emoji's name, as Discord bounds it.
+const MAX_EMOJI_NAME: usize = 32;
 
 pub async fn get(
     state: Data<AppState>,
@@ -72,10 +74,11 @@ pub async fn patch(
     path: Path<String>,
     Json(body): Json<PatchScreen>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
     let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::MANAGE_GUILD)?;
+    let guild_id = GuildAccess::managed(&mut conn, &path, session.user.id)
+        .await?
+        .guild
+        .id;
     let mut screen = WelcomeScreen::of_guild(&mut conn, guild_id).await?;
     let mut errors = FormErrors::default();
     if let Some(description) = body.description {
@@ -116,6 +119,17 @@ pub async fn patch(
                     &["welcome_channels", &at, "description"],
                     "BASE_TYPE_BAD_LENGTH",
                     format!("Must be between 1 and {MAX_CHANNEL_DESCRIPTION} in length."),
+                );
+            }
+            if channel
+                .emoji_name
+                .as_ref()
+                .is_some_and(|name| name.chars().count() > MAX_EMOJI_NAME)
+            {
+                errors.add_at(
+                    &["welcome_channels", &at, "emoji_name"],
+                    "BASE_TYPE_MAX_LENGTH",
+                    format!("Must be {MAX_EMOJI_NAME} or fewer in length."),
                 );
             }
         }

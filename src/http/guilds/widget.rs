@@ -22,19 +22,6 @@ use crate::permissions::{bits, Member as Rank};
 use crate::server::AppState;
 use crate::wire::guild::{id, opt_id};
 
-/// The caller's guild's id, once MANAGE_GUILD is checked.
-async fn managed(
-    conn: &mut crate::db::Connection,
-    path: &str,
-    user_id: i64,
-) -> Result<i64, ApiError> {
-    let guild_id = snowflake("guild_id", path)?;
-    GuildAccess::load(conn, guild_id, user_id)
-        .await?
-        .require(bits::MANAGE_GUILD)?;
-    Ok(guild_id)
-}
-
 fn settings(widget: &Widget) -> Value {
     json!({ "enabled": widget.enabled, "channel_id": opt_id(widget.channel_id) })
 }
@@ -45,7 +32,10 @@ pub async fn get(
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let guild_id = managed(&mut conn, &path, session.user.id).await?;
+    let guild_id = GuildAccess::managed(&mut conn, &path, session.user.id)
+        .await?
+        .guild
+        .id;
     let widget = Widget::of_guild(&mut conn, guild_id).await?;
     Ok(HttpResponse::Ok().json(settings(&widget)))
 }
@@ -64,12 +54,19 @@ pub async fn patch(
     Json(body): Json<PatchWidget>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let guild_id = managed(&mut conn, &path, session.user.id).await?;
+    let guild_id = GuildAccess::managed(&mut conn, &path, session.user.id)
+        .await?
+        .guild
+        .id;
     let mut widget = Widget::of_guild(&mut conn, guild_id).await?;
     if let Some(channel_id) = body.channel_id {
         if let Some(channel_id) = channel_id {
             let channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
-            if !channels.iter().any(|c| c.id == channel_id) {
+            // The invite goes to a channel one can be in: not a category.
+            if !channels
+                .iter()
+                .any(|c| c.id == channel_id && c.kind != kind::GUILD_CATEGORY)
+            {
                 return Err(FormErrors::field(
                     "channel_id",
                     "CHANNEL_INVALID",

@@ -2,8 +2,12 @@
 //! caller may read the history of) and `GET /channels/{channel_id}/messages/search` (one
 //! channel, a DM too). Discord's answer: `{total_results, messages: [[message]], …}`, each hit
 //! a one-element list with `hit: true` and without `reactions`. `total_results` is exact up to
-//! `db::search::COUNTED` matches and PostgreSQL's estimate past that. PostgreSQL's full-text
-//! search does the matching (`db::search`); the filters' syntax is in [`query`].
+//! `db::search::COUNTED` matches and PostgreSQL's estimate past that (by relevance, at most
+//! the `db::search::RANKED` newest matches, the ones ranked). Content of only punctuation finds
+//! nothing. A search runs at most 3 s; past that it is Discord's 202 `{code: 110000,
+//! retry_after}` ("index not yet available"), which clients answer by asking again later.
+//! PostgreSQL's full-text search does the matching (`db::search`); the filters' syntax is in
+//! [`query`].
 
 mod query;
 
@@ -73,7 +77,7 @@ async fn guild(
         None
     };
     let reader = Reader::reading(&mut conn, &session.user, true).await?;
-    let hits = find(
+    find(
         &state,
         &mut conn,
         reader,
@@ -81,8 +85,7 @@ async fn guild(
         Scope::Guild(guild_id),
         only,
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(hits))
+    .await
 }
 
 async fn channel(
@@ -100,8 +103,7 @@ async fn channel(
     }
     let reader = Reader::of(&mut conn, &session.user, &access).await?;
     let scope = Scope::Channel(channel_id);
-    let hits = find(&state, &mut conn, reader, &search, scope, None).await?;
-    Ok(HttpResponse::Ok().json(hits))
+    find(&state, &mut conn, reader, &search, scope, None).await
 }
 
 /// The page of matches `search` asks for, in `scope` (and only in the channels `only`), as
@@ -113,12 +115,19 @@ async fn find(
     search: &Search,
     scope: Scope,
     only: Option<Vec<i64>>,
-) -> Result<Value, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     if only.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(answer(0, Vec::new()));
+        return Ok(HttpResponse::Ok().json(answer(0, Vec::new())));
     }
-    let words = match search.terms() {
-        Some(terms) => Some(search::words(conn, &terms).await?).filter(|w| !w.is_empty()),
+    let words = match search.content() {
+        Some(content) => {
+            let lexemes = search::words(conn, content).await?;
+            // Content with nothing searchable in it (`!!`) matches no message.
+            if lexemes.is_empty() {
+                return Ok(HttpResponse::Ok().json(answer(0, Vec::new())));
+            }
+            Some(query::words_query(&lexemes)?)
+        }
         None => None,
     };
     let own_only = (!reader.sees_content).then_some(reader.user_id);
@@ -137,10 +146,13 @@ async fn find(
         _ if search.oldest_first => Order::Oldest,
         _ => Order::Newest,
     };
-    let page = search::page(conn, &filter, &order, search.offset, search.limit).await?;
-    let total = search::count(conn, &filter).await?;
+    let Some((page, total)) =
+        search::find(conn, &filter, &order, search.offset, search.limit).await?
+    else {
+        return Ok(not_yet());
+    };
     let hits = render_page(state, conn, reader, &page).await?;
-    Ok(answer(total, hits))
+    Ok(HttpResponse::Ok().json(answer(total, hits)))
 }
 
 /// The messages `page` in its order, each as Discord returns a hit.
@@ -166,6 +178,17 @@ async fn render_page(
         .filter_map(|id| rendered.remove(id))
         .map(|value| Value::Array(vec![value]))
         .collect())
+}
+
+/// Discord's answer while its index cannot answer yet (202, "try again in `retry_after`
+/// seconds"), given when a search runs past its time: clients wait and ask again.
+fn not_yet() -> HttpResponse {
+    HttpResponse::Accepted().json(json!({
+        "message": "Index not yet available. Try again later",
+        "code": 110000,
+        "documents_indexed": 0,
+        "retry_after": 3,
+    }))
 }
 
 fn answer(total: usize, hits: Vec<Value>) -> Value {

@@ -1,6 +1,6 @@
 //! The query string of a message search, checked as Discord checks it: repeatable filters
 //! (`author_id=1&author_id=2`, `has=file&has=-image`), `limit` 1 to 25, `offset` up to 9,975,
-//! `content` up to 1,024 characters; anything else is 50035 naming the field.
+//! `content` up to 1,024 characters and 16 words; anything else is 50035 naming the field.
 
 use crate::http::error::{ApiError, FormErrors};
 
@@ -11,6 +11,12 @@ const MAX_CONTENT: usize = 1_024;
 /// How many values a list filter takes (Discord: 100 users, 500 channels).
 const MAX_USERS: usize = 100;
 const MAX_CHANNELS: usize = 500;
+/// How many words `content` may hold once read (`foo-bar` is three: itself and its parts).
+/// Each word is a walk through the index, so more is 50035 rather than a slow search.
+const MAX_WORDS: usize = 16;
+/// Words shorter than this match only themselves; longer ones also the words they start. A
+/// one- or two-letter prefix would match a large part of every guild's messages.
+const MIN_PREFIX: usize = 3;
 
 /// What a message may have, as `has=` names it (`-` in front: must not have).
 const HAS: [&str; 9] = [
@@ -136,17 +142,9 @@ impl Search {
         Ok(search)
     }
 
-    /// The content's words as `to_tsquery` input: each word matched as itself or the start of a
-    /// longer one (`run` finds "running" in any language), all of them required. Each is quoted
-    /// so that no character of it is read as an operator; `None` without content.
-    pub fn terms(&self) -> Option<String> {
-        let words: Vec<String> = self
-            .content
-            .as_deref()?
-            .split_whitespace()
-            .map(|word| format!("'{}':*", word.replace('\\', "\\\\").replace('\'', "''")))
-            .collect();
-        (!words.is_empty()).then(|| words.join(" & "))
+    /// The content to look for, unless it is blank (then it asks for nothing).
+    pub fn content(&self) -> Option<&str> {
+        self.content.as_deref().filter(|c| !c.trim().is_empty())
     }
 
     /// The filters as one `tsquery` over a message's search vector: `words` (the content, as
@@ -184,6 +182,34 @@ impl Search {
         );
         (!parts.is_empty()).then(|| parts.join(" & "))
     }
+}
+
+/// The content's words (`lexemes`, as [`crate::db::search::words`] reads them) as one
+/// `tsquery`, all of them required: each quoted so that no character of it is read as an
+/// operator, and each of [`MIN_PREFIX`] letters or more also matching as the start of a longer
+/// word (`run` finds "running" in any language). 50035 past [`MAX_WORDS`].
+pub fn words_query(lexemes: &[String]) -> Result<String, ApiError> {
+    if lexemes.len() > MAX_WORDS {
+        return Err(FormErrors::field(
+            "content",
+            "BASE_TYPE_MAX_LENGTH",
+            format!("Must be {MAX_WORDS} or fewer words."),
+        )
+        .into());
+    }
+    let terms: Vec<String> = lexemes
+        .iter()
+        .map(|word| {
+            let prefix = if word.chars().count() >= MIN_PREFIX {
+                ":*"
+            } else {
+                ""
+            };
+            let quoted = word.replace('\\', "\\\\").replace('\'', "''");
+            format!("'{quoted}'{prefix}")
+        })
+        .collect();
+    Ok(terms.join(" & "))
 }
 
 fn choices(values: &[&str]) -> String {
@@ -291,14 +317,21 @@ mod tests {
     }
 
     #[test]
-    fn terms_are_quoted_prefixes() {
-        let search = parse(&[("content", "Hello  it's a\\b")]).ok();
+    fn words_are_quoted_and_long_ones_are_prefixes() {
+        let words: Vec<String> = ["hello", "it's", "a\\b", "ab"]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
         assert_eq!(
-            search.and_then(|s| s.terms()).as_deref(),
-            Some(r"'Hello':* & 'it''s':* & 'a\\b':*")
+            words_query(&words).ok().as_deref(),
+            Some(r"'hello':* & 'it''s':* & 'a\\b':* & 'ab'")
         );
+        let many = vec!["word".to_string(); MAX_WORDS + 1];
+        assert!(matches!(words_query(&many), Err(ApiError::Form(_))));
         assert_eq!(
-            parse(&[("content", "  ")]).ok().and_then(|s| s.terms()),
+            parse(&[("content", "  ")])
+                .ok()
+                .and_then(|s| s.content().map(str::to_string)),
             None
         );
     }

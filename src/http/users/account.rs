@@ -3,7 +3,9 @@
 //! when wrong; an account made without one, as chorus's test accounts are, needs none), are
 //! refused to bots (20001) and to owners of guilds (40011: ownership goes to someone else
 //! first). From then on the account's tokens are refused and its gateway sessions close with
-//! 4004. Disabling and deleting are the admin API's own steps (`admin/users.rs`).
+//! 4004. Disabling is the admin API's own step (`admin/users.rs`). Deleting keeps the
+//! account's messages, as Discord does, written by "Deleted User" from then on
+//! ([`User::anonymise`]); an operator's delete purges them instead.
 
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
@@ -11,15 +13,18 @@ use actix_web::HttpResponse;
 use serde::Deserialize;
 
 use super::me::check_current_password;
+use super::relationships;
 use crate::db::guilds::Guild;
+use crate::db::relationships::kind;
 use crate::db::users::User;
-use crate::http::admin::progress::Progress;
-use crate::http::admin::users::{delete_user, set_disabled};
+use crate::http::admin::users::set_disabled;
 use crate::http::applications::human_only;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
+use crate::http::guilds::members;
 use crate::http::json::Json;
 use crate::server::AppState;
+use crate::storage::{ImageArea, Key};
 
 #[derive(Debug, Deserialize)]
 pub struct Confirm {
@@ -43,11 +48,32 @@ pub async fn delete(
     Json(body): Json<Confirm>,
 ) -> Result<HttpResponse, ApiError> {
     may_close(&state, &session.user, body.password).await?;
-    // On a task of its own: a client that hangs up does not stop the deletion half-way.
-    let deleting = actix_web::rt::spawn(async move {
-        delete_user(&state, &Progress::unwatched(), session.user).await
-    });
-    deleting.await.map_err(ApiError::internal)??;
+    let mut conn = state.pool.get().await?;
+    let gone = User::anonymise(&mut conn, session.user.id).await?;
+    let user = gone.user;
+    state.logins_ended(user.id, None, None);
+    for guild_id in gone.left_guilds {
+        members::removed(&state, guild_id, &user)?;
+    }
+    // The others hear that their side is gone (and friends stop seeing its presence).
+    for row in gone
+        .relationships
+        .iter()
+        .filter(|row| row.user_id != user.id)
+    {
+        relationships::removed(&state, row)?;
+        if row.kind == kind::FRIEND {
+            state.friendship(row.user_id, user.id, false);
+        }
+    }
+    for (area, hash) in [
+        (ImageArea::Avatar, &session.user.avatar),
+        (ImageArea::Banner, &session.user.banner),
+    ] {
+        if let Some(key) = hash.as_deref().and_then(|h| Key::image(area, user.id, h)) {
+            state.cdn.remove(&key).await;
+        }
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

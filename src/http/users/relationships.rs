@@ -292,7 +292,7 @@ async fn block(
 }
 
 /// RELATIONSHIP_REMOVE to the owner of a side that is gone.
-fn removed(state: &AppState, row: &Relationship) -> Result<(), ApiError> {
+pub fn removed(state: &AppState, row: &Relationship) -> Result<(), ApiError> {
     state.user_event(
         row.user_id,
         "RELATIONSHIP_REMOVE",
