@@ -103,7 +103,7 @@ fn frame_bomb() -> Vec<u8> {
 }
 
 /// A PNG of one colour: small to send, `side`×`side`×3 bytes to decode.
-fn plain_png(side: u32, shade: u8) -> Vec<u8> {
+pub(crate) fn plain_png(side: u32, shade: u8) -> Vec<u8> {
     let pixels = vec![shade; side as usize * side as usize * 3];
     let mut out = Vec::new();
     PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::NoFilter)

@@ -150,11 +150,7 @@ macro_rules! internal_from {
         }
     )*};
 }
-internal_from!(
-    crate::credentials::password::PasswordError,
-    jsonwebtoken::errors::Error,
-    serde_json::Error
-);
+internal_from!(jsonwebtoken::errors::Error, serde_json::Error);
 
 /// Seconds a client is told to wait (`Retry-After`) when the database cannot be reached: an
 /// embedded cluster restarts well within it.
