@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {
-    #[error("too many images are being decoded")]
+    #[error("every worker is busy and the queue is full")]
     Busy,
     #[error("an image job panicked")]
     Failed,

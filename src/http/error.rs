@@ -229,7 +229,7 @@ impl ResponseError for ApiError {
                 tracing::error!(error = %source, %location, "request failed");
             }
             Self::Unavailable { source } => {
-                tracing::warn!(error = %source, "database unavailable");
+                tracing::warn!(error = %source, "unavailable for now");
                 return HttpResponse::build(self.status_code())
                     .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS))
                     .json(body);
