@@ -66,6 +66,21 @@ pub enum ServerError {
 }
 
 impl AppState {
+    /// Runs `work` (decoding and storing uploaded images, which wait their turn on the CDN's
+    /// image workers for as long as someone's uploads keep them busy) with no database
+    /// connection held: `conn`, which checked who asks and what they may do, goes back to the
+    /// pool first, and a fresh one for the write comes back with `work`'s result. A route's
+    /// image fields all go through here, so no client can hold the pool by sending images.
+    pub async fn unheld<T>(
+        &self,
+        conn: db::Pooled,
+        work: impl std::future::Future<Output = Result<T, crate::http::error::ApiError>>,
+    ) -> Result<(T, db::Pooled), crate::http::error::ApiError> {
+        drop(conn);
+        let done = work.await?;
+        Ok((done, self.pool.get().await?))
+    }
+
     /// The configuration in effect now.
     pub fn config(&self) -> Arc<Config> {
         // Writers only swap the Arc.

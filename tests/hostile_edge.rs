@@ -286,8 +286,14 @@ async fn a_database_that_is_down_is_503_until_it_is_back() {
 }
 
 /// Posts a multipart message of `files` files of `size` bytes each to `path` over a raw
-/// connection, as fast as the server takes it: the server's answer.
-fn flood(addr: SocketAddr, path: &str, files: usize, size: usize) -> String {
+/// connection (as `token` when given), as fast as the server takes it: the server's answer.
+pub(crate) fn flood(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    files: usize,
+    size: usize,
+) -> String {
     let boundary = "hostileboundary";
     let json = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n\r\n\
@@ -310,8 +316,9 @@ fn flood(addr: SocketAddr, path: &str, files: usize, size: usize) -> String {
         let _ = reading.read_to_end(&mut answer);
         String::from_utf8_lossy(&answer).into_owned()
     });
+    let authorization = token.map_or(String::new(), |t| format!("Authorization: {t}\r\n"));
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}\
          Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {length}\r\n\r\n"
     );
     let chunk = vec![b'a'; 1 << 20];
@@ -340,7 +347,10 @@ async fn a_multipart_message_is_capped_as_a_whole() {
     let path = webhook(&server).await;
     let addr = server.addr;
     let (one, three) = tokio::task::spawn_blocking(move || {
-        (flood(addr, &path, 1, 1000), flood(addr, &path, 3, 1000))
+        (
+            flood(addr, &path, None, 1, 1000),
+            flood(addr, &path, None, 3, 1000),
+        )
     })
     .await
     .unwrap();
@@ -382,7 +392,7 @@ async fn message_files_go_to_storage_without_being_held() {
     let posts: Vec<_> = (0..4)
         .map(|_| {
             let path = path.clone();
-            std::thread::spawn(move || flood(addr, &path, 1, (25 << 20) - 4096))
+            std::thread::spawn(move || flood(addr, &path, None, 1, (25 << 20) - 4096))
         })
         .collect();
     for post in posts {
@@ -459,7 +469,7 @@ async fn bogus_webhook_tokens_cost_no_memory() {
             std::thread::spawn(move || {
                 let path = format!("/api/v9/webhooks/{}/not-a-token", 1000 + i);
                 // Just under the attachment limit each (25 MiB), as the attack was.
-                flood(addr, &path, 10, (25 << 20) - 4096)
+                flood(addr, &path, None, 10, (25 << 20) - 4096)
             })
         })
         .collect();

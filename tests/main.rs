@@ -25,6 +25,7 @@ mod guilds;
 mod hostile_cdn;
 mod hostile_edge;
 mod hostile_input;
+mod hostile_pool;
 mod hostile_rules;
 mod intents;
 mod interactions;

@@ -1,7 +1,7 @@
 //! CDN misses per address. Files are found by ids in their paths; an address that keeps asking
 //! for ones that are not there is walking ids, so after `cdn.not_found_limit` misses in a
 //! window it gets 429 for the rest of it, before anything is looked up (a hit would tell it
-//! as much as a miss).
+//! as much as a miss). An IPv6 /64 counts as one address.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use spacebar_actors::sync::lock;
 
+use crate::http::client_address::limit_key;
 use crate::http::rate_limits::buckets::{Buckets, Rule};
 
 /// Windows that ended are swept every this many misses.
@@ -36,7 +37,7 @@ impl Misses {
         let Some(rule) = self.rule else {
             return Ok(());
         };
-        match lock(&self.buckets).wait(&address, rule, Instant::now()) {
+        match lock(&self.buckets).wait(&limit_key(address), rule, Instant::now()) {
             None => Ok(()),
             Some(wait) => Err(wait),
         }
@@ -56,7 +57,7 @@ impl Misses {
         {
             buckets.sweep(now, rule.window);
         }
-        buckets.take(address, rule, now);
+        buckets.take(limit_key(address), rule, now);
     }
 }
 

@@ -12,7 +12,7 @@ pub mod remote;
 mod serve;
 pub mod signing;
 mod upload;
-mod work;
+pub mod work;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,6 +3,7 @@
 //! core by default) and at most `cdn.image_queue` more wait; past that the caller is told the
 //! server is busy instead of queueing memory. Own threads, not tokio's blocking pool, also
 //! keep the allocator's per-thread arenas (which hold on to freed decode buffers) few.
+//! The same bounded pool shape runs password hashes (`credentials::password`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -13,7 +14,7 @@ use tokio::sync::oneshot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {
-    #[error("too many images are being decoded")]
+    #[error("every worker is busy and the queue is full")]
     Busy,
     #[error("an image job panicked")]
     Failed,

@@ -1,19 +1,53 @@
-//! Password hashes (bcrypt). Hashing is slow on purpose, so both functions run on the blocking
-//! thread pool, never on an event-loop thread.
+//! Password hashes (bcrypt). Hashing is slow on purpose (a core for a good part of a second),
+//! and login is open to anyone, so it runs on a few threads of its own, never on an event-loop
+//! thread: at most one hash per core at once and a bounded queue behind them. Past that the
+//! caller is told the server is busy (503 with `Retry-After`) rather than piling up work.
+
+use std::sync::OnceLock;
+
+use crate::cdn::work::{ImageWork, WorkError};
+use crate::http::error::ApiError;
 
 /// bcrypt reads at most 72 bytes; longer passwords are refused rather than cut short.
 pub const MAX_PASSWORD_BYTES: usize = 72;
+
+/// Hashes that may wait for a thread, per core (at cost 12, a few seconds' worth).
+const WAITING_PER_CORE: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("bcrypt: {0}")]
     Bcrypt(#[from] bcrypt::BcryptError),
-    #[error("hashing task: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    #[error("password hashing: {0}")]
+    Work(#[from] WorkError),
+}
+
+/// Busy hashers are a 503 the client may retry; anything else a bug.
+impl From<PasswordError> for ApiError {
+    #[track_caller]
+    fn from(error: PasswordError) -> Self {
+        match error {
+            PasswordError::Work(WorkError::Busy) => Self::Unavailable {
+                source: error.into(),
+            },
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// The hashing threads (one per core), started with the first hash.
+fn hashers() -> &'static ImageWork {
+    static HASHERS: OnceLock<ImageWork> = OnceLock::new();
+    HASHERS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        ImageWork::new(cores, cores * WAITING_PER_CORE)
+    })
 }
 
 pub async fn hash(password: String, cost: u32) -> Result<String, PasswordError> {
-    Ok(tokio::task::spawn_blocking(move || bcrypt::hash(password, cost)).await??)
+    Ok(hashers()
+        .run(move || bcrypt::hash(password, cost))
+        .await??)
 }
 
 /// A well-formed hash of nobody's password at `cost`. A login for an unknown account checks the
@@ -25,10 +59,9 @@ pub fn decoy(cost: u32) -> String {
 
 /// Whether `password` matches `hash`; a malformed hash never matches.
 pub async fn verify(password: String, hash: String) -> Result<bool, PasswordError> {
-    Ok(
-        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-            .await?,
-    )
+    Ok(hashers()
+        .run(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        .await?)
 }
 
 #[cfg(test)]

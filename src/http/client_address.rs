@@ -29,3 +29,35 @@ pub fn request_address(req: &HttpRequest, config: &Config) -> Option<IpAddr> {
         .and_then(|last| last.trim().parse().ok());
     Some(forwarded.unwrap_or(peer))
 }
+
+/// Who a per-address limit counts `address` as. An IPv6 subscriber is handed a whole /64 (and
+/// picks any address in it at will), so every address of a /64 counts as one; an IPv4 address
+/// written as IPv6 (`::ffff:a.b.c.d`, from a dual-stack socket) counts as itself.
+pub fn limit_key(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> String {
+        text.parse()
+            .map(limit_key)
+            .map(|k| k.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_counts_as_one_address() {
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_ne!(key("::ffff:198.51.100.7"), key("::ffff:198.51.100.8"));
+    }
+}

@@ -150,11 +150,7 @@ macro_rules! internal_from {
         }
     )*};
 }
-internal_from!(
-    crate::credentials::password::PasswordError,
-    jsonwebtoken::errors::Error,
-    serde_json::Error
-);
+internal_from!(jsonwebtoken::errors::Error, serde_json::Error);
 
 /// Seconds a client is told to wait (`Retry-After`) when the database cannot be reached: an
 /// embedded cluster restarts well within it.
@@ -238,7 +234,7 @@ impl ResponseError for ApiError {
                 tracing::error!(error = %source, %location, "request failed");
             }
             Self::Unavailable { source } => {
-                tracing::warn!(error = %source, "database unavailable");
+                tracing::warn!(error = %source, "unavailable for now");
             }
             _ => {}
         }

@@ -26,10 +26,13 @@ pub async fn login(
     state: Data<AppState>,
     Json(body): Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let user = User::find_by_email(&mut conn, &normalise_email(&body.login))
-        .await?
-        .filter(|user| !user.deleted);
+    // The connection goes back before bcrypt: nobody, signed in or not, holds one through it.
+    let user = {
+        let mut conn = state.pool.get().await?;
+        User::find_by_email(&mut conn, &normalise_email(&body.login))
+            .await?
+            .filter(|user| !user.deleted)
+    };
     let hash = user.as_ref().and_then(|user| user.password_hash.clone());
     // Without a hash to check, one is checked all the same: the answer takes as long either way.
     let known = hash.is_some();
@@ -49,7 +52,7 @@ pub async fn login(
         });
     }
     let session_id = state.snowflakes.next();
-    auth_sessions::create(&mut conn, session_id, user.id).await?;
+    auth_sessions::create(&mut *state.pool.get().await?, session_id, user.id).await?;
     let token = state.tokens.issue(user.id, session_id)?;
     let settings = settings::merged(&user.settings);
     Ok(HttpResponse::Ok().json(json!({

@@ -111,10 +111,10 @@ async fn create(
     }
     let emoji_id = state.snowflakes.next();
     let max = state.cdn.config.max_emoji_bytes;
-    let (_, info) = state
+    let stored = state
         .cdn
-        .store_data_url("image", &body.image, max, |_| Key::emoji(emoji_id))
-        .await?;
+        .store_data_url("image", &body.image, max, |_| Key::emoji(emoji_id));
+    let ((_, info), mut conn) = state.unheld(conn, stored).await?;
     let emoji = Emoji {
         id: emoji_id,
         guild_id,

@@ -109,11 +109,9 @@ pub async fn found(
     let owner = Member::new(guild.id, user.id);
     let guild_id = guild.id;
     let icon_key = |hash: &str| Key::image(ImageArea::Icon, guild_id, hash);
-    guild.icon = state
-        .cdn
-        .image_field("icon", icon.map(Some), icon_key)
-        .await?
-        .flatten();
+    let icon = state.cdn.image_field("icon", icon.map(Some), icon_key);
+    let (icon, mut conn) = state.unheld(conn, icon).await?;
+    guild.icon = icon.flatten();
     let saved = conn
         .transaction(async |conn| {
             guild.insert(conn).await?;

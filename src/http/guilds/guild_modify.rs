@@ -120,25 +120,29 @@ pub async fn modify(
     ];
     let mut stored: Vec<(ImageArea, Option<String>, Option<String>)> = Vec::new();
     let mut failed = None;
-    for (area, field, value) in images {
-        let key = |hash: &str| Key::image(area, guild_id, hash);
-        match state.cdn.image_field(field, value, key).await {
-            Ok(Some(new)) => {
-                let slot = match area {
-                    ImageArea::Icon => &mut changed.icon,
-                    ImageArea::Banner => &mut changed.banner,
-                    _ => &mut changed.splash,
-                };
-                stored.push((area, slot.clone(), new.clone()));
-                *slot = new;
-            }
-            Ok(None) => {}
-            Err(error) => {
-                failed = Some(error);
-                break;
+    let store = async {
+        for (area, field, value) in images {
+            let key = |hash: &str| Key::image(area, guild_id, hash);
+            match state.cdn.image_field(field, value, key).await {
+                Ok(Some(new)) => {
+                    let slot = match area {
+                        ImageArea::Icon => &mut changed.icon,
+                        ImageArea::Banner => &mut changed.banner,
+                        _ => &mut changed.splash,
+                    };
+                    stored.push((area, slot.clone(), new.clone()));
+                    *slot = new;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    failed = Some(error);
+                    break;
+                }
             }
         }
-    }
+        Ok(())
+    };
+    let ((), mut conn) = state.unheld(conn, store).await?;
     let (before, after) = (
         guild::properties(&access.guild),
         guild::properties(&changed),

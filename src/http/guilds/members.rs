@@ -23,7 +23,7 @@ use super::{snapshot, voice_states};
 use crate::audit::{action, changes, Audit, Entry};
 use crate::db::members::Member;
 use crate::db::users::User;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
 use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
@@ -139,7 +139,7 @@ pub async fn modify(
     let user_id = target("user_id", &path.1, session.user.id)?;
     let mut conn = state.pool.get().await?;
     let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let (member, user) = change(&state, &mut conn, &access, &audit, user_id, body).await?;
+    let (member, user) = change(&state, conn, &access, &audit, user_id, body).await?;
     Ok(HttpResponse::Ok().json(guild::member(&member, Some(&user))))
 }
 
@@ -169,7 +169,7 @@ pub async fn modify_own_nick(
         avatar: None,
         channel_id: None,
     };
-    let (member, _) = change(&state, &mut conn, &access, &audit, session.user.id, body).await?;
+    let (member, _) = change(&state, conn, &access, &audit, session.user.id, body).await?;
     Ok(HttpResponse::Ok().json(json!({ "nick": member.nick })))
 }
 
@@ -210,13 +210,13 @@ pub async fn kick(
 /// Applies a member change with every check it needs, saves it and tells the guild.
 async fn change(
     state: &AppState,
-    conn: &mut Connection,
+    mut conn: Pooled,
     access: &GuildAccess,
     audit: &Audit,
     user_id: i64,
     body: ModifyMember,
 ) -> Result<(Member, User), ApiError> {
-    let (mut member, user) = find(conn, access.guild.id, user_id).await?;
+    let (mut member, user) = find(&mut conn, access.guild.id, user_id).await?;
     let before = member.clone();
     let is_self = user_id == access.member.user_id;
     if let Some(nick) = body.nick {
@@ -299,7 +299,7 @@ async fn change(
     // Checked before anything is written: a move of someone not in voice changes nothing.
     let destination = match body.channel_id {
         Some(channel_id) => {
-            Some(voice_states::move_target(state, conn, access, user_id, channel_id).await?)
+            Some(voice_states::move_target(state, &mut conn, access, user_id, channel_id).await?)
         }
         None => None,
     };
@@ -308,8 +308,9 @@ async fn change(
     let old_avatar = member.avatar.clone();
     let new_avatar = match body.avatar {
         Some(_) if !is_self => return Err(ApiError::MissingPermissions),
-        avatar => state.cdn.image_field("avatar", avatar, avatar_key).await?,
+        avatar => state.cdn.image_field("avatar", avatar, avatar_key),
     };
+    let (new_avatar, mut conn) = state.unheld(conn, new_avatar).await?;
     if let Some(new_avatar) = &new_avatar {
         member.avatar.clone_from(new_avatar);
     }

@@ -114,7 +114,10 @@ pub async fn create(
     apply(&access, &mut role, body)?;
     let role_id = role.id;
     let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
-    if let Some(Some(hash)) = state.cdn.image_field("icon", icon, icon_key).await? {
+    let (icon, mut conn) = state
+        .unheld(conn, state.cdn.image_field("icon", icon, icon_key))
+        .await?;
+    if let Some(Some(hash)) = icon {
         role.icon = Some(hash);
     }
     let created = guild::role(&role);
@@ -163,7 +166,9 @@ pub async fn modify(
     apply(&access, &mut role, body)?;
     let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
     let old_icon = role.icon.clone();
-    let new_icon = state.cdn.image_field("icon", icon, icon_key).await?;
+    let (new_icon, mut conn) = state
+        .unheld(conn, state.cdn.image_field("icon", icon, icon_key))
+        .await?;
     if let Some(new_icon) = &new_icon {
         role.icon.clone_from(new_icon);
     }

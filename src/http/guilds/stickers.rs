@@ -148,7 +148,6 @@ async fn create(
         expressions::require_create(&access)?;
     }
     let form = read_form(&req, payload, state.cdn.config.max_sticker_bytes).await?;
-    let mut conn = state.pool.get().await?;
     let mut errors = FormErrors::default();
     let name = form.name.unwrap_or_default();
     check_fields(
@@ -173,6 +172,7 @@ async fn create(
         }
     };
     errors.into_result()?;
+    let mut conn = state.pool.get().await?;
     if Sticker::of_guild(&mut conn, guild_id).await?.len() >= MAX_STICKERS {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
@@ -192,12 +192,10 @@ async fn create(
         created_at: Utc::now(),
     };
     let key = Key::sticker(sticker.id).ok_or(ApiError::Unknown(Unknown::Sticker))?;
-    state
-        .cdn
-        .storage
-        .put(&key, file)
-        .await
-        .map_err(ApiError::internal)?;
+    let put = async { state.cdn.storage.put(&key, file).await };
+    let ((), mut conn) = state
+        .unheld(conn, async { put.await.map_err(ApiError::internal) })
+        .await?;
     let entry = audit
         .entry(
             &state,

@@ -67,7 +67,8 @@ pub async fn callback(
         found.map(|i| (conn, i)).ok_or_else(unknown)
     };
     drop(find().await?);
-    let (body, _) = files::read_body(&req, payload, &state).await?;
+    // Files are not kept with a response: refused before any is stored.
+    let (body, _) = files::read_body(&req, payload, &state, false).await?;
     let answer: Answer = parse_value(body)?;
     let (mut conn, interaction) = find().await?;
     if interaction.response_type.is_some() {

@@ -52,7 +52,8 @@ pub async fn invoke(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config();
-    let (body, _) = files::read_body(&req, payload, &state).await?;
+    // Files are no part of an invocation: refused before any is stored.
+    let (body, _) = files::read_body(&req, payload, &state, false).await?;
     let asked: Invocation = parse_value(body)?;
     let user = &session.user;
     let mut conn = state.pool.get().await?;

@@ -28,7 +28,7 @@ use spacebar_actors::sync::lock;
 
 use crate::config::{RateLimitsConfig, RuleConfig};
 use crate::db::users::User;
-use crate::http::client_address::client_address;
+use crate::http::client_address::{client_address, limit_key};
 use crate::rights;
 use crate::server::AppState;
 use buckets::{Buckets, Rule, Verdict};
@@ -46,6 +46,7 @@ const SWEEP_EVERY: u64 = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Caller {
     Account(i64),
+    /// Its [`limit_key`]: an IPv6 /64 is one caller.
     Address(IpAddr),
 }
 
@@ -142,7 +143,7 @@ pub async fn limit(
         .and_then(|value| value.to_str().ok())
         .and_then(|token| state.tokens.verify(bare(token)))
         .map(|claims| claims.user_id);
-    let address = client_address(&req, &config);
+    let address = client_address(&req, &config).map(limit_key);
     let caller = match (class, account, address) {
         (Class::Auth, _, Some(ip)) | (_, None, Some(ip)) => Caller::Address(ip),
         (_, Some(user_id), _) => Caller::Account(user_id),

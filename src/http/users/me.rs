@@ -95,7 +95,6 @@ pub async fn update(
     let limits = &state.config().limits;
     let mut errors = FormErrors::default();
     let mut changes = UserChanges::default();
-    let mut conn = state.pool.get().await?;
 
     let username = body
         .username
@@ -108,6 +107,8 @@ pub async fn update(
     if (username.is_some() || email.is_some() || body.new_password.is_some()) && !me.bot {
         check_current_password(me, body.password, &mut errors).await?;
     }
+    // Taken after bcrypt, not held through it.
+    let mut conn = state.pool.get().await?;
     if let Some(username) = username {
         ApiError::require(me.rights, rights::SELF_EDIT_NAME)?;
         validate_username(&username, limits.user_max_username, &mut errors);
@@ -182,33 +183,36 @@ pub async fn update(
         .map(|name| name.filter(|n| !n.trim().is_empty()));
     errors.into_result()?;
 
-    let new_session = match body.new_password {
-        Some(new_password) => {
-            changes.password_hash = Some(Some(
-                password::hash(new_password, state.config().security.bcrypt_cost).await?,
-            ));
-            Some(state.snowflakes.next())
-        }
-        None => None,
-    };
     let cdn = &state.cdn;
     let avatar_key = |hash: &str| Key::image(ImageArea::Avatar, me.id, hash);
     let banner_key = |hash: &str| Key::image(ImageArea::Banner, me.id, hash);
-    changes.avatar = cdn.image_field("avatar", body.avatar, avatar_key).await?;
-    changes.banner = match cdn.image_field("banner", body.banner, banner_key).await {
-        Ok(banner) => banner,
-        Err(error) => {
-            let new_avatar = changes.avatar.clone().flatten();
-            cdn.settle_image(
-                false,
-                me.avatar.as_deref(),
-                new_avatar.as_deref(),
-                avatar_key,
-            )
-            .await;
-            return Err(error);
+    let slow_work = async {
+        if let Some(new_password) = body.new_password {
+            let cost = state.config().security.bcrypt_cost;
+            changes.password_hash = Some(Some(password::hash(new_password, cost).await?));
         }
+        changes.avatar = cdn.image_field("avatar", body.avatar, avatar_key).await?;
+        changes.banner = match cdn.image_field("banner", body.banner, banner_key).await {
+            Ok(banner) => banner,
+            Err(error) => {
+                let new_avatar = changes.avatar.clone().flatten();
+                cdn.settle_image(
+                    false,
+                    me.avatar.as_deref(),
+                    new_avatar.as_deref(),
+                    avatar_key,
+                )
+                .await;
+                return Err(error);
+            }
+        };
+        Ok(())
     };
+    let ((), mut conn) = state.unheld(conn, slow_work).await?;
+    let new_session = changes
+        .password_hash
+        .is_some()
+        .then(|| state.snowflakes.next());
     let saved = save(&mut conn, me.id, &changes, new_session).await;
     for (old, new, key) in [
         (

@@ -77,7 +77,7 @@ async fn body(
             followups::interaction(&mut conn, id, token).await?;
         }
     }
-    files::read_body(req, payload, state).await
+    files::read_body(req, payload, state, true).await
 }
 
 /// The files a webhook sends with a message to `channel_id`: multipart parts only (a webhook

@@ -134,9 +134,9 @@ pub async fn create(
     let id = state.snowflakes.next();
     let avatar = state
         .cdn
-        .image_field("avatar", body.avatar.map(Some), avatar_key(id))
-        .await?
-        .flatten();
+        .image_field("avatar", body.avatar.map(Some), avatar_key(id));
+    let (avatar, mut conn) = state.unheld(conn, avatar).await?;
+    let avatar = avatar.flatten();
     let webhook = Webhook {
         id,
         kind: kind::INCOMING,
@@ -258,7 +258,7 @@ pub async fn modify(
         avatar: body.avatar,
         channel_id,
     };
-    let webhook = change(&state, &mut conn, &audit, Some(user_id), webhook, patch).await?;
+    let (webhook, mut conn) = change(&state, conn, &audit, Some(user_id), webhook, patch).await?;
     one(&req, &state, &mut conn, webhook).await
 }
 

@@ -22,7 +22,7 @@ use spacebar_actors::guild::Audience;
 use crate::audit::{action, Audit, Entry};
 use crate::db::guilds::Guild;
 use crate::db::webhooks::{Webhook, WebhookChanges};
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::permissions::bits;
@@ -158,23 +158,24 @@ struct Patch {
 }
 
 /// Changes a webhook (`actor` made the change, or nobody: its token did), writing the audit
-/// entry in the same transaction; then WEBHOOKS_UPDATE. The webhook as it is now.
+/// entry in the same transaction; then WEBHOOKS_UPDATE. The webhook as it is now, and the
+/// connection `conn` gave way to while the avatar was stored.
 async fn change(
     state: &AppState,
-    conn: &mut Connection,
+    conn: Pooled,
     audit: &Audit,
     actor: Option<i64>,
     webhook: Webhook,
     patch: Patch,
-) -> Result<Webhook, ApiError> {
+) -> Result<(Webhook, Pooled), ApiError> {
     let name = patch
         .name
         .map(|name| check_name("name", &name))
         .transpose()?;
     let avatar = state
         .cdn
-        .image_field("avatar", patch.avatar, avatar_key(webhook.id))
-        .await?;
+        .image_field("avatar", patch.avatar, avatar_key(webhook.id));
+    let (avatar, mut conn) = state.unheld(conn, avatar).await?;
     let changes = WebhookChanges {
         name,
         avatar,
@@ -226,7 +227,7 @@ async fn change(
         updated.guild_id,
         &[webhook.channel_id, updated.channel_id],
     )?;
-    Ok(updated)
+    Ok((updated, conn))
 }
 
 /// Deletes a webhook with its audit entry (by `actor`, or nobody: its token did); then

@@ -60,7 +60,7 @@ pub async fn modify(
         avatar: body.avatar,
         channel_id: None,
     };
-    let webhook = change(&state, &mut conn, &audit, None, webhook, patch).await?;
+    let (webhook, _) = change(&state, conn, &audit, None, webhook, patch).await?;
     Ok(shown(&req, &state, &webhook))
 }
 

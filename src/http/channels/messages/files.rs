@@ -84,11 +84,13 @@ impl Drop for Staged {
 
 /// The message body as JSON, with the files of a multipart body: no file above the attachment
 /// limit, no more files than a message takes, and all parts together within
-/// [`Config::max_multipart_bytes`] (40005 as soon as the body goes past it).
+/// [`Config::max_multipart_bytes`] (40005 as soon as the body goes past it). Unless
+/// `accept_files`, the first file part is refused (50013) before any of it is stored.
 pub async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
+    accept_files: bool,
 ) -> Result<(Value, Vec<SentFile>), ApiError> {
     let config = state.config();
     let (max_json, limits) = (config.http.max_json_bytes, &config.limits);
@@ -121,6 +123,9 @@ pub async fn read_body(
             .and_then(|d| d.get_filename())
             .map(str::to_string);
         if let Some(filename) = filename {
+            if !accept_files {
+                return Err(ApiError::MissingPermissions);
+            }
             if files.len() == max_files {
                 return Err(too_many(max_files));
             }

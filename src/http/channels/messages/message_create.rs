@@ -4,8 +4,9 @@
 //! `last_message_id` and the sender's read state commit together; then MESSAGE_CREATE to whoever
 //! sees the channel. Answers 200, never 201: Fermi treats 201 as a failure.
 //!
-//! The body is JSON, or multipart with files (see `files`); files need ATTACH_FILES and are
-//! stored only once everything else is found in order.
+//! The body is JSON, or multipart with files (see `files`). SEND_MESSAGES and ATTACH_FILES are
+//! checked before the body is read: without ATTACH_FILES a file part is refused before any of it
+//! is stored. Staged files become the message's only once everything else is found in order.
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path};
@@ -84,23 +85,30 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = snowflake("channel_id", &path)?;
-    let (body, sent) = files::read_body(&req, payload, &state).await?;
-    let body: CreateMessage = crate::http::json::parse_value(body)?;
     let user = &session.user;
     ApiError::require(user.rights, rights::SEND_MESSAGES)?;
+    // Who may send here is settled before the body is read (files are stored as they arrive),
+    // and no connection is held while the client sends it.
+    let access = {
+        let mut conn = state.pool.get().await?;
+        let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
+        if !access.is_text() {
+            return Err(ApiError::Plain {
+                status: StatusCode::BAD_REQUEST,
+                code: 50008,
+                message: "Cannot send messages in a non-text channel",
+            });
+        }
+        access.require(bits::SEND_MESSAGES)?;
+        if access.channel.kind == channel_kind::DM {
+            require_reachable(&mut conn, user.id, &access.recipients).await?;
+        }
+        access
+    };
+    let attach = access.require(bits::ATTACH_FILES).is_ok();
+    let (body, sent) = files::read_body(&req, payload, &state, attach).await?;
+    let body: CreateMessage = crate::http::json::parse_value(body)?;
     let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
-    if !access.is_text() {
-        return Err(ApiError::Plain {
-            status: StatusCode::BAD_REQUEST,
-            code: 50008,
-            message: "Cannot send messages in a non-text channel",
-        });
-    }
-    access.require(bits::SEND_MESSAGES)?;
-    if access.channel.kind == channel_kind::DM {
-        require_reachable(&mut conn, user.id, &access.recipients).await?;
-    }
 
     let content = body.content.unwrap_or_default();
     check_content(&content, state.config().limits.message_max_characters)?;
