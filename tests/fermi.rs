@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::cdn::{data_url, png};
 use crate::common::gateway::{Event, Gateway};
-use crate::common::guild::{guild, join, shared_guild};
+use crate::common::guild::{guild, join, join_through_invite, shared_guild};
 use crate::common::http::befriend;
 use crate::common::http::{account, assert_form_error, get, patch, post, request, Account};
 use crate::common::TestServer;
@@ -75,22 +75,7 @@ async fn live_guild_creates_come_in_the_shape_each_session_asked_for() {
     let mut joiner_v2 = fermi(&server, &joiner.token).await;
     let guild_id = created.body["id"].as_str().unwrap();
     let channel = created.body["system_channel_id"].as_str().unwrap();
-    let invite = post(
-        &server,
-        &format!("{V9}/channels/{channel}/invites"),
-        Some(&owner.token),
-        json!({}),
-    )
-    .await;
-    let code = invite.body["code"].as_str().unwrap();
-    let joined = post(
-        &server,
-        &format!("{V9}/invites/{code}"),
-        Some(&joiner.token),
-        json!({}),
-    )
-    .await;
-    assert_eq!(joined.status, 200, "{:?}", joined.body);
+    join_through_invite(&server, &owner.token, channel, &joiner.token).await;
     let shaped = joiner_v2.dispatch("GUILD_CREATE").await["d"].clone();
     assert_eq!(shaped["id"], guild_id);
     assert_client_state_v2(&shaped, "Fermi guild", &joiner, &owner);

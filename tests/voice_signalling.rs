@@ -8,7 +8,7 @@ use spacebar_actors::voice::{Admission, Flags, RoomKey};
 use crate::common::gateway::Gateway;
 use awc::http::Method;
 
-use crate::common::guild::shared_guild;
+use crate::common::guild::{join_through_invite, shared_guild};
 use crate::common::http::{account, get, patch, post, request, Account};
 use crate::common::TestServer;
 
@@ -451,22 +451,7 @@ async fn voice_states_reach_later_sessions_and_end_with_the_session() {
     let (mut c, _) = connect(&server, &carol.token).await;
     let guild_object = get(&server, &format!("{V9}/guilds/{guild}"), Some(&alice.token)).await;
     let text = guild_object.body["system_channel_id"].as_str().unwrap();
-    let invite = post(
-        &server,
-        &format!("{V9}/channels/{text}/invites"),
-        Some(&alice.token),
-        json!({}),
-    )
-    .await;
-    let code = invite.body["code"].as_str().unwrap();
-    let joined = post(
-        &server,
-        &format!("{V9}/invites/{code}"),
-        Some(&carol.token),
-        json!({}),
-    )
-    .await;
-    assert_eq!(joined.status, 200, "{:?}", joined.body);
+    join_through_invite(&server, &alice.token, text, &carol.token).await;
     let created = c.dispatch("GUILD_CREATE").await["d"].clone();
     assert_eq!(
         created["voice_states"][0]["user_id"],

@@ -38,24 +38,31 @@ async fn create(server: &impl Server, owner: &Account) -> (String, String) {
 
 /// Registers `name` and joins them to the guild through a new invite.
 pub async fn join(server: &impl Server, guild: &Guild, name: &str) -> Account {
+    let joiner = account(server, name).await;
+    join_through_invite(server, &guild.owner.token, &guild.channel, &joiner.token).await;
+    joiner
+}
+
+/// `inviter` makes an invite to `channel` and `joiner` accepts it (for a joiner whose gateway
+/// is already open, to see the GUILD_CREATE that follows).
+pub async fn join_through_invite(server: &impl Server, inviter: &str, channel: &str, joiner: &str) {
     let invite = post(
         server,
-        &format!("/api/v9/channels/{}/invites", guild.channel),
-        Some(&guild.owner.token),
+        &format!("/api/v9/channels/{channel}/invites"),
+        Some(inviter),
         json!({ "max_age": 0, "unique": true }),
     )
     .await;
+    assert_eq!(invite.status, 200, "{:?}", invite.body);
     let code = invite.body["code"].as_str().unwrap();
-    let joiner = account(server, name).await;
     let joined = post(
         server,
         &format!("/api/v9/invites/{code}"),
-        Some(&joiner.token),
+        Some(joiner),
         json!({}),
     )
     .await;
     assert_eq!(joined.status, 200, "{:?}", joined.body);
-    joiner
 }
 
 /// A guild of `owner`'s that `others` joined through an invite: (guild id, channel id).
