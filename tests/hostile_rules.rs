@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::bots::{application_with_bot, authorize};
 use crate::common::gateway::Gateway;
 use crate::common::guild::{guild, join, shared_guild, text_channel};
-use crate::common::http::{account, get, patch, post, request, Account, Response};
+use crate::common::http::{account, get, open_dm, patch, post, request, Account, Response};
 use crate::common::TestServer;
 use crate::voice_signalling::{connect, op4, voice_guild};
 
@@ -394,19 +394,6 @@ async fn an_ephemeral_answer_is_nobody_elses_to_read_reply_to_react_to_or_pin() 
         "{:?}",
         history.body
     );
-}
-
-/// The DM `from` opens with `to`: its id.
-async fn open_dm(server: &TestServer, from: &Account, to: &Account) -> String {
-    let opened = post(
-        server,
-        &format!("{V9}/users/@me/channels"),
-        Some(&from.token),
-        json!({ "recipient_id": to.id }),
-    )
-    .await;
-    assert_eq!(opened.status, 200, "{:?}", opened.body);
-    opened.body["id"].as_str().unwrap().to_string()
 }
 
 #[actix_web::test]

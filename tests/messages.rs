@@ -1838,15 +1838,7 @@ async fn a_dm_works_the_same_between_its_recipients() {
         id: p.id.clone(),
     };
     shared_guild(&server, &account(&alice), &[&account(&bob)]).await;
-    let opened = post(
-        &server,
-        "/api/v9/users/@me/channels",
-        Some(&alice.token),
-        json!({ "recipient_id": bob.id }),
-    )
-    .await;
-    assert_eq!(opened.status, 200, "{:?}", opened.body);
-    let dm = opened.body["id"].as_str().unwrap().to_string();
+    let dm = crate::common::http::open_dm(&server, &account(&alice), &account(&bob)).await;
 
     let sent = send(
         &server,

@@ -407,15 +407,7 @@ async fn a_dm_is_searched_by_its_recipients() {
     let eve = crate::common::http::account(&server, "eve").await;
     // A DM between strangers is refused (50007): these two are friends.
     crate::common::http::befriend(&server, &alice, &bob).await;
-    let opened = post(
-        &server,
-        "/api/v9/users/@me/channels",
-        Some(&alice.token),
-        json!({ "recipient_id": bob.id }),
-    )
-    .await;
-    assert_eq!(opened.status, 200, "{:?}", opened.body);
-    let dm = opened.body["id"].as_str().unwrap().to_string();
+    let dm = crate::common::http::open_dm(&server, &alice, &bob).await;
     say(&server, &alice.token, &dm, "dinner at eight?").await;
     say(&server, &bob.token, &dm, "sure, dinner it is").await;
 

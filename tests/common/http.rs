@@ -170,6 +170,19 @@ pub async fn befriend(server: &impl Server, a: &Account, b: &Account) {
     assert_eq!(accepted.status, 204, "{:?}", accepted.body);
 }
 
+/// `from` opens (or finds) their DM with `to`; its channel id.
+pub async fn open_dm(server: &impl Server, from: &Account, to: &Account) -> String {
+    let opened = post(
+        server,
+        "/api/v9/users/@me/channels",
+        Some(&from.token),
+        json!({ "recipient_id": to.id }),
+    )
+    .await;
+    assert_eq!(opened.status, 200, "{:?}", opened.body);
+    opened.body["id"].as_str().unwrap().to_string()
+}
+
 /// Asserts a 50035 form error with `code` at `field`.
 pub fn assert_form_error(response: &Response, field: &str, code: &str) {
     assert_eq!(response.status, 400, "{:?}", response.body);
