@@ -14,12 +14,10 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use chrono::Utc;
 use serde_json::{json, Map, Value};
-use spacebar_actors::guild::Audience;
 
 use crate::db::audit_log::AuditLogEntry;
 use crate::db::Connection;
 use crate::http::error::ApiError;
-use crate::permissions::bits;
 use crate::server::AppState;
 use crate::wire::guild::{id, opt_id};
 
@@ -174,6 +172,14 @@ impl Entry {
         .await
     }
 
+    /// GUILD_AUDIT_LOG_ENTRY_CREATE, for the members with VIEW_AUDIT_LOG.
+    pub fn event(&self) -> crate::events::Event {
+        crate::events::Event::GuildAuditLogEntryCreate {
+            guild_id: self.0.guild_id,
+            entry: wire(&self.0),
+        }
+    }
+
     /// Writes several (one change may make more than one entry).
     pub async fn write_all(entries: &[Entry], conn: &mut Connection) -> diesel::QueryResult<()> {
         for entry in entries {
@@ -193,16 +199,8 @@ impl AppState {
 
     /// After the commit: GUILD_AUDIT_LOG_ENTRY_CREATE to the members with VIEW_AUDIT_LOG.
     pub fn audit_logged(&self, entry: &Entry) -> Result<(), ApiError> {
-        let entry = &entry.0;
-        let mut data = wire(entry);
-        data["guild_id"] = id(entry.guild_id).into();
-        self.guild_event(
-            entry.guild_id,
-            "GUILD_AUDIT_LOG_ENTRY_CREATE",
-            &data,
-            Audience::Permission(bits::VIEW_AUDIT_LOG),
-            Vec::new(),
-        )
+        self.publish(&entry.event());
+        Ok(())
     }
 }
 

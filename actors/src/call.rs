@@ -7,6 +7,7 @@
 //! Ringing stops when the one rung joins, declines (`POST …/call/stop-ringing`), or after
 //! [`RING_FOR`]; a participant may ring recipients again (`POST …/call/ring`).
 
+use crate::event_name::EventName;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -182,7 +183,7 @@ impl Calls {
         });
         self.deliver(channel_id, notices);
         if let Some((state, recipients)) = state {
-            self.tell(&recipients, "VOICE_STATE_UPDATE", &state);
+            self.tell(&recipients, EventName::VoiceStateUpdate, &state);
         }
     }
 
@@ -206,7 +207,7 @@ impl Calls {
                 .find(|p| p.session_id == session_id);
             match (session, Dispatch::new(event, &d)) {
                 (Some(participant), Ok(dispatch)) => participant.session.do_send(Deliver(dispatch)),
-                (_, Err(error)) => tracing::error!(%error, event, "call event did not serialise"),
+                (_, Err(error)) => tracing::error!(%error, %event, "call event did not serialise"),
                 (None, _) => {}
             }
         }
@@ -250,15 +251,15 @@ impl Calls {
             .is_none_or(|p| p.session_id != participant.session_id || p.flags() == flags);
         call.participants.insert(user_id, participant);
         let event = if started {
-            "CALL_CREATE"
+            EventName::CallCreate
         } else {
-            "CALL_UPDATE"
+            EventName::CallUpdate
         };
         let call_d = call.to_json(channel_id);
         let state = call.voice_state(channel_id, user_id);
         let recipients = call.recipients.clone();
         self.tell(&recipients, event, &call_d);
-        self.tell(&recipients, "VOICE_STATE_UPDATE", &state);
+        self.tell(&recipients, EventName::VoiceStateUpdate, &state);
         let room = RoomKey::Call { channel_id };
         if !reconnect {
             self.admissions.set_flags(&room, user_id, flags);
@@ -273,7 +274,7 @@ impl Calls {
             "channel_id": channel_id.to_string(),
             "endpoint": join.endpoint,
         });
-        match Dispatch::new("VOICE_SERVER_UPDATE", &server) {
+        match Dispatch::new(EventName::VoiceServerUpdate, &server) {
             Ok(dispatch) => join.session.do_send(Deliver(dispatch)),
             Err(error) => tracing::error!(%error, "VOICE_SERVER_UPDATE did not serialise"),
         }
@@ -301,13 +302,13 @@ impl Calls {
         let ended = call.participants.is_empty();
         let recipients = call.recipients.clone();
         let call_d = call.to_json(channel_id);
-        self.tell(&recipients, "VOICE_STATE_UPDATE", &state);
+        self.tell(&recipients, EventName::VoiceStateUpdate, &state);
         if ended {
             self.calls.remove(&channel_id);
             let gone = json!({ "channel_id": channel_id.to_string() });
-            self.tell(&recipients, "CALL_DELETE", &gone);
+            self.tell(&recipients, EventName::CallDelete, &gone);
         } else {
-            self.tell(&recipients, "CALL_UPDATE", &call_d);
+            self.tell(&recipients, EventName::CallUpdate, &call_d);
         }
     }
 
@@ -340,7 +341,7 @@ impl Calls {
         if changed {
             let d = call.to_json(channel_id);
             let recipients = call.recipients.clone();
-            self.tell(&recipients, "CALL_UPDATE", &d);
+            self.tell(&recipients, EventName::CallUpdate, &d);
         }
     }
 
@@ -353,15 +354,15 @@ impl Calls {
             }
         }
         for (recipients, d) in updates {
-            self.tell(&recipients, "CALL_UPDATE", &d);
+            self.tell(&recipients, EventName::CallUpdate, &d);
         }
     }
 
     /// Sends an event to every session of each recipient.
-    fn tell(&self, recipients: &[i64], event: &'static str, d: &Value) {
+    fn tell(&self, recipients: &[i64], event: EventName, d: &Value) {
         let dispatch = match Dispatch::new(event, d) {
             Ok(dispatch) => dispatch,
-            Err(error) => return tracing::error!(%error, event, "call event did not serialise"),
+            Err(error) => return tracing::error!(%error, %event, "call event did not serialise"),
         };
         for user_id in recipients {
             self.sessions.do_send(DispatchToUser {

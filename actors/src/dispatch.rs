@@ -6,6 +6,7 @@ use actix::Message;
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::event_name::EventName;
 use crate::session::transport::{self, Compression, Encoding};
 
 /// Encodings other than plain JSON, each made on first use.
@@ -23,7 +24,7 @@ const VARIANTS: [(Encoding, Compression); 5] = [
 /// where it happened, whom it is about, and a copy without message content.
 #[derive(Debug)]
 pub struct Dispatch {
-    event: &'static str,
+    event: EventName,
     data: Bytes,
     variants: [OnceLock<Bytes>; VARIANTS.len()],
     /// The guild it happened in; `None` in a DM or the user's own business.
@@ -39,20 +40,17 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    pub fn new<T: Serialize>(
-        event: &'static str,
-        data: &T,
-    ) -> Result<Arc<Self>, serde_json::Error> {
+    pub fn new<T: Serialize>(event: EventName, data: &T) -> Result<Arc<Self>, serde_json::Error> {
         Self::json(event, data).map(Arc::new)
     }
 
     /// Like [`Dispatch::new`], to add to ([`Dispatch::in_guild`] …) before sharing it.
-    pub fn json<T: Serialize>(event: &'static str, data: &T) -> Result<Self, serde_json::Error> {
+    pub fn json<T: Serialize>(event: EventName, data: &T) -> Result<Self, serde_json::Error> {
         Ok(Self::from_json(event, serde_json::to_vec(data)?.into()))
     }
 
     /// A dispatch whose `d` is already JSON text.
-    pub fn from_json(event: &'static str, data: Bytes) -> Self {
+    pub fn from_json(event: EventName, data: Bytes) -> Self {
         Self {
             event,
             data,
@@ -89,7 +87,7 @@ impl Dispatch {
         self
     }
 
-    pub fn event(&self) -> &'static str {
+    pub fn event(&self) -> EventName {
         self.event
     }
 

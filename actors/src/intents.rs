@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::dispatch::Dispatch;
+use crate::event_name::EventName;
 
 /// Discord's intent bits.
 pub mod bits {
@@ -75,73 +76,69 @@ pub fn allowed_privileged(flags: i64) -> u64 {
 }
 
 /// The intent an event needs, from its name and whether it happened in a guild (else in a DM,
-/// or in the user's own business); `None` for events every session gets (READY, RESUMED,
-/// USER_UPDATE, RELATIONSHIP_*, MESSAGE_ACK, a DM's CHANNEL_CREATE, INTERACTION_CREATE, …).
-pub fn required(event: &str, in_guild: bool) -> Option<u64> {
+/// or in the user's own business); `None` for events every session gets (READY, USER_UPDATE,
+/// RELATIONSHIP_*, MESSAGE_ACK, a DM's CHANNEL_CREATE, INTERACTION_CREATE, …). Exhaustive: a
+/// new event name does not compile until it is placed here.
+pub fn required(event: EventName, in_guild: bool) -> Option<u64> {
     use bits::*;
+    use EventName as E;
     let guild_or_dm = |guild: u64, dm: u64| Some(if in_guild { guild } else { dm });
     match event {
-        "GUILD_CREATE"
-        | "GUILD_UPDATE"
-        | "GUILD_DELETE"
-        | "GUILD_ROLE_CREATE"
-        | "GUILD_ROLE_UPDATE"
-        | "GUILD_ROLE_DELETE"
-        | "THREAD_CREATE"
-        | "THREAD_UPDATE"
-        | "THREAD_DELETE"
-        | "THREAD_LIST_SYNC"
-        | "THREAD_MEMBER_UPDATE"
-        | "THREAD_MEMBERS_UPDATE"
-        | "STAGE_INSTANCE_CREATE"
-        | "STAGE_INSTANCE_UPDATE"
-        | "STAGE_INSTANCE_DELETE"
-        | "VOICE_CHANNEL_STATUS_UPDATE"
-        | "VOICE_CHANNEL_START_TIME_UPDATE" => Some(GUILDS),
+        E::GuildCreate
+        | E::GuildUpdate
+        | E::GuildDelete
+        | E::GuildRoleCreate
+        | E::GuildRoleUpdate
+        | E::GuildRoleDelete => Some(GUILDS),
         // A DM's channel events go to its recipients whatever their intents.
-        "CHANNEL_CREATE" | "CHANNEL_UPDATE" | "CHANNEL_DELETE" => in_guild.then_some(GUILDS),
-        "CHANNEL_PINS_UPDATE" => guild_or_dm(GUILDS, DIRECT_MESSAGES),
-        "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" | "GUILD_MEMBER_REMOVE" => Some(GUILD_MEMBERS),
-        "GUILD_AUDIT_LOG_ENTRY_CREATE" | "GUILD_BAN_ADD" | "GUILD_BAN_REMOVE" => {
-            Some(GUILD_MODERATION)
-        }
-        "GUILD_EMOJIS_UPDATE"
-        | "GUILD_STICKERS_UPDATE"
-        | "GUILD_SOUNDBOARD_SOUND_CREATE"
-        | "GUILD_SOUNDBOARD_SOUND_UPDATE"
-        | "GUILD_SOUNDBOARD_SOUND_DELETE"
-        | "GUILD_SOUNDBOARD_SOUNDS_UPDATE" => Some(GUILD_EXPRESSIONS),
-        "GUILD_INTEGRATIONS_UPDATE"
-        | "INTEGRATION_CREATE"
-        | "INTEGRATION_UPDATE"
-        | "INTEGRATION_DELETE" => Some(GUILD_INTEGRATIONS),
-        "WEBHOOKS_UPDATE" => Some(GUILD_WEBHOOKS),
-        "INVITE_CREATE" | "INVITE_DELETE" => Some(GUILD_INVITES),
-        "VOICE_CHANNEL_EFFECT_SEND" | "VOICE_STATE_UPDATE" => Some(GUILD_VOICE_STATES),
-        "PRESENCE_UPDATE" => Some(GUILD_PRESENCES),
-        "MESSAGE_CREATE" | "MESSAGE_UPDATE" | "MESSAGE_DELETE" | "MESSAGE_DELETE_BULK" => {
+        E::ChannelCreate | E::ChannelUpdate | E::ChannelDelete => in_guild.then_some(GUILDS),
+        E::ChannelPinsUpdate => guild_or_dm(GUILDS, DIRECT_MESSAGES),
+        E::GuildMemberAdd | E::GuildMemberUpdate | E::GuildMemberRemove => Some(GUILD_MEMBERS),
+        E::GuildAuditLogEntryCreate | E::GuildBanAdd | E::GuildBanRemove => Some(GUILD_MODERATION),
+        E::GuildEmojisUpdate | E::GuildStickersUpdate => Some(GUILD_EXPRESSIONS),
+        E::WebhooksUpdate => Some(GUILD_WEBHOOKS),
+        E::InviteCreate | E::InviteDelete => Some(GUILD_INVITES),
+        E::VoiceStateUpdate => Some(GUILD_VOICE_STATES),
+        E::PresenceUpdate => Some(GUILD_PRESENCES),
+        E::MessageCreate | E::MessageUpdate | E::MessageDelete | E::MessageDeleteBulk => {
             guild_or_dm(GUILD_MESSAGES, DIRECT_MESSAGES)
         }
-        "MESSAGE_REACTION_ADD"
-        | "MESSAGE_REACTION_REMOVE"
-        | "MESSAGE_REACTION_REMOVE_ALL"
-        | "MESSAGE_REACTION_REMOVE_EMOJI" => {
+        E::MessageReactionAdd
+        | E::MessageReactionRemove
+        | E::MessageReactionRemoveAll
+        | E::MessageReactionRemoveEmoji => {
             guild_or_dm(GUILD_MESSAGE_REACTIONS, DIRECT_MESSAGE_REACTIONS)
         }
-        "TYPING_START" => guild_or_dm(GUILD_MESSAGE_TYPING, DIRECT_MESSAGE_TYPING),
-        "GUILD_SCHEDULED_EVENT_CREATE"
-        | "GUILD_SCHEDULED_EVENT_UPDATE"
-        | "GUILD_SCHEDULED_EVENT_DELETE"
-        | "GUILD_SCHEDULED_EVENT_USER_ADD"
-        | "GUILD_SCHEDULED_EVENT_USER_REMOVE" => Some(GUILD_SCHEDULED_EVENTS),
-        "AUTO_MODERATION_RULE_CREATE"
-        | "AUTO_MODERATION_RULE_UPDATE"
-        | "AUTO_MODERATION_RULE_DELETE" => Some(AUTO_MODERATION_CONFIGURATION),
-        "AUTO_MODERATION_ACTION_EXECUTION" => Some(AUTO_MODERATION_EXECUTION),
-        "MESSAGE_POLL_VOTE_ADD" | "MESSAGE_POLL_VOTE_REMOVE" => {
-            guild_or_dm(GUILD_MESSAGE_POLLS, DIRECT_MESSAGE_POLLS)
-        }
-        _ => None,
+        E::TypingStart => guild_or_dm(GUILD_MESSAGE_TYPING, DIRECT_MESSAGE_TYPING),
+        // Answers to the session's own requests, its own account, calls and streams it is in.
+        E::Ready
+        | E::ReadySupplemental
+        | E::Resumed
+        | E::RateLimited
+        | E::GuildMembersChunk
+        | E::GuildMemberListUpdate
+        | E::ChannelRecipientAdd
+        | E::ChannelRecipientRemove
+        | E::MessageAck
+        | E::VoiceServerUpdate
+        | E::StreamCreate
+        | E::StreamUpdate
+        | E::StreamDelete
+        | E::StreamServerUpdate
+        | E::CallCreate
+        | E::CallUpdate
+        | E::CallDelete
+        | E::RelationshipAdd
+        | E::RelationshipRemove
+        | E::UserUpdate
+        | E::UserSettingsUpdate
+        | E::UserSettingsProtoUpdate
+        | E::InteractionCreate
+        | E::InteractionSuccess
+        | E::InteractionFailure
+        | E::ApplicationCommandCreate
+        | E::ApplicationCommandUpdate
+        | E::ApplicationCommandDelete => None,
     }
 }
 
@@ -219,7 +216,7 @@ impl Filter {
         let about_me = dispatch.subjects().contains(&self.user_id);
         if let Some(intent) = required(dispatch.event(), guild_id.is_some()) {
             // A member always hears about their own member changes.
-            let own_member = about_me && dispatch.event() == "GUILD_MEMBER_UPDATE";
+            let own_member = about_me && dispatch.event() == EventName::GuildMemberUpdate;
             if self.intents & intent == 0 && !own_member {
                 return None;
             }
@@ -243,7 +240,7 @@ impl Filter {
 mod tests {
     use super::*;
 
-    fn dispatch(event: &'static str, guild_id: Option<i64>) -> Arc<Dispatch> {
+    fn dispatch(event: EventName, guild_id: Option<i64>) -> Arc<Dispatch> {
         let dispatch = Dispatch::from_json(event, "{}".into());
         Arc::new(match guild_id {
             Some(guild_id) => dispatch.in_guild(guild_id),
@@ -261,16 +258,30 @@ mod tests {
             client_state_v2: false,
         };
         let guild = Some(1 << 22);
-        assert!(bot.admit(&dispatch("MESSAGE_CREATE", guild)).is_some());
-        assert!(bot.admit(&dispatch("MESSAGE_CREATE", None)).is_none());
-        assert!(bot.admit(&dispatch("TYPING_START", guild)).is_none());
-        assert!(bot.admit(&dispatch("GUILD_MEMBER_ADD", guild)).is_none());
-        assert!(bot.admit(&dispatch("CHANNEL_CREATE", None)).is_some());
-        assert!(bot.admit(&dispatch("CHANNEL_CREATE", guild)).is_some());
-        assert!(bot.admit(&dispatch("READY_SOMETHING_NEW", guild)).is_some());
-        assert!(bot.admit(&dispatch("USER_UPDATE", None)).is_some());
+        assert!(bot
+            .admit(&dispatch(EventName::MessageCreate, guild))
+            .is_some());
+        assert!(bot
+            .admit(&dispatch(EventName::MessageCreate, None))
+            .is_none());
+        assert!(bot
+            .admit(&dispatch(EventName::TypingStart, guild))
+            .is_none());
+        assert!(bot
+            .admit(&dispatch(EventName::GuildMemberAdd, guild))
+            .is_none());
+        assert!(bot
+            .admit(&dispatch(EventName::ChannelCreate, None))
+            .is_some());
+        assert!(bot
+            .admit(&dispatch(EventName::ChannelCreate, guild))
+            .is_some());
+        assert!(bot
+            .admit(&dispatch(EventName::GuildMembersChunk, guild))
+            .is_some());
+        assert!(bot.admit(&dispatch(EventName::UserUpdate, None)).is_some());
         let own_update = Arc::new(
-            Dispatch::from_json("GUILD_MEMBER_UPDATE", "{}".into())
+            Dispatch::from_json(EventName::GuildMemberUpdate, "{}".into())
                 .in_guild(1 << 22)
                 .about([7]),
         );
@@ -288,12 +299,13 @@ mod tests {
             client_state_v2: false,
         };
         let make = |guild_id: Option<i64>, subjects: Vec<i64>| {
-            let full = Dispatch::from_json("MESSAGE_CREATE", r#"{"content":"hi"}"#.into());
+            let full = Dispatch::from_json(EventName::MessageCreate, r#"{"content":"hi"}"#.into());
             let full = match guild_id {
                 Some(guild_id) => full.in_guild(guild_id),
                 None => full,
             };
-            let redacted = Dispatch::from_json("MESSAGE_CREATE", r#"{"content":""}"#.into());
+            let redacted =
+                Dispatch::from_json(EventName::MessageCreate, r#"{"content":""}"#.into());
             Arc::new(full.about(subjects).with_redacted(redacted))
         };
         let content = |d: Option<Arc<Dispatch>>| d.map(|d| d.data().clone());
@@ -313,8 +325,8 @@ mod tests {
 
     #[test]
     fn client_state_v2_sessions_get_their_shape() {
-        let classic = Dispatch::from_json("GUILD_CREATE", r#"{"name":"g"}"#.into());
-        let shaped = Dispatch::from_json("GUILD_CREATE", r#"{"properties":{}}"#.into());
+        let classic = Dispatch::from_json(EventName::GuildCreate, r#"{"name":"g"}"#.into());
+        let shaped = Dispatch::from_json(EventName::GuildCreate, r#"{"properties":{}}"#.into());
         let both = Arc::new(classic.in_guild(1 << 22).with_client_state_v2(shaped));
         let data = |filter: Filter| filter.admit(&both).map(|d| d.data().clone());
         let classic_filter = Filter::everything(7);
@@ -324,7 +336,7 @@ mod tests {
         };
         assert_eq!(data(classic_filter), Some(r#"{"name":"g"}"#.into()));
         assert_eq!(data(v2), Some(r#"{"properties":{}}"#.into()));
-        let plain = dispatch("GUILD_UPDATE", Some(1 << 22));
+        let plain = dispatch(EventName::GuildUpdate, Some(1 << 22));
         assert!(Arc::ptr_eq(&v2.admit(&plain).unwrap(), &plain));
     }
 

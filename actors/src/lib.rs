@@ -6,6 +6,7 @@
 
 pub mod call;
 pub mod dispatch;
+pub mod event_name;
 pub mod expiring;
 pub mod guild;
 pub mod intents;
@@ -20,5 +21,6 @@ pub mod voice;
 pub mod websocket;
 
 pub use dispatch::{Deliver, Dispatch};
+pub use event_name::EventName;
 pub use registry::SessionRegistry;
 pub use tree::Tree;

@@ -93,13 +93,13 @@ pub const DEFAULT_EVERYONE: u64 = CREATE_INSTANT_INVITE
 pub const TIMED_OUT: u64 = VIEW_CHANNEL | READ_MESSAGE_HISTORY;
 
 /// Who an overwrite is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OverwriteKind {
     Role = 0,
     Member = 1,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Overwrite {
     pub id: i64,
     pub kind: OverwriteKind,
@@ -108,7 +108,7 @@ pub struct Overwrite {
 }
 
 /// A guild's roles as the algorithm needs them: id, permissions, position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoleRank {
     pub id: i64,
     pub permissions: u64,

@@ -8,6 +8,7 @@
 //! sends PRESENCE_UPDATE to each guild they are in, through the guild's actor (which hands it
 //! to the guild's members), and to their friends.
 
+use crate::event_name::EventName;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -97,7 +98,7 @@ impl SessionRegistry {
             let shown = (!presence.is_offline()).then(|| Arc::new(presence.to_json(user_id, None)));
             for &guild_id in guilds {
                 let d = presence.to_json(user_id, Some(guild_id));
-                match Dispatch::json("PRESENCE_UPDATE", &d) {
+                match Dispatch::json(EventName::PresenceUpdate, &d) {
                     Ok(dispatch) => registry.do_send(Publish {
                         guild_id,
                         changes: vec![StateChange::Presence {
@@ -122,7 +123,7 @@ impl SessionRegistry {
 
     /// PRESENCE_UPDATE with `d` to every session of each of `friends`.
     fn tell_friends(&self, friends: impl IntoIterator<Item = i64>, d: &serde_json::Value) {
-        match Dispatch::new("PRESENCE_UPDATE", d) {
+        match Dispatch::new(EventName::PresenceUpdate, d) {
             Ok(dispatch) => {
                 for friend in friends {
                     for (_, live) in self.of_user(friend) {
@@ -404,7 +405,7 @@ impl Handler<Friendship> for SessionRegistry {
                     continue;
                 }
                 let d = presence.to_json(user_id, None);
-                match Dispatch::new("PRESENCE_UPDATE", &d) {
+                match Dispatch::new(EventName::PresenceUpdate, &d) {
                     Ok(dispatch) => {
                         for (_, live) in self.of_user(other) {
                             live.session.do_send(Deliver(dispatch.clone()));

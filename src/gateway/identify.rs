@@ -2,6 +2,7 @@
 //! bots) one GUILD_CREATE per guild, in a constant number of queries however many guilds the
 //! account is in.
 
+use spacebar_actors::EventName;
 use std::collections::{HashMap, HashSet};
 
 use futures_util::future::BoxFuture;
@@ -458,7 +459,10 @@ impl World {
         let guilds: Vec<Value> = if user.bot {
             // Bots learn their guilds one GUILD_CREATE at a time (discord.js waits for each).
             for snapshot in &snapshots {
-                followups.push(Dispatch::new("GUILD_CREATE", &snapshot.classic(large))?);
+                followups.push(Dispatch::new(
+                    EventName::GuildCreate,
+                    &snapshot.classic(large),
+                )?);
             }
             self.guilds
                 .iter()
@@ -470,7 +474,7 @@ impl World {
             snapshots.iter().map(|s| s.classic(large)).collect()
         };
         followups.push(Dispatch::new(
-            "READY_SUPPLEMENTAL",
+            EventName::ReadySupplemental,
             &self.supplemental(online, live),
         )?);
         let presence = initial_presence(user, request);

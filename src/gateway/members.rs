@@ -3,6 +3,7 @@
 //! the asker's membership, then the members asked for with their users; with `presences`, the
 //! session registry says who of them is online.
 
+use spacebar_actors::EventName;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -111,7 +112,7 @@ fn chunks(
             }
             // Of the guild: a sharded session hears it on the guild's shard only, as Discord
             // answers only for the shard's guilds.
-            Dispatch::json("GUILD_MEMBERS_CHUNK", &d)
+            Dispatch::json(EventName::GuildMembersChunk, &d)
                 .map(|chunk| Arc::new(chunk.in_guild(request.guild_id)))
         })
         .collect()

@@ -8,6 +8,7 @@ use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use spacebar_actors::EventName;
 
 use crate::db::read_states::ReadState;
 use crate::http::access::ChannelAccess;
@@ -85,7 +86,11 @@ pub async fn ack_bulk(
     })
     .await?;
     for (channel_id, message_id) in acks {
-        state.user_event(user_id, "MESSAGE_ACK", &ack_event(channel_id, message_id))?;
+        state.user_event(
+            user_id,
+            EventName::MessageAck,
+            &ack_event(channel_id, message_id),
+        )?;
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,6 +9,7 @@ mod state;
 pub mod stream;
 pub mod voice;
 
+use crate::event_name::EventName;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -267,13 +268,13 @@ impl GuildActor {
     fn announce(&mut self, notices: Vec<Notice>) {
         for notice in notices {
             let (event, d) = match &notice {
-                Notice::State(d) => ("VOICE_STATE_UPDATE", d),
+                Notice::State(d) => (EventName::VoiceStateUpdate, d),
                 Notice::Session { event, d, .. } => (*event, d),
             };
             let dispatch = match Dispatch::json(event, d) {
                 Ok(dispatch) => Arc::new(dispatch.in_guild(self.guild_id)),
                 Err(error) => {
-                    tracing::error!(%error, event, "voice dispatch did not serialise");
+                    tracing::error!(%error, %event, "voice dispatch did not serialise");
                     continue;
                 }
             };
@@ -442,7 +443,7 @@ impl GuildActor {
 }
 
 fn list_update(guild_id: i64, d: &serde_json::Value) -> Result<Arc<Dispatch>, serde_json::Error> {
-    Dispatch::json("GUILD_MEMBER_LIST_UPDATE", d)
+    Dispatch::json(EventName::GuildMemberListUpdate, d)
         .map(|dispatch| Arc::new(dispatch.in_guild(guild_id)))
 }
 
@@ -569,7 +570,7 @@ mod tests {
     }
 
     /// A session stand-in that hands what it receives to the test.
-    struct Collector(mpsc::UnboundedSender<&'static str>);
+    struct Collector(mpsc::UnboundedSender<EventName>);
 
     impl Actor for Collector {
         type Context = Context<Self>;
@@ -582,7 +583,7 @@ mod tests {
         }
     }
 
-    fn event(name: &'static str, audience: Audience) -> Publish {
+    fn event(name: EventName, audience: Audience) -> Publish {
         let dispatch = Arc::new(Dispatch::from_json(name, "{}".into()));
         Publish {
             guild_id: 5,
@@ -612,8 +613,11 @@ mod tests {
         // Queued while the guild is failing to load; handled once it has loaded.
         guild.send(subscribe(7)).await.unwrap();
         guild.send(subscribe(8)).await.unwrap(); // not a member: refused
-        guild.send(event("FIRST", Audience::Guild)).await.unwrap();
-        assert_eq!(received.recv().await, Some("FIRST"));
+        guild
+            .send(event(EventName::GuildUpdate, Audience::Guild))
+            .await
+            .unwrap();
+        assert_eq!(received.recv().await, Some(EventName::GuildUpdate));
         assert_eq!(
             store.loads.load(Ordering::SeqCst),
             3,
@@ -621,16 +625,16 @@ mod tests {
         );
 
         guild
-            .send(event("HIDDEN", Audience::Users(vec![8])))
+            .send(event(EventName::TypingStart, Audience::Users(vec![8])))
             .await
             .unwrap();
         guild
-            .send(event("SECOND", Audience::Users(vec![7])))
+            .send(event(EventName::MessageCreate, Audience::Users(vec![7])))
             .await
             .unwrap();
         assert_eq!(
             received.recv().await,
-            Some("SECOND"),
+            Some(EventName::MessageCreate),
             "only members hear the guild"
         );
     }

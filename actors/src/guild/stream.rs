@@ -4,6 +4,7 @@
 //! ([`RoomKey::Stream`]) whose voice gateway `server_id` is the stream's `rtc_server_id`; the
 //! streamer and each watcher are admitted to it with a token of their own.
 
+use crate::event_name::EventName;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -154,14 +155,14 @@ impl Stream {
     ) -> Vec<Notice> {
         self.viewers.insert(user_id, session_id.clone());
         let mut notices = self.admit(user_id, session_id.clone(), endpoint, admissions);
-        notices.extend(self.tell_others(&session_id, "STREAM_UPDATE", &self.to_json()));
+        notices.extend(self.tell_others(&session_id, EventName::StreamUpdate, &self.to_json()));
         notices
     }
 
     /// The streamer paused or resumed: everyone watching hears it.
     pub fn set_paused(&mut self, paused: bool) -> Vec<Notice> {
         self.paused = paused;
-        self.tell_all("STREAM_UPDATE", &self.to_json())
+        self.tell_all(EventName::StreamUpdate, &self.to_json())
     }
 
     /// A watcher left the channel: their connection to the stream ends.
@@ -172,10 +173,10 @@ impl Stream {
         admissions.dismiss(&self.room(), user_id);
         let mut notices = vec![Notice::Session {
             session_id,
-            event: "STREAM_DELETE",
+            event: EventName::StreamDelete,
             d: self.deleted_json(Ended::StreamerLeft),
         }];
-        notices.extend(self.tell_all("STREAM_UPDATE", &self.to_json()));
+        notices.extend(self.tell_all(EventName::StreamUpdate, &self.to_json()));
         notices
     }
 
@@ -186,7 +187,7 @@ impl Stream {
         for user_id in self.viewers.keys() {
             admissions.dismiss(&room, *user_id);
         }
-        self.tell_all("STREAM_DELETE", &self.deleted_json(why))
+        self.tell_all(EventName::StreamDelete, &self.deleted_json(why))
     }
 
     pub fn is_viewer(&self, user_id: i64) -> bool {
@@ -223,12 +224,12 @@ impl Stream {
         vec![
             Notice::Session {
                 session_id: session_id.clone(),
-                event: "STREAM_CREATE",
+                event: EventName::StreamCreate,
                 d: self.to_json(),
             },
             Notice::Session {
                 session_id,
-                event: "STREAM_SERVER_UPDATE",
+                event: EventName::StreamServerUpdate,
                 d: server,
             },
         ]
@@ -258,7 +259,7 @@ impl Stream {
         std::iter::once(&self.streamer.1).chain(self.viewers.values())
     }
 
-    fn tell_all(&self, event: &'static str, d: &Value) -> Vec<Notice> {
+    fn tell_all(&self, event: EventName, d: &Value) -> Vec<Notice> {
         self.sessions()
             .map(|session_id| Notice::Session {
                 session_id: session_id.clone(),
@@ -268,7 +269,7 @@ impl Stream {
             .collect()
     }
 
-    fn tell_others(&self, but: &Arc<str>, event: &'static str, d: &Value) -> Vec<Notice> {
+    fn tell_others(&self, but: &Arc<str>, event: EventName, d: &Value) -> Vec<Notice> {
         self.tell_all(event, d)
             .into_iter()
             .filter(|n| !matches!(n, Notice::Session { session_id, .. } if session_id == but))

@@ -8,6 +8,7 @@
 //! moderator, or they themselves with MUTE_MEMBERS, lifts it. A refused join (no CONNECT or
 //! VIEW_CHANNEL, a full channel) changes nothing and sends nothing, as on Discord.
 
+use crate::event_name::EventName;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -184,7 +185,7 @@ pub enum Notice {
     /// An event for one session only (VOICE_SERVER_UPDATE, the STREAM_* events).
     Session {
         session_id: Arc<str>,
-        event: &'static str,
+        event: EventName,
         d: Value,
     },
 }
@@ -437,7 +438,7 @@ impl VoiceStates {
         );
         Notice::Session {
             session_id: state.session_id.clone(),
-            event: "VOICE_SERVER_UPDATE",
+            event: EventName::VoiceServerUpdate,
             d: json!({
                 "token": token,
                 "guild_id": self.guild_id.to_string(),
@@ -614,7 +615,7 @@ mod tests {
         notices
             .iter()
             .find_map(|n| match n {
-                Notice::Session { event, d, .. } if *event == "VOICE_SERVER_UPDATE" => {
+                Notice::Session { event, d, .. } if *event == EventName::VoiceServerUpdate => {
                     d["token"].as_str().map(str::to_string)
                 }
                 _ => None,

@@ -3,6 +3,7 @@
 //! input. A failure while handling a frame closes this one connection with 4000 and touches
 //! nothing else. The session it speaks for lives on in [`super::Session`] when it drops.
 
+use crate::event_name::EventName;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -318,7 +319,7 @@ impl Connection {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let ready = match serde_json::to_vec(&identified.ready) {
-            Ok(json) => Arc::new(Dispatch::from_json("READY", json.into())),
+            Ok(json) => Arc::new(Dispatch::from_json(EventName::Ready, json.into())),
             Err(error) => {
                 tracing::error!(%error, "READY did not serialise");
                 return self.close(ctx, CloseCode::UnknownError);
@@ -611,7 +612,7 @@ fn rate_limited(
     });
     // Of the guild, so a sharded session hears it only on the guild's shard.
     Ok(Arc::new(
-        Dispatch::json("RATE_LIMITED", &d)?.in_guild(request.guild_id),
+        Dispatch::json(EventName::RateLimited, &d)?.in_guild(request.guild_id),
     ))
 }
 

@@ -16,6 +16,7 @@ pub mod transport;
 pub mod zlib;
 pub mod zstd;
 
+use crate::event_name::EventName;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -257,7 +258,10 @@ impl Session {
             attach.connection.do_send(Outbound::Owed { seq, dispatch });
         }
         self.connection = Some((attach.connection_id, attach.connection));
-        self.send(Arc::new(Dispatch::from_json("RESUMED", "{}".into())));
+        self.send(Arc::new(Dispatch::from_json(
+            EventName::Resumed,
+            "{}".into(),
+        )));
         Ok(self.filter)
     }
 }

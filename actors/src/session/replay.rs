@@ -89,7 +89,10 @@ mod tests {
     use super::*;
 
     fn dispatch() -> Arc<Dispatch> {
-        Arc::new(Dispatch::from_json("TEST", "{}".into()))
+        Arc::new(Dispatch::from_json(
+            crate::EventName::MessageCreate,
+            "{}".into(),
+        ))
     }
 
     const UNBOUNDED: usize = usize::MAX / 2;
@@ -127,7 +130,12 @@ mod tests {
 
     #[test]
     fn large_dispatches_are_bounded_in_bytes() {
-        let big = || Arc::new(Dispatch::from_json("TEST", vec![b'1'; 400].into()));
+        let big = || {
+            Arc::new(Dispatch::from_json(
+                crate::EventName::MessageCreate,
+                vec![b'1'; 400].into(),
+            ))
+        };
         let mut buffer = ReplayBuffer::new(100, 1000, Duration::from_secs(60));
         for seq in 1..=5 {
             buffer.push(seq, big());

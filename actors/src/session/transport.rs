@@ -86,7 +86,7 @@ impl Transport {
                 etf::key_term("op", &mut head);
                 etf::integer(0, &mut head);
                 etf::key_term("t", &mut head);
-                etf::binary(dispatch.event().as_bytes(), &mut head);
+                etf::binary(dispatch.event().as_str().as_bytes(), &mut head);
                 etf::key_term("s", &mut head);
                 etf::integer(i64::try_from(seq).unwrap_or(i64::MAX), &mut head);
                 etf::key_term("d", &mut head);
@@ -145,13 +145,14 @@ pub fn encode_body(data: &[u8], encoding: Encoding, compression: Compression) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event_name::EventName;
     use flate2::{Decompress, FlushDecompress};
     use serde_json::json;
 
     #[test]
     fn etf_dispatches_through_zlib_decode_to_the_payload() {
         let data = serde_json::to_vec(&json!({ "bio": "x".repeat(400), "n": 1 })).unwrap();
-        let dispatch = Dispatch::from_json("USER_UPDATE", data.into());
+        let dispatch = Dispatch::from_json(EventName::UserUpdate, data.into());
         let mut transport = Transport::new(Encoding::Etf, Compression::ZlibStream);
         let mut inflater = Decompress::new(true);
         for seq in 1..=2 {

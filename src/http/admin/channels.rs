@@ -4,6 +4,7 @@
 use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::EventName;
 
 use super::Operator;
 use crate::db::channels::{Channel, OverwriteRow};
@@ -34,7 +35,7 @@ async fn delete(
         Some(guild_id) => {
             state.guild_event(
                 guild_id,
-                "CHANNEL_DELETE",
+                EventName::ChannelDelete,
                 &body,
                 Audience::Channel(channel_id),
                 Vec::new(),
@@ -43,7 +44,7 @@ async fn delete(
         }
         None => {
             for (_, recipient) in recipients {
-                state.user_event(recipient, "CHANNEL_DELETE", &body)?;
+                state.user_event(recipient, EventName::ChannelDelete, &body)?;
             }
         }
     }

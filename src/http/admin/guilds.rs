@@ -8,6 +8,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::EventName;
 
 use super::progress::{self, Progress};
 use super::{users, Operator, PageQuery};
@@ -116,7 +117,7 @@ async fn force_join(
         let roles = Role::of_guild(&mut conn, guild.id).await?;
         state.guild_event(
             guild.id,
-            "GUILD_UPDATE",
+            EventName::GuildUpdate,
             &wire::guild(&guild, &roles),
             Audience::Guild,
             vec![StateChange::Owner { user_id: user.id }],

@@ -2,6 +2,7 @@
 //! cannot log in and its gateway sessions close), and `DELETE` (streamed, resumable): the
 //! account is disabled at once, then its guilds, memberships and messages go, then the account.
 
+use spacebar_actors::EventName;
 use std::collections::HashMap;
 
 use actix_web::web::{self, Data, Path, Query};
@@ -216,7 +217,7 @@ async fn announce_deleted(
                 data["guild_id"] = guild_id.to_string().into();
                 state.guild_event(
                     guild_id,
-                    "MESSAGE_DELETE_BULK",
+                    EventName::MessageDeleteBulk,
                     &data,
                     Audience::Channel(channel_id),
                     Vec::new(),
@@ -224,7 +225,7 @@ async fn announce_deleted(
             }
             None => {
                 for (_, recipient) in recipients.iter().filter(|(c, _)| *c == channel_id) {
-                    state.user_event(*recipient, "MESSAGE_DELETE_BULK", &data)?;
+                    state.user_event(*recipient, EventName::MessageDeleteBulk, &data)?;
                 }
             }
         }

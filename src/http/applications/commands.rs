@@ -12,6 +12,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spacebar_actors::guild::Audience;
+use spacebar_actors::EventName;
 
 use crate::db::application_commands::Command;
 use crate::db::applications::Application;
@@ -250,7 +251,7 @@ impl CommandBody {
 fn announce(
     state: &AppState,
     application: &Application,
-    event: &'static str,
+    event: EventName,
     command: &Command,
 ) -> Result<(), ApiError> {
     let data = view(command);
@@ -286,9 +287,9 @@ async fn create(
     let stored = command.upsert(&mut conn).await?;
     let created = stored.id == command.id;
     let event = if created {
-        "APPLICATION_COMMAND_CREATE"
+        EventName::ApplicationCommandCreate
     } else {
-        "APPLICATION_COMMAND_UPDATE"
+        EventName::ApplicationCommandUpdate
     };
     announce(&state, &place.application, event, &stored)?;
     let status = if created {
@@ -338,15 +339,15 @@ async fn overwrite(
         announce(
             &state,
             &place.application,
-            "APPLICATION_COMMAND_DELETE",
+            EventName::ApplicationCommandDelete,
             command,
         )?;
     }
     for (command, asked) in stored.iter().zip(&commands) {
         let event = if command.id == asked.id {
-            "APPLICATION_COMMAND_CREATE"
+            EventName::ApplicationCommandCreate
         } else {
-            "APPLICATION_COMMAND_UPDATE"
+            EventName::ApplicationCommandUpdate
         };
         announce(&state, &place.application, event, command)?;
     }
@@ -391,7 +392,7 @@ async fn modify(
     announce(
         &state,
         &place.application,
-        "APPLICATION_COMMAND_UPDATE",
+        EventName::ApplicationCommandUpdate,
         &changed,
     )?;
     Ok(HttpResponse::Ok().json(view(&changed)))
@@ -409,7 +410,7 @@ async fn delete(
     announce(
         &state,
         &place.application,
-        "APPLICATION_COMMAND_DELETE",
+        EventName::ApplicationCommandDelete,
         &command,
     )?;
     Ok(HttpResponse::NoContent().finish())

@@ -5,6 +5,7 @@
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::EventName;
 
 use diesel_async::AsyncConnection;
 
@@ -32,7 +33,7 @@ pub async fn delete(
         if access.channel.kind == kind::GROUP_DM {
             super::recipients::remove(&state, &mut conn, &access, session.user.id).await?;
         } else {
-            state.user_event(session.user.id, "CHANNEL_DELETE", &body)?;
+            state.user_event(session.user.id, EventName::ChannelDelete, &body)?;
         }
         return Ok(HttpResponse::Ok().json(body));
     };
@@ -59,7 +60,7 @@ pub async fn delete(
     // Delivered to those who could see it, then forgotten.
     state.guild_event(
         guild_id,
-        "CHANNEL_DELETE",
+        EventName::ChannelDelete,
         &body,
         Audience::Channel(channel_id),
         Vec::new(),

@@ -7,6 +7,7 @@ use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use spacebar_actors::guild::Audience;
+use spacebar_actors::EventName;
 
 use diesel_async::AsyncConnection;
 
@@ -114,7 +115,7 @@ pub async fn create(
     state.audit_logged(&entry)?;
     state.guild_event(
         guild_id,
-        "INVITE_CREATE",
+        EventName::InviteCreate,
         &crate::wire::invite::created(&invite, Some(&session.user)),
         Audience::Permission(bits::MANAGE_CHANNELS),
         Vec::new(),

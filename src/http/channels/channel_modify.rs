@@ -6,6 +6,7 @@ use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::EventName;
 
 use diesel_async::AsyncConnection;
 
@@ -143,7 +144,7 @@ pub async fn modify(
                 .collect();
             state.guild_event(
                 guild_id,
-                "CHANNEL_UPDATE",
+                EventName::ChannelUpdate,
                 &body,
                 Audience::Channel(channel_id),
                 changes,
@@ -155,7 +156,7 @@ pub async fn modify(
             let updated = ChannelAccess { channel, ..access };
             let body = super::body(&mut conn, &updated, session.user.id).await?;
             for recipient in &updated.recipients {
-                state.user_event(*recipient, "CHANNEL_UPDATE", &body)?;
+                state.user_event(*recipient, EventName::ChannelUpdate, &body)?;
             }
             Ok(HttpResponse::Ok().json(body))
         }

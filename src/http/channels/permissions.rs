@@ -5,6 +5,7 @@
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::EventName;
 
 use diesel_async::AsyncConnection;
 use serde_json::json;
@@ -164,7 +165,7 @@ fn changed(
     };
     state.guild_event(
         guild_id,
-        "CHANNEL_UPDATE",
+        EventName::ChannelUpdate,
         &body,
         Audience::Channel(channel.id),
         vec![change],

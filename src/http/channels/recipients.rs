@@ -9,6 +9,7 @@ use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde_json::json;
+use spacebar_actors::EventName;
 
 use crate::db::channels::{kind, Channel};
 use crate::db::users::User;
@@ -48,12 +49,18 @@ pub async fn put(
 
     let event = json!({ "channel_id": id(channel.id), "user": PublicUser::from(&added) });
     for recipient in &access.recipients {
-        state.user_event(*recipient, "CHANNEL_RECIPIENT_ADD", &event)?;
+        state.user_event(*recipient, EventName::ChannelRecipientAdd, &event)?;
     }
     let mut members = User::find_many(&mut conn, &access.recipients).await?;
     members.push(added);
     let members: Vec<&User> = members.iter().collect();
-    tell_each(&state, "CHANNEL_CREATE", channel, &members, &[user_id])?;
+    tell_each(
+        &state,
+        EventName::ChannelCreate,
+        channel,
+        &members,
+        &[user_id],
+    )?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -115,7 +122,7 @@ pub async fn remove(
     let everyone: Vec<&User> = members.iter().collect();
     tell_each(
         state,
-        "CHANNEL_DELETE",
+        EventName::ChannelDelete,
         &access.channel,
         &everyone,
         &[user_id],
@@ -123,11 +130,11 @@ pub async fn remove(
     let event = json!({ "channel_id": id(channel.id), "user": PublicUser::from(removed) });
     let left: Vec<&User> = members.iter().filter(|u| u.id != user_id).collect();
     for recipient in &remaining {
-        state.user_event(*recipient, "CHANNEL_RECIPIENT_REMOVE", &event)?;
+        state.user_event(*recipient, EventName::ChannelRecipientRemove, &event)?;
         if new_owner.is_some() {
             state.user_event(
                 *recipient,
-                "CHANNEL_UPDATE",
+                EventName::ChannelUpdate,
                 &seen_by(&channel, &left, *recipient),
             )?;
         }

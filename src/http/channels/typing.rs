@@ -4,6 +4,7 @@ use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use serde_json::json;
 use spacebar_actors::guild::Audience;
+use spacebar_actors::EventName;
 
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -33,7 +34,7 @@ pub async fn typing(
             event["member"] = guild::member(&guild_access.member, Some(&session.user));
             state.guild_event(
                 guild_access.guild.id,
-                "TYPING_START",
+                EventName::TypingStart,
                 &event,
                 Audience::Channel(channel_id),
                 Vec::new(),
@@ -41,7 +42,7 @@ pub async fn typing(
         }
         None => {
             for recipient in &access.recipients {
-                state.user_event(*recipient, "TYPING_START", &event)?;
+                state.user_event(*recipient, EventName::TypingStart, &event)?;
             }
         }
     }

@@ -12,6 +12,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spacebar_actors::guild::Audience;
+use spacebar_actors::EventName;
 
 use super::members::{query_number, removed, require_outranks};
 use crate::audit::{action, clean_reason, Audit};
@@ -158,7 +159,7 @@ pub async fn ban(
     let data = json!({ "guild_id": id(guild_id), "user": PublicUser::from(&user) });
     state.guild_event(
         guild_id,
-        "GUILD_BAN_ADD",
+        EventName::GuildBanAdd,
         &data,
         Audience::Permission(bits::BAN_MEMBERS),
         Vec::new(),
@@ -202,7 +203,7 @@ pub async fn unban(
     let data = json!({ "guild_id": id(guild_id), "user": PublicUser::from(&user) });
     state.guild_event(
         guild_id,
-        "GUILD_BAN_REMOVE",
+        EventName::GuildBanRemove,
         &data,
         Audience::Permission(bits::BAN_MEMBERS),
         Vec::new(),
@@ -267,7 +268,7 @@ fn messages_deleted(
         });
         state.guild_event(
             guild_id,
-            "MESSAGE_DELETE_BULK",
+            EventName::MessageDeleteBulk,
             &data,
             Audience::Channel(*channel_id),
             Vec::new(),

@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::EventName;
 
 use crate::audit::{action, changes, Audit};
 use crate::db::channels::{kind, Channel, OverwriteRow};
@@ -168,7 +169,7 @@ pub async fn create(
     };
     state.guild_event(
         guild_id,
-        "CHANNEL_CREATE",
+        EventName::ChannelCreate,
         &body,
         Audience::Channel(channel.id),
         vec![change],
@@ -251,7 +252,7 @@ pub async fn reorder(
         let body = guild::channel(channel, &overwrites);
         state.guild_event(
             guild_id,
-            "CHANNEL_UPDATE",
+            EventName::ChannelUpdate,
             &body,
             Audience::Channel(channel.id),
             Vec::new(),

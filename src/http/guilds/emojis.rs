@@ -12,6 +12,7 @@ use diesel_async::AsyncConnection;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::Value;
+use spacebar_actors::EventName;
 
 use super::expressions::{self, Expression};
 use crate::audit::{action, Audit};
@@ -39,7 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 impl Expression for Emoji {
     const UNKNOWN: Unknown = Unknown::Emoji;
-    const EVENT: &'static str = "GUILD_EMOJIS_UPDATE";
+    const EVENT: EventName = EventName::GuildEmojisUpdate;
     const LIST_FIELD: &'static str = "emojis";
     const PATH_ID: &'static str = "emoji_id";
     const UPDATE_ACTION: i32 = action::EMOJI_UPDATE;

@@ -14,6 +14,7 @@ use diesel_async::AsyncConnection;
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 use spacebar_actors::guild::Audience;
+use spacebar_actors::EventName;
 
 use crate::audit::{changes, Audit, Entry};
 use crate::db::users::User;
@@ -32,7 +33,7 @@ pub(super) trait Expression: Clone + Send + Sync + Sized + 'static {
     /// The error for a missing one (10014 Unknown Emoji, 10060 Unknown Sticker).
     const UNKNOWN: Unknown;
     /// The event sent with the whole list after every change, and the list's field in it.
-    const EVENT: &'static str;
+    const EVENT: EventName;
     const LIST_FIELD: &'static str;
     /// The id's name in the route (`emoji_id`), for its error.
     const PATH_ID: &'static str;

@@ -7,6 +7,7 @@ use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::EventName;
 
 use super::guild_create::check_name;
 use crate::audit::{action, changes as diff, Audit};
@@ -176,6 +177,12 @@ pub async fn modify(
     saved?;
     state.audit_logged(&entry)?;
     let body = guild::guild(&changed, &access.roles);
-    state.guild_event(guild_id, "GUILD_UPDATE", &body, Audience::Guild, changes)?;
+    state.guild_event(
+        guild_id,
+        EventName::GuildUpdate,
+        &body,
+        Audience::Guild,
+        changes,
+    )?;
     Ok(HttpResponse::Ok().json(body))
 }

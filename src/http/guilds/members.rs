@@ -10,6 +10,7 @@ use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer};
+use spacebar_actors::EventName;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -474,7 +475,7 @@ pub fn require_assignable(access: &GuildAccess, role_ids: &[i64]) -> Result<(), 
 pub fn updated(state: &AppState, member: &Member, user: &User) -> Result<(), ApiError> {
     let (data, change) = member_change(member, user);
     // About the member: their own sessions hear it even without GUILD_MEMBERS.
-    let dispatch = Dispatch::json("GUILD_MEMBER_UPDATE", &*data)?.about([member.user_id]);
+    let dispatch = Dispatch::json(EventName::GuildMemberUpdate, &*data)?.about([member.user_id]);
     state.guild_dispatch(member.guild_id, dispatch, Audience::Guild, vec![change]);
     Ok(())
 }
@@ -507,7 +508,7 @@ pub async fn joined(
     let (data, change) = member_change(&access.member, user);
     state.guild_event(
         guild_id,
-        "GUILD_MEMBER_ADD",
+        EventName::GuildMemberAdd,
         &*data,
         Audience::Guild,
         vec![change],
@@ -527,13 +528,13 @@ pub fn removed(state: &AppState, guild_id: i64, user: &User) -> Result<(), ApiEr
     let data = json!({ "guild_id": guild::id(guild_id), "user": PublicUser::from(user) });
     state.guild_event(
         guild_id,
-        "GUILD_MEMBER_REMOVE",
+        EventName::GuildMemberRemove,
         &data,
         Audience::Guild,
         vec![StateChange::MemberRemoved { user_id: user.id }],
     )?;
     let gone = json!({ "id": guild::id(guild_id), "unavailable": false });
-    state.user_guild_event(user.id, guild_id, "GUILD_DELETE", &gone)
+    state.user_guild_event(user.id, guild_id, EventName::GuildDelete, &gone)
 }
 
 /// A whole number from the query string within `min..=max`, `default` when absent, with

@@ -11,6 +11,7 @@ use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use spacebar_actors::guild::{Audience, StateChange};
+use spacebar_actors::EventName;
 
 use crate::audit::{action, changes, Audit};
 use crate::db::members::Member;
@@ -143,7 +144,7 @@ pub async fn create(
     }
     saved?;
     state.audit_logged(&entry)?;
-    event(&state, "GUILD_ROLE_CREATE", &role)?;
+    event(&state, EventName::GuildRoleCreate, &role)?;
     moved(&state, &mut conn, &access).await?;
     Ok(HttpResponse::Ok().json(guild::role(&role)))
 }
@@ -205,7 +206,7 @@ pub async fn modify(
     }
     saved?;
     state.audit_logged(&entry)?;
-    event(&state, "GUILD_ROLE_UPDATE", &role)?;
+    event(&state, EventName::GuildRoleUpdate, &role)?;
     Ok(HttpResponse::Ok().json(guild::role(&role)))
 }
 
@@ -281,7 +282,7 @@ pub async fn reorder(
     })
     .await?;
     for role in &changed {
-        event(&state, "GUILD_ROLE_UPDATE", role)?;
+        event(&state, EventName::GuildRoleUpdate, role)?;
     }
     let roles: Vec<_> = Role::of_guild(&mut conn, guild_id)
         .await?
@@ -340,7 +341,7 @@ pub async fn delete(
     });
     state.guild_event(
         guild_id,
-        "GUILD_ROLE_DELETE",
+        EventName::GuildRoleDelete,
         &data,
         Audience::Guild,
         vec![StateChange::RoleRemoved { role_id }],
@@ -414,7 +415,7 @@ fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), Ap
 }
 
 /// GUILD_ROLE_CREATE/UPDATE `{guild_id, role}`, keeping the guild actor's roles current.
-fn event(state: &AppState, name: &'static str, role: &Role) -> Result<(), ApiError> {
+fn event(state: &AppState, name: EventName, role: &Role) -> Result<(), ApiError> {
     let data =
         serde_json::json!({ "guild_id": guild::id(role.guild_id), "role": guild::role(role) });
     state.guild_event(
@@ -435,7 +436,7 @@ async fn moved(
     for role in Role::of_guild(conn, access.guild.id).await? {
         let before = access.roles.iter().find(|r| r.id == role.id);
         if before.is_some_and(|r| r.position != role.position) {
-            event(state, "GUILD_ROLE_UPDATE", &role)?;
+            event(state, EventName::GuildRoleUpdate, &role)?;
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! classic, and CLIENT_STATE_V2 for the sessions that identified with it (each encoded once).
 
 use spacebar_actors::Dispatch;
+use spacebar_actors::EventName;
 
 use crate::db::channels::{Channel, OverwriteRow};
 use crate::db::emojis::Emoji;
@@ -57,9 +58,12 @@ pub async fn guild_create(
             .map(|(m, u)| crate::wire::guild::member(m, Some(u)))
             .collect();
     }
-    let shaped = Dispatch::json("GUILD_CREATE", &snapshot.client_state_v2(LARGE_THRESHOLD))?;
+    let shaped = Dispatch::json(
+        EventName::GuildCreate,
+        &snapshot.client_state_v2(LARGE_THRESHOLD),
+    )?;
     Ok(
-        Dispatch::json("GUILD_CREATE", &snapshot.classic(LARGE_THRESHOLD))?
+        Dispatch::json(EventName::GuildCreate, &snapshot.classic(LARGE_THRESHOLD))?
             .in_guild(guild_id)
             .with_client_state_v2(shaped.in_guild(guild_id)),
     )

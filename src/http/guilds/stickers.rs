@@ -14,6 +14,7 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
+use spacebar_actors::EventName;
 
 use super::expressions::{self, Expression};
 use crate::audit::{action, Audit};
@@ -45,7 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 impl Expression for Sticker {
     const UNKNOWN: Unknown = Unknown::Sticker;
-    const EVENT: &'static str = "GUILD_STICKERS_UPDATE";
+    const EVENT: EventName = EventName::GuildStickersUpdate;
     const LIST_FIELD: &'static str = "stickers";
     const PATH_ID: &'static str = "sticker_id";
     const UPDATE_ACTION: i32 = action::STICKER_UPDATE;

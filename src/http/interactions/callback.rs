@@ -11,6 +11,7 @@ use actix_web::web::{self, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use spacebar_actors::EventName;
 
 use super::{alive, answer_kind, kind, tell_invoker, unknown};
 use crate::db::applications::Application;
@@ -106,7 +107,7 @@ pub async fn callback(
                     Interaction::set_original(&mut conn, interaction.id, message.id).await?;
                 }
             }
-            tell_invoker(&state, &interaction, "INTERACTION_SUCCESS");
+            tell_invoker(&state, &interaction, EventName::InteractionSuccess);
             if !with_response {
                 return Ok(HttpResponse::NoContent().finish());
             }

@@ -12,6 +12,7 @@ use chrono::Utc;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use spacebar_actors::EventName;
 
 use super::{kind, tell_invoker, ANSWER_WITHIN};
 use crate::db::application_commands::Command;
@@ -195,12 +196,12 @@ pub async fn invoke(
     }
     match guild_id {
         Some(guild_id) => {
-            state.user_guild_event(bot_id, guild_id, "INTERACTION_CREATE", &created)?
+            state.user_guild_event(bot_id, guild_id, EventName::InteractionCreate, &created)?
         }
-        None => state.user_event(bot_id, "INTERACTION_CREATE", &created)?,
+        None => state.user_event(bot_id, EventName::InteractionCreate, &created)?,
     }
     let receipt = json!({ "id": interaction.id.to_string(), "nonce": interaction.nonce });
-    state.user_event(user.id, "INTERACTION_CREATE", &receipt)?;
+    state.user_event(user.id, EventName::InteractionCreate, &receipt)?;
 
     // Unanswered in time: the person is told it failed.
     let waiting = state.clone();
@@ -211,7 +212,7 @@ pub async fn invoke(
         };
         if let Ok(Some(now)) = Interaction::find(&mut conn, interaction.id).await {
             if now.response_type.is_none() {
-                tell_invoker(&waiting, &now, "INTERACTION_FAILURE");
+                tell_invoker(&waiting, &now, EventName::InteractionFailure);
             }
         }
     });

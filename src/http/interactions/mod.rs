@@ -10,6 +10,7 @@ mod callback;
 pub mod followups;
 mod invoke;
 
+use spacebar_actors::EventName;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -66,7 +67,7 @@ fn answer_kind(interaction: &Interaction) -> i32 {
 }
 
 /// INTERACTION_SUCCESS or INTERACTION_FAILURE to the person who invoked it.
-fn tell_invoker(state: &AppState, interaction: &Interaction, event: &'static str) {
+fn tell_invoker(state: &AppState, interaction: &Interaction, event: EventName) {
     let data = json!({ "id": interaction.id.to_string(), "nonce": interaction.nonce });
     if let Err(error) = state.user_event(interaction.user_id, event, &data) {
         tracing::error!(%error, "{event} did not serialise");

@@ -4,6 +4,7 @@
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use spacebar_actors::guild::Audience;
+use spacebar_actors::EventName;
 
 use super::{audit_object, describe};
 use crate::audit::{action, changes, Audit, Entry};
@@ -53,7 +54,7 @@ pub async fn delete(
     state.audit_logged(&entry)?;
     state.guild_event(
         invite.guild_id,
-        "INVITE_DELETE",
+        EventName::InviteDelete,
         &crate::wire::invite::deleted(&invite),
         Audience::Permission(bits::MANAGE_CHANNELS),
         Vec::new(),

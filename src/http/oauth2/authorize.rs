@@ -7,6 +7,7 @@
 //! for the roles moved up to make room) and GUILD_MEMBER_ADD to the guild, and GUILD_CREATE to
 //! the bot's sessions, which start hearing the guild.
 
+use spacebar_actors::EventName;
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
@@ -199,7 +200,7 @@ async fn add_bot(
             if before.is_some_and(|before| before.position != moved.position) {
                 state.guild_event(
                     guild_id,
-                    "GUILD_ROLE_UPDATE",
+                    EventName::GuildRoleUpdate,
                     &json!({ "guild_id": id(guild_id), "role": wire::role(&moved) }),
                     Audience::Guild,
                     vec![moved.change()],
@@ -208,7 +209,7 @@ async fn add_bot(
         }
         state.guild_event(
             guild_id,
-            "GUILD_ROLE_CREATE",
+            EventName::GuildRoleCreate,
             &json!({ "guild_id": id(guild_id), "role": wire::role(role) }),
             Audience::Guild,
             vec![role.change()],
@@ -217,7 +218,7 @@ async fn add_bot(
     let (data, change) = member_change(&member, bot);
     state.guild_event(
         guild_id,
-        "GUILD_MEMBER_ADD",
+        EventName::GuildMemberAdd,
         &*data,
         Audience::Guild,
         vec![change],

@@ -13,6 +13,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use spacebar_actors::registry::{DispatchToUser, UserChanged};
 use spacebar_actors::Dispatch;
+use spacebar_actors::EventName;
 
 use super::{validate_username, Discriminators};
 use crate::credentials::password;
@@ -238,7 +239,7 @@ pub async fn update(
     };
     state.tree.sessions.do_send(DispatchToUser {
         user_id: user.id,
-        dispatch: Dispatch::new("USER_UPDATE", &PrivateUser::from(&user))?,
+        dispatch: Dispatch::new(EventName::UserUpdate, &PrivateUser::from(&user))?,
     });
     let public = serde_json::to_value(PublicUser::from(&user))?;
     if serde_json::to_value(PublicUser::from(me))? != public {

@@ -13,6 +13,7 @@ use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::Value;
+use spacebar_actors::EventName;
 
 use crate::db::channels::{kind, Channel};
 use crate::db::members::Member;
@@ -113,7 +114,7 @@ async fn dm(
     let members: Vec<&User> = pair.iter().collect();
     tell_each(
         state,
-        "CHANNEL_CREATE",
+        EventName::ChannelCreate,
         &channel,
         &members,
         &[me.id, other_id],
@@ -147,7 +148,7 @@ async fn group(
     insert_with_recipients(conn, &channel, &ids).await?;
     users.push(me.clone());
     let members: Vec<&User> = users.iter().collect();
-    tell_each(state, "CHANNEL_CREATE", &channel, &members, &ids)?;
+    tell_each(state, EventName::ChannelCreate, &channel, &members, &ids)?;
     Ok(seen_by(&channel, &members, me.id))
 }
 
@@ -216,7 +217,7 @@ pub fn seen_by(channel: &Channel, members: &[&User], viewer: i64) -> Value {
 /// Sends `event` with the channel to each of `to`, as each of them sees it.
 pub fn tell_each(
     state: &AppState,
-    event: &'static str,
+    event: EventName,
     channel: &Channel,
     members: &[&User],
     to: &[i64],

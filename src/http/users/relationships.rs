@@ -19,6 +19,7 @@ use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use spacebar_actors::EventName;
 
 use crate::db::relationships::{kind, Relationship};
 use crate::db::users::User;
@@ -248,10 +249,14 @@ async fn request_friendship(
         theirs.upsert(conn).await
     })
     .await?;
-    state.user_event(me.id, "RELATIONSHIP_ADD", &relationship(&mine, other))?;
+    state.user_event(
+        me.id,
+        EventName::RelationshipAdd,
+        &relationship(&mine, other),
+    )?;
     let mut incoming = relationship(&theirs, me);
     incoming["should_notify"] = (their_kind == kind::INCOMING).into();
-    state.user_event(other.id, "RELATIONSHIP_ADD", &incoming)?;
+    state.user_event(other.id, EventName::RelationshipAdd, &incoming)?;
     if my_kind == kind::FRIEND {
         state.friendship(me.id, other.id, true);
     }
@@ -281,7 +286,11 @@ async fn block(
         Ok::<_, diesel::result::Error>(())
     })
     .await?;
-    state.user_event(me.id, "RELATIONSHIP_ADD", &relationship(&blocked, other))?;
+    state.user_event(
+        me.id,
+        EventName::RelationshipAdd,
+        &relationship(&blocked, other),
+    )?;
     if let Some(theirs) = &theirs {
         removed(state, theirs)?;
     }
@@ -295,7 +304,7 @@ async fn block(
 pub fn removed(state: &AppState, row: &Relationship) -> Result<(), ApiError> {
     state.user_event(
         row.user_id,
-        "RELATIONSHIP_REMOVE",
+        EventName::RelationshipRemove,
         &json!({ "id": id(row.other_id), "type": row.kind, "nickname": row.nickname }),
     )
 }

@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 use serde_json::{Map, Value};
 use spacebar_actors::registry::DispatchToUser;
 use spacebar_actors::Dispatch;
+use spacebar_actors::EventName;
 
 use crate::db::users::{User, UserChanges};
 use crate::http::authorization::Authenticated;
@@ -32,7 +33,7 @@ pub async fn patch(
     let user = User::update(&mut conn, session.user.id, &changes).await?;
     state.tree.sessions.do_send(DispatchToUser {
         user_id: user.id,
-        dispatch: Dispatch::new("USER_SETTINGS_UPDATE", &patch)?,
+        dispatch: Dispatch::new(EventName::UserSettingsUpdate, &patch)?,
     });
     Ok(HttpResponse::Ok().json(settings::merged(&user.settings)))
 }

@@ -12,6 +12,7 @@ use base64::Engine;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use spacebar_actors::EventName;
 
 use crate::db::settings_protos::SettingsProto;
 use crate::http::authorization::Authenticated;
@@ -62,7 +63,7 @@ pub async fn patch(
     stored.save_proto(&mut *state.pool.get().await?).await?;
     state.user_event(
         session.user.id,
-        "USER_SETTINGS_PROTO_UPDATE",
+        EventName::UserSettingsProtoUpdate,
         &json!({ "settings": { "proto": stored.proto, "type": kind }, "partial": false }),
     )?;
     Ok(HttpResponse::Ok().json(json!({ "settings": stored.proto, "out_of_date": false })))

@@ -18,6 +18,7 @@ use diesel_async::AsyncConnection;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use spacebar_actors::guild::Audience;
+use spacebar_actors::EventName;
 
 use crate::audit::{action, Audit, Entry};
 use crate::db::guilds::Guild;
@@ -141,7 +142,7 @@ fn announce(state: &AppState, guild_id: i64, channel_ids: &[i64]) -> Result<(), 
         let data = json!({ "guild_id": id(guild_id), "channel_id": id(channel_id) });
         state.guild_event(
             guild_id,
-            "WEBHOOKS_UPDATE",
+            EventName::WebhooksUpdate,
             &data,
             Audience::Permission(bits::MANAGE_WEBHOOKS),
             Vec::new(),

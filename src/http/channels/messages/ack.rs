@@ -6,6 +6,7 @@ use actix_web::web::{Bytes, Data, Path};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::json;
+use spacebar_actors::EventName;
 
 use crate::db::read_states::ReadState;
 use crate::http::access::ChannelAccess;
@@ -47,6 +48,6 @@ pub async fn ack(
         event["manual"] = true.into();
         event["mention_count"] = body.mention_count.unwrap_or(0).into();
     }
-    state.user_event(user_id, "MESSAGE_ACK", &event)?;
+    state.user_event(user_id, EventName::MessageAck, &event)?;
     Ok(HttpResponse::Ok().json(json!({ "token": null })))
 }

@@ -8,6 +8,7 @@ use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
+use spacebar_actors::EventName;
 
 use diesel_async::AsyncConnection;
 use serde_json::json;
@@ -101,7 +102,7 @@ pub async fn bulk_delete(
         deleted.sort_unstable();
         let mut event = event_ids(&access);
         event["ids"] = deleted.into_iter().map(id).collect();
-        publish(&state, &access, "MESSAGE_DELETE_BULK", &event)?;
+        publish(&state, &access, EventName::MessageDeleteBulk, &event)?;
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::Value;
+use spacebar_actors::EventName;
 
 use super::files::{self, AttachmentBody, Attachments};
 use super::mentions::{self, AllowedMentions};
@@ -210,7 +211,7 @@ pub async fn create(
     if let Some(nonce) = nonce {
         answer["nonce"] = nonce;
     }
-    publish_message(&state, &access, "MESSAGE_CREATE", &message, &answer)?;
+    publish_message(&state, &access, EventName::MessageCreate, &message, &answer)?;
     Ok(HttpResponse::Ok().json(answer))
 }
 

@@ -15,6 +15,7 @@ mod pins;
 mod reactions;
 pub mod write;
 
+use spacebar_actors::EventName;
 use std::collections::{HashMap, HashSet};
 
 use actix_web::web;
@@ -109,7 +110,7 @@ pub async fn find(
 pub fn publish<T: Serialize>(
     state: &AppState,
     access: &ChannelAccess,
-    event: &'static str,
+    event: EventName,
     data: &T,
 ) -> Result<(), ApiError> {
     match &access.guild {
@@ -133,7 +134,7 @@ pub fn publish<T: Serialize>(
 pub fn publish_message(
     state: &AppState,
     access: &ChannelAccess,
-    event: &'static str,
+    event: EventName,
     message: &Message,
     data: &Value,
 ) -> Result<(), ApiError> {

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use spacebar_actors::EventName;
 
 use super::{
     event_ids, event_message, find, limit, publish, publish_message, render, Pooled, Reader,
@@ -125,14 +126,14 @@ pub async fn pin(
         publish_message(
             &state,
             &access,
-            "MESSAGE_UPDATE",
+            EventName::MessageUpdate,
             &message,
             &event_message(&state, &mut conn, &access, &message).await?,
         )?;
         publish_message(
             &state,
             &access,
-            "MESSAGE_CREATE",
+            EventName::MessageCreate,
             &notice,
             &event_message(&state, &mut conn, &access, &notice).await?,
         )?;
@@ -173,7 +174,7 @@ pub async fn unpin(
         publish_message(
             &state,
             &access,
-            "MESSAGE_UPDATE",
+            EventName::MessageUpdate,
             &message,
             &event_message(&state, &mut conn, &access, &message).await?,
         )?;
@@ -189,7 +190,7 @@ fn pins_update(
 ) -> Result<(), ApiError> {
     let mut event = event_ids(access);
     event["last_pin_timestamp"] = json!(last_pin_timestamp);
-    publish(state, access, "CHANNEL_PINS_UPDATE", &event)
+    publish(state, access, EventName::ChannelPinsUpdate, &event)
 }
 
 /// A channel's pins with when each was pinned, newest pin first. A pin whose notice was deleted

@@ -15,6 +15,7 @@ use actix_web::HttpResponse;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
+use spacebar_actors::EventName;
 
 use super::{event_ids, find, limit, publish, snowflake_param};
 use crate::db::messages::Message;
@@ -168,7 +169,12 @@ pub async fn add(
         if let Some(guild) = &target.access.guild {
             event["member"] = guild::member(&guild.member, Some(user));
         }
-        publish(&state, &target.access, "MESSAGE_REACTION_ADD", &event)?;
+        publish(
+            &state,
+            &target.access,
+            EventName::MessageReactionAdd,
+            &event,
+        )?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -192,7 +198,12 @@ pub async fn remove(
     }
     if Reaction::remove(&mut conn, target.message.id, &emoji.key, user_id).await? {
         let event = target.reaction_event(&emoji, user_id);
-        publish(&state, &target.access, "MESSAGE_REACTION_REMOVE", &event)?;
+        publish(
+            &state,
+            &target.access,
+            EventName::MessageReactionRemove,
+            &event,
+        )?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -240,7 +251,7 @@ pub async fn remove_all(
         publish(
             &state,
             &target.access,
-            "MESSAGE_REACTION_REMOVE_ALL",
+            EventName::MessageReactionRemoveAll,
             &event,
         )?;
     }
@@ -263,7 +274,7 @@ pub async fn remove_emoji(
         publish(
             &state,
             &target.access,
-            "MESSAGE_REACTION_REMOVE_EMOJI",
+            EventName::MessageReactionRemoveEmoji,
             &event,
         )?;
     }

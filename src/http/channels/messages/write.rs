@@ -6,6 +6,7 @@ use chrono::Utc;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::Value;
+use spacebar_actors::EventName;
 
 use super::files::{self, Attachments};
 use super::mentions::{self, AllowedMentions};
@@ -143,7 +144,14 @@ pub async fn save_edit(
         ..message
     };
     let event = event_message(state, conn, access, &edited).await?;
-    announce(state, access, "MESSAGE_UPDATE", &edited, &event, viewer)?;
+    announce(
+        state,
+        access,
+        EventName::MessageUpdate,
+        &edited,
+        &event,
+        viewer,
+    )?;
     Ok((edited, event))
 }
 
@@ -202,7 +210,14 @@ pub async fn post(
         return Err(error.into());
     }
     let event = event_message(state, conn, access, &message).await?;
-    announce(state, access, "MESSAGE_CREATE", &message, &event, viewer)?;
+    announce(
+        state,
+        access,
+        EventName::MessageCreate,
+        &message,
+        &event,
+        viewer,
+    )?;
     Ok((message, event))
 }
 
@@ -261,7 +276,7 @@ pub async fn remove(
         }
         let mut event = event_ids(access);
         event["id"] = id(message.id).into();
-        publish(state, access, "MESSAGE_DELETE", &event)?;
+        publish(state, access, EventName::MessageDelete, &event)?;
     }
     Ok(())
 }
@@ -270,7 +285,7 @@ pub async fn remove(
 fn announce(
     state: &AppState,
     access: &ChannelAccess,
-    event: &'static str,
+    event: EventName,
     message: &Message,
     data: &Value,
     viewer: i64,

@@ -1,5 +1,16 @@
-//! Telling the actors what happened, after the database committed it. A dispatch is serialised
-//! here, once, and the same bytes reach every session that may see it.
+//! Telling the actors what happened, after the database committed it: an [`Event`] per
+//! dispatch (`event`), the outbox that holds a change's events until its transaction commits
+//! (`outbox`), and handing them to the actors. A dispatch is serialised once, and the same bytes
+//! reach every session that may see it.
+
+mod event;
+mod outbox;
+
+pub use event::{
+    ChannelChange, ChannelScope, CommandChange, Event, MemberChange, MessageChange, RoleChange,
+    Route, Scoped, ToUser,
+};
+pub use outbox::{Change, Writes};
 
 use std::sync::Arc;
 
@@ -10,17 +21,62 @@ use spacebar_actors::guild::voice::{
 };
 use spacebar_actors::guild::{Audience, Publish, StateChange, SubscribeUser};
 use spacebar_actors::registry::{DispatchToUser, Friendship, LoginsEnded};
-use spacebar_actors::Dispatch;
+use spacebar_actors::{Dispatch, EventName};
 
 use crate::http::error::ApiError;
 use crate::server::AppState;
 
 impl AppState {
+    /// Hands an event to the actors that deliver it. The one way out for every event, so it is
+    /// also where it will leave for other nodes.
+    pub fn publish(&self, event: &Event) {
+        let dispatch = match event.dispatch() {
+            Ok(dispatch) => Arc::new(dispatch),
+            Err(error) => {
+                tracing::error!(%error, event = %event.name(), "an event did not serialise");
+                return;
+            }
+        };
+        match event.route() {
+            Route::Guild {
+                guild_id,
+                audience,
+                changes,
+                deleted,
+            } => self.tree.guilds.do_send(Publish {
+                guild_id,
+                changes,
+                dispatch: Some((dispatch, audience)),
+                deleted,
+            }),
+            Route::Users(users) => {
+                for user_id in users {
+                    self.tree.sessions.do_send(DispatchToUser {
+                        user_id,
+                        dispatch: dispatch.clone(),
+                    });
+                }
+            }
+            Route::Joiner { guild_id, user_id } => {
+                // Subscribing first: the session registry then asks the guild to deliver before
+                // it hands over GUILD_CREATE, so anything published after the joiner saw
+                // GUILD_CREATE reaches them.
+                self.tree
+                    .sessions
+                    .do_send(SubscribeUser { guild_id, user_id });
+                self.tree
+                    .sessions
+                    .do_send(DispatchToUser { user_id, dispatch });
+            }
+            Route::Nobody => {}
+        }
+    }
+
     /// An event in a guild for `audience`, after applying `changes` to the guild actor's state.
     pub fn guild_event<T: Serialize>(
         &self,
         guild_id: i64,
-        event: &'static str,
+        event: EventName,
         data: &T,
         audience: Audience,
         changes: Vec<StateChange>,
@@ -64,7 +120,7 @@ impl AppState {
             guild_id,
             changes: Vec::new(),
             dispatch: Some((
-                Arc::new(Dispatch::json("GUILD_DELETE", &data)?.in_guild(guild_id)),
+                Arc::new(Dispatch::json(EventName::GuildDelete, &data)?.in_guild(guild_id)),
                 Audience::Guild,
             )),
             deleted: true,
@@ -77,7 +133,7 @@ impl AppState {
     pub fn user_event<T: Serialize>(
         &self,
         user_id: i64,
-        event: &'static str,
+        event: EventName,
         data: &T,
     ) -> Result<(), ApiError> {
         self.tree.sessions.do_send(DispatchToUser {
@@ -93,7 +149,7 @@ impl AppState {
         &self,
         user_id: i64,
         guild_id: i64,
-        event: &'static str,
+        event: EventName,
         data: &T,
     ) -> Result<(), ApiError> {
         self.user_dispatch(user_id, Dispatch::json(event, data)?.in_guild(guild_id));
