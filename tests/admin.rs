@@ -7,7 +7,9 @@
 use awc::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::cdn::{attach, fetch};
 use crate::common::gateway::Gateway;
+use crate::common::guild::{guild, join};
 use crate::common::http::{account, get, post, registration, request, Account};
 use crate::common::TestServer;
 
@@ -67,6 +69,28 @@ async fn guild_with_channel(server: &TestServer, owner: &Account) -> (String, St
             .unwrap()
             .to_string(),
     )
+}
+
+/// The operator `root` deletes `channel_id`, and a member's `gateway` hears CHANNEL_DELETE.
+async fn delete_channel(
+    server: &TestServer,
+    root: &Account,
+    channel_id: &str,
+    gateway: &mut Gateway,
+) {
+    let gone = admin(
+        server,
+        Method::DELETE,
+        &format!("/channels/{channel_id}"),
+        &root.token,
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 200, "{:?}", gone.body);
+    assert_eq!(
+        gateway.dispatch("CHANNEL_DELETE").await["d"]["id"],
+        channel_id
+    );
 }
 
 #[actix_web::test]
@@ -494,16 +518,7 @@ async fn guilds_are_listed_joined_by_force_and_deleted() {
     )
     .await;
     let extra = channel.body["id"].as_str().unwrap();
-    let gone = admin(
-        &server,
-        Method::DELETE,
-        &format!("/channels/{extra}"),
-        &root.token,
-        None,
-    )
-    .await;
-    assert_eq!(gone.status, 200, "{:?}", gone.body);
-    assert_eq!(gateway.dispatch("CHANNEL_DELETE").await["d"]["id"], extra);
+    delete_channel(&server, &root, extra, &mut gateway).await;
     let deleted = admin(
         &server,
         Method::DELETE,
@@ -532,6 +547,22 @@ async fn guilds_are_listed_joined_by_force_and_deleted() {
         .status,
         404
     );
+}
+
+#[actix_web::test]
+async fn deleting_a_channel_removes_its_files_and_tells_its_members() {
+    let server = TestServer::start().await;
+    let root = operator(&server).await;
+    let guild = guild(&server).await;
+    let bob = join(&server, &guild, "bob").await;
+    let mut gateway = Gateway::connect(&server, "v=9&encoding=json").await;
+    gateway.identify(&bob.token).await;
+    let url = attach(&server, &guild.owner, &guild.channel, "notes.txt", b"notes").await;
+    assert_eq!(fetch(&server, &url, &[]).await.status, 200);
+
+    delete_channel(&server, &root, &guild.channel, &mut gateway).await;
+    // As `DELETE /channels/{id}` does: the attachment goes with its channel.
+    assert_eq!(fetch(&server, &url, &[]).await.status, 404, "{url}");
 }
 
 #[actix_web::test]

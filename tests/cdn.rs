@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::common::gateway::Gateway;
 use crate::common::guild::text_channel;
 use crate::common::http::{account, assert_form_error, get, patch, post, request, Account};
-use crate::common::{python, TestServer};
+use crate::common::{python, Server, TestServer};
 
 fn client() -> awc::Client {
     awc::Client::builder()
@@ -103,8 +103,29 @@ pub(crate) fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-struct Fetched {
-    status: StatusCode,
+/// Sends `bytes` as the attachment `filename` of a message in `channel`: its URL.
+pub(crate) async fn attach(
+    server: &impl Server,
+    owner: &Account,
+    channel: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> String {
+    let (content_type, body) = multipart(&[("files[0]", Some(filename), bytes)]);
+    let mut sent = client()
+        .post(server.url(&format!("/api/v9/channels/{channel}/messages")))
+        .insert_header(("Authorization", owner.token.as_str()))
+        .insert_header(("Content-Type", content_type))
+        .send_body(body)
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let sent: Value = sent.json().limit(1 << 20).await.unwrap();
+    sent["attachments"][0]["url"].as_str().unwrap().to_string()
+}
+
+pub(crate) struct Fetched {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
     bytes: Vec<u8>,
 }
@@ -145,7 +166,7 @@ async fn send(
     }
 }
 
-async fn fetch(server: &TestServer, target: &str, headers: &[(&str, &str)]) -> Fetched {
+pub(crate) async fn fetch(server: &TestServer, target: &str, headers: &[(&str, &str)]) -> Fetched {
     send(server, Method::GET, target, headers, Vec::new()).await
 }
 

@@ -16,7 +16,7 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{Delay, Frame, ImageEncoder, Rgba, RgbaImage};
 use serde_json::{json, Value};
 
-use crate::cdn::{data_url, multipart};
+use crate::cdn::{attach, data_url};
 use crate::common::guild::text_channel;
 use crate::common::http::{account, get, patch, post, Account};
 use crate::common::process::ServerProcess;
@@ -267,27 +267,6 @@ async fn owner_with_channel(server: &impl Server, name: &str) -> (Account, Strin
     .await;
     let channel = text_channel(server, &owner.token, guild.body["id"].as_str().unwrap()).await;
     (owner, channel)
-}
-
-/// Sends `bytes` as the attachment `filename` of a message in `channel`: its URL.
-async fn attach(
-    server: &impl Server,
-    owner: &Account,
-    channel: &str,
-    filename: &str,
-    bytes: &[u8],
-) -> String {
-    let (content_type, body) = multipart(&[("files[0]", Some(filename), bytes)]);
-    let mut sent = client()
-        .post(server.url(&format!("/api/v9/channels/{channel}/messages")))
-        .insert_header(("Authorization", owner.token.as_str()))
-        .insert_header(("Content-Type", content_type))
-        .send_body(body)
-        .await
-        .unwrap();
-    assert_eq!(sent.status(), 200);
-    let sent: Value = sent.json().limit(1 << 20).await.unwrap();
-    sent["attachments"][0]["url"].as_str().unwrap().to_string()
 }
 
 #[actix_web::test]

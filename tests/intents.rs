@@ -2,12 +2,13 @@
 //! a bot hears depends on the intents it identified with and on what its application allows;
 //! a sharded bot hears each guild on one shard only, and DMs on shard 0.
 
+use awc::http::Method;
 use serde_json::{json, Value};
 
 use crate::bots::{application_with_bot, authorize, guild};
 use crate::common::gateway::{Event, Gateway};
 use crate::common::guild::text_channel;
-use crate::common::http::{get, patch, post, register_user};
+use crate::common::http::{get, patch, post, register_user, request};
 use crate::common::TestServer;
 
 const JSON: &str = "v=10&encoding=json";
@@ -18,6 +19,7 @@ const GUILDS: u64 = 1 << 0;
 const GUILD_MEMBERS: u64 = 1 << 1;
 const GUILD_PRESENCES: u64 = 1 << 8;
 const GUILD_MESSAGES: u64 = 1 << 9;
+const GUILD_MESSAGE_REACTIONS: u64 = 1 << 10;
 const GUILD_MESSAGE_TYPING: u64 = 1 << 11;
 const DIRECT_MESSAGES: u64 = 1 << 12;
 const MESSAGE_CONTENT: u64 = 1 << 15;
@@ -83,6 +85,37 @@ async fn set_flags(server: &TestServer, token: &str, app_id: &str, flags: i64) -
     changed.body
 }
 
+/// Alice's guild with her application's bot in it (not yet connected): Alice's token, the
+/// guild's id, its text channel's id, the application's id (the bot's user id) and
+/// `Bot <token>`.
+async fn bot_in_guild(
+    server: &TestServer,
+    bot_name: &str,
+) -> (String, String, String, String, String) {
+    let (alice, _) = register_user(server, "alice").await;
+    let guild_id = guild(server, &alice).await;
+    let channel = text_channel(server, &alice, &guild_id).await;
+    let (app_id, token) = application_with_bot(server, &alice, bot_name).await;
+    let added = authorize(server, &alice, &app_id, &guild_id, BOT_PERMISSIONS).await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    (alice, guild_id, channel, app_id, format!("Bot {token}"))
+}
+
+/// The same bot twice: identified with GUILDS | GUILD_MESSAGES, and with `more` intents too.
+async fn narrow_and_wide(server: &TestServer, bot: &str, more: u64) -> (Gateway, Gateway) {
+    let few = GUILDS | GUILD_MESSAGES;
+    let (narrow, _) = connect(server, bot, json!({ "intents": few })).await;
+    let (wide, _) = connect(server, bot, json!({ "intents": few | more })).await;
+    (narrow, wide)
+}
+
+/// The event names of dispatches, in order.
+fn names(seen: &[Value]) -> Vec<String> {
+    seen.iter()
+        .map(|d| d["t"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The next MESSAGE_CREATE's `d`.
 async fn next_message(gateway: &mut Gateway) -> Value {
     gateway.dispatch("MESSAGE_CREATE").await["d"].clone()
@@ -98,13 +131,7 @@ fn assert_redacted(message: &Value) {
 #[actix_web::test]
 async fn without_message_content_a_bot_reads_only_what_concerns_it() {
     let server = TestServer::start().await;
-    let (alice, _) = register_user(&server, "alice").await;
-    let guild_id = guild(&server, &alice).await;
-    let channel = text_channel(&server, &alice, &guild_id).await;
-    let (app_id, token) = application_with_bot(&server, &alice, "Reader").await;
-    let bot = format!("Bot {token}");
-    let added = authorize(&server, &alice, &app_id, &guild_id, BOT_PERMISSIONS).await;
-    assert_eq!(added.status, 200, "{:?}", added.body);
+    let (alice, guild_id, channel, app_id, bot) = bot_in_guild(&server, "Reader").await;
     let (mut watcher, _) = connect(&server, &alice, json!({ "intents": 513 })).await;
 
     let intents = GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES;
@@ -243,20 +270,11 @@ async fn without_message_content_a_bot_reads_only_what_concerns_it() {
 #[actix_web::test]
 async fn a_bot_hears_only_the_events_of_its_intents() {
     let server = TestServer::start().await;
-    let (alice, _) = register_user(&server, "alice").await;
-    let guild_id = guild(&server, &alice).await;
-    let channel = text_channel(&server, &alice, &guild_id).await;
-    let (app_id, token) = application_with_bot(&server, &alice, "Listener").await;
-    let bot = format!("Bot {token}");
-    let added = authorize(&server, &alice, &app_id, &guild_id, BOT_PERMISSIONS).await;
-    assert_eq!(added.status, 200, "{:?}", added.body);
+    let (alice, _, channel, app_id, bot) = bot_in_guild(&server, "Listener").await;
     set_flags(&server, &alice, &app_id, GATEWAY_GUILD_MEMBERS_LIMITED).await;
 
-    // The same bot twice: once with few intents, once with typing and members too.
-    let few = GUILDS | GUILD_MESSAGES;
-    let (mut narrow, _) = connect(&server, &bot, json!({ "intents": few })).await;
-    let wide_intents = few | GUILD_MESSAGE_TYPING | GUILD_MEMBERS;
-    let (mut wide, _) = connect(&server, &bot, json!({ "intents": wide_intents })).await;
+    let (mut narrow, mut wide) =
+        narrow_and_wide(&server, &bot, GUILD_MESSAGE_TYPING | GUILD_MEMBERS).await;
 
     // Someone joins and types, then a message (which both hear) closes the round.
     let invite = post(
@@ -287,11 +305,6 @@ async fn a_bot_hears_only_the_events_of_its_intents() {
     assert_eq!(typing.status, 204, "{:?}", typing.body);
     say(&server, &alice, &channel, "barrier").await;
 
-    let names = |seen: &[Value]| -> Vec<String> {
-        seen.iter()
-            .map(|d| d["t"].as_str().unwrap().to_string())
-            .collect()
-    };
     let heard = wide.dispatches_until("MESSAGE_CREATE").await;
     let heard_names = names(&heard);
     assert!(
@@ -318,6 +331,61 @@ async fn a_bot_hears_only_the_events_of_its_intents() {
         quiet.last().unwrap()["d"]["id"],
         heard.last().unwrap()["d"]["id"]
     );
+}
+
+#[actix_web::test]
+async fn without_guild_message_reactions_no_reaction_route_reaches_the_bot() {
+    let server = TestServer::start().await;
+    let (alice, _, channel, app_id, bot) = bot_in_guild(&server, "Reactions").await;
+    let message = say(&server, &alice, &channel, "react to me").await;
+
+    let (mut narrow, mut wide) = narrow_and_wide(&server, &bot, GUILD_MESSAGE_REACTIONS).await;
+
+    // Every reaction route once (the owner, Alice, removes the bot's reaction: another's).
+    let reactions = format!(
+        "/api/v9/channels/{channel}/messages/{}/reactions",
+        message["id"].as_str().unwrap()
+    );
+    let thumbs_up = format!("{reactions}/%F0%9F%91%8D");
+    let mine = format!("{thumbs_up}/@me");
+    for (method, path, token) in [
+        (Method::PUT, &mine, &alice),
+        (Method::DELETE, &mine, &alice),
+        (Method::PUT, &mine, &bot),
+        (Method::DELETE, &format!("{thumbs_up}/{app_id}"), &alice),
+        (Method::PUT, &mine, &alice),
+        (Method::DELETE, &thumbs_up, &alice),
+        (Method::PUT, &mine, &alice),
+        (Method::DELETE, &reactions, &alice),
+    ] {
+        let done = request(&server, method, path, Some(token), None).await;
+        assert_eq!(done.status, 204, "{path}: {:?}", done.body);
+    }
+    say(&server, &alice, &channel, "barrier").await;
+
+    // Message events only (GUILD_CREATE and the like come and go), up to the barrier.
+    async fn message_events(gateway: &mut Gateway) -> Vec<String> {
+        let seen = gateway.dispatches_until("MESSAGE_CREATE").await;
+        let mut heard = names(&seen);
+        heard.retain(|t| t.starts_with("MESSAGE_"));
+        heard
+    }
+    let (add, remove) = ("MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE");
+    assert_eq!(
+        message_events(&mut wide).await,
+        [
+            add,
+            remove,
+            add,
+            remove,
+            add,
+            "MESSAGE_REACTION_REMOVE_EMOJI",
+            add,
+            "MESSAGE_REACTION_REMOVE_ALL",
+            "MESSAGE_CREATE",
+        ]
+    );
+    assert_eq!(message_events(&mut narrow).await, ["MESSAGE_CREATE"]);
 }
 
 #[actix_web::test]
