@@ -196,11 +196,13 @@ pub enum Event {
 
 /// Who hears a dispatch.
 pub enum Route {
-    /// Members of a guild (the guild actor applies `changes` first); `deleted`: the guild is gone.
+    /// Members of a guild (the guild actor applies `changes` first, and `after` once it
+    /// delivered: what the audience was found by); `deleted`: the guild is gone.
     Guild {
         guild_id: i64,
         audience: Audience,
         changes: Vec<StateChange>,
+        after: Vec<StateChange>,
         deleted: bool,
     },
     /// Every session of these users.
@@ -269,12 +271,14 @@ impl Event {
             guild_id,
             audience,
             changes: Vec::new(),
+            after: Vec::new(),
             deleted: false,
         };
         let with = |guild_id: i64, audience: Audience, changes: Vec<StateChange>| Route::Guild {
             guild_id,
             audience,
             changes,
+            after: Vec::new(),
             deleted: false,
         };
         match self {
@@ -289,6 +293,7 @@ impl Event {
                 guild_id: *guild_id,
                 audience: Audience::Guild,
                 changes: Vec::new(),
+                after: Vec::new(),
                 deleted: true,
             },
             Event::GuildJoined {
@@ -347,17 +352,19 @@ impl Event {
                     channel_id,
                     overwrites: change.overwrites.clone(),
                 };
-                scoped(&change.scope, vec![kept])
+                scoped(&change.scope, vec![kept], Vec::new())
             }
+            // Delivered to those who could see it, then forgotten.
             Event::ChannelDelete(change) => {
                 let channel_id = change.scope.channel_id;
                 scoped(
                     &change.scope,
+                    Vec::new(),
                     vec![StateChange::ChannelRemoved { channel_id }],
                 )
             }
             Event::MessageCreate(message) | Event::MessageUpdate(message) => {
-                scoped(&message.scope, Vec::new())
+                scoped(&message.scope, Vec::new(), Vec::new())
             }
             Event::ChannelPinsUpdate(event)
             | Event::MessageDelete(event)
@@ -366,7 +373,7 @@ impl Event {
             | Event::MessageReactionRemove(event)
             | Event::MessageReactionRemoveAll(event)
             | Event::MessageReactionRemoveEmoji(event)
-            | Event::TypingStart(event) => scoped(&event.scope, Vec::new()),
+            | Event::TypingStart(event) => scoped(&event.scope, Vec::new(), Vec::new()),
             Event::GuildLeft { user_id, .. } => Route::Users(vec![*user_id]),
             Event::InteractionCreate { user_id, .. } => Route::Users(vec![*user_id]),
             Event::ChannelRecipientAdd(to)
@@ -541,12 +548,13 @@ impl Event {
 }
 
 /// A private channel's events go to its recipients; a guild channel's to those who see it.
-fn scoped(scope: &ChannelScope, changes: Vec<StateChange>) -> Route {
+fn scoped(scope: &ChannelScope, changes: Vec<StateChange>, after: Vec<StateChange>) -> Route {
     match scope.guild_id {
         Some(guild_id) => Route::Guild {
             guild_id,
             audience: Audience::Channel(scope.channel_id),
             changes,
+            after,
             deleted: false,
         },
         None if scope.recipients.is_empty() => Route::Nobody,
@@ -610,14 +618,18 @@ mod tests {
             channel: json!({ "id": "9" }),
         });
         let Route::Guild {
-            audience, changes, ..
+            audience,
+            changes,
+            after,
+            ..
         } = deleted.route()
         else {
             panic!("a guild channel's event goes to the guild");
         };
         assert!(matches!(audience, Audience::Channel(9)));
+        assert!(changes.is_empty(), "its audience is found before it goes");
         assert!(matches!(
-            changes.as_slice(),
+            after.as_slice(),
             [StateChange::ChannelRemoved { channel_id: 9 }]
         ));
     }

@@ -42,13 +42,19 @@ impl AppState {
                 guild_id,
                 audience,
                 changes,
+                after,
                 deleted,
-            } => self.tree.guilds.do_send(Publish {
-                guild_id,
-                changes,
-                dispatch: Some((dispatch, audience)),
-                deleted,
-            }),
+            } => {
+                self.tree.guilds.do_send(Publish {
+                    guild_id,
+                    changes,
+                    dispatch: Some((dispatch, audience)),
+                    deleted,
+                });
+                if !after.is_empty() {
+                    self.guild_changed(guild_id, after);
+                }
+            }
             Route::Users(users) => {
                 for user_id in users {
                     self.tree.sessions.do_send(DispatchToUser {

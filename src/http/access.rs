@@ -11,6 +11,7 @@ use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::roles::Role;
 use crate::db::Connection;
+use crate::events::{ChannelScope, Scoped};
 
 /// What recipients of a DM or group DM may do there.
 const PRIVATE_CHANNEL: u64 = bits::VIEW_CHANNEL
@@ -223,6 +224,23 @@ impl ChannelAccess {
     /// Whether the caller is a guild member under a timeout.
     pub fn timed_out(&self) -> bool {
         self.guild.as_ref().is_some_and(|g| g.member.timed_out())
+    }
+
+    /// Where this channel's events go (see [`ChannelScope`]).
+    pub fn scope(&self) -> ChannelScope {
+        ChannelScope {
+            guild_id: self.channel.guild_id,
+            channel_id: self.channel.id,
+            recipients: self.recipients.clone(),
+        }
+    }
+
+    /// An event of this channel with `data`.
+    pub fn scoped(&self, data: serde_json::Value) -> Scoped {
+        Scoped {
+            scope: self.scope(),
+            data,
+        }
     }
 
     pub fn is_text(&self) -> bool {

@@ -10,6 +10,7 @@ pub mod body_deadline;
 pub mod client_address;
 pub mod cors;
 pub mod error;
+pub mod extractors;
 pub mod ids;
 pub mod json;
 pub mod limits;

@@ -13,6 +13,7 @@ mod recipients;
 mod typing;
 
 pub use attachments::upload_lifetime;
+pub use channel_delete::deleted;
 pub use messages::files::remove_files;
 
 use actix_web::web;

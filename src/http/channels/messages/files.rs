@@ -422,6 +422,14 @@ impl Attachments {
     }
 }
 
+/// The storage keys of deleted messages' files, given as (channel id, attachments).
+pub fn keys(messages: impl IntoIterator<Item = (i64, Value)>) -> Vec<Key> {
+    messages
+        .into_iter()
+        .flat_map(|(channel_id, attachments)| keys_of(channel_id, &attachments))
+        .collect()
+}
+
 /// Removes the files of deleted messages, given as (channel id, attachments).
 pub async fn remove_files(state: &AppState, messages: impl IntoIterator<Item = (i64, Value)>) {
     for (channel_id, attachments) in messages {

@@ -10,21 +10,21 @@
 //! - `DELETE …/reactions/{emoji}` (MANAGE_MESSAGES): MESSAGE_REACTION_REMOVE_EMOJI.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path, Query};
-use actix_web::HttpResponse;
+use actix_web::web::{Data, Query};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
-use spacebar_actors::EventName;
 
-use super::{event_ids, find, limit, publish, snowflake_param};
+use super::{event_ids, find, limit, snowflake_param};
 use crate::db::messages::Message;
 use crate::db::reactions::Reaction;
-use crate::db::Connection;
+use crate::db::users::User;
+use crate::db::Pooled;
+use crate::events::Event;
 use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
-use crate::http::snowflake;
+use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
@@ -91,22 +91,27 @@ impl Emoji {
 
 /// The channel and message a reaction route names, after the checks every one shares.
 struct Target {
+    user: User,
     access: ChannelAccess,
     message: Message,
+    conn: Pooled,
 }
 
 impl Target {
-    async fn load(
-        conn: &mut Connection,
-        user_id: i64,
-        channel: &str,
-        message: &str,
-    ) -> Result<Self, ApiError> {
-        let channel_id = snowflake("channel_id", channel)?;
-        let message_id = snowflake("message_id", message)?;
-        let access = ChannelAccess::load(conn, channel_id, user_id).await?;
-        let message = find(conn, &access, message_id).await?;
-        Ok(Self { access, message })
+    async fn load(caller: InChannel, message_id: Id<path::Message>) -> Result<Self, ApiError> {
+        let InChannel {
+            session,
+            access,
+            conn,
+        } = caller;
+        let mut conn = conn.get().await?;
+        let message = find(&mut conn, &access, message_id.get()).await?;
+        Ok(Self {
+            user: session.user,
+            access,
+            message,
+            conn,
+        })
     }
 
     /// `{channel_id, guild_id, message_id}`, what every reaction event starts with.
@@ -127,18 +132,22 @@ impl Target {
     }
 }
 
+/// The `{emoji}` of the path.
+fn path_emoji(req: &HttpRequest) -> Result<Emoji, ApiError> {
+    Emoji::parse(req.match_info().get("emoji").unwrap_or_default())
+}
+
 pub async fn add(
+    req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = &session.user;
-    ApiError::require(user.rights, rights::SELF_ADD_REACTIONS)?;
-    let emoji = Emoji::parse(&path.2)?;
-    let mut conn = state.pool.get().await?;
-    let target = Target::load(&mut conn, user.id, &path.0, &path.1).await?;
+    ApiError::require(caller.session.user.rights, rights::SELF_ADD_REACTIONS)?;
+    let emoji = path_emoji(&req)?;
+    let mut target = Target::load(caller, message_id).await?;
     target.access.require(bits::READ_MESSAGE_HISTORY)?;
-    let on_message = Reaction::emoji_keys(&mut conn, target.message.id).await?;
+    let on_message = Reaction::emoji_keys(&mut target.conn, target.message.id).await?;
     // Joining a reaction needs no ADD_REACTIONS, unless a timeout forbids reacting at all.
     if target.access.timed_out() {
         target.access.require(bits::ADD_REACTIONS)?;
@@ -156,54 +165,44 @@ pub async fn add(
     }
     let reaction = Reaction {
         message_id: target.message.id,
-        user_id: user.id,
+        user_id: target.user.id,
         emoji_key: emoji.key.clone(),
         emoji_id: emoji.id,
         emoji_name: emoji.name.clone(),
         created_at: Utc::now(),
     };
-    if reaction.add(&mut conn).await? {
-        let mut event = target.reaction_event(&emoji, user.id);
+    if reaction.add(&mut target.conn).await? {
+        let mut event = target.reaction_event(&emoji, target.user.id);
         event["message_author_id"] = opt_id(target.message.author_or_webhook()).into();
         event["burst_colors"] = Value::Array(Vec::new());
         if let Some(guild) = &target.access.guild {
-            event["member"] = guild::member(&guild.member, Some(user));
+            event["member"] = guild::member(&guild.member, Some(&target.user));
         }
-        publish(
-            &state,
-            &target.access,
-            EventName::MessageReactionAdd,
-            &event,
-        )?;
+        state.publish(&Event::MessageReactionAdd(target.access.scoped(event)));
     }
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn remove(
+    req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String, String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let me = session.user.id;
-    let emoji = Emoji::parse(&path.2)?;
-    let mut conn = state.pool.get().await?;
-    let target = Target::load(&mut conn, me, &path.0, &path.1).await?;
-    let user_id = match path.3.as_str() {
-        "@me" => me,
-        other => snowflake("user_id", other)?,
+    let emoji = path_emoji(&req)?;
+    let mut target = Target::load(caller, message_id).await?;
+    let me = target.user.id;
+    let user_id = match req.match_info().get("user_id") {
+        None | Some("@me") => me,
+        Some(_) => Id::<path::User>::of(&req)?.get(),
     };
     if user_id != me {
         target.access.guild()?;
         target.access.require(bits::MANAGE_MESSAGES)?;
     }
-    if Reaction::remove(&mut conn, target.message.id, &emoji.key, user_id).await? {
+    if Reaction::remove(&mut target.conn, target.message.id, &emoji.key, user_id).await? {
         let event = target.reaction_event(&emoji, user_id);
-        publish(
-            &state,
-            &target.access,
-            EventName::MessageReactionRemove,
-            &event,
-        )?;
+        state.publish(&Event::MessageReactionRemove(target.access.scoped(event)));
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -217,66 +216,65 @@ pub struct UsersQuery {
 }
 
 pub async fn users(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String, String)>,
+    req: HttpRequest,
+    caller: InChannel,
+    message_id: Id<path::Message>,
     query: Query<UsersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit(query.limit.as_deref(), 25, 100)?;
     let after = snowflake_param("after", query.after.as_deref())?.unwrap_or(0);
-    let emoji = Emoji::parse(&path.2)?;
-    let mut conn = state.pool.get().await?;
-    let target = Target::load(&mut conn, session.user.id, &path.0, &path.1).await?;
+    let emoji = path_emoji(&req)?;
+    let mut target = Target::load(caller, message_id).await?;
     target.access.require(bits::READ_MESSAGE_HISTORY)?;
     // Type 1 asks for super reactions, which nobody can make here.
     if query.kind.as_deref().is_some_and(|kind| kind.trim() == "1") {
         return Ok(HttpResponse::Ok().json([(); 0]));
     }
-    let users = Reaction::users(&mut conn, target.message.id, &emoji.key, after, limit).await?;
+    let users = Reaction::users(
+        &mut target.conn,
+        target.message.id,
+        &emoji.key,
+        after,
+        limit,
+    )
+    .await?;
     let users: Vec<PublicUser> = users.iter().map(PublicUser::from).collect();
     Ok(HttpResponse::Ok().json(users))
 }
 
 pub async fn remove_all(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let target = Target::load(&mut conn, session.user.id, &path.0, &path.1).await?;
+    let mut target = Target::load(caller, message_id).await?;
     target.access.guild()?;
     target.access.require(bits::MANAGE_MESSAGES)?;
-    if Reaction::remove_all(&mut conn, target.message.id).await? {
+    if Reaction::remove_all(&mut target.conn, target.message.id).await? {
         let event = target.event();
-        publish(
-            &state,
-            &target.access,
-            EventName::MessageReactionRemoveAll,
-            &event,
-        )?;
+        state.publish(&Event::MessageReactionRemoveAll(
+            target.access.scoped(event),
+        ));
     }
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn remove_emoji(
+    req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let emoji = Emoji::parse(&path.2)?;
-    let mut conn = state.pool.get().await?;
-    let target = Target::load(&mut conn, session.user.id, &path.0, &path.1).await?;
+    let emoji = path_emoji(&req)?;
+    let mut target = Target::load(caller, message_id).await?;
     target.access.guild()?;
     target.access.require(bits::MANAGE_MESSAGES)?;
-    if Reaction::remove_emoji(&mut conn, target.message.id, &emoji.key).await? {
+    if Reaction::remove_emoji(&mut target.conn, target.message.id, &emoji.key).await? {
         let mut event = target.event();
         event["emoji"] = emoji.wire();
-        publish(
-            &state,
-            &target.access,
-            EventName::MessageReactionRemoveEmoji,
-            &event,
-        )?;
+        state.publish(&Event::MessageReactionRemoveEmoji(
+            target.access.scoped(event),
+        ));
     }
     Ok(HttpResponse::NoContent().finish())
 }
