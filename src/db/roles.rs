@@ -5,7 +5,6 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::schema::roles;
 use crate::permissions::RoleRank;
-use spacebar_actors::guild::StateChange;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset)]
 #[diesel(table_name = roles, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
@@ -43,13 +42,6 @@ impl Role {
     }
 
     /// What the guild actor is told of the role when it is created or changed.
-    pub fn change(&self) -> StateChange {
-        StateChange::Role {
-            rank: self.rank(),
-            hoist: self.hoist,
-        }
-    }
-
     pub fn rank(&self) -> RoleRank {
         RoleRank {
             id: self.id,

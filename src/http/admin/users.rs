@@ -158,7 +158,9 @@ pub async fn delete_user(
     let memberships = Member::of_user(&mut conn, user.id).await?;
     for membership in &memberships {
         Member::delete(&mut conn, membership.guild_id, user.id).await?;
-        members::removed(state, membership.guild_id, &user)?;
+        members::removed(membership.guild_id, &user)
+            .iter()
+            .for_each(|event| state.publish(event));
     }
     progress.step(json!({ "step": "memberships", "left": memberships.len() }));
 

@@ -55,7 +55,9 @@ pub async fn delete(
     if let Some(bot) = &bot {
         state.logins_ended(bot.id, None, None);
         for membership in &left {
-            members::removed(&state, membership.guild_id, bot)?;
+            members::removed(membership.guild_id, bot)
+                .iter()
+                .for_each(|event| state.publish(event));
         }
     }
     tracing::info!(application_id = app.id, "application deleted");

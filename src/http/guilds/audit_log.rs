@@ -3,7 +3,7 @@
 //! (1–100, 50 by default), with the users and webhooks the entries name. Entries are written by the routes
 //! themselves (see `crate::audit`).
 
-use actix_web::web::{self, Data, Path, Query};
+use actix_web::web::{self, Data, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -14,9 +14,8 @@ use crate::db::audit_log::{AuditLogEntry, Filter};
 use crate::db::users::User;
 use crate::db::webhooks::Webhook;
 use crate::db::Connection;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
+use crate::http::extractors::InGuild;
 use crate::http::snowflake;
 use crate::http::urls::PublicUrls;
 use crate::permissions::bits;
@@ -40,11 +39,11 @@ pub struct AuditLogQuery {
 pub async fn list(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InGuild,
     query: Query<AuditLogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
+    let InGuild { access, conn, .. } = caller;
+    let guild_id = access.guild.id;
     let id = |field: &str, text: &Option<String>| {
         text.as_deref()
             .filter(|t| !t.is_empty())
@@ -62,9 +61,8 @@ pub async fn list(
         after: id("after", &query.after)?,
     };
     let limit = query_number("limit", query.limit.as_deref(), 50, 1, 100)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
     access.require(bits::VIEW_AUDIT_LOG)?;
+    let mut conn = conn.get().await?;
     let entries = AuditLogEntry::page(&mut conn, guild_id, filter, limit).await?;
     let mut user_ids: Vec<i64> = entries
         .iter()

@@ -5,23 +5,20 @@
 //! chosen window (`delete_message_seconds`, or the older `delete_message_days`) goes in the
 //! same transaction. A banned user cannot join again until the ban is lifted.
 
-use actix_web::web::{self, Bytes, Data, Path, Query};
+use actix_web::web::{self, Bytes, Data, Query};
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
-use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::guild::Audience;
-use spacebar_actors::EventName;
 
 use super::members::{query_number, removed, require_outranks};
 use crate::audit::{action, clean_reason, Audit};
 use crate::db::bans::{Ban, Cursor};
 use crate::db::members::Member;
 use crate::db::users::User;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
+use crate::events::{Change, ChannelScope, Event, Scoped};
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::{path, Id, InGuild};
 use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
@@ -45,22 +42,15 @@ pub struct ListBans {
 }
 
 /// `GET /guilds/{guild_id}/bans?limit=1..1000&before=&after=`: `[{reason, user}]` by user id.
-pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-    query: Query<ListBans>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
+pub async fn list(caller: InGuild, query: Query<ListBans>) -> Result<HttpResponse, ApiError> {
+    let guild_id = caller.access.guild.id;
     let limit = query_number("limit", query.limit.as_deref(), 1000, 1, 1000)?;
     let cursor = match (query.after.as_deref(), query.before.as_deref()) {
         (Some(after), _) => Cursor::After(snowflake("after", after)?),
         (None, Some(before)) => Cursor::Before(snowflake("before", before)?),
         (None, None) => Cursor::After(0),
     };
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::BAN_MEMBERS)?;
+    let mut conn = moderator(caller).await?;
     let bans: Vec<Value> = Ban::page(&mut conn, guild_id, cursor, limit)
         .await?
         .iter()
@@ -70,18 +60,10 @@ pub async fn list(
 }
 
 /// `GET /guilds/{guild_id}/bans/{user_id}`: `{reason, user}` or 10026.
-pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (guild_id, user_id) = ids(&path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::BAN_MEMBERS)?;
-    let (ban, user) = Ban::find_with_user(&mut conn, guild_id, user_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Ban))?;
+pub async fn get(caller: InGuild, user_id: Id<path::User>) -> Result<HttpResponse, ApiError> {
+    let guild_id = caller.access.guild.id;
+    let mut conn = moderator(caller).await?;
+    let (ban, user) = banned(&mut conn, guild_id, user_id.get()).await?;
     Ok(HttpResponse::Ok().json(body(&ban, &user)))
 }
 
@@ -99,12 +81,17 @@ pub struct BanBody {
 /// `X-Audit-Log-Reason` (URL-encoded, as libraries send it) or the body.
 pub async fn ban(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String)>,
+    user_id: Id<path::User>,
     bytes: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (guild_id, user_id) = ids(&path)?;
+    let InGuild {
+        session,
+        access,
+        conn,
+    } = caller;
+    let (guild_id, user_id) = (access.guild.id, user_id.get());
     let body: BanBody = if bytes.iter().all(u8::is_ascii_whitespace) {
         BanBody::default()
     } else {
@@ -116,8 +103,7 @@ pub async fn ban(
         .or_else(|| body.reason.as_deref().and_then(clean_reason));
     let audit = Audit { reason };
 
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let mut conn = conn.get().await?;
     access.require(bits::BAN_MEMBERS)?;
     let user = User::find(&mut conn, user_id)
         .await?
@@ -129,11 +115,12 @@ pub async fn ban(
         require_outranks(&access, &member)?;
     }
     let ban = Ban::new(guild_id, user_id, audit.reason.clone());
+    let mut change = Change::new(&state);
     let kind = action::MEMBER_BAN_ADD;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(user_id));
+    change.audit(audit.entry(&state, guild_id, session.user.id, kind, Some(user_id)));
     let since = Utc::now() - window;
-    let (was_member, deleted) = conn
-        .transaction(async |conn| {
+    let (was_member, deleted) = change
+        .commit(&mut conn, async |conn| {
             ban.upsert(conn).await?;
             let was_member = Member::delete(conn, guild_id, user_id).await?;
             let deleted = if window > Duration::zero() {
@@ -141,11 +128,9 @@ pub async fn ban(
             } else {
                 Vec::new()
             };
-            entry.write(conn).await?;
-            Ok::<_, diesel::result::Error>((was_member, deleted))
+            Ok((was_member, deleted))
         })
         .await?;
-    state.audit_logged(&entry)?;
     tracing::info!(
         guild_id,
         user_id,
@@ -153,69 +138,70 @@ pub async fn ban(
         messages = deleted.len(),
         "user banned"
     );
+    // Committed: what follows goes out at once, in this order.
     if was_member {
-        removed(&state, guild_id, &user)?;
+        for event in removed(guild_id, &user) {
+            change.emit(event);
+        }
     }
-    let data = json!({ "guild_id": id(guild_id), "user": PublicUser::from(&user) });
-    state.guild_event(
+    change.emit(Event::GuildBanAdd {
         guild_id,
-        EventName::GuildBanAdd,
-        &data,
-        Audience::Permission(bits::BAN_MEMBERS),
-        Vec::new(),
-    )?;
+        user: json!(PublicUser::from(&user)),
+    });
     let files = deleted.iter().map(|(c, _, a)| (*c, a.clone()));
     crate::http::channels::remove_files(&state, files).await;
     let deleted = deleted.into_iter().map(|(c, m, _)| (c, m)).collect();
-    messages_deleted(&state, guild_id, deleted)?;
+    for event in messages_deleted(guild_id, deleted) {
+        change.emit(event);
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `DELETE /guilds/{guild_id}/bans/{user_id}`: 204, or 10026 when there is no such ban.
 pub async fn unban(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String)>,
+    user_id: Id<path::User>,
 ) -> Result<HttpResponse, ApiError> {
-    let (guild_id, user_id) = ids(&path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::BAN_MEMBERS)?;
-    let (_, user) = Ban::find_with_user(&mut conn, guild_id, user_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Ban))?;
+    let (guild_id, user_id) = (caller.access.guild.id, user_id.get());
+    let by = caller.session.user.id;
+    let mut conn = moderator(caller).await?;
+    let (_, user) = banned(&mut conn, guild_id, user_id).await?;
+    let mut change = Change::new(&state);
     let kind = action::MEMBER_BAN_REMOVE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(user_id));
-    let lifted = conn
-        .transaction(async |conn| {
-            let lifted = Ban::delete(conn, guild_id, user_id).await?;
-            if lifted {
-                entry.write(conn).await?;
+    change.audit(audit.entry(&state, guild_id, by, kind, Some(user_id)));
+    change.emit(Event::GuildBanRemove {
+        guild_id,
+        user: json!(PublicUser::from(&user)),
+    });
+    change
+        .commit(&mut conn, async |conn| {
+            // Lifted by someone else meanwhile: no entry, no event.
+            match Ban::delete(conn, guild_id, user_id).await? {
+                true => Ok(()),
+                false => Err(ApiError::Unknown(Unknown::Ban)),
             }
-            Ok::<_, diesel::result::Error>(lifted)
         })
         .await?;
-    if !lifted {
-        return Err(ApiError::Unknown(Unknown::Ban));
-    }
-    state.audit_logged(&entry)?;
-    let data = json!({ "guild_id": id(guild_id), "user": PublicUser::from(&user) });
-    state.guild_event(
-        guild_id,
-        EventName::GuildBanRemove,
-        &data,
-        Audience::Permission(bits::BAN_MEMBERS),
-        Vec::new(),
-    )?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn ids(path: &(String, String)) -> Result<(i64, i64), ApiError> {
-    Ok((
-        snowflake("guild_id", &path.0)?,
-        snowflake("user_id", &path.1)?,
-    ))
+/// The connection of a caller with BAN_MEMBERS in the guild.
+async fn moderator(caller: InGuild) -> Result<crate::db::Pooled, ApiError> {
+    caller.access.require(bits::BAN_MEMBERS)?;
+    caller.conn.get().await
+}
+
+/// The ban of `user_id` with its user, or 10026.
+async fn banned(
+    conn: &mut crate::db::Connection,
+    guild_id: i64,
+    user_id: i64,
+) -> Result<(Ban, User), ApiError> {
+    Ban::find_with_user(conn, guild_id, user_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Ban))
 }
 
 /// A ban as Discord lists it.
@@ -251,28 +237,23 @@ fn deletion_window(body: &BanBody) -> Result<Duration, ApiError> {
 }
 
 /// MESSAGE_DELETE_BULK per channel for the messages a ban took with it.
-fn messages_deleted(
-    state: &AppState,
-    guild_id: i64,
-    mut deleted: Vec<(i64, i64)>,
-) -> Result<(), ApiError> {
+fn messages_deleted(guild_id: i64, mut deleted: Vec<(i64, i64)>) -> Vec<Event> {
     deleted.sort_unstable();
-    for chunk in deleted.chunk_by(|a, b| a.0 == b.0) {
-        let Some((channel_id, _)) = chunk.first() else {
-            continue;
-        };
-        let data = json!({
-            "ids": chunk.iter().map(|(_, m)| id(*m)).collect::<Vec<_>>(),
-            "channel_id": id(*channel_id),
-            "guild_id": id(guild_id),
-        });
-        state.guild_event(
-            guild_id,
-            EventName::MessageDeleteBulk,
-            &data,
-            Audience::Channel(*channel_id),
-            Vec::new(),
-        )?;
-    }
-    Ok(())
+    deleted
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter_map(|chunk| {
+            let (channel_id, _) = *chunk.first()?;
+            let data = json!({
+                "ids": chunk.iter().map(|(_, m)| id(*m)).collect::<Vec<_>>(),
+                "channel_id": id(channel_id),
+                "guild_id": id(guild_id),
+            });
+            let scope = ChannelScope {
+                guild_id: Some(guild_id),
+                channel_id,
+                recipients: Vec::new(),
+            };
+            Some(Event::MessageDeleteBulk(Scoped { scope, data }))
+        })
+        .collect()
 }

@@ -128,11 +128,7 @@ pub async fn found(
     saved?;
 
     let access = GuildAccess::load(&mut conn, guild.id, user.id).await?;
-    state.user_dispatch(
-        user.id,
-        snapshot::guild_create(state, &mut conn, &access).await?,
-    );
-    state.subscribe_user(guild.id, user.id);
+    state.publish(&snapshot::guild_create(state, &mut conn, &access).await?);
     Ok(HttpResponse::Created().json(guild::guild(&access.guild, &access.roles)))
 }
 

@@ -2,7 +2,7 @@
 //! owner; everything in the guild goes with it, files too (icons, emojis, stickers, role
 //! icons, attachments). GUILD_DELETE to every member.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 
 use crate::db::emojis::Emoji;
@@ -12,25 +12,19 @@ use crate::db::messages::Message;
 use crate::db::roles::Role;
 use crate::db::stickers::Sticker;
 use crate::db::Connection;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
+use crate::events::{Change, Event};
+use crate::http::channels::messages::files;
 use crate::http::error::ApiError;
-use crate::http::snowflake;
+use crate::http::extractors::InGuild;
 use crate::server::AppState;
 use crate::storage::{ImageArea, Key};
 
-pub async fn delete(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    if !access.is_owner() {
+pub async fn delete(state: Data<AppState>, caller: InGuild) -> Result<HttpResponse, ApiError> {
+    if !caller.access.is_owner() {
         return Err(ApiError::MissingPermissions);
     }
-    delete_with_files(&state, &mut conn, &access.guild).await?;
+    let mut conn = caller.conn.get().await?;
+    delete_with_files(&state, &mut conn, &caller.access.guild).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -64,12 +58,14 @@ pub async fn delete_with_files(
     keys.extend(emojis.iter().filter_map(|e| Key::emoji(e.id)));
     let stickers = Sticker::of_guild(conn, guild_id).await?;
     keys.extend(stickers.iter().filter_map(|s| Key::sticker(s.id)));
-    let files = Message::attachments_in_guild(conn, guild_id).await?;
+    keys.extend(files::keys(
+        Message::attachments_in_guild(conn, guild_id).await?,
+    ));
+    let mut change = Change::new(state);
+    change.remove_files(keys);
+    change.emit(Event::GuildDelete { guild_id });
     // The cascade removes roles, channels, members, messages, invites and bans with it.
-    Guild::delete(conn, guild_id).await?;
-    for key in &keys {
-        state.cdn.remove(key).await;
-    }
-    crate::http::channels::remove_files(state, files).await;
-    state.guild_deleted(guild_id)
+    change
+        .commit(conn, async |conn| Ok(Guild::delete(conn, guild_id).await?))
+        .await
 }

@@ -1,6 +1,6 @@
 //! `GET /guilds/{guild_id}`: the guild, for its members; `with_counts` adds member counts.
 
-use actix_web::web::{Data, Path, Query};
+use actix_web::web::Query;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
@@ -8,11 +8,8 @@ use super::expressions;
 use crate::db::emojis::Emoji;
 use crate::db::members::Member;
 use crate::db::stickers::Sticker;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
-use crate::http::snowflake;
-use crate::server::AppState;
+use crate::http::extractors::InGuild;
 use crate::wire::guild;
 
 #[derive(Debug, Deserialize)]
@@ -20,15 +17,10 @@ pub struct GetGuild {
     with_counts: Option<bool>,
 }
 
-pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-    query: Query<GetGuild>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+pub async fn get(caller: InGuild, query: Query<GetGuild>) -> Result<HttpResponse, ApiError> {
+    let InGuild { access, conn, .. } = caller;
+    let guild_id = access.guild.id;
+    let mut conn = conn.get().await?;
     let mut body = guild::guild(&access.guild, &access.roles);
     body["emojis"] = expressions::rendered::<Emoji>(&mut conn, guild_id)
         .await?

@@ -2,23 +2,19 @@
 //! GUILD_UPDATE to every member. `icon`, `banner` and `splash` take a data URL (or null); a
 //! replaced image's file is removed once the change is saved.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
-use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use spacebar_actors::guild::{Audience, StateChange};
-use spacebar_actors::EventName;
 
 use super::guild_create::check_name;
 use crate::audit::{action, changes as diff, Audit};
 use crate::db::channels::Channel;
 use crate::db::members::Member;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
+use crate::events::{Change, Event};
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::InGuild;
 use crate::http::json::Json;
 use crate::http::limits;
-use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
 use crate::storage::{ImageArea, Key};
@@ -52,14 +48,17 @@ pub struct ModifyGuild {
 
 pub async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<String>,
     Json(body): Json<ModifyGuild>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let InGuild {
+        session,
+        access,
+        conn,
+    } = caller;
+    let guild_id = access.guild.id;
+    let mut conn = conn.get().await?;
     access.require(bits::MANAGE_GUILD)?;
     let mut changed = access.guild.clone();
     if let Some(name) = body.name {
@@ -103,7 +102,6 @@ pub async fn modify(
         limits::locale("preferred_locale", &locale)?;
         changed.preferred_locale = locale;
     }
-    let mut changes = Vec::new();
     if let Some(owner_id) = body.owner_id.filter(|id| *id != changed.owner_id) {
         if !access.is_owner() {
             return Err(ApiError::MissingPermissions);
@@ -112,7 +110,6 @@ pub async fn modify(
             .await?
             .ok_or(ApiError::Unknown(Unknown::Member))?;
         changed.owner_id = owner_id;
-        changes.push(StateChange::Owner { user_id: owner_id });
     }
     let images = [
         (ImageArea::Icon, "icon", body.icon),
@@ -148,24 +145,31 @@ pub async fn modify(
         guild::properties(&access.guild),
         guild::properties(&changed),
     );
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::GUILD_UPDATE,
-            Some(guild_id),
-        )
-        .changes(diff(Some(&before), Some(&after), &[]));
+    let body = guild::guild(&changed, &access.roles);
+    let mut change = Change::new(&state);
+    change.audit(
+        audit
+            .entry(
+                &state,
+                guild_id,
+                session.user.id,
+                action::GUILD_UPDATE,
+                Some(guild_id),
+            )
+            .changes(diff(Some(&before), Some(&after), &[])),
+    );
+    change.emit(Event::GuildUpdate {
+        guild_id,
+        owner_id: changed.owner_id,
+        guild: body.clone(),
+    });
     let saved = match failed {
         Some(error) => Err(error),
-        None => conn
-            .transaction(async |conn| {
-                changed.save(conn).await?;
-                entry.write(conn).await
-            })
-            .await
-            .map_err(ApiError::from),
+        None => {
+            change
+                .commit(&mut conn, async |conn| Ok(changed.save(conn).await?))
+                .await
+        }
     };
     for (area, old, new) in &stored {
         let key = |hash: &str| Key::image(*area, guild_id, hash);
@@ -175,14 +179,5 @@ pub async fn modify(
             .await;
     }
     saved?;
-    state.audit_logged(&entry)?;
-    let body = guild::guild(&changed, &access.roles);
-    state.guild_event(
-        guild_id,
-        EventName::GuildUpdate,
-        &body,
-        Audience::Guild,
-        changes,
-    )?;
     Ok(HttpResponse::Ok().json(body))
 }

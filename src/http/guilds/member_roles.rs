@@ -2,18 +2,15 @@
 //! (MANAGE_ROLES, a role below the caller's highest). 204; GUILD_MEMBER_UPDATE when it changed
 //! anything.
 
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
 
-use diesel_async::AsyncConnection;
-
 use super::members::{audited, find, require_assignable, updated};
-use crate::audit::{Audit, Entry};
+use crate::audit::Audit;
 use crate::db::members::Member;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
+use crate::events::Change;
 use crate::http::error::{ApiError, Unknown};
-use crate::http::snowflake;
+use crate::http::extractors::{path, Id, InGuild};
 use crate::server::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,34 +26,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 pub async fn add(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String, String)>,
+    user_id: Id<path::User>,
+    role_id: Id<path::Role>,
 ) -> Result<HttpResponse, ApiError> {
-    set(state, session.user.id, &audit, &path, true).await
+    set(&state, caller, &audit, (user_id, role_id), true).await
 }
 
 pub async fn remove(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String, String)>,
+    user_id: Id<path::User>,
+    role_id: Id<path::Role>,
 ) -> Result<HttpResponse, ApiError> {
-    set(state, session.user.id, &audit, &path, false).await
+    set(&state, caller, &audit, (user_id, role_id), false).await
 }
 
 async fn set(
-    state: Data<AppState>,
-    caller: i64,
+    state: &AppState,
+    caller: InGuild,
     audit: &Audit,
-    path: &(String, String, String),
+    (user_id, role_id): (Id<path::User>, Id<path::Role>),
     give: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let user_id = snowflake("user_id", &path.1)?;
-    let role_id = snowflake("role_id", &path.2)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, caller).await?;
+    let InGuild { access, conn, .. } = caller;
+    let (guild_id, user_id, role_id) = (access.guild.id, user_id.get(), role_id.get());
+    let mut conn = conn.get().await?;
     require_assignable(&access, &[role_id])?;
     let (mut member, user) = find(&mut conn, guild_id, user_id).await?;
     if member.roles.contains(&role_id) == give {
@@ -68,23 +65,22 @@ async fn set(
     } else {
         member.roles.retain(|r| *r != role_id);
     }
-    let entries = audited(&state, audit, &access, &before, &member);
+    let mut change = Change::new(state);
+    for entry in audited(state, audit, &access, &before, &member) {
+        change.audit(entry);
+    }
     // One statement each, so two moderators changing roles at once both count.
-    let roles = conn
-        .transaction(async |conn| {
+    member.roles = change
+        .commit(&mut conn, async |conn| {
             let roles = if give {
                 Member::add_role(conn, guild_id, user_id, role_id).await?
             } else {
                 Member::remove_role(conn, guild_id, user_id, role_id).await?
             };
-            if roles.is_some() {
-                Entry::write_all(&entries, conn).await?;
-            }
-            Ok::<_, diesel::result::Error>(roles)
+            // No member (they left meanwhile): nothing changed, nothing to record.
+            roles.ok_or(ApiError::Unknown(Unknown::Member))
         })
         .await?;
-    member.roles = roles.ok_or(ApiError::Unknown(Unknown::Member))?;
-    state.audit_logged_all(&entries)?;
-    updated(&state, &member, &user)?;
+    change.emit(updated(&member, &user));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,24 +10,20 @@ use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer};
-use spacebar_actors::EventName;
+use serde_json::{json, Value};
+use spacebar_actors::guild::voice::Moderation;
 use std::collections::HashSet;
 use std::sync::Arc;
-
-use serde_json::{json, Value};
-use spacebar_actors::guild::{Audience, StateChange};
-use spacebar_actors::Dispatch;
-
-use diesel_async::AsyncConnection;
 
 use super::{snapshot, voice_states};
 use crate::audit::{action, changes, Audit, Entry};
 use crate::db::members::Member;
 use crate::db::users::User;
 use crate::db::{Connection, Pooled};
+use crate::events::{Change, Event, MemberChange};
 use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
 use crate::http::limits;
 use crate::http::snowflake;
@@ -36,7 +32,6 @@ use crate::server::AppState;
 use crate::storage::Key;
 use crate::wire::guild;
 use crate::wire::user::PublicUser;
-use spacebar_actors::guild::voice::Moderation;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/guilds/{guild_id}/members", web::get().to(list))
@@ -65,20 +60,14 @@ pub struct ListMembers {
 }
 
 /// `GET /guilds/{guild_id}/members?limit=1..1000&after=`: members by user id.
-pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-    query: Query<ListMembers>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
+pub async fn list(caller: InGuild, query: Query<ListMembers>) -> Result<HttpResponse, ApiError> {
+    let guild_id = caller.access.guild.id;
     let limit = query_number("limit", query.limit.as_deref(), 1, 1, 1000)?;
     let after = match query.after.as_deref() {
         Some(after) => snowflake("after", after)?,
         None => 0,
     };
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let mut conn = caller.conn.get().await?;
     let members: Vec<_> = Member::page(&mut conn, guild_id, after, limit)
         .await?
         .iter()
@@ -88,16 +77,10 @@ pub async fn list(
 }
 
 /// `GET /guilds/{guild_id}/members/{user_id}` (`@me` too).
-pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let user_id = target("user_id", &path.1, session.user.id)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let (member, user) = find(&mut conn, guild_id, user_id).await?;
+pub async fn get(caller: InGuild, path: Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let user_id = target("user_id", &path.1, caller.session.user.id)?;
+    let mut conn = caller.conn.get().await?;
+    let (member, user) = find(&mut conn, caller.access.guild.id, user_id).await?;
     Ok(HttpResponse::Ok().json(guild::member(&member, Some(&user))))
 }
 
@@ -131,16 +114,14 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 /// `PATCH /guilds/{guild_id}/members/{user_id}` (and `@me`): the member after the change.
 pub async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
     path: Path<(String, String)>,
     Json(body): Json<ModifyMember>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let user_id = target("user_id", &path.1, session.user.id)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let (member, user) = change(&state, conn, &access, &audit, user_id, body).await?;
+    let user_id = target("user_id", &path.1, caller.session.user.id)?;
+    let conn = caller.conn.get().await?;
+    let (member, user) = change(&state, conn, &caller.access, &audit, user_id, body).await?;
     Ok(HttpResponse::Ok().json(guild::member(&member, Some(&user))))
 }
 
@@ -153,14 +134,16 @@ pub struct ModifyNick {
 /// `PATCH /guilds/{guild_id}/members/@me/nick` (the old route): `{nick}` back.
 pub async fn modify_own_nick(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<String>,
     Json(body): Json<ModifyNick>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let InGuild {
+        session,
+        access,
+        conn,
+    } = caller;
+    let conn = conn.get().await?;
     let body = ModifyMember {
         nick: Some(body.nick),
         roles: None,
@@ -177,34 +160,36 @@ pub async fn modify_own_nick(
 /// `DELETE /guilds/{guild_id}/members/{user_id}`: kick (KICK_MEMBERS, outranking the member).
 pub async fn kick(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String)>,
+    user_id: Id<path::User>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let user_id = snowflake("user_id", &path.1)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let InGuild {
+        session,
+        access,
+        conn,
+    } = caller;
+    let (guild_id, user_id) = (access.guild.id, user_id.get());
+    let mut conn = conn.get().await?;
     access.require(bits::KICK_MEMBERS)?;
     let (member, user) = find(&mut conn, guild_id, user_id).await?;
     require_outranks(&access, &member)?;
+    let mut change = Change::new(&state);
     let kind = action::MEMBER_KICK;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(user_id));
-    let kicked = conn
-        .transaction(async |conn| {
-            let kicked = Member::delete(conn, guild_id, user_id).await?;
-            if kicked {
-                entry.write(conn).await?;
+    change.audit(audit.entry(&state, guild_id, session.user.id, kind, Some(user_id)));
+    for event in removed(guild_id, &user) {
+        change.emit(event);
+    }
+    change
+        .commit(&mut conn, async |conn| {
+            // Someone else removed them first: no entry, no events.
+            match Member::delete(conn, guild_id, user_id).await? {
+                true => Ok(()),
+                false => Err(ApiError::Unknown(Unknown::Member)),
             }
-            Ok::<_, diesel::result::Error>(kicked)
         })
         .await?;
-    if !kicked {
-        return Err(ApiError::Unknown(Unknown::Member));
-    }
-    state.audit_logged(&entry)?;
     tracing::info!(guild_id, user_id, by = session.user.id, "member kicked");
-    removed(&state, guild_id, &user)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -315,13 +300,17 @@ async fn change(
     if let Some(new_avatar) = &new_avatar {
         member.avatar.clone_from(new_avatar);
     }
-    let mut entries = audited(state, audit, access, &before, &member);
-    entries.extend(destination.map(|to| voice_states::move_entry(state, audit, access, to)));
-    let saved = conn
-        .transaction(async |conn| {
-            member.save(conn).await?;
-            Entry::write_all(&entries, conn).await
-        })
+    let mut change = Change::new(state);
+    for entry in audited(state, audit, access, &before, &member) {
+        change.audit(entry);
+    }
+    if let Some(to) = destination {
+        change.audit(voice_states::move_entry(state, audit, access, to));
+    }
+    // Before the voice change: the guild actor then knows the member as they are now.
+    change.emit(updated(&member, &user));
+    let saved = change
+        .commit(&mut conn, async |conn| Ok(member.save(conn).await?))
         .await;
     if let Some(new_avatar) = &new_avatar {
         let (old, new) = (old_avatar.as_deref(), new_avatar.as_deref());
@@ -331,9 +320,6 @@ async fn change(
             .await;
     }
     saved?;
-    state.audit_logged_all(&entries)?;
-    // First: the guild actor then knows the member as they are now when the voice change comes.
-    updated(state, &member, &user)?;
     let voice_changed = member.mute != before.mute || member.deaf != before.deaf;
     // A timeout takes its member out of voice, as on Discord (and keeps them out: no CONNECT).
     let timed_out = member.timed_out() && !before.timed_out();
@@ -472,27 +458,22 @@ pub fn require_assignable(access: &GuildAccess, role_ids: &[i64]) -> Result<(), 
 }
 
 /// GUILD_MEMBER_UPDATE for a changed member, keeping the guild actor's roles current.
-pub fn updated(state: &AppState, member: &Member, user: &User) -> Result<(), ApiError> {
-    let (data, change) = member_change(member, user);
-    // About the member: their own sessions hear it even without GUILD_MEMBERS.
-    let dispatch = Dispatch::json(EventName::GuildMemberUpdate, &*data)?.about([member.user_id]);
-    state.guild_dispatch(member.guild_id, dispatch, Audience::Guild, vec![change]);
-    Ok(())
+pub fn updated(member: &Member, user: &User) -> Event {
+    Event::GuildMemberUpdate(member_change(member, user))
 }
 
-/// A member's object (with `user`), and the change that tells the guild actor about them (their
-/// roles for permissions, the object for the member list).
-pub fn member_change(member: &Member, user: &User) -> (Arc<Value>, StateChange) {
-    let data = Arc::new(guild::member(member, Some(user)));
-    let change = StateChange::Member {
+/// A member as their events carry them: their object (with `user`), and what the guild actor
+/// keeps of them (their roles for permissions, the object for the member list).
+pub fn member_change(member: &Member, user: &User) -> MemberChange {
+    MemberChange {
+        guild_id: member.guild_id,
         user_id: member.user_id,
         roles: member.roles.clone(),
         timed_out_until: member
             .communication_disabled_until
             .map(|until| until.timestamp_millis()),
-        member: data.clone(),
-    };
-    (data, change)
+        member: Arc::new(guild::member(member, Some(user))),
+    }
 }
 
 /// Someone joined (their membership committed): GUILD_MEMBER_ADD to the guild, GUILD_CREATE to
@@ -505,36 +486,26 @@ pub async fn joined(
     user: &User,
 ) -> Result<(), ApiError> {
     let access = GuildAccess::load(conn, guild_id, user.id).await?;
-    let (data, change) = member_change(&access.member, user);
-    state.guild_event(
-        guild_id,
-        EventName::GuildMemberAdd,
-        &*data,
-        Audience::Guild,
-        vec![change],
-    )?;
-    let snapshot = snapshot::guild_create(state, conn, &access).await?;
-    // Subscribing first: the session registry then asks the guild to deliver before it hands
-    // over GUILD_CREATE, so anything published after the joiner saw GUILD_CREATE reaches them.
-    state.subscribe_user(guild_id, user.id);
-    state.user_dispatch(user.id, snapshot);
+    state.publish(&Event::GuildMemberAdd(member_change(&access.member, user)));
+    state.publish(&snapshot::guild_create(state, conn, &access).await?);
     Ok(())
 }
 
-/// Someone is no longer a member (kicked, banned, or left; their membership already deleted):
-/// GUILD_MEMBER_REMOVE to the guild, whose actor lets their sessions go, and GUILD_DELETE to
-/// their own sessions.
-pub fn removed(state: &AppState, guild_id: i64, user: &User) -> Result<(), ApiError> {
-    let data = json!({ "guild_id": guild::id(guild_id), "user": PublicUser::from(user) });
-    state.guild_event(
-        guild_id,
-        EventName::GuildMemberRemove,
-        &data,
-        Audience::Guild,
-        vec![StateChange::MemberRemoved { user_id: user.id }],
-    )?;
-    let gone = json!({ "id": guild::id(guild_id), "unavailable": false });
-    state.user_guild_event(user.id, guild_id, EventName::GuildDelete, &gone)
+/// Someone is no longer a member (kicked, banned, or left): GUILD_MEMBER_REMOVE to the guild,
+/// whose actor lets their sessions go, and GUILD_DELETE to their own sessions. To emit once
+/// their membership is deleted.
+pub fn removed(guild_id: i64, user: &User) -> [Event; 2] {
+    [
+        Event::GuildMemberRemove {
+            guild_id,
+            user_id: user.id,
+            user: json!(PublicUser::from(user)),
+        },
+        Event::GuildLeft {
+            guild_id,
+            user_id: user.id,
+        },
+    ]
 }
 
 /// A whole number from the query string within `min..=max`, `default` when absent, with

@@ -6,23 +6,20 @@
 //! just above @everyone, so its creator can manage it.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
-use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use spacebar_actors::guild::{Audience, StateChange};
-use spacebar_actors::EventName;
 
 use crate::audit::{action, changes, Audit};
 use crate::db::members::Member;
 use crate::db::roles::Role;
 use crate::db::Connection;
+use crate::events::{Change, Event, RoleChange};
 use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
 use crate::http::limits;
-use crate::http::snowflake;
 use crate::permissions::{bits, ALL};
 use crate::rights;
 use crate::server::AppState;
@@ -45,28 +42,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /guilds/{guild_id}/roles`: every role, @everyone included, in position order.
-pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let roles: Vec<_> = access.roles.iter().map(guild::role).collect();
+pub async fn list(caller: InGuild) -> Result<HttpResponse, ApiError> {
+    let roles: Vec<_> = caller.access.roles.iter().map(guild::role).collect();
     Ok(HttpResponse::Ok().json(roles))
 }
 
 /// `GET /guilds/{guild_id}/roles/{role_id}`.
-pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (guild_id, role_id) = ids(&path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    Ok(HttpResponse::Ok().json(guild::role(find(&access, role_id)?)))
+pub async fn get(caller: InGuild, role_id: Id<path::Role>) -> Result<HttpResponse, ApiError> {
+    let role = find(&caller.access, role_id.get())?;
+    Ok(HttpResponse::Ok().json(guild::role(role)))
 }
 
 /// A role's fields as clients send them (create and modify); absent fields stay as they are.
@@ -90,15 +74,18 @@ pub struct RoleBody {
 /// `POST /guilds/{guild_id}/roles`: a new role at position 1, the others moved up one.
 pub async fn create(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<String>,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
+    let InGuild {
+        session,
+        access,
+        conn,
+    } = caller;
+    let guild_id = access.guild.id;
     ApiError::require(session.user.rights, rights::CREATE_ROLES)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let conn = conn.get().await?;
     access.require(bits::MANAGE_ROLES)?;
     // @everyone does not count against the limit.
     let existing = access.roles.iter().filter(|r| r.id != guild_id).count();
@@ -122,20 +109,23 @@ pub async fn create(
         role.icon = Some(hash);
     }
     let created = guild::role(&role);
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::ROLE_CREATE,
-            Some(role_id),
-        )
-        .changes(changes(None, Some(&created), ROLE_NOISE));
-    let saved = conn
-        .transaction(async |conn| {
+    let mut change = Change::new(&state);
+    change.audit(
+        audit
+            .entry(
+                &state,
+                guild_id,
+                session.user.id,
+                action::ROLE_CREATE,
+                Some(role_id),
+            )
+            .changes(changes(None, Some(&created), ROLE_NOISE)),
+    );
+    change.emit(Event::GuildRoleCreate(changed(&role)));
+    let saved = change
+        .commit(&mut conn, async |conn| {
             Role::shift_up_from(conn, guild_id, 1).await?;
-            role.insert(conn).await?;
-            entry.write(conn).await
+            Ok(role.insert(conn).await?)
         })
         .await;
     if saved.is_err() {
@@ -143,26 +133,28 @@ pub async fn create(
         state.cdn.settle_image(false, None, icon, icon_key).await;
     }
     saved?;
-    state.audit_logged(&entry)?;
-    event(&state, EventName::GuildRoleCreate, &role)?;
-    moved(&state, &mut conn, &access).await?;
-    Ok(HttpResponse::Ok().json(guild::role(&role)))
+    for event in moved(&mut conn, &access).await? {
+        change.emit(event);
+    }
+    Ok(HttpResponse::Ok().json(created))
 }
 
 /// `PATCH /guilds/{guild_id}/roles/{role_id}`: the role after the change.
 pub async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String)>,
+    role_id: Id<path::Role>,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (guild_id, role_id) = ids(&path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::MANAGE_ROLES)?;
-    let mut role = find(&access, role_id)?.clone();
-    access.require_above_role(role.position)?;
+    let InGuild {
+        session,
+        access,
+        conn,
+    } = caller;
+    let (guild_id, role_id) = (access.guild.id, role_id.get());
+    let conn = conn.get().await?;
+    let mut role = manageable(&access, role_id)?.clone();
     let icon = body.icon.take();
     apply(&access, &mut role, body)?;
     let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
@@ -174,24 +166,25 @@ pub async fn modify(
         role.icon.clone_from(new_icon);
     }
     let before = find(&access, role_id).map(guild::role)?;
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::ROLE_UPDATE,
-            Some(role_id),
-        )
-        .changes(changes(
-            Some(&before),
-            Some(&guild::role(&role)),
-            ROLE_NOISE,
-        ));
-    let saved = conn
-        .transaction(async |conn| {
-            role.save(conn).await?;
-            entry.write(conn).await
-        })
+    let mut change = Change::new(&state);
+    change.audit(
+        audit
+            .entry(
+                &state,
+                guild_id,
+                session.user.id,
+                action::ROLE_UPDATE,
+                Some(role_id),
+            )
+            .changes(changes(
+                Some(&before),
+                Some(&guild::role(&role)),
+                ROLE_NOISE,
+            )),
+    );
+    change.emit(Event::GuildRoleUpdate(changed(&role)));
+    let saved = change
+        .commit(&mut conn, async |conn| Ok(role.save(conn).await?))
         .await;
     if let Some(new_icon) = &new_icon {
         state
@@ -205,8 +198,6 @@ pub async fn modify(
             .await;
     }
     saved?;
-    state.audit_logged(&entry)?;
-    event(&state, EventName::GuildRoleUpdate, &role)?;
     Ok(HttpResponse::Ok().json(guild::role(&role)))
 }
 
@@ -222,13 +213,11 @@ pub struct RoleMove {
 /// 1, 2, 3 … from the bottom (@everyone stays at 0). Answers every role.
 pub async fn reorder(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InGuild,
     Json(moves): Json<Vec<RoleMove>>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let InGuild { access, conn, .. } = caller;
+    let guild_id = access.guild.id;
     access.require(bits::MANAGE_ROLES)?;
     // (sort key, role): positions doubled, so a moved role lands just above the role already
     // at its new place when it moves up, and just below when it moves down.
@@ -265,7 +254,7 @@ pub async fn reorder(
         entry.0 = 2 * position + if position > from { 1 } else { -1 };
     }
     order.sort_by_key(|(key, id, _)| (*key, *id));
-    let changed: Vec<Role> = order
+    let renumbered: Vec<Role> = order
         .iter()
         .zip(1..)
         .filter(|((_, _, role), position)| role.position != *position)
@@ -274,16 +263,19 @@ pub async fn reorder(
             ..(*role).clone()
         })
         .collect();
-    conn.transaction(async |conn| {
-        for role in &changed {
-            role.save(conn).await?;
-        }
-        Ok::<_, diesel::result::Error>(())
-    })
-    .await?;
-    for role in &changed {
-        event(&state, EventName::GuildRoleUpdate, role)?;
+    let mut conn = conn.get().await?;
+    let mut change = Change::new(&state);
+    for role in &renumbered {
+        change.emit(Event::GuildRoleUpdate(changed(role)));
     }
+    change
+        .commit(&mut conn, async |conn| {
+            for role in &renumbered {
+                role.save(conn).await?;
+            }
+            Ok(())
+        })
+        .await?;
     let roles: Vec<_> = Role::of_guild(&mut conn, guild_id)
         .await?
         .iter()
@@ -295,13 +287,16 @@ pub async fn reorder(
 /// `DELETE /guilds/{guild_id}/roles/{role_id}`: 204; every member loses the role with it.
 pub async fn delete(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String)>,
+    role_id: Id<path::Role>,
 ) -> Result<HttpResponse, ApiError> {
-    let (guild_id, role_id) = ids(&path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let InGuild {
+        session,
+        access,
+        conn,
+    } = caller;
+    let (guild_id, role_id) = (access.guild.id, role_id.get());
     access.require(bits::MANAGE_ROLES)?;
     let role = find(&access, role_id)?;
     if role.id == guild_id || role.managed {
@@ -312,52 +307,36 @@ pub async fn delete(
         });
     }
     access.require_above_role(role.position)?;
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::ROLE_DELETE,
-            Some(role_id),
-        )
-        .changes(changes(Some(&guild::role(role)), None, ROLE_NOISE));
-    conn.transaction(async |conn| {
-        Member::remove_role_everywhere(conn, guild_id, role_id).await?;
-        Role::delete(conn, role_id).await?;
-        entry.write(conn).await
-    })
-    .await?;
-    state.audit_logged(&entry)?;
-    if let Some(key) = role
-        .icon
-        .as_deref()
-        .and_then(|hash| Key::image(ImageArea::RoleIcon, role_id, hash))
-    {
-        state.cdn.remove(&key).await;
-    }
-    let data = serde_json::json!({
-        "guild_id": guild::id(guild_id),
-        "role_id": guild::id(role_id),
-    });
-    state.guild_event(
-        guild_id,
-        EventName::GuildRoleDelete,
-        &data,
-        Audience::Guild,
-        vec![StateChange::RoleRemoved { role_id }],
-    )?;
+    let mut change = Change::new(&state);
+    change.audit(
+        audit
+            .entry(
+                &state,
+                guild_id,
+                session.user.id,
+                action::ROLE_DELETE,
+                Some(role_id),
+            )
+            .changes(changes(Some(&guild::role(role)), None, ROLE_NOISE)),
+    );
+    change.emit(Event::GuildRoleDelete { guild_id, role_id });
+    change.remove_files(
+        role.icon
+            .as_deref()
+            .and_then(|hash| Key::image(ImageArea::RoleIcon, role_id, hash)),
+    );
+    let mut conn = conn.get().await?;
+    change
+        .commit(&mut conn, async |conn| {
+            Member::remove_role_everywhere(conn, guild_id, role_id).await?;
+            Ok(Role::delete(conn, role_id).await?)
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// What a role's audit log changes leave out (not settings of the role itself).
 const ROLE_NOISE: &[&str] = &["position", "managed", "tags"];
-
-fn ids(path: &(String, String)) -> Result<(i64, i64), ApiError> {
-    Ok((
-        snowflake("guild_id", &path.0)?,
-        snowflake("role_id", &path.1)?,
-    ))
-}
 
 fn find(access: &GuildAccess, role_id: i64) -> Result<&Role, ApiError> {
     access
@@ -365,6 +344,14 @@ fn find(access: &GuildAccess, role_id: i64) -> Result<&Role, ApiError> {
         .iter()
         .find(|r| r.id == role_id)
         .ok_or(ApiError::Unknown(Unknown::Role))
+}
+
+/// A role the caller may change: MANAGE_ROLES, and below their highest role.
+fn manageable(access: &GuildAccess, role_id: i64) -> Result<&Role, ApiError> {
+    access.require(bits::MANAGE_ROLES)?;
+    let role = find(access, role_id)?;
+    access.require_above_role(role.position)?;
+    Ok(role)
 }
 
 /// Writes the body's fields into `role`, refusing permission bits the caller lacks.
@@ -414,30 +401,25 @@ fn apply(access: &GuildAccess, role: &mut Role, body: RoleBody) -> Result<(), Ap
     Ok(())
 }
 
-/// GUILD_ROLE_CREATE/UPDATE `{guild_id, role}`, keeping the guild actor's roles current.
-fn event(state: &AppState, name: EventName, role: &Role) -> Result<(), ApiError> {
-    let data =
-        serde_json::json!({ "guild_id": guild::id(role.guild_id), "role": guild::role(role) });
-    state.guild_event(
-        role.guild_id,
-        name,
-        &data,
-        Audience::Guild,
-        vec![role.change()],
-    )
+/// A role as GUILD_ROLE_CREATE/UPDATE carry it: its object, and its rank for the guild actor.
+pub fn changed(role: &Role) -> RoleChange {
+    RoleChange {
+        guild_id: role.guild_id,
+        rank: role.rank(),
+        hoist: role.hoist,
+        role: guild::role(role),
+    }
 }
 
 /// GUILD_ROLE_UPDATE for every role whose position changed since `access` was loaded.
-async fn moved(
-    state: &AppState,
-    conn: &mut Connection,
-    access: &GuildAccess,
-) -> Result<(), ApiError> {
-    for role in Role::of_guild(conn, access.guild.id).await? {
-        let before = access.roles.iter().find(|r| r.id == role.id);
-        if before.is_some_and(|r| r.position != role.position) {
-            event(state, EventName::GuildRoleUpdate, &role)?;
-        }
-    }
-    Ok(())
+pub async fn moved(conn: &mut Connection, access: &GuildAccess) -> Result<Vec<Event>, ApiError> {
+    Ok(Role::of_guild(conn, access.guild.id)
+        .await?
+        .iter()
+        .filter(|role| {
+            let before = access.roles.iter().find(|r| r.id == role.id);
+            before.is_some_and(|r| r.position != role.position)
+        })
+        .map(|role| Event::GuildRoleUpdate(changed(role)))
+        .collect())
 }

@@ -1,28 +1,26 @@
 //! The GUILD_CREATE a member receives when they join (or create) a guild, in both shapes:
 //! classic, and CLIENT_STATE_V2 for the sessions that identified with it (each encoded once).
 
-use spacebar_actors::Dispatch;
-use spacebar_actors::EventName;
-
 use crate::db::channels::{Channel, OverwriteRow};
 use crate::db::emojis::Emoji;
 use crate::db::members::Member;
 use crate::db::roles::Role;
 use crate::db::stickers::Sticker;
 use crate::db::Connection;
+use crate::events::Event;
 use crate::http::access::GuildAccess;
 use crate::http::error::ApiError;
 use crate::server::AppState;
 use crate::wire::expression;
 use crate::wire::guild::GuildSnapshot;
 
-/// The guild as the member in `access` sees it, with every member when it is small, and who
-/// is in voice (from the guild's actor).
+/// The member in `access` joined: the guild as they see it, with every member when it is
+/// small, and who is in voice (from the guild's actor).
 pub async fn guild_create(
     state: &AppState,
     conn: &mut Connection,
     access: &GuildAccess,
-) -> Result<Dispatch, ApiError> {
+) -> Result<Event, ApiError> {
     let guild_id = access.guild.id;
     let channels = Channel::of_guilds(conn, &[guild_id]).await?;
     let channel_ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
@@ -58,15 +56,12 @@ pub async fn guild_create(
             .map(|(m, u)| crate::wire::guild::member(m, Some(u)))
             .collect();
     }
-    let shaped = Dispatch::json(
-        EventName::GuildCreate,
-        &snapshot.client_state_v2(LARGE_THRESHOLD),
-    )?;
-    Ok(
-        Dispatch::json(EventName::GuildCreate, &snapshot.classic(LARGE_THRESHOLD))?
-            .in_guild(guild_id)
-            .with_client_state_v2(shaped.in_guild(guild_id)),
-    )
+    Ok(Event::GuildJoined {
+        guild_id,
+        user_id: access.member.user_id,
+        guild: snapshot.classic(LARGE_THRESHOLD),
+        client_state_v2: snapshot.client_state_v2(LARGE_THRESHOLD),
+    })
 }
 
 /// Guilds with more members than this send only the joiner's own member.

@@ -17,10 +17,10 @@ use crate::audit::{action, Audit, Entry};
 use crate::db::channels::kind;
 use crate::db::Connection;
 use crate::http::access::{ChannelAccess, GuildAccess};
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
+use crate::http::extractors::InGuild;
 use crate::http::json::Json;
-use crate::http::{snowflake, voice};
+use crate::http::voice;
 use crate::permissions::bits;
 use crate::server::AppState;
 
@@ -39,13 +39,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// `GET /guilds/{guild_id}/voice-states/{user_id}` (`@me` too): 10065 when not in voice.
 pub async fn get(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let user_id = target("user_id", &path.1, session.user.id)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let guild_id = caller.access.guild.id;
+    let user_id = target("user_id", &path.1, caller.session.user.id)?;
     let voice_state = state
         .voice_state(guild_id, user_id)
         .await?
@@ -69,14 +67,14 @@ pub struct ModifyVoiceState {
 /// member; asking to speak needs REQUEST_TO_SPEAK.
 pub async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     path: Path<(String, String)>,
     Json(body): Json<ModifyVoiceState>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
+    let guild_id = caller.access.guild.id;
+    let InGuild { session, conn, .. } = caller;
     let user_id = target("user_id", &path.1, session.user.id)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let mut conn = conn.get().await?;
     let access = ChannelAccess::load(&mut conn, body.channel_id, session.user.id).await?;
     if access.channel.guild_id != Some(guild_id) {
         return Err(ApiError::Unknown(Unknown::Channel));
@@ -112,14 +110,7 @@ pub async fn modify(
 }
 
 /// `GET /guilds/{guild_id}/regions`: the voice regions, for members.
-pub async fn regions(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+pub async fn regions(_member: InGuild) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(voice::regions()))
 }
 

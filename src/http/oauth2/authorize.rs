@@ -7,7 +7,6 @@
 //! for the roles moved up to make room) and GUILD_MEMBER_ADD to the guild, and GUILD_CREATE to
 //! the bot's sessions, which start hearing the guild.
 
-use spacebar_actors::EventName;
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
@@ -16,7 +15,6 @@ use actix_web::{HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::json;
-use spacebar_actors::guild::Audience;
 
 use crate::audit::{action, Audit, Entry};
 use crate::db::applications::Application;
@@ -26,17 +24,17 @@ use crate::db::members::Member;
 use crate::db::roles::Role;
 use crate::db::users::User;
 use crate::db::Connection;
+use crate::events::Event;
 use crate::http::access::GuildAccess;
 use crate::http::applications::{human_only, no_bot};
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
-use crate::http::guilds::members::member_change;
-use crate::http::guilds::snapshot;
+use crate::http::guilds::{members, roles};
 use crate::http::urls::PublicUrls;
 use crate::http::{json, snowflake};
 use crate::permissions::{self, bits};
 use crate::server::AppState;
-use crate::wire::guild::{self as wire, id};
+use crate::wire::guild::id;
 use crate::wire::user::PublicUser;
 
 /// The bot's managed role goes just above @everyone.
@@ -190,44 +188,15 @@ async fn add_bot(
     if !joined {
         return Ok(());
     }
-    state.audit_logged(entry)?;
+    state.publish(&entry.event());
     tracing::info!(guild_id, bot_id = bot.id, granted, "bot added to guild");
 
     if let Some(role) = &role {
         // Roles pushed up to make room: their new positions, then the new role.
-        for moved in Role::of_guild(conn, guild_id).await? {
-            let before = access.roles.iter().find(|r| r.id == moved.id);
-            if before.is_some_and(|before| before.position != moved.position) {
-                state.guild_event(
-                    guild_id,
-                    EventName::GuildRoleUpdate,
-                    &json!({ "guild_id": id(guild_id), "role": wire::role(&moved) }),
-                    Audience::Guild,
-                    vec![moved.change()],
-                )?;
-            }
+        for event in roles::moved(conn, access).await? {
+            state.publish(&event);
         }
-        state.guild_event(
-            guild_id,
-            EventName::GuildRoleCreate,
-            &json!({ "guild_id": id(guild_id), "role": wire::role(role) }),
-            Audience::Guild,
-            vec![role.change()],
-        )?;
+        state.publish(&Event::GuildRoleCreate(roles::changed(role)));
     }
-    let (data, change) = member_change(&member, bot);
-    state.guild_event(
-        guild_id,
-        EventName::GuildMemberAdd,
-        &*data,
-        Audience::Guild,
-        vec![change],
-    )?;
-    let bot_access = GuildAccess::load(conn, guild_id, bot.id).await?;
-    state.user_dispatch(
-        bot.id,
-        snapshot::guild_create(state, conn, &bot_access).await?,
-    );
-    state.subscribe_user(guild_id, bot.id);
-    Ok(())
+    members::joined(state, conn, guild_id, bot).await
 }

@@ -53,7 +53,9 @@ pub async fn delete(
     let user = gone.user;
     state.logins_ended(user.id, None, None);
     for guild_id in gone.left_guilds {
-        members::removed(&state, guild_id, &user)?;
+        members::removed(guild_id, &user)
+            .iter()
+            .for_each(|event| state.publish(event));
     }
     // The others hear that their side is gone (and friends stop seeing its presence).
     for row in gone

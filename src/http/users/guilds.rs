@@ -78,6 +78,8 @@ pub async fn leave(
         });
     }
     Member::delete(&mut conn, guild_id, session.user.id).await?;
-    crate::http::guilds::members::removed(&state, guild_id, &session.user)?;
+    crate::http::guilds::members::removed(guild_id, &session.user)
+        .iter()
+        .for_each(|event| state.publish(event));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -257,7 +257,7 @@ async fn tell_others(
     public: serde_json::Value,
 ) -> Result<(), ApiError> {
     for member in Member::of_user(conn, user.id).await? {
-        crate::http::guilds::members::updated(state, &member, user)?;
+        state.publish(&crate::http::guilds::members::updated(&member, user));
     }
     let friends = Relationship::of_user(conn, user.id)
         .await?
