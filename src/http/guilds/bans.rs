@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::members::{query_number, removed, require_outranks};
+use super::members::{existed, query_number, removed, require_outranks};
 use crate::audit::{action, clean_reason, Audit};
 use crate::db::bans::{Ban, Cursor};
 use crate::db::members::Member;
@@ -86,11 +86,7 @@ pub async fn ban(
     user_id: Id<path::User>,
     bytes: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let InGuild {
-        session,
-        access,
-        conn,
-    } = caller;
+    let (session, access, conn) = (caller.session, caller.access, caller.conn);
     let (guild_id, user_id) = (access.guild.id, user_id.get());
     let body: BanBody = if bytes.iter().all(u8::is_ascii_whitespace) {
         BanBody::default()
@@ -177,11 +173,7 @@ pub async fn unban(
     });
     change
         .commit(&mut conn, async |conn| {
-            // Lifted by someone else meanwhile: no entry, no event.
-            match Ban::delete(conn, guild_id, user_id).await? {
-                true => Ok(()),
-                false => Err(ApiError::Unknown(Unknown::Ban)),
-            }
+            existed(Ban::delete(conn, guild_id, user_id).await?, Unknown::Ban)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -52,11 +52,7 @@ pub async fn modify(
     audit: Audit,
     Json(body): Json<ModifyGuild>,
 ) -> Result<HttpResponse, ApiError> {
-    let InGuild {
-        session,
-        access,
-        conn,
-    } = caller;
+    let (session, access, conn) = (caller.session, caller.access, caller.conn);
     let guild_id = access.guild.id;
     let mut conn = conn.get().await?;
     access.require(bits::MANAGE_GUILD)?;
@@ -147,17 +143,9 @@ pub async fn modify(
     );
     let body = guild::guild(&changed, &access.roles);
     let mut change = Change::new(&state);
-    change.audit(
-        audit
-            .entry(
-                &state,
-                guild_id,
-                session.user.id,
-                action::GUILD_UPDATE,
-                Some(guild_id),
-            )
-            .changes(diff(Some(&before), Some(&after), &[])),
-    );
+    let kind = action::GUILD_UPDATE;
+    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(guild_id));
+    change.audit(entry.changes(diff(Some(&before), Some(&after), &[])));
     change.emit(Event::GuildUpdate {
         guild_id,
         owner_id: changed.owner_id,

@@ -2,8 +2,9 @@
 //! (MANAGE_ROLES, a role below the caller's highest). 204; GUILD_MEMBER_UPDATE when it changed
 //! anything.
 
+use actix_web::http::Method;
 use actix_web::web::{self, Data};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 
 use super::members::{audited, find, require_assignable, updated};
 use crate::audit::Audit;
@@ -16,41 +17,24 @@ use crate::server::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
-        web::put().to(add),
+        web::put().to(set),
     )
     .route(
         "/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
-        web::delete().to(remove),
+        web::delete().to(set),
     );
 }
 
-pub async fn add(
+/// PUT gives the role, DELETE takes it.
+pub async fn set(
     state: Data<AppState>,
+    req: HttpRequest,
     caller: InGuild,
     audit: Audit,
     user_id: Id<path::User>,
     role_id: Id<path::Role>,
 ) -> Result<HttpResponse, ApiError> {
-    set(&state, caller, &audit, (user_id, role_id), true).await
-}
-
-pub async fn remove(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
-    user_id: Id<path::User>,
-    role_id: Id<path::Role>,
-) -> Result<HttpResponse, ApiError> {
-    set(&state, caller, &audit, (user_id, role_id), false).await
-}
-
-async fn set(
-    state: &AppState,
-    caller: InGuild,
-    audit: &Audit,
-    (user_id, role_id): (Id<path::User>, Id<path::Role>),
-    give: bool,
-) -> Result<HttpResponse, ApiError> {
+    let give = req.method() == Method::PUT;
     let InGuild { access, conn, .. } = caller;
     let (guild_id, user_id, role_id) = (access.guild.id, user_id.get(), role_id.get());
     let mut conn = conn.get().await?;
@@ -65,8 +49,8 @@ async fn set(
     } else {
         member.roles.retain(|r| *r != role_id);
     }
-    let mut change = Change::new(state);
-    for entry in audited(state, audit, &access, &before, &member) {
+    let mut change = Change::new(&state);
+    for entry in audited(&state, &audit, &access, &before, &member) {
         change.audit(entry);
     }
     // One statement each, so two moderators changing roles at once both count.

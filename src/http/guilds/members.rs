@@ -138,11 +138,7 @@ pub async fn modify_own_nick(
     audit: Audit,
     Json(body): Json<ModifyNick>,
 ) -> Result<HttpResponse, ApiError> {
-    let InGuild {
-        session,
-        access,
-        conn,
-    } = caller;
+    let (session, access, conn) = (caller.session, caller.access, caller.conn);
     let conn = conn.get().await?;
     let body = ModifyMember {
         nick: Some(body.nick),
@@ -164,11 +160,7 @@ pub async fn kick(
     audit: Audit,
     user_id: Id<path::User>,
 ) -> Result<HttpResponse, ApiError> {
-    let InGuild {
-        session,
-        access,
-        conn,
-    } = caller;
+    let (session, access, conn) = (caller.session, caller.access, caller.conn);
     let (guild_id, user_id) = (access.guild.id, user_id.get());
     let mut conn = conn.get().await?;
     access.require(bits::KICK_MEMBERS)?;
@@ -182,11 +174,10 @@ pub async fn kick(
     }
     change
         .commit(&mut conn, async |conn| {
-            // Someone else removed them first: no entry, no events.
-            match Member::delete(conn, guild_id, user_id).await? {
-                true => Ok(()),
-                false => Err(ApiError::Unknown(Unknown::Member)),
-            }
+            existed(
+                Member::delete(conn, guild_id, user_id).await?,
+                Unknown::Member,
+            )
         })
         .await?;
     tracing::info!(guild_id, user_id, by = session.user.id, "member kicked");
@@ -411,6 +402,16 @@ pub fn target(field: &str, text: &str, caller: i64) -> Result<i64, ApiError> {
         Ok(caller)
     } else {
         snowflake(field, text)
+    }
+}
+
+/// What a deletion found: nothing (someone else deleted it first) is `unknown`, and rolls back
+/// the change, so no entry is written and no event told.
+pub fn existed(deleted: bool, unknown: Unknown) -> Result<(), ApiError> {
+    if deleted {
+        Ok(())
+    } else {
+        Err(ApiError::Unknown(unknown))
     }
 }
 

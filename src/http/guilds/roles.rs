@@ -78,11 +78,7 @@ pub async fn create(
     audit: Audit,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let InGuild {
-        session,
-        access,
-        conn,
-    } = caller;
+    let (session, access, conn) = (caller.session, caller.access, caller.conn);
     let guild_id = access.guild.id;
     ApiError::require(session.user.rights, rights::CREATE_ROLES)?;
     let conn = conn.get().await?;
@@ -110,17 +106,9 @@ pub async fn create(
     }
     let created = guild::role(&role);
     let mut change = Change::new(&state);
-    change.audit(
-        audit
-            .entry(
-                &state,
-                guild_id,
-                session.user.id,
-                action::ROLE_CREATE,
-                Some(role_id),
-            )
-            .changes(changes(None, Some(&created), ROLE_NOISE)),
-    );
+    let kind = action::ROLE_CREATE;
+    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(role_id));
+    change.audit(entry.changes(changes(None, Some(&created), ROLE_NOISE)));
     change.emit(Event::GuildRoleCreate(changed(&role)));
     let saved = change
         .commit(&mut conn, async |conn| {
@@ -147,11 +135,7 @@ pub async fn modify(
     role_id: Id<path::Role>,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let InGuild {
-        session,
-        access,
-        conn,
-    } = caller;
+    let (session, access, conn) = (caller.session, caller.access, caller.conn);
     let (guild_id, role_id) = (access.guild.id, role_id.get());
     let conn = conn.get().await?;
     let mut role = manageable(&access, role_id)?.clone();
@@ -167,21 +151,13 @@ pub async fn modify(
     }
     let before = find(&access, role_id).map(guild::role)?;
     let mut change = Change::new(&state);
-    change.audit(
-        audit
-            .entry(
-                &state,
-                guild_id,
-                session.user.id,
-                action::ROLE_UPDATE,
-                Some(role_id),
-            )
-            .changes(changes(
-                Some(&before),
-                Some(&guild::role(&role)),
-                ROLE_NOISE,
-            )),
-    );
+    let kind = action::ROLE_UPDATE;
+    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(role_id));
+    change.audit(entry.changes(changes(
+        Some(&before),
+        Some(&guild::role(&role)),
+        ROLE_NOISE,
+    )));
     change.emit(Event::GuildRoleUpdate(changed(&role)));
     let saved = change
         .commit(&mut conn, async |conn| Ok(role.save(conn).await?))
@@ -291,11 +267,7 @@ pub async fn delete(
     audit: Audit,
     role_id: Id<path::Role>,
 ) -> Result<HttpResponse, ApiError> {
-    let InGuild {
-        session,
-        access,
-        conn,
-    } = caller;
+    let (session, access, conn) = (caller.session, caller.access, caller.conn);
     let (guild_id, role_id) = (access.guild.id, role_id.get());
     access.require(bits::MANAGE_ROLES)?;
     let role = find(&access, role_id)?;
@@ -308,17 +280,9 @@ pub async fn delete(
     }
     access.require_above_role(role.position)?;
     let mut change = Change::new(&state);
-    change.audit(
-        audit
-            .entry(
-                &state,
-                guild_id,
-                session.user.id,
-                action::ROLE_DELETE,
-                Some(role_id),
-            )
-            .changes(changes(Some(&guild::role(role)), None, ROLE_NOISE)),
-    );
+    let kind = action::ROLE_DELETE;
+    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(role_id));
+    change.audit(entry.changes(changes(Some(&guild::role(role)), None, ROLE_NOISE)));
     change.emit(Event::GuildRoleDelete { guild_id, role_id });
     change.remove_files(
         role.icon
