@@ -160,10 +160,12 @@ pub async fn build(
     database_url: &str,
     secret: &[u8],
 ) -> Result<Server, ServerError> {
+    let metrics = Metrics::default();
     let pool = db::pool_waiting(
         database_url,
         config.database.pool_size,
         config.database.pool_wait(),
+        metrics.db_statements(),
     )?;
     let (config, banned_ips) = {
         let mut conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
@@ -218,7 +220,7 @@ pub async fn build(
             guild_threads(),
             media,
         ),
-        metrics: Metrics::default(),
+        metrics,
         sessions,
         cdn,
     });

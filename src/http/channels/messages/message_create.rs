@@ -18,11 +18,10 @@ use spacebar_actors::EventName;
 
 use super::files::{self, AttachmentBody, Attachments};
 use super::mentions::{self, AllowedMentions};
-use super::{embeds, event_message, publish_message};
-use crate::db::channels::{kind as channel_kind, Channel};
+use super::{embeds, publish_message, sent_message_event};
+use crate::db::channels::kind as channel_kind;
 use crate::db::messages::{flags, kind, Message};
 use crate::db::pending_uploads::PendingUpload;
-use crate::db::read_states::ReadState;
 use crate::db::Connection;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
@@ -177,8 +176,10 @@ pub async fn create(
     }
     attachments.store(&state).await?;
     let since = chrono::Utc::now() - crate::http::channels::upload_lifetime(&state);
-    let saved = conn
-        .transaction(async |conn| {
+    let saved = if attachments.upload_tokens().next().is_none() {
+        message.insert_sent(&mut conn, user.id).await
+    } else {
+        conn.transaction(async |conn| {
             for token in attachments.upload_tokens() {
                 if PendingUpload::take(conn, token, user.id, channel_id, since)
                     .await?
@@ -188,12 +189,10 @@ pub async fn create(
                     return Err(diesel::result::Error::RollbackTransaction);
                 }
             }
-            message.insert(conn).await?;
-            Channel::set_last_message(conn, channel_id, message.id).await?;
-            // Sending a message reads the channel up to it.
-            ReadState::ack(conn, user.id, channel_id, message.id).await
+            message.insert_sent(conn, user.id).await
         })
-        .await;
+        .await
+    };
     if let Err(error) = saved {
         attachments.undo(&state).await;
         return Err(match error {
@@ -207,7 +206,16 @@ pub async fn create(
         });
     }
 
-    let mut answer = event_message(&state, &mut conn, &access, &message).await?;
+    let mut answer = sent_message_event(
+        &state,
+        &mut conn,
+        &access,
+        &message,
+        user,
+        &mentions.users,
+        replied.as_ref(),
+    )
+    .await?;
     if let Some(nonce) = nonce {
         answer["nonce"] = nonce;
     }
