@@ -9,7 +9,7 @@
 //! is stored. Staged files become the message's only once everything else is found in order.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -24,9 +24,8 @@ use crate::db::messages::{flags, kind, Message};
 use crate::db::pending_uploads::PendingUpload;
 use crate::db::Connection;
 use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
-use crate::http::snowflake;
+use crate::http::extractors::InChannel;
 use crate::http::urls::PublicUrls;
 use crate::http::users::private_channels::require_reachable;
 use crate::permissions::bits;
@@ -80,35 +79,35 @@ pub struct ReferenceBody {
 pub async fn create(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InChannel,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
-    let user = &session.user;
-    ApiError::require(user.rights, rights::SEND_MESSAGES)?;
     // Who may send here is settled before the body is read (files are stored as they arrive),
     // and no connection is held while the client sends it.
-    let access = {
+    let InChannel {
+        session,
+        access,
+        conn,
+    } = caller;
+    let user = &session.user;
+    ApiError::require(user.rights, rights::SEND_MESSAGES)?;
+    if !access.is_text() {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 50008,
+            message: "Cannot send messages in a non-text channel",
+        });
+    }
+    access.require(bits::SEND_MESSAGES)?;
+    if access.channel.kind == channel_kind::DM {
         let mut conn = state.pool.get().await?;
-        let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
-        if !access.is_text() {
-            return Err(ApiError::Plain {
-                status: StatusCode::BAD_REQUEST,
-                code: 50008,
-                message: "Cannot send messages in a non-text channel",
-            });
-        }
-        access.require(bits::SEND_MESSAGES)?;
-        if access.channel.kind == channel_kind::DM {
-            require_reachable(&mut conn, user.id, &access.recipients).await?;
-        }
-        access
-    };
+        require_reachable(&mut conn, user.id, &access.recipients).await?;
+    }
+    let channel_id = access.channel.id;
     let attach = access.require(bits::ATTACH_FILES).is_ok();
     let (body, sent) = files::read_body(&req, payload, &state, attach).await?;
     let body: CreateMessage = crate::http::json::parse_value(body)?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = conn.get().await?;
 
     let content = body.content.unwrap_or_default();
     check_content(&content, state.config().limits.message_max_characters)?;
