@@ -33,6 +33,7 @@ mod policies;
 mod read_states;
 mod search;
 mod teams;
+mod uploads;
 mod users;
 mod version;
 mod voice;
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     well_known::configure(cfg);
     admin::configure(cfg);
     health::configure(cfg);
+    uploads::configure(cfg);
     // Versioned scopes first: `/api` would otherwise claim `/api/v9/...` as its own.
     for version in API_VERSIONS {
         cfg.service(web::scope(&format!("/api/v{version}")).configure(api));
