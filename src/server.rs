@@ -235,6 +235,7 @@ pub async fn build(
             .wrap(from_fn(crate::http::banned::refuse_banned))
             .wrap(from_fn(crate::http::nul::refuse_nul))
             .wrap(from_fn(crate::metrics::count_requests))
+            .wrap(from_fn(crate::http::request_span::trace_request))
             .wrap(NormalizePath::trim())
             .wrap(from_fn(crate::http::cors::cors))
     })

@@ -42,10 +42,7 @@ impl SessionBackend for AppState {
         let pool = self.pool.clone();
         let tokens = self.tokens.clone();
         Box::pin(async move {
-            let mut conn = pool
-                .get()
-                .await
-                .map_err(IdentifyError::internal)?;
+            let mut conn = pool.get().await.map_err(IdentifyError::internal)?;
             let session = authenticate(&mut conn, &tokens, &token)
                 .await
                 .map_err(IdentifyError::internal)?;

@@ -15,6 +15,7 @@ pub mod json;
 pub mod limits;
 pub mod nul;
 pub mod rate_limits;
+pub mod request_span;
 pub mod urls;
 
 mod applications;

@@ -7,10 +7,10 @@ use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use chrono::Utc;
 
+use crate::cdn::store_stream;
 use crate::db::pending_uploads::PendingUpload;
 use crate::http::error::{ApiError, Unknown};
 use crate::server::AppState;
-use crate::cdn::store_stream;
 use crate::storage::Key;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -344,9 +344,7 @@ impl GuildActor {
         let loading = async move {
             let members = members.await?;
             let of = members.keys().copied().collect();
-            let online = presences
-                .send(GetPresences { user_id: 0, of })
-                .await?;
+            let online = presences.send(GetPresences { user_id: 0, of }).await?;
             let presences = online
                 .others
                 .into_iter()
