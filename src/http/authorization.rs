@@ -36,7 +36,7 @@ impl FromRequest for Authenticated {
                 .await?
                 // Into the request's span (`request_span`): what is logged from here names them.
                 .inspect(|session| {
-                    drop(tracing::Span::current().record("user_id", session.user.id))
+                    tracing::Span::current().record("user_id", session.user.id);
                 })
                 .map(Authenticated)
                 .ok_or(ApiError::Unauthorized)
