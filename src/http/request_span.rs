@@ -21,7 +21,8 @@ pub async fn trace_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let request_id = format!("{:016x}", rand::random::<u64>());
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!(
+    // At error level: enabled whenever errors are logged, whatever the filter.
+    let span = tracing::error_span!(
         "request",
         method = %req.method(),
         route,

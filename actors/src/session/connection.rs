@@ -109,8 +109,9 @@ impl Connection {
             fragments: None,
             everyone_asked: HashMap::new(),
             queued: Arc::default(),
-            // Its own root: the HTTP upgrade's request span ends as the socket opens.
-            span: tracing::info_span!(
+            // Its own root: the HTTP upgrade's request span ends as the socket opens. At error
+            // level: enabled whenever errors are logged, whatever the filter.
+            span: tracing::error_span!(
                 parent: None,
                 "gateway",
                 connection_id = id,
