@@ -25,8 +25,8 @@ pub async fn trace_request(
     let span = tracing::error_span!(
         "request",
         method = %req.method(),
-        route,
-        request_id,
+        route = %route,
+        request_id = %request_id,
         user_id = Empty,
     );
     async move {
@@ -61,6 +61,7 @@ mod tests {
 
     #[actix_web::test]
     async fn every_answer_carries_its_own_request_id() {
+        let (_, _default) = capture();
         let app = test::init_service(
             App::new()
                 .route("/a/{id}", web::get().to(HttpResponse::Ok))
@@ -80,5 +81,69 @@ mod tests {
         }
         assert_ne!(ids[0], ids[1]);
         assert_ne!(ids[1], ids[2]);
+    }
+
+    /// What a test's subscriber wrote.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Logs to a buffer on this thread, from before the test's first span: tracing caches
+    /// whether a call site is enabled, and a test running alongside with no subscriber would
+    /// otherwise have it cached as not.
+    fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    #[actix_web::test]
+    async fn a_500_is_logged_with_who_asked_and_where() {
+        let (captured, _default) = capture();
+        let failing = || async {
+            // What `Authenticated` does once the token checks out.
+            tracing::Span::current().record("user_id", 42);
+            Err::<HttpResponse, _>(ApiError::internal("disk on fire"))
+        };
+        let app = test::init_service(
+            App::new()
+                .route("/channels/{channel_id}", web::get().to(failing))
+                .wrap(from_fn(trace_request)),
+        )
+        .await;
+        let request = test::TestRequest::get().uri("/channels/7").to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), 500);
+        let id = response
+            .headers()
+            .get(REQUEST_ID)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line = log.lines().find(|l| l.contains("disk on fire")).unwrap();
+        assert!(line.contains("ERROR"), "{line}");
+        for field in [
+            "method=GET",
+            "route=/channels/{channel_id}",
+            &format!("request_id={id}"),
+            "user_id=42",
+        ] {
+            assert!(line.contains(field), "{field} not in {line}");
+        }
     }
 }
