@@ -114,7 +114,7 @@ async fn read_form(
                 return Err(if name == "file" {
                     crate::cdn::check_size("file", limit + 1, limit)
                         .err()
-                        .unwrap_or(ApiError::TooLarge)
+                        .map_or(ApiError::TooLarge, ApiError::from)
                 } else {
                     ApiError::TooLarge
                 });
