@@ -60,19 +60,6 @@ impl GuildAccess {
         })
     }
 
-    /// The guild a path's `guild_id` names, as `user_id` sees it, once MANAGE_GUILD is
-    /// checked (the guild settings' routes: templates, widget, welcome screen).
-    pub async fn managed(
-        conn: &mut Connection,
-        guild_id: &str,
-        user_id: i64,
-    ) -> Result<Self, ApiError> {
-        let guild_id = super::snowflake("guild_id", guild_id)?;
-        let access = Self::load(conn, guild_id, user_id).await?;
-        access.require(bits::MANAGE_GUILD)?;
-        Ok(access)
-    }
-
     /// The caller as the permission algorithm sees them (a timeout counts).
     pub fn rank(&self) -> Rank<'_> {
         Rank {
