@@ -11,13 +11,13 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::members::{existed, query_number, removed, require_outranks};
+use super::members::{existed, query_number, removed, require_outranks, within};
 use crate::audit::{action, clean_reason, Audit};
 use crate::db::bans::{Ban, Cursor};
 use crate::db::members::Member;
 use crate::db::users::User;
 use crate::events::{Change, ChannelScope, Event, Scoped};
-use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::snowflake;
 use crate::permissions::bits;
@@ -209,22 +209,7 @@ fn deletion_window(body: &BanBody) -> Result<Duration, ApiError> {
         (None, Some(days)) => ("delete_message_days", days, 7, 86_400),
         (None, None) => return Ok(Duration::zero()),
     };
-    if value < 0 {
-        return Err(FormErrors::field(
-            field,
-            "NUMBER_TYPE_MIN",
-            "int value should be greater than or equal to 0.",
-        )
-        .into());
-    }
-    if value > max {
-        return Err(FormErrors::field(
-            field,
-            "NUMBER_TYPE_MAX",
-            format!("int value should be less than or equal to {max}."),
-        )
-        .into());
-    }
+    let value = within(field, value, 0, max)?;
     Ok(Duration::seconds(value * unit))
 }
 

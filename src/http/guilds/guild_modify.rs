@@ -134,7 +134,7 @@ pub async fn modify(
                 }
             }
         }
-        Ok(())
+        Ok::<_, ApiError>(())
     };
     let ((), mut conn) = state.unheld(conn, store).await?;
     let (before, after) = (
@@ -152,7 +152,7 @@ pub async fn modify(
         guild: body.clone(),
     });
     let saved = match failed {
-        Some(error) => Err(error),
+        Some(error) => Err(ApiError::from(error)),
         None => {
             change
                 .commit(&mut conn, async |conn| Ok(changed.save(conn).await?))

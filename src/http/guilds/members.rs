@@ -528,6 +528,11 @@ pub fn query_number(
             format!("Value \"{text}\" is not int."),
         )
     })?;
+    within(field, value, min, max)
+}
+
+/// `value` if it is within `min..=max`, with Discord's form errors otherwise.
+pub fn within(field: &str, value: i64, min: i64, max: i64) -> Result<i64, ApiError> {
     if value < min {
         return Err(FormErrors::field(
             field,
