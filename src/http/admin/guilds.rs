@@ -7,8 +7,6 @@ use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::guild::{Audience, StateChange};
-use spacebar_actors::EventName;
 
 use super::progress::{self, Progress};
 use super::{users, Operator, PageQuery};
@@ -17,6 +15,7 @@ use crate::db::members::Member;
 use crate::db::messages::Message;
 use crate::db::roles::Role;
 use crate::db::Connection;
+use crate::events::{Change, Event};
 use crate::http::channels::remove_files;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::guilds::{guild_delete, members};
@@ -113,15 +112,16 @@ async fn force_join(
     }
     if owner && guild.owner_id != user.id {
         guild.owner_id = user.id;
-        guild.save(&mut conn).await?;
         let roles = Role::of_guild(&mut conn, guild.id).await?;
-        state.guild_event(
-            guild.id,
-            EventName::GuildUpdate,
-            &wire::guild(&guild, &roles),
-            Audience::Guild,
-            vec![StateChange::Owner { user_id: user.id }],
-        )?;
+        let mut change = Change::new(&state);
+        change.emit(Event::GuildUpdate {
+            guild_id: guild.id,
+            owner_id: user.id,
+            guild: wire::guild(&guild, &roles),
+        });
+        change
+            .commit(&mut conn, async |conn| Ok(guild.save(conn).await?))
+            .await?;
     }
     operator.log(
         if owner {

@@ -2,14 +2,12 @@
 //! cannot log in and its gateway sessions close), and `DELETE` (streamed, resumable): the
 //! account is disabled at once, then its guilds, memberships and messages go, then the account.
 
-use spacebar_actors::EventName;
 use std::collections::HashMap;
 
 use actix_web::web::{self, Data, Path, Query};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::guild::Audience;
 
 use super::progress::{self, Progress};
 use super::{guilds, Operator, PageQuery};
@@ -18,6 +16,7 @@ use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::messages::Message;
 use crate::db::users::{User, UserChanges};
+use crate::events::{ChannelScope, Event, Scoped};
 use crate::http::channels::remove_files;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::guilds::members;
@@ -212,23 +211,19 @@ async fn announce_deleted(
     let recipients = Channel::recipients(conn, &private).await?;
     for ((channel_id, guild_id), ids) in by_channel {
         let mut data = json!({ "ids": ids, "channel_id": channel_id.to_string() });
-        match guild_id {
-            Some(guild_id) => {
-                data["guild_id"] = guild_id.to_string().into();
-                state.guild_event(
-                    guild_id,
-                    EventName::MessageDeleteBulk,
-                    &data,
-                    Audience::Channel(channel_id),
-                    Vec::new(),
-                )?;
-            }
-            None => {
-                for (_, recipient) in recipients.iter().filter(|(c, _)| *c == channel_id) {
-                    state.user_event(*recipient, EventName::MessageDeleteBulk, &data)?;
-                }
-            }
+        if let Some(guild_id) = guild_id {
+            data["guild_id"] = guild_id.to_string().into();
         }
+        let scope = ChannelScope {
+            guild_id,
+            channel_id,
+            recipients: recipients
+                .iter()
+                .filter(|(c, _)| *c == channel_id)
+                .map(|(_, recipient)| *recipient)
+                .collect(),
+        };
+        state.publish(&Event::MessageDeleteBulk(Scoped { scope, data }));
     }
     Ok(())
 }

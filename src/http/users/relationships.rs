@@ -16,14 +16,13 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data, Path};
 use actix_web::HttpResponse;
-use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::EventName;
 
 use crate::db::relationships::{kind, Relationship};
 use crate::db::users::User;
 use crate::db::Connection;
+use crate::events::{Change, Event, ToUser};
 use crate::http::applications::human_only;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
@@ -184,18 +183,20 @@ pub async fn delete(
     // Unblocking is one-sided; ending a friendship or a request ends both sides (but never
     // the other's block).
     let theirs = theirs.filter(|t| mine.kind != kind::BLOCKED && t.kind != kind::BLOCKED);
-    conn.transaction(async |conn| {
-        Relationship::delete(conn, me.id, other_id).await?;
-        if theirs.is_some() {
-            Relationship::delete(conn, other_id, me.id).await?;
-        }
-        Ok::<_, diesel::result::Error>(())
-    })
-    .await?;
-    removed(&state, &mine)?;
+    let mut change = Change::new(&state);
+    change.emit(removed(&mine));
     if let Some(theirs) = &theirs {
-        removed(&state, theirs)?;
+        change.emit(removed(theirs));
     }
+    change
+        .commit(&mut conn, async |conn| {
+            Relationship::delete(conn, me.id, other_id).await?;
+            if theirs.is_some() {
+                Relationship::delete(conn, other_id, me.id).await?;
+            }
+            Ok(())
+        })
+        .await?;
     if mine.kind == kind::FRIEND {
         state.friendship(me.id, other_id, false);
     }
@@ -244,19 +245,20 @@ async fn request_friendship(
     };
     let mine = Relationship::new(me.id, other.id, my_kind);
     let theirs = Relationship::new(other.id, me.id, their_kind);
-    conn.transaction(async |conn| {
-        mine.upsert(conn).await?;
-        theirs.upsert(conn).await
-    })
-    .await?;
-    state.user_event(
-        me.id,
-        EventName::RelationshipAdd,
-        &relationship(&mine, other),
-    )?;
     let mut incoming = relationship(&theirs, me);
     incoming["should_notify"] = (their_kind == kind::INCOMING).into();
-    state.user_event(other.id, EventName::RelationshipAdd, &incoming)?;
+    let mut change = Change::new(state);
+    change.emit(added(&mine, other));
+    change.emit(Event::RelationshipAdd(ToUser {
+        user_id: other.id,
+        data: incoming,
+    }));
+    change
+        .commit(conn, async |conn| {
+            mine.upsert(conn).await?;
+            Ok(theirs.upsert(conn).await?)
+        })
+        .await?;
     if my_kind == kind::FRIEND {
         state.friendship(me.id, other.id, true);
     }
@@ -278,35 +280,40 @@ async fn block(
     let were_friends = mine.is_some_and(|m| m.kind == kind::FRIEND);
     let blocked = Relationship::new(me.id, other.id, kind::BLOCKED);
     let theirs = theirs.filter(|t| t.kind != kind::BLOCKED);
-    conn.transaction(async |conn| {
-        blocked.upsert(conn).await?;
-        if theirs.is_some() {
-            Relationship::delete(conn, other.id, me.id).await?;
-        }
-        Ok::<_, diesel::result::Error>(())
-    })
-    .await?;
-    state.user_event(
-        me.id,
-        EventName::RelationshipAdd,
-        &relationship(&blocked, other),
-    )?;
+    let mut change = Change::new(state);
+    change.emit(added(&blocked, other));
     if let Some(theirs) = &theirs {
-        removed(state, theirs)?;
+        change.emit(removed(theirs));
     }
+    change
+        .commit(conn, async |conn| {
+            blocked.upsert(conn).await?;
+            if theirs.is_some() {
+                Relationship::delete(conn, other.id, me.id).await?;
+            }
+            Ok(())
+        })
+        .await?;
     if were_friends {
         state.friendship(me.id, other.id, false);
     }
     Ok(())
 }
 
+/// RELATIONSHIP_ADD to the owner of a side that is new or changed.
+fn added(row: &Relationship, other: &User) -> Event {
+    Event::RelationshipAdd(ToUser {
+        user_id: row.user_id,
+        data: relationship(row, other),
+    })
+}
+
 /// RELATIONSHIP_REMOVE to the owner of a side that is gone.
-pub fn removed(state: &AppState, row: &Relationship) -> Result<(), ApiError> {
-    state.user_event(
-        row.user_id,
-        EventName::RelationshipRemove,
-        &json!({ "id": id(row.other_id), "type": row.kind, "nickname": row.nickname }),
-    )
+pub fn removed(row: &Relationship) -> Event {
+    Event::RelationshipRemove(ToUser {
+        user_id: row.user_id,
+        data: json!({ "id": id(row.other_id), "type": row.kind, "nickname": row.nickname }),
+    })
 }
 
 fn not_self(me: &User, other: &User) -> Result<(), ApiError> {
