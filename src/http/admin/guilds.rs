@@ -2,14 +2,14 @@
 //! (`PUT /guilds/{guild_id}/members/{user_id}`, `{"owner": true}` to hand them the guild too),
 //! and `DELETE` (streamed: the messages in batches, then the guild).
 
-use actix_web::web::{self, Data, Path, Query};
+use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::progress::{self, Progress};
-use super::{users, Operator, PageQuery};
+use super::{users, Operator, Page};
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::messages::Message;
@@ -54,14 +54,9 @@ fn view(guild: &Guild, member_count: i64) -> Value {
     })
 }
 
-async fn list(
-    state: Data<AppState>,
-    _: Operator,
-    query: Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (after, before, limit, order) = query.parse()?;
+async fn list(state: Data<AppState>, page: Page) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let guilds = Guild::page(&mut conn, after, before, limit, order).await?;
+    let guilds = Guild::page(&mut conn, page.after, page.before, page.limit, page.order).await?;
     let ids: Vec<i64> = guilds.iter().map(|g| g.id).collect();
     let counts: std::collections::HashMap<i64, i64> =
         Member::counts(&mut conn, &ids).await?.into_iter().collect();

@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 
-use actix_web::web::{self, Data, Path, Query};
+use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::progress::{self, Progress};
-use super::{guilds, Operator, PageQuery};
+use super::{guilds, Operator, Page};
 use crate::db::channels::Channel;
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
@@ -59,14 +59,9 @@ pub async fn find(state: &AppState, user_id: &str) -> Result<User, ApiError> {
         .ok_or(ApiError::Unknown(Unknown::User))
 }
 
-async fn list(
-    state: Data<AppState>,
-    _: Operator,
-    query: Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (after, before, limit, order) = query.parse()?;
+async fn list(state: Data<AppState>, page: Page) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let users = User::page(&mut conn, after, before, limit, order).await?;
+    let users = User::page(&mut conn, page.after, page.before, page.limit, page.order).await?;
     Ok(HttpResponse::Ok().json(users.iter().map(view).collect::<Vec<_>>()))
 }
 

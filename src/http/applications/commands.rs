@@ -19,7 +19,7 @@ use crate::db::application_commands::Command;
 use crate::db::applications::Application;
 use crate::db::members::Member;
 use crate::db::users::User;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
 use crate::events::{Change, CommandChange, Event};
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
@@ -98,17 +98,15 @@ impl FromRequest for Place {
         let req = req.clone();
         Box::pin(async move {
             let Authenticated(session) = caller.await?;
-            let state = req
-                .app_data::<Data<AppState>>()
-                .ok_or(ApiError::Unauthorized)?;
-            let mut conn = state.pool.get().await?;
-            place(&mut conn, &req, &session.user).await
+            place(&req, &session.user).await
         })
     }
 }
 
 /// The application and guild of the path, if `user` may manage its commands there.
-async fn place(conn: &mut Connection, req: &HttpRequest, user: &User) -> Result<Place, ApiError> {
+async fn place(req: &HttpRequest, user: &User) -> Result<Place, ApiError> {
+    let mut conn = pooled(req).await?;
+    let conn = &mut *conn;
     let param = |name: &str| req.match_info().get(name).map(str::to_owned);
     let application_id = snowflake(
         "application_id",
@@ -136,11 +134,41 @@ async fn place(conn: &mut Connection, req: &HttpRequest, user: &User) -> Result<
     })
 }
 
+/// A connection from the pool, for an extractor.
+async fn pooled(req: &HttpRequest) -> Result<Pooled, ApiError> {
+    let state = req
+        .app_data::<Data<AppState>>()
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(state.pool.get().await?)
+}
+
 fn command_id(req: &HttpRequest) -> Result<i64, ApiError> {
     snowflake(
         "command_id",
         req.match_info().get("command_id").unwrap_or_default(),
     )
+}
+
+/// The command the path names, in its place.
+struct Named {
+    place: Place,
+    command: Command,
+}
+
+impl FromRequest for Named {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let command_id = command_id(req);
+        let place = Place::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let place = place.await?;
+            let command = find(&mut *pooled(&req).await?, &place, command_id?).await?;
+            Ok(Self { place, command })
+        })
+    }
 }
 
 /// The command of the path, if it belongs to this place.
@@ -197,42 +225,41 @@ impl CommandBody {
                 "Value must be one of (1, 2, 3).",
             );
         }
-        let name = self
-            .name
-            .or(base.map(|c| c.name.clone()))
-            .unwrap_or_default();
-        let name_ok = match kind {
-            kind::CHAT_INPUT => {
-                (1..=32).contains(&name.chars().count())
-                    && name
-                        .chars()
-                        .all(|c| c == '-' || c == '_' || c.is_alphanumeric())
-                    && name.to_lowercase() == name
+        // A text field as asked, or as it was; an error at `field` unless `ok`.
+        let mut text = |field: &str,
+                        asked: Option<String>,
+                        was: Option<&String>,
+                        ok: &dyn Fn(&str) -> bool,
+                        (code, message): (&str, &str)| {
+            let value = asked.or(was.cloned()).unwrap_or_default();
+            if !ok(&value) {
+                errors.add(&at(field), code, message);
             }
-            _ => (1..=32).contains(&name.chars().count()),
+            value
         };
-        if !name_ok {
-            errors.add(
-                &at("name"),
+        let name = text(
+            "name",
+            self.name,
+            base.map(|c| &c.name),
+            &|name| valid_name(kind, name),
+            (
                 "APPLICATION_COMMAND_INVALID_NAME",
                 "Command name is invalid",
-            );
-        }
-        let description = self
-            .description
-            .or(base.map(|c| c.description.clone()))
-            .unwrap_or_default();
-        let description_ok = match kind {
-            kind::CHAT_INPUT => (1..=100).contains(&description.chars().count()),
-            _ => description.is_empty(),
-        };
-        if !description_ok {
-            errors.add(
-                &at("description"),
+            ),
+        );
+        let description = text(
+            "description",
+            self.description,
+            base.map(|c| &c.description),
+            &|description| match kind {
+                kind::CHAT_INPUT => (1..=100).contains(&description.chars().count()),
+                _ => description.is_empty(),
+            },
+            (
                 "BASE_TYPE_BAD_LENGTH",
                 "Must be between 1 and 100 in length (empty for user and message commands).",
-            );
-        }
+            ),
+        );
         let options = match self.options {
             Some(options) => {
                 if options.len() > MAX_OPTIONS || !options.iter().all(Value::is_object) {
@@ -266,6 +293,22 @@ impl CommandBody {
             nsfw: self.nsfw.or(base.map(|c| c.nsfw)).unwrap_or(false),
             version: id,
         })
+    }
+}
+
+/// A chat command's name is 1 to 32 lowercase letters, digits, `-` and `_`; others' any 1 to 32
+/// characters.
+fn valid_name(kind: i32, name: &str) -> bool {
+    let length_ok = (1..=32).contains(&name.chars().count());
+    match kind {
+        kind::CHAT_INPUT => {
+            length_ok
+                && name
+                    .chars()
+                    .all(|c| c == '-' || c == '_' || c.is_alphanumeric())
+                && name.to_lowercase() == name
+        }
+        _ => length_ok,
     }
 }
 
@@ -367,26 +410,18 @@ async fn overwrite(
     Ok(HttpResponse::Ok().json(saved.iter().map(view).collect::<Vec<_>>()))
 }
 
-async fn get(
-    state: Data<AppState>,
-    place: Place,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let command = find(&mut conn, &place, command_id(&req)?).await?;
-    Ok(HttpResponse::Ok().json(view(&command)))
+async fn get(Named { command, .. }: Named) -> HttpResponse {
+    HttpResponse::Ok().json(view(&command))
 }
 
 async fn modify(
     state: Data<AppState>,
-    place: Place,
-    req: HttpRequest,
+    Named { place, command }: Named,
     Json(body): Json<CommandBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let command = find(&mut conn, &place, command_id(&req)?).await?;
     let mut changed = body.command(Some(&command), command.id, &place, "")?;
     changed.version = state.snowflakes.next();
+    let mut conn = state.pool.get().await?;
     let clash = Command::of(&mut conn, place.application.id, place.guild_id)
         .await?
         .into_iter()
@@ -413,11 +448,9 @@ async fn modify(
 
 async fn delete(
     state: Data<AppState>,
-    place: Place,
-    req: HttpRequest,
+    Named { place, command }: Named,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let command = find(&mut conn, &place, command_id(&req)?).await?;
     let mut change = Change::new(&state);
     change.emit(announce(
         &place.application,

@@ -8,14 +8,22 @@ mod application_modify;
 mod bot;
 pub mod commands;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::web;
+use actix_web::web::{self, Data};
+use actix_web::{FromRequest, HttpRequest};
 use serde_json::Value;
 
 use crate::db::applications::Application;
 use crate::db::users::User;
 use crate::db::Connection;
+use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
+use crate::http::snowflake;
+use crate::server::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     commands::configure(cfg);
@@ -59,6 +67,33 @@ pub fn human_only(user: &User) -> Result<(), ApiError> {
         })
     } else {
         Ok(())
+    }
+}
+
+/// The application the path's `application_id` names, if the caller owns it (10002
+/// otherwise).
+pub struct Owned(pub Application);
+
+impl FromRequest for Owned {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Authenticated::from_request(req, payload);
+        let state = req.app_data::<Data<AppState>>().cloned();
+        let application_id = snowflake(
+            "application_id",
+            req.match_info().get("application_id").unwrap_or_default(),
+        );
+        Box::pin(async move {
+            let Authenticated(session) = caller.await?;
+            let application_id = application_id?;
+            let state = state.ok_or(ApiError::Unauthorized)?;
+            let mut conn = state.pool.get().await?;
+            owned(&mut conn, application_id, session.user.id)
+                .await
+                .map(Owned)
+        })
     }
 }
 

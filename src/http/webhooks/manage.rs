@@ -2,9 +2,13 @@
 //! `GET /guilds/{guild_id}/webhooks`, and `GET`/`PATCH`/`DELETE /webhooks/{webhook_id}`.
 //! Someone who cannot see the webhook's guild or channel learns nothing of it (10015).
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::Data;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use chrono::Utc;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
@@ -208,17 +212,39 @@ pub async fn of_guild(
     Ok(HttpResponse::Ok().json(rendered(&req, &state, &mut conn, &webhooks).await?))
 }
 
+/// The webhook the path's `webhook_id` names, if the caller may manage the webhooks of its
+/// channel (10015 if they cannot see it at all).
+pub struct Managed {
+    user_id: i64,
+    webhook: Webhook,
+}
+
+impl FromRequest for Managed {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Authenticated::from_request(req, payload);
+        let state = req.app_data::<Data<AppState>>().cloned();
+        let webhook_id = webhook_id(req.match_info().get("webhook_id").unwrap_or_default());
+        Box::pin(async move {
+            let Authenticated(session) = caller.await?;
+            let webhook_id = webhook_id?;
+            let mut conn = state.ok_or(ApiError::Unauthorized)?.pool.get().await?;
+            let user_id = session.user.id;
+            let webhook = managed(&mut conn, webhook_id, user_id).await?;
+            Ok(Self { user_id, webhook })
+        })
+    }
+}
+
 /// `GET /webhooks/{webhook_id}`.
 pub async fn get(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    Managed { webhook, .. }: Managed,
 ) -> Result<HttpResponse, ApiError> {
-    let webhook_id = webhook_id(&path)?;
-    let mut conn = state.pool.get().await?;
-    let webhook = managed(&mut conn, webhook_id, session.user.id).await?;
-    one(&req, &state, &mut conn, webhook).await
+    one(&req, &state, &mut *state.pool.get().await?, webhook).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,15 +262,11 @@ pub struct ModifyWebhook {
 pub async fn modify(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Managed { user_id, webhook }: Managed,
     audit: Audit,
-    path: Path<String>,
     Json(body): Json<ModifyWebhook>,
 ) -> Result<HttpResponse, ApiError> {
-    let webhook_id = webhook_id(&path)?;
-    let user_id = session.user.id;
     let mut conn = state.pool.get().await?;
-    let webhook = managed(&mut conn, webhook_id, user_id).await?;
     let channel_id = match body.channel_id.filter(|c| *c != webhook.channel_id) {
         Some(channel_id) => {
             let target = managed_channel(&mut conn, channel_id, user_id).await?;
@@ -267,14 +289,10 @@ pub async fn modify(
 /// `DELETE /webhooks/{webhook_id}`.
 pub async fn delete(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Managed { user_id, webhook }: Managed,
     audit: Audit,
-    path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let webhook_id = webhook_id(&path)?;
-    let user_id = session.user.id;
     let mut conn = state.pool.get().await?;
-    let webhook = managed(&mut conn, webhook_id, user_id).await?;
     remove(&state, &mut conn, &audit, Some(user_id), &webhook).await?;
     Ok(HttpResponse::NoContent().finish())
 }
