@@ -19,9 +19,9 @@ use crate::db::application_commands::Command;
 use crate::db::applications::Application;
 use crate::db::members::Member;
 use crate::db::users::User;
-use crate::db::{Connection, Pooled};
+use crate::db::Connection;
 use crate::events::{Change, CommandChange, Event};
-use crate::http::authorization::Authenticated;
+use crate::http::applications::caller_and;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::extractors::InGuild;
 use crate::http::json::Json;
@@ -94,19 +94,15 @@ impl FromRequest for Place {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let caller = Authenticated::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let Authenticated(session) = caller.await?;
-            place(&req, &session.user).await
+        let path = req.clone();
+        caller_and(req, payload, async move |session, conn| {
+            place(conn, &path, &session.user).await
         })
     }
 }
 
 /// The application and guild of the path, if `user` may manage its commands there.
-async fn place(req: &HttpRequest, user: &User) -> Result<Place, ApiError> {
-    let mut conn = pooled(req).await?;
-    let conn = &mut *conn;
+async fn place(conn: &mut Connection, req: &HttpRequest, user: &User) -> Result<Place, ApiError> {
     let param = |name: &str| req.match_info().get(name).map(str::to_owned);
     let application_id = snowflake(
         "application_id",
@@ -134,14 +130,6 @@ async fn place(req: &HttpRequest, user: &User) -> Result<Place, ApiError> {
     })
 }
 
-/// A connection from the pool, for an extractor.
-async fn pooled(req: &HttpRequest) -> Result<Pooled, ApiError> {
-    let state = req
-        .app_data::<Data<AppState>>()
-        .ok_or(ApiError::Unauthorized)?;
-    Ok(state.pool.get().await?)
-}
-
 fn command_id(req: &HttpRequest) -> Result<i64, ApiError> {
     snowflake(
         "command_id",
@@ -150,10 +138,7 @@ fn command_id(req: &HttpRequest) -> Result<i64, ApiError> {
 }
 
 /// The command the path names, in its place.
-struct Named {
-    place: Place,
-    command: Command,
-}
+struct Named(Place, Command);
 
 impl FromRequest for Named {
     type Error = ApiError;
@@ -161,12 +146,11 @@ impl FromRequest for Named {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let command_id = command_id(req);
-        let place = Place::from_request(req, payload);
-        let req = req.clone();
-        Box::pin(async move {
-            let place = place.await?;
-            let command = find(&mut *pooled(&req).await?, &place, command_id?).await?;
-            Ok(Self { place, command })
+        let path = req.clone();
+        caller_and(req, payload, async move |session, conn| {
+            let place = place(conn, &path, &session.user).await?;
+            let command = find(conn, &place, command_id?).await?;
+            Ok(Self(place, command))
         })
     }
 }
@@ -410,13 +394,13 @@ async fn overwrite(
     Ok(HttpResponse::Ok().json(saved.iter().map(view).collect::<Vec<_>>()))
 }
 
-async fn get(Named { command, .. }: Named) -> HttpResponse {
+async fn get(Named(_, command): Named) -> HttpResponse {
     HttpResponse::Ok().json(view(&command))
 }
 
 async fn modify(
     state: Data<AppState>,
-    Named { place, command }: Named,
+    Named(place, command): Named,
     Json(body): Json<CommandBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut changed = body.command(Some(&command), command.id, &place, "")?;
@@ -448,7 +432,7 @@ async fn modify(
 
 async fn delete(
     state: Data<AppState>,
-    Named { place, command }: Named,
+    Named(place, command): Named,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let mut change = Change::new(&state);

@@ -17,6 +17,7 @@ use actix_web::web::{self, Data};
 use actix_web::{FromRequest, HttpRequest};
 use serde_json::Value;
 
+use crate::credentials::Session;
 use crate::db::applications::Application;
 use crate::db::users::User;
 use crate::db::Connection;
@@ -79,22 +80,34 @@ impl FromRequest for Owned {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let caller = Authenticated::from_request(req, payload);
-        let state = req.app_data::<Data<AppState>>().cloned();
         let application_id = snowflake(
             "application_id",
             req.match_info().get("application_id").unwrap_or_default(),
         );
-        Box::pin(async move {
-            let Authenticated(session) = caller.await?;
-            let application_id = application_id?;
-            let state = state.ok_or(ApiError::Unauthorized)?;
-            let mut conn = state.pool.get().await?;
-            owned(&mut conn, application_id, session.user.id)
+        caller_and(req, payload, async move |session, conn| {
+            owned(conn, application_id?, session.user.id)
                 .await
                 .map(Owned)
         })
     }
+}
+
+/// An extractor's future that authenticates the caller (401 first), then runs `look_up` with
+/// them on a connection from the pool, given back before the handler runs (nothing is held
+/// while a client sends a body).
+pub(crate) fn caller_and<T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    look_up: impl AsyncFnOnce(Session, &mut Connection) -> Result<T, ApiError> + 'static,
+) -> Pin<Box<dyn Future<Output = Result<T, ApiError>>>> {
+    let caller = Authenticated::from_request(req, payload);
+    let state = req.app_data::<Data<AppState>>().cloned();
+    Box::pin(async move {
+        let Authenticated(session) = caller.await?;
+        let state = state.ok_or(ApiError::Unauthorized)?;
+        let mut conn = state.pool.get().await?;
+        look_up(session, &mut conn).await
+    })
 }
 
 /// The application `application_id` if `user_id` owns it; 10002 otherwise.

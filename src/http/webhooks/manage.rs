@@ -21,7 +21,7 @@ use crate::db::webhooks::{kind, Webhook};
 use crate::db::Connection;
 use crate::events::Change;
 use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
+use crate::http::applications::caller_and;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{InChannel, InGuild};
 use crate::http::json::Json;
@@ -224,15 +224,10 @@ impl FromRequest for Managed {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let caller = Authenticated::from_request(req, payload);
-        let state = req.app_data::<Data<AppState>>().cloned();
         let webhook_id = webhook_id(req.match_info().get("webhook_id").unwrap_or_default());
-        Box::pin(async move {
-            let Authenticated(session) = caller.await?;
-            let webhook_id = webhook_id?;
-            let mut conn = state.ok_or(ApiError::Unauthorized)?.pool.get().await?;
+        caller_and(req, payload, async move |session, conn| {
             let user_id = session.user.id;
-            let webhook = managed(&mut conn, webhook_id, user_id).await?;
+            let webhook = managed(conn, webhook_id?, user_id).await?;
             Ok(Self { user_id, webhook })
         })
     }
