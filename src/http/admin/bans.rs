@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 
 use super::{users, Operator};
 use crate::db::instance_bans::InstanceBan;
-use crate::db::users::{User, UserChanges};
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 use crate::http::snowflake;
@@ -92,8 +91,7 @@ async fn create(
         });
     }
     if let Some(user_id) = ban.user_id {
-        set_disabled(&state, user_id, true).await?;
-        state.logins_ended(user_id, None, None);
+        users::set_disabled(&state, user_id, true).await?;
     }
     if let Some(ip) = banned_ip {
         state.set_banned(ip, true);
@@ -106,16 +104,6 @@ async fn create(
         ),
     );
     Ok(HttpResponse::build(StatusCode::CREATED).json(view(&ban)))
-}
-
-async fn set_disabled(state: &AppState, user_id: i64, disabled: bool) -> Result<(), ApiError> {
-    let mut conn = state.pool.get().await?;
-    let changes = UserChanges {
-        disabled: Some(disabled),
-        ..UserChanges::default()
-    };
-    User::update(&mut conn, user_id, &changes).await?;
-    Ok(())
 }
 
 async fn list(state: Data<AppState>, _: Operator) -> Result<HttpResponse, ApiError> {
@@ -135,7 +123,7 @@ async fn lift(
         .await?
         .ok_or(ApiError::NotFound)?;
     if let Some(user_id) = ban.user_id {
-        set_disabled(&state, user_id, false).await?;
+        users::set_disabled(&state, user_id, false).await?;
     }
     if let Some(ip) = ban.ip.as_deref().and_then(|ip| ip.parse().ok()) {
         state.set_banned(ip, false);

@@ -2,21 +2,20 @@
 //! (`PUT /guilds/{guild_id}/members/{user_id}`, `{"owner": true}` to hand them the guild too),
 //! and `DELETE` (streamed: the messages in batches, then the guild).
 
-use actix_web::web::{self, Data, Path, Query};
+use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::guild::{Audience, StateChange};
-use spacebar_actors::EventName;
 
 use super::progress::{self, Progress};
-use super::{users, Operator, PageQuery};
+use super::{users, Operator, Page};
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::messages::Message;
 use crate::db::roles::Role;
 use crate::db::Connection;
+use crate::events::{Change, Event};
 use crate::http::channels::remove_files;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::guilds::{guild_delete, members};
@@ -55,14 +54,9 @@ fn view(guild: &Guild, member_count: i64) -> Value {
     })
 }
 
-async fn list(
-    state: Data<AppState>,
-    _: Operator,
-    query: Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (after, before, limit, order) = query.parse()?;
+async fn list(state: Data<AppState>, page: Page) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let guilds = Guild::page(&mut conn, after, before, limit, order).await?;
+    let guilds = Guild::page(&mut conn, page.after, page.before, page.limit, page.order).await?;
     let ids: Vec<i64> = guilds.iter().map(|g| g.id).collect();
     let counts: std::collections::HashMap<i64, i64> =
         Member::counts(&mut conn, &ids).await?.into_iter().collect();
@@ -113,15 +107,16 @@ async fn force_join(
     }
     if owner && guild.owner_id != user.id {
         guild.owner_id = user.id;
-        guild.save(&mut conn).await?;
         let roles = Role::of_guild(&mut conn, guild.id).await?;
-        state.guild_event(
-            guild.id,
-            EventName::GuildUpdate,
-            &wire::guild(&guild, &roles),
-            Audience::Guild,
-            vec![StateChange::Owner { user_id: user.id }],
-        )?;
+        let mut change = Change::new(&state);
+        change.emit(Event::GuildUpdate {
+            guild_id: guild.id,
+            owner_id: user.id,
+            guild: wire::guild(&guild, &roles),
+        });
+        change
+            .commit(&mut conn, async |conn| Ok(guild.save(conn).await?))
+            .await?;
     }
     operator.log(
         if owner {

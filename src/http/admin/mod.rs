@@ -74,9 +74,31 @@ impl Operator {
     }
 }
 
-/// `?limit=&after=&before=&order=asc|desc`: a page of rows by id (100 by default, 1 to 1,000).
+/// An operator asking for a page of rows by id with `?limit=&after=&before=&order=asc|desc`
+/// (100 by default, 1 to 1,000), checked before the route runs.
+pub struct Page {
+    after: Option<i64>,
+    before: Option<i64>,
+    limit: i64,
+    order: Order,
+}
+
+impl FromRequest for Page {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let operator = Operator::from_request(req, payload);
+        let query = web::Query::<PageQuery>::from_query(req.query_string());
+        Box::pin(async move {
+            operator.await?;
+            Ok(query?.parse()?)
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
-pub struct PageQuery {
+struct PageQuery {
     limit: Option<String>,
     after: Option<String>,
     before: Option<String>,
@@ -84,8 +106,7 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    /// (after, before, limit, order), checked.
-    fn parse(&self) -> Result<(Option<i64>, Option<i64>, i64, Order), ApiError> {
+    fn parse(&self) -> Result<Page, ApiError> {
         let id = |field: &str, text: &Option<String>| {
             text.as_deref()
                 .map(|text| crate::http::snowflake(field, text))
@@ -114,11 +135,11 @@ impl PageQuery {
                 )
             }
         };
-        Ok((
-            id("after", &self.after)?,
-            id("before", &self.before)?,
+        Ok(Page {
+            after: id("after", &self.after)?,
+            before: id("before", &self.before)?,
             limit,
             order,
-        ))
+        })
     }
 }

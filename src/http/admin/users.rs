@@ -2,22 +2,21 @@
 //! cannot log in and its gateway sessions close), and `DELETE` (streamed, resumable): the
 //! account is disabled at once, then its guilds, memberships and messages go, then the account.
 
-use spacebar_actors::EventName;
 use std::collections::HashMap;
 
-use actix_web::web::{self, Data, Path, Query};
+use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::guild::Audience;
 
 use super::progress::{self, Progress};
-use super::{guilds, Operator, PageQuery};
+use super::{guilds, Operator, Page};
 use crate::db::channels::Channel;
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::messages::Message;
 use crate::db::users::{User, UserChanges};
+use crate::events::{ChannelScope, Event, Scoped};
 use crate::http::channels::remove_files;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::guilds::members;
@@ -60,14 +59,9 @@ pub async fn find(state: &AppState, user_id: &str) -> Result<User, ApiError> {
         .ok_or(ApiError::Unknown(Unknown::User))
 }
 
-async fn list(
-    state: Data<AppState>,
-    _: Operator,
-    query: Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (after, before, limit, order) = query.parse()?;
+async fn list(state: Data<AppState>, page: Page) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let users = User::page(&mut conn, after, before, limit, order).await?;
+    let users = User::page(&mut conn, page.after, page.before, page.limit, page.order).await?;
     Ok(HttpResponse::Ok().json(users.iter().map(view).collect::<Vec<_>>()))
 }
 
@@ -214,23 +208,19 @@ async fn announce_deleted(
     let recipients = Channel::recipients(conn, &private).await?;
     for ((channel_id, guild_id), ids) in by_channel {
         let mut data = json!({ "ids": ids, "channel_id": channel_id.to_string() });
-        match guild_id {
-            Some(guild_id) => {
-                data["guild_id"] = guild_id.to_string().into();
-                state.guild_event(
-                    guild_id,
-                    EventName::MessageDeleteBulk,
-                    &data,
-                    Audience::Channel(channel_id),
-                    Vec::new(),
-                )?;
-            }
-            None => {
-                for (_, recipient) in recipients.iter().filter(|(c, _)| *c == channel_id) {
-                    state.user_event(*recipient, EventName::MessageDeleteBulk, &data)?;
-                }
-            }
+        if let Some(guild_id) = guild_id {
+            data["guild_id"] = guild_id.to_string().into();
         }
+        let scope = ChannelScope {
+            guild_id,
+            channel_id,
+            recipients: recipients
+                .iter()
+                .filter(|(c, _)| *c == channel_id)
+                .map(|(_, recipient)| *recipient)
+                .collect(),
+        };
+        state.publish(&Event::MessageDeleteBulk(Scoped { scope, data }));
     }
     Ok(())
 }

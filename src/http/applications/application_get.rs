@@ -2,24 +2,17 @@
 //! `GET /applications/@me` = `GET /oauth2/applications/@me`: a bot's own application, which
 //! discord.py loads at login.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 
-use super::{body, owned};
+use super::{body, Owned};
 use crate::db::applications::Application;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
-use crate::http::snowflake;
 use crate::server::AppState;
 
-pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let application_id = snowflake("application_id", &path)?;
+pub async fn get(state: Data<AppState>, Owned(app): Owned) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let app = owned(&mut conn, application_id, session.user.id).await?;
     Ok(HttpResponse::Ok().json(body(&mut conn, &app).await?))
 }
 

@@ -3,17 +3,15 @@
 //! (GATEWAY_PRESENCE, GATEWAY_GUILD_MEMBERS, GATEWAY_MESSAGE_CONTENT and their `_LIMITED`
 //! forms). They apply from the bot's next IDENTIFY.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use spacebar_actors::intents::app_flags::INTENT_FLAGS;
 
-use super::{body, owned};
+use super::{body, Owned};
 use crate::db::applications::Application;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::server::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -24,13 +22,10 @@ pub struct ModifyApplication {
 
 pub async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    Owned(mut app): Owned,
     Json(request): Json<ModifyApplication>,
 ) -> Result<HttpResponse, ApiError> {
-    let application_id = snowflake("application_id", &path)?;
     let mut conn = state.pool.get().await?;
-    let mut app = owned(&mut conn, application_id, session.user.id).await?;
     if let Some(flags) = request.flags {
         // Other flags may be sent back as they are (clients echo the whole value), not changed.
         if flags < 0 || (flags ^ app.flags) & !INTENT_FLAGS != 0 {

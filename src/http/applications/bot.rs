@@ -5,29 +5,21 @@
 //! answers a new `{token}`.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::AsyncConnection;
 
-use super::{no_bot, owned};
+use super::{no_bot, Owned};
 use crate::db::auth_sessions;
 use crate::db::users::{NewUser, User};
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
-use crate::http::snowflake;
 use crate::http::users::{validate_username, Discriminators};
 use crate::server::AppState;
 use crate::wire::user::PublicUser;
 
-pub async fn create(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let application_id = snowflake("application_id", &path)?;
+pub async fn create(state: Data<AppState>, Owned(app): Owned) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let app = owned(&mut conn, application_id, session.user.id).await?;
     if app.bot_user_id.is_some() {
         return Err(already_has_bot());
     }
@@ -77,14 +69,8 @@ pub async fn create(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-pub async fn reset(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let application_id = snowflake("application_id", &path)?;
+pub async fn reset(state: Data<AppState>, Owned(app): Owned) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let app = owned(&mut conn, application_id, session.user.id).await?;
     let bot_id = app.bot_user_id.ok_or_else(no_bot)?;
     let session_id = state.snowflakes.next();
     conn.transaction(async |conn| {

@@ -6,22 +6,24 @@
 //! And `GET /guilds/{guild_id}/application-command-index`: what a member can invoke there.
 
 use actix_web::http::StatusCode;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::web::{self, Data};
-use actix_web::{HttpRequest, HttpResponse};
-use diesel_async::AsyncConnection;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::guild::Audience;
-use spacebar_actors::EventName;
 
 use crate::db::application_commands::Command;
 use crate::db::applications::Application;
 use crate::db::members::Member;
 use crate::db::users::User;
 use crate::db::Connection;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
+use crate::events::{Change, CommandChange, Event};
+use crate::http::applications::caller_and;
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::InGuild;
 use crate::http::json::Json;
 use crate::http::snowflake;
 use crate::server::AppState;
@@ -85,6 +87,20 @@ struct Place {
     guild_id: Option<i64>,
 }
 
+/// The caller and the place of the path, checked before the handler runs (and before any body
+/// is read).
+impl FromRequest for Place {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let path = req.clone();
+        caller_and(req, payload, async move |session, conn| {
+            place(conn, &path, &session.user).await
+        })
+    }
+}
+
 /// The application and guild of the path, if `user` may manage its commands there.
 async fn place(conn: &mut Connection, req: &HttpRequest, user: &User) -> Result<Place, ApiError> {
     let param = |name: &str| req.match_info().get(name).map(str::to_owned);
@@ -119,6 +135,24 @@ fn command_id(req: &HttpRequest) -> Result<i64, ApiError> {
         "command_id",
         req.match_info().get("command_id").unwrap_or_default(),
     )
+}
+
+/// The command the path names, in its place.
+struct Named(Place, Command);
+
+impl FromRequest for Named {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let command_id = command_id(req);
+        let path = req.clone();
+        caller_and(req, payload, async move |session, conn| {
+            let place = place(conn, &path, &session.user).await?;
+            let command = find(conn, &place, command_id?).await?;
+            Ok(Self(place, command))
+        })
+    }
 }
 
 /// The command of the path, if it belongs to this place.
@@ -175,42 +209,41 @@ impl CommandBody {
                 "Value must be one of (1, 2, 3).",
             );
         }
-        let name = self
-            .name
-            .or(base.map(|c| c.name.clone()))
-            .unwrap_or_default();
-        let name_ok = match kind {
-            kind::CHAT_INPUT => {
-                (1..=32).contains(&name.chars().count())
-                    && name
-                        .chars()
-                        .all(|c| c == '-' || c == '_' || c.is_alphanumeric())
-                    && name.to_lowercase() == name
+        // A text field as asked, or as it was; an error at `field` unless `ok`.
+        let mut text = |field: &str,
+                        asked: Option<String>,
+                        was: Option<&String>,
+                        ok: &dyn Fn(&str) -> bool,
+                        (code, message): (&str, &str)| {
+            let value = asked.or(was.cloned()).unwrap_or_default();
+            if !ok(&value) {
+                errors.add(&at(field), code, message);
             }
-            _ => (1..=32).contains(&name.chars().count()),
+            value
         };
-        if !name_ok {
-            errors.add(
-                &at("name"),
+        let name = text(
+            "name",
+            self.name,
+            base.map(|c| &c.name),
+            &|name| valid_name(kind, name),
+            (
                 "APPLICATION_COMMAND_INVALID_NAME",
                 "Command name is invalid",
-            );
-        }
-        let description = self
-            .description
-            .or(base.map(|c| c.description.clone()))
-            .unwrap_or_default();
-        let description_ok = match kind {
-            kind::CHAT_INPUT => (1..=100).contains(&description.chars().count()),
-            _ => description.is_empty(),
-        };
-        if !description_ok {
-            errors.add(
-                &at("description"),
+            ),
+        );
+        let description = text(
+            "description",
+            self.description,
+            base.map(|c| &c.description),
+            &|description| match kind {
+                kind::CHAT_INPUT => (1..=100).contains(&description.chars().count()),
+                _ => description.is_empty(),
+            },
+            (
                 "BASE_TYPE_BAD_LENGTH",
                 "Must be between 1 and 100 in length (empty for user and message commands).",
-            );
-        }
+            ),
+        );
         let options = match self.options {
             Some(options) => {
                 if options.len() > MAX_OPTIONS || !options.iter().all(Value::is_object) {
@@ -247,67 +280,77 @@ impl CommandBody {
     }
 }
 
-/// APPLICATION_COMMAND_* for a guild's command to the guild, for a global one to the bot.
-fn announce(
-    state: &AppState,
-    application: &Application,
-    event: EventName,
-    command: &Command,
-) -> Result<(), ApiError> {
-    let data = view(command);
-    match command.guild_id {
-        Some(guild_id) => state.guild_event(guild_id, event, &data, Audience::Guild, Vec::new()),
-        None => match application.bot_user_id {
-            Some(bot_id) => state.user_event(bot_id, event, &data),
-            None => Ok(()),
-        },
+/// A chat command's name is 1 to 32 lowercase letters, digits, `-` and `_`; others' any 1 to 32
+/// characters.
+fn valid_name(kind: i32, name: &str) -> bool {
+    let length_ok = (1..=32).contains(&name.chars().count());
+    match kind {
+        kind::CHAT_INPUT => {
+            length_ok
+                && name
+                    .chars()
+                    .all(|c| c == '-' || c == '_' || c.is_alphanumeric())
+                && name.to_lowercase() == name
+        }
+        _ => length_ok,
     }
 }
 
-async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+/// APPLICATION_COMMAND_* for a guild's command to the guild, for a global one to the bot.
+fn announce(
+    application: &Application,
+    event: fn(CommandChange) -> Event,
+    command: &Command,
+) -> Event {
+    event(CommandChange {
+        guild_id: command.guild_id,
+        bot_id: application.bot_user_id,
+        command: view(command),
+    })
+}
+
+/// APPLICATION_COMMAND_CREATE if storing `asked` made a command, UPDATE if it replaced one of
+/// the same kind and name.
+fn stored(application: &Application, asked: &Command, stored: &Command) -> Event {
+    let event = if stored.id == asked.id {
+        Event::ApplicationCommandCreate
+    } else {
+        Event::ApplicationCommandUpdate
+    };
+    announce(application, event, stored)
+}
+
+async fn list(state: Data<AppState>, place: Place) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let place = place(&mut conn, &req, &session.user).await?;
     let commands = Command::of(&mut conn, place.application.id, place.guild_id).await?;
     Ok(HttpResponse::Ok().json(commands.iter().map(view).collect::<Vec<_>>()))
 }
 
 async fn create(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    req: HttpRequest,
+    place: Place,
     Json(body): Json<CommandBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let place = place(&mut conn, &req, &session.user).await?;
     let command = body.command(None, state.snowflakes.next(), &place, "")?;
-    let stored = command.upsert(&mut conn).await?;
-    let created = stored.id == command.id;
-    let event = if created {
-        EventName::ApplicationCommandCreate
-    } else {
-        EventName::ApplicationCommandUpdate
-    };
-    announce(&state, &place.application, event, &stored)?;
-    let status = if created {
+    let mut conn = state.pool.get().await?;
+    let mut change = Change::new(&state);
+    let saved = change
+        .commit(&mut conn, async |conn| Ok(command.upsert(conn).await?))
+        .await?;
+    change.emit(stored(&place.application, &command, &saved));
+    let status = if saved.id == command.id {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(HttpResponse::build(status).json(view(&stored)))
+    Ok(HttpResponse::build(status).json(view(&saved)))
 }
 
 async fn overwrite(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    req: HttpRequest,
+    place: Place,
     Json(bodies): Json<Vec<CommandBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let place = place(&mut conn, &req, &session.user).await?;
     if bodies.len() > MAX_BULK {
         return Err(FormErrors::field(
             "",
@@ -323,59 +366,46 @@ async fn overwrite(
             body.command(None, state.snowflakes.next(), &place, &index.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (stored, gone) = conn
-        .transaction(async |conn| {
-            let mut stored = Vec::with_capacity(commands.len());
+    let mut conn = state.pool.get().await?;
+    let mut change = Change::new(&state);
+    let (saved, gone) = change
+        .commit(&mut conn, async |conn| {
+            let mut saved = Vec::with_capacity(commands.len());
             for command in &commands {
-                stored.push(command.upsert(conn).await?);
+                saved.push(command.upsert(conn).await?);
             }
-            let keep: Vec<i64> = stored.iter().map(|c| c.id).collect();
+            let keep: Vec<i64> = saved.iter().map(|c| c.id).collect();
             let gone =
                 Command::delete_others(conn, place.application.id, place.guild_id, &keep).await?;
-            Ok::<_, diesel::result::Error>((stored, gone))
+            Ok((saved, gone))
         })
         .await?;
+    let application = &place.application;
     for command in &gone {
-        announce(
-            &state,
-            &place.application,
-            EventName::ApplicationCommandDelete,
+        change.emit(announce(
+            application,
+            Event::ApplicationCommandDelete,
             command,
-        )?;
+        ));
     }
-    for (command, asked) in stored.iter().zip(&commands) {
-        let event = if command.id == asked.id {
-            EventName::ApplicationCommandCreate
-        } else {
-            EventName::ApplicationCommandUpdate
-        };
-        announce(&state, &place.application, event, command)?;
+    for (command, asked) in saved.iter().zip(&commands) {
+        change.emit(stored(application, asked, command));
     }
-    Ok(HttpResponse::Ok().json(stored.iter().map(view).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(saved.iter().map(view).collect::<Vec<_>>()))
 }
 
-async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let place = place(&mut conn, &req, &session.user).await?;
-    let command = find(&mut conn, &place, command_id(&req)?).await?;
-    Ok(HttpResponse::Ok().json(view(&command)))
+async fn get(Named(_, command): Named) -> HttpResponse {
+    HttpResponse::Ok().json(view(&command))
 }
 
 async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    req: HttpRequest,
+    Named(place, command): Named,
     Json(body): Json<CommandBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let place = place(&mut conn, &req, &session.user).await?;
-    let command = find(&mut conn, &place, command_id(&req)?).await?;
     let mut changed = body.command(Some(&command), command.id, &place, "")?;
     changed.version = state.snowflakes.next();
+    let mut conn = state.pool.get().await?;
     let clash = Command::of(&mut conn, place.application.id, place.guild_id)
         .await?
         .into_iter()
@@ -388,47 +418,42 @@ async fn modify(
         )
         .into());
     }
-    changed.save(&mut conn).await?;
-    announce(
-        &state,
+    let mut change = Change::new(&state);
+    change.emit(announce(
         &place.application,
-        EventName::ApplicationCommandUpdate,
+        Event::ApplicationCommandUpdate,
         &changed,
-    )?;
+    ));
+    change
+        .commit(&mut conn, async |conn| Ok(changed.save(conn).await?))
+        .await?;
     Ok(HttpResponse::Ok().json(view(&changed)))
 }
 
 async fn delete(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    req: HttpRequest,
+    Named(place, command): Named,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
-    let place = place(&mut conn, &req, &session.user).await?;
-    let command = find(&mut conn, &place, command_id(&req)?).await?;
-    Command::delete(&mut conn, command.id).await?;
-    announce(
-        &state,
+    let mut change = Change::new(&state);
+    change.emit(announce(
         &place.application,
-        EventName::ApplicationCommandDelete,
+        Event::ApplicationCommandDelete,
         &command,
-    )?;
+    ));
+    change
+        .commit(&mut conn, async |conn| {
+            Ok(Command::delete(conn, command.id).await?)
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// What a member can invoke in a guild: the applications whose bots are in it, and their
 /// global and guild commands.
-async fn index(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake(
-        "guild_id",
-        req.match_info().get("guild_id").unwrap_or_default(),
-    )?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+async fn index(InGuild { access, conn, .. }: InGuild) -> Result<HttpResponse, ApiError> {
+    let guild_id = access.guild.id;
+    let mut conn = conn.get().await?;
     let bots = Member::bots_of_guild(&mut conn, guild_id).await?;
     let applications = Application::of_bots(&mut conn, &bots).await?;
     let ids: Vec<i64> = applications.iter().map(|a| a.id).collect();

@@ -8,14 +8,23 @@ mod application_modify;
 mod bot;
 pub mod commands;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::web;
+use actix_web::web::{self, Data};
+use actix_web::{FromRequest, HttpRequest};
 use serde_json::Value;
 
+use crate::credentials::Session;
 use crate::db::applications::Application;
 use crate::db::users::User;
 use crate::db::Connection;
+use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
+use crate::http::snowflake;
+use crate::server::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     commands::configure(cfg);
@@ -60,6 +69,45 @@ pub fn human_only(user: &User) -> Result<(), ApiError> {
     } else {
         Ok(())
     }
+}
+
+/// The application the path's `application_id` names, if the caller owns it (10002
+/// otherwise).
+pub struct Owned(pub Application);
+
+impl FromRequest for Owned {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let application_id = snowflake(
+            "application_id",
+            req.match_info().get("application_id").unwrap_or_default(),
+        );
+        caller_and(req, payload, async move |session, conn| {
+            owned(conn, application_id?, session.user.id)
+                .await
+                .map(Owned)
+        })
+    }
+}
+
+/// An extractor's future that authenticates the caller (401 first), then runs `look_up` with
+/// them on a connection from the pool, given back before the handler runs (nothing is held
+/// while a client sends a body).
+pub(crate) fn caller_and<T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    look_up: impl AsyncFnOnce(Session, &mut Connection) -> Result<T, ApiError> + 'static,
+) -> Pin<Box<dyn Future<Output = Result<T, ApiError>>>> {
+    let caller = Authenticated::from_request(req, payload);
+    let state = req.app_data::<Data<AppState>>().cloned();
+    Box::pin(async move {
+        let Authenticated(session) = caller.await?;
+        let state = state.ok_or(ApiError::Unauthorized)?;
+        let mut conn = state.pool.get().await?;
+        look_up(session, &mut conn).await
+    })
 }
 
 /// The application `application_id` if `user_id` owns it; 10002 otherwise.

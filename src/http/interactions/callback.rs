@@ -6,12 +6,12 @@
 //! Answers 204, or with `?with_response=true` (discord.py asks so) what the answer made:
 //! `{interaction: {id, type, response_message_id, …}, resource: {type, message}}`.
 
+use crate::events::Event;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::EventName;
 
 use super::{alive, answer_kind, kind, tell_invoker, unknown};
 use crate::db::applications::Application;
@@ -107,7 +107,7 @@ pub async fn callback(
                     Interaction::set_original(&mut conn, interaction.id, message.id).await?;
                 }
             }
-            tell_invoker(&state, &interaction, EventName::InteractionSuccess);
+            tell_invoker(&state, &interaction, Event::InteractionSuccess);
             if !with_response {
                 return Ok(HttpResponse::NoContent().finish());
             }
@@ -181,14 +181,25 @@ pub async fn writer_access(
     conn: &mut Connection,
     interaction: &Interaction,
 ) -> Result<ChannelAccess, ApiError> {
-    let application = Application::find(conn, interaction.application_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Application))?;
-    let bot_id = application.bot_user_id.unwrap_or(application.id);
+    let (_, bot_id) = answerer(conn, interaction).await?;
     match ChannelAccess::load(conn, interaction.channel_id, bot_id).await {
         Ok(access) => Ok(access),
         Err(_) => ChannelAccess::load(conn, interaction.channel_id, interaction.user_id).await,
     }
+}
+
+/// The interaction's application and the user who answers for it: its bot.
+async fn answerer(
+    conn: &mut Connection,
+    interaction: &Interaction,
+) -> Result<(i64, i64), ApiError> {
+    let application = Application::find(conn, interaction.application_id)
+        .await?
+        .ok_or(ApiError::Unknown(Unknown::Application))?;
+    Ok((
+        application.id,
+        application.bot_user_id.unwrap_or(application.id),
+    ))
 }
 
 /// A new message answering `interaction`, by the application's bot, saying what it answers.
@@ -200,10 +211,7 @@ pub async fn answer_message(
     let invoker = User::find_any(conn, interaction.user_id)
         .await?
         .ok_or(ApiError::Unknown(Unknown::User))?;
-    let application = Application::find(conn, interaction.application_id)
-        .await?
-        .ok_or(ApiError::Unknown(Unknown::Application))?;
-    let bot_id = application.bot_user_id.unwrap_or(application.id);
+    let (application_id, bot_id) = answerer(conn, interaction).await?;
     let mut message = Message::new(
         state.snowflakes.next(),
         interaction.channel_id,
@@ -222,7 +230,7 @@ pub async fn answer_message(
         "name": interaction.data.get("name").cloned().unwrap_or(Value::Null),
         "user": PublicUser::from(&invoker),
         "authorizing_integration_owners": owners,
-        "application_id": application.id.to_string(),
+        "application_id": application_id.to_string(),
     });
     if let Some(message_id) = interaction.message_id {
         metadata["interacted_message_id"] = message_id.to_string().into();

@@ -13,7 +13,7 @@ use super::alive;
 use super::callback::{answer_message, writer_access};
 use crate::db::interactions::Interaction;
 use crate::db::messages::{flags, Message};
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
 use crate::http::channels::messages::files::Attachments;
 use crate::http::channels::messages::write::{self, Written};
 use crate::http::channels::messages::{render_one, Reader};
@@ -86,6 +86,20 @@ pub async fn follow_up(
     Ok(HttpResponse::Ok().json(render_one(state, &mut conn, Reader::EVERYONE, posted).await?))
 }
 
+/// The interaction the path's token belongs to and its message `which`, on a connection from
+/// the pool.
+async fn named(
+    state: &AppState,
+    application_id: i64,
+    token: &str,
+    which: &str,
+) -> Result<(Pooled, Interaction, Message), ApiError> {
+    let mut conn = state.pool.get().await?;
+    let interaction = interaction(&mut conn, application_id, token).await?;
+    let found = message(&mut conn, &interaction, which).await?;
+    Ok((conn, interaction, found))
+}
+
 /// `GET /webhooks/{application_id}/{token}/messages/{message_id}`.
 pub async fn get(
     state: &AppState,
@@ -93,9 +107,7 @@ pub async fn get(
     token: &str,
     which: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let interaction = interaction(&mut conn, application_id, token).await?;
-    let found = message(&mut conn, &interaction, which).await?;
+    let (mut conn, _, found) = named(state, application_id, token, which).await?;
     Ok(HttpResponse::Ok().json(render_one(state, &mut conn, Reader::EVERYONE, found).await?))
 }
 
@@ -108,9 +120,7 @@ pub async fn edit(
     body: Value,
 ) -> Result<HttpResponse, ApiError> {
     let body: Written = parse_value(body)?;
-    let mut conn = state.pool.get().await?;
-    let interaction = interaction(&mut conn, application_id, token).await?;
-    let found = message(&mut conn, &interaction, which).await?;
+    let (mut conn, interaction, found) = named(state, application_id, token, which).await?;
     let access = writer_access(&mut conn, &interaction).await?;
     let (edited, _) =
         write::rewrite(state, &mut conn, &access, found, body, interaction.user_id).await?;
@@ -124,9 +134,7 @@ pub async fn delete(
     token: &str,
     which: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let interaction = interaction(&mut conn, application_id, token).await?;
-    let found = message(&mut conn, &interaction, which).await?;
+    let (mut conn, interaction, found) = named(state, application_id, token, which).await?;
     let access = writer_access(&mut conn, &interaction).await?;
     write::remove(state, &mut conn, &access, &found, &[]).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -12,14 +12,14 @@ use chrono::Utc;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::EventName;
 
-use super::{kind, tell_invoker, ANSWER_WITHIN};
+use super::{kind, receipt, tell_invoker, ANSWER_WITHIN};
 use crate::db::application_commands::Command;
 use crate::db::applications::Application;
 use crate::db::interactions::Interaction;
 use crate::db::members::Member;
 use crate::db::messages::Message;
+use crate::events::Event;
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::channels::messages::{files, render, Reader};
@@ -194,14 +194,16 @@ pub async fn invoke(
         .await?;
         created["message"] = shown.into_iter().next().unwrap_or(Value::Null);
     }
-    match guild_id {
-        Some(guild_id) => {
-            state.user_guild_event(bot_id, guild_id, EventName::InteractionCreate, &created)?
-        }
-        None => state.user_event(bot_id, EventName::InteractionCreate, &created)?,
-    }
-    let receipt = json!({ "id": interaction.id.to_string(), "nonce": interaction.nonce });
-    state.user_event(user.id, EventName::InteractionCreate, &receipt)?;
+    state.publish(&Event::InteractionCreate {
+        user_id: bot_id,
+        guild_id,
+        data: created,
+    });
+    state.publish(&Event::InteractionCreate {
+        user_id: user.id,
+        guild_id: None,
+        data: receipt(&interaction),
+    });
 
     // Unanswered in time: the person is told it failed.
     let waiting = state.clone();
@@ -212,7 +214,7 @@ pub async fn invoke(
         };
         if let Ok(Some(now)) = Interaction::find(&mut conn, interaction.id).await {
             if now.response_type.is_none() {
-                tell_invoker(&waiting, &now, EventName::InteractionFailure);
+                tell_invoker(&waiting, &now, Event::InteractionFailure);
             }
         }
     });

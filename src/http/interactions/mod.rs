@@ -10,7 +10,6 @@ mod callback;
 pub mod followups;
 mod invoke;
 
-use spacebar_actors::EventName;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -20,6 +19,7 @@ use serde_json::json;
 
 use crate::db::interactions::Interaction;
 use crate::db::messages::kind as message_kind;
+use crate::events::{Event, ToUser};
 use crate::http::error::ApiError;
 use crate::server::AppState;
 
@@ -67,9 +67,14 @@ fn answer_kind(interaction: &Interaction) -> i32 {
 }
 
 /// INTERACTION_SUCCESS or INTERACTION_FAILURE to the person who invoked it.
-fn tell_invoker(state: &AppState, interaction: &Interaction, event: EventName) {
-    let data = json!({ "id": interaction.id.to_string(), "nonce": interaction.nonce });
-    if let Err(error) = state.user_event(interaction.user_id, event, &data) {
-        tracing::error!(%error, "{event} did not serialise");
-    }
+fn tell_invoker(state: &AppState, interaction: &Interaction, event: fn(ToUser) -> Event) {
+    state.publish(&event(ToUser {
+        user_id: interaction.user_id,
+        data: receipt(interaction),
+    }));
+}
+
+/// What the person's sessions hear of their interaction.
+fn receipt(interaction: &Interaction) -> serde_json::Value {
+    json!({ "id": interaction.id.to_string(), "nonce": interaction.nonce })
 }

@@ -63,7 +63,7 @@ pub async fn delete(
         .iter()
         .filter(|row| row.user_id != user.id)
     {
-        relationships::removed(&state, row)?;
+        state.publish(&relationships::removed(row));
         if row.kind == kind::FRIEND {
             state.friendship(row.user_id, user.id, false);
         }

@@ -1,17 +1,16 @@
 //! `GET /users/@me/guilds`: the guilds the caller is in, with their permissions there;
 //! `DELETE /users/@me/guilds/{guild_id}`: leave one (the owner must delete or transfer it).
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde_json::json;
 
 use crate::db::guilds::Guild;
 use crate::db::members::Member;
 use crate::db::roles::Role;
-use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
-use crate::http::snowflake;
+use crate::http::extractors::InGuild;
 use crate::permissions::Member as Rank;
 use crate::server::AppState;
 use crate::wire::guild::id;
@@ -64,12 +63,13 @@ pub async fn list(
 
 pub async fn leave(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    InGuild {
+        session,
+        access,
+        conn,
+    }: InGuild,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let guild_id = access.guild.id;
     if access.is_owner() {
         return Err(ApiError::Plain {
             status: actix_web::http::StatusCode::BAD_REQUEST,
@@ -77,6 +77,7 @@ pub async fn leave(
             message: "Invalid guild: the owner cannot leave, transfer or delete it instead",
         });
     }
+    let mut conn = conn.get().await?;
     Member::delete(&mut conn, guild_id, session.user.id).await?;
     crate::http::guilds::members::removed(guild_id, &session.user)
         .iter()

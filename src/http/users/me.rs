@@ -11,9 +11,7 @@ use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use spacebar_actors::registry::{DispatchToUser, UserChanged};
-use spacebar_actors::Dispatch;
-use spacebar_actors::EventName;
+use spacebar_actors::registry::UserChanged;
 
 use super::{validate_username, Discriminators};
 use crate::credentials::password;
@@ -21,6 +19,7 @@ use crate::db::members::Member;
 use crate::db::relationships::{kind, Relationship};
 use crate::db::users::{User, UserChanges};
 use crate::db::{auth_sessions, Connection};
+use crate::events::{Event, ToUser};
 use crate::http::auth::{check_password, normalise_email, plausible_email};
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
@@ -237,10 +236,10 @@ pub async fn update(
         }
         None => None,
     };
-    state.tree.sessions.do_send(DispatchToUser {
+    state.publish(&Event::UserUpdate(ToUser {
         user_id: user.id,
-        dispatch: Dispatch::new(EventName::UserUpdate, &PrivateUser::from(&user))?,
-    });
+        data: serde_json::to_value(PrivateUser::from(&user))?,
+    }));
     let public = serde_json::to_value(PublicUser::from(&user))?;
     if serde_json::to_value(PublicUser::from(me))? != public {
         tell_others(state, &mut conn, &user, public).await?;

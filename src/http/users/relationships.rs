@@ -16,14 +16,13 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data, Path};
 use actix_web::HttpResponse;
-use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::EventName;
 
 use crate::db::relationships::{kind, Relationship};
 use crate::db::users::User;
 use crate::db::Connection;
+use crate::events::{Change, Event, ToUser};
 use crate::http::applications::human_only;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
@@ -123,8 +122,18 @@ pub async fn put(
         .await?
         .ok_or(ApiError::Unknown(Unknown::User))?;
     match body.kind {
-        None | Some(1) => request_friendship(&state, &mut conn, me, &other).await?,
-        Some(2) => block(&state, &mut conn, me, &other).await?,
+        None | Some(1) => {
+            Between::load(&state, &mut conn, me, &other)
+                .await?
+                .befriend(&mut conn)
+                .await?
+        }
+        Some(2) => {
+            Between::load(&state, &mut conn, me, &other)
+                .await?
+                .block(&mut conn)
+                .await?
+        }
         Some(_) => {
             return Err(FormErrors::field(
                 "type",
@@ -163,7 +172,10 @@ pub async fn post(
             })
         }
     };
-    request_friendship(&state, &mut conn, me, &other).await?;
+    Between::load(&state, &mut conn, me, &other)
+        .await?
+        .befriend(&mut conn)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -184,139 +196,161 @@ pub async fn delete(
     // Unblocking is one-sided; ending a friendship or a request ends both sides (but never
     // the other's block).
     let theirs = theirs.filter(|t| mine.kind != kind::BLOCKED && t.kind != kind::BLOCKED);
-    conn.transaction(async |conn| {
-        Relationship::delete(conn, me.id, other_id).await?;
-        if theirs.is_some() {
-            Relationship::delete(conn, other_id, me.id).await?;
-        }
-        Ok::<_, diesel::result::Error>(())
-    })
-    .await?;
-    removed(&state, &mine)?;
+    let mut change = Change::new(&state);
+    change.emit(removed(&mine));
     if let Some(theirs) = &theirs {
-        removed(&state, theirs)?;
+        change.emit(removed(theirs));
     }
+    change
+        .commit(&mut conn, async |conn| {
+            Relationship::delete(conn, me.id, other_id).await?;
+            if theirs.is_some() {
+                Relationship::delete(conn, other_id, me.id).await?;
+            }
+            Ok(())
+        })
+        .await?;
     if mine.kind == kind::FRIEND {
         state.friendship(me.id, other_id, false);
     }
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Sends a friend request from `me` to `other`, or accepts theirs. Repeating a request or
-/// befriending a friend changes nothing.
-async fn request_friendship(
-    state: &AppState,
-    conn: &mut Connection,
-    me: &User,
-    other: &User,
-) -> Result<(), ApiError> {
-    not_self(me, other)?;
-    if other.bot {
-        return Err(ApiError::Plain {
-            status: StatusCode::BAD_REQUEST,
-            code: 80002,
-            message: "Bots cannot have friends.",
-        });
-    }
-    let (mine, theirs) = Relationship::pair(conn, me.id, other.id).await?;
-    if theirs.as_ref().is_some_and(|t| t.kind == kind::BLOCKED) {
-        return Err(ApiError::Plain {
-            status: StatusCode::BAD_REQUEST,
-            code: 80000,
-            message: "Incoming friend requests disabled.",
-        });
-    }
-    let (my_kind, their_kind) = match mine.map(|m| m.kind) {
-        Some(kind::FRIEND | kind::OUTGOING) => return Ok(()),
-        Some(kind::INCOMING) => (kind::FRIEND, kind::FRIEND),
-        // A new request; one to someone the caller blocked replaces the block.
-        _ => {
-            let max = i64::try_from(state.config().limits.user_max_friends).unwrap_or(i64::MAX);
-            if Relationship::count_social(conn, me.id).await? >= max {
-                return Err(ApiError::Plain {
-                    status: StatusCode::BAD_REQUEST,
-                    code: 30002,
-                    message: "Maximum number of friends reached",
-                });
-            }
-            (kind::OUTGOING, kind::INCOMING)
-        }
-    };
-    let mine = Relationship::new(me.id, other.id, my_kind);
-    let theirs = Relationship::new(other.id, me.id, their_kind);
-    conn.transaction(async |conn| {
-        mine.upsert(conn).await?;
-        theirs.upsert(conn).await
-    })
-    .await?;
-    state.user_event(
-        me.id,
-        EventName::RelationshipAdd,
-        &relationship(&mine, other),
-    )?;
-    let mut incoming = relationship(&theirs, me);
-    incoming["should_notify"] = (their_kind == kind::INCOMING).into();
-    state.user_event(other.id, EventName::RelationshipAdd, &incoming)?;
-    if my_kind == kind::FRIEND {
-        state.friendship(me.id, other.id, true);
-    }
-    Ok(())
+/// Two users and each one's side of what is between them, about to change.
+struct Between<'a> {
+    state: &'a AppState,
+    me: &'a User,
+    other: &'a User,
+    mine: Option<Relationship>,
+    theirs: Option<Relationship>,
 }
 
-/// `me` blocks `other`: any friendship or request between them ends.
-async fn block(
-    state: &AppState,
-    conn: &mut Connection,
-    me: &User,
-    other: &User,
-) -> Result<(), ApiError> {
-    not_self(me, other)?;
-    let (mine, theirs) = Relationship::pair(conn, me.id, other.id).await?;
-    if mine.as_ref().is_some_and(|m| m.kind == kind::BLOCKED) {
-        return Ok(());
-    }
-    let were_friends = mine.is_some_and(|m| m.kind == kind::FRIEND);
-    let blocked = Relationship::new(me.id, other.id, kind::BLOCKED);
-    let theirs = theirs.filter(|t| t.kind != kind::BLOCKED);
-    conn.transaction(async |conn| {
-        blocked.upsert(conn).await?;
-        if theirs.is_some() {
-            Relationship::delete(conn, other.id, me.id).await?;
+impl<'a> Between<'a> {
+    /// 80003 if they are the same user.
+    async fn load(
+        state: &'a AppState,
+        conn: &mut Connection,
+        me: &'a User,
+        other: &'a User,
+    ) -> Result<Self, ApiError> {
+        if me.id == other.id {
+            return Err(ApiError::Plain {
+                status: StatusCode::BAD_REQUEST,
+                code: 80003,
+                message: "Cannot send friend request to self.",
+            });
         }
-        Ok::<_, diesel::result::Error>(())
+        let (mine, theirs) = Relationship::pair(conn, me.id, other.id).await?;
+        Ok(Self {
+            state,
+            me,
+            other,
+            mine,
+            theirs,
+        })
+    }
+
+    /// Sends a friend request from `me` to `other`, or accepts theirs. Repeating a request or
+    /// befriending a friend changes nothing.
+    async fn befriend(self, conn: &mut Connection) -> Result<(), ApiError> {
+        if self.other.bot {
+            return Err(ApiError::Plain {
+                status: StatusCode::BAD_REQUEST,
+                code: 80002,
+                message: "Bots cannot have friends.",
+            });
+        }
+        if self
+            .theirs
+            .as_ref()
+            .is_some_and(|t| t.kind == kind::BLOCKED)
+        {
+            return Err(ApiError::Plain {
+                status: StatusCode::BAD_REQUEST,
+                code: 80000,
+                message: "Incoming friend requests disabled.",
+            });
+        }
+        let (my_kind, their_kind) = match self.mine.map(|m| m.kind) {
+            Some(kind::FRIEND | kind::OUTGOING) => return Ok(()),
+            Some(kind::INCOMING) => (kind::FRIEND, kind::FRIEND),
+            // A new request; one to someone the caller blocked replaces the block.
+            _ => {
+                let max =
+                    i64::try_from(self.state.config().limits.user_max_friends).unwrap_or(i64::MAX);
+                if Relationship::count_social(conn, self.me.id).await? >= max {
+                    return Err(ApiError::Plain {
+                        status: StatusCode::BAD_REQUEST,
+                        code: 30002,
+                        message: "Maximum number of friends reached",
+                    });
+                }
+                (kind::OUTGOING, kind::INCOMING)
+            }
+        };
+        let mine = Relationship::new(self.me.id, self.other.id, my_kind);
+        let theirs = Relationship::new(self.other.id, self.me.id, their_kind);
+        let mut incoming = relationship(&theirs, self.me);
+        incoming["should_notify"] = (their_kind == kind::INCOMING).into();
+        let mut change = Change::new(self.state);
+        change.emit(added(&mine, self.other));
+        change.emit(Event::RelationshipAdd(ToUser {
+            user_id: self.other.id,
+            data: incoming,
+        }));
+        change
+            .commit(conn, async |conn| {
+                mine.upsert(conn).await?;
+                Ok(theirs.upsert(conn).await?)
+            })
+            .await?;
+        if my_kind == kind::FRIEND {
+            self.state.friendship(self.me.id, self.other.id, true);
+        }
+        Ok(())
+    }
+
+    /// `me` blocks `other`: any friendship or request between them ends.
+    async fn block(self, conn: &mut Connection) -> Result<(), ApiError> {
+        if self.mine.as_ref().is_some_and(|m| m.kind == kind::BLOCKED) {
+            return Ok(());
+        }
+        let were_friends = self.mine.is_some_and(|m| m.kind == kind::FRIEND);
+        let blocked = Relationship::new(self.me.id, self.other.id, kind::BLOCKED);
+        let theirs = self.theirs.filter(|t| t.kind != kind::BLOCKED);
+        let mut change = Change::new(self.state);
+        change.emit(added(&blocked, self.other));
+        if let Some(theirs) = &theirs {
+            change.emit(removed(theirs));
+        }
+        change
+            .commit(conn, async |conn| {
+                blocked.upsert(conn).await?;
+                if theirs.is_some() {
+                    Relationship::delete(conn, self.other.id, self.me.id).await?;
+                }
+                Ok(())
+            })
+            .await?;
+        if were_friends {
+            self.state.friendship(self.me.id, self.other.id, false);
+        }
+        Ok(())
+    }
+}
+
+/// RELATIONSHIP_ADD to the owner of a side that is new or changed.
+fn added(row: &Relationship, other: &User) -> Event {
+    Event::RelationshipAdd(ToUser {
+        user_id: row.user_id,
+        data: relationship(row, other),
     })
-    .await?;
-    state.user_event(
-        me.id,
-        EventName::RelationshipAdd,
-        &relationship(&blocked, other),
-    )?;
-    if let Some(theirs) = &theirs {
-        removed(state, theirs)?;
-    }
-    if were_friends {
-        state.friendship(me.id, other.id, false);
-    }
-    Ok(())
 }
 
 /// RELATIONSHIP_REMOVE to the owner of a side that is gone.
-pub fn removed(state: &AppState, row: &Relationship) -> Result<(), ApiError> {
-    state.user_event(
-        row.user_id,
-        EventName::RelationshipRemove,
-        &json!({ "id": id(row.other_id), "type": row.kind, "nickname": row.nickname }),
-    )
-}
-
-fn not_self(me: &User, other: &User) -> Result<(), ApiError> {
-    if me.id == other.id {
-        Err(ApiError::Plain {
-            status: StatusCode::BAD_REQUEST,
-            code: 80003,
-            message: "Cannot send friend request to self.",
-        })
-    } else {
-        Ok(())
-    }
+pub fn removed(row: &Relationship) -> Event {
+    Event::RelationshipRemove(ToUser {
+        user_id: row.user_id,
+        data: json!({ "id": id(row.other_id), "type": row.kind, "nickname": row.nickname }),
+    })
 }

@@ -4,11 +4,9 @@
 use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde_json::{Map, Value};
-use spacebar_actors::registry::DispatchToUser;
-use spacebar_actors::Dispatch;
-use spacebar_actors::EventName;
 
 use crate::db::users::{User, UserChanges};
+use crate::events::{Event, ToUser};
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::json::Json;
@@ -31,9 +29,9 @@ pub async fn patch(
         ..UserChanges::default()
     };
     let user = User::update(&mut conn, session.user.id, &changes).await?;
-    state.tree.sessions.do_send(DispatchToUser {
+    state.publish(&Event::UserSettingsUpdate(ToUser {
         user_id: user.id,
-        dispatch: Dispatch::new(EventName::UserSettingsUpdate, &patch)?,
-    });
+        data: Value::Object(patch),
+    }));
     Ok(HttpResponse::Ok().json(settings::merged(&user.settings)))
 }

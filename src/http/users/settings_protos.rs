@@ -6,13 +6,13 @@
 //! Both are bounded by [`MAX_SETTINGS_BYTES`]. The path's type is 1 or 2 (the routes match
 //! nothing else).
 
+use crate::events::{Event, ToUser};
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use base64::Engine;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use spacebar_actors::EventName;
 
 use crate::db::settings_protos::SettingsProto;
 use crate::http::authorization::Authenticated;
@@ -61,11 +61,10 @@ pub async fn patch(
     let mut stored = stored(&state, session.user.id, kind).await?;
     stored.proto = body.settings;
     stored.save_proto(&mut *state.pool.get().await?).await?;
-    state.user_event(
-        session.user.id,
-        EventName::UserSettingsProtoUpdate,
-        &json!({ "settings": { "proto": stored.proto, "type": kind }, "partial": false }),
-    )?;
+    state.publish(&Event::UserSettingsProtoUpdate(ToUser {
+        user_id: session.user.id,
+        data: json!({ "settings": { "proto": stored.proto, "type": kind }, "partial": false }),
+    }));
     Ok(HttpResponse::Ok().json(json!({ "settings": stored.proto, "out_of_date": false })))
 }
 

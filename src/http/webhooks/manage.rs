@@ -2,11 +2,14 @@
 //! `GET /guilds/{guild_id}/webhooks`, and `GET`/`PATCH`/`DELETE /webhooks/{webhook_id}`.
 //! Someone who cannot see the webhook's guild or channel learns nothing of it (10015).
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::Data;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use chrono::Utc;
-use diesel_async::AsyncConnection;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,11 +19,12 @@ use crate::audit::{action, Audit};
 use crate::db::users::User;
 use crate::db::webhooks::{kind, Webhook};
 use crate::db::Connection;
-use crate::http::access::{ChannelAccess, GuildAccess};
-use crate::http::authorization::Authenticated;
+use crate::events::Change;
+use crate::http::access::ChannelAccess;
+use crate::http::applications::caller_and;
 use crate::http::error::{ApiError, Unknown};
+use crate::http::extractors::{InChannel, InGuild};
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::http::urls::PublicUrls;
 use crate::permissions::bits;
 use crate::rights;
@@ -37,6 +41,12 @@ async fn managed_channel(
     user_id: i64,
 ) -> Result<ChannelAccess, ApiError> {
     let access = ChannelAccess::load(conn, channel_id, user_id).await?;
+    manages(&access)?;
+    Ok(access)
+}
+
+/// Whether the channel is a guild text channel whose webhooks the caller may manage.
+fn manages(access: &ChannelAccess) -> Result<(), ApiError> {
     access.guild()?;
     access.require(bits::MANAGE_WEBHOOKS)?;
     if !access.is_text() {
@@ -46,7 +56,7 @@ async fn managed_channel(
             message: "Cannot execute action on this channel type",
         });
     }
-    Ok(access)
+    Ok(())
 }
 
 /// The webhook `webhook_id`, if `user_id` may manage the webhooks of its channel; 10015 if
@@ -111,17 +121,20 @@ pub struct CreateWebhook {
 pub async fn create(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    InChannel {
+        session,
+        access,
+        conn,
+    }: InChannel,
     audit: Audit,
-    path: Path<String>,
     Json(body): Json<CreateWebhook>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
+    let channel_id = access.channel.id;
     let user = &session.user;
     ApiError::require(user.rights, rights::CREATE_WEBHOOKS)?;
-    let mut conn = state.pool.get().await?;
-    let access = managed_channel(&mut conn, channel_id, user.id).await?;
+    manages(&access)?;
     let guild_id = access.guild()?.guild.id;
+    let mut conn = conn.get().await?;
     let name = check_name("name", &body.name)?;
     let count = Webhook::of_channel(&mut conn, channel_id).await?.len();
     if u64::try_from(count).unwrap_or(u64::MAX) >= state.config().limits.channel_max_webhooks {
@@ -149,19 +162,20 @@ pub async fn create(
         application_id: None,
         created_at: Utc::now(),
     };
-    let entry = entry(
-        &state,
-        &audit,
-        Some(user.id),
-        &webhook,
-        action::WEBHOOK_CREATE,
-    )
-    .changes(crate::audit::changes(None, Some(&audited(&webhook)), &[]));
-    let saved = conn
-        .transaction(async |conn| {
-            webhook.insert(conn).await?;
-            entry.write(conn).await
-        })
+    let mut change = Change::new(&state);
+    change.audit(
+        entry(
+            &state,
+            &audit,
+            Some(user.id),
+            &webhook,
+            action::WEBHOOK_CREATE,
+        )
+        .changes(crate::audit::changes(None, Some(&audited(&webhook)), &[])),
+    );
+    announce(&mut change, guild_id, &[channel_id]);
+    let saved = change
+        .commit(&mut conn, async |conn| Ok(webhook.insert(conn).await?))
         .await;
     if let Err(error) = saved {
         let avatar = webhook.avatar.as_deref();
@@ -169,10 +183,8 @@ pub async fn create(
             .cdn
             .settle_image(false, None, avatar, avatar_key(id))
             .await;
-        return Err(error.into());
+        return Err(error);
     }
-    state.audit_logged(&entry)?;
-    announce(&state, guild_id, &[channel_id])?;
     one(&req, &state, &mut conn, webhook).await
 }
 
@@ -180,13 +192,11 @@ pub async fn create(
 pub async fn of_channel(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    InChannel { access, conn, .. }: InChannel,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    managed_channel(&mut conn, channel_id, session.user.id).await?;
-    let webhooks = Webhook::of_channel(&mut conn, channel_id).await?;
+    manages(&access)?;
+    let mut conn = conn.get().await?;
+    let webhooks = Webhook::of_channel(&mut conn, access.channel.id).await?;
     Ok(HttpResponse::Ok().json(rendered(&req, &state, &mut conn, &webhooks).await?))
 }
 
@@ -194,29 +204,42 @@ pub async fn of_channel(
 pub async fn of_guild(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    InGuild { access, conn, .. }: InGuild,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id)
-        .await?
-        .require(bits::MANAGE_WEBHOOKS)?;
-    let webhooks = Webhook::of_guild(&mut conn, guild_id).await?;
+    access.require(bits::MANAGE_WEBHOOKS)?;
+    let mut conn = conn.get().await?;
+    let webhooks = Webhook::of_guild(&mut conn, access.guild.id).await?;
     Ok(HttpResponse::Ok().json(rendered(&req, &state, &mut conn, &webhooks).await?))
+}
+
+/// The webhook the path's `webhook_id` names, if the caller may manage the webhooks of its
+/// channel (10015 if they cannot see it at all).
+pub struct Managed {
+    user_id: i64,
+    webhook: Webhook,
+}
+
+impl FromRequest for Managed {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let webhook_id = webhook_id(req.match_info().get("webhook_id").unwrap_or_default());
+        caller_and(req, payload, async move |session, conn| {
+            let user_id = session.user.id;
+            let webhook = managed(conn, webhook_id?, user_id).await?;
+            Ok(Self { user_id, webhook })
+        })
+    }
 }
 
 /// `GET /webhooks/{webhook_id}`.
 pub async fn get(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    Managed { webhook, .. }: Managed,
 ) -> Result<HttpResponse, ApiError> {
-    let webhook_id = webhook_id(&path)?;
-    let mut conn = state.pool.get().await?;
-    let webhook = managed(&mut conn, webhook_id, session.user.id).await?;
-    one(&req, &state, &mut conn, webhook).await
+    one(&req, &state, &mut *state.pool.get().await?, webhook).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,15 +257,11 @@ pub struct ModifyWebhook {
 pub async fn modify(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Managed { user_id, webhook }: Managed,
     audit: Audit,
-    path: Path<String>,
     Json(body): Json<ModifyWebhook>,
 ) -> Result<HttpResponse, ApiError> {
-    let webhook_id = webhook_id(&path)?;
-    let user_id = session.user.id;
     let mut conn = state.pool.get().await?;
-    let webhook = managed(&mut conn, webhook_id, user_id).await?;
     let channel_id = match body.channel_id.filter(|c| *c != webhook.channel_id) {
         Some(channel_id) => {
             let target = managed_channel(&mut conn, channel_id, user_id).await?;
@@ -265,14 +284,10 @@ pub async fn modify(
 /// `DELETE /webhooks/{webhook_id}`.
 pub async fn delete(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Managed { user_id, webhook }: Managed,
     audit: Audit,
-    path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let webhook_id = webhook_id(&path)?;
-    let user_id = session.user.id;
     let mut conn = state.pool.get().await?;
-    let webhook = managed(&mut conn, webhook_id, user_id).await?;
     remove(&state, &mut conn, &audit, Some(user_id), &webhook).await?;
     Ok(HttpResponse::NoContent().finish())
 }

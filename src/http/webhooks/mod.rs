@@ -14,19 +14,16 @@ mod manage;
 mod token;
 
 use actix_web::web;
-use diesel_async::AsyncConnection;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use spacebar_actors::guild::Audience;
-use spacebar_actors::EventName;
 
 use crate::audit::{action, Audit, Entry};
 use crate::db::guilds::Guild;
 use crate::db::webhooks::{Webhook, WebhookChanges};
 use crate::db::{Connection, Pooled};
+use crate::events::{Change, Event};
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
-use crate::permissions::bits;
 use crate::server::AppState;
 use crate::storage::{ImageArea, Key};
 use crate::wire::guild::id;
@@ -135,19 +132,15 @@ fn audited(webhook: &Webhook) -> Value {
 
 /// WEBHOOKS_UPDATE for each of `channel_ids` (two when a webhook moved), to the members who
 /// manage webhooks.
-fn announce(state: &AppState, guild_id: i64, channel_ids: &[i64]) -> Result<(), ApiError> {
+fn announce(change: &mut Change, guild_id: i64, channel_ids: &[i64]) {
     let mut channel_ids = channel_ids.to_vec();
     channel_ids.dedup();
-    channel_ids.into_iter().try_for_each(|channel_id| {
-        let data = json!({ "guild_id": id(guild_id), "channel_id": id(channel_id) });
-        state.guild_event(
+    for channel_id in channel_ids {
+        change.emit(Event::WebhooksUpdate {
             guild_id,
-            EventName::WebhooksUpdate,
-            &data,
-            Audience::Permission(bits::MANAGE_WEBHOOKS),
-            Vec::new(),
-        )
-    })
+            channel_id,
+        });
+    }
 }
 
 /// What a PATCH changes: `None` leaves a field; `avatar` is a data URL, or null to clear it.
@@ -194,18 +187,25 @@ async fn change(
     let entry = entry(state, audit, actor, &webhook, action::WEBHOOK_UPDATE).changes(
         crate::audit::changes(Some(&audited(&webhook)), Some(&audited(&new)), &[]),
     );
-    let saved = conn
-        .transaction(async |conn| {
-            let updated = Webhook::update(conn, webhook.id, &changes).await?;
-            if updated.is_some() && !entry.is_empty() {
-                entry.write(conn).await?;
-            }
-            Ok::<_, diesel::result::Error>(updated)
+    let mut change = Change::new(state);
+    if !entry.is_empty() {
+        change.audit(entry);
+    }
+    announce(
+        &mut change,
+        webhook.guild_id,
+        &[webhook.channel_id, new.channel_id],
+    );
+    let saved = change
+        .commit(&mut conn, async |conn| {
+            Webhook::update(conn, webhook.id, &changes)
+                .await?
+                .ok_or(ApiError::Unknown(Unknown::Webhook))
         })
         .await;
     let updated = match saved {
-        Ok(Some(updated)) => updated,
-        failed => {
+        Ok(updated) => updated,
+        Err(error) => {
             // The new avatar is no one's: remove it. (Old ones stay; see `avatar_key`.)
             let new_avatar = new.avatar.as_deref();
             if new_avatar != webhook.avatar.as_deref() {
@@ -214,20 +214,9 @@ async fn change(
                     .settle_image(false, None, new_avatar, avatar_key(webhook.id))
                     .await;
             }
-            return Err(match failed {
-                Err(error) => error.into(),
-                Ok(_) => ApiError::Unknown(Unknown::Webhook),
-            });
+            return Err(error);
         }
     };
-    if !entry.is_empty() {
-        state.audit_logged(&entry)?;
-    }
-    announce(
-        state,
-        updated.guild_id,
-        &[webhook.channel_id, updated.channel_id],
-    )?;
     Ok((updated, conn))
 }
 
@@ -240,19 +229,25 @@ async fn remove(
     actor: Option<i64>,
     webhook: &Webhook,
 ) -> Result<(), ApiError> {
-    let entry = entry(state, audit, actor, webhook, action::WEBHOOK_DELETE)
-        .changes(crate::audit::changes(Some(&audited(webhook)), None, &[]));
-    let entries = [entry];
-    let webhook_id = webhook.id;
-    let deleted = Entry::with_deletion(&entries, conn, |conn| {
-        Box::pin(Webhook::delete(conn, webhook_id))
-    })
-    .await?;
-    if !deleted {
-        return Err(ApiError::Unknown(Unknown::Webhook));
-    }
-    state.audit_logged_all(&entries)?;
-    announce(state, webhook.guild_id, &[webhook.channel_id])
+    let mut change = Change::new(state);
+    change.audit(
+        entry(state, audit, actor, webhook, action::WEBHOOK_DELETE).changes(crate::audit::changes(
+            Some(&audited(webhook)),
+            None,
+            &[],
+        )),
+    );
+    announce(&mut change, webhook.guild_id, &[webhook.channel_id]);
+    // Nothing deleted: the rollback takes the entry back (no entry for a deletion that did not
+    // happen), and no one is told.
+    change
+        .commit(conn, async |conn| {
+            match Webhook::delete(conn, webhook.id).await? {
+                true => Ok(()),
+                false => Err(ApiError::Unknown(Unknown::Webhook)),
+            }
+        })
+        .await
 }
 
 /// An audit entry about `webhook` by `actor` (or by nobody).
