@@ -1,6 +1,6 @@
 //! A channel's messages: `/channels/{channel_id}/messages/*` (history, sending, editing,
 //! deleting, reactions, acks) and `/channels/{channel_id}/pins/*`. Guild channels and DMs alike:
-//! [`ChannelAccess`] decides who may do what, and [`publish`] who hears about it.
+//! [`ChannelAccess`] decides who may do what, and its scope who hears about it.
 
 mod ack;
 mod bulk_delete;
@@ -15,15 +15,11 @@ mod pins;
 mod reactions;
 pub mod write;
 
-use spacebar_actors::EventName;
 use std::collections::{HashMap, HashSet};
 
 use actix_web::web;
-use serde::Serialize;
 use serde_json::Value;
-use spacebar_actors::guild::Audience;
 use spacebar_actors::intents::{allowed_privileged, bits as intent_bits};
-use spacebar_actors::Dispatch;
 
 use crate::db::applications::Application;
 use crate::db::members::Member;
@@ -31,6 +27,7 @@ use crate::db::messages::{kind, Message};
 use crate::db::reactions::{Reaction, ReactionCount};
 use crate::db::users::User;
 use crate::db::Connection;
+use crate::events::MessageChange;
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::server::AppState;
@@ -105,56 +102,19 @@ pub async fn find(
         .ok_or(ApiError::Unknown(Unknown::Message))
 }
 
-/// A channel's event to whoever may see the channel: in a guild, the members who can view it;
-/// in a DM or group DM, each recipient's sessions.
-pub fn publish<T: Serialize>(
-    state: &AppState,
-    access: &ChannelAccess,
-    event: EventName,
-    data: &T,
-) -> Result<(), ApiError> {
-    match &access.guild {
-        Some(guild) => state.guild_event(
-            guild.guild.id,
-            event,
-            data,
-            Audience::Channel(access.channel.id),
-            Vec::new(),
-        ),
-        None => access
-            .recipients
-            .iter()
-            .try_for_each(|recipient| state.user_event(*recipient, event, data)),
+/// MESSAGE_CREATE's or MESSAGE_UPDATE's payload: `data` (how the event carries `message`) for
+/// whoever sees the channel; its author and the users it mentions get it whole, also where bots
+/// without MESSAGE_CONTENT get it blank.
+pub fn message_change(access: &ChannelAccess, message: &Message, data: Value) -> MessageChange {
+    MessageChange {
+        scope: access.scope(),
+        subjects: message
+            .author_id
+            .into_iter()
+            .chain(message.mentions.iter().copied())
+            .collect(),
+        message: data,
     }
-}
-
-/// MESSAGE_CREATE or MESSAGE_UPDATE of `message` (`data` as the event carries it), like
-/// [`publish`]; in a guild with a second copy, made once, without the message's content, for
-/// bots without the MESSAGE_CONTENT intent. Its author and the users it mentions get it whole.
-pub fn publish_message(
-    state: &AppState,
-    access: &ChannelAccess,
-    event: EventName,
-    message: &Message,
-    data: &Value,
-) -> Result<(), ApiError> {
-    let Some(guild) = &access.guild else {
-        return publish(state, access, event, data);
-    };
-    let subjects = message
-        .author_id
-        .into_iter()
-        .chain(message.mentions.iter().copied());
-    let dispatch = Dispatch::json(event, data)?
-        .about(subjects)
-        .with_redacted(Dispatch::json(event, &without_content(data))?);
-    state.guild_dispatch(
-        guild.guild.id,
-        dispatch,
-        Audience::Channel(access.channel.id),
-        Vec::new(),
-    );
-    Ok(())
 }
 
 /// A message event as a bot without MESSAGE_CONTENT sees it: the fields that hold what people
