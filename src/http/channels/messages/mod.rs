@@ -26,17 +26,15 @@ use crate::db::members::Member;
 use crate::db::messages::{kind, Message};
 use crate::db::reactions::{Reaction, ReactionCount};
 use crate::db::users::User;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
 use crate::events::MessageChange;
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::{path, Id, InChannel};
 use crate::server::AppState;
 use crate::wire::guild::{self, id};
 use crate::wire::message as wire;
 
-/// A connection from the pool, for helpers that load and hand it on.
-pub type Pooled =
-    diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     const MESSAGES: &str = "/channels/{channel_id}/messages";
@@ -88,6 +86,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/channels/{channel_id}/pins/{message_id}",
             web::delete().to(pins::unpin),
         );
+}
+
+/// The message a route names, in a channel the caller can see, with the connection they were
+/// checked on.
+pub struct Target {
+    pub user: User,
+    pub access: ChannelAccess,
+    pub message: Message,
+    pub conn: Pooled,
+}
+
+impl Target {
+    /// 10008 if the channel has no such message.
+    pub async fn load(caller: InChannel, message_id: Id<path::Message>) -> Result<Self, ApiError> {
+        let InChannel {
+            session,
+            access,
+            conn,
+        } = caller;
+        let mut conn = conn.get().await?;
+        let message = find(&mut conn, &access, message_id.get()).await?;
+        Ok(Self {
+            user: session.user,
+            access,
+            message,
+            conn,
+        })
+    }
 }
 
 /// The message `message_id` of the channel, or 10008 (also when it is in another channel, or
