@@ -8,8 +8,7 @@ mod outbox;
 
 pub use event::{
     ChannelChange, ChannelScope, CommandChange, Ephemeral, Event, MemberChange, MessageChange,
-    RoleChange,
-    Route, Scoped, ToUser,
+    RoleChange, Route, Scoped, ToUser,
 };
 pub use outbox::{Change, Writes};
 

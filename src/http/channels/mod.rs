@@ -51,11 +51,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(
         "/channels/{channel_id}/call/ring",
-        web::post().to(call::ring),
+        web::post().to(call::ask::<true>),
     )
     .route(
         "/channels/{channel_id}/call/stop-ringing",
-        web::post().to(call::stop_ringing),
+        web::post().to(call::ask::<false>),
     )
     .route(
         "/channels/{channel_id}/recipients/{user_id}",

@@ -44,7 +44,13 @@ pub async fn put(
     let channel = &access.channel;
     Channel::add_recipient(&mut conn, channel.id, user_id).await?;
 
-    tell_others(&state, &access.recipients, Event::ChannelRecipientAdd, channel, &added);
+    tell_others(
+        &state,
+        &access.recipients,
+        Event::ChannelRecipientAdd,
+        channel,
+        &added,
+    );
     let mut members = User::find_many(&mut conn, &access.recipients).await?;
     members.push(added);
     let members: Vec<&User> = members.iter().collect();
@@ -116,7 +122,13 @@ pub async fn remove(
     let left: Vec<&User> = members.iter().filter(|u| u.id != user_id).collect();
     for recipient in &remaining {
         let told = std::slice::from_ref(recipient);
-        tell_others(state, told, Event::ChannelRecipientRemove, &channel, removed);
+        tell_others(
+            state,
+            told,
+            Event::ChannelRecipientRemove,
+            &channel,
+            removed,
+        );
         if new_owner.is_some() {
             tell_each(state, Event::ChannelUpdate, &channel, &left, told);
         }

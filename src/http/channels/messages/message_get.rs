@@ -2,16 +2,14 @@
 //! 100, 50 by default; `[]` without READ_MESSAGE_HISTORY) and
 //! `GET /channels/{channel_id}/messages/{message_id}`.
 
-use actix_web::web::{Data, Path, Query};
+use actix_web::web::{Data, Query};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
 use super::{find, limit, render, render_one, snowflake_param, Reader};
 use crate::db::messages::{Message, Page};
-use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
-use crate::http::snowflake;
+use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::server::AppState;
 
@@ -25,11 +23,9 @@ pub struct HistoryQuery {
 
 pub async fn list(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InChannel,
     query: Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
     let limit = limit(query.limit.as_deref(), 50, 100)?;
     // Discord reads `around`, then `before`, then `after`, whichever comes first.
     let page = if let Some(around) = snowflake_param("around", query.around.as_deref())? {
@@ -41,29 +37,35 @@ pub async fn list(
     } else {
         Page::Latest
     };
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+    let InChannel {
+        session,
+        access,
+        conn,
+    } = caller;
     if access.require(bits::READ_MESSAGE_HISTORY).is_err() {
         return Ok(HttpResponse::Ok().json([(); 0]));
     }
-    let messages = Message::page(&mut conn, channel_id, page, limit).await?;
+    let mut conn = conn.get().await?;
+    let messages = Message::page(&mut conn, access.channel.id, page, limit).await?;
     let reader = Reader::of(&mut conn, &session.user, &access).await?;
     Ok(HttpResponse::Ok().json(render(&state, &mut conn, reader, &messages).await?))
 }
 
 pub async fn get(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path.0)?;
-    let message_id = snowflake("message_id", &path.1)?;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+    let InChannel {
+        session,
+        access,
+        conn,
+    } = caller;
     if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
         return Err(ApiError::MissingAccess);
     }
-    let message = find(&mut conn, &access, message_id).await?;
+    let mut conn = conn.get().await?;
+    let message = find(&mut conn, &access, message_id.get()).await?;
     let reader = Reader::of(&mut conn, &session.user, &access).await?;
     let one = render_one(&state, &mut conn, reader, message).await?;
     Ok(HttpResponse::Ok().json(one))

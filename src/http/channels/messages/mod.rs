@@ -35,7 +35,6 @@ use crate::server::AppState;
 use crate::wire::guild::{self, id};
 use crate::wire::message as wire;
 
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     const MESSAGES: &str = "/channels/{channel_id}/messages";
     const MESSAGE: &str = "/channels/{channel_id}/messages/{message_id}";

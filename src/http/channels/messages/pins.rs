@@ -103,7 +103,9 @@ impl Pinning {
         )));
         if let Some(notice) = notice {
             let created = event_message(state, &mut self.conn, access, notice).await?;
-            change.emit(Event::MessageCreate(message_change(access, notice, created)));
+            change.emit(Event::MessageCreate(message_change(
+                access, notice, created,
+            )));
         }
         let mut event = event_ids(access);
         event["last_pin_timestamp"] = json!(last_pin_timestamp);
@@ -258,7 +260,11 @@ impl Readable {
         Ok(newest_first(&mut self.conn, self.access.channel.id).await?)
     }
 
-    async fn render(&mut self, state: &AppState, messages: &[Message]) -> Result<Vec<Value>, ApiError> {
+    async fn render(
+        &mut self,
+        state: &AppState,
+        messages: &[Message],
+    ) -> Result<Vec<Value>, ApiError> {
         render(state, &mut self.conn, self.reader, messages).await
     }
 }
