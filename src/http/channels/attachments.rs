@@ -40,12 +40,8 @@ pub async fn create(
     caller: InChannel,
     Json(body): Json<UploadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let InChannel {
-        session,
-        access,
-        conn,
-    } = caller;
-    let (channel_id, user) = (access.channel.id, &session.user);
+    let (access, user) = (&caller.access, &caller.session.user);
+    let channel_id = access.channel.id;
     access.require(bits::SEND_MESSAGES | bits::ATTACH_FILES)?;
     let limits = &state.config().limits;
     if body.files.is_empty()
@@ -68,7 +64,7 @@ pub async fn create(
     {
         return Err(ApiError::TooLarge);
     }
-    let mut conn = conn.get().await?;
+    let mut conn = caller.conn.get().await?;
     sweep_expired(&state, &mut conn, user.id).await?;
 
     let now = Utc::now();

@@ -28,20 +28,18 @@ pub async fn ask<const RING: bool>(
     caller: InChannel,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let InChannel {
-        session, access, ..
-    } = caller;
     let body: RingBody = if body.is_empty() {
         RingBody::default()
     } else {
         parse(&body)?
     };
+    let access = caller.access;
     if kind::is_guild(access.channel.kind) {
         return Err(ApiError::wrong_channel_type());
     }
     state.tree.calls.do_send(Ring {
         channel_id: access.channel.id,
-        user_id: session.user.id,
+        user_id: caller.session.user.id,
         recipients: body.recipients.filter(|listed| !listed.is_empty()),
         ring: RING,
         channel_recipients: access.recipients,

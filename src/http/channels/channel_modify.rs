@@ -44,13 +44,9 @@ pub async fn modify(
     caller: InChannel,
     Json(body): Json<ModifyChannel>,
 ) -> Result<HttpResponse, ApiError> {
-    let InChannel {
-        session,
-        access,
-        conn,
-    } = caller;
-    let channel_id = access.channel.id;
-    let mut conn = conn.get().await?;
+    let access = caller.access;
+    let (channel_id, user_id) = (access.channel.id, caller.session.user.id);
+    let mut conn = caller.conn.get().await?;
     let mut channel = access.channel.clone();
     if access.guild.is_some() {
         access.require(bits::MANAGE_CHANNELS)?;
@@ -118,7 +114,7 @@ pub async fn modify(
                 .entry(
                     &state,
                     guild_id,
-                    session.user.id,
+                    user_id,
                     action::CHANNEL_UPDATE,
                     Some(channel_id),
                 )
@@ -144,7 +140,7 @@ pub async fn modify(
         None => {
             channel.save(&mut conn).await?;
             let updated = ChannelAccess { channel, ..access };
-            let body = super::body(&mut conn, &updated, session.user.id).await?;
+            let body = super::body(&mut conn, &updated, user_id).await?;
             state.publish(&Event::ChannelUpdate(ChannelChange {
                 scope: updated.scope(),
                 overwrites: Vec::new(),

@@ -59,11 +59,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(
         "/channels/{channel_id}/recipients/{user_id}",
-        web::put().to(recipients::put),
+        web::put().to(recipients::set::<true>),
     )
     .route(
         "/channels/{channel_id}/recipients/{user_id}",
-        web::delete().to(recipients::delete),
+        web::delete().to(recipients::set::<false>),
     );
     channel_invites::configure(cfg);
 }

@@ -81,14 +81,9 @@ pub async fn delete(
 /// The caller, the guild channel whose overwrites they may manage (MANAGE_ROLES), and the
 /// connection they were checked on.
 fn managed(caller: InChannel) -> Result<(i64, ChannelAccess, Conn), ApiError> {
-    let InChannel {
-        session,
-        access,
-        conn,
-    } = caller;
-    access.guild()?;
-    access.require(bits::MANAGE_ROLES)?;
-    Ok((session.user.id, access, conn))
+    caller.access.guild()?;
+    caller.access.require(bits::MANAGE_ROLES)?;
+    Ok((caller.session.user.id, caller.access, caller.conn))
 }
 
 /// An overwrite's audit log entry: the channel as target, the overwrite in `options`.

@@ -24,53 +24,55 @@ use crate::server::AppState;
 use crate::wire::guild::id;
 use crate::wire::user::PublicUser;
 
-pub async fn put(
+/// `PUT` (`ADD`) and `DELETE` of a recipient.
+pub async fn set<const ADD: bool>(
     state: Data<AppState>,
     caller: InChannel,
     user_id: Id<path::User>,
 ) -> Result<HttpResponse, ApiError> {
     let (me, access, mut conn) = group(caller).await?;
     let user_id = user_id.get();
-    if access.recipients.contains(&user_id) {
-        return Ok(HttpResponse::NoContent().finish());
+    if ADD {
+        add(&state, &mut conn, &me, &access, user_id).await?;
+    } else {
+        if user_id != me.id && access.channel.owner_id != Some(me.id) {
+            return Err(ApiError::MissingPermissions);
+        }
+        remove(&state, &mut conn, &access, user_id).await?;
     }
-    let added = User::find(&mut conn, user_id)
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Brings `user_id`, a friend of `me`, into the group.
+async fn add(
+    state: &AppState,
+    conn: &mut Connection,
+    me: &User,
+    access: &ChannelAccess,
+    user_id: i64,
+) -> Result<(), ApiError> {
+    if access.recipients.contains(&user_id) {
+        return Ok(());
+    }
+    let added = User::find(conn, user_id)
         .await?
         .ok_or_else(invalid_recipients)?;
-    check_invitable(&mut conn, me.id, &[user_id]).await?;
+    check_invitable(conn, me.id, &[user_id]).await?;
     if access.recipients.len() >= MAX_GROUP_RECIPIENTS {
         return Err(too_many_recipients());
     }
     let channel = &access.channel;
-    Channel::add_recipient(&mut conn, channel.id, user_id).await?;
+    Channel::add_recipient(conn, channel.id, user_id).await?;
 
-    tell_others(
-        &state,
-        &access.recipients,
-        Event::ChannelRecipientAdd,
-        channel,
-        &added,
-    );
-    let mut members = User::find_many(&mut conn, &access.recipients).await?;
+    let others = &access.recipients;
+    tell_others(state, others, Event::ChannelRecipientAdd, channel, &added);
+    let mut members = User::find_many(conn, &access.recipients).await?;
     members.push(added);
     let members: Vec<&User> = members.iter().collect();
-    tell_each(&state, Event::ChannelCreate, channel, &members, &[user_id]);
-    Ok(HttpResponse::NoContent().finish())
+    tell_each(state, Event::ChannelCreate, channel, &members, &[user_id]);
+    Ok(())
 }
 
-pub async fn delete(
-    state: Data<AppState>,
-    caller: InChannel,
-    user_id: Id<path::User>,
-) -> Result<HttpResponse, ApiError> {
-    let (me, access, mut conn) = group(caller).await?;
-    let user_id = user_id.get();
-    if user_id != me.id && access.channel.owner_id != Some(me.id) {
-        return Err(ApiError::MissingPermissions);
-    }
-    remove(&state, &mut conn, &access, user_id).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
 /// Takes `user_id` out of a group DM (the caller's right to do so already checked): the group
 /// passes to another owner if need be, and is deleted when the last one leaves.
 pub async fn remove(
@@ -156,13 +158,9 @@ fn tell_others(
 /// The caller and the group DM they are in (10003/50001 as for any channel; 50024 for a
 /// channel that is not a group DM).
 async fn group(caller: InChannel) -> Result<(User, ChannelAccess, Pooled), ApiError> {
-    let InChannel {
-        session,
-        access,
-        conn,
-    } = caller;
-    if access.channel.kind != kind::GROUP_DM {
+    if caller.access.channel.kind != kind::GROUP_DM {
         return Err(ApiError::wrong_channel_type());
     }
-    Ok((session.user, access, conn.get().await?))
+    let conn = caller.conn.get().await?;
+    Ok((caller.session.user, caller.access, conn))
 }

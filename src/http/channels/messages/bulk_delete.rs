@@ -40,11 +40,7 @@ pub async fn bulk_delete(
     caller: InChannel,
     Json(body): Json<BulkDelete>,
 ) -> Result<HttpResponse, ApiError> {
-    let InChannel {
-        session,
-        access,
-        conn,
-    } = caller;
+    let access = &caller.access;
     let channel_id = access.channel.id;
     let guild_id = access.guild()?.guild.id;
     access.require(bits::MANAGE_MESSAGES)?;
@@ -75,8 +71,14 @@ pub async fn bulk_delete(
     ids.sort_unstable();
     ids.dedup();
     let kind = action::MESSAGE_BULK_DELETE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(channel_id));
-    let mut conn = conn.get().await?;
+    let entry = audit.entry(
+        &state,
+        guild_id,
+        caller.session.user.id,
+        kind,
+        Some(channel_id),
+    );
+    let mut conn = caller.conn.get().await?;
     // The entry is written only if something went, so it is no part of a `Change` up front.
     let (removed, entry) = conn
         .transaction(async |conn| {
@@ -101,7 +103,7 @@ pub async fn bulk_delete(
     let mut deleted: Vec<i64> = removed.into_iter().map(|(id, _)| id).collect();
     if !deleted.is_empty() {
         deleted.sort_unstable();
-        let mut event = event_ids(&access);
+        let mut event = event_ids(access);
         event["ids"] = deleted.into_iter().map(id).collect();
         change.emit(Event::MessageDeleteBulk(access.scoped(event)));
     }

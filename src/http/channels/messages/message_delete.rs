@@ -21,12 +21,8 @@ pub async fn delete(
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let Target {
-        user,
-        access,
-        message,
-        mut conn,
-    } = Target::load(caller, message_id).await?;
+    let mut target = Target::load(caller, message_id).await?;
+    let (user, access, message) = (&target.user, &target.access, &target.message);
     if message.author_id == Some(user.id) {
         ApiError::require(user.rights, rights::SELF_DELETE_MESSAGES)?;
     } else {
@@ -45,6 +41,6 @@ pub async fn delete(
                 .entry(&state, guild_id, user.id, kind, message.author_or_webhook())
                 .options(options)
         });
-    write::remove(&state, &mut conn, &access, &message, entry.as_slice()).await?;
+    write::remove(&state, &mut target.conn, access, message, entry.as_slice()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

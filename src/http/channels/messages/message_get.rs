@@ -6,11 +6,10 @@ use actix_web::web::{Data, Query};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
-use super::{find, limit, render, render_one, snowflake_param, Reader};
+use super::{find, limit, render_one, snowflake_param, History};
 use crate::db::messages::{Message, Page};
 use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
-use crate::permissions::bits;
 use crate::server::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -37,18 +36,12 @@ pub async fn list(
     } else {
         Page::Latest
     };
-    let InChannel {
-        session,
-        access,
-        conn,
-    } = caller;
-    if access.require(bits::READ_MESSAGE_HISTORY).is_err() {
+    let Some(mut history) = History::load(caller).await? else {
         return Ok(HttpResponse::Ok().json([(); 0]));
-    }
-    let mut conn = conn.get().await?;
-    let messages = Message::page(&mut conn, access.channel.id, page, limit).await?;
-    let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    Ok(HttpResponse::Ok().json(render(&state, &mut conn, reader, &messages).await?))
+    };
+    let channel_id = history.access.channel.id;
+    let messages = Message::page(&mut history.conn, channel_id, page, limit).await?;
+    Ok(HttpResponse::Ok().json(history.render(&state, &messages).await?))
 }
 
 pub async fn get(
@@ -56,17 +49,10 @@ pub async fn get(
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let InChannel {
-        session,
-        access,
-        conn,
-    } = caller;
-    if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
+    let Some(mut history) = History::load(caller).await? else {
         return Err(ApiError::MissingAccess);
-    }
-    let mut conn = conn.get().await?;
-    let message = find(&mut conn, &access, message_id.get()).await?;
-    let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    let one = render_one(&state, &mut conn, reader, message).await?;
+    };
+    let message = find(&mut history.conn, &history.access, message_id.get()).await?;
+    let one = render_one(&state, &mut history.conn, history.reader, message).await?;
     Ok(HttpResponse::Ok().json(one))
 }

@@ -31,6 +31,7 @@ use crate::events::MessageChange;
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::extractors::{path, Id, InChannel};
+use crate::permissions::bits;
 use crate::server::AppState;
 use crate::wire::guild::{self, id};
 use crate::wire::message as wire;
@@ -55,11 +56,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/channels/{channel_id}/messages/pins/{message_id}",
-            web::put().to(pins::pin),
+            web::put().to(pins::set::<true>),
         )
         .route(
             "/channels/{channel_id}/messages/pins/{message_id}",
-            web::delete().to(pins::unpin),
+            web::delete().to(pins::set::<false>),
         )
         .route(MESSAGE, web::get().to(message_get::get))
         .route(MESSAGE, web::patch().to(message_modify::modify))
@@ -79,11 +80,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/channels/{channel_id}/pins", web::get().to(pins::list))
         .route(
             "/channels/{channel_id}/pins/{message_id}",
-            web::put().to(pins::pin),
+            web::put().to(pins::set::<true>),
         )
         .route(
             "/channels/{channel_id}/pins/{message_id}",
-            web::delete().to(pins::unpin),
+            web::delete().to(pins::set::<false>),
         );
 }
 
@@ -99,19 +100,46 @@ pub struct Target {
 impl Target {
     /// 10008 if the channel has no such message.
     pub async fn load(caller: InChannel, message_id: Id<path::Message>) -> Result<Self, ApiError> {
-        let InChannel {
-            session,
-            access,
-            conn,
-        } = caller;
-        let mut conn = conn.get().await?;
-        let message = find(&mut conn, &access, message_id.get()).await?;
+        let mut conn = caller.conn.get().await?;
+        let message = find(&mut conn, &caller.access, message_id.get()).await?;
         Ok(Self {
-            user: session.user,
-            access,
+            user: caller.session.user,
+            access: caller.access,
             message,
             conn,
         })
+    }
+}
+
+/// Someone reading a channel's history, with the connection they were checked on.
+struct History {
+    conn: Pooled,
+    access: ChannelAccess,
+    reader: Reader,
+}
+
+impl History {
+    /// `None` when they may see the channel but not read its history (READ_MESSAGE_HISTORY).
+    async fn load(caller: InChannel) -> Result<Option<Self>, ApiError> {
+        if caller.access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
+            return Ok(None);
+        }
+        let mut conn = caller.conn.get().await?;
+        let reader = Reader::of(&mut conn, &caller.session.user, &caller.access).await?;
+        Ok(Some(Self {
+            conn,
+            access: caller.access,
+            reader,
+        }))
+    }
+
+    /// Messages as they read them (see [`render`]).
+    async fn render(
+        &mut self,
+        state: &AppState,
+        messages: &[Message],
+    ) -> Result<Vec<Value>, ApiError> {
+        render(state, &mut self.conn, self.reader, messages).await
     }
 }
 

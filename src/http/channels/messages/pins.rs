@@ -17,7 +17,7 @@ use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{event_ids, event_message, find, limit, message_change, render, Reader};
+use super::{event_ids, event_message, find, limit, message_change, History};
 use crate::audit::{action, Audit, Entry};
 use crate::db::channels::Channel;
 use crate::db::messages::{kind, Message};
@@ -50,16 +50,12 @@ impl Pinning {
         message_id: Id<path::Message>,
         kind: i32,
     ) -> Result<Self, ApiError> {
-        let InChannel {
-            session,
-            access,
-            conn,
-        } = caller;
-        ApiError::require(session.user.rights, rights::PIN_MESSAGES)?;
+        let (access, user) = (caller.access, caller.session.user);
+        ApiError::require(user.rights, rights::PIN_MESSAGES)?;
         if access.guild.is_some() {
             access.require(bits::MANAGE_MESSAGES)?;
         }
-        let mut conn = conn.get().await?;
+        let mut conn = caller.conn.get().await?;
         let message = find(&mut conn, &access, message_id.get()).await?;
         let entry = access.guild.as_ref().map(|guild| {
             let options = json!({
@@ -73,7 +69,7 @@ impl Pinning {
                 .options(options)
         });
         Ok(Self {
-            user_id: session.user.id,
+            user_id: user.id,
             conn,
             access,
             message,
@@ -115,14 +111,28 @@ impl Pinning {
     }
 }
 
-pub async fn pin(
+/// `PUT` (`PIN`) and `DELETE` of a pin.
+pub async fn set<const PIN: bool>(
     state: Data<AppState>,
     audit: Audit,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut pinning =
-        Pinning::load(&state, &audit, caller, message_id, action::MESSAGE_PIN).await?;
+    let kind = if PIN {
+        action::MESSAGE_PIN
+    } else {
+        action::MESSAGE_UNPIN
+    };
+    let pinning = Pinning::load(&state, &audit, caller, message_id, kind).await?;
+    if PIN {
+        pin(&state, pinning).await?;
+    } else {
+        unpin(&state, pinning).await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn pin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
     let message = &pinning.message;
     if kind::is_system(message.kind) {
         return Err(ApiError::Plain {
@@ -132,7 +142,7 @@ pub async fn pin(
         });
     }
     if message.pinned {
-        return Ok(HttpResponse::NoContent().finish());
+        return Ok(());
     }
     let channel_id = pinning.access.channel.id;
     let pinned = Message::count_pinned(&mut pinning.conn, channel_id).await?;
@@ -170,19 +180,12 @@ pub async fn pin(
     if changed {
         pinning.message.pinned = true;
         let at = notice.created_at;
-        pinning.tell(&state, Some(&notice), Some(at)).await?;
+        pinning.tell(state, Some(&notice), Some(at)).await?;
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
-pub async fn unpin(
-    state: Data<AppState>,
-    audit: Audit,
-    caller: InChannel,
-    message_id: Id<path::Message>,
-) -> Result<HttpResponse, ApiError> {
-    let mut pinning =
-        Pinning::load(&state, &audit, caller, message_id, action::MESSAGE_UNPIN).await?;
+async fn unpin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
     let channel_id = pinning.access.channel.id;
     let (message_id, entry) = (pinning.message.id, &pinning.entry);
     let unpinned = pinning
@@ -203,9 +206,9 @@ pub async fn unpin(
         .await?;
     if let Some(latest) = unpinned {
         pinning.message.pinned = false;
-        pinning.tell(&state, None, latest).await?;
+        pinning.tell(state, None, latest).await?;
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// A channel's pins with when each was pinned, newest pin first. A pin whose notice was deleted
@@ -228,53 +231,19 @@ async fn newest_first(
     Ok(pins)
 }
 
-/// Pins the caller may read: `None` when they may see the channel but not its history (they
-/// get an empty list, as with messages).
-struct Readable {
-    conn: Pooled,
-    access: ChannelAccess,
-    reader: Reader,
-}
-
-impl Readable {
-    async fn load(caller: InChannel) -> Result<Option<Self>, ApiError> {
-        let InChannel {
-            session,
-            access,
-            conn,
-        } = caller;
-        if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
-            return Ok(None);
-        }
-        let mut conn = conn.get().await?;
-        let reader = Reader::of(&mut conn, &session.user, &access).await?;
-        Ok(Some(Self {
-            conn,
-            access,
-            reader,
-        }))
-    }
-
-    /// The pins, newest pin first, with when each was pinned.
+impl History {
+    /// The channel's pins, newest pin first, with when each was pinned.
     async fn pins(&mut self) -> Result<Vec<(Message, DateTime<Utc>)>, ApiError> {
         Ok(newest_first(&mut self.conn, self.access.channel.id).await?)
-    }
-
-    async fn render(
-        &mut self,
-        state: &AppState,
-        messages: &[Message],
-    ) -> Result<Vec<Value>, ApiError> {
-        render(state, &mut self.conn, self.reader, messages).await
     }
 }
 
 pub async fn list(state: Data<AppState>, caller: InChannel) -> Result<HttpResponse, ApiError> {
-    let Some(mut readable) = Readable::load(caller).await? else {
+    let Some(mut history) = History::load(caller).await? else {
         return Ok(HttpResponse::Ok().json([(); 0]));
     };
-    let messages: Vec<Message> = readable.pins().await?.into_iter().map(|(m, _)| m).collect();
-    Ok(HttpResponse::Ok().json(readable.render(&state, &messages).await?))
+    let messages: Vec<Message> = history.pins().await?.into_iter().map(|(m, _)| m).collect();
+    Ok(HttpResponse::Ok().json(history.render(&state, &messages).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,10 +272,10 @@ pub async fn list_pages(
         ),
         None => None,
     };
-    let Some(mut readable) = Readable::load(caller).await? else {
+    let Some(mut history) = History::load(caller).await? else {
         return Ok(HttpResponse::Ok().json(json!({ "items": [], "has_more": false })));
     };
-    let mut pins: Vec<(Message, DateTime<Utc>)> = readable
+    let mut pins: Vec<(Message, DateTime<Utc>)> = history
         .pins()
         .await?
         .into_iter()
@@ -315,7 +284,7 @@ pub async fn list_pages(
     let has_more = pins.len() > limit;
     pins.truncate(limit);
     let (messages, times): (Vec<Message>, Vec<DateTime<Utc>>) = pins.into_iter().unzip();
-    let rendered = readable.render(&state, &messages).await?;
+    let rendered = history.render(&state, &messages).await?;
     let items: Vec<Value> = rendered
         .into_iter()
         .zip(times)

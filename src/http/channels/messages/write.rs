@@ -157,31 +157,27 @@ pub async fn post(
     access: &ChannelAccess,
     mut message: Message,
     attachments: &Attachments,
-    mut written: Written,
+    written: Written,
     viewer: i64,
 ) -> Result<(Message, Value), ApiError> {
     message.flags |= written.flags();
     message.tts = written.tts.unwrap_or(false);
     message.attachments = Value::Array(attachments.list.clone());
-    if let Some(components) = written.components()? {
-        message.components = components;
-    }
     let mut edit = unchanged(&message);
     let may_be_empty = message.flags & flags::LOADING != 0 || !attachments.is_empty();
-    revise(
+    let author_id = message.author_id;
+    lay_over(
         state,
         conn,
         access,
-        message.author_id,
+        author_id,
         &mut edit,
-        written.content.take(),
-        written.embeds.take(),
-        written.allowed_mentions.as_ref(),
-        None,
+        written,
         may_be_empty,
     )
     .await?;
     let message = Message {
+        components: edit.components,
         content: edit.content,
         embeds: edit.embeds,
         mentions: edit.mentions,
@@ -211,33 +207,49 @@ pub async fn rewrite(
     conn: &mut Connection,
     access: &ChannelAccess,
     message: Message,
-    mut written: Written,
+    written: Written,
     viewer: i64,
 ) -> Result<(Message, Value), ApiError> {
     let mut edit = unchanged(&message);
-    if let Some(components) = written.components()? {
-        edit.components = components;
-    }
     // A deferred answer's first edit is its answer, not an edit.
     let was_loading = message.flags & flags::LOADING != 0;
     edit.flags &= !flags::LOADING;
-    revise(
-        state,
-        conn,
-        access,
-        message.author_id,
-        &mut edit,
-        written.content.take(),
-        written.embeds.take(),
-        written.allowed_mentions.as_ref(),
-        None,
-        false,
-    )
-    .await?;
+    let author_id = message.author_id;
+    lay_over(state, conn, access, author_id, &mut edit, written, false).await?;
     if was_loading {
         edit.edited_at = None;
     }
     save_edit(state, conn, access, message, edit, viewer).await
+}
+
+/// Lays what an application or a webhook wrote over `edit`: its components, then as [`revise`].
+async fn lay_over(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    author_id: Option<i64>,
+    edit: &mut MessageEdit,
+    mut written: Written,
+    may_be_empty: bool,
+) -> Result<(), ApiError> {
+    if let Some(components) = written.components()? {
+        edit.components = components;
+    }
+    let allowed = written.allowed_mentions.as_ref();
+    let (content, embeds) = (written.content.take(), written.embeds.take());
+    revise(
+        state,
+        conn,
+        access,
+        author_id,
+        edit,
+        content,
+        embeds,
+        allowed,
+        None,
+        may_be_empty,
+    )
+    .await
 }
 
 /// Deletes a message (writing `audit` entries with it, all or nothing), its files, and tells
