@@ -11,6 +11,7 @@ pub mod cdn;
 pub mod config;
 pub mod credentials;
 pub mod db;
+pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod http;

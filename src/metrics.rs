@@ -1,5 +1,5 @@
 //! Prometheus metrics at `/metrics`: HTTP requests by route, method and status; live gateway
-//! sessions; open voice transports; database pool usage.
+//! sessions; open voice transports; database pool usage and statements run.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -28,6 +28,7 @@ pub struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge,
     pool_waiting: Gauge,
+    db_statements: Counter,
 }
 
 impl Default for Metrics {
@@ -35,6 +36,12 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("spacebar");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
+        let db_statements = Counter::default();
+        registry.register(
+            "db_statements",
+            "Statements run on pooled database connections",
+            db_statements.clone(),
+        );
         let mut metrics = Self {
             requests,
             gateway_sessions: Gauge::default(),
@@ -42,6 +49,7 @@ impl Default for Metrics {
             pool_connections: Gauge::default(),
             pool_idle: Gauge::default(),
             pool_waiting: Gauge::default(),
+            db_statements,
             registry,
         };
         let gauges = [
@@ -80,6 +88,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The counter the database pool adds its statements to.
+    pub fn db_statements(&self) -> Counter {
+        self.db_statements.clone()
+    }
+
     /// The text exposition, with the gauges read now.
     pub fn render(&self, sessions: usize, transports: usize, pool: &crate::db::Pool) -> String {
         let pool = pool.status();

@@ -71,11 +71,11 @@ impl AppState {
     /// connection held: `conn`, which checked who asks and what they may do, goes back to the
     /// pool first, and a fresh one for the write comes back with `work`'s result. A route's
     /// image fields all go through here, so no client can hold the pool by sending images.
-    pub async fn unheld<T>(
+    pub async fn unheld<T, E: From<db::PoolError>>(
         &self,
         conn: db::Pooled,
-        work: impl std::future::Future<Output = Result<T, crate::http::error::ApiError>>,
-    ) -> Result<(T, db::Pooled), crate::http::error::ApiError> {
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<(T, db::Pooled), E> {
         drop(conn);
         let done = work.await?;
         Ok((done, self.pool.get().await?))
@@ -160,10 +160,12 @@ pub async fn build(
     database_url: &str,
     secret: &[u8],
 ) -> Result<Server, ServerError> {
+    let metrics = Metrics::default();
     let pool = db::pool_waiting(
         database_url,
         config.database.pool_size,
         config.database.pool_wait(),
+        metrics.db_statements(),
     )?;
     let (config, banned_ips) = {
         let mut conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
@@ -218,7 +220,7 @@ pub async fn build(
             guild_threads(),
             media,
         ),
-        metrics: Metrics::default(),
+        metrics,
         sessions,
         cdn,
     });
@@ -235,6 +237,7 @@ pub async fn build(
             .wrap(from_fn(crate::http::banned::refuse_banned))
             .wrap(from_fn(crate::http::nul::refuse_nul))
             .wrap(from_fn(crate::metrics::count_requests))
+            .wrap(from_fn(crate::http::request_span::trace_request))
             .wrap(NormalizePath::trim())
             .wrap(from_fn(crate::http::cors::cors))
     })

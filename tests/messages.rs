@@ -2020,3 +2020,59 @@ async fn a_dm_works_the_same_between_its_recipients() {
         dm.as_str()
     );
 }
+
+/// What the server's pool has run so far (`spacebar_db_statements_total` at `/metrics`).
+async fn statements_run(server: &TestServer) -> u64 {
+    let metrics = get(server, "/metrics", None).await;
+    let text = metrics.body.as_str().unwrap_or_default().to_string();
+    text.lines()
+        .find_map(|line| line.strip_prefix("spacebar_db_statements_total "))
+        .unwrap_or_else(|| panic!("no statement counter in {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// The statements one send costs the database, with nothing else running meanwhile; the
+/// answer waits for its MESSAGE_CREATE, so the event's delivery has settled too.
+async fn statements_of_send(server: &TestServer, chat: &mut Chat, body: Value) -> (u64, String) {
+    let before = statements_run(server).await;
+    let sent = send(server, &chat.owner.token, &chat.channel, body).await;
+    let after = statements_run(server).await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    dispatches_until(&mut chat.owner.gateway, "MESSAGE_CREATE", &chat.channel).await;
+    (
+        after - before,
+        sent.body["id"].as_str().unwrap().to_string(),
+    )
+}
+
+#[actix_web::test]
+async fn a_plain_send_costs_at_most_four_statements() {
+    let server = TestServer::start().await;
+    let mut chat = chat(&server, &["bob"]).await;
+    // The first send warms what is loaded once (the guild's actor, prepared statements).
+    statements_of_send(&server, &mut chat, json!({ "content": "warm" })).await;
+    let bobs = say(&server, &chat.members[0].token, &chat.channel, "from bob").await;
+    dispatches_until(&mut chat.owner.gateway, "MESSAGE_CREATE", &chat.channel).await;
+
+    let (plain, mine) = statements_of_send(&server, &mut chat, json!({ "content": "hello" })).await;
+    println!("statements for a plain send: {plain}");
+    let bob = chat.members[0].id.clone();
+    let (mention, _) = statements_of_send(
+        &server,
+        &mut chat,
+        json!({ "content": format!("hi <@{bob}>") }),
+    )
+    .await;
+    println!("statements for a send with a mention: {mention}");
+    for (whose, replied) in [("own", mine), ("another's", bobs)] {
+        let (reply, _) = statements_of_send(
+            &server,
+            &mut chat,
+            json!({ "content": "re", "message_reference": { "message_id": replied } }),
+        )
+        .await;
+        println!("statements for a reply to {whose} message: {reply}");
+    }
+    assert!(plain <= 4, "a plain send ran {plain} statements");
+}

@@ -28,15 +28,14 @@ use imaging::{Budget, ImageInfo};
 use misses::Misses;
 pub use signing::Signer;
 pub use upload::store_stream;
-use work::{ImageWork, WorkError};
+use work::ImageWork;
 
 use crate::config::{CdnConfig, Config};
-use crate::http::error::{ApiError, FormErrors};
+use crate::error::Error;
 use crate::storage::{self, Key, Storage, StorageError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     serve::configure(cfg);
-    upload::configure(cfg);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,17 +111,14 @@ impl Cdn {
         data_url: &str,
         max_bytes: usize,
         key: impl Fn(&str) -> Option<Key>,
-    ) -> Result<(String, ImageInfo), ApiError> {
+    ) -> Result<(String, ImageInfo), Error> {
         let bytes = decode_data_url(field, data_url, max_bytes)?;
         let info = self
             .check_image(field, bytes.clone(), self.config.max_avatar_pixels)
             .await?;
         let hash = image_hash(&bytes, info.animated);
-        let key = key(&hash).ok_or_else(|| invalid_image(field))?;
-        self.storage
-            .put(&key, bytes)
-            .await
-            .map_err(ApiError::internal)?;
+        let key = key(&hash).ok_or_else(|| Error::invalid_image(field))?;
+        self.storage.put(&key, bytes).await?;
         Ok((hash, info))
     }
 
@@ -136,7 +132,7 @@ impl Cdn {
 
     /// What the image in `bytes` (at most `cdn.max_image_pixels`) is, once all of it decoded,
     /// or the field's form error.
-    pub async fn checked_image(&self, field: &str, bytes: Bytes) -> Result<ImageInfo, ApiError> {
+    pub async fn checked_image(&self, field: &str, bytes: Bytes) -> Result<ImageInfo, Error> {
         self.check_image(field, bytes, self.config.max_image_pixels)
             .await
     }
@@ -148,7 +144,7 @@ impl Cdn {
         field: &str,
         bytes: Bytes,
         max_pixels: u64,
-    ) -> Result<ImageInfo, ApiError> {
+    ) -> Result<ImageInfo, Error> {
         let budget = self.budget(max_pixels);
         let checked = self
             .work
@@ -157,12 +153,8 @@ impl Cdn {
                     .then(|| imaging::inspect(&bytes))
                     .flatten()
             })
-            .await
-            .map_err(|error| match error {
-                WorkError::Busy => busy(),
-                WorkError::Failed => ApiError::internal(error),
-            })?;
-        checked.ok_or_else(|| invalid_image(field))
+            .await?;
+        checked.ok_or_else(|| Error::invalid_image(field))
     }
 
     /// A profile image field of a PATCH: absent (`None`) leaves it, `null` clears it, a data URL
@@ -172,7 +164,7 @@ impl Cdn {
         field: &str,
         value: Option<Option<String>>,
         key: impl Fn(&str) -> Option<Key>,
-    ) -> Result<Option<Option<String>>, ApiError> {
+    ) -> Result<Option<Option<String>>, Error> {
         match value {
             None => Ok(None),
             Some(None) => Ok(Some(None)),
@@ -245,73 +237,32 @@ pub fn image_hash(bytes: &[u8], animated: bool) -> String {
     }
 }
 
-/// Every image worker busy and the queue full: come back shortly.
-fn busy() -> ApiError {
-    ApiError::Plain {
-        status: actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-        code: 0,
-        message: "The server is busy; try again shortly.",
-    }
-}
-
-fn invalid_image(field: &str) -> ApiError {
-    FormErrors::field(field, "IMAGE_INVALID", "Invalid image data").into()
-}
-
-fn too_large(field: &str, max_bytes: usize) -> ApiError {
-    FormErrors::field(
-        field,
-        "BINARY_TYPE_MAX_SIZE",
-        format!("File cannot be larger than {} kb.", max_bytes / 1024),
-    )
-    .into()
-}
-
 /// The bytes of a `data:image/…;base64,…` URL, at most `max_bytes` of them.
-pub fn decode_data_url(field: &str, text: &str, max_bytes: usize) -> Result<Bytes, ApiError> {
+pub fn decode_data_url(field: &str, text: &str, max_bytes: usize) -> Result<Bytes, Error> {
     let (header, data) = text
         .strip_prefix("data:")
         .and_then(|rest| rest.split_once(','))
-        .ok_or_else(|| invalid_image(field))?;
+        .ok_or_else(|| Error::invalid_image(field))?;
     if !header.ends_with(";base64") {
-        return Err(invalid_image(field));
+        return Err(Error::invalid_image(field));
     }
     if data.len() / 4 * 3 > max_bytes.saturating_add(3) {
-        return Err(too_large(field, max_bytes));
+        return Err(Error::file_too_large(field, max_bytes));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(data.trim())
-        .map_err(|_| invalid_image(field))?;
+        .map_err(|_| Error::invalid_image(field))?;
     if bytes.len() > max_bytes {
-        return Err(too_large(field, max_bytes));
+        return Err(Error::file_too_large(field, max_bytes));
     }
     Ok(Bytes::from(bytes))
 }
 
 /// A checked file size for `field`, or its form error.
-pub fn check_size(field: &str, length: usize, max_bytes: usize) -> Result<(), ApiError> {
+pub fn check_size(field: &str, length: usize, max_bytes: usize) -> Result<(), Error> {
     if length > max_bytes {
-        Err(too_large(field, max_bytes))
+        Err(Error::file_too_large(field, max_bytes))
     } else {
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use actix_web::http::{header, StatusCode};
-    use actix_web::ResponseError;
-
-    #[test]
-    fn busy_says_when_to_retry() {
-        let response = super::busy().error_response();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .map(|v| v.as_bytes()),
-            Some(b"1".as_slice())
-        );
     }
 }

@@ -6,7 +6,6 @@
 use std::sync::OnceLock;
 
 use crate::cdn::work::{ImageWork, WorkError};
-use crate::http::error::ApiError;
 
 /// bcrypt reads at most 72 bytes; longer passwords are refused rather than cut short.
 pub const MAX_PASSWORD_BYTES: usize = 72;
@@ -20,19 +19,6 @@ pub enum PasswordError {
     Bcrypt(#[from] bcrypt::BcryptError),
     #[error("password hashing: {0}")]
     Work(#[from] WorkError),
-}
-
-/// Busy hashers are a 503 the client may retry; anything else a bug.
-impl From<PasswordError> for ApiError {
-    #[track_caller]
-    fn from(error: PasswordError) -> Self {
-        match error {
-            PasswordError::Work(WorkError::Busy) => Self::Unavailable {
-                source: error.into(),
-            },
-            other => Self::internal(other),
-        }
-    }
 }
 
 /// The hashing threads (one per core), started with the first hash.

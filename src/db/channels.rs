@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{channel_recipients, channels, permission_overwrites};
+use super::guilds::{Guild, GuildWithMember};
+use super::members::Member;
+use super::roles::Role;
+use super::schema::{channel_recipients, channels, guilds, members, permission_overwrites};
 use crate::permissions::{Overwrite, OverwriteKind};
 use spacebar_actors::guild::voice::VoiceChannel;
 
@@ -53,7 +56,9 @@ pub struct Channel {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, Copy, Queryable, Selectable, Insertable, AsChangeset, serde::Deserialize,
+)]
 #[diesel(table_name = permission_overwrites, check_for_backend(diesel::pg::Pg))]
 pub struct OverwriteRow {
     pub channel_id: i64,
@@ -87,7 +92,72 @@ impl OverwriteRow {
     }
 }
 
+/// A channel with what deciding a user's access to it takes: for a guild channel its guild
+/// (with the user's membership and the roles) and its overwrites, for a DM its recipients.
+pub struct ChannelWithAccess {
+    pub channel: Channel,
+    pub guild: Option<GuildWithMember>,
+    pub overwrites: Vec<OverwriteRow>,
+    pub recipients: Vec<i64>,
+}
+
 impl Channel {
+    /// The channel `id` with what deciding `user_id`'s access to it takes, in one statement.
+    pub async fn with_access(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        user_id: i64,
+    ) -> QueryResult<Option<ChannelWithAccess>> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::{Array, BigInt, Json};
+        type Row = (
+            Channel,
+            Option<Guild>,
+            Option<Member>,
+            serde_json::Value,
+            serde_json::Value,
+            Vec<i64>,
+        );
+        let found: Option<Row> = channels::table
+            .left_join(guilds::table)
+            .left_join(
+                members::table.on(members::guild_id
+                    .nullable()
+                    .eq(channels::guild_id)
+                    .and(members::user_id.eq(user_id))),
+            )
+            .filter(channels::id.eq(id))
+            .select((
+                Channel::as_select(),
+                Option::<Guild>::as_select(),
+                Option::<Member>::as_select(),
+                Role::of_guild_json(),
+                sql::<Json>(
+                    "(SELECT coalesce(json_agg(o), '[]') FROM permission_overwrites o \
+                     WHERE o.channel_id = channels.id)",
+                ),
+                sql::<Array<BigInt>>(
+                    "ARRAY(SELECT r.user_id FROM channel_recipients r \
+                     WHERE r.channel_id = channels.id)",
+                ),
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((channel, guild, member, roles, overwrites, recipients)) = found else {
+            return Ok(None);
+        };
+        let guild = guild
+            .map(|guild| GuildWithMember::read(guild, member, roles))
+            .transpose()?;
+        Ok(Some(ChannelWithAccess {
+            channel,
+            guild,
+            overwrites: super::rows_from_json(overwrites)?,
+            recipients,
+        }))
+    }
+
     /// This channel as a place to join voice in, if it is a voice or stage channel of
     /// `guild_id`.
     pub fn voice_in(&self, guild_id: i64) -> Option<VoiceChannel> {
@@ -195,11 +265,15 @@ impl Channel {
         id: i64,
         message_id: i64,
     ) -> QueryResult<()> {
-        diesel::update(channels::table.find(id))
-            .set(channels::last_message_id.eq(message_id))
+        Self::last_message_update(id, message_id)
             .execute(conn)
             .await
             .map(drop)
+    }
+
+    /// The UPDATE [`Channel::set_last_message`] runs, to run with others as one statement.
+    pub fn last_message_update(id: i64, message_id: i64) -> impl super::Statement {
+        diesel::update(channels::table.find(id)).set(channels::last_message_id.eq(message_id))
     }
 
     pub async fn add_recipient(

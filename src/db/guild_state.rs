@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use spacebar_actors::guild::{GuildState, GuildStore};
+use spacebar_actors::guild::{GuildState, GuildStore, StoreError};
 
 use super::channels::{Channel, OverwriteRow};
 use super::guilds::Guild;
 use super::members::Member;
 use super::roles::Role;
 use super::{Connection, Pool};
+use crate::error::Error;
 use crate::wire::guild as wire;
 
 /// The guild actors' view of the database.
@@ -20,24 +21,28 @@ pub struct DbGuildStore {
 }
 
 impl GuildStore for DbGuildStore {
-    fn load(&self, guild_id: i64) -> BoxFuture<'static, Result<GuildState, String>> {
+    fn load(&self, guild_id: i64) -> BoxFuture<'static, Result<GuildState, StoreError>> {
         let pool = self.pool.clone();
         Box::pin(async move {
-            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            load(&mut conn, guild_id).await.map_err(|e| e.to_string())
+            let loaded = async {
+                let mut conn = pool.get().await?;
+                Ok::<_, Error>(load(&mut conn, guild_id).await?)
+            };
+            loaded.await.map_err(StoreError::new)
         })
     }
 
     fn members(
         &self,
         guild_id: i64,
-    ) -> BoxFuture<'static, Result<HashMap<i64, Arc<Value>>, String>> {
+    ) -> BoxFuture<'static, Result<HashMap<i64, Arc<Value>>, StoreError>> {
         let pool = self.pool.clone();
         Box::pin(async move {
-            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            let members = Member::with_name_prefix(&mut conn, guild_id, "", None)
-                .await
-                .map_err(|e| e.to_string())?;
+            let loaded = async {
+                let mut conn = pool.get().await?;
+                Ok::<_, Error>(Member::with_name_prefix(&mut conn, guild_id, "", None).await?)
+            };
+            let members = loaded.await.map_err(StoreError::new)?;
             Ok(members
                 .iter()
                 .map(|(member, user)| (member.user_id, Arc::new(wire::member(member, Some(user)))))

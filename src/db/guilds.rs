@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::members::Member;
+use super::roles::Role;
 use super::schema::{guilds, members};
 use super::users::Order;
 
@@ -32,7 +34,57 @@ pub struct Guild {
     pub created_at: DateTime<Utc>,
 }
 
+/// A guild with what deciding a user's access to it takes: their membership, if any, and the
+/// guild's roles (in position order).
+pub struct GuildWithMember {
+    pub guild: Guild,
+    pub member: Option<Member>,
+    pub roles: Vec<Role>,
+}
+
+impl GuildWithMember {
+    /// The guild and membership a statement read, with the roles it read as
+    /// [`Role::of_guild_json`].
+    pub fn read(
+        guild: Guild,
+        member: Option<Member>,
+        roles: serde_json::Value,
+    ) -> QueryResult<Self> {
+        Ok(Self {
+            guild,
+            member,
+            roles: super::rows_from_json(roles)?,
+        })
+    }
+}
+
 impl Guild {
+    /// The guild `id` with `user_id`'s membership and the guild's roles, in one statement.
+    pub async fn with_member(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        user_id: i64,
+    ) -> QueryResult<Option<GuildWithMember>> {
+        let found: Option<(Guild, Option<Member>, serde_json::Value)> = guilds::table
+            .left_join(
+                members::table.on(members::guild_id
+                    .eq(guilds::id)
+                    .and(members::user_id.eq(user_id))),
+            )
+            .filter(guilds::id.eq(id))
+            .select((
+                Guild::as_select(),
+                Option::<Member>::as_select(),
+                Role::of_guild_json(),
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        found
+            .map(|(guild, member, roles)| GuildWithMember::read(guild, member, roles))
+            .transpose()
+    }
+
     /// A new guild with Discord's defaults.
     pub fn new(id: i64, name: String, owner_id: i64) -> Self {
         Self {

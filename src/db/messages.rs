@@ -3,10 +3,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::channels::Channel;
+use super::read_states::ReadState;
 use super::schema::{channel_recipients, channels, members, messages, users};
 use super::users::User;
 
@@ -281,6 +285,20 @@ impl Message {
         }
     }
 
+    /// Inserts a message `sender` just sent, makes it its channel's last and reads the channel
+    /// up to it for them: one statement, so all of it or nothing is written without a
+    /// transaction's BEGIN and COMMIT.
+    pub async fn insert_sent(&self, conn: &mut AsyncPgConnection, sender: i64) -> QueryResult<()> {
+        Together(
+            diesel::insert_into(messages::table).values(self),
+            Channel::last_message_update(self.channel_id, self.id),
+            ReadState::ack_upsert(sender, self.channel_id, self.id),
+        )
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
         diesel::insert_into(messages::table)
             .values(self)
@@ -508,4 +526,29 @@ impl Message {
             }
         }
     }
+}
+
+/// Three writes as one statement: the first two as data-modifying parts of a `WITH`, which
+/// PostgreSQL runs with the third, atomically.
+struct Together<A, B, C>(A, B, C);
+
+impl<A, B, C> QueryFragment<Pg> for Together<A, B, C>
+where
+    A: QueryFragment<Pg>,
+    B: QueryFragment<Pg>,
+    C: QueryFragment<Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH first AS (");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql("), second AS (");
+        self.1.walk_ast(out.reborrow())?;
+        out.push_sql(") ");
+        self.2.walk_ast(out.reborrow())
+    }
+}
+
+impl<A, B, C> QueryId for Together<A, B, C> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }

@@ -36,11 +36,16 @@ pub mod stickers;
 pub mod users;
 pub mod webhooks;
 
+use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures_util::FutureExt;
+use prometheus_client::metrics::counter::Counter;
 
 use crate::config::Config;
 use embedded::{EmbeddedError, EmbeddedPostgres};
@@ -173,16 +178,42 @@ pub fn block_on<T>(
         .block_on(future)
 }
 
-/// [`pool_waiting`] at most `database.pool_wait_ms`'s default (tools).
+/// [`pool_waiting`] at most `database.pool_wait_ms`'s default (tools), counting statements
+/// nowhere.
 pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
-    pool_waiting(url, size, std::time::Duration::from_secs(5))
+    pool_waiting(
+        url,
+        size,
+        std::time::Duration::from_secs(5),
+        Counter::default(),
+    )
 }
 
 /// A pool of up to `size` connections to `url`; connections open on first use. Taking one
 /// gives up after `wait` (waiting for a free one, or connecting a new one): a starved pool or
 /// a database that is down is then an error to answer (503), not a request that hangs.
-pub fn pool_waiting(url: &str, size: usize, wait: std::time::Duration) -> Result<Pool, DbError> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+/// Every statement its connections run (BEGIN and COMMIT too) adds one to `statements`.
+pub fn pool_waiting(
+    url: &str,
+    size: usize,
+    wait: std::time::Duration,
+    statements: Counter,
+) -> Result<Pool, DbError> {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // A connection is handed out without a `SELECT 1` first: that probe cost every checkout a
+    // round trip. One whose socket closed is still dropped (the check is local), and one that
+    // broke unnoticed fails its first statement, as it could right after any probe.
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(move |url| {
+        let statements = statements.clone();
+        async move {
+            let mut connection = AsyncPgConnection::establish(url).await?;
+            connection.set_instrumentation(CountStatements(statements));
+            Ok(connection)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(wait))
@@ -191,4 +222,42 @@ pub fn pool_waiting(url: &str, size: usize, wait: std::time::Duration) -> Result
         .runtime(::deadpool::Runtime::Tokio1)
         .build()
         .map_err(|error| DbError::Pool(error.to_string()))
+}
+
+/// Counts the statements a connection starts: what requests cost the database, in round
+/// trips, shows as `spacebar_db_statements_total`.
+struct CountStatements(Counter);
+
+impl Instrumentation for CountStatements {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+            self.0.inc();
+        }
+    }
+}
+
+/// A statement built but not run yet: to run alone, or with others as one.
+pub trait Statement:
+    diesel::query_builder::QueryFragment<diesel::pg::Pg>
+    + diesel::query_builder::QueryId
+    + Send
+    + 'static
+{
+}
+
+impl<T> Statement for T where
+    T: diesel::query_builder::QueryFragment<diesel::pg::Pg>
+        + diesel::query_builder::QueryId
+        + Send
+        + 'static
+{
+}
+
+/// Rows a statement read as one JSON array (`json_agg`, to take a table's rows along with
+/// another's in one round trip), as `T`s.
+fn rows_from_json<T: serde::de::DeserializeOwned>(
+    rows: serde_json::Value,
+) -> diesel::QueryResult<Vec<T>> {
+    serde_json::from_value(rows)
+        .map_err(|error| diesel::result::Error::DeserializationError(Box::new(error)))
 }

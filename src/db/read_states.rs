@@ -33,6 +33,14 @@ impl ReadState {
         channel_id: i64,
         message_id: i64,
     ) -> QueryResult<()> {
+        Self::ack_upsert(user_id, channel_id, message_id)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// The INSERT [`ReadState::ack`] runs, to run with others as one statement.
+    pub fn ack_upsert(user_id: i64, channel_id: i64, message_id: i64) -> impl super::Statement {
         let state = ReadState {
             user_id,
             channel_id,
@@ -40,12 +48,9 @@ impl ReadState {
             mention_count: 0,
         };
         diesel::insert_into(read_states::table)
-            .values(&state)
+            .values(state.clone())
             .on_conflict((read_states::user_id, read_states::channel_id))
             .do_update()
-            .set(&state)
-            .execute(conn)
-            .await
-            .map(drop)
+            .set(state)
     }
 }

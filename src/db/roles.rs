@@ -7,7 +7,9 @@ use super::schema::roles;
 use crate::permissions::RoleRank;
 use spacebar_actors::guild::StateChange;
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset, serde::Deserialize,
+)]
 #[diesel(table_name = roles, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
 pub struct Role {
     pub id: i64,
@@ -56,6 +58,15 @@ impl Role {
             permissions: self.permissions as u64,
             position: self.position,
         }
+    }
+
+    /// The roles of the guild a query on `guilds` reads, as one JSON array in position order:
+    /// read in the same statement as the guild (see `GuildWithMember::read`).
+    pub fn of_guild_json() -> diesel::expression::SqlLiteral<diesel::sql_types::Json> {
+        diesel::dsl::sql(
+            "(SELECT coalesce(json_agg(r ORDER BY r.position, r.id), '[]') \
+             FROM roles r WHERE r.guild_id = guilds.id)",
+        )
     }
 
     pub async fn of_guild(conn: &mut AsyncPgConnection, guild_id: i64) -> QueryResult<Vec<Role>> {

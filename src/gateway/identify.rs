@@ -43,13 +43,10 @@ impl SessionBackend for AppState {
         let pool = self.pool.clone();
         let tokens = self.tokens.clone();
         Box::pin(async move {
-            let mut conn = pool
-                .get()
-                .await
-                .map_err(|e| IdentifyError::Internal(e.to_string()))?;
+            let mut conn = pool.get().await.map_err(IdentifyError::internal)?;
             let session = authenticate(&mut conn, &tokens, &token)
                 .await
-                .map_err(|e| IdentifyError::Internal(e.to_string()))?;
+                .map_err(IdentifyError::internal)?;
             session
                 .map(|s| s.user.id)
                 .ok_or(IdentifyError::AuthenticationFailed)
@@ -66,19 +63,17 @@ impl SessionBackend for AppState {
         let guild_actors = self.tree.guilds.clone();
         let max_guilds_per_shard = self.config().gateway.max_guilds_per_shard;
         Box::pin(async move {
-            let internal =
-                |error: &dyn std::fmt::Display| IdentifyError::Internal(error.to_string());
-            let mut conn = pool.get().await.map_err(|e| internal(&e))?;
+            let mut conn = pool.get().await.map_err(IdentifyError::internal)?;
             let session = authenticate(&mut conn, &tokens, &request.token)
                 .await
-                .map_err(|e| internal(&e))?
+                .map_err(IdentifyError::internal)?
                 .ok_or(IdentifyError::AuthenticationFailed)?;
             let user = &session.user;
             let (application, intents) = if user.bot {
                 // A bot's application shares its id; its flags allow the privileged intents.
                 let flags = Application::find(&mut conn, user.id)
                     .await
-                    .map_err(|e| internal(&e))?
+                    .map_err(IdentifyError::internal)?
                     .map_or(0, |app| app.flags);
                 let allowed = intents::ALL & !(intents::PRIVILEGED & !allowed_privileged(flags));
                 let intents = match request.intents {
@@ -92,7 +87,7 @@ impl SessionBackend for AppState {
                 // Discord's limit of guilds per shard: a bot above it must shard (or more).
                 let on_shard = Member::of_user(&mut conn, user.id)
                     .await
-                    .map_err(|e| internal(&e))?
+                    .map_err(IdentifyError::internal)?
                     .iter()
                     .filter(|m| request.shard.is_none_or(|s| s.owns_guild(m.guild_id)))
                     .count();
@@ -113,7 +108,7 @@ impl SessionBackend for AppState {
             };
             let world = World::load(&mut conn, user, &loading)
                 .await
-                .map_err(|e| internal(&e))?;
+                .map_err(IdentifyError::internal)?;
             // Who of them is online, and the user's other sessions: one message, no query.
             let online = registry
                 .send(GetPresences {
@@ -121,7 +116,7 @@ impl SessionBackend for AppState {
                     of: world.friends(),
                 })
                 .await
-                .map_err(|e| internal(&e))?;
+                .map_err(IdentifyError::internal)?;
             // A bot with GUILD_PRESENCES: who of the members its GUILD_CREATEs list is online.
             let of = world.listed_members();
             let members_online = if of.is_empty() {
@@ -130,7 +125,7 @@ impl SessionBackend for AppState {
                 registry
                     .send(GetPresences { user_id: 0, of })
                     .await
-                    .map_err(|e| internal(&e))?
+                    .map_err(IdentifyError::internal)?
             };
             // Who is in voice: the guild actors hold it; one message, no query. Only sessions
             // with GUILD_VOICE_STATES hear of voice states, as on Discord.
@@ -145,7 +140,7 @@ impl SessionBackend for AppState {
                         .collect(),
                 })
                 .await
-                .map_err(|e| internal(&e))?;
+                .map_err(IdentifyError::internal)?;
             let live = Live {
                 members_online,
                 voice_states,
@@ -159,7 +154,7 @@ impl SessionBackend for AppState {
                     &online,
                     &live,
                 )
-                .map_err(|e| internal(&e))?;
+                .map_err(IdentifyError::internal)?;
             identified.intents = intents;
             Ok(identified)
         })

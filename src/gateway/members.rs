@@ -31,12 +31,11 @@ pub fn request_members(
     request: MembersRequest,
 ) -> BoxFuture<'static, Result<Vec<Arc<Dispatch>>, BackendError>> {
     Box::pin(async move {
-        let failed = |error: &dyn std::fmt::Display| BackendError(error.to_string());
-        let mut conn = pool.get().await.map_err(|e| failed(&e))?;
+        let mut conn = pool.get().await.map_err(BackendError::new)?;
         let guild_id = request.guild_id;
         if Member::find(&mut conn, guild_id, user_id)
             .await
-            .map_err(|e| failed(&e))?
+            .map_err(BackendError::new)?
             .is_none()
         {
             return Ok(Vec::new());
@@ -45,12 +44,12 @@ pub fn request_members(
             MemberSelection::Query { prefix, limit } => {
                 let limit = limit.map(i64::from);
                 let members = Member::with_name_prefix(&mut conn, guild_id, prefix, limit).await;
-                (members.map_err(|e| failed(&e))?, Vec::new())
+                (members.map_err(BackendError::new)?, Vec::new())
             }
             MemberSelection::UserIds(user_ids) => {
                 let members = Member::of_guild_by_ids(&mut conn, guild_id, user_ids)
                     .await
-                    .map_err(|e| failed(&e))?;
+                    .map_err(BackendError::new)?;
                 let not_found: Vec<String> = user_ids
                     .iter()
                     .filter(|asked| !members.iter().any(|(m, _)| m.user_id == **asked))
@@ -64,11 +63,11 @@ pub fn request_members(
             registry
                 .send(GetPresences { user_id: 0, of })
                 .await
-                .map_err(|e| failed(&e))?
+                .map_err(BackendError::new)?
         } else {
             Presences::default()
         };
-        chunks(&request, &members, not_found, &online).map_err(|e| failed(&e))
+        chunks(&request, &members, not_found, &online).map_err(BackendError::new)
     })
 }
 

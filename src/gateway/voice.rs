@@ -23,18 +23,17 @@ pub fn voice_target(
     channel_id: i64,
 ) -> BoxFuture<'static, Result<Option<VoiceTarget>, BackendError>> {
     Box::pin(async move {
-        let failed = |error: &dyn std::fmt::Display| BackendError(error.to_string());
-        let mut conn = pool.get().await.map_err(|e| failed(&e))?;
+        let mut conn = pool.get().await.map_err(BackendError::new)?;
         let channel = Channel::find(&mut conn, channel_id)
             .await
-            .map_err(|e| failed(&e))?
+            .map_err(BackendError::new)?
             .and_then(|c| c.voice_in(guild_id));
         let Some(channel) = channel else {
             return Ok(None);
         };
         let found = Member::find_with_user(&mut conn, guild_id, user_id)
             .await
-            .map_err(|e| failed(&e))?;
+            .map_err(BackendError::new)?;
         Ok(found.map(|(member, user)| VoiceTarget {
             channel,
             mute: member.mute,
@@ -52,18 +51,17 @@ pub fn call_recipients(
     channel_id: i64,
 ) -> BoxFuture<'static, Result<Option<Vec<i64>>, BackendError>> {
     Box::pin(async move {
-        let failed = |error: &dyn std::fmt::Display| BackendError(error.to_string());
-        let mut conn = pool.get().await.map_err(|e| failed(&e))?;
+        let mut conn = pool.get().await.map_err(BackendError::new)?;
         let private = Channel::find(&mut conn, channel_id)
             .await
-            .map_err(|e| failed(&e))?
+            .map_err(BackendError::new)?
             .is_some_and(|c| !kind::is_guild(c.kind));
         if !private {
             return Ok(None);
         }
         let recipients: Vec<i64> = Channel::recipients(&mut conn, &[channel_id])
             .await
-            .map_err(|e| failed(&e))?
+            .map_err(BackendError::new)?
             .into_iter()
             .map(|(_, user)| user)
             .collect();

@@ -7,7 +7,7 @@ use spacebar_actors::permissions::{self, bits, Member as Rank, Overwrite, RoleRa
 
 use super::error::{ApiError, Unknown};
 use crate::db::channels::{kind, Channel, OverwriteRow};
-use crate::db::guilds::Guild;
+use crate::db::guilds::{Guild, GuildWithMember};
 use crate::db::members::Member;
 use crate::db::roles::Role;
 use crate::db::Connection;
@@ -42,33 +42,22 @@ impl GuildAccess {
         guild_id: i64,
         user_id: i64,
     ) -> Result<Self, ApiError> {
-        let guild = Guild::find(conn, guild_id)
+        Guild::with_member(conn, guild_id, user_id)
             .await?
-            .ok_or(ApiError::Unknown(Unknown::Guild))?;
-        let member = Member::find(conn, guild_id, user_id)
-            .await?
-            .ok_or(ApiError::Unknown(Unknown::Guild))?;
-        let roles = Role::of_guild(conn, guild_id).await?;
-        let ranks = ranks(&roles, &member.roles);
-        Ok(Self {
-            guild,
-            roles,
+            .and_then(Self::of)
+            .ok_or(ApiError::Unknown(Unknown::Guild))
+    }
+
+    /// The access a guild read with the caller's membership gives; `None` for a non-member.
+    fn of(found: GuildWithMember) -> Option<Self> {
+        let member = found.member?;
+        let ranks = ranks(&found.roles, &member.roles);
+        Some(Self {
+            guild: found.guild,
+            roles: found.roles,
             member,
             ranks,
         })
-    }
-
-    /// The guild a path's `guild_id` names, as `user_id` sees it, once MANAGE_GUILD is
-    /// checked (the guild settings' routes: templates, widget, welcome screen).
-    pub async fn managed(
-        conn: &mut Connection,
-        guild_id: &str,
-        user_id: i64,
-    ) -> Result<Self, ApiError> {
-        let guild_id = super::snowflake("guild_id", guild_id)?;
-        let access = Self::load(conn, guild_id, user_id).await?;
-        access.require(bits::MANAGE_GUILD)?;
-        Ok(access)
     }
 
     /// The caller as the permission algorithm sees them (a timeout counts).
@@ -160,34 +149,28 @@ impl ChannelAccess {
         channel_id: i64,
         user_id: i64,
     ) -> Result<Self, ApiError> {
-        let channel = Channel::find(conn, channel_id)
+        let found = Channel::with_access(conn, channel_id, user_id)
             .await?
             .ok_or(ApiError::Unknown(Unknown::Channel))?;
+        let channel = found.channel;
         let access = match channel.guild_id {
-            Some(guild_id) => {
-                let guild = match GuildAccess::load(conn, guild_id, user_id).await {
-                    Err(ApiError::Unknown(Unknown::Guild)) => {
-                        return Err(ApiError::Unknown(Unknown::Channel))
-                    }
-                    other => other?,
-                };
-                let overwrites = OverwriteRow::of_channels(conn, &[channel_id]).await?;
-                let permissions = guild.in_channel(&overwrites);
+            Some(_) => {
+                // Not being in the guild hides its channels.
+                let guild = found
+                    .guild
+                    .and_then(GuildAccess::of)
+                    .ok_or(ApiError::Unknown(Unknown::Channel))?;
+                let permissions = guild.in_channel(&found.overwrites);
                 Self {
                     channel,
                     guild: Some(guild),
-                    overwrites,
+                    overwrites: found.overwrites,
                     recipients: Vec::new(),
                     permissions,
                 }
             }
             None => {
-                let recipients: Vec<i64> = Channel::recipients(conn, &[channel_id])
-                    .await?
-                    .into_iter()
-                    .map(|(_, u)| u)
-                    .collect();
-                let permissions = if recipients.contains(&user_id) {
+                let permissions = if found.recipients.contains(&user_id) {
                     PRIVATE_CHANNEL
                 } else {
                     0
@@ -196,7 +179,7 @@ impl ChannelAccess {
                     channel,
                     guild: None,
                     overwrites: Vec::new(),
-                    recipients,
+                    recipients: found.recipients,
                     permissions,
                 }
             }

@@ -34,6 +34,10 @@ impl FromRequest for Authenticated {
             let mut conn = state.pool.get().await?;
             authenticate(&mut conn, &state.tokens, &token)
                 .await?
+                // Into the request's span (`request_span`): what is logged from here names them.
+                .inspect(|session| {
+                    tracing::Span::current().record("user_id", session.user.id);
+                })
                 .map(Authenticated)
                 .ok_or(ApiError::Unauthorized)
         })

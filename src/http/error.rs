@@ -10,6 +10,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
+use crate::credentials::password::PasswordError;
+
 /// Objects a route can fail to find, with Discord's codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unknown {
@@ -189,6 +191,49 @@ impl From<crate::db::PoolError> for ApiError {
     }
 }
 
+/// The protocol-neutral failures, answered as the routes always answered them.
+impl From<crate::error::Error> for ApiError {
+    #[track_caller]
+    fn from(error: crate::error::Error) -> Self {
+        use crate::cdn::work::WorkError;
+        use crate::error::Error;
+        match error {
+            Error::Database(error) => error.into(),
+            Error::Pool(error) => error.into(),
+            Error::InvalidImage { field } => {
+                FormErrors::field(&field, "IMAGE_INVALID", "Invalid image data").into()
+            }
+            Error::FileTooLarge { field, max_bytes } => FormErrors::field(
+                &field,
+                "BINARY_TYPE_MAX_SIZE",
+                format!("File cannot be larger than {} kb.", max_bytes / 1024),
+            )
+            .into(),
+            Error::BodyTooLarge => Self::TooLarge,
+            // Every image worker busy and the queue full: come back shortly.
+            Error::Work(WorkError::Busy) => Self::Plain {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: 0,
+                message: "The server is busy; try again shortly.",
+            },
+            error @ (Error::Work(WorkError::Failed) | Error::Storage(_)) => Self::internal(error),
+        }
+    }
+}
+
+/// Busy hashers are a 503 the client may retry; anything else a bug.
+impl From<PasswordError> for ApiError {
+    #[track_caller]
+    fn from(error: PasswordError) -> Self {
+        match error {
+            PasswordError::Work(crate::cdn::work::WorkError::Busy) => Self::Unavailable {
+                source: error.into(),
+            },
+            other => Self::internal(other),
+        }
+    }
+}
+
 /// Whether a query failed because its connection or the database server went away, rather
 /// than because of the query.
 fn lost_database(error: &diesel::result::Error) -> bool {
@@ -336,6 +381,20 @@ mod tests {
         for bug in bugs {
             assert_eq!(status(bug), StatusCode::INTERNAL_SERVER_ERROR);
         }
+    }
+
+    #[test]
+    fn busy_image_workers_say_when_to_retry() {
+        let busy = crate::error::Error::Work(crate::cdn::work::WorkError::Busy);
+        let response = ApiError::from(busy).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(b"1".as_slice())
+        );
     }
 
     #[test]

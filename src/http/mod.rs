@@ -16,6 +16,7 @@ pub mod json;
 pub mod limits;
 pub mod nul;
 pub mod rate_limits;
+pub mod request_span;
 pub mod urls;
 
 mod applications;
@@ -34,6 +35,7 @@ mod policies;
 mod read_states;
 mod search;
 mod teams;
+mod uploads;
 mod users;
 mod version;
 mod voice;
@@ -53,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     well_known::configure(cfg);
     admin::configure(cfg);
     health::configure(cfg);
+    uploads::configure(cfg);
     // Versioned scopes first: `/api` would otherwise claim `/api/v9/...` as its own.
     for version in API_VERSIONS {
         cfg.service(web::scope(&format!("/api/v{version}")).configure(api));

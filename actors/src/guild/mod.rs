@@ -35,13 +35,33 @@ use voice::{GetVoiceState, Notice, UpdateVoice, VoiceError, VoiceStates, VoiceSt
 
 /// How a guild actor gets its guild from the database.
 pub trait GuildStore: Send + Sync + 'static {
-    fn load(&self, guild_id: i64) -> BoxFuture<'static, Result<GuildState, String>>;
+    fn load(&self, guild_id: i64) -> BoxFuture<'static, Result<GuildState, StoreError>>;
 
     /// Every member's object (with `user`), for the member list.
     fn members(
         &self,
         guild_id: i64,
-    ) -> BoxFuture<'static, Result<HashMap<i64, Arc<serde_json::Value>>, String>>;
+    ) -> BoxFuture<'static, Result<HashMap<i64, Arc<serde_json::Value>>, StoreError>>;
+}
+
+/// Why a [`GuildStore`] could not answer: the store's own error (this crate knows no database).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct StoreError(Box<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
+}
+
+/// Why a member list's roster did not load.
+#[derive(Debug, thiserror::Error)]
+enum RosterError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("presences: {0}")]
+    Presences(#[from] actix::MailboxError),
 }
 
 /// Who an event is for, among the guild's connected members.
@@ -325,16 +345,13 @@ impl GuildActor {
         let loading = async move {
             let members = members.await?;
             let of = members.keys().copied().collect();
-            let online = presences
-                .send(GetPresences { user_id: 0, of })
-                .await
-                .map_err(|error| error.to_string())?;
+            let online = presences.send(GetPresences { user_id: 0, of }).await?;
             let presences = online
                 .others
                 .into_iter()
                 .map(|(user_id, presence)| (user_id, Arc::new(presence.to_json(user_id, None))))
                 .collect();
-            Ok::<_, String>(Roster { members, presences })
+            Ok::<_, RosterError>(Roster { members, presences })
         };
         ctx.wait(
             loading
@@ -532,7 +549,7 @@ mod tests {
     }
 
     impl GuildStore for FlakyStore {
-        fn load(&self, guild_id: i64) -> BoxFuture<'static, Result<GuildState, String>> {
+        fn load(&self, guild_id: i64) -> BoxFuture<'static, Result<GuildState, StoreError>> {
             self.loads.fetch_add(1, Ordering::SeqCst);
             let away = self
                 .outages
@@ -554,7 +571,7 @@ mod tests {
             state.members.insert(7, Vec::new());
             Box::pin(async move {
                 if away {
-                    Err("database away".to_string())
+                    Err(StoreError::new("database away"))
                 } else {
                     Ok(state)
                 }
@@ -564,7 +581,7 @@ mod tests {
         fn members(
             &self,
             _: i64,
-        ) -> BoxFuture<'static, Result<HashMap<i64, Arc<serde_json::Value>>, String>> {
+        ) -> BoxFuture<'static, Result<HashMap<i64, Arc<serde_json::Value>>, StoreError>> {
             Box::pin(async { Ok(HashMap::from([(7, Arc::new(serde_json::json!({})))])) })
         }
     }

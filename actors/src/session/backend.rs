@@ -66,9 +66,15 @@ pub enum IdentifyError {
     /// 4011: identify with more shards).
     #[error("sharding required")]
     ShardingRequired,
-    /// Anything else (closes with 4000); the message is logged, never sent.
+    /// Anything else (closes with 4000); the error is logged, never sent.
     #[error("identify failed: {0}")]
-    Internal(String),
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl IdentifyError {
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
+    }
 }
 
 /// REQUEST_GUILD_MEMBERS (op 8), checked for shape: which members of one guild to send.
@@ -118,7 +124,13 @@ pub struct VoiceTarget {
 /// A backend failure outside IDENTIFY (closes the connection with 4000; logged, never sent).
 #[derive(Debug, thiserror::Error)]
 #[error("backend failed: {0}")]
-pub struct BackendError(pub String);
+pub struct BackendError(Box<dyn std::error::Error + Send + Sync>);
+
+impl BackendError {
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
+}
 
 pub trait SessionBackend: Send + Sync + 'static {
     /// Checks a token (RESUME): the user it belongs to.

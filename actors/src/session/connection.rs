@@ -80,6 +80,9 @@ pub struct Connection {
     everyone_asked: HashMap<i64, Instant>,
     /// Bytes of dispatches in this connection's mailbox (see [`Outlet`]).
     queued: Arc<AtomicUsize>,
+    /// What this connection logs is logged in it: its session id and user id once IDENTIFY
+    /// or RESUME succeeds.
+    span: tracing::Span,
 }
 
 impl Connection {
@@ -93,8 +96,9 @@ impl Connection {
             params.encoding.unwrap_or(Encoding::Json),
             params.compression,
         );
+        let id = rand::rng().random();
         Self {
-            id: rand::rng().random(),
+            id,
             backend,
             tree,
             config,
@@ -106,12 +110,37 @@ impl Connection {
             fragments: None,
             everyone_asked: HashMap::new(),
             queued: Arc::default(),
+            // Its own root: the HTTP upgrade's request span ends as the socket opens. At error
+            // level: enabled whenever errors are logged, whatever the filter.
+            span: tracing::error_span!(
+                parent: None,
+                "gateway",
+                connection_id = id,
+                session_id = tracing::field::Empty,
+                user_id = tracing::field::Empty,
+            ),
         }
+    }
+
+    /// This connection's span, entered until the guard drops.
+    fn entered(&self) -> tracing::span::EnteredSpan {
+        self.span.clone().entered()
+    }
+
+    /// The session and user this connection speaks for, from now on in its logs (and the
+    /// session's).
+    fn record_session(&self, session_id: &str, user_id: i64) {
+        self.span.record("session_id", session_id);
+        self.span.record("user_id", user_id);
     }
 
     /// What a session sends this connection through.
     fn outlet(&self, ctx: &ws::WebsocketContext<Self>) -> Outlet {
-        Outlet::new(ctx.address().recipient(), self.queued.clone())
+        Outlet::new(
+            ctx.address().recipient(),
+            self.queued.clone(),
+            self.span.clone(),
+        )
     }
 
     fn write(ctx: &mut ws::WebsocketContext<Self>, frame: Frame) {
@@ -281,9 +310,11 @@ impl Connection {
         self.phase = Phase::Authenticating;
         let identifying = self.backend.identify(request).into_actor(self);
         // `wait`: no other frame is handled until READY is out, so nothing overtakes it.
-        ctx.wait(
-            identifying.map(move |result, connection, ctx| match result {
+        ctx.wait(identifying.map(move |result, connection, ctx| {
+            let _span = connection.entered();
+            match result {
                 Ok(identified) => {
+                    connection.record_session(&session_id, identified.user_id);
                     let filter = Filter {
                         user_id: identified.user_id,
                         intents: identified.intents,
@@ -307,8 +338,8 @@ impl Connection {
                     tracing::error!(%error, "identify failed");
                     connection.close(ctx, CloseCode::UnknownError)
                 }
-            }),
-        );
+            }
+        }));
     }
 
     fn start_session(
@@ -358,6 +389,7 @@ impl Connection {
         let sessions = self.tree.sessions.clone();
         let connection = self.outlet(ctx);
         let connection_id = self.id;
+        let session_id = resume.session_id.clone();
         let resuming = async move {
             let user_id = authenticating.await?;
             let Ok(Some(session)) = sessions
@@ -382,29 +414,33 @@ impl Connection {
         ctx.wait(
             resuming
                 .into_actor(self)
-                .map(|result, connection, ctx| match result {
-                    Ok(Ok((session, filter))) => {
-                        connection.phase = Phase::Ready { session, filter }
-                    }
-                    Ok(Err(ResumeRefused::InvalidSeq)) => {
-                        connection.close(ctx, CloseCode::InvalidSeq)
-                    }
-                    Ok(Err(ResumeRefused::Gone)) => {
-                        connection.phase = Phase::AwaitingIdentify;
-                        connection.send_op(ctx, op::INVALID_SESSION, "false");
-                    }
-                    Err(IdentifyError::AuthenticationFailed) => {
-                        connection.close(ctx, CloseCode::AuthenticationFailed)
-                    }
-                    // Not something a token check answers; resuming never asks for intents
-                    // or shards.
-                    Err(IdentifyError::DisallowedIntents | IdentifyError::ShardingRequired) => {
-                        connection.close(ctx, CloseCode::UnknownError)
-                    }
-                    Err(IdentifyError::Internal(error)) => {
-                        tracing::error!(%error, "resume check failed");
-                        connection.phase = Phase::AwaitingIdentify;
-                        connection.send_op(ctx, op::INVALID_SESSION, "true");
+                .map(move |result, connection, ctx| {
+                    let _span = connection.entered();
+                    match result {
+                        Ok(Ok((session, filter))) => {
+                            connection.record_session(&session_id, filter.user_id);
+                            connection.phase = Phase::Ready { session, filter }
+                        }
+                        Ok(Err(ResumeRefused::InvalidSeq)) => {
+                            connection.close(ctx, CloseCode::InvalidSeq)
+                        }
+                        Ok(Err(ResumeRefused::Gone)) => {
+                            connection.phase = Phase::AwaitingIdentify;
+                            connection.send_op(ctx, op::INVALID_SESSION, "false");
+                        }
+                        Err(IdentifyError::AuthenticationFailed) => {
+                            connection.close(ctx, CloseCode::AuthenticationFailed)
+                        }
+                        // Not something a token check answers; resuming never asks for intents
+                        // or shards.
+                        Err(IdentifyError::DisallowedIntents | IdentifyError::ShardingRequired) => {
+                            connection.close(ctx, CloseCode::UnknownError)
+                        }
+                        Err(IdentifyError::Internal(error)) => {
+                            tracing::error!(%error, "resume check failed");
+                            connection.phase = Phase::AwaitingIdentify;
+                            connection.send_op(ctx, op::INVALID_SESSION, "true");
+                        }
                     }
                 }),
         );
@@ -462,6 +498,7 @@ impl Connection {
                     }),
                     Ok(None) => {}
                     Err(error) => {
+                        let _span = connection.entered();
                         tracing::error!(%error, "voice channel lookup failed");
                         connection.close(ctx, CloseCode::UnknownError);
                     }
@@ -498,6 +535,7 @@ impl Connection {
                     }),
                     Ok(None) => {}
                     Err(error) => {
+                        let _span = connection.entered();
                         tracing::error!(%error, "call channel lookup failed");
                         connection.close(ctx, CloseCode::UnknownError);
                     }
@@ -576,6 +614,7 @@ impl Connection {
                         }
                     }
                     Err(error) => {
+                        let _span = connection.entered();
                         tracing::error!(%error, "request guild members failed");
                         connection.close(ctx, CloseCode::UnknownError);
                     }
@@ -620,6 +659,7 @@ impl Actor for Connection {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let _span = self.entered();
         // What the session may queue for a client that is not reading (see `Session::deliver`).
         ctx.set_mailbox_capacity(self.config.outbound_queue);
         if !(6..=10).contains(&self.params.api_version) {
@@ -657,6 +697,7 @@ impl Actor for Connection {
 
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Connection {
     fn handle(&mut self, frame: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let _span = self.entered();
         if catch_failure("gateway connection", || self.on_frame(frame, ctx)).is_err() {
             self.close(ctx, CloseCode::UnknownError);
         }
@@ -672,6 +713,7 @@ impl Handler<Outbound> for Connection {
                 self.send_dispatch(ctx, seq, &dispatch)
             }
             Outbound::Close(code) => {
+                let _span = self.entered();
                 // The session let go of this connection: nothing to detach from.
                 self.phase = Phase::AwaitingIdentify;
                 self.close(ctx, code);

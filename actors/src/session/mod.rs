@@ -205,7 +205,7 @@ impl Session {
             dispatch,
         };
         if over_budget || matches!(connection.try_send(outbound), Err(SendError::Full(_))) {
-            tracing::info!(session_id = %self.id, "client not reading; disconnected");
+            tracing::info!(parent: connection.span(), "client not reading; disconnected");
             connection.do_send(Outbound::Close(CloseCode::UnknownError));
             self.detach(ctx);
         }

@@ -17,11 +17,25 @@ pub struct Outlet {
     /// Bytes of live dispatches sent and not yet handed to the socket (shared with the
     /// connection).
     queued: Arc<AtomicUsize>,
+    /// The connection's span: what the session logs about it is logged in it.
+    span: tracing::Span,
 }
 
 impl Outlet {
-    pub fn new(recipient: Recipient<Outbound>, queued: Arc<AtomicUsize>) -> Self {
-        Self { recipient, queued }
+    pub fn new(
+        recipient: Recipient<Outbound>,
+        queued: Arc<AtomicUsize>,
+        span: tracing::Span,
+    ) -> Self {
+        Self {
+            recipient,
+            queued,
+            span,
+        }
+    }
+
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// Bytes waiting for the connection.

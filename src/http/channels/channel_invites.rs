@@ -2,24 +2,21 @@
 //! a new invite to the channel's guild; `GET` (MANAGE_CHANNELS): the channel's usable invites
 //! with their metadata. INVITE_CREATE to those who manage channels.
 
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
-use spacebar_actors::guild::Audience;
-use spacebar_actors::EventName;
-
-use diesel_async::AsyncConnection;
 
 use crate::audit::{action, changes, Audit};
 use crate::db::channels::kind;
 use crate::db::invites::Invite;
-use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
+use crate::db::users::User;
+use crate::db::Connection;
+use crate::events::{Change, Event};
 use crate::http::error::{ApiError, FormErrors};
+use crate::http::extractors::InChannel;
 use crate::http::invites::{audit_object, describe, describe_all, new_code};
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
@@ -47,30 +44,28 @@ pub struct CreateInvite {
 
 pub async fn create(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InChannel,
     audit: Audit,
-    path: Path<String>,
     Json(body): Json<CreateInvite>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
-    ApiError::require(session.user.rights, rights::CREATE_INVITES)?;
+    let (user, access) = (&caller.session.user, &caller.access);
+    ApiError::require(user.rights, rights::CREATE_INVITES)?;
     let mut errors = FormErrors::default();
     let max_age = ranged(&mut errors, "max_age", body.max_age, 86_400, 604_800);
     let max_uses = ranged(&mut errors, "max_uses", body.max_uses, 0, 100);
     errors.into_result()?;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
     let guild_id = access.guild()?.guild.id;
     if access.channel.kind == kind::GUILD_CATEGORY {
         return Err(ApiError::wrong_channel_type());
     }
     access.require(bits::CREATE_INSTANT_INVITE)?;
+    let mut conn = caller.conn.get().await?;
     let now = Utc::now();
     let mut invite = Invite {
         code: String::new(),
         guild_id,
-        channel_id,
-        inviter_id: Some(session.user.id),
+        channel_id: access.channel.id,
+        inviter_id: Some(user.id),
         max_age,
         max_uses,
         uses: 0,
@@ -83,57 +78,63 @@ pub async fn create(
             return Ok(HttpResponse::Ok().json(describe(&mut conn, &existing).await?));
         }
     }
-    let mut logged = None;
     for _ in 0..CODE_ATTEMPTS {
         invite.code = new_code();
-        let entry = audit
+        if inserted(&state, &mut conn, &audit, user, &invite).await? {
+            return Ok(HttpResponse::Ok().json(describe(&mut conn, &invite).await?));
+        }
+    }
+    Err(ApiError::internal("no free invite code"))
+}
+
+/// Saves `invite` with its audit entry and tells INVITE_CREATE to those who manage channels;
+/// `false` (nothing written, no one told) if its code is taken.
+async fn inserted(
+    state: &AppState,
+    conn: &mut Connection,
+    audit: &Audit,
+    inviter: &User,
+    invite: &Invite,
+) -> Result<bool, ApiError> {
+    let mut change = Change::new(state);
+    change.audit(
+        audit
             .entry(
-                &state,
-                guild_id,
-                session.user.id,
+                state,
+                invite.guild_id,
+                inviter.id,
                 action::INVITE_CREATE,
                 None,
             )
-            .changes(changes(None, Some(&audit_object(&invite)), &[]));
-        let inserted = conn
-            .transaction(async |conn| {
-                let inserted = invite.insert(conn).await?;
-                if inserted {
-                    entry.write(conn).await?;
-                }
-                Ok::<_, diesel::result::Error>(inserted)
-            })
-            .await?;
-        if inserted {
-            logged = Some(entry);
-            break;
-        }
+            .changes(changes(None, Some(&audit_object(invite)), &[])),
+    );
+    change.emit(Event::InviteCreate {
+        guild_id: invite.guild_id,
+        invite: crate::wire::invite::created(invite, Some(inviter)),
+    });
+    let mut taken = false;
+    let saved = change
+        .commit(conn, async |conn| {
+            taken = !invite.insert(conn).await?;
+            // Rolls the audit entry back with it.
+            match taken {
+                true => Err(ApiError::internal("invite code taken")),
+                false => Ok(()),
+            }
+        })
+        .await;
+    match saved {
+        Err(_) if taken => Ok(false),
+        saved => saved.map(|()| true),
     }
-    let Some(entry) = logged else {
-        return Err(ApiError::internal("no free invite code"));
-    };
-    state.audit_logged(&entry)?;
-    state.guild_event(
-        guild_id,
-        EventName::InviteCreate,
-        &crate::wire::invite::created(&invite, Some(&session.user)),
-        Audience::Permission(bits::MANAGE_CHANNELS),
-        Vec::new(),
-    )?;
-    Ok(HttpResponse::Ok().json(describe(&mut conn, &invite).await?))
 }
 
-pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+pub async fn list(caller: InChannel) -> Result<HttpResponse, ApiError> {
+    let access = caller.access;
     let guild = &access.guild()?.guild;
     access.require(bits::MANAGE_CHANNELS)?;
-    let invites = Invite::of_channel(&mut conn, channel_id).await?;
+    let mut conn = caller.conn.get().await?;
+    let invites = Invite::of_channel(&mut conn, access.channel.id).await?;
     Ok(HttpResponse::Ok().json(describe_all(&mut conn, guild, &invites).await?))
 }
 

@@ -5,7 +5,7 @@
 
 mod id;
 
-pub use id::{path, Id};
+pub use id::{path, Id, Segment};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,36 +1,28 @@
 //! `/guilds/{guild_id}/channels`: list the channels a member can see, create one
 //! (MANAGE_CHANNELS), move several at once (positions and parents).
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
-use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use spacebar_actors::guild::{Audience, StateChange};
-use spacebar_actors::EventName;
 
 use crate::audit::{action, changes, Audit};
 use crate::db::channels::{kind, Channel, OverwriteRow};
-use crate::http::access::{require_grantable, GuildAccess};
-use crate::http::authorization::Authenticated;
+use crate::events::{Change, ChannelChange, ChannelScope, Event};
+use crate::http::access::require_grantable;
 use crate::http::channels::{check_channel_name, OverwriteBody};
 use crate::http::error::{ApiError, FormErrors};
+use crate::http::extractors::InGuild;
 use crate::http::json::Json;
 use crate::http::limits;
-use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
 use crate::wire::guild;
 
-pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
+pub async fn list(caller: InGuild) -> Result<HttpResponse, ApiError> {
+    let access = caller.access;
+    let mut conn = caller.conn.get().await?;
+    let channels = Channel::of_guilds(&mut conn, &[access.guild.id]).await?;
     let ids: Vec<i64> = channels.iter().map(|c| c.id).collect();
     let overwrites = OverwriteRow::of_channels(&mut conn, &ids).await?;
     let visible: Vec<_> = channels
@@ -77,16 +69,14 @@ const CREATABLE: [i32; 5] = [
 
 pub async fn create(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<String>,
     Json(body): Json<CreateChannel>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    ApiError::require(session.user.rights, rights::CREATE_CHANNELS)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
+    let access = &caller.access;
+    ApiError::require(caller.session.user.rights, rights::CREATE_CHANNELS)?;
     access.require(bits::MANAGE_CHANNELS)?;
+    let guild_id = access.guild.id;
     let channel_kind = i32::try_from(body.kind.unwrap_or(0)).unwrap_or(-1);
     if !CREATABLE.contains(&channel_kind) {
         return Err(FormErrors::field(
@@ -100,6 +90,7 @@ pub async fn create(
     if let Some(topic) = &body.topic {
         limits::channel_topic(topic)?;
     }
+    let mut conn = caller.conn.get().await?;
     let existing = Channel::of_guilds(&mut conn, &[guild_id]).await?;
     if u64::try_from(existing.len()).unwrap_or(u64::MAX) >= state.config().limits.guild_max_channels
     {
@@ -147,38 +138,52 @@ pub async fn create(
     // The channel is new: what the creator holds guild-wide is what they may hand out in it.
     require_grantable(access.permissions(), &overwrites)?;
     let body = guild::channel(&channel, &overwrites);
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::CHANNEL_CREATE,
-            Some(channel.id),
-        )
-        .changes(changes(None, Some(&body), CHANNEL_NOISE));
-    conn.transaction(async |conn| {
-        channel.insert(conn).await?;
-        OverwriteRow::replace(conn, channel.id, &overwrites).await?;
-        entry.write(conn).await
-    })
-    .await?;
-    state.audit_logged(&entry)?;
-    let change = StateChange::Channel {
-        channel_id: channel.id,
-        overwrites: overwrites.iter().map(OverwriteRow::overwrite).collect(),
-    };
-    state.guild_event(
-        guild_id,
-        EventName::ChannelCreate,
-        &body,
-        Audience::Channel(channel.id),
-        vec![change],
-    )?;
+    let mut change = Change::new(&state);
+    change.audit(
+        audit
+            .entry(
+                &state,
+                guild_id,
+                caller.session.user.id,
+                action::CHANNEL_CREATE,
+                Some(channel.id),
+            )
+            .changes(changes(None, Some(&body), CHANNEL_NOISE)),
+    );
+    change.emit(Event::ChannelCreate(in_guild(
+        &channel,
+        &overwrites,
+        body.clone(),
+    )));
+    change
+        .commit(&mut conn, async |conn| {
+            channel.insert(conn).await?;
+            Ok(OverwriteRow::replace(conn, channel.id, &overwrites).await?)
+        })
+        .await?;
     Ok(HttpResponse::Created().json(body))
 }
 
 /// What a channel's audit log changes leave out (not settings).
 pub const CHANNEL_NOISE: &[&str] = &["last_message_id", "last_pin_timestamp", "rtc_region"];
+
+/// A guild channel's event, with its overwrites (of it, or of several channels) for the guild
+/// actor.
+fn in_guild(
+    channel: &Channel,
+    overwrites: &[OverwriteRow],
+    body: serde_json::Value,
+) -> ChannelChange {
+    ChannelChange {
+        scope: ChannelScope {
+            guild_id: channel.guild_id,
+            channel_id: channel.id,
+            recipients: Vec::new(),
+        },
+        overwrites: OverwriteRow::of_channel(overwrites, channel.id),
+        channel: body,
+    }
+}
 
 fn clamp(value: Option<i64>, low: i64, high: i64) -> Option<i32> {
     value.and_then(|v| i32::try_from(v.clamp(low, high)).ok())
@@ -197,15 +202,12 @@ pub struct Move {
 /// `PATCH /guilds/{guild_id}/channels`: new positions (and parents) for several channels.
 pub async fn reorder(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InGuild,
     Json(moves): Json<Vec<Move>>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    access.require(bits::MANAGE_CHANNELS)?;
-    let mut channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
+    caller.access.require(bits::MANAGE_CHANNELS)?;
+    let mut conn = caller.conn.get().await?;
+    let mut channels = Channel::of_guilds(&mut conn, &[caller.access.guild.id]).await?;
     let categories: Vec<i64> = channels
         .iter()
         .filter(|c| c.kind == kind::GUILD_CATEGORY)
@@ -239,24 +241,20 @@ pub async fn reorder(
         }
         moved.push(channel.clone());
     }
-    conn.transaction(async |conn| {
-        for channel in &moved {
-            channel.save(conn).await?;
-        }
-        Ok::<_, diesel::result::Error>(())
-    })
-    .await?;
     let ids: Vec<i64> = moved.iter().map(|c| c.id).collect();
     let overwrites = OverwriteRow::of_channels(&mut conn, &ids).await?;
+    let mut change = Change::new(&state);
     for channel in &moved {
         let body = guild::channel(channel, &overwrites);
-        state.guild_event(
-            guild_id,
-            EventName::ChannelUpdate,
-            &body,
-            Audience::Channel(channel.id),
-            Vec::new(),
-        )?;
+        change.emit(Event::ChannelUpdate(in_guild(channel, &overwrites, body)));
     }
+    change
+        .commit(&mut conn, async |conn| {
+            for channel in &moved {
+                channel.save(conn).await?;
+            }
+            Ok(())
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,26 +4,21 @@
 //! GUILD_EMOJIS_UPDATE with the whole list) is in `expressions.rs`.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
 use chrono::Utc;
-use diesel::QueryResult;
-use diesel_async::AsyncConnection;
-use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::Value;
-use spacebar_actors::EventName;
 
-use super::expressions::{self, Expression};
+use super::expressions::{self, stored_in, Expression};
 use crate::audit::{action, Audit};
 use crate::db::emojis::Emoji;
 use crate::db::users::User;
-use crate::db::Connection;
+use crate::events::Event;
 use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::server::AppState;
 use crate::storage::Key;
 use crate::wire::expression;
@@ -40,16 +35,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 impl Expression for Emoji {
     const UNKNOWN: Unknown = Unknown::Emoji;
-    const EVENT: EventName = EventName::GuildEmojisUpdate;
-    const LIST_FIELD: &'static str = "emojis";
-    const PATH_ID: &'static str = "emoji_id";
+    type Path = path::Emoji;
+    const CREATE_ACTION: i32 = action::EMOJI_CREATE;
     const UPDATE_ACTION: i32 = action::EMOJI_UPDATE;
     const DELETE_ACTION: i32 = action::EMOJI_DELETE;
     const UNAUDITED: &'static [&'static str] =
         &["require_colons", "managed", "animated", "available"];
 
-    fn creator(&self) -> Option<i64> {
-        self.user_id
+    fn event(guild_id: i64, emojis: Vec<Value>) -> Event {
+        Event::GuildEmojisUpdate { guild_id, emojis }
     }
 
     fn render(&self, creator: Option<&User>) -> Value {
@@ -60,25 +54,7 @@ impl Expression for Emoji {
         Key::emoji(id)
     }
 
-    fn of_guild(conn: &mut Connection, guild_id: i64) -> BoxFuture<'_, QueryResult<Vec<Self>>> {
-        Box::pin(Emoji::of_guild(conn, guild_id))
-    }
-
-    fn find(
-        conn: &mut Connection,
-        guild_id: i64,
-        id: i64,
-    ) -> BoxFuture<'_, QueryResult<Option<Self>>> {
-        Box::pin(Emoji::find(conn, guild_id, id))
-    }
-
-    fn save<'c>(&'c self, conn: &'c mut Connection) -> BoxFuture<'c, QueryResult<()>> {
-        Box::pin(Emoji::save(self, conn))
-    }
-
-    fn delete(conn: &mut Connection, guild_id: i64, id: i64) -> BoxFuture<'_, QueryResult<bool>> {
-        Box::pin(Emoji::delete(conn, guild_id, id))
-    }
+    stored_in!(Emoji);
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,17 +67,16 @@ pub struct CreateEmoji {
 
 async fn create(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<String>,
     Json(body): Json<CreateEmoji>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    expressions::require_create(&access)?;
+    let access = &caller.access;
+    expressions::require_create(access)?;
     let name = check_name(&body.name)?;
-    let roles = known_roles(&access, body.roles);
+    let roles = known_roles(access, body.roles);
+    let guild_id = access.guild.id;
+    let mut conn = caller.conn.get().await?;
     let count = Emoji::of_guild(&mut conn, guild_id).await?.len();
     if u64::try_from(count).unwrap_or(u64::MAX) >= state.config().limits.guild_max_emojis {
         return Err(ApiError::Plain {
@@ -120,36 +95,14 @@ async fn create(
         id: emoji_id,
         guild_id,
         name,
-        user_id: Some(session.user.id),
+        user_id: Some(caller.session.user.id),
         animated: info.animated,
         available: true,
         roles,
         created_at: Utc::now(),
     };
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::EMOJI_CREATE,
-            Some(emoji_id),
-        )
-        .changes(expressions::audit_changes(None, Some(&emoji)));
-    let saved = conn
-        .transaction(async |conn| {
-            emoji.insert(conn).await?;
-            entry.write(conn).await
-        })
-        .await;
-    if let Err(error) = saved {
-        if let Some(key) = Key::emoji(emoji_id) {
-            state.cdn.remove(&key).await;
-        }
-        return Err(error.into());
-    }
-    state.audit_logged(&entry)?;
-    expressions::publish::<Emoji>(&state, &mut conn, guild_id).await?;
-    Ok(HttpResponse::Created().json(expression::emoji(&emoji, Some(&session.user))))
+    expressions::insert(&state, &mut conn, audit, caller.session.user.id, &emoji).await?;
+    Ok(HttpResponse::Created().json(expression::emoji(&emoji, Some(&caller.session.user))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,16 +114,16 @@ pub struct ModifyEmoji {
 
 async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String)>,
+    emoji_id: Id<path::Emoji>,
     Json(body): Json<ModifyEmoji>,
 ) -> Result<HttpResponse, ApiError> {
     expressions::modify(
         &state,
-        session.user.id,
+        caller,
         audit,
-        &path,
+        emoji_id,
         |access, emoji: &mut Emoji| {
             if let Some(name) = body.name {
                 emoji.name = check_name(&name)?;

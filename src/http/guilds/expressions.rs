@@ -7,56 +7,110 @@
 //! Permissions: creating needs CREATE_GUILD_EXPRESSIONS or MANAGE_GUILD_EXPRESSIONS; changing
 //! or deleting one needs MANAGE_GUILD_EXPRESSIONS, or CREATE_GUILD_EXPRESSIONS for one's own.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel::QueryResult;
-use diesel_async::AsyncConnection;
 use futures_util::future::BoxFuture;
-use serde_json::{json, Value};
-use spacebar_actors::guild::Audience;
-use spacebar_actors::EventName;
+use serde_json::Value;
 
 use crate::audit::{changes, Audit, Entry};
 use crate::db::users::User;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
+use crate::events::{Change, Event};
 use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
-use crate::http::snowflake;
+use crate::http::extractors::{Id, InGuild, Segment};
 use crate::permissions::bits;
 use crate::server::AppState;
 use crate::storage::Key;
-use crate::wire::guild::id;
 
 /// A kind of guild expression: its table, its wire shape and its names.
 pub(super) trait Expression: Clone + Send + Sync + Sized + 'static {
     /// The error for a missing one (10014 Unknown Emoji, 10060 Unknown Sticker).
     const UNKNOWN: Unknown;
-    /// The event sent with the whole list after every change, and the list's field in it.
-    const EVENT: EventName;
-    const LIST_FIELD: &'static str;
-    /// The id's name in the route (`emoji_id`), for its error.
-    const PATH_ID: &'static str;
+    /// The segment of its routes that names one (`{emoji_id}`).
+    type Path: Segment;
+    const CREATE_ACTION: i32;
     const UPDATE_ACTION: i32;
     const DELETE_ACTION: i32;
     /// Fields of the wire shape that audit log changes leave out.
     const UNAUDITED: &'static [&'static str];
 
-    fn creator(&self) -> Option<i64>;
+    /// The event that tells the guild its whole `list` after every change.
+    fn event(guild_id: i64, list: Vec<Value>) -> Event;
     fn render(&self, creator: Option<&User>) -> Value;
     /// Where its image is stored.
     fn key(id: i64) -> Option<Key>;
 
+    fn id(&self) -> i64;
+    fn guild_id(&self) -> i64;
+    fn creator(&self) -> Option<i64>;
     fn of_guild(conn: &mut Connection, guild_id: i64) -> BoxFuture<'_, QueryResult<Vec<Self>>>;
     fn find(
         conn: &mut Connection,
         guild_id: i64,
         id: i64,
     ) -> BoxFuture<'_, QueryResult<Option<Self>>>;
+    fn insert<'c>(&'c self, conn: &'c mut Connection) -> BoxFuture<'c, QueryResult<()>>;
     fn save<'c>(&'c self, conn: &'c mut Connection) -> BoxFuture<'c, QueryResult<()>>;
     /// Whether there was such a one.
     fn delete(conn: &mut Connection, guild_id: i64, id: i64) -> BoxFuture<'_, QueryResult<bool>>;
 }
+
+/// The half of [`Expression`] both tables share: their fields and queries go by the same names.
+macro_rules! stored_in {
+    ($table:ident) => {
+        fn id(&self) -> i64 {
+            self.id
+        }
+
+        fn guild_id(&self) -> i64 {
+            self.guild_id
+        }
+
+        fn creator(&self) -> Option<i64> {
+            self.user_id
+        }
+
+        fn of_guild(
+            conn: &mut crate::db::Connection,
+            guild_id: i64,
+        ) -> futures_util::future::BoxFuture<'_, diesel::QueryResult<Vec<Self>>> {
+            Box::pin($table::of_guild(conn, guild_id))
+        }
+
+        fn find(
+            conn: &mut crate::db::Connection,
+            guild_id: i64,
+            id: i64,
+        ) -> futures_util::future::BoxFuture<'_, diesel::QueryResult<Option<Self>>> {
+            Box::pin($table::find(conn, guild_id, id))
+        }
+
+        fn insert<'c>(
+            &'c self,
+            conn: &'c mut crate::db::Connection,
+        ) -> futures_util::future::BoxFuture<'c, diesel::QueryResult<()>> {
+            Box::pin($table::insert(self, conn))
+        }
+
+        fn save<'c>(
+            &'c self,
+            conn: &'c mut crate::db::Connection,
+        ) -> futures_util::future::BoxFuture<'c, diesel::QueryResult<()>> {
+            Box::pin($table::save(self, conn))
+        }
+
+        fn delete(
+            conn: &mut crate::db::Connection,
+            guild_id: i64,
+            id: i64,
+        ) -> futures_util::future::BoxFuture<'_, diesel::QueryResult<bool>> {
+            Box::pin($table::delete(conn, guild_id, id))
+        }
+    };
+}
+pub(super) use stored_in;
 
 /// The guild's expressions of one kind, with their creators.
 pub async fn rendered<E: Expression>(
@@ -72,27 +126,17 @@ pub async fn rendered<E: Expression>(
         .collect())
 }
 
-pub(super) async fn list<E: Expression>(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    Ok(HttpResponse::Ok().json(rendered::<E>(&mut conn, guild_id).await?))
+pub(super) async fn list<E: Expression>(caller: InGuild) -> Result<HttpResponse, ApiError> {
+    let mut conn = caller.conn.get().await?;
+    Ok(HttpResponse::Ok().json(rendered::<E>(&mut conn, caller.access.guild.id).await?))
 }
 
 pub(super) async fn get<E: Expression>(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
+    caller: InGuild,
+    expression_id: Id<E::Path>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let expression_id = snowflake(E::PATH_ID, &path.1)?;
-    let mut conn = state.pool.get().await?;
-    GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let expression = E::find(&mut conn, guild_id, expression_id)
+    let mut conn = caller.conn.get().await?;
+    let expression = E::find(&mut conn, caller.access.guild.id, expression_id.get())
         .await?
         .ok_or(ApiError::Unknown(E::UNKNOWN))?;
     let creator = match expression.creator() {
@@ -111,108 +155,143 @@ pub(super) fn require_create(access: &GuildAccess) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The expression, if the caller may change it (50013 otherwise, 10014/10060 if missing).
-async fn changeable<E: Expression>(
+/// An expression the caller may change (50013 otherwise, 10014/10060 if missing), with what
+/// changing it needs.
+struct Changeable<E> {
+    user_id: i64,
+    access: GuildAccess,
+    conn: Pooled,
+    expression: E,
+}
+
+impl<E: Expression> Changeable<E> {
+    async fn load(caller: InGuild, expression_id: Id<E::Path>) -> Result<Self, ApiError> {
+        let access = caller.access;
+        let permissions = access.permissions();
+        let manage = permissions & bits::MANAGE_GUILD_EXPRESSIONS != 0;
+        if !manage && permissions & bits::CREATE_GUILD_EXPRESSIONS == 0 {
+            return Err(ApiError::MissingPermissions);
+        }
+        let mut conn = caller.conn.get().await?;
+        let expression = E::find(&mut conn, access.guild.id, expression_id.get())
+            .await?
+            .ok_or(ApiError::Unknown(E::UNKNOWN))?;
+        if !manage && expression.creator() != Some(access.member.user_id) {
+            return Err(ApiError::MissingPermissions);
+        }
+        Ok(Self {
+            user_id: caller.session.user.id,
+            access,
+            conn,
+            expression,
+        })
+    }
+}
+
+/// POST, once the image is stored: saves the new one with its audit entry and tells the guild;
+/// if the save fails, the image goes again.
+pub(super) async fn insert<E: Expression>(
+    state: &AppState,
     conn: &mut Connection,
-    access: &GuildAccess,
-    expression_id: i64,
-) -> Result<E, ApiError> {
-    let permissions = access.permissions();
-    let manage = permissions & bits::MANAGE_GUILD_EXPRESSIONS != 0;
-    if !manage && permissions & bits::CREATE_GUILD_EXPRESSIONS == 0 {
-        return Err(ApiError::MissingPermissions);
+    audit: Audit,
+    user_id: i64,
+    expression: &E,
+) -> Result<(), ApiError> {
+    let mut change = Change::new(state);
+    change.audit(Step::Created(expression).entry(state, audit, user_id));
+    let saved = change
+        .commit(conn, async |conn| Ok(expression.insert(conn).await?))
+        .await;
+    if let Err(error) = saved {
+        if let Some(key) = E::key(expression.id()) {
+            state.cdn.remove(&key).await;
+        }
+        return Err(error);
     }
-    let expression = E::find(conn, access.guild.id, expression_id)
-        .await?
-        .ok_or(ApiError::Unknown(E::UNKNOWN))?;
-    if !manage && expression.creator() != Some(access.member.user_id) {
-        return Err(ApiError::MissingPermissions);
-    }
-    Ok(expression)
+    publish::<E>(&mut change, conn, expression.guild_id()).await
 }
 
 /// PATCH: `apply` makes the change the body asks for (or a 400); the rest is shared.
 pub(super) async fn modify<E: Expression>(
     state: &AppState,
-    user_id: i64,
+    caller: InGuild,
     audit: Audit,
-    path: &(String, String),
+    expression_id: Id<E::Path>,
     apply: impl FnOnce(&GuildAccess, &mut E) -> Result<(), ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let expression_id = snowflake(E::PATH_ID, &path.1)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, user_id).await?;
-    let mut expression: E = changeable(&mut conn, &access, expression_id).await?;
-    let before = expression.clone();
-    apply(&access, &mut expression)?;
-    let entry = audit
-        .entry(
-            state,
-            guild_id,
-            user_id,
-            E::UPDATE_ACTION,
-            Some(expression_id),
-        )
-        .changes(audit_changes(Some(&before), Some(&expression)));
-    conn.transaction(async |conn| {
-        expression.save(conn).await?;
-        entry.write(conn).await
-    })
-    .await?;
-    state.audit_logged(&entry)?;
-    publish::<E>(state, &mut conn, guild_id).await?;
-    Ok(HttpResponse::Ok().json(expression.render(None)))
+    let Changeable {
+        user_id,
+        access,
+        mut conn,
+        expression: before,
+    } = Changeable::<E>::load(caller, expression_id).await?;
+    let mut after = before.clone();
+    apply(&access, &mut after)?;
+    let mut change = Change::new(state);
+    let step = Step::Changed {
+        before: &before,
+        after: &after,
+    };
+    change.audit(step.entry(state, audit, user_id));
+    change
+        .commit(&mut conn, async |conn| Ok(after.save(conn).await?))
+        .await?;
+    publish::<E>(&mut change, &mut conn, access.guild.id).await?;
+    Ok(HttpResponse::Ok().json(after.render(None)))
 }
 
 pub(super) async fn delete<E: Expression>(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String)>,
+    expression_id: Id<E::Path>,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path.0)?;
-    let expression_id = snowflake(E::PATH_ID, &path.1)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let expression: E = changeable(&mut conn, &access, expression_id).await?;
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            E::DELETE_ACTION,
-            Some(expression_id),
-        )
-        .changes(audit_changes(Some(&expression), None));
-    let deleted = Entry::with_deletion(std::slice::from_ref(&entry), &mut conn, |conn| {
-        E::delete(conn, guild_id, expression_id)
-    })
-    .await?;
-    if !deleted {
-        return Err(ApiError::Unknown(E::UNKNOWN));
-    }
-    state.audit_logged(&entry)?;
-    if let Some(key) = E::key(expression_id) {
-        state.cdn.remove(&key).await;
-    }
-    publish::<E>(&state, &mut conn, guild_id).await?;
+    let mut target = Changeable::<E>::load(caller, expression_id).await?;
+    let (guild_id, id) = (target.access.guild.id, target.expression.id());
+    let mut change = Change::new(&state);
+    change.audit(Step::Deleted(&target.expression).entry(&state, audit, target.user_id));
+    change.remove_files(E::key(id));
+    change
+        .commit(&mut target.conn, async |conn| {
+            // Deleted meanwhile by another request: no entry, nothing to tell.
+            match E::delete(conn, guild_id, id).await? {
+                true => Ok(()),
+                false => Err(ApiError::Unknown(E::UNKNOWN)),
+            }
+        })
+        .await?;
+    publish::<E>(&mut change, &mut target.conn, guild_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// GUILD_EMOJIS_UPDATE `{guild_id, emojis}` (or the stickers') to the guild.
-pub(super) async fn publish<E: Expression>(
-    state: &AppState,
+/// After the commit: GUILD_EMOJIS_UPDATE `{guild_id, emojis}` (or the stickers') to the guild.
+async fn publish<E: Expression>(
+    change: &mut Change<'_>,
     conn: &mut Connection,
     guild_id: i64,
 ) -> Result<(), ApiError> {
-    let mut data = json!({ "guild_id": id(guild_id) });
-    data[E::LIST_FIELD] = rendered::<E>(conn, guild_id).await?.into();
-    state.guild_event(guild_id, E::EVENT, &data, Audience::Guild, Vec::new())
+    change.emit(E::event(guild_id, rendered::<E>(conn, guild_id).await?));
+    Ok(())
 }
 
-/// An expression's audit log changes.
-pub(super) fn audit_changes<E: Expression>(old: Option<&E>, new: Option<&E>) -> Vec<Value> {
-    let (old, new) = (old.map(|e| e.render(None)), new.map(|e| e.render(None)));
-    changes(old.as_ref(), new.as_ref(), E::UNAUDITED)
+/// What a write did to one expression, for its audit log entry.
+enum Step<'a, E> {
+    Created(&'a E),
+    Changed { before: &'a E, after: &'a E },
+    Deleted(&'a E),
+}
+
+impl<E: Expression> Step<'_, E> {
+    /// Its audit log entry by `user_id`, with the fields that changed.
+    fn entry(self, state: &AppState, audit: Audit, user_id: i64) -> Entry {
+        let (action, about, old, new) = match self {
+            Step::Created(new) => (E::CREATE_ACTION, new, None, Some(new)),
+            Step::Changed { before, after } => (E::UPDATE_ACTION, after, Some(before), Some(after)),
+            Step::Deleted(old) => (E::DELETE_ACTION, old, Some(old), None),
+        };
+        let (old, new) = (old.map(|e| e.render(None)), new.map(|e| e.render(None)));
+        audit
+            .entry(state, about.guild_id(), user_id, action, Some(about.id()))
+            .changes(changes(old.as_ref(), new.as_ref(), E::UNAUDITED))
+    }
 }

@@ -141,7 +141,7 @@ pub async fn modify(
                 }
             }
         }
-        Ok(())
+        Ok::<_, ApiError>(())
     };
     let ((), mut conn) = state.unheld(conn, store).await?;
     let (before, after) = (
@@ -158,7 +158,7 @@ pub async fn modify(
         )
         .changes(diff(Some(&before), Some(&after), &[]));
     let saved = match failed {
-        Some(error) => Err(error),
+        Some(error) => Err(ApiError::from(error)),
         None => conn
             .transaction(async |conn| {
                 changed.save(conn).await?;

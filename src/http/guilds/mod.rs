@@ -25,6 +25,12 @@ mod widget;
 
 use actix_web::web;
 
+use crate::db::Pooled;
+use crate::http::access::GuildAccess;
+use crate::http::error::ApiError;
+use crate::http::extractors::InGuild;
+use crate::permissions::bits;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before `/guilds/{guild_id}/…`, which would take `templates` for a guild id.
     cfg.route("/guilds/templates/{code}", web::get().to(templates::get))
@@ -92,4 +98,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/guilds/{guild_id}/widget.json",
         web::get().to(widget::public),
     );
+}
+
+/// The caller's access and connection once MANAGE_GUILD is checked: the guild settings' routes
+/// (invites, templates, widget, welcome screen).
+async fn managed(caller: InGuild) -> Result<(GuildAccess, Pooled), ApiError> {
+    caller.access.require(bits::MANAGE_GUILD)?;
+    Ok((caller.access, caller.conn.get().await?))
 }

@@ -4,29 +4,23 @@
 //! GUILD_STICKERS_UPDATE with the whole list) is in `expressions.rs`.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
-use diesel::QueryResult;
-use diesel_async::AsyncConnection;
-use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
-use spacebar_actors::EventName;
 
-use super::expressions::{self, Expression};
+use super::expressions::{self, stored_in, Expression};
 use crate::audit::{action, Audit};
 use crate::cdn::imaging::Format;
 use crate::db::stickers::{format, Sticker};
 use crate::db::users::User;
-use crate::db::Connection;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
+use crate::events::Event;
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::server::AppState;
 use crate::storage::Key;
 use crate::wire::expression;
@@ -46,16 +40,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 impl Expression for Sticker {
     const UNKNOWN: Unknown = Unknown::Sticker;
-    const EVENT: EventName = EventName::GuildStickersUpdate;
-    const LIST_FIELD: &'static str = "stickers";
-    const PATH_ID: &'static str = "sticker_id";
+    type Path = path::Sticker;
+    const CREATE_ACTION: i32 = action::STICKER_CREATE;
     const UPDATE_ACTION: i32 = action::STICKER_UPDATE;
     const DELETE_ACTION: i32 = action::STICKER_DELETE;
     /// Discord lists name, tags, description, format and availability.
     const UNAUDITED: &'static [&'static str] = &["type"];
 
-    fn creator(&self) -> Option<i64> {
-        self.user_id
+    fn event(guild_id: i64, stickers: Vec<Value>) -> Event {
+        Event::GuildStickersUpdate { guild_id, stickers }
     }
 
     fn render(&self, creator: Option<&User>) -> Value {
@@ -66,25 +59,7 @@ impl Expression for Sticker {
         Key::sticker(id)
     }
 
-    fn of_guild(conn: &mut Connection, guild_id: i64) -> BoxFuture<'_, QueryResult<Vec<Self>>> {
-        Box::pin(Sticker::of_guild(conn, guild_id))
-    }
-
-    fn find(
-        conn: &mut Connection,
-        guild_id: i64,
-        id: i64,
-    ) -> BoxFuture<'_, QueryResult<Option<Self>>> {
-        Box::pin(Sticker::find(conn, guild_id, id))
-    }
-
-    fn save<'c>(&'c self, conn: &'c mut Connection) -> BoxFuture<'c, QueryResult<()>> {
-        Box::pin(Sticker::save(self, conn))
-    }
-
-    fn delete(conn: &mut Connection, guild_id: i64, id: i64) -> BoxFuture<'_, QueryResult<bool>> {
-        Box::pin(Sticker::delete(conn, guild_id, id))
-    }
+    stored_in!(Sticker);
 }
 
 /// The parts of a sticker upload.
@@ -114,7 +89,7 @@ async fn read_form(
                 return Err(if name == "file" {
                     crate::cdn::check_size("file", limit + 1, limit)
                         .err()
-                        .unwrap_or(ApiError::TooLarge)
+                        .map_or(ApiError::TooLarge, ApiError::from)
                 } else {
                     ApiError::TooLarge
                 });
@@ -136,18 +111,13 @@ async fn read_form(
 async fn create(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    // Permission first, then the file, with no connection held while the client sends it.
-    {
-        let mut conn = state.pool.get().await?;
-        let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-        expressions::require_create(&access)?;
-    }
+    let guild_id = caller.access.guild.id;
+    // Permission first, then the file (the extractor holds no connection while it comes).
+    expressions::require_create(&caller.access)?;
     let form = read_form(&req, payload, state.cdn.config.max_sticker_bytes).await?;
     let mut errors = FormErrors::default();
     let name = form.name.unwrap_or_default();
@@ -173,7 +143,7 @@ async fn create(
         }
     };
     errors.into_result()?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = caller.conn.get().await?;
     if Sticker::of_guild(&mut conn, guild_id).await?.len() >= MAX_STICKERS {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
@@ -189,7 +159,7 @@ async fn create(
         tags: form.tags.unwrap_or_default(),
         format_type,
         available: true,
-        user_id: Some(session.user.id),
+        user_id: Some(caller.session.user.id),
         created_at: Utc::now(),
     };
     let key = Key::sticker(sticker.id).ok_or(ApiError::Unknown(Unknown::Sticker))?;
@@ -197,28 +167,8 @@ async fn create(
     let ((), mut conn) = state
         .unheld(conn, async { put.await.map_err(ApiError::internal) })
         .await?;
-    let entry = audit
-        .entry(
-            &state,
-            guild_id,
-            session.user.id,
-            action::STICKER_CREATE,
-            Some(sticker.id),
-        )
-        .changes(expressions::audit_changes(None, Some(&sticker)));
-    let saved = conn
-        .transaction(async |conn| {
-            sticker.insert(conn).await?;
-            entry.write(conn).await
-        })
-        .await;
-    if let Err(error) = saved {
-        state.cdn.remove(&key).await;
-        return Err(error.into());
-    }
-    state.audit_logged(&entry)?;
-    expressions::publish::<Sticker>(&state, &mut conn, guild_id).await?;
-    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, Some(&session.user))))
+    expressions::insert(&state, &mut conn, audit, caller.session.user.id, &sticker).await?;
+    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, Some(&caller.session.user))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,16 +180,16 @@ pub struct ModifySticker {
 
 async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    caller: InGuild,
     audit: Audit,
-    path: Path<(String, String)>,
+    sticker_id: Id<path::Sticker>,
     Json(body): Json<ModifySticker>,
 ) -> Result<HttpResponse, ApiError> {
     expressions::modify(
         &state,
-        session.user.id,
+        caller,
         audit,
-        &path,
+        sticker_id,
         |_, sticker: &mut Sticker| {
             let mut errors = FormErrors::default();
             check_fields(

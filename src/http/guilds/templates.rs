@@ -17,10 +17,11 @@ use super::template_source::Source;
 use crate::db::channels::{Channel, OverwriteRow};
 use crate::db::guild_templates::Template;
 use crate::db::users::User;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
 use crate::http::access::GuildAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
+use crate::http::extractors::InGuild;
 use crate::http::json::Json;
 use crate::rights;
 use crate::server::AppState;
@@ -89,28 +90,28 @@ async fn source_of(conn: &mut Connection, access: &GuildAccess) -> Result<Value,
     Source::of(&access.guild, &access.roles, &channels, &overwrites).to_json()
 }
 
+/// The `{code}` of `/guilds/{guild_id}/templates/{code}`.
+#[derive(Debug, Deserialize)]
+pub struct CodePath {
+    code: String,
+}
+
 /// The caller's guild and its template that `/guilds/{guild_id}/templates/{code}` names
 /// (10057 if it has no such one), once MANAGE_GUILD is checked.
 async fn managed_template(
-    conn: &mut Connection,
-    (guild_id, code): &(String, String),
-    user_id: i64,
-) -> Result<(GuildAccess, Template), ApiError> {
-    let access = GuildAccess::managed(conn, guild_id, user_id).await?;
-    let template = Template::find(conn, code)
+    caller: InGuild,
+    code: &str,
+) -> Result<(GuildAccess, Pooled, Template), ApiError> {
+    let (access, mut conn) = super::managed(caller).await?;
+    let template = Template::find(&mut conn, code)
         .await?
         .filter(|t| t.guild_id == access.guild.id)
         .ok_or_else(unknown_template)?;
-    Ok((access, template))
+    Ok((access, conn, template))
 }
 
-pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::managed(&mut conn, &path, session.user.id).await?;
+pub async fn list(caller: InGuild) -> Result<HttpResponse, ApiError> {
+    let (access, mut conn) = super::managed(caller).await?;
     let mut templates = Vec::new();
     for template in Template::of_guild(&mut conn, access.guild.id).await? {
         templates.push(wire(&mut conn, &template).await?);
@@ -152,9 +153,7 @@ impl TemplateBody {
 }
 
 pub async fn create(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InGuild,
     Json(body): Json<TemplateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(name) = body.name.as_deref().map(str::trim) else {
@@ -163,8 +162,8 @@ pub async fn create(
         );
     };
     body.check()?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::managed(&mut conn, &path, session.user.id).await?;
+    let user_id = caller.session.user.id;
+    let (access, mut conn) = super::managed(caller).await?;
     let now = Utc::now();
     let template = Template {
         code: Alphanumeric.sample_string(&mut rand::rng(), CODE_LENGTH),
@@ -172,7 +171,7 @@ pub async fn create(
         name: name.to_string(),
         description: body.description.clone().flatten(),
         usage_count: 0,
-        creator_id: Some(session.user.id),
+        creator_id: Some(user_id),
         created_at: now,
         updated_at: now,
         source: source_of(&mut conn, &access).await?,
@@ -188,13 +187,8 @@ pub async fn create(
 }
 
 /// `PUT`: the template now describes the guild as it is.
-pub async fn sync(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let (access, mut template) = managed_template(&mut conn, &path, session.user.id).await?;
+pub async fn sync(caller: InGuild, path: Path<CodePath>) -> Result<HttpResponse, ApiError> {
+    let (access, mut conn, mut template) = managed_template(caller, &path.code).await?;
     template.source = source_of(&mut conn, &access).await?;
     template.updated_at = Utc::now();
     template.save(&mut conn).await?;
@@ -202,14 +196,12 @@ pub async fn sync(
 }
 
 pub async fn modify(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
+    caller: InGuild,
+    path: Path<CodePath>,
     Json(body): Json<TemplateBody>,
 ) -> Result<HttpResponse, ApiError> {
     body.check()?;
-    let mut conn = state.pool.get().await?;
-    let (_, mut template) = managed_template(&mut conn, &path, session.user.id).await?;
+    let (_, mut conn, mut template) = managed_template(caller, &path.code).await?;
     if let Some(name) = body.name {
         template.name = name.trim().to_string();
     }
@@ -221,13 +213,8 @@ pub async fn modify(
     Ok(HttpResponse::Ok().json(wire(&mut conn, &template).await?))
 }
 
-pub async fn delete(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let (_, template) = managed_template(&mut conn, &path, session.user.id).await?;
+pub async fn delete(caller: InGuild, path: Path<CodePath>) -> Result<HttpResponse, ApiError> {
+    let (_, mut conn, template) = managed_template(caller, &path.code).await?;
     Template::delete(&mut conn, &template.code).await?;
     Ok(HttpResponse::Ok().json(wire(&mut conn, &template).await?))
 }

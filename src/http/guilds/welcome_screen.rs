@@ -3,20 +3,16 @@
 //! description holds at most 140 characters, the list at most 5 channels of the guild, each
 //! described in at most 50, with an emoji name of at most 32.
 
-use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::db::channels::Channel;
 use crate::db::guild_welcome_screens::WelcomeScreen;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
+use crate::http::extractors::InGuild;
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::permissions::bits;
-use crate::server::AppState;
 
 const MAX_DESCRIPTION: usize = 140;
 const MAX_CHANNELS: usize = 5;
@@ -24,17 +20,11 @@ const MAX_CHANNEL_DESCRIPTION: usize = 50;
 /// An emoji's name, as Discord bounds it.
 const MAX_EMOJI_NAME: usize = 32;
 
-pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = GuildAccess::load(&mut conn, guild_id, session.user.id).await?;
-    let screen = WelcomeScreen::of_guild(&mut conn, guild_id).await?;
+pub async fn get(caller: InGuild) -> Result<HttpResponse, ApiError> {
+    let mut conn = caller.conn.get().await?;
+    let screen = WelcomeScreen::of_guild(&mut conn, caller.access.guild.id).await?;
     if !screen.enabled {
-        access.require(bits::MANAGE_GUILD)?;
+        caller.access.require(bits::MANAGE_GUILD)?;
     }
     Ok(HttpResponse::Ok().json(wire(&screen)))
 }
@@ -69,16 +59,11 @@ pub struct WelcomeChannel {
 }
 
 pub async fn patch(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InGuild,
     Json(body): Json<PatchScreen>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let guild_id = GuildAccess::managed(&mut conn, &path, session.user.id)
-        .await?
-        .guild
-        .id;
+    let (access, mut conn) = super::managed(caller).await?;
+    let guild_id = access.guild.id;
     let mut screen = WelcomeScreen::of_guild(&mut conn, guild_id).await?;
     let mut errors = FormErrors::default();
     if let Some(description) = body.description {

@@ -4,7 +4,7 @@
 //! it is off). Online members are not listed: no presence leaves the gateway here.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,11 +13,9 @@ use crate::db::channels::{kind, Channel, OverwriteRow};
 use crate::db::guild_widgets::Widget;
 use crate::db::guilds::Guild;
 use crate::db::roles::Role;
-use crate::http::access::GuildAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::permissions::{bits, Member as Rank};
 use crate::server::AppState;
 use crate::wire::guild::{id, opt_id};
@@ -26,17 +24,9 @@ fn settings(widget: &Widget) -> Value {
     json!({ "enabled": widget.enabled, "channel_id": opt_id(widget.channel_id) })
 }
 
-pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let guild_id = GuildAccess::managed(&mut conn, &path, session.user.id)
-        .await?
-        .guild
-        .id;
-    let widget = Widget::of_guild(&mut conn, guild_id).await?;
+pub async fn get(caller: InGuild) -> Result<HttpResponse, ApiError> {
+    let (access, mut conn) = super::managed(caller).await?;
+    let widget = Widget::of_guild(&mut conn, access.guild.id).await?;
     Ok(HttpResponse::Ok().json(settings(&widget)))
 }
 
@@ -48,16 +38,11 @@ pub struct PatchWidget {
 }
 
 pub async fn patch(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InGuild,
     Json(body): Json<PatchWidget>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let guild_id = GuildAccess::managed(&mut conn, &path, session.user.id)
-        .await?
-        .guild
-        .id;
+    let (access, mut conn) = super::managed(caller).await?;
+    let guild_id = access.guild.id;
     let mut widget = Widget::of_guild(&mut conn, guild_id).await?;
     if let Some(channel_id) = body.channel_id {
         if let Some(channel_id) = channel_id {
@@ -83,8 +68,11 @@ pub async fn patch(
 }
 
 /// `GET /guilds/{guild_id}/widget.json`, for anyone.
-pub async fn public(state: Data<AppState>, path: Path<String>) -> Result<HttpResponse, ApiError> {
-    let guild_id = snowflake("guild_id", &path)?;
+pub async fn public(
+    state: Data<AppState>,
+    guild_id: Id<path::Guild>,
+) -> Result<HttpResponse, ApiError> {
+    let guild_id = guild_id.get();
     let mut conn = state.pool.get().await?;
     let guild = Guild::find(&mut conn, guild_id)
         .await?

@@ -3,12 +3,11 @@
 
 use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
-use spacebar_actors::guild::Audience;
-use spacebar_actors::EventName;
 
 use super::{audit_object, describe};
-use crate::audit::{action, changes, Audit, Entry};
+use crate::audit::{action, changes, Audit};
 use crate::db::invites::Invite;
+use crate::events::{Change, Event};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
@@ -34,30 +33,30 @@ pub async fn delete(
         }
     }
     let body = describe(&mut conn, &invite).await?;
-    let entry = audit
-        .entry(
-            &state,
-            invite.guild_id,
-            session.user.id,
-            action::INVITE_DELETE,
-            None,
-        )
-        .changes(changes(Some(&audit_object(&invite)), None, &[]));
-    let code = invite.code.clone();
-    let deleted = Entry::with_deletion(std::slice::from_ref(&entry), &mut conn, move |conn| {
-        Box::pin(async move { Invite::delete(conn, &code).await })
-    })
-    .await?;
-    if !deleted {
-        return Err(ApiError::Unknown(Unknown::Invite));
-    }
-    state.audit_logged(&entry)?;
-    state.guild_event(
-        invite.guild_id,
-        EventName::InviteDelete,
-        &crate::wire::invite::deleted(&invite),
-        Audience::Permission(bits::MANAGE_CHANNELS),
-        Vec::new(),
-    )?;
+    let mut change = Change::new(&state);
+    change.audit(
+        audit
+            .entry(
+                &state,
+                invite.guild_id,
+                session.user.id,
+                action::INVITE_DELETE,
+                None,
+            )
+            .changes(changes(Some(&audit_object(&invite)), None, &[])),
+    );
+    change.emit(Event::InviteDelete {
+        guild_id: invite.guild_id,
+        invite: crate::wire::invite::deleted(&invite),
+    });
+    change
+        .commit(&mut conn, async |conn| {
+            // Deleted meanwhile by another request: no entry, no event.
+            match Invite::delete(conn, &invite.code).await? {
+                true => Ok(()),
+                false => Err(ApiError::Unknown(Unknown::Invite)),
+            }
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(body))
 }

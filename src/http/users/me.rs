@@ -204,10 +204,10 @@ pub async fn update(
                     avatar_key,
                 )
                 .await;
-                return Err(error);
+                return Err(error.into());
             }
         };
-        Ok(())
+        Ok::<_, ApiError>(())
     };
     let ((), mut conn) = state.unheld(conn, slow_work).await?;
     let new_session = changes

@@ -9,7 +9,7 @@
 //! is stored. Staged files become the message's only once everything else is found in order.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -17,16 +17,14 @@ use serde_json::Value;
 
 use super::files::{self, AttachmentBody, Attachments};
 use super::mentions::{self, AllowedMentions};
-use super::{embeds, event_message, message_change};
-use crate::db::channels::{kind as channel_kind, Channel};
+use super::{embeds, message_change, sent_message_event};
+use crate::db::channels::kind as channel_kind;
 use crate::db::messages::{flags, kind, Message};
 use crate::db::pending_uploads::PendingUpload;
-use crate::db::read_states::ReadState;
 use crate::db::Connection;
 use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
-use crate::http::snowflake;
+use crate::http::extractors::InChannel;
 use crate::http::urls::PublicUrls;
 use crate::http::users::private_channels::require_reachable;
 use crate::permissions::bits;
@@ -80,35 +78,35 @@ pub struct ReferenceBody {
 pub async fn create(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InChannel,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
-    let user = &session.user;
-    ApiError::require(user.rights, rights::SEND_MESSAGES)?;
     // Who may send here is settled before the body is read (files are stored as they arrive),
     // and no connection is held while the client sends it.
-    let access = {
+    let InChannel {
+        session,
+        access,
+        conn,
+    } = caller;
+    let user = &session.user;
+    ApiError::require(user.rights, rights::SEND_MESSAGES)?;
+    if !access.is_text() {
+        return Err(ApiError::Plain {
+            status: StatusCode::BAD_REQUEST,
+            code: 50008,
+            message: "Cannot send messages in a non-text channel",
+        });
+    }
+    access.require(bits::SEND_MESSAGES)?;
+    if access.channel.kind == channel_kind::DM {
         let mut conn = state.pool.get().await?;
-        let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
-        if !access.is_text() {
-            return Err(ApiError::Plain {
-                status: StatusCode::BAD_REQUEST,
-                code: 50008,
-                message: "Cannot send messages in a non-text channel",
-            });
-        }
-        access.require(bits::SEND_MESSAGES)?;
-        if access.channel.kind == channel_kind::DM {
-            require_reachable(&mut conn, user.id, &access.recipients).await?;
-        }
-        access
-    };
+        require_reachable(&mut conn, user.id, &access.recipients).await?;
+    }
+    let channel_id = access.channel.id;
     let attach = access.require(bits::ATTACH_FILES).is_ok();
     let (body, sent) = files::read_body(&req, payload, &state, attach).await?;
     let body: CreateMessage = crate::http::json::parse_value(body)?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = conn.get().await?;
 
     let content = body.content.unwrap_or_default();
     check_content(&content, state.config().limits.message_max_characters)?;
@@ -176,8 +174,10 @@ pub async fn create(
     }
     attachments.store(&state).await?;
     let since = chrono::Utc::now() - crate::http::channels::upload_lifetime(&state);
-    let saved = conn
-        .transaction(async |conn| {
+    let saved = if attachments.upload_tokens().next().is_none() {
+        message.insert_sent(&mut conn, user.id).await
+    } else {
+        conn.transaction(async |conn| {
             for token in attachments.upload_tokens() {
                 if PendingUpload::take(conn, token, user.id, channel_id, since)
                     .await?
@@ -187,12 +187,10 @@ pub async fn create(
                     return Err(diesel::result::Error::RollbackTransaction);
                 }
             }
-            message.insert(conn).await?;
-            Channel::set_last_message(conn, channel_id, message.id).await?;
-            // Sending a message reads the channel up to it.
-            ReadState::ack(conn, user.id, channel_id, message.id).await
+            message.insert_sent(conn, user.id).await
         })
-        .await;
+        .await
+    };
     if let Err(error) = saved {
         attachments.undo(&state).await;
         return Err(match error {
@@ -206,7 +204,16 @@ pub async fn create(
         });
     }
 
-    let mut answer = event_message(&state, &mut conn, &access, &message).await?;
+    let mut answer = sent_message_event(
+        &state,
+        &mut conn,
+        &access,
+        &message,
+        user,
+        &mentions.users,
+        replied.as_ref(),
+    )
+    .await?;
     if let Some(nonce) = nonce {
         answer["nonce"] = nonce;
     }

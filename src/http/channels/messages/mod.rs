@@ -292,27 +292,39 @@ pub async fn render(
         .flat_map(|m| m.author_id.into_iter().chain(m.mentions.iter().copied()))
         .collect();
     let user_ids: Vec<i64> = user_ids.into_iter().collect();
-    let users: HashMap<i64, User> = User::find_many(conn, &user_ids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u))
-        .collect();
+    let users = User::find_many(conn, &user_ids).await?;
+    let users: HashMap<i64, &User> = users.iter().map(|u| (u.id, u)).collect();
     let message_ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
     let counts = Reaction::counts(conn, &message_ids, reader.user_id).await?;
+    Ok(assemble(state, reader, messages, &replied, &users, &counts))
+}
 
+/// [`render`] once everything is read: the messages replied to, the users named (authors and
+/// mentions) and the reactions.
+fn assemble(
+    state: &AppState,
+    reader: Reader,
+    messages: &[Message],
+    replied: &[Message],
+    users: &HashMap<i64, &User>,
+    counts: &[ReactionCount],
+) -> Vec<Value> {
     let plain = |message: &Message, reactions: &[&ReactionCount]| {
         // Authors are kept by a foreign key; one missing is a message deleted meanwhile.
-        let author = wire::author(message, message.author_id.and_then(|a| users.get(&a)))?;
+        let author = wire::author(
+            message,
+            message.author_id.and_then(|a| users.get(&a).copied()),
+        )?;
         let mentions: Vec<&User> = message
             .mentions
             .iter()
-            .filter_map(|id| users.get(id))
+            .filter_map(|id| users.get(id).copied())
             .collect();
         let mut value = wire::message(message, author, &mentions, reactions);
         state.cdn.sign_attachments(&mut value["attachments"]);
         Some(value)
     };
-    Ok(messages
+    messages
         .iter()
         .filter_map(|message| {
             let reactions: Vec<&ReactionCount> = counts
@@ -335,7 +347,7 @@ pub async fn render(
             }
             Some(value)
         })
-        .collect())
+        .collect()
 }
 
 /// One message as MESSAGE_CREATE and MESSAGE_UPDATE carry it: in guild channels with the
@@ -355,6 +367,57 @@ pub async fn event_message(
     if let Some(fields) = value.as_object_mut() {
         fields.remove("reactions");
     }
+    with_member(conn, access, message, value).await
+}
+
+/// MESSAGE_CREATE's message (as [`event_message`] makes it) for a message `author` just sent,
+/// made of what the send holds: the author, the users it mentions, the message it replies to. It
+/// has no reactions yet; only the author of the message replied to may need reading.
+pub async fn sent_message_event(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    message: &Message,
+    author: &User,
+    mentioned: &[User],
+    replied: Option<&Message>,
+) -> Result<Value, ApiError> {
+    let mut users: HashMap<i64, &User> = std::iter::once(author)
+        .chain(mentioned)
+        .map(|u| (u.id, u))
+        .collect();
+    let unknown: Vec<i64> = replied
+        .and_then(|r| r.author_id)
+        .filter(|id| !users.contains_key(id))
+        .into_iter()
+        .collect();
+    let read = if unknown.is_empty() {
+        Vec::new()
+    } else {
+        User::find_many(conn, &unknown).await?
+    };
+    users.extend(read.iter().map(|u| (u.id, u)));
+    let value = assemble(
+        state,
+        Reader::EVERYONE,
+        std::slice::from_ref(message),
+        replied.map(std::slice::from_ref).unwrap_or_default(),
+        &users,
+        &[],
+    )
+    .pop()
+    .ok_or(ApiError::Unknown(Unknown::Message))?;
+    with_member(conn, access, message, value).await
+}
+
+/// A message event's message with its author's `member` in guild channels (without `user`),
+/// as Discord sends it.
+async fn with_member(
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    message: &Message,
+    mut value: Value,
+) -> Result<Value, ApiError> {
     if let Some(guild) = &access.guild {
         // A webhook is no member: its messages come without one.
         let member = match message.author_id {
