@@ -51,6 +51,14 @@ pub struct MessageChange {
     pub message: Value,
 }
 
+/// A message only one user sees (an application's ephemeral answer): to their sessions alone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ephemeral {
+    pub user_id: i64,
+    pub guild_id: Option<i64>,
+    pub message: Value,
+}
+
 /// A role created or changed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoleChange {
@@ -166,6 +174,8 @@ pub enum Event {
     ChannelRecipientRemove(ToUser),
     MessageCreate(MessageChange),
     MessageUpdate(MessageChange),
+    EphemeralMessageCreate(Ephemeral),
+    EphemeralMessageUpdate(Ephemeral),
     MessageDelete(Scoped),
     MessageDeleteBulk(Scoped),
     MessageReactionAdd(Scoped),
@@ -243,6 +253,8 @@ impl Event {
             Event::ChannelRecipientRemove(_) => N::ChannelRecipientRemove,
             Event::MessageCreate(_) => N::MessageCreate,
             Event::MessageUpdate(_) => N::MessageUpdate,
+            Event::EphemeralMessageCreate(_) => N::MessageCreate,
+            Event::EphemeralMessageUpdate(_) => N::MessageUpdate,
             Event::MessageDelete(_) => N::MessageDelete,
             Event::MessageDeleteBulk(_) => N::MessageDeleteBulk,
             Event::MessageReactionAdd(_) => N::MessageReactionAdd,
@@ -375,6 +387,9 @@ impl Event {
             | Event::MessageReactionRemoveEmoji(event)
             | Event::TypingStart(event) => scoped(&event.scope, Vec::new(), Vec::new()),
             Event::GuildLeft { user_id, .. } => Route::Users(vec![*user_id]),
+            Event::EphemeralMessageCreate(message) | Event::EphemeralMessageUpdate(message) => {
+                Route::Users(vec![message.user_id])
+            }
             Event::InteractionCreate { user_id, .. } => Route::Users(vec![*user_id]),
             Event::ChannelRecipientAdd(to)
             | Event::ChannelRecipientRemove(to)
@@ -424,6 +439,9 @@ impl Event {
             | Event::ChannelUpdate(change)
             | Event::ChannelDelete(change) => change.scope.guild_id,
             Event::MessageCreate(message) | Event::MessageUpdate(message) => message.scope.guild_id,
+            Event::EphemeralMessageCreate(message) | Event::EphemeralMessageUpdate(message) => {
+                message.guild_id
+            }
             Event::ChannelPinsUpdate(event)
             | Event::MessageDelete(event)
             | Event::MessageDeleteBulk(event)
@@ -526,6 +544,9 @@ impl Event {
             | Event::MessageReactionRemoveEmoji(event)
             | Event::TypingStart(event) => Dispatch::json(name, &event.data)?,
             Event::InteractionCreate { data, .. } => Dispatch::json(name, data)?,
+            Event::EphemeralMessageCreate(message) | Event::EphemeralMessageUpdate(message) => {
+                Dispatch::json(name, &message.message)?
+            }
             Event::ChannelRecipientAdd(to)
             | Event::ChannelRecipientRemove(to)
             | Event::MessageAck(to)

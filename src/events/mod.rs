@@ -7,8 +7,8 @@ mod event;
 mod outbox;
 
 pub use event::{
-    ChannelChange, ChannelScope, CommandChange, Event, MemberChange, MessageChange, RoleChange,
-    Route, Scoped, ToUser,
+    ChannelChange, ChannelScope, CommandChange, Ephemeral, Event, MemberChange, MessageChange,
+    RoleChange, Route, Scoped, ToUser,
 };
 pub use outbox::{Change, Writes};
 

@@ -5,12 +5,11 @@
 
 use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
-use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::EventName;
 
 use crate::db::read_states::ReadState;
+use crate::events::{Change, Event, ToUser};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
@@ -78,19 +77,20 @@ pub async fn ack_bulk(
             Err(other) => return Err(other),
         }
     }
-    conn.transaction(async |conn| {
-        for (channel_id, message_id) in &acks {
-            ReadState::ack(conn, user_id, *channel_id, *message_id).await?;
-        }
-        Ok::<_, diesel::result::Error>(())
-    })
-    .await?;
-    for (channel_id, message_id) in acks {
-        state.user_event(
+    let mut change = Change::new(&state);
+    for (channel_id, message_id) in &acks {
+        change.emit(Event::MessageAck(ToUser {
             user_id,
-            EventName::MessageAck,
-            &ack_event(channel_id, message_id),
-        )?;
+            data: ack_event(*channel_id, *message_id),
+        }));
     }
+    change
+        .commit(&mut conn, async |conn| {
+            for (channel_id, message_id) in &acks {
+                ReadState::ack(conn, user_id, *channel_id, *message_id).await?;
+            }
+            Ok(())
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

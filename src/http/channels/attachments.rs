@@ -3,7 +3,7 @@
 //! and an `upload_filename` to name in the message (`attachments[].uploaded_filename`).
 //! Uploads left unused expire (`cdn.upload_lifetime_secs`) and are removed.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
@@ -11,11 +11,9 @@ use serde_json::{json, Value};
 
 use crate::cdn::signing::hex;
 use crate::db::pending_uploads::PendingUpload;
-use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
+use crate::http::extractors::InChannel;
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::http::urls::PublicUrls;
 use crate::permissions::bits;
 use crate::server::AppState;
@@ -39,14 +37,11 @@ pub struct FileRequest {
 pub async fn create(
     req: HttpRequest,
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InChannel,
     Json(body): Json<UploadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
-    let user = &session.user;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
+    let (access, user) = (&caller.access, &caller.session.user);
+    let channel_id = access.channel.id;
     access.require(bits::SEND_MESSAGES | bits::ATTACH_FILES)?;
     let limits = &state.config().limits;
     if body.files.is_empty()
@@ -69,6 +64,7 @@ pub async fn create(
     {
         return Err(ApiError::TooLarge);
     }
+    let mut conn = caller.conn.get().await?;
     sweep_expired(&state, &mut conn, user.id).await?;
 
     let now = Utc::now();

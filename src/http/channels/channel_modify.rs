@@ -2,22 +2,18 @@
 //! set of overwrites (MANAGE_ROLES too), or a group DM's name. CHANNEL_UPDATE to those who can
 //! see it.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
-use spacebar_actors::guild::{Audience, StateChange};
-use spacebar_actors::EventName;
-
-use diesel_async::AsyncConnection;
 
 use super::{check_channel_name, OverwriteBody};
 use crate::audit::{action, changes, Audit};
 use crate::db::channels::{kind, OverwriteRow};
+use crate::events::{Change, ChannelChange, Event};
 use crate::http::access::{require_grantable, ChannelAccess};
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
+use crate::http::extractors::InChannel;
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
 use crate::wire::guild;
@@ -44,14 +40,13 @@ pub struct ModifyChannel {
 
 pub async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
     audit: Audit,
-    path: Path<String>,
+    caller: InChannel,
     Json(body): Json<ModifyChannel>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+    let access = caller.access;
+    let (channel_id, user_id) = (access.channel.id, caller.session.user.id);
+    let mut conn = caller.conn.get().await?;
     let mut channel = access.channel.clone();
     if access.guild.is_some() {
         access.require(bits::MANAGE_CHANNELS)?;
@@ -111,53 +106,46 @@ pub async fn modify(
     }
     match channel.guild_id {
         Some(guild_id) => {
-            let body = guild::channel(
-                &channel,
-                overwrites.as_deref().unwrap_or(&access.overwrites),
-            );
+            let overwrites_now = overwrites.as_deref().unwrap_or(&access.overwrites);
+            let body = guild::channel(&channel, overwrites_now);
             let before = guild::channel(&access.channel, &access.overwrites);
             let noise = crate::http::guilds::CHANNEL_NOISE;
             let entry = audit
                 .entry(
                     &state,
                     guild_id,
-                    session.user.id,
+                    user_id,
                     action::CHANNEL_UPDATE,
                     Some(channel_id),
                 )
                 .changes(changes(Some(&before), Some(&body), noise));
-            conn.transaction(async |conn| {
-                channel.save(conn).await?;
-                if let Some(rows) = &overwrites {
-                    OverwriteRow::replace(conn, channel_id, rows).await?;
-                }
-                entry.write(conn).await
-            })
-            .await?;
-            state.audit_logged(&entry)?;
-            let changes = overwrites
-                .iter()
-                .map(|rows| StateChange::Channel {
-                    channel_id,
-                    overwrites: rows.iter().map(OverwriteRow::overwrite).collect(),
+            let mut change = Change::new(&state);
+            change.audit(entry);
+            change.emit(Event::ChannelUpdate(ChannelChange {
+                scope: access.scope(),
+                overwrites: overwrites_now.iter().map(OverwriteRow::overwrite).collect(),
+                channel: body.clone(),
+            }));
+            change
+                .commit(&mut conn, async |conn| {
+                    channel.save(conn).await?;
+                    if let Some(rows) = &overwrites {
+                        OverwriteRow::replace(conn, channel_id, rows).await?;
+                    }
+                    Ok(())
                 })
-                .collect();
-            state.guild_event(
-                guild_id,
-                EventName::ChannelUpdate,
-                &body,
-                Audience::Channel(channel_id),
-                changes,
-            )?;
+                .await?;
             Ok(HttpResponse::Ok().json(body))
         }
         None => {
             channel.save(&mut conn).await?;
             let updated = ChannelAccess { channel, ..access };
-            let body = super::body(&mut conn, &updated, session.user.id).await?;
-            for recipient in &updated.recipients {
-                state.user_event(*recipient, EventName::ChannelUpdate, &body)?;
-            }
+            let body = super::body(&mut conn, &updated, user_id).await?;
+            state.publish(&Event::ChannelUpdate(ChannelChange {
+                scope: updated.scope(),
+                overwrites: Vec::new(),
+                channel: body.clone(),
+            }));
             Ok(HttpResponse::Ok().json(body))
         }
     }

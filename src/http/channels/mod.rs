@@ -51,19 +51,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(
         "/channels/{channel_id}/call/ring",
-        web::post().to(call::ring),
+        web::post().to(call::ask::<true>),
     )
     .route(
         "/channels/{channel_id}/call/stop-ringing",
-        web::post().to(call::stop_ringing),
+        web::post().to(call::ask::<false>),
     )
     .route(
         "/channels/{channel_id}/recipients/{user_id}",
-        web::put().to(recipients::put),
+        web::put().to(recipients::set::<true>),
     )
     .route(
         "/channels/{channel_id}/recipients/{user_id}",
-        web::delete().to(recipients::delete),
+        web::delete().to(recipients::set::<false>),
     );
     channel_invites::configure(cfg);
 }

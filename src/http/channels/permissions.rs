@@ -2,107 +2,88 @@
 //! member's overwrite. Nobody may grant in a channel what they do not have there themselves.
 //! CHANNEL_UPDATE to those who can see the channel afterwards.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
-use spacebar_actors::guild::{Audience, StateChange};
-use spacebar_actors::EventName;
-
-use diesel_async::AsyncConnection;
 use serde_json::json;
 
 use super::OverwriteBody;
 use crate::audit::{action, changes, Audit, Entry};
 use crate::db::channels::OverwriteRow;
+use crate::events::{Change, ChannelChange, Event};
 use crate::http::access::{require_grantable, ChannelAccess};
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
+use crate::http::extractors::{path, Conn, Id, InChannel};
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
 use crate::wire::guild;
 
 pub async fn put(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
     audit: Audit,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    target_id: Id<path::Overwrite>,
     Json(body): Json<OverwriteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (channel_id, target_id) = (
-        snowflake("channel_id", &path.0)?,
-        snowflake("overwrite_id", &path.1)?,
-    );
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
-    access.guild()?;
-    access.require(bits::MANAGE_ROLES)?;
-    let row = body.row_for(channel_id, target_id)?;
+    let (user_id, access, conn) = managed(caller)?;
+    let target_id = target_id.get();
+    let row = body.row_for(access.channel.id, target_id)?;
     require_grantable(access.permissions, std::slice::from_ref(&row))?;
     let old = access.overwrites.iter().find(|o| o.target_id == target_id);
     let kind = match old {
         Some(_) => action::CHANNEL_OVERWRITE_UPDATE,
         None => action::CHANNEL_OVERWRITE_CREATE,
     };
-    let entry = audited(
+    let mut change = Change::new(&state);
+    change.audit(audited(
         &state,
         &audit,
         &access,
-        session.user.id,
+        user_id,
         kind,
         old,
         Some(&row),
-    );
-    conn.transaction(async |conn| {
-        row.upsert(conn).await?;
-        entry.write(conn).await
-    })
-    .await?;
-    state.audit_logged(&entry)?;
-    let mut overwrites: Vec<OverwriteRow> = access
-        .overwrites
-        .iter()
-        .filter(|o| o.target_id != target_id)
-        .copied()
-        .collect();
-    overwrites.push(row);
-    changed(&state, &access, overwrites)?;
+    ));
+    change.emit(changed(&access, target_id, Some(row)));
+    let mut conn = conn.get().await?;
+    change
+        .commit(&mut conn, async |conn| Ok(row.upsert(conn).await?))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn delete(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
     audit: Audit,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    target_id: Id<path::Overwrite>,
 ) -> Result<HttpResponse, ApiError> {
-    let (channel_id, target_id) = (
-        snowflake("channel_id", &path.0)?,
-        snowflake("overwrite_id", &path.1)?,
-    );
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
-    access.guild()?;
-    access.require(bits::MANAGE_ROLES)?;
+    let (user_id, access, conn) = managed(caller)?;
+    let (channel_id, target_id) = (access.channel.id, target_id.get());
     let old = access.overwrites.iter().find(|o| o.target_id == target_id);
     let kind = action::CHANNEL_OVERWRITE_DELETE;
-    let entry = audited(&state, &audit, &access, session.user.id, kind, old, None);
-    let deleted = Entry::with_deletion(std::slice::from_ref(&entry), &mut conn, |conn| {
-        Box::pin(OverwriteRow::delete(conn, channel_id, target_id))
-    })
-    .await?;
-    if !deleted {
-        return Err(ApiError::Unknown(Unknown::Overwrite));
-    }
-    state.audit_logged(&entry)?;
-    let overwrites = access
-        .overwrites
-        .iter()
-        .filter(|o| o.target_id != target_id)
-        .copied()
-        .collect();
-    changed(&state, &access, overwrites)?;
+    let mut change = Change::new(&state);
+    change.audit(audited(&state, &audit, &access, user_id, kind, old, None));
+    change.emit(changed(&access, target_id, None));
+    let mut conn = conn.get().await?;
+    // No overwrite, no deletion: the entry and the event go with the rollback.
+    change
+        .commit(&mut conn, async |conn| {
+            match OverwriteRow::delete(conn, channel_id, target_id).await? {
+                true => Ok(()),
+                false => Err(ApiError::Unknown(Unknown::Overwrite)),
+            }
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller, the guild channel whose overwrites they may manage (MANAGE_ROLES), and the
+/// connection they were checked on.
+fn managed(caller: InChannel) -> Result<(i64, ChannelAccess, Conn), ApiError> {
+    caller.access.guild()?;
+    caller.access.require(bits::MANAGE_ROLES)?;
+    Ok((caller.session.user.id, caller.access, caller.conn))
 }
 
 /// An overwrite's audit log entry: the channel as target, the overwrite in `options`.
@@ -151,23 +132,18 @@ fn audited(
         .options(options)
 }
 
-fn changed(
-    state: &AppState,
-    access: &ChannelAccess,
-    overwrites: Vec<OverwriteRow>,
-) -> Result<(), ApiError> {
-    let channel = &access.channel;
-    let guild_id = channel.guild_id.unwrap_or_default();
-    let body = guild::channel(channel, &overwrites);
-    let change = StateChange::Channel {
-        channel_id: channel.id,
+/// CHANNEL_UPDATE of the channel with the overwrite for `target_id` now `row`, or gone.
+fn changed(access: &ChannelAccess, target_id: i64, row: Option<OverwriteRow>) -> Event {
+    let overwrites: Vec<OverwriteRow> = access
+        .overwrites
+        .iter()
+        .filter(|o| o.target_id != target_id)
+        .copied()
+        .chain(row)
+        .collect();
+    Event::ChannelUpdate(ChannelChange {
+        scope: access.scope(),
         overwrites: overwrites.iter().map(OverwriteRow::overwrite).collect(),
-    };
-    state.guild_event(
-        guild_id,
-        EventName::ChannelUpdate,
-        &body,
-        Audience::Channel(channel.id),
-        vec![change],
-    )
+        channel: guild::channel(&access.channel, &overwrites),
+    })
 }

@@ -5,78 +5,72 @@
 //! CHANNEL_RECIPIENT_ADD / CHANNEL_RECIPIENT_REMOVE `{channel_id, user}`; the one added hears
 //! CHANNEL_CREATE, the one removed CHANNEL_DELETE. Both answer 204.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
-use serde_json::json;
-use spacebar_actors::EventName;
+use serde_json::{json, Value};
 
 use crate::db::channels::{kind, Channel};
 use crate::db::users::User;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
+use crate::events::{Event, ToUser};
 use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
-use crate::http::snowflake;
+use crate::http::extractors::{path, Id, InChannel};
 use crate::http::users::private_channels::{
-    check_invitable, invalid_recipients, seen_by, tell_each, too_many_recipients,
-    MAX_GROUP_RECIPIENTS,
+    check_invitable, invalid_recipients, tell_each, too_many_recipients, MAX_GROUP_RECIPIENTS,
 };
 use crate::server::AppState;
 use crate::wire::guild::id;
 use crate::wire::user::PublicUser;
 
-pub async fn put(
+/// `PUT` (`ADD`) and `DELETE` of a recipient.
+pub async fn set<const ADD: bool>(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    user_id: Id<path::User>,
 ) -> Result<HttpResponse, ApiError> {
-    let me = &session.user;
-    let mut conn = state.pool.get().await?;
-    let (access, user_id) = load(&mut conn, &path, me.id).await?;
-    if access.recipients.contains(&user_id) {
-        return Ok(HttpResponse::NoContent().finish());
+    let (me, access, mut conn) = group(caller).await?;
+    let user_id = user_id.get();
+    if ADD {
+        add(&state, &mut conn, &me, &access, user_id).await?;
+    } else {
+        if user_id != me.id && access.channel.owner_id != Some(me.id) {
+            return Err(ApiError::MissingPermissions);
+        }
+        remove(&state, &mut conn, &access, user_id).await?;
     }
-    let added = User::find(&mut conn, user_id)
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Brings `user_id`, a friend of `me`, into the group.
+async fn add(
+    state: &AppState,
+    conn: &mut Connection,
+    me: &User,
+    access: &ChannelAccess,
+    user_id: i64,
+) -> Result<(), ApiError> {
+    if access.recipients.contains(&user_id) {
+        return Ok(());
+    }
+    let added = User::find(conn, user_id)
         .await?
         .ok_or_else(invalid_recipients)?;
-    check_invitable(&mut conn, me.id, &[user_id]).await?;
+    check_invitable(conn, me.id, &[user_id]).await?;
     if access.recipients.len() >= MAX_GROUP_RECIPIENTS {
         return Err(too_many_recipients());
     }
     let channel = &access.channel;
-    Channel::add_recipient(&mut conn, channel.id, user_id).await?;
+    Channel::add_recipient(conn, channel.id, user_id).await?;
 
-    let event = json!({ "channel_id": id(channel.id), "user": PublicUser::from(&added) });
-    for recipient in &access.recipients {
-        state.user_event(*recipient, EventName::ChannelRecipientAdd, &event)?;
-    }
-    let mut members = User::find_many(&mut conn, &access.recipients).await?;
+    let others = &access.recipients;
+    tell_others(state, others, Event::ChannelRecipientAdd, channel, &added);
+    let mut members = User::find_many(conn, &access.recipients).await?;
     members.push(added);
     let members: Vec<&User> = members.iter().collect();
-    tell_each(
-        &state,
-        EventName::ChannelCreate,
-        channel,
-        &members,
-        &[user_id],
-    )?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-pub async fn delete(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let me = &session.user;
-    let mut conn = state.pool.get().await?;
-    let (access, user_id) = load(&mut conn, &path, me.id).await?;
-    if user_id != me.id && access.channel.owner_id != Some(me.id) {
-        return Err(ApiError::MissingPermissions);
-    }
-    remove(&state, &mut conn, &access, user_id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    tell_each(state, Event::ChannelCreate, channel, &members, &[user_id]);
+    Ok(())
 }
 
 /// Takes `user_id` out of a group DM (the caller's right to do so already checked): the group
@@ -122,38 +116,51 @@ pub async fn remove(
     let everyone: Vec<&User> = members.iter().collect();
     tell_each(
         state,
-        EventName::ChannelDelete,
+        Event::ChannelDelete,
         &access.channel,
         &everyone,
         &[user_id],
-    )?;
-    let event = json!({ "channel_id": id(channel.id), "user": PublicUser::from(removed) });
+    );
     let left: Vec<&User> = members.iter().filter(|u| u.id != user_id).collect();
     for recipient in &remaining {
-        state.user_event(*recipient, EventName::ChannelRecipientRemove, &event)?;
+        let told = std::slice::from_ref(recipient);
+        tell_others(
+            state,
+            told,
+            Event::ChannelRecipientRemove,
+            &channel,
+            removed,
+        );
         if new_owner.is_some() {
-            state.user_event(
-                *recipient,
-                EventName::ChannelUpdate,
-                &seen_by(&channel, &left, *recipient),
-            )?;
+            tell_each(state, Event::ChannelUpdate, &channel, &left, told);
         }
     }
     Ok(())
 }
 
-/// The group DM the caller is in and the user the path names. 10003/50001 as for any channel;
-/// 50024 for a channel that is not a group DM.
-async fn load(
-    conn: &mut Connection,
-    path: &(String, String),
-    me: i64,
-) -> Result<(ChannelAccess, i64), ApiError> {
-    let channel_id = snowflake("channel_id", &path.0)?;
-    let user_id = snowflake("user_id", &path.1)?;
-    let access = ChannelAccess::load(conn, channel_id, me).await?;
-    if access.channel.kind != kind::GROUP_DM {
+/// CHANNEL_RECIPIENT_ADD or _REMOVE `{channel_id, user}` to each of `to`.
+fn tell_others(
+    state: &AppState,
+    to: &[i64],
+    event: fn(ToUser) -> Event,
+    channel: &Channel,
+    user: &User,
+) {
+    let data: Value = json!({ "channel_id": id(channel.id), "user": PublicUser::from(user) });
+    for user_id in to {
+        state.publish(&event(ToUser {
+            user_id: *user_id,
+            data: data.clone(),
+        }));
+    }
+}
+
+/// The caller and the group DM they are in (10003/50001 as for any channel; 50024 for a
+/// channel that is not a group DM).
+async fn group(caller: InChannel) -> Result<(User, ChannelAccess, Pooled), ApiError> {
+    if caller.access.channel.kind != kind::GROUP_DM {
         return Err(ApiError::wrong_channel_type());
     }
-    Ok((access, user_id))
+    let conn = caller.conn.get().await?;
+    Ok((caller.session.user, caller.access, conn))
 }

@@ -13,13 +13,13 @@ use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::Value;
-use spacebar_actors::EventName;
 
 use crate::db::channels::{kind, Channel};
 use crate::db::members::Member;
 use crate::db::relationships::Relationship;
 use crate::db::users::User;
 use crate::db::Connection;
+use crate::events::{ChannelChange, ChannelScope, Event};
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
@@ -114,11 +114,11 @@ async fn dm(
     let members: Vec<&User> = pair.iter().collect();
     tell_each(
         state,
-        EventName::ChannelCreate,
+        Event::ChannelCreate,
         &channel,
         &members,
         &[me.id, other_id],
-    )?;
+    );
     Ok(seen_by(&channel, &members, me.id))
 }
 
@@ -148,7 +148,7 @@ async fn group(
     insert_with_recipients(conn, &channel, &ids).await?;
     users.push(me.clone());
     let members: Vec<&User> = users.iter().collect();
-    tell_each(state, EventName::ChannelCreate, &channel, &members, &ids)?;
+    tell_each(state, Event::ChannelCreate, &channel, &members, &ids);
     Ok(seen_by(&channel, &members, me.id))
 }
 
@@ -217,15 +217,22 @@ pub fn seen_by(channel: &Channel, members: &[&User], viewer: i64) -> Value {
 /// Sends `event` with the channel to each of `to`, as each of them sees it.
 pub fn tell_each(
     state: &AppState,
-    event: EventName,
+    event: fn(ChannelChange) -> Event,
     channel: &Channel,
     members: &[&User],
     to: &[i64],
-) -> Result<(), ApiError> {
+) {
     for viewer in to {
-        state.user_event(*viewer, event, &seen_by(channel, members, *viewer))?;
+        state.publish(&event(ChannelChange {
+            scope: ChannelScope {
+                guild_id: None,
+                channel_id: channel.id,
+                recipients: vec![*viewer],
+            },
+            overwrites: Vec::new(),
+            channel: seen_by(channel, members, *viewer),
+        }));
     }
-    Ok(())
 }
 
 pub fn too_many_recipients() -> ApiError {

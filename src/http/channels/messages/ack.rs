@@ -2,18 +2,16 @@
 //! to this message. The body may be empty or `{token, manual, mention_count}`. Answers
 //! `{"token": null}`; MESSAGE_ACK to the caller's own sessions only.
 
-use actix_web::web::{Bytes, Data, Path};
+use actix_web::web::{Bytes, Data};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::json;
-use spacebar_actors::EventName;
 
 use crate::db::read_states::ReadState;
-use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
+use crate::events::{Event, ToUser};
 use crate::http::error::ApiError;
+use crate::http::extractors::{path, Id, InChannel};
 use crate::http::read_states::ack_event;
-use crate::http::snowflake;
 use crate::server::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -27,27 +25,28 @@ pub struct AckBody {
 
 pub async fn ack(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path.0)?;
-    let message_id = snowflake("message_id", &path.1)?;
+    let (channel_id, message_id) = (caller.access.channel.id, message_id.get());
     // Bots and older clients post nothing at all.
     let body: AckBody = if body.iter().all(u8::is_ascii_whitespace) {
         AckBody::default()
     } else {
         crate::http::json::parse(&body)?
     };
-    let user_id = session.user.id;
-    let mut conn = state.pool.get().await?;
-    ChannelAccess::load(&mut conn, channel_id, user_id).await?;
+    let user_id = caller.session.user.id;
+    let mut conn = caller.conn.get().await?;
     ReadState::ack(&mut conn, user_id, channel_id, message_id).await?;
     let mut event = ack_event(channel_id, message_id);
     if body.manual == Some(true) {
         event["manual"] = true.into();
         event["mention_count"] = body.mention_count.unwrap_or(0).into();
     }
-    state.user_event(user_id, EventName::MessageAck, &event)?;
+    state.publish(&Event::MessageAck(ToUser {
+        user_id,
+        data: event,
+    }));
     Ok(HttpResponse::Ok().json(json!({ "token": null })))
 }

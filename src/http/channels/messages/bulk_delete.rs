@@ -4,23 +4,20 @@
 //! the ids that went.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
-use serde::Deserialize;
-use spacebar_actors::EventName;
-
 use diesel_async::AsyncConnection;
+use serde::Deserialize;
 use serde_json::json;
 
-use super::{event_ids, files, publish};
+use super::{event_ids, files};
 use crate::audit::{action, Audit};
 use crate::db::messages::Message;
-use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
+use crate::events::{Change, Event};
 use crate::http::error::ApiError;
+use crate::http::extractors::InChannel;
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::server::AppState;
 use crate::wire::guild::id;
@@ -39,14 +36,12 @@ pub struct BulkDelete {
 
 pub async fn bulk_delete(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
     audit: Audit,
-    path: Path<String>,
+    caller: InChannel,
     Json(body): Json<BulkDelete>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
+    let access = &caller.access;
+    let channel_id = access.channel.id;
     let guild_id = access.guild()?.guild.id;
     access.require(bits::MANAGE_MESSAGES)?;
     // The instance may allow fewer per call than Discord, never more.
@@ -76,7 +71,15 @@ pub async fn bulk_delete(
     ids.sort_unstable();
     ids.dedup();
     let kind = action::MESSAGE_BULK_DELETE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(channel_id));
+    let entry = audit.entry(
+        &state,
+        guild_id,
+        caller.session.user.id,
+        kind,
+        Some(channel_id),
+    );
+    let mut conn = caller.conn.get().await?;
+    // The entry is written only if something went, so it is no part of a `Change` up front.
     let (removed, entry) = conn
         .transaction(async |conn| {
             let removed = Message::delete_many(conn, channel_id, &ids).await?;
@@ -88,21 +91,22 @@ pub async fn bulk_delete(
             Ok::<_, diesel::result::Error>((removed, entry))
         })
         .await?;
+    let mut change = Change::new(&state);
     if let Some(entry) = &entry {
-        state.audit_logged(entry)?;
+        change.emit(entry.event());
     }
-    for key in removed
-        .iter()
-        .flat_map(|(_, attachments)| files::keys_of(channel_id, attachments))
-    {
-        state.cdn.remove(&key).await;
-    }
+    change.remove_files(
+        removed
+            .iter()
+            .flat_map(|(_, attachments)| files::keys_of(channel_id, attachments)),
+    );
     let mut deleted: Vec<i64> = removed.into_iter().map(|(id, _)| id).collect();
     if !deleted.is_empty() {
         deleted.sort_unstable();
-        let mut event = event_ids(&access);
+        let mut event = event_ids(access);
         event["ids"] = deleted.into_iter().map(id).collect();
-        publish(&state, &access, EventName::MessageDeleteBulk, &event)?;
+        change.emit(Event::MessageDeleteBulk(access.scoped(event)));
     }
+    change.publish().await;
     Ok(HttpResponse::NoContent().finish())
 }

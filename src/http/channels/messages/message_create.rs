@@ -14,11 +14,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::Value;
-use spacebar_actors::EventName;
 
 use super::files::{self, AttachmentBody, Attachments};
 use super::mentions::{self, AllowedMentions};
-use super::{embeds, publish_message, sent_message_event};
+use super::{embeds, message_change, sent_message_event};
 use crate::db::channels::kind as channel_kind;
 use crate::db::messages::{flags, kind, Message};
 use crate::db::pending_uploads::PendingUpload;
@@ -218,7 +217,8 @@ pub async fn create(
     if let Some(nonce) = nonce {
         answer["nonce"] = nonce;
     }
-    publish_message(&state, &access, EventName::MessageCreate, &message, &answer)?;
+    let change = message_change(&access, &message, answer.clone());
+    state.publish(&crate::events::Event::MessageCreate(change));
     Ok(HttpResponse::Ok().json(answer))
 }
 

@@ -2,17 +2,14 @@
 //! with MANAGE_MESSAGES (never someone else's in a DM). 204; MESSAGE_DELETE to whoever sees the
 //! channel. The message's attachments' files are removed.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
-
 use serde_json::json;
 
-use super::{find, write};
+use super::{write, Target};
 use crate::audit::{action, Audit, Entry};
-use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
-use crate::http::snowflake;
+use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
@@ -20,16 +17,12 @@ use crate::wire::guild::id;
 
 pub async fn delete(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
     audit: Audit,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path.0)?;
-    let message_id = snowflake("message_id", &path.1)?;
-    let user = &session.user;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
-    let message = find(&mut conn, &access, message_id).await?;
+    let mut target = Target::load(caller, message_id).await?;
+    let (user, access, message) = (&target.user, &target.access, &target.message);
     if message.author_id == Some(user.id) {
         ApiError::require(user.rights, rights::SELF_DELETE_MESSAGES)?;
     } else {
@@ -43,11 +36,11 @@ pub async fn delete(
         .filter(|_| message.author_id != Some(user.id))
         .map(|guild_id| {
             let kind = action::MESSAGE_DELETE;
-            let options = json!({ "channel_id": id(channel_id), "count": "1" });
+            let options = json!({ "channel_id": id(access.channel.id), "count": "1" });
             audit
                 .entry(&state, guild_id, user.id, kind, message.author_or_webhook())
                 .options(options)
         });
-    write::remove(&state, &mut conn, &access, &message, entry.as_slice()).await?;
+    write::remove(&state, &mut target.conn, access, message, entry.as_slice()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

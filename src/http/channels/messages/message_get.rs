@@ -2,17 +2,14 @@
 //! 100, 50 by default; `[]` without READ_MESSAGE_HISTORY) and
 //! `GET /channels/{channel_id}/messages/{message_id}`.
 
-use actix_web::web::{Data, Path, Query};
+use actix_web::web::{Data, Query};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
-use super::{find, limit, render, render_one, snowflake_param, Reader};
+use super::{find, limit, render_one, snowflake_param, History};
 use crate::db::messages::{Message, Page};
-use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
-use crate::http::snowflake;
-use crate::permissions::bits;
+use crate::http::extractors::{path, Id, InChannel};
 use crate::server::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -25,11 +22,9 @@ pub struct HistoryQuery {
 
 pub async fn list(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InChannel,
     query: Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path)?;
     let limit = limit(query.limit.as_deref(), 50, 100)?;
     // Discord reads `around`, then `before`, then `after`, whichever comes first.
     let page = if let Some(around) = snowflake_param("around", query.around.as_deref())? {
@@ -41,30 +36,23 @@ pub async fn list(
     } else {
         Page::Latest
     };
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
-    if access.require(bits::READ_MESSAGE_HISTORY).is_err() {
+    let Some(mut history) = History::load(caller).await? else {
         return Ok(HttpResponse::Ok().json([(); 0]));
-    }
-    let messages = Message::page(&mut conn, channel_id, page, limit).await?;
-    let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    Ok(HttpResponse::Ok().json(render(&state, &mut conn, reader, &messages).await?))
+    };
+    let channel_id = history.access.channel.id;
+    let messages = Message::page(&mut history.conn, channel_id, page, limit).await?;
+    Ok(HttpResponse::Ok().json(history.render(&state, &messages).await?))
 }
 
 pub async fn get(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path.0)?;
-    let message_id = snowflake("message_id", &path.1)?;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
-    if access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
+    let Some(mut history) = History::load(caller).await? else {
         return Err(ApiError::MissingAccess);
-    }
-    let message = find(&mut conn, &access, message_id).await?;
-    let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    let one = render_one(&state, &mut conn, reader, message).await?;
+    };
+    let message = find(&mut history.conn, &history.access, message_id.get()).await?;
+    let one = render_one(&state, &mut history.conn, history.reader, message).await?;
     Ok(HttpResponse::Ok().json(one))
 }

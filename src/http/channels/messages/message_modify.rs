@@ -4,19 +4,17 @@
 //! to whoever sees the channel.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::mentions::AllowedMentions;
-use super::{find, render, write, Reader};
+use super::{render, write, Reader, Target};
 use crate::db::messages::{flags, kind, Message};
-use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
+use crate::http::extractors::{path, Id, InChannel};
 use crate::http::json::Json;
-use crate::http::snowflake;
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
@@ -48,16 +46,17 @@ impl EditMessage {
 
 pub async fn modify(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
     Json(body): Json<EditMessage>,
 ) -> Result<HttpResponse, ApiError> {
-    let channel_id = snowflake("channel_id", &path.0)?;
-    let message_id = snowflake("message_id", &path.1)?;
-    let user = &session.user;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, user.id).await?;
-    let message = find(&mut conn, &access, message_id).await?;
+    let Target {
+        user,
+        access,
+        message,
+        mut conn,
+    } = Target::load(caller, message_id).await?;
+    let channel_id = access.channel.id;
     if message.author_id == Some(user.id) {
         ApiError::require(user.rights, rights::SELF_EDIT_MESSAGES)?;
     } else if body.edits_body() {
@@ -123,7 +122,7 @@ pub async fn modify(
         .await?;
     }
     let (edited, _) = write::save_edit(&state, &mut conn, &access, message, edit, user.id).await?;
-    let reader = Reader::of(&mut conn, user, &access).await?;
+    let reader = Reader::of(&mut conn, &user, &access).await?;
     let answer = render(&state, &mut conn, reader, &[edited])
         .await?
         .pop()

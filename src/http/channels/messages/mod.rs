@@ -1,6 +1,6 @@
 //! A channel's messages: `/channels/{channel_id}/messages/*` (history, sending, editing,
 //! deleting, reactions, acks) and `/channels/{channel_id}/pins/*`. Guild channels and DMs alike:
-//! [`ChannelAccess`] decides who may do what, and [`publish`] who hears about it.
+//! [`ChannelAccess`] decides who may do what, and its scope who hears about it.
 
 mod ack;
 mod bulk_delete;
@@ -15,31 +15,26 @@ mod pins;
 mod reactions;
 pub mod write;
 
-use spacebar_actors::EventName;
 use std::collections::{HashMap, HashSet};
 
 use actix_web::web;
-use serde::Serialize;
 use serde_json::Value;
-use spacebar_actors::guild::Audience;
 use spacebar_actors::intents::{allowed_privileged, bits as intent_bits};
-use spacebar_actors::Dispatch;
 
 use crate::db::applications::Application;
 use crate::db::members::Member;
 use crate::db::messages::{kind, Message};
 use crate::db::reactions::{Reaction, ReactionCount};
 use crate::db::users::User;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
+use crate::events::MessageChange;
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::extractors::{path, Id, InChannel};
+use crate::permissions::bits;
 use crate::server::AppState;
 use crate::wire::guild::{self, id};
 use crate::wire::message as wire;
-
-/// A connection from the pool, for helpers that load and hand it on.
-pub type Pooled =
-    diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     const MESSAGES: &str = "/channels/{channel_id}/messages";
@@ -61,11 +56,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/channels/{channel_id}/messages/pins/{message_id}",
-            web::put().to(pins::pin),
+            web::put().to(pins::set::<true>),
         )
         .route(
             "/channels/{channel_id}/messages/pins/{message_id}",
-            web::delete().to(pins::unpin),
+            web::delete().to(pins::set::<false>),
         )
         .route(MESSAGE, web::get().to(message_get::get))
         .route(MESSAGE, web::patch().to(message_modify::modify))
@@ -85,12 +80,67 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/channels/{channel_id}/pins", web::get().to(pins::list))
         .route(
             "/channels/{channel_id}/pins/{message_id}",
-            web::put().to(pins::pin),
+            web::put().to(pins::set::<true>),
         )
         .route(
             "/channels/{channel_id}/pins/{message_id}",
-            web::delete().to(pins::unpin),
+            web::delete().to(pins::set::<false>),
         );
+}
+
+/// The message a route names, in a channel the caller can see, with the connection they were
+/// checked on.
+pub struct Target {
+    pub user: User,
+    pub access: ChannelAccess,
+    pub message: Message,
+    pub conn: Pooled,
+}
+
+impl Target {
+    /// 10008 if the channel has no such message.
+    pub async fn load(caller: InChannel, message_id: Id<path::Message>) -> Result<Self, ApiError> {
+        let mut conn = caller.conn.get().await?;
+        let message = find(&mut conn, &caller.access, message_id.get()).await?;
+        Ok(Self {
+            user: caller.session.user,
+            access: caller.access,
+            message,
+            conn,
+        })
+    }
+}
+
+/// Someone reading a channel's history, with the connection they were checked on.
+struct History {
+    conn: Pooled,
+    access: ChannelAccess,
+    reader: Reader,
+}
+
+impl History {
+    /// `None` when they may see the channel but not read its history (READ_MESSAGE_HISTORY).
+    async fn load(caller: InChannel) -> Result<Option<Self>, ApiError> {
+        if caller.access.permissions & bits::READ_MESSAGE_HISTORY == 0 {
+            return Ok(None);
+        }
+        let mut conn = caller.conn.get().await?;
+        let reader = Reader::of(&mut conn, &caller.session.user, &caller.access).await?;
+        Ok(Some(Self {
+            conn,
+            access: caller.access,
+            reader,
+        }))
+    }
+
+    /// Messages as they read them (see [`render`]).
+    async fn render(
+        &mut self,
+        state: &AppState,
+        messages: &[Message],
+    ) -> Result<Vec<Value>, ApiError> {
+        render(state, &mut self.conn, self.reader, messages).await
+    }
 }
 
 /// The message `message_id` of the channel, or 10008 (also when it is in another channel, or
@@ -105,56 +155,19 @@ pub async fn find(
         .ok_or(ApiError::Unknown(Unknown::Message))
 }
 
-/// A channel's event to whoever may see the channel: in a guild, the members who can view it;
-/// in a DM or group DM, each recipient's sessions.
-pub fn publish<T: Serialize>(
-    state: &AppState,
-    access: &ChannelAccess,
-    event: EventName,
-    data: &T,
-) -> Result<(), ApiError> {
-    match &access.guild {
-        Some(guild) => state.guild_event(
-            guild.guild.id,
-            event,
-            data,
-            Audience::Channel(access.channel.id),
-            Vec::new(),
-        ),
-        None => access
-            .recipients
-            .iter()
-            .try_for_each(|recipient| state.user_event(*recipient, event, data)),
+/// MESSAGE_CREATE's or MESSAGE_UPDATE's payload: `data` (how the event carries `message`) for
+/// whoever sees the channel; its author and the users it mentions get it whole, also where bots
+/// without MESSAGE_CONTENT get it blank.
+pub fn message_change(access: &ChannelAccess, message: &Message, data: Value) -> MessageChange {
+    MessageChange {
+        scope: access.scope(),
+        subjects: message
+            .author_id
+            .into_iter()
+            .chain(message.mentions.iter().copied())
+            .collect(),
+        message: data,
     }
-}
-
-/// MESSAGE_CREATE or MESSAGE_UPDATE of `message` (`data` as the event carries it), like
-/// [`publish`]; in a guild with a second copy, made once, without the message's content, for
-/// bots without the MESSAGE_CONTENT intent. Its author and the users it mentions get it whole.
-pub fn publish_message(
-    state: &AppState,
-    access: &ChannelAccess,
-    event: EventName,
-    message: &Message,
-    data: &Value,
-) -> Result<(), ApiError> {
-    let Some(guild) = &access.guild else {
-        return publish(state, access, event, data);
-    };
-    let subjects = message
-        .author_id
-        .into_iter()
-        .chain(message.mentions.iter().copied());
-    let dispatch = Dispatch::json(event, data)?
-        .about(subjects)
-        .with_redacted(Dispatch::json(event, &without_content(data))?);
-    state.guild_dispatch(
-        guild.guild.id,
-        dispatch,
-        Audience::Channel(access.channel.id),
-        Vec::new(),
-    );
-    Ok(())
 }
 
 /// A message event as a bot without MESSAGE_CONTENT sees it: the fields that hold what people

@@ -10,75 +10,130 @@
 //! minted at the moment of the pin.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path, Query};
+use actix_web::web::{Data, Query};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spacebar_actors::EventName;
 
-use super::{
-    event_ids, event_message, find, limit, publish, publish_message, render, Pooled, Reader,
-};
+use super::{event_ids, event_message, find, limit, message_change, History};
 use crate::audit::{action, Audit, Entry};
 use crate::db::channels::Channel;
 use crate::db::messages::{kind, Message};
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
+use crate::events::{Change, Event};
 use crate::http::access::ChannelAccess;
-use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
-use crate::http::snowflake;
+use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::rights;
 use crate::server::AppState;
 use crate::wire::message as wire;
 
-/// A pin's or unpin's audit log entry (guild channels only): the author as target, the
-/// channel and message in `options`.
-fn audited(
-    state: &AppState,
-    audit: &Audit,
-    access: &ChannelAccess,
-    message: &Message,
-    kind: i32,
-) -> Option<Entry> {
-    let guild = access.guild.as_ref()?;
-    let options = json!({
-        "channel_id": crate::wire::guild::id(access.channel.id),
-        "message_id": crate::wire::guild::id(message.id),
-    });
-    let (guild_id, user_id) = (guild.guild.id, guild.member.user_id);
-    let entry = audit.entry(state, guild_id, user_id, kind, message.author_or_webhook());
-    Some(entry.options(options))
+/// A pin or unpin the caller may make (MANAGE_MESSAGES in a guild, anyone in a DM), with its
+/// audit log entry (guild channels only: the author as target, the channel and message in
+/// `options`).
+struct Pinning {
+    user_id: i64,
+    conn: Pooled,
+    access: ChannelAccess,
+    message: Message,
+    entry: Option<Entry>,
 }
 
-/// The caller may pin and unpin here: MANAGE_MESSAGES in a guild, anyone in a DM.
-async fn load(
-    state: &AppState,
-    session: &crate::credentials::Session,
-    path: &(String, String),
-) -> Result<(Pooled, ChannelAccess, Message), ApiError> {
-    let channel_id = snowflake("channel_id", &path.0)?;
-    let message_id = snowflake("message_id", &path.1)?;
-    ApiError::require(session.user.rights, rights::PIN_MESSAGES)?;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, session.user.id).await?;
-    if access.guild.is_some() {
-        access.require(bits::MANAGE_MESSAGES)?;
+impl Pinning {
+    async fn load(
+        state: &AppState,
+        audit: &Audit,
+        caller: InChannel,
+        message_id: Id<path::Message>,
+        kind: i32,
+    ) -> Result<Self, ApiError> {
+        let (access, user) = (caller.access, caller.session.user);
+        ApiError::require(user.rights, rights::PIN_MESSAGES)?;
+        if access.guild.is_some() {
+            access.require(bits::MANAGE_MESSAGES)?;
+        }
+        let mut conn = caller.conn.get().await?;
+        let message = find(&mut conn, &access, message_id.get()).await?;
+        let entry = access.guild.as_ref().map(|guild| {
+            let options = json!({
+                "channel_id": crate::wire::guild::id(access.channel.id),
+                "message_id": crate::wire::guild::id(message.id),
+            });
+            let (guild_id, user_id) = (guild.guild.id, guild.member.user_id);
+            let target = message.author_or_webhook();
+            audit
+                .entry(state, guild_id, user_id, kind, target)
+                .options(options)
+        });
+        Ok(Self {
+            user_id: user.id,
+            conn,
+            access,
+            message,
+            entry,
+        })
     }
-    let message = find(&mut conn, &access, message_id).await?;
-    Ok((conn, access, message))
+
+    /// What a pin or unpin that happened owes, once committed: its audit entry, MESSAGE_UPDATE
+    /// of the message, MESSAGE_CREATE of the pin's `notice`, CHANNEL_PINS_UPDATE.
+    async fn tell(
+        mut self,
+        state: &AppState,
+        notice: Option<&Message>,
+        last_pin_timestamp: Option<DateTime<Utc>>,
+    ) -> Result<(), ApiError> {
+        let mut change = Change::new(state);
+        // The entry went with the pin (only if it happened); its event is still owed.
+        if let Some(entry) = &self.entry {
+            change.emit(entry.event());
+        }
+        let access = &self.access;
+        let updated = event_message(state, &mut self.conn, access, &self.message).await?;
+        change.emit(Event::MessageUpdate(message_change(
+            access,
+            &self.message,
+            updated,
+        )));
+        if let Some(notice) = notice {
+            let created = event_message(state, &mut self.conn, access, notice).await?;
+            change.emit(Event::MessageCreate(message_change(
+                access, notice, created,
+            )));
+        }
+        let mut event = event_ids(access);
+        event["last_pin_timestamp"] = json!(last_pin_timestamp);
+        change.emit(Event::ChannelPinsUpdate(access.scoped(event)));
+        change.publish().await;
+        Ok(())
+    }
 }
 
-pub async fn pin(
+/// `PUT` (`PIN`) and `DELETE` of a pin.
+pub async fn set<const PIN: bool>(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
     audit: Audit,
-    path: Path<(String, String)>,
+    caller: InChannel,
+    message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let (mut conn, access, mut message) = load(&state, &session, &path).await?;
-    let entry = audited(&state, &audit, &access, &message, action::MESSAGE_PIN);
+    let kind = if PIN {
+        action::MESSAGE_PIN
+    } else {
+        action::MESSAGE_UNPIN
+    };
+    let pinning = Pinning::load(&state, &audit, caller, message_id, kind).await?;
+    if PIN {
+        pin(&state, pinning).await?;
+    } else {
+        unpin(&state, pinning).await?;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn pin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
+    let message = &pinning.message;
     if kind::is_system(message.kind) {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
@@ -87,9 +142,10 @@ pub async fn pin(
         });
     }
     if message.pinned {
-        return Ok(HttpResponse::NoContent().finish());
+        return Ok(());
     }
-    let pinned = Message::count_pinned(&mut conn, access.channel.id).await?;
+    let channel_id = pinning.access.channel.id;
+    let pinned = Message::count_pinned(&mut pinning.conn, channel_id).await?;
     if u64::try_from(pinned).unwrap_or(u64::MAX) >= state.config().limits.channel_max_pins {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
@@ -97,20 +153,21 @@ pub async fn pin(
             message: "Maximum number of pins reached",
         });
     }
-    let channel_id = access.channel.id;
-    let guild_id = access.channel.guild_id;
+    let guild_id = pinning.access.channel.guild_id;
     let mut notice = Message::new(
         state.snowflakes.next(),
         channel_id,
         guild_id,
-        session.user.id,
+        pinning.user_id,
     );
     notice.kind = kind::CHANNEL_PINNED_MESSAGE;
     notice.message_reference = Some(wire::reference(message.id, channel_id, guild_id));
-    let changed = conn
+    let (message_id, entry) = (message.id, &pinning.entry);
+    let changed = pinning
+        .conn
         .transaction(async |conn| {
             // Someone else may have pinned it meanwhile: then there is nothing to announce.
-            if !Message::set_pinned(conn, message.id, true).await? {
+            if !Message::set_pinned(conn, message_id, true).await? {
                 return Ok::<_, diesel::result::Error>(false);
             }
             notice.insert(conn).await?;
@@ -121,39 +178,20 @@ pub async fn pin(
         })
         .await?;
     if changed {
-        state.audit_logged_all(entry.as_slice())?;
-        message.pinned = true;
-        publish_message(
-            &state,
-            &access,
-            EventName::MessageUpdate,
-            &message,
-            &event_message(&state, &mut conn, &access, &message).await?,
-        )?;
-        publish_message(
-            &state,
-            &access,
-            EventName::MessageCreate,
-            &notice,
-            &event_message(&state, &mut conn, &access, &notice).await?,
-        )?;
-        pins_update(&state, &access, Some(notice.created_at))?;
+        pinning.message.pinned = true;
+        let at = notice.created_at;
+        pinning.tell(state, Some(&notice), Some(at)).await?;
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
-pub async fn unpin(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    audit: Audit,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (mut conn, access, mut message) = load(&state, &session, &path).await?;
-    let entry = audited(&state, &audit, &access, &message, action::MESSAGE_UNPIN);
-    let channel_id = access.channel.id;
-    let unpinned = conn
+async fn unpin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
+    let channel_id = pinning.access.channel.id;
+    let (message_id, entry) = (pinning.message.id, &pinning.entry);
+    let unpinned = pinning
+        .conn
         .transaction(async |conn| {
-            if !Message::set_pinned(conn, message.id, false).await? {
+            if !Message::set_pinned(conn, message_id, false).await? {
                 return Ok::<_, diesel::result::Error>(None);
             }
             // The channel's last pin time is now that of the newest pin left, if any.
@@ -166,31 +204,11 @@ pub async fn unpin(
             Ok(Some(latest))
         })
         .await?;
-    if unpinned.is_some() {
-        state.audit_logged_all(entry.as_slice())?;
-    }
     if let Some(latest) = unpinned {
-        message.pinned = false;
-        publish_message(
-            &state,
-            &access,
-            EventName::MessageUpdate,
-            &message,
-            &event_message(&state, &mut conn, &access, &message).await?,
-        )?;
-        pins_update(&state, &access, latest)?;
+        pinning.message.pinned = false;
+        pinning.tell(state, None, latest).await?;
     }
-    Ok(HttpResponse::NoContent().finish())
-}
-
-fn pins_update(
-    state: &AppState,
-    access: &ChannelAccess,
-    last_pin_timestamp: Option<DateTime<Utc>>,
-) -> Result<(), ApiError> {
-    let mut event = event_ids(access);
-    event["last_pin_timestamp"] = json!(last_pin_timestamp);
-    publish(state, access, EventName::ChannelPinsUpdate, &event)
+    Ok(())
 }
 
 /// A channel's pins with when each was pinned, newest pin first. A pin whose notice was deleted
@@ -213,36 +231,19 @@ async fn newest_first(
     Ok(pins)
 }
 
-/// The channel and the caller's right to read its history; `None` when they may see the
-/// channel but not its history (they get an empty list, as with messages).
-async fn readable(
-    state: &AppState,
-    user_id: i64,
-    channel: &str,
-) -> Result<(Pooled, Option<ChannelAccess>), ApiError> {
-    let channel_id = snowflake("channel_id", channel)?;
-    let mut conn = state.pool.get().await?;
-    let access = ChannelAccess::load(&mut conn, channel_id, user_id).await?;
-    let readable = access.permissions & bits::READ_MESSAGE_HISTORY != 0;
-    Ok((conn, readable.then_some(access)))
+impl History {
+    /// The channel's pins, newest pin first, with when each was pinned.
+    async fn pins(&mut self) -> Result<Vec<(Message, DateTime<Utc>)>, ApiError> {
+        Ok(newest_first(&mut self.conn, self.access.channel.id).await?)
+    }
 }
 
-pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let (mut conn, access) = readable(&state, session.user.id, &path).await?;
-    let Some(access) = access else {
+pub async fn list(state: Data<AppState>, caller: InChannel) -> Result<HttpResponse, ApiError> {
+    let Some(mut history) = History::load(caller).await? else {
         return Ok(HttpResponse::Ok().json([(); 0]));
     };
-    let messages: Vec<Message> = newest_first(&mut conn, access.channel.id)
-        .await?
-        .into_iter()
-        .map(|(m, _)| m)
-        .collect();
-    let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    Ok(HttpResponse::Ok().json(render(&state, &mut conn, reader, &messages).await?))
+    let messages: Vec<Message> = history.pins().await?.into_iter().map(|(m, _)| m).collect();
+    Ok(HttpResponse::Ok().json(history.render(&state, &messages).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,8 +254,7 @@ pub struct PagesQuery {
 
 pub async fn list_pages(
     state: Data<AppState>,
-    Authenticated(session): Authenticated,
-    path: Path<String>,
+    caller: InChannel,
     query: Query<PagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = usize::try_from(limit(query.limit.as_deref(), 50, 50)?).unwrap_or(50);
@@ -272,11 +272,11 @@ pub async fn list_pages(
         ),
         None => None,
     };
-    let (mut conn, access) = readable(&state, session.user.id, &path).await?;
-    let Some(access) = access else {
+    let Some(mut history) = History::load(caller).await? else {
         return Ok(HttpResponse::Ok().json(json!({ "items": [], "has_more": false })));
     };
-    let mut pins: Vec<(Message, DateTime<Utc>)> = newest_first(&mut conn, access.channel.id)
+    let mut pins: Vec<(Message, DateTime<Utc>)> = history
+        .pins()
         .await?
         .into_iter()
         .filter(|(_, at)| before.is_none_or(|before| *at < before))
@@ -284,8 +284,7 @@ pub async fn list_pages(
     let has_more = pins.len() > limit;
     pins.truncate(limit);
     let (messages, times): (Vec<Message>, Vec<DateTime<Utc>>) = pins.into_iter().unzip();
-    let reader = Reader::of(&mut conn, &session.user, &access).await?;
-    let rendered = render(&state, &mut conn, reader, &messages).await?;
+    let rendered = history.render(&state, &messages).await?;
     let items: Vec<Value> = rendered
         .into_iter()
         .zip(times)

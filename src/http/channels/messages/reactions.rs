@@ -16,13 +16,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{event_ids, find, limit, snowflake_param};
-use crate::db::messages::Message;
+use super::{event_ids, limit, snowflake_param, Target};
 use crate::db::reactions::Reaction;
-use crate::db::users::User;
-use crate::db::Pooled;
 use crate::events::Event;
-use crate::http::access::ChannelAccess;
 use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
@@ -89,31 +85,8 @@ impl Emoji {
     }
 }
 
-/// The channel and message a reaction route names, after the checks every one shares.
-struct Target {
-    user: User,
-    access: ChannelAccess,
-    message: Message,
-    conn: Pooled,
-}
-
+/// What every reaction event says about the message.
 impl Target {
-    async fn load(caller: InChannel, message_id: Id<path::Message>) -> Result<Self, ApiError> {
-        let InChannel {
-            session,
-            access,
-            conn,
-        } = caller;
-        let mut conn = conn.get().await?;
-        let message = find(&mut conn, &access, message_id.get()).await?;
-        Ok(Self {
-            user: session.user,
-            access,
-            message,
-            conn,
-        })
-    }
-
     /// `{channel_id, guild_id, message_id}`, what every reaction event starts with.
     fn event(&self) -> Value {
         let mut event = event_ids(&self.access);

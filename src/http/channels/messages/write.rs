@@ -6,16 +6,16 @@ use chrono::Utc;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
 use serde_json::Value;
-use spacebar_actors::EventName;
 
 use super::files::{self, Attachments};
 use super::mentions::{self, AllowedMentions};
 use super::message_create::{check_content, empty_message, is_empty};
-use super::{embeds, event_ids, event_message, publish, publish_message};
+use super::{embeds, event_ids, event_message, message_change};
 use crate::audit::Entry;
 use crate::db::channels::Channel;
 use crate::db::messages::{flags, Message, MessageEdit};
 use crate::db::Connection;
+use crate::events::{Change, Ephemeral, Event};
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors};
 use crate::server::AppState;
@@ -143,15 +143,7 @@ pub async fn save_edit(
         edited_at: edit.edited_at,
         ..message
     };
-    let event = event_message(state, conn, access, &edited).await?;
-    announce(
-        state,
-        access,
-        EventName::MessageUpdate,
-        &edited,
-        &event,
-        viewer,
-    )?;
+    let event = announce(state, conn, access, &edited, Wrote::Edited, viewer).await?;
     Ok((edited, event))
 }
 
@@ -165,31 +157,27 @@ pub async fn post(
     access: &ChannelAccess,
     mut message: Message,
     attachments: &Attachments,
-    mut written: Written,
+    written: Written,
     viewer: i64,
 ) -> Result<(Message, Value), ApiError> {
     message.flags |= written.flags();
     message.tts = written.tts.unwrap_or(false);
     message.attachments = Value::Array(attachments.list.clone());
-    if let Some(components) = written.components()? {
-        message.components = components;
-    }
     let mut edit = unchanged(&message);
     let may_be_empty = message.flags & flags::LOADING != 0 || !attachments.is_empty();
-    revise(
+    let author_id = message.author_id;
+    lay_over(
         state,
         conn,
         access,
-        message.author_id,
+        author_id,
         &mut edit,
-        written.content.take(),
-        written.embeds.take(),
-        written.allowed_mentions.as_ref(),
-        None,
+        written,
         may_be_empty,
     )
     .await?;
     let message = Message {
+        components: edit.components,
         content: edit.content,
         embeds: edit.embeds,
         mentions: edit.mentions,
@@ -209,15 +197,7 @@ pub async fn post(
         attachments.undo(state).await;
         return Err(error.into());
     }
-    let event = event_message(state, conn, access, &message).await?;
-    announce(
-        state,
-        access,
-        EventName::MessageCreate,
-        &message,
-        &event,
-        viewer,
-    )?;
+    let event = announce(state, conn, access, &message, Wrote::Posted, viewer).await?;
     Ok((message, event))
 }
 
@@ -227,33 +207,49 @@ pub async fn rewrite(
     conn: &mut Connection,
     access: &ChannelAccess,
     message: Message,
-    mut written: Written,
+    written: Written,
     viewer: i64,
 ) -> Result<(Message, Value), ApiError> {
     let mut edit = unchanged(&message);
-    if let Some(components) = written.components()? {
-        edit.components = components;
-    }
     // A deferred answer's first edit is its answer, not an edit.
     let was_loading = message.flags & flags::LOADING != 0;
     edit.flags &= !flags::LOADING;
-    revise(
-        state,
-        conn,
-        access,
-        message.author_id,
-        &mut edit,
-        written.content.take(),
-        written.embeds.take(),
-        written.allowed_mentions.as_ref(),
-        None,
-        false,
-    )
-    .await?;
+    let author_id = message.author_id;
+    lay_over(state, conn, access, author_id, &mut edit, written, false).await?;
     if was_loading {
         edit.edited_at = None;
     }
     save_edit(state, conn, access, message, edit, viewer).await
+}
+
+/// Lays what an application or a webhook wrote over `edit`: its components, then as [`revise`].
+async fn lay_over(
+    state: &AppState,
+    conn: &mut Connection,
+    access: &ChannelAccess,
+    author_id: Option<i64>,
+    edit: &mut MessageEdit,
+    mut written: Written,
+    may_be_empty: bool,
+) -> Result<(), ApiError> {
+    if let Some(components) = written.components()? {
+        edit.components = components;
+    }
+    let allowed = written.allowed_mentions.as_ref();
+    let (content, embeds) = (written.content.take(), written.embeds.take());
+    revise(
+        state,
+        conn,
+        access,
+        author_id,
+        edit,
+        content,
+        embeds,
+        allowed,
+        None,
+        may_be_empty,
+    )
+    .await
 }
 
 /// Deletes a message (writing `audit` entries with it, all or nothing), its files, and tells
@@ -270,31 +266,55 @@ pub async fn remove(
     })
     .await?;
     if deleted {
-        state.audit_logged_all(audit)?;
-        for key in files::keys_of(message.channel_id, &message.attachments) {
-            state.cdn.remove(&key).await;
+        // The entries went with the deletion; what is left to do is what a commit owes.
+        let mut change = Change::new(state);
+        for entry in audit {
+            change.emit(entry.event());
         }
+        change.remove_files(files::keys_of(message.channel_id, &message.attachments));
         let mut event = event_ids(access);
         event["id"] = id(message.id).into();
-        publish(state, access, EventName::MessageDelete, &event)?;
+        change.emit(Event::MessageDelete(access.scoped(event)));
+        change.publish().await;
     }
     Ok(())
 }
 
-/// A message event to whoever sees the channel, or, for an ephemeral message, to `viewer` only.
-fn announce(
+/// Whether a message was just posted or edited.
+#[derive(Debug, Clone, Copy)]
+enum Wrote {
+    Posted,
+    Edited,
+}
+
+/// Tells whoever sees the channel of `message` (MESSAGE_CREATE or MESSAGE_UPDATE), or, for an
+/// ephemeral message, `viewer` only; the message as the event carried it.
+async fn announce(
     state: &AppState,
+    conn: &mut Connection,
     access: &ChannelAccess,
-    event: EventName,
     message: &Message,
-    data: &Value,
+    wrote: Wrote,
     viewer: i64,
-) -> Result<(), ApiError> {
-    if message.flags & flags::EPHEMERAL == 0 {
-        return publish_message(state, access, event, message, data);
-    }
-    match access.channel.guild_id {
-        Some(guild_id) => state.user_guild_event(viewer, guild_id, event, data),
-        None => state.user_event(viewer, event, data),
-    }
+) -> Result<Value, ApiError> {
+    let data = event_message(state, conn, access, message).await?;
+    let event = if message.flags & flags::EPHEMERAL == 0 {
+        let change = message_change(access, message, data.clone());
+        match wrote {
+            Wrote::Posted => Event::MessageCreate(change),
+            Wrote::Edited => Event::MessageUpdate(change),
+        }
+    } else {
+        let only = Ephemeral {
+            user_id: viewer,
+            guild_id: access.channel.guild_id,
+            message: data.clone(),
+        };
+        match wrote {
+            Wrote::Posted => Event::EphemeralMessageCreate(only),
+            Wrote::Edited => Event::EphemeralMessageUpdate(only),
+        }
+    };
+    state.publish(&event);
+    Ok(data)
 }
