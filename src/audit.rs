@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use crate::db::audit_log::AuditLogEntry;
 use crate::db::Connection;
 use crate::http::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::{id, opt_id};
 
 /// Discord's audit log action types (those this server writes).
@@ -185,21 +185,6 @@ impl Entry {
         for entry in entries {
             entry.write(conn).await?;
         }
-        Ok(())
-    }
-}
-
-impl AppState {
-    /// [`AppState::audit_logged`] for each entry.
-    pub fn audit_logged_all(&self, entries: &[Entry]) -> Result<(), ApiError> {
-        entries
-            .iter()
-            .try_for_each(|entry| self.audit_logged(entry))
-    }
-
-    /// After the commit: GUILD_AUDIT_LOG_ENTRY_CREATE to the members with VIEW_AUDIT_LOG.
-    pub fn audit_logged(&self, entry: &Entry) -> Result<(), ApiError> {
-        self.publish(&entry.event());
         Ok(())
     }
 }

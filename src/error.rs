@@ -26,6 +26,9 @@ pub enum Error {
     /// `field`'s file is over `max_bytes`.
     #[error("{field}: larger than {max_bytes} bytes")]
     FileTooLarge { field: String, max_bytes: usize },
+    /// An actor did not answer (it stopped, or its mailbox is gone).
+    #[error("actor: {0}")]
+    Actor(#[from] actix::MailboxError),
     /// A streamed body went past its limit, or broke off.
     #[error("body too large")]
     BodyTooLarge,

@@ -21,6 +21,7 @@ pub use spacebar_actors::permissions;
 pub mod rights;
 pub mod server;
 pub mod snowflake;
+pub mod state;
 pub mod storage;
 pub mod tls;
 pub mod voice;

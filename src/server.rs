@@ -1,8 +1,7 @@
 //! Putting the server together: the shared state every handler sees, the supervision tree,
 //! and the one HTTP listener that serves the API, the gateway and the rest.
 
-use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -12,7 +11,6 @@ use actix_web::web::{Data, PayloadConfig};
 use actix_web::{App, HttpServer};
 use spacebar_actors::registry::ReconnectAll;
 use spacebar_actors::session::SessionConfig;
-use spacebar_actors::sync;
 use spacebar_actors::voice::{Media, MediaSettings, MediaStartError};
 use spacebar_actors::Tree;
 use tokio::signal::unix::{signal, SignalKind};
@@ -23,28 +21,11 @@ use crate::credentials::TokenSigner;
 use crate::db::guild_state::DbGuildStore;
 use crate::db::instance_bans::InstanceBan;
 use crate::db::instance_config::StoredKey;
-use crate::db::{self, DbError, Pool};
+use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
 use crate::snowflake::Snowflakes;
-
-/// What every handler and every gateway session shares. Created once per server.
-pub struct AppState {
-    /// The configuration in effect; operators change parts of it at run time (see
-    /// [`AppState::config`]).
-    pub live_config: RwLock<Arc<Config>>,
-    /// Addresses banned from the instance (kept in the database, checked on every request).
-    pub banned_ips: RwLock<HashSet<IpAddr>>,
-    pub rate_limiter: RateLimiter,
-    pub pool: Pool,
-    pub tokens: Arc<TokenSigner>,
-    pub snowflakes: Snowflakes,
-    pub tree: Tree,
-    pub metrics: Metrics,
-    pub sessions: Arc<SessionConfig>,
-    /// File storage, image variants and URL signing.
-    pub cdn: Cdn,
-}
+use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -63,49 +44,6 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-}
-
-impl AppState {
-    /// Runs `work` (decoding and storing uploaded images, which wait their turn on the CDN's
-    /// image workers for as long as someone's uploads keep them busy) with no database
-    /// connection held: `conn`, which checked who asks and what they may do, goes back to the
-    /// pool first, and a fresh one for the write comes back with `work`'s result. A route's
-    /// image fields all go through here, so no client can hold the pool by sending images.
-    pub async fn unheld<T, E: From<db::PoolError>>(
-        &self,
-        conn: db::Pooled,
-        work: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<(T, db::Pooled), E> {
-        drop(conn);
-        let done = work.await?;
-        Ok((done, self.pool.get().await?))
-    }
-
-    /// The configuration in effect now.
-    pub fn config(&self) -> Arc<Config> {
-        // Writers only swap the Arc.
-        sync::read(&self.live_config).clone()
-    }
-
-    /// Puts a changed configuration in effect.
-    pub fn set_config(&self, config: Config) {
-        *sync::write(&self.live_config) = Arc::new(config);
-    }
-
-    /// Whether `ip` is banned from the instance.
-    pub fn is_banned(&self, ip: IpAddr) -> bool {
-        sync::read(&self.banned_ips).contains(&ip)
-    }
-
-    /// Bans or unbans an address.
-    pub fn set_banned(&self, ip: IpAddr, banned: bool) {
-        let mut set = sync::write(&self.banned_ips);
-        if banned {
-            set.insert(ip);
-        } else {
-            set.remove(&ip);
-        }
-    }
 }
 
 /// A built server, bound and ready to run.

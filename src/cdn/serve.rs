@@ -22,7 +22,7 @@ use super::work::WorkError;
 use super::{default_avatars, Cdn};
 use crate::http::client_address::request_address;
 use crate::http::error::retry_after;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 
 /// Images are immutable under their URLs (the hash or id changes with the content).

@@ -34,11 +34,12 @@ pub struct Scoped {
     pub data: Value,
 }
 
-/// A channel created, changed or deleted: its body, and its overwrites for the guild actor.
+/// A channel created, changed or deleted: its body, and its overwrites for the guild actor
+/// when they are new (`None`: unchanged, so a write racing this one is not undone).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChannelChange {
     pub scope: ChannelScope,
-    pub overwrites: Vec<Overwrite>,
+    pub overwrites: Option<Vec<Overwrite>>,
     pub channel: Value,
 }
 
@@ -360,11 +361,15 @@ impl Event {
             }
             Event::ChannelCreate(change) | Event::ChannelUpdate(change) => {
                 let channel_id = change.scope.channel_id;
-                let kept = StateChange::Channel {
-                    channel_id,
-                    overwrites: change.overwrites.clone(),
-                };
-                scoped(&change.scope, vec![kept], Vec::new())
+                let kept = change
+                    .overwrites
+                    .iter()
+                    .map(|overwrites| StateChange::Channel {
+                        channel_id,
+                        overwrites: overwrites.clone(),
+                    })
+                    .collect();
+                scoped(&change.scope, kept, Vec::new())
             }
             // Delivered to those who could see it, then forgotten.
             Event::ChannelDelete(change) => {
@@ -635,7 +640,7 @@ mod tests {
     fn a_deleted_channel_leaves_the_guild_actor() {
         let deleted = Event::ChannelDelete(ChannelChange {
             scope: in_guild(9),
-            overwrites: Vec::new(),
+            overwrites: None,
             channel: json!({ "id": "9" }),
         });
         let Route::Guild {

@@ -15,7 +15,7 @@ use super::Event;
 use crate::audit::Entry;
 use crate::db::Connection;
 use crate::http::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::Key;
 
 /// What one transaction owes others.

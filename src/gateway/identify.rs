@@ -30,7 +30,7 @@ use crate::db::roles::Role;
 use crate::db::stickers::Sticker;
 use crate::db::users::User;
 use crate::db::Connection;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::{self, id, GuildSnapshot};
 use crate::wire::user::{PrivateUser, PublicUser};
 use crate::wire::{expression, settings};

@@ -16,7 +16,7 @@ use spacebar_actors::session::{Compression, ConnectParams, Connection, Encoding}
 
 use crate::http::urls::PublicUrls;
 use crate::http::DEFAULT_API_VERSION;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// `GET /?v=9&encoding=json&compress=zlib-stream` with a WebSocket upgrade.
 pub async fn upgrade(

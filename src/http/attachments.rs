@@ -11,7 +11,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
 use crate::http::urls::PublicUrls;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::Key;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

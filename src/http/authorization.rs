@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest};
 
 use super::error::ApiError;
 use crate::credentials::{authenticate, Session};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The account making the request.
 pub struct Authenticated(pub Session);

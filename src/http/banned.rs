@@ -11,7 +11,7 @@ use actix_web::{Error, ResponseError};
 
 use super::client_address::client_address;
 use super::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn refuse_banned(
     req: ServiceRequest,

@@ -23,7 +23,7 @@ use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
 use super::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Middleware: paces every request body (see the module's comment).
 pub async fn bound_body(

@@ -216,7 +216,9 @@ impl From<crate::error::Error> for ApiError {
                 code: 0,
                 message: "The server is busy; try again shortly.",
             },
-            error @ (Error::Work(WorkError::Failed) | Error::Storage(_)) => Self::internal(error),
+            error @ (Error::Work(WorkError::Failed) | Error::Storage(_) | Error::Actor(_)) => {
+                Self::internal(error)
+            }
         }
     }
 }

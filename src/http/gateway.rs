@@ -8,7 +8,7 @@ use super::authorization::Authenticated;
 use super::error::ApiError;
 use super::urls::PublicUrls;
 use crate::db::members::Member;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// IDENTIFYs a bot may start per day, as Discord reports it.
 const SESSION_START_LIMIT: u32 = 1000;

@@ -10,7 +10,7 @@ use deadpool::managed::Timeouts;
 use diesel_async::RunQueryDsl;
 use spacebar_actors::registry::SessionCount;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use super::error::{ApiError, FormErrors};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub struct Json<T>(pub T);
 

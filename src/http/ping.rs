@@ -4,7 +4,7 @@ use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
 use serde_json::json;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ping", web::get().to(ping));

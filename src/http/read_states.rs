@@ -14,7 +14,7 @@ use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::id;
 
 /// Discord's bound on one bulk ack.

@@ -10,7 +10,7 @@ use chrono::Utc;
 use crate::cdn::store_stream;
 use crate::db::pending_uploads::PendingUpload;
 use crate::http::error::{ApiError, Unknown};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::Key;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

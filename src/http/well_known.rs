@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::urls::PublicUrls;
 use super::{API_VERSIONS, DEFAULT_API_VERSION};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/spacebar", web::get().to(spacebar))

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use spacebar_actors::voice::{VoiceConnection, VoiceGatewayConfig};
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The newest voice gateway version served; older clients get what they ask for (v4 up).
 const LATEST_VERSION: u8 = 8;

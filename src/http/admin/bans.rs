@@ -16,7 +16,7 @@ use crate::db::instance_bans::InstanceBan;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 use crate::http::snowflake;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/bans", web::post().to(create))

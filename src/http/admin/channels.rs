@@ -11,7 +11,7 @@ use crate::events::{Change, ChannelScope};
 use crate::http::channels::deleted;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{path, Id};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild as wire;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,14 +36,7 @@ async fn delete(
         channel_id,
         recipients: recipients.into_iter().map(|(_, user)| user).collect(),
     };
-    deleted(
-        Change::new(&state),
-        &mut conn,
-        scope,
-        &overwrites,
-        body.clone(),
-    )
-    .await?;
+    deleted(Change::new(&state), &mut conn, scope, body.clone()).await?;
     operator.log("delete channel", channel_id);
     Ok(HttpResponse::Ok().json(body))
 }

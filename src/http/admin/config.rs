@@ -12,7 +12,7 @@ use crate::config::{Applies, Config, ConfigError};
 use crate::db::instance_config::StoredKey;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/config", web::get().to(get))

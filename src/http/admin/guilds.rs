@@ -21,7 +21,7 @@ use crate::http::error::{ApiError, Unknown};
 use crate::http::guilds::{guild_delete, members};
 use crate::http::json::Json;
 use crate::http::snowflake;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild as wire;
 
 /// Messages deleted per transaction (and per progress line).

@@ -14,7 +14,7 @@ use super::Operator;
 use crate::db::registration_tokens::RegistrationToken;
 use crate::http::error::ApiError;
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/registration-tokens", web::post().to(create))

@@ -8,7 +8,7 @@ use super::{users, Operator};
 use crate::db::users::{User, UserChanges};
 use crate::http::error::{ApiError, FormErrors};
 use crate::rights::{self, Right};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/users/{user_id}/rights/{right}", web::put().to(grant))

@@ -22,7 +22,7 @@ use crate::http::error::{ApiError, Unknown};
 use crate::http::guilds::members;
 use crate::http::json::Json;
 use crate::http::snowflake;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 
 /// Messages deleted per transaction (and per progress line).

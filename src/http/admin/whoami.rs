@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::http::authorization::Authenticated;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn ping(state: Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "ping": "pong!", "instance": state.config().instance.name }))

@@ -12,7 +12,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct CreateApplication {

@@ -17,7 +17,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::guilds::members;
 use crate::http::snowflake;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn delete(
     state: Data<AppState>,

@@ -9,7 +9,7 @@ use super::{body, Owned};
 use crate::db::applications::Application;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn get(state: Data<AppState>, Owned(app): Owned) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;

@@ -12,7 +12,7 @@ use super::{body, Owned};
 use crate::db::applications::Application;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct ModifyApplication {

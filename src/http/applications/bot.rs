@@ -15,7 +15,7 @@ use crate::db::auth_sessions;
 use crate::db::users::{NewUser, User};
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::users::{validate_username, Discriminators};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::user::PublicUser;
 
 pub async fn create(state: Data<AppState>, Owned(app): Owned) -> Result<HttpResponse, ApiError> {

@@ -26,7 +26,7 @@ use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::extractors::InGuild;
 use crate::http::json::Json;
 use crate::http::snowflake;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Command kinds.
 pub mod kind {

@@ -24,7 +24,7 @@ use crate::db::Connection;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::snowflake;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     commands::configure(cfg);

@@ -13,7 +13,7 @@ use crate::db::auth_sessions;
 use crate::db::users::User;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::settings;
 
 #[derive(Debug, Deserialize)]

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use crate::db::auth_sessions;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn logout(
     state: Data<AppState>,

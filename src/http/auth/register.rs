@@ -21,7 +21,7 @@ use crate::db::{auth_sessions, Connection};
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
 use crate::http::users::{validate_username, Discriminators};
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct RegisterBody {

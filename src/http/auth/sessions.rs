@@ -15,7 +15,7 @@ use crate::db::auth_sessions;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Most sessions one logout names, as Discord bounds it.
 const MAX_LOGOUT_HASHES: usize = 100;

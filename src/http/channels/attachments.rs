@@ -16,7 +16,7 @@ use crate::http::extractors::InChannel;
 use crate::http::json::Json;
 use crate::http::urls::PublicUrls;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{clean_filename, Key};
 
 #[derive(Debug, Deserialize)]

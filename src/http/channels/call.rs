@@ -14,7 +14,7 @@ use crate::db::channels::kind;
 use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::http::json::parse;
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RingBody {

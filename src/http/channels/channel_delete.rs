@@ -7,14 +7,14 @@ use actix_web::HttpResponse;
 use serde_json::Value;
 
 use crate::audit::{action, changes, Audit};
-use crate::db::channels::{kind, Channel, OverwriteRow};
+use crate::db::channels::{kind, Channel};
 use crate::db::messages::Message;
 use crate::db::Connection;
 use crate::events::{Change, ChannelChange, ChannelScope, Event};
 use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild;
 
 pub async fn delete(
@@ -38,7 +38,7 @@ pub async fn delete(
                     recipients: vec![session.user.id],
                     ..access.scope()
                 },
-                overwrites: Vec::new(),
+                overwrites: None,
                 channel: body.clone(),
             };
             state.publish(&Event::ChannelDelete(closed));
@@ -64,7 +64,7 @@ pub async fn delete(
             )),
     );
     let scope = access.scope();
-    deleted(change, &mut conn, scope, &access.overwrites, body.clone()).await?;
+    deleted(change, &mut conn, scope, body.clone()).await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -74,7 +74,6 @@ pub async fn deleted(
     mut change: Change<'_>,
     conn: &mut Connection,
     scope: ChannelScope,
-    overwrites: &[OverwriteRow],
     body: Value,
 ) -> Result<(), ApiError> {
     let channel_id = scope.channel_id;
@@ -82,7 +81,7 @@ pub async fn deleted(
     change.remove_files(super::messages::files::keys(files));
     change.emit(Event::ChannelDelete(ChannelChange {
         scope,
-        overwrites: overwrites.iter().map(OverwriteRow::overwrite).collect(),
+        overwrites: None,
         channel: body,
     }));
     change

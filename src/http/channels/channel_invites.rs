@@ -19,7 +19,7 @@ use crate::http::invites::{audit_object, describe, describe_all, new_code};
 use crate::http::json::Json;
 use crate::permissions::bits;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/channels/{channel_id}/invites", web::post().to(create))

@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, FormErrors};
 use crate::http::extractors::InChannel;
 use crate::http::json::Json;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild;
 
 #[derive(Debug, Deserialize)]
@@ -123,7 +123,9 @@ pub async fn modify(
             change.audit(entry);
             change.emit(Event::ChannelUpdate(ChannelChange {
                 scope: access.scope(),
-                overwrites: overwrites_now.iter().map(OverwriteRow::overwrite).collect(),
+                overwrites: overwrites
+                    .as_ref()
+                    .map(|rows| rows.iter().map(OverwriteRow::overwrite).collect()),
                 channel: body.clone(),
             }));
             change
@@ -143,7 +145,7 @@ pub async fn modify(
             let body = super::body(&mut conn, &updated, user_id).await?;
             state.publish(&Event::ChannelUpdate(ChannelChange {
                 scope: updated.scope(),
-                overwrites: Vec::new(),
+                overwrites: None,
                 channel: body.clone(),
             }));
             Ok(HttpResponse::Ok().json(body))

@@ -15,7 +15,7 @@ use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{path, Conn, Id, InChannel};
 use crate::http::json::Json;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild;
 
 pub async fn put(
@@ -143,7 +143,7 @@ fn changed(access: &ChannelAccess, target_id: i64, row: Option<OverwriteRow>) ->
         .collect();
     Event::ChannelUpdate(ChannelChange {
         scope: access.scope(),
-        overwrites: overwrites.iter().map(OverwriteRow::overwrite).collect(),
+        overwrites: Some(overwrites.iter().map(OverwriteRow::overwrite).collect()),
         channel: guild::channel(&access.channel, &overwrites),
     })
 }

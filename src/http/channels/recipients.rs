@@ -20,7 +20,7 @@ use crate::http::extractors::{path, Id, InChannel};
 use crate::http::users::private_channels::{
     check_invitable, invalid_recipients, tell_each, too_many_recipients, MAX_GROUP_RECIPIENTS,
 };
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::id;
 use crate::wire::user::PublicUser;
 

@@ -8,7 +8,7 @@ use crate::events::Event;
 use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::{self, id};
 
 pub async fn typing(state: Data<AppState>, caller: InChannel) -> Result<HttpResponse, ApiError> {

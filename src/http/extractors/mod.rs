@@ -19,7 +19,7 @@ use super::access::{ChannelAccess, GuildAccess};
 use super::error::ApiError;
 use crate::credentials::{authenticate, Session};
 use crate::db::{Pool, Pooled};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The connection a request checked its caller on, kept for the handler when the request has
 /// no body to wait for; otherwise given back (no connection is held while a client sends) and

@@ -19,7 +19,7 @@ use crate::http::extractors::InGuild;
 use crate::http::snowflake;
 use crate::http::urls::PublicUrls;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::user::PublicUser;
 use crate::wire::webhook::{self, Shown};
 

@@ -21,7 +21,7 @@ use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::snowflake;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::id;
 use crate::wire::user::PublicUser;
 

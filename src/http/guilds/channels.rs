@@ -4,6 +4,7 @@
 use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
+use spacebar_actors::permissions::Overwrite;
 
 use crate::audit::{action, changes, Audit};
 use crate::db::channels::{kind, Channel, OverwriteRow};
@@ -16,7 +17,7 @@ use crate::http::json::Json;
 use crate::http::limits;
 use crate::permissions::bits;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild;
 
 pub async fn list(caller: InGuild) -> Result<HttpResponse, ApiError> {
@@ -150,9 +151,10 @@ pub async fn create(
             )
             .changes(changes(None, Some(&body), CHANNEL_NOISE)),
     );
+    let mirrored = Some(OverwriteRow::of_channel(&overwrites, channel.id));
     change.emit(Event::ChannelCreate(in_guild(
         &channel,
-        &overwrites,
+        mirrored,
         body.clone(),
     )));
     change
@@ -167,11 +169,10 @@ pub async fn create(
 /// What a channel's audit log changes leave out (not settings).
 pub const CHANNEL_NOISE: &[&str] = &["last_message_id", "last_pin_timestamp", "rtc_region"];
 
-/// A guild channel's event, with its overwrites (of it, or of several channels) for the guild
-/// actor.
+/// A guild channel's event, with its overwrites for the guild actor when they are new.
 fn in_guild(
     channel: &Channel,
-    overwrites: &[OverwriteRow],
+    overwrites: Option<Vec<Overwrite>>,
     body: serde_json::Value,
 ) -> ChannelChange {
     ChannelChange {
@@ -180,7 +181,7 @@ fn in_guild(
             channel_id: channel.id,
             recipients: Vec::new(),
         },
-        overwrites: OverwriteRow::of_channel(overwrites, channel.id),
+        overwrites,
         channel: body,
     }
 }
@@ -246,7 +247,7 @@ pub async fn reorder(
     let mut change = Change::new(&state);
     for channel in &moved {
         let body = guild::channel(channel, &overwrites);
-        change.emit(Event::ChannelUpdate(in_guild(channel, &overwrites, body)));
+        change.emit(Event::ChannelUpdate(in_guild(channel, None, body)));
     }
     change
         .commit(&mut conn, async |conn| {

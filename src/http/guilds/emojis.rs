@@ -19,7 +19,7 @@ use crate::http::access::GuildAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::Key;
 use crate::wire::expression;
 

@@ -21,7 +21,7 @@ use crate::http::access::GuildAccess;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{Id, InGuild, Segment};
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::Key;
 
 /// A kind of guild expression: its table, its wire shape and its names.

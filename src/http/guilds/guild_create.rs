@@ -20,7 +20,7 @@ use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 use crate::permissions::DEFAULT_EVERYONE;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 use crate::wire::guild;
 

@@ -16,7 +16,7 @@ use crate::events::{Change, Event};
 use crate::http::channels::messages::files;
 use crate::http::error::ApiError;
 use crate::http::extractors::InGuild;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 
 pub async fn delete(state: Data<AppState>, caller: InGuild) -> Result<HttpResponse, ApiError> {

@@ -16,7 +16,7 @@ use crate::http::extractors::InGuild;
 use crate::http::json::Json;
 use crate::http::limits;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 use crate::wire::guild;
 

@@ -12,7 +12,7 @@ use crate::db::members::Member;
 use crate::events::Change;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(

@@ -28,7 +28,7 @@ use crate::http::json::Json;
 use crate::http::limits;
 use crate::http::snowflake;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::Key;
 use crate::wire::guild;
 use crate::wire::user::PublicUser;

@@ -22,7 +22,7 @@ use crate::http::json::Json;
 use crate::http::limits;
 use crate::permissions::{bits, ALL};
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 use crate::wire::guild;
 

@@ -10,7 +10,7 @@ use crate::db::Connection;
 use crate::events::Event;
 use crate::http::access::GuildAccess;
 use crate::http::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::expression;
 use crate::wire::guild::GuildSnapshot;
 

@@ -24,7 +24,7 @@ use crate::http::error::{ApiError, FormErrors};
 use crate::http::extractors::InGuild;
 use crate::http::json::Json;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::{id, opt_id};
 use crate::wire::user::PublicUser;
 

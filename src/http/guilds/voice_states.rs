@@ -22,7 +22,7 @@ use crate::http::extractors::InGuild;
 use crate::http::json::Json;
 use crate::http::voice;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(

@@ -17,7 +17,7 @@ use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
 use crate::permissions::{bits, Member as Rank};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::{id, opt_id};
 
 fn settings(widget: &Widget) -> Value {

@@ -24,7 +24,7 @@ use crate::http::channels::messages::files;
 use crate::http::channels::messages::write::{self, Written};
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::parse_value;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::user::PublicUser;
 
 /// Callback types.

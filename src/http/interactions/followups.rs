@@ -19,7 +19,7 @@ use crate::http::channels::messages::write::{self, Written};
 use crate::http::channels::messages::{render_one, Reader};
 use crate::http::error::{ApiError, Unknown};
 use crate::http::json::parse_value;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The interaction the path's token belongs to, while it is alive.
 pub(crate) async fn interaction(

@@ -26,7 +26,7 @@ use crate::http::channels::messages::{files, render, Reader};
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::parse_value;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild as wire;
 use crate::wire::user::PublicUser;
 

@@ -21,7 +21,7 @@ use crate::db::interactions::Interaction;
 use crate::db::messages::kind as message_kind;
 use crate::events::{Event, ToUser};
 use crate::http::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// How long an application has to answer before the person is told it failed.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);

@@ -17,7 +17,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::guilds::members::joined;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn accept(
     state: Data<AppState>,

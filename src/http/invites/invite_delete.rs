@@ -12,7 +12,7 @@ use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
 use crate::permissions::{bits, has};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn delete(
     state: Data<AppState>,

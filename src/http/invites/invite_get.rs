@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{describe, find_usable};
 use crate::db::members::Member;
 use crate::http::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct GetInvite {

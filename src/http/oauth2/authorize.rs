@@ -33,7 +33,7 @@ use crate::http::guilds::{members, roles};
 use crate::http::urls::PublicUrls;
 use crate::http::{json, snowflake};
 use crate::permissions::{self, bits};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::id;
 use crate::wire::user::PublicUser;
 

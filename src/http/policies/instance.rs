@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::http::rate_limits;
 use crate::http::urls::PublicUrls;
 use crate::http::DEFAULT_API_VERSION;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/policies/instance", web::get().to(general))

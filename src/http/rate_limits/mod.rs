@@ -30,7 +30,7 @@ use crate::config::{RateLimitsConfig, RuleConfig};
 use crate::db::users::User;
 use crate::http::client_address::{client_address, limit_key};
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use buckets::{Buckets, Rule, Verdict};
 pub use policy::policy;
 use routes::Class;

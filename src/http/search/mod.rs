@@ -26,7 +26,7 @@ use crate::http::channels::messages::{render, Reader};
 use crate::http::error::ApiError;
 use crate::http::snowflake;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use query::{Search, SortBy};
 
 /// What a channel's messages need to be found: seeing the channel and reading its history.

@@ -23,7 +23,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::guilds::members;
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 
 #[derive(Debug, Deserialize)]

@@ -12,7 +12,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::extractors::InGuild;
 use crate::permissions::Member as Rank;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::id;
 
 pub async fn list(

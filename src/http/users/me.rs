@@ -25,7 +25,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 use crate::wire::user::{PrivateUser, PublicUser};
 

@@ -24,7 +24,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::private_channel;
 
 /// A group DM holds at most this many people, its owner included.
@@ -229,7 +229,7 @@ pub fn tell_each(
                 channel_id: channel.id,
                 recipients: vec![*viewer],
             },
-            overwrites: Vec::new(),
+            overwrites: None,
             channel: seen_by(channel, members, *viewer),
         }));
     }

@@ -13,7 +13,7 @@ use crate::db::users::User;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::user::PublicUser;
 
 pub async fn get(

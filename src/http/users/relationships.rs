@@ -28,7 +28,7 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::{self, Json};
 use crate::http::snowflake;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::id;
 use crate::wire::user::PublicUser;
 

@@ -10,7 +10,7 @@ use crate::events::{Event, ToUser};
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::settings;
 
 pub async fn get(Authenticated(session): Authenticated) -> HttpResponse {

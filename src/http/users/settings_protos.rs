@@ -18,7 +18,7 @@ use crate::db::settings_protos::SettingsProto;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The largest settings kept, in bytes of base64 (or of JSON text for the JSON variant).
 pub const MAX_SETTINGS_BYTES: usize = 100_000;

@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use crate::db::users::User;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::user::PublicUser;
 
 pub async fn get(

@@ -21,7 +21,7 @@ use crate::http::error::{ApiError, Unknown};
 use crate::http::interactions::followups;
 use crate::http::json::parse_value;
 use crate::http::urls::PublicUrls;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::ImageArea;
 
 #[derive(Debug, Deserialize)]

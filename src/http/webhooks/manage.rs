@@ -28,7 +28,7 @@ use crate::http::json::Json;
 use crate::http::urls::PublicUrls;
 use crate::permissions::bits;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::webhook::{self as wire, Shown};
 
 /// Length of a webhook's token (letters and digits).

@@ -24,7 +24,7 @@ use crate::db::{Connection, Pooled};
 use crate::events::{Change, Event};
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 use crate::wire::guild::id;
 

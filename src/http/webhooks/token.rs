@@ -12,7 +12,7 @@ use crate::db::Connection;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::json::Json;
 use crate::http::urls::PublicUrls;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::webhook::{self as wire, Shown};
 
 /// The webhook the path names, if the token is its own.

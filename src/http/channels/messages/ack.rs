@@ -12,7 +12,7 @@ use crate::events::{Event, ToUser};
 use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
 use crate::http::read_states::ack_event;
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AckBody {

@@ -19,7 +19,7 @@ use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::http::json::Json;
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::id;
 
 /// Discord's bounds on one bulk delete.

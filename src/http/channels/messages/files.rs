@@ -22,7 +22,7 @@ use crate::cdn::store_stream;
 use crate::db::pending_uploads::PendingUpload;
 use crate::db::Connection;
 use crate::http::error::{ApiError, FormErrors};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::storage::{clean_filename, Key, Storage};
 
 /// An entry of a message's `attachments`: which multipart file (`id` = its index) or which

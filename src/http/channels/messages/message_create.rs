@@ -29,7 +29,7 @@ use crate::http::urls::PublicUrls;
 use crate::http::users::private_channels::require_reachable;
 use crate::permissions::bits;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::message as wire;
 
 /// Nonces are at most this long (as text), like Discord's.

@@ -12,7 +12,7 @@ use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::id;
 
 pub async fn delete(

@@ -10,7 +10,7 @@ use super::{find, limit, render_one, snowflake_param, History};
 use crate::db::messages::{Message, Page};
 use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
-use crate::server::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {

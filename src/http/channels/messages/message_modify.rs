@@ -17,7 +17,7 @@ use crate::http::extractors::{path, Id, InChannel};
 use crate::http::json::Json;
 use crate::permissions::bits;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::message as wire;
 
 #[derive(Debug, Deserialize)]

@@ -32,7 +32,7 @@ use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::{self, id};
 use crate::wire::message as wire;
 

@@ -28,7 +28,7 @@ use crate::http::error::{ApiError, FormErrors};
 use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::message as wire;
 
 /// A pin or unpin the caller may make (MANAGE_MESSAGES in a guild, anyone in a DM), with its

@@ -23,7 +23,7 @@ use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::rights;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::{self, id, opt_id};
 use crate::wire::message::emoji as wire_emoji;
 use crate::wire::user::PublicUser;

@@ -18,7 +18,7 @@ use crate::db::Connection;
 use crate::events::{Change, Ephemeral, Event};
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, FormErrors};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::wire::guild::id;
 
 /// Most components (action rows) a message may carry.

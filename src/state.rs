@@ -1,0 +1,153 @@
+//! [`AppState`]: what every handler and every gateway session shares, created once per
+//! server, and everything it does.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use spacebar_actors::guild::voice::{
+    GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError,
+};
+use spacebar_actors::registry::{Friendship, LoginsEnded};
+use spacebar_actors::session::SessionConfig;
+use spacebar_actors::sync;
+use spacebar_actors::Tree;
+
+use crate::cdn::Cdn;
+use crate::config::Config;
+use crate::credentials::TokenSigner;
+use crate::db::{self, Pool};
+use crate::error::Error;
+use crate::events::{self, Event};
+use crate::http::rate_limits::RateLimiter;
+use crate::metrics::Metrics;
+use crate::snowflake::Snowflakes;
+
+/// What every handler and every gateway session shares. Created once per server.
+pub struct AppState {
+    /// The configuration in effect; operators change parts of it at run time (see
+    /// [`AppState::config`]).
+    pub live_config: RwLock<Arc<Config>>,
+    /// Addresses banned from the instance (kept in the database, checked on every request).
+    pub banned_ips: RwLock<HashSet<IpAddr>>,
+    pub rate_limiter: RateLimiter,
+    pub pool: Pool,
+    pub tokens: Arc<TokenSigner>,
+    pub snowflakes: Snowflakes,
+    pub tree: Tree,
+    pub metrics: Metrics,
+    pub sessions: Arc<SessionConfig>,
+    /// File storage, image variants and URL signing.
+    pub cdn: Cdn,
+}
+
+impl AppState {
+    /// Runs `work` (decoding and storing uploaded images, which wait their turn on the CDN's
+    /// image workers for as long as someone's uploads keep them busy) with no database
+    /// connection held: `conn`, which checked who asks and what they may do, goes back to the
+    /// pool first, and a fresh one for the write comes back with `work`'s result. A route's
+    /// image fields all go through here, so no client can hold the pool by sending images.
+    pub async fn unheld<T, E: From<db::PoolError>>(
+        &self,
+        conn: db::Pooled,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<(T, db::Pooled), E> {
+        drop(conn);
+        let done = work.await?;
+        Ok((done, self.pool.get().await?))
+    }
+
+    /// The configuration in effect now.
+    pub fn config(&self) -> Arc<Config> {
+        // Writers only swap the Arc.
+        sync::read(&self.live_config).clone()
+    }
+
+    /// Puts a changed configuration in effect.
+    pub fn set_config(&self, config: Config) {
+        *sync::write(&self.live_config) = Arc::new(config);
+    }
+
+    /// Whether `ip` is banned from the instance.
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        sync::read(&self.banned_ips).contains(&ip)
+    }
+
+    /// Bans or unbans an address.
+    pub fn set_banned(&self, ip: IpAddr, banned: bool) {
+        let mut set = sync::write(&self.banned_ips);
+        if banned {
+            set.insert(ip);
+        } else {
+            set.remove(&ip);
+        }
+    }
+
+    /// Tells an event (see [`events::deliver`]); a write's events go through its
+    /// [`events::Change`] instead, which calls this once the write committed.
+    pub fn publish(&self, event: &Event) {
+        events::deliver(&self.tree, event);
+    }
+
+    /// Logins ended: the gateway sessions opened with them close with 4004. `login_id: None`
+    /// ends every login of the user but `keep`.
+    pub fn logins_ended(&self, user_id: i64, login_id: Option<i64>, keep: Option<i64>) {
+        self.tree.sessions.do_send(LoginsEnded {
+            user_id,
+            login_id,
+            keep,
+        });
+    }
+
+    /// Two users became friends, or stopped being friends: whether each hears the other's
+    /// presence (sent after the RELATIONSHIP_* events already told).
+    pub fn friendship(&self, a: i64, b: i64, friends: bool) {
+        self.tree.sessions.do_send(Friendship {
+            users: [a, b],
+            friends,
+        });
+    }
+
+    /// A member's voice state in a guild, if they are in voice there (the guild's actor holds
+    /// voice states; the database never sees them).
+    pub async fn voice_state(&self, guild_id: i64, user_id: i64) -> Result<Option<Value>, Error> {
+        self.tree
+            .guilds
+            .send(GetVoiceState { guild_id, user_id })
+            .await
+            .map_err(Error::from)
+    }
+
+    /// Everyone in voice in a guild.
+    pub async fn voice_states(&self, guild_id: i64) -> Result<Vec<Value>, Error> {
+        let mut found = self
+            .tree
+            .guilds
+            .send(GetVoiceStates {
+                guild_ids: vec![guild_id],
+            })
+            .await
+            .map_err(Error::from)?;
+        Ok(found.remove(&guild_id).unwrap_or_default())
+    }
+
+    /// Changes a member's live voice state (the guild's actor tells the guild and the voice
+    /// connection): the state after it, or why there was none to change.
+    pub async fn voice_change(
+        &self,
+        guild_id: i64,
+        user_id: i64,
+        change: VoiceChange,
+    ) -> Result<Result<Option<Value>, VoiceError>, Error> {
+        self.tree
+            .guilds
+            .send(UpdateVoice {
+                guild_id,
+                user_id,
+                change,
+            })
+            .await
+            .map_err(Error::from)
+    }
+}
