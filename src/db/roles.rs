@@ -43,7 +43,7 @@ impl Role {
         }
     }
 
-    /// What the guild actor is told of the role when it is created or changed.
+    /// The role as the permission algorithm (and the guild actor's mirror) needs it.
     pub fn rank(&self) -> RoleRank {
         RoleRank {
             id: self.id,
@@ -124,10 +124,11 @@ impl Role {
         .map(drop)
     }
 
-    pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+    /// Whether there was such a role.
+    pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
         diesel::delete(roles::table.find(id))
             .execute(conn)
             .await
-            .map(drop)
+            .map(|n| n > 0)
     }
 }

@@ -101,7 +101,9 @@ pub struct CommandChange {
 pub enum Event {
     GuildUpdate {
         guild_id: i64,
-        owner_id: i64,
+        /// The new owner, when it changed (unchanged, it is not sent: a racing transfer is
+        /// not undone in the guild actor's mirror).
+        new_owner: Option<i64>,
         guild: Value,
     },
     /// The guild is gone: its members hear GUILD_DELETE and its actor lets them go.
@@ -296,11 +298,16 @@ impl Event {
         };
         match self {
             Event::GuildUpdate {
-                guild_id, owner_id, ..
+                guild_id,
+                new_owner,
+                ..
             } => with(
                 *guild_id,
                 Audience::Guild,
-                vec![StateChange::Owner { user_id: *owner_id }],
+                new_owner
+                    .iter()
+                    .map(|&user_id| StateChange::Owner { user_id })
+                    .collect(),
             ),
             Event::GuildDelete { guild_id } => Route::Guild {
                 guild_id: *guild_id,
@@ -588,9 +595,9 @@ fn scoped(scope: &ChannelScope, changes: Vec<StateChange>, after: Vec<StateChang
     }
 }
 
-/// A message event as a bot without MESSAGE_CONTENT sees it: the fields that hold what people
-/// wrote are empty, in the message and in the one it replies to.
-fn without_content(data: &Value) -> Value {
+/// A message as a bot without MESSAGE_CONTENT sees it (in events and over REST): the fields
+/// that hold what people wrote are empty, in the message and in the one it replies to.
+pub fn without_content(data: &Value) -> Value {
     let mut data = data.clone();
     let blank = |message: &mut Value| {
         if let Some(fields) = message.as_object_mut() {

@@ -6,6 +6,7 @@
 mod event;
 mod outbox;
 
+pub use event::without_content;
 pub use event::{
     ChannelChange, ChannelScope, CommandChange, Ephemeral, Event, MemberChange, MessageChange,
     RoleChange, Route, Scoped, ToUser,

@@ -50,11 +50,13 @@ impl<'a> Change<'a> {
 
     /// Writes this audit log entry with the change, and tells it after.
     pub fn audit(&mut self, entry: Entry) {
+        debug_assert!(!self.committed, "an audit entry is written with its change");
         self.audits.push(entry);
     }
 
     /// Removes these stored files once the change committed (they belonged to what it deleted).
     pub fn remove_files(&mut self, keys: impl IntoIterator<Item = Key>) {
+        debug_assert!(!self.committed, "files are named before the commit");
         self.files.extend(keys);
     }
 

@@ -352,6 +352,16 @@ impl From<FormErrors> for ApiError {
     }
 }
 
+/// What a deletion found: nothing (someone else deleted it first) is `unknown`, and rolls back
+/// the change, so no entry is written and no event told.
+pub fn existed(deleted: bool, unknown: Unknown) -> Result<(), ApiError> {
+    if deleted {
+        Ok(())
+    } else {
+        Err(ApiError::Unknown(unknown))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

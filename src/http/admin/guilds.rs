@@ -111,7 +111,7 @@ async fn force_join(
         let mut change = Change::new(&state);
         change.emit(Event::GuildUpdate {
             guild_id: guild.id,
-            owner_id: user.id,
+            new_owner: Some(user.id),
             guild: wire::guild(&guild, &roles),
         });
         change

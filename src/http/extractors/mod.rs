@@ -147,6 +147,8 @@ impl Caller {
         let session = authenticate(&mut conn, &self.state.tokens, &self.token)
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        // Into the request's span (`request_span`): what is logged from here names them.
+        tracing::Span::current().record("user_id", session.user.id);
         let keep = Keep {
             pool: self.state.pool.clone(),
             keep: !self.has_body,

@@ -11,13 +11,13 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::members::{existed, query_number, removed, require_outranks, within};
+use super::members::{query_number, removed, require_outranks, within};
 use crate::audit::{action, clean_reason, Audit};
 use crate::db::bans::{Ban, Cursor};
 use crate::db::members::Member;
 use crate::db::users::User;
 use crate::events::{Change, ChannelScope, Event, Scoped};
-use crate::http::error::{ApiError, Unknown};
+use crate::http::error::{existed, ApiError, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::snowflake;
 use crate::permissions::bits;

@@ -18,7 +18,7 @@ use crate::db::users::User;
 use crate::db::{Connection, Pooled};
 use crate::events::{Change, Event};
 use crate::http::access::GuildAccess;
-use crate::http::error::{ApiError, Unknown};
+use crate::http::error::{existed, ApiError, Unknown};
 use crate::http::extractors::{Id, InGuild, Segment};
 use crate::permissions::bits;
 use crate::state::AppState;
@@ -254,10 +254,7 @@ pub(super) async fn delete<E: Expression>(
     change
         .commit(&mut target.conn, async |conn| {
             // Deleted meanwhile by another request: no entry, nothing to tell.
-            match E::delete(conn, guild_id, id).await? {
-                true => Ok(()),
-                false => Err(ApiError::Unknown(E::UNKNOWN)),
-            }
+            existed(E::delete(conn, guild_id, id).await?, E::UNKNOWN)
         })
         .await?;
     publish::<E>(&mut change, &mut target.conn, guild_id).await?;

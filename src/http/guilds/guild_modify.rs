@@ -148,7 +148,7 @@ pub async fn modify(
     change.audit(entry.changes(diff(Some(&before), Some(&after), &[])));
     change.emit(Event::GuildUpdate {
         guild_id,
-        owner_id: changed.owner_id,
+        new_owner: (changed.owner_id != access.guild.owner_id).then_some(changed.owner_id),
         guild: body.clone(),
     });
     let saved = match failed {

@@ -22,7 +22,7 @@ use crate::db::users::User;
 use crate::db::{Connection, Pooled};
 use crate::events::{Change, Event, MemberChange};
 use crate::http::access::GuildAccess;
-use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::error::{existed, ApiError, FormErrors, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
 use crate::http::limits;
@@ -402,16 +402,6 @@ pub fn target(field: &str, text: &str, caller: i64) -> Result<i64, ApiError> {
         Ok(caller)
     } else {
         snowflake(field, text)
-    }
-}
-
-/// What a deletion found: nothing (someone else deleted it first) is `unknown`, and rolls back
-/// the change, so no entry is written and no event told.
-pub fn existed(deleted: bool, unknown: Unknown) -> Result<(), ApiError> {
-    if deleted {
-        Ok(())
-    } else {
-        Err(ApiError::Unknown(unknown))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::db::roles::Role;
 use crate::db::Connection;
 use crate::events::{Change, Event, RoleChange};
 use crate::http::access::GuildAccess;
-use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::error::{existed, ApiError, FormErrors, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
 use crate::http::limits;
@@ -293,7 +293,8 @@ pub async fn delete(
     change
         .commit(&mut conn, async |conn| {
             Member::remove_role_everywhere(conn, guild_id, role_id).await?;
-            Ok(Role::delete(conn, role_id).await?)
+            // Deleted meanwhile by another request: no entry, nothing to tell.
+            existed(Role::delete(conn, role_id).await?, Unknown::Role)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -10,7 +10,7 @@ use crate::db::invites::Invite;
 use crate::events::{Change, Event};
 use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
-use crate::http::error::{ApiError, Unknown};
+use crate::http::error::{existed, ApiError, Unknown};
 use crate::permissions::{bits, has};
 use crate::state::AppState;
 
@@ -52,10 +52,7 @@ pub async fn delete(
     change
         .commit(&mut conn, async |conn| {
             // Deleted meanwhile by another request: no entry, no event.
-            match Invite::delete(conn, &invite.code).await? {
-                true => Ok(()),
-                false => Err(ApiError::Unknown(Unknown::Invite)),
-            }
+            existed(Invite::delete(conn, &invite.code).await?, Unknown::Invite)
         })
         .await?;
     Ok(HttpResponse::Ok().json(body))

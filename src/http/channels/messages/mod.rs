@@ -170,26 +170,6 @@ pub fn message_change(access: &ChannelAccess, message: &Message, data: Value) ->
     }
 }
 
-/// A message event as a bot without MESSAGE_CONTENT sees it: the fields that hold what people
-/// wrote are empty, in the message and in the one it replies to.
-fn without_content(data: &Value) -> Value {
-    let mut data = data.clone();
-    let blank = |message: &mut Value| {
-        if let Some(fields) = message.as_object_mut() {
-            fields.insert("content".into(), Value::String(String::new()));
-            for list in ["embeds", "attachments", "components"] {
-                fields.insert(list.into(), Value::Array(Vec::new()));
-            }
-            fields.remove("poll");
-        }
-    };
-    if let Some(replied) = data.get_mut("referenced_message") {
-        blank(replied);
-    }
-    blank(&mut data);
-    data
-}
-
 /// `{channel_id, guild_id}` (no `guild_id` in DMs): how message events name their channel.
 pub fn event_ids(access: &ChannelAccess) -> Value {
     let mut value = serde_json::json!({ "channel_id": id(access.channel.id) });
@@ -343,7 +323,7 @@ fn assemble(
                     .unwrap_or(Value::Null);
             }
             if !reader.sees(message) {
-                value = without_content(&value);
+                value = crate::events::without_content(&value);
             }
             Some(value)
         })
@@ -372,7 +352,7 @@ pub async fn event_message(
 
 /// MESSAGE_CREATE's message (as [`event_message`] makes it) for a message `author` just sent,
 /// made of what the send holds: the author, the users it mentions, the message it replies to. It
-/// has no reactions yet; only the author of the message replied to may need reading.
+/// has no reactions yet; only the users of the message replied to may need reading.
 pub async fn sent_message_event(
     state: &AppState,
     conn: &mut Connection,
@@ -386,11 +366,14 @@ pub async fn sent_message_event(
         .chain(mentioned)
         .map(|u| (u.id, u))
         .collect();
-    let unknown: Vec<i64> = replied
-        .and_then(|r| r.author_id)
-        .filter(|id| !users.contains_key(id))
+    // The replied message shows its author and whom it mentions.
+    let mut unknown: Vec<i64> = replied
         .into_iter()
+        .flat_map(|r| r.author_id.into_iter().chain(r.mentions.iter().copied()))
+        .filter(|id| !users.contains_key(id))
         .collect();
+    unknown.sort_unstable();
+    unknown.dedup();
     let read = if unknown.is_empty() {
         Vec::new()
     } else {
