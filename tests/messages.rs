@@ -694,6 +694,22 @@ async fn replies_name_their_message_and_ping_its_author() {
         .unwrap();
     assert_eq!(answered["type"], 19);
     assert!(answered["referenced_message"].is_null(), "{answered:?}");
+
+    // The message replied to shows whom it mentions, even people the reply does not.
+    let bob_id = bob.id.clone();
+    let asked = say(&server, &owner.token, &channel, &format!("ask <@{bob_id}>")).await;
+    let follow_up = send(
+        &server,
+        &owner.token,
+        &channel,
+        json!({ "content": "anyone?", "message_reference": { "message_id": asked } }),
+    )
+    .await;
+    assert_eq!(follow_up.status, 200, "{:?}", follow_up.body);
+    assert_eq!(
+        ids(&follow_up.body["referenced_message"]["mentions"]),
+        vec![bob_id]
+    );
 }
 
 #[actix_web::test]
