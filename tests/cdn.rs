@@ -205,7 +205,10 @@ fn stored_files(server: &TestServer) -> Vec<PathBuf> {
 }
 
 /// An account with a guild of its own and the guild's text channel.
-async fn owner_with_channel(server: &TestServer, name: &str) -> (Account, String, String) {
+pub(crate) async fn owner_with_channel(
+    server: &impl Server,
+    name: &str,
+) -> (Account, String, String) {
     let owner = account(server, name).await;
     let guild = post(
         server,

@@ -16,8 +16,7 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{Delay, Frame, ImageEncoder, Rgba, RgbaImage};
 use serde_json::{json, Value};
 
-use crate::cdn::{attach, data_url};
-use crate::common::guild::text_channel;
+use crate::cdn::{attach, data_url, owner_with_channel};
 use crate::common::http::{account, get, patch, post, Account};
 use crate::common::process::ServerProcess;
 use crate::common::{Server, TestServer};
@@ -255,24 +254,10 @@ fn low_bits(id: &str) -> u64 {
     id.parse::<u64>().unwrap() & ((1 << 22) - 1)
 }
 
-/// A new account `name` with a guild of its own and a text channel in it.
-async fn owner_with_channel(server: &impl Server, name: &str) -> (Account, String) {
-    let owner = account(server, name).await;
-    let guild = post(
-        server,
-        "/api/v9/guilds",
-        Some(&owner.token),
-        json!({ "name": "Files" }),
-    )
-    .await;
-    let channel = text_channel(server, &owner.token, guild.body["id"].as_str().unwrap()).await;
-    (owner, channel)
-}
-
 #[actix_web::test]
 async fn attachment_ids_cannot_be_walked() {
     let server = TestServer::start().await;
-    let (owner, channel) = owner_with_channel(&server, "keeper").await;
+    let (owner, _, channel) = owner_with_channel(&server, "keeper").await;
 
     // Ids made one after another carry more than the clock: their low bits are not a counter
     // restarting at 0 every millisecond.
@@ -341,7 +326,7 @@ async fn slow_readers_of_a_large_attachment_cost_little() {
     use std::io::Write;
 
     let mut server = ServerProcess::start(&[]).await;
-    let (owner, channel) = owner_with_channel(&server, "uploader").await;
+    let (owner, _, channel) = owner_with_channel(&server, "uploader").await;
     let bystander = account(&server, "reader").await;
     let file: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
     let url = attach(&server, &owner, &channel, "big.bin", &file).await;

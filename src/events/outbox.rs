@@ -39,6 +39,13 @@ impl<'a> Change<'a> {
         }
     }
 
+    /// A change that writes `entry` to the audit log with it (see [`Change::audit`]).
+    pub fn audited(state: &'a AppState, entry: Entry) -> Self {
+        let mut change = Self::new(state);
+        change.audit(entry);
+        change
+    }
+
     /// Tells this event after the commit (at once, if it already committed).
     pub fn emit(&mut self, event: Event) {
         if self.committed {

@@ -47,8 +47,8 @@ pub async fn delete(
     };
     access.require(bits::MANAGE_CHANNELS)?;
     let body = guild::channel(&access.channel, &access.overwrites);
-    let mut change = Change::new(&state);
-    change.audit(
+    let change = Change::audited(
+        &state,
         audit
             .entry(
                 &state,

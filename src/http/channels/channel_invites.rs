@@ -96,8 +96,8 @@ async fn inserted(
     inviter: &User,
     invite: &Invite,
 ) -> Result<bool, ApiError> {
-    let mut change = Change::new(state);
-    change.audit(
+    let mut change = Change::audited(
+        state,
         audit
             .entry(
                 state,

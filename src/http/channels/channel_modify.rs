@@ -119,8 +119,7 @@ pub async fn modify(
                     Some(channel_id),
                 )
                 .changes(changes(Some(&before), Some(&body), noise));
-            let mut change = Change::new(&state);
-            change.audit(entry);
+            let mut change = Change::audited(&state, entry);
             change.emit(Event::ChannelUpdate(ChannelChange {
                 scope: access.scope(),
                 overwrites: overwrites

@@ -34,16 +34,10 @@ pub async fn put(
         Some(_) => action::CHANNEL_OVERWRITE_UPDATE,
         None => action::CHANNEL_OVERWRITE_CREATE,
     };
-    let mut change = Change::new(&state);
-    change.audit(audited(
+    let mut change = Change::audited(
         &state,
-        &audit,
-        &access,
-        user_id,
-        kind,
-        old,
-        Some(&row),
-    ));
+        audited(&state, &audit, &access, user_id, kind, old, Some(&row)),
+    );
     change.emit(changed(&access, target_id, Some(row)));
     let mut conn = conn.get().await?;
     change
@@ -62,8 +56,10 @@ pub async fn delete(
     let (channel_id, target_id) = (access.channel.id, target_id.get());
     let old = access.overwrites.iter().find(|o| o.target_id == target_id);
     let kind = action::CHANNEL_OVERWRITE_DELETE;
-    let mut change = Change::new(&state);
-    change.audit(audited(&state, &audit, &access, user_id, kind, old, None));
+    let mut change = Change::audited(
+        &state,
+        audited(&state, &audit, &access, user_id, kind, old, None),
+    );
     change.emit(changed(&access, target_id, None));
     let mut conn = conn.get().await?;
     // No overwrite, no deletion: the entry and the event go with the rollback.

@@ -139,8 +139,8 @@ pub async fn create(
     // The channel is new: what the creator holds guild-wide is what they may hand out in it.
     require_grantable(access.permissions(), &overwrites)?;
     let body = guild::channel(&channel, &overwrites);
-    let mut change = Change::new(&state);
-    change.audit(
+    let mut change = Change::audited(
+        &state,
         audit
             .entry(
                 &state,

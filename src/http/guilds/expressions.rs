@@ -197,8 +197,10 @@ pub(super) async fn insert<E: Expression>(
     user_id: i64,
     expression: &E,
 ) -> Result<(), ApiError> {
-    let mut change = Change::new(state);
-    change.audit(Step::Created(expression).entry(state, audit, user_id));
+    let mut change = Change::audited(
+        state,
+        Step::Created(expression).entry(state, audit, user_id),
+    );
     let saved = change
         .commit(conn, async |conn| Ok(expression.insert(conn).await?))
         .await;
@@ -248,8 +250,10 @@ pub(super) async fn delete<E: Expression>(
 ) -> Result<HttpResponse, ApiError> {
     let mut target = Changeable::<E>::load(caller, expression_id).await?;
     let (guild_id, id) = (target.access.guild.id, target.expression.id());
-    let mut change = Change::new(&state);
-    change.audit(Step::Deleted(&target.expression).entry(&state, audit, target.user_id));
+    let mut change = Change::audited(
+        &state,
+        Step::Deleted(&target.expression).entry(&state, audit, target.user_id),
+    );
     change.remove_files(E::key(id));
     change
         .commit(&mut target.conn, async |conn| {

@@ -33,8 +33,8 @@ pub async fn delete(
         }
     }
     let body = describe(&mut conn, &invite).await?;
-    let mut change = Change::new(&state);
-    change.audit(
+    let mut change = Change::audited(
+        &state,
         audit
             .entry(
                 &state,

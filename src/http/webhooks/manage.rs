@@ -162,8 +162,8 @@ pub async fn create(
         application_id: None,
         created_at: Utc::now(),
     };
-    let mut change = Change::new(&state);
-    change.audit(
+    let mut change = Change::audited(
+        &state,
         entry(
             &state,
             &audit,

@@ -229,14 +229,12 @@ async fn remove(
     actor: Option<i64>,
     webhook: &Webhook,
 ) -> Result<(), ApiError> {
-    let mut change = Change::new(state);
-    change.audit(
-        entry(state, audit, actor, webhook, action::WEBHOOK_DELETE).changes(crate::audit::changes(
-            Some(&audited(webhook)),
-            None,
-            &[],
-        )),
-    );
+    let mut change =
+        Change::audited(
+            state,
+            entry(state, audit, actor, webhook, action::WEBHOOK_DELETE)
+                .changes(crate::audit::changes(Some(&audited(webhook)), None, &[])),
+        );
     announce(&mut change, webhook.guild_id, &[webhook.channel_id]);
     // Nothing deleted: the rollback takes the entry back (no entry for a deletion that did not
     // happen), and no one is told.
