@@ -158,6 +158,43 @@ async fn slow_uploads_neither_starve_the_pool_nor_last() {
 }
 
 #[actix_web::test]
+async fn slow_bodies_of_members_hold_no_connection() {
+    // Eight members' PATCHes of a channel pass the check of who they are and what they may do
+    // (on a pooled connection), then send their body a byte at a time: the pool's 4
+    // connections must not wait for them.
+    let server = paced(30, 1).await;
+    let guild = guild(&server).await;
+    let addr = server.addr;
+    let (channel, token) = (guild.channel.clone(), guild.owner.token.clone());
+    let attackers: Vec<_> = (0..8)
+        .map(|_| {
+            let head = format!(
+                "PATCH /api/v9/channels/{channel} HTTP/1.1\r\nHost: {addr}\r\n\
+                 Authorization: {token}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 100000\r\n\r\n{{\"name\": \""
+            );
+            std::thread::spawn(move || {
+                drip(
+                    addr,
+                    head,
+                    Duration::from_millis(200),
+                    Duration::from_secs(4),
+                )
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let took = responsive(&server, &guild.owner.token).await;
+    println!("GET /users/@me during 8 slow member bodies: {took:?}");
+    responsive(&server, &guild.owner.token).await;
+    for attacker in attackers {
+        tokio::task::spawn_blocking(move || attacker.join().unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+#[actix_web::test]
 async fn a_quiet_gateway_connection_is_no_slow_body() {
     // A WebSocket's "body" is the socket: the pace asked of request bodies does not apply.
     let server = paced(1, 1_000_000).await;
