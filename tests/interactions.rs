@@ -125,7 +125,10 @@ async fn a_command_is_invoked_deferred_and_answered_through_the_follow_up_webhoo
     // The bot defers: the person sees the thinking message, and that it worked.
     let deferred = w.callback(&created, json!({ "type": 5 })).await;
     assert_eq!(deferred.status, 204, "{:?}", deferred.body);
-    let thinking = person.dispatch("MESSAGE_CREATE").await["d"].clone();
+    let heard = person
+        .dispatches(&["MESSAGE_CREATE", "INTERACTION_SUCCESS"])
+        .await;
+    let thinking = heard[0]["d"].clone();
     assert_eq!(thinking["author"]["id"], w.app_id.as_str());
     assert_eq!(thinking["flags"].as_u64().unwrap() & LOADING, LOADING);
     assert_eq!(thinking["type"], 20);
@@ -134,7 +137,7 @@ async fn a_command_is_invoked_deferred_and_answered_through_the_follow_up_webhoo
         w.owner.id.as_str()
     );
     assert_eq!(thinking["interaction"]["name"], "ping");
-    let success = person.dispatch("INTERACTION_SUCCESS").await["d"].clone();
+    let success = heard[1]["d"].clone();
     assert_eq!(success["id"], receipt["id"]);
     assert_eq!(success["nonce"], "n1");
     let again = w

@@ -216,6 +216,26 @@ impl Gateway {
         }
     }
 
+    /// The next dispatch of each name in `events`, in whatever order they arrive (events that
+    /// leave by different routes, a guild's and a user's, may overtake each other); returned in
+    /// the order asked for.
+    pub async fn dispatches(&mut self, events: &[&str]) -> Vec<Value> {
+        let mut found: Vec<Option<Value>> = vec![None; events.len()];
+        while found.iter().any(Option::is_none) {
+            let payload = self.payload().await;
+            if payload["op"] != 0 {
+                continue;
+            }
+            let name = payload["t"].as_str().unwrap_or_default().to_owned();
+            if let Some(at) =
+                (0..events.len()).find(|&at| found[at].is_none() && events[at] == name)
+            {
+                found[at] = Some(payload);
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
     /// Every dispatch up to and including the next `event`: with an event the reader must see
     /// as a barrier, this shows what else arrived before it (or did not).
     pub async fn dispatches_until(&mut self, event: &str) -> Vec<Value> {
