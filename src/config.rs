@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 /// The repository's `config.toml`: every key with its comment and default.
 const DEFAULTS: &str = include_str!("../config.toml");
 
-/// Keys the admin API may not change: where the database is (the changes live in it) and the
-/// key that signs tokens (every login would end).
-const FIXED: [&str; 2] = ["database", "security.jwt_secret"];
+/// Keys the admin API may not change: where the database is (the changes live in it), the
+/// key that signs tokens (every login would end) and how this node joins the others.
+const FIXED: [&str; 3] = ["database", "security.jwt_secret", "cluster"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -45,6 +45,24 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub cdn: CdnConfig,
     pub voice: VoiceConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// Running several nodes on one Redis (see `crate::cluster`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ClusterConfig {
+    /// Empty: a single process.
+    pub redis_url: String,
+    pub node_id: String,
+    pub advertise_url: String,
+    pub heartbeat_ms: u64,
+}
+
+impl ClusterConfig {
+    /// Whether this node is one of several.
+    pub fn enabled(&self) -> bool {
+        !self.redis_url.is_empty()
+    }
 }
 
 /// Rate limits on the REST API (see `http::rate_limits`).
@@ -355,6 +373,8 @@ impl Config {
             "/database/url",
             "/storage/s3_secret_access_key",
             "/cdn/signing_key",
+            // May carry Redis's password.
+            "/cluster/redis_url",
         ] {
             if let Some(value) = tree.pointer_mut(pointer) {
                 secret(value);

@@ -3,11 +3,13 @@
 //! `server` wires everything together; `http` holds the REST surfaces (one folder per API area,
 //! mirroring the URL), `gateway` the WebSocket entry and what sessions need from the database,
 //! `voice` the voice gateway's WebSocket entry,
-//! `db` the storage, `wire` the JSON shapes clients see, `credentials` tokens and passwords.
+//! `db` the storage, `wire` the JSON shapes clients see, `credentials` tokens and passwords,
+//! `events` what happened and who hears it, `cluster` how several nodes act as one.
 //! The actors (sessions, registries, the supervision tree) live in the `spacebar-actors` crate.
 
 pub mod audit;
 pub mod cdn;
+pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod db;

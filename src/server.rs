@@ -9,6 +9,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::web::{Data, PayloadConfig};
 use actix_web::{App, HttpServer};
+use spacebar_actors::interest::{Alone, Interest};
 use spacebar_actors::registry::ReconnectAll;
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::voice::{Media, MediaSettings, MediaStartError};
@@ -16,6 +17,7 @@ use spacebar_actors::Tree;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cdn::{Cdn, CdnError};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::credentials::TokenSigner;
 use crate::db::guild_state::DbGuildStore;
@@ -39,6 +41,8 @@ pub enum ServerError {
     Media(#[from] MediaStartError),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot listen on {addr} (http.listen): {source}")]
     Bind {
         addr: SocketAddr,
@@ -146,6 +150,16 @@ pub async fn build(
     let workers = config.http.workers;
     let snowflakes = Snowflakes::new(config.instance.worker_id);
     let max_body = config.http.max_json_bytes;
+    let cluster = match config.cluster.enabled() {
+        true => {
+            let node_id = node_id(&config, listener.local_addr().ok());
+            Some(Cluster::connect(&config.cluster, &node_id).await?)
+        }
+        false => None,
+    };
+    let interest = cluster
+        .as_ref()
+        .map_or_else(|| Arc::new(Alone) as Arc<dyn Interest>, Cluster::interest);
     let state = Data::new(AppState {
         live_config: RwLock::new(Arc::new(config)),
         banned_ips: RwLock::new(banned_ips),
@@ -155,13 +169,18 @@ pub async fn build(
         snowflakes,
         tree: Tree::start(
             Arc::new(DbGuildStore { pool: pool.clone() }),
+            interest,
             guild_threads(),
             media,
         ),
         metrics,
         sessions,
         cdn,
+        cluster,
     });
+    if let Some(cluster) = &state.cluster {
+        cluster.listen(Arc::downgrade(&state.clone().into_inner()));
+    }
     let tree = state.tree.clone();
     let mut server = HttpServer::new(move || {
         App::new()
@@ -214,6 +233,16 @@ fn listen(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
         Ok(socket.into())
     };
     bind().map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// This node's name among the others: as configured, or `<host name>:<port>`.
+fn node_id(config: &Config, bound: Option<SocketAddr>) -> String {
+    if !config.cluster.node_id.is_empty() {
+        return config.cluster.node_id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let port = bound.map_or(config.http.listen.port(), |addr| addr.port());
+    format!("{}:{port}", host.trim())
 }
 
 /// Threads for guild actors: one per core, so fan-out of different guilds runs in parallel.

@@ -9,13 +9,15 @@ use serde_json::Value;
 use spacebar_actors::guild::voice::{
     GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError,
 };
+use spacebar_actors::interest::Topic;
 use spacebar_actors::registry::{Friendship, LoginsEnded};
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::sync;
 use spacebar_actors::Tree;
 
 use crate::cdn::Cdn;
-use crate::config::Config;
+use crate::cluster::{Body, Cluster};
+use crate::config::{Config, ConfigError};
 use crate::credentials::TokenSigner;
 use crate::db::{self, Pool};
 use crate::error::Error;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub sessions: Arc<SessionConfig>,
     /// File storage, image variants and URL signing.
     pub cdn: Cdn,
+    /// This node's part in a cluster; `None` for a single process.
+    pub cluster: Option<Cluster>,
 }
 
 impl AppState {
@@ -64,9 +68,27 @@ impl AppState {
         sync::read(&self.live_config).clone()
     }
 
-    /// Puts a changed configuration in effect.
-    pub fn set_config(&self, config: Config) {
-        *sync::write(&self.live_config) = Arc::new(config);
+    /// Puts configuration changes (`{"section.key": value}`) in effect, here and on every
+    /// other node.
+    pub fn change_config(
+        &self,
+        changes: serde_json::Map<String, Value>,
+    ) -> Result<(), ConfigError> {
+        self.change_config_here(&changes)?;
+        if let Some(cluster) = &self.cluster {
+            cluster.publish_to_all(Body::ConfigChanged { changes });
+        }
+        Ok(())
+    }
+
+    /// Puts configuration changes in effect on this node.
+    pub fn change_config_here(
+        &self,
+        changes: &serde_json::Map<String, Value>,
+    ) -> Result<(), ConfigError> {
+        let changed = self.config().with_changes(changes)?;
+        *sync::write(&self.live_config) = Arc::new(changed);
+        Ok(())
     }
 
     /// Whether `ip` is banned from the instance.
@@ -74,8 +96,16 @@ impl AppState {
         sync::read(&self.banned_ips).contains(&ip)
     }
 
-    /// Bans or unbans an address.
+    /// Bans or unbans an address, on every node.
     pub fn set_banned(&self, ip: IpAddr, banned: bool) {
+        self.ban_here(ip, banned);
+        if let Some(cluster) = &self.cluster {
+            cluster.publish_to_all(Body::Banned { ip, banned });
+        }
+    }
+
+    /// Bans or unbans an address on this node.
+    pub fn ban_here(&self, ip: IpAddr, banned: bool) {
         let mut set = sync::write(&self.banned_ips);
         if banned {
             set.insert(ip);
@@ -88,6 +118,9 @@ impl AppState {
     /// [`events::Change`] instead, which calls this once the write committed.
     pub fn publish(&self, event: &Event) {
         events::deliver(&self.tree, event);
+        if let Some(cluster) = &self.cluster {
+            cluster.publish_event(event);
+        }
     }
 
     /// Logins ended: the gateway sessions opened with them close with 4004. `login_id: None`
@@ -98,15 +131,25 @@ impl AppState {
             login_id,
             keep,
         });
+        if let Some(cluster) = &self.cluster {
+            let body = Body::LoginsEnded {
+                user_id,
+                login_id,
+                keep,
+            };
+            cluster.publish([Topic::User(user_id)], body);
+        }
     }
 
     /// Two users became friends, or stopped being friends: whether each hears the other's
     /// presence (sent after the RELATIONSHIP_* events already told).
     pub fn friendship(&self, a: i64, b: i64, friends: bool) {
-        self.tree.sessions.do_send(Friendship {
-            users: [a, b],
-            friends,
-        });
+        let users = [a, b];
+        self.tree.sessions.do_send(Friendship { users, friends });
+        if let Some(cluster) = &self.cluster {
+            let body = Body::Friendship { users, friends };
+            cluster.publish(users.map(Topic::User), body);
+        }
     }
 
     /// A member's voice state in a guild, if they are in voice there (the guild's actor holds

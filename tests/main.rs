@@ -14,6 +14,7 @@ mod bad_input_sweep;
 mod bots;
 mod cdn;
 mod client_libraries;
+mod cluster;
 mod commands;
 mod discord_py;
 mod discovery;

@@ -10,6 +10,7 @@ pub mod event_name;
 pub mod expiring;
 pub mod guild;
 pub mod intents;
+pub mod interest;
 pub mod permissions;
 pub mod presence;
 pub mod registry;

@@ -11,14 +11,18 @@
 use crate::event_name::EventName;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use actix::{Actor, Addr, Context, Handler, Message, MessageResult, Supervised};
+use actix::{
+    Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Supervised, WrapFuture,
+};
 
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::{Audience, GuildRegistry, Publish, StateChange, SubscribeUser};
+use crate::interest::{Interest, Topic};
 use crate::presence::{Aggregate, Presence};
 use crate::session::protocol::CloseCode;
-use crate::session::{End, Join, Reconnect, Session};
+use crate::session::{End, Join, Lost, Reconnect, Session};
 use crate::supervisor::guard;
 
 #[derive(Default)]
@@ -31,6 +35,9 @@ pub struct SessionRegistry {
     clock: u64,
     /// Where guild presence updates go (none in unit tests of the registry alone).
     guilds: Option<Addr<GuildRegistry>>,
+    /// Where the node says whose user events it needs from other nodes: those of users with a
+    /// session here.
+    interest: Option<Arc<dyn Interest>>,
 }
 
 /// What the registry knows of one online user's presence.
@@ -55,6 +62,8 @@ impl UserPresence {
 struct Live {
     login_id: i64,
     session: Addr<Session>,
+    /// When it registered (it heard everything after).
+    since: SystemTime,
 }
 
 impl SessionRegistry {
@@ -63,9 +72,10 @@ impl SessionRegistry {
     }
 
     /// A registry that sends presence updates to the guilds' actors through `guilds`.
-    pub fn with_guilds(guilds: Addr<GuildRegistry>) -> Self {
+    pub fn with_guilds(guilds: Addr<GuildRegistry>, interest: Arc<dyn Interest>) -> Self {
         Self {
             guilds: Some(guilds),
+            interest: Some(interest),
             ..Self::default()
         }
     }
@@ -255,14 +265,18 @@ pub struct SessionCount;
 impl Handler<Register> for SessionRegistry {
     type Result = ();
     fn handle(&mut self, register: Register, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("session registry", ctx, |_| {
-            self.by_user
-                .entry(register.user_id)
-                .or_default()
-                .push(register.session_id.clone());
+        guard::<Self, _, _>("session registry", ctx, |ctx| {
+            let sessions = self.by_user.entry(register.user_id).or_default();
+            let first = sessions.is_empty();
+            sessions.push(register.session_id.clone());
+            if let Some(interest) = self.interest.as_ref().filter(|_| first) {
+                let hearing = interest.watch(Topic::User(register.user_id));
+                ctx.spawn(hearing.into_actor(self));
+            }
             let live = Live {
                 login_id: register.login_id,
                 session: register.session,
+                since: SystemTime::now(),
             };
             self.sessions.insert(register.session_id.clone(), live);
             let at = self.tick();
@@ -286,6 +300,9 @@ impl Handler<Unregister> for SessionRegistry {
                 ids.retain(|id| *id != gone.session_id);
                 if ids.is_empty() {
                     self.by_user.remove(&gone.user_id);
+                    if let Some(interest) = &self.interest {
+                        interest.unwatch(Topic::User(gone.user_id));
+                    }
                 }
             }
             let Some(user) = self.presences.get_mut(&gone.user_id) else {
@@ -462,6 +479,26 @@ impl Handler<LoginsEnded> for SessionRegistry {
                 }
             }
         });
+    }
+}
+
+/// Some of a user's events may not have reached this node: each of their sessions here that
+/// started before `lost_at` starts over (see [`Lost`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UserLost {
+    pub user_id: i64,
+    pub lost_at: SystemTime,
+}
+
+impl Handler<UserLost> for SessionRegistry {
+    type Result = ();
+    fn handle(&mut self, lost: UserLost, _: &mut Context<Self>) {
+        for (_, live) in self.of_user(lost.user_id) {
+            if live.since <= lost.lost_at {
+                live.session.do_send(Lost);
+            }
+        }
     }
 }
 

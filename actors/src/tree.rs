@@ -8,6 +8,7 @@ use actix::{Addr, Supervisor};
 
 use crate::call::Calls;
 use crate::guild::{GuildRegistry, GuildStore};
+use crate::interest::Interest;
 use crate::registry::SessionRegistry;
 use crate::voice::{Admissions, Media, Voice};
 
@@ -25,15 +26,24 @@ pub struct Tree {
 
 impl Tree {
     /// Starts the tree on the current actix system; guild actors get `guild_threads` arbiters,
-    /// voice rooms use `media`.
-    pub fn start(store: Arc<dyn GuildStore>, guild_threads: usize, media: Media) -> Self {
+    /// voice rooms use `media`; `interest` is where guilds and sessions say which events they
+    /// need from other nodes.
+    pub fn start(
+        store: Arc<dyn GuildStore>,
+        interest: Arc<dyn Interest>,
+        guild_threads: usize,
+        media: Media,
+    ) -> Self {
         let admissions = Admissions::default();
         let guild_admissions = admissions.clone();
-        let guilds =
-            Supervisor::start(move |_| GuildRegistry::new(store, guild_threads, guild_admissions));
+        let guild_interest = interest.clone();
+        let guilds = Supervisor::start(move |_| {
+            GuildRegistry::new(store, guild_interest, guild_threads, guild_admissions)
+        });
         let registry_guilds = guilds.clone();
-        let sessions =
-            Supervisor::start(move |_| SessionRegistry::with_guilds(registry_guilds.clone()));
+        let sessions = Supervisor::start(move |_| {
+            SessionRegistry::with_guilds(registry_guilds.clone(), interest.clone())
+        });
         let (call_sessions, call_admissions) = (sessions.clone(), admissions.clone());
         Self {
             calls: Supervisor::start(move |_| Calls::new(call_sessions, call_admissions)),

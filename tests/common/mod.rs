@@ -7,6 +7,7 @@ pub mod guild;
 pub mod http;
 pub mod process;
 pub mod python;
+pub mod redis;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -143,6 +144,18 @@ impl TestServer {
     /// Another server on an existing test database (as if the first had restarted).
     pub async fn on_database(database_url: &str) -> Self {
         Self::serve(database_url.to_string(), &[]).await
+    }
+
+    /// `n` nodes of one instance: one database, one Redis.
+    pub async fn cluster(n: usize, redis: &redis::Redis) -> Vec<Self> {
+        let database_url = fresh_database().await;
+        let redis_url = redis.url();
+        let mut nodes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let node = [("cluster.redis_url", redis_url.as_str())];
+            nodes.push(Self::serve(database_url.clone(), &node).await);
+        }
+        nodes
     }
 
     async fn serve(database_url: String, overrides: &[(&str, &str)]) -> Self {

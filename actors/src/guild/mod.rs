@@ -12,10 +12,13 @@ pub mod voice;
 use crate::event_name::EventName;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The pause before reloading a guild after one failed load.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// How often a guild whose events come from other nodes checks whether anyone here still
+/// listens (if nobody does, the node stops hearing it).
+const IDLE_CHECK: Duration = Duration::from_secs(10);
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Recipient,
@@ -24,8 +27,10 @@ use actix::{
 use futures_util::future::BoxFuture;
 
 use crate::dispatch::{Deliver, Dispatch};
+use crate::interest::{Interest, Topic};
 use crate::permissions::{self, bits::VIEW_CHANNEL};
 use crate::registry::GetPresences;
+use crate::session::Lost;
 use crate::supervisor::guard;
 use crate::voice::Admissions;
 use member_list::{MemberList, Op, Roster};
@@ -87,6 +92,18 @@ pub struct Subscribe {
     pub session_id: Arc<str>,
     pub user_id: i64,
     pub recipient: Recipient<Deliver>,
+    /// Told when the session may have missed some of the guild's events.
+    pub lost: Recipient<Lost>,
+}
+
+/// Some of the guild's events may not have reached this node (the cluster bus lost them): the
+/// guild is read anew and its sessions here that subscribed before `lost_at` are told to start
+/// over (one that subscribed later read everything it needs after the loss).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Resync {
+    pub guild_id: i64,
+    pub lost_at: SystemTime,
 }
 
 /// An event in a guild: changes to apply to its state, then a dispatch for an audience.
@@ -117,6 +134,8 @@ pub struct WatchMemberList {
 struct Subscriber {
     user_id: i64,
     recipient: Recipient<Deliver>,
+    lost: Option<Recipient<Lost>>,
+    since: SystemTime,
 }
 
 /// One channel's member list and the sessions watching it.
@@ -149,6 +168,13 @@ pub struct GuildActor {
     guild_id: i64,
     store: Arc<dyn GuildStore>,
     state: GuildState,
+    /// Where this node says it wants the guild's events from other nodes.
+    interest: Arc<dyn Interest>,
+    /// Not hearing the guild's events (before the first load, and in cluster mode while nobody
+    /// here listens): the state must be read again before it is used.
+    deaf: bool,
+    /// Sessions that asked to subscribe while the guild was being read again.
+    waiting: Vec<Subscribe>,
     subscribers: HashMap<Arc<str>, Subscriber>,
     /// Who may see each channel, worked out on first use and forgotten on any change.
     visible: HashMap<i64, Arc<HashSet<i64>>>,
@@ -164,12 +190,20 @@ pub struct GuildActor {
 }
 
 impl GuildActor {
-    pub fn new(guild_id: i64, store: Arc<dyn GuildStore>, admissions: Admissions) -> Self {
+    pub fn new(
+        guild_id: i64,
+        store: Arc<dyn GuildStore>,
+        interest: Arc<dyn Interest>,
+        admissions: Admissions,
+    ) -> Self {
         Self {
             voice: VoiceStates::new(guild_id, admissions),
             guild_id,
             store,
             state: GuildState::default(),
+            interest,
+            deaf: true,
+            waiting: Vec::new(),
             subscribers: HashMap::new(),
             visible: HashMap::new(),
             failures: 0,
@@ -180,12 +214,18 @@ impl GuildActor {
 
     /// Loads the guild; nothing else is handled until it is loaded. A failed load stops the
     /// actor at once (so no message is handled against an empty state) and its supervisor
-    /// starts it again, after a pause that grows with each failure in a row.
+    /// starts it again, after a pause that grows with each failure in a row. A deaf guild
+    /// starts hearing its events first, so nothing committed after the read is missed.
     fn load(&mut self, ctx: &mut Context<Self>) {
         let pause = RETRY_PAUSE * self.failures.min(10);
         let store = self.store.clone();
         let guild_id = self.guild_id;
+        let hearing =
+            std::mem::take(&mut self.deaf).then(|| self.interest.watch(Topic::Guild(guild_id)));
         let loading = async move {
+            if let Some(hearing) = hearing {
+                hearing.await;
+            }
             actix::clock::sleep(pause).await;
             store.load(guild_id).await
         };
@@ -197,6 +237,9 @@ impl GuildActor {
                         guild.state = state;
                         guild.visible.clear();
                         guild.failures = 0;
+                        for subscribe in std::mem::take(&mut guild.waiting) {
+                            guild.subscribe(subscribe);
+                        }
                     }
                     Err(error) => {
                         tracing::error!(guild_id = guild.guild_id, %error, "guild did not load");
@@ -314,6 +357,34 @@ impl GuildActor {
         }
     }
 
+    fn subscribe(&mut self, subscribe: Subscribe) {
+        // Only members hear the guild (the state decides, not the caller).
+        if self.state.members.contains_key(&subscribe.user_id) {
+            let subscriber = Subscriber {
+                user_id: subscribe.user_id,
+                recipient: subscribe.recipient,
+                lost: Some(subscribe.lost),
+                since: SystemTime::now(),
+            };
+            self.subscribers.insert(subscribe.session_id, subscriber);
+        }
+    }
+
+    /// In cluster mode, a guild nobody here listens to any more stops being heard (its state
+    /// goes stale, and is read again when someone subscribes).
+    fn stop_hearing_if_idle(&mut self) {
+        self.subscribers.retain(|_, s| s.recipient.connected());
+        self.forget_unwatched();
+        if !self.deaf
+            && self.subscribers.is_empty()
+            && self.lists.is_empty()
+            && self.voice.is_empty()
+        {
+            self.interest.unwatch(Topic::Guild(self.guild_id));
+            self.deaf = true;
+        }
+    }
+
     fn update_voice(
         &mut self,
         update: UpdateVoice,
@@ -403,6 +474,9 @@ impl GuildActor {
                 Subscriber {
                     user_id: watch.user_id,
                     recipient: watch.recipient.clone(),
+                    // A watcher is a subscriber too, told through its subscription.
+                    lost: None,
+                    since: SystemTime::now(),
                 },
             );
         }
@@ -469,6 +543,9 @@ impl Actor for GuildActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.load(ctx);
+        if self.interest.shared() {
+            ctx.run_interval(IDLE_CHECK, |guild, _| guild.stop_hearing_if_idle());
+        }
     }
 }
 
@@ -483,15 +560,34 @@ impl Supervised for GuildActor {
 impl Handler<Subscribe> for GuildActor {
     type Result = ();
     fn handle(&mut self, subscribe: Subscribe, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("guild", ctx, |_| {
-            // Only members hear the guild (the state decides, not the caller).
-            if self.state.members.contains_key(&subscribe.user_id) {
-                let subscriber = Subscriber {
-                    user_id: subscribe.user_id,
-                    recipient: subscribe.recipient,
-                };
-                self.subscribers.insert(subscribe.session_id, subscriber);
+        guard::<Self, _, _>("guild", ctx, |ctx| {
+            if self.deaf {
+                // Stale: read again (hearing the guild first), then let the session in.
+                self.waiting.push(subscribe);
+                self.load(ctx);
+            } else {
+                self.subscribe(subscribe);
             }
+        });
+    }
+}
+
+impl Handler<Resync> for GuildActor {
+    type Result = ();
+    fn handle(&mut self, resync: Resync, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild", ctx, |ctx| {
+            tracing::warn!(
+                guild_id = self.guild_id,
+                "guild events lost: sessions start over"
+            );
+            self.subscribers.retain(|_, subscriber| {
+                let stays = subscriber.since > resync.lost_at;
+                if let Some(lost) = subscriber.lost.as_ref().filter(|_| !stays) {
+                    lost.do_send(Lost);
+                }
+                stays
+            });
+            self.load(ctx);
         });
     }
 }
@@ -540,6 +636,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::interest::Alone;
     use crate::permissions::RoleRank;
 
     /// A store whose database is away for the first `outages` loads.
@@ -593,6 +690,11 @@ mod tests {
         type Context = Context<Self>;
     }
 
+    impl Handler<Lost> for Collector {
+        type Result = ();
+        fn handle(&mut self, _: Lost, _: &mut Context<Self>) {}
+    }
+
     impl Handler<Deliver> for Collector {
         type Result = ();
         fn handle(&mut self, Deliver(dispatch): Deliver, _: &mut Context<Self>) {
@@ -617,8 +719,9 @@ mod tests {
             loads: AtomicUsize::new(0),
         });
         let dyn_store: Arc<dyn GuildStore> = store.clone();
-        let guild =
-            Supervisor::start(move |_| GuildActor::new(5, dyn_store, Admissions::default()));
+        let guild = Supervisor::start(move |_| {
+            GuildActor::new(5, dyn_store, Arc::new(Alone), Admissions::default())
+        });
         let (sender, mut received) = mpsc::unbounded_channel();
         let session = Collector(sender).start();
         let subscribe = |user_id| Subscribe {
@@ -626,6 +729,7 @@ mod tests {
             session_id: format!("s{user_id}").into(),
             user_id,
             recipient: session.clone().recipient(),
+            lost: session.clone().recipient(),
         };
         // Queued while the guild is failing to load; handled once it has loaded.
         guild.send(subscribe(7)).await.unwrap();

@@ -12,12 +12,14 @@ use serde_json::Value;
 use super::voice::{
     GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError, VoiceStatesOf,
 };
-use super::{GuildActor, GuildStore, Publish, Subscribe, WatchMemberList};
+use super::{GuildActor, GuildStore, Publish, Resync, Subscribe, WatchMemberList};
+use crate::interest::Interest;
 use crate::supervisor::guard;
 use crate::voice::Admissions;
 
 pub struct GuildRegistry {
     store: Arc<dyn GuildStore>,
+    interest: Arc<dyn Interest>,
     admissions: Admissions,
     arbiters: Vec<Arbiter>,
     guilds: HashMap<i64, Addr<GuildActor>>,
@@ -25,9 +27,15 @@ pub struct GuildRegistry {
 
 impl GuildRegistry {
     /// A registry placing guild actors on `threads` arbiters of their own.
-    pub fn new(store: Arc<dyn GuildStore>, threads: usize, admissions: Admissions) -> Self {
+    pub fn new(
+        store: Arc<dyn GuildStore>,
+        interest: Arc<dyn Interest>,
+        threads: usize,
+        admissions: Admissions,
+    ) -> Self {
         Self {
             store,
+            interest,
             admissions,
             arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
             guilds: HashMap::new(),
@@ -36,15 +44,17 @@ impl GuildRegistry {
 
     fn guild(&mut self, guild_id: i64) -> &Addr<GuildActor> {
         let store = &self.store;
+        let interest = &self.interest;
         let admissions = &self.admissions;
         let arbiters = &self.arbiters;
         self.guilds.entry(guild_id).or_insert_with(|| {
             let index =
                 usize::try_from(guild_id.unsigned_abs() >> 22).unwrap_or(0) % arbiters.len().max(1);
-            let store = store.clone();
+            let (store, interest) = (store.clone(), interest.clone());
             let admissions = admissions.clone();
-            let start =
-                move |_: &mut Context<GuildActor>| GuildActor::new(guild_id, store, admissions);
+            let start = move |_: &mut Context<GuildActor>| {
+                GuildActor::new(guild_id, store, interest, admissions)
+            };
             match arbiters.get(index) {
                 Some(arbiter) => Supervisor::start_in_arbiter(&arbiter.handle(), start),
                 None => Supervisor::start(start),
@@ -80,6 +90,17 @@ impl Handler<Publish> for GuildRegistry {
             if deleted {
                 // Its last address gone, the actor (and its supervisor) stop.
                 self.guilds.remove(&event.guild_id);
+            }
+        });
+    }
+}
+
+impl Handler<Resync> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, resync: Resync, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild registry", ctx, |_| {
+            if let Some(guild) = self.guilds.get(&resync.guild_id) {
+                guild.do_send(resync);
             }
         });
     }

@@ -220,6 +220,11 @@ impl VoiceStates {
         self.states.get(&user_id).map(|s| s.to_json(self.guild_id))
     }
 
+    /// Whether nobody is in voice.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
     pub fn all(&self) -> Vec<Value> {
         self.states
             .values()

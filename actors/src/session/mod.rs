@@ -231,6 +231,7 @@ impl Session {
                 session_id: self.id.clone(),
                 user_id: self.user_id,
                 recipient: ctx.address().recipient(),
+                lost: ctx.address().recipient(),
             });
         }
     }
@@ -602,6 +603,24 @@ impl Handler<Stream> for Session {
                 change: CallChange::Stream(change),
             }),
         }
+    }
+}
+
+/// Some dispatches meant for this session never reached this node (cluster mode: the bus lost
+/// them). Its client is told to reconnect (op 7) and the session ends: the RESUME that follows
+/// is refused (op 9), so the client IDENTIFYs and reads everything anew rather than resuming
+/// past what it missed.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Lost;
+
+impl Handler<Lost> for Session {
+    type Result = ();
+    fn handle(&mut self, _: Lost, ctx: &mut Context<Self>) {
+        if let Some((_, connection)) = self.connection.take() {
+            connection.do_send(Outbound::Reconnect);
+        }
+        ctx.stop();
     }
 }
 

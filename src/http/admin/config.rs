@@ -40,7 +40,7 @@ async fn modify(
     let mut all = now.clone();
     all.extend(later.clone());
     StoredKey::save(&mut conn, &all).await?;
-    state.set_config(current.with_changes(&now).map_err(refused)?);
+    state.change_config(now.clone()).map_err(refused)?;
     for (key, value) in &all {
         operator.log("change config", format!("{key} = {value}"));
     }

@@ -1,0 +1,120 @@
+//! What travels between nodes: an [`Envelope`] in MessagePack (`rmp-serde`), published once per
+//! channel. On the wire a message is two MessagePack values back to back: the channel's
+//! sequence number (added by the publishing script, atomically with the publish) and the
+//! envelope.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::Event;
+
+/// The envelope format; a node refuses envelopes of another version rather than misreading them.
+pub const VERSION: u8 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u8,
+    /// The node that published it (which delivered it to its own sessions already).
+    pub origin: String,
+    pub body: Body,
+}
+
+/// What happened.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Body {
+    /// A dispatch, with the state changes it carries: each node delivers it to its sessions.
+    Event(Event),
+    /// Logins ended (logout, password change, ban, account deletion): their sessions close.
+    LoginsEnded {
+        user_id: i64,
+        login_id: Option<i64>,
+        keep: Option<i64>,
+    },
+    /// Two users became friends or stopped being friends (whose presence each hears).
+    Friendship { users: [i64; 2], friends: bool },
+    /// The publisher could not publish some of this channel's messages (its queue was full, or
+    /// Redis was away) since `at_ms` (Unix milliseconds): whoever listened before then may
+    /// have missed them.
+    Lost { at_ms: u64 },
+    /// An operator changed the configuration (`{"section.key": value}`, the keys that apply at
+    /// once): every node puts them in effect.
+    ConfigChanged {
+        changes: serde_json::Map<String, serde_json::Value>,
+    },
+    /// An address was banned from the instance, or unbanned.
+    Banned { ip: IpAddr, banned: bool },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("sequence number: {0}")]
+    Sequence(#[from] rmp::decode::NumValueReadError<std::io::Error>),
+    #[error("envelope: {0}")]
+    Envelope(#[from] rmp_serde::decode::Error),
+    #[error("envelope version {0}, this node speaks {VERSION}")]
+    Version(u8),
+}
+
+impl Envelope {
+    pub fn new(origin: &str, body: Body) -> Self {
+        Self {
+            v: VERSION,
+            origin: origin.to_owned(),
+            body,
+        }
+    }
+
+    /// The envelope as published (without the sequence number, which the script puts first).
+    /// Structs are written as maps, so optional fields cannot shift.
+    pub fn encode(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+        rmp_serde::to_vec_named(self)
+    }
+
+    /// A message as received: its sequence number and envelope.
+    pub fn decode(mut message: &[u8]) -> Result<(u64, Self), DecodeError> {
+        let seq: u64 = rmp::decode::read_int(&mut message)?;
+        let envelope: Self = rmp_serde::from_slice(message)?;
+        if envelope.v != VERSION {
+            return Err(DecodeError::Version(envelope.v));
+        }
+        Ok((seq, envelope))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::ToUser;
+
+    #[test]
+    fn an_envelope_survives_the_trip() {
+        let event = Event::InteractionSuccess(ToUser {
+            user_id: 7,
+            data: serde_json::json!({ "id": "1", "nonce": null, "n": 1.5, "list": [1, "a"] }),
+        });
+        let bytes = Envelope::new("node-a", Body::Event(event))
+            .encode()
+            .unwrap();
+        // What the publishing script sends: the sequence number, then the envelope.
+        let mut message = Vec::new();
+        rmp::encode::write_uint(&mut message, 42).unwrap();
+        message.extend_from_slice(&bytes);
+        let (seq, envelope) = Envelope::decode(&message).unwrap();
+        assert_eq!(seq, 42);
+        assert_eq!(envelope.origin, "node-a");
+        let Body::Event(Event::InteractionSuccess(to)) = envelope.body else {
+            panic!("{:?}", envelope.body)
+        };
+        assert_eq!(to.user_id, 7);
+        assert_eq!(to.data["list"][1], "a");
+        assert_eq!(to.data["n"], 1.5);
+        assert!(to.data["nonce"].is_null());
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(Envelope::decode(b"").is_err());
+        assert!(Envelope::decode(&[0x01, 0xc1, 0xff]).is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! What a node does with what other nodes published: each message is checked against its
+//! channel's numbering, then applied here as it was applied on the node that published it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::{PushInfo, PushKind, Value};
+use spacebar_actors::guild::Resync;
+use spacebar_actors::interest::Topic;
+use spacebar_actors::registry::{Friendship, LoginsEnded, UserLost};
+use tokio::sync::mpsc;
+
+use super::envelope::{Body, Envelope};
+use super::keys;
+use super::subscriber::{Gap, Listening};
+use crate::events;
+use crate::state::AppState;
+
+pub(super) struct Inbox {
+    pub(super) state: Weak<AppState>,
+    pub(super) node_id: Arc<str>,
+    pub(super) listening: Listening,
+    pub(super) overflowed: Arc<AtomicBool>,
+}
+
+impl Inbox {
+    /// Handles messages as they arrive, and the gaps recovery finds, until the server stops.
+    pub(super) async fn run(self, mut inbox: mpsc::Receiver<PushInfo>) {
+        let (gaps, mut found) = mpsc::unbounded_channel::<Gap>();
+        loop {
+            tokio::select! {
+                info = inbox.recv() => match info {
+                    Some(info) => self.received(info, &gaps),
+                    None => return,
+                },
+                Some((topic, lost_at)) = found.recv() => self.lost(topic, lost_at),
+            }
+            if self.overflowed.swap(false, Ordering::AcqRel) {
+                tracing::error!("the cluster inbox overflowed: checking every channel");
+                self.listening.recover(gaps.clone());
+            }
+            if self.state.strong_count() == 0 {
+                return;
+            }
+        }
+    }
+
+    fn received(&self, info: PushInfo, gaps: &mpsc::UnboundedSender<Gap>) {
+        if info.kind == PushKind::Disconnection {
+            tracing::warn!("the cluster bus disconnected: checking what was missed");
+            return self.listening.recover(gaps.clone());
+        }
+        let [Value::BulkString(channel), Value::BulkString(message)] = info.data.as_slice() else {
+            return;
+        };
+        let channel = String::from_utf8_lossy(channel);
+        let (seq, envelope) = match Envelope::decode(message) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                tracing::error!(%error, %channel, "an envelope did not decode");
+                return self.missed(&channel, SystemTime::now());
+            }
+        };
+        match self.listening.channels.arrived(&channel, seq) {
+            None => return,
+            Some(true) => self.missed(&channel, SystemTime::now()),
+            Some(false) => {}
+        }
+        if let Body::Lost { at_ms } = envelope.body {
+            return self.missed(&channel, UNIX_EPOCH + Duration::from_millis(at_ms));
+        }
+        // Its own sessions had it from the node that published it.
+        if *envelope.origin != *self.node_id {
+            if let Some(state) = self.state.upgrade() {
+                apply(&state, envelope.body);
+            }
+        }
+    }
+
+    /// `channel` lost messages before `lost_at`: whoever depends on it starts over (on the
+    /// channel every node hears: everyone).
+    fn missed(&self, channel: &str, lost_at: SystemTime) {
+        match keys::topic(channel) {
+            Some(topic) => self.lost(topic, lost_at),
+            None => {
+                for topic in self.listening.topics() {
+                    self.lost(topic, lost_at);
+                }
+            }
+        }
+    }
+
+    fn lost(&self, topic: Topic, lost_at: SystemTime) {
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        tracing::warn!(?topic, "cluster events lost: its sessions here start over");
+        match topic {
+            Topic::Guild(guild_id) => state.tree.guilds.do_send(Resync { guild_id, lost_at }),
+            Topic::User(user_id) => state.tree.sessions.do_send(UserLost { user_id, lost_at }),
+        }
+    }
+}
+
+/// Does here what the publishing node did at home.
+fn apply(state: &AppState, body: Body) {
+    match body {
+        Body::Event(event) => events::deliver(&state.tree, &event),
+        Body::LoginsEnded {
+            user_id,
+            login_id,
+            keep,
+        } => state.tree.sessions.do_send(LoginsEnded {
+            user_id,
+            login_id,
+            keep,
+        }),
+        Body::Friendship { users, friends } => {
+            state.tree.sessions.do_send(Friendship { users, friends })
+        }
+        Body::ConfigChanged { changes } => {
+            if let Err(error) = state.change_config_here(&changes) {
+                tracing::error!(%error, "a configuration change from another node was refused");
+            }
+        }
+        Body::Banned { ip, banned } => state.ban_here(ip, banned),
+        // Handled as a gap before it gets here.
+        Body::Lost { .. } => {}
+    }
+}
