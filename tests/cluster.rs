@@ -159,3 +159,57 @@ async fn redis_stopped_for_ten_seconds_loses_nothing_silently() {
     };
     assert_eq!(created["d"]["id"], id.as_str());
 }
+
+/// How many nodes listen to `channel`.
+async fn listeners(redis: &Redis, channel: &str) -> i64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    counts[0].1
+}
+
+#[actix_web::test]
+async fn a_node_hears_a_guild_only_while_it_holds_a_session_there() {
+    let redis = Redis::start();
+    let nodes = TestServer::cluster(3, &redis).await;
+    let g = guild(&nodes[0]).await;
+    let channel = format!("g:{}", g.id);
+    let user = format!("u:{}", g.owner.id);
+    assert_eq!(listeners(&redis, &channel).await, 0, "no session anywhere");
+
+    let first = online(&nodes[0], &g.owner).await;
+    let mut second = online(&nodes[1], &g.owner).await;
+    assert_eq!(
+        listeners(&redis, &channel).await,
+        2,
+        "the two nodes with a session"
+    );
+    assert_eq!(listeners(&redis, &user).await, 2);
+
+    // The user's channel goes with their last session on a node; the guild's once the node
+    // finds, on its next check, that nobody there listens.
+    // Closing with 1000 ends the session (it is not kept for a RESUME).
+    second.gateway.close_with(1000).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    while listeners(&redis, &channel).await != 1 || listeners(&redis, &user).await != 1 {
+        assert!(std::time::Instant::now() < deadline, "node B still listens");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Coming back, node B reads the guild again: a message sent meanwhile is no surprise.
+    say(&nodes[2], &g, "while B was deaf").await;
+    let mut back = online(&nodes[1], &g.owner).await;
+    let id = say(&nodes[2], &g, "B hears again").await;
+    let heard = loop {
+        let created = back.gateway.dispatch("MESSAGE_CREATE").await;
+        if created["d"]["id"] == id.as_str() {
+            break created;
+        }
+    };
+    assert_eq!(heard["d"]["content"], "B hears again");
+    drop(first);
+}
