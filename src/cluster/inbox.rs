@@ -26,19 +26,22 @@ pub(super) struct Inbox {
 
 impl Inbox {
     /// Handles messages as they arrive, and the gaps recovery finds, until the server stops.
-    pub(super) async fn run(self, mut inbox: mpsc::Receiver<PushInfo>) {
-        let (gaps, mut found) = mpsc::unbounded_channel::<Gap>();
+    pub(super) async fn run(
+        self,
+        mut inbox: mpsc::Receiver<PushInfo>,
+        mut gaps: mpsc::UnboundedReceiver<Gap>,
+    ) {
         loop {
             tokio::select! {
                 info = inbox.recv() => match info {
-                    Some(info) => self.received(info, &gaps),
+                    Some(info) => self.received(info),
                     None => return,
                 },
-                Some((topic, lost_at)) = found.recv() => self.lost(topic, lost_at),
+                Some((topic, lost_at)) = gaps.recv() => self.lost(topic, lost_at),
             }
             if self.overflowed.swap(false, Ordering::AcqRel) {
                 tracing::error!("the cluster inbox overflowed: checking every channel");
-                self.listening.recover(gaps.clone());
+                self.listening.recover();
             }
             if self.state.strong_count() == 0 {
                 return;
@@ -46,10 +49,10 @@ impl Inbox {
         }
     }
 
-    fn received(&self, info: PushInfo, gaps: &mpsc::UnboundedSender<Gap>) {
+    fn received(&self, info: PushInfo) {
         if info.kind == PushKind::Disconnection {
             tracing::warn!("the cluster bus disconnected: checking what was missed");
-            return self.listening.recover(gaps.clone());
+            return self.listening.recover();
         }
         let [Value::BulkString(channel), Value::BulkString(message)] = info.data.as_slice() else {
             return;

@@ -27,7 +27,7 @@ use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
 use publisher::Publisher;
-use subscriber::Listening;
+use subscriber::{Gap, Listening};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -43,8 +43,14 @@ pub struct Cluster {
     pub redis: ConnectionManager,
     publisher: Publisher,
     listening: Listening,
-    /// Until [`Cluster::listen`]: what the subscriber connection receives.
-    inbox: std::sync::Mutex<Option<mpsc::Receiver<redis::PushInfo>>>,
+    /// Until [`Cluster::listen`]: what the subscriber connection receives, and the gaps
+    /// recovery finds.
+    inbox: std::sync::Mutex<
+        Option<(
+            mpsc::Receiver<redis::PushInfo>,
+            mpsc::UnboundedReceiver<Gap>,
+        )>,
+    >,
     overflowed: Arc<AtomicBool>,
 }
 
@@ -67,12 +73,13 @@ impl Cluster {
             .set_automatic_resubscription();
         let subscriber = ConnectionManager::new_with_config(client, subscriber).await?;
         let node_id: Arc<str> = node_id.into();
+        let (gaps, found) = mpsc::unbounded_channel();
         Ok(Self {
             publisher: Publisher::start(redis.clone(), node_id.clone()),
-            listening: Listening::start(subscriber),
+            listening: Listening::start(subscriber, gaps),
             node_id,
             redis,
-            inbox: std::sync::Mutex::new(Some(inbox)),
+            inbox: std::sync::Mutex::new(Some((inbox, found))),
             overflowed,
         })
     }
@@ -89,7 +96,7 @@ impl Cluster {
 
     /// Starts handing what arrives to this node's sessions (once the server's state exists).
     pub fn listen(&self, state: Weak<AppState>) {
-        let Some(inbox) = spacebar_actors::sync::lock(&self.inbox).take() else {
+        let Some((inbox, gaps)) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;
         };
         let receiving = inbox::Inbox {
@@ -98,7 +105,7 @@ impl Cluster {
             listening: self.listening.clone(),
             overflowed: self.overflowed.clone(),
         };
-        tokio::spawn(receiving.run(inbox));
+        tokio::spawn(receiving.run(inbox, gaps));
     }
 
     /// Publishes `body` once to each of `topics`' channels.

@@ -68,17 +68,20 @@ pub(super) struct Listening {
     control: mpsc::UnboundedSender<Control>,
     pub(super) channels: Arc<Channels>,
     subscriber: ConnectionManager,
+    /// Where recovery reports what it found missed (the inbox acts on it).
+    gaps: mpsc::UnboundedSender<Gap>,
 }
 
 impl Listening {
     /// Starts the task that subscribes and unsubscribes, in the order asked, on the current
-    /// runtime; listens to the channel every node hears.
-    pub(super) fn start(subscriber: ConnectionManager) -> Self {
+    /// runtime; listens to the channel every node hears. Gaps found go to `gaps`.
+    pub(super) fn start(subscriber: ConnectionManager, gaps: mpsc::UnboundedSender<Gap>) -> Self {
         let (control, orders) = mpsc::unbounded_channel();
         let listening = Self {
             control,
             channels: Arc::default(),
             subscriber: subscriber.clone(),
+            gaps,
         };
         tokio::spawn(listening.clone().obey(orders));
         let (done, _) = oneshot::channel();
@@ -97,6 +100,7 @@ impl Listening {
                     if let Err(error) = redis.subscribe(&channel).await {
                         tracing::warn!(%error, %channel, "subscribing failed: retried later");
                         sync::lock(&self.channels.pending).insert(channel);
+                        self.recover();
                     }
                     let _ = done.send(());
                 }
@@ -123,11 +127,12 @@ impl Listening {
     /// After the subscriber connection dropped (or the inbox overflowed): once Redis answers,
     /// subscribes what failed, then compares each channel's counter with the last message
     /// seen; every channel that moved on has lost messages. Runs once at a time.
-    pub(super) fn recover(&self, gaps: mpsc::UnboundedSender<Gap>) {
+    pub(super) fn recover(&self) {
         if self.channels.recovering.swap(true, Ordering::AcqRel) {
             return;
         }
         let (channels, mut redis) = (self.channels.clone(), self.subscriber.clone());
+        let gaps = self.gaps.clone();
         tokio::spawn(async move {
             // Answering means reconnected, and the manager resubscribed before anything else.
             while redis::cmd("PING").exec_async(&mut redis).await.is_err() {
