@@ -76,22 +76,25 @@ impl FromRequest for Audit {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::of(req))
+    }
+}
+
+impl Audit {
+    /// The request's reason; 50035 when it has a NUL.
+    pub fn of(req: &HttpRequest) -> Result<Self, ApiError> {
         let header = req
             .headers()
             .get("X-Audit-Log-Reason")
             .and_then(|v| v.to_str().ok())
             .map(percent_decode);
         if header.as_ref().is_some_and(|text| text.contains('\0')) {
-            return ready(Err(
-                crate::http::json::nul_error("X-Audit-Log-Reason").into()
-            ));
+            return Err(crate::http::json::nul_error("X-Audit-Log-Reason").into());
         }
         let reason = header.and_then(|text| clean_reason(&text));
-        ready(Ok(Self { reason }))
+        Ok(Self { reason })
     }
-}
 
-impl Audit {
     /// An entry about `target_id` by `user_id` in `guild_id`, with no changes yet.
     pub fn entry(
         &self,

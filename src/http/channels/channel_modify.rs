@@ -2,7 +2,6 @@
 //! set of overwrites (MANAGE_ROLES too), or a group DM's name. CHANNEL_UPDATE to those who can
 //! see it.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
@@ -15,7 +14,6 @@ use crate::http::error::{ApiError, FormErrors};
 use crate::http::extractors::InChannel;
 use crate::http::json::Json;
 use crate::permissions::bits;
-use crate::state::AppState;
 use crate::wire::guild;
 
 #[derive(Debug, Deserialize)]
@@ -39,9 +37,7 @@ pub struct ModifyChannel {
 }
 
 pub async fn modify(
-    state: Data<AppState>,
-    audit: Audit,
-    caller: InChannel,
+    caller: InChannel<Audit>,
     Json(body): Json<ModifyChannel>,
 ) -> Result<HttpResponse, ApiError> {
     let access = caller.access;
@@ -110,16 +106,17 @@ pub async fn modify(
             let body = guild::channel(&channel, overwrites_now);
             let before = guild::channel(&access.channel, &access.overwrites);
             let noise = crate::http::guilds::CHANNEL_NOISE;
-            let entry = audit
+            let entry = caller
+                .audit
                 .entry(
-                    &state,
+                    &caller.state,
                     guild_id,
                     user_id,
                     action::CHANNEL_UPDATE,
                     Some(channel_id),
                 )
                 .changes(changes(Some(&before), Some(&body), noise));
-            let mut change = Change::audited(&state, entry);
+            let mut change = Change::audited(&caller.state, entry);
             change.emit(Event::ChannelUpdate(ChannelChange {
                 scope: access.scope(),
                 overwrites: overwrites
@@ -142,7 +139,7 @@ pub async fn modify(
             channel.save(&mut conn).await?;
             let updated = ChannelAccess { channel, ..access };
             let body = super::body(&mut conn, &updated, user_id).await?;
-            state.publish(&Event::ChannelUpdate(ChannelChange {
+            caller.state.publish(&Event::ChannelUpdate(ChannelChange {
                 scope: updated.scope(),
                 overwrites: None,
                 channel: body.clone(),

@@ -6,7 +6,7 @@
 //! just above @everyone, so its creator can manage it.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
@@ -22,7 +22,6 @@ use crate::http::json::Json;
 use crate::http::limits;
 use crate::permissions::{bits, ALL};
 use crate::rights;
-use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 use crate::wire::guild;
 
@@ -73,9 +72,7 @@ pub struct RoleBody {
 
 /// `POST /guilds/{guild_id}/roles`: a new role at position 1, the others moved up one.
 pub async fn create(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, access, conn) = (caller.session, caller.access, caller.conn);
@@ -85,29 +82,41 @@ pub async fn create(
     access.require(bits::MANAGE_ROLES)?;
     // @everyone does not count against the limit.
     let existing = access.roles.iter().filter(|r| r.id != guild_id).count();
-    if u64::try_from(existing).unwrap_or(u64::MAX) >= state.config().limits.guild_max_roles {
+    if u64::try_from(existing).unwrap_or(u64::MAX) >= caller.state.config().limits.guild_max_roles {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
             code: 30005,
             message: "Maximum number of guild roles reached",
         });
     }
-    let mut role = Role::new(state.snowflakes.next(), guild_id, "new role".into(), 0);
+    let mut role = Role::new(
+        caller.state.snowflakes.next(),
+        guild_id,
+        "new role".into(),
+        0,
+    );
     role.position = 1;
     let icon = body.icon.take();
     apply(&access, &mut role, body)?;
     let role_id = role.id;
     let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
-    let (icon, mut conn) = state
-        .unheld(conn, state.cdn.image_field("icon", icon, icon_key))
+    let (icon, mut conn) = caller
+        .state
+        .unheld(conn, caller.state.cdn.image_field("icon", icon, icon_key))
         .await?;
     if let Some(Some(hash)) = icon {
         role.icon = Some(hash);
     }
     let created = guild::role(&role);
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     let kind = action::ROLE_CREATE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(role_id));
+    let entry = caller.audit.entry(
+        &caller.state,
+        guild_id,
+        session.user.id,
+        kind,
+        Some(role_id),
+    );
     change.audit(entry.changes(changes(None, Some(&created), ROLE_NOISE)));
     change.emit(Event::GuildRoleCreate(changed(&role)));
     let saved = change
@@ -118,7 +127,11 @@ pub async fn create(
         .await;
     if saved.is_err() {
         let icon = role.icon.as_deref();
-        state.cdn.settle_image(false, None, icon, icon_key).await;
+        caller
+            .state
+            .cdn
+            .settle_image(false, None, icon, icon_key)
+            .await;
     }
     saved?;
     for event in moved(&mut conn, &access).await? {
@@ -129,9 +142,7 @@ pub async fn create(
 
 /// `PATCH /guilds/{guild_id}/roles/{role_id}`: the role after the change.
 pub async fn modify(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     role_id: Id<path::Role>,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -143,16 +154,23 @@ pub async fn modify(
     apply(&access, &mut role, body)?;
     let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
     let old_icon = role.icon.clone();
-    let (new_icon, mut conn) = state
-        .unheld(conn, state.cdn.image_field("icon", icon, icon_key))
+    let (new_icon, mut conn) = caller
+        .state
+        .unheld(conn, caller.state.cdn.image_field("icon", icon, icon_key))
         .await?;
     if let Some(new_icon) = &new_icon {
         role.icon.clone_from(new_icon);
     }
     let before = find(&access, role_id).map(guild::role)?;
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     let kind = action::ROLE_UPDATE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(role_id));
+    let entry = caller.audit.entry(
+        &caller.state,
+        guild_id,
+        session.user.id,
+        kind,
+        Some(role_id),
+    );
     change.audit(entry.changes(changes(
         Some(&before),
         Some(&guild::role(&role)),
@@ -163,7 +181,8 @@ pub async fn modify(
         .commit(&mut conn, async |conn| Ok(role.save(conn).await?))
         .await;
     if let Some(new_icon) = &new_icon {
-        state
+        caller
+            .state
             .cdn
             .settle_image(
                 saved.is_ok(),
@@ -188,7 +207,6 @@ pub struct RoleMove {
 /// `PATCH /guilds/{guild_id}/roles` `[{id, position}]`: moves roles, then numbers them all
 /// 1, 2, 3 … from the bottom (@everyone stays at 0). Answers every role.
 pub async fn reorder(
-    state: Data<AppState>,
     caller: InGuild,
     Json(moves): Json<Vec<RoleMove>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -240,7 +258,7 @@ pub async fn reorder(
         })
         .collect();
     let mut conn = conn.get().await?;
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     for role in &renumbered {
         change.emit(Event::GuildRoleUpdate(changed(role)));
     }
@@ -262,9 +280,7 @@ pub async fn reorder(
 
 /// `DELETE /guilds/{guild_id}/roles/{role_id}`: 204; every member loses the role with it.
 pub async fn delete(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     role_id: Id<path::Role>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, access, conn) = (caller.session, caller.access, caller.conn);
@@ -279,9 +295,15 @@ pub async fn delete(
         });
     }
     access.require_above_role(role.position)?;
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     let kind = action::ROLE_DELETE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(role_id));
+    let entry = caller.audit.entry(
+        &caller.state,
+        guild_id,
+        session.user.id,
+        kind,
+        Some(role_id),
+    );
     change.audit(entry.changes(changes(Some(&guild::role(role)), None, ROLE_NOISE)));
     change.emit(Event::GuildRoleDelete { guild_id, role_id });
     change.remove_files(

@@ -62,11 +62,12 @@ pub async fn list(
 }
 
 pub async fn leave(
-    state: Data<AppState>,
     InGuild {
         session,
         access,
         conn,
+        state,
+        ..
     }: InGuild,
 ) -> Result<HttpResponse, ApiError> {
     let guild_id = access.guild.id;

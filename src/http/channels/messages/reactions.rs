@@ -10,7 +10,7 @@
 //! - `DELETE …/reactions/{emoji}` (MANAGE_MESSAGES): MESSAGE_REACTION_REMOVE_EMOJI.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Query};
+use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
@@ -23,7 +23,6 @@ use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::rights;
-use crate::state::AppState;
 use crate::wire::guild::{self, id, opt_id};
 use crate::wire::message::emoji as wire_emoji;
 use crate::wire::user::PublicUser;
@@ -112,7 +111,6 @@ fn path_emoji(req: &HttpRequest) -> Result<Emoji, ApiError> {
 
 pub async fn add(
     req: HttpRequest,
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
@@ -127,7 +125,7 @@ pub async fn add(
     }
     if !on_message.contains(&emoji.key) {
         target.access.require(bits::ADD_REACTIONS)?;
-        let max = state.config().limits.message_max_reactions;
+        let max = target.state.config().limits.message_max_reactions;
         if u64::try_from(on_message.len()).unwrap_or(u64::MAX) >= max {
             return Err(ApiError::Plain {
                 status: StatusCode::BAD_REQUEST,
@@ -151,14 +149,15 @@ pub async fn add(
         if let Some(guild) = &target.access.guild {
             event["member"] = guild::member(&guild.member, Some(&target.user));
         }
-        state.publish(&Event::MessageReactionAdd(target.access.scoped(event)));
+        target
+            .state
+            .publish(&Event::MessageReactionAdd(target.access.scoped(event)));
     }
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn remove(
     req: HttpRequest,
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
@@ -175,7 +174,9 @@ pub async fn remove(
     }
     if Reaction::remove(&mut target.conn, target.message.id, &emoji.key, user_id).await? {
         let event = target.reaction_event(&emoji, user_id);
-        state.publish(&Event::MessageReactionRemove(target.access.scoped(event)));
+        target
+            .state
+            .publish(&Event::MessageReactionRemove(target.access.scoped(event)));
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -216,7 +217,6 @@ pub async fn users(
 }
 
 pub async fn remove_all(
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
@@ -225,7 +225,7 @@ pub async fn remove_all(
     target.access.require(bits::MANAGE_MESSAGES)?;
     if Reaction::remove_all(&mut target.conn, target.message.id).await? {
         let event = target.event();
-        state.publish(&Event::MessageReactionRemoveAll(
+        target.state.publish(&Event::MessageReactionRemoveAll(
             target.access.scoped(event),
         ));
     }
@@ -234,7 +234,6 @@ pub async fn remove_all(
 
 pub async fn remove_emoji(
     req: HttpRequest,
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
@@ -245,7 +244,7 @@ pub async fn remove_emoji(
     if Reaction::remove_emoji(&mut target.conn, target.message.id, &emoji.key).await? {
         let mut event = target.event();
         event["emoji"] = emoji.wire();
-        state.publish(&Event::MessageReactionRemoveEmoji(
+        target.state.publish(&Event::MessageReactionRemoveEmoji(
             target.access.scoped(event),
         ));
     }
