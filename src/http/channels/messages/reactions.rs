@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::{event_ids, limit, snowflake_param, Target};
 use crate::db::reactions::Reaction;
-use crate::events::Event;
+use crate::events::{Event, Scoped};
 use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
@@ -86,6 +86,24 @@ impl Emoji {
 
 /// What every reaction event says about the message.
 impl Target {
+    /// The message, for a caller who may clear others' reactions from it.
+    async fn moderated(caller: InChannel, message_id: Id<path::Message>) -> Result<Self, ApiError> {
+        let target = Target::load(caller, message_id).await?;
+        target.moderate()?;
+        Ok(target)
+    }
+
+    /// Clearing others' reactions needs a guild channel and MANAGE_MESSAGES.
+    fn moderate(&self) -> Result<(), ApiError> {
+        self.access.guild()?;
+        self.access.require(bits::MANAGE_MESSAGES)
+    }
+
+    /// `event` with `data` to whoever sees the channel.
+    fn tell(&self, event: fn(Scoped) -> Event, data: Value) {
+        self.state.publish(&event(self.access.scoped(data)));
+    }
+
     /// `{channel_id, guild_id, message_id}`, what every reaction event starts with.
     fn event(&self) -> Value {
         let mut event = event_ids(&self.access);
@@ -149,9 +167,7 @@ pub async fn add(
         if let Some(guild) = &target.access.guild {
             event["member"] = guild::member(&guild.member, Some(&target.user));
         }
-        target
-            .state
-            .publish(&Event::MessageReactionAdd(target.access.scoped(event)));
+        target.tell(Event::MessageReactionAdd, event);
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -169,14 +185,11 @@ pub async fn remove(
         Some(_) => Id::<path::User>::of(&req)?.get(),
     };
     if user_id != me {
-        target.access.guild()?;
-        target.access.require(bits::MANAGE_MESSAGES)?;
+        target.moderate()?;
     }
     if Reaction::remove(&mut target.conn, target.message.id, &emoji.key, user_id).await? {
         let event = target.reaction_event(&emoji, user_id);
-        target
-            .state
-            .publish(&Event::MessageReactionRemove(target.access.scoped(event)));
+        target.tell(Event::MessageReactionRemove, event);
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -220,14 +233,9 @@ pub async fn remove_all(
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut target = Target::load(caller, message_id).await?;
-    target.access.guild()?;
-    target.access.require(bits::MANAGE_MESSAGES)?;
+    let mut target = Target::moderated(caller, message_id).await?;
     if Reaction::remove_all(&mut target.conn, target.message.id).await? {
-        let event = target.event();
-        target.state.publish(&Event::MessageReactionRemoveAll(
-            target.access.scoped(event),
-        ));
+        target.tell(Event::MessageReactionRemoveAll, target.event());
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -238,15 +246,11 @@ pub async fn remove_emoji(
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
     let emoji = path_emoji(&req)?;
-    let mut target = Target::load(caller, message_id).await?;
-    target.access.guild()?;
-    target.access.require(bits::MANAGE_MESSAGES)?;
+    let mut target = Target::moderated(caller, message_id).await?;
     if Reaction::remove_emoji(&mut target.conn, target.message.id, &emoji.key).await? {
         let mut event = target.event();
         event["emoji"] = emoji.wire();
-        target.state.publish(&Event::MessageReactionRemoveEmoji(
-            target.access.scoped(event),
-        ));
+        target.tell(Event::MessageReactionRemoveEmoji, event);
     }
     Ok(HttpResponse::NoContent().finish())
 }
