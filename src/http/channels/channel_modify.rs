@@ -7,10 +7,10 @@ use serde::Deserialize;
 
 use super::{check_channel_name, OverwriteBody};
 use crate::audit::{action, changes, Audit};
-use crate::db::channels::{kind, OverwriteRow};
+use crate::db::channels::{kind, Channel, OverwriteRow};
 use crate::events::{Change, ChannelChange, Event};
 use crate::http::access::{require_grantable, ChannelAccess};
-use crate::http::error::{ApiError, FormErrors};
+use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::http::json::Json;
 use crate::permissions::bits;
@@ -72,17 +72,16 @@ pub async fn modify(
     }
     if let Some(parent_id) = body.parent_id {
         if let (Some(parent_id), Some(guild_id)) = (parent_id, channel.guild_id) {
-            let parent = crate::db::channels::Channel::find(&mut conn, parent_id).await?;
-            let valid = parent
-                .is_some_and(|p| p.guild_id == Some(guild_id) && p.kind == kind::GUILD_CATEGORY);
-            if !valid || channel.kind == kind::GUILD_CATEGORY {
-                return Err(FormErrors::field(
-                    "parent_id",
-                    "CHANNEL_PARENT_INVALID",
-                    "Not a category of this guild.",
-                )
-                .into());
-            }
+            // A category has no parent.
+            let fits = |p: &Channel| {
+                p.kind == kind::GUILD_CATEGORY && channel.kind != kind::GUILD_CATEGORY
+            };
+            let invalid = (
+                "parent_id",
+                "CHANNEL_PARENT_INVALID",
+                "Not a category of this guild.",
+            );
+            super::require_guild_channel(&mut conn, guild_id, parent_id, fits, invalid).await?;
         }
         channel.parent_id = parent_id;
     }
