@@ -9,11 +9,12 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use actix_web::HttpResponse;
 use serde::Deserialize;
+use serde_json::Value;
 
-use crate::audit::{action, changes, Audit};
+use crate::audit::{action, changes, Audit, Entry};
 use crate::db::members::Member;
 use crate::db::roles::Role;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
 use crate::events::{Change, Event, RoleChange};
 use crate::http::access::GuildAccess;
 use crate::http::error::{existed, ApiError, FormErrors, Unknown};
@@ -22,6 +23,7 @@ use crate::http::json::Json;
 use crate::http::limits;
 use crate::permissions::{bits, ALL};
 use crate::rights;
+use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 use crate::wire::guild;
 
@@ -98,26 +100,16 @@ pub async fn create(
     role.position = 1;
     let icon = body.icon.take();
     apply(&access, &mut role, body)?;
-    let role_id = role.id;
-    let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
-    let (icon, mut conn) = caller
-        .state
-        .unheld(conn, caller.state.cdn.image_field("icon", icon, icon_key))
-        .await?;
+    let icon_key = icon_key(role.id);
+    let (icon, mut conn) = store_icon(&caller.state, conn, icon, role.id).await?;
     if let Some(Some(hash)) = icon {
         role.icon = Some(hash);
     }
     let created = guild::role(&role);
     let mut change = Change::new(&caller.state);
-    let kind = action::ROLE_CREATE;
-    let entry = caller.audit.entry(
-        &caller.state,
-        guild_id,
-        session.user.id,
-        kind,
-        Some(role_id),
-    );
-    change.audit(entry.changes(changes(None, Some(&created), ROLE_NOISE)));
+    let fields = (None, Some(&created));
+    let by = session.user.id;
+    change.audit(audited(&caller.state, &caller.audit, by, &role, fields));
     change.emit(Event::GuildRoleCreate(changed(&role)));
     let saved = change
         .commit(&mut conn, async |conn| {
@@ -147,35 +139,23 @@ pub async fn modify(
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, access, conn) = (caller.session, caller.access, caller.conn);
-    let (guild_id, role_id) = (access.guild.id, role_id.get());
+    let role_id = role_id.get();
     let conn = conn.get().await?;
     let mut role = manageable(&access, role_id)?.clone();
     let icon = body.icon.take();
     apply(&access, &mut role, body)?;
-    let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
+    let icon_key = icon_key(role_id);
     let old_icon = role.icon.clone();
-    let (new_icon, mut conn) = caller
-        .state
-        .unheld(conn, caller.state.cdn.image_field("icon", icon, icon_key))
-        .await?;
+    let (new_icon, mut conn) = store_icon(&caller.state, conn, icon, role_id).await?;
     if let Some(new_icon) = &new_icon {
         role.icon.clone_from(new_icon);
     }
     let before = find(&access, role_id).map(guild::role)?;
     let mut change = Change::new(&caller.state);
-    let kind = action::ROLE_UPDATE;
-    let entry = caller.audit.entry(
-        &caller.state,
-        guild_id,
-        session.user.id,
-        kind,
-        Some(role_id),
-    );
-    change.audit(entry.changes(changes(
-        Some(&before),
-        Some(&guild::role(&role)),
-        ROLE_NOISE,
-    )));
+    let after = guild::role(&role);
+    let fields = (Some(&before), Some(&after));
+    let by = session.user.id;
+    change.audit(audited(&caller.state, &caller.audit, by, &role, fields));
     change.emit(Event::GuildRoleUpdate(changed(&role)));
     let saved = change
         .commit(&mut conn, async |conn| Ok(role.save(conn).await?))
@@ -194,6 +174,41 @@ pub async fn modify(
     }
     saved?;
     Ok(HttpResponse::Ok().json(guild::role(&role)))
+}
+
+/// Where a role's icon `hash` is stored.
+fn icon_key(role_id: i64) -> impl Fn(&str) -> Option<Key> {
+    move |hash| Key::image(ImageArea::RoleIcon, role_id, hash)
+}
+
+/// Stores the body's `icon` (a data URL, or null to clear) with no connection held: the icon
+/// to set, when the body named one.
+async fn store_icon(
+    state: &AppState,
+    conn: Pooled,
+    icon: Option<Option<String>>,
+    role_id: i64,
+) -> Result<(Option<Option<String>>, Pooled), ApiError> {
+    let stored = state.cdn.image_field("icon", icon, icon_key(role_id));
+    Ok(state.unheld(conn, stored).await?)
+}
+
+/// The audit log entry of `user_id`'s write to `role`, with what changed from `before` to
+/// `after`: nothing before, a creation; nothing after, a deletion.
+fn audited(
+    state: &AppState,
+    audit: &Audit,
+    user_id: i64,
+    role: &Role,
+    (before, after): (Option<&Value>, Option<&Value>),
+) -> Entry {
+    let kind = match (before, after) {
+        (None, _) => action::ROLE_CREATE,
+        (_, None) => action::ROLE_DELETE,
+        _ => action::ROLE_UPDATE,
+    };
+    let entry = audit.entry(state, role.guild_id, user_id, kind, Some(role.id));
+    entry.changes(changes(before, after, ROLE_NOISE))
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,21 +311,12 @@ pub async fn delete(
     }
     access.require_above_role(role.position)?;
     let mut change = Change::new(&caller.state);
-    let kind = action::ROLE_DELETE;
-    let entry = caller.audit.entry(
-        &caller.state,
-        guild_id,
-        session.user.id,
-        kind,
-        Some(role_id),
-    );
-    change.audit(entry.changes(changes(Some(&guild::role(role)), None, ROLE_NOISE)));
+    let before = guild::role(role);
+    let fields = (Some(&before), None);
+    let by = session.user.id;
+    change.audit(audited(&caller.state, &caller.audit, by, role, fields));
     change.emit(Event::GuildRoleDelete { guild_id, role_id });
-    change.remove_files(
-        role.icon
-            .as_deref()
-            .and_then(|hash| Key::image(ImageArea::RoleIcon, role_id, hash)),
-    );
+    change.remove_files(role.icon.as_deref().and_then(icon_key(role_id)));
     let mut conn = conn.get().await?;
     change
         .commit(&mut conn, async |conn| {
