@@ -76,28 +76,28 @@ pub trait Place: Sized + 'static {
     ) -> impl Future<Output = Result<Self, ApiError>>;
 }
 
-impl Place for GuildAccess {
-    type Segment = path::Guild;
+/// `Place` for an access type whose inherent `load` has the trait's signature.
+macro_rules! places {
+    ($($access:ty = $segment:ty,)*) => {
+        $(
+            impl Place for $access {
+                type Segment = $segment;
 
-    fn load(
-        conn: &mut Connection,
-        id: i64,
-        user_id: i64,
-    ) -> impl Future<Output = Result<Self, ApiError>> {
-        GuildAccess::load(conn, id, user_id)
-    }
+                fn load(
+                    conn: &mut Connection,
+                    id: i64,
+                    user_id: i64,
+                ) -> impl Future<Output = Result<Self, ApiError>> {
+                    <$access>::load(conn, id, user_id)
+                }
+            }
+        )*
+    };
 }
 
-impl Place for ChannelAccess {
-    type Segment = path::Channel;
-
-    fn load(
-        conn: &mut Connection,
-        id: i64,
-        user_id: i64,
-    ) -> impl Future<Output = Result<Self, ApiError>> {
-        ChannelAccess::load(conn, id, user_id)
-    }
+places! {
+    GuildAccess = path::Guild,
+    ChannelAccess = path::Channel,
 }
 
 /// What a route reads from its request beside its caller: nothing (`()`), or the audit log's

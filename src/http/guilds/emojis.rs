@@ -99,15 +99,9 @@ async fn create(
         roles,
         created_at: Utc::now(),
     };
-    expressions::insert(
-        &caller.state,
-        &mut conn,
-        &caller.audit,
-        caller.session.user.id,
-        &emoji,
-    )
-    .await?;
-    Ok(HttpResponse::Created().json(expression::emoji(&emoji, Some(&caller.session.user))))
+    let creator = &caller.session.user;
+    expressions::insert(&caller.state, &mut conn, &caller.audit, creator.id, &emoji).await?;
+    Ok(HttpResponse::Created().json(expression::emoji(&emoji, Some(creator))))
 }
 
 #[derive(Debug, Deserialize)]

@@ -170,15 +170,16 @@ async fn create(
         .state
         .unheld(conn, async { put.await.map_err(ApiError::internal) })
         .await?;
+    let creator = &caller.session.user;
     expressions::insert(
         &caller.state,
         &mut conn,
         &caller.audit,
-        caller.session.user.id,
+        creator.id,
         &sticker,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, Some(&caller.session.user))))
+    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, Some(creator))))
 }
 
 #[derive(Debug, Deserialize)]
