@@ -1,6 +1,7 @@
 //! The audit log: what a moderation or configuration route writes about itself.
 //!
-//! A handler takes an [`Audit`] (the request's `X-Audit-Log-Reason`), makes an [`Entry`] for
+//! A handler gets an [`Audit`] (the request's `X-Audit-Log-Reason`; guild and channel routes
+//! through their caller, `InGuild<Audit>` / `InChannel<Audit>`), makes an [`Entry`] for
 //! what it is about to do, writes it with [`Entry::write`] in the same transaction as the change
 //! itself, and after the commit hands it to [`AppState::audit_logged`], which sends
 //! GUILD_AUDIT_LOG_ENTRY_CREATE to the members with VIEW_AUDIT_LOG. `changes` are built from

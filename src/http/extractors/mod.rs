@@ -3,9 +3,11 @@
 //! names ([`Id`], parsed once with Discord's error). A handler is then its validation and its
 //! write.
 //!
-//! The caller carries the request's context too: the server state it was checked against and,
-//! for a route that writes the audit log, the request's reason ([`Audit`]). The context travels
-//! in one value, so a handler takes one parameter for it rather than three.
+//! The caller carries the request's context too: the server state it was checked against (the
+//! extractor fetches it anyway) and, for a route that writes the audit log, the request's reason
+//! ([`Audit`], as `InGuild<Audit>`). The context travels in one value, so a handler takes one
+//! parameter for it rather than three, and code that carries the caller on (a message's
+//! `Target`, for one) carries the state with it.
 
 mod id;
 
@@ -45,11 +47,11 @@ impl Conn {
 }
 
 /// A member of the guild the path's `guild_id` names, with their access to it (10004 if they
-/// are not one).
+/// are not one). `InGuild<Audit>` also reads the audit log reason.
 pub type InGuild<A = ()> = In<GuildAccess, A>;
 
 /// Someone who can see the channel the path's `channel_id` names, with their access to it
-/// (10003, or 50001 if they cannot see it).
+/// (10003, or 50001 if they cannot see it). `InChannel<Audit>` also reads the audit log reason.
 pub type InChannel<A = ()> = In<ChannelAccess, A>;
 
 /// The caller and their access `P` to what the path names, checked on one pool connection.
