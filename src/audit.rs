@@ -1,6 +1,7 @@
 //! The audit log: what a moderation or configuration route writes about itself.
 //!
-//! A handler takes an [`Audit`] (the request's `X-Audit-Log-Reason`), makes an [`Entry`] for
+//! A handler gets an [`Audit`] (the request's `X-Audit-Log-Reason`; guild and channel routes
+//! through their caller, `InGuild<Audit>` / `InChannel<Audit>`), makes an [`Entry`] for
 //! what it is about to do, writes it with [`Entry::write`] in the same transaction as the change
 //! itself, and after the commit hands it to [`AppState::audit_logged`], which sends
 //! GUILD_AUDIT_LOG_ENTRY_CREATE to the members with VIEW_AUDIT_LOG. `changes` are built from
@@ -76,22 +77,25 @@ impl FromRequest for Audit {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::of(req))
+    }
+}
+
+impl Audit {
+    /// The request's reason; 50035 when it has a NUL.
+    pub fn of(req: &HttpRequest) -> Result<Self, ApiError> {
         let header = req
             .headers()
             .get("X-Audit-Log-Reason")
             .and_then(|v| v.to_str().ok())
             .map(percent_decode);
         if header.as_ref().is_some_and(|text| text.contains('\0')) {
-            return ready(Err(
-                crate::http::json::nul_error("X-Audit-Log-Reason").into()
-            ));
+            return Err(crate::http::json::nul_error("X-Audit-Log-Reason").into());
         }
         let reason = header.and_then(|text| clean_reason(&text));
-        ready(Ok(Self { reason }))
+        Ok(Self { reason })
     }
-}
 
-impl Audit {
     /// An entry about `target_id` by `user_id` in `guild_id`, with no changes yet.
     pub fn entry(
         &self,

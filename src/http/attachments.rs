@@ -1,6 +1,6 @@
 //! `/attachments/*` of the API: deleting an unused pre-upload, and re-signing attachment URLs.
 
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Path};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -11,7 +11,6 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
 use crate::http::urls::PublicUrls;
-use crate::state::AppState;
 use crate::storage::Key;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -24,8 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `DELETE /attachments/{upload_filename}`: the caller's pre-upload that no message used.
 async fn delete_upload(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let token = path.0.to_ascii_lowercase();
@@ -51,8 +49,10 @@ struct RefreshUrls {
 /// More than 50 is a form error.
 async fn refresh_urls(
     req: HttpRequest,
-    state: Data<AppState>,
-    Authenticated(_session): Authenticated,
+    Authenticated {
+        state,
+        session: _session,
+    }: Authenticated,
     Json(body): Json<RefreshUrls>,
 ) -> Result<HttpResponse, ApiError> {
     if body.attachment_urls.len() > MAX_REFRESHED {

@@ -13,8 +13,12 @@ use super::error::ApiError;
 use crate::credentials::{authenticate, Session};
 use crate::state::AppState;
 
-/// The account making the request.
-pub struct Authenticated(pub Session);
+/// The account making the request, with the state it was checked against: the request's
+/// context in one value, so a handler needs no separate `Data<AppState>` parameter.
+pub struct Authenticated {
+    pub state: Data<AppState>,
+    pub session: Session,
+}
 
 impl FromRequest for Authenticated {
     type Error = ApiError;
@@ -38,7 +42,7 @@ impl FromRequest for Authenticated {
                 .inspect(|session| {
                     tracing::Span::current().record("user_id", session.user.id);
                 })
-                .map(Authenticated)
+                .map(|session| Authenticated { state, session })
                 .ok_or(ApiError::Unauthorized)
         })
     }

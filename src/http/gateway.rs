@@ -27,8 +27,7 @@ async fn gateway(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
 /// each; more on one shard closes IDENTIFY with 4011).
 async fn gateway_bot(
     req: HttpRequest,
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config();
     let urls = PublicUrls::of(&req, &config);

@@ -3,7 +3,7 @@
 //! skipped, as are read states of other types (guild events, the notification centre), which
 //! are not kept here. 204; one MESSAGE_ACK per channel to the caller's own sessions.
 
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -14,7 +14,6 @@ use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::Json;
-use crate::state::AppState;
 use crate::wire::guild::id;
 
 /// Discord's bound on one bulk ack.
@@ -52,8 +51,7 @@ pub fn ack_event(channel_id: i64, message_id: i64) -> Value {
 }
 
 pub async fn ack_bulk(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(body): Json<AckBulk>,
 ) -> Result<HttpResponse, ApiError> {
     if body.read_states.len() > MAX_READ_STATES {

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Path};
 use actix_web::HttpResponse;
 use chrono::Utc;
 use serde::Deserialize;
@@ -16,7 +16,6 @@ use crate::db::instance_bans::InstanceBan;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 use crate::http::snowflake;
-use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/bans", web::post().to(create))
@@ -42,24 +41,20 @@ struct Create {
     reason: Option<String>,
 }
 
-async fn create(
-    state: Data<AppState>,
-    operator: Operator,
-    Json(body): Json<Create>,
-) -> Result<HttpResponse, ApiError> {
+async fn create(operator: Operator, Json(body): Json<Create>) -> Result<HttpResponse, ApiError> {
     let mut ban = InstanceBan {
-        id: state.snowflakes.next(),
+        id: operator.state.snowflakes.next(),
         user_id: None,
         ip: None,
         reason: body.reason,
-        created_by: Some(operator.0.id),
+        created_by: Some(operator.user.id),
         created_at: Utc::now(),
     };
     let mut banned_ip = None;
     match (body.user_id, body.ip) {
         (Some(user_id), None) => {
-            let user = users::find(&state, &user_id).await?;
-            if user.id == operator.0.id {
+            let user = users::find(&operator.state, &user_id).await?;
+            if user.id == operator.user.id {
                 return Err(
                     FormErrors::field("user_id", "BAN_SELF", "You cannot ban yourself.").into(),
                 );
@@ -82,7 +77,7 @@ async fn create(
             .into())
         }
     }
-    let mut conn = state.pool.get().await?;
+    let mut conn = operator.state.pool.get().await?;
     if !ban.insert_new(&mut conn).await? {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
@@ -91,10 +86,10 @@ async fn create(
         });
     }
     if let Some(user_id) = ban.user_id {
-        users::set_disabled(&state, user_id, true).await?;
+        users::set_disabled(&operator.state, user_id, true).await?;
     }
     if let Some(ip) = banned_ip {
-        state.set_banned(ip, true);
+        operator.state.set_banned(ip, true);
     }
     operator.log(
         "ban",
@@ -106,27 +101,23 @@ async fn create(
     Ok(HttpResponse::build(StatusCode::CREATED).json(view(&ban)))
 }
 
-async fn list(state: Data<AppState>, _: Operator) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
+async fn list(operator: Operator) -> Result<HttpResponse, ApiError> {
+    let mut conn = operator.state.pool.get().await?;
     let bans = InstanceBan::all(&mut conn).await?;
     Ok(HttpResponse::Ok().json(bans.iter().map(view).collect::<Vec<_>>()))
 }
 
-async fn lift(
-    state: Data<AppState>,
-    operator: Operator,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn lift(operator: Operator, path: Path<String>) -> Result<HttpResponse, ApiError> {
     let ban_id = snowflake("ban_id", &path)?;
-    let mut conn = state.pool.get().await?;
+    let mut conn = operator.state.pool.get().await?;
     let ban = InstanceBan::delete(&mut conn, ban_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     if let Some(user_id) = ban.user_id {
-        users::set_disabled(&state, user_id, false).await?;
+        users::set_disabled(&operator.state, user_id, false).await?;
     }
     if let Some(ip) = ban.ip.as_deref().and_then(|ip| ip.parse().ok()) {
-        state.set_banned(ip, false);
+        operator.state.set_banned(ip, false);
     }
     operator.log("lift ban", ban.id);
     Ok(HttpResponse::NoContent().finish())

@@ -2,7 +2,7 @@
 //! messages' files, and CHANNEL_DELETE to those who could see it (the same path as the REST
 //! delete).
 
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::HttpResponse;
 
 use super::Operator;
@@ -11,7 +11,6 @@ use crate::events::{Change, ChannelScope};
 use crate::http::channels::deleted;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{path, Id};
-use crate::state::AppState;
 use crate::wire::guild as wire;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -19,12 +18,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn delete(
-    state: Data<AppState>,
     operator: Operator,
     channel_id: Id<path::Channel>,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = channel_id.get();
-    let mut conn = state.pool.get().await?;
+    let mut conn = operator.state.pool.get().await?;
     let channel = Channel::find(&mut conn, channel_id)
         .await?
         .ok_or(ApiError::Unknown(Unknown::Channel))?;
@@ -36,7 +34,7 @@ async fn delete(
         channel_id,
         recipients: recipients.into_iter().map(|(_, user)| user).collect(),
     };
-    deleted(Change::new(&state), &mut conn, scope, body.clone()).await?;
+    deleted(Change::new(&operator.state), &mut conn, scope, body.clone()).await?;
     operator.log("delete channel", channel_id);
     Ok(HttpResponse::Ok().json(body))
 }

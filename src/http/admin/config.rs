@@ -3,7 +3,7 @@
 //! outlive restarts) and puts in effect at once those that can be (`applied`); the others
 //! (`restart_required`) take effect at the next start.
 
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::HttpResponse;
 use serde_json::{json, Map, Value};
 
@@ -12,42 +12,41 @@ use crate::config::{Applies, Config, ConfigError};
 use crate::db::instance_config::StoredKey;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
-use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/config", web::get().to(get))
         .route("/config", web::patch().to(modify));
 }
 
-async fn get(state: Data<AppState>, _: Operator) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
+async fn get(operator: Operator) -> Result<HttpResponse, ApiError> {
+    let mut conn = operator.state.pool.get().await?;
     let stored = StoredKey::all(&mut conn).await?;
-    Ok(HttpResponse::Ok().json(json!({ "config": state.config().redacted(), "stored": stored })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "config": operator.state.config().redacted(), "stored": stored })))
 }
 
 async fn modify(
-    state: Data<AppState>,
     operator: Operator,
     Json(changes): Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    let current = state.config();
+    let current = operator.state.config();
     // Every change checked together first: nothing is stored unless all of them are valid.
     current.with_changes(&changes).map_err(refused)?;
     let (now, later): (Map<String, Value>, Map<String, Value>) = changes
         .into_iter()
         .partition(|(key, _)| Config::applies(key) == Applies::Now);
-    let mut conn = state.pool.get().await?;
+    let mut conn = operator.state.pool.get().await?;
     let mut all = now.clone();
     all.extend(later.clone());
     StoredKey::save(&mut conn, &all).await?;
-    state.change_config(now.clone()).map_err(refused)?;
+    operator.state.change_config(now.clone()).map_err(refused)?;
     for (key, value) in &all {
         operator.log("change config", format!("{key} = {value}"));
     }
     Ok(HttpResponse::Ok().json(json!({
         "applied": now.keys().collect::<Vec<_>>(),
         "restart_required": later.keys().collect::<Vec<_>>(),
-        "config": state.config().redacted(),
+        "config": operator.state.config().redacted(),
     })))
 }
 

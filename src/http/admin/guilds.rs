@@ -67,12 +67,8 @@ async fn list(state: Data<AppState>, page: Page) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn get(
-    state: Data<AppState>,
-    _: Operator,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
+async fn get(operator: Operator, path: Path<String>) -> Result<HttpResponse, ApiError> {
+    let mut conn = operator.state.pool.get().await?;
     let guild = find(&mut conn, &path).await?;
     let counts = Member::counts(&mut conn, &[guild.id]).await?;
     let count = counts.first().map_or(0, |(_, n)| *n);
@@ -86,15 +82,14 @@ struct ForceJoin {
 }
 
 async fn force_join(
-    state: Data<AppState>,
     operator: Operator,
     path: Path<(String, String)>,
     body: Option<Json<ForceJoin>>,
 ) -> Result<HttpResponse, ApiError> {
     let owner = body.is_some_and(|Json(body)| body.owner);
-    let mut conn = state.pool.get().await?;
+    let mut conn = operator.state.pool.get().await?;
     let mut guild = find(&mut conn, &path.0).await?;
-    let user = users::find(&state, &path.1).await?;
+    let user = users::find(&operator.state, &path.1).await?;
     if user.deleted {
         return Err(ApiError::Unknown(Unknown::User));
     }
@@ -103,12 +98,12 @@ async fn force_join(
         .transaction(async |conn| member.insert_new(conn).await)
         .await?;
     if joined {
-        members::joined(&state, &mut conn, guild.id, &user).await?;
+        members::joined(&operator.state, &mut conn, guild.id, &user).await?;
     }
     if owner && guild.owner_id != user.id {
         guild.owner_id = user.id;
         let roles = Role::of_guild(&mut conn, guild.id).await?;
-        let mut change = Change::new(&state);
+        let mut change = Change::new(&operator.state);
         change.emit(Event::GuildUpdate {
             guild_id: guild.id,
             new_owner: Some(user.id),
@@ -131,16 +126,12 @@ async fn force_join(
     Ok(HttpResponse::Ok().json(json!({ "joined": joined, "guild": view(&guild, count) })))
 }
 
-async fn delete(
-    state: Data<AppState>,
-    operator: Operator,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
+async fn delete(operator: Operator, path: Path<String>) -> Result<HttpResponse, ApiError> {
+    let mut conn = operator.state.pool.get().await?;
     let guild = find(&mut conn, &path).await?;
     operator.log("delete guild", guild.id);
     Ok(progress::stream(move |progress| async move {
-        delete_guild(&state, &progress, guild.id).await
+        delete_guild(&operator.state, &progress, guild.id).await
     }))
 }
 

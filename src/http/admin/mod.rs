@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::web;
+use actix_web::web::{self, Data};
 use actix_web::{FromRequest, HttpRequest};
 use serde::Deserialize;
 
@@ -27,6 +27,7 @@ use crate::db::users::{Order, User};
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::rights;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -44,7 +45,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The caller, an operator; any other caller is refused with 401 or 403 before the route runs.
-pub struct Operator(pub User);
+///
+/// It carries the state it was checked against: the request's context in one value, so a
+/// handler needs no separate `Data<AppState>` parameter.
+pub struct Operator {
+    pub state: Data<AppState>,
+    pub user: User,
+}
 
 impl FromRequest for Operator {
     type Error = ApiError;
@@ -53,9 +60,12 @@ impl FromRequest for Operator {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let authenticated = Authenticated::from_request(req, payload);
         Box::pin(async move {
-            let Authenticated(session) = authenticated.await?;
+            let Authenticated { state, session } = authenticated.await?;
             ApiError::require(session.user.rights, rights::OPERATOR)?;
-            Ok(Operator(session.user))
+            Ok(Operator {
+                state,
+                user: session.user,
+            })
         })
     }
 }
@@ -65,8 +75,8 @@ impl Operator {
     pub fn log(&self, action: &str, target: impl std::fmt::Display) {
         tracing::info!(
             target: "spacebar::admin",
-            operator_id = self.0.id,
-            operator = %self.0.username,
+            operator_id = self.user.id,
+            operator = %self.user.username,
             action,
             %target,
             "operator action"

@@ -3,7 +3,7 @@
 //! `DELETE /…/{token}` revokes one.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Path};
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use rand::distr::{Alphanumeric, SampleString};
@@ -14,7 +14,6 @@ use super::Operator;
 use crate::db::registration_tokens::RegistrationToken;
 use crate::http::error::ApiError;
 use crate::http::json::Json;
-use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/registration-tokens", web::post().to(create))
@@ -36,19 +35,15 @@ struct Create {
     expires_in: Option<u32>,
 }
 
-async fn create(
-    state: Data<AppState>,
-    operator: Operator,
-    body: Option<Json<Create>>,
-) -> Result<HttpResponse, ApiError> {
+async fn create(operator: Operator, body: Option<Json<Create>>) -> Result<HttpResponse, ApiError> {
     let expires_in = body.and_then(|Json(body)| body.expires_in);
     let token = RegistrationToken {
         token: Alphanumeric.sample_string(&mut rand::rng(), 32),
-        created_by: Some(operator.0.id),
+        created_by: Some(operator.user.id),
         created_at: Utc::now(),
         expires_at: expires_in.map(|seconds| Utc::now() + Duration::seconds(seconds.into())),
     };
-    let mut conn = state.pool.get().await?;
+    let mut conn = operator.state.pool.get().await?;
     token.insert(&mut conn).await?;
     operator.log(
         "create registration token",
@@ -59,18 +54,14 @@ async fn create(
     Ok(HttpResponse::build(StatusCode::CREATED).json(view(&token)))
 }
 
-async fn list(state: Data<AppState>, _: Operator) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
+async fn list(operator: Operator) -> Result<HttpResponse, ApiError> {
+    let mut conn = operator.state.pool.get().await?;
     let tokens = RegistrationToken::all(&mut conn).await?;
     Ok(HttpResponse::Ok().json(tokens.iter().map(view).collect::<Vec<_>>()))
 }
 
-async fn revoke(
-    state: Data<AppState>,
-    operator: Operator,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
+async fn revoke(operator: Operator, path: Path<String>) -> Result<HttpResponse, ApiError> {
+    let mut conn = operator.state.pool.get().await?;
     if !RegistrationToken::revoke(&mut conn, &path).await? {
         return Err(ApiError::NotFound);
     }

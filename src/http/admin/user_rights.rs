@@ -1,7 +1,7 @@
 //! `PUT` and `DELETE /_spacebar/admin/users/{user_id}/rights/{right}`: grant or revoke one
 //! instance right, named (`MANAGE_USERS`) or by bit number (`7`). Answers the account.
 
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Path};
 use actix_web::HttpResponse;
 
 use super::{users, Operator};
@@ -15,20 +15,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/{user_id}/rights/{right}", web::delete().to(revoke));
 }
 
-async fn grant(
-    state: Data<AppState>,
-    operator: Operator,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    change(&state, &operator, &path, true).await
+async fn grant(operator: Operator, path: Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    change(&operator.state, &operator, &path, true).await
 }
 
 async fn revoke(
-    state: Data<AppState>,
     operator: Operator,
     path: Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    change(&state, &operator, &path, false).await
+    change(&operator.state, &operator, &path, false).await
 }
 
 async fn change(

@@ -65,12 +65,8 @@ async fn list(state: Data<AppState>, page: Page) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok().json(users.iter().map(view).collect::<Vec<_>>()))
 }
 
-async fn get(
-    state: Data<AppState>,
-    _: Operator,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(view(&find(&state, &path).await?)))
+async fn get(operator: Operator, path: Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(view(&find(&operator.state, &path).await?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,13 +75,12 @@ struct Modify {
 }
 
 async fn modify(
-    state: Data<AppState>,
     operator: Operator,
     path: Path<String>,
     Json(body): Json<Modify>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = find(&state, &path).await?;
-    let user = set_disabled(&state, user.id, body.disabled).await?;
+    let user = find(&operator.state, &path).await?;
+    let user = set_disabled(&operator.state, user.id, body.disabled).await?;
     operator.log(
         if body.disabled {
             "disable user"
@@ -116,15 +111,11 @@ pub async fn set_disabled(
     Ok(user)
 }
 
-async fn delete(
-    state: Data<AppState>,
-    operator: Operator,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let user = find(&state, &path).await?;
+async fn delete(operator: Operator, path: Path<String>) -> Result<HttpResponse, ApiError> {
+    let user = find(&operator.state, &path).await?;
     operator.log("delete user", user.id);
     Ok(progress::stream(move |progress| async move {
-        delete_user(&state, &progress, user).await
+        delete_user(&operator.state, &progress, user).await
     }))
 }
 

@@ -13,7 +13,7 @@ pub async fn ping(state: Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "ping": "pong!", "instance": state.config().instance.name }))
 }
 
-pub async fn whoami(Authenticated(session): Authenticated) -> HttpResponse {
+pub async fn whoami(Authenticated { session, .. }: Authenticated) -> HttpResponse {
     let user = &session.user;
     HttpResponse::Ok().json(json!({
         "id": user.id.to_string(),

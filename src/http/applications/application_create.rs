@@ -1,7 +1,6 @@
 //! `POST /applications` (CREATE_APPLICATIONS right): a new application owned by the caller,
 //! without a bot until `POST /applications/{id}/bot`. `GET /applications`: the caller's own.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use rand::RngCore;
 use serde::Deserialize;
@@ -12,7 +11,6 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 use crate::rights;
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct CreateApplication {
@@ -20,8 +18,7 @@ pub struct CreateApplication {
 }
 
 pub async fn create(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(request): Json<CreateApplication>,
 ) -> Result<HttpResponse, ApiError> {
     let user = &session.user;
@@ -48,8 +45,7 @@ pub async fn create(
 }
 
 pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     let mut bodies = Vec::new();

@@ -4,7 +4,7 @@
 //! a deleted user, so the messages it wrote keep their author. Its commands and interactions go
 //! with the application.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Path;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 
@@ -17,11 +17,9 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::guilds::members;
 use crate::http::snowflake;
-use crate::state::AppState;
 
 pub async fn delete(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     human_only(&session.user)?;

@@ -16,10 +16,7 @@ pub async fn get(state: Data<AppState>, Owned(app): Owned) -> Result<HttpRespons
     Ok(HttpResponse::Ok().json(body(&mut conn, &app).await?))
 }
 
-pub async fn me(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
-) -> Result<HttpResponse, ApiError> {
+pub async fn me(Authenticated { state, session }: Authenticated) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     // A person's token has no application of its own.
     let app = Application::of_bot(&mut conn, session.user.id)

@@ -13,7 +13,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::{FromRequest, HttpRequest};
 use serde_json::Value;
 
@@ -24,7 +24,6 @@ use crate::db::Connection;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::snowflake;
-use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     commands::configure(cfg);
@@ -101,10 +100,8 @@ pub(crate) fn caller_and<T: 'static>(
     look_up: impl AsyncFnOnce(Session, &mut Connection) -> Result<T, ApiError> + 'static,
 ) -> Pin<Box<dyn Future<Output = Result<T, ApiError>>>> {
     let caller = Authenticated::from_request(req, payload);
-    let state = req.app_data::<Data<AppState>>().cloned();
     Box::pin(async move {
-        let Authenticated(session) = caller.await?;
-        let state = state.ok_or(ApiError::Unauthorized)?;
+        let Authenticated { state, session } = caller.await?;
         let mut conn = state.pool.get().await?;
         look_up(session, &mut conn).await
     })

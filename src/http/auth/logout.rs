@@ -1,16 +1,13 @@
 //! `POST /auth/logout`: ends the login session of the token used; the token stops working.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 
 use crate::db::auth_sessions;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
-use crate::state::AppState;
 
 pub async fn logout(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
     auth_sessions::delete(&mut conn, session.session_id).await?;

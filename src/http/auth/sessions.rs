@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use actix_web::web::{Data, Query};
+use actix_web::web::Query;
 use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -15,7 +15,6 @@ use crate::db::auth_sessions;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
-use crate::state::AppState;
 
 /// Most sessions one logout names, as Discord bounds it.
 const MAX_LOGOUT_HASHES: usize = 100;
@@ -28,8 +27,7 @@ pub struct ListQuery {
 }
 
 pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     query: Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.get().await?;
@@ -66,8 +64,7 @@ pub struct LogoutBody {
 }
 
 pub async fn logout(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(body): Json<LogoutBody>,
 ) -> Result<HttpResponse, ApiError> {
     if body.session_id_hashes.len() > MAX_LOGOUT_HASHES {

@@ -3,7 +3,6 @@
 //! and an `upload_filename` to name in the message (`attachments[].uploaded_filename`).
 //! Uploads left unused expire (`cdn.upload_lifetime_secs`) and are removed.
 
-use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
@@ -36,14 +35,13 @@ pub struct FileRequest {
 
 pub async fn create(
     req: HttpRequest,
-    state: Data<AppState>,
     caller: InChannel,
     Json(body): Json<UploadRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (access, user) = (&caller.access, &caller.session.user);
     let channel_id = access.channel.id;
     access.require(bits::SEND_MESSAGES | bits::ATTACH_FILES)?;
-    let limits = &state.config().limits;
+    let limits = &caller.state.config().limits;
     if body.files.is_empty()
         || u64::try_from(body.files.len()).unwrap_or(u64::MAX) > limits.message_max_attachments
     {
@@ -65,7 +63,7 @@ pub async fn create(
         return Err(ApiError::TooLarge);
     }
     let mut conn = caller.conn.get().await?;
-    sweep_expired(&state, &mut conn, user.id).await?;
+    sweep_expired(&caller.state, &mut conn, user.id).await?;
 
     let now = Utc::now();
     let uploads: Vec<PendingUpload> = body
@@ -82,7 +80,7 @@ pub async fn create(
         })
         .collect();
     PendingUpload::insert_all(&mut conn, &uploads).await?;
-    let base = PublicUrls::of(&req, &state.config()).base;
+    let base = PublicUrls::of(&req, &caller.state.config()).base;
     let attachments: Vec<Value> = body
         .files
         .iter()

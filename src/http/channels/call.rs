@@ -5,7 +5,7 @@
 //! body is optional, and `recipients` absent, `null` or `[]` all mean the default. Both answer
 //! 204, also when there is no call: a decline racing the call's end is no error.
 
-use actix_web::web::{Bytes, Data};
+use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use spacebar_actors::call::Ring;
@@ -14,7 +14,6 @@ use crate::db::channels::kind;
 use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::http::json::parse;
-use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RingBody {
@@ -24,7 +23,6 @@ pub struct RingBody {
 
 /// `…/call/ring` (`RING`) and `…/call/stop-ringing`.
 pub async fn ask<const RING: bool>(
-    state: Data<AppState>,
     caller: InChannel,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -37,7 +35,7 @@ pub async fn ask<const RING: bool>(
     if kind::is_guild(access.channel.kind) {
         return Err(ApiError::wrong_channel_type());
     }
-    state.tree.calls.do_send(Ring {
+    caller.state.tree.calls.do_send(Ring {
         channel_id: access.channel.id,
         user_id: caller.session.user.id,
         recipients: body.recipients.filter(|listed| !listed.is_empty()),

@@ -2,7 +2,6 @@
 //! the caller leaves it; a DM is closed for the caller only (it stays, with its history, and
 //! opening it again finds the same channel). CHANNEL_DELETE to those who could see it.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde_json::Value;
 
@@ -14,24 +13,20 @@ use crate::events::{Change, ChannelChange, ChannelScope, Event};
 use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::permissions::bits;
-use crate::state::AppState;
 use crate::wire::guild;
 
-pub async fn delete(
-    state: Data<AppState>,
-    audit: Audit,
-    caller: InChannel,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(caller: InChannel<Audit>) -> Result<HttpResponse, ApiError> {
     let InChannel {
         session,
         access,
         conn,
+        ..
     } = caller;
     let mut conn = conn.get().await?;
     let Some(guild_id) = access.channel.guild_id else {
         let body = super::body(&mut conn, &access, session.user.id).await?;
         if access.channel.kind == kind::GROUP_DM {
-            super::recipients::remove(&state, &mut conn, &access, session.user.id).await?;
+            super::recipients::remove(&caller.state, &mut conn, &access, session.user.id).await?;
         } else {
             let closed = ChannelChange {
                 scope: ChannelScope {
@@ -41,17 +36,18 @@ pub async fn delete(
                 overwrites: None,
                 channel: body.clone(),
             };
-            state.publish(&Event::ChannelDelete(closed));
+            caller.state.publish(&Event::ChannelDelete(closed));
         }
         return Ok(HttpResponse::Ok().json(body));
     };
     access.require(bits::MANAGE_CHANNELS)?;
     let body = guild::channel(&access.channel, &access.overwrites);
     let change = Change::audited(
-        &state,
-        audit
+        &caller.state,
+        caller
+            .audit
             .entry(
-                &state,
+                &caller.state,
                 guild_id,
                 session.user.id,
                 action::CHANNEL_DELETE,

@@ -2,7 +2,7 @@
 //! a new invite to the channel's guild; `GET` (MANAGE_CHANNELS): the channel's usable invites
 //! with their metadata. INVITE_CREATE to those who manage channels.
 
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
@@ -43,9 +43,7 @@ pub struct CreateInvite {
 }
 
 pub async fn create(
-    state: Data<AppState>,
-    caller: InChannel,
-    audit: Audit,
+    caller: InChannel<Audit>,
     Json(body): Json<CreateInvite>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, access) = (&caller.session.user, &caller.access);
@@ -80,7 +78,7 @@ pub async fn create(
     }
     for _ in 0..CODE_ATTEMPTS {
         invite.code = new_code();
-        if inserted(&state, &mut conn, &audit, user, &invite).await? {
+        if inserted(&caller.state, &mut conn, &caller.audit, user, &invite).await? {
             return Ok(HttpResponse::Ok().json(describe(&mut conn, &invite).await?));
         }
     }

@@ -2,20 +2,18 @@
 //! set of overwrites (MANAGE_ROLES too), or a group DM's name. CHANNEL_UPDATE to those who can
 //! see it.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
 use super::{check_channel_name, OverwriteBody};
 use crate::audit::{action, changes, Audit};
-use crate::db::channels::{kind, OverwriteRow};
+use crate::db::channels::{kind, Channel, OverwriteRow};
 use crate::events::{Change, ChannelChange, Event};
 use crate::http::access::{require_grantable, ChannelAccess};
-use crate::http::error::{ApiError, FormErrors};
+use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::http::json::Json;
 use crate::permissions::bits;
-use crate::state::AppState;
 use crate::wire::guild;
 
 #[derive(Debug, Deserialize)]
@@ -39,9 +37,7 @@ pub struct ModifyChannel {
 }
 
 pub async fn modify(
-    state: Data<AppState>,
-    audit: Audit,
-    caller: InChannel,
+    caller: InChannel<Audit>,
     Json(body): Json<ModifyChannel>,
 ) -> Result<HttpResponse, ApiError> {
     let access = caller.access;
@@ -76,17 +72,16 @@ pub async fn modify(
     }
     if let Some(parent_id) = body.parent_id {
         if let (Some(parent_id), Some(guild_id)) = (parent_id, channel.guild_id) {
-            let parent = crate::db::channels::Channel::find(&mut conn, parent_id).await?;
-            let valid = parent
-                .is_some_and(|p| p.guild_id == Some(guild_id) && p.kind == kind::GUILD_CATEGORY);
-            if !valid || channel.kind == kind::GUILD_CATEGORY {
-                return Err(FormErrors::field(
-                    "parent_id",
-                    "CHANNEL_PARENT_INVALID",
-                    "Not a category of this guild.",
-                )
-                .into());
-            }
+            // A category has no parent.
+            let fits = |p: &Channel| {
+                p.kind == kind::GUILD_CATEGORY && channel.kind != kind::GUILD_CATEGORY
+            };
+            let invalid = (
+                "parent_id",
+                "CHANNEL_PARENT_INVALID",
+                "Not a category of this guild.",
+            );
+            super::require_guild_channel(&mut conn, guild_id, parent_id, fits, invalid).await?;
         }
         channel.parent_id = parent_id;
     }
@@ -110,16 +105,17 @@ pub async fn modify(
             let body = guild::channel(&channel, overwrites_now);
             let before = guild::channel(&access.channel, &access.overwrites);
             let noise = crate::http::guilds::CHANNEL_NOISE;
-            let entry = audit
+            let entry = caller
+                .audit
                 .entry(
-                    &state,
+                    &caller.state,
                     guild_id,
                     user_id,
                     action::CHANNEL_UPDATE,
                     Some(channel_id),
                 )
                 .changes(changes(Some(&before), Some(&body), noise));
-            let mut change = Change::audited(&state, entry);
+            let mut change = Change::audited(&caller.state, entry);
             change.emit(Event::ChannelUpdate(ChannelChange {
                 scope: access.scope(),
                 overwrites: overwrites
@@ -142,7 +138,7 @@ pub async fn modify(
             channel.save(&mut conn).await?;
             let updated = ChannelAccess { channel, ..access };
             let body = super::body(&mut conn, &updated, user_id).await?;
-            state.publish(&Event::ChannelUpdate(ChannelChange {
+            caller.state.publish(&Event::ChannelUpdate(ChannelChange {
                 scope: updated.scope(),
                 overwrites: None,
                 channel: body.clone(),

@@ -155,6 +155,24 @@ pub fn check_channel_name(name: &str, channel_kind: i32) -> Result<String, ApiEr
     )
 }
 
+/// A field's 50035 error: its name, Discord's code and message.
+pub type FieldError = (&'static str, &'static str, &'static str);
+
+/// Checks that `channel_id` names a channel of `guild_id` that `fits`; `invalid` otherwise.
+pub async fn require_guild_channel(
+    conn: &mut crate::db::Connection,
+    guild_id: i64,
+    channel_id: i64,
+    fits: impl FnOnce(&crate::db::channels::Channel) -> bool,
+    (field, code, message): FieldError,
+) -> Result<(), ApiError> {
+    let found = crate::db::channels::Channel::find(conn, channel_id).await?;
+    if found.is_some_and(|c| c.guild_id == Some(guild_id) && fits(&c)) {
+        return Ok(());
+    }
+    Err(FormErrors::field(field, code, message).into())
+}
+
 /// A channel as the caller sees it: guild channels with their overwrites, private channels with
 /// the other recipients.
 pub async fn body(

@@ -2,7 +2,6 @@
 //! member's overwrite. Nobody may grant in a channel what they do not have there themselves.
 //! CHANNEL_UPDATE to those who can see the channel afterwards.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde_json::json;
 
@@ -12,20 +11,17 @@ use crate::db::channels::OverwriteRow;
 use crate::events::{Change, ChannelChange, Event};
 use crate::http::access::{require_grantable, ChannelAccess};
 use crate::http::error::{ApiError, Unknown};
-use crate::http::extractors::{path, Conn, Id, InChannel};
+use crate::http::extractors::{path, Id, InChannel};
 use crate::http::json::Json;
 use crate::permissions::bits;
-use crate::state::AppState;
 use crate::wire::guild;
 
 pub async fn put(
-    state: Data<AppState>,
-    audit: Audit,
-    caller: InChannel,
+    caller: InChannel<Audit>,
     target_id: Id<path::Overwrite>,
     Json(body): Json<OverwriteBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, access, conn) = managed(caller)?;
+    let access = managed(&caller)?;
     let target_id = target_id.get();
     let row = body.row_for(access.channel.id, target_id)?;
     require_grantable(access.permissions, std::slice::from_ref(&row))?;
@@ -34,12 +30,10 @@ pub async fn put(
         Some(_) => action::CHANNEL_OVERWRITE_UPDATE,
         None => action::CHANNEL_OVERWRITE_CREATE,
     };
-    let mut change = Change::audited(
-        &state,
-        audited(&state, &audit, &access, user_id, kind, old, Some(&row)),
-    );
-    change.emit(changed(&access, target_id, Some(row)));
-    let mut conn = conn.get().await?;
+    let entry = audited(&caller, kind, old, Some(&row));
+    let mut change = Change::audited(&caller.state, entry);
+    change.emit(changed(access, target_id, Some(row)));
+    let mut conn = caller.conn.get().await?;
     change
         .commit(&mut conn, async |conn| Ok(row.upsert(conn).await?))
         .await?;
@@ -47,21 +41,16 @@ pub async fn put(
 }
 
 pub async fn delete(
-    state: Data<AppState>,
-    audit: Audit,
-    caller: InChannel,
+    caller: InChannel<Audit>,
     target_id: Id<path::Overwrite>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, access, conn) = managed(caller)?;
+    let access = managed(&caller)?;
     let (channel_id, target_id) = (access.channel.id, target_id.get());
     let old = access.overwrites.iter().find(|o| o.target_id == target_id);
-    let kind = action::CHANNEL_OVERWRITE_DELETE;
-    let mut change = Change::audited(
-        &state,
-        audited(&state, &audit, &access, user_id, kind, old, None),
-    );
-    change.emit(changed(&access, target_id, None));
-    let mut conn = conn.get().await?;
+    let entry = audited(&caller, action::CHANNEL_OVERWRITE_DELETE, old, None);
+    let mut change = Change::audited(&caller.state, entry);
+    change.emit(changed(access, target_id, None));
+    let mut conn = caller.conn.get().await?;
     // No overwrite, no deletion: the entry and the event go with the rollback.
     change
         .commit(&mut conn, async |conn| {
@@ -74,24 +63,23 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The caller, the guild channel whose overwrites they may manage (MANAGE_ROLES), and the
-/// connection they were checked on.
-fn managed(caller: InChannel) -> Result<(i64, ChannelAccess, Conn), ApiError> {
+/// The guild channel whose overwrites the caller may manage (MANAGE_ROLES).
+fn managed(caller: &InChannel<Audit>) -> Result<&ChannelAccess, ApiError> {
     caller.access.guild()?;
     caller.access.require(bits::MANAGE_ROLES)?;
-    Ok((caller.session.user.id, caller.access, caller.conn))
+    Ok(&caller.access)
 }
 
-/// An overwrite's audit log entry: the channel as target, the overwrite in `options`.
+/// The caller's audit log entry for an overwrite: the channel as target, the overwrite in
+/// `options`.
 fn audited(
-    state: &AppState,
-    audit: &Audit,
-    access: &ChannelAccess,
-    user_id: i64,
+    caller: &InChannel<Audit>,
     kind: i32,
     old: Option<&OverwriteRow>,
     new: Option<&OverwriteRow>,
 ) -> Entry {
+    let (state, audit, access) = (&caller.state, &caller.audit, &caller.access);
+    let user_id = caller.session.user.id;
     let channel = &access.channel;
     let guild_id = channel.guild_id.unwrap_or_default();
     let Some(row) = new.or(old) else {

@@ -5,14 +5,13 @@
 //! CHANNEL_RECIPIENT_ADD / CHANNEL_RECIPIENT_REMOVE `{channel_id, user}`; the one added hears
 //! CHANNEL_CREATE, the one removed CHANNEL_DELETE. Both answer 204.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde_json::{json, Value};
 
 use crate::db::channels::{kind, Channel};
 use crate::db::users::User;
-use crate::db::{Connection, Pooled};
+use crate::db::Connection;
 use crate::events::{Event, ToUser};
 use crate::http::access::ChannelAccess;
 use crate::http::error::{ApiError, Unknown};
@@ -26,19 +25,23 @@ use crate::wire::user::PublicUser;
 
 /// `PUT` (`ADD`) and `DELETE` of a recipient.
 pub async fn set<const ADD: bool>(
-    state: Data<AppState>,
     caller: InChannel,
     user_id: Id<path::User>,
 ) -> Result<HttpResponse, ApiError> {
-    let (me, access, mut conn) = group(caller).await?;
+    // 50024 for a channel that is not a group DM.
+    if caller.access.channel.kind != kind::GROUP_DM {
+        return Err(ApiError::wrong_channel_type());
+    }
+    let (me, access) = (caller.session.user, caller.access);
+    let mut conn = caller.conn.get().await?;
     let user_id = user_id.get();
     if ADD {
-        add(&state, &mut conn, &me, &access, user_id).await?;
+        add(&caller.state, &mut conn, &me, &access, user_id).await?;
     } else {
         if user_id != me.id && access.channel.owner_id != Some(me.id) {
             return Err(ApiError::MissingPermissions);
         }
-        remove(&state, &mut conn, &access, user_id).await?;
+        remove(&caller.state, &mut conn, &access, user_id).await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -153,14 +156,4 @@ fn tell_others(
             data: data.clone(),
         }));
     }
-}
-
-/// The caller and the group DM they are in (10003/50001 as for any channel; 50024 for a
-/// channel that is not a group DM).
-async fn group(caller: InChannel) -> Result<(User, ChannelAccess, Pooled), ApiError> {
-    if caller.access.channel.kind != kind::GROUP_DM {
-        return Err(ApiError::wrong_channel_type());
-    }
-    let conn = caller.conn.get().await?;
-    Ok((caller.session.user, caller.access, conn))
 }

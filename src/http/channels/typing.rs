@@ -1,6 +1,5 @@
 //! `POST /channels/{channel_id}/typing` (SEND_MESSAGES): TYPING_START to those who can see it.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde_json::json;
 
@@ -8,10 +7,9 @@ use crate::events::Event;
 use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::permissions::bits;
-use crate::state::AppState;
 use crate::wire::guild::{self, id};
 
-pub async fn typing(state: Data<AppState>, caller: InChannel) -> Result<HttpResponse, ApiError> {
+pub async fn typing(caller: InChannel) -> Result<HttpResponse, ApiError> {
     let InChannel {
         session, access, ..
     } = caller;
@@ -25,6 +23,8 @@ pub async fn typing(state: Data<AppState>, caller: InChannel) -> Result<HttpResp
         event["guild_id"] = id(guild_access.guild.id).into();
         event["member"] = guild::member(&guild_access.member, Some(&session.user));
     }
-    state.publish(&Event::TypingStart(access.scoped(event)));
+    caller
+        .state
+        .publish(&Event::TypingStart(access.scoped(event)));
     Ok(HttpResponse::NoContent().finish())
 }

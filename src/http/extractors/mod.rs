@@ -2,6 +2,12 @@
 //! authenticate and load the caller's access on one pool connection) and which objects the path
 //! names ([`Id`], parsed once with Discord's error). A handler is then its validation and its
 //! write.
+//!
+//! The caller carries the request's context too: the server state it was checked against (the
+//! extractor fetches it anyway) and, for a route that writes the audit log, the request's reason
+//! ([`Audit`], as `InGuild<Audit>`). The context travels in one value, so a handler takes one
+//! parameter for it rather than three, and code that carries the caller on (a message's
+//! `Target`, for one) carries the state with it.
 
 mod id;
 
@@ -17,8 +23,9 @@ use actix_web::{FromRequest, HttpRequest};
 
 use super::access::{ChannelAccess, GuildAccess};
 use super::error::ApiError;
+use crate::audit::Audit;
 use crate::credentials::{authenticate, Session};
-use crate::db::{Pool, Pooled};
+use crate::db::{Connection, Pool, Pooled};
 use crate::state::AppState;
 
 /// The connection a request checked its caller on, kept for the handler when the request has
@@ -40,54 +47,100 @@ impl Conn {
 }
 
 /// A member of the guild the path's `guild_id` names, with their access to it (10004 if they
-/// are not one).
-pub struct InGuild {
-    pub session: Session,
-    pub access: GuildAccess,
-    pub conn: Conn,
-}
+/// are not one). `InGuild<Audit>` also reads the audit log reason.
+pub type InGuild<A = ()> = In<GuildAccess, A>;
 
 /// Someone who can see the channel the path's `channel_id` names, with their access to it
-/// (10003, or 50001 if they cannot see it).
-pub struct InChannel {
+/// (10003, or 50001 if they cannot see it). `InChannel<Audit>` also reads the audit log reason.
+pub type InChannel<A = ()> = In<ChannelAccess, A>;
+
+/// The caller and their access `P` to what the path names, checked on one pool connection.
+/// It carries the state it was checked against and, as `A`, the request's audit reason
+/// ([`Audit`], for routes that write the audit log; `()` elsewhere): the request's context in
+/// one value, so a handler needs no separate `Data<AppState>` or `Audit` parameter.
+pub struct In<P, A = ()> {
+    pub state: Data<AppState>,
     pub session: Session,
-    pub access: ChannelAccess,
+    pub access: P,
     pub conn: Conn,
+    pub audit: A,
 }
 
-impl FromRequest for InGuild {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+/// What a caller can be checked against: the object one path segment names.
+pub trait Place: Sized + 'static {
+    type Segment: Segment + 'static;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let caller = Caller::of(req);
-        let guild_id = Id::<path::Guild>::of(req);
-        Box::pin(async move {
-            let (session, mut conn, held) = caller?.authenticate().await?;
-            let access = GuildAccess::load(&mut conn, guild_id?.get(), session.user.id).await?;
-            Ok(Self {
-                session,
-                access,
-                conn: held.keep(conn),
-            })
-        })
+    /// `user_id`'s access to the object `id` (Discord's error when they have none).
+    fn load(
+        conn: &mut Connection,
+        id: i64,
+        user_id: i64,
+    ) -> impl Future<Output = Result<Self, ApiError>>;
+}
+
+/// `Place` for an access type whose inherent `load` has the trait's signature.
+macro_rules! places {
+    ($($access:ty = $segment:ty,)*) => {
+        $(
+            impl Place for $access {
+                type Segment = $segment;
+
+                fn load(
+                    conn: &mut Connection,
+                    id: i64,
+                    user_id: i64,
+                ) -> impl Future<Output = Result<Self, ApiError>> {
+                    <$access>::load(conn, id, user_id)
+                }
+            }
+        )*
+    };
+}
+
+places! {
+    GuildAccess = path::Guild,
+    ChannelAccess = path::Channel,
+}
+
+/// What a route reads from its request beside its caller: nothing (`()`), or the audit log's
+/// reason ([`Audit`]). Only routes that write the audit log read `X-Audit-Log-Reason`, so a bad
+/// one is refused there and nowhere else.
+pub trait Reason: Sized + 'static {
+    fn read(req: &HttpRequest) -> Result<Self, ApiError>;
+}
+
+impl Reason for () {
+    fn read(_: &HttpRequest) -> Result<Self, ApiError> {
+        Ok(())
     }
 }
 
-impl FromRequest for InChannel {
+impl Reason for Audit {
+    fn read(req: &HttpRequest) -> Result<Self, ApiError> {
+        Audit::of(req)
+    }
+}
+
+impl<P: Place, A: Reason> FromRequest for In<P, A> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let caller = Caller::of(req);
-        let channel_id = Id::<path::Channel>::of(req);
+        let audit = A::read(req);
+        let place_id = Id::<P::Segment>::of(req);
         Box::pin(async move {
-            let (session, mut conn, held) = caller?.authenticate().await?;
-            let access = ChannelAccess::load(&mut conn, channel_id?.get(), session.user.id).await?;
+            let caller = caller?;
+            // A bad reason is refused before the token is checked against the database.
+            let audit = audit?;
+            let (session, mut conn, held) = caller.authenticate().await?;
+            let access = P::load(&mut conn, place_id?.get(), session.user.id).await?;
             Ok(Self {
+                state: caller.state,
                 session,
                 access,
                 conn: held.keep(conn),
+                audit,
             })
         })
     }
@@ -142,7 +195,7 @@ impl Caller {
     }
 
     /// The session the token names (401 if none), on a connection from the pool.
-    async fn authenticate(self) -> Result<(Session, Pooled, Keep), ApiError> {
+    async fn authenticate(&self) -> Result<(Session, Pooled, Keep), ApiError> {
         let mut conn = self.state.pool.get().await?;
         let session = authenticate(&mut conn, &self.state.tokens, &self.token)
             .await?

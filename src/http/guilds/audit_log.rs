@@ -3,7 +3,7 @@
 //! (1–100, 50 by default), with the users and webhooks the entries name. Entries are written by the routes
 //! themselves (see `crate::audit`).
 
-use actix_web::web::{self, Data, Query};
+use actix_web::web::{self, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -38,7 +38,6 @@ pub struct AuditLogQuery {
 
 pub async fn list(
     req: HttpRequest,
-    state: Data<AppState>,
     caller: InGuild,
     query: Query<AuditLogQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -76,7 +75,7 @@ pub async fn list(
         .iter()
         .map(PublicUser::from)
         .collect();
-    let webhooks = named_webhooks(&mut conn, &req, &state, guild_id, &entries).await?;
+    let webhooks = named_webhooks(&mut conn, &req, &caller.state, guild_id, &entries).await?;
     Ok(HttpResponse::Ok().json(json!({
         "audit_log_entries": entries.iter().map(wire).collect::<Vec<_>>(),
         "users": users,

@@ -5,7 +5,7 @@
 //! chosen window (`delete_message_seconds`, or the older `delete_message_days`) goes in the
 //! same transaction. A banned user cannot join again until the ban is lifted.
 
-use actix_web::web::{self, Bytes, Data, Query};
+use actix_web::web::{self, Bytes, Query};
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
@@ -17,11 +17,11 @@ use crate::db::bans::{Ban, Cursor};
 use crate::db::members::Member;
 use crate::db::users::User;
 use crate::events::{Change, ChannelScope, Event, Scoped};
+use crate::http::access::GuildAccess;
 use crate::http::error::{existed, ApiError, Unknown};
-use crate::http::extractors::{path, Id, InGuild};
+use crate::http::extractors::{path, Conn, Id, InGuild};
 use crate::http::snowflake;
 use crate::permissions::bits;
-use crate::state::AppState;
 use crate::wire::guild::id;
 use crate::wire::user::PublicUser;
 
@@ -50,7 +50,7 @@ pub async fn list(caller: InGuild, query: Query<ListBans>) -> Result<HttpRespons
         (None, Some(before)) => Cursor::Before(snowflake("before", before)?),
         (None, None) => Cursor::After(0),
     };
-    let mut conn = moderator(caller).await?;
+    let mut conn = moderator(&caller.access, caller.conn).await?;
     let bans: Vec<Value> = Ban::page(&mut conn, guild_id, cursor, limit)
         .await?
         .iter()
@@ -62,7 +62,7 @@ pub async fn list(caller: InGuild, query: Query<ListBans>) -> Result<HttpRespons
 /// `GET /guilds/{guild_id}/bans/{user_id}`: `{reason, user}` or 10026.
 pub async fn get(caller: InGuild, user_id: Id<path::User>) -> Result<HttpResponse, ApiError> {
     let guild_id = caller.access.guild.id;
-    let mut conn = moderator(caller).await?;
+    let mut conn = moderator(&caller.access, caller.conn).await?;
     let (ban, user) = banned(&mut conn, guild_id, user_id.get()).await?;
     Ok(HttpResponse::Ok().json(body(&ban, &user)))
 }
@@ -80,9 +80,7 @@ pub struct BanBody {
 /// `PUT /guilds/{guild_id}/bans/{user_id}`: 204. The body is optional; the reason comes from
 /// `X-Audit-Log-Reason` (URL-encoded, as libraries send it) or the body.
 pub async fn ban(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     user_id: Id<path::User>,
     bytes: Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -94,10 +92,9 @@ pub async fn ban(
         crate::http::json::parse(&bytes)?
     };
     let window = deletion_window(&body)?;
-    let reason = audit
-        .reason
-        .or_else(|| body.reason.as_deref().and_then(clean_reason));
-    let audit = Audit { reason };
+    let audit = Audit {
+        reason: (caller.audit.reason).or_else(|| body.reason.as_deref().and_then(clean_reason)),
+    };
 
     let mut conn = conn.get().await?;
     access.require(bits::BAN_MEMBERS)?;
@@ -111,9 +108,15 @@ pub async fn ban(
         require_outranks(&access, &member)?;
     }
     let ban = Ban::new(guild_id, user_id, audit.reason.clone());
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     let kind = action::MEMBER_BAN_ADD;
-    change.audit(audit.entry(&state, guild_id, session.user.id, kind, Some(user_id)));
+    change.audit(audit.entry(
+        &caller.state,
+        guild_id,
+        session.user.id,
+        kind,
+        Some(user_id),
+    ));
     let since = Utc::now() - window;
     let (was_member, deleted) = change
         .commit(&mut conn, async |conn| {
@@ -145,7 +148,7 @@ pub async fn ban(
         user: json!(PublicUser::from(&user)),
     });
     let files = deleted.iter().map(|(c, _, a)| (*c, a.clone()));
-    crate::http::channels::remove_files(&state, files).await;
+    crate::http::channels::remove_files(&caller.state, files).await;
     let deleted = deleted.into_iter().map(|(c, m, _)| (c, m)).collect();
     for event in messages_deleted(guild_id, deleted) {
         change.emit(event);
@@ -155,18 +158,20 @@ pub async fn ban(
 
 /// `DELETE /guilds/{guild_id}/bans/{user_id}`: 204, or 10026 when there is no such ban.
 pub async fn unban(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     user_id: Id<path::User>,
 ) -> Result<HttpResponse, ApiError> {
     let (guild_id, user_id) = (caller.access.guild.id, user_id.get());
     let by = caller.session.user.id;
-    let mut conn = moderator(caller).await?;
+    let mut conn = moderator(&caller.access, caller.conn).await?;
     let (_, user) = banned(&mut conn, guild_id, user_id).await?;
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     let kind = action::MEMBER_BAN_REMOVE;
-    change.audit(audit.entry(&state, guild_id, by, kind, Some(user_id)));
+    change.audit(
+        caller
+            .audit
+            .entry(&caller.state, guild_id, by, kind, Some(user_id)),
+    );
     change.emit(Event::GuildBanRemove {
         guild_id,
         user: json!(PublicUser::from(&user)),
@@ -180,9 +185,9 @@ pub async fn unban(
 }
 
 /// The connection of a caller with BAN_MEMBERS in the guild.
-async fn moderator(caller: InGuild) -> Result<crate::db::Pooled, ApiError> {
-    caller.access.require(bits::BAN_MEMBERS)?;
-    caller.conn.get().await
+async fn moderator(access: &GuildAccess, conn: Conn) -> Result<crate::db::Pooled, ApiError> {
+    access.require(bits::BAN_MEMBERS)?;
+    conn.get().await
 }
 
 /// The ban of `user_id` with its user, or 10026.

@@ -1,7 +1,6 @@
 //! `/guilds/{guild_id}/channels`: list the channels a member can see, create one
 //! (MANAGE_CHANNELS), move several at once (positions and parents).
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use spacebar_actors::permissions::Overwrite;
@@ -17,7 +16,6 @@ use crate::http::json::Json;
 use crate::http::limits;
 use crate::permissions::bits;
 use crate::rights;
-use crate::state::AppState;
 use crate::wire::guild;
 
 pub async fn list(caller: InGuild) -> Result<HttpResponse, ApiError> {
@@ -69,9 +67,7 @@ const CREATABLE: [i32; 5] = [
 ];
 
 pub async fn create(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     Json(body): Json<CreateChannel>,
 ) -> Result<HttpResponse, ApiError> {
     let access = &caller.access;
@@ -93,7 +89,8 @@ pub async fn create(
     }
     let mut conn = caller.conn.get().await?;
     let existing = Channel::of_guilds(&mut conn, &[guild_id]).await?;
-    if u64::try_from(existing.len()).unwrap_or(u64::MAX) >= state.config().limits.guild_max_channels
+    if u64::try_from(existing.len()).unwrap_or(u64::MAX)
+        >= caller.state.config().limits.guild_max_channels
     {
         return Err(ApiError::Plain {
             status: actix_web::http::StatusCode::BAD_REQUEST,
@@ -115,7 +112,7 @@ pub async fn create(
         }
     }
     let mut channel = Channel::new(
-        state.snowflakes.next(),
+        caller.state.snowflakes.next(),
         channel_kind,
         Some(guild_id),
         Some(name),
@@ -140,10 +137,11 @@ pub async fn create(
     require_grantable(access.permissions(), &overwrites)?;
     let body = guild::channel(&channel, &overwrites);
     let mut change = Change::audited(
-        &state,
-        audit
+        &caller.state,
+        caller
+            .audit
             .entry(
-                &state,
+                &caller.state,
                 guild_id,
                 caller.session.user.id,
                 action::CHANNEL_CREATE,
@@ -202,7 +200,6 @@ pub struct Move {
 
 /// `PATCH /guilds/{guild_id}/channels`: new positions (and parents) for several channels.
 pub async fn reorder(
-    state: Data<AppState>,
     caller: InGuild,
     Json(moves): Json<Vec<Move>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -244,7 +241,7 @@ pub async fn reorder(
     }
     let ids: Vec<i64> = moved.iter().map(|c| c.id).collect();
     let overwrites = OverwriteRow::of_channels(&mut conn, &ids).await?;
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     for channel in &moved {
         let body = guild::channel(channel, &overwrites);
         change.emit(Event::ChannelUpdate(in_guild(channel, None, body)));

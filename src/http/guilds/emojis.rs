@@ -4,7 +4,7 @@
 //! GUILD_EMOJIS_UPDATE with the whole list) is in `expressions.rs`.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::HttpResponse;
 use chrono::Utc;
 use serde::Deserialize;
@@ -19,7 +19,6 @@ use crate::http::access::GuildAccess;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
-use crate::state::AppState;
 use crate::storage::Key;
 use crate::wire::expression;
 
@@ -66,9 +65,7 @@ pub struct CreateEmoji {
 }
 
 async fn create(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     Json(body): Json<CreateEmoji>,
 ) -> Result<HttpResponse, ApiError> {
     let access = &caller.access;
@@ -78,19 +75,20 @@ async fn create(
     let guild_id = access.guild.id;
     let mut conn = caller.conn.get().await?;
     let count = Emoji::of_guild(&mut conn, guild_id).await?.len();
-    if u64::try_from(count).unwrap_or(u64::MAX) >= state.config().limits.guild_max_emojis {
+    if u64::try_from(count).unwrap_or(u64::MAX) >= caller.state.config().limits.guild_max_emojis {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
             code: 30008,
             message: "Maximum number of emojis reached",
         });
     }
-    let emoji_id = state.snowflakes.next();
-    let max = state.cdn.config.max_emoji_bytes;
-    let stored = state
+    let emoji_id = caller.state.snowflakes.next();
+    let max = caller.state.cdn.config.max_emoji_bytes;
+    let stored = caller
+        .state
         .cdn
         .store_data_url("image", &body.image, max, |_| Key::emoji(emoji_id));
-    let ((_, info), mut conn) = state.unheld(conn, stored).await?;
+    let ((_, info), mut conn) = caller.state.unheld(conn, stored).await?;
     let emoji = Emoji {
         id: emoji_id,
         guild_id,
@@ -101,8 +99,9 @@ async fn create(
         roles,
         created_at: Utc::now(),
     };
-    expressions::insert(&state, &mut conn, audit, caller.session.user.id, &emoji).await?;
-    Ok(HttpResponse::Created().json(expression::emoji(&emoji, Some(&caller.session.user))))
+    let creator = &caller.session.user;
+    expressions::insert(&caller.state, &mut conn, &caller.audit, creator.id, &emoji).await?;
+    Ok(HttpResponse::Created().json(expression::emoji(&emoji, Some(creator))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,27 +112,19 @@ pub struct ModifyEmoji {
 }
 
 async fn modify(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     emoji_id: Id<path::Emoji>,
     Json(body): Json<ModifyEmoji>,
 ) -> Result<HttpResponse, ApiError> {
-    expressions::modify(
-        &state,
-        caller,
-        audit,
-        emoji_id,
-        |access, emoji: &mut Emoji| {
-            if let Some(name) = body.name {
-                emoji.name = check_name(&name)?;
-            }
-            if let Some(roles) = body.roles {
-                emoji.roles = known_roles(access, roles);
-            }
-            Ok(())
-        },
-    )
+    expressions::modify(caller, emoji_id, |access, emoji: &mut Emoji| {
+        if let Some(name) = body.name {
+            emoji.name = check_name(&name)?;
+        }
+        if let Some(roles) = body.roles {
+            emoji.roles = known_roles(access, roles);
+        }
+        Ok(())
+    })
     .await
 }
 

@@ -158,6 +158,9 @@ pub(super) fn require_create(access: &GuildAccess) -> Result<(), ApiError> {
 /// An expression the caller may change (50013 otherwise, 10014/10060 if missing), with what
 /// changing it needs.
 struct Changeable<E> {
+    /// The caller's context ([`InGuild`]), carried on for the write.
+    state: Data<AppState>,
+    audit: Audit,
     user_id: i64,
     access: GuildAccess,
     conn: Pooled,
@@ -165,7 +168,7 @@ struct Changeable<E> {
 }
 
 impl<E: Expression> Changeable<E> {
-    async fn load(caller: InGuild, expression_id: Id<E::Path>) -> Result<Self, ApiError> {
+    async fn load(caller: InGuild<Audit>, expression_id: Id<E::Path>) -> Result<Self, ApiError> {
         let access = caller.access;
         let permissions = access.permissions();
         let manage = permissions & bits::MANAGE_GUILD_EXPRESSIONS != 0;
@@ -180,6 +183,8 @@ impl<E: Expression> Changeable<E> {
             return Err(ApiError::MissingPermissions);
         }
         Ok(Self {
+            state: caller.state,
+            audit: caller.audit,
             user_id: caller.session.user.id,
             access,
             conn,
@@ -193,7 +198,7 @@ impl<E: Expression> Changeable<E> {
 pub(super) async fn insert<E: Expression>(
     state: &AppState,
     conn: &mut Connection,
-    audit: Audit,
+    audit: &Audit,
     user_id: i64,
     expression: &E,
 ) -> Result<(), ApiError> {
@@ -215,13 +220,13 @@ pub(super) async fn insert<E: Expression>(
 
 /// PATCH: `apply` makes the change the body asks for (or a 400); the rest is shared.
 pub(super) async fn modify<E: Expression>(
-    state: &AppState,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     expression_id: Id<E::Path>,
     apply: impl FnOnce(&GuildAccess, &mut E) -> Result<(), ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let Changeable {
+        state,
+        audit,
         user_id,
         access,
         mut conn,
@@ -229,12 +234,12 @@ pub(super) async fn modify<E: Expression>(
     } = Changeable::<E>::load(caller, expression_id).await?;
     let mut after = before.clone();
     apply(&access, &mut after)?;
-    let mut change = Change::new(state);
+    let mut change = Change::new(&state);
     let step = Step::Changed {
         before: &before,
         after: &after,
     };
-    change.audit(step.entry(state, audit, user_id));
+    change.audit(step.entry(&state, &audit, user_id));
     change
         .commit(&mut conn, async |conn| Ok(after.save(conn).await?))
         .await?;
@@ -243,17 +248,14 @@ pub(super) async fn modify<E: Expression>(
 }
 
 pub(super) async fn delete<E: Expression>(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     expression_id: Id<E::Path>,
 ) -> Result<HttpResponse, ApiError> {
     let mut target = Changeable::<E>::load(caller, expression_id).await?;
     let (guild_id, id) = (target.access.guild.id, target.expression.id());
-    let mut change = Change::audited(
-        &state,
-        Step::Deleted(&target.expression).entry(&state, audit, target.user_id),
-    );
+    let entry =
+        Step::Deleted(&target.expression).entry(&target.state, &target.audit, target.user_id);
+    let mut change = Change::audited(&target.state, entry);
     change.remove_files(E::key(id));
     change
         .commit(&mut target.conn, async |conn| {
@@ -284,7 +286,7 @@ enum Step<'a, E> {
 
 impl<E: Expression> Step<'_, E> {
     /// Its audit log entry by `user_id`, with the fields that changed.
-    fn entry(self, state: &AppState, audit: Audit, user_id: i64) -> Entry {
+    fn entry(self, state: &AppState, audit: &Audit, user_id: i64) -> Entry {
         let (action, about, old, new) = match self {
             Step::Created(new) => (E::CREATE_ACTION, new, None, Some(new)),
             Step::Changed { before, after } => (E::UPDATE_ACTION, after, Some(before), Some(after)),

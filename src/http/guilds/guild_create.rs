@@ -3,7 +3,6 @@
 //! [`found`] does the founding for a template's guild too.
 //! An `icon` data URL is stored first and removed again if the guild is not.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -32,8 +31,7 @@ pub struct CreateGuild {
 }
 
 pub async fn create(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(body): Json<CreateGuild>,
 ) -> Result<HttpResponse, ApiError> {
     let name = body.name.trim().to_string();

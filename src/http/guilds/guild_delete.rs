@@ -2,7 +2,6 @@
 //! owner; everything in the guild goes with it, files too (icons, emojis, stickers, role
 //! icons, attachments). GUILD_DELETE to every member.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 
 use crate::db::emojis::Emoji;
@@ -19,12 +18,12 @@ use crate::http::extractors::InGuild;
 use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 
-pub async fn delete(state: Data<AppState>, caller: InGuild) -> Result<HttpResponse, ApiError> {
+pub async fn delete(caller: InGuild) -> Result<HttpResponse, ApiError> {
     if !caller.access.is_owner() {
         return Err(ApiError::MissingPermissions);
     }
     let mut conn = caller.conn.get().await?;
-    delete_with_files(&state, &mut conn, &caller.access.guild).await?;
+    delete_with_files(&caller.state, &mut conn, &caller.access.guild).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

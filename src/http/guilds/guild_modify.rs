@@ -2,7 +2,6 @@
 //! GUILD_UPDATE to every member. `icon`, `banner` and `splash` take a data URL (or null); a
 //! replaced image's file is removed once the change is saved.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
@@ -16,7 +15,6 @@ use crate::http::extractors::InGuild;
 use crate::http::json::Json;
 use crate::http::limits;
 use crate::permissions::bits;
-use crate::state::AppState;
 use crate::storage::{ImageArea, Key};
 use crate::wire::guild;
 
@@ -47,9 +45,7 @@ pub struct ModifyGuild {
 }
 
 pub async fn modify(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     Json(body): Json<ModifyGuild>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, access, conn) = (caller.session, caller.access, caller.conn);
@@ -117,7 +113,7 @@ pub async fn modify(
     let store = async {
         for (area, field, value) in images {
             let key = |hash: &str| Key::image(area, guild_id, hash);
-            match state.cdn.image_field(field, value, key).await {
+            match caller.state.cdn.image_field(field, value, key).await {
                 Ok(Some(new)) => {
                     let slot = match area {
                         ImageArea::Icon => &mut changed.icon,
@@ -136,15 +132,21 @@ pub async fn modify(
         }
         Ok::<_, ApiError>(())
     };
-    let ((), mut conn) = state.unheld(conn, store).await?;
+    let ((), mut conn) = caller.state.unheld(conn, store).await?;
     let (before, after) = (
         guild::properties(&access.guild),
         guild::properties(&changed),
     );
     let body = guild::guild(&changed, &access.roles);
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     let kind = action::GUILD_UPDATE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(guild_id));
+    let entry = caller.audit.entry(
+        &caller.state,
+        guild_id,
+        session.user.id,
+        kind,
+        Some(guild_id),
+    );
     change.audit(entry.changes(diff(Some(&before), Some(&after), &[])));
     change.emit(Event::GuildUpdate {
         guild_id,
@@ -161,7 +163,8 @@ pub async fn modify(
     };
     for (area, old, new) in &stored {
         let key = |hash: &str| Key::image(*area, guild_id, hash);
-        state
+        caller
+            .state
             .cdn
             .settle_image(saved.is_ok(), old.as_deref(), new.as_deref(), key)
             .await;

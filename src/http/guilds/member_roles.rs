@@ -3,7 +3,7 @@
 //! anything.
 
 use actix_web::http::Method;
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::members::{audited, find, require_assignable, updated};
@@ -12,7 +12,6 @@ use crate::db::members::Member;
 use crate::events::Change;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
-use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -27,10 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// PUT gives the role, DELETE takes it.
 pub async fn set(
-    state: Data<AppState>,
     req: HttpRequest,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     user_id: Id<path::User>,
     role_id: Id<path::Role>,
 ) -> Result<HttpResponse, ApiError> {
@@ -49,8 +46,8 @@ pub async fn set(
     } else {
         member.roles.retain(|r| *r != role_id);
     }
-    let mut change = Change::new(&state);
-    for entry in audited(&state, &audit, &access, &before, &member) {
+    let mut change = Change::new(&caller.state);
+    for entry in audited(&caller.state, &caller.audit, &access, &before, &member) {
         change.audit(entry);
     }
     // One statement each, so two moderators changing roles at once both count.

@@ -6,7 +6,7 @@
 //! the member (nobody outranks the owner; the owner outranks everyone); roles given or taken
 //! need to sit below the caller's highest role. ADMINISTRATOR grants permissions, not rank.
 
-use actix_web::web::{self, Data, Path, Query};
+use actix_web::web::{self, Path, Query};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer};
@@ -113,15 +113,21 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// `PATCH /guilds/{guild_id}/members/{user_id}` (and `@me`): the member after the change.
 pub async fn modify(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     path: Path<(String, String)>,
     Json(body): Json<ModifyMember>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = target("user_id", &path.1, caller.session.user.id)?;
     let conn = caller.conn.get().await?;
-    let (member, user) = change(&state, conn, &caller.access, &audit, user_id, body).await?;
+    let (member, user) = change(
+        &caller.state,
+        conn,
+        &caller.access,
+        &caller.audit,
+        user_id,
+        body,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(guild::member(&member, Some(&user))))
 }
 
@@ -133,9 +139,7 @@ pub struct ModifyNick {
 
 /// `PATCH /guilds/{guild_id}/members/@me/nick` (the old route): `{nick}` back.
 pub async fn modify_own_nick(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     Json(body): Json<ModifyNick>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, access, conn) = (caller.session, caller.access, caller.conn);
@@ -149,15 +153,21 @@ pub async fn modify_own_nick(
         avatar: None,
         channel_id: None,
     };
-    let (member, _) = change(&state, conn, &access, &audit, session.user.id, body).await?;
+    let (member, _) = change(
+        &caller.state,
+        conn,
+        &access,
+        &caller.audit,
+        session.user.id,
+        body,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({ "nick": member.nick })))
 }
 
 /// `DELETE /guilds/{guild_id}/members/{user_id}`: kick (KICK_MEMBERS, outranking the member).
 pub async fn kick(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     user_id: Id<path::User>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, access, conn) = (caller.session, caller.access, caller.conn);
@@ -166,9 +176,15 @@ pub async fn kick(
     access.require(bits::KICK_MEMBERS)?;
     let (member, user) = find(&mut conn, guild_id, user_id).await?;
     require_outranks(&access, &member)?;
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     let kind = action::MEMBER_KICK;
-    change.audit(audit.entry(&state, guild_id, session.user.id, kind, Some(user_id)));
+    change.audit(caller.audit.entry(
+        &caller.state,
+        guild_id,
+        session.user.id,
+        kind,
+        Some(user_id),
+    ));
     for event in removed(guild_id, &user) {
         change.emit(event);
     }

@@ -6,14 +6,15 @@
 //! just above @everyone, so its creator can manage it.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::HttpResponse;
 use serde::Deserialize;
+use serde_json::Value;
 
-use crate::audit::{action, changes, Audit};
+use crate::audit::{action, changes, Audit, Entry};
 use crate::db::members::Member;
 use crate::db::roles::Role;
-use crate::db::Connection;
+use crate::db::{Connection, Pooled};
 use crate::events::{Change, Event, RoleChange};
 use crate::http::access::GuildAccess;
 use crate::http::error::{existed, ApiError, FormErrors, Unknown};
@@ -73,9 +74,7 @@ pub struct RoleBody {
 
 /// `POST /guilds/{guild_id}/roles`: a new role at position 1, the others moved up one.
 pub async fn create(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, access, conn) = (caller.session, caller.access, caller.conn);
@@ -85,30 +84,32 @@ pub async fn create(
     access.require(bits::MANAGE_ROLES)?;
     // @everyone does not count against the limit.
     let existing = access.roles.iter().filter(|r| r.id != guild_id).count();
-    if u64::try_from(existing).unwrap_or(u64::MAX) >= state.config().limits.guild_max_roles {
+    if u64::try_from(existing).unwrap_or(u64::MAX) >= caller.state.config().limits.guild_max_roles {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
             code: 30005,
             message: "Maximum number of guild roles reached",
         });
     }
-    let mut role = Role::new(state.snowflakes.next(), guild_id, "new role".into(), 0);
+    let mut role = Role::new(
+        caller.state.snowflakes.next(),
+        guild_id,
+        "new role".into(),
+        0,
+    );
     role.position = 1;
     let icon = body.icon.take();
     apply(&access, &mut role, body)?;
-    let role_id = role.id;
-    let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
-    let (icon, mut conn) = state
-        .unheld(conn, state.cdn.image_field("icon", icon, icon_key))
-        .await?;
+    let icon_key = icon_key(role.id);
+    let (icon, mut conn) = store_icon(&caller.state, conn, icon, role.id).await?;
     if let Some(Some(hash)) = icon {
         role.icon = Some(hash);
     }
     let created = guild::role(&role);
-    let mut change = Change::new(&state);
-    let kind = action::ROLE_CREATE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(role_id));
-    change.audit(entry.changes(changes(None, Some(&created), ROLE_NOISE)));
+    let mut change = Change::new(&caller.state);
+    let fields = (None, Some(&created));
+    let by = session.user.id;
+    change.audit(audited(&caller.state, &caller.audit, by, &role, fields));
     change.emit(Event::GuildRoleCreate(changed(&role)));
     let saved = change
         .commit(&mut conn, async |conn| {
@@ -118,7 +119,11 @@ pub async fn create(
         .await;
     if saved.is_err() {
         let icon = role.icon.as_deref();
-        state.cdn.settle_image(false, None, icon, icon_key).await;
+        caller
+            .state
+            .cdn
+            .settle_image(false, None, icon, icon_key)
+            .await;
     }
     saved?;
     for event in moved(&mut conn, &access).await? {
@@ -129,41 +134,35 @@ pub async fn create(
 
 /// `PATCH /guilds/{guild_id}/roles/{role_id}`: the role after the change.
 pub async fn modify(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     role_id: Id<path::Role>,
     Json(mut body): Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, access, conn) = (caller.session, caller.access, caller.conn);
-    let (guild_id, role_id) = (access.guild.id, role_id.get());
+    let role_id = role_id.get();
     let conn = conn.get().await?;
     let mut role = manageable(&access, role_id)?.clone();
     let icon = body.icon.take();
     apply(&access, &mut role, body)?;
-    let icon_key = |hash: &str| Key::image(ImageArea::RoleIcon, role_id, hash);
+    let icon_key = icon_key(role_id);
     let old_icon = role.icon.clone();
-    let (new_icon, mut conn) = state
-        .unheld(conn, state.cdn.image_field("icon", icon, icon_key))
-        .await?;
+    let (new_icon, mut conn) = store_icon(&caller.state, conn, icon, role_id).await?;
     if let Some(new_icon) = &new_icon {
         role.icon.clone_from(new_icon);
     }
     let before = find(&access, role_id).map(guild::role)?;
-    let mut change = Change::new(&state);
-    let kind = action::ROLE_UPDATE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(role_id));
-    change.audit(entry.changes(changes(
-        Some(&before),
-        Some(&guild::role(&role)),
-        ROLE_NOISE,
-    )));
+    let mut change = Change::new(&caller.state);
+    let after = guild::role(&role);
+    let fields = (Some(&before), Some(&after));
+    let by = session.user.id;
+    change.audit(audited(&caller.state, &caller.audit, by, &role, fields));
     change.emit(Event::GuildRoleUpdate(changed(&role)));
     let saved = change
         .commit(&mut conn, async |conn| Ok(role.save(conn).await?))
         .await;
     if let Some(new_icon) = &new_icon {
-        state
+        caller
+            .state
             .cdn
             .settle_image(
                 saved.is_ok(),
@@ -177,6 +176,41 @@ pub async fn modify(
     Ok(HttpResponse::Ok().json(guild::role(&role)))
 }
 
+/// Where a role's icon `hash` is stored.
+fn icon_key(role_id: i64) -> impl Fn(&str) -> Option<Key> {
+    move |hash| Key::image(ImageArea::RoleIcon, role_id, hash)
+}
+
+/// Stores the body's `icon` (a data URL, or null to clear) with no connection held: the icon
+/// to set, when the body named one.
+async fn store_icon(
+    state: &AppState,
+    conn: Pooled,
+    icon: Option<Option<String>>,
+    role_id: i64,
+) -> Result<(Option<Option<String>>, Pooled), ApiError> {
+    let stored = state.cdn.image_field("icon", icon, icon_key(role_id));
+    Ok(state.unheld(conn, stored).await?)
+}
+
+/// The audit log entry of `user_id`'s write to `role`, with what changed from `before` to
+/// `after`: nothing before, a creation; nothing after, a deletion.
+fn audited(
+    state: &AppState,
+    audit: &Audit,
+    user_id: i64,
+    role: &Role,
+    (before, after): (Option<&Value>, Option<&Value>),
+) -> Entry {
+    let kind = match (before, after) {
+        (None, _) => action::ROLE_CREATE,
+        (_, None) => action::ROLE_DELETE,
+        _ => action::ROLE_UPDATE,
+    };
+    let entry = audit.entry(state, role.guild_id, user_id, kind, Some(role.id));
+    entry.changes(changes(before, after, ROLE_NOISE))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct RoleMove {
     #[serde(deserialize_with = "crate::http::ids::required")]
@@ -188,7 +222,6 @@ pub struct RoleMove {
 /// `PATCH /guilds/{guild_id}/roles` `[{id, position}]`: moves roles, then numbers them all
 /// 1, 2, 3 … from the bottom (@everyone stays at 0). Answers every role.
 pub async fn reorder(
-    state: Data<AppState>,
     caller: InGuild,
     Json(moves): Json<Vec<RoleMove>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -240,7 +273,7 @@ pub async fn reorder(
         })
         .collect();
     let mut conn = conn.get().await?;
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     for role in &renumbered {
         change.emit(Event::GuildRoleUpdate(changed(role)));
     }
@@ -262,9 +295,7 @@ pub async fn reorder(
 
 /// `DELETE /guilds/{guild_id}/roles/{role_id}`: 204; every member loses the role with it.
 pub async fn delete(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     role_id: Id<path::Role>,
 ) -> Result<HttpResponse, ApiError> {
     let (session, access, conn) = (caller.session, caller.access, caller.conn);
@@ -279,16 +310,13 @@ pub async fn delete(
         });
     }
     access.require_above_role(role.position)?;
-    let mut change = Change::new(&state);
-    let kind = action::ROLE_DELETE;
-    let entry = audit.entry(&state, guild_id, session.user.id, kind, Some(role_id));
-    change.audit(entry.changes(changes(Some(&guild::role(role)), None, ROLE_NOISE)));
+    let mut change = Change::new(&caller.state);
+    let before = guild::role(role);
+    let fields = (Some(&before), None);
+    let by = session.user.id;
+    change.audit(audited(&caller.state, &caller.audit, by, role, fields));
     change.emit(Event::GuildRoleDelete { guild_id, role_id });
-    change.remove_files(
-        role.icon
-            .as_deref()
-            .and_then(|hash| Key::image(ImageArea::RoleIcon, role_id, hash)),
-    );
+    change.remove_files(role.icon.as_deref().and_then(icon_key(role_id)));
     let mut conn = conn.get().await?;
     change
         .commit(&mut conn, async |conn| {

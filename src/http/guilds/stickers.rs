@@ -4,7 +4,7 @@
 //! GUILD_STICKERS_UPDATE with the whole list) is in `expressions.rs`.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
@@ -21,7 +21,6 @@ use crate::events::Event;
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
-use crate::state::AppState;
 use crate::storage::Key;
 use crate::wire::expression;
 
@@ -110,15 +109,13 @@ async fn read_form(
 
 async fn create(
     req: HttpRequest,
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let guild_id = caller.access.guild.id;
     // Permission first, then the file (the extractor holds no connection while it comes).
     expressions::require_create(&caller.access)?;
-    let form = read_form(&req, payload, state.cdn.config.max_sticker_bytes).await?;
+    let form = read_form(&req, payload, caller.state.cdn.config.max_sticker_bytes).await?;
     let mut errors = FormErrors::default();
     let name = form.name.unwrap_or_default();
     check_fields(
@@ -128,7 +125,12 @@ async fn create(
         form.description.as_deref(),
     );
     let file = form.file.unwrap_or_default();
-    let checked = state.cdn.checked_image("file", file.clone()).await.ok();
+    let checked = caller
+        .state
+        .cdn
+        .checked_image("file", file.clone())
+        .await
+        .ok();
     let format_type = match checked {
         Some(info) if info.format == Format::Png && info.animated => format::APNG,
         Some(info) if info.format == Format::Png => format::PNG,
@@ -152,7 +154,7 @@ async fn create(
         });
     }
     let sticker = Sticker {
-        id: state.snowflakes.next(),
+        id: caller.state.snowflakes.next(),
         guild_id,
         name,
         description: form.description.filter(|d| !d.is_empty()),
@@ -163,12 +165,21 @@ async fn create(
         created_at: Utc::now(),
     };
     let key = Key::sticker(sticker.id).ok_or(ApiError::Unknown(Unknown::Sticker))?;
-    let put = async { state.cdn.storage.put(&key, file).await };
-    let ((), mut conn) = state
+    let put = async { caller.state.cdn.storage.put(&key, file).await };
+    let ((), mut conn) = caller
+        .state
         .unheld(conn, async { put.await.map_err(ApiError::internal) })
         .await?;
-    expressions::insert(&state, &mut conn, audit, caller.session.user.id, &sticker).await?;
-    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, Some(&caller.session.user))))
+    let creator = &caller.session.user;
+    expressions::insert(
+        &caller.state,
+        &mut conn,
+        &caller.audit,
+        creator.id,
+        &sticker,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(expression::sticker(&sticker, Some(creator))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,38 +190,30 @@ pub struct ModifySticker {
 }
 
 async fn modify(
-    state: Data<AppState>,
-    caller: InGuild,
-    audit: Audit,
+    caller: InGuild<Audit>,
     sticker_id: Id<path::Sticker>,
     Json(body): Json<ModifySticker>,
 ) -> Result<HttpResponse, ApiError> {
-    expressions::modify(
-        &state,
-        caller,
-        audit,
-        sticker_id,
-        |_, sticker: &mut Sticker| {
-            let mut errors = FormErrors::default();
-            check_fields(
-                &mut errors,
-                body.name.as_deref(),
-                body.tags.as_deref(),
-                body.description.as_deref(),
-            );
-            errors.into_result()?;
-            if let Some(name) = body.name {
-                sticker.name = name.trim().to_string();
-            }
-            if let Some(tags) = body.tags {
-                sticker.tags = tags;
-            }
-            if let Some(description) = body.description {
-                sticker.description = Some(description).filter(|d| !d.is_empty());
-            }
-            Ok(())
-        },
-    )
+    expressions::modify(caller, sticker_id, |_, sticker: &mut Sticker| {
+        let mut errors = FormErrors::default();
+        check_fields(
+            &mut errors,
+            body.name.as_deref(),
+            body.tags.as_deref(),
+            body.description.as_deref(),
+        );
+        errors.into_result()?;
+        if let Some(name) = body.name {
+            sticker.name = name.trim().to_string();
+        }
+        if let Some(tags) = body.tags {
+            sticker.tags = tags;
+        }
+        if let Some(description) = body.description {
+            sticker.description = Some(description).filter(|d| !d.is_empty());
+        }
+        Ok(())
+    })
     .await
 }
 

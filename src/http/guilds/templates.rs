@@ -241,8 +241,7 @@ pub struct UseTemplate {
 
 /// `POST /guilds/templates/{code}`: a new guild laid out as the template says (201).
 pub async fn use_template(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<String>,
     Json(body): Json<UseTemplate>,
 ) -> Result<HttpResponse, ApiError> {

@@ -5,7 +5,7 @@
 //! in the database.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data, Path};
+use actix_web::web::{self, Path};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -37,14 +37,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /guilds/{guild_id}/voice-states/{user_id}` (`@me` too): 10065 when not in voice.
-pub async fn get(
-    state: Data<AppState>,
-    caller: InGuild,
-    path: Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(caller: InGuild, path: Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let guild_id = caller.access.guild.id;
     let user_id = target("user_id", &path.1, caller.session.user.id)?;
-    let voice_state = state
+    let voice_state = caller
+        .state
         .voice_state(guild_id, user_id)
         .await?
         .ok_or(ApiError::Unknown(Unknown::VoiceState))?;
@@ -66,7 +63,6 @@ pub struct ModifyVoiceState {
 /// suppress themselves; lifting it needs MUTE_MEMBERS, as does anything done to another
 /// member; asking to speak needs REQUEST_TO_SPEAK.
 pub async fn modify(
-    state: Data<AppState>,
     caller: InGuild,
     path: Path<(String, String)>,
     Json(body): Json<ModifyVoiceState>,
@@ -100,7 +96,8 @@ pub async fn modify(
         expected_channel: Some(body.channel_id),
         ..Moderation::default()
     };
-    match state
+    match caller
+        .state
         .voice_change(guild_id, user_id, VoiceChange::Moderate(moderation))
         .await?
     {

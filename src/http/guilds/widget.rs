@@ -13,7 +13,8 @@ use crate::db::channels::{kind, Channel, OverwriteRow};
 use crate::db::guild_widgets::Widget;
 use crate::db::guilds::Guild;
 use crate::db::roles::Role;
-use crate::http::error::{ApiError, FormErrors, Unknown};
+use crate::http::channels::require_guild_channel;
+use crate::http::error::{ApiError, Unknown};
 use crate::http::extractors::{path, Id, InGuild};
 use crate::http::json::Json;
 use crate::permissions::{bits, Member as Rank};
@@ -46,19 +47,14 @@ pub async fn patch(
     let mut widget = Widget::of_guild(&mut conn, guild_id).await?;
     if let Some(channel_id) = body.channel_id {
         if let Some(channel_id) = channel_id {
-            let channels = Channel::of_guilds(&mut conn, &[guild_id]).await?;
             // The invite goes to a channel one can be in: not a category.
-            if !channels
-                .iter()
-                .any(|c| c.id == channel_id && c.kind != kind::GUILD_CATEGORY)
-            {
-                return Err(FormErrors::field(
-                    "channel_id",
-                    "CHANNEL_INVALID",
-                    "Unknown channel in this guild.",
-                )
-                .into());
-            }
+            let fits = |c: &Channel| c.kind != kind::GUILD_CATEGORY;
+            let invalid = (
+                "channel_id",
+                "CHANNEL_INVALID",
+                "Unknown channel in this guild.",
+            );
+            require_guild_channel(&mut conn, guild_id, channel_id, fits, invalid).await?;
         }
         widget.channel_id = channel_id;
     }

@@ -6,7 +6,7 @@
 //! Answers 204; the bot hears INTERACTION_CREATE with a token to answer with, the person's
 //! sessions INTERACTION_CREATE with the id and nonce.
 
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use rand::distr::{Alphanumeric, SampleString};
@@ -26,7 +26,6 @@ use crate::http::channels::messages::{files, render, Reader};
 use crate::http::error::{ApiError, FormErrors, Unknown};
 use crate::http::json::parse_value;
 use crate::permissions::bits;
-use crate::state::AppState;
 use crate::wire::guild as wire;
 use crate::wire::user::PublicUser;
 
@@ -48,8 +47,7 @@ struct Invocation {
 
 pub async fn invoke(
     req: HttpRequest,
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config();

@@ -4,7 +4,7 @@
 //! back with `new_member: false` and uses nothing; a banned user gets 40007, a bot 20001.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path};
+use actix_web::web::Path;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 
@@ -17,11 +17,9 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::{ApiError, Unknown};
 use crate::http::guilds::members::joined;
 use crate::rights;
-use crate::state::AppState;
 
 pub async fn accept(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = &session.user;

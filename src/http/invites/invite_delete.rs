@@ -1,7 +1,7 @@
 //! `DELETE /invites/{code}`: by its inviter while still a member who sees the channel, or by
 //! someone with MANAGE_CHANNELS on its channel (or MANAGE_GUILD). Answers the deleted invite; INVITE_DELETE to those who manage channels.
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Path;
 use actix_web::HttpResponse;
 
 use super::{audit_object, describe};
@@ -12,11 +12,9 @@ use crate::http::access::ChannelAccess;
 use crate::http::authorization::Authenticated;
 use crate::http::error::{existed, ApiError, Unknown};
 use crate::permissions::{bits, has};
-use crate::state::AppState;
 
 pub async fn delete(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     audit: Audit,
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {

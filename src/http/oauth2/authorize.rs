@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Bytes, Data, Query};
+use actix_web::web::{Bytes, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -51,8 +51,7 @@ pub struct AuthorizeBody {
 }
 
 pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     query: Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let user = &session.user;
@@ -85,9 +84,8 @@ pub async fn get(
 }
 
 pub async fn post(
-    state: Data<AppState>,
     req: HttpRequest,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     audit: Audit,
     query: Query<HashMap<String, String>>,
     body: Bytes,

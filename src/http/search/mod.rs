@@ -13,7 +13,7 @@ mod query;
 
 use std::collections::HashMap;
 
-use actix_web::web::{self, Data, Path, Query};
+use actix_web::web::{self, Path, Query};
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
@@ -44,8 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 type Pairs = Query<Vec<(String, String)>>;
 
 async fn guild(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<String>,
     query: Pairs,
 ) -> Result<HttpResponse, ApiError> {
@@ -89,8 +88,7 @@ async fn guild(
 }
 
 async fn channel(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<String>,
     query: Pairs,
 ) -> Result<HttpResponse, ApiError> {

@@ -8,7 +8,6 @@
 //! ([`User::anonymise`]); an operator's delete purges them instead.
 
 use actix_web::http::StatusCode;
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
@@ -33,8 +32,7 @@ pub struct Confirm {
 }
 
 pub async fn disable(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(body): Json<Confirm>,
 ) -> Result<HttpResponse, ApiError> {
     may_close(&state, &session.user, body.password).await?;
@@ -43,8 +41,7 @@ pub async fn disable(
 }
 
 pub async fn delete(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(body): Json<Confirm>,
 ) -> Result<HttpResponse, ApiError> {
     may_close(&state, &session.user, body.password).await?;

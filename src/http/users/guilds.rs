@@ -1,7 +1,6 @@
 //! `GET /users/@me/guilds`: the guilds the caller is in, with their permissions there;
 //! `DELETE /users/@me/guilds/{guild_id}`: leave one (the owner must delete or transfer it).
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde_json::json;
 
@@ -12,12 +11,10 @@ use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::extractors::InGuild;
 use crate::permissions::Member as Rank;
-use crate::state::AppState;
 use crate::wire::guild::id;
 
 pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = session.user.id;
     let mut conn = state.pool.get().await?;
@@ -62,11 +59,12 @@ pub async fn list(
 }
 
 pub async fn leave(
-    state: Data<AppState>,
     InGuild {
         session,
         access,
         conn,
+        state,
+        ..
     }: InGuild,
 ) -> Result<HttpResponse, ApiError> {
     let guild_id = access.guild.id;

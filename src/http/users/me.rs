@@ -7,7 +7,6 @@
 //! with the new user, as Discord does. `avatar` and `banner` take a data URL (or null); the
 //! file stored and the old one removed only once the change is saved.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -32,7 +31,7 @@ use crate::wire::user::{PrivateUser, PublicUser};
 /// Longest pronouns text, as Discord allows.
 const MAX_PRONOUNS: usize = 40;
 
-pub async fn get(Authenticated(session): Authenticated) -> HttpResponse {
+pub async fn get(Authenticated { session, .. }: Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(PrivateUser::from(&session.user))
 }
 
@@ -73,8 +72,7 @@ impl PatchMe {
 }
 
 pub async fn patch(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(body): Json<PatchMe>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, token) = update(&state, &session.user, body).await?;

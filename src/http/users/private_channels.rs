@@ -8,7 +8,6 @@
 //! message; telling them at once is what Spacebar does and clients take either).
 
 use actix_web::http::StatusCode;
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -39,8 +38,7 @@ pub struct CreatePrivateChannel {
 }
 
 pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let me = session.user.id;
     let mut conn = state.pool.get().await?;
@@ -66,8 +64,7 @@ pub async fn list(
 }
 
 pub async fn create(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(body): Json<CreatePrivateChannel>,
 ) -> Result<HttpResponse, ApiError> {
     let me = &session.user;

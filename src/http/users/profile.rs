@@ -2,7 +2,7 @@
 //! badges); `PATCH /users/@me/profile`: its own fields, checked as `PATCH /users/@me` checks
 //! them (Fermi saves bio, pronouns and accent colour here).
 
-use actix_web::web::{Data, Path};
+use actix_web::web::Path;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,12 +13,10 @@ use crate::db::users::User;
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::json::Json;
-use crate::state::AppState;
 use crate::wire::user::PublicUser;
 
 pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = match path.as_str() {
@@ -50,8 +48,7 @@ pub struct PatchProfile {
 }
 
 pub async fn patch(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(body): Json<PatchProfile>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = PatchMe::profile(body.bio, body.pronouns, body.accent_color, body.banner);

@@ -14,7 +14,7 @@
 //! their requests (80000, as Discord words it, without saying why).
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Bytes, Data, Path};
+use actix_web::web::{Bytes, Path};
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -62,8 +62,7 @@ pub fn relationship(row: &Relationship, other: &User) -> Value {
 }
 
 pub async fn list(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     human_only(&session.user)?;
     let mut conn = state.pool.get().await?;
@@ -83,8 +82,7 @@ pub async fn list(
 /// `GET /users/{user_id}/relationships`: the friends the caller and that user share, as
 /// public users (Discord's mutual friends).
 pub async fn mutual(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     human_only(&session.user)?;
@@ -103,8 +101,7 @@ pub async fn mutual(
 }
 
 pub async fn put(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -147,8 +144,7 @@ pub async fn put(
 }
 
 pub async fn post(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(body): Json<ByTag>,
 ) -> Result<HttpResponse, ApiError> {
     let me = &session.user;
@@ -180,8 +176,7 @@ pub async fn post(
 }
 
 pub async fn delete(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let me = &session.user;

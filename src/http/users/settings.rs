@@ -1,7 +1,6 @@
 //! `GET/PATCH /users/@me/settings`: the complete settings object; a change is stored and sent
 //! to the user's other sessions as USER_SETTINGS_UPDATE.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde_json::{Map, Value};
 
@@ -10,16 +9,14 @@ use crate::events::{Event, ToUser};
 use crate::http::authorization::Authenticated;
 use crate::http::error::ApiError;
 use crate::http::json::Json;
-use crate::state::AppState;
 use crate::wire::settings;
 
-pub async fn get(Authenticated(session): Authenticated) -> HttpResponse {
+pub async fn get(Authenticated { session, .. }: Authenticated) -> HttpResponse {
     HttpResponse::Ok().json(settings::merged(&session.user.settings))
 }
 
 pub async fn patch(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     Json(patch): Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let stored = settings::apply_patch(&session.user.settings, &patch)?;

@@ -7,7 +7,7 @@
 //! nothing else).
 
 use crate::events::{Event, ToUser};
-use actix_web::web::{Data, Path};
+use actix_web::web::Path;
 use actix_web::HttpResponse;
 use base64::Engine;
 use diesel_async::AsyncConnection;
@@ -24,8 +24,7 @@ use crate::state::AppState;
 pub const MAX_SETTINGS_BYTES: usize = 100_000;
 
 pub async fn get(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<i16>,
 ) -> Result<HttpResponse, ApiError> {
     let stored = stored(&state, session.user.id, *path).await?;
@@ -43,8 +42,7 @@ pub struct ProtoPatch {
 }
 
 pub async fn patch(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<i16>,
     Json(body): Json<ProtoPatch>,
 ) -> Result<HttpResponse, ApiError> {
@@ -69,8 +67,7 @@ pub async fn patch(
 }
 
 pub async fn get_json(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<i16>,
 ) -> Result<HttpResponse, ApiError> {
     let stored = stored(&state, session.user.id, *path).await?;
@@ -83,8 +80,7 @@ pub struct JsonPatch {
 }
 
 pub async fn patch_json(
-    state: Data<AppState>,
-    Authenticated(session): Authenticated,
+    Authenticated { state, session }: Authenticated,
     path: Path<i16>,
     Json(body): Json<JsonPatch>,
 ) -> Result<HttpResponse, ApiError> {

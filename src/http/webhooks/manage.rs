@@ -120,13 +120,13 @@ pub struct CreateWebhook {
 /// `limits.channel_max_webhooks` per channel.
 pub async fn create(
     req: HttpRequest,
-    state: Data<AppState>,
     InChannel {
         session,
         access,
         conn,
-    }: InChannel,
-    audit: Audit,
+        state,
+        audit,
+    }: InChannel<Audit>,
     Json(body): Json<CreateWebhook>,
 ) -> Result<HttpResponse, ApiError> {
     let channel_id = access.channel.id;
@@ -191,8 +191,12 @@ pub async fn create(
 /// `GET /channels/{channel_id}/webhooks`.
 pub async fn of_channel(
     req: HttpRequest,
-    state: Data<AppState>,
-    InChannel { access, conn, .. }: InChannel,
+    InChannel {
+        access,
+        conn,
+        state,
+        ..
+    }: InChannel,
 ) -> Result<HttpResponse, ApiError> {
     manages(&access)?;
     let mut conn = conn.get().await?;
@@ -203,8 +207,12 @@ pub async fn of_channel(
 /// `GET /guilds/{guild_id}/webhooks` (MANAGE_WEBHOOKS guild-wide).
 pub async fn of_guild(
     req: HttpRequest,
-    state: Data<AppState>,
-    InGuild { access, conn, .. }: InGuild,
+    InGuild {
+        access,
+        conn,
+        state,
+        ..
+    }: InGuild,
 ) -> Result<HttpResponse, ApiError> {
     access.require(bits::MANAGE_WEBHOOKS)?;
     let mut conn = conn.get().await?;

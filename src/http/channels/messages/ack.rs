@@ -2,7 +2,7 @@
 //! to this message. The body may be empty or `{token, manual, mention_count}`. Answers
 //! `{"token": null}`; MESSAGE_ACK to the caller's own sessions only.
 
-use actix_web::web::{Bytes, Data};
+use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::json;
@@ -12,7 +12,6 @@ use crate::events::{Event, ToUser};
 use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
 use crate::http::read_states::ack_event;
-use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct AckBody {
@@ -24,7 +23,6 @@ pub struct AckBody {
 }
 
 pub async fn ack(
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
     body: Bytes,
@@ -44,7 +42,7 @@ pub async fn ack(
         event["manual"] = true.into();
         event["mention_count"] = body.mention_count.unwrap_or(0).into();
     }
-    state.publish(&Event::MessageAck(ToUser {
+    caller.state.publish(&Event::MessageAck(ToUser {
         user_id,
         data: event,
     }));

@@ -4,7 +4,6 @@
 //! the ids that went.
 
 use actix_web::http::StatusCode;
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
 use diesel_async::AsyncConnection;
@@ -19,7 +18,6 @@ use crate::http::error::ApiError;
 use crate::http::extractors::InChannel;
 use crate::http::json::Json;
 use crate::permissions::bits;
-use crate::state::AppState;
 use crate::wire::guild::id;
 
 /// Discord's bounds on one bulk delete.
@@ -35,9 +33,7 @@ pub struct BulkDelete {
 }
 
 pub async fn bulk_delete(
-    state: Data<AppState>,
-    audit: Audit,
-    caller: InChannel,
+    caller: InChannel<Audit>,
     Json(body): Json<BulkDelete>,
 ) -> Result<HttpResponse, ApiError> {
     let access = &caller.access;
@@ -45,7 +41,7 @@ pub async fn bulk_delete(
     let guild_id = access.guild()?.guild.id;
     access.require(bits::MANAGE_MESSAGES)?;
     // The instance may allow fewer per call than Discord, never more.
-    let max = usize::try_from(state.config().limits.message_max_bulk_delete)
+    let max = usize::try_from(caller.state.config().limits.message_max_bulk_delete)
         .unwrap_or(MAX_MESSAGES)
         .min(MAX_MESSAGES);
     if !(MIN_MESSAGES..=max).contains(&body.messages.len()) {
@@ -71,8 +67,8 @@ pub async fn bulk_delete(
     ids.sort_unstable();
     ids.dedup();
     let kind = action::MESSAGE_BULK_DELETE;
-    let entry = audit.entry(
-        &state,
+    let entry = caller.audit.entry(
+        &caller.state,
         guild_id,
         caller.session.user.id,
         kind,
@@ -91,7 +87,7 @@ pub async fn bulk_delete(
             Ok::<_, diesel::result::Error>((removed, entry))
         })
         .await?;
-    let mut change = Change::new(&state);
+    let mut change = Change::new(&caller.state);
     if let Some(entry) = &entry {
         change.emit(entry.event());
     }

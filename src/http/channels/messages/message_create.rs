@@ -9,7 +9,7 @@
 //! is stored. Staged files become the message's only once everything else is found in order.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Data};
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
@@ -29,7 +29,6 @@ use crate::http::urls::PublicUrls;
 use crate::http::users::private_channels::require_reachable;
 use crate::permissions::bits;
 use crate::rights;
-use crate::state::AppState;
 use crate::wire::message as wire;
 
 /// Nonces are at most this long (as text), like Discord's.
@@ -77,7 +76,6 @@ pub struct ReferenceBody {
 
 pub async fn create(
     req: HttpRequest,
-    state: Data<AppState>,
     caller: InChannel,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -87,6 +85,7 @@ pub async fn create(
         session,
         access,
         conn,
+        ..
     } = caller;
     let user = &session.user;
     ApiError::require(user.rights, rights::SEND_MESSAGES)?;
@@ -99,17 +98,20 @@ pub async fn create(
     }
     access.require(bits::SEND_MESSAGES)?;
     if access.channel.kind == channel_kind::DM {
-        let mut conn = state.pool.get().await?;
+        let mut conn = caller.state.pool.get().await?;
         require_reachable(&mut conn, user.id, &access.recipients).await?;
     }
     let channel_id = access.channel.id;
     let attach = access.require(bits::ATTACH_FILES).is_ok();
-    let (body, sent) = files::read_body(&req, payload, &state, attach).await?;
+    let (body, sent) = files::read_body(&req, payload, &caller.state, attach).await?;
     let body: CreateMessage = crate::http::json::parse_value(body)?;
     let mut conn = conn.get().await?;
 
     let content = body.content.unwrap_or_default();
-    check_content(&content, state.config().limits.message_max_characters)?;
+    check_content(
+        &content,
+        caller.state.config().limits.message_max_characters,
+    )?;
     let nonce = check_nonce(body.nonce)?;
     let mut embeds = body.embeds.unwrap_or_default();
     embeds.extend(body.embed.filter(|e| !e.is_null()));
@@ -122,9 +124,9 @@ pub async fn create(
         None => None,
     };
     let attachments = Attachments::prepare(
-        &state,
+        &caller.state,
         &mut conn,
-        &PublicUrls::of(&req, &state.config()).base,
+        &PublicUrls::of(&req, &caller.state.config()).base,
         channel_id,
         user.id,
         body.attachments.unwrap_or_default(),
@@ -157,7 +159,12 @@ pub async fn create(
     .await?;
 
     let guild_id = access.channel.guild_id;
-    let mut message = Message::new(state.snowflakes.next(), channel_id, guild_id, user.id);
+    let mut message = Message::new(
+        caller.state.snowflakes.next(),
+        channel_id,
+        guild_id,
+        user.id,
+    );
     message.content = content;
     // Without SEND_TTS_MESSAGES a TTS message is sent as a plain one, as Discord does.
     message.tts = body.tts.unwrap_or(false) && access.permissions & bits::SEND_TTS_MESSAGES != 0;
@@ -172,8 +179,8 @@ pub async fn create(
         message.kind = kind::REPLY;
         message.message_reference = Some(wire::reference(replied.id, channel_id, guild_id));
     }
-    attachments.store(&state).await?;
-    let since = chrono::Utc::now() - crate::http::channels::upload_lifetime(&state);
+    attachments.store(&caller.state).await?;
+    let since = chrono::Utc::now() - crate::http::channels::upload_lifetime(&caller.state);
     let saved = if attachments.upload_tokens().next().is_none() {
         message.insert_sent(&mut conn, user.id).await
     } else {
@@ -192,7 +199,7 @@ pub async fn create(
         .await
     };
     if let Err(error) = saved {
-        attachments.undo(&state).await;
+        attachments.undo(&caller.state).await;
         return Err(match error {
             diesel::result::Error::RollbackTransaction => crate::http::error::FormErrors::field(
                 "attachments",
@@ -205,7 +212,7 @@ pub async fn create(
     }
 
     let mut answer = sent_message_event(
-        &state,
+        &caller.state,
         &mut conn,
         &access,
         &message,
@@ -218,7 +225,9 @@ pub async fn create(
         answer["nonce"] = nonce;
     }
     let change = message_change(&access, &message, answer.clone());
-    state.publish(&crate::events::Event::MessageCreate(change));
+    caller
+        .state
+        .publish(&crate::events::Event::MessageCreate(change));
     Ok(HttpResponse::Ok().json(answer))
 }
 

@@ -2,7 +2,6 @@
 //! with MANAGE_MESSAGES (never someone else's in a DM). 204; MESSAGE_DELETE to whoever sees the
 //! channel. The message's attachments' files are removed.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde_json::json;
 
@@ -12,13 +11,10 @@ use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::rights;
-use crate::state::AppState;
 use crate::wire::guild::id;
 
 pub async fn delete(
-    state: Data<AppState>,
-    audit: Audit,
-    caller: InChannel,
+    caller: InChannel<Audit>,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
     let mut target = Target::load(caller, message_id).await?;
@@ -37,10 +33,24 @@ pub async fn delete(
         .map(|guild_id| {
             let kind = action::MESSAGE_DELETE;
             let options = json!({ "channel_id": id(access.channel.id), "count": "1" });
-            audit
-                .entry(&state, guild_id, user.id, kind, message.author_or_webhook())
+            target
+                .audit
+                .entry(
+                    &target.state,
+                    guild_id,
+                    user.id,
+                    kind,
+                    message.author_or_webhook(),
+                )
                 .options(options)
         });
-    write::remove(&state, &mut target.conn, access, message, entry.as_slice()).await?;
+    write::remove(
+        &target.state,
+        &mut target.conn,
+        access,
+        message,
+        entry.as_slice(),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,7 +2,7 @@
 //! 100, 50 by default; `[]` without READ_MESSAGE_HISTORY) and
 //! `GET /channels/{channel_id}/messages/{message_id}`.
 
-use actix_web::web::{Data, Query};
+use actix_web::web::Query;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 
@@ -10,7 +10,6 @@ use super::{find, limit, render_one, snowflake_param, History};
 use crate::db::messages::{Message, Page};
 use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
-use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {
@@ -20,11 +19,7 @@ pub struct HistoryQuery {
     around: Option<String>,
 }
 
-pub async fn list(
-    state: Data<AppState>,
-    caller: InChannel,
-    query: Query<HistoryQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(caller: InChannel, query: Query<HistoryQuery>) -> Result<HttpResponse, ApiError> {
     let limit = limit(query.limit.as_deref(), 50, 100)?;
     // Discord reads `around`, then `before`, then `after`, whichever comes first.
     let page = if let Some(around) = snowflake_param("around", query.around.as_deref())? {
@@ -41,11 +36,10 @@ pub async fn list(
     };
     let channel_id = history.access.channel.id;
     let messages = Message::page(&mut history.conn, channel_id, page, limit).await?;
-    Ok(HttpResponse::Ok().json(history.render(&state, &messages).await?))
+    Ok(HttpResponse::Ok().json(history.render(&messages).await?))
 }
 
 pub async fn get(
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
@@ -53,6 +47,6 @@ pub async fn get(
         return Err(ApiError::MissingAccess);
     };
     let message = find(&mut history.conn, &history.access, message_id.get()).await?;
-    let one = render_one(&state, &mut history.conn, history.reader, message).await?;
+    let one = render_one(&history.state, &mut history.conn, history.reader, message).await?;
     Ok(HttpResponse::Ok().json(one))
 }

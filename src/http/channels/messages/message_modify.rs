@@ -4,7 +4,6 @@
 //! to whoever sees the channel.
 
 use actix_web::http::StatusCode;
-use actix_web::web::Data;
 use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::Value;
@@ -17,7 +16,6 @@ use crate::http::extractors::{path, Id, InChannel};
 use crate::http::json::Json;
 use crate::permissions::bits;
 use crate::rights;
-use crate::state::AppState;
 use crate::wire::message as wire;
 
 #[derive(Debug, Deserialize)]
@@ -45,16 +43,17 @@ impl EditMessage {
 }
 
 pub async fn modify(
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
     Json(body): Json<EditMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let Target {
+        state,
         user,
         access,
         message,
         mut conn,
+        ..
     } = Target::load(caller, message_id).await?;
     let channel_id = access.channel.id;
     if message.author_id == Some(user.id) {

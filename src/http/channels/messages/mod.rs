@@ -17,7 +17,7 @@ pub mod write;
 
 use std::collections::{HashMap, HashSet};
 
-use actix_web::web;
+use actix_web::web::{self, Data};
 use serde_json::Value;
 use spacebar_actors::intents::{allowed_privileged, bits as intent_bits};
 
@@ -90,19 +90,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The message a route names, in a channel the caller can see, with the connection they were
 /// checked on.
-pub struct Target {
+pub struct Target<A = ()> {
+    /// The caller's context ([`InChannel`]), carried on for the handler.
+    pub state: Data<AppState>,
+    pub audit: A,
     pub user: User,
     pub access: ChannelAccess,
     pub message: Message,
     pub conn: Pooled,
 }
 
-impl Target {
+impl<A> Target<A> {
     /// 10008 if the channel has no such message.
-    pub async fn load(caller: InChannel, message_id: Id<path::Message>) -> Result<Self, ApiError> {
+    pub async fn load(
+        caller: InChannel<A>,
+        message_id: Id<path::Message>,
+    ) -> Result<Self, ApiError> {
         let mut conn = caller.conn.get().await?;
         let message = find(&mut conn, &caller.access, message_id.get()).await?;
         Ok(Self {
+            state: caller.state,
+            audit: caller.audit,
             user: caller.session.user,
             access: caller.access,
             message,
@@ -113,6 +121,7 @@ impl Target {
 
 /// Someone reading a channel's history, with the connection they were checked on.
 struct History {
+    state: Data<AppState>,
     conn: Pooled,
     access: ChannelAccess,
     reader: Reader,
@@ -127,6 +136,7 @@ impl History {
         let mut conn = caller.conn.get().await?;
         let reader = Reader::of(&mut conn, &caller.session.user, &caller.access).await?;
         Ok(Some(Self {
+            state: caller.state,
             conn,
             access: caller.access,
             reader,
@@ -134,12 +144,8 @@ impl History {
     }
 
     /// Messages as they read them (see [`render`]).
-    async fn render(
-        &mut self,
-        state: &AppState,
-        messages: &[Message],
-    ) -> Result<Vec<Value>, ApiError> {
-        render(state, &mut self.conn, self.reader, messages).await
+    async fn render(&mut self, messages: &[Message]) -> Result<Vec<Value>, ApiError> {
+        render(&self.state, &mut self.conn, self.reader, messages).await
     }
 }
 

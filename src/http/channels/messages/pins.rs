@@ -35,6 +35,7 @@ use crate::wire::message as wire;
 /// audit log entry (guild channels only: the author as target, the channel and message in
 /// `options`).
 struct Pinning {
+    state: Data<AppState>,
     user_id: i64,
     conn: Pooled,
     access: ChannelAccess,
@@ -44,9 +45,7 @@ struct Pinning {
 
 impl Pinning {
     async fn load(
-        state: &AppState,
-        audit: &Audit,
-        caller: InChannel,
+        caller: InChannel<Audit>,
         message_id: Id<path::Message>,
         kind: i32,
     ) -> Result<Self, ApiError> {
@@ -64,11 +63,12 @@ impl Pinning {
             });
             let (guild_id, user_id) = (guild.guild.id, guild.member.user_id);
             let target = message.author_or_webhook();
-            audit
-                .entry(state, guild_id, user_id, kind, target)
+            (caller.audit)
+                .entry(&caller.state, guild_id, user_id, kind, target)
                 .options(options)
         });
         Ok(Self {
+            state: caller.state,
             user_id: user.id,
             conn,
             access,
@@ -81,24 +81,23 @@ impl Pinning {
     /// of the message, MESSAGE_CREATE of the pin's `notice`, CHANNEL_PINS_UPDATE.
     async fn tell(
         mut self,
-        state: &AppState,
         notice: Option<&Message>,
         last_pin_timestamp: Option<DateTime<Utc>>,
     ) -> Result<(), ApiError> {
-        let mut change = Change::new(state);
+        let mut change = Change::new(&self.state);
         // The entry went with the pin (only if it happened); its event is still owed.
         if let Some(entry) = &self.entry {
             change.emit(entry.event());
         }
         let access = &self.access;
-        let updated = event_message(state, &mut self.conn, access, &self.message).await?;
+        let updated = event_message(&self.state, &mut self.conn, access, &self.message).await?;
         change.emit(Event::MessageUpdate(message_change(
             access,
             &self.message,
             updated,
         )));
         if let Some(notice) = notice {
-            let created = event_message(state, &mut self.conn, access, notice).await?;
+            let created = event_message(&self.state, &mut self.conn, access, notice).await?;
             change.emit(Event::MessageCreate(message_change(
                 access, notice, created,
             )));
@@ -113,9 +112,7 @@ impl Pinning {
 
 /// `PUT` (`PIN`) and `DELETE` of a pin.
 pub async fn set<const PIN: bool>(
-    state: Data<AppState>,
-    audit: Audit,
-    caller: InChannel,
+    caller: InChannel<Audit>,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
     let kind = if PIN {
@@ -123,16 +120,16 @@ pub async fn set<const PIN: bool>(
     } else {
         action::MESSAGE_UNPIN
     };
-    let pinning = Pinning::load(&state, &audit, caller, message_id, kind).await?;
+    let pinning = Pinning::load(caller, message_id, kind).await?;
     if PIN {
-        pin(&state, pinning).await?;
+        pin(pinning).await?;
     } else {
-        unpin(&state, pinning).await?;
+        unpin(pinning).await?;
     }
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn pin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
+async fn pin(mut pinning: Pinning) -> Result<(), ApiError> {
     let message = &pinning.message;
     if kind::is_system(message.kind) {
         return Err(ApiError::Plain {
@@ -146,7 +143,7 @@ async fn pin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
     }
     let channel_id = pinning.access.channel.id;
     let pinned = Message::count_pinned(&mut pinning.conn, channel_id).await?;
-    if u64::try_from(pinned).unwrap_or(u64::MAX) >= state.config().limits.channel_max_pins {
+    if u64::try_from(pinned).unwrap_or(u64::MAX) >= pinning.state.config().limits.channel_max_pins {
         return Err(ApiError::Plain {
             status: StatusCode::BAD_REQUEST,
             code: 30003,
@@ -155,7 +152,7 @@ async fn pin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
     }
     let guild_id = pinning.access.channel.guild_id;
     let mut notice = Message::new(
-        state.snowflakes.next(),
+        pinning.state.snowflakes.next(),
         channel_id,
         guild_id,
         pinning.user_id,
@@ -180,12 +177,12 @@ async fn pin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
     if changed {
         pinning.message.pinned = true;
         let at = notice.created_at;
-        pinning.tell(state, Some(&notice), Some(at)).await?;
+        pinning.tell(Some(&notice), Some(at)).await?;
     }
     Ok(())
 }
 
-async fn unpin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
+async fn unpin(mut pinning: Pinning) -> Result<(), ApiError> {
     let channel_id = pinning.access.channel.id;
     let (message_id, entry) = (pinning.message.id, &pinning.entry);
     let unpinned = pinning
@@ -206,7 +203,7 @@ async fn unpin(state: &AppState, mut pinning: Pinning) -> Result<(), ApiError> {
         .await?;
     if let Some(latest) = unpinned {
         pinning.message.pinned = false;
-        pinning.tell(state, None, latest).await?;
+        pinning.tell(None, latest).await?;
     }
     Ok(())
 }
@@ -238,12 +235,12 @@ impl History {
     }
 }
 
-pub async fn list(state: Data<AppState>, caller: InChannel) -> Result<HttpResponse, ApiError> {
+pub async fn list(caller: InChannel) -> Result<HttpResponse, ApiError> {
     let Some(mut history) = History::load(caller).await? else {
         return Ok(HttpResponse::Ok().json([(); 0]));
     };
     let messages: Vec<Message> = history.pins().await?.into_iter().map(|(m, _)| m).collect();
-    Ok(HttpResponse::Ok().json(history.render(&state, &messages).await?))
+    Ok(HttpResponse::Ok().json(history.render(&messages).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,7 +250,6 @@ pub struct PagesQuery {
 }
 
 pub async fn list_pages(
-    state: Data<AppState>,
     caller: InChannel,
     query: Query<PagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -284,7 +280,7 @@ pub async fn list_pages(
     let has_more = pins.len() > limit;
     pins.truncate(limit);
     let (messages, times): (Vec<Message>, Vec<DateTime<Utc>>) = pins.into_iter().unzip();
-    let rendered = history.render(&state, &messages).await?;
+    let rendered = history.render(&messages).await?;
     let items: Vec<Value> = rendered
         .into_iter()
         .zip(times)

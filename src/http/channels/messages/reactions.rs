@@ -10,7 +10,7 @@
 //! - `DELETE …/reactions/{emoji}` (MANAGE_MESSAGES): MESSAGE_REACTION_REMOVE_EMOJI.
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Query};
+use actix_web::web::Query;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
@@ -18,12 +18,11 @@ use serde_json::Value;
 
 use super::{event_ids, limit, snowflake_param, Target};
 use crate::db::reactions::Reaction;
-use crate::events::Event;
+use crate::events::{Event, Scoped};
 use crate::http::error::ApiError;
 use crate::http::extractors::{path, Id, InChannel};
 use crate::permissions::bits;
 use crate::rights;
-use crate::state::AppState;
 use crate::wire::guild::{self, id, opt_id};
 use crate::wire::message::emoji as wire_emoji;
 use crate::wire::user::PublicUser;
@@ -87,6 +86,24 @@ impl Emoji {
 
 /// What every reaction event says about the message.
 impl Target {
+    /// The message, for a caller who may clear others' reactions from it.
+    async fn moderated(caller: InChannel, message_id: Id<path::Message>) -> Result<Self, ApiError> {
+        let target = Target::load(caller, message_id).await?;
+        target.moderate()?;
+        Ok(target)
+    }
+
+    /// Clearing others' reactions needs a guild channel and MANAGE_MESSAGES.
+    fn moderate(&self) -> Result<(), ApiError> {
+        self.access.guild()?;
+        self.access.require(bits::MANAGE_MESSAGES)
+    }
+
+    /// `event` with `data` to whoever sees the channel.
+    fn tell(&self, event: fn(Scoped) -> Event, data: Value) {
+        self.state.publish(&event(self.access.scoped(data)));
+    }
+
     /// `{channel_id, guild_id, message_id}`, what every reaction event starts with.
     fn event(&self) -> Value {
         let mut event = event_ids(&self.access);
@@ -112,7 +129,6 @@ fn path_emoji(req: &HttpRequest) -> Result<Emoji, ApiError> {
 
 pub async fn add(
     req: HttpRequest,
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
@@ -127,7 +143,7 @@ pub async fn add(
     }
     if !on_message.contains(&emoji.key) {
         target.access.require(bits::ADD_REACTIONS)?;
-        let max = state.config().limits.message_max_reactions;
+        let max = target.state.config().limits.message_max_reactions;
         if u64::try_from(on_message.len()).unwrap_or(u64::MAX) >= max {
             return Err(ApiError::Plain {
                 status: StatusCode::BAD_REQUEST,
@@ -151,14 +167,13 @@ pub async fn add(
         if let Some(guild) = &target.access.guild {
             event["member"] = guild::member(&guild.member, Some(&target.user));
         }
-        state.publish(&Event::MessageReactionAdd(target.access.scoped(event)));
+        target.tell(Event::MessageReactionAdd, event);
     }
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn remove(
     req: HttpRequest,
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
@@ -170,12 +185,11 @@ pub async fn remove(
         Some(_) => Id::<path::User>::of(&req)?.get(),
     };
     if user_id != me {
-        target.access.guild()?;
-        target.access.require(bits::MANAGE_MESSAGES)?;
+        target.moderate()?;
     }
     if Reaction::remove(&mut target.conn, target.message.id, &emoji.key, user_id).await? {
         let event = target.reaction_event(&emoji, user_id);
-        state.publish(&Event::MessageReactionRemove(target.access.scoped(event)));
+        target.tell(Event::MessageReactionRemove, event);
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -216,38 +230,27 @@ pub async fn users(
 }
 
 pub async fn remove_all(
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut target = Target::load(caller, message_id).await?;
-    target.access.guild()?;
-    target.access.require(bits::MANAGE_MESSAGES)?;
+    let mut target = Target::moderated(caller, message_id).await?;
     if Reaction::remove_all(&mut target.conn, target.message.id).await? {
-        let event = target.event();
-        state.publish(&Event::MessageReactionRemoveAll(
-            target.access.scoped(event),
-        ));
+        target.tell(Event::MessageReactionRemoveAll, target.event());
     }
     Ok(HttpResponse::NoContent().finish())
 }
 
 pub async fn remove_emoji(
     req: HttpRequest,
-    state: Data<AppState>,
     caller: InChannel,
     message_id: Id<path::Message>,
 ) -> Result<HttpResponse, ApiError> {
     let emoji = path_emoji(&req)?;
-    let mut target = Target::load(caller, message_id).await?;
-    target.access.guild()?;
-    target.access.require(bits::MANAGE_MESSAGES)?;
+    let mut target = Target::moderated(caller, message_id).await?;
     if Reaction::remove_emoji(&mut target.conn, target.message.id, &emoji.key).await? {
         let mut event = target.event();
         event["emoji"] = emoji.wire();
-        state.publish(&Event::MessageReactionRemoveEmoji(
-            target.access.scoped(event),
-        ));
+        target.tell(Event::MessageReactionRemoveEmoji, event);
     }
     Ok(HttpResponse::NoContent().finish())
 }
