@@ -24,6 +24,10 @@ pub struct Verdict {
     pub reset_after: Duration,
 }
 
+/// A request's outcome over its buckets: the route bucket's verdict, or the refusing bucket's
+/// and whether that was the caller's global one.
+pub type Taken = Result<Verdict, (Verdict, bool)>;
+
 #[derive(Debug)]
 struct Window {
     started: Instant,
@@ -66,6 +70,28 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
             limit: rule.limit,
             remaining: rule.limit.saturating_sub(window.used),
             reset_after: (window.started + rule.window).saturating_duration_since(now),
+        }
+    }
+
+    /// Counts a request against `global` (if any), then — if it had room — against `route`.
+    pub fn take_in_turn(
+        &mut self,
+        global: Option<(K, Rule)>,
+        route: (K, Rule),
+        now: Instant,
+    ) -> Taken {
+        if let Some((key, rule)) = global {
+            let overall = self.take(key, rule, now);
+            if !overall.allowed {
+                return Err((overall, true));
+            }
+        }
+        let (key, rule) = route;
+        let verdict = self.take(key, rule, now);
+        if verdict.allowed {
+            Ok(verdict)
+        } else {
+            Err((verdict, false))
         }
     }
 
