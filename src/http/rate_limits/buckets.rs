@@ -158,6 +158,26 @@ mod tests {
     }
 
     #[test]
+    fn the_global_bucket_is_taken_first_and_a_refusal_names_its_bucket() {
+        let mut buckets = Buckets::default();
+        let now = Instant::now();
+        let global = Rule { limit: 4, ..RULE };
+        // The route's third request is its last; the fourth is refused by it, counted globally.
+        for _ in 0..3 {
+            assert!(buckets
+                .take_in_turn(Some(("g", global)), ("r", RULE), now)
+                .is_ok());
+        }
+        let refused = buckets.take_in_turn(Some(("g", global)), ("r", RULE), now);
+        assert!(matches!(refused, Err((verdict, false)) if verdict.limit == 3));
+        // The global bucket is spent: another route is refused by it, and not counted there.
+        let refused = buckets.take_in_turn(Some(("g", global)), ("other", RULE), now);
+        assert!(matches!(refused, Err((verdict, true)) if verdict.limit == 4));
+        let alone = buckets.take_in_turn(None, ("other", RULE), now);
+        assert!(matches!(alone, Ok(verdict) if verdict.remaining == 2));
+    }
+
+    #[test]
     fn old_windows_are_forgotten() {
         let mut buckets = Buckets::default();
         let start = Instant::now();
