@@ -11,23 +11,23 @@ use serde_json::{json, Value};
 use crate::common::http::{account, register};
 use crate::common::TestServer;
 
-struct Answer {
-    status: u16,
+pub struct Answer {
+    pub status: u16,
     headers: HeaderMap,
-    body: Value,
+    pub body: Value,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 
-    fn number(&self, name: &str) -> f64 {
+    pub fn number(&self, name: &str) -> f64 {
         self.header(name).unwrap().parse().unwrap()
     }
 }
 
-async fn send(
+pub async fn send(
     server: &TestServer,
     method: &str,
     path: &str,

@@ -30,6 +30,12 @@ pub fn sequence(channel: &str) -> String {
     format!("seq:{channel}")
 }
 
+/// A rate-limit bucket's counter: `bucket` names the caller, and the route unless it is the
+/// caller's global bucket.
+pub fn rate_limit(bucket: &str) -> String {
+    format!("rl:{bucket}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,11 +148,21 @@ impl TestServer {
 
     /// `n` nodes of one instance: one database, one Redis.
     pub async fn cluster(n: usize, redis: &redis::Redis) -> Vec<Self> {
+        Self::cluster_with(n, redis, &[]).await
+    }
+
+    /// [`cluster`](Self::cluster) with configuration keys overridden on every node.
+    pub async fn cluster_with(
+        n: usize,
+        redis: &redis::Redis,
+        overrides: &[(&str, &str)],
+    ) -> Vec<Self> {
         let database_url = fresh_database().await;
         let redis_url = redis.url();
+        let mut node = vec![("cluster.redis_url", redis_url.as_str())];
+        node.extend_from_slice(overrides);
         let mut nodes = Vec::with_capacity(n);
         for _ in 0..n {
-            let node = [("cluster.redis_url", redis_url.as_str())];
             nodes.push(Self::serve(database_url.clone(), &node).await);
         }
         nodes

@@ -24,6 +24,10 @@ pub struct Verdict {
     pub reset_after: Duration,
 }
 
+/// A request's outcome over its buckets: the route bucket's verdict, or the refusing bucket's
+/// and whether that was the caller's global one.
+pub type Taken = Result<Verdict, (Verdict, bool)>;
+
 #[derive(Debug)]
 struct Window {
     started: Instant,
@@ -66,6 +70,28 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
             limit: rule.limit,
             remaining: rule.limit.saturating_sub(window.used),
             reset_after: (window.started + rule.window).saturating_duration_since(now),
+        }
+    }
+
+    /// Counts a request against `global` (if any), then — if it had room — against `route`.
+    pub fn take_in_turn(
+        &mut self,
+        global: Option<(K, Rule)>,
+        route: (K, Rule),
+        now: Instant,
+    ) -> Taken {
+        if let Some((key, rule)) = global {
+            let overall = self.take(key, rule, now);
+            if !overall.allowed {
+                return Err((overall, true));
+            }
+        }
+        let (key, rule) = route;
+        let verdict = self.take(key, rule, now);
+        if verdict.allowed {
+            Ok(verdict)
+        } else {
+            Err((verdict, false))
         }
     }
 
@@ -129,6 +155,26 @@ mod tests {
         assert_eq!(on_time.remaining, 2);
         // Other keys have their own buckets.
         assert!(buckets.take("other", RULE, early).allowed);
+    }
+
+    #[test]
+    fn the_global_bucket_is_taken_first_and_a_refusal_names_its_bucket() {
+        let mut buckets = Buckets::default();
+        let now = Instant::now();
+        let global = Rule { limit: 4, ..RULE };
+        // The route's third request is its last; the fourth is refused by it, counted globally.
+        for _ in 0..3 {
+            assert!(buckets
+                .take_in_turn(Some(("g", global)), ("r", RULE), now)
+                .is_ok());
+        }
+        let refused = buckets.take_in_turn(Some(("g", global)), ("r", RULE), now);
+        assert!(matches!(refused, Err((verdict, false)) if verdict.limit == 3));
+        // The global bucket is spent: another route is refused by it, and not counted there.
+        let refused = buckets.take_in_turn(Some(("g", global)), ("other", RULE), now);
+        assert!(matches!(refused, Err((verdict, true)) if verdict.limit == 4));
+        let alone = buckets.take_in_turn(None, ("other", RULE), now);
+        assert!(matches!(alone, Ok(verdict) if verdict.remaining == 2));
     }
 
     #[test]

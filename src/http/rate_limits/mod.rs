@@ -4,11 +4,14 @@
 //! `X-RateLimit-Limit/Remaining/Reset/Reset-After/Bucket`; a refusal is a 429 with `Retry-After`,
 //! `X-RateLimit-Global`, `X-RateLimit-Scope` and `{message, retry_after, global}`. Accounts with
 //! the BYPASS_RATE_LIMITS right are not limited. The rules come from the `[rate_limits]`
-//! configuration, read per request (operators may change them at run time).
+//! configuration, read per request (operators may change them at run time). In a cluster the
+//! buckets are every node's, kept in Redis ([`shared`]); this node's own stand in while Redis
+//! does not answer.
 
 pub mod buckets;
 mod policy;
 mod routes;
+mod shared;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,14 +29,16 @@ use serde_json::json;
 use spacebar_actors::expiring::Expiring;
 use spacebar_actors::sync::lock;
 
+use crate::cluster::Cluster;
 use crate::config::{RateLimitsConfig, RuleConfig};
 use crate::db::users::User;
 use crate::http::client_address::{client_address, limit_key};
 use crate::rights;
 use crate::state::AppState;
-use buckets::{Buckets, Rule, Verdict};
+use buckets::{Buckets, Rule, Taken, Verdict};
 pub use policy::policy;
 use routes::Class;
+use shared::Shared;
 
 /// How long an account's rights are trusted before they are read again.
 const RIGHTS_TTL: Duration = Duration::from_secs(30);
@@ -50,10 +55,22 @@ enum Caller {
     Address(IpAddr),
 }
 
-/// The buckets of every caller.
+impl std::fmt::Display for Caller {
+    /// The caller's part of a shared bucket's name.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Account(id) => write!(f, "a{id}"),
+            Self::Address(ip) => write!(f, "ip{ip}"),
+        }
+    }
+}
+
+/// The buckets of every caller: this node's, and in a cluster every node's in Redis (this
+/// node's then stand in while Redis does not answer).
 pub struct RateLimiter {
-    routes: Mutex<Buckets<(Caller, String)>>,
-    global: Mutex<Buckets<Caller>>,
+    /// By caller and route; a caller's global bucket has no route.
+    buckets: Mutex<Buckets<(Caller, Option<String>)>>,
+    shared: Shared,
     /// Accounts' rights, for BYPASS_RATE_LIMITS without a query per request.
     rights: Expiring<i64, i64>,
     requests: AtomicU64,
@@ -62,8 +79,8 @@ pub struct RateLimiter {
 impl Default for RateLimiter {
     fn default() -> Self {
         Self {
-            routes: Mutex::default(),
-            global: Mutex::default(),
+            buckets: Mutex::default(),
+            shared: Shared::default(),
             rights: Expiring::new(RIGHTS_TTL, RIGHTS_KEPT),
             requests: AtomicU64::default(),
         }
@@ -72,36 +89,44 @@ impl Default for RateLimiter {
 
 impl RateLimiter {
     /// Counts a request against the caller's global bucket (unless `global` is `None`), then
-    /// the route's: the route's verdict, or the refusing bucket's (and whether it was the
-    /// global one).
-    fn take(
+    /// the route's (`bucket` is its name for clients): shared by every node when `cluster` is
+    /// given and Redis answers, this node's otherwise.
+    async fn take(
         &self,
+        cluster: Option<&Cluster>,
         caller: Caller,
-        route: String,
+        (route, bucket): (String, &str),
         rule: Rule,
         global: Option<Rule>,
         longest: Duration,
-    ) -> Result<Verdict, (Verdict, bool)> {
+    ) -> Taken {
+        if let Some(cluster) = cluster {
+            // Named by the route's hash, not the route: webhook tokens stay out of Redis.
+            let overall = caller.to_string();
+            let route = format!("{caller}:{bucket}");
+            let shared = self.shared.take(
+                &cluster.redis,
+                global.map(|rule| (overall.as_str(), rule)),
+                (route.as_str(), rule),
+            );
+            if let Some(taken) = shared.await {
+                return taken;
+            }
+        }
         let now = Instant::now();
+        let mut buckets = lock(&self.buckets);
         if self
             .requests
             .fetch_add(1, Ordering::Relaxed)
             .is_multiple_of(SWEEP_EVERY)
         {
-            lock(&self.routes).sweep(now, longest);
-            lock(&self.global).sweep(now, longest);
+            buckets.sweep(now, longest);
         }
-        if let Some(global) = global {
-            let overall = lock(&self.global).take(caller, global, now);
-            if !overall.allowed {
-                return Err((overall, true));
-            }
-        }
-        let verdict = lock(&self.routes).take((caller, route), rule, now);
-        if !verdict.allowed {
-            return Err((verdict, false));
-        }
-        Ok(verdict)
+        buckets.take_in_turn(
+            global.map(|rule| ((caller, None), rule)),
+            ((caller, Some(route)), rule),
+            now,
+        )
     }
 
     /// Whether the account may skip the limits (its rights read at most every 30 s).
@@ -165,10 +190,15 @@ pub async fn limit(
     });
     let global = (class != Class::Discovery).then(|| self::rule(&limits.global));
     let bucket = bucket_id(&route);
-    match state
-        .rate_limiter
-        .take(caller, route, rule, global, longest(limits))
-    {
+    let taken = state.rate_limiter.take(
+        state.cluster.as_ref(),
+        caller,
+        (route, &bucket),
+        rule,
+        global,
+        longest(limits),
+    );
+    match taken.await {
         Err((verdict, global)) => {
             let mut refusal = too_many(&verdict, &bucket, global);
             if !global {
