@@ -10,6 +10,7 @@
 mod envelope;
 mod inbox;
 pub mod keys;
+pub mod nodes;
 mod publisher;
 mod subscriber;
 
@@ -17,15 +18,17 @@ pub use envelope::Body;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion};
 use spacebar_actors::interest::{Interest, Topic};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
+use nodes::{Heartbeat, NodeEntry};
 use publisher::Publisher;
 use subscriber::Listening;
 
@@ -33,6 +36,11 @@ use subscriber::Listening;
 pub enum ClusterError {
     #[error("cluster.redis_url: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error(
+        "cluster: every snowflake worker number is leased by a live node (at most {} nodes)",
+        crate::snowflake::NODES
+    )]
+    NoWorkerNumber,
 }
 
 /// This node's part in the cluster.
@@ -46,12 +54,19 @@ pub struct Cluster {
     /// Until [`Cluster::listen`]: what the subscriber connection receives.
     inbox: std::sync::Mutex<Option<mpsc::Receiver<redis::PushInfo>>>,
     overflowed: Arc<AtomicBool>,
+    /// The snowflake worker number this node leased.
+    worker: u16,
+    beat: Duration,
+    /// Until [`Cluster::listen`]: the heartbeat, which then runs until the node leaves.
+    heartbeat: std::sync::Mutex<Option<Heartbeat>>,
+    leave: mpsc::Sender<oneshot::Sender<()>>,
 }
 
 impl Cluster {
-    /// Connects to Redis (two connections: commands and publishing, and the subscriber) and
-    /// starts publishing and subscribing on the current runtime.
-    pub async fn connect(config: &ClusterConfig, node_id: &str) -> Result<Self, ClusterError> {
+    /// Connects to Redis (two connections: commands and publishing, and the subscriber),
+    /// leases a snowflake worker number, and starts publishing and subscribing on the current
+    /// runtime.
+    pub async fn connect(config: &ClusterConfig, node_id: Arc<str>) -> Result<Self, ClusterError> {
         // RESP3: messages arrive as pushes, and the manager resubscribes after a reconnect.
         let info = config.redis_url.as_str().into_connection_info()?;
         let resp3 = info
@@ -59,14 +74,26 @@ impl Cluster {
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(resp3))?;
-        let redis = ConnectionManager::new(client.clone()).await?;
+        let mut redis = ConnectionManager::new(client.clone()).await?;
+        let beat = Duration::from_millis(config.heartbeat_ms);
+        let worker = nodes::lease_worker(&mut redis, &node_id, beat)
+            .await?
+            .ok_or(ClusterError::NoWorkerNumber)?;
+        tracing::info!(node_id = %node_id, worker, "joined the cluster");
         let overflowed = Arc::new(AtomicBool::new(false));
         let (push, inbox) = Listening::inbox(overflowed.clone());
         let subscriber = ConnectionManagerConfig::new()
             .set_push_sender(push)
             .set_automatic_resubscription();
         let subscriber = ConnectionManager::new_with_config(client, subscriber).await?;
-        let node_id: Arc<str> = node_id.into();
+        let (leave, leaving) = mpsc::channel(1);
+        let heartbeat = Heartbeat {
+            redis: redis.clone(),
+            node_id: node_id.clone(),
+            worker,
+            beat,
+            leaving,
+        };
         Ok(Self {
             publisher: Publisher::start(redis.clone(), node_id.clone()),
             listening: Listening::start(subscriber),
@@ -74,6 +101,10 @@ impl Cluster {
             redis,
             inbox: std::sync::Mutex::new(Some(inbox)),
             overflowed,
+            worker,
+            beat,
+            heartbeat: std::sync::Mutex::new(Some(heartbeat)),
+            leave,
         })
     }
 
@@ -87,8 +118,17 @@ impl Cluster {
         Arc::new(self.listening.clone())
     }
 
-    /// Starts handing what arrives to this node's sessions (once the server's state exists).
+    /// The snowflake worker number this node holds (0 to `snowflake::NODES` - 1).
+    pub fn worker(&self) -> u16 {
+        self.worker
+    }
+
+    /// Starts handing what arrives to this node's sessions and beating in the node registry
+    /// (once the server's state exists).
     pub fn listen(&self, state: Weak<AppState>) {
+        if let Some(heartbeat) = spacebar_actors::sync::lock(&self.heartbeat).take() {
+            tokio::spawn(heartbeat.run(state.clone()));
+        }
         let Some(inbox) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;
         };
@@ -99,6 +139,27 @@ impl Cluster {
             overflowed: self.overflowed.clone(),
         };
         tokio::spawn(receiving.run(inbox));
+    }
+
+    /// Takes this node out of the registry and gives its worker number back (a graceful stop).
+    pub async fn leave(&self) {
+        let (done, left) = oneshot::channel();
+        if self.leave.send(done).await.is_ok() {
+            let _ = left.await;
+        }
+    }
+
+    /// The live nodes, this one among them.
+    pub async fn nodes(&self) -> redis::RedisResult<Vec<NodeEntry>> {
+        nodes::live(&mut self.redis.clone(), self.beat).await
+    }
+
+    /// Whether Redis answers a PING `within`.
+    pub async fn reachable(&self, within: Duration) -> bool {
+        let mut redis = self.redis.clone();
+        let ping = redis::cmd("PING");
+        let answered = tokio::time::timeout(within, ping.exec_async(&mut redis)).await;
+        matches!(answered, Ok(Ok(())))
     }
 
     /// Publishes `body` once to each of `topics`' channels.
