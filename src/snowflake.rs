@@ -106,6 +106,12 @@ mod tests {
         );
         let age = Utc::now() - timestamp(a);
         assert!(age.num_seconds().abs() < 5, "{age}");
+        let leased = Snowflakes::for_node(1000).next();
+        assert_eq!(
+            (leased >> 12) & 1023,
+            1000,
+            "a cluster node's leased number"
+        );
         // Discord's documented example: 175928847299117063 was made 2016-04-30T11:18:25.796Z.
         assert_eq!(
             timestamp(175928847299117063).timestamp_millis(),
