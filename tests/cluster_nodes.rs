@@ -28,6 +28,27 @@ async fn a_cluster_node_refuses_to_start_without_a_shared_jwt_secret() {
     assert!(output.contains("cluster.redis_url"), "{output}");
 }
 
+#[actix_web::test]
+async fn a_node_refuses_to_start_when_every_worker_number_is_held() {
+    let redis = Redis::start();
+    let mut conn = ::redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut held = ::redis::pipe();
+    for n in 0..spacebar::snowflake::NODES {
+        held.set(spacebar::cluster::keys::worker(n), "elsewhere")
+            .ignore();
+    }
+    held.query::<()>(&mut conn).unwrap();
+    let (status, output) = ServerProcess::run_to_exit(&[("cluster.redis_url", &redis.url())]).await;
+    assert!(!status.success(), "{output}");
+    assert!(
+        output.contains("every snowflake worker number is leased"),
+        "{output}"
+    );
+}
+
 /// The worker and process bits of a snowflake: what tells its maker apart.
 fn maker(id: &Value) -> i64 {
     (id.as_str().unwrap().parse::<i64>().unwrap() >> 12) & 1023

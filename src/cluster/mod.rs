@@ -4,7 +4,8 @@
 //! A node delivers what it commits to its own sessions at once, as a single process does, and
 //! publishes it once to the channel of the guild or user it concerns (`publisher`); the other
 //! nodes listening there (those with a session that needs it, `subscriber`) deliver it to
-//! theirs (`inbox`). Channels and keys are named in `keys`; what travels is an
+//! theirs (`inbox`). Each node beats in a registry of the live nodes and holds a snowflake
+//! worker number of its own (`nodes`). Channels and keys are named in `keys`; what travels is an
 //! [`envelope::Envelope`]. docs/cluster.md tells the whole design and what each failure does.
 
 mod envelope;
