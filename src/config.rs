@@ -406,6 +406,20 @@ impl Config {
                 });
             }
         }
+        if self.cluster.enabled() && self.security.jwt_secret.is_empty() {
+            // Otherwise each node would make its own key in its data directory, and a token
+            // from one node would be refused by the others.
+            return Err(ConfigError::Invalid {
+                key: "security.jwt_secret",
+                message: "must be set (the same on every node) when cluster.redis_url is".into(),
+            });
+        }
+        if self.cluster.enabled() && self.cluster.heartbeat_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "cluster.heartbeat_ms",
+                message: "must be above zero".into(),
+            });
+        }
         if self.instance.worker_id > 31 {
             return Err(ConfigError::Invalid {
                 key: "instance.worker_id",

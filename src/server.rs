@@ -2,7 +2,7 @@
 //! and the one HTTP listener that serves the API, the gateway and the rest.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
@@ -17,6 +17,7 @@ use spacebar_actors::Tree;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cdn::{Cdn, CdnError};
+use crate::cluster::nodes::ThisNode;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::credentials::TokenSigner;
@@ -57,6 +58,7 @@ pub struct Server {
     /// The supervision tree, to reach the actors (a graceful stop tells every session first).
     pub tree: Tree,
     server: actix_web::dev::Server,
+    state: Weak<AppState>,
 }
 
 impl Server {
@@ -64,10 +66,17 @@ impl Server {
         self.server.handle()
     }
 
-    /// Runs until SIGINT or SIGTERM, then stops gracefully (see [`stop_gracefully`]).
+    /// What stops this server gracefully, from any thread.
+    pub fn stopping(&self) -> Stopping {
+        Stopping {
+            state: self.state.clone(),
+            handle: self.server.handle(),
+        }
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops gracefully (see [`Stopping`]).
     pub async fn run(self) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let tree = self.tree.clone();
+        let stopping = self.stopping();
         actix_web::rt::spawn(async move {
             let Ok(mut terminate) = signal(SignalKind::terminate()) else {
                 return;
@@ -80,19 +89,35 @@ impl Server {
                 _ = interrupt.recv() => {}
             }
             tracing::info!("shutting down: telling every gateway session to reconnect");
-            stop_gracefully(&tree, &handle).await;
+            stopping.stop_gracefully().await;
         });
         self.server.await
     }
 }
 
-/// Tells every gateway client to reconnect and resume (op 7), gives the frames a moment to
-/// leave, then stops the server, letting in-flight requests finish.
-pub async fn stop_gracefully(tree: &Tree, handle: &ServerHandle) {
-    let told = tree.sessions.send(ReconnectAll).await.unwrap_or(0);
-    tracing::info!(sessions = told, "sessions told to reconnect");
-    actix_web::rt::time::sleep(Duration::from_millis(250)).await;
-    handle.stop(true).await;
+/// Stops a server gracefully (SIGTERM does, and tests).
+#[derive(Clone)]
+pub struct Stopping {
+    state: Weak<AppState>,
+    handle: ServerHandle,
+}
+
+impl Stopping {
+    /// Marks the node draining, tells every gateway client to reconnect and resume (op 7),
+    /// takes the node out of the cluster's registry, gives the frames a moment to leave, then
+    /// stops the server, letting in-flight requests finish.
+    pub async fn stop_gracefully(&self) {
+        if let Some(state) = self.state.upgrade() {
+            state.node.drain();
+            let told = state.tree.sessions.send(ReconnectAll).await.unwrap_or(0);
+            tracing::info!(sessions = told, "sessions told to reconnect");
+            if let Some(cluster) = &state.cluster {
+                cluster.leave().await;
+            }
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+        self.handle.stop(true).await;
+    }
 }
 
 /// Builds the server on the current actix system, bound and ready to run: the configuration
@@ -148,15 +173,23 @@ pub async fn build(
         (cert, key) => Some(crate::tls::server_config(cert.as_ref(), key.as_ref())?),
     };
     let workers = config.http.workers;
-    let snowflakes = Snowflakes::new(config.instance.worker_id);
     let max_body = config.http.max_json_bytes;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: listen_addr,
+        source,
+    })?;
+    let node = ThisNode::new(node_id(&config, addr), addr, &config.cluster.advertise_url);
     let cluster = match config.cluster.enabled() {
         true => {
-            let node_id = node_id(&config, listener.local_addr().ok());
-            Some(Cluster::connect(&config.cluster, &node_id).await?)
+            crate::cluster::nodes::warn_if_private_storage(&config);
+            Some(Cluster::connect(&config.cluster, node.id.clone()).await?)
         }
         false => None,
     };
+    let snowflakes = cluster.as_ref().map_or_else(
+        || Snowflakes::new(config.instance.worker_id),
+        |cluster| Snowflakes::for_node(cluster.worker()),
+    );
     let interest = cluster
         .as_ref()
         .map_or_else(|| Arc::new(Alone) as Arc<dyn Interest>, Cluster::interest);
@@ -177,9 +210,11 @@ pub async fn build(
         sessions,
         cdn,
         cluster,
+        node,
     });
+    let weak_state = Arc::downgrade(&state.clone().into_inner());
     if let Some(cluster) = &state.cluster {
-        cluster.listen(Arc::downgrade(&state.clone().into_inner()));
+        cluster.listen(weak_state.clone());
     }
     let tree = state.tree.clone();
     let mut server = HttpServer::new(move || {
@@ -206,10 +241,6 @@ pub async fn build(
     if workers > 0 {
         server = server.workers(workers);
     }
-    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: listen_addr,
-        source,
-    })?;
     let served = match tls {
         Some(tls) => server.listen_rustls_0_23(listener, tls),
         None => server.listen(listener),
@@ -219,6 +250,7 @@ pub async fn build(
         addr,
         tree,
         server: server.run(),
+        state: weak_state,
     })
 }
 
@@ -236,13 +268,12 @@ fn listen(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
 }
 
 /// This node's name among the others: as configured, or `<host name>:<port>`.
-fn node_id(config: &Config, bound: Option<SocketAddr>) -> String {
+fn node_id(config: &Config, bound: SocketAddr) -> Arc<str> {
     if !config.cluster.node_id.is_empty() {
-        return config.cluster.node_id.clone();
+        return config.cluster.node_id.as_str().into();
     }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let port = bound.map_or(config.http.listen.port(), |addr| addr.port());
-    format!("{}:{port}", host.trim())
+    format!("{}:{}", host.trim(), bound.port()).into()
 }
 
 /// Threads for guild actors: one per core, so fan-out of different guilds runs in parallel.

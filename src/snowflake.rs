@@ -2,7 +2,8 @@
 //! 5 bits of worker (`instance.worker_id`), 5 of process (this process's id) and a 12-bit
 //! increment. The increment starts each millisecond at a random value, so ids handed out are
 //! not a walkable counter next to a guessable time; it carries into the next millisecond when
-//! a burst exhausts it. Monotonic within a process.
+//! a burst exhausts it. Monotonic within a process. A cluster node uses the worker and process
+//! bits together for the number it leased, so no two live nodes share them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +18,9 @@ const INCREMENT_MASK: u64 = (1 << INCREMENT_BITS) - 1;
 /// Where a millisecond's increment may start: the lower half, leaving room for a burst.
 const RANDOM_START: u64 = 1 << (INCREMENT_BITS - 1);
 
+/// How many nodes the worker and process bits tell apart.
+pub const NODES: u64 = 1 << 10;
+
 #[derive(Debug)]
 pub struct Snowflakes {
     /// Worker and process, the 10 bits above the increment.
@@ -29,10 +33,16 @@ impl Snowflakes {
     /// `worker_id` is 0-31 (checked with the configuration); the process bits are this
     /// process's id modulo 32.
     pub fn new(worker_id: u16) -> Self {
-        let worker = u64::from(worker_id) & 31;
-        let process = u64::from(std::process::id()) & 31;
+        let worker = worker_id & 31;
+        let process = u16::try_from(std::process::id() & 31).unwrap_or(0);
+        Self::for_node((worker << 5) | process)
+    }
+
+    /// Worker and process bits together (0 to [`NODES`] - 1): a cluster node's leased number,
+    /// unique among the live nodes (see `cluster::nodes`).
+    pub fn for_node(node: u16) -> Self {
         Self {
-            node: (worker << 5) | process,
+            node: u64::from(node) % NODES,
             last: AtomicU64::new(0),
         }
     }
@@ -96,6 +106,12 @@ mod tests {
         );
         let age = Utc::now() - timestamp(a);
         assert!(age.num_seconds().abs() < 5, "{age}");
+        let leased = Snowflakes::for_node(1000).next();
+        assert_eq!(
+            (leased >> 12) & 1023,
+            1000,
+            "a cluster node's leased number"
+        );
         // Discord's documented example: 175928847299117063 was made 2016-04-30T11:18:25.796Z.
         assert_eq!(
             timestamp(175928847299117063).timestamp_millis(),

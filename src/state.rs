@@ -16,6 +16,7 @@ use spacebar_actors::sync;
 use spacebar_actors::Tree;
 
 use crate::cdn::Cdn;
+use crate::cluster::nodes::ThisNode;
 use crate::cluster::{Body, Cluster};
 use crate::config::{Config, ConfigError};
 use crate::credentials::TokenSigner;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub cdn: Cdn,
     /// This node's part in a cluster; `None` for a single process.
     pub cluster: Option<Cluster>,
+    /// This node as the node registry describes it.
+    pub node: ThisNode,
 }
 
 impl AppState {

@@ -212,6 +212,7 @@ async fn every_admin_route_refuses_non_operators_and_changes_nothing() {
         ),
         (Method::GET, "/bans".into(), None),
         (Method::DELETE, format!("/bans/{ban_id}"), None),
+        (Method::GET, "/nodes".into(), None),
     ];
     let before = (
         server.count("users WHERE NOT disabled").await,

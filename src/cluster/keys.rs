@@ -36,6 +36,19 @@ pub fn rate_limit(bucket: &str) -> String {
     format!("rl:{bucket}")
 }
 
+/// The node registry: a sorted set of node ids scored by their last heartbeat (Unix ms).
+pub const NODES: &str = "nodes";
+
+/// A node's registry entry (a hash; it expires when the node stops beating).
+pub fn node(node_id: &str) -> String {
+    format!("node:{node_id}")
+}
+
+/// The lease on snowflake worker number `n`: the id of the node holding it.
+pub fn worker(n: u64) -> String {
+    format!("worker:{n}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,12 +4,14 @@
 //! A node delivers what it commits to its own sessions at once, as a single process does, and
 //! publishes it once to the channel of the guild or user it concerns (`publisher`); the other
 //! nodes listening there (those with a session that needs it, `subscriber`) deliver it to
-//! theirs (`inbox`). Channels and keys are named in `keys`; what travels is an
+//! theirs (`inbox`). Each node beats in a registry of the live nodes and holds a snowflake
+//! worker number of its own (`nodes`). Channels and keys are named in `keys`; what travels is an
 //! [`envelope::Envelope`]. docs/cluster.md tells the whole design and what each failure does.
 
 mod envelope;
 mod inbox;
 pub mod keys;
+pub mod nodes;
 mod publisher;
 mod subscriber;
 
@@ -17,15 +19,17 @@ pub use envelope::Body;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion};
 use spacebar_actors::interest::{Interest, Topic};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
+use nodes::{Heartbeat, NodeEntry};
 use publisher::Publisher;
 use subscriber::{Gap, Listening};
 
@@ -33,7 +37,18 @@ use subscriber::{Gap, Listening};
 pub enum ClusterError {
     #[error("cluster.redis_url: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error(
+        "cluster: every snowflake worker number is leased by a live node (at most {} nodes)",
+        crate::snowflake::NODES
+    )]
+    NoWorkerNumber,
 }
+
+/// What arrives for the inbox: messages, and the gaps recovery finds.
+type Received = (
+    mpsc::Receiver<redis::PushInfo>,
+    mpsc::UnboundedReceiver<Gap>,
+);
 
 /// This node's part in the cluster.
 pub struct Cluster {
@@ -45,19 +60,21 @@ pub struct Cluster {
     listening: Listening,
     /// Until [`Cluster::listen`]: what the subscriber connection receives, and the gaps
     /// recovery finds.
-    inbox: std::sync::Mutex<
-        Option<(
-            mpsc::Receiver<redis::PushInfo>,
-            mpsc::UnboundedReceiver<Gap>,
-        )>,
-    >,
+    inbox: std::sync::Mutex<Option<Received>>,
     overflowed: Arc<AtomicBool>,
+    /// The snowflake worker number this node leased.
+    worker: u16,
+    beat: Duration,
+    /// Until [`Cluster::listen`]: the heartbeat, which then runs until the node leaves.
+    heartbeat: std::sync::Mutex<Option<Heartbeat>>,
+    leave: mpsc::Sender<oneshot::Sender<()>>,
 }
 
 impl Cluster {
-    /// Connects to Redis (two connections: commands and publishing, and the subscriber) and
-    /// starts publishing and subscribing on the current runtime.
-    pub async fn connect(config: &ClusterConfig, node_id: &str) -> Result<Self, ClusterError> {
+    /// Connects to Redis (two connections: commands and publishing, and the subscriber),
+    /// leases a snowflake worker number, and starts publishing and subscribing on the current
+    /// runtime.
+    pub async fn connect(config: &ClusterConfig, node_id: Arc<str>) -> Result<Self, ClusterError> {
         // RESP3: messages arrive as pushes, and the manager resubscribes after a reconnect.
         let info = config.redis_url.as_str().into_connection_info()?;
         let resp3 = info
@@ -65,15 +82,27 @@ impl Cluster {
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(resp3))?;
-        let redis = ConnectionManager::new(client.clone()).await?;
+        let mut redis = ConnectionManager::new(client.clone()).await?;
+        let beat = Duration::from_millis(config.heartbeat_ms);
+        let worker = nodes::lease_worker(&mut redis, &node_id, beat)
+            .await?
+            .ok_or(ClusterError::NoWorkerNumber)?;
+        tracing::info!(node_id = %node_id, worker, "joined the cluster");
         let overflowed = Arc::new(AtomicBool::new(false));
         let (push, inbox) = Listening::inbox(overflowed.clone());
         let subscriber = ConnectionManagerConfig::new()
             .set_push_sender(push)
             .set_automatic_resubscription();
         let subscriber = ConnectionManager::new_with_config(client, subscriber).await?;
-        let node_id: Arc<str> = node_id.into();
         let (gaps, found) = mpsc::unbounded_channel();
+        let (leave, leaving) = mpsc::channel(1);
+        let heartbeat = Heartbeat {
+            redis: redis.clone(),
+            node_id: node_id.clone(),
+            worker,
+            beat,
+            leaving,
+        };
         Ok(Self {
             publisher: Publisher::start(redis.clone(), node_id.clone()),
             listening: Listening::start(subscriber, gaps),
@@ -81,6 +110,10 @@ impl Cluster {
             redis,
             inbox: std::sync::Mutex::new(Some((inbox, found))),
             overflowed,
+            worker,
+            beat,
+            heartbeat: std::sync::Mutex::new(Some(heartbeat)),
+            leave,
         })
     }
 
@@ -94,8 +127,17 @@ impl Cluster {
         Arc::new(self.listening.clone())
     }
 
-    /// Starts handing what arrives to this node's sessions (once the server's state exists).
+    /// The snowflake worker number this node holds (0 to `snowflake::NODES` - 1).
+    pub fn worker(&self) -> u16 {
+        self.worker
+    }
+
+    /// Starts handing what arrives to this node's sessions and beating in the node registry
+    /// (once the server's state exists).
     pub fn listen(&self, state: Weak<AppState>) {
+        if let Some(heartbeat) = spacebar_actors::sync::lock(&self.heartbeat).take() {
+            tokio::spawn(heartbeat.run(state.clone()));
+        }
         let Some((inbox, gaps)) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;
         };
@@ -106,6 +148,27 @@ impl Cluster {
             overflowed: self.overflowed.clone(),
         };
         tokio::spawn(receiving.run(inbox, gaps));
+    }
+
+    /// Takes this node out of the registry and gives its worker number back (a graceful stop).
+    pub async fn leave(&self) {
+        let (done, left) = oneshot::channel();
+        if self.leave.send(done).await.is_ok() {
+            let _ = left.await;
+        }
+    }
+
+    /// The live nodes, this one among them.
+    pub async fn nodes(&self) -> redis::RedisResult<Vec<NodeEntry>> {
+        nodes::live(&mut self.redis.clone(), self.beat).await
+    }
+
+    /// Whether Redis answers a PING `within`.
+    pub async fn reachable(&self, within: Duration) -> bool {
+        let mut redis = self.redis.clone();
+        let ping = redis::cmd("PING");
+        let answered = tokio::time::timeout(within, ping.exec_async(&mut redis)).await;
+        matches!(answered, Ok(Ok(())))
     }
 
     /// Publishes `body` once to each of `topics`' channels.

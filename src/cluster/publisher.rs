@@ -187,7 +187,7 @@ impl Publisher {
     }
 }
 
-fn unix_ms() -> u64 {
+pub(super) fn unix_ms() -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     now.map_or(0, |since| {
         u64::try_from(since.as_millis()).unwrap_or(u64::MAX)

@@ -45,7 +45,7 @@ pub async fn upgrade(
         api_version,
         compression,
         encoding,
-        gateway_url: PublicUrls::of(&req, &state.config()).gateway,
+        gateway_url: PublicUrls::of(&req, &state.config()).node_gateway,
     };
     let max_frame = state.config().gateway.max_frame_bytes;
     let connection = Connection::new(

@@ -20,7 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn gateway(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     let urls = PublicUrls::of(&req, &state.config());
-    HttpResponse::Ok().json(json!({ "url": urls.gateway }))
+    HttpResponse::Ok().json(json!({ "url": urls.node_gateway }))
 }
 
 /// The shards recommended are as many as the bot's guilds need (`gateway.max_guilds_per_shard`
@@ -35,7 +35,7 @@ async fn gateway_bot(
     let guilds = Member::of_user(&mut conn, session.user.id).await?.len();
     let shards = guilds.div_ceil(config.gateway.max_guilds_per_shard).max(1);
     Ok(HttpResponse::Ok().json(json!({
-        "url": urls.gateway,
+        "url": urls.node_gateway,
         "shards": shards,
         "session_start_limit": {
             "total": SESSION_START_LIMIT,

@@ -1,6 +1,7 @@
 //! Operational endpoints: `/healthz` (the process answers), `/readyz` (the database answers,
-//! and a pooled connection is free within a second: a starved pool is not ready), `/metrics`
-//! (Prometheus text).
+//! and a pooled connection is free within a second: a starved pool is not ready; in a cluster,
+//! Redis answers too: without the bus this node's sessions miss what the others do),
+//! `/metrics` (Prometheus text).
 
 use std::time::Duration;
 
@@ -38,12 +39,17 @@ async fn readyz(state: Data<AppState>) -> HttpResponse {
             .is_ok(),
         Err(_) => false,
     };
-    if reachable {
-        HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "database unreachable" }))
+    if !reachable {
+        return HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "database unreachable" }));
     }
+    if let Some(cluster) = &state.cluster {
+        if !cluster.reachable(READY_WAIT).await {
+            return HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "status": "redis unreachable" }));
+        }
+    }
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
 async fn metrics(state: Data<AppState>) -> HttpResponse {

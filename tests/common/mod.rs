@@ -127,6 +127,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub database_url: String,
     handle: actix_web::dev::ServerHandle,
+    stopping: spacebar::server::Stopping,
     tree: spacebar_actors::Tree,
     _data_dir: tempfile::TempDir,
 }
@@ -184,16 +185,22 @@ impl TestServer {
                     .await
                     .unwrap();
                 ready
-                    .send((server.addr, server.handle(), server.tree.clone()))
+                    .send((
+                        server.addr,
+                        server.handle(),
+                        server.stopping(),
+                        server.tree.clone(),
+                    ))
                     .unwrap();
                 server.run().await.unwrap();
             })
         });
-        let (addr, handle, tree) = started.recv().unwrap();
+        let (addr, handle, stopping, tree) = started.recv().unwrap();
         Self {
             addr,
             database_url,
             handle,
+            stopping,
             tree,
             _data_dir: data_dir,
         }
@@ -207,7 +214,7 @@ impl TestServer {
 
     /// Stops the server as SIGTERM would: sessions are told to reconnect first.
     pub async fn stop_gracefully(&self) {
-        spacebar::server::stop_gracefully(&self.tree, &self.handle).await;
+        self.stopping.stop_gracefully().await;
     }
 
     /// The voice admissions the gateway writes and the voice gateway redeems.

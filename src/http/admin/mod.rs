@@ -3,12 +3,13 @@
 //! change an operator makes is written to the log (target `spacebar::admin`).
 //!
 //! One file per area, mirroring the URL: `users` and `user_rights`, `guilds`, `channels`,
-//! `config`, `registration_tokens`, `bans`; `progress` streams long deletions.
+//! `config`, `registration_tokens`, `bans`, `nodes`; `progress` streams long deletions.
 
 mod bans;
 mod channels;
 mod config;
 mod guilds;
+mod nodes;
 pub(super) mod progress;
 mod registration_tokens;
 mod user_rights;
@@ -40,7 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(channels::configure)
             .configure(config::configure)
             .configure(registration_tokens::configure)
-            .configure(bans::configure),
+            .configure(bans::configure)
+            .configure(nodes::configure),
     );
 }
 

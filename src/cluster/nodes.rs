@@ -1,0 +1,287 @@
+//! Which nodes are alive, and who makes which snowflakes.
+//!
+//! Every `cluster.heartbeat_ms` a node writes its entry (`node:{id}`, a hash that expires after
+//! [`MISSED_BEATS`] beats) and its beat time in the `nodes` sorted set; readers take a node
+//! whose last beat is older than that for dead, and each beat sweeps such entries out of the
+//! set. A graceful stop removes the node at once.
+//!
+//! Snowflakes tell their makers apart by 10 bits; two nodes with the same bits would make the
+//! same ids in the same millisecond. So a node leases a free number at start (`worker:{n}`,
+//! `SET NX PX`), renews it with each beat, and does not start when every number is held.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, RedisResult, Script, Value};
+use serde::Serialize;
+use spacebar_actors::registry::SessionCount;
+use tokio::sync::{mpsc, oneshot};
+
+use super::keys;
+use super::publisher::unix_ms;
+use crate::config::Config;
+use crate::snowflake;
+use crate::state::AppState;
+
+/// Beats a node may miss before the others take it for dead.
+const MISSED_BEATS: u64 = 3;
+
+/// A node as the registry lists it.
+#[derive(Debug, Serialize)]
+pub struct NodeEntry {
+    pub id: String,
+    /// Where it listens.
+    pub http_address: String,
+    /// `cluster.advertise_url` (empty if not set).
+    pub advertise_url: String,
+    /// When it started (Unix ms; shown as a date).
+    #[serde(rename = "started_at", serialize_with = "as_rfc3339")]
+    pub started_ms: u64,
+    /// Its gateway sessions (at its last beat, in a cluster).
+    pub sessions: u64,
+    /// Stopping: telling its sessions to reconnect elsewhere.
+    pub draining: bool,
+}
+
+/// This node, as it describes itself to the registry (and, alone, to the admin API).
+pub struct ThisNode {
+    pub id: Arc<str>,
+    http_address: SocketAddr,
+    advertise_url: String,
+    started_ms: u64,
+    draining: AtomicBool,
+}
+
+impl ThisNode {
+    pub fn new(id: Arc<str>, http_address: SocketAddr, advertise_url: &str) -> Self {
+        Self {
+            id,
+            http_address,
+            advertise_url: advertise_url.to_owned(),
+            started_ms: unix_ms(),
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// From now on the node says it is stopping.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn entry(&self, sessions: usize) -> NodeEntry {
+        NodeEntry {
+            id: self.id.to_string(),
+            http_address: self.http_address.to_string(),
+            advertise_url: self.advertise_url.clone(),
+            started_ms: self.started_ms,
+            sessions: u64::try_from(sessions).unwrap_or(u64::MAX),
+            draining: self.draining.load(Ordering::Acquire),
+        }
+    }
+}
+
+fn as_rfc3339<S: serde::Serializer>(unix_ms: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    let ms = i64::try_from(*unix_ms).unwrap_or(0);
+    let at = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// Uploads through one node must be served by the others: files kept in a directory of this
+/// node's own are not.
+pub fn warn_if_private_storage(config: &Config) {
+    if config.storage.backend == "fs" {
+        tracing::warn!(
+            dir = %config.storage.data_dir.join("files").display(),
+            "cluster mode with storage.backend = \"fs\": files uploaded through one node must be \
+             served by every other; use storage.backend = \"s3\", or a storage.data_dir every \
+             node mounts"
+        );
+    }
+}
+
+/// How long an entry or a lease outlives the beat that wrote it.
+fn lifetime_ms(beat: Duration) -> u64 {
+    u64::try_from(beat.as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(MISSED_BEATS)
+}
+
+/// Takes the first free snowflake worker number for `node_id`, for [`MISSED_BEATS`] beats;
+/// `None` when every number is held.
+pub(super) async fn lease_worker(
+    redis: &mut ConnectionManager,
+    node_id: &str,
+    beat: Duration,
+) -> RedisResult<Option<u16>> {
+    for n in 0..snowflake::NODES {
+        let set: Value = redis::cmd("SET")
+            .arg(keys::worker(n))
+            .arg(node_id)
+            .arg("NX")
+            .arg("PX")
+            .arg(lifetime_ms(beat))
+            .query_async(redis)
+            .await?;
+        if set != Value::Nil {
+            return Ok(u16::try_from(n).ok());
+        }
+    }
+    Ok(None)
+}
+
+/// Extends the lease if this node holds it, takes it back if it lapsed (Redis restarted, or
+/// was unreachable longer than the lease): 1; 0 when another node holds it now.
+const RENEW: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+elseif not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// Gives the lease back if this node holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// What keeps this node in the registry, until it leaves.
+pub(super) struct Heartbeat {
+    pub(super) redis: ConnectionManager,
+    pub(super) node_id: Arc<str>,
+    pub(super) worker: u16,
+    pub(super) beat: Duration,
+    /// A graceful stop asks to leave here, and hears when it has.
+    pub(super) leaving: mpsc::Receiver<oneshot::Sender<()>>,
+}
+
+impl Heartbeat {
+    /// Beats until the node leaves or the server is gone.
+    pub(super) async fn run(mut self, state: Weak<AppState>) {
+        let mut ticks = tokio::time::interval(self.beat);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    let Some(state) = state.upgrade() else { return };
+                    let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
+                    let entry = state.node.entry(sessions);
+                    drop(state);
+                    // A beat that hangs (Redis stopped) must not delay the next one for long.
+                    match tokio::time::timeout(self.beat, self.beat(&entry)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => tracing::warn!(%error, "cluster heartbeat failed"),
+                        Err(_) => tracing::warn!("cluster heartbeat timed out"),
+                    }
+                }
+                left = self.leaving.recv() => {
+                    if let Some(done) = left {
+                        match tokio::time::timeout(self.beat, self.leave()).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(error)) => tracing::warn!(%error, "could not leave the node registry"),
+                            Err(_) => tracing::warn!("leaving the node registry timed out"),
+                        }
+                        let _ = done.send(());
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn beat(&self, entry: &NodeEntry) -> RedisResult<()> {
+        let mut redis = self.redis.clone();
+        let now = unix_ms();
+        let lifetime = lifetime_ms(self.beat);
+        let key = keys::node(&self.node_id);
+        let fields = [
+            ("http_address", entry.http_address.clone()),
+            ("advertise_url", entry.advertise_url.clone()),
+            ("started_ms", entry.started_ms.to_string()),
+            ("sessions", entry.sessions.to_string()),
+            ("draining", u8::from(entry.draining).to_string()),
+        ];
+        redis::pipe()
+            .hset_multiple(&key, &fields)
+            .ignore()
+            .pexpire(&key, i64::try_from(lifetime).unwrap_or(i64::MAX))
+            .ignore()
+            .zadd(keys::NODES, &*self.node_id, now)
+            .ignore()
+            .zrembyscore(
+                keys::NODES,
+                "-inf",
+                format!("({}", now.saturating_sub(lifetime)),
+            )
+            .ignore()
+            .exec_async(&mut redis)
+            .await?;
+        let renewed: i64 = Script::new(RENEW)
+            .key(keys::worker(u64::from(self.worker)))
+            .arg(&*self.node_id)
+            .arg(lifetime)
+            .invoke_async(&mut redis)
+            .await?;
+        if renewed == 0 {
+            tracing::error!(
+                worker = self.worker,
+                "another node holds this node's snowflake worker number: ids may collide; \
+                 restart this node"
+            );
+        }
+        Ok(())
+    }
+
+    async fn leave(&self) -> RedisResult<()> {
+        let mut redis = self.redis.clone();
+        redis::pipe()
+            .del(keys::node(&self.node_id))
+            .ignore()
+            .zrem(keys::NODES, &*self.node_id)
+            .ignore()
+            .exec_async(&mut redis)
+            .await?;
+        Script::new(RELEASE)
+            .key(keys::worker(u64::from(self.worker)))
+            .arg(&*self.node_id)
+            .invoke_async::<i64>(&mut redis)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The live nodes: those that beat within the last [`MISSED_BEATS`] beats.
+pub(super) async fn live(
+    redis: &mut ConnectionManager,
+    beat: Duration,
+) -> RedisResult<Vec<NodeEntry>> {
+    let since = unix_ms().saturating_sub(lifetime_ms(beat));
+    let ids: Vec<String> = redis.zrangebyscore(keys::NODES, since, "+inf").await?;
+    let mut nodes = Vec::with_capacity(ids.len());
+    for id in ids {
+        let fields: HashMap<String, String> = redis.hgetall(keys::node(&id)).await?;
+        // Gone since (it left, or its entry expired).
+        if fields.is_empty() {
+            continue;
+        }
+        let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+        nodes.push(NodeEntry {
+            id,
+            http_address: field("http_address"),
+            advertise_url: field("advertise_url"),
+            started_ms: field("started_ms").parse().unwrap_or(0),
+            sessions: field("sessions").parse().unwrap_or(0),
+            draining: field("draining") == "1",
+        });
+    }
+    Ok(nodes)
+}

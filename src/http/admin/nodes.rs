@@ -1,0 +1,29 @@
+//! `GET /_spacebar/admin/nodes`: the live nodes of the instance (a single process: itself).
+
+use actix_web::web::{self, Data};
+use actix_web::HttpResponse;
+use spacebar_actors::registry::SessionCount;
+
+use super::Operator;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/nodes", web::get().to(list));
+}
+
+async fn list(state: Data<AppState>, _: Operator) -> Result<HttpResponse, ApiError> {
+    let nodes = match &state.cluster {
+        Some(cluster) => cluster
+            .nodes()
+            .await
+            .map_err(|error| ApiError::Unavailable {
+                source: error.into(),
+            })?,
+        None => {
+            let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
+            vec![state.node.entry(sessions)]
+        }
+    };
+    Ok(HttpResponse::Ok().json(nodes))
+}
