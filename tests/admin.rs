@@ -25,14 +25,14 @@ fn grant_operator(server: &TestServer, who: &str) -> std::process::Output {
         .unwrap()
 }
 
-async fn operator(server: &TestServer) -> Account {
+pub async fn operator(server: &TestServer) -> Account {
     let root = account(server, "root").await;
     let made = grant_operator(server, &root.id);
     assert!(made.status.success(), "{made:?}");
     root
 }
 
-async fn admin(
+pub async fn admin(
     server: &TestServer,
     method: Method,
     path: &str,
