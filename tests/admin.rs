@@ -42,6 +42,20 @@ pub async fn admin(
     request(server, method, &format!("{ADMIN}{path}"), Some(token), body).await
 }
 
+/// The status `GET /users/@me` with `token` gets from `server` when asked from the address
+/// `ip` (any of 127.0.0.0/8 is this machine).
+pub async fn status_from(server: &TestServer, ip: &str, token: &str) -> StatusCode {
+    let connector = awc::Connector::new().local_address(ip.parse().unwrap());
+    let client = awc::Client::builder().connector(connector).finish();
+    client
+        .get(server.url("/api/v9/users/@me"))
+        .insert_header(("Authorization", token))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// The lines of a streamed answer.
 fn lines(body: &Value) -> Vec<Value> {
     body.as_str()
@@ -775,21 +789,7 @@ async fn instance_bans_shut_out_accounts_and_addresses() {
     );
 
     // An address: every request from it is refused (127.0.0.2 is this machine too).
-    let from = |ip: &'static str| {
-        let url = server.url("/api/v9/users/@me");
-        let token = troll.token.clone();
-        async move {
-            let connector = awc::Connector::new().local_address(ip.parse().unwrap());
-            let client = awc::Client::builder().connector(connector).finish();
-            client
-                .get(url)
-                .insert_header(("Authorization", token))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let from = |ip| status_from(&server, ip, &troll.token);
     assert_eq!(from("127.0.0.2").await, 200);
     let by_ip = admin(
         &server,

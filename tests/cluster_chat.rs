@@ -6,8 +6,9 @@
 //! same node that the session may see, which must come first.
 
 use awc::http::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::admin::{admin, operator, status_from};
 use crate::common::gateway::Gateway;
 use crate::common::guild::{guild, join_through_invite, Guild};
 use crate::common::http::{
@@ -223,30 +224,55 @@ async fn a_person_online_on_two_nodes_hears_their_own_events_on_both() {
     }
 }
 
+/// Two nodes; a guild made through A, with a second channel everyone sees, `lobby`; a member
+/// registered through B who joined through A.
+struct MemberOnB {
+    _redis: Redis,
+    nodes: Vec<TestServer>,
+    g: Guild,
+    member: Account,
+    lobby: String,
+}
+
+impl MemberOnB {
+    async fn new() -> Self {
+        let redis = Redis::start();
+        let nodes = TestServer::cluster(2, &redis).await;
+        let g = guild(&nodes[0]).await;
+        let member = account(&nodes[1], "member").await;
+        join_through_invite(&nodes[0], &g.owner.token, &g.channel, &member.token).await;
+        let lobby = another_channel(&nodes[0], &g, "lobby").await;
+        Self {
+            _redis: redis,
+            nodes,
+            g,
+            member,
+            lobby,
+        }
+    }
+
+    /// The owner posts through A in the guild's first channel, then in the lobby: the member's
+    /// `session` hears nothing of the first before the second.
+    async fn unheard(&self, session: &mut Gateway) {
+        let (a, g) = (&self.nodes[0], &self.g);
+        say(a, &g.owner, &g.channel, "not for you").await;
+        let barrier = say(a, &g.owner, &self.lobby, "for everyone").await;
+        nothing_about(session, &g.channel, &barrier).await;
+    }
+}
+
 #[actix_web::test]
 async fn a_channel_hidden_through_one_node_is_hidden_at_once_on_the_others() {
-    let redis = Redis::start();
-    let nodes = TestServer::cluster(2, &redis).await;
-    let g = guild(&nodes[0]).await;
-    let member = account(&nodes[1], "member").await;
-    join_through_invite(&nodes[0], &g.owner.token, &g.channel, &member.token).await;
-    let lobby = another_channel(&nodes[0], &g, "lobby").await;
-    let mut session = online(&nodes[1], &member).await;
-
-    hide(&nodes[0], &g, &g.channel, &member).await;
-    say(&nodes[0], &g.owner, &g.channel, "not for you").await;
-    let barrier = say(&nodes[0], &g.owner, &lobby, "for everyone").await;
-    nothing_about(&mut session, &g.channel, &barrier).await;
+    let at = MemberOnB::new().await;
+    let mut session = online(&at.nodes[1], &at.member).await;
+    hide(&at.nodes[0], &at.g, &at.g.channel, &at.member).await;
+    at.unheard(&mut session).await;
 }
 
 #[actix_web::test]
 async fn a_role_taken_through_one_node_hides_its_channel_at_once_on_the_others() {
-    let redis = Redis::start();
-    let nodes = TestServer::cluster(2, &redis).await;
-    let g = guild(&nodes[0]).await;
-    let member = account(&nodes[1], "member").await;
-    join_through_invite(&nodes[0], &g.owner.token, &g.channel, &member.token).await;
-    let lobby = another_channel(&nodes[0], &g, "lobby").await;
+    let at = MemberOnB::new().await;
+    let (nodes, g, member) = (&at.nodes, &at.g, &at.member);
     // The channel is for the role's holders alone.
     let role = post(
         &nodes[0],
@@ -287,38 +313,33 @@ async fn a_role_taken_through_one_node_hides_its_channel_at_once_on_the_others()
     )
     .await;
     assert_eq!(taken.status, 204, "{:?}", taken.body);
-    say(&nodes[0], &g.owner, &g.channel, "not any more").await;
-    let barrier = say(&nodes[0], &g.owner, &lobby, "for everyone").await;
-    nothing_about(&mut session, &g.channel, &barrier).await;
+    at.unheard(&mut session).await;
 }
 
-/// `member` joins the owner's guild through node A, and the owner, a friend, opens a DM with
-/// them (the channel of barriers that do not depend on the guild): the DM's id.
-async fn with_a_dm(nodes: &[TestServer], g: &Guild, member: &Account) -> String {
-    join_through_invite(&nodes[0], &g.owner.token, &g.channel, &member.token).await;
-    befriend(&nodes[0], &g.owner, member).await;
-    open_dm(&nodes[0], &g.owner, member).await
-}
-
-#[actix_web::test]
-async fn a_ban_through_one_node_shuts_the_guild_out_before_its_next_message_on_another() {
+/// A member online on node B is shut out of the guild through node A (`how`, `path` for the
+/// guild and the member's ids): their session hears GUILD_DELETE before anything posted there
+/// after, and none of that; a DM from the owner (the barrier, not the guild's) arrives.
+async fn shut_out_through_another_node(how: Method, path: impl Fn(&str, &str) -> String) {
     let redis = Redis::start();
     let nodes = TestServer::cluster(2, &redis).await;
     let g = guild(&nodes[0]).await;
     let member = account(&nodes[1], "member").await;
-    let dm = with_a_dm(&nodes, &g, &member).await;
+    join_through_invite(&nodes[0], &g.owner.token, &g.channel, &member.token).await;
+    befriend(&nodes[0], &g.owner, &member).await;
+    let dm = open_dm(&nodes[0], &g.owner, &member).await;
     let mut session = online(&nodes[1], &member).await;
 
-    let banned = request(
+    let body = (how == Method::PUT).then(|| json!({}));
+    let removed = request(
         &nodes[0],
-        Method::PUT,
-        &format!("/api/v9/guilds/{}/bans/{}", g.id, member.id),
+        how,
+        &path(&g.id, &member.id),
         Some(&g.owner.token),
-        Some(json!({})),
+        body,
     )
     .await;
-    assert_eq!(banned.status, 204, "{:?}", banned.body);
-    say(&nodes[0], &g.owner, &g.channel, "after the ban").await;
+    assert_eq!(removed.status, 204, "{:?}", removed.body);
+    say(&nodes[0], &g.owner, &g.channel, "after they left").await;
     let barrier = say(&nodes[0], &g.owner, &dm, "still friends?").await;
     let seen = session.dispatches_until("GUILD_DELETE").await;
     assert_eq!(seen.last().unwrap()["d"]["id"], g.id.as_str());
@@ -327,28 +348,19 @@ async fn a_ban_through_one_node_shuts_the_guild_out_before_its_next_message_on_a
 }
 
 #[actix_web::test]
-async fn a_kick_through_one_node_stops_the_guild_on_another() {
-    let redis = Redis::start();
-    let nodes = TestServer::cluster(2, &redis).await;
-    let g = guild(&nodes[0]).await;
-    let member = account(&nodes[1], "member").await;
-    let dm = with_a_dm(&nodes, &g, &member).await;
-    let mut session = online(&nodes[1], &member).await;
-
-    let kicked = request(
-        &nodes[0],
-        Method::DELETE,
-        &format!("/api/v9/guilds/{}/members/{}", g.id, member.id),
-        Some(&g.owner.token),
-        None,
-    )
+async fn a_ban_through_one_node_shuts_the_guild_out_before_its_next_message_on_another() {
+    shut_out_through_another_node(Method::PUT, |guild, user| {
+        format!("/api/v9/guilds/{guild}/bans/{user}")
+    })
     .await;
-    assert_eq!(kicked.status, 204, "{:?}", kicked.body);
-    say(&nodes[0], &g.owner, &g.channel, "after the kick").await;
-    let barrier = say(&nodes[0], &g.owner, &dm, "sorry").await;
-    let seen = session.dispatches_until("GUILD_DELETE").await;
-    assert_eq!(seen.last().unwrap()["d"]["id"], g.id.as_str());
-    nothing_about(&mut session, &g.channel, &barrier).await;
+}
+
+#[actix_web::test]
+async fn a_kick_through_one_node_stops_the_guild_on_another() {
+    shut_out_through_another_node(Method::DELETE, |guild, user| {
+        format!("/api/v9/guilds/{guild}/members/{user}")
+    })
+    .await;
 }
 
 /// A new login of "leaver"'s through `node`: its token.
@@ -443,9 +455,9 @@ async fn a_guild_joined_through_one_node_arrives_on_a_session_on_another() {
 
 /// Asks until the answer satisfies `done`: a change made through another node arrives a
 /// moment later.
-async fn eventually<Asked: std::future::Future<Output = Response>>(
+async fn eventually<T, Asked: std::future::Future<Output = T>>(
     what: &str,
-    done: impl Fn(&Response) -> bool,
+    done: impl Fn(&T) -> bool,
     ask: impl Fn() -> Asked,
 ) {
     for _ in 0..100 {
@@ -461,9 +473,9 @@ async fn eventually<Asked: std::future::Future<Output = Response>>(
 async fn an_operators_changes_through_one_node_apply_on_the_others() {
     let redis = Redis::start();
     let nodes = TestServer::cluster(3, &redis).await;
-    let root = crate::admin::operator(&nodes[0]).await;
+    let root = operator(&nodes[0]).await;
 
-    let changed = crate::admin::admin(
+    let changed = admin(
         &nodes[0],
         Method::PATCH,
         "/config",
@@ -474,8 +486,8 @@ async fn an_operators_changes_through_one_node_apply_on_the_others() {
     assert_eq!(changed.status, 200, "{:?}", changed.body);
     eventually(
         "the configuration change on C",
-        |config| config.body["config"]["register"]["allow_new_registration"] == false,
-        || crate::admin::admin(&nodes[2], Method::GET, "/config", &root.token, None),
+        |config: &Response| config.body["config"]["register"]["allow_new_registration"] == false,
+        || admin(&nodes[2], Method::GET, "/config", &root.token, None),
     )
     .await;
     let closed = post(
@@ -488,28 +500,9 @@ async fn an_operators_changes_through_one_node_apply_on_the_others() {
     assert_eq!(closed.status, 400, "{:?}", closed.body);
 
     // An address banned through A is refused by C (127.0.0.2 is this machine too).
-    let from = |ip: &'static str| {
-        let url = nodes[2].url("/api/v9/users/@me");
-        let token = root.token.clone();
-        async move {
-            let connector = awc::Connector::new().local_address(ip.parse().unwrap());
-            let client = awc::Client::builder().connector(connector).finish();
-            let status = client
-                .get(url)
-                .insert_header(("Authorization", token))
-                .send()
-                .await
-                .unwrap()
-                .status();
-            Response {
-                status,
-                content_type: None,
-                body: Value::Null,
-            }
-        }
-    };
-    assert_eq!(from("127.0.0.2").await.status, 200);
-    let banned = crate::admin::admin(
+    let from = |ip| status_from(&nodes[2], ip, &root.token);
+    assert_eq!(from("127.0.0.2").await, 200);
+    let banned = admin(
         &nodes[0],
         Method::POST,
         "/bans",
@@ -520,11 +513,11 @@ async fn an_operators_changes_through_one_node_apply_on_the_others() {
     assert_eq!(banned.status, 201, "{:?}", banned.body);
     eventually(
         "the address ban on C",
-        |answer| answer.status == 403,
+        |status| *status == 403,
         || from("127.0.0.2"),
     )
     .await;
-    assert_eq!(from("127.0.0.1").await.status, 200);
+    assert_eq!(from("127.0.0.1").await, 200);
     assert_eq!(
         get(&nodes[2], "/api/v9/users/@me", Some(&root.token))
             .await
