@@ -297,7 +297,7 @@ async fn a_role_taken_through_one_node_hides_its_channel_at_once_on_the_others()
     let holder = format!("/api/v9/guilds/{}/members/{}/roles/{role}", g.id, member.id);
     let given = request(&nodes[0], Method::PUT, &holder, Some(&g.owner.token), None).await;
     assert_eq!(given.status, 204, "{:?}", given.body);
-    let mut session = online(&nodes[1], &member).await;
+    let mut session = online(&nodes[1], member).await;
     let seen = say(&nodes[0], &g.owner, &g.channel, "insiders only").await;
     assert_eq!(
         session.dispatch("MESSAGE_CREATE").await["d"]["id"],
