@@ -460,7 +460,7 @@ async fn eventually<T, Asked: std::future::Future<Output = T>>(
     done: impl Fn(&T) -> bool,
     ask: impl Fn() -> Asked,
 ) {
-    for _ in 0..100 {
+    for _ in 0..200 {
         if done(&ask().await) {
             return;
         }
