@@ -25,14 +25,14 @@ fn grant_operator(server: &TestServer, who: &str) -> std::process::Output {
         .unwrap()
 }
 
-async fn operator(server: &TestServer) -> Account {
+pub async fn operator(server: &TestServer) -> Account {
     let root = account(server, "root").await;
     let made = grant_operator(server, &root.id);
     assert!(made.status.success(), "{made:?}");
     root
 }
 
-async fn admin(
+pub async fn admin(
     server: &TestServer,
     method: Method,
     path: &str,
@@ -40,6 +40,20 @@ async fn admin(
     body: Option<Value>,
 ) -> crate::common::http::Response {
     request(server, method, &format!("{ADMIN}{path}"), Some(token), body).await
+}
+
+/// The status `GET /users/@me` with `token` gets from `server` when asked from the address
+/// `ip` (any of 127.0.0.0/8 is this machine).
+pub async fn status_from(server: &TestServer, ip: &str, token: &str) -> StatusCode {
+    let connector = awc::Connector::new().local_address(ip.parse().unwrap());
+    let client = awc::Client::builder().connector(connector).finish();
+    client
+        .get(server.url("/api/v9/users/@me"))
+        .insert_header(("Authorization", token))
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 /// The lines of a streamed answer.
@@ -776,21 +790,7 @@ async fn instance_bans_shut_out_accounts_and_addresses() {
     );
 
     // An address: every request from it is refused (127.0.0.2 is this machine too).
-    let from = |ip: &'static str| {
-        let url = server.url("/api/v9/users/@me");
-        let token = troll.token.clone();
-        async move {
-            let connector = awc::Connector::new().local_address(ip.parse().unwrap());
-            let client = awc::Client::builder().connector(connector).finish();
-            client
-                .get(url)
-                .insert_header(("Authorization", token))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let from = |ip| status_from(&server, ip, &troll.token);
     assert_eq!(from("127.0.0.2").await, 200);
     let by_ip = admin(
         &server,

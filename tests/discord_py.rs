@@ -276,7 +276,7 @@ async fn bot_reply(gateway: &mut Gateway, bot_id: &str) -> Value {
 
 /// An application whose bot may use the intents the script asks for (the privileged members
 /// and message content ones), added to `guild_id`: its id and the bot's token.
-async fn bot_in_guild(
+pub async fn bot_in_guild(
     server: &TestServer,
     owner: &str,
     guild_id: &str,
@@ -352,7 +352,7 @@ pub struct Bot {
 }
 
 impl Bot {
-    fn start(python: &Path, server: &TestServer, token: &str) -> Self {
+    pub fn start(python: &Path, server: &TestServer, token: &str) -> Self {
         Self::run(python, SCRIPT, &[], server, token)
     }
 

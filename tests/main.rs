@@ -15,6 +15,8 @@ mod bots;
 mod cdn;
 mod client_libraries;
 mod cluster;
+mod cluster_bots;
+mod cluster_chat;
 mod cluster_nodes;
 mod cluster_rate_limits;
 mod commands;

@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use actix::{
     Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Supervised, WrapFuture,
 };
+use tokio::sync::oneshot;
 
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::{Audience, GuildRegistry, Publish, StateChange, SubscribeUser};
@@ -171,6 +172,9 @@ pub struct Register {
     /// Every guild the user is in (of any shard) and their friends: who hears their presence.
     pub guilds: Vec<i64>,
     pub friends: Vec<i64>,
+    /// Answered once the user's events from other nodes reach this one; in cluster mode READY
+    /// waits for it.
+    pub heard: Option<oneshot::Sender<()>>,
 }
 
 /// A session's op 3 PRESENCE_UPDATE.
@@ -264,15 +268,26 @@ pub struct SessionCount;
 
 impl Handler<Register> for SessionRegistry {
     type Result = ();
-    fn handle(&mut self, register: Register, ctx: &mut Context<Self>) {
+    fn handle(&mut self, mut register: Register, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("session registry", ctx, |ctx| {
             let sessions = self.by_user.entry(register.user_id).or_default();
             let first = sessions.is_empty();
             sessions.push(register.session_id.clone());
-            if let Some(interest) = self.interest.as_ref().filter(|_| first) {
-                let hearing = interest.watch(Topic::User(register.user_id));
-                ctx.spawn(hearing.into_actor(self));
-            }
+            let hearing = (self.interest.as_ref())
+                .filter(|_| first)
+                .map(|interest| interest.watch(Topic::User(register.user_id)));
+            let heard = register.heard.take();
+            ctx.spawn(
+                async move {
+                    if let Some(hearing) = hearing {
+                        hearing.await;
+                    }
+                    if let Some(heard) = heard {
+                        let _ = heard.send(());
+                    }
+                }
+                .into_actor(self),
+            );
             let live = Live {
                 login_id: register.login_id,
                 session: register.session,

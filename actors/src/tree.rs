@@ -22,6 +22,8 @@ pub struct Tree {
     pub admissions: Admissions,
     /// The voice gateway's rooms and the media runtime.
     pub voice: Voice,
+    /// Cluster mode: events also come from other nodes (see [`Interest::shared`]).
+    pub shared: bool,
 }
 
 impl Tree {
@@ -40,6 +42,7 @@ impl Tree {
         let guilds = Supervisor::start(move |_| {
             GuildRegistry::new(store, guild_interest, guild_threads, guild_admissions)
         });
+        let shared = interest.shared();
         let registry_guilds = guilds.clone();
         let sessions = Supervisor::start(move |_| {
             SessionRegistry::with_guilds(registry_guilds.clone(), interest.clone())
@@ -51,6 +54,7 @@ impl Tree {
             guilds,
             admissions,
             voice: Voice::start(media),
+            shared,
         }
     }
 }

@@ -25,6 +25,7 @@ use actix::{
     Supervised, WrapFuture,
 };
 use futures_util::future::BoxFuture;
+use tokio::sync::oneshot;
 
 use crate::dispatch::{Deliver, Dispatch};
 use crate::interest::{Interest, Topic};
@@ -94,6 +95,9 @@ pub struct Subscribe {
     pub recipient: Recipient<Deliver>,
     /// Told when the session may have missed some of the guild's events.
     pub lost: Recipient<Lost>,
+    /// Answered once the session hears the guild (a deaf guild hears other nodes first); in
+    /// cluster mode READY waits for it.
+    pub heard: Option<oneshot::Sender<()>>,
 }
 
 /// Some of the guild's events may not have reached this node (the cluster bus lost them): the
@@ -367,6 +371,9 @@ impl GuildActor {
                 since: SystemTime::now(),
             };
             self.subscribers.insert(subscribe.session_id, subscriber);
+        }
+        if let Some(heard) = subscribe.heard {
+            let _ = heard.send(());
         }
     }
 
@@ -730,6 +737,7 @@ mod tests {
             user_id,
             recipient: session.clone().recipient(),
             lost: session.clone().recipient(),
+            heard: None,
         };
         // Queued while the guild is failing to load; handled once it has loaded.
         guild.send(subscribe(7)).await.unwrap();

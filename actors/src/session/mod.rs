@@ -21,7 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::dev::SendError;
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, SpawnHandle};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, SpawnHandle,
+    WrapFuture,
+};
+use tokio::sync::oneshot;
 
 use crate::call::{CallChange, CallJoin, UpdateCall};
 use crate::dispatch::{Deliver, Dispatch};
@@ -39,6 +43,9 @@ pub use outlet::Outlet;
 use protocol::CloseCode;
 use replay::ReplayBuffer;
 pub use transport::{Compression, Encoding};
+
+/// How long READY waits, in cluster mode, for this node to hear the session's guilds and user.
+const HEARING: Duration = Duration::from_secs(5);
 
 /// Timing and size rules shared by every session of a server.
 #[derive(Debug, Clone)]
@@ -223,8 +230,21 @@ impl Session {
         }));
     }
 
-    /// Starts hearing a guild, if it is of this session's shard.
-    fn subscribe(&self, guild_id: i64, ctx: &mut Context<Self>) {
+    /// READY and what follows it.
+    fn send_initial(&mut self) {
+        for dispatch in std::mem::take(&mut self.initial) {
+            self.send(dispatch);
+        }
+    }
+
+    /// Starts hearing a guild, if it is of this session's shard; `heard` is answered (or
+    /// dropped) once it does.
+    fn subscribe(
+        &self,
+        guild_id: i64,
+        heard: Option<oneshot::Sender<()>>,
+        ctx: &mut Context<Self>,
+    ) {
         if self.filter.owns_guild(guild_id) {
             self.tree.guilds.do_send(Subscribe {
                 guild_id,
@@ -232,6 +252,7 @@ impl Session {
                 user_id: self.user_id,
                 recipient: ctx.address().recipient(),
                 lost: ctx.address().recipient(),
+                heard,
             });
         }
     }
@@ -271,8 +292,26 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        for guild_id in std::mem::take(&mut self.guild_ids) {
-            self.subscribe(guild_id, ctx);
+        // In cluster mode a guild or user channel this node did not hear yet is subscribed to
+        // asynchronously: READY sent before that would let a client act on it (post, and
+        // expect to see its post) while events another node publishes meanwhile never reach
+        // this session. So READY waits until this node hears them (or for HEARING at most,
+        // when the bus is down: the bus then tells the session to start over).
+        let (shared, mut heard) = (self.tree.shared, Vec::new());
+        let mut promise = || {
+            shared.then(|| {
+                let (sender, receiver) = oneshot::channel();
+                heard.push(receiver);
+                sender
+            })
+        };
+        let guilds: Vec<_> = std::mem::take(&mut self.guild_ids)
+            .into_iter()
+            .map(|guild_id| (guild_id, promise()))
+            .collect();
+        let user_heard = promise();
+        for (guild_id, guild_heard) in guilds {
+            self.subscribe(guild_id, guild_heard, ctx);
         }
         let (presence, guilds, friends) = self.presence.take().unwrap_or_else(|| {
             let presence = Presence {
@@ -290,9 +329,17 @@ impl Actor for Session {
             presence,
             guilds,
             friends,
+            heard: user_heard,
         });
-        for dispatch in std::mem::take(&mut self.initial) {
-            self.send(dispatch);
+        if heard.is_empty() {
+            self.send_initial();
+        } else {
+            let hearing = actix::clock::timeout(HEARING, futures_util::future::join_all(heard));
+            ctx.wait(
+                hearing
+                    .into_actor(self)
+                    .map(|_, session, _| session.send_initial()),
+            );
         }
         // Forget old dispatches even when nothing new arrives.
         ctx.run_interval(self.config.resume_window, |session, _| {
@@ -356,7 +403,18 @@ pub struct Join {
 impl Handler<Join> for Session {
     type Result = ();
     fn handle(&mut self, Join { guild_id }: Join, ctx: &mut Context<Self>) {
-        self.subscribe(guild_id, ctx);
+        if !self.tree.shared {
+            return self.subscribe(guild_id, None, ctx);
+        }
+        // The joiner's GUILD_CREATE is the next thing the registry sends this session: it
+        // waits (the mailbox with it) until this node hears the guild, as READY does.
+        let (heard, hearing) = oneshot::channel();
+        self.subscribe(guild_id, Some(heard), ctx);
+        ctx.wait(
+            actix::clock::timeout(HEARING, hearing)
+                .into_actor(self)
+                .map(|_, _, _| ()),
+        );
     }
 }
 
