@@ -15,6 +15,7 @@ mod bots;
 mod cdn;
 mod client_libraries;
 mod cluster;
+mod cluster_presence;
 mod commands;
 mod discord_py;
 mod discovery;

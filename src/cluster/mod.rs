@@ -10,6 +10,7 @@
 mod envelope;
 mod inbox;
 pub mod keys;
+mod presence;
 mod publisher;
 mod subscriber;
 
@@ -21,11 +22,13 @@ use std::sync::{Arc, Weak};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion};
 use spacebar_actors::interest::{Interest, Topic};
+use spacebar_actors::presence::Board;
 use tokio::sync::mpsc;
 
 use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
+use presence::Presences;
 use publisher::Publisher;
 use subscriber::Listening;
 
@@ -46,6 +49,7 @@ pub struct Cluster {
     /// Until [`Cluster::listen`]: what the subscriber connection receives.
     inbox: std::sync::Mutex<Option<mpsc::Receiver<redis::PushInfo>>>,
     overflowed: Arc<AtomicBool>,
+    presences: Arc<Presences>,
 }
 
 impl Cluster {
@@ -67,8 +71,14 @@ impl Cluster {
             .set_automatic_resubscription();
         let subscriber = ConnectionManager::new_with_config(client, subscriber).await?;
         let node_id: Arc<str> = node_id.into();
+        let publisher = Publisher::start(redis.clone(), node_id.clone());
         Ok(Self {
-            publisher: Publisher::start(redis.clone(), node_id.clone()),
+            presences: Arc::new(Presences::start(
+                redis.clone(),
+                node_id.clone(),
+                publisher.clone(),
+            )),
+            publisher,
             listening: Listening::start(subscriber),
             node_id,
             redis,
@@ -85,6 +95,11 @@ impl Cluster {
     /// Where guild actors and the session registry say what they need to hear.
     pub fn interest(&self) -> Arc<dyn Interest> {
         Arc::new(self.listening.clone())
+    }
+
+    /// Where the session registry shares this node's part of its users' presences.
+    pub fn board(&self) -> Arc<dyn Board> {
+        self.presences.clone()
     }
 
     /// Starts handing what arrives to this node's sessions (once the server's state exists).
