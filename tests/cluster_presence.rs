@@ -9,6 +9,7 @@ use crate::common::guild::shared_guild;
 use crate::common::http::{account, befriend};
 use crate::common::redis::Redis;
 use crate::common::TestServer;
+use crate::gateway_members::{next_update, watch};
 
 const JSON: &str = "v=9&encoding=json";
 
@@ -66,6 +67,20 @@ async fn friends_on_different_nodes_see_each_other_come_online_go_idle_and_offli
     let offline = presence(&mut a).await;
     assert_eq!(offline["user"]["id"], bob.id.as_str());
     assert_eq!(offline["status"], "offline");
+
+    // New friends, both online on different nodes: each hears the other at once.
+    let frank = account(&nodes[0], "frank").await;
+    let (mut f, _) = connect(&nodes[1], &frank.token).await;
+    befriend(&nodes[1], &frank, &alice).await;
+    let heard = presence(&mut f).await;
+    assert_eq!(heard["user"]["id"], alice.id.as_str());
+    assert_eq!(
+        (heard["status"].as_str(), &heard["activities"]),
+        (Some("idle"), &game)
+    );
+    let heard = presence(&mut a).await;
+    assert_eq!(heard["user"]["id"], frank.id.as_str());
+    assert_eq!(heard["status"], "online");
 }
 
 #[actix_web::test]
@@ -138,4 +153,39 @@ async fn ready_on_a_third_node_lists_a_friend_online_only_on_the_first() {
     assert_eq!(listed["user"]["id"], alice.id.as_str());
     assert_eq!(listed["status"], "dnd");
     assert_eq!(listed["activities"], game);
+}
+
+#[actix_web::test]
+async fn member_lists_show_members_online_on_other_nodes() {
+    let redis = Redis::start();
+    let nodes = TestServer::cluster(2, &redis).await;
+    let owner = account(&nodes[0], "owner").await;
+    let alice = account(&nodes[0], "alice").await;
+    let bob = account(&nodes[0], "bob").await;
+    let (guild_id, channel) = shared_guild(&nodes[0], &owner, &[&alice, &bob]).await;
+    let (mut a, _) = connect(&nodes[1], &alice.token).await;
+    let (mut o, _) = connect(&nodes[0], &owner.token).await;
+    o.send(status("idle", json!([]))).await;
+    while presence(&mut a).await["status"] != "idle" {}
+
+    // The list is built on Alice's node, where the owner has no session.
+    let mut sidebar = watch(&mut a, &guild_id, &channel).await;
+    assert_eq!(
+        sidebar.summary(),
+        [
+            "online:2",
+            "alice:online",
+            "owner:idle",
+            "offline:1",
+            "bob:offline"
+        ]
+    );
+
+    // Bob comes online on the other node, then leaves: the list follows.
+    let (b, _) = connect(&nodes[0], &bob.token).await;
+    assert_eq!(next_update(&mut a, &mut sidebar).await, (3, 3));
+    assert!(sidebar.summary().contains(&"bob:online".to_owned()));
+    leave(b).await;
+    assert_eq!(next_update(&mut a, &mut sidebar).await, (3, 2));
+    assert!(sidebar.summary().contains(&"bob:offline".to_owned()));
 }
