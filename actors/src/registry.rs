@@ -156,11 +156,14 @@ impl SessionRegistry {
             let Some(shown) = shown else {
                 return;
             };
-            if !shown.changed {
-                topics = vec![Topic::User(user_id)];
-            } else {
-                board.tell(user_id, &shown.presence, shown.version, topics.clone());
-            }
+            // Unchanged for others: only the user's own sessions here note it.
+            let topics = match shown.changed {
+                true => {
+                    board.tell(user_id, &shown.presence, shown.version, topics.clone());
+                    topics
+                }
+                false => vec![Topic::User(user_id)],
+            };
             for topic in topics {
                 registry.hear(user_id, &shown.presence, shown.version, topic);
             }
@@ -174,6 +177,9 @@ impl SessionRegistry {
         if self.heard.len() >= HEARD_MOST {
             let newest = self.heard.values().copied().max().unwrap_or(0);
             self.heard.retain(|_, heard| *heard + HEARD_FOR_MS > newest);
+            if self.heard.len() >= HEARD_MOST {
+                self.heard.clear();
+            }
         }
         let heard = self.heard.entry((user_id, topic)).or_default();
         if version < *heard {
@@ -206,7 +212,8 @@ impl SessionRegistry {
                 board.tell(user_id, &presence, version, vec![topic]);
                 self.hear(user_id, &presence, version, topic);
             }
-            // Not recorded yet: the new audience hears it once it is.
+            // Not recorded yet (they just came online, and the audience was not known when
+            // it was sent): the new audience hears them at their next change.
             (Some(_), None) => {}
             (None, _) => self.deliver(user_id, &presence, topic),
         }
