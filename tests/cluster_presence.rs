@@ -2,7 +2,7 @@
 //! and their friends and guildmates hear it whichever node they are on; READY on one node
 //! lists friends online only on another.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::common::gateway::Gateway;
 use crate::common::guild::shared_guild;
@@ -10,23 +10,7 @@ use crate::common::http::{account, befriend};
 use crate::common::redis::Redis;
 use crate::common::TestServer;
 use crate::gateway_members::{next_update, watch};
-
-const JSON: &str = "v=9&encoding=json";
-
-async fn connect(node: &TestServer, token: &str) -> (Gateway, Value) {
-    let mut gateway = Gateway::connect(node, JSON).await;
-    let ready = gateway.identify(token).await["d"].clone();
-    (gateway, ready)
-}
-
-fn status(status: &str, activities: Value) -> Value {
-    json!({ "op": 3, "d": { "since": 0, "activities": activities, "status": status, "afk": false } })
-}
-
-/// The next PRESENCE_UPDATE's `d`.
-async fn presence(gateway: &mut Gateway) -> Value {
-    gateway.dispatch("PRESENCE_UPDATE").await["d"].clone()
-}
+use crate::presence::{connect, presence, status};
 
 /// Closes with 1000: the session ends at once (no resume window).
 async fn leave(mut gateway: Gateway) {
