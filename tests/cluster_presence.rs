@@ -173,3 +173,41 @@ async fn member_lists_show_members_online_on_other_nodes() {
     assert_eq!(next_update(&mut a, &mut sidebar).await, (3, 2));
     assert!(sidebar.summary().contains(&"bob:offline".to_owned()));
 }
+
+#[actix_web::test]
+async fn two_nodes_changing_at_once_leave_the_latest_presence_shown() {
+    let redis = Redis::start();
+    let nodes = TestServer::cluster(3, &redis).await;
+    let carol = account(&nodes[0], "carol").await;
+    let peer = account(&nodes[0], "peer").await;
+    befriend(&nodes[0], &carol, &peer).await;
+    let (mut p, _) = connect(&nodes[2], &peer.token).await;
+    let (mut first, _) = connect(&nodes[0], &carol.token).await;
+    let (mut second, _) = connect(&nodes[1], &carol.token).await;
+
+    for round in 0..10 {
+        let game = json!([{ "name": format!("round {round}"), "type": 0 }]);
+        first.send(status("dnd", game.clone())).await;
+        second.send(status("online", game)).await;
+    }
+    let last = json!([{ "name": "last", "type": 0 }]);
+    first.send(status("invisible", json!([]))).await;
+    second.send(status("idle", last.clone())).await;
+
+    // Whatever order the changes crossed in, the last one heard is the last one made.
+    let mut shown = presence(&mut p).await;
+    let quiet = std::time::Duration::from_secs(1);
+    while let Ok(later) = tokio::time::timeout(quiet, presence(&mut p)).await {
+        shown = later;
+    }
+    assert_eq!(
+        (shown["status"].as_str(), &shown["activities"]),
+        (Some("idle"), &last)
+    );
+    let (_again, ready) = connect(&nodes[2], &peer.token).await;
+    let listed = &ready["presences"][0];
+    assert_eq!(
+        (listed["status"].as_str(), &listed["activities"]),
+        (Some("idle"), &last)
+    );
+}
