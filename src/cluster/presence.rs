@@ -310,3 +310,50 @@ impl Board for Presences {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use spacebar_actors::presence::{Platform, Status};
+
+    use super::*;
+
+    fn showing(status: Status) -> Aggregate {
+        Aggregate {
+            status,
+            activities: Vec::new(),
+            client_status: BTreeMap::from([(Platform::Web, status)]),
+        }
+    }
+
+    fn part(status: Status, lapses: u64, at: u64) -> String {
+        let presence = serde_json::to_string(&showing(status)).unwrap();
+        format!("{lapses} {at} {presence}")
+    }
+
+    #[test]
+    fn the_others_parts_decide_what_a_change_shows() {
+        let before = HashMap::from([
+            ("a".to_owned(), part(Status::Online, 2_000, 10)),
+            ("b".to_owned(), part(Status::Idle, 2_000, 5)),
+            ("dead".to_owned(), part(Status::Dnd, 999, 7)),
+            (VERSION.to_owned(), "10".to_owned()),
+        ]);
+        // Node a's last session ends: b's idle is left; the lapsed part counts for nothing.
+        let left = Presences::shown("a", None, (11, 1_000, before.clone()));
+        assert_eq!((left.presence.status, left.version), (Status::Idle, 11));
+        assert!(left.changed);
+        // A session on node c comes online: a's online showed already.
+        let online = Some(showing(Status::Online));
+        let joined = Presences::shown("c", online, (12, 1_000, before.clone()));
+        assert_eq!(joined.presence.status, Status::Online);
+        assert!(!joined.changed);
+        // Node b goes dnd: online still wins.
+        let dnd = Some(showing(Status::Dnd));
+        assert!(!Presences::shown("b", dnd, (13, 1_000, before.clone())).changed);
+        // Other nodes' parts only; one that does not read is no part.
+        assert_eq!(parts(&before, 1_000, "a").count(), 1);
+        assert!(parse("3000 x {}", 0).is_none());
+    }
+}
