@@ -10,6 +10,7 @@ use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::web::{Data, PayloadConfig};
 use actix_web::{App, HttpServer};
 use spacebar_actors::interest::{Alone, Interest};
+use spacebar_actors::presence::Board;
 use spacebar_actors::registry::ReconnectAll;
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::voice::{Media, MediaSettings, MediaStartError};
@@ -193,6 +194,9 @@ pub async fn build(
     let interest = cluster
         .as_ref()
         .map_or_else(|| Arc::new(Alone) as Arc<dyn Interest>, Cluster::interest);
+    let board = cluster
+        .as_ref()
+        .map_or_else(|| Arc::new(Alone) as Arc<dyn Board>, Cluster::board);
     let state = Data::new(AppState {
         live_config: RwLock::new(Arc::new(config)),
         banned_ips: RwLock::new(banned_ips),
@@ -203,6 +207,7 @@ pub async fn build(
         tree: Tree::start(
             Arc::new(DbGuildStore { pool: pool.clone() }),
             interest,
+            board,
             guild_threads(),
             media,
         ),

@@ -448,7 +448,7 @@ async fn malformed_requests_close_with_4002() {
 
 /// A client's copy of a member list: the rows, as GUILD_MEMBER_LIST_UPDATE ops leave them.
 #[derive(Default)]
-struct Sidebar {
+pub struct Sidebar {
     rows: Vec<Value>,
     ops: Vec<String>,
 }
@@ -476,7 +476,7 @@ impl Sidebar {
     }
 
     /// The rows as `group:count` and `username:status`.
-    fn summary(&self) -> Vec<String> {
+    pub fn summary(&self) -> Vec<String> {
         self.rows
             .iter()
             .map(|row| match (&row["group"], &row["member"]) {
@@ -494,7 +494,7 @@ impl Sidebar {
 }
 
 /// Watches rows 0-99 of the channel's member list; the SYNC that answers.
-async fn watch(gateway: &mut Gateway, guild_id: &str, channel_id: &str) -> Sidebar {
+pub async fn watch(gateway: &mut Gateway, guild_id: &str, channel_id: &str) -> Sidebar {
     let d = json!({ "guild_id": guild_id, "typing": true, "channels": { channel_id: [[0, 99]] } });
     gateway.send(json!({ "op": 14, "d": d })).await;
     let update = gateway.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
@@ -506,7 +506,7 @@ async fn watch(gateway: &mut Gateway, guild_id: &str, channel_id: &str) -> Sideb
 }
 
 /// Applies the next update; the counts it carries.
-async fn next_update(gateway: &mut Gateway, sidebar: &mut Sidebar) -> (u64, u64) {
+pub async fn next_update(gateway: &mut Gateway, sidebar: &mut Sidebar) -> (u64, u64) {
     let update = gateway.dispatch("GUILD_MEMBER_LIST_UPDATE").await;
     sidebar.apply(&update["d"]);
     let count = |key: &str| update["d"][key].as_u64().unwrap();

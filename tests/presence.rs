@@ -19,18 +19,18 @@ const GUILD_PRESENCES: u64 = 1 << 8;
 /// The application flag that allows GUILD_PRESENCES.
 const GATEWAY_PRESENCE: i64 = 1 << 12;
 
-async fn connect(server: &TestServer, token: &str) -> (Gateway, Value) {
+pub async fn connect(server: &TestServer, token: &str) -> (Gateway, Value) {
     let mut gateway = Gateway::connect(server, JSON).await;
     let ready = gateway.identify(token).await["d"].clone();
     (gateway, ready)
 }
 
-fn status(status: &str, activities: Value) -> Value {
+pub fn status(status: &str, activities: Value) -> Value {
     json!({ "op": 3, "d": { "since": 0, "activities": activities, "status": status, "afk": false } })
 }
 
 /// The next PRESENCE_UPDATE's `d`.
-async fn presence(gateway: &mut Gateway) -> Value {
+pub async fn presence(gateway: &mut Gateway) -> Value {
     gateway.dispatch("PRESENCE_UPDATE").await["d"].clone()
 }
 

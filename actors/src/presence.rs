@@ -9,9 +9,13 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+use crate::interest::{Alone, Topic};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Status {
     Offline,
     Invisible,
@@ -49,7 +53,7 @@ impl Status {
 }
 
 /// Where a session runs, for `client_status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Platform {
     Desktop,
     Mobile,
@@ -112,7 +116,7 @@ pub fn parse_update(d: &Value) -> Option<(Status, Vec<Value>)> {
 }
 
 /// What others see of a user across their sessions.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Aggregate {
     pub status: Status,
     pub activities: Vec<Value>,
@@ -130,21 +134,42 @@ impl Aggregate {
 
     /// Of sessions given with when each last changed (larger is more recent).
     pub fn of<'a>(sessions: impl IntoIterator<Item = (&'a Presence, u64)>) -> Self {
+        let each: Vec<(Self, u64)> = sessions
+            .into_iter()
+            .map(|(presence, changed)| (Self::one(presence), changed))
+            .collect();
+        Self::merge(each.iter().map(|(one, changed)| (one, *changed)))
+    }
+
+    /// What one session shows.
+    fn one(presence: &Presence) -> Self {
+        if !presence.status.shown() {
+            return Self::offline();
+        }
+        Self {
+            status: presence.status,
+            activities: presence.activities.clone(),
+            client_status: BTreeMap::from([(presence.platform, presence.status)]),
+        }
+    }
+
+    /// Of several aggregates (each node's, or each session's) given with when each last
+    /// changed: the most present status of each platform, the latest shown one's activities.
+    pub fn merge<'a>(parts: impl IntoIterator<Item = (&'a Self, u64)>) -> Self {
         let mut aggregate = Self::offline();
         let mut latest = None;
-        for (presence, changed) in sessions {
-            if !presence.status.shown() {
+        for (part, changed) in parts {
+            if part.is_offline() {
                 continue;
             }
-            aggregate.status = aggregate.status.max(presence.status);
-            let platform = aggregate
-                .client_status
-                .entry(presence.platform)
-                .or_insert(presence.status);
-            *platform = (*platform).max(presence.status);
+            aggregate.status = aggregate.status.max(part.status);
+            for (&platform, &status) in &part.client_status {
+                let shown = aggregate.client_status.entry(platform).or_insert(status);
+                *shown = (*shown).max(status);
+            }
             if latest.is_none_or(|latest| changed > latest) {
                 latest = Some(changed);
-                aggregate.activities = presence.activities.clone();
+                aggregate.activities = part.activities.clone();
             }
         }
         aggregate
@@ -171,6 +196,50 @@ impl Aggregate {
             d["guild_id"] = guild_id.to_string().into();
         }
         d
+    }
+}
+
+/// A user's presence over every node, numbered: a larger version is a later state.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub presence: Aggregate,
+    /// When it was recorded, in milliseconds (each change numbered above the one before).
+    pub version: u64,
+    /// Whether recording this node's part changed it (then the others are to hear it).
+    pub changed: bool,
+}
+
+/// Where a node shares its users' presences with the other nodes (the server's cluster module
+/// implements it); a single process shares nothing ([`Alone`]).
+pub trait Board: Send + Sync + 'static {
+    /// Whether other nodes exist.
+    fn shared(&self) -> bool;
+
+    /// Records what this node's sessions of `user_id` show (`None`: nothing, none of them being
+    /// here or shown); resolves to the user's presence over every node once recorded, `None`
+    /// if it could not be.
+    fn record(&self, user_id: i64, here: Option<Aggregate>) -> BoxFuture<'static, Option<Shown>>;
+
+    /// Tells the other nodes' sessions that hear `topics` the user's presence.
+    fn tell(&self, user_id: i64, presence: &Aggregate, version: u64, topics: Vec<Topic>);
+
+    /// What other nodes' sessions of `users` show, for those shown somewhere.
+    fn elsewhere(&self, users: Vec<i64>) -> BoxFuture<'static, Vec<(i64, Aggregate)>>;
+}
+
+impl Board for Alone {
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn record(&self, _: i64, _: Option<Aggregate>) -> BoxFuture<'static, Option<Shown>> {
+        Box::pin(std::future::ready(None))
+    }
+
+    fn tell(&self, _: i64, _: &Aggregate, _: u64, _: Vec<Topic>) {}
+
+    fn elsewhere(&self, _: Vec<i64>) -> BoxFuture<'static, Vec<(i64, Aggregate)>> {
+        Box::pin(std::future::ready(Vec::new()))
     }
 }
 
@@ -234,6 +303,17 @@ mod tests {
         assert_eq!(d["guild_id"], "9");
         assert_eq!(d["user"]["id"], "5");
         assert_eq!(d["client_status"]["mobile"], "idle");
+    }
+
+    #[test]
+    fn nodes_merge_as_sessions_do() {
+        let idle = Aggregate::of([(&presence(Status::Idle, Platform::Web, "a"), 1)]);
+        let online = Aggregate::of([(&presence(Status::Online, Platform::Web, "b"), 1)]);
+        let both = Aggregate::merge([(&idle, 7), (&online, 5), (&Aggregate::offline(), 9)]);
+        assert_eq!(both.status, Status::Online);
+        assert_eq!(both.activities, idle.activities, "the latest shown node's");
+        assert_eq!(both.client_status[&Platform::Web], Status::Online);
+        assert!(Aggregate::merge([(&Aggregate::offline(), 1)]).is_offline());
     }
 
     #[test]

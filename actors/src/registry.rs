@@ -7,6 +7,11 @@
 //! aggregate presence changes (op 3, their first session starting, their last one ending) it
 //! sends PRESENCE_UPDATE to each guild they are in, through the guild's actor (which hands it
 //! to the guild's members), and to their friends.
+//!
+//! In cluster mode a user's presence is that of all their sessions on every node: the registry
+//! records this node's part on a [`Board`], and when that changes what others see, the guilds'
+//! members and the friends on every node hear it, each change numbered so that a node hearing
+//! two of them out of order shows the later one.
 
 use crate::event_name::EventName;
 use std::collections::{HashMap, HashSet};
@@ -14,14 +19,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use actix::{
-    Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Supervised, WrapFuture,
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, MessageResult,
+    ResponseFuture, Supervised, WrapFuture,
 };
 use tokio::sync::oneshot;
 
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::{Audience, GuildRegistry, Publish, StateChange, SubscribeUser};
 use crate::interest::{Interest, Topic};
-use crate::presence::{Aggregate, Presence};
+use crate::presence::{Aggregate, Board, Presence};
 use crate::session::protocol::CloseCode;
 use crate::session::{End, Join, Lost, Reconnect, Session};
 use crate::supervisor::guard;
@@ -39,7 +45,17 @@ pub struct SessionRegistry {
     /// Where the node says whose user events it needs from other nodes: those of users with a
     /// session here.
     interest: Option<Arc<dyn Interest>>,
+    /// Where this node's part of its users' presences is shared with the other nodes.
+    board: Option<Arc<dyn Board>>,
+    /// In cluster mode, the version of each user's presence last heard by each audience here:
+    /// one arriving after a later one is dropped.
+    heard: HashMap<(i64, Topic), u64>,
 }
+
+/// How many versions [`SessionRegistry::heard`] keeps before forgetting those older than
+/// [`HEARD_FOR_MS`] (a change arrives from another node well within that).
+const HEARD_MOST: usize = 65_536;
+const HEARD_FOR_MS: u64 = 60_000;
 
 /// What the registry knows of one online user's presence.
 #[derive(Default)]
@@ -51,6 +67,8 @@ struct UserPresence {
     guilds: HashSet<i64>,
     /// Their friends (relationship type 1), as of their sessions' IDENTIFY.
     friends: HashSet<i64>,
+    /// In cluster mode, their presence over every node and its version, as last heard.
+    shown: Option<(Aggregate, u64)>,
 }
 
 impl UserPresence {
@@ -72,12 +90,32 @@ impl SessionRegistry {
         Self::default()
     }
 
-    /// A registry that sends presence updates to the guilds' actors through `guilds`.
-    pub fn with_guilds(guilds: Addr<GuildRegistry>, interest: Arc<dyn Interest>) -> Self {
+    /// A registry that sends presence updates to the guilds' actors through `guilds`, and
+    /// shares presences with other nodes through `board`.
+    pub fn with_guilds(
+        guilds: Addr<GuildRegistry>,
+        interest: Arc<dyn Interest>,
+        board: Arc<dyn Board>,
+    ) -> Self {
         Self {
             guilds: Some(guilds),
             interest: Some(interest),
+            board: Some(board),
             ..Self::default()
+        }
+    }
+
+    /// The board, when there are other nodes to share presences with.
+    fn sharing(&self) -> Option<Arc<dyn Board>> {
+        self.board.clone().filter(|board| board.shared())
+    }
+
+    /// What others see of an online user: over every node once known, else of their sessions
+    /// here.
+    fn shown(user: &UserPresence) -> Aggregate {
+        match &user.shown {
+            Some((presence, _)) => presence.clone(),
+            None => user.aggregate(),
         }
     }
 
@@ -87,13 +125,110 @@ impl SessionRegistry {
     }
 
     /// Tells the user's guilds and friends their presence, if it is not what it was.
-    fn presence_changed(&self, user_id: i64, before: &Aggregate) {
-        let (after, guilds, friends) = match self.presences.get(&user_id) {
-            Some(user) => (user.aggregate(), &user.guilds, &user.friends),
-            None => return,
+    fn presence_changed(&self, ctx: &mut Context<Self>, user_id: i64, before: &Aggregate) {
+        let Some(user) = self.presences.get(&user_id) else {
+            return;
         };
+        let after = user.aggregate();
         if after != *before {
-            self.announce(user_id, &after, guilds, friends);
+            self.changed_to(ctx, user_id, after, &user.guilds, &user.friends);
+        }
+    }
+
+    /// What the user's sessions here show changed to `here`: their guilds and friends hear
+    /// it, in cluster mode once recorded and if it changes what they show over every node.
+    fn changed_to(
+        &self,
+        ctx: &mut Context<Self>,
+        user_id: i64,
+        here: Aggregate,
+        guilds: &HashSet<i64>,
+        friends: &HashSet<i64>,
+    ) {
+        let Some(board) = self.sharing() else {
+            return self.announce(user_id, &here, guilds, friends);
+        };
+        let mut topics: Vec<Topic> = guilds.iter().map(|&id| Topic::Guild(id)).collect();
+        topics.extend(friends.iter().map(|&id| Topic::User(id)));
+        // The user's sessions on other nodes learn what they show.
+        topics.push(Topic::User(user_id));
+        let recording = board.record(user_id, (!here.is_offline()).then_some(here));
+        ctx.spawn(recording.into_actor(self).map(move |shown, registry, _| {
+            let Some(shown) = shown else {
+                return;
+            };
+            // Unchanged for others: only the user's own sessions here note it.
+            let topics = match shown.changed {
+                true => {
+                    board.tell(user_id, &shown.presence, shown.version, topics.clone());
+                    topics
+                }
+                false => vec![Topic::User(user_id)],
+            };
+            for topic in topics {
+                registry.hear(user_id, &shown.presence, shown.version, topic);
+            }
+        }));
+    }
+
+    /// Cluster mode: `user_id`'s presence over every node, numbered `version`, for `topic`'s
+    /// sessions here (their guild's members, a friend, their own sessions), unless those heard
+    /// a later one.
+    fn hear(&mut self, user_id: i64, presence: &Aggregate, version: u64, topic: Topic) {
+        if self.heard.len() >= HEARD_MOST {
+            let newest = self.heard.values().copied().max().unwrap_or(0);
+            self.heard.retain(|_, heard| *heard + HEARD_FOR_MS > newest);
+            if self.heard.len() >= HEARD_MOST {
+                self.heard.clear();
+            }
+        }
+        let heard = self.heard.entry((user_id, topic)).or_default();
+        if version < *heard {
+            return;
+        }
+        *heard = version;
+        if topic == Topic::User(user_id) {
+            if let Some(user) = self.presences.get_mut(&user_id) {
+                user.shown = Some((presence.clone(), version));
+            }
+            return;
+        }
+        self.deliver(user_id, presence, topic);
+    }
+
+    /// The user's presence to a new audience (a guild they joined, a new friend), if shown.
+    fn show_to(&mut self, user_id: i64, topic: Topic) {
+        let Some(user) = self.presences.get(&user_id) else {
+            return;
+        };
+        let presence = Self::shown(user);
+        if presence.is_offline() {
+            return;
+        }
+        match (
+            self.sharing(),
+            user.shown.as_ref().map(|(_, version)| *version),
+        ) {
+            (Some(board), Some(version)) => {
+                board.tell(user_id, &presence, version, vec![topic]);
+                self.hear(user_id, &presence, version, topic);
+            }
+            // Not recorded yet (they just came online, and the audience was not known when
+            // it was sent): the new audience hears them at their next change.
+            (Some(_), None) => {}
+            (None, _) => self.deliver(user_id, &presence, topic),
+        }
+    }
+
+    /// PRESENCE_UPDATE to `topic`'s sessions here: a guild's members, or a friend.
+    fn deliver(&self, user_id: i64, presence: &Aggregate, topic: Topic) {
+        match topic {
+            Topic::Guild(guild_id) => {
+                let shown =
+                    (!presence.is_offline()).then(|| Arc::new(presence.to_json(user_id, None)));
+                self.tell_guild(user_id, presence, guild_id, shown);
+            }
+            Topic::User(friend) => self.tell_friends([friend], &presence.to_json(user_id, None)),
         }
     }
 
@@ -104,32 +239,45 @@ impl SessionRegistry {
         guilds: &HashSet<i64>,
         friends: &HashSet<i64>,
     ) {
-        if let Some(registry) = &self.guilds {
-            // For the guilds' member lists.
-            let shown = (!presence.is_offline()).then(|| Arc::new(presence.to_json(user_id, None)));
-            for &guild_id in guilds {
-                let d = presence.to_json(user_id, Some(guild_id));
-                match Dispatch::json(EventName::PresenceUpdate, &d) {
-                    Ok(dispatch) => registry.do_send(Publish {
-                        guild_id,
-                        changes: vec![StateChange::Presence {
-                            user_id,
-                            presence: shown.clone(),
-                        }],
-                        dispatch: Some((
-                            Arc::new(dispatch.in_guild(guild_id)),
-                            Audience::PeersOf(user_id),
-                        )),
-                        deleted: false,
-                    }),
-                    Err(error) => tracing::error!(%error, "PRESENCE_UPDATE did not serialise"),
-                }
-            }
+        // For the guilds' member lists.
+        let shown = (!presence.is_offline()).then(|| Arc::new(presence.to_json(user_id, None)));
+        for &guild_id in guilds {
+            self.tell_guild(user_id, presence, guild_id, shown.clone());
         }
         if friends.is_empty() {
             return;
         }
         self.tell_friends(friends.iter().copied(), &presence.to_json(user_id, None));
+    }
+
+    /// PRESENCE_UPDATE to the guild's members, through its actor, which also puts `shown` (the
+    /// presence without `guild_id`, none when offline) in its member lists.
+    fn tell_guild(
+        &self,
+        user_id: i64,
+        presence: &Aggregate,
+        guild_id: i64,
+        shown: Option<Arc<serde_json::Value>>,
+    ) {
+        let Some(registry) = &self.guilds else {
+            return;
+        };
+        let d = presence.to_json(user_id, Some(guild_id));
+        match Dispatch::json(EventName::PresenceUpdate, &d) {
+            Ok(dispatch) => registry.do_send(Publish {
+                guild_id,
+                changes: vec![StateChange::Presence {
+                    user_id,
+                    presence: shown,
+                }],
+                dispatch: Some((
+                    Arc::new(dispatch.in_guild(guild_id)),
+                    Audience::PeersOf(user_id),
+                )),
+                deleted: false,
+            }),
+            Err(error) => tracing::error!(%error, "PRESENCE_UPDATE did not serialise"),
+        }
     }
 
     /// PRESENCE_UPDATE with `d` to every session of each of `friends`.
@@ -301,7 +449,7 @@ impl Handler<Register> for SessionRegistry {
             user.friends.extend(register.friends);
             user.sessions
                 .insert(register.session_id, (register.presence, at));
-            self.presence_changed(register.user_id, &before);
+            self.presence_changed(ctx, register.user_id, &before);
         });
     }
 }
@@ -309,7 +457,7 @@ impl Handler<Register> for SessionRegistry {
 impl Handler<Unregister> for SessionRegistry {
     type Result = ();
     fn handle(&mut self, gone: Unregister, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("session registry", ctx, |_| {
+        guard::<Self, _, _>("session registry", ctx, |ctx| {
             self.sessions.remove(&gone.session_id);
             if let Some(ids) = self.by_user.get_mut(&gone.user_id) {
                 ids.retain(|id| *id != gone.session_id);
@@ -329,16 +477,12 @@ impl Handler<Unregister> for SessionRegistry {
                 // Their last session ended: they go offline.
                 if let Some(user) = self.presences.remove(&gone.user_id) {
                     if !before.is_offline() {
-                        self.announce(
-                            gone.user_id,
-                            &Aggregate::offline(),
-                            &user.guilds,
-                            &user.friends,
-                        );
+                        let offline = Aggregate::offline();
+                        self.changed_to(ctx, gone.user_id, offline, &user.guilds, &user.friends);
                     }
                 }
             } else {
-                self.presence_changed(gone.user_id, &before);
+                self.presence_changed(ctx, gone.user_id, &before);
             }
         });
     }
@@ -362,7 +506,7 @@ impl Handler<UserChanged> for SessionRegistry {
             let presence = self
                 .presences
                 .get(&changed.user_id)
-                .map_or_else(Aggregate::offline, UserPresence::aggregate);
+                .map_or_else(Aggregate::offline, Self::shown);
             let mut d = presence.to_json(changed.user_id, None);
             d["user"] = changed.user;
             self.tell_friends(changed.friends, &d);
@@ -377,11 +521,7 @@ impl Handler<SubscribeUser> for SessionRegistry {
             if let Some(user) = self.presences.get_mut(&join.user_id) {
                 // The guild's members see the newcomer's presence from now on.
                 if user.guilds.insert(join.guild_id) {
-                    let presence = user.aggregate();
-                    if !presence.is_offline() {
-                        let guilds = HashSet::from([join.guild_id]);
-                        self.announce(join.user_id, &presence, &guilds, &HashSet::new());
-                    }
+                    self.show_to(join.user_id, Topic::Guild(join.guild_id));
                 }
             }
             // Each session subscribes itself, if the guild is of its shard.
@@ -397,7 +537,7 @@ impl Handler<SubscribeUser> for SessionRegistry {
 impl Handler<SetPresence> for SessionRegistry {
     type Result = ();
     fn handle(&mut self, set: SetPresence, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("session registry", ctx, |_| {
+        guard::<Self, _, _>("session registry", ctx, |ctx| {
             let at = self.tick();
             let Some(user) = self.presences.get_mut(&set.user_id) else {
                 return;
@@ -405,7 +545,7 @@ impl Handler<SetPresence> for SessionRegistry {
             let before = user.aggregate();
             if let Some(session) = user.sessions.get_mut(&set.session_id) {
                 *session = (set.presence, at);
-                self.presence_changed(set.user_id, &before);
+                self.presence_changed(ctx, set.user_id, &before);
             }
         });
     }
@@ -429,29 +569,14 @@ impl Handler<Friendship> for SessionRegistry {
                 return;
             }
             for (user_id, other) in [(a, b), (b, a)] {
-                let Some(user) = self.presences.get(&user_id) else {
-                    continue;
-                };
-                let presence = user.aggregate();
-                if presence.is_offline() {
-                    continue;
-                }
-                let d = presence.to_json(user_id, None);
-                match Dispatch::new(EventName::PresenceUpdate, &d) {
-                    Ok(dispatch) => {
-                        for (_, live) in self.of_user(other) {
-                            live.session.do_send(Deliver(dispatch.clone()));
-                        }
-                    }
-                    Err(error) => tracing::error!(%error, "PRESENCE_UPDATE did not serialise"),
-                }
+                self.show_to(user_id, Topic::User(other));
             }
         });
     }
 }
 
 impl Handler<GetPresences> for SessionRegistry {
-    type Result = MessageResult<GetPresences>;
+    type Result = ResponseFuture<Presences>;
     fn handle(&mut self, get: GetPresences, _: &mut Context<Self>) -> Self::Result {
         let mut presences = Presences::default();
         if let Some(user) = self.presences.get(&get.user_id) {
@@ -461,15 +586,46 @@ impl Handler<GetPresences> for SessionRegistry {
                 .map(|(id, (presence, _))| (id.clone(), presence.clone()))
                 .collect();
         }
+        let mut elsewhere = Vec::new();
         for other in get.of {
-            if let Some(user) = self.presences.get(&other) {
-                let aggregate = user.aggregate();
-                if !aggregate.is_offline() {
-                    presences.others.push((other, aggregate));
+            match self.presences.get(&other) {
+                Some(user) => {
+                    let aggregate = Self::shown(user);
+                    if !aggregate.is_offline() {
+                        presences.others.push((other, aggregate));
+                    }
                 }
+                None => elsewhere.push(other),
             }
         }
-        MessageResult(presences)
+        // In cluster mode those with no session here may have some on other nodes.
+        let board = self.sharing().filter(|_| !elsewhere.is_empty());
+        Box::pin(async move {
+            if let Some(board) = board {
+                presences.others.extend(board.elsewhere(elsewhere).await);
+            }
+            presences
+        })
+    }
+}
+
+/// Cluster mode: a user's presence over every node, numbered, as another node recorded it;
+/// `topic` names who here hears it (a guild's members, a friend, the user's own sessions).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PresenceHeard {
+    pub user_id: i64,
+    pub presence: Aggregate,
+    pub version: u64,
+    pub topic: Topic,
+}
+
+impl Handler<PresenceHeard> for SessionRegistry {
+    type Result = ();
+    fn handle(&mut self, heard: PresenceHeard, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("session registry", ctx, |_| {
+            self.hear(heard.user_id, &heard.presence, heard.version, heard.topic);
+        });
     }
 }
 

@@ -9,6 +9,7 @@ use actix::{Addr, Supervisor};
 use crate::call::Calls;
 use crate::guild::{GuildRegistry, GuildStore};
 use crate::interest::Interest;
+use crate::presence::Board;
 use crate::registry::SessionRegistry;
 use crate::voice::{Admissions, Media, Voice};
 
@@ -29,10 +30,11 @@ pub struct Tree {
 impl Tree {
     /// Starts the tree on the current actix system; guild actors get `guild_threads` arbiters,
     /// voice rooms use `media`; `interest` is where guilds and sessions say which events they
-    /// need from other nodes.
+    /// need from other nodes, `board` where presences are shared with them.
     pub fn start(
         store: Arc<dyn GuildStore>,
         interest: Arc<dyn Interest>,
+        board: Arc<dyn Board>,
         guild_threads: usize,
         media: Media,
     ) -> Self {
@@ -45,7 +47,7 @@ impl Tree {
         let shared = interest.shared();
         let registry_guilds = guilds.clone();
         let sessions = Supervisor::start(move |_| {
-            SessionRegistry::with_guilds(registry_guilds.clone(), interest.clone())
+            SessionRegistry::with_guilds(registry_guilds.clone(), interest.clone(), board.clone())
         });
         let (call_sessions, call_admissions) = (sessions.clone(), admissions.clone());
         Self {

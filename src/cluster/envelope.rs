@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+use spacebar_actors::presence::Aggregate;
 
 use crate::events::Event;
 
@@ -44,6 +45,14 @@ pub enum Body {
     },
     /// An address was banned from the instance, or unbanned.
     Banned { ip: IpAddr, banned: bool },
+    /// A user's presence over every node changed (or is shown to someone new), numbered
+    /// `version`: whoever hears the channel it came on (a guild's members, a friend, the
+    /// user's own sessions) hears it, unless they heard a later one.
+    Presence {
+        user_id: i64,
+        presence: Aggregate,
+        version: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::{PushInfo, PushKind, Value};
 use spacebar_actors::guild::Resync;
 use spacebar_actors::interest::Topic;
-use spacebar_actors::registry::{Friendship, LoginsEnded, UserLost};
+use spacebar_actors::registry::{Friendship, LoginsEnded, PresenceHeard, UserLost};
 use tokio::sync::mpsc;
 
 use super::envelope::{Body, Envelope};
@@ -76,7 +76,7 @@ impl Inbox {
         // Its own sessions had it from the node that published it.
         if *envelope.origin != *self.node_id {
             if let Some(state) = self.state.upgrade() {
-                apply(&state, envelope.body);
+                apply(&state, envelope.body, keys::topic(&channel));
             }
         }
     }
@@ -106,8 +106,8 @@ impl Inbox {
     }
 }
 
-/// Does here what the publishing node did at home.
-fn apply(state: &AppState, body: Body) {
+/// Does here what the publishing node did at home (`topic`: whose channel it came on).
+fn apply(state: &AppState, body: Body, topic: Option<Topic>) {
     match body {
         Body::Event(event) => events::deliver(&state.tree, &event),
         Body::LoginsEnded {
@@ -128,6 +128,20 @@ fn apply(state: &AppState, body: Body) {
             }
         }
         Body::Banned { ip, banned } => state.ban_here(ip, banned),
+        Body::Presence {
+            user_id,
+            presence,
+            version,
+        } => {
+            if let Some(topic) = topic {
+                state.tree.sessions.do_send(PresenceHeard {
+                    user_id,
+                    presence,
+                    version,
+                    topic,
+                });
+            }
+        }
         // Handled as a gap before it gets here.
         Body::Lost { .. } => {}
     }

@@ -25,6 +25,12 @@ pub fn topic(channel: &str) -> Option<Topic> {
     }
 }
 
+/// A user's presence: each node's part of it (what its sessions of theirs show, when that
+/// lapses) by node id, and `v`, the number of its last change (see `super::presence`).
+pub fn presence(user_id: i64) -> String {
+    format!("pres:{user_id}")
+}
+
 /// The counter that numbers a channel's messages (so a listener can tell it missed one).
 pub fn sequence(channel: &str) -> String {
     format!("seq:{channel}")

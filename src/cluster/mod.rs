@@ -12,6 +12,7 @@ mod envelope;
 mod inbox;
 pub mod keys;
 pub mod nodes;
+mod presence;
 mod publisher;
 mod subscriber;
 
@@ -24,12 +25,14 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion};
 use spacebar_actors::interest::{Interest, Topic};
+use spacebar_actors::presence::Board;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
 use nodes::{Heartbeat, NodeEntry};
+use presence::Presences;
 use publisher::Publisher;
 use subscriber::{Gap, Listening};
 
@@ -68,6 +71,7 @@ pub struct Cluster {
     /// Until [`Cluster::listen`]: the heartbeat, which then runs until the node leaves.
     heartbeat: std::sync::Mutex<Option<Heartbeat>>,
     leave: mpsc::Sender<oneshot::Sender<()>>,
+    presences: Arc<Presences>,
 }
 
 impl Cluster {
@@ -103,8 +107,14 @@ impl Cluster {
             beat,
             leaving,
         };
+        let publisher = Publisher::start(redis.clone(), node_id.clone());
         Ok(Self {
-            publisher: Publisher::start(redis.clone(), node_id.clone()),
+            presences: Arc::new(Presences::start(
+                redis.clone(),
+                node_id.clone(),
+                publisher.clone(),
+            )),
+            publisher,
             listening: Listening::start(subscriber, gaps),
             node_id,
             redis,
@@ -130,6 +140,11 @@ impl Cluster {
     /// The snowflake worker number this node holds (0 to `snowflake::NODES` - 1).
     pub fn worker(&self) -> u16 {
         self.worker
+    }
+
+    /// Where the session registry shares this node's part of its users' presences.
+    pub fn board(&self) -> Arc<dyn Board> {
+        self.presences.clone()
     }
 
     /// Starts handing what arrives to this node's sessions and beating in the node registry
