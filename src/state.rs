@@ -10,7 +10,7 @@ use spacebar_actors::guild::voice::{
     GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError,
 };
 use spacebar_actors::interest::Topic;
-use spacebar_actors::registry::{Friendship, LoginsEnded};
+use spacebar_actors::registry::{Friendship, LoginsEnded, UserChanged};
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::sync;
 use spacebar_actors::Tree;
@@ -142,6 +142,25 @@ impl AppState {
             };
             cluster.publish([Topic::User(user_id)], body);
         }
+    }
+
+    /// What others see of a user changed: their friends, on every node, hear PRESENCE_UPDATE
+    /// with `user`, the public user object.
+    pub fn user_changed(&self, user_id: i64, user: Value, friends: Vec<i64>) {
+        if let Some(cluster) = &self.cluster {
+            for &friend in &friends {
+                let body = Body::UserChanged {
+                    user_id,
+                    user: user.clone(),
+                };
+                cluster.publish([Topic::User(friend)], body);
+            }
+        }
+        self.tree.sessions.do_send(UserChanged {
+            user_id,
+            user,
+            friends,
+        });
     }
 
     /// Two users became friends, or stopped being friends: whether each hears the other's

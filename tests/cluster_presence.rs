@@ -211,3 +211,35 @@ async fn two_nodes_changing_at_once_leave_the_latest_presence_shown() {
         (Some("idle"), &last)
     );
 }
+
+#[actix_web::test]
+async fn a_renamed_user_is_shown_renamed_to_friends_on_other_nodes() {
+    let redis = Redis::start();
+    let nodes = TestServer::cluster(3, &redis).await;
+    let alice = account(&nodes[0], "alice").await;
+    let bob = account(&nodes[0], "bob").await;
+    befriend(&nodes[0], &alice, &bob).await;
+    let (_a, _) = connect(&nodes[0], &alice.token).await;
+    let (mut b, _) = connect(&nodes[1], &bob.token).await;
+
+    // Through the third node, where neither has a session.
+    let renamed = crate::common::http::patch(
+        &nodes[2],
+        "/api/v9/users/@me",
+        &alice.token,
+        json!({ "global_name": "Alice Renamed" }),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{:?}", renamed.body);
+    let heard = loop {
+        let heard = presence(&mut b).await;
+        if heard["user"]["global_name"] == "Alice Renamed" {
+            break heard;
+        }
+    };
+    assert_eq!(heard["user"]["id"], alice.id.as_str());
+    assert_eq!(
+        heard["status"], "online",
+        "the presence of her session on the first node"
+    );
+}

@@ -119,6 +119,13 @@ impl SessionRegistry {
         }
     }
 
+    /// PRESENCE_UPDATE with the changed user object, to their friends here.
+    fn tell_changed(&self, changed: UserChanged, presence: Aggregate) {
+        let mut d = presence.to_json(changed.user_id, None);
+        d["user"] = changed.user;
+        self.tell_friends(changed.friends, &d);
+    }
+
     fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
@@ -502,14 +509,20 @@ impl Handler<DispatchToUser> for SessionRegistry {
 impl Handler<UserChanged> for SessionRegistry {
     type Result = ();
     fn handle(&mut self, changed: UserChanged, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("session registry", ctx, |_| {
-            let presence = self
-                .presences
-                .get(&changed.user_id)
-                .map_or_else(Aggregate::offline, Self::shown);
-            let mut d = presence.to_json(changed.user_id, None);
-            d["user"] = changed.user;
-            self.tell_friends(changed.friends, &d);
+        guard::<Self, _, _>("session registry", ctx, |ctx| {
+            let here = self.presences.get(&changed.user_id).map(Self::shown);
+            match (here, self.sharing()) {
+                // Online only on other nodes: their presence is on the board.
+                (None, Some(board)) => {
+                    let asking = board.elsewhere(vec![changed.user_id]);
+                    let told = asking.into_actor(self).map(|found, registry, _| {
+                        let presence = found.into_iter().next().map(|(_, presence)| presence);
+                        registry.tell_changed(changed, presence.unwrap_or_else(Aggregate::offline));
+                    });
+                    ctx.spawn(told);
+                }
+                (here, _) => self.tell_changed(changed, here.unwrap_or_else(Aggregate::offline)),
+            }
         });
     }
 }

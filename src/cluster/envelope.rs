@@ -53,6 +53,12 @@ pub enum Body {
         presence: Aggregate,
         version: u64,
     },
+    /// What others see of a user changed (name, avatar …): the friend whose channel it came on
+    /// hears PRESENCE_UPDATE with the new user object.
+    UserChanged {
+        user_id: i64,
+        user: serde_json::Value,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::{PushInfo, PushKind, Value};
 use spacebar_actors::guild::Resync;
 use spacebar_actors::interest::Topic;
-use spacebar_actors::registry::{Friendship, LoginsEnded, PresenceHeard, UserLost};
+use spacebar_actors::registry::{Friendship, LoginsEnded, PresenceHeard, UserChanged, UserLost};
 use tokio::sync::mpsc;
 
 use super::envelope::{Body, Envelope};
@@ -139,6 +139,15 @@ fn apply(state: &AppState, body: Body, topic: Option<Topic>) {
                     presence,
                     version,
                     topic,
+                });
+            }
+        }
+        Body::UserChanged { user_id, user } => {
+            if let Some(Topic::User(friend)) = topic {
+                state.tree.sessions.do_send(UserChanged {
+                    user_id,
+                    user,
+                    friends: vec![friend],
                 });
             }
         }

@@ -10,7 +10,6 @@
 use actix_web::HttpResponse;
 use diesel_async::AsyncConnection;
 use serde::Deserialize;
-use spacebar_actors::registry::UserChanged;
 
 use super::{validate_username, Discriminators};
 use crate::credentials::password;
@@ -262,11 +261,7 @@ async fn tell_others(
         .filter(|r| r.kind == kind::FRIEND)
         .map(|r| r.other_id)
         .collect();
-    state.tree.sessions.do_send(UserChanged {
-        user_id: user.id,
-        user: public,
-        friends,
-    });
+    state.user_changed(user.id, public, friends);
     Ok(())
 }
 
