@@ -19,6 +19,10 @@
 //!
 //! Latencies run from just before a POST is sent to the moment the whole
 //! gateway message was read (and inflated) by the receiving session.
+//!
+//! With `--nodes` (a cluster), steps 2-4 run twice with the same users and
+//! guilds: every session on `--url`, then the sessions spread over the nodes;
+//! a comparison of the two follows. Without it, the run is the first one alone.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
