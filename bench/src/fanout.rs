@@ -506,7 +506,7 @@ impl Run<'_> {
             args.threads
         );
         let observer: Arc<dyn DispatchObserver> = deliveries.clone();
-        let pool = pool::start(
+        let pool = pool::start_ready(
             self.tokens.to_vec(),
             &PoolCfg {
                 urls: layout.urls.clone(),
@@ -520,19 +520,6 @@ impl Run<'_> {
                 resumable: false,
             },
         )?;
-        if !pool.wait_resolved() {
-            println!("warning: gave up waiting for READY on some sessions");
-        }
-        println!(
-            "{} sessions ready, {} failed after {:.2} s",
-            pool.ready(),
-            pool.failed(),
-            pool.start.elapsed().as_secs_f64()
-        );
-        if pool.ready() == 0 {
-            pool.stop()?;
-            return Err("no gateway session got READY".into());
-        }
         // Let the server finish what it does after READY (presence updates of
         // everyone coming online); meanwhile see how busy the machine is with
         // the sessions idle (other jobs show up here).

@@ -121,6 +121,26 @@ pub fn start(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
     })
 }
 
+/// [`start`], then waits until every session is READY or failed and prints
+/// how it went; an error (the sessions closed) if none got READY.
+pub fn start_ready(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
+    let pool = start(tokens, cfg)?;
+    if !pool.wait_resolved() {
+        println!("warning: gave up waiting for READY on some sessions");
+    }
+    println!(
+        "{} sessions ready, {} failed after {:.2} s",
+        pool.ready(),
+        pool.failed(),
+        pool.start.elapsed().as_secs_f64()
+    );
+    if pool.ready() == 0 {
+        pool.stop()?;
+        return Err("no gateway session got READY".into());
+    }
+    Ok(pool)
+}
+
 impl Pool {
     pub fn ready(&self) -> usize {
         self.shared.ready.load(Ordering::Relaxed)

@@ -271,7 +271,7 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
         noted: Mutex::new(Noted::default()),
     });
     let observer: Arc<dyn DispatchObserver> = watch.clone();
-    let pool = pool::start(
+    let pool = pool::start_ready(
         world.sessions.clone(),
         &PoolCfg {
             urls: vec![url],
@@ -285,19 +285,6 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
             resumable: true,
         },
     )?;
-    if !pool.wait_resolved() {
-        println!("warning: gave up waiting for READY on some sessions");
-    }
-    println!(
-        "{} sessions ready, {} failed after {:.2} s",
-        pool.ready(),
-        pool.failed(),
-        pool.start.elapsed().as_secs_f64()
-    );
-    if pool.ready() == 0 {
-        pool.stop()?;
-        return Err("no gateway session got READY".into());
-    }
     fanout::wait_until_quiet(&deliveries, Duration::from_secs(args.settle));
     args.quiet.wait();
     let idle_cpu = sys::CpuWindow::start(args.server_pid.as_slice());
