@@ -19,6 +19,10 @@
 //!
 //! Latencies run from just before a POST is sent to the moment the whole
 //! gateway message was read (and inflated) by the receiving session.
+//!
+//! With `--nodes` (a cluster), steps 2-4 run twice with the same users and
+//! guilds: every session on `--url`, then the sessions spread over the nodes;
+//! a comparison of the two follows. Without it, the run is the first one alone.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -79,9 +83,18 @@ pub struct FanoutArgs {
     /// IDENTIFY's intents (default GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT).
     #[arg(long, default_value_t = MESSAGE_INTENTS)]
     intents: u64,
-    /// PID of the server process, to report its CPU use while posting.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// Base URLs of the nodes of a cluster (comma-separated) to spread the
+    /// sessions over: session i connects to node i % N, at the gateway that
+    /// node advertises. Setup and posting stay on --url. The run then measures
+    /// the same load twice, first with every session on --url, then spread
+    /// over these nodes, and compares the two.
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<String>,
+    /// PIDs of the server's processes (comma-separated or repeated; e.g. every
+    /// node of a cluster), to report their CPU use while posting, summed, and
+    /// per delivery.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     #[command(flatten)]
     quiet: target::Quiet,
 }
@@ -316,12 +329,25 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
     println!("{}", target::machine_note(&base));
 
     // 1. Setup over REST.
-    let (gateway, tokens, guilds) = actix_rt::System::new().block_on(async {
+    let (gateway, node_gateways, tokens, guilds) = actix_rt::System::new().block_on(async {
         let client = rest::client(timeout);
         let gateway = match &args.target.gateway_url {
             Some(url) => url.clone(),
             None => rest::discover_gateway(&client, &api).await?,
         };
+        let mut node_gateways = Vec::with_capacity(args.nodes.len());
+        for node in &args.nodes {
+            let node = node.trim_end_matches('/');
+            let api = format!("{node}/api/v{}", args.target.api_version);
+            let discovered = rest::discover_gateway(&client, &api).await?;
+            node_gateways.push(rest::gateway_ws_url(
+                node,
+                None,
+                &discovered,
+                args.target.api_version,
+                args.compress.is_some(),
+            )?);
+        }
         println!(
             "registering {} users at {api} (run id {run_id}, {} requests at a time)",
             args.members, args.setup_concurrency
@@ -385,142 +411,281 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
                 keep
             });
         }
-        Ok((gateway, tokens, guilds))
+        Ok((gateway, node_gateways, tokens, guilds))
     })?;
 
-    // 2. One gateway session per member.
+    // 2.-4. The same load once per layout of the sessions: all on --url, then
+    // (with --nodes) spread over the nodes.
     let compress = args.compress.is_some();
-    let url = rest::gateway_ws_url(
-        &base,
-        args.target.gateway_url.as_deref(),
-        &gateway,
-        args.target.api_version,
-        compress,
-    )?;
-    let sessions = tokens.len();
-    let posters = args.posters.min(sessions);
-    let poster_tokens: Vec<String> = tokens[..posters].to_vec();
-    let epoch = Instant::now();
-    let nonce_base = new_nonce_base();
-    let deliveries = Arc::new(Deliveries::new(
-        epoch,
-        nonce_base,
-        total as u64,
-        total.saturating_mul(sessions),
-    ));
-    println!(
-        "opening {sessions} sessions to {url} at {}/s on {} threads",
-        args.connect_rate, args.threads
-    );
-    let observer: Arc<dyn DispatchObserver> = deliveries.clone();
-    let pool = pool::start(
-        tokens,
-        &PoolCfg {
-            url,
+    let mut layouts = vec![Layout {
+        label: format!("sessions on 1 node ({base})"),
+        urls: vec![rest::gateway_ws_url(
+            &base,
+            args.target.gateway_url.as_deref(),
+            &gateway,
+            args.target.api_version,
             compress,
-            timeout,
-            rate: args.connect_rate,
-            threads: args.threads,
-            intents: args.intents,
-            capabilities: 0,
-            observer: Some(observer),
-            resumable: false,
-        },
-    )?;
-    if !pool.wait_resolved() {
-        println!("warning: gave up waiting for READY on some sessions");
+        )?],
+    }];
+    if !node_gateways.is_empty() {
+        layouts.push(Layout {
+            label: format!("sessions over {} nodes", node_gateways.len()),
+            urls: node_gateways,
+        });
     }
-    println!(
-        "{} sessions ready, {} failed after {:.2} s",
-        pool.ready(),
-        pool.failed(),
-        pool.start.elapsed().as_secs_f64()
-    );
-    if pool.ready() == 0 {
-        pool.stop()?;
-        return Err("no gateway session got READY".into());
-    }
-    // Let the server finish whatever it does after READY; meanwhile see how
-    // busy the machine is with the sessions idle (other jobs show up here).
-    args.quiet.wait();
-    let idle_cpu = sys::CpuWindow::start(args.server_pid);
-    thread::sleep(Duration::from_secs(1));
-    println!(
-        "CPU with the sessions idle (1 s, 100% = one core): {}",
-        idle_cpu.describe()
-    );
-    let recipients = pool.open();
-
-    // 3. Post.
-    println!(
-        "posting {total} messages: {}/s for {} s from {posters} posters over {} channel(s), \
-         {recipients} recipients each",
-        args.rate,
-        args.duration,
-        guilds.len()
-    );
-    deliveries.posting.store(true, Ordering::Relaxed);
-    let post_started = Instant::now();
-    let cpu = sys::CpuWindow::start(args.server_pid);
-    let post_log = actix_rt::System::new().block_on(async {
-        let start = Instant::now() + Duration::from_millis(100);
-        let plan = PostPlan {
-            client: rest::client(timeout),
-            api: api.clone(),
-            tokens: &poster_tokens,
-            guilds: &guilds,
-            epoch,
-            start,
-            rate: args.rate,
-            total,
-            nonce_base,
-            deadline: start + Duration::from_secs_f64(args.duration) + timeout,
-            stop: None,
-            label: "fanout",
-        };
-        post_all(&plan, posters).await
-    });
-    let posted_ok = post_log.ok.iter().filter(|ok| **ok).count();
-
-    // 4. Drain, then close the sessions.
-    let expected = (posted_ok * recipients) as u64;
-    let drain_deadline = Instant::now() + Duration::from_secs(args.drain);
-    while deliveries.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline
-    {
-        thread::sleep(Duration::from_millis(20));
-    }
-    let cpu = cpu.describe();
-    let posting_secs = post_started.elapsed().as_secs_f64();
-    let open_at_end = pool.open();
-    let results = pool.stop()?;
-    let log = match deliveries.log.lock() {
-        Ok(mut log) => std::mem::take(&mut *log),
-        Err(_) => return Err("delivery log poisoned".into()),
-    };
-
-    print_sessions(sessions, &results, open_at_end, recipients);
-    for (during, label) in [(false, "before posting"), (true, "while posting")] {
-        println!(
-            "other dispatches after READY, {label} (all sessions): {}",
-            format_counts(&deliveries.others(during))
-        );
-    }
-    print_figures(Figures {
+    let run = Run {
         args: &args,
+        tokens: &tokens,
+        guilds: &guilds,
+        api: &api,
         total,
-        posters,
-        recipients,
-        post_log: &post_log,
-        log,
-        unreadable: deliveries.unreadable.load(Ordering::Relaxed),
-        without_nonce: deliveries.without_nonce.load(Ordering::Relaxed),
-    });
-    println!("CPU while posting and draining ({posting_secs:.1} s, 100% = one core): {cpu}");
+        timeout,
+    };
+    let mut outcomes = Vec::with_capacity(layouts.len());
+    for layout in &layouts {
+        outcomes.push(run.measure(layout)?);
+    }
+    if outcomes.len() > 1 {
+        print_comparison(&layouts, &outcomes);
+    }
     println!(
         "total run time: {:.1} s",
         run_started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Where the sessions connect: session i to `urls[i % urls.len()]`.
+struct Layout {
+    label: String,
+    urls: Vec<String>,
+}
+
+/// What every measurement of a run shares: the users, guilds and load.
+struct Run<'a> {
+    args: &'a FanoutArgs,
+    /// One session per token; the first `--posters` post.
+    tokens: &'a [String],
+    guilds: &'a [GuildInfo],
+    api: &'a str,
+    total: usize,
+    timeout: Duration,
+}
+
+/// The figures a layout is compared by.
+struct Outcome {
+    per_second: f64,
+    all_p50_ms: Option<f64>,
+    all_p99_ms: Option<f64>,
+    /// Server CPU (all `--server-pid`s) per delivery, in µs.
+    cpu_per_delivery_us: Option<f64>,
+}
+
+impl Run<'_> {
+    /// Opens one session per member as `layout` says, posts, drains, closes
+    /// the sessions and prints the figures.
+    fn measure(&self, layout: &Layout) -> Result<Outcome, BoxError> {
+        let args = self.args;
+        let total = self.total;
+        println!();
+        println!("== {} ==", layout.label);
+        let sessions = self.tokens.len();
+        let posters = args.posters.min(sessions);
+        let epoch = Instant::now();
+        let nonce_base = new_nonce_base();
+        let deliveries = Arc::new(Deliveries::new(
+            epoch,
+            nonce_base,
+            total as u64,
+            total.saturating_mul(sessions),
+        ));
+        println!(
+            "opening {sessions} sessions to {} at {}/s on {} threads",
+            layout.urls.join(", "),
+            args.connect_rate,
+            args.threads
+        );
+        let observer: Arc<dyn DispatchObserver> = deliveries.clone();
+        let pool = pool::start_ready(
+            self.tokens.to_vec(),
+            &PoolCfg {
+                urls: layout.urls.clone(),
+                compress: args.compress.is_some(),
+                timeout: self.timeout,
+                rate: args.connect_rate,
+                threads: args.threads,
+                intents: args.intents,
+                capabilities: 0,
+                observer: Some(observer),
+                resumable: false,
+            },
+        )?;
+        // Let the server finish what it does after READY (presence updates of
+        // everyone coming online); meanwhile see how busy the machine is with
+        // the sessions idle (other jobs show up here).
+        wait_until_quiet(&deliveries, self.timeout);
+        args.quiet.wait();
+        let idle_cpu = sys::CpuWindow::start(&args.server_pid);
+        thread::sleep(Duration::from_secs(1));
+        println!(
+            "CPU with the sessions idle (1 s, 100% = one core): {}",
+            idle_cpu.describe()
+        );
+        let recipients = pool.open();
+
+        // Post.
+        println!(
+            "posting {total} messages: {}/s for {} s from {posters} posters over {} channel(s), \
+             {recipients} recipients each",
+            args.rate,
+            args.duration,
+            self.guilds.len()
+        );
+        deliveries.posting.store(true, Ordering::Relaxed);
+        let post_started = Instant::now();
+        let cpu = sys::CpuWindow::start(&args.server_pid);
+        let post_log = actix_rt::System::new().block_on(async {
+            let start = Instant::now() + Duration::from_millis(100);
+            let plan = PostPlan {
+                client: rest::client(self.timeout),
+                api: self.api.to_string(),
+                tokens: &self.tokens[..posters],
+                guilds: self.guilds,
+                epoch,
+                start,
+                rate: args.rate,
+                total,
+                nonce_base,
+                deadline: start + Duration::from_secs_f64(args.duration) + self.timeout,
+                stop: None,
+                label: "fanout",
+            };
+            post_all(&plan, posters).await
+        });
+        let posted_ok = post_log.ok.iter().filter(|ok| **ok).count();
+
+        // Drain, then close the sessions.
+        let expected = (posted_ok * recipients) as u64;
+        let drain_deadline = Instant::now() + Duration::from_secs(args.drain);
+        while deliveries.received.load(Ordering::Relaxed) < expected
+            && Instant::now() < drain_deadline
+        {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let server_cpu = cpu.server_cpu();
+        let cpu = cpu.describe();
+        let posting_secs = post_started.elapsed().as_secs_f64();
+        let open_at_end = pool.open();
+        let results = pool.stop()?;
+        let log = match deliveries.log.lock() {
+            Ok(mut log) => std::mem::take(&mut *log),
+            Err(_) => return Err("delivery log poisoned".into()),
+        };
+
+        print_sessions(sessions, &results, open_at_end, recipients);
+        for (during, label) in [(false, "before posting"), (true, "while posting")] {
+            println!(
+                "other dispatches after READY, {label} (all sessions): {}",
+                format_counts(&deliveries.others(during))
+            );
+        }
+        let agg = print_figures(Figures {
+            args,
+            total,
+            posters,
+            recipients,
+            post_log: &post_log,
+            log,
+            unreadable: deliveries.unreadable.load(Ordering::Relaxed),
+            without_nonce: deliveries.without_nonce.load(Ordering::Relaxed),
+        });
+        println!("CPU while posting and draining ({posting_secs:.1} s, 100% = one core): {cpu}");
+        let cpu_per_delivery_us = server_cpu
+            .filter(|_| agg.deliveries > 0)
+            .map(|d| d.as_secs_f64() * 1e6 / agg.deliveries as f64);
+        if let (Some(d), Some(per)) = (server_cpu, cpu_per_delivery_us) {
+            println!(
+                "server CPU per delivery: {per:.1} µs ({:.2} s CPU of {} process(es) over {} \
+                 deliveries)",
+                d.as_secs_f64(),
+                args.server_pid.len(),
+                agg.deliveries
+            );
+        }
+        Ok(Outcome {
+            per_second: agg.per_second(),
+            all_p50_ms: nearest_rank(&agg.last_ms, 50.0),
+            all_p99_ms: nearest_rank(&agg.last_ms, 99.0),
+            cpu_per_delivery_us,
+        })
+    }
+}
+
+/// The layouts side by side: what spreading the sessions over nodes adds.
+fn print_comparison(layouts: &[Layout], outcomes: &[Outcome]) {
+    println!();
+    println!("comparison (same users, guilds and load):");
+    for (layout, o) in layouts.iter().zip(outcomes) {
+        println!(
+            "  {}: {:.0} deliveries/s; POST -> all recipients p50 {}, p99 {}; server CPU per \
+             delivery {}",
+            layout.label,
+            o.per_second,
+            ms(o.all_p50_ms),
+            ms(o.all_p99_ms),
+            o.cpu_per_delivery_us.map_or_else(
+                || "n/a (pass --server-pid)".to_string(),
+                |v| format!("{v:.1} µs")
+            )
+        );
+    }
+    let (Some(one), Some(spread)) = (outcomes.first(), outcomes.last()) else {
+        return;
+    };
+    let p99_added = one
+        .all_p99_ms
+        .zip(spread.all_p99_ms)
+        .map_or_else(|| "n/a".to_string(), |(a, b)| format!("{:+.1} ms", b - a));
+    let cpu_added = one
+        .cpu_per_delivery_us
+        .zip(spread.cpu_per_delivery_us)
+        .filter(|(a, _)| *a > 0.0)
+        .map_or_else(
+            || "n/a".to_string(),
+            |(a, b)| format!("{:+.0}%", 100.0 * (b - a) / a),
+        );
+    println!(
+        "  spread over nodes vs one node: server CPU per delivery {cpu_added}, POST -> all \
+         recipients p99 {p99_added}"
+    );
+}
+
+/// Waits until no dispatch has arrived for 1 s (READY_SUPPLEMENTAL, the
+/// presence updates of everyone coming online...), at most `max`.
+pub(crate) fn wait_until_quiet(deliveries: &Deliveries, max: Duration) {
+    let started = Instant::now();
+    let mut last = deliveries.dispatches.load(Ordering::Relaxed);
+    loop {
+        thread::sleep(Duration::from_secs(1));
+        let now = deliveries.dispatches.load(Ordering::Relaxed);
+        if now == last {
+            println!(
+                "server quiet after {:.1} s ({now} dispatches after READY so far)",
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        if started.elapsed() >= max {
+            println!(
+                "warning: dispatches still flowing after {} s ({} in the last second), \
+                 starting anyway",
+                max.as_secs(),
+                now - last
+            );
+            return;
+        }
+        last = now;
+    }
 }
 
 /// Runs `posters` posters until every message is posted (or the deadline, or
@@ -696,6 +861,18 @@ struct Aggregate {
     last_arrival_us: u32,
 }
 
+impl Aggregate {
+    /// Deliveries per second, from the first POST to the last arrival.
+    fn per_second(&self) -> f64 {
+        let span = f64::from(self.last_arrival_us.saturating_sub(self.first_sent_us)) / 1e6;
+        if span > 0.0 {
+            self.deliveries as f64 / span
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Resolves deliveries to message numbers (by nonce, else by the message ids
 /// the POSTs returned): `((message << 32) | session, arrival µs)` for the
 /// messages posted OK, and how many matched none of them.
@@ -817,25 +994,21 @@ pub(crate) fn print_posting(pl: &PostLog, total: usize, rate: f64, posters: usiz
     }
 }
 
-fn print_figures(f: Figures<'_>) {
+/// Prints the posting and delivery figures; returns them.
+fn print_figures(f: Figures<'_>) -> Aggregate {
     let pl = f.post_log;
     print_posting(pl, f.total, f.args.rate, f.posters);
     let posted_ok = pl.ok.iter().filter(|ok| **ok).count();
 
     let agg = aggregate(f.log, pl, f.recipients);
     let expected = (posted_ok * f.recipients) as u64;
-    let span = f64::from(agg.last_arrival_us.saturating_sub(agg.first_sent_us)) / 1e6;
     println!(
         "deliveries: {expected} expected ({posted_ok} messages x {} recipients), {} received \
          ({:.2}%), {:.0}/s; {} duplicates, {} unmatched, {} unreadable",
         f.recipients,
         agg.deliveries,
         100.0 * agg.deliveries as f64 / (expected.max(1) as f64),
-        if span > 0.0 {
-            agg.deliveries as f64 / span
-        } else {
-            0.0
-        },
+        agg.per_second(),
         agg.duplicates,
         agg.unmatched,
         f.unreadable
@@ -864,6 +1037,7 @@ fn print_figures(f: Figures<'_>) {
         pct(&agg.per_delivery_ms, 50.0),
         pct(&agg.per_delivery_ms, 99.0)
     );
+    agg
 }
 
 #[cfg(test)]

@@ -155,7 +155,7 @@ pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
     let pool = pool::start(
         registered.tokens,
         &PoolCfg {
-            url,
+            urls: vec![url],
             compress,
             timeout,
             rate: args.rate,

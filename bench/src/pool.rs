@@ -18,8 +18,9 @@ use crate::{rest, BoxError};
 
 /// How to run the sessions.
 pub struct PoolCfg {
-    /// Full gateway URL (with `?v=..&encoding=json[&compress=zlib-stream]`).
-    pub url: String,
+    /// Full gateway URLs (with `?v=..&encoding=json[&compress=zlib-stream]`):
+    /// session i connects to `urls[i % urls.len()]` (the nodes of a cluster).
+    pub urls: Vec<String>,
     pub compress: bool,
     /// Bound of every single wait of a session.
     pub timeout: Duration,
@@ -63,6 +64,9 @@ pub fn start(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
     if n == 0 {
         return Err("no sessions to open".into());
     }
+    if cfg.urls.is_empty() {
+        return Err("no gateway URL to open sessions to".into());
+    }
     if !(cfg.rate.is_finite() && cfg.rate > 0.0) {
         return Err("the session rate must be a positive number".into());
     }
@@ -78,7 +82,7 @@ pub fn start(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
     let mut workers = Vec::with_capacity(threads);
     for (k, share) in shares.into_iter().enumerate() {
         let w = Worker {
-            url: cfg.url.clone(),
+            urls: cfg.urls.clone(),
             compress: cfg.compress,
             timeout: cfg.timeout,
             rate: cfg.rate,
@@ -115,6 +119,26 @@ pub fn start(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
         drop_tx,
         workers,
     })
+}
+
+/// [`start`], then waits until every session is READY or failed and prints
+/// how it went; an error (the sessions closed) if none got READY.
+pub fn start_ready(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
+    let pool = start(tokens, cfg)?;
+    if !pool.wait_resolved() {
+        println!("warning: gave up waiting for READY on some sessions");
+    }
+    println!(
+        "{} sessions ready, {} failed after {:.2} s",
+        pool.ready(),
+        pool.failed(),
+        pool.start.elapsed().as_secs_f64()
+    );
+    if pool.ready() == 0 {
+        pool.stop()?;
+        return Err("no gateway session got READY".into());
+    }
+    Ok(pool)
 }
 
 impl Pool {
@@ -189,7 +213,7 @@ impl Pool {
 
 /// What a worker thread needs besides its share of tokens.
 struct Worker {
-    url: String,
+    urls: Vec<String>,
     compress: bool,
     timeout: Duration,
     rate: f64,
@@ -209,7 +233,7 @@ impl Worker {
         let total = share.len();
         actix_rt::System::new().block_on(async move {
             let client = rest::client(self.timeout);
-            let url: Rc<str> = self.url.into();
+            let urls: Vec<Rc<str>> = self.urls.into_iter().map(Rc::from).collect();
             let mut stop = self.stop.clone();
             let mut handles = Vec::with_capacity(total);
             for (i, token) in share {
@@ -224,7 +248,7 @@ impl Worker {
                 handles.push(actix_rt::spawn(session::run(SessionCtx {
                     index: i,
                     client: client.clone(),
-                    url: url.clone(),
+                    url: urls[i % urls.len()].clone(),
                     token,
                     compress: self.compress,
                     timeout: self.timeout,

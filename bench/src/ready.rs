@@ -110,7 +110,7 @@ pub fn run(args: ReadyArgs) -> Result<(), BoxError> {
             args.samples
         );
         args.quiet.wait();
-        let cpu = sys::CpuWindow::start(args.server_pid);
+        let cpu = sys::CpuWindow::start(args.server_pid.as_slice());
         let (_stop_tx, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared::default());
         let url: Rc<str> = url.into();

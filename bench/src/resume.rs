@@ -271,10 +271,10 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
         noted: Mutex::new(Noted::default()),
     });
     let observer: Arc<dyn DispatchObserver> = watch.clone();
-    let pool = pool::start(
+    let pool = pool::start_ready(
         world.sessions.clone(),
         &PoolCfg {
-            url,
+            urls: vec![url],
             compress,
             timeout,
             rate: args.connect_rate,
@@ -285,22 +285,9 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
             resumable: true,
         },
     )?;
-    if !pool.wait_resolved() {
-        println!("warning: gave up waiting for READY on some sessions");
-    }
-    println!(
-        "{} sessions ready, {} failed after {:.2} s",
-        pool.ready(),
-        pool.failed(),
-        pool.start.elapsed().as_secs_f64()
-    );
-    if pool.ready() == 0 {
-        pool.stop()?;
-        return Err("no gateway session got READY".into());
-    }
-    wait_until_quiet(&deliveries, Duration::from_secs(args.settle));
+    fanout::wait_until_quiet(&deliveries, Duration::from_secs(args.settle));
     args.quiet.wait();
-    let idle_cpu = sys::CpuWindow::start(args.server_pid);
+    let idle_cpu = sys::CpuWindow::start(args.server_pid.as_slice());
     thread::sleep(Duration::from_secs(1));
     println!(
         "CPU with the sessions idle (1 s, 100% = one core): {}",
@@ -318,7 +305,7 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
     deliveries.posting.store(true, Ordering::Relaxed);
     let stop_posting = AtomicBool::new(false);
     let post_start = Instant::now() + Duration::from_millis(100);
-    let posting_cpu = sys::CpuWindow::start(args.server_pid);
+    let posting_cpu = sys::CpuWindow::start(args.server_pid.as_slice());
     let (post_log, storm) = thread::scope(|scope| {
         let posting = scope.spawn(|| {
             actix_rt::System::new().block_on(async {
@@ -526,34 +513,6 @@ async fn build_world(args: &ResumeArgs, api: &str, run_id: &str) -> Result<World
     })
 }
 
-/// Waits until no dispatch has arrived for 1 s (READY_SUPPLEMENTAL, the
-/// presence updates of everyone coming online...), at most `max`.
-fn wait_until_quiet(deliveries: &Deliveries, max: Duration) {
-    let started = Instant::now();
-    let mut last = deliveries.dispatches.load(Ordering::Relaxed);
-    loop {
-        thread::sleep(Duration::from_secs(1));
-        let now = deliveries.dispatches.load(Ordering::Relaxed);
-        if now == last {
-            println!(
-                "server quiet after {:.1} s ({now} dispatches after READY so far)",
-                started.elapsed().as_secs_f64()
-            );
-            return;
-        }
-        if started.elapsed() >= max {
-            println!(
-                "warning: dispatches still flowing after {} s ({} in the last second), \
-                 starting anyway",
-                max.as_secs(),
-                now - last
-            );
-            return;
-        }
-        last = now;
-    }
-}
-
 /// Sends the drop signal and waits until every open session has resumed or
 /// failed (bounded), printing progress.
 fn storm(
@@ -564,7 +523,7 @@ fn storm(
 ) -> Storm {
     let open = pool.open();
     let dropped_before = pool.dropped();
-    let cpu = sys::CpuWindow::start(server_pid);
+    let cpu = sys::CpuWindow::start(server_pid.as_slice());
     let at = Instant::now();
     let _ = watch.storm_at.set(at);
     pool.drop_all();

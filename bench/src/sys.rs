@@ -120,24 +120,41 @@ fn parse_machine_ticks(line: &str) -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-/// CPU use over a stretch of time: this tool, the server, the whole machine.
+/// CPU use over a stretch of time: this tool, the server (all its processes,
+/// e.g. the nodes of a cluster, summed), the whole machine.
 pub struct CpuWindow {
     at: std::time::Instant,
     tool: Option<std::time::Duration>,
     server: Option<std::time::Duration>,
     machine: Option<(u64, u64)>,
-    server_pid: Option<u32>,
+    server_pids: Vec<u32>,
+}
+
+/// CPU time used so far by all of `pids`, summed (`None` if one cannot be read).
+fn cpu_time_sum(pids: &[u32]) -> Option<std::time::Duration> {
+    pids.iter().map(|&p| cpu_time(Some(p)).ok()).sum()
 }
 
 impl CpuWindow {
-    pub fn start(server_pid: Option<u32>) -> Self {
+    pub fn start(server_pids: &[u32]) -> Self {
         Self {
             at: std::time::Instant::now(),
             tool: cpu_time(None).ok(),
-            server: server_pid.and_then(|p| cpu_time(Some(p)).ok()),
+            server: cpu_time_sum(server_pids),
             machine: machine_ticks().ok(),
-            server_pid,
+            server_pids: server_pids.to_vec(),
         }
+    }
+
+    /// CPU time the server's processes used since `start`, summed; `None`
+    /// without server PIDs or if one could not be read.
+    pub fn server_cpu(&self) -> Option<std::time::Duration> {
+        if self.server_pids.is_empty() {
+            return None;
+        }
+        self.server
+            .zip(cpu_time_sum(&self.server_pids))
+            .map(|(a, b)| b.saturating_sub(a))
     }
 
     /// "this tool 30%, server 45%, whole machine 160% of 200% (others 85%)",
@@ -149,10 +166,7 @@ impl CpuWindow {
             .tool
             .zip(cpu_time(None).ok())
             .map(|(a, b)| pct(b.saturating_sub(a)));
-        let server = self
-            .server
-            .zip(self.server_pid.and_then(|p| cpu_time(Some(p)).ok()))
-            .map(|(a, b)| pct(b.saturating_sub(a)));
+        let server = self.server_cpu().map(pct);
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         let machine = self.machine.zip(machine_ticks().ok()).map(|(a, b)| {
             let busy = b.0.saturating_sub(a.0) as f64;
@@ -163,10 +177,10 @@ impl CpuWindow {
         let mut out = format!(
             "this tool {}, server {}, whole machine {} of {}%",
             show(tool),
-            if self.server_pid.is_some() {
-                show(server)
-            } else {
-                "n/a (pass --server-pid)".to_string()
+            match self.server_pids.len() {
+                0 => "n/a (pass --server-pid)".to_string(),
+                1 => show(server),
+                n => format!("{} ({n} processes)", show(server)),
             },
             show(machine),
             cpus * 100

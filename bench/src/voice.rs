@@ -237,7 +237,7 @@ async fn voice_phase(
 
     println!("measuring for {} s", args.duration);
     let server_before = args.server_pid.and_then(|p| sys::cpu_time(Some(p)).ok());
-    let window = sys::CpuWindow::start(args.server_pid);
+    let window = sys::CpuWindow::start(args.server_pid.as_slice());
     meter.open();
     let opened = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
