@@ -18,8 +18,10 @@ use spacebar_actors::Tree;
 use crate::cdn::Cdn;
 use crate::cluster::nodes::ThisNode;
 use crate::cluster::{Body, Cluster};
-use crate::config::{Config, ConfigError};
+use crate::config::{Applies, Config, ConfigError};
 use crate::credentials::TokenSigner;
+use crate::db::instance_bans::InstanceBan;
+use crate::db::instance_config::StoredKey;
 use crate::db::{self, Pool};
 use crate::error::Error;
 use crate::events::{self, Event};
@@ -97,6 +99,25 @@ impl AppState {
     /// Whether `ip` is banned from the instance.
     pub fn is_banned(&self, ip: IpAddr) -> bool {
         sync::read(&self.banned_ips).contains(&ip)
+    }
+
+    /// Reads again what operators keep in the database and every node applies: the
+    /// configuration changes that apply at once, and the instance's banned addresses (after
+    /// this node may have missed another's change of them).
+    pub async fn reload_shared(&self) -> Result<(), Error> {
+        let mut conn = self.pool.get().await?;
+        let stored = StoredKey::all(&mut conn).await?;
+        let banned = InstanceBan::banned_ips(&mut conn).await?;
+        drop(conn);
+        let live = stored
+            .into_iter()
+            .filter(|(key, _)| Config::applies(key) == Applies::Now)
+            .collect();
+        if let Err(error) = self.change_config_here(&live) {
+            tracing::error!(%error, "the stored configuration was refused");
+        }
+        *sync::write(&self.banned_ips) = banned;
+        Ok(())
     }
 
     /// Bans or unbans an address, on every node.

@@ -36,8 +36,9 @@ pub enum Body {
     Friendship { users: [i64; 2], friends: bool },
     /// The publisher could not publish some of this channel's messages (its queue was full, or
     /// Redis was away) since `at_ms` (Unix milliseconds): whoever listened before then may
-    /// have missed them.
-    Lost { at_ms: u64 },
+    /// have missed them. `everything`: too many channels to name, sent on the channel every
+    /// node hears: every session may have missed something.
+    Lost { at_ms: u64, everything: bool },
     /// An operator changed the configuration (`{"section.key": value}`, the keys that apply at
     /// once): every node puts them in effect.
     ConfigChanged {

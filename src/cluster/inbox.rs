@@ -37,7 +37,10 @@ impl Inbox {
                     Some(info) => self.received(info),
                     None => return,
                 },
-                Some((topic, lost_at)) = gaps.recv() => self.lost(topic, lost_at),
+                Some(gap) = gaps.recv() => match gap {
+                    Gap::Topic(topic, lost_at) => self.lost(topic, lost_at),
+                    Gap::Shared => self.reload_shared(),
+                },
             }
             if self.overflowed.swap(false, Ordering::AcqRel) {
                 tracing::error!("the cluster inbox overflowed: checking every channel");
@@ -70,8 +73,14 @@ impl Inbox {
             Some(true) => self.missed(&channel, SystemTime::now()),
             Some(false) => {}
         }
-        if let Body::Lost { at_ms } = envelope.body {
-            return self.missed(&channel, UNIX_EPOCH + Duration::from_millis(at_ms));
+        if let Body::Lost { at_ms, everything } = envelope.body {
+            let lost_at = UNIX_EPOCH + Duration::from_millis(at_ms);
+            if everything {
+                for topic in self.listening.topics() {
+                    self.lost(topic, lost_at);
+                }
+            }
+            return self.missed(&channel, lost_at);
         }
         // Its own sessions had it from the node that published it.
         if *envelope.origin != *self.node_id {
@@ -82,16 +91,24 @@ impl Inbox {
     }
 
     /// `channel` lost messages before `lost_at`: whoever depends on it starts over (on the
-    /// channel every node hears: everyone).
+    /// channel every node hears: the configuration and bans are read again).
     fn missed(&self, channel: &str, lost_at: SystemTime) {
         match keys::topic(channel) {
             Some(topic) => self.lost(topic, lost_at),
-            None => {
-                for topic in self.listening.topics() {
-                    self.lost(topic, lost_at);
-                }
-            }
+            None => self.reload_shared(),
         }
+    }
+
+    /// Reads the configuration and the instance bans again from the database.
+    fn reload_shared(&self) {
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(error) = state.reload_shared().await {
+                tracing::error!(%error, "the shared configuration did not reload");
+            }
+        });
     }
 
     fn lost(&self, topic: Topic, lost_at: SystemTime) {

@@ -47,6 +47,11 @@ pub enum ClusterError {
     NoWorkerNumber,
 }
 
+/// How long a Redis command may take before it counts as failed (the client's default, half a
+/// second, takes a busy machine's pause for an outage; a failed publish makes sessions start
+/// over).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What arrives for the inbox: messages, and the gaps recovery finds.
 type Received = (
     mpsc::Receiver<redis::PushInfo>,
@@ -86,7 +91,8 @@ impl Cluster {
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(resp3))?;
-        let mut redis = ConnectionManager::new(client.clone()).await?;
+        let commands = ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let mut redis = ConnectionManager::new_with_config(client.clone(), commands).await?;
         let beat = Duration::from_millis(config.heartbeat_ms);
         let worker = nodes::lease_worker(&mut redis, &node_id, beat)
             .await?
@@ -95,6 +101,7 @@ impl Cluster {
         let overflowed = Arc::new(AtomicBool::new(false));
         let (push, inbox) = Listening::inbox(overflowed.clone());
         let subscriber = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_push_sender(push)
             .set_automatic_resubscription();
         let subscriber = ConnectionManager::new_with_config(client, subscriber).await?;

@@ -30,6 +30,8 @@ redis.call('PUBLISH', ARGV[1], cmsgpack.pack(seq) .. ARGV[2])
 return seq
 ";
 
+/// How long a batch that has not gone out waits for Redis before it counts as lost.
+const HOLD: Duration = Duration::from_secs(30);
 /// Messages taken from the queue and sent as one pipeline.
 const BATCH: usize = 256;
 /// The most bytes waiting to be published; past it, messages are dropped (and their channels
@@ -58,6 +60,44 @@ struct Unsent {
 impl Unsent {
     fn add(&mut self, channels: impl IntoIterator<Item = String>) {
         self.add_since(channels, unix_ms());
+    }
+
+    /// Puts back what a failed batch was to tell.
+    fn merge(&mut self, other: Unsent) {
+        if other.channels.is_empty() && !other.everything {
+            return;
+        }
+        if other.everything {
+            self.everything = true;
+            self.channels.clear();
+        }
+        self.add_since(other.channels, other.since_ms.unwrap_or_else(unix_ms));
+    }
+
+    /// A [`Body::Lost`] for each channel that lost messages (one on the channel every node
+    /// hears when there were too many to name).
+    fn markers(&self, node_id: &str) -> Vec<(String, Vec<u8>)> {
+        let at_ms = self.since_ms.unwrap_or_else(unix_ms);
+        let marker = |everything| {
+            Envelope::new(node_id, Body::Lost { at_ms, everything })
+                .encode()
+                .inspect_err(|error| tracing::error!(%error, "a Lost envelope did not encode"))
+                .ok()
+        };
+        if self.everything {
+            let all = keys::EVERY_NODE.to_owned();
+            return marker(true)
+                .map(|payload| vec![(all, payload)])
+                .unwrap_or_default();
+        }
+        match marker(false) {
+            Some(payload) if !self.channels.is_empty() => self
+                .channels
+                .iter()
+                .map(|channel| (channel.clone(), payload.clone()))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     fn add_since(&mut self, channels: impl IntoIterator<Item = String>, at_ms: u64) {
@@ -140,16 +180,20 @@ impl Publisher {
                 .map(|o| o.payload.len() * o.channels.len())
                 .sum();
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            if !loaded {
+            // Until the script is loaded nothing of the batch has gone out: it can wait for
+            // Redis, in order, rather than be lost (for a while: then it counts as lost).
+            let waiting = tokio::time::Instant::now();
+            while !loaded && waiting.elapsed() < HOLD {
                 loaded = script.prepare_invoke().load_async(&mut redis).await.is_ok();
+                if !loaded {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
             }
             let mut pipe = redis::pipe();
-            let (lost, since_ms) = self.take_unsent();
+            let lost = self.take_unsent();
             if loaded {
-                if let Some(payload) = lost_payload(&self.node_id, &lost, since_ms) {
-                    for channel in &lost {
-                        publish(&mut pipe, script.get_hash(), channel, &payload);
-                    }
+                for (channel, payload) in lost.markers(&self.node_id) {
+                    publish(&mut pipe, script.get_hash(), &channel, &payload);
                 }
                 for outgoing in &batch {
                     for channel in &outgoing.channels {
@@ -159,12 +203,13 @@ impl Publisher {
             }
             let sent = loaded && pipe.exec_async(&mut redis).await.is_ok();
             if !sent {
-                // Not known to be published: a restarted Redis also forgot the script.
+                // Not known to be published (a timed-out batch may still run): not sent again,
+                // which could repeat it out of order. A restarted Redis forgot the script too.
                 loaded = false;
                 tracing::warn!("Redis did not take a batch: its listeners will be told");
                 {
                     let mut unsent = sync::lock(&self.unsent);
-                    unsent.add_since(lost, since_ms);
+                    unsent.merge(lost);
                     unsent.add(batch.iter().flat_map(|o| o.channels.clone()));
                 }
                 // Give Redis a moment rather than spinning on a dead connection.
@@ -175,15 +220,9 @@ impl Publisher {
     }
 
     /// The channels to tell they lost messages, taken from the list (a failed batch puts them
-    /// back): everything lost is told on the channel every node hears.
-    fn take_unsent(&self) -> (Vec<String>, u64) {
-        let unsent = std::mem::take(&mut *sync::lock(&self.unsent));
-        let since_ms = unsent.since_ms.unwrap_or_else(unix_ms);
-        if unsent.everything {
-            (vec![keys::EVERY_NODE.to_owned()], since_ms)
-        } else {
-            (unsent.channels.into_iter().collect(), since_ms)
-        }
+    /// back).
+    fn take_unsent(&self) -> Unsent {
+        std::mem::take(&mut *sync::lock(&self.unsent))
     }
 }
 
@@ -192,17 +231,6 @@ pub(super) fn unix_ms() -> u64 {
     now.map_or(0, |since| {
         u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
     })
-}
-
-/// The [`Body::Lost`] envelope, if there is anyone to tell.
-fn lost_payload(node_id: &str, channels: &[String], at_ms: u64) -> Option<Vec<u8>> {
-    if channels.is_empty() {
-        return None;
-    }
-    Envelope::new(node_id, Body::Lost { at_ms })
-        .encode()
-        .inspect_err(|error| tracing::error!(%error, "a Lost envelope did not encode"))
-        .ok()
 }
 
 fn publish(pipe: &mut redis::Pipeline, hash: &str, channel: &str, payload: &[u8]) {

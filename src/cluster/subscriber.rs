@@ -31,8 +31,13 @@ struct Heard {
     last: Option<u64>,
 }
 
-/// A gap: `topic`'s listeners may have missed events, some time before the moment given.
-pub(super) type Gap = (Topic, SystemTime);
+/// What recovery found missed.
+pub(super) enum Gap {
+    /// `topic`'s listeners may have missed events, some time before the moment given.
+    Topic(Topic, SystemTime),
+    /// Recovery is done: what every node applies (configuration, bans) may have been missed.
+    Shared,
+}
 
 /// The channels this node listens to, shared by the task that subscribes and the one that
 /// reads what arrives.
@@ -145,7 +150,7 @@ impl Listening {
                 }
                 // It was not heard for a while: its listeners may have missed anything.
                 if let Some(topic) = keys::topic(&channel) {
-                    let _ = gaps.send((topic, SystemTime::now()));
+                    let _ = gaps.send(Gap::Topic(topic, SystemTime::now()));
                 }
             }
             let seen: Vec<(String, Option<u64>)> = sync::lock(&channels.heard)
@@ -167,7 +172,7 @@ impl Listening {
                         continue;
                     }
                     if let Some(topic) = keys::topic(channel) {
-                        let _ = gaps.send((topic, SystemTime::now()));
+                        let _ = gaps.send(Gap::Topic(topic, SystemTime::now()));
                     }
                     // Told once: the next message is numbered from here (unless one came since).
                     if let Some(heard) = sync::lock(&channels.heard).get_mut(channel) {
@@ -177,6 +182,7 @@ impl Listening {
                     }
                 }
             }
+            let _ = gaps.send(Gap::Shared);
             channels.recovering.store(false, Ordering::Release);
         });
     }
