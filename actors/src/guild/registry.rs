@@ -42,6 +42,18 @@ impl GuildRegistry {
         }
     }
 
+    /// Hands `message` to the guild's actor if it runs (none runs for a guild nobody here
+    /// hears: there is nothing to tell).
+    fn to_running<M>(&self, guild_id: i64, message: M)
+    where
+        M: Message<Result = ()> + Send + 'static,
+        GuildActor: Handler<M>,
+    {
+        if let Some(guild) = self.guilds.get(&guild_id) {
+            guild.do_send(message);
+        }
+    }
+
     fn guild(&mut self, guild_id: i64) -> &Addr<GuildActor> {
         let store = &self.store;
         let interest = &self.interest;
@@ -99,9 +111,7 @@ impl Handler<Resync> for GuildRegistry {
     type Result = ();
     fn handle(&mut self, resync: Resync, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("guild registry", ctx, |_| {
-            if let Some(guild) = self.guilds.get(&resync.guild_id) {
-                guild.do_send(resync);
-            }
+            self.to_running(resync.guild_id, resync)
         });
     }
 }
@@ -112,9 +122,7 @@ impl Handler<WatchMemberList> for GuildRegistry {
         guard::<Self, _, _>("guild registry", ctx, |_| {
             // Only a guild a session already hears has an actor to ask; a client's made-up
             // guild id starts nothing.
-            if let Some(guild) = self.guilds.get(&watch.guild_id) {
-                guild.do_send(watch);
-            }
+            self.to_running(watch.guild_id, watch)
         });
     }
 }
