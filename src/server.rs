@@ -220,6 +220,11 @@ pub async fn build(
     let weak_state = Arc::downgrade(&state.clone().into_inner());
     if let Some(cluster) = &state.cluster {
         cluster.listen(weak_state.clone());
+        // Changes made by other nodes between reading them above and hearing the every-node
+        // channel (in `Cluster::connect`) are read again now.
+        if let Err(error) = state.reload_shared().await {
+            tracing::error!(%error, "the shared configuration did not reload");
+        }
     }
     let tree = state.tree.clone();
     let mut server = HttpServer::new(move || {

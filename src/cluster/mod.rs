@@ -115,6 +115,10 @@ impl Cluster {
             leaving,
         };
         let publisher = Publisher::start(redis.clone(), node_id.clone());
+        // A node that does not hear the every-node channel would miss configuration changes
+        // and bans made meanwhile: it is not part of the cluster before it does.
+        let listening = Listening::start(subscriber, gaps);
+        listening.hear_every_node().await;
         Ok(Self {
             presences: Arc::new(Presences::start(
                 redis.clone(),
@@ -122,7 +126,7 @@ impl Cluster {
                 publisher.clone(),
             )),
             publisher,
-            listening: Listening::start(subscriber, gaps),
+            listening,
             node_id,
             redis,
             inbox: std::sync::Mutex::new(Some((inbox, found))),

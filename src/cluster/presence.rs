@@ -31,6 +31,8 @@ const LAPSE_MS: u64 = 90_000;
 const RENEW_EVERY: Duration = Duration::from_secs(30);
 /// Users per write, renewal or lookup round trip.
 const BATCH: usize = 256;
+/// Presence writes waiting for Redis; past it a change is refused (as if Redis had refused it).
+const WRITES: usize = 65_536;
 /// The field that numbers the hash's changes.
 const VERSION: &str = "v";
 
@@ -75,7 +77,7 @@ pub(super) struct Presences {
     publisher: Publisher,
     /// Users this node has a part for: renewed until it records none.
     parts: Arc<Mutex<HashSet<i64>>>,
-    writes: mpsc::UnboundedSender<Write>,
+    writes: mpsc::Sender<Write>,
 }
 
 /// This node's part of a user's presence (empty: none), to write.
@@ -91,7 +93,7 @@ type Recorded = (u64, u64, HashMap<String, String>);
 impl Presences {
     /// Starts renewing this node's parts on the current runtime.
     pub(super) fn start(redis: ConnectionManager, node_id: Arc<str>, publisher: Publisher) -> Self {
-        let (writes, queue) = mpsc::unbounded_channel();
+        let (writes, queue) = mpsc::channel(WRITES);
         tokio::spawn(write(redis.clone(), node_id.clone(), queue));
         let parts = Arc::default();
         tokio::spawn(renew(
@@ -185,11 +187,7 @@ fn parse(part: &str, now: u64) -> Option<(Aggregate, u64)> {
 
 /// Writes parts in the order asked, a batch per round trip, until the node stops. A batch
 /// Redis did not take is not retried (its sessions start over when the bus recovers).
-async fn write(
-    mut redis: ConnectionManager,
-    node_id: Arc<str>,
-    mut queue: mpsc::UnboundedReceiver<Write>,
-) {
+async fn write(mut redis: ConnectionManager, node_id: Arc<str>, mut queue: mpsc::Receiver<Write>) {
     let script = redis::Script::new(RECORD);
     let mut loaded = false;
     let mut batch = Vec::with_capacity(BATCH);
@@ -278,11 +276,15 @@ impl Board for Presences {
             }
         };
         let (done, recorded) = oneshot::channel();
-        let _ = self.writes.send(Write {
+        // Full (Redis far behind): refused like a failed write, the change is not announced.
+        let queued = self.writes.try_send(Write {
             user_id,
             part,
             done,
         });
+        if queued.is_err() {
+            tracing::warn!("presence writes are behind: a change is not shared");
+        }
         let node_id = self.node_id.clone();
         Box::pin(async move {
             let recorded = recorded.await.ok()?;

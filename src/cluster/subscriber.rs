@@ -79,7 +79,7 @@ pub(super) struct Listening {
 
 impl Listening {
     /// Starts the task that subscribes and unsubscribes, in the order asked, on the current
-    /// runtime; listens to the channel every node hears. Gaps found go to `gaps`.
+    /// runtime. Gaps found go to `gaps`.
     pub(super) fn start(subscriber: ConnectionManager, gaps: mpsc::UnboundedSender<Gap>) -> Self {
         let (control, orders) = mpsc::unbounded_channel();
         let listening = Self {
@@ -89,11 +89,16 @@ impl Listening {
             gaps,
         };
         tokio::spawn(listening.clone().obey(orders));
-        let (done, _) = oneshot::channel();
-        let _ = listening
+        listening
+    }
+
+    /// Starts hearing the channel every node hears; resolves once it does.
+    pub(super) async fn hear_every_node(&self) {
+        let (done, subscribed) = oneshot::channel();
+        let _ = self
             .control
             .send(Control::Watch(keys::EVERY_NODE.to_owned(), done));
-        listening
+        let _ = subscribed.await;
     }
 
     async fn obey(self, mut orders: mpsc::UnboundedReceiver<Control>) {
