@@ -4,7 +4,8 @@
 //! mirroring the URL), `gateway` the WebSocket entry and what sessions need from the database,
 //! `voice` the voice gateway's WebSocket entry,
 //! `db` the storage, `wire` the JSON shapes clients see, `credentials` tokens and passwords,
-//! `events` what happened and who hears it, `cluster` how several nodes act as one.
+//! `events` what happened and who hears it, `cluster` how several nodes act as one, `rooms`
+//! the standalone audio/video rooms service.
 //! The actors (sessions, registries, the supervision tree) live in the `spacebar-actors` crate.
 
 pub mod audit;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod operators;
 pub use spacebar_actors::permissions;
 pub mod rights;
+pub mod rooms;
 pub mod server;
 pub mod snowflake;
 pub mod state;

@@ -28,6 +28,7 @@ use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rooms::RoomTokens;
 use crate::snowflake::Snowflakes;
 use crate::state::AppState;
 
@@ -203,6 +204,7 @@ pub async fn build(
         rate_limiter: RateLimiter::default(),
         pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
+        room_tokens: RoomTokens::new(secret),
         snowflakes,
         tree: Tree::start(
             Arc::new(DbGuildStore { pool: pool.clone() }),

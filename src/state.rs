@@ -27,6 +27,7 @@ use crate::error::Error;
 use crate::events::{self, Event};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rooms::RoomTokens;
 use crate::snowflake::Snowflakes;
 
 /// What every handler and every gateway session shares. Created once per server.
@@ -39,6 +40,8 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     pub pool: Pool,
     pub tokens: Arc<TokenSigner>,
+    /// Signs and checks room tokens (the rooms service).
+    pub room_tokens: RoomTokens,
     pub snowflakes: Snowflakes,
     pub tree: Tree,
     pub metrics: Metrics,

@@ -14,6 +14,7 @@ pub mod interest;
 pub mod permissions;
 pub mod presence;
 pub mod registry;
+pub mod rooms;
 pub mod session;
 pub mod supervisor;
 pub mod sync;

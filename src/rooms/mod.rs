@@ -1,0 +1,7 @@
+//! Rooms: the standalone audio/video rooms service — tokens for applications and guests, the
+//! rooms API and the `/rooms/ws` signalling socket — on the SFU that serves voice. The room
+//! actors live in `spacebar_actors::rooms`. Protocol: docs/rooms.md.
+
+pub mod token;
+
+pub use token::{RoomClaims, RoomTokens};
