@@ -50,6 +50,21 @@ pub fn node(node_id: &str) -> String {
     format!("node:{node_id}")
 }
 
+/// A node's own channel: requests and admissions meant for it alone.
+pub fn node_channel(node_id: &str) -> String {
+    format!("n:{node_id}")
+}
+
+/// The lease on a voice room (`RoomKey`'s text): held in the name of the node serving it.
+pub fn own_room(room: &str) -> String {
+    format!("own:v:{room}")
+}
+
+/// The counter whose every increment is a new epoch of lease `key`'s holders.
+pub fn epoch(key: &str) -> String {
+    format!("epoch:{key}")
+}
+
 /// The lease on snowflake worker number `n`: the id of the node holding it.
 pub fn worker(n: u64) -> String {
     format!("worker:{n}")

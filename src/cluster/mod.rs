@@ -11,7 +11,9 @@
 mod envelope;
 mod inbox;
 pub mod keys;
+pub mod lease;
 pub mod nodes;
+pub mod placement;
 mod presence;
 mod publisher;
 mod subscriber;
@@ -32,6 +34,7 @@ use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
 use nodes::{Heartbeat, NodeEntry};
+use placement::Placement;
 use presence::Presences;
 use publisher::Publisher;
 use subscriber::{Gap, Listening};
@@ -77,6 +80,8 @@ pub struct Cluster {
     heartbeat: std::sync::Mutex<Option<Heartbeat>>,
     leave: mpsc::Sender<oneshot::Sender<()>>,
     presences: Arc<Presences>,
+    /// Where voice rooms are served.
+    pub placement: Arc<Placement>,
 }
 
 impl Cluster {
@@ -118,8 +123,17 @@ impl Cluster {
         // A node that does not hear the every-node channel would miss configuration changes
         // and bans made meanwhile: it is not part of the cluster before it does.
         let listening = Listening::start(subscriber, gaps);
-        listening.hear_every_node().await;
+        listening.hear(keys::EVERY_NODE.to_owned()).await;
+        listening.hear(keys::node_channel(&node_id)).await;
+        let placement = Placement::new(
+            node_id.clone(),
+            redis.clone(),
+            publisher.clone(),
+            beat,
+            Duration::from_millis(config.lease_ms),
+        );
         Ok(Self {
+            placement: Arc::new(placement),
             presences: Arc::new(Presences::start(
                 redis.clone(),
                 node_id.clone(),
@@ -163,6 +177,10 @@ impl Cluster {
     pub fn listen(&self, state: Weak<AppState>) {
         if let Some(heartbeat) = spacebar_actors::sync::lock(&self.heartbeat).take() {
             tokio::spawn(heartbeat.run(state.clone()));
+            if let Some(state) = state.upgrade() {
+                state.tree.admissions.relay_through(self.placement.relay());
+            }
+            tokio::spawn(self.placement.clone().run(state.clone()));
         }
         let Some((inbox, gaps)) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;

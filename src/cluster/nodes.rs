@@ -19,6 +19,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisResult, Script, Value};
 use serde::Serialize;
 use spacebar_actors::registry::SessionCount;
+use spacebar_actors::voice::{self, ActiveRooms};
 use tokio::sync::{mpsc, oneshot};
 
 use super::keys;
@@ -43,8 +44,38 @@ pub struct NodeEntry {
     pub started_ms: u64,
     /// Its gateway sessions (at its last beat, in a cluster).
     pub sessions: u64,
+    /// Where its voice gateway and media are reached (VOICE_SERVER_UPDATE's `endpoint`:
+    /// `host[:port]/voice`, from `advertise_url`, else the HTTP address).
+    pub voice_endpoint: String,
+    /// Voice rooms it serves.
+    pub voice_rooms: u64,
+    /// What voice placement compares: its open peer connections (media is what costs).
+    pub load: u64,
     /// Stopping: telling its sessions to reconnect elsewhere.
     pub draining: bool,
+}
+
+/// What a node measures of itself at each beat.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Load {
+    pub sessions: usize,
+    pub voice_rooms: usize,
+    pub voice_peers: usize,
+}
+
+impl Load {
+    /// This node's gateway sessions and voice rooms now.
+    pub async fn of(tree: &spacebar_actors::Tree) -> Self {
+        Self {
+            sessions: tree.sessions.send(SessionCount).await.unwrap_or(0),
+            voice_rooms: tree.voice.rooms.send(ActiveRooms).await.unwrap_or(0),
+            voice_peers: tree.voice.live_transports(),
+        }
+    }
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// This node, as it describes itself to the registry (and, alone, to the admin API).
@@ -52,6 +83,7 @@ pub struct ThisNode {
     pub id: Arc<str>,
     http_address: SocketAddr,
     advertise_url: String,
+    voice_endpoint: String,
     started_ms: u64,
     draining: AtomicBool,
 }
@@ -62,6 +94,10 @@ impl ThisNode {
             id,
             http_address,
             advertise_url: advertise_url.to_owned(),
+            voice_endpoint: match advertise_url {
+                "" => voice::endpoint(&format!("ws://{http_address}")),
+                advertised => voice::endpoint(advertised),
+            },
             started_ms: unix_ms(),
             draining: AtomicBool::new(false),
         }
@@ -72,13 +108,21 @@ impl ThisNode {
         self.draining.store(true, Ordering::Release);
     }
 
-    pub fn entry(&self, sessions: usize) -> NodeEntry {
+    /// Where this node's voice gateway and media are reached.
+    pub fn voice_endpoint(&self) -> &str {
+        &self.voice_endpoint
+    }
+
+    pub fn entry(&self, load: Load) -> NodeEntry {
         NodeEntry {
             id: self.id.to_string(),
             http_address: self.http_address.to_string(),
             advertise_url: self.advertise_url.clone(),
             started_ms: self.started_ms,
-            sessions: u64::try_from(sessions).unwrap_or(u64::MAX),
+            sessions: count(load.sessions),
+            voice_endpoint: self.voice_endpoint.clone(),
+            voice_rooms: count(load.voice_rooms),
+            load: count(load.voice_peers),
             draining: self.draining.load(Ordering::Acquire),
         }
     }
@@ -173,8 +217,7 @@ impl Heartbeat {
             tokio::select! {
                 _ = ticks.tick() => {
                     let Some(state) = state.upgrade() else { return };
-                    let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
-                    let entry = state.node.entry(sessions);
+                    let entry = state.node.entry(Load::of(&state.tree).await);
                     drop(state);
                     // A beat that hangs (Redis stopped) must not delay the next one for long.
                     match tokio::time::timeout(self.beat, self.beat(&entry)).await {
@@ -208,6 +251,9 @@ impl Heartbeat {
             ("advertise_url", entry.advertise_url.clone()),
             ("started_ms", entry.started_ms.to_string()),
             ("sessions", entry.sessions.to_string()),
+            ("voice_endpoint", entry.voice_endpoint.clone()),
+            ("voice_rooms", entry.voice_rooms.to_string()),
+            ("load", entry.load.to_string()),
             ("draining", u8::from(entry.draining).to_string()),
         ];
         redis::pipe()
@@ -280,6 +326,9 @@ pub(super) async fn live(
             advertise_url: field("advertise_url"),
             started_ms: field("started_ms").parse().unwrap_or(0),
             sessions: field("sessions").parse().unwrap_or(0),
+            voice_endpoint: field("voice_endpoint"),
+            voice_rooms: field("voice_rooms").parse().unwrap_or(0),
+            load: field("load").parse().unwrap_or(0),
             draining: field("draining") == "1",
         });
     }

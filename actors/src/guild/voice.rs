@@ -452,6 +452,39 @@ impl VoiceStates {
         }
     }
 
+    /// The node serving `channel_id`'s room is gone (`None`: its participants hear a null
+    /// endpoint), or serves it at `endpoint` now (each gets a new token for it).
+    pub fn room_moved(&mut self, channel_id: i64, endpoint: Option<&str>) -> Vec<Notice> {
+        let inside: Vec<i64> = self
+            .states
+            .values()
+            .filter(|s| s.channel_id == channel_id)
+            .map(|s| s.user_id)
+            .collect();
+        let mut notices = Vec::with_capacity(inside.len());
+        for user_id in inside {
+            let Some(state) = self.states.get_mut(&user_id) else {
+                continue;
+            };
+            let Some(endpoint) = endpoint else {
+                notices.push(Notice::Session {
+                    session_id: state.session_id.clone(),
+                    event: EventName::VoiceServerUpdate,
+                    d: json!({
+                        "token": null,
+                        "guild_id": self.guild_id.to_string(),
+                        "endpoint": null,
+                    }),
+                });
+                continue;
+            };
+            endpoint.clone_into(&mut state.endpoint);
+            let state = state.clone();
+            notices.push(self.admit(&state));
+        }
+        notices
+    }
+
     /// Ends the user's voice state if `which` says so.
     fn leave(&mut self, user_id: i64, which: impl Fn(&VoiceState) -> bool) -> Vec<Notice> {
         match self.states.get(&user_id).filter(|s| which(s)) {
