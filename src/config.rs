@@ -56,6 +56,8 @@ pub struct ClusterConfig {
     pub node_id: String,
     pub advertise_url: String,
     pub heartbeat_ms: u64,
+    /// How long an ownership lease lasts unless renewed (renewed every third of it).
+    pub lease_ms: u64,
 }
 
 impl ClusterConfig {
@@ -418,6 +420,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "cluster.heartbeat_ms",
                 message: "must be above zero".into(),
+            });
+        }
+        if self.cluster.enabled() && self.cluster.lease_ms < 300 {
+            return Err(ConfigError::Invalid {
+                key: "cluster.lease_ms",
+                message: "must be at least 300 (it is renewed every third of it)".into(),
             });
         }
         if self.instance.worker_id > 31 {

@@ -11,6 +11,7 @@
 mod envelope;
 mod inbox;
 pub mod keys;
+pub mod lease;
 pub mod nodes;
 mod presence;
 mod publisher;
