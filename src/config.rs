@@ -56,8 +56,7 @@ pub struct ClusterConfig {
     pub node_id: String,
     pub advertise_url: String,
     pub heartbeat_ms: u64,
-    /// How long an ownership lease (a guild's, a voice room's) lasts unless renewed; renewed
-    /// every third of it.
+    /// How long an ownership lease lasts unless renewed (renewed every third of it).
     pub lease_ms: u64,
 }
 
@@ -426,7 +425,7 @@ impl Config {
         if self.cluster.enabled() && self.cluster.lease_ms < 300 {
             return Err(ConfigError::Invalid {
                 key: "cluster.lease_ms",
-                message: "must be at least 300".into(),
+                message: "must be at least 300 (it is renewed every third of it)".into(),
             });
         }
         if self.instance.worker_id > 31 {

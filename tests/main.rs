@@ -18,6 +18,7 @@ mod cluster;
 mod cluster_bots;
 mod cluster_chat;
 mod cluster_nodes;
+mod cluster_ownership;
 mod cluster_presence;
 mod cluster_rate_limits;
 mod commands;

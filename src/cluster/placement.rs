@@ -154,7 +154,7 @@ impl Placement {
     /// Another node placed `room` here at `epoch`.
     pub(super) fn hosted_at(&self, room: RoomKey, epoch: u64) {
         let key = keys::own_room(&room.to_string());
-        let lease = Lease::adopt(key, self.node_id.to_string(), epoch);
+        let lease = Lease::adopt(key, &self.node_id, epoch);
         self.adopt(room, lease);
     }
 
