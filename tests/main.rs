@@ -17,6 +17,7 @@ mod client_libraries;
 mod cluster;
 mod cluster_bots;
 mod cluster_chat;
+mod cluster_failover;
 mod cluster_nodes;
 mod cluster_ownership;
 mod cluster_presence;
