@@ -675,6 +675,41 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_room_tells_its_participants_a_null_endpoint_then_the_new_one() {
+        let (guild, admissions) = (guild(), Admissions::default());
+        let mut voice = VoiceStates::new(GUILD, admissions.clone());
+        for (user_id, channel_id) in [(2, 10), (3, 10), (OWNER, 11)] {
+            assert!(voice
+                .apply(&guild, user_id, join(user_id, channel_id, None))
+                .is_ok());
+        }
+        let endpoints = |notices: &[Notice]| -> Vec<Value> {
+            notices
+                .iter()
+                .map(|n| match n {
+                    Notice::Session { d, .. } => d["endpoint"].clone(),
+                    Notice::State(d) => panic!("no state changes: {d}"),
+                })
+                .collect()
+        };
+        let gone = voice.room_moved(10, None);
+        assert_eq!(endpoints(&gone), vec![Value::Null; 2]);
+        let moved = voice.room_moved(10, Some("elsewhere/voice"));
+        assert_eq!(endpoints(&moved), vec![json!("elsewhere/voice"); 2]);
+        // Each with a token for the room where it is served now.
+        for notice in &moved {
+            let Notice::Session { session_id, d, .. } = notice else {
+                unreachable!("checked above")
+            };
+            let user_id = if &**session_id == "s2" { 2 } else { 3 };
+            let token = d["token"].as_str().unwrap_or_default();
+            assert!(admissions
+                .redeem("100", user_id, session_id, token)
+                .is_some());
+        }
+    }
+
+    #[test]
     fn a_move_ends_the_old_rooms_admission_and_admits_to_the_new_one() {
         let (guild, admissions) = (guild(), Admissions::default());
         let mut voice = VoiceStates::new(GUILD, admissions.clone());

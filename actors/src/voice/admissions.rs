@@ -414,6 +414,81 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_is_served_beside_its_voice_room() {
+        let stream = |key: &str| RoomKey::Stream {
+            stream_key: key.into(),
+        };
+        assert_eq!(stream("guild:1:2:7").host(), room());
+        assert_eq!(stream("call:5:7").host(), RoomKey::Call { channel_id: 5 });
+        assert_eq!(stream("junk").host(), stream("junk"));
+    }
+
+    /// Relays straight into another node's table.
+    struct Wire(Admissions);
+
+    impl Relay for Wire {
+        fn send(&self, node: &str, change: SeatChange) {
+            assert_eq!(node, "b");
+            self.0.apply("a", change);
+        }
+    }
+
+    #[actix::test]
+    async fn admissions_to_a_room_served_elsewhere_are_redeemed_there() {
+        let (here, there) = (Admissions::default(), Admissions::default());
+        here.relay_through(Arc::new(Wire(there.clone())));
+        here.served_by(&room(), Some("b".into()));
+        let token = here.admit("1".into(), 7, "s".into(), room(), Flags::default());
+        let patience = Duration::from_millis(50);
+        let admission = there.redeem_within("1", 7, "s", &token, patience).await;
+        let Some(admission) = admission else {
+            unreachable!("the admission was relayed")
+        };
+        let muted = Flags {
+            mute: true,
+            ..Flags::default()
+        };
+        here.set_flags(&room(), 7, muted);
+        assert_eq!(*admission.flags.borrow(), Some(muted));
+        assert_eq!(here.served_elsewhere(), vec![(room(), "b".into())]);
+        // The admitting node is gone: its admissions end where the room is served.
+        there.dismiss_unless_from(|origin| origin != "a");
+        assert_eq!(*admission.flags.borrow(), None);
+        assert!(!there.is_seated(&room()));
+        // Nobody is admitted here any more: the placement is forgotten.
+        here.dismiss(&room(), 7);
+        assert!(here.served_elsewhere().is_empty());
+    }
+
+    #[actix::test]
+    async fn an_identify_waits_for_an_admission_on_its_way() {
+        let admissions = Admissions::default();
+        let token = "0".repeat(32);
+        let arriving = admissions.clone();
+        let admit = SeatChange::Admit {
+            server_id: "1".into(),
+            user_id: 7,
+            session_id: "s".into(),
+            room: room(),
+            flags: Flags::default(),
+            token: token.clone(),
+        };
+        actix::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            arriving.apply("a", admit);
+        });
+        let patience = Duration::from_secs(5);
+        let redeemed = admissions
+            .redeem_within("1", 7, "s", &token, patience)
+            .await;
+        assert!(redeemed.is_some());
+        let late = admissions
+            .redeem_within("1", 7, "s", &token, Duration::ZERO)
+            .await;
+        assert!(late.is_none(), "a token is good once");
+    }
+
+    #[test]
     fn flags_and_dismissal_reach_the_connection() {
         let admissions = Admissions::default();
         let token = admissions.admit("1".into(), 7, "s".into(), room(), Flags::default());
