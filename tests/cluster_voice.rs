@@ -7,12 +7,13 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::gateway::{Event, Gateway};
 use crate::common::http::{account, Account};
 use crate::common::process::ServerProcess;
 use crate::common::redis::Redis;
+use crate::common::TestServer;
 use crate::voice_media::{aiortc, Joined, Peer};
 use crate::voice_signalling::{connect, op4, voice_guild};
 
@@ -207,4 +208,88 @@ async fn fifty_joins_over_three_nodes_make_one_room_which_moves_when_its_node_di
         ticket(&members[speaker_at], &survivor_update(speaker_at)),
     )
     .await;
+}
+
+/// IDENTIFY on the voice gateway at `endpoint` with `update`'s token: READY (op 2).
+async fn redeem(member: &Member, update: &Value, nodes: &[TestServer]) {
+    let endpoint = update["endpoint"].as_str().unwrap();
+    let node = nodes
+        .iter()
+        .find(|node| endpoint == format!("{}/voice", node.addr))
+        .unwrap_or_else(|| panic!("{endpoint} is no node's voice endpoint"));
+    let mut voice = Gateway::connect_at(node, "/voice", "v=8").await;
+    assert_eq!(voice.payload().await["op"], 8);
+    voice
+        .send(json!({ "op": 0, "d": {
+            "server_id": update["guild_id"],
+            "user_id": member.account.id,
+            "session_id": member.session_id,
+            "token": update["token"],
+        } }))
+        .await;
+    let ready = voice.payload().await;
+    assert_eq!(ready["op"], 2, "{ready}");
+}
+
+#[actix_web::test]
+async fn a_draining_node_gives_its_rooms_up_and_their_participants_move_at_once() {
+    let redis = Redis::start();
+    let nodes = TestServer::cluster_with(
+        2,
+        &redis,
+        &[
+            ("cluster.heartbeat_ms", "500"),
+            ("cluster.lease_ms", "10000"),
+            ("voice.bind_ip", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let owner = account(&nodes[0], "owner").await;
+    let other = account(&nodes[1], "other").await;
+    let (guild_id, channel_id) = voice_guild(&nodes[0], &owner, &[&other]).await;
+    let mut members = Vec::new();
+    for (node, account) in [(0, owner), (1, other)] {
+        let (gateway, session_id) = connect(&nodes[node], &account.token).await;
+        members.push(Member {
+            account,
+            node,
+            gateway,
+            session_id,
+        });
+    }
+    let mut updates = Vec::new();
+    for member in &mut members {
+        member
+            .gateway
+            .send(op4(&guild_id, Some(&channel_id), false))
+            .await;
+        updates.push(voice_server_update(&mut member.gateway).await);
+    }
+    assert_eq!(updates[0]["endpoint"], updates[1]["endpoint"]);
+    let endpoint = updates[0]["endpoint"].as_str().unwrap().to_owned();
+    let room_node = nodes
+        .iter()
+        .position(|node| endpoint == format!("{}/voice", node.addr))
+        .unwrap();
+    for (member, update) in members.iter().zip(&updates) {
+        redeem(member, update, &nodes).await;
+    }
+
+    // The room's node stops gracefully: the participant on the other node is told to wait,
+    // then where the room is now, well before the room's lease (10 s) could have lapsed.
+    let stopped = Instant::now();
+    let survivor = &mut members[1 - room_node];
+    let (_, (gone, moved, took)) = futures_util::join!(nodes[room_node].stop_gracefully(), async {
+        let gone = voice_server_update(&mut survivor.gateway).await;
+        let moved = voice_server_update(&mut survivor.gateway).await;
+        (gone, moved, stopped.elapsed())
+    });
+    assert!(gone["endpoint"].is_null(), "{gone}");
+    assert_eq!(
+        moved["endpoint"],
+        format!("{}/voice", nodes[1 - room_node].addr),
+        "{moved}"
+    );
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    redeem(&members[1 - room_node], &moved, &nodes).await;
 }

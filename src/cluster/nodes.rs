@@ -108,6 +108,10 @@ impl ThisNode {
         self.draining.store(true, Ordering::Release);
     }
 
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
     /// Where this node's voice gateway and media are reached.
     pub fn voice_endpoint(&self) -> &str {
         &self.voice_endpoint
@@ -123,7 +127,7 @@ impl ThisNode {
             voice_endpoint: self.voice_endpoint.clone(),
             voice_rooms: count(load.voice_rooms),
             load: count(load.voice_peers),
-            draining: self.draining.load(Ordering::Acquire),
+            draining: self.is_draining(),
         }
     }
 }

@@ -107,8 +107,9 @@ impl Placement {
         loop {
             let live = nodes::live(&mut redis, self.beat).await?;
             match lease::holder(&mut redis, &key).await? {
+                // A draining holder gives its rooms up soon: then the room is placed anew.
                 Some((holder, _)) => {
-                    if let Some(node) = live.iter().find(|n| n.id == holder) {
+                    if let Some(node) = live.iter().find(|n| n.id == holder && !n.draining) {
                         return Ok(self.settle(admissions, room, node));
                     }
                 }
@@ -174,6 +175,9 @@ impl Placement {
         loop {
             ticks.tick().await;
             let Some(state) = state.upgrade() else { return };
+            if state.node.is_draining() {
+                self.give_up(&state.tree.admissions).await;
+            }
             self.renew(&state.tree.admissions).await;
             match nodes::live(&mut self.redis.clone(), self.beat).await {
                 Ok(live) => self.watch(&state, &live).await,
@@ -221,11 +225,30 @@ impl Placement {
         }
     }
 
+    /// This node is draining: it stops serving its rooms and gives their leases up, so the
+    /// nodes of their participants place them elsewhere at once.
+    pub async fn give_up(&self, admissions: &Admissions) {
+        let rooms: Vec<(RoomKey, Hosted)> = sync::lock(&self.hosted).drain().collect();
+        let mut redis = self.redis.clone();
+        for (room, hosted) in rooms {
+            tracing::info!(%room, "draining: voice room given up");
+            admissions.dismiss_room(&room);
+            if let Err(error) = lease::release(&mut redis, &hosted.lease).await {
+                tracing::warn!(%error, %room, "a voice room's lease was not released");
+            }
+        }
+    }
+
     /// Admissions from nodes that are gone end; rooms served by such nodes, or whose lease
     /// lapsed, are placed again.
     async fn watch(self: &Arc<Self>, state: &Arc<AppState>, live: &[NodeEntry]) {
         let admissions = &state.tree.admissions;
         let alive: HashSet<&str> = live.iter().map(|n| n.id.as_str()).collect();
+        let serving: HashSet<&str> = live
+            .iter()
+            .filter(|n| !n.draining)
+            .map(|n| n.id.as_str())
+            .collect();
         admissions.dismiss_unless_from(|origin| alive.contains(origin));
         let mut redis = self.redis.clone();
         for (room, node) in admissions.served_elsewhere() {
@@ -238,7 +261,7 @@ impl Placement {
                 }
             };
             let served = holder.is_some_and(|(holder, _)| *holder == *node);
-            if served && alive.contains(&*node) {
+            if served && serving.contains(&*node) {
                 continue;
             }
             if sync::lock(&self.moving).insert(room.clone()) {
