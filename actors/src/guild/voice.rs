@@ -452,15 +452,19 @@ impl VoiceStates {
         }
     }
 
-    /// The node serving `channel_id`'s room is gone (`None`: its participants hear a null
-    /// endpoint), or serves it at `endpoint` now (each gets a new token for it).
-    pub fn room_moved(&mut self, channel_id: i64, endpoint: Option<&str>) -> Vec<Notice> {
-        let inside: Vec<i64> = self
-            .states
+    /// Who is in `channel_id`.
+    fn inside(&self, channel_id: i64) -> Vec<i64> {
+        self.states
             .values()
             .filter(|s| s.channel_id == channel_id)
             .map(|s| s.user_id)
-            .collect();
+            .collect()
+    }
+
+    /// The node serving `channel_id`'s room is gone (`None`: its participants hear a null
+    /// endpoint), or serves it at `endpoint` now (each gets a new token for it).
+    pub fn room_moved(&mut self, channel_id: i64, endpoint: Option<&str>) -> Vec<Notice> {
+        let inside = self.inside(channel_id);
         let mut notices = Vec::with_capacity(inside.len());
         for user_id in inside {
             let Some(state) = self.states.get_mut(&user_id) else {
@@ -571,13 +575,7 @@ impl VoiceStates {
 
     /// A channel was deleted: everyone in it is disconnected.
     pub fn channel_removed(&mut self, channel_id: i64) -> Vec<Notice> {
-        let inside: Vec<i64> = self
-            .states
-            .values()
-            .filter(|s| s.channel_id == channel_id)
-            .map(|s| s.user_id)
-            .collect();
-        inside
+        self.inside(channel_id)
             .into_iter()
             .flat_map(|user_id| self.disconnect(user_id))
             .collect()
