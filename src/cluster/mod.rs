@@ -13,11 +13,12 @@ mod inbox;
 pub mod keys;
 pub mod lease;
 pub mod nodes;
+pub mod ownership;
 mod presence;
 mod publisher;
 mod subscriber;
 
-pub use envelope::Body;
+pub use envelope::{Body, OwnerAnswer, OwnerCommand};
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
@@ -33,6 +34,7 @@ use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
 use nodes::{Heartbeat, NodeEntry};
+use ownership::Ownership;
 use presence::Presences;
 use publisher::Publisher;
 use subscriber::{Gap, Listening};
@@ -78,6 +80,8 @@ pub struct Cluster {
     heartbeat: std::sync::Mutex<Option<Heartbeat>>,
     leave: mpsc::Sender<oneshot::Sender<()>>,
     presences: Arc<Presences>,
+    /// The guilds this node owns, and commands to the owners of others.
+    pub ownership: Arc<Ownership>,
 }
 
 impl Cluster {
@@ -119,8 +123,17 @@ impl Cluster {
         // A node that does not hear the every-node channel would miss configuration changes
         // and bans made meanwhile: it is not part of the cluster before it does.
         let listening = Listening::start(subscriber, gaps);
-        listening.hear_every_node().await;
+        listening.hear(keys::EVERY_NODE.to_owned()).await;
+        // Before any other node can find this one owning a guild.
+        listening.hear(keys::node_channel(&node_id)).await;
+        let ownership = Arc::new(Ownership::new(
+            redis.clone(),
+            node_id.clone(),
+            Duration::from_millis(config.lease_ms),
+            publisher.clone(),
+        ));
         Ok(Self {
+            ownership,
             presences: Arc::new(Presences::start(
                 redis.clone(),
                 node_id.clone(),
@@ -164,6 +177,11 @@ impl Cluster {
     pub fn listen(&self, state: Weak<AppState>) {
         if let Some(heartbeat) = spacebar_actors::sync::lock(&self.heartbeat).take() {
             tokio::spawn(heartbeat.run(state.clone()));
+            let ownership = self
+                .ownership
+                .clone()
+                .run(state.clone(), self.listening.clone());
+            tokio::spawn(ownership);
         }
         let Some((inbox, gaps)) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;
@@ -177,8 +195,10 @@ impl Cluster {
         tokio::spawn(receiving.run(inbox, gaps));
     }
 
-    /// Takes this node out of the registry and gives its worker number back (a graceful stop).
+    /// Gives up the guilds this node owns, takes it out of the registry and gives its worker
+    /// number back (a graceful stop).
     pub async fn leave(&self) {
+        self.ownership.release_all().await;
         let (done, left) = oneshot::channel();
         if self.leave.send(done).await.is_ok() {
             let _ = left.await;

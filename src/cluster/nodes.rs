@@ -19,6 +19,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisResult, Script, Value};
 use serde::Serialize;
 use spacebar_actors::registry::SessionCount;
+use spacebar_actors::voice::ActiveRooms;
 use tokio::sync::{mpsc, oneshot};
 
 use super::keys;
@@ -43,8 +44,47 @@ pub struct NodeEntry {
     pub started_ms: u64,
     /// Its gateway sessions (at its last beat, in a cluster).
     pub sessions: u64,
+    /// The voice rooms it holds.
+    pub voice_rooms: u64,
+    /// How busy it is, for placing voice rooms: see [`Usage::load`].
+    pub load: u64,
     /// Stopping: telling its sessions to reconnect elsewhere.
     pub draining: bool,
+}
+
+/// What a node carries now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub sessions: usize,
+    pub voice_rooms: usize,
+    /// Voice peer connections (one per participant who selected a protocol).
+    pub voice_transports: usize,
+}
+
+/// What one voice peer connection weighs against one gateway session: it decrypts, forwards
+/// and encrypts a media stream (tens of packets a second), where a session mostly waits.
+const TRANSPORT_WEIGHT: usize = 10;
+
+impl Usage {
+    /// What this node carries now.
+    pub async fn of(state: &AppState) -> Self {
+        Self {
+            sessions: state.tree.sessions.send(SessionCount).await.unwrap_or(0),
+            voice_rooms: state.tree.voice.rooms.send(ActiveRooms).await.unwrap_or(0),
+            voice_transports: state.tree.voice.live_transports(),
+        }
+    }
+
+    /// The load a node reports: gateway sessions plus each voice peer connection weighted
+    /// [`TRANSPORT_WEIGHT`]. Placement puts a new voice room on the less loaded of two nodes.
+    pub fn load(&self) -> usize {
+        self.sessions
+            .saturating_add(self.voice_transports.saturating_mul(TRANSPORT_WEIGHT))
+    }
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// This node, as it describes itself to the registry (and, alone, to the admin API).
@@ -72,13 +112,15 @@ impl ThisNode {
         self.draining.store(true, Ordering::Release);
     }
 
-    pub fn entry(&self, sessions: usize) -> NodeEntry {
+    pub fn entry(&self, usage: Usage) -> NodeEntry {
         NodeEntry {
             id: self.id.to_string(),
             http_address: self.http_address.to_string(),
             advertise_url: self.advertise_url.clone(),
             started_ms: self.started_ms,
-            sessions: u64::try_from(sessions).unwrap_or(u64::MAX),
+            sessions: count(usage.sessions),
+            voice_rooms: count(usage.voice_rooms),
+            load: count(usage.load()),
             draining: self.draining.load(Ordering::Acquire),
         }
     }
@@ -173,8 +215,7 @@ impl Heartbeat {
             tokio::select! {
                 _ = ticks.tick() => {
                     let Some(state) = state.upgrade() else { return };
-                    let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
-                    let entry = state.node.entry(sessions);
+                    let entry = state.node.entry(Usage::of(&state).await);
                     drop(state);
                     // A beat that hangs (Redis stopped) must not delay the next one for long.
                     match tokio::time::timeout(self.beat, self.beat(&entry)).await {
@@ -208,6 +249,8 @@ impl Heartbeat {
             ("advertise_url", entry.advertise_url.clone()),
             ("started_ms", entry.started_ms.to_string()),
             ("sessions", entry.sessions.to_string()),
+            ("voice_rooms", entry.voice_rooms.to_string()),
+            ("load", entry.load.to_string()),
             ("draining", u8::from(entry.draining).to_string()),
         ];
         redis::pipe()
@@ -280,6 +323,8 @@ pub(super) async fn live(
             advertise_url: field("advertise_url"),
             started_ms: field("started_ms").parse().unwrap_or(0),
             sessions: field("sessions").parse().unwrap_or(0),
+            voice_rooms: field("voice_rooms").parse().unwrap_or(0),
+            load: field("load").parse().unwrap_or(0),
             draining: field("draining") == "1",
         });
     }

@@ -2,9 +2,9 @@
 
 use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
-use spacebar_actors::registry::SessionCount;
 
 use super::Operator;
+use crate::cluster::nodes::Usage;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -20,10 +20,7 @@ async fn list(state: Data<AppState>, _: Operator) -> Result<HttpResponse, ApiErr
             .map_err(|error| ApiError::Unavailable {
                 source: error.into(),
             })?,
-        None => {
-            let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
-            vec![state.node.entry(sessions)]
-        }
+        None => vec![state.node.entry(Usage::of(&state).await)],
     };
     Ok(HttpResponse::Ok().json(nodes))
 }
