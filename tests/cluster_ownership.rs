@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use spacebar::cluster::{keys, lease};
 
+use crate::cluster_nodes::operator;
 use crate::common::gateway::Gateway;
 use crate::common::guild::{guild, Guild};
 use crate::common::http::{account, get};
@@ -368,4 +369,37 @@ async fn a_node_cut_off_from_redis_fences_itself_and_its_clients_move() {
             .unwrap(),
         Some((node_id(&nodes[0]), after))
     );
+}
+
+#[actix_web::test]
+async fn each_node_reports_its_sessions_voice_rooms_and_load() {
+    let redis = Redis::start();
+    let nodes = TestServer::cluster(2, &redis).await;
+    let root = operator(&nodes[0]).await;
+    let _sessions = (
+        online(&nodes[1], &root.token).await,
+        online(&nodes[1], &root.token).await,
+    );
+    let busy = node_id(&nodes[1]);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let entry = loop {
+        let listed = get(&nodes[0], "/_spacebar/admin/nodes", Some(&root.token)).await;
+        assert_eq!(listed.status, 200, "{:?}", listed.body);
+        let entry = listed
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|node| node["id"] == busy.as_str())
+            .cloned();
+        if let Some(entry) = entry.filter(|entry| entry["sessions"] == 2) {
+            break entry;
+        }
+        assert!(Instant::now() < deadline, "{:?}", listed.body);
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(entry["voice_rooms"], 0, "{entry}");
+    // Sessions, and each voice peer connection weighted (none here).
+    assert_eq!(entry["load"], 2, "{entry}");
+    assert_eq!(entry["draining"], false, "{entry}");
 }
