@@ -105,6 +105,11 @@ pub struct Stopping {
 }
 
 impl Stopping {
+    /// The server's state while it runs (the in-process tests look at what a node holds).
+    pub fn state(&self) -> Option<Arc<AppState>> {
+        self.state.upgrade()
+    }
+
     /// Marks the node draining, tells every gateway client to reconnect and resume (op 7),
     /// takes the node out of the cluster's registry, gives the frames a moment to leave, then
     /// stops the server, letting in-flight requests finish.

@@ -12,8 +12,8 @@ use spacebar_actors::registry::{Friendship, LoginsEnded, PresenceHeard, UserChan
 use tokio::sync::mpsc;
 
 use super::envelope::{Body, Envelope};
-use super::keys;
 use super::subscriber::{Gap, Listening};
+use super::{keys, ownership};
 use crate::events;
 use crate::state::AppState;
 
@@ -100,7 +100,9 @@ impl Inbox {
     fn missed(&self, channel: &str, lost_at: SystemTime) {
         match keys::topic(channel) {
             Some(topic) => self.lost(topic, lost_at),
-            None => self.reload_shared(),
+            None if channel == keys::EVERY_NODE => self.reload_shared(),
+            // The node's own channel: a lost request times out where it was asked.
+            None => {}
         }
     }
 
@@ -130,7 +132,7 @@ impl Inbox {
 
 /// Does here what the publishing node (`origin`) did at home (`topic`: whose channel it came
 /// on).
-fn apply(state: &AppState, origin: &str, body: Body, topic: Option<Topic>) {
+fn apply(state: &Arc<AppState>, origin: &str, body: Body, topic: Option<Topic>) {
     match body {
         Body::Event(event) => events::deliver(&state.tree, &event),
         Body::LoginsEnded {
@@ -180,6 +182,30 @@ fn apply(state: &AppState, origin: &str, body: Body, topic: Option<Topic>) {
             }
         }
         Body::Seat(change) => state.tree.admissions.apply(origin, change),
+        Body::OwnerCommand {
+            guild_id,
+            epoch,
+            asker,
+            request,
+            command,
+        } => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let Some(cluster) = &state.cluster else {
+                    return;
+                };
+                let answer = ownership::answer(&state, cluster, guild_id, epoch, command).await;
+                cluster.publisher.publish(
+                    vec![keys::node_channel(&asker)],
+                    Body::OwnerAnswer { request, answer },
+                );
+            });
+        }
+        Body::OwnerAnswer { request, answer } => {
+            if let Some(cluster) = &state.cluster {
+                cluster.ownership.answered(request, answer);
+            }
+        }
         // Handled as a gap before it gets here.
         Body::Lost { .. } => {}
     }

@@ -95,16 +95,16 @@ impl Lease {
         self.valid_until.saturating_duration_since(Instant::now())
     }
 
-    /// Valid until `ttl` (less the margin) after `sent`.
     fn extend(&mut self, sent: Instant, ttl: Duration) {
-        self.valid_until = sent + ttl.saturating_sub(margin(ttl));
+        self.valid_until = valid_until(sent, ttl);
     }
 }
 
-/// What a holder takes off a lease's lifetime: the clocks of Redis and the node may run at
-/// slightly different rates, and the node must stop before Redis lets go.
-fn margin(ttl: Duration) -> Duration {
-    ttl / 10
+/// Until when a holder may act on a lease of `ttl` taken or renewed by a command sent at
+/// `sent`: a tenth less, as the clocks of Redis and the node may run at slightly different
+/// rates and the node must stop before Redis lets go.
+pub(super) fn valid_until(sent: Instant, ttl: Duration) -> Instant {
+    sent + ttl.saturating_sub(ttl / 10)
 }
 
 fn millis(ttl: Duration) -> u64 {

@@ -13,12 +13,13 @@ mod inbox;
 pub mod keys;
 pub mod lease;
 pub mod nodes;
+pub mod ownership;
 pub mod placement;
 mod presence;
 mod publisher;
 mod subscriber;
 
-pub use envelope::Body;
+pub use envelope::{Body, OwnerAnswer, OwnerCommand};
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
@@ -34,6 +35,7 @@ use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
 use nodes::{Heartbeat, NodeEntry};
+use ownership::Ownership;
 use placement::Placement;
 use presence::Presences;
 use publisher::Publisher;
@@ -80,6 +82,8 @@ pub struct Cluster {
     heartbeat: std::sync::Mutex<Option<Heartbeat>>,
     leave: mpsc::Sender<oneshot::Sender<()>>,
     presences: Arc<Presences>,
+    /// The guilds this node owns, and commands to the owners of others.
+    pub ownership: Arc<Ownership>,
     /// Where voice rooms are served.
     pub placement: Arc<Placement>,
 }
@@ -124,7 +128,14 @@ impl Cluster {
         // and bans made meanwhile: it is not part of the cluster before it does.
         let listening = Listening::start(subscriber, gaps);
         listening.hear(keys::EVERY_NODE.to_owned()).await;
+        // Before any other node can find this one owning a guild or serving a voice room.
         listening.hear(keys::node_channel(&node_id)).await;
+        let ownership = Arc::new(Ownership::new(
+            redis.clone(),
+            node_id.clone(),
+            Duration::from_millis(config.lease_ms),
+            publisher.clone(),
+        ));
         let placement = Placement::new(
             node_id.clone(),
             redis.clone(),
@@ -133,6 +144,7 @@ impl Cluster {
             Duration::from_millis(config.lease_ms),
         );
         Ok(Self {
+            ownership,
             placement: Arc::new(placement),
             presences: Arc::new(Presences::start(
                 redis.clone(),
@@ -177,6 +189,11 @@ impl Cluster {
     pub fn listen(&self, state: Weak<AppState>) {
         if let Some(heartbeat) = spacebar_actors::sync::lock(&self.heartbeat).take() {
             tokio::spawn(heartbeat.run(state.clone()));
+            let ownership = self
+                .ownership
+                .clone()
+                .run(state.clone(), self.listening.clone());
+            tokio::spawn(ownership);
             if let Some(state) = state.upgrade() {
                 state.tree.admissions.relay_through(self.placement.relay());
             }
@@ -194,8 +211,10 @@ impl Cluster {
         tokio::spawn(receiving.run(inbox, gaps));
     }
 
-    /// Takes this node out of the registry and gives its worker number back (a graceful stop).
+    /// Gives up the guilds this node owns, takes it out of the registry and gives its worker
+    /// number back (a graceful stop).
     pub async fn leave(&self) {
+        self.ownership.release_all().await;
         let (done, left) = oneshot::channel();
         if self.leave.send(done).await.is_ok() {
             let _ = left.await;

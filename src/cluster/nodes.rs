@@ -47,30 +47,42 @@ pub struct NodeEntry {
     /// Where its voice gateway and media are reached (VOICE_SERVER_UPDATE's `endpoint`:
     /// `host[:port]/voice`, from `advertise_url`, else the HTTP address).
     pub voice_endpoint: String,
-    /// Voice rooms it serves.
+    /// The voice rooms it holds.
     pub voice_rooms: u64,
-    /// What voice placement compares: its open peer connections (media is what costs).
+    /// How busy it is, for placing voice rooms: see [`Usage::load`].
     pub load: u64,
     /// Stopping: telling its sessions to reconnect elsewhere.
     pub draining: bool,
 }
 
-/// What a node measures of itself at each beat.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Load {
+/// What a node carries now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
     pub sessions: usize,
     pub voice_rooms: usize,
-    pub voice_peers: usize,
+    /// Voice peer connections (one per participant who selected a protocol).
+    pub voice_transports: usize,
 }
 
-impl Load {
-    /// This node's gateway sessions and voice rooms now.
-    pub async fn of(tree: &spacebar_actors::Tree) -> Self {
+/// What one voice peer connection weighs against one gateway session: it decrypts, forwards
+/// and encrypts a media stream (tens of packets a second), where a session mostly waits.
+const TRANSPORT_WEIGHT: usize = 10;
+
+impl Usage {
+    /// What this node carries now.
+    pub async fn of(state: &AppState) -> Self {
         Self {
-            sessions: tree.sessions.send(SessionCount).await.unwrap_or(0),
-            voice_rooms: tree.voice.rooms.send(ActiveRooms).await.unwrap_or(0),
-            voice_peers: tree.voice.live_transports(),
+            sessions: state.tree.sessions.send(SessionCount).await.unwrap_or(0),
+            voice_rooms: state.tree.voice.rooms.send(ActiveRooms).await.unwrap_or(0),
+            voice_transports: state.tree.voice.live_transports(),
         }
+    }
+
+    /// The load a node reports: gateway sessions plus each voice peer connection weighted
+    /// [`TRANSPORT_WEIGHT`]. Placement puts a new voice room on the less loaded of two nodes.
+    pub fn load(&self) -> usize {
+        self.sessions
+            .saturating_add(self.voice_transports.saturating_mul(TRANSPORT_WEIGHT))
     }
 }
 
@@ -117,16 +129,16 @@ impl ThisNode {
         &self.voice_endpoint
     }
 
-    pub fn entry(&self, load: Load) -> NodeEntry {
+    pub fn entry(&self, usage: Usage) -> NodeEntry {
         NodeEntry {
             id: self.id.to_string(),
             http_address: self.http_address.to_string(),
             advertise_url: self.advertise_url.clone(),
             started_ms: self.started_ms,
-            sessions: count(load.sessions),
+            sessions: count(usage.sessions),
             voice_endpoint: self.voice_endpoint.clone(),
-            voice_rooms: count(load.voice_rooms),
-            load: count(load.voice_peers),
+            voice_rooms: count(usage.voice_rooms),
+            load: count(usage.load()),
             draining: self.is_draining(),
         }
     }
@@ -221,7 +233,7 @@ impl Heartbeat {
             tokio::select! {
                 _ = ticks.tick() => {
                     let Some(state) = state.upgrade() else { return };
-                    let entry = state.node.entry(Load::of(&state.tree).await);
+                    let entry = state.node.entry(Usage::of(&state).await);
                     drop(state);
                     // A beat that hangs (Redis stopped) must not delay the next one for long.
                     match tokio::time::timeout(self.beat, self.beat(&entry)).await {
