@@ -230,15 +230,26 @@ async fn a_bot_without_guild_presences_hears_none() {
     );
     a.send(status("idle", json!([]))).await;
     assert_eq!(presence(&mut entitled).await["status"], "idle");
+    no_presence_before_a_message(&server, &alice.token, &channel, &mut bot).await;
+}
+
+/// Posts a message as `token` in `channel`: `gateway` got no PRESENCE_UPDATE before it (the
+/// message is a barrier behind the presences published before it).
+async fn no_presence_before_a_message(
+    server: &TestServer,
+    token: &str,
+    channel: &str,
+    gateway: &mut Gateway,
+) {
     let sent = post(
-        &server,
+        server,
         &format!("{V9}/channels/{channel}/messages"),
-        Some(&alice.token),
+        Some(token),
         json!({ "content": "barrier" }),
     )
     .await;
     assert_eq!(sent.status, 200, "{:?}", sent.body);
-    let seen = bot.dispatches_until("MESSAGE_CREATE").await;
+    let seen = gateway.dispatches_until("MESSAGE_CREATE").await;
     assert!(
         seen.iter().all(|payload| payload["t"] != "PRESENCE_UPDATE"),
         "{seen:?}"
@@ -277,20 +288,8 @@ async fn in_a_large_guild_only_sessions_that_asked_hear_presences() {
     let online = presence(&mut watcher).await;
     assert_eq!(online["user"]["id"], carol.id.as_str());
     assert_eq!(online["guild_id"], guild_id.as_str());
-    // Bob heard neither Alice's nor Carol's (the message is a barrier behind Carol's).
-    let sent = post(
-        &server,
-        &format!("{V9}/channels/{channel}/messages"),
-        Some(&alice.token),
-        json!({ "content": "barrier" }),
-    )
-    .await;
-    assert_eq!(sent.status, 200, "{:?}", sent.body);
-    let seen = bystander.dispatches_until("MESSAGE_CREATE").await;
-    assert!(
-        seen.iter().all(|payload| payload["t"] != "PRESENCE_UPDATE"),
-        "{seen:?}"
-    );
+    // Bob heard neither Alice's nor Carol's.
+    no_presence_before_a_message(&server, &alice.token, &channel, &mut bystander).await;
 
     // Op 8 with presences: Bob gets Carol's now, and hears her changes from then on.
     let d = json!({ "guild_id": guild_id, "user_ids": [carol.id], "presences": true });

@@ -68,15 +68,8 @@ pub struct FanoutArgs {
     /// this many POSTs in flight.
     #[arg(long, default_value_t = 8)]
     posters: usize,
-    /// Gateway sessions opened per second.
-    #[arg(long, default_value_t = 200.0)]
-    connect_rate: f64,
-    /// Client threads (one actix-rt system each) for the gateway sessions.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
-    /// REST requests in flight during setup (registration, guilds, joins).
-    #[arg(long, default_value_t = 16)]
-    setup_concurrency: usize,
+    #[command(flatten)]
+    opening: target::Opening,
     /// Seconds to wait for outstanding deliveries after the last POST.
     #[arg(long, default_value_t = 10)]
     drain: u64,
@@ -298,13 +291,13 @@ pub(crate) struct PostPlan<'a> {
 }
 
 pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
-    if args.guilds == 0 || args.members == 0 || args.posters == 0 || args.threads == 0 {
+    if args.guilds == 0 || args.members == 0 || args.posters == 0 || args.opening.threads == 0 {
         return Err("--guilds, --members, --posters and --threads must be at least 1".into());
     }
     for (name, v) in [
         ("--rate", args.rate),
         ("--duration", args.duration),
-        ("--connect-rate", args.connect_rate),
+        ("--connect-rate", args.opening.connect_rate),
     ] {
         if !(v.is_finite() && v > 0.0) {
             return Err(format!("{name} must be a positive number").into());
@@ -316,16 +309,8 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
     }
     let run_started = Instant::now();
     let timeout = args.target.timeout();
-    let soft = sys::raise_nofile_limit()?;
-    let needed = args.members + args.setup_concurrency + args.posters + 64;
-    if soft < needed as libc::rlim_t {
-        return Err(format!(
-            "the open-files limit is {soft} even after raising it to the hard limit, but {} \
-             sessions need about {needed}; raise the hard limit or use fewer --members",
-            args.members
-        )
-        .into());
-    }
+    let needed = args.members + args.opening.setup_concurrency + args.posters + 64;
+    sys::ensure_open_files(needed, args.members, "--members")?;
 
     let base = args.target.base();
     let api = args.target.api();
@@ -357,7 +342,7 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
             &api,
             args.members,
             args.guilds,
-            args.setup_concurrency,
+            args.opening.setup_concurrency,
             &run_id,
         )
         .await?;
@@ -517,8 +502,8 @@ impl Run<'_> {
         println!(
             "opening {sessions} sessions to {} at {}/s on {} threads",
             layout.urls.join(", "),
-            args.connect_rate,
-            args.threads
+            args.opening.connect_rate,
+            args.opening.threads
         );
         let observer: Arc<dyn DispatchObserver> = deliveries.clone();
         let pool = pool::start_ready(
@@ -527,8 +512,8 @@ impl Run<'_> {
                 urls: layout.urls.clone(),
                 compress: args.compress.is_some(),
                 timeout: self.timeout,
-                rate: args.connect_rate,
-                threads: args.threads,
+                rate: args.opening.connect_rate,
+                threads: args.opening.threads,
                 intents: args.intents,
                 capabilities: 0,
                 observer: Some(observer),
@@ -632,7 +617,8 @@ fn print_fanout_alone(layouts: &[Layout], outcomes: &[Outcome], per_post: Durati
         let posts = per_post.as_secs_f64() * o.posted_ok as f64;
         let fanout = (cpu.as_secs_f64() - posts).max(0.0);
         println!(
-            "{}: server CPU per delivery {:.2} µs with the POSTs, {:.2} µs without them              ({:.2} s of {:.2} s CPU was the POSTs' own)",
+            "{}: server CPU per delivery {:.2} µs with the POSTs, {:.2} µs without them ({:.2} s \
+             of {:.2} s CPU was the POSTs' own)",
             layout.label,
             cpu.as_secs_f64() * 1e6 / o.deliveries as f64,
             fanout * 1e6 / o.deliveries as f64,

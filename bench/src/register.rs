@@ -4,7 +4,6 @@
 
 use clap::Args;
 
-use crate::stats::format_counts;
 use crate::target::{self, Target};
 use crate::{rest, BoxError};
 
@@ -32,19 +31,7 @@ pub fn run(args: RegisterArgs) -> Result<(), BoxError> {
             // A run id of its own: the e-mail addresses of the two runs differ.
             let run_id = target::run_id();
             let reg = rest::register_all(&client, &api, args.count, concurrency, &run_id).await;
-            let secs = reg.elapsed.as_secs_f64().max(1e-9);
-            println!(
-                "{} at a time: {} of {} registered in {secs:.2} s = {:.2}/s{}",
-                concurrency,
-                reg.tokens.len(),
-                args.count,
-                reg.tokens.len() as f64 / secs,
-                if reg.errors.is_empty() {
-                    String::new()
-                } else {
-                    format!("; errors: {}", format_counts(&reg.errors))
-                }
-            );
+            println!("{concurrency} at a time: {}", reg.describe(args.count));
         }
     });
     Ok(())

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::rest::{self, Batch};
-use crate::stats::format_counts;
 use crate::BoxError;
 
 /// A guild ready for the benchmark.
@@ -224,18 +223,7 @@ pub async fn populate(
         members, concurrency
     );
     let reg = rest::register_all(client, api, members, concurrency, run_id).await;
-    let reg_secs = reg.elapsed.as_secs_f64();
-    println!(
-        "registration: {} ok, {} failed in {reg_secs:.2} s ({:.0}/s){}",
-        reg.tokens.len(),
-        members - reg.tokens.len(),
-        reg.tokens.len() as f64 / reg_secs.max(1e-9),
-        if reg.errors.is_empty() {
-            String::new()
-        } else {
-            format!("; errors: {}", format_counts(&reg.errors))
-        }
-    );
+    println!("registration: {}", reg.describe(members));
     let mut tokens = reg.tokens;
     let Some(owner) = tokens.first().cloned() else {
         return Err("no user could be registered".into());

@@ -22,15 +22,8 @@ pub struct StormArgs {
     /// Members of the one guild, the owner included; each comes online with one session.
     #[arg(long, default_value_t = 1000)]
     members: usize,
-    /// Gateway sessions opened per second.
-    #[arg(long, default_value_t = 200.0)]
-    connect_rate: f64,
-    /// Client threads (one actix-rt system each) for the gateway sessions.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
-    /// REST requests in flight during setup (registration, joins).
-    #[arg(long, default_value_t = 16)]
-    setup_concurrency: usize,
+    #[command(flatten)]
+    opening: target::Opening,
     /// Transport compression to ask the gateway for.
     #[arg(long, value_enum)]
     compress: Option<Compress>,
@@ -48,20 +41,12 @@ pub struct StormArgs {
 }
 
 pub fn run(args: StormArgs) -> Result<(), BoxError> {
-    if args.members < 2 || args.threads == 0 || args.setup_concurrency == 0 {
+    if args.members < 2 || args.opening.threads == 0 || args.opening.setup_concurrency == 0 {
         return Err("--members must be at least 2; --threads, --setup-concurrency 1".into());
     }
     let timeout = args.target.timeout();
-    let soft = sys::raise_nofile_limit()?;
-    let needed = args.members + args.setup_concurrency + 64;
-    if soft < needed as libc::rlim_t {
-        return Err(format!(
-            "the open-files limit is {soft} even after raising it, but {} sessions need about \
-             {needed}",
-            args.members
-        )
-        .into());
-    }
+    let needed = args.members + args.opening.setup_concurrency + 64;
+    sys::ensure_open_files(needed, args.members, "--members")?;
     let base = args.target.base();
     let api = args.target.api();
     let run_id = target::run_id();
@@ -77,7 +62,7 @@ pub fn run(args: StormArgs) -> Result<(), BoxError> {
             &api,
             args.members,
             1,
-            args.setup_concurrency,
+            args.opening.setup_concurrency,
             &run_id,
         )
         .await?;
@@ -97,7 +82,7 @@ pub fn run(args: StormArgs) -> Result<(), BoxError> {
     let sessions = tokens.len();
     println!(
         "{sessions} members of one guild come online at {}/s",
-        args.connect_rate
+        args.opening.connect_rate
     );
     let seen = Arc::new(Deliveries::new(Instant::now(), new_nonce_base(), 0, 0));
     let observer: Arc<dyn DispatchObserver> = seen.clone();
@@ -109,8 +94,8 @@ pub fn run(args: StormArgs) -> Result<(), BoxError> {
             urls: vec![url],
             compress: args.compress.is_some(),
             timeout,
-            rate: args.connect_rate,
-            threads: args.threads,
+            rate: args.opening.connect_rate,
+            threads: args.opening.threads,
             intents: args.intents,
             capabilities: args.capabilities,
             observer: Some(observer),
