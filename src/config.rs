@@ -230,6 +230,7 @@ pub struct GatewayConfig {
     pub outbound_queue: usize,
     pub outbound_queue_bytes: usize,
     pub max_guilds_per_shard: usize,
+    pub min_large_threshold: usize,
 }
 
 /// The voice gateway and the media server (SFU).
@@ -456,6 +457,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "gateway",
                 message: "intervals and timeouts must be above zero".into(),
+            });
+        }
+        if !(1..=250).contains(&self.gateway.min_large_threshold) {
+            return Err(ConfigError::Invalid {
+                key: "gateway.min_large_threshold",
+                message: "must be between 1 and 250".into(),
             });
         }
         if self.gateway.max_guilds_per_shard == 0 {

@@ -161,6 +161,7 @@ pub async fn build(
         commands_per_minute: config.gateway.commands_per_minute,
         outbound_queue: config.gateway.outbound_queue,
         outbound_bytes: config.gateway.outbound_queue_bytes,
+        min_large_threshold: config.gateway.min_large_threshold,
     });
     // Bound before any actor starts: a taken port is then a plain error, with nothing to stop.
     let listen_addr = config.http.listen;

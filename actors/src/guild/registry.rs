@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::voice::{
     GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError, VoiceStatesOf,
 };
-use super::{GuildActor, GuildStore, Publish, Resync, Subscribe, WatchMemberList};
+use super::{GuildActor, GuildStore, HearPresences, Publish, Resync, Subscribe, WatchMemberList};
 use crate::interest::Interest;
 use crate::supervisor::guard;
 use crate::voice::{Admissions, RoomKey, RoomMoved};
@@ -112,6 +112,15 @@ impl Handler<Resync> for GuildRegistry {
     fn handle(&mut self, resync: Resync, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("guild registry", ctx, |_| {
             self.to_running(resync.guild_id, resync)
+        });
+    }
+}
+
+impl Handler<HearPresences> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, hear: HearPresences, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild registry", ctx, |_| {
+            self.to_running(hear.guild_id, hear)
         });
     }
 }

@@ -27,7 +27,7 @@ pub struct IdentifyRequest {
     /// IDENTIFY's `shard`, checked: READY holds only this shard's guilds.
     pub shard: Option<Shard>,
     /// Guilds with more members than this are "large" (50 to 250).
-    pub large_threshold: u64,
+    pub large_threshold: usize,
     pub properties: Value,
     pub presence: Option<Value>,
 }

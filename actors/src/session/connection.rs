@@ -24,9 +24,9 @@ use super::protocol::{
 };
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
-    Attach, CallVoice, CallVoiceJoin, Detach, End, Identified, IdentifyError, IdentifyRequest,
-    Outbound, ResumeRefused, Session, SessionBackend, SessionConfig, Stream, UpdatePresence, Voice,
-    VoiceJoin, WatchMembers,
+    AskPresences, Attach, CallVoice, CallVoiceJoin, Detach, End, Identified, IdentifyError,
+    IdentifyRequest, Outbound, ResumeRefused, Session, SessionBackend, SessionConfig, Stream,
+    UpdatePresence, Voice, VoiceJoin, WatchMembers,
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
@@ -295,6 +295,18 @@ impl Connection {
         };
         let session_id = new_session_id();
         let capabilities = identify.capabilities.unwrap_or(0);
+        // Discord's range is 50 to 250; the floor is configurable (tests make small guilds large).
+        let large_threshold = identify
+            .large_threshold
+            .map_or(intents::DEFAULT_LARGE_THRESHOLD, |asked| {
+                usize::try_from(asked).unwrap_or(usize::MAX)
+            })
+            .clamp(
+                self.config
+                    .min_large_threshold
+                    .min(intents::MAX_LARGE_THRESHOLD),
+                intents::MAX_LARGE_THRESHOLD,
+            );
         let request = IdentifyRequest {
             token: identify.token,
             session_id: session_id.clone(),
@@ -303,7 +315,7 @@ impl Connection {
             capabilities,
             intents,
             shard,
-            large_threshold: identify.large_threshold.unwrap_or(50).clamp(50, 250),
+            large_threshold,
             properties: identify.properties,
             presence: identify.presence,
         };
@@ -322,6 +334,8 @@ impl Connection {
                         shard,
                         // Bots get classic guilds whatever they send, as in READY.
                         client_state_v2: !identified.bot && capabilities & CLIENT_STATE_V2 != 0,
+                        presences_up_to: (identified.intents & intents::bits::GUILD_PRESENCES != 0)
+                            .then_some(large_threshold),
                     };
                     connection.start_session(session_id.into(), identified, filter, ctx)
                 }
@@ -631,6 +645,11 @@ impl Connection {
                 return;
             }
         }
+        // Asking for presences (with GUILD_PRESENCES) subscribes to them, as on Discord.
+        let asks_presences =
+            (request.presences && filter.presences_up_to.is_some()).then_some(AskPresences {
+                guild_id: request.guild_id,
+            });
         let answering = self.backend.request_members(filter.user_id, request);
         // `wait`: the chunks reach the session before the next command is read, so answers
         // come in the order of the requests.
@@ -639,6 +658,10 @@ impl Connection {
                 .into_actor(self)
                 .map(move |result, connection, ctx| match result {
                     Ok(chunks) => {
+                        // No chunks: not a member of that guild.
+                        if let Some(ask) = asks_presences.filter(|_| !chunks.is_empty()) {
+                            session.do_send(ask);
+                        }
                         for chunk in chunks {
                             session.do_send(Deliver(chunk));
                         }
