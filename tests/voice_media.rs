@@ -73,13 +73,29 @@ fn admit(server: &TestServer, user_id: i64) -> (String, String) {
 
 /// What a user's client needs to open a voice connection, as VOICE_SERVER_UPDATE gives it.
 pub struct Joined {
-    /// Kept open: closing the main gateway session would end the voice state.
-    _gateway: Gateway,
+    /// Kept open: closing the main gateway session would end the voice state (`None`: the
+    /// caller keeps it).
+    _gateway: Option<Gateway>,
     server_id: String,
     user_id: String,
     session_id: String,
     token: String,
     endpoint: String,
+}
+
+impl Joined {
+    /// VOICE_SERVER_UPDATE's `d` for `user_id`'s session `session_id`, whose gateway the
+    /// caller keeps open.
+    pub fn from_update(update: &Value, user_id: &str, session_id: &str) -> Self {
+        Self {
+            _gateway: None,
+            server_id: update["guild_id"].as_str().unwrap().to_string(),
+            user_id: user_id.to_string(),
+            session_id: session_id.to_string(),
+            token: update["token"].as_str().unwrap().to_string(),
+            endpoint: update["endpoint"].as_str().unwrap().to_string(),
+        }
+    }
 }
 
 /// Joins `account` to the voice channel through the main gateway's op 4.
@@ -93,12 +109,8 @@ pub async fn join(
     gateway.send(op4(guild_id, Some(channel_id), false)).await;
     let update = gateway.dispatch("VOICE_SERVER_UPDATE").await["d"].clone();
     Joined {
-        _gateway: gateway,
-        server_id: update["guild_id"].as_str().unwrap().to_string(),
-        user_id: account.id.clone(),
-        session_id,
-        token: update["token"].as_str().unwrap().to_string(),
-        endpoint: update["endpoint"].as_str().unwrap().to_string(),
+        _gateway: Some(gateway),
+        ..Joined::from_update(&update, &account.id, &session_id)
     }
 }
 

@@ -85,7 +85,12 @@ impl Inbox {
         // Its own sessions had it from the node that published it.
         if *envelope.origin != *self.node_id {
             if let Some(state) = self.state.upgrade() {
-                apply(&state, envelope.body, keys::topic(&channel));
+                apply(
+                    &state,
+                    &envelope.origin,
+                    envelope.body,
+                    keys::topic(&channel),
+                );
             }
         }
     }
@@ -125,8 +130,9 @@ impl Inbox {
     }
 }
 
-/// Does here what the publishing node did at home (`topic`: whose channel it came on).
-fn apply(state: &Arc<AppState>, body: Body, topic: Option<Topic>) {
+/// Does here what the publishing node (`origin`) did at home (`topic`: whose channel it came
+/// on).
+fn apply(state: &Arc<AppState>, origin: &str, body: Body, topic: Option<Topic>) {
     match body {
         Body::Event(event) => events::deliver(&state.tree, &event),
         Body::LoginsEnded {
@@ -194,6 +200,12 @@ fn apply(state: &Arc<AppState>, body: Body, topic: Option<Topic>) {
                 cluster.ownership.answered(request, answer);
             }
         }
+        Body::Host { room, epoch } => {
+            if let Some(cluster) = &state.cluster {
+                cluster.placement.hosted_at(room, epoch);
+            }
+        }
+        Body::Seat(change) => state.tree.admissions.apply(origin, change),
         // Handled as a gap before it gets here.
         Body::Lost { .. } => {}
     }

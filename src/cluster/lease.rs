@@ -64,6 +64,17 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// A lease another node took in this node's name (a voice room placed here, see
+    /// `super::placement`): valid once renewed.
+    pub fn adopt(key: String, node_id: &str, epoch: u64) -> Self {
+        Self {
+            key,
+            value: format!("{node_id}:{epoch}"),
+            epoch,
+            valid_until: Instant::now(),
+        }
+    }
+
     pub fn key(&self) -> &str {
         &self.key
     }

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lease;
 pub mod nodes;
 pub mod ownership;
+pub mod placement;
 mod presence;
 mod publisher;
 mod subscriber;
@@ -35,6 +36,7 @@ use crate::events::{Event, Route};
 use crate::state::AppState;
 use nodes::{Heartbeat, NodeEntry};
 use ownership::Ownership;
+use placement::Placement;
 use presence::Presences;
 use publisher::Publisher;
 use subscriber::{Gap, Listening};
@@ -82,6 +84,8 @@ pub struct Cluster {
     presences: Arc<Presences>,
     /// The guilds this node owns, and commands to the owners of others.
     pub ownership: Arc<Ownership>,
+    /// Where voice rooms are served.
+    pub placement: Arc<Placement>,
 }
 
 impl Cluster {
@@ -124,7 +128,7 @@ impl Cluster {
         // and bans made meanwhile: it is not part of the cluster before it does.
         let listening = Listening::start(subscriber, gaps);
         listening.hear(keys::EVERY_NODE.to_owned()).await;
-        // Before any other node can find this one owning a guild.
+        // Before any other node can find this one owning a guild or serving a room.
         listening.hear(keys::node_channel(&node_id)).await;
         let ownership = Arc::new(Ownership::new(
             redis.clone(),
@@ -132,8 +136,16 @@ impl Cluster {
             Duration::from_millis(config.lease_ms),
             publisher.clone(),
         ));
+        let placement = Placement::new(
+            node_id.clone(),
+            redis.clone(),
+            publisher.clone(),
+            beat,
+            Duration::from_millis(config.lease_ms),
+        );
         Ok(Self {
             ownership,
+            placement: Arc::new(placement),
             presences: Arc::new(Presences::start(
                 redis.clone(),
                 node_id.clone(),
@@ -182,6 +194,10 @@ impl Cluster {
                 .clone()
                 .run(state.clone(), self.listening.clone());
             tokio::spawn(ownership);
+            if let Some(state) = state.upgrade() {
+                state.tree.admissions.relay_through(self.placement.relay());
+            }
+            tokio::spawn(self.placement.clone().run(state.clone()));
         }
         let Some((inbox, gaps)) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;

@@ -19,7 +19,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisResult, Script, Value};
 use serde::Serialize;
 use spacebar_actors::registry::SessionCount;
-use spacebar_actors::voice::ActiveRooms;
+use spacebar_actors::voice::{self, ActiveRooms};
 use tokio::sync::{mpsc, oneshot};
 
 use super::keys;
@@ -44,42 +44,46 @@ pub struct NodeEntry {
     pub started_ms: u64,
     /// Its gateway sessions (at its last beat, in a cluster).
     pub sessions: u64,
-    /// The voice rooms it holds.
+    /// Where its voice gateway and media are reached (VOICE_SERVER_UPDATE's `endpoint`:
+    /// `host[:port]/voice`, from `advertise_url`, else the HTTP address).
+    pub voice_endpoint: String,
+    /// Voice rooms it serves.
     pub voice_rooms: u64,
-    /// How busy it is, for placing voice rooms: see [`Usage::load`].
+    /// How busy it is, what voice placement compares: see [`Load::load`].
     pub load: u64,
     /// Stopping: telling its sessions to reconnect elsewhere.
     pub draining: bool,
 }
 
-/// What a node carries now.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Usage {
+/// What a node measures of itself at each beat.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Load {
     pub sessions: usize,
     pub voice_rooms: usize,
-    /// Voice peer connections (one per participant who selected a protocol).
-    pub voice_transports: usize,
+    pub voice_peers: usize,
+}
+
+impl Load {
+    /// This node's gateway sessions and voice rooms now.
+    pub async fn of(tree: &spacebar_actors::Tree) -> Self {
+        Self {
+            sessions: tree.sessions.send(SessionCount).await.unwrap_or(0),
+            voice_rooms: tree.voice.rooms.send(ActiveRooms).await.unwrap_or(0),
+            voice_peers: tree.voice.live_transports(),
+        }
+    }
 }
 
 /// What one voice peer connection weighs against one gateway session: it decrypts, forwards
 /// and encrypts a media stream (tens of packets a second), where a session mostly waits.
-const TRANSPORT_WEIGHT: usize = 10;
+const PEER_WEIGHT: usize = 10;
 
-impl Usage {
-    /// What this node carries now.
-    pub async fn of(state: &AppState) -> Self {
-        Self {
-            sessions: state.tree.sessions.send(SessionCount).await.unwrap_or(0),
-            voice_rooms: state.tree.voice.rooms.send(ActiveRooms).await.unwrap_or(0),
-            voice_transports: state.tree.voice.live_transports(),
-        }
-    }
-
-    /// The load a node reports: gateway sessions plus each voice peer connection weighted
-    /// [`TRANSPORT_WEIGHT`]. Placement puts a new voice room on the less loaded of two nodes.
+impl Load {
+    /// The load a node reports: its gateway sessions plus each voice peer connection weighted
+    /// [`PEER_WEIGHT`].
     pub fn load(&self) -> usize {
         self.sessions
-            .saturating_add(self.voice_transports.saturating_mul(TRANSPORT_WEIGHT))
+            .saturating_add(self.voice_peers.saturating_mul(PEER_WEIGHT))
     }
 }
 
@@ -92,6 +96,7 @@ pub struct ThisNode {
     pub id: Arc<str>,
     http_address: SocketAddr,
     advertise_url: String,
+    voice_endpoint: String,
     started_ms: u64,
     draining: AtomicBool,
 }
@@ -102,6 +107,10 @@ impl ThisNode {
             id,
             http_address,
             advertise_url: advertise_url.to_owned(),
+            voice_endpoint: match advertise_url {
+                "" => voice::endpoint(&format!("ws://{http_address}")),
+                advertised => voice::endpoint(advertised),
+            },
             started_ms: unix_ms(),
             draining: AtomicBool::new(false),
         }
@@ -112,16 +121,26 @@ impl ThisNode {
         self.draining.store(true, Ordering::Release);
     }
 
-    pub fn entry(&self, usage: Usage) -> NodeEntry {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Where this node's voice gateway and media are reached.
+    pub fn voice_endpoint(&self) -> &str {
+        &self.voice_endpoint
+    }
+
+    pub fn entry(&self, load: Load) -> NodeEntry {
         NodeEntry {
             id: self.id.to_string(),
             http_address: self.http_address.to_string(),
             advertise_url: self.advertise_url.clone(),
             started_ms: self.started_ms,
-            sessions: count(usage.sessions),
-            voice_rooms: count(usage.voice_rooms),
-            load: count(usage.load()),
-            draining: self.draining.load(Ordering::Acquire),
+            sessions: count(load.sessions),
+            voice_endpoint: self.voice_endpoint.clone(),
+            voice_rooms: count(load.voice_rooms),
+            load: count(load.load()),
+            draining: self.is_draining(),
         }
     }
 }
@@ -188,6 +207,14 @@ end
 return 0
 ";
 
+/// Gives the lease back if this node holds it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 /// What keeps this node in the registry, until it leaves.
 pub(super) struct Heartbeat {
     pub(super) redis: ConnectionManager,
@@ -207,7 +234,7 @@ impl Heartbeat {
             tokio::select! {
                 _ = ticks.tick() => {
                     let Some(state) = state.upgrade() else { return };
-                    let entry = state.node.entry(Usage::of(&state).await);
+                    let entry = state.node.entry(Load::of(&state.tree).await);
                     drop(state);
                     // A beat that hangs (Redis stopped) must not delay the next one for long.
                     match tokio::time::timeout(self.beat, self.beat(&entry)).await {
@@ -241,6 +268,7 @@ impl Heartbeat {
             ("advertise_url", entry.advertise_url.clone()),
             ("started_ms", entry.started_ms.to_string()),
             ("sessions", entry.sessions.to_string()),
+            ("voice_endpoint", entry.voice_endpoint.clone()),
             ("voice_rooms", entry.voice_rooms.to_string()),
             ("load", entry.load.to_string()),
             ("draining", u8::from(entry.draining).to_string()),
@@ -285,8 +313,12 @@ impl Heartbeat {
             .ignore()
             .exec_async(&mut redis)
             .await?;
-        let worker = keys::worker(u64::from(self.worker));
-        super::lease::delete_if(&mut redis, &worker, &self.node_id).await
+        Script::new(RELEASE)
+            .key(keys::worker(u64::from(self.worker)))
+            .arg(&*self.node_id)
+            .invoke_async::<i64>(&mut redis)
+            .await?;
+        Ok(())
     }
 }
 
@@ -311,6 +343,7 @@ pub(super) async fn live(
             advertise_url: field("advertise_url"),
             started_ms: field("started_ms").parse().unwrap_or(0),
             sessions: field("sessions").parse().unwrap_or(0),
+            voice_endpoint: field("voice_endpoint"),
             voice_rooms: field("voice_rooms").parse().unwrap_or(0),
             load: field("load").parse().unwrap_or(0),
             draining: field("draining") == "1",

@@ -16,6 +16,7 @@ use spacebar_actors::session::protocol::CLIENT_STATE_V2;
 use spacebar_actors::session::{
     Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget,
 };
+use spacebar_actors::voice::RoomKey;
 use spacebar_actors::Dispatch;
 
 use crate::credentials::authenticate;
@@ -188,6 +189,20 @@ impl SessionBackend for AppState {
         channel_id: i64,
     ) -> BoxFuture<'static, Result<Option<Vec<i64>>, BackendError>> {
         super::voice::call_recipients(self.pool.clone(), user_id, channel_id)
+    }
+
+    fn place_room(
+        &self,
+        room: RoomKey,
+    ) -> BoxFuture<'static, Result<Option<String>, BackendError>> {
+        let Some(cluster) = &self.cluster else {
+            return Box::pin(std::future::ready(Ok(None)));
+        };
+        let (placement, admissions) = (cluster.placement.clone(), self.tree.admissions.clone());
+        Box::pin(async move {
+            let endpoint = placement.place(&admissions, &room).await;
+            endpoint.map(Some).map_err(BackendError::new)
+        })
     }
 }
 

@@ -1,16 +1,24 @@
 //! The real `spacebar` binary as a child process, for tests that watch what an attack costs the
 //! server (its resident memory) apart from the test process and every other test in it, and
-//! for the command line itself.
+//! for the command line itself; and several of them as the nodes of one cluster, for tests that
+//! kill a node (SIGKILL) or drain it (SIGTERM).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{fresh_database, settings, Server};
+use super::{fresh_database, redis::Redis, settings, Server};
+
+/// Where the voice UDP ranges of cluster nodes begin: above the fixed ranges the voice tests
+/// use (42000–43999), below the default one (50000–50999).
+const FIRST_NODE_PORT: u16 = 44000;
+/// UDP ports each cluster node's media server gets to itself.
+const PORTS_PER_NODE: u16 = 100;
 
 /// A `spacebar serve` process on a fresh test database; killed when dropped.
 pub struct ServerProcess {
@@ -25,7 +33,35 @@ impl ServerProcess {
     /// Starts the binary with the test defaults and `overrides` (dotted keys, as
     /// `TestServer::with` takes them), passed as `SPACEBAR__SECTION__KEY` variables.
     pub async fn start(overrides: &[(&str, &str)]) -> Self {
+        Self::spawn(fresh_database().await, overrides)
+    }
+
+    /// `n` processes as the nodes of one cluster: one fresh database, `redis`, the test
+    /// settings (one JWT secret), each its own HTTP port, its own voice UDP range and the node
+    /// id `node{i}`; `overrides` apply to every node.
+    pub async fn cluster(n: usize, redis: &Redis, overrides: &[(&str, &str)]) -> Vec<Self> {
+        static NEXT_PORT: AtomicU16 = AtomicU16::new(FIRST_NODE_PORT);
         let database_url = fresh_database().await;
+        let redis_url = redis.url();
+        (0..n)
+            .map(|i| {
+                let first = NEXT_PORT.fetch_add(PORTS_PER_NODE, Ordering::Relaxed);
+                assert!(first < 50000 - PORTS_PER_NODE, "out of voice UDP ranges");
+                let (min, max) = (first.to_string(), (first + PORTS_PER_NODE - 1).to_string());
+                let node_id = format!("node{i}");
+                let mut node = vec![
+                    ("cluster.redis_url", redis_url.as_str()),
+                    ("cluster.node_id", node_id.as_str()),
+                    ("voice.udp_port_min", min.as_str()),
+                    ("voice.udp_port_max", max.as_str()),
+                ];
+                node.extend_from_slice(overrides);
+                Self::spawn(database_url.clone(), &node)
+            })
+            .collect()
+    }
+
+    fn spawn(database_url: String, overrides: &[(&str, &str)]) -> Self {
         let data_dir = data_dir();
         let mut child = command(&database_url, data_dir.path(), overrides, &["serve"])
             .stdout(Stdio::piped())
@@ -87,6 +123,41 @@ impl ServerProcess {
     /// Whether the process is still running (it has not crashed or exited).
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The node id it was started with (`cluster.node_id`; empty outside a cluster).
+    pub fn node_id(&self) -> &str {
+        self.overrides
+            .iter()
+            .find(|(key, _)| key == "cluster.node_id")
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    /// SIGKILL: the process dies at once, telling no one (and is reaped).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM: the process stops gracefully (see [`wait_exit`](Self::wait_exit)).
+    pub fn terminate(&mut self) {
+        let pid = libc::pid_t::try_from(self.pid()).unwrap();
+        // SAFETY: a signal to the child this harness started (not yet reaped: still its pid).
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    }
+
+    /// Waits up to `timeout` for the process to exit: its status, or `None` if it still runs.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 

@@ -33,7 +33,7 @@ use crate::permissions::{self, bits::VIEW_CHANNEL};
 use crate::registry::GetPresences;
 use crate::session::Lost;
 use crate::supervisor::guard;
-use crate::voice::Admissions;
+use crate::voice::{Admissions, RoomKey, RoomMoved};
 use member_list::{MemberList, Op, Roster};
 pub use registry::{GuildRegistry, SubscribeUser};
 pub use state::{GuildState, StateChange};
@@ -603,6 +603,18 @@ impl Handler<WatchMemberList> for GuildActor {
     type Result = ();
     fn handle(&mut self, watch: WatchMemberList, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("guild", ctx, |ctx| self.watch(watch, ctx));
+    }
+}
+
+impl Handler<RoomMoved> for GuildActor {
+    type Result = ();
+    fn handle(&mut self, moved: RoomMoved, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild", ctx, |_| {
+            if let RoomKey::Guild { channel_id, .. } = moved.room {
+                let notices = self.voice.room_moved(channel_id, moved.endpoint.as_deref());
+                self.announce(notices);
+            }
+        });
     }
 }
 

@@ -15,7 +15,7 @@ use super::voice::{
 use super::{GuildActor, GuildStore, Publish, Resync, Subscribe, WatchMemberList};
 use crate::interest::Interest;
 use crate::supervisor::guard;
-use crate::voice::Admissions;
+use crate::voice::{Admissions, RoomKey, RoomMoved};
 
 pub struct GuildRegistry {
     store: Arc<dyn GuildStore>,
@@ -123,6 +123,17 @@ impl Handler<WatchMemberList> for GuildRegistry {
             // Only a guild a session already hears has an actor to ask; a client's made-up
             // guild id starts nothing.
             self.to_running(watch.guild_id, watch)
+        });
+    }
+}
+
+impl Handler<RoomMoved> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, moved: RoomMoved, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild registry", ctx, |_| {
+            if let RoomKey::Guild { guild_id, .. } = moved.room {
+                self.to_running(guild_id, moved);
+            }
         });
     }
 }

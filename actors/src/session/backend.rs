@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::guild::voice::VoiceChannel;
 use crate::intents::Shard;
+use crate::voice::RoomKey;
 
 use crate::Dispatch;
 
@@ -158,6 +159,13 @@ pub trait SessionBackend: Send + Sync + 'static {
         guild_id: i64,
         channel_id: i64,
     ) -> BoxFuture<'static, Result<Option<VoiceTarget>, BackendError>>;
+
+    /// Op 4 joining `room` (a guild channel or a call), once the join was looked up: in cluster
+    /// mode, places the room on a node (where it is already served, else a lightly loaded one)
+    /// and answers that node's voice endpoint (`host[:port]/voice`); `None` on a single node
+    /// (the session's own gateway serves it).
+    fn place_room(&self, room: RoomKey)
+        -> BoxFuture<'static, Result<Option<String>, BackendError>>;
 
     /// Op 4 from `user_id` naming a channel without a guild: the channel's recipients (the
     /// user among them) if it is a DM or group DM they are in (`None` otherwise: ignored).

@@ -16,7 +16,7 @@ use actix_http::ws::Item;
 use actix_web_actors::ws;
 use rand::Rng;
 
-use super::backend::MembersRequest;
+use super::backend::{BackendError, MembersRequest};
 use super::outlet::{self, Outlet};
 use super::protocol::{
     list_requests, members_request, op, stream_command, voice_request, CloseCode, Identify, Resume,
@@ -481,14 +481,24 @@ impl Connection {
                 join: None,
             });
         };
-        let endpoint = voice::endpoint(&self.params.gateway_url);
         let looking = self.backend.voice_target(user_id, guild_id, channel_id);
+        let room = voice::RoomKey::Guild {
+            guild_id,
+            channel_id,
+        };
+        let placing = self.placed(room);
+        let looking = async move {
+            let Some(target) = looking.await? else {
+                return Ok(None);
+            };
+            Ok::<_, BackendError>(Some((target, placing.await?)))
+        };
         // `wait`: op 4s take effect in the order they were sent.
         ctx.wait(
             looking
                 .into_actor(self)
                 .map(move |result, connection, ctx| match result {
-                    Ok(Some(target)) => session.do_send(Voice {
+                    Ok(Some((target, endpoint))) => session.do_send(Voice {
                         guild_id,
                         join: Some(VoiceJoin {
                             target,
@@ -519,13 +529,19 @@ impl Connection {
         let Some(channel_id) = request.channel_id else {
             return session.do_send(CallVoice { join: None });
         };
-        let endpoint = voice::endpoint(&self.params.gateway_url);
         let looking = self.backend.call_recipients(user_id, channel_id);
+        let placing = self.placed(voice::RoomKey::Call { channel_id });
+        let looking = async move {
+            let Some(recipients) = looking.await? else {
+                return Ok(None);
+            };
+            Ok::<_, BackendError>(Some((recipients, placing.await?)))
+        };
         ctx.wait(
             looking
                 .into_actor(self)
                 .map(move |result, connection, ctx| match result {
-                    Ok(Some(recipients)) => session.do_send(CallVoice {
+                    Ok(Some((recipients, endpoint))) => session.do_send(CallVoice {
                         join: Some(CallVoiceJoin {
                             channel_id,
                             recipients,
@@ -541,6 +557,20 @@ impl Connection {
                     }
                 }),
         );
+    }
+
+    /// The voice endpoint of the node serving `room`, placing it first in cluster mode (the
+    /// backend's answer); on a single node, this node's own. Resolves only when awaited: a
+    /// refused join places nothing.
+    fn placed(
+        &self,
+        room: voice::RoomKey,
+    ) -> impl std::future::Future<Output = Result<String, BackendError>> + 'static {
+        let (backend, here) = (
+            self.backend.clone(),
+            voice::endpoint(&self.params.gateway_url),
+        );
+        async move { Ok(backend.place_room(room).await?.unwrap_or(here)) }
     }
 
     /// Go Live (ops 18, 19, 20, 22): checked here (a bad one closes with 4002), carried out by

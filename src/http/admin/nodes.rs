@@ -4,7 +4,7 @@ use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
 
 use super::Operator;
-use crate::cluster::nodes::Usage;
+use crate::cluster::nodes::Load;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -20,7 +20,7 @@ async fn list(state: Data<AppState>, _: Operator) -> Result<HttpResponse, ApiErr
             .map_err(|error| ApiError::Unavailable {
                 source: error.into(),
             })?,
-        None => vec![state.node.entry(Usage::of(&state).await)],
+        None => vec![state.node.entry(Load::of(&state.tree).await)],
     };
     Ok(HttpResponse::Ok().json(nodes))
 }
