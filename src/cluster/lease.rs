@@ -46,8 +46,8 @@ end
 return 0
 ";
 
-/// Deletes the lease if this holder (and epoch) still has it.
-const RELEASE: &str = r"
+/// Deletes the key if it still holds the value given.
+const DELETE_IF: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -165,9 +165,18 @@ pub async fn renew(
 
 /// Gives the lease up if still ours (Lua compare-and-delete).
 pub async fn release(redis: &mut ConnectionManager, lease: &Lease) -> RedisResult<()> {
-    Script::new(RELEASE)
-        .key(&lease.key)
-        .arg(&lease.value)
+    delete_if(redis, &lease.key, &lease.value).await
+}
+
+/// Deletes `key` if it still holds `value` (a lease given back by its holder, never another's).
+pub(super) async fn delete_if(
+    redis: &mut ConnectionManager,
+    key: &str,
+    value: &str,
+) -> RedisResult<()> {
+    Script::new(DELETE_IF)
+        .key(key)
+        .arg(value)
         .invoke_async::<i64>(redis)
         .await?;
     Ok(())

@@ -206,14 +206,6 @@ end
 return 0
 ";
 
-/// Gives the lease back if this node holds it.
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-";
-
 /// What keeps this node in the registry, until it leaves.
 pub(super) struct Heartbeat {
     pub(super) redis: ConnectionManager,
@@ -312,12 +304,8 @@ impl Heartbeat {
             .ignore()
             .exec_async(&mut redis)
             .await?;
-        Script::new(RELEASE)
-            .key(keys::worker(u64::from(self.worker)))
-            .arg(&*self.node_id)
-            .invoke_async::<i64>(&mut redis)
-            .await?;
-        Ok(())
+        let worker = keys::worker(u64::from(self.worker));
+        super::lease::delete_if(&mut redis, &worker, &self.node_id).await
     }
 }
 
