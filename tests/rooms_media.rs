@@ -50,7 +50,10 @@ async fn rooms_server() -> TestServer {
 /// `subscribe`.
 fn peer(server: &TestServer, room: &str, identity: &str, role: &[&str]) -> Peer {
     let url = server
-        .url(&format!("/rooms/ws?token={}", token(room, identity, Grants::participant(), 600)))
+        .url(&format!(
+            "/rooms/ws?token={}",
+            token(room, identity, Grants::participant(), 600)
+        ))
         .replacen("http", "ws", 1);
     let mut command = Command::new(aiortc());
     command.arg(SCRIPT).arg(url).args(role);
@@ -59,35 +62,56 @@ fn peer(server: &TestServer, room: &str, identity: &str, role: &[&str]) -> Peer 
 
 /// The next server message of `kind` a peer printed.
 async fn message(peer: &mut Peer, kind: &str) -> Value {
-    let line = peer
-        .until(kind, |line| {
-            line["event"] == "message" && line["message"]["type"] == kind
-        })
-        .await;
+    let line = peer.until(kind, |line| is_message(line, kind)).await;
     line["message"].clone()
 }
 
+/// The first server message of `kind` a peer printed (perhaps already read).
+async fn first_message(peer: &mut Peer, kind: &str) -> Value {
+    let line = peer.seen(kind, |line| is_message(line, kind)).await;
+    line["message"].clone()
+}
+
+fn is_message(line: &Value, kind: &str) -> bool {
+    line["event"] == "message" && line["message"]["type"] == kind
+}
+
 /// Publishes `audio`/`video` from one peer to a subscriber in a room of their own, and checks
-/// the subscriber receives each track with that codec and decodes it.
-async fn forwarded(server: &TestServer, room: &str, audio: &str, video: &str) {
+/// the subscriber receives each track with that codec and decodes it; the two peers, and the
+/// publisher's `publish-answer`.
+async fn forwarded(
+    server: &TestServer,
+    room: &str,
+    audio: &str,
+    video: &str,
+) -> (Peer, Peer, Value) {
     let mut subscriber = peer(server, room, "listener", &["subscribe"]);
     message(&mut subscriber, "joined").await;
     let mut publisher = peer(server, room, "speaker", &["publish", audio, video]);
     let answer = message(&mut publisher, "publish-answer").await;
-    assert!(answer["sdp"].as_str().unwrap().contains("a=ice-lite"), "{answer}");
+    assert!(
+        answer["sdp"].as_str().unwrap().contains("a=ice-lite"),
+        "{answer}"
+    );
     let wanted: Vec<(&str, &str)> = [("audio", audio), ("video", video)]
         .into_iter()
         .filter(|(_, codec)| *codec != "-")
         .collect();
     for (kind, codec) in &wanted {
         let published = subscriber
-            .until("track-published", |line| {
+            .seen("track-published", |line| {
                 line["message"]["type"] == "track-published"
                     && line["message"]["track"]["kind"] == *kind
             })
             .await;
-        let announced = published["message"]["track"]["codec"].as_str().unwrap().to_string();
-        assert!(announced.eq_ignore_ascii_case(&format!("{kind}/{codec}")), "{published}");
+        let announced = published["message"]["track"]["codec"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            announced.eq_ignore_ascii_case(&format!("{kind}/{codec}")),
+            "{published}"
+        );
         assert_eq!(published["message"]["participant"], "speaker");
         let track = subscriber
             .seen("the subscribed track", |line| {
@@ -95,7 +119,10 @@ async fn forwarded(server: &TestServer, room: &str, audio: &str, video: &str) {
             })
             .await;
         let negotiated = track["codec"].as_str().unwrap();
-        assert!(negotiated.eq_ignore_ascii_case(&format!("{kind}/{codec}")), "{track}");
+        assert!(
+            negotiated.eq_ignore_ascii_case(&format!("{kind}/{codec}")),
+            "{track}"
+        );
     }
     let audio_frames = u64::from(audio != "-") * 25;
     let video_frames = u64::from(video != "-") * 10;
@@ -107,12 +134,73 @@ async fn forwarded(server: &TestServer, room: &str, audio: &str, video: &str) {
         .await
         .unwrap();
     assert_eq!(participants.len(), 2);
+    (publisher, subscriber, answer)
 }
 
 #[actix_web::test]
 async fn rooms_media_opus_and_vp8_reach_a_subscriber_unchanged() {
     let server = rooms_server().await;
-    forwarded(&server, "opus-room", "opus", "VP8").await;
+    let (mut publisher, mut subscriber, answer) =
+        forwarded(&server, "opus-room", "opus", "VP8").await;
+
+    // The publisher's tone makes it the active speaker.
+    let speaking = first_message(&mut subscriber, "speaking").await;
+    assert_eq!(speaking["speakers"][0]["identity"], "speaker", "{speaking}");
+
+    // Lossy data, from the publisher's data channel and from its socket, arrives on the
+    // subscriber's data channel (loopback loses none; a lost one is sent again).
+    for (n, command) in [
+        json!({ "lossy": { "payload": { "n": 1 } } }),
+        json!({ "type": "publish-data", "kind": "lossy", "payload": { "n": 2 } }),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let wanted = json!(n + 1);
+        publisher.command(&command.to_string());
+        let lossy = subscriber
+            .until("lossy data", |line| {
+                line["event"] == "lossy" && line["data"]["payload"]["n"] == wanted
+            })
+            .await;
+        assert_eq!(lossy["label"], "_lossy");
+        assert_eq!(lossy["data"]["from"], "speaker");
+    }
+
+    // Muting the audio track stops it (and the speaking) for the subscriber; video goes on.
+    let sid = answer["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|track| track["kind"] == "audio")
+        .unwrap()["sid"]
+        .clone();
+    publisher.command(&json!({ "type": "mute", "sid": sid }).to_string());
+    let muted = message(&mut subscriber, "muted").await;
+    assert_eq!(
+        (muted["participant"].clone(), muted["sid"].clone()),
+        (json!("speaker"), sid.clone())
+    );
+    subscriber
+        .until("silence", |line| {
+            is_message(line, "speaking") && line["message"]["speakers"] == json!([])
+        })
+        .await;
+    let (audio_before, video_before) = subscriber.frames_after(Duration::from_secs(1)).await;
+    let (audio_after, video_after) = subscriber.frames_after(Duration::from_secs(2)).await;
+    assert!(audio_after - audio_before <= 5, "audio went on while muted");
+    assert!(video_after > video_before, "video stopped too");
+    publisher.command(&json!({ "type": "unmute", "sid": sid }).to_string());
+    message(&mut subscriber, "unmuted").await;
+    subscriber.decoded(audio_after + 25, 0).await;
+
+    // Leaving: the subscriber hears the tracks go and the publisher leave.
+    publisher.command("leave");
+    message(&mut subscriber, "track-unpublished").await;
+    assert_eq!(
+        message(&mut subscriber, "participant-left").await["identity"],
+        "speaker"
+    );
 }
 
 #[actix_web::test]
@@ -185,10 +273,15 @@ async fn rooms_media_signalling_enforces_grants_and_hides_the_hidden() {
     assert!(joined["participants"][0].get("grants").is_none());
     let arrived = next_of(&mut ada, "participant-joined").await;
     assert_eq!(arrived["participant"]["identity"], "bob");
-    bob.send(json!({ "type": "publish-offer", "sdp": "v=0", "tracks": [] })).await;
+    bob.send(json!({ "type": "publish-offer", "sdp": "v=0", "tracks": [] }))
+        .await;
     let refused = next_of(&mut bob, "error").await;
-    assert_eq!((refused["code"].clone(), refused["request"].clone()), (json!(4003), json!("publish-offer")));
-    bob.send(json!({ "type": "publish-data", "payload": "hi" })).await;
+    assert_eq!(
+        (refused["code"].clone(), refused["request"].clone()),
+        (json!(4003), json!("publish-offer"))
+    );
+    bob.send(json!({ "type": "publish-data", "payload": "hi" }))
+        .await;
     assert_eq!(next_of(&mut bob, "error").await["code"], 4003);
 
     // A camera-only token cannot publish a microphone.
@@ -203,19 +296,22 @@ async fn rooms_media_signalling_enforces_grants_and_hides_the_hidden() {
     assert_eq!(next_of(&mut cam, "error").await["code"], 4003);
 
     // Reliable data reaches the others, with who sent it; the sender's copy is not echoed.
-    ada.send(json!({ "type": "publish-data", "payload": { "text": "hello" }, "topic": "chat" })).await;
+    ada.send(json!({ "type": "publish-data", "payload": { "text": "hello" }, "topic": "chat" }))
+        .await;
     let data = next_of(&mut bob, "data").await;
     assert_eq!(data["from"], "ada");
     assert_eq!(data["payload"]["text"], "hello");
     assert_eq!(data["topic"], "chat");
     assert_eq!(next_of(&mut cam, "data").await["from"], "ada");
     // Only to the named ones.
-    ada.send(json!({ "type": "publish-data", "payload": 1, "to": ["cam"] })).await;
+    ada.send(json!({ "type": "publish-data", "payload": 1, "to": ["cam"] }))
+        .await;
     assert_eq!(next_of(&mut cam, "data").await["payload"], 1);
     nothing_of(&mut bob, "data").await;
     // Too big a payload is refused and the socket stays.
     let big = "x".repeat(16 * 1024);
-    ada.send(json!({ "type": "publish-data", "payload": big })).await;
+    ada.send(json!({ "type": "publish-data", "payload": big }))
+        .await;
     assert_eq!(next_of(&mut ada, "error").await["code"], 4010);
 
     // A hidden participant is not announced nor listed, but is there for the API.
@@ -234,11 +330,17 @@ async fn rooms_media_signalling_enforces_grants_and_hides_the_hidden() {
         .map(|p| p["identity"].as_str().unwrap())
         .collect();
     assert!(!listed.contains(&"ghost"), "{listed:?}");
-    let everyone = server.tree().rooms.send(Participants { room: "r".into() }).await.unwrap();
+    let everyone = server
+        .tree()
+        .rooms
+        .send(Participants { room: "r".into() })
+        .await
+        .unwrap();
     assert!(everyone.iter().any(|p| p.identity == "ghost"));
 
     // Muting a track that is not yours: not found. The API's mute of nothing: an error.
-    ada.send(json!({ "type": "mute", "sid": "TR_nothing" })).await;
+    ada.send(json!({ "type": "mute", "sid": "TR_nothing" }))
+        .await;
     assert_eq!(next_of(&mut ada, "error").await["code"], 4004);
     let muted = server
         .tree()
@@ -265,7 +367,10 @@ async fn rooms_media_signalling_enforces_grants_and_hides_the_hidden() {
         .unwrap();
     assert!(removed);
     closes_with(&mut bob, 4007).await;
-    assert_eq!(next_of(&mut ada, "participant-left").await["identity"], "bob");
+    assert_eq!(
+        next_of(&mut ada, "participant-left").await["identity"],
+        "bob"
+    );
 }
 
 #[actix_web::test]
@@ -304,7 +409,12 @@ async fn rooms_media_signalling_refuses_bad_tokens_bad_messages_and_floods() {
     closes_with(&mut socket, 4012).await;
 
     // An oversized frame closes with 4010.
-    again.send_text(format!("{{\"type\":\"ping\",\"ts\":\"{}\"}}", "x".repeat(70_000))).await;
+    again
+        .send_text(format!(
+            "{{\"type\":\"ping\",\"ts\":\"{}\"}}",
+            "x".repeat(70_000)
+        ))
+        .await;
     closes_with(&mut again, 4010).await;
 
     // A flood closes with 4009.

@@ -16,7 +16,7 @@ use super::api::{
 };
 use super::media::{Publisher, RoomMedia, Subscriber};
 use super::registry::{Joining, RoomGone, Rooms};
-use super::signal::{self, Code, Data, DataKind, Request, Selection, ToClient};
+use super::signal::{self, Code, Data, DataKind, Rate, Request, Selection, ToClient};
 use super::Grants;
 use crate::voice::Media;
 
@@ -57,6 +57,8 @@ pub(super) struct Member {
     pub subscriptions: Subscriptions,
     pub publisher: Option<Publisher>,
     pub subscriber: Option<Subscriber>,
+    /// Messages on their lossy data channel, bounded like a socket's.
+    pub lossy_rate: Rate,
 }
 
 impl Member {
@@ -362,7 +364,7 @@ impl LiveRoom {
     }
 
     /// Reliable data over the sockets, lossy over the data channels.
-    fn send_data(&self, from: Option<String>, data: &Data) {
+    pub(super) fn send_data(&self, from: Option<String>, data: &Data) {
         let mut message = json!({ "from": from, "payload": data.payload, "kind": data.kind });
         if let Some(topic) = &data.topic {
             message["topic"] = json!(topic);
@@ -382,9 +384,9 @@ impl LiveRoom {
                 if let Some(object) = message.as_object_mut() {
                     object.remove("kind");
                 }
-                let bytes = message.to_string();
+                let text: Arc<str> = message.to_string().into();
                 for member in recipients {
-                    self.media.send_lossy(member, bytes.as_bytes());
+                    self.media.send_lossy(member, &text);
                 }
             }
         }
@@ -513,6 +515,7 @@ impl Handler<Enter> for LiveRoom {
             subscriptions: Subscriptions::default(),
             publisher: None,
             subscriber: None,
+            lossy_rate: Rate::default(),
         };
         let others: Vec<Value> = self
             .members
