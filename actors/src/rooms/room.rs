@@ -630,7 +630,7 @@ impl Handler<MuteTrack> for LiveRoom {
 impl Handler<UpdateParticipant> for LiveRoom {
     type Result = Result<(), RoomError>;
 
-    fn handle(&mut self, update: UpdateParticipant, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, update: UpdateParticipant, _: &mut Context<Self>) -> Self::Result {
         let member_id = self
             .by_identity(&update.identity)
             .ok_or(RoomError::NoParticipant)?;
@@ -677,7 +677,6 @@ impl Handler<UpdateParticipant> for LiveRoom {
                 self.media.drop_unwanted(member);
             }
         }
-        let _ = ctx;
         Ok(())
     }
 }
