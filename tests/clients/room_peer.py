@@ -25,9 +25,7 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-
-def say(**fields):
-    print(json.dumps(fields), flush=True)
+from frames import Frames, commands, say
 
 
 # 20 ms of a 400 Hz tone at 48 kHz, half of full scale: well above the speaking threshold.
@@ -48,14 +46,14 @@ class Peer:
         self.codecs = codecs
         self.publish_pc = RTCPeerConnection()
         self.subscribe_pc = RTCPeerConnection()
-        self.counts = {"audio": 0, "video": 0}
+        self.frames = Frames()
         self.ws = None
 
         self.lossy = None
 
         @self.subscribe_pc.on("track")
         def on_track(track):
-            asyncio.ensure_future(self.consume(track))
+            asyncio.ensure_future(self.frames.consume(track))
 
         @self.subscribe_pc.on("datachannel")
         def on_datachannel(channel):
@@ -66,18 +64,6 @@ class Peer:
     async def send(self, message):
         await self.ws.send_json(message)
 
-    async def report(self):
-        while True:
-            await asyncio.sleep(0.5)
-            say(event="frames", **self.counts)
-
-    async def consume(self, track):
-        while True:
-            try:
-                await track.recv()
-            except Exception:
-                return
-            self.counts[track.kind] += 1
 
     def add(self, kind, codec):
         track = Tone() if kind == "audio" else VideoStreamTrack()
@@ -129,12 +115,8 @@ class Peer:
                         codec=codecs[0].mimeType)
 
     async def commands(self):
-        reader = asyncio.StreamReader()
-        loop = asyncio.get_running_loop()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while True:
-            line = await reader.readline()
-            if not line or line.strip() == b"leave":
+        async for line in commands():
+            if line == b"leave":
                 await self.ws.close(code=1000)
                 return
             command = json.loads(line)
@@ -148,7 +130,7 @@ class Peer:
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(self.url) as ws:
                 self.ws = ws
-                tasks.append(asyncio.ensure_future(self.report()))
+                tasks.append(asyncio.ensure_future(self.frames.report()))
                 tasks.append(asyncio.ensure_future(self.commands()))
                 await self.send({"type": "join", "auto_subscribe": self.role == "subscribe"})
                 async for message in ws:
