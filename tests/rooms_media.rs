@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use spacebar::rooms::{RoomClaims, RoomTokens};
-use spacebar_actors::rooms::{Grants, MuteTrack, Participants, RemoveParticipant, Source};
+use spacebar_actors::rooms::{
+    CloseRoom, Configure, Grants, MuteTrack, Participants, RemoveParticipant, RoomSettings, Source,
+};
 
 use crate::common::gateway::{Event, Gateway};
 use crate::common::{TestServer, TEST_SECRET};
@@ -416,6 +418,35 @@ async fn rooms_media_signalling_refuses_bad_tokens_bad_messages_and_floods() {
         ))
         .await;
     closes_with(&mut again, 4010).await;
+
+    // A room's limit, set live: the one over it is refused (4005); closing the room
+    // disconnects everyone (4008).
+    let (mut first, _) = join(&server, "small", "first", Grants::participant()).await;
+    let settings = RoomSettings {
+        max_participants: 1,
+        ..RoomSettings::default()
+    };
+    let rooms = &server.tree().rooms;
+    rooms
+        .send(Configure {
+            room: "small".into(),
+            settings,
+        })
+        .await
+        .unwrap();
+    let updated = next_of(&mut first, "room-updated").await;
+    assert_eq!(updated["room"]["max_participants"], 1);
+    let token = self::token("small", "second", Grants::participant(), 600);
+    let mut second = Gateway::connect_at(&server, "/rooms/ws", &format!("token={token}")).await;
+    second.send(json!({ "type": "join" })).await;
+    closes_with(&mut second, 4005).await;
+    assert!(rooms
+        .send(CloseRoom {
+            room: "small".into()
+        })
+        .await
+        .unwrap());
+    closes_with(&mut first, 4008).await;
 
     // A flood closes with 4009.
     let (mut flood, _) = join(&server, "r", "flood", Grants::participant()).await;

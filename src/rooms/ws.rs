@@ -105,6 +105,11 @@ impl RoomSocket {
                 let refusal = signal::error(Code::WrongState, "join first", Some(request.name()));
                 Self::send(ctx, &refusal);
             }
+            (Request::Leave {}, Some(_)) => {
+                // `stopped` tells the room.
+                ctx.close(Some(ws::CloseCode::Normal.into()));
+                ctx.stop();
+            }
             (request, Some(seat)) => seat.room.do_send(Signal {
                 member: seat.member,
                 request,

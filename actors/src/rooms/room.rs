@@ -265,6 +265,7 @@ impl LiveRoom {
             Request::Join { .. } => {
                 Self::refuse(member, Code::WrongState, "already joined", name);
             }
+            // The socket closes itself (1000) and says `Left`; this is for any other caller.
             Request::Leave {} => self.remove(member_id, None, ctx),
             Request::Ping { ts } => member.send(signal::message("pong", json!({ "ts": ts }))),
             Request::PublishOffer { .. } | Request::Unpublish { .. } if !grants.publish => {
