@@ -160,6 +160,8 @@ impl ClientFragment {
                 _ => {}
             }
         }
+        // A malformed codec line is reported before anything missing.
+        let codecs = codecs(sdp, listed)?;
         let fragment = Self {
             ice_ufrag: ice_ufrag
                 .filter(|u| valid_token(u))
@@ -171,7 +173,7 @@ impl ClientFragment {
                 .filter(|f| f.split_once(' ').is_some_and(|(_, hex)| hex.contains(':')))
                 .ok_or(SdpError::Missing("a=fingerprint"))?,
             extmaps,
-            codecs: codecs(sdp, listed)?,
+            codecs,
         };
         if fragment.primary(Kind::Audio).is_none() {
             return Err(SdpError::NoCodec("audio"));
