@@ -22,6 +22,8 @@
 //! - `register`: registrations per second, sequential and concurrent (password hashing).
 //! - `voice`: a voice room of speakers and listeners on real WebRTC peers; the
 //!   SFU's forwarded packets/s per core of its CPU, loss, latency, memory.
+//! - `rooms`: the same load through the rooms service (`/rooms/ws`): publishers and
+//!   subscribers, the same figures, so the two surfaces compare.
 
 mod cdn;
 mod fanout;
@@ -31,6 +33,7 @@ mod ready;
 mod register;
 mod rest;
 mod resume;
+mod rooms;
 mod search;
 mod session;
 mod setup;
@@ -89,6 +92,9 @@ enum Command {
     /// A voice room of speakers and listeners (real WebRTC peers): forwarded
     /// RTP packets/s per core of server CPU, loss, latency, memory per participant.
     Voice(voice::VoiceArgs),
+    /// The voice run's load through the rooms service (`/rooms/ws`): publishers and
+    /// subscribers of one room; the same figures, so the two surfaces compare.
+    Rooms(rooms::RoomsArgs),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +109,7 @@ fn main() -> ExitCode {
         Command::Presence(args) => storm::run(args),
         Command::Register(args) => register::run(args),
         Command::Voice(args) => voice::run(args),
+        Command::Rooms(args) => rooms::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

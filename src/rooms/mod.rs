@@ -3,5 +3,10 @@
 //! actors live in `spacebar_actors::rooms`. Protocol: docs/rooms.md.
 
 pub mod token;
+pub mod ws;
 
 pub use token::{RoomClaims, RoomTokens};
+
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    ws::configure(cfg);
+}
