@@ -2,6 +2,11 @@
 //! rooms API and the `/rooms/ws` signalling socket — on the SFU that serves voice. The room
 //! actors live in `spacebar_actors::rooms`. Protocol: docs/rooms.md.
 
+pub mod events;
+pub mod keys;
 pub mod token;
+pub mod webhooks;
 
+pub use events::EventLog;
 pub use token::{RoomClaims, RoomTokens};
+pub use webhooks::Webhooks;
