@@ -6,7 +6,12 @@ pub mod events;
 pub mod keys;
 pub mod token;
 pub mod webhooks;
+pub mod ws;
 
 pub use events::EventLog;
 pub use token::{RoomClaims, RoomTokens};
 pub use webhooks::Webhooks;
+
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    ws::configure(cfg);
+}
