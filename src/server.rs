@@ -29,6 +29,7 @@ use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rooms::directory::DbRoomDirectory;
 use crate::rooms::events::event_log;
 use crate::rooms::RoomTokens;
 use crate::snowflake::Snowflakes;
@@ -208,7 +209,6 @@ pub async fn build(
         pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
         room_tokens: RoomTokens::new(secret),
-        room_events,
         room_webhooks: Default::default(),
         snowflakes,
         tree: Tree::start(
@@ -217,7 +217,11 @@ pub async fn build(
             board,
             guild_threads(),
             media,
-            RoomPorts::default(),
+            RoomPorts {
+                directory: Arc::new(DbRoomDirectory { pool: pool.clone() }),
+                observer: Arc::new(room_events),
+                ..RoomPorts::default()
+            },
         ),
         metrics,
         sessions,
