@@ -103,7 +103,12 @@ async fn update(
     let (room, identity) = path.into_inner();
     let mut errors = FormErrors::default();
     if let Some(metadata) = &body.metadata {
-        check_metadata(&mut errors, "metadata", &metadata.0, &app.state.config().rooms);
+        check_metadata(
+            &mut errors,
+            "metadata",
+            &metadata.0,
+            &app.state.config().rooms,
+        );
     }
     errors.into_result()?;
     own_room(&app, &room).await?;
@@ -114,7 +119,9 @@ async fn update(
         grants: body.grants,
     };
     let answer = app.state.tree.rooms.send(update).await;
-    answer.map_err(crate::error::Error::from)?.map_err(room_error)?;
+    answer
+        .map_err(crate::error::Error::from)?
+        .map_err(room_error)?;
     Ok(HttpResponse::Ok().json(participant(&app, &room, &identity).await?))
 }
 
@@ -158,7 +165,9 @@ async fn mute(
         muted,
     };
     let answer = app.state.tree.rooms.send(mute).await;
-    answer.map_err(crate::error::Error::from)?.map_err(room_error)?;
+    answer
+        .map_err(crate::error::Error::from)?
+        .map_err(room_error)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -202,6 +211,8 @@ async fn send_data(
         reliable: body.reliable,
     };
     let answer = app.state.tree.rooms.send(data).await;
-    answer.map_err(crate::error::Error::from)?.map_err(room_error)?;
+    answer
+        .map_err(crate::error::Error::from)?
+        .map_err(room_error)?;
     Ok(HttpResponse::NoContent().finish())
 }

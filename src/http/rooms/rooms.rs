@@ -18,12 +18,12 @@ use super::{
     check_length, check_metadata, check_room_id, own_room, room_view, room_views, Application,
     Metadata,
 };
-use crate::rooms::directory::settings;
 use crate::config::RoomsConfig;
 use crate::db::rooms::{Room, RoomChanges};
 use crate::db::Connection;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
+use crate::rooms::directory::settings;
 use crate::state::AppState;
 
 /// Characters of a generated room id: 22 alphanumerics, about 131 bits.
