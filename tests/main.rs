@@ -41,6 +41,7 @@ mod operating;
 mod presence;
 mod rate_limits;
 mod rooms_api;
+mod rooms_media;
 mod search;
 mod social;
 mod tls;
