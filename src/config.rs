@@ -310,7 +310,7 @@ impl RoomsConfig {
             ));
         }
         let url = &self.webhook_url;
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(invalid(
                 "rooms.webhook_url",
                 "must start with http:// or https://",

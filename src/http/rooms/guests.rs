@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use spacebar_actors::rooms::Grants;
 
-use super::rooms::{generated_id, insert, new_room};
+use super::api_rooms::{generated_id, insert, new_room};
 use super::{check_length, issue_token, room_view, room_views, unknown_room, Ticket};
 use crate::credentials::authenticate;
 use crate::db::rooms::Room;

@@ -1,5 +1,5 @@
 //! The rooms service's HTTP API (docs/rooms.md, "Server API"), mirroring the URL:
-//! `/rooms/api/token` (`token`), `/rooms/api/rooms…` (`rooms`, `participants`, `events`) for
+//! `/rooms/api/token` (`token`), `/rooms/api/rooms…` (`api_rooms`, `participants`, `events`) for
 //! applications with an API key; `/rooms/public`, `/rooms/guest` and `/rooms/new` (`guests`)
 //! for anyone. The operators' `/_spacebar/admin/rooms/keys` is in `admin`.
 //!
@@ -7,10 +7,10 @@
 //! (`curl -u key:secret`). Every route is registered by its full path, never under a
 //! `/rooms` scope, which would hide the signalling socket and the page beside them.
 
+mod api_rooms;
 mod events;
 mod guests;
 mod participants;
-mod rooms;
 mod token;
 
 use std::collections::HashMap;
@@ -50,7 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/rooms/api")
                 .route("/token", web::post().to(token::issue))
                 .route("/token/user", web::post().to(token::for_user))
-                .configure(rooms::configure)
+                .configure(api_rooms::configure)
                 .configure(participants::configure)
                 .configure(events::configure),
         );

@@ -164,7 +164,7 @@ async fn mute(
     body: Option<Json<Mute>>,
 ) -> Result<HttpResponse, ApiError> {
     let (room, identity, track_sid) = path.into_inner();
-    let muted = body.map_or(true, |Json(body)| body.muted);
+    let muted = body.is_none_or(|Json(body)| body.muted);
     own_room(&app, &room).await?;
     let mute = MuteTrack {
         room,

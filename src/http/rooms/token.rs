@@ -64,8 +64,8 @@ pub async fn issue(
     let room = match Room::find(&mut conn, &body.room).await? {
         Some(room) => room,
         None => {
-            let room = super::rooms::new_room(body.room.clone(), Some(&app.key.id), rooms);
-            super::rooms::insert(&app.state, &mut conn, &room).await?;
+            let room = super::api_rooms::new_room(body.room.clone(), Some(&app.key.id), rooms);
+            super::api_rooms::insert(&app.state, &mut conn, &room).await?;
             room
         }
     };
