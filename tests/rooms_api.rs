@@ -390,14 +390,8 @@ async fn operators_make_and_revoke_keys_and_applications_get_tokens_and_rooms() 
     );
 
     // Revoked: refused at once.
-    let revoked = admin(
-        &server,
-        Method::DELETE,
-        &format!("/rooms/keys/{}", key.id),
-        &root.token,
-        None,
-    )
-    .await;
+    let revoke = format!("/rooms/keys/{}", key.id);
+    let revoked = admin(&server, Method::DELETE, &revoke, &root.token, None).await;
     assert_eq!(revoked.status, 204);
     assert_eq!(
         api(&server, Method::POST, "/token", &key, Some(body))
@@ -409,14 +403,7 @@ async fn operators_make_and_revoke_keys_and_applications_get_tokens_and_rooms() 
         api(&server, Method::GET, "/rooms", &key, None).await.status,
         401
     );
-    let gone = admin(
-        &server,
-        Method::DELETE,
-        &format!("/rooms/keys/{}", key.id),
-        &root.token,
-        None,
-    )
-    .await;
+    let gone = admin(&server, Method::DELETE, &revoke, &root.token, None).await;
     assert_eq!(gone.status, 404);
 }
 
@@ -649,43 +636,25 @@ async fn hostile_inputs_are_refused_with_their_field_and_bounds_hold() {
         30100,
     );
     assert_eq!(server.count("rooms").await, 3);
-    // A live room that is not live, or a participant who is not there: Discord-like 404s.
-    assert_error(
-        &api(
-            &server,
-            Method::DELETE,
-            "/rooms/r/participants/nobody",
-            &key,
-            None,
-        )
-        .await,
-        404,
-        10201,
-    );
-    assert_error(
-        &api(
-            &server,
+    // A room that is not live, or a participant who is not there: Discord-like 404s.
+    let absent = [
+        (Method::DELETE, "/rooms/r/participants/nobody", None, 10201),
+        (
             Method::POST,
             "/rooms/r/participants/nobody/tracks/TR_x/mute",
-            &key,
             None,
-        )
-        .await,
-        404,
-        10201,
-    );
-    assert_error(
-        &api(
-            &server,
+            10201,
+        ),
+        (
             Method::POST,
             "/rooms/r/data",
-            &key,
             Some(json!({ "payload": 1 })),
-        )
-        .await,
-        404,
-        10203,
-    );
+            10203,
+        ),
+    ];
+    for (method, path, body, code) in absent {
+        assert_error(&api(&server, method, path, &key, body).await, 404, code);
+    }
     assert_eq!(
         api(&server, Method::GET, "/rooms/r/participants", &key, None)
             .await

@@ -98,25 +98,22 @@ impl RoomFields {
         if let Some(metadata) = &self.metadata {
             check_metadata(&mut errors, "metadata", &metadata.0, config);
         }
-        if self
-            .max_participants
-            .is_some_and(|max| max > config.max_participants)
-        {
-            errors.add(
+        let bounds = [
+            (
                 "max_participants",
-                "NUMBER_TYPE_MAX",
-                format!("Must be at most {}.", config.max_participants),
-            );
-        }
-        if self
-            .empty_timeout
-            .is_some_and(|secs| secs > config.max_empty_timeout_secs)
-        {
-            errors.add(
+                self.max_participants,
+                config.max_participants,
+            ),
+            (
                 "empty_timeout",
-                "NUMBER_TYPE_MAX",
-                format!("Must be at most {} seconds.", config.max_empty_timeout_secs),
-            );
+                self.empty_timeout,
+                config.max_empty_timeout_secs,
+            ),
+        ];
+        for (field, value, max) in bounds {
+            if value.is_some_and(|value| value > max) {
+                errors.add(field, "NUMBER_TYPE_MAX", format!("Must be at most {max}."));
+            }
         }
         errors.into_result()?;
         // Both bounded by u32 values that are configured, so they fit unless configured absurdly.

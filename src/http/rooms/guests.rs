@@ -16,6 +16,7 @@ use spacebar_actors::rooms::Grants;
 
 use super::api_rooms::{generated_id, insert, new_room};
 use super::{check_length, issue_token, room_view, room_views, unknown_room, Ticket};
+use crate::config::RoomsConfig;
 use crate::credentials::authenticate;
 use crate::db::rooms::Room;
 use crate::http::error::{ApiError, FormErrors};
@@ -33,6 +34,15 @@ pub async fn joinable(state: &AppState, id: &str) -> Result<Room, ApiError> {
         .await?
         .filter(|room| room.public || room.guests)
         .ok_or_else(unknown_room)
+}
+
+/// A name as given without surrounding spaces, 1 to `rooms.max_name_chars` characters.
+fn display_name(name: &str, config: &RoomsConfig) -> Result<String, ApiError> {
+    let name = name.trim();
+    let mut errors = FormErrors::default();
+    check_length(&mut errors, "name", name, 1, config.max_name_chars);
+    errors.into_result()?;
+    Ok(name.to_string())
 }
 
 /// 403 while `rooms.guests` is off.
@@ -98,19 +108,11 @@ pub async fn token(
 ) -> Result<HttpResponse, ApiError> {
     guests_allowed(&state)?;
     let config = state.config();
-    let mut errors = FormErrors::default();
-    check_length(
-        &mut errors,
-        "name",
-        body.name.trim(),
-        1,
-        config.rooms.max_name_chars,
-    );
-    errors.into_result()?;
+    let name = display_name(&body.name, &config.rooms)?;
     let room = joinable(&state, &body.room).await?;
     let ticket = Ticket {
         identity: format!("guest-{}", Alphanumeric.sample_string(&mut rand::rng(), 12)),
-        name: body.name.trim().to_string(),
+        name,
         room: room.id,
         metadata: String::new(),
         grants: Grants::participant(),
@@ -149,17 +151,9 @@ pub async fn create_room(
         guests_allowed(&state)?;
     }
     let config = state.config();
-    let mut errors = FormErrors::default();
-    check_length(
-        &mut errors,
-        "name",
-        body.name.trim(),
-        1,
-        config.rooms.max_name_chars,
-    );
-    errors.into_result()?;
+    let name = display_name(&body.name, &config.rooms)?;
     let mut room = new_room(generated_id(), None, &config.rooms);
-    room.name = body.name.trim().to_string();
+    room.name = name;
     room.public = body.public;
     room.guests = true;
     insert(&state, &mut conn, &room).await?;
