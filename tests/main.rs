@@ -43,6 +43,7 @@ mod moderation;
 mod operating;
 mod presence;
 mod rate_limits;
+mod rooms_api;
 mod rooms_media;
 mod search;
 mod social;
