@@ -40,6 +40,7 @@ mod moderation;
 mod operating;
 mod presence;
 mod rate_limits;
+mod rooms_browser;
 mod search;
 mod social;
 mod tls;

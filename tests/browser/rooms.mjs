@@ -1,0 +1,122 @@
+// Two people in real Chromium (Debian's, with fake microphone and camera) use the `/rooms/` page
+// of the server at <url>: both join the public room <room name> as guests from the list, each
+// must receive the other's audio, a chat message from Alice must reach Bob, and Alice's mute
+// must show on Bob's page. Prints one JSON line of what happened (tests/rooms_browser.rs checks
+// it); every step is tried, so a failure says which ones worked.
+//
+//   node tests/browser/rooms.mjs http://127.0.0.1:3001 "Room name" [screenshot dir]
+import { chromium } from 'playwright-core';
+
+const [base, roomName, screenshots] = process.argv.slice(2);
+if (!base || !roomName) {
+  console.error('usage: node rooms.mjs <server url> <room name> [screenshot dir]');
+  process.exit(2);
+}
+const STEP_MS = 20_000;
+const CHAT = 'hello from Alice';
+
+const result = {
+  joined: [false, false],
+  audioBytesReceived: [0, 0],
+  chatReceived: false,
+  muteShown: false,
+  errors: [],
+};
+
+/** Runs one step; a failure is recorded and the run goes on. */
+async function step(name, run) {
+  try {
+    await run();
+  } catch (error) {
+    result.errors.push(`${name}: ${error.message.split('\n')[0]}`);
+  }
+}
+
+/** Inbound audio bytes on the page's subscribe connection, per `getStats()`. */
+function audioBytes(page) {
+  return page.evaluate(async () => {
+    const room = window.spacebarRoom;
+    if (!room) return 0;
+    const { subscribe } = await room.stats();
+    let bytes = 0;
+    subscribe?.forEach((report) => {
+      if (report.type === 'inbound-rtp' && report.kind === 'audio') bytes += report.bytesReceived ?? 0;
+    });
+    return bytes;
+  });
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--no-sandbox',
+    '--use-fake-device-for-media-stream',
+    '--use-fake-ui-for-media-stream',
+    '--autoplay-policy=no-user-gesture-required',
+    // The test server's media is on 127.0.0.1.
+    '--allow-loopback-in-peer-connection',
+  ],
+});
+try {
+  // One context each: two people, two sets of storage.
+  const people = [];
+  for (const name of ['Alice', 'Bob']) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(STEP_MS);
+    page.on('pageerror', (error) => result.errors.push(`${name}'s page: ${error.message}`));
+    people.push({ name, page });
+  }
+
+  for (const [index, { name, page }] of people.entries()) {
+    await step(`${name} joins`, async () => {
+      await page.goto(new URL('/rooms/', base).href);
+      await page.getByLabel('Your name').fill(name);
+      // Alice joins with her camera too: video goes through the same path.
+      if (index === 0) await page.getByLabel('Join with my camera too').check();
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await page.getByRole('button', { name: `Join ${roomName}` }).click();
+      await page.locator('#room').waitFor({ state: 'visible' });
+      result.joined[index] = true;
+    });
+  }
+
+  await step('each sees the other', () =>
+    Promise.all(people.map(({ page }) => page.locator('#participants li').nth(1).waitFor())),
+  );
+
+  await step('audio arrives', async () => {
+    const deadline = Date.now() + STEP_MS;
+    while (Date.now() < deadline && result.audioBytesReceived.some((bytes) => bytes === 0)) {
+      result.audioBytesReceived = await Promise.all(people.map(({ page }) => audioBytes(page)));
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  });
+
+  const [alice, bob] = people.map(({ page }) => page);
+  await step('chat', async () => {
+    await alice.getByLabel('Message').fill(CHAT);
+    await alice.getByRole('button', { name: 'Send' }).click();
+    await bob.locator('#chat-log li', { hasText: `Alice: ${CHAT}` }).waitFor();
+    result.chatReceived = true;
+  });
+
+  await step('mute', async () => {
+    await alice.getByRole('button', { name: 'Mute microphone' }).click();
+    await bob
+      .locator('#participants li', { has: bob.locator('.name', { hasText: /^Alice$/ }) })
+      .locator('.muted')
+      .waitFor();
+    result.muteShown = true;
+  });
+
+  if (screenshots) {
+    for (const { name, page } of people) {
+      await page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true });
+    }
+  }
+} finally {
+  await browser.close();
+  console.log(JSON.stringify(result));
+}
