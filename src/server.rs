@@ -12,6 +12,7 @@ use actix_web::{App, HttpServer};
 use spacebar_actors::interest::{Alone, Interest};
 use spacebar_actors::presence::Board;
 use spacebar_actors::registry::ReconnectAll;
+use spacebar_actors::rooms::RoomPorts;
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::voice::{Media, MediaSettings, MediaStartError};
 use spacebar_actors::Tree;
@@ -212,6 +213,7 @@ pub async fn build(
             board,
             guild_threads(),
             media,
+            RoomPorts::default(),
         ),
         metrics,
         sessions,

@@ -63,7 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/api").configure(api));
     cfg.service(web::resource("/").route(web::get().to(crate::gateway::upgrade)));
     crate::voice::configure(cfg);
-    crate::rooms::page::configure(cfg);
+    crate::rooms::configure(cfg);
 }
 
 fn api(cfg: &mut web::ServiceConfig) {

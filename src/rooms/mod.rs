@@ -4,5 +4,11 @@
 
 pub mod page;
 pub mod token;
+pub mod ws;
 
 pub use token::{RoomClaims, RoomTokens};
+
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    ws::configure(cfg);
+    page::configure(cfg);
+}

@@ -31,7 +31,7 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::transport::{CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::packet::Packet;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
@@ -43,18 +43,20 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use webrtc::peer_connection::RTCSessionDescription;
 
-use super::forwarding::{self, Output, Route, SharedTable};
+use super::forwarding::{self, Output, Route, SharedTable, StreamKey};
 use super::keyframes;
 use super::media::{LiveGuard, Media, MediaError, NewPeer};
 use super::sdp::{Codec, Kind};
 
-/// To the room: a participant's track arrived (they publish `kind` with `codec`).
+/// To the room: a participant's track arrived (they publish `kind` with `codec`), forwarded
+/// by the table's route `stream`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct TrackStarted {
     pub user_id: i64,
     pub kind: Kind,
     pub codec: RTCRtpCodec,
+    pub stream: StreamKey,
 }
 
 /// To the room: a participant's connection failed (ICE consent lost, DTLS failed).
@@ -85,29 +87,53 @@ pub struct PeerId {
     pub generation: u64,
 }
 
-/// A track to add to a connection, and the (publisher, kind) stream it sends.
-pub type NewTrack = (MediaStreamTrack, (i64, Kind));
+/// A track to add to a connection, and the stream it sends.
+pub type NewTrack = (MediaStreamTrack, StreamKey);
+
+/// Which stream each incoming m-line (by mid) carries; an m-line not named here carries the
+/// participant's stream of its kind, `(user_id, kind)` (voice's one stream per kind).
+pub type Streams = HashMap<String, i64>;
+
+/// What the server's own offer added, in order: each track's mid.
+pub type Offered = (String, Vec<Option<String>>);
 
 enum Command {
     Adopt {
         id: PeerId,
         peer: Box<NewPeer>,
         codecs: Arc<[Codec]>,
-        offer: String,
+        /// The client's offer to answer; `None`: the server will offer (see `Offer`).
+        offer: Option<String>,
+        streams: Streams,
         reply: oneshot::Sender<Result<String, MediaError>>,
     },
     Negotiate {
         id: PeerId,
         offer: String,
         track: Option<Box<NewTrack>>,
+        streams: Streams,
+        reply: oneshot::Sender<Result<String, MediaError>>,
+    },
+    /// The server offers, with `tracks` added first.
+    Offer {
+        id: PeerId,
+        tracks: Vec<NewTrack>,
+        reply: oneshot::Sender<Result<Offered, MediaError>>,
+    },
+    /// The client's answer to the server's offer.
+    Answer {
+        id: PeerId,
+        answer: String,
         reply: oneshot::Sender<Result<(), MediaError>>,
     },
-    Close(PeerId),
-    /// A receiver in another shard asked for a keyframe of `publisher`'s `kind` stream.
-    KeyframeWanted {
-        publisher: i64,
-        kind: Kind,
+    /// A candidate the client trickled.
+    Candidate {
+        id: PeerId,
+        candidate: RTCIceCandidateInit,
     },
+    Close(PeerId),
+    /// A receiver in another shard asked for a keyframe of a stream.
+    KeyframeWanted(StreamKey),
 }
 
 /// A packet of `publisher`'s `kind` stream (read by another shard, or a bot's) for a shard's
@@ -218,12 +244,14 @@ impl MediaLoop {
 
     /// Hands a new connection to the loop and answers the client's `offer` on it; the answer's
     /// SDP (with the host candidate).
+    /// (`offer` `None`: the server offers later; the answer is then empty.)
     pub async fn adopt(
         &self,
         id: PeerId,
         peer: NewPeer,
         codecs: Arc<[Codec]>,
-        offer: String,
+        offer: Option<String>,
+        streams: Streams,
     ) -> Result<String, MediaError> {
         let (reply, answered) = oneshot::channel();
         self.send(
@@ -233,6 +261,7 @@ impl MediaLoop {
                 peer: Box::new(peer),
                 codecs,
                 offer,
+                streams,
                 reply,
             },
         )?;
@@ -240,13 +269,14 @@ impl MediaLoop {
     }
 
     /// Renegotiates `id`'s connection with a new offer, adding `track` (sending the stream
-    /// it names) first.
+    /// it names) first; the answer.
     pub async fn negotiate(
         &self,
         id: PeerId,
         offer: String,
         track: Option<NewTrack>,
-    ) -> Result<(), MediaError> {
+        streams: Streams,
+    ) -> Result<String, MediaError> {
         let (reply, answered) = oneshot::channel();
         self.send(
             id,
@@ -254,10 +284,31 @@ impl MediaLoop {
                 id,
                 offer,
                 track: track.map(Box::new),
+                streams,
                 reply,
             },
         )?;
         answered.await.map_err(|_| MediaError::Gone)?
+    }
+
+    /// The server's offer on `id`'s connection, sending `tracks` (added first); the offer and
+    /// each track's mid.
+    pub async fn offer(&self, id: PeerId, tracks: Vec<NewTrack>) -> Result<Offered, MediaError> {
+        let (reply, offered) = oneshot::channel();
+        self.send(id, Command::Offer { id, tracks, reply })?;
+        offered.await.map_err(|_| MediaError::Gone)?
+    }
+
+    /// Applies the client's answer to the server's offer.
+    pub async fn answered(&self, id: PeerId, answer: String) -> Result<(), MediaError> {
+        let (reply, applied) = oneshot::channel();
+        self.send(id, Command::Answer { id, answer, reply })?;
+        applied.await.map_err(|_| MediaError::Gone)?
+    }
+
+    /// A candidate the client trickled for `id`'s connection.
+    pub fn candidate(&self, id: PeerId, candidate: RTCIceCandidateInit) {
+        let _ = self.send(id, Command::Candidate { id, candidate });
     }
 
     /// Closes `id`'s connection and frees its port.
@@ -325,13 +376,17 @@ struct Peer {
     codecs: Arc<[Codec]>,
     /// What the participant publishes, by the id `rtc` gives each incoming track.
     incoming: HashMap<String, Incoming>,
-    /// The (publisher, kind) stream each outgoing track sends, by track id.
-    outgoing: HashMap<String, (i64, Kind)>,
+    /// Which stream each incoming m-line carries.
+    streams: Streams,
+    /// The stream each outgoing track sends, by track id.
+    outgoing: HashMap<String, StreamKey>,
     _live: LiveGuard,
 }
 
 struct Incoming {
     kind: Kind,
+    /// Its route in the forwarding table.
+    key: StreamKey,
     receiver: RTCRtpReceiverId,
     /// Known from the track's first media packet on.
     stream: Option<Stream>,
@@ -395,9 +450,22 @@ impl Peer {
         });
     }
 
+    /// The mid of the m-line a receiver takes its track from.
+    fn mid_of(&mut self, receiver: RTCRtpReceiverId) -> Option<String> {
+        let transceivers: Vec<_> = self.connection.get_transceivers().collect();
+        transceivers.into_iter().find_map(|id| {
+            let transceiver = self.connection.rtp_transceiver(id)?;
+            if transceiver.receiver() == Some(receiver) {
+                transceiver.mid().clone()
+            } else {
+                None
+            }
+        })
+    }
+
     /// Takes the connection's events and what it read: whether it failed, and the RTP and
     /// RTCP for the application.
-    fn take_output(&mut self) -> Vec<RTCMessage> {
+    fn take_output(&mut self, user_id: i64) -> Vec<RTCMessage> {
         self.flush();
         while let Some(event) = self.connection.poll_event() {
             match event {
@@ -408,8 +476,13 @@ impl Peer {
                         }
                         _ => Kind::Audio,
                     };
+                    let stream = self
+                        .mid_of(init.receiver_id)
+                        .and_then(|mid| self.streams.get(&mid).copied())
+                        .unwrap_or(user_id);
                     let incoming = Incoming {
                         kind,
+                        key: (stream, kind),
                         receiver: init.receiver_id,
                         stream: None,
                     };
@@ -444,22 +517,32 @@ impl Peer {
         self.connection
             .set_remote_description(now, RTCSessionDescription::offer(offer)?)?;
         if first {
-            let candidate = CandidateHostConfig {
-                base_config: rtc::ice::candidate::CandidateConfig {
-                    network: "udp".to_owned(),
-                    address: self.announced.ip().to_string(),
-                    port: self.announced.port(),
-                    component: 1,
-                    ..Default::default()
-                },
-                ..Default::default()
-            }
-            .new_candidate_host()?;
-            self.connection
-                .add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+            self.add_host_candidate()?;
         }
         let answer = self.connection.create_answer(None)?;
         self.connection.set_local_description(now, answer)?;
+        self.local_sdp()
+    }
+
+    /// The one candidate of an ICE-lite server: the socket, as clients reach it.
+    fn add_host_candidate(&mut self) -> Result<(), MediaError> {
+        let candidate = CandidateHostConfig {
+            base_config: rtc::ice::candidate::CandidateConfig {
+                network: "udp".to_owned(),
+                address: self.announced.ip().to_string(),
+                port: self.announced.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()?;
+        self.connection
+            .add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        Ok(())
+    }
+
+    fn local_sdp(&mut self) -> Result<String, MediaError> {
         let sdp = self
             .connection
             .local_description()
@@ -467,6 +550,43 @@ impl Peer {
             .ok_or(MediaError::Gone)?;
         self.flush();
         Ok(sdp)
+    }
+
+    /// Adds `tracks` (send-only), then offers: the offer and each track's mid.
+    fn offer_now(&mut self, tracks: Vec<NewTrack>) -> Result<Offered, MediaError> {
+        let mut added = Vec::with_capacity(tracks.len());
+        for (track, stream) in tracks {
+            let track_id = track.track_id().clone();
+            let init = RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendonly,
+                streams: vec![],
+                send_encodings: vec![],
+            };
+            added.push(
+                self.connection
+                    .add_transceiver_from_track(track, Some(init))?,
+            );
+            self.outgoing.insert(track_id, stream);
+        }
+        let offer = self.connection.create_offer(None)?;
+        self.connection
+            .set_local_description(Instant::now(), offer)?;
+        let mids = added
+            .into_iter()
+            .map(|id| {
+                self.connection
+                    .rtp_transceiver(id)
+                    .and_then(|transceiver| transceiver.mid().clone())
+            })
+            .collect();
+        Ok((self.local_sdp()?, mids))
+    }
+
+    fn answered_now(&mut self, answer: String) -> Result<(), MediaError> {
+        self.connection
+            .set_remote_description(Instant::now(), RTCSessionDescription::answer(answer)?)?;
+        self.flush();
+        Ok(())
     }
 }
 
@@ -619,25 +739,52 @@ impl State {
                 peer,
                 codecs,
                 offer,
+                streams,
                 reply,
             } => {
-                let _ = reply.send(self.adopt(id, peer, codecs, offer));
+                let _ = reply.send(self.adopt(id, peer, codecs, offer, streams));
             }
             Command::Negotiate {
                 id,
                 offer,
                 track,
+                streams,
                 reply,
             } => {
-                let _ = reply.send(self.negotiate(id, offer, track));
+                let _ = reply.send(self.negotiate(id, offer, track, streams));
+            }
+            Command::Offer { id, tracks, reply } => {
+                let offered = self
+                    .peer(id)
+                    .and_then(|peer| peer.guarded(|peer| peer.offer_now(tracks)))
+                    .unwrap_or(Err(MediaError::Gone));
+                self.serve(id.user_id, Instant::now());
+                let _ = reply.send(offered);
+            }
+            Command::Answer { id, answer, reply } => {
+                let applied = self
+                    .peer(id)
+                    .and_then(|peer| peer.guarded(|peer| peer.answered_now(answer)))
+                    .unwrap_or(Err(MediaError::Gone));
+                self.serve(id.user_id, Instant::now());
+                let _ = reply.send(applied);
+            }
+            Command::Candidate { id, candidate } => {
+                if let Some(peer) = self.peer(id) {
+                    peer.guarded(|peer| {
+                        if let Err(error) = peer.connection.add_remote_candidate(candidate) {
+                            tracing::debug!(%error, "a trickled candidate");
+                        }
+                    });
+                }
             }
             Command::Close(id) => {
                 if self.peer(id).is_some() {
                     self.remove(id.user_id);
                 }
             }
-            Command::KeyframeWanted { publisher, kind } => {
-                self.request_keyframe(publisher, kind, Instant::now());
+            Command::KeyframeWanted(stream) => {
+                self.request_keyframe(stream, Instant::now());
             }
         }
     }
@@ -647,7 +794,8 @@ impl State {
         id: PeerId,
         new: Box<NewPeer>,
         codecs: Arc<[Codec]>,
-        offer: String,
+        offer: Option<String>,
+        streams: Streams,
     ) -> Result<String, MediaError> {
         let mut peer = Peer {
             generation: id.generation,
@@ -659,10 +807,17 @@ impl State {
             deadline: None,
             codecs,
             incoming: HashMap::new(),
+            streams,
             outgoing: HashMap::new(),
             _live: new.live,
         };
-        let answer = peer.answer(offer, true)?;
+        let answer = match offer {
+            Some(offer) => peer.answer(offer, true)?,
+            None => peer
+                .guarded(Peer::add_host_candidate)
+                .unwrap_or(Err(MediaError::Gone))
+                .map(|()| String::new())?,
+        };
         // A re-admission's new connection replaces the old one at once.
         self.sockets.insert(id.user_id, peer.socket.clone());
         self.peers.insert(id.user_id, peer);
@@ -675,8 +830,10 @@ impl State {
         id: PeerId,
         offer: String,
         track: Option<Box<NewTrack>>,
-    ) -> Result<(), MediaError> {
+        streams: Streams,
+    ) -> Result<String, MediaError> {
         let peer = self.peer(id).ok_or(MediaError::Gone)?;
+        peer.streams.extend(streams);
         if let Some((track, stream)) = track.map(|boxed| *boxed) {
             let track_id = track.track_id().clone();
             let init = RTCRtpTransceiverInit {
@@ -691,9 +848,9 @@ impl State {
             .ok_or(MediaError::Gone)??;
             peer.outgoing.insert(track_id, stream);
         }
-        peer.answer(offer, false)?;
+        let answer = peer.answer(offer, false)?;
         self.serve(id.user_id, Instant::now());
-        Ok(())
+        Ok(answer)
     }
 
     fn datagram(&mut self, datagram: Datagram) {
@@ -746,7 +903,7 @@ impl State {
         let Some(read) = self
             .peers
             .get_mut(&user_id)
-            .and_then(|peer| peer.guarded(Peer::take_output))
+            .and_then(|peer| peer.guarded(|peer| peer.take_output(user_id)))
         else {
             return;
         };
@@ -762,7 +919,7 @@ impl State {
         }
     }
 
-    /// One packet of a track `publisher` sends: forwarded to the receivers of their stream.
+    /// One packet of a track `publisher` sends: forwarded to the receivers of its stream.
     fn publish(&mut self, publisher: i64, track_id: &str, packet: Packet, now: Instant) {
         let Some(peer) = self.peers.get_mut(&publisher) else {
             return;
@@ -770,7 +927,7 @@ impl State {
         let Some(incoming) = peer.incoming.get_mut(track_id) else {
             return;
         };
-        let kind = incoming.kind;
+        let (kind, key) = (incoming.kind, incoming.key);
         if incoming.stream.is_none() {
             // The first media packet names the codec (RTX only repairs it).
             let payload_type = packet.header.payload_type;
@@ -790,10 +947,11 @@ impl State {
                 user_id: publisher,
                 kind,
                 codec: codec.to_webrtc(),
+                stream: key,
             });
         }
         let snapshot = self.table.load();
-        let Some(route) = snapshot.get(&(publisher, kind)) else {
+        let Some(route) = snapshot.get(&key) else {
             return;
         };
         let Some(stream) = incoming.stream.as_mut() else {
@@ -803,11 +961,11 @@ impl State {
         let newcomer = kind == Kind::Video && route.sinks.len() > stream.sinks;
         stream.sinks = route.sinks.len();
         if newcomer {
-            self.request_keyframe(publisher, kind, now);
+            self.request_keyframe(key, now);
         }
         for shard in self.others.iter().filter_map(|shard| shard.media.upgrade()) {
             let _ = shard.try_send(Forwarded {
-                publisher,
+                publisher: key.0,
                 kind,
                 packet: packet.clone(),
                 to_bots: false,
@@ -836,15 +994,14 @@ impl State {
     /// A receiver asked for a keyframe on the track sending it a stream: the publisher of that
     /// stream is asked in turn (by the shard that holds their connection).
     fn keyframe_asked(&mut self, receiver: i64, track_id: &str, now: Instant) {
-        let Some(&(publisher, kind)) = self
+        let Some(&stream) = self
             .peers
             .get(&receiver)
             .and_then(|peer| peer.outgoing.get(track_id))
         else {
             return;
         };
-        if self.peers.contains_key(&publisher) {
-            self.request_keyframe(publisher, kind, now);
+        if self.request_keyframe(stream, now) {
             return;
         }
         for shard in self
@@ -852,30 +1009,39 @@ impl State {
             .iter()
             .filter_map(|shard| shard.control.upgrade())
         {
-            let _ = shard.send(Command::KeyframeWanted { publisher, kind });
+            let _ = shard.send(Command::KeyframeWanted(stream));
         }
     }
 
-    /// Sends `publisher` (if their connection is in this shard) a PLI for their `kind` stream,
-    /// at most once per [`keyframes::INTERVAL`].
-    fn request_keyframe(&mut self, publisher: i64, kind: Kind, now: Instant) {
-        let Some(peer) = self.peers.get_mut(&publisher) else {
-            return;
+    /// Sends the publisher of `stream` (if their connection is in this shard) a PLI, at most
+    /// once per [`keyframes::INTERVAL`]; whether the publisher is in this shard.
+    fn request_keyframe(&mut self, wanted: StreamKey, now: Instant) -> bool {
+        // Requests are rare (bounded per track), so a walk over the shard's peers will do.
+        let Some((peer, receiver, stream)) = self.peers.values_mut().find_map(|peer| {
+            let (receiver, stream) = peer
+                .incoming
+                .values()
+                .find(|track| track.key == wanted)
+                .map(|track| (track.receiver, track.stream.as_ref().map(|s| s.ssrc)))?;
+            Some((peer, receiver, stream))
+        }) else {
+            return false;
         };
-        let Some((receiver, stream)) = peer
+        let Some(ssrc) = stream else {
+            return true;
+        };
+        let last = peer
             .incoming
             .values_mut()
-            .filter(|track| track.kind == kind)
-            .find_map(|track| Some((track.receiver, track.stream.as_mut()?)))
-        else {
-            return;
-        };
-        if !keyframes::due(&mut stream.last_keyframe_request, now) {
-            return;
+            .find(|track| track.key == wanted)
+            .and_then(|track| track.stream.as_mut())
+            .map(|stream| &mut stream.last_keyframe_request);
+        if !last.is_some_and(|last| keyframes::due(last, now)) {
+            return true;
         }
         let pli = PictureLossIndication {
             sender_ssrc: 0,
-            media_ssrc: stream.ssrc,
+            media_ssrc: ssrc,
         };
         peer.guarded(|peer| {
             if let Some(mut rtp_receiver) = peer.connection.rtp_receiver(receiver) {
@@ -885,5 +1051,6 @@ impl State {
             }
             peer.flush();
         });
+        true
     }
 }
