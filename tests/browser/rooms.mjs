@@ -2,14 +2,16 @@
 // of the server at <url>: both join the public room <room name> as guests from the list, each
 // must receive the other's audio, a chat message from Alice must reach Bob, and Alice's mute
 // must show on Bob's page. Prints one JSON line of what happened (tests/rooms_browser.rs checks
-// it); every step is tried, so a failure says which ones worked.
+// it); every step is tried, so a failure says which ones worked. With ROOMS_SCREENSHOTS set to a
+// directory, each page's last state is saved there as a PNG (to look at).
 //
-//   node tests/browser/rooms.mjs http://127.0.0.1:3001 "Room name" [screenshot dir]
+//   node tests/browser/rooms.mjs http://127.0.0.1:3001 "Room name"
 import { chromium } from 'playwright-core';
 
-const [base, roomName, screenshots] = process.argv.slice(2);
+const [base, roomName] = process.argv.slice(2);
+const screenshots = process.env.ROOMS_SCREENSHOTS;
 if (!base || !roomName) {
-  console.error('usage: node rooms.mjs <server url> <room name> [screenshot dir]');
+  console.error('usage: node rooms.mjs <server url> <room name>');
   process.exit(2);
 }
 const STEP_MS = 20_000;
