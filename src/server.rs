@@ -29,6 +29,7 @@ use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rooms::events::event_log;
 use crate::rooms::RoomTokens;
 use crate::snowflake::Snowflakes;
 use crate::state::AppState;
@@ -199,6 +200,7 @@ pub async fn build(
     let board = cluster
         .as_ref()
         .map_or_else(|| Arc::new(Alone) as Arc<dyn Board>, Cluster::board);
+    let (room_events, room_event_writer) = event_log();
     let state = Data::new(AppState {
         live_config: RwLock::new(Arc::new(config)),
         banned_ips: RwLock::new(banned_ips),
@@ -206,6 +208,8 @@ pub async fn build(
         pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
         room_tokens: RoomTokens::new(secret),
+        room_events,
+        room_webhooks: Default::default(),
         snowflakes,
         tree: Tree::start(
             Arc::new(DbGuildStore { pool: pool.clone() }),
@@ -222,6 +226,7 @@ pub async fn build(
         node,
     });
     let weak_state = Arc::downgrade(&state.clone().into_inner());
+    room_event_writer.run(weak_state.clone());
     if let Some(cluster) = &state.cluster {
         cluster.listen(weak_state.clone());
         // Changes made by other nodes between reading them above and hearing the every-node
