@@ -17,7 +17,7 @@ use crate::common::TestServer;
 static INSTALLING: Mutex<()> = Mutex::new(());
 
 /// The whole browser run's bound (Chromium's start, two joins, media, chat, mute).
-const RUN_LIMIT: Duration = Duration::from_secs(120);
+const RUN_LIMIT: Duration = Duration::from_secs(180);
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")

@@ -60,9 +60,9 @@ const browser = await chromium.launch({
     '--allow-loopback-in-peer-connection',
   ],
 });
+// One context each: two people, two sets of storage.
+const people = [];
 try {
-  // One context each: two people, two sets of storage.
-  const people = [];
   for (const name of ['Alice', 'Bob']) {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -79,10 +79,14 @@ try {
       if (index === 0) await page.getByLabel('Join with my camera too').check();
       await page.getByRole('button', { name: 'Refresh' }).click();
       await page.getByRole('button', { name: `Join ${roomName}` }).click();
-      await page.locator('#room').waitFor({ state: 'visible' });
+      // In the room, or told why not.
+      const inRoom = page.locator('#room');
+      await inRoom.or(page.getByRole('status').getByText(/^Could not/)).waitFor();
+      if (!(await inRoom.isVisible())) throw new Error(await page.getByRole('status').textContent());
       result.joined[index] = true;
     });
   }
+  if (!result.joined.every(Boolean)) throw new Error('not both in the room: nothing more to try');
 
   await step('each sees the other', () =>
     Promise.all(people.map(({ page }) => page.locator('#participants li').nth(1).waitFor())),
@@ -112,13 +116,14 @@ try {
       .waitFor();
     result.muteShown = true;
   });
-
+} catch (error) {
+  result.errors.push(error.message);
+} finally {
   if (screenshots) {
     for (const { name, page } of people) {
-      await page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true });
+      await page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true }).catch(() => {});
     }
   }
-} finally {
   await browser.close();
   console.log(JSON.stringify(result));
 }
