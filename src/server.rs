@@ -12,7 +12,7 @@ use actix_web::{App, HttpServer};
 use spacebar_actors::interest::{Alone, Interest};
 use spacebar_actors::presence::Board;
 use spacebar_actors::registry::ReconnectAll;
-use spacebar_actors::rooms::RoomPorts;
+use spacebar_actors::rooms::{RoomLimits, RoomPorts};
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::voice::{Media, MediaSettings, MediaStartError};
 use spacebar_actors::Tree;
@@ -29,6 +29,7 @@ use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rooms::directory::DbRoomDirectory;
 use crate::rooms::events::event_log;
 use crate::rooms::RoomTokens;
 use crate::snowflake::Snowflakes;
@@ -201,6 +202,10 @@ pub async fn build(
         .as_ref()
         .map_or_else(|| Arc::new(Alone) as Arc<dyn Board>, Cluster::board);
     let (room_events, room_event_writer) = event_log();
+    let room_limits = RoomLimits {
+        max_rooms: usize::try_from(config.rooms.max_rooms).unwrap_or(usize::MAX),
+        max_participants: config.rooms.max_participants,
+    };
     let state = Data::new(AppState {
         live_config: RwLock::new(Arc::new(config)),
         banned_ips: RwLock::new(banned_ips),
@@ -208,7 +213,6 @@ pub async fn build(
         pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
         room_tokens: RoomTokens::new(secret),
-        room_events,
         room_webhooks: Default::default(),
         snowflakes,
         tree: Tree::start(
@@ -217,7 +221,11 @@ pub async fn build(
             board,
             guild_threads(),
             media,
-            RoomPorts::default(),
+            RoomPorts {
+                directory: Arc::new(DbRoomDirectory { pool: pool.clone() }),
+                observer: Arc::new(room_events),
+                limits: room_limits,
+            },
         ),
         metrics,
         sessions,

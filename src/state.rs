@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::events::{self, Event};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
-use crate::rooms::{EventLog, RoomTokens, Webhooks};
+use crate::rooms::{RoomTokens, Webhooks};
 use crate::snowflake::Snowflakes;
 
 /// What every handler and every gateway session shares. Created once per server.
@@ -42,8 +42,7 @@ pub struct AppState {
     pub tokens: Arc<TokenSigner>,
     /// Signs and checks room tokens (the rooms service).
     pub room_tokens: RoomTokens,
-    /// Rooms' event log (which feeds their webhooks).
-    pub room_events: EventLog,
+    /// Sends rooms' webhooks (fed by their event log).
     pub room_webhooks: Webhooks,
     pub snowflakes: Snowflakes,
     pub tree: Tree,

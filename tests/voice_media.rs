@@ -116,9 +116,16 @@ impl Peer {
     pub fn start(python: &Path, joined: &Joined, role: &str) -> Self {
         // discord.py's form: `wss://{endpoint}/?v=8` (here without TLS).
         let url = format!("ws://{}/?v=8", joined.endpoint);
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .args([SCRIPT, &url, &joined.server_id, &joined.user_id])
-            .args([&joined.session_id, &joined.token, role])
+            .args([&joined.session_id, &joined.token, role]);
+        Self::spawn(command)
+    }
+
+    /// Runs a peer script (`command`), reading its lines and writing its commands.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -174,7 +181,7 @@ impl Peer {
     }
 
     /// A line already read, or the next one, for which `wanted` holds.
-    async fn seen(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    pub async fn seen(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         if let Some(line) = self.history.iter().find(|line| wanted(line)) {
             return line.clone();
         }
@@ -207,6 +214,13 @@ impl Peer {
             .await;
         }
         self.frames
+    }
+
+    /// Writes one line to the peer's stdin (a command).
+    pub fn command(&mut self, line: &str) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        }
     }
 
     /// Closes the voice connection cleanly (1000), as a user leaving does.

@@ -10,11 +10,13 @@
 //!
 //! [`webhooks`]: super::webhooks
 
+use std::collections::HashMap;
 use std::sync::Weak;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
+use spacebar_actors::rooms::api::{RoomEvent, RoomObserver};
 use tokio::sync::mpsc;
 
 use super::webhooks::Target;
@@ -32,8 +34,6 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 struct Recorded {
     room: String,
-    /// The API key that made the room, when the recorder knows (else it is looked up).
-    api_key: Option<String>,
     event: &'static str,
     payload: Value,
 }
@@ -56,18 +56,41 @@ pub fn event_log() -> (EventLog, EventLogWriter) {
 }
 
 impl EventLog {
-    /// Records `event` of `room` (made by `api_key`, when the caller knows), with `payload`'s
-    /// fields (an object) beside the common ones.
-    pub fn record(&self, room: &str, api_key: Option<&str>, event: &'static str, payload: Value) {
+    /// Records `event` of `room`, with `payload`'s fields (an object) beside the common ones.
+    pub fn record(&self, room: &str, event: &'static str, payload: Value) {
         let recorded = Recorded {
             room: room.to_string(),
-            api_key: api_key.map(str::to_string),
             event,
             payload,
         };
         if let Err(error) = self.sender.try_send(recorded) {
             tracing::warn!(room, event, %error, "room event dropped: the event log is behind");
         }
+    }
+}
+
+/// What the live rooms report goes into the log (with the room's API key looked up).
+impl RoomObserver for EventLog {
+    fn observe(&self, room: &str, event: RoomEvent) {
+        let (name, payload) = match event {
+            RoomEvent::RoomStarted => ("room_started", json!({})),
+            RoomEvent::RoomFinished => ("room_finished", json!({})),
+            RoomEvent::ParticipantJoined(participant) => {
+                ("participant_joined", json!({ "participant": participant }))
+            }
+            RoomEvent::ParticipantLeft(participant) => {
+                ("participant_left", json!({ "participant": participant }))
+            }
+            RoomEvent::TrackPublished { participant, track } => (
+                "track_published",
+                json!({ "participant": { "identity": participant }, "track": track }),
+            ),
+            RoomEvent::TrackUnpublished { participant, track } => (
+                "track_unpublished",
+                json!({ "participant": { "identity": participant }, "track": track }),
+            ),
+        };
+        self.record(room, name, payload);
     }
 }
 
@@ -92,13 +115,17 @@ impl EventLogWriter {
     pub fn run(mut self, state: Weak<AppState>) {
         actix_web::rt::spawn(async move {
             let mut expiry = actix_web::rt::time::interval(EXPIRE_EVERY);
+            // The API key of each live room, read when it starts and kept until it finishes:
+            // an application that deletes its room (which ends it) still gets `room_finished`,
+            // written after the room's row is gone.
+            let mut keys = HashMap::new();
             loop {
                 tokio::select! {
                     recorded = self.receiver.recv() => {
                         let (Some(recorded), Some(state)) = (recorded, state.upgrade()) else {
                             return;
                         };
-                        if let Err(error) = write(&state, &recorded).await {
+                        if let Err(error) = write(&state, &mut keys, &recorded).await {
                             tracing::warn!(room = %recorded.room, event = recorded.event, %error,
                                 "room event not recorded");
                         }
@@ -115,14 +142,23 @@ impl EventLogWriter {
     }
 }
 
-async fn write(state: &AppState, recorded: &Recorded) -> Result<(), crate::error::Error> {
+async fn write(
+    state: &AppState,
+    keys: &mut HashMap<String, Option<String>>,
+    recorded: &Recorded,
+) -> Result<(), crate::error::Error> {
     let mut conn = state.pool.get().await?;
-    let api_key = match &recorded.api_key {
-        Some(key) => Some(key.clone()),
+    let api_key = match keys.get(&recorded.room) {
+        Some(key) => key.clone(),
         None => Room::find(&mut conn, &recorded.room)
             .await?
             .and_then(|room| room.api_key),
     };
+    if recorded.event == "room_finished" {
+        keys.remove(&recorded.room);
+    } else {
+        keys.insert(recorded.room.clone(), api_key.clone());
+    }
     let row = RoomEventRow::append(
         &mut conn,
         &recorded.room,

@@ -2,6 +2,7 @@
 //! rooms API and the `/rooms/ws` signalling socket — on the SFU that serves voice. The room
 //! actors live in `spacebar_actors::rooms`. Protocol: docs/rooms.md.
 
+pub mod directory;
 pub mod events;
 pub mod keys;
 pub mod page;

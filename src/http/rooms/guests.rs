@@ -15,7 +15,7 @@ use serde_json::json;
 use spacebar_actors::rooms::Grants;
 
 use super::rooms::{generated_id, insert, new_room};
-use super::{check_length, issue_token, room_view, unknown_room, Ticket};
+use super::{check_length, issue_token, room_view, room_views, unknown_room, Ticket};
 use crate::credentials::authenticate;
 use crate::db::rooms::Room;
 use crate::http::error::{ApiError, FormErrors};
@@ -69,10 +69,10 @@ pub async fn public(
     let mut conn = state.pool.get().await?;
     let rooms = Room::public(&mut conn, limit).await?;
     drop(conn);
-    let listed: Vec<_> = rooms
-        .iter()
-        .map(|room| {
-            let view = room_view(room, 0);
+    let listed: Vec<_> = room_views(&state, &rooms)
+        .await?
+        .into_iter()
+        .map(|view| {
             json!({
                 "id": view["id"],
                 "name": view["name"],

@@ -9,9 +9,11 @@
 
 mod events;
 mod guests;
+mod participants;
 mod rooms;
 mod token;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -25,6 +27,7 @@ use base64::Engine;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use spacebar_actors::rooms::api::Occupancy;
 use spacebar_actors::rooms::Grants;
 
 use super::error::{ApiError, FormErrors};
@@ -48,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/token", web::post().to(token::issue))
                 .route("/token/user", web::post().to(token::for_user))
                 .configure(rooms::configure)
+                .configure(participants::configure)
                 .configure(events::configure),
         );
 }
@@ -201,8 +205,24 @@ fn issue_token(state: &AppState, req: &HttpRequest, ticket: Ticket) -> Result<Va
     }))
 }
 
+/// How many visible participants each of `rooms` holds now (0 when not live).
+async fn occupancy(state: &AppState, rooms: &[Room]) -> Result<HashMap<String, u32>, ApiError> {
+    let rooms = rooms.iter().map(|room| room.id.clone()).collect();
+    let counts = state.tree.rooms.send(Occupancy { rooms }).await;
+    counts.map_err(|error| crate::error::Error::from(error).into())
+}
+
+/// The rooms as the API shows them, with how many are in each now.
+async fn room_views(state: &AppState, rooms: &[Room]) -> Result<Vec<Value>, ApiError> {
+    let counts = occupancy(state, rooms).await?;
+    Ok(rooms
+        .iter()
+        .map(|room| room_view(room, counts.get(&room.id).copied().unwrap_or(0)))
+        .collect())
+}
+
 /// A room as the API shows it; `participants` is how many are in it now (hidden ones aside).
-pub fn room_view(room: &Room, participants: usize) -> Value {
+fn room_view(room: &Room, participants: u32) -> Value {
     json!({
         "id": room.id,
         "name": room.name,

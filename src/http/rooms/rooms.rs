@@ -12,14 +12,18 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::json;
 
+use spacebar_actors::rooms::api::{CloseRoom, Configure};
+
 use super::{
-    check_length, check_metadata, check_room_id, own_room, room_view, Application, Metadata,
+    check_length, check_metadata, check_room_id, own_room, room_view, room_views, Application,
+    Metadata,
 };
 use crate::config::RoomsConfig;
 use crate::db::rooms::{Room, RoomChanges};
 use crate::db::Connection;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
+use crate::rooms::directory::settings;
 use crate::state::AppState;
 
 /// Characters of a generated room id: 22 alphanumerics, about 131 bits.
@@ -151,6 +155,7 @@ async fn create(
     let mut conn = app.state.pool.get().await?;
     insert(&app.state, &mut conn, &room).await?;
     drop(conn);
+    configure_live(&app.state, &room).await?;
     Ok(HttpResponse::build(StatusCode::CREATED).json(room_view(&room, 0)))
 }
 
@@ -173,13 +178,14 @@ async fn list(app: Application, query: Query<ListQuery>) -> Result<HttpResponse,
     let mut conn = app.state.pool.get().await?;
     let rooms = Room::page(&mut conn, Some(&app.key.id), query.after.as_deref(), limit).await?;
     drop(conn);
-    let views: Vec<_> = rooms.iter().map(|room| room_view(room, 0)).collect();
+    let views = room_views(&app.state, &rooms).await?;
     Ok(HttpResponse::Ok().json(json!({ "rooms": views })))
 }
 
 async fn get(app: Application, path: Path<String>) -> Result<HttpResponse, ApiError> {
     let room = own_room(&app, &path).await?;
-    Ok(HttpResponse::Ok().json(room_view(&room, 0)))
+    let view = room_views(&app.state, std::slice::from_ref(&room)).await?;
+    Ok(HttpResponse::Ok().json(&view[0]))
 }
 
 async fn update(
@@ -197,7 +203,9 @@ async fn update(
         .await?
         .ok_or_else(super::unknown_room)?;
     drop(conn);
-    Ok(HttpResponse::Ok().json(room_view(&room, 0)))
+    configure_live(&app.state, &room).await?;
+    let view = room_views(&app.state, std::slice::from_ref(&room)).await?;
+    Ok(HttpResponse::Ok().json(&view[0]))
 }
 
 async fn delete(app: Application, path: Path<String>) -> Result<HttpResponse, ApiError> {
@@ -205,5 +213,18 @@ async fn delete(app: Application, path: Path<String>) -> Result<HttpResponse, Ap
     let mut conn = app.state.pool.get().await?;
     Room::delete(&mut conn, &path).await?;
     drop(conn);
+    let room = path.into_inner();
+    let closing = app.state.tree.rooms.send(CloseRoom { room }).await;
+    closing.map_err(crate::error::Error::from)?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Puts a room's stored settings in effect in it, if it is live.
+pub async fn configure_live(state: &AppState, room: &Room) -> Result<(), ApiError> {
+    let configure = Configure {
+        room: room.id.clone(),
+        settings: settings(room),
+    };
+    let configured = state.tree.rooms.send(configure).await;
+    Ok(configured.map_err(crate::error::Error::from)?)
 }
