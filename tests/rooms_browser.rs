@@ -1,7 +1,8 @@
 //! The `/rooms/` page in real Chromium (Debian's `chromium`, driven by `playwright-core` from
 //! npm through tests/browser/rooms.mjs, with fake microphone and camera): two guests join one
-//! public room from the page's list, each receives the other's audio, chat arrives, and a mute
-//! shows on the other's page. Also: the page's files and their headers.
+//! public room from the page's list, each receives the other's audio, chat arrives, a mute shows
+//! on the other's page, and a private room made on the page is joined by its link only. Also:
+//! the page's files and their headers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -97,6 +98,7 @@ async fn two_guests_hear_each_other_chat_and_see_a_mute_in_chromium() {
     }
     assert_eq!(result["chatReceived"], true, "{result}");
     assert_eq!(result["muteShown"], true, "{result}");
+    assert_eq!(result["privateByLink"], true, "{result}");
     assert_eq!(result["errors"], json!([]), "{result}");
 }
 

@@ -50,7 +50,10 @@ async fn rooms_server() -> TestServer {
 /// `subscribe`.
 fn peer(server: &TestServer, room: &str, identity: &str, role: &[&str]) -> Peer {
     let url = server
-        .url(&format!("/rooms/ws?token={}", token(room, identity, Grants::participant(), 600)))
+        .url(&format!(
+            "/rooms/ws?token={}",
+            token(room, identity, Grants::participant(), 600)
+        ))
         .replacen("http", "ws", 1);
     let mut command = Command::new(aiortc());
     command.arg(SCRIPT).arg(url).args(role);
@@ -74,7 +77,10 @@ async fn forwarded(server: &TestServer, room: &str, audio: &str, video: &str) {
     message(&mut subscriber, "joined").await;
     let mut publisher = peer(server, room, "speaker", &["publish", audio, video]);
     let answer = message(&mut publisher, "publish-answer").await;
-    assert!(answer["sdp"].as_str().unwrap().contains("a=ice-lite"), "{answer}");
+    assert!(
+        answer["sdp"].as_str().unwrap().contains("a=ice-lite"),
+        "{answer}"
+    );
     let wanted: Vec<(&str, &str)> = [("audio", audio), ("video", video)]
         .into_iter()
         .filter(|(_, codec)| *codec != "-")
@@ -86,8 +92,14 @@ async fn forwarded(server: &TestServer, room: &str, audio: &str, video: &str) {
                     && line["message"]["track"]["kind"] == *kind
             })
             .await;
-        let announced = published["message"]["track"]["codec"].as_str().unwrap().to_string();
-        assert!(announced.eq_ignore_ascii_case(&format!("{kind}/{codec}")), "{published}");
+        let announced = published["message"]["track"]["codec"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            announced.eq_ignore_ascii_case(&format!("{kind}/{codec}")),
+            "{published}"
+        );
         assert_eq!(published["message"]["participant"], "speaker");
         let track = subscriber
             .seen("the subscribed track", |line| {
@@ -95,7 +107,10 @@ async fn forwarded(server: &TestServer, room: &str, audio: &str, video: &str) {
             })
             .await;
         let negotiated = track["codec"].as_str().unwrap();
-        assert!(negotiated.eq_ignore_ascii_case(&format!("{kind}/{codec}")), "{track}");
+        assert!(
+            negotiated.eq_ignore_ascii_case(&format!("{kind}/{codec}")),
+            "{track}"
+        );
     }
     let audio_frames = u64::from(audio != "-") * 25;
     let video_frames = u64::from(video != "-") * 10;
@@ -185,10 +200,15 @@ async fn rooms_media_signalling_enforces_grants_and_hides_the_hidden() {
     assert!(joined["participants"][0].get("grants").is_none());
     let arrived = next_of(&mut ada, "participant-joined").await;
     assert_eq!(arrived["participant"]["identity"], "bob");
-    bob.send(json!({ "type": "publish-offer", "sdp": "v=0", "tracks": [] })).await;
+    bob.send(json!({ "type": "publish-offer", "sdp": "v=0", "tracks": [] }))
+        .await;
     let refused = next_of(&mut bob, "error").await;
-    assert_eq!((refused["code"].clone(), refused["request"].clone()), (json!(4003), json!("publish-offer")));
-    bob.send(json!({ "type": "publish-data", "payload": "hi" })).await;
+    assert_eq!(
+        (refused["code"].clone(), refused["request"].clone()),
+        (json!(4003), json!("publish-offer"))
+    );
+    bob.send(json!({ "type": "publish-data", "payload": "hi" }))
+        .await;
     assert_eq!(next_of(&mut bob, "error").await["code"], 4003);
 
     // A camera-only token cannot publish a microphone.
@@ -203,19 +223,22 @@ async fn rooms_media_signalling_enforces_grants_and_hides_the_hidden() {
     assert_eq!(next_of(&mut cam, "error").await["code"], 4003);
 
     // Reliable data reaches the others, with who sent it; the sender's copy is not echoed.
-    ada.send(json!({ "type": "publish-data", "payload": { "text": "hello" }, "topic": "chat" })).await;
+    ada.send(json!({ "type": "publish-data", "payload": { "text": "hello" }, "topic": "chat" }))
+        .await;
     let data = next_of(&mut bob, "data").await;
     assert_eq!(data["from"], "ada");
     assert_eq!(data["payload"]["text"], "hello");
     assert_eq!(data["topic"], "chat");
     assert_eq!(next_of(&mut cam, "data").await["from"], "ada");
     // Only to the named ones.
-    ada.send(json!({ "type": "publish-data", "payload": 1, "to": ["cam"] })).await;
+    ada.send(json!({ "type": "publish-data", "payload": 1, "to": ["cam"] }))
+        .await;
     assert_eq!(next_of(&mut cam, "data").await["payload"], 1);
     nothing_of(&mut bob, "data").await;
     // Too big a payload is refused and the socket stays.
     let big = "x".repeat(16 * 1024);
-    ada.send(json!({ "type": "publish-data", "payload": big })).await;
+    ada.send(json!({ "type": "publish-data", "payload": big }))
+        .await;
     assert_eq!(next_of(&mut ada, "error").await["code"], 4010);
 
     // A hidden participant is not announced nor listed, but is there for the API.
@@ -234,11 +257,17 @@ async fn rooms_media_signalling_enforces_grants_and_hides_the_hidden() {
         .map(|p| p["identity"].as_str().unwrap())
         .collect();
     assert!(!listed.contains(&"ghost"), "{listed:?}");
-    let everyone = server.tree().rooms.send(Participants { room: "r".into() }).await.unwrap();
+    let everyone = server
+        .tree()
+        .rooms
+        .send(Participants { room: "r".into() })
+        .await
+        .unwrap();
     assert!(everyone.iter().any(|p| p.identity == "ghost"));
 
     // Muting a track that is not yours: not found. The API's mute of nothing: an error.
-    ada.send(json!({ "type": "mute", "sid": "TR_nothing" })).await;
+    ada.send(json!({ "type": "mute", "sid": "TR_nothing" }))
+        .await;
     assert_eq!(next_of(&mut ada, "error").await["code"], 4004);
     let muted = server
         .tree()
@@ -265,7 +294,10 @@ async fn rooms_media_signalling_enforces_grants_and_hides_the_hidden() {
         .unwrap();
     assert!(removed);
     closes_with(&mut bob, 4007).await;
-    assert_eq!(next_of(&mut ada, "participant-left").await["identity"], "bob");
+    assert_eq!(
+        next_of(&mut ada, "participant-left").await["identity"],
+        "bob"
+    );
 }
 
 #[actix_web::test]
@@ -304,7 +336,12 @@ async fn rooms_media_signalling_refuses_bad_tokens_bad_messages_and_floods() {
     closes_with(&mut socket, 4012).await;
 
     // An oversized frame closes with 4010.
-    again.send_text(format!("{{\"type\":\"ping\",\"ts\":\"{}\"}}", "x".repeat(70_000))).await;
+    again
+        .send_text(format!(
+            "{{\"type\":\"ping\",\"ts\":\"{}\"}}",
+            "x".repeat(70_000)
+        ))
+        .await;
     closes_with(&mut again, 4010).await;
 
     // A flood closes with 4009.

@@ -1,7 +1,8 @@
 // Two people in real Chromium (Debian's, with fake microphone and camera) use the `/rooms/` page
 // of the server at <url>: both join the public room <room name> as guests from the list, each
 // must receive the other's audio, a chat message from Alice must reach Bob, and Alice's mute
-// must show on Bob's page. Prints one JSON line of what happened (tests/rooms_browser.rs checks
+// must show on Bob's page. Then Alice creates a private room from the page: Bob does not see it
+// listed, and joins it by its link. Prints one JSON line of what happened (tests/rooms_browser.rs checks
 // it); every step is tried, so a failure says which ones worked. With ROOMS_SCREENSHOTS set to a
 // directory, each page's last state is saved there as a PNG (to look at).
 //
@@ -16,12 +17,14 @@ if (!base || !roomName) {
 }
 const STEP_MS = 20_000;
 const CHAT = 'hello from Alice';
+const PRIVATE = 'Private room';
 
 const result = {
   joined: [false, false],
   audioBytesReceived: [0, 0],
   chatReceived: false,
   muteShown: false,
+  privateByLink: false,
   errors: [],
 };
 
@@ -115,6 +118,27 @@ try {
       .locator('.muted')
       .waitFor();
     result.muteShown = true;
+  });
+
+  await step('private room', async () => {
+    await alice.getByRole('button', { name: 'Leave' }).click();
+    await alice.getByLabel('Room name').fill(PRIVATE);
+    await alice.getByLabel('Private: only people with the link').check();
+    await alice.getByRole('button', { name: 'Create and join' }).click();
+    const link = alice.getByLabel('Link to this room');
+    await link.waitFor();
+    const url = await link.inputValue();
+    await bob.getByRole('button', { name: 'Leave' }).click();
+    await bob.getByRole('button', { name: 'Refresh' }).click();
+    await bob.getByRole('button', { name: `Join ${roomName}` }).waitFor();
+    if ((await bob.locator('#public-rooms').textContent()).includes(PRIVATE)) {
+      throw new Error('the private room is listed');
+    }
+    await bob.goto(url);
+    await bob.getByRole('button', { name: 'Join the room' }).click();
+    await bob.getByRole('heading', { name: PRIVATE }).waitFor();
+    await bob.locator('#participants li .name', { hasText: /^Alice$/ }).waitFor();
+    result.privateByLink = true;
   });
 } catch (error) {
   result.errors.push(error.message);

@@ -242,9 +242,11 @@ $('copy').addEventListener('click', async () => {
 
 // A link `/rooms/#<room id>` invites to that room (the id stays in the fragment: never sent to a
 // server or kept in a referrer).
-const invited = decodeURIComponent(location.hash.slice(1));
-if (invited) {
-  $('invited').hidden = false;
-  $('join-invited').addEventListener('click', () => enter(invited));
+const invitation = () => decodeURIComponent(location.hash.slice(1));
+function showInvitation() {
+  $('invited').hidden = !invitation() || room !== null;
 }
+$('join-invited').addEventListener('click', () => enter(invitation()));
+window.addEventListener('hashchange', showInvitation);
+showInvitation();
 refreshRooms();
