@@ -15,7 +15,10 @@ if (!base || !roomName) {
   console.error('usage: node rooms.mjs <server url> <room name>');
   process.exit(2);
 }
-const STEP_MS = 20_000;
+/** One step's bound (a join, media flowing, a message), and the whole run's (tests/rooms_browser.rs
+ *  waits a little longer). Generous: CI runs this beside the rest of the suite on two cores. */
+const STEP_MS = 30_000;
+const RUN_MS = 200_000;
 const CHAT = 'hello from Alice';
 const PRIVATE = 'Private room';
 
@@ -65,6 +68,12 @@ const browser = await chromium.launch({
 });
 // One context each: two people, two sets of storage.
 const people = [];
+const watchdog = setTimeout(async () => {
+  result.errors.push(`the run took over ${RUN_MS} ms`);
+  await browser.close();
+  console.log(JSON.stringify(result));
+  process.exit(1);
+}, RUN_MS);
 try {
   for (const name of ['Alice', 'Bob']) {
     const context = await browser.newContext();
@@ -149,5 +158,6 @@ try {
     }
   }
   await browser.close();
+  clearTimeout(watchdog);
   console.log(JSON.stringify(result));
 }

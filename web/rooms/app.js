@@ -194,11 +194,11 @@ function sendChat(event) {
   input.value = '';
 }
 
-function toggle(button, source, labels) {
+/** A toggle button: its label stays, `aria-pressed` (and its look) says whether it is on. */
+function toggle(button, source) {
   const muted = button.getAttribute('aria-pressed') !== 'true';
   room?.setMuted(source, muted);
   button.setAttribute('aria-pressed', String(muted));
-  button.textContent = labels[muted ? 1 : 0];
   renderParticipants();
 }
 
@@ -209,8 +209,6 @@ function leave() {
   if (current && current.self) current.leave();
   for (const id of ['participants', 'videos', 'audio', 'chat-log']) $(id).replaceChildren();
   for (const id of ['mute', 'hide-camera']) $(id).setAttribute('aria-pressed', 'false');
-  $('mute').textContent = 'Mute microphone';
-  $('hide-camera').textContent = 'Turn camera off';
   $('hide-camera').hidden = true;
   history.replaceState(null, '', location.pathname);
   show(false);
@@ -229,8 +227,8 @@ $('name').value = localStorage.getItem('rooms.name') ?? '';
 $('refresh').addEventListener('click', refreshRooms);
 $('create').addEventListener('submit', create);
 $('chat').addEventListener('submit', sendChat);
-$('mute').addEventListener('click', (e) => toggle(e.currentTarget, 'microphone', ['Mute microphone', 'Unmute microphone']));
-$('hide-camera').addEventListener('click', (e) => toggle(e.currentTarget, 'camera', ['Turn camera off', 'Turn camera on']));
+$('mute').addEventListener('click', (e) => toggle(e.currentTarget, 'microphone'));
+$('hide-camera').addEventListener('click', (e) => toggle(e.currentTarget, 'camera'));
 $('leave').addEventListener('click', () => {
   leave();
   status('You left the room.');
