@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use spacebar::rooms::{RoomClaims, RoomTokens};
-use spacebar_actors::rooms::{Grants, MuteTrack, Participants, RemoveParticipant, Source};
+use spacebar_actors::rooms::{
+    CloseRoom, Configure, Grants, MuteTrack, Participants, RemoveParticipant, RoomSettings, Source,
+};
 
 use crate::common::gateway::{Event, Gateway};
 use crate::common::{TestServer, TEST_SECRET};
@@ -62,17 +64,29 @@ fn peer(server: &TestServer, room: &str, identity: &str, role: &[&str]) -> Peer 
 
 /// The next server message of `kind` a peer printed.
 async fn message(peer: &mut Peer, kind: &str) -> Value {
-    let line = peer
-        .until(kind, |line| {
-            line["event"] == "message" && line["message"]["type"] == kind
-        })
-        .await;
+    let line = peer.until(kind, |line| is_message(line, kind)).await;
     line["message"].clone()
 }
 
+/// The first server message of `kind` a peer printed (perhaps already read).
+async fn first_message(peer: &mut Peer, kind: &str) -> Value {
+    let line = peer.seen(kind, |line| is_message(line, kind)).await;
+    line["message"].clone()
+}
+
+fn is_message(line: &Value, kind: &str) -> bool {
+    line["event"] == "message" && line["message"]["type"] == kind
+}
+
 /// Publishes `audio`/`video` from one peer to a subscriber in a room of their own, and checks
-/// the subscriber receives each track with that codec and decodes it.
-async fn forwarded(server: &TestServer, room: &str, audio: &str, video: &str) {
+/// the subscriber receives each track with that codec and decodes it; the two peers, and the
+/// publisher's `publish-answer`.
+async fn forwarded(
+    server: &TestServer,
+    room: &str,
+    audio: &str,
+    video: &str,
+) -> (Peer, Peer, Value) {
     let mut subscriber = peer(server, room, "listener", &["subscribe"]);
     message(&mut subscriber, "joined").await;
     let mut publisher = peer(server, room, "speaker", &["publish", audio, video]);
@@ -87,7 +101,7 @@ async fn forwarded(server: &TestServer, room: &str, audio: &str, video: &str) {
         .collect();
     for (kind, codec) in &wanted {
         let published = subscriber
-            .until("track-published", |line| {
+            .seen("track-published", |line| {
                 line["message"]["type"] == "track-published"
                     && line["message"]["track"]["kind"] == *kind
             })
@@ -122,12 +136,73 @@ async fn forwarded(server: &TestServer, room: &str, audio: &str, video: &str) {
         .await
         .unwrap();
     assert_eq!(participants.len(), 2);
+    (publisher, subscriber, answer)
 }
 
 #[actix_web::test]
 async fn rooms_media_opus_and_vp8_reach_a_subscriber_unchanged() {
     let server = rooms_server().await;
-    forwarded(&server, "opus-room", "opus", "VP8").await;
+    let (mut publisher, mut subscriber, answer) =
+        forwarded(&server, "opus-room", "opus", "VP8").await;
+
+    // The publisher's tone makes it the active speaker.
+    let speaking = first_message(&mut subscriber, "speaking").await;
+    assert_eq!(speaking["speakers"][0]["identity"], "speaker", "{speaking}");
+
+    // Lossy data, from the publisher's data channel and from its socket, arrives on the
+    // subscriber's data channel (loopback loses none; a lost one is sent again).
+    for (n, command) in [
+        json!({ "lossy": { "payload": { "n": 1 } } }),
+        json!({ "type": "publish-data", "kind": "lossy", "payload": { "n": 2 } }),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let wanted = json!(n + 1);
+        publisher.command(&command.to_string());
+        let lossy = subscriber
+            .until("lossy data", |line| {
+                line["event"] == "lossy" && line["data"]["payload"]["n"] == wanted
+            })
+            .await;
+        assert_eq!(lossy["label"], "_lossy");
+        assert_eq!(lossy["data"]["from"], "speaker");
+    }
+
+    // Muting the audio track stops it (and the speaking) for the subscriber; video goes on.
+    let sid = answer["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|track| track["kind"] == "audio")
+        .unwrap()["sid"]
+        .clone();
+    publisher.command(&json!({ "type": "mute", "sid": sid }).to_string());
+    let muted = message(&mut subscriber, "muted").await;
+    assert_eq!(
+        (muted["participant"].clone(), muted["sid"].clone()),
+        (json!("speaker"), sid.clone())
+    );
+    subscriber
+        .until("silence", |line| {
+            is_message(line, "speaking") && line["message"]["speakers"] == json!([])
+        })
+        .await;
+    let (audio_before, video_before) = subscriber.frames_after(Duration::from_secs(1)).await;
+    let (audio_after, video_after) = subscriber.frames_after(Duration::from_secs(2)).await;
+    assert!(audio_after - audio_before <= 5, "audio went on while muted");
+    assert!(video_after > video_before, "video stopped too");
+    publisher.command(&json!({ "type": "unmute", "sid": sid }).to_string());
+    message(&mut subscriber, "unmuted").await;
+    subscriber.decoded(audio_after + 25, 0).await;
+
+    // Leaving: the subscriber hears the tracks go and the publisher leave.
+    publisher.command("leave");
+    message(&mut subscriber, "track-unpublished").await;
+    assert_eq!(
+        message(&mut subscriber, "participant-left").await["identity"],
+        "speaker"
+    );
 }
 
 #[actix_web::test]
@@ -343,6 +418,35 @@ async fn rooms_media_signalling_refuses_bad_tokens_bad_messages_and_floods() {
         ))
         .await;
     closes_with(&mut again, 4010).await;
+
+    // A room's limit, set live: the one over it is refused (4005); closing the room
+    // disconnects everyone (4008).
+    let (mut first, _) = join(&server, "small", "first", Grants::participant()).await;
+    let settings = RoomSettings {
+        max_participants: 1,
+        ..RoomSettings::default()
+    };
+    let rooms = &server.tree().rooms;
+    rooms
+        .send(Configure {
+            room: "small".into(),
+            settings,
+        })
+        .await
+        .unwrap();
+    let updated = next_of(&mut first, "room-updated").await;
+    assert_eq!(updated["room"]["max_participants"], 1);
+    let token = self::token("small", "second", Grants::participant(), 600);
+    let mut second = Gateway::connect_at(&server, "/rooms/ws", &format!("token={token}")).await;
+    second.send(json!({ "type": "join" })).await;
+    closes_with(&mut second, 4005).await;
+    assert!(rooms
+        .send(CloseRoom {
+            room: "small".into()
+        })
+        .await
+        .unwrap());
+    closes_with(&mut first, 4008).await;
 
     // A flood closes with 4009.
     let (mut flood, _) = join(&server, "r", "flood", Grants::participant()).await;

@@ -204,7 +204,7 @@ impl Peer {
     }
 
     /// The frame counts after `wait`.
-    async fn frames_after(&mut self, wait: Duration) -> (u64, u64) {
+    pub async fn frames_after(&mut self, wait: Duration) -> (u64, u64) {
         let until = Instant::now() + wait;
         while Instant::now() < until {
             let _ = tokio::time::timeout(

@@ -19,6 +19,8 @@
 //!   into the server's PostgreSQL), for several kinds of query.
 //! - `voice`: a voice room of speakers and listeners on real WebRTC peers; the
 //!   SFU's forwarded packets/s per core of its CPU, loss, latency, memory.
+//! - `rooms`: the same load through the rooms service (`/rooms/ws`): publishers and
+//!   subscribers, the same figures, so the two surfaces compare.
 
 mod cdn;
 mod fanout;
@@ -27,6 +29,7 @@ mod pool;
 mod ready;
 mod rest;
 mod resume;
+mod rooms;
 mod search;
 mod session;
 mod setup;
@@ -79,6 +82,9 @@ enum Command {
     /// A voice room of speakers and listeners (real WebRTC peers): forwarded
     /// RTP packets/s per core of server CPU, loss, latency, memory per participant.
     Voice(voice::VoiceArgs),
+    /// The voice run's load through the rooms service (`/rooms/ws`): publishers and
+    /// subscribers of one room; the same figures, so the two surfaces compare.
+    Rooms(rooms::RoomsArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +97,7 @@ fn main() -> ExitCode {
         Command::Cdn(args) => cdn::run(args),
         Command::Search(args) => search::run(args),
         Command::Voice(args) => voice::run(args),
+        Command::Rooms(args) => rooms::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

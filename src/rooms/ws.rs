@@ -11,7 +11,7 @@ use actix_web::web::{self, Data, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use serde_json::json;
-use spacebar_actors::rooms::signal::{self, MAX_FRAME_BYTES};
+use spacebar_actors::rooms::signal::{self, Rate, MAX_FRAME_BYTES};
 use spacebar_actors::rooms::{
     Code, Join, Joining, Left, Request, RoomError, Rooms, Seat, Signal, ToClient,
 };
@@ -43,7 +43,7 @@ async fn upgrade(
         claims,
         seat: None,
         joining: false,
-        window: (Instant::now(), 0),
+        rate: Rate::default(),
         last_heard: Instant::now(),
     };
     ws::WsResponseBuilder::new(socket, &req, stream)
@@ -58,8 +58,8 @@ pub struct RoomSocket {
     seat: Option<Seat>,
     /// `join` was sent to the registry and is not answered yet.
     joining: bool,
-    /// The current rate window's start and count of messages.
-    window: (Instant, u32),
+    /// Messages in the current rate window.
+    rate: Rate,
     last_heard: Instant,
 }
 
@@ -79,15 +79,8 @@ impl RoomSocket {
 
     /// Counts a message; false once the client sent more than the window allows.
     fn within_rate(&mut self) -> bool {
-        let now = Instant::now();
-        self.last_heard = now;
-        let (start, count) = &mut self.window;
-        if now.duration_since(*start) >= signal::RATE_WINDOW {
-            *start = now;
-            *count = 0;
-        }
-        *count += 1;
-        *count <= signal::MAX_MESSAGES_PER_WINDOW
+        self.last_heard = Instant::now();
+        self.rate.admit()
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -111,6 +104,11 @@ impl RoomSocket {
             (request, None) => {
                 let refusal = signal::error(Code::WrongState, "join first", Some(request.name()));
                 Self::send(ctx, &refusal);
+            }
+            (Request::Leave {}, Some(_)) => {
+                // `stopped` tells the room.
+                ctx.close(Some(ws::CloseCode::Normal.into()));
+                ctx.stop();
             }
             (request, Some(seat)) => seat.room.do_send(Signal {
                 member: seat.member,

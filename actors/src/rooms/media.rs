@@ -19,13 +19,16 @@ use tokio::sync::watch;
 
 use super::api::{RoomEvent, TrackInfo, TrackKind};
 use super::room::{track_wire, LiveRoom, Member, Track};
-use super::signal::{self, Candidate, Code, TrackRequest, MAX_CANDIDATES, MAX_TRACKS};
+use super::signal::{
+    self, Candidate, Code, Data, DataKind, TrackRequest, MAX_CANDIDATES, MAX_TRACKS,
+};
 use super::Source;
 use crate::voice::admissions::Flags;
 use crate::voice::forwarding::{self, Output, Route, SharedTable, Sink, Table};
 use crate::voice::media::{Media, MediaError};
 use crate::voice::media_loop::{
-    MediaLoop, MediaLoopDied, NewTrack, PeerId, Reports, Streams, TrackStarted, TransportFailed,
+    Levels, LossyData, MediaLoop, MediaLoopDied, NewTrack, PeerId, Reports, Streams, TrackStarted,
+    TransportFailed,
 };
 use crate::voice::sdp::{self, Codec, Kind};
 use crate::voice::transport::sending_track;
@@ -40,7 +43,12 @@ pub struct RoomMedia {
     paused: HashSet<i64>,
     /// What every route reads as flags: rooms have no voice mute or deafen.
     open: watch::Receiver<Option<Flags>>,
+    /// The active speakers last announced.
+    speakers: Vec<String>,
 }
+
+/// The quietest level (RFC 6464, -dBov) that counts as speaking.
+const SPEAKING_LEVEL: u8 = 50;
 
 /// A participant's publish connection.
 pub struct Publisher {
@@ -83,6 +91,8 @@ impl RoomMedia {
             started: ctx.address().recipient(),
             failed: ctx.address().recipient(),
             died: ctx.address().recipient(),
+            data: Some(ctx.address().recipient()),
+            levels: Some(ctx.address().recipient()),
         };
         let (_, open) = watch::channel(Some(Flags::default()));
         Self {
@@ -92,6 +102,7 @@ impl RoomMedia {
             next: 1,
             paused: HashSet::new(),
             open,
+            speakers: Vec::new(),
         }
     }
 
@@ -214,9 +225,12 @@ impl RoomMedia {
         });
     }
 
-    /// Lossy data for `member`, on their subscribe connection's data channel.
-    pub fn send_lossy(&self, member: &Member, bytes: &[u8]) {
-        let _ = (member, bytes);
+    /// Lossy data for `member`, on their subscribe connection's data channel (lost if they
+    /// have none).
+    pub fn send_lossy(&self, member: &Member, text: &Arc<str>) {
+        if let Some(id) = member.subscriber.as_ref().and_then(|s| s.id) {
+            self.media_loop.lossy(id, text.clone());
+        }
     }
 
     /// Puts a sent stream's sink in the table.
@@ -314,10 +328,13 @@ pub fn publish_offer(
     if member.tracks.len() + new.len() > MAX_TRACKS {
         return refuse(member, Code::BadMessage, "more than 8 tracks");
     }
-    let mut streams = Streams::new();
+    let mut streams = Streams {
+        audio_level: sdp::extmap_id(&offer, sdp::AUDIO_LEVEL_URI),
+        ..Streams::default()
+    };
     for (mid, kind, source) in new {
         let stream = room.media.number();
-        streams.insert(mid.clone(), stream);
+        streams.by_mid.insert(mid.clone(), stream);
         member.tracks.push(Track {
             info: TrackInfo {
                 sid: new_sid(),
@@ -522,10 +539,11 @@ fn offer(room: &mut LiveRoom, member_id: u64, ctx: &mut Context<LiveRoom>) {
     let offered = async move {
         if let Some(peer) = peer {
             media_loop
-                .adopt(id, peer, Arc::from([]), None, Streams::new())
+                .adopt(id, peer, Arc::from([]), None, Streams::default())
                 .await?;
         }
-        media_loop.offer(id, fresh).await
+        // The first offer opens the lossy data channel too.
+        media_loop.offer(id, fresh, first).await
     };
     ctx.wait(offered.into_actor(room).map(move |offered, room, _| {
         let publishers = publisher_codecs(room);
@@ -720,5 +738,72 @@ impl Handler<MediaLoopDied> for LiveRoom {
 
     fn handle(&mut self, _: MediaLoopDied, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+impl Handler<LossyData> for LiveRoom {
+    type Result = ();
+
+    /// A message on a publisher's lossy data channel: `publish-data`'s fields (`payload`, `to`,
+    /// `topic`), sent on as lossy data; refused (silently: lossy data may be lost) without the
+    /// `publish_data` grant, over the bounds, or past the member's rate.
+    fn handle(&mut self, lossy: LossyData, _: &mut Context<Self>) {
+        let Some(member) = self
+            .members
+            .values_mut()
+            .find(|m| m.publisher.as_ref().map(|p| p.id) == Some(lossy.id))
+        else {
+            return;
+        };
+        if !member.grants.publish_data || !member.lossy_rate.admit() {
+            return;
+        }
+        let Ok(mut data) = serde_json::from_str::<Data>(&lossy.text) else {
+            return;
+        };
+        if data.check().is_err() {
+            return;
+        }
+        data.kind = DataKind::Lossy;
+        let from = Some(member.identity.clone());
+        self.send_data(from, &data);
+    }
+}
+
+impl Handler<Levels> for LiveRoom {
+    type Result = ();
+
+    /// Announces the active speakers (loudest first) when they change.
+    fn handle(&mut self, Levels(levels): Levels, _: &mut Context<Self>) {
+        let mut speaking: Vec<(&str, u8)> = levels
+            .into_iter()
+            .filter(|(_, level)| *level <= SPEAKING_LEVEL)
+            .filter_map(|(stream, level)| {
+                let member = self.members.values().find(|m| {
+                    !m.grants.hidden
+                        && m.tracks
+                            .iter()
+                            .any(|t| t.stream == stream && t.live && !t.info.muted)
+                })?;
+                Some((member.identity.as_str(), level))
+            })
+            .collect();
+        speaking.sort_by_key(|(_, level)| *level);
+        speaking.dedup_by_key(|(identity, _)| *identity);
+        let identities: Vec<String> = speaking.iter().map(|(i, _)| i.to_string()).collect();
+        if identities == self.media.speakers {
+            return;
+        }
+        let speakers: Vec<Value> = speaking
+            .iter()
+            .map(|(identity, level)| {
+                json!({ "identity": identity, "level": f64::from(127 - level) / 127.0 })
+            })
+            .collect();
+        let text = signal::message("speaking", json!({ "speakers": speakers }));
+        for member in self.members.values() {
+            member.send(text.clone());
+        }
+        self.media.speakers = identities;
     }
 }

@@ -16,7 +16,7 @@ use super::api::{
 };
 use super::media::{Publisher, RoomMedia, Subscriber};
 use super::registry::{Joining, RoomGone, Rooms};
-use super::signal::{self, Code, Data, DataKind, Request, Selection, ToClient};
+use super::signal::{self, Code, Data, DataKind, Rate, Request, Selection, ToClient};
 use super::Grants;
 use crate::voice::Media;
 
@@ -57,6 +57,8 @@ pub(super) struct Member {
     pub subscriptions: Subscriptions,
     pub publisher: Option<Publisher>,
     pub subscriber: Option<Subscriber>,
+    /// Messages on their lossy data channel, bounded like a socket's.
+    pub lossy_rate: Rate,
 }
 
 impl Member {
@@ -263,6 +265,7 @@ impl LiveRoom {
             Request::Join { .. } => {
                 Self::refuse(member, Code::WrongState, "already joined", name);
             }
+            // The socket closes itself (1000) and says `Left`; this is for any other caller.
             Request::Leave {} => self.remove(member_id, None, ctx),
             Request::Ping { ts } => member.send(signal::message("pong", json!({ "ts": ts }))),
             Request::PublishOffer { .. } | Request::Unpublish { .. } if !grants.publish => {
@@ -362,7 +365,7 @@ impl LiveRoom {
     }
 
     /// Reliable data over the sockets, lossy over the data channels.
-    fn send_data(&self, from: Option<String>, data: &Data) {
+    pub(super) fn send_data(&self, from: Option<String>, data: &Data) {
         let mut message = json!({ "from": from, "payload": data.payload, "kind": data.kind });
         if let Some(topic) = &data.topic {
             message["topic"] = json!(topic);
@@ -382,9 +385,9 @@ impl LiveRoom {
                 if let Some(object) = message.as_object_mut() {
                     object.remove("kind");
                 }
-                let bytes = message.to_string();
+                let text: Arc<str> = message.to_string().into();
                 for member in recipients {
-                    self.media.send_lossy(member, bytes.as_bytes());
+                    self.media.send_lossy(member, &text);
                 }
             }
         }
@@ -513,6 +516,7 @@ impl Handler<Enter> for LiveRoom {
             subscriptions: Subscriptions::default(),
             publisher: None,
             subscriber: None,
+            lossy_rate: Rate::default(),
         };
         let others: Vec<Value> = self
             .members
@@ -627,7 +631,7 @@ impl Handler<MuteTrack> for LiveRoom {
 impl Handler<UpdateParticipant> for LiveRoom {
     type Result = Result<(), RoomError>;
 
-    fn handle(&mut self, update: UpdateParticipant, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, update: UpdateParticipant, _: &mut Context<Self>) -> Self::Result {
         let member_id = self
             .by_identity(&update.identity)
             .ok_or(RoomError::NoParticipant)?;
@@ -674,7 +678,6 @@ impl Handler<UpdateParticipant> for LiveRoom {
                 self.media.drop_unwanted(member);
             }
         }
-        let _ = ctx;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! server's messages are written. The protocol is docs/rooms.md.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -182,6 +183,33 @@ pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60)
 pub const MAX_TRACKS: usize = 8;
 /// Trickled candidates one connection takes.
 pub const MAX_CANDIDATES: usize = 32;
+
+/// At most [`MAX_MESSAGES_PER_WINDOW`] per [`RATE_WINDOW`].
+pub struct Rate {
+    start: Instant,
+    count: u32,
+}
+
+impl Default for Rate {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            count: 0,
+        }
+    }
+}
+
+impl Rate {
+    /// Counts one; whether it is within the rate.
+    pub fn admit(&mut self) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.start) >= RATE_WINDOW {
+            *self = Self::default();
+        }
+        self.count += 1;
+        self.count <= MAX_MESSAGES_PER_WINDOW
+    }
+}
 
 impl Data {
     /// Why it may not be sent, if it may not.

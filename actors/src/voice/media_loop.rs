@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytes::BytesMut;
+use rtc::data_channel::{RTCDataChannelId, RTCDataChannelInit};
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::event::{RTCDataChannelEvent, RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit};
@@ -77,6 +78,10 @@ pub struct Reports {
     pub started: Recipient<TrackStarted>,
     pub failed: Recipient<TransportFailed>,
     pub died: Recipient<MediaLoopDied>,
+    /// Rooms only: lossy data from clients.
+    pub data: Option<Recipient<LossyData>>,
+    /// Rooms only: audio levels.
+    pub levels: Option<Recipient<Levels>>,
 }
 
 /// One participant's connection, as the loop knows it: their user id and which of their
@@ -90,9 +95,38 @@ pub struct PeerId {
 /// A track to add to a connection, and the stream it sends.
 pub type NewTrack = (MediaStreamTrack, StreamKey);
 
-/// Which stream each incoming m-line (by mid) carries; an m-line not named here carries the
-/// participant's stream of its kind, `(user_id, kind)` (voice's one stream per kind).
-pub type Streams = HashMap<String, i64>;
+/// What a connection receives, as rooms describe it (voice leaves it empty).
+#[derive(Clone, Debug, Default)]
+pub struct Streams {
+    /// Which stream each incoming m-line (by mid) carries; an m-line not named here carries
+    /// the participant's stream of its kind, `(user_id, kind)` (voice's one stream per kind).
+    pub by_mid: HashMap<String, i64>,
+    /// The id of the client's audio-level header extension (RFC 6464), for [`Levels`].
+    pub audio_level: Option<u8>,
+}
+
+/// The label of the data channel that carries rooms' lossy data, both ways.
+pub const LOSSY_CHANNEL: &str = "_lossy";
+
+/// The largest lossy data message taken from a client.
+const LOSSY_MAX: usize = 16 * 1024;
+
+/// To the room: a message on a connection's lossy data channel.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LossyData {
+    pub id: PeerId,
+    pub text: String,
+}
+
+/// To the room, every [`LEVELS_INTERVAL`]: the loudest audio level (RFC 6464: 0 is the
+/// loudest, 127 silence) each audio stream carried meanwhile, for those that carried any.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Levels(pub Vec<(i64, u8)>);
+
+/// How often [`Levels`] are reported.
+pub const LEVELS_INTERVAL: Duration = Duration::from_millis(300);
 
 /// What the server's own offer added, in order: each track's mid.
 pub type Offered = (String, Vec<Option<String>>);
@@ -114,11 +148,17 @@ enum Command {
         streams: Streams,
         reply: oneshot::Sender<Result<String, MediaError>>,
     },
-    /// The server offers, with `tracks` added first.
+    /// The server offers, with `tracks` added first (and the lossy data channel if `data`).
     Offer {
         id: PeerId,
         tracks: Vec<NewTrack>,
+        data: bool,
         reply: oneshot::Sender<Result<Offered, MediaError>>,
+    },
+    /// Sends `text` on the connection's lossy data channel, if it has one open.
+    Lossy {
+        id: PeerId,
+        text: Arc<str>,
     },
     /// The client's answer to the server's offer.
     Answer {
@@ -206,6 +246,9 @@ impl MediaLoop {
                 others,
                 started: reports.started.clone(),
                 failed: reports.failed.clone(),
+                data: reports.data.clone(),
+                levels: reports.levels.clone(),
+                next_levels: Instant::now() + LEVELS_INTERVAL,
                 last_timers: Instant::now(),
             };
             let running = media.spawn(state.run(inbox.0, inbox.1));
@@ -293,10 +336,26 @@ impl MediaLoop {
 
     /// The server's offer on `id`'s connection, sending `tracks` (added first); the offer and
     /// each track's mid.
-    pub async fn offer(&self, id: PeerId, tracks: Vec<NewTrack>) -> Result<Offered, MediaError> {
+    pub async fn offer(
+        &self,
+        id: PeerId,
+        tracks: Vec<NewTrack>,
+        data: bool,
+    ) -> Result<Offered, MediaError> {
         let (reply, offered) = oneshot::channel();
-        self.send(id, Command::Offer { id, tracks, reply })?;
+        let offer = Command::Offer {
+            id,
+            tracks,
+            data,
+            reply,
+        };
+        self.send(id, offer)?;
         offered.await.map_err(|_| MediaError::Gone)?
+    }
+
+    /// Sends `text` on `id`'s lossy data channel (lost if it has none open).
+    pub fn lossy(&self, id: PeerId, text: Arc<str>) {
+        let _ = self.send(id, Command::Lossy { id, text });
     }
 
     /// Applies the client's answer to the server's offer.
@@ -335,6 +394,9 @@ impl MediaLoop {
         shard.control.send(command).map_err(|_| MediaError::Gone)
     }
 }
+
+/// RFC 6464's level of silence.
+const SILENCE: u8 = 127;
 
 /// The largest datagram read: RTP over UDP stays under the path MTU.
 const DATAGRAM_MAX: usize = 2048;
@@ -380,6 +442,8 @@ struct Peer {
     streams: Streams,
     /// The stream each outgoing track sends, by track id.
     outgoing: HashMap<String, StreamKey>,
+    /// The open lossy data channel (rooms).
+    lossy: Option<RTCDataChannelId>,
     _live: LiveGuard,
 }
 
@@ -394,6 +458,8 @@ struct Incoming {
 
 struct Stream {
     ssrc: u32,
+    /// The loudest audio level since the last [`Levels`] (127: none).
+    loudest: u8,
     /// Receivers at the last packet: a new one of video needs a keyframe.
     sinks: usize,
     last_keyframe_request: Option<Instant>,
@@ -478,7 +544,7 @@ impl Peer {
                     };
                     let stream = self
                         .mid_of(init.receiver_id)
-                        .and_then(|mid| self.streams.get(&mid).copied())
+                        .and_then(|mid| self.streams.by_mid.get(&mid).copied())
                         .unwrap_or(user_id);
                     let incoming = Incoming {
                         kind,
@@ -490,6 +556,15 @@ impl Peer {
                 }
                 RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id)) => {
                     self.incoming.remove(&track_id);
+                }
+                RTCPeerConnectionEvent::OnDataChannel(RTCDataChannelEvent::OnOpen(id)) => {
+                    let lossy = self
+                        .connection
+                        .data_channel(id)
+                        .is_some_and(|channel| channel.label() == LOSSY_CHANNEL);
+                    if lossy {
+                        self.lossy = Some(id);
+                    }
                 }
                 RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                     self.connected = state == RTCPeerConnectionState::Connected;
@@ -553,7 +628,17 @@ impl Peer {
     }
 
     /// Adds `tracks` (send-only), then offers: the offer and each track's mid.
-    fn offer_now(&mut self, tracks: Vec<NewTrack>) -> Result<Offered, MediaError> {
+    fn offer_now(&mut self, tracks: Vec<NewTrack>, data: bool) -> Result<Offered, MediaError> {
+        if data {
+            // Lossy: unordered, never retransmitted.
+            let init = RTCDataChannelInit {
+                ordered: false,
+                max_retransmits: Some(0),
+                ..Default::default()
+            };
+            self.connection
+                .create_data_channel(LOSSY_CHANNEL, Some(init))?;
+        }
         let mut added = Vec::with_capacity(tracks.len());
         for (track, stream) in tracks {
             let track_id = track.track_id().clone();
@@ -580,6 +665,21 @@ impl Peer {
             })
             .collect();
         Ok((self.local_sdp()?, mids))
+    }
+
+    /// Sends `text` on the lossy data channel, if one is open.
+    fn send_lossy(&mut self, text: &str) {
+        let Some(id) = self.lossy else {
+            return;
+        };
+        self.guarded(|peer| {
+            if let Some(mut channel) = peer.connection.data_channel(id) {
+                if let Err(error) = channel.send_text(Instant::now(), text) {
+                    tracing::trace!(%error, "lossy data");
+                }
+            }
+            peer.flush();
+        });
     }
 
     fn answered_now(&mut self, answer: String) -> Result<(), MediaError> {
@@ -645,6 +745,10 @@ struct State {
     others: Vec<OtherShard>,
     started: Recipient<TrackStarted>,
     failed: Recipient<TransportFailed>,
+    data: Option<Recipient<LossyData>>,
+    levels: Option<Recipient<Levels>>,
+    /// When [`Levels`] are next reported.
+    next_levels: Instant,
     /// When timers were last handled: a timer that cannot advance must not spin the loop.
     last_timers: Instant,
 }
@@ -667,6 +771,11 @@ impl State {
                 .filter_map(|peer| peer.deadline)
                 .min()
                 .unwrap_or_else(|| Instant::now() + IDLE)
+                .min(if self.levels.is_some() {
+                    self.next_levels
+                } else {
+                    Instant::now() + IDLE
+                })
                 .max(self.last_timers + TIMER_RESOLUTION);
             let sockets = &self.sockets;
             let wake = tokio::select! {
@@ -697,6 +806,9 @@ impl State {
                     }
                 }
                 Wake::Timers => self.timers(),
+            }
+            if self.levels.is_some() && Instant::now() >= self.next_levels {
+                self.report_levels(Instant::now());
             }
             if self.peers.values().any(|peer| peer.failed) {
                 self.remove_failed();
@@ -753,10 +865,15 @@ impl State {
             } => {
                 let _ = reply.send(self.negotiate(id, offer, track, streams));
             }
-            Command::Offer { id, tracks, reply } => {
+            Command::Offer {
+                id,
+                tracks,
+                data,
+                reply,
+            } => {
                 let offered = self
                     .peer(id)
-                    .and_then(|peer| peer.guarded(|peer| peer.offer_now(tracks)))
+                    .and_then(|peer| peer.guarded(|peer| peer.offer_now(tracks, data)))
                     .unwrap_or(Err(MediaError::Gone));
                 self.serve(id.user_id, Instant::now());
                 let _ = reply.send(offered);
@@ -768,6 +885,11 @@ impl State {
                     .unwrap_or(Err(MediaError::Gone));
                 self.serve(id.user_id, Instant::now());
                 let _ = reply.send(applied);
+            }
+            Command::Lossy { id, text } => {
+                if let Some(peer) = self.peer(id) {
+                    peer.send_lossy(&text);
+                }
             }
             Command::Candidate { id, candidate } => {
                 if let Some(peer) = self.peer(id) {
@@ -809,6 +931,7 @@ impl State {
             incoming: HashMap::new(),
             streams,
             outgoing: HashMap::new(),
+            lossy: None,
             _live: new.live,
         };
         let answer = match offer {
@@ -833,7 +956,8 @@ impl State {
         streams: Streams,
     ) -> Result<String, MediaError> {
         let peer = self.peer(id).ok_or(MediaError::Gone)?;
-        peer.streams.extend(streams);
+        peer.streams.by_mid.extend(streams.by_mid);
+        peer.streams.audio_level = streams.audio_level.or(peer.streams.audio_level);
         if let Some((track, stream)) = track.map(|boxed| *boxed) {
             let track_id = track.track_id().clone();
             let init = RTCRtpTransceiverInit {
@@ -914,8 +1038,48 @@ impl State {
                 }
                 // Only keyframe requests reach here (see `KeyframeRequests`).
                 RTCMessage::RtcpPacket(track_id, _) => self.keyframe_asked(user_id, &track_id, now),
+                RTCMessage::DataChannelMessage(channel, message) => {
+                    self.lossy_read(user_id, channel, message.data);
+                }
                 _ => {}
             }
+        }
+    }
+
+    /// A message on a data channel: lossy data for the room, if it is that channel.
+    fn lossy_read(&mut self, user_id: i64, channel: RTCDataChannelId, data: BytesMut) {
+        let (Some(peer), Some(report)) = (self.peers.get(&user_id), &self.data) else {
+            return;
+        };
+        if peer.lossy != Some(channel) || data.len() > LOSSY_MAX {
+            return;
+        }
+        if let Ok(text) = String::from_utf8(data.to_vec()) {
+            let id = PeerId {
+                user_id,
+                generation: peer.generation,
+            };
+            report.do_send(LossyData { id, text });
+        }
+    }
+
+    /// Reports every audio stream's loudest level since the last report, and starts over.
+    fn report_levels(&mut self, now: Instant) {
+        self.next_levels = now + LEVELS_INTERVAL;
+        let Some(report) = &self.levels else {
+            return;
+        };
+        let mut levels = Vec::new();
+        for peer in self.peers.values_mut() {
+            for track in peer.incoming.values_mut() {
+                if let Some(stream) = track.stream.as_mut().filter(|_| track.kind == Kind::Audio) {
+                    levels.push((track.key.0, stream.loudest));
+                    stream.loudest = SILENCE;
+                }
+            }
+        }
+        if !levels.is_empty() {
+            report.do_send(Levels(levels));
         }
     }
 
@@ -940,6 +1104,7 @@ impl State {
             };
             incoming.stream = Some(Stream {
                 ssrc: packet.header.ssrc,
+                loudest: SILENCE,
                 sinks: 0,
                 last_keyframe_request: None,
             });
@@ -957,6 +1122,14 @@ impl State {
         let Some(stream) = incoming.stream.as_mut() else {
             return;
         };
+        if let Some(level) = peer
+            .streams
+            .audio_level
+            .and_then(|id| packet.header.get_extension(id))
+            .and_then(|value| value.first().map(|byte| byte & 0x7f))
+        {
+            stream.loudest = stream.loudest.min(level);
+        }
         // A new receiver of video needs a keyframe to start decoding: ask the publisher.
         let newcomer = kind == Kind::Video && route.sinks.len() > stream.sinks;
         stream.sinks = route.sinks.len();

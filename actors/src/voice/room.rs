@@ -84,6 +84,8 @@ impl Room {
             started: ctx.address().recipient(),
             failed: ctx.address().recipient(),
             died: ctx.address().recipient(),
+            data: None,
+            levels: None,
         };
         Self {
             key,

@@ -265,6 +265,18 @@ pub fn codecs(sdp: &str, listed: &[ListedCodec]) -> Result<Vec<Codec>, SdpError>
     Ok(codecs)
 }
 
+/// The id an SDP gives the header extension `uri` (`a=extmap:<id> <uri>`).
+pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().map(str::trim).find_map(|line| {
+        let (id, rest) = line.strip_prefix("a=extmap:")?.split_once(' ')?;
+        let named = rest.split_whitespace().next() == Some(uri);
+        named.then(|| id.split('/').next()?.parse().ok()).flatten()
+    })
+}
+
+/// RFC 6464's audio level extension.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
 /// One m-line of a whole description.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Section {
@@ -643,6 +655,10 @@ mod tests {
             .unwrap();
         assert_eq!(sections[0].payload_type_of(&pcmu), Some(0));
         assert_eq!(sections[1].payload_type_of(&pcmu), None);
+        let with_level = "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+            a=extmap:3/sendonly urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n";
+        assert_eq!(extmap_id(with_level, AUDIO_LEVEL_URI), Some(3));
+        assert_eq!(extmap_id(sdp, AUDIO_LEVEL_URI), None);
     }
 
     #[test]

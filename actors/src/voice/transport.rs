@@ -72,7 +72,7 @@ impl Transport {
         // On failure the transport is dropped, which closes whatever the loop holds of it.
         let answer = transport
             .media_loop
-            .adopt(transport.id, peer, codecs, Some(offer), Streams::new())
+            .adopt(transport.id, peer, codecs, Some(offer), Streams::default())
             .await?;
         let fragment = answer_fragment(&answer)?;
         Ok((transport, fragment))
@@ -98,7 +98,9 @@ impl Transport {
         let offer = self.offer();
         let (media_loop, id) = (self.media_loop.clone(), self.id);
         async move {
-            let answer = media_loop.negotiate(id, offer, track, Streams::new()).await;
+            let answer = media_loop
+                .negotiate(id, offer, track, Streams::default())
+                .await;
             answer.map(drop)
         }
     }
