@@ -227,16 +227,19 @@ async fn operators_make_and_revoke_keys_and_applications_get_tokens_and_rooms() 
     assert_eq!(refused.status, 403, "{:?}", refused.body);
     let key = make_key(&server, &root, None).await;
     let other = make_key(&server, &root, None).await;
-    // Listed without secrets; the secret is stored hashed.
+    // Listed without secrets; of the secret only its SHA-256 is stored.
     let listed = admin(&server, Method::GET, "/rooms/keys", &root.token, None).await;
     assert_eq!(listed.body.as_array().unwrap().len(), 2);
     assert!(
         listed.body[0].get("secret").is_none() && listed.body[0].get("webhook_secret").is_none()
     );
     let stored = server
-        .count(&format!("SELECT count(*) AS n FROM room_api_keys WHERE position('{}' in encode(secret_sha256, 'escape')) > 0", key.secret))
+        .count(&format!(
+            "room_api_keys WHERE secret_sha256 = sha256(convert_to('{}', 'UTF8'))",
+            key.secret
+        ))
         .await;
-    assert_eq!(stored, 0);
+    assert_eq!(stored, 1);
 
     // PulseWave's body as it is: a token with an ordinary participant's grants.
     let body =
@@ -562,18 +565,14 @@ async fn hostile_inputs_are_refused_with_their_field_and_bounds_hold() {
             "/rooms",
             json!({ "public": "yes" }),
             "public",
-            "BOOLEAN_TYPE_COERCE",
+            "BASE_TYPE_BOOLEAN",
         ),
     ];
     for (path, body, field, code) in cases {
         let refused = api(&server, Method::POST, path, &key, Some(body)).await;
         assert_form_error(&refused, field, code);
     }
-    assert_eq!(
-        server.count("SELECT count(*) AS n FROM rooms").await,
-        0,
-        "nothing made"
-    );
+    assert_eq!(server.count("rooms").await, 0, "nothing made");
     for limit in ["0", "1001", "x"] {
         let refused = api(
             &server,
@@ -649,7 +648,7 @@ async fn hostile_inputs_are_refused_with_their_field_and_bounds_hold() {
         400,
         30100,
     );
-    assert_eq!(server.count("SELECT count(*) AS n FROM rooms").await, 3);
+    assert_eq!(server.count("rooms").await, 3);
     // A live room that is not live, or a participant who is not there: Discord-like 404s.
     assert_error(
         &api(
@@ -697,7 +696,11 @@ async fn hostile_inputs_are_refused_with_their_field_and_bounds_hold() {
 
 #[actix_web::test]
 async fn public_rooms_are_listed_and_guests_join_only_what_admits_them() {
-    let server = TestServer::with(&[("rate_limits.room_guests.limit", "6")]).await;
+    let server = TestServer::with(&[
+        ("rate_limits.enabled", "true"),
+        ("rate_limits.room_guests.limit", "6"),
+    ])
+    .await;
     let root = operator(&server).await;
     let key = make_key(&server, &root, None).await;
     let public = create_room(
@@ -782,16 +785,15 @@ async fn public_rooms_are_listed_and_guests_join_only_what_admits_them() {
     assert_eq!(by_link.status, 200, "{:?}", by_link.body);
     let listed = get(&server, "/rooms/public", None).await;
     assert_eq!(listed.body["rooms"].as_array().unwrap().len(), 1);
-    // Six guest requests a minute per address: the seventh is refused.
-    let limited = post(
-        &server,
-        "/rooms/guest",
-        None,
-        json!({ "room": public["id"], "name": "Guest" }),
-    )
-    .await;
+    // Six guest tokens a minute per address (those above counted): then 429s.
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let body = json!({ "room": public["id"], "name": "Guest" });
+        answers.push(post(&server, "/rooms/guest", None, body).await);
+    }
+    let limited = answers.last().unwrap();
     assert_eq!(limited.status, 429, "{:?}", limited.body);
-
+    assert!(limited.body["retry_after"].as_f64().unwrap() > 0.0);
     // A logged-in user exchanges their token: identity = their id.
     let ada = account(&server, "ada").await;
     let exchanged = post(
@@ -1061,9 +1063,9 @@ async fn webhooks_are_signed_and_retried_and_the_event_log_has_what_a_downed_one
     hooks.refusing.store(usize::MAX, Ordering::SeqCst);
     let mut bob = join(&server, &token(&server, &key, "hooked", "bob").await).await;
     bob.send(json!({ "type": "leave" })).await;
-    assert_eq!(next_of(&mut bob, "never").await["closed"], 1000);
+    let left = next_of(&mut ada, "participant-left").await;
+    assert_eq!(left["identity"], "bob", "{left:?}");
     ada.send(json!({ "type": "leave" })).await;
-    next_of(&mut ada, "never").await;
     // The room ends a second after it empties; the log has it all, after the last id seen.
     let mut missed = Vec::new();
     for _ in 0..50 {
@@ -1185,7 +1187,7 @@ async fn a_full_webhook_queue_drops_webhooks_but_the_log_keeps_them() {
     );
     assert_eq!(
         server
-            .count("SELECT count(*) AS n FROM room_events WHERE event = 'participant_joined'")
+            .count("room_events WHERE event = 'participant_joined'")
             .await,
         1
     );

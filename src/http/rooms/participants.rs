@@ -56,6 +56,14 @@ fn room_error(error: RoomError) -> ApiError {
     }
 }
 
+/// A live room's answer about a participant: in a room that is not live, nobody is.
+fn participant_error(error: RoomError) -> ApiError {
+    match error {
+        RoomError::NoRoom => room_error(RoomError::NoParticipant),
+        other => room_error(other),
+    }
+}
+
 /// Everyone in the live room `room` (the application's).
 async fn participants(app: &Application, room: &str) -> Result<Vec<ParticipantInfo>, ApiError> {
     own_room(app, room).await?;
@@ -121,7 +129,7 @@ async fn update(
     let answer = app.state.tree.rooms.send(update).await;
     answer
         .map_err(crate::error::Error::from)?
-        .map_err(room_error)?;
+        .map_err(participant_error)?;
     Ok(HttpResponse::Ok().json(participant(&app, &room, &identity).await?))
 }
 
@@ -167,7 +175,7 @@ async fn mute(
     let answer = app.state.tree.rooms.send(mute).await;
     answer
         .map_err(crate::error::Error::from)?
-        .map_err(room_error)?;
+        .map_err(participant_error)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
