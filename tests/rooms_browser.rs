@@ -1,8 +1,8 @@
 //! The `/rooms/` page in real Chromium (Debian's `chromium`, driven by `playwright-core` from
 //! npm through tests/browser/rooms.mjs, with fake microphone and camera): two guests join one
-//! public room from the page's list, each receives the other's audio, chat arrives, a mute shows
-//! on the other's page, and a private room made on the page is joined by its link only. Also:
-//! the page's files and their headers.
+//! public room from the page's list, each receives the other's audio, the speaking indicator
+//! lights, chat arrives, a mute shows on the other's page, and a private room made on the page is
+//! joined by its link only. Also: the page's files and their headers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -86,6 +86,8 @@ async fn two_guests_hear_each_other_chat_and_see_a_mute_in_chromium() {
         .last()
         .and_then(|line| serde_json::from_str(line).ok())
         .unwrap_or_else(|| panic!("no result from the script:\n{stdout}\n{stderr}"));
+    // The figures (audio bytes each way), seen with --nocapture.
+    println!("{result}");
 
     assert_eq!(result["joined"], json!([true, true]), "{result}\n{stderr}");
     for (who, bytes) in ["Alice", "Bob"]
@@ -98,6 +100,7 @@ async fn two_guests_hear_each_other_chat_and_see_a_mute_in_chromium() {
         );
     }
     assert_eq!(result["chatReceived"], true, "{result}");
+    assert_eq!(result["speakingShown"], true, "{result}");
     assert_eq!(result["muteShown"], true, "{result}");
     assert_eq!(result["privateByLink"], true, "{result}");
     assert_eq!(result["errors"], json!([]), "{result}");

@@ -1,7 +1,7 @@
 // Two people in real Chromium (Debian's, with fake microphone and camera) use the `/rooms/` page
 // of the server at <url>: both join the public room <room name> as guests from the list, each
-// must receive the other's audio, a chat message from Alice must reach Bob, and Alice's mute
-// must show on Bob's page. Then Alice creates a private room from the page: Bob does not see it
+// must receive the other's audio, Bob must see Alice speaking, a chat message from Alice must
+// reach Bob, and Alice's mute must show on Bob's page. Then Alice creates a private room from the page: Bob does not see it
 // listed, and joins it by its link. Prints one JSON line of what happened (tests/rooms_browser.rs checks
 // it); every step is tried, so a failure says which ones worked. With ROOMS_SCREENSHOTS set to a
 // directory, each page's last state is saved there as a PNG (to look at).
@@ -26,6 +26,7 @@ const result = {
   joined: [false, false],
   audioBytesReceived: [0, 0],
   chatReceived: false,
+  speakingShown: false,
   muteShown: false,
   privateByLink: false,
   errors: [],
@@ -113,6 +114,12 @@ try {
   });
 
   const [alice, bob] = people.map(({ page }) => page);
+  await step('speaking', async () => {
+    // Chromium's fake microphone beeps: Bob sees Alice speaking (from the SFU's audio levels).
+    await bob.locator('#participants li.speaking .name', { hasText: /^Alice$/ }).waitFor();
+    result.speakingShown = true;
+  });
+
   await step('chat', async () => {
     await alice.getByLabel('Message').fill(CHAT);
     await alice.getByRole('button', { name: 'Send' }).click();
