@@ -1,10 +1,11 @@
 // Two people in real Chromium (Debian's, with fake microphone and camera) use the `/rooms/` page
 // of the server at <url>: both join the public room <room name> as guests from the list, each
 // must receive the other's audio, Bob must see Alice speaking, a chat message from Alice must
-// reach Bob, and Alice's mute must show on Bob's page. Then Alice creates a private room from the page: Bob does not see it
-// listed, and joins it by its link. Prints one JSON line of what happened (tests/rooms_browser.rs checks
-// it); every step is tried, so a failure says which ones worked. With ROOMS_SCREENSHOTS set to a
-// directory, each page's last state is saved there as a PNG (to look at).
+// reach Bob, and Alice's mute must show on Bob's page. Then Alice creates a private room from the
+// page: Bob does not see it listed, and joins it by its link. Prints one JSON line of what
+// happened (tests/rooms_browser.rs checks it); every step is tried, so a failure says which ones
+// worked. With ROOMS_SCREENSHOTS set to a directory, each page's last state is saved there as a
+// PNG (to look at).
 //
 //   node tests/browser/rooms.mjs http://127.0.0.1:3001 "Room name"
 import { chromium } from 'playwright-core';
