@@ -44,6 +44,7 @@ mod operating;
 mod presence;
 mod rate_limits;
 mod rooms_api;
+mod rooms_browser;
 mod rooms_media;
 mod search;
 mod social;

@@ -5,6 +5,7 @@
 pub mod directory;
 pub mod events;
 pub mod keys;
+pub mod page;
 pub mod token;
 pub mod webhooks;
 pub mod ws;
@@ -15,4 +16,5 @@ pub use webhooks::Webhooks;
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     ws::configure(cfg);
+    page::configure(cfg);
 }
