@@ -268,6 +268,10 @@ pub struct RoomsConfig {
     pub token_ttl_secs: u32,
     pub max_token_ttl_secs: u32,
     pub max_data_bytes: usize,
+    /// A `/rooms/ws` socket silent this long is closed (4009).
+    pub idle_timeout_secs: u64,
+    /// Bytes that may wait for a `/rooms/ws` client not reading; past it, closed (4013).
+    pub outbound_queue_bytes: usize,
     /// Where every room's webhooks go when the room's API key names no URL; empty: nowhere.
     pub webhook_url: String,
     pub webhook_secret: String,
@@ -304,6 +308,12 @@ impl RoomsConfig {
             return Err(invalid(
                 "rooms.token_ttl_secs",
                 "must be above zero and at most rooms.max_token_ttl_secs",
+            ));
+        }
+        if self.idle_timeout_secs == 0 {
+            return Err(invalid(
+                "rooms.idle_timeout_secs",
+                "must be above zero",
             ));
         }
         if self.default_empty_timeout_secs > self.max_empty_timeout_secs {

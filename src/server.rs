@@ -212,6 +212,7 @@ pub async fn build(
     let room_limits = RoomLimits {
         max_rooms: usize::try_from(config.rooms.max_rooms).unwrap_or(usize::MAX),
         max_participants: config.rooms.max_participants,
+        outbound_bytes: config.rooms.outbound_queue_bytes,
     };
     let state = Data::new(AppState {
         live_config: RwLock::new(Arc::new(config)),

@@ -11,6 +11,7 @@ pub mod expiring;
 pub mod guild;
 pub mod intents;
 pub mod interest;
+pub mod outlet;
 pub mod permissions;
 pub mod presence;
 pub mod registry;

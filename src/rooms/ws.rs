@@ -4,6 +4,8 @@
 //! registry and everything after it to the room, which answers and enforces the grants.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -11,7 +13,8 @@ use actix_web::web::{self, Data, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use serde_json::json;
-use spacebar_actors::rooms::signal::{self, Rate, MAX_FRAME_BYTES};
+use spacebar_actors::outlet::{self, Outlet};
+use spacebar_actors::rooms::signal::{self, Rate, MAX_FRAME_BYTES, MAX_QUEUED_MESSAGES};
 use spacebar_actors::rooms::{
     Code, Join, Joining, Left, Request, RoomError, Rooms, Seat, Signal, ToClient,
 };
@@ -45,6 +48,8 @@ async fn upgrade(
         joining: false,
         rate: Rate::default(),
         last_heard: Instant::now(),
+        idle_timeout: Duration::from_secs(state.config().rooms.idle_timeout_secs),
+        queued: Arc::default(),
     };
     ws::WsResponseBuilder::new(socket, &req, stream)
         .frame_size(MAX_FRAME_BYTES)
@@ -61,9 +66,13 @@ pub struct RoomSocket {
     /// Messages in the current rate window.
     rate: Rate,
     last_heard: Instant,
+    /// A socket silent this long is closed (`rooms.idle_timeout_secs`).
+    idle_timeout: Duration,
+    /// Bytes of messages in this socket's mailbox (see [`Outlet`]).
+    queued: Arc<AtomicUsize>,
 }
 
-/// How often silence is checked for.
+/// How often silence is checked for (at most).
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl RoomSocket {
@@ -75,6 +84,12 @@ impl RoomSocket {
     fn close(ctx: &mut ws::WebsocketContext<Self>, code: Code, message: &str) {
         Self::send(ctx, &signal::error(code, message, None));
         spacebar_actors::websocket::close(ctx, code.number(), message);
+    }
+
+    /// What the room sends this socket through: it bounds what waits for a client not reading.
+    fn outlet(&self, ctx: &ws::WebsocketContext<Self>) -> Outlet<ToClient> {
+        let span = tracing::Span::current();
+        Outlet::new(ctx.address().recipient(), self.queued.clone(), span)
     }
 
     /// Counts a message; false once the client sent more than the window allows.
@@ -131,7 +146,7 @@ impl RoomSocket {
                 metadata: claims.metadata.clone(),
                 grants: claims.grants.clone(),
             },
-            client: ctx.address().recipient(),
+            client: self.outlet(ctx),
             auto_subscribe,
         };
         ctx.wait(
@@ -164,9 +179,12 @@ impl Actor for RoomSocket {
         if self.claims.is_none() {
             return Self::close(ctx, Code::Unauthorized, "the token is invalid or expired");
         }
-        ctx.run_interval(IDLE_CHECK, |socket, ctx| {
-            if socket.last_heard.elapsed() >= signal::IDLE_TIMEOUT {
-                Self::close(ctx, Code::RateLimited, "nothing heard for 60 s");
+        // Past it, the room closes this socket (4013) rather than queue more.
+        ctx.set_mailbox_capacity(MAX_QUEUED_MESSAGES);
+        ctx.run_interval(IDLE_CHECK.min(self.idle_timeout), |socket, ctx| {
+            if socket.last_heard.elapsed() >= socket.idle_timeout {
+                let silence = format!("nothing heard for {} s", socket.idle_timeout.as_secs());
+                Self::close(ctx, Code::RateLimited, &silence);
             }
         });
     }
@@ -184,6 +202,7 @@ impl Handler<ToClient> for RoomSocket {
     type Result = ();
 
     fn handle(&mut self, message: ToClient, ctx: &mut Self::Context) {
+        outlet::taken(&self.queued, &message);
         match message {
             ToClient::Text(text) => Self::send(ctx, &text),
             ToClient::Close(code, message) => {

@@ -123,6 +123,9 @@ pub struct RoomLimits {
     pub max_rooms: usize,
     /// Participants in one room, whatever its `max_participants` says.
     pub max_participants: u32,
+    /// Bytes of messages that may wait for one socket whose client is not reading; past it the
+    /// socket is closed with `Code::NotReading` and its participant leaves.
+    pub outbound_bytes: usize,
 }
 
 impl Default for RoomLimits {
@@ -130,6 +133,7 @@ impl Default for RoomLimits {
         Self {
             max_rooms: 1_000,
             max_participants: 500,
+            outbound_bytes: 4 << 20,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::api::{
 use super::room::{Enter, LiveRoom, Visible};
 use super::signal::ToClient;
 use super::Grants;
+use crate::outlet::Outlet;
 use crate::voice::Media;
 
 /// The registry actor.
@@ -77,7 +78,7 @@ pub struct Join {
     pub room: String,
     pub may_create: bool,
     pub participant: Joining,
-    pub client: Recipient<ToClient>,
+    pub client: Outlet<ToClient>,
     pub auto_subscribe: bool,
 }
 

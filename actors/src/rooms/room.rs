@@ -3,6 +3,7 @@
 //! socket sends it their requests ([`Signal`]); it answers and tells the others, enforcing
 //! grants on each request (a grant taken away by the API stops what it allowed at once).
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,6 +19,7 @@ use super::media::{Publisher, RoomMedia, Subscriber};
 use super::registry::{Joining, RoomGone, Rooms};
 use super::signal::{self, Code, Data, DataKind, Rate, Request, Selection, ToClient};
 use super::Grants;
+use crate::outlet::{Outlet, Weighed};
 use crate::voice::Media;
 
 /// What a participant asked to receive.
@@ -52,7 +54,14 @@ pub(super) struct Member {
     pub metadata: String,
     pub grants: Grants,
     pub joined_at_ms: u64,
-    pub client: Recipient<ToClient>,
+    pub client: Outlet<ToClient>,
+    /// Bytes that may wait for `client` (the node's `RoomLimits::outbound_bytes`).
+    pub budget: usize,
+    /// Past the budget: nothing more is sent, and the room was told to let them go.
+    pub lagging: Cell<bool>,
+    /// Their member number, and the room, to be let go through when they lag.
+    pub id: u64,
+    pub room: Addr<LiveRoom>,
     pub tracks: Vec<Track>,
     pub subscriptions: Subscriptions,
     pub publisher: Option<Publisher>,
@@ -62,8 +71,18 @@ pub(super) struct Member {
 }
 
 impl Member {
+    /// Sends a message, unless the client stopped reading: then (once) the room lets them go,
+    /// so what waits for them stays bounded.
     pub fn send(&self, text: Arc<str>) {
-        self.client.do_send(ToClient::Text(text));
+        if self.lagging.get() {
+            return;
+        }
+        let message = ToClient::Text(text);
+        if self.client.over(message.weight(), self.budget) || self.client.try_send(message).is_err()
+        {
+            self.lagging.set(true);
+            self.room.do_send(Lagging { member: self.id });
+        }
     }
 
     fn info(&self) -> ParticipantInfo {
@@ -484,7 +503,7 @@ impl Actor for LiveRoom {
 #[rtype(result = "Result<u64, RoomError>")]
 pub struct Enter {
     pub participant: Joining,
-    pub client: Recipient<ToClient>,
+    pub client: Outlet<ToClient>,
     pub auto_subscribe: bool,
 }
 
@@ -512,6 +531,10 @@ impl Handler<Enter> for LiveRoom {
             grants: joining.grants,
             joined_at_ms: now_ms(),
             client: enter.client,
+            budget: self.ports.limits.outbound_bytes,
+            lagging: Cell::new(false),
+            id: member_id,
+            room: ctx.address(),
             tracks: Vec::new(),
             subscriptions: Subscriptions::default(),
             publisher: None,
@@ -581,6 +604,25 @@ impl Handler<Left> for LiveRoom {
 
     fn handle(&mut self, left: Left, ctx: &mut Context<Self>) {
         self.remove(left.member, None, ctx);
+    }
+}
+
+/// A member's socket passed its outbound bounds (see [`Member::send`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Lagging {
+    member: u64,
+}
+
+impl Handler<Lagging> for LiveRoom {
+    type Result = ();
+
+    fn handle(&mut self, lagging: Lagging, ctx: &mut Context<Self>) {
+        if let Some(member) = self.members.get(&lagging.member) {
+            tracing::info!(room = %self.id, identity = %member.identity, "client not reading; disconnected");
+        }
+        let closing = (Code::NotReading, "not reading its socket");
+        self.remove(lagging.member, Some(closing), ctx);
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::grants::Source;
+use crate::outlet::Weighed;
 
 /// What a room sends one participant's socket.
 #[derive(Message, Debug, Clone)]
@@ -18,6 +19,16 @@ pub enum ToClient {
     Text(Arc<str>),
     /// Send `error` with this code and message, then close with the same code.
     Close(Code, String),
+}
+
+impl Weighed for ToClient {
+    /// A text frame's bytes; a close is owed whatever the budget.
+    fn weight(&self) -> usize {
+        match self {
+            Self::Text(text) => text.len(),
+            Self::Close(..) => 0,
+        }
+    }
 }
 
 /// `error` codes (docs/rooms.md); the fatal ones are also close codes.
@@ -36,6 +47,8 @@ pub enum Code {
     TooLarge = 4010,
     Media = 4011,
     Replaced = 4012,
+    /// The client stopped reading: what waited for it passed the outbound bounds.
+    NotReading = 4013,
 }
 
 impl Code {
@@ -177,8 +190,9 @@ pub const MAX_RECIPIENTS: usize = 64;
 /// Messages a socket may send per [`RATE_WINDOW`].
 pub const MAX_MESSAGES_PER_WINDOW: u32 = 100;
 pub const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
-/// A socket silent this long is closed.
-pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Messages that may wait for a socket whose client is not reading (with the byte bound,
+/// `RoomLimits::outbound_bytes`); one more closes it with [`Code::NotReading`].
+pub const MAX_QUEUED_MESSAGES: usize = 4096;
 /// Tracks one participant may publish.
 pub const MAX_TRACKS: usize = 8;
 /// Trickled candidates one connection takes.

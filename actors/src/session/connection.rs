@@ -17,7 +17,7 @@ use actix_web_actors::ws;
 use rand::Rng;
 
 use super::backend::{BackendError, MembersRequest};
-use super::outlet::{self, Outlet};
+use crate::outlet::{self, Outlet};
 use super::protocol::{
     list_requests, members_request, op, stream_command, voice_request, CloseCode, Identify, Resume,
     VoiceRequest, CLIENT_STATE_V2,
@@ -135,7 +135,7 @@ impl Connection {
     }
 
     /// What a session sends this connection through.
-    fn outlet(&self, ctx: &ws::WebsocketContext<Self>) -> Outlet {
+    fn outlet(&self, ctx: &ws::WebsocketContext<Self>) -> Outlet<Outbound> {
         Outlet::new(
             ctx.address().recipient(),
             self.queued.clone(),

@@ -9,7 +9,6 @@
 pub mod backend;
 pub mod connection;
 pub mod etf;
-pub mod outlet;
 pub mod protocol;
 mod replay;
 pub mod transport;
@@ -17,6 +16,7 @@ pub mod zlib;
 pub mod zstd;
 
 use crate::event_name::EventName;
+use crate::outlet::Weighed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,7 @@ use crate::supervisor::guard;
 use crate::Tree;
 pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget};
 pub use connection::{ConnectParams, Connection};
-pub use outlet::Outlet;
+pub use crate::outlet::Outlet;
 use protocol::CloseCode;
 use replay::ReplayBuffer;
 pub use transport::{Compression, Encoding};
@@ -87,12 +87,22 @@ pub enum Outbound {
     Reconnect,
 }
 
+impl Weighed for Outbound {
+    /// A live dispatch's payload; the rest are owed whatever the budget.
+    fn weight(&self) -> usize {
+        match self {
+            Self::Dispatch { dispatch, .. } => dispatch.data().len(),
+            Self::Owed { .. } | Self::Close(_) | Self::Reconnect => 0,
+        }
+    }
+}
+
 /// A connection takes the session over (after IDENTIFY, or RESUME from `after`); it learns
 /// what the session hears (its intents decide what it may ask for).
 #[derive(Message)]
 #[rtype(result = "Result<Filter, ResumeRefused>")]
 pub struct Attach {
-    pub connection: Outlet,
+    pub connection: Outlet<Outbound>,
     pub connection_id: u64,
     pub user_id: i64,
     /// The last sequence number the client saw.
@@ -135,7 +145,7 @@ pub struct Session {
     initial: Vec<Arc<Dispatch>>,
     seq: u64,
     replay: ReplayBuffer,
-    connection: Option<(u64, Outlet)>,
+    connection: Option<(u64, Outlet<Outbound>)>,
     /// Set while no connection is attached: the session ends when it fires.
     expiry: Option<SpawnHandle>,
     /// Where the session runs (for `client_status`).
@@ -155,7 +165,7 @@ impl Session {
         initial: Vec<Arc<Dispatch>>,
         tree: Tree,
         config: Arc<SessionConfig>,
-        connection: (u64, Outlet),
+        connection: (u64, Outlet<Outbound>),
     ) -> Self {
         let replay = ReplayBuffer::new(
             config.resume_buffer,
@@ -205,11 +215,7 @@ impl Session {
         let Some((_, connection)) = &self.connection else {
             return;
         };
-        // One dispatch always fits an empty queue, however large; past the budget, the client
-        // is not keeping up.
-        let size = dispatch.data().len();
-        let over_budget = connection.queued() > 0
-            && connection.queued().saturating_add(size) > self.config.outbound_bytes;
+        let over_budget = connection.over(dispatch.data().len(), self.config.outbound_bytes);
         let outbound = Outbound::Dispatch {
             seq: self.seq,
             dispatch,
