@@ -311,10 +311,7 @@ impl RoomsConfig {
             ));
         }
         if self.idle_timeout_secs == 0 {
-            return Err(invalid(
-                "rooms.idle_timeout_secs",
-                "must be above zero",
-            ));
+            return Err(invalid("rooms.idle_timeout_secs", "must be above zero"));
         }
         if self.default_empty_timeout_secs > self.max_empty_timeout_secs {
             return Err(invalid(

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use spacebar::rooms::{RoomClaims, RoomTokens};
 use spacebar_actors::rooms::{
     CloseRoom, Configure, Grants, MuteTrack, Participants, RemoveParticipant, RoomSettings, Source,
+    UpdateParticipant,
 };
 
 use crate::common::gateway::{Event, Gateway};
@@ -40,12 +41,18 @@ pub fn token(room: &str, identity: &str, grants: Grants, lifetime: i64) -> Strin
 
 /// A media server on loopback with a UDP range of its own.
 async fn rooms_server() -> TestServer {
-    TestServer::with(&[
+    rooms_server_with(&[]).await
+}
+
+/// [`rooms_server`] with these settings too.
+async fn rooms_server_with(overrides: &[(&str, &str)]) -> TestServer {
+    let mut settings = vec![
         ("voice.bind_ip", "127.0.0.1"),
         ("voice.udp_port_min", "44000"),
         ("voice.udp_port_max", "44999"),
-    ])
-    .await
+    ];
+    settings.extend_from_slice(overrides);
+    TestServer::with(&settings).await
 }
 
 /// An aiortc peer in `room`: `publish` with an audio and a video codec (`-`: none), or
@@ -454,4 +461,145 @@ async fn rooms_media_signalling_refuses_bad_tokens_bad_messages_and_floods() {
         flood.send(json!({ "type": "ping", "ts": n })).await;
     }
     closes_with(&mut flood, 4009).await;
+}
+
+#[actix_web::test]
+async fn rooms_media_a_client_that_stops_reading_is_closed_and_the_others_stay() {
+    let server = rooms_server_with(&[("rooms.outbound_queue_bytes", "262144")]).await;
+    // Never read from here on, until the end.
+    let (mut slow, _) = join(&server, "r", "slow", Grants::participant()).await;
+    let (mut calm, _) = join(&server, "r", "calm", Grants::participant()).await;
+    let mut flooders = Vec::new();
+    for n in 0..10 {
+        flooders.push(
+            join(&server, "r", &format!("flood{n}"), Grants::participant())
+                .await
+                .0,
+        );
+    }
+    // 10 × 90 payloads of 14 KB (within each socket's rate), all to the one not reading: far
+    // more than the socket buffers and the 256 KiB the server keeps for it.
+    let payload = "x".repeat(14 * 1024);
+    for flooder in &mut flooders {
+        for _ in 0..90 {
+            flooder
+                .send(json!({ "type": "publish-data", "payload": payload, "to": ["slow"] }))
+                .await;
+        }
+    }
+    // The others hear it left, and keep going.
+    let left = loop {
+        let message = next_of(&mut calm, "participant-left").await;
+        if message["identity"] == "slow" {
+            break message;
+        }
+    };
+    assert_eq!(left["identity"], "slow");
+    let everyone = server
+        .tree()
+        .rooms
+        .send(Participants { room: "r".into() })
+        .await
+        .unwrap();
+    assert!(everyone.iter().all(|p| p.identity != "slow"));
+    flooders[0]
+        .send(json!({ "type": "publish-data", "payload": "still here", "to": ["calm"] }))
+        .await;
+    assert_eq!(next_of(&mut calm, "data").await["payload"], "still here");
+    calm.send(json!({ "type": "ping", "ts": 1 })).await;
+    assert_eq!(next_of(&mut calm, "pong").await["ts"], 1);
+    // Once it reads again, what was kept ends with the close.
+    closes_with(&mut slow, 4013).await;
+}
+
+#[actix_web::test]
+async fn rooms_media_limits_of_rooms_tracks_and_candidates_and_live_grants() {
+    let server = rooms_server_with(&[("rooms.max_rooms", "2")]).await;
+    let listener = Grants {
+        join: true,
+        subscribe: true,
+        ..Grants::default()
+    };
+    let (mut ada, _) = join(&server, "one", "ada", Grants::participant()).await;
+    let (mut bob, _) = join(&server, "one", "bob", listener.clone()).await;
+    let (_other, _) = join(&server, "two", "other", Grants::participant()).await;
+
+    // The node's live rooms are full: a third room is refused (4005); the live ones still admit.
+    let token = token("three", "cal", Grants::participant(), 600);
+    let mut cal = Gateway::connect_at(&server, "/rooms/ws", &format!("token={token}")).await;
+    cal.send(json!({ "type": "join" })).await;
+    closes_with(&mut cal, 4005).await;
+
+    // More than 8 tracks in one offer: refused, nothing published.
+    let mut offer = String::from("v=0\r\n");
+    for mid in 0..9 {
+        offer += &format!(
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:{mid}\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n"
+        );
+    }
+    ada.send(json!({ "type": "publish-offer", "sdp": offer }))
+        .await;
+    let refused = next_of(&mut ada, "error").await;
+    assert_eq!(refused["code"], 4000, "{refused}");
+    assert_eq!(refused["request"], "publish-offer");
+
+    // Candidates past the 32 a connection takes are ignored: no error, the socket stays.
+    for n in 0..40 {
+        ada.send(json!({
+            "type": "publish-ice-candidate",
+            "candidate": format!("candidate:{n} 1 udp 2130706431 127.0.0.1 {} typ host", 50000 + n),
+            "sdp_mid": "0",
+        }))
+        .await;
+    }
+    ada.send(json!({ "type": "ping", "ts": "after" })).await;
+    let answer = ada.payload().await;
+    assert_eq!(answer["type"], "pong", "{answer}");
+
+    // Grants changed by the API take effect at once: data allowed, publishing taken away.
+    bob.send(json!({ "type": "publish-data", "payload": "early" }))
+        .await;
+    assert_eq!(next_of(&mut bob, "error").await["code"], 4003);
+    let rooms = &server.tree().rooms;
+    let update = |identity: &str, grants: Grants| UpdateParticipant {
+        room: "one".into(),
+        identity: identity.into(),
+        metadata: None,
+        grants: Some(grants),
+    };
+    let talker = Grants {
+        publish_data: true,
+        ..listener
+    };
+    rooms.send(update("bob", talker)).await.unwrap().unwrap();
+    let updated = next_of(&mut bob, "participant-updated").await;
+    assert_eq!(updated["participant"]["grants"]["publish_data"], true);
+    bob.send(json!({ "type": "publish-data", "payload": "now" }))
+        .await;
+    let data = next_of(&mut ada, "data").await;
+    assert_eq!(
+        (data["from"].clone(), data["payload"].clone()),
+        (json!("bob"), json!("now"))
+    );
+    let muted = Grants {
+        publish: false,
+        ..Grants::participant()
+    };
+    rooms.send(update("ada", muted)).await.unwrap().unwrap();
+    let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n";
+    ada.send(json!({ "type": "publish-offer", "sdp": offer }))
+        .await;
+    let refused = next_of(&mut ada, "error").await;
+    assert_eq!(refused["code"], 4003, "{refused}");
+}
+
+#[actix_web::test]
+async fn rooms_media_a_silent_socket_is_closed_after_the_idle_timeout() {
+    let server = rooms_server_with(&[("rooms.idle_timeout_secs", "1")]).await;
+    let (mut idle, _) = join(&server, "r", "idle", Grants::participant()).await;
+    let error = closes_with(&mut idle, 4009).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("1 s"),
+        "{error}"
+    );
 }

@@ -17,7 +17,6 @@ use actix_web_actors::ws;
 use rand::Rng;
 
 use super::backend::{BackendError, MembersRequest};
-use crate::outlet::{self, Outlet};
 use super::protocol::{
     list_requests, members_request, op, stream_command, voice_request, CloseCode, Identify, Resume,
     VoiceRequest, CLIENT_STATE_V2,
@@ -30,6 +29,7 @@ use super::{
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
+use crate::outlet::{self, Outlet};
 use crate::presence;
 use crate::registry::Find;
 use crate::supervisor::catch_failure;
