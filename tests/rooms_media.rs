@@ -136,13 +136,7 @@ async fn forwarded(
     let audio_frames = u64::from(audio != "-") * 25;
     let video_frames = u64::from(video != "-") * 10;
     subscriber.decoded(audio_frames, video_frames).await;
-    let participants = server
-        .tree()
-        .rooms
-        .send(Participants { room: room.into() })
-        .await
-        .unwrap();
-    assert_eq!(participants.len(), 2);
+    assert_eq!(identities(server, room).await.len(), 2);
     (publisher, subscriber, answer)
 }
 
@@ -218,6 +212,13 @@ async fn rooms_media_h264_pcmu_pcma_and_g722_are_forwarded_unchanged() {
     forwarded(&server, "h264-room", "PCMU", "H264").await;
     forwarded(&server, "pcma-room", "PCMA", "-").await;
     forwarded(&server, "g722-room", "G722", "-").await;
+}
+
+/// Who is in `room`, hidden ones too, as the rooms API sees them.
+async fn identities(server: &TestServer, room: &str) -> Vec<String> {
+    let participants = server.tree().rooms.send(Participants { room: room.into() });
+    let participants = participants.await.unwrap();
+    participants.into_iter().map(|p| p.identity).collect()
 }
 
 /// A plain signalling client with a token for `identity` in `room`; reads `joined`.
@@ -339,13 +340,7 @@ async fn rooms_media_signalling_enforces_grants_and_hides_the_hidden() {
         .map(|p| p["identity"].as_str().unwrap())
         .collect();
     assert!(!listed.contains(&"ghost"), "{listed:?}");
-    let everyone = server
-        .tree()
-        .rooms
-        .send(Participants { room: "r".into() })
-        .await
-        .unwrap();
-    assert!(everyone.iter().any(|p| p.identity == "ghost"));
+    assert!(identities(&server, "r").await.contains(&"ghost".into()));
 
     // Muting a track that is not yours: not found. The API's mute of nothing: an error.
     ada.send(json!({ "type": "mute", "sid": "TR_nothing" }))
@@ -495,13 +490,7 @@ async fn rooms_media_a_client_that_stops_reading_is_closed_and_the_others_stay()
         }
     };
     assert_eq!(left["identity"], "slow");
-    let everyone = server
-        .tree()
-        .rooms
-        .send(Participants { room: "r".into() })
-        .await
-        .unwrap();
-    assert!(everyone.iter().all(|p| p.identity != "slow"));
+    assert!(!identities(&server, "r").await.contains(&"slow".into()));
     flooders[0]
         .send(json!({ "type": "publish-data", "payload": "still here", "to": ["calm"] }))
         .await;
