@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::{PushInfo, PushKind, Value};
 use spacebar_actors::guild::Resync;
 use spacebar_actors::interest::Topic;
-use spacebar_actors::registry::{Friendship, LoginsEnded, PresenceHeard, UserChanged, UserLost};
+use spacebar_actors::registry::{
+    Friendship, LoginsEnded, PresenceHeard, TakeSession, UserChanged, UserLost,
+};
 use tokio::sync::mpsc;
 
 use super::envelope::{Body, Envelope};
@@ -124,7 +126,7 @@ impl Inbox {
 }
 
 /// Does here what the publishing node did at home (`topic`: whose channel it came on).
-fn apply(state: &AppState, body: Body, topic: Option<Topic>) {
+fn apply(state: &Arc<AppState>, body: Body, topic: Option<Topic>) {
     match body {
         Body::Event(event) => events::deliver(&state.tree, &event),
         Body::LoginsEnded {
@@ -168,6 +170,33 @@ fn apply(state: &AppState, body: Body, topic: Option<Topic>) {
                 });
             }
         }
+        Body::HandoffRequest {
+            session_id,
+            release,
+            reply_to,
+            request_id,
+        } => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let take = TakeSession {
+                    session_id,
+                    release,
+                };
+                let handover = state.tree.sessions.send(take).await.ok().flatten();
+                if let Some(cluster) = &state.cluster {
+                    cluster.answer(&reply_to, request_id, handover);
+                }
+            });
+        }
+        Body::HandoffAnswer {
+            request_id,
+            handover,
+        } => {
+            if let Some(cluster) = &state.cluster {
+                cluster.answered(request_id, handover);
+            }
+        }
+        Body::Drain => state.node.ask_to_drain(),
         // Handled as a gap before it gets here.
         Body::Lost { .. } => {}
     }

@@ -31,6 +31,16 @@ pub fn presence(user_id: i64) -> String {
     format!("pres:{user_id}")
 }
 
+/// What every user's presence key matches (to SCAN them).
+pub fn presence_pattern() -> &'static str {
+    "pres:*"
+}
+
+/// The user whose presence a key holds.
+pub fn presence_user(key: &str) -> Option<i64> {
+    key.strip_prefix("pres:")?.parse().ok()
+}
+
 /// The counter that numbers a channel's messages (so a listener can tell it missed one).
 pub fn sequence(channel: &str) -> String {
     format!("seq:{channel}")
@@ -53,6 +63,21 @@ pub fn node(node_id: &str) -> String {
 /// The lease on snowflake worker number `n`: the id of the node holding it.
 pub fn worker(n: u64) -> String {
     format!("worker:{n}")
+}
+
+/// A node's own channel: requests to it and answers to its requests (see `super::handoff`).
+pub fn node_channel(node_id: &str) -> String {
+    format!("n:{node_id}")
+}
+
+/// A gateway session's record: the id of its home node, or empty once its node drained.
+pub fn session(session_id: &str) -> String {
+    format!("sess:{session_id}")
+}
+
+/// A session a drained node left behind: its state and the dispatches it kept (MessagePack).
+pub fn session_buffer(session_id: &str) -> String {
+    format!("sessbuf:{session_id}")
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisResult, Script, Value};
 use serde::Serialize;
-use spacebar_actors::registry::SessionCount;
+use spacebar_actors::registry::SessionIds;
 use tokio::sync::{mpsc, oneshot};
 
 use super::keys;
@@ -54,6 +54,8 @@ pub struct ThisNode {
     advertise_url: String,
     started_ms: u64,
     draining: AtomicBool,
+    /// Notified when an operator asks this node to drain (the server then stops gracefully).
+    drain_asked: Arc<tokio::sync::Notify>,
 }
 
 impl ThisNode {
@@ -64,12 +66,28 @@ impl ThisNode {
             advertise_url: advertise_url.to_owned(),
             started_ms: unix_ms(),
             draining: AtomicBool::new(false),
+            drain_asked: Arc::default(),
         }
+    }
+
+    /// Asks the server to drain and stop (as SIGTERM does).
+    pub fn ask_to_drain(&self) {
+        self.drain_asked.notify_one();
+    }
+
+    /// What the server waits on for [`ask_to_drain`](Self::ask_to_drain).
+    pub fn drain_asked(&self) -> Arc<tokio::sync::Notify> {
+        self.drain_asked.clone()
     }
 
     /// From now on the node says it is stopping.
     pub fn drain(&self) {
         self.draining.store(true, Ordering::Release);
+    }
+
+    /// Stopping: it takes no new gateway connections.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     pub fn entry(&self, sessions: usize) -> NodeEntry {
@@ -104,7 +122,7 @@ pub fn warn_if_private_storage(config: &Config) {
 }
 
 /// How long an entry or a lease outlives the beat that wrote it.
-fn lifetime_ms(beat: Duration) -> u64 {
+pub(super) fn lifetime_ms(beat: Duration) -> u64 {
     u64::try_from(beat.as_millis())
         .unwrap_or(u64::MAX)
         .saturating_mul(MISSED_BEATS)
@@ -172,13 +190,18 @@ impl Heartbeat {
         loop {
             tokio::select! {
                 _ = ticks.tick() => {
-                    let Some(state) = state.upgrade() else { return };
-                    let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
-                    let entry = state.node.entry(sessions);
-                    drop(state);
+                    let Some(strong) = state.upgrade() else { return };
+                    let sessions = strong.tree.sessions.send(SessionIds).await.unwrap_or_default();
+                    let entry = strong.node.entry(sessions.len());
+                    drop(strong);
                     // A beat that hangs (Redis stopped) must not delay the next one for long.
-                    match tokio::time::timeout(self.beat, self.beat(&entry)).await {
-                        Ok(Ok(())) => {}
+                    match tokio::time::timeout(self.beat, self.beat(&entry, &sessions)).await {
+                        Ok(Ok(dead)) => {
+                            for node_id in dead {
+                                tracing::warn!(%node_id, "a node died: sweeping up after it");
+                                tokio::spawn(super::presence::sweep_after(state.clone(), node_id));
+                            }
+                        }
                         Ok(Err(error)) => tracing::warn!(%error, "cluster heartbeat failed"),
                         Err(_) => tracing::warn!("cluster heartbeat timed out"),
                     }
@@ -198,11 +221,14 @@ impl Heartbeat {
         }
     }
 
-    async fn beat(&self, entry: &NodeEntry) -> RedisResult<()> {
+    /// Writes this node's entry, renews its leases and its sessions' records, and takes
+    /// dead nodes out of the registry: those this node took out, to sweep up after.
+    async fn beat(&self, entry: &NodeEntry, sessions: &[Arc<str>]) -> RedisResult<Vec<String>> {
         let mut redis = self.redis.clone();
         let now = unix_ms();
         let lifetime = lifetime_ms(self.beat);
         let key = keys::node(&self.node_id);
+        let mut pipe = redis::pipe();
         let fields = [
             ("http_address", entry.http_address.clone()),
             ("advertise_url", entry.advertise_url.clone()),
@@ -210,21 +236,36 @@ impl Heartbeat {
             ("sessions", entry.sessions.to_string()),
             ("draining", u8::from(entry.draining).to_string()),
         ];
-        redis::pipe()
-            .hset_multiple(&key, &fields)
+        pipe.hset_multiple(&key, &fields)
             .ignore()
             .pexpire(&key, i64::try_from(lifetime).unwrap_or(i64::MAX))
             .ignore()
             .zadd(keys::NODES, &*self.node_id, now)
-            .ignore()
-            .zrembyscore(
+            .ignore();
+        // Its sessions' records live as long as its entry.
+        for session_id in sessions {
+            pipe.pexpire(
+                keys::session(session_id),
+                i64::try_from(lifetime).unwrap_or(i64::MAX),
+            )
+            .ignore();
+        }
+        pipe.exec_async(&mut redis).await?;
+        // The dead: the node that takes one out of the set sweeps up after it.
+        let dead: Vec<String> = redis
+            .zrangebyscore(
                 keys::NODES,
                 "-inf",
                 format!("({}", now.saturating_sub(lifetime)),
             )
-            .ignore()
-            .exec_async(&mut redis)
             .await?;
+        let mut swept = Vec::new();
+        for node_id in dead {
+            let removed: i64 = redis.zrem(keys::NODES, &node_id).await?;
+            if removed == 1 {
+                swept.push(node_id);
+            }
+        }
         let renewed: i64 = Script::new(RENEW)
             .key(keys::worker(u64::from(self.worker)))
             .arg(&*self.node_id)
@@ -238,7 +279,7 @@ impl Heartbeat {
                  restart this node"
             );
         }
-        Ok(())
+        Ok(swept)
     }
 
     async fn leave(&self) -> RedisResult<()> {

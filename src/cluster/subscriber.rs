@@ -92,12 +92,11 @@ impl Listening {
         listening
     }
 
-    /// Starts hearing the channel every node hears; resolves once it does.
-    pub(super) async fn hear_every_node(&self) {
+    /// Starts hearing a channel this node always hears (every node's, its own); resolves
+    /// once it does.
+    pub(super) async fn hear(&self, channel: String) {
         let (done, subscribed) = oneshot::channel();
-        let _ = self
-            .control
-            .send(Control::Watch(keys::EVERY_NODE.to_owned(), done));
+        let _ = self.control.send(Control::Watch(channel, done));
         let _ = subscribed.await;
     }
 

@@ -12,12 +12,14 @@ use spacebar_actors::intents::{self, allowed_privileged, bits as intent_bits, Sh
 use spacebar_actors::presence::{self, Aggregate, Platform, Presence, Status};
 use spacebar_actors::registry::{GetPresences, Presences};
 use spacebar_actors::session::backend::{BackendError, MembersRequest};
+use spacebar_actors::session::handover::Handover;
 use spacebar_actors::session::protocol::CLIENT_STATE_V2;
 use spacebar_actors::session::{
     Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget,
 };
 use spacebar_actors::Dispatch;
 
+use crate::cluster::Cluster;
 use crate::credentials::authenticate;
 use crate::db::applications::Application;
 use crate::db::channels::{Channel, OverwriteRow};
@@ -62,6 +64,7 @@ impl SessionBackend for AppState {
         let registry = self.tree.sessions.clone();
         let guild_actors = self.tree.guilds.clone();
         let max_guilds_per_shard = self.config().gateway.max_guilds_per_shard;
+        let handoffs = self.cluster.as_ref().map(Cluster::handoffs);
         Box::pin(async move {
             let mut conn = pool.get().await.map_err(IdentifyError::internal)?;
             let session = authenticate(&mut conn, &tokens, &request.token)
@@ -156,7 +159,46 @@ impl SessionBackend for AppState {
                 )
                 .map_err(IdentifyError::internal)?;
             identified.intents = intents;
+            // Where a RESUME reaching another node finds it. Without the record it cannot
+            // resume elsewhere: worth a warning, not a refusal.
+            if let Some(handoffs) = handoffs {
+                if let Err(error) = handoffs.settle(&request.session_id).await {
+                    tracing::warn!(%error, "the session's home was not recorded");
+                }
+            }
             Ok(identified)
+        })
+    }
+
+    fn locate(
+        &self,
+        session_id: String,
+    ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>> {
+        let handoffs = self.cluster.as_ref().map(Cluster::handoffs);
+        Box::pin(async move {
+            let Some(handoffs) = handoffs else {
+                return Ok(None);
+            };
+            handoffs
+                .locate(&session_id)
+                .await
+                .map_err(BackendError::new)
+        })
+    }
+
+    fn release(
+        &self,
+        session_id: String,
+    ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>> {
+        let handoffs = self.cluster.as_ref().map(Cluster::handoffs);
+        Box::pin(async move {
+            let Some(handoffs) = handoffs else {
+                return Ok(None);
+            };
+            handoffs
+                .release(&session_id)
+                .await
+                .map_err(BackendError::new)
         })
     }
 
