@@ -226,6 +226,7 @@ async fn a_drained_nodes_clients_resume_elsewhere_missing_nothing_under_load() {
     actix_web::rt::time::sleep(Duration::from_millis(500)).await;
 
     nodes[0].terminate();
+    let drained = Instant::now();
     let others = [Addr(nodes[1].addr), Addr(nodes[2].addr)];
     let resuming = clients.into_iter().enumerate().map(|(i, mut client)| {
         let node = &others[i % 2];
@@ -236,6 +237,10 @@ async fn a_drained_nodes_clients_resume_elsewhere_missing_nothing_under_load() {
         }
     });
     let mut clients = futures_util::future::join_all(resuming).await;
+    println!(
+        "drain: every client resumed elsewhere {:?} after SIGTERM",
+        drained.elapsed()
+    );
     let status = nodes[0].wait_exit(Duration::from_secs(60)).await;
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
 
@@ -318,6 +323,7 @@ async fn a_killed_node_under_load_loses_nothing_and_its_clients_start_over_elsew
     });
     let took = futures_util::future::join_all(restarting).await;
     let slowest = took.iter().max().unwrap();
+    println!("kill -9: every client READY elsewhere {slowest:?} after the kill");
     // The lease expiry (10 s by default) + 2 s.
     assert!(
         *slowest < Duration::from_secs(12),

@@ -518,6 +518,7 @@ impl Run<'_> {
                 capabilities: 0,
                 observer: Some(observer),
                 resumable: false,
+                follow_reconnect: false,
             },
         )?;
         // Let the server finish what it does after READY (presence updates of
