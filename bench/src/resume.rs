@@ -268,7 +268,12 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
             args.target.api_version,
             compress,
         )?],
-        false => actix_rt::System::new().block_on(node_gateways(&args))?,
+        false => actix_rt::System::new().block_on(rest::node_gateways(
+            &rest::client(timeout),
+            &args.nodes,
+            args.target.api_version,
+            compress,
+        ))?,
     };
     let url = urls.join(", ");
     let n = world.sessions.len();
@@ -435,25 +440,6 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
         run_started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// The gateway URL each of `--nodes` advertises.
-async fn node_gateways(args: &ResumeArgs) -> Result<Vec<String>, BoxError> {
-    let client = rest::client(args.target.timeout());
-    let mut urls = Vec::with_capacity(args.nodes.len());
-    for node in &args.nodes {
-        let node = node.trim_end_matches('/');
-        let api = format!("{node}/api/v{}", args.target.api_version);
-        let discovered = rest::discover_gateway(&client, &api).await?;
-        urls.push(rest::gateway_ws_url(
-            node,
-            None,
-            &discovered,
-            args.target.api_version,
-            args.compress.is_some(),
-        )?);
-    }
-    Ok(urls)
 }
 
 /// What moves the sessions.

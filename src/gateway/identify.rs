@@ -37,6 +37,28 @@ use crate::wire::guild::{self, id, GuildSnapshot};
 use crate::wire::user::{PrivateUser, PublicUser};
 use crate::wire::{expression, settings};
 
+impl AppState {
+    /// A session another node holds: described (`release: false`) or taken over; on a single
+    /// process there is no other node.
+    fn handover(
+        &self,
+        session_id: String,
+        release: bool,
+    ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>> {
+        let handoffs = self.cluster.as_ref().map(Cluster::handoffs);
+        Box::pin(async move {
+            let Some(handoffs) = handoffs else {
+                return Ok(None);
+            };
+            let found = match release {
+                true => handoffs.release(&session_id).await,
+                false => handoffs.locate(&session_id).await,
+            };
+            found.map_err(BackendError::new)
+        })
+    }
+}
+
 /// The version of the client API this server's READY follows, as Discord reports it.
 const API_CODE_VERSION: u32 = 1;
 
@@ -174,32 +196,14 @@ impl SessionBackend for AppState {
         &self,
         session_id: String,
     ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>> {
-        let handoffs = self.cluster.as_ref().map(Cluster::handoffs);
-        Box::pin(async move {
-            let Some(handoffs) = handoffs else {
-                return Ok(None);
-            };
-            handoffs
-                .locate(&session_id)
-                .await
-                .map_err(BackendError::new)
-        })
+        self.handover(session_id, false)
     }
 
     fn release(
         &self,
         session_id: String,
     ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>> {
-        let handoffs = self.cluster.as_ref().map(Cluster::handoffs);
-        Box::pin(async move {
-            let Some(handoffs) = handoffs else {
-                return Ok(None);
-            };
-            handoffs
-                .release(&session_id)
-                .await
-                .map_err(BackendError::new)
-        })
+        self.handover(session_id, true)
     }
 
     fn request_members(
