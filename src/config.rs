@@ -45,6 +45,7 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub cdn: CdnConfig,
     pub voice: VoiceConfig,
+    pub rooms: RoomsConfig,
     pub cluster: ClusterConfig,
 }
 
@@ -59,6 +60,8 @@ pub struct ClusterConfig {
     /// How long a stopping node waits for its sessions to resume elsewhere before it leaves
     /// the rest in Redis and exits.
     pub drain_timeout_ms: u64,
+    /// How long an ownership lease lasts unless renewed (renewed every third of it).
+    pub lease_ms: u64,
 }
 
 impl ClusterConfig {
@@ -86,6 +89,8 @@ pub struct RateLimitsConfig {
     pub auth: RuleConfig,
     /// Instance discovery (policies, gateway URL, ping), per caller, apart from `global`.
     pub discovery: RuleConfig,
+    /// Guests' tokens and rooms (`/rooms/guest`, `/rooms/new`), per address.
+    pub room_guests: RuleConfig,
 }
 
 /// `limit` requests per `window_ms` milliseconds.
@@ -231,6 +236,7 @@ pub struct GatewayConfig {
     pub outbound_queue: usize,
     pub outbound_queue_bytes: usize,
     pub max_guilds_per_shard: usize,
+    pub min_large_threshold: usize,
 }
 
 /// The voice gateway and the media server (SFU).
@@ -251,6 +257,30 @@ pub struct VoiceConfig {
     pub max_frame_bytes: usize,
 }
 
+/// The rooms service: tokens for applications (API keys), guests and users; rooms; webhooks.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RoomsConfig {
+    /// `POST /rooms/guest` and `POST /rooms/new` without an account.
+    pub guests: bool,
+    pub max_rooms: u32,
+    pub max_participants: u32,
+    pub default_empty_timeout_secs: u32,
+    pub max_empty_timeout_secs: u32,
+    pub max_name_chars: usize,
+    pub max_metadata_bytes: usize,
+    pub token_ttl_secs: u32,
+    pub max_token_ttl_secs: u32,
+    pub max_data_bytes: usize,
+    /// Where every room's webhooks go when the room's API key names no URL; empty: nowhere.
+    pub webhook_url: String,
+    pub webhook_secret: String,
+    pub webhook_attempts: u32,
+    pub webhook_backoff_ms: u64,
+    pub webhook_timeout_ms: u64,
+    pub webhook_queue_bytes: usize,
+    pub event_log_days: u32,
+}
+
 impl VoiceConfig {
     /// The announced address, if one is configured.
     pub fn public_ip(&self) -> Result<Option<IpAddr>, ConfigError> {
@@ -264,6 +294,47 @@ impl VoiceConfig {
                 key: "voice.public_ip",
                 message: "must be an IP address or empty".into(),
             })
+    }
+}
+
+impl RoomsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.into(),
+        };
+        if self.token_ttl_secs == 0 || self.token_ttl_secs > self.max_token_ttl_secs {
+            return Err(invalid(
+                "rooms.token_ttl_secs",
+                "must be above zero and at most rooms.max_token_ttl_secs",
+            ));
+        }
+        if self.default_empty_timeout_secs > self.max_empty_timeout_secs {
+            return Err(invalid(
+                "rooms.default_empty_timeout_secs",
+                "must be at most rooms.max_empty_timeout_secs",
+            ));
+        }
+        let url = &self.webhook_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "rooms.webhook_url",
+                "must start with http:// or https://",
+            ));
+        }
+        if !url.is_empty() && self.webhook_secret.is_empty() {
+            return Err(invalid(
+                "rooms.webhook_secret",
+                "must be set when rooms.webhook_url is (the receiver checks signatures with it)",
+            ));
+        }
+        if self.webhook_attempts == 0 || self.webhook_timeout_ms == 0 {
+            return Err(invalid(
+                "rooms.webhook_attempts",
+                "attempts and timeout must be above zero",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -353,6 +424,7 @@ impl Config {
             "register.",
             "limits.",
             "rate_limits.",
+            "rooms.",
             "security.bcrypt_cost",
             "security.default_rights",
         ];
@@ -378,6 +450,7 @@ impl Config {
             "/cdn/signing_key",
             // May carry Redis's password.
             "/cluster/redis_url",
+            "/rooms/webhook_secret",
         ] {
             if let Some(value) = tree.pointer_mut(pointer) {
                 secret(value);
@@ -401,6 +474,7 @@ impl Config {
             &limits.webhook_execute,
             &limits.search,
             &limits.auth,
+            &limits.room_guests,
         ] {
             if rule.limit == 0 || rule.window_ms == 0 {
                 return Err(ConfigError::Invalid {
@@ -421,6 +495,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "cluster.heartbeat_ms",
                 message: "must be above zero".into(),
+            });
+        }
+        if self.cluster.enabled() && self.cluster.lease_ms < 300 {
+            return Err(ConfigError::Invalid {
+                key: "cluster.lease_ms",
+                message: "must be at least 300 (it is renewed every third of it)".into(),
             });
         }
         if self.instance.worker_id > 31 {
@@ -451,6 +531,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "gateway",
                 message: "intervals and timeouts must be above zero".into(),
+            });
+        }
+        if !(1..=250).contains(&self.gateway.min_large_threshold) {
+            return Err(ConfigError::Invalid {
+                key: "gateway.min_large_threshold",
+                message: "must be between 1 and 250".into(),
             });
         }
         if self.gateway.max_guilds_per_shard == 0 {
@@ -486,6 +572,7 @@ impl Config {
                 message: "must be above zero".into(),
             });
         }
+        self.rooms.validate()?;
         let public_url = self.http.public_url.trim_end_matches('/');
         let scheme_ok = public_url.starts_with("http://") || public_url.starts_with("https://");
         if !public_url.is_empty() && !scheme_ok {

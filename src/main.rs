@@ -1,4 +1,4 @@
-//! The `spacebar` command: `serve` (the default) and `migrate`.
+//! The `spacebar` command: `serve` (the default), `migrate`, `admin` and `rooms-key`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +28,25 @@ enum Command {
     /// Instance administration from the command line.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Applications' API keys to the rooms service (docs/rooms.md).
+    #[command(subcommand)]
+    RoomsKey(RoomsKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum RoomsKeyCommand {
+    /// Make a key; its secret and webhook secret are printed this once.
+    Create {
+        /// What the key is for (the application's name).
+        name: String,
+        /// Where webhooks of the key's rooms go.
+        #[arg(long)]
+        webhook_url: Option<String>,
+    },
+    /// List the keys (never their secrets).
+    List,
+    /// Revoke a key at once.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -52,6 +71,7 @@ fn main() -> ExitCode {
             Command::Serve => serve(config),
             Command::Migrate => Database::open(&config).map(drop).map_err(Into::into),
             Command::Admin(AdminCommand::GrantOperator { user }) => grant_operator(&config, &user),
+            Command::RoomsKey(command) => rooms_key(&config, command),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,6 +115,41 @@ fn grant_operator(config: &Config, who: &str) -> Result<(), Box<dyn std::error::
         user.username, user.discriminator, user.id
     );
     Ok(())
+}
+
+fn rooms_key(config: &Config, command: RoomsKeyCommand) -> Result<(), Box<dyn std::error::Error>> {
+    use spacebar::db::room_api_keys::RoomApiKey;
+    let database = Database::attach(config)?;
+    let pool = spacebar::db::pool(database.url(), 1)?;
+    let result = actix_web::rt::System::new().block_on(async {
+        let mut conn = pool.get().await?;
+        match command {
+            RoomsKeyCommand::Create { name, webhook_url } => {
+                spacebar::rooms::keys::check(&name, webhook_url.as_deref())?;
+                let new = spacebar::rooms::keys::generate(name, webhook_url, None);
+                new.key.insert(&mut conn).await?;
+                println!("key:            {}", new.key.id);
+                println!("secret:         {}", new.secret);
+                println!("webhook secret: {}", new.key.webhook_secret);
+                println!("(the secrets are not shown again)");
+            }
+            RoomsKeyCommand::List => {
+                for key in RoomApiKey::all(&mut conn).await? {
+                    let url = key.webhook_url.as_deref().unwrap_or("-");
+                    println!("{}\t{}\t{}\t{}", key.id, key.created_at, url, key.name);
+                }
+            }
+            RoomsKeyCommand::Revoke { id } => {
+                if !RoomApiKey::revoke(&mut conn, &id).await? {
+                    return Err(format!("no key {id}").into());
+                }
+                println!("{id} revoked");
+            }
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    });
+    drop(pool);
+    result
 }
 
 /// Every gateway session is a socket: lift the soft open-files limit to the hard one.

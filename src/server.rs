@@ -12,6 +12,7 @@ use actix_web::{App, HttpServer};
 use spacebar_actors::interest::{Alone, Interest};
 use spacebar_actors::presence::Board;
 use spacebar_actors::registry::{ReconnectAll, SessionIds, TakeSession};
+use spacebar_actors::rooms::{RoomLimits, RoomPorts};
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::voice::{Media, MediaSettings, MediaStartError};
 use spacebar_actors::Tree;
@@ -28,6 +29,8 @@ use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rooms::directory::DbRoomDirectory;
+use crate::rooms::events::event_log;
 use crate::rooms::RoomTokens;
 use crate::snowflake::Snowflakes;
 use crate::state::AppState;
@@ -113,17 +116,24 @@ pub struct Stopping {
 }
 
 impl Stopping {
+    /// The server's state while it runs (the in-process tests look at what a node holds).
+    pub fn state(&self) -> Option<Arc<AppState>> {
+        self.state.upgrade()
+    }
+
     /// Marks the node draining (it takes no new gateway connections), tells every gateway
-    /// client to reconnect and resume (op 7); in a cluster waits for them to resume on other
-    /// nodes (`cluster.drain_timeout_ms` at most) and leaves the rest in Redis, where any node
-    /// resumes them; takes the node out of the cluster's registry, gives the frames a moment
-    /// to leave, then stops the server, letting in-flight requests finish.
+    /// client to reconnect and resume (op 7); in a cluster gives its voice rooms up at once,
+    /// waits for its sessions to resume on other nodes (`cluster.drain_timeout_ms` at most)
+    /// and leaves the rest in Redis, where any node resumes them; takes the node out of the
+    /// cluster's registry, gives the frames a moment to leave, then stops the server, letting
+    /// in-flight requests finish.
     pub async fn stop_gracefully(&self) {
         if let Some(state) = self.state.upgrade() {
             state.node.drain();
             let told = state.tree.sessions.send(ReconnectAll).await.unwrap_or(0);
             tracing::info!(sessions = told, "sessions told to reconnect");
             if let Some(cluster) = &state.cluster {
+                cluster.placement.give_up(&state.tree.admissions).await;
                 hand_over_sessions(&state, cluster).await;
                 cluster.leave().await;
             }
@@ -211,6 +221,7 @@ pub async fn build(
         commands_per_minute: config.gateway.commands_per_minute,
         outbound_queue: config.gateway.outbound_queue,
         outbound_bytes: config.gateway.outbound_queue_bytes,
+        min_large_threshold: config.gateway.min_large_threshold,
     });
     // Bound before any actor starts: a taken port is then a plain error, with nothing to stop.
     let listen_addr = config.http.listen;
@@ -254,6 +265,11 @@ pub async fn build(
     let board = cluster
         .as_ref()
         .map_or_else(|| Arc::new(Alone) as Arc<dyn Board>, Cluster::board);
+    let (room_events, room_event_writer) = event_log();
+    let room_limits = RoomLimits {
+        max_rooms: usize::try_from(config.rooms.max_rooms).unwrap_or(usize::MAX),
+        max_participants: config.rooms.max_participants,
+    };
     let state = Data::new(AppState {
         live_config: RwLock::new(Arc::new(config)),
         banned_ips: RwLock::new(banned_ips),
@@ -261,6 +277,7 @@ pub async fn build(
         pool: pool.clone(),
         tokens: Arc::new(TokenSigner::new(secret)),
         room_tokens: RoomTokens::new(secret),
+        room_webhooks: Default::default(),
         snowflakes,
         tree: Tree::start(
             Arc::new(DbGuildStore { pool: pool.clone() }),
@@ -268,6 +285,11 @@ pub async fn build(
             board,
             guild_threads(),
             media,
+            RoomPorts {
+                directory: Arc::new(DbRoomDirectory { pool: pool.clone() }),
+                observer: Arc::new(room_events),
+                limits: room_limits,
+            },
         ),
         metrics,
         sessions,
@@ -276,6 +298,7 @@ pub async fn build(
         node,
     });
     let weak_state = Arc::downgrade(&state.clone().into_inner());
+    room_event_writer.run(weak_state.clone());
     if let Some(cluster) = &state.cluster {
         cluster.listen(weak_state.clone());
         // Changes made by other nodes between reading them above and hearing the every-node

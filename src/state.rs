@@ -17,7 +17,7 @@ use spacebar_actors::Tree;
 
 use crate::cdn::Cdn;
 use crate::cluster::nodes::ThisNode;
-use crate::cluster::{Body, Cluster};
+use crate::cluster::{ownership, Body, Cluster, OwnerAnswer, OwnerCommand};
 use crate::config::{Applies, Config, ConfigError};
 use crate::credentials::TokenSigner;
 use crate::db::instance_bans::InstanceBan;
@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::events::{self, Event};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
-use crate::rooms::RoomTokens;
+use crate::rooms::{RoomTokens, Webhooks};
 use crate::snowflake::Snowflakes;
 
 /// What every handler and every gateway session shares. Created once per server.
@@ -42,6 +42,8 @@ pub struct AppState {
     pub tokens: Arc<TokenSigner>,
     /// Signs and checks room tokens (the rooms service).
     pub room_tokens: RoomTokens,
+    /// Sends rooms' webhooks (fed by their event log).
+    pub room_webhooks: Webhooks,
     pub snowflakes: Snowflakes,
     pub tree: Tree,
     pub metrics: Metrics,
@@ -201,15 +203,34 @@ impl AppState {
     /// A member's voice state in a guild, if they are in voice there (the guild's actor holds
     /// voice states; the database never sees them).
     pub async fn voice_state(&self, guild_id: i64, user_id: i64) -> Result<Option<Value>, Error> {
-        self.tree
-            .guilds
-            .send(GetVoiceState { guild_id, user_id })
-            .await
-            .map_err(Error::from)
+        if self.cluster.is_none() {
+            return self
+                .tree
+                .guilds
+                .send(GetVoiceState { guild_id, user_id })
+                .await
+                .map_err(Error::from);
+        }
+        let user_id = user_id.to_string();
+        let states = self.voice_states(guild_id).await?;
+        Ok(states.into_iter().find(|s| s["user_id"] == *user_id))
     }
 
-    /// Everyone in voice in a guild.
+    /// Everyone in voice in a guild: in a cluster, as the guild's owner knows it.
     pub async fn voice_states(&self, guild_id: i64) -> Result<Vec<Value>, Error> {
+        if let Some(cluster) = &self.cluster {
+            let asked = ownership::ask(self, cluster, guild_id, OwnerCommand::VoiceStates).await;
+            match asked {
+                Ok(OwnerAnswer::VoiceStates(states)) => return Ok(states),
+                Ok(answer) => tracing::warn!(guild_id, ?answer, "the guild's owner did not say"),
+                Err(error) => tracing::warn!(guild_id, %error, "the guild's owner did not say"),
+            }
+        }
+        self.voice_states_here(guild_id).await
+    }
+
+    /// Everyone in voice in a guild, as this node's guild actor knows it.
+    pub async fn voice_states_here(&self, guild_id: i64) -> Result<Vec<Value>, Error> {
         let mut found = self
             .tree
             .guilds

@@ -88,7 +88,7 @@ async fn nodes_creating_at_once_never_make_the_same_id() {
 }
 
 /// An account with the OPERATOR right on `node`'s database.
-async fn operator(node: &TestServer) -> Account {
+pub async fn operator(node: &TestServer) -> Account {
     let root = account(node, "root").await;
     let granted = node
         .sql(&format!(

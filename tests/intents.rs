@@ -593,7 +593,7 @@ async fn two_shards_split_the_guilds_and_dms_go_to_shard_zero() {
 }
 
 #[actix_web::test]
-async fn large_guilds_list_only_the_bots_own_member() {
+async fn large_guilds_list_only_online_members_and_the_bots_own() {
     let server = TestServer::start().await;
     let (alice, alice_user) = register_user(&server, "alice").await;
     let guild_id = guild(&server, &alice).await;
@@ -635,7 +635,7 @@ async fn large_guilds_list_only_the_bots_own_member() {
         assert_eq!(members[0]["user"]["id"], app_id.as_str());
     };
 
-    // Above the threshold: large, and only the bot itself.
+    // Above the threshold: large, and only who is online: the bot itself.
     let large = guild_create(50, GUILDS | GUILD_PRESENCES).await;
     assert_eq!(large["member_count"], 62);
     assert_eq!(large["large"], true);
@@ -644,6 +644,29 @@ async fn large_guilds_list_only_the_bots_own_member() {
     // Under it, with GUILD_PRESENCES: everyone, and the presences of those online (Alice,
     // not the fillers).
     let (_alice_online, _) = connect(&server, &alice, json!({})).await;
+    let alice_id = alice_user["id"].as_str().unwrap();
+    // Above it once Alice is online: she is listed too, with her presence; the fillers are not.
+    let large = guild_create(50, GUILDS | GUILD_PRESENCES).await;
+    assert_eq!(large["large"], true);
+    let mut listed: Vec<&str> = large["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user"]["id"].as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    let mut expected = [alice_id, app_id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+    // Presences of those listed who are online (the bot's earlier sessions may still be).
+    let presences = large["presences"].as_array().unwrap();
+    assert!(
+        presences.iter().any(|p| p["user"]["id"] == alice_id)
+            && presences
+                .iter()
+                .all(|p| listed.contains(&p["user"]["id"].as_str().unwrap())),
+        "{presences:?}"
+    );
     let small = guild_create(250, GUILDS | GUILD_PRESENCES).await;
     assert_eq!(small["large"], false);
     assert_eq!(small["members"].as_array().unwrap().len(), 62);
@@ -653,10 +676,7 @@ async fn large_guilds_list_only_the_bots_own_member() {
         .iter()
         .map(|p| p["user"]["id"].as_str().unwrap())
         .collect();
-    assert!(
-        online.contains(&alice_user["id"].as_str().unwrap()),
-        "{online:?}"
-    );
+    assert!(online.contains(&alice_id), "{online:?}");
     assert!(
         online.iter().all(|id| !id.starts_with("10000")),
         "{online:?}"

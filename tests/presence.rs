@@ -1,6 +1,7 @@
 //! Presences over real gateways: what a user's guildmates and friends hear when they connect,
 //! change their status with op 3, go invisible, or drop and do not resume; what READY says of
-//! the user's sessions and online friends; and that a bot without GUILD_PRESENCES hears none.
+//! the user's sessions and online friends; that a bot without GUILD_PRESENCES hears none; and
+//! that in a large guild only sessions that asked for presences (a member list, op 8) hear them.
 
 use serde_json::{json, Value};
 
@@ -229,17 +230,77 @@ async fn a_bot_without_guild_presences_hears_none() {
     );
     a.send(status("idle", json!([]))).await;
     assert_eq!(presence(&mut entitled).await["status"], "idle");
+    no_presence_before_a_message(&server, &alice.token, &channel, &mut bot).await;
+}
+
+/// Posts a message as `token` in `channel`: `gateway` got no PRESENCE_UPDATE before it (the
+/// message is a barrier behind the presences published before it).
+async fn no_presence_before_a_message(
+    server: &TestServer,
+    token: &str,
+    channel: &str,
+    gateway: &mut Gateway,
+) {
     let sent = post(
-        &server,
+        server,
         &format!("{V9}/channels/{channel}/messages"),
-        Some(&alice.token),
+        Some(token),
         json!({ "content": "barrier" }),
     )
     .await;
     assert_eq!(sent.status, 200, "{:?}", sent.body);
-    let seen = bot.dispatches_until("MESSAGE_CREATE").await;
+    let seen = gateway.dispatches_until("MESSAGE_CREATE").await;
     assert!(
         seen.iter().all(|payload| payload["t"] != "PRESENCE_UPDATE"),
         "{seen:?}"
     );
+}
+
+/// A person's session for which a guild of more than two members is large.
+async fn connect_large(server: &TestServer, token: &str) -> Gateway {
+    let mut gateway = Gateway::connect(server, JSON).await;
+    gateway
+        .send(json!({ "op": 2, "d": {
+            "token": token,
+            "properties": { "os": "linux", "browser": "test", "device": "" },
+            "large_threshold": 2,
+        } }))
+        .await;
+    gateway.dispatch("READY").await;
+    gateway
+}
+
+#[actix_web::test]
+async fn in_a_large_guild_only_sessions_that_asked_hear_presences() {
+    // Three members, sessions with a threshold of two: the guild is large for them.
+    let server = TestServer::with(&[("gateway.min_large_threshold", "1")]).await;
+    let alice = account(&server, "alice").await;
+    let bob = account(&server, "bob").await;
+    let carol = account(&server, "carol").await;
+    let (guild_id, channel) = shared_guild(&server, &alice, &[&bob, &carol]).await;
+    // Alice watches the member list (op 14), as people's clients do; Bob asks for nothing.
+    let mut watcher = connect_large(&server, &alice.token).await;
+    crate::gateway_members::watch(&mut watcher, &guild_id, &channel).await;
+    let mut bystander = connect_large(&server, &bob.token).await;
+    assert_eq!(presence(&mut watcher).await["user"]["id"], bob.id.as_str());
+
+    let (mut c, _) = connect(&server, &carol.token).await;
+    let online = presence(&mut watcher).await;
+    assert_eq!(online["user"]["id"], carol.id.as_str());
+    assert_eq!(online["guild_id"], guild_id.as_str());
+    // Bob heard neither Alice's nor Carol's.
+    no_presence_before_a_message(&server, &alice.token, &channel, &mut bystander).await;
+
+    // Op 8 with presences: Bob gets Carol's now, and hears her changes from then on.
+    let d = json!({ "guild_id": guild_id, "user_ids": [carol.id], "presences": true });
+    bystander.send(json!({ "op": 8, "d": d })).await;
+    let chunk = bystander.dispatch("GUILD_MEMBERS_CHUNK").await["d"].clone();
+    assert_eq!(chunk["presences"][0]["user"]["id"], carol.id.as_str());
+    c.send(status("idle", json!([]))).await;
+    let idle = presence(&mut bystander).await;
+    assert_eq!(
+        (idle["user"]["id"].as_str(), idle["status"].as_str()),
+        (Some(carol.id.as_str()), Some("idle"))
+    );
+    assert_eq!(presence(&mut watcher).await["status"], "idle");
 }

@@ -73,13 +73,29 @@ fn admit(server: &TestServer, user_id: i64) -> (String, String) {
 
 /// What a user's client needs to open a voice connection, as VOICE_SERVER_UPDATE gives it.
 pub struct Joined {
-    /// Kept open: closing the main gateway session would end the voice state.
-    _gateway: Gateway,
+    /// Kept open: closing the main gateway session would end the voice state (`None`: the
+    /// caller keeps it).
+    _gateway: Option<Gateway>,
     server_id: String,
     user_id: String,
     session_id: String,
     token: String,
     endpoint: String,
+}
+
+impl Joined {
+    /// VOICE_SERVER_UPDATE's `d` for `user_id`'s session `session_id`, whose gateway the
+    /// caller keeps open.
+    pub fn from_update(update: &Value, user_id: &str, session_id: &str) -> Self {
+        Self {
+            _gateway: None,
+            server_id: update["guild_id"].as_str().unwrap().to_string(),
+            user_id: user_id.to_string(),
+            session_id: session_id.to_string(),
+            token: update["token"].as_str().unwrap().to_string(),
+            endpoint: update["endpoint"].as_str().unwrap().to_string(),
+        }
+    }
 }
 
 /// Joins `account` to the voice channel through the main gateway's op 4.
@@ -93,12 +109,8 @@ pub async fn join(
     gateway.send(op4(guild_id, Some(channel_id), false)).await;
     let update = gateway.dispatch("VOICE_SERVER_UPDATE").await["d"].clone();
     Joined {
-        _gateway: gateway,
-        server_id: update["guild_id"].as_str().unwrap().to_string(),
-        user_id: account.id.clone(),
-        session_id,
-        token: update["token"].as_str().unwrap().to_string(),
-        endpoint: update["endpoint"].as_str().unwrap().to_string(),
+        _gateway: Some(gateway),
+        ..Joined::from_update(&update, &account.id, &session_id)
     }
 }
 
@@ -116,9 +128,16 @@ impl Peer {
     pub fn start(python: &Path, joined: &Joined, role: &str) -> Self {
         // discord.py's form: `wss://{endpoint}/?v=8` (here without TLS).
         let url = format!("ws://{}/?v=8", joined.endpoint);
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .args([SCRIPT, &url, &joined.server_id, &joined.user_id])
-            .args([&joined.session_id, &joined.token, role])
+            .args([&joined.session_id, &joined.token, role]);
+        Self::spawn(command)
+    }
+
+    /// Runs a peer script (`command`), reading its lines and writing its commands.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -174,7 +193,7 @@ impl Peer {
     }
 
     /// A line already read, or the next one, for which `wanted` holds.
-    async fn seen(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    pub async fn seen(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         if let Some(line) = self.history.iter().find(|line| wanted(line)) {
             return line.clone();
         }
@@ -197,7 +216,7 @@ impl Peer {
     }
 
     /// The frame counts after `wait`.
-    async fn frames_after(&mut self, wait: Duration) -> (u64, u64) {
+    pub async fn frames_after(&mut self, wait: Duration) -> (u64, u64) {
         let until = Instant::now() + wait;
         while Instant::now() < until {
             let _ = tokio::time::timeout(
@@ -207,6 +226,13 @@ impl Peer {
             .await;
         }
         self.frames
+    }
+
+    /// Writes one line to the peer's stdin (a command).
+    pub fn command(&mut self, line: &str) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        }
     }
 
     /// Closes the voice connection cleanly (1000), as a user leaving does.

@@ -10,14 +10,14 @@ use awc::http::Method;
 
 use crate::common::guild::{join_through_invite, shared_guild};
 use crate::common::http::{account, get, patch, post, request, Account};
-use crate::common::TestServer;
+use crate::common::{Server, TestServer};
 
 const JSON: &str = "v=9&encoding=json";
 const V9: &str = "/api/v9";
 
 /// A guild of `owner`'s that `others` joined: (guild id, its voice channel's id).
 pub async fn voice_guild(
-    server: &TestServer,
+    server: &impl Server,
     owner: &Account,
     others: &[&Account],
 ) -> (String, String) {
@@ -39,7 +39,7 @@ pub async fn voice_guild(
 }
 
 /// A gateway session: the connection and its session id.
-pub async fn connect(server: &TestServer, token: &str) -> (Gateway, String) {
+pub async fn connect(server: &impl Server, token: &str) -> (Gateway, String) {
     let mut gateway = Gateway::connect(server, JSON).await;
     let ready = gateway.identify(token).await;
     let session_id = ready["d"]["session_id"].as_str().unwrap().to_string();

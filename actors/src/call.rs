@@ -20,7 +20,7 @@ use crate::guild::stream::{Ended, Stream as GoLive, StreamChange, Streams};
 use crate::guild::voice::Notice;
 use crate::registry::{DispatchToUser, SessionRegistry};
 use crate::supervisor::guard;
-use crate::voice::{Admissions, Flags, RoomKey};
+use crate::voice::{Admissions, Flags, RoomKey, RoomMoved};
 
 /// The region calls are placed in: this server carries voice itself.
 const REGION: &str = "spacebar";
@@ -268,15 +268,33 @@ impl Calls {
         let token = self
             .admissions
             .admit(channel_id.to_string(), user_id, session_id, room, flags);
-        let server = json!({
-            "token": token,
-            "guild_id": null,
-            "channel_id": channel_id.to_string(),
-            "endpoint": join.endpoint,
-        });
-        match Dispatch::new(EventName::VoiceServerUpdate, &server) {
-            Ok(dispatch) => join.session.do_send(Deliver(dispatch)),
-            Err(error) => tracing::error!(%error, "VOICE_SERVER_UPDATE did not serialise"),
+        server_update(
+            &join.session,
+            channel_id,
+            Some(&token),
+            Some(&join.endpoint),
+        );
+    }
+
+    /// Cluster mode: the node serving the call's room is gone (`None`), or serves it at
+    /// `endpoint` now: each participant hears a null endpoint, or the new one with a new token.
+    fn room_moved(&mut self, channel_id: i64, endpoint: Option<&str>) {
+        let Some(call) = self.calls.get_mut(&channel_id) else {
+            return;
+        };
+        let room = RoomKey::Call { channel_id };
+        for (user_id, participant) in &mut call.participants {
+            let token = endpoint.map(|endpoint| {
+                endpoint.clone_into(&mut participant.endpoint);
+                self.admissions.admit(
+                    channel_id.to_string(),
+                    *user_id,
+                    participant.session_id.to_string(),
+                    room.clone(),
+                    participant.flags(),
+                )
+            });
+            server_update(&participant.session, channel_id, token.as_deref(), endpoint);
         }
     }
 
@@ -472,6 +490,36 @@ impl Handler<UpdateCall> for Calls {
     type Result = ();
     fn handle(&mut self, update: UpdateCall, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("calls", ctx, |_| self.update(update));
+    }
+}
+
+impl Handler<RoomMoved> for Calls {
+    type Result = ();
+    fn handle(&mut self, moved: RoomMoved, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("calls", ctx, |_| {
+            if let RoomKey::Call { channel_id } = moved.room {
+                self.room_moved(channel_id, moved.endpoint.as_deref());
+            }
+        });
+    }
+}
+
+/// VOICE_SERVER_UPDATE for a call's participant (a null token and endpoint: wait for the next).
+fn server_update(
+    session: &Recipient<Deliver>,
+    channel_id: i64,
+    token: Option<&str>,
+    endpoint: Option<&str>,
+) {
+    let server = json!({
+        "token": token,
+        "guild_id": null,
+        "channel_id": channel_id.to_string(),
+        "endpoint": endpoint,
+    });
+    match Dispatch::new(EventName::VoiceServerUpdate, &server) {
+        Ok(dispatch) => session.do_send(Deliver(dispatch)),
+        Err(error) => tracing::error!(%error, "VOICE_SERVER_UPDATE did not serialise"),
     }
 }
 

@@ -177,6 +177,11 @@ impl Shard {
     }
 }
 
+/// IDENTIFY's `large_threshold` when it has none (Discord's default).
+pub const DEFAULT_LARGE_THRESHOLD: usize = 50;
+/// The largest `large_threshold` Discord accepts.
+pub const MAX_LARGE_THRESHOLD: usize = 250;
+
 /// What one session hears: its intents and shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Filter {
@@ -188,6 +193,10 @@ pub struct Filter {
     pub shard: Option<Shard>,
     /// Identified with CLIENT_STATE_V2: guilds come as `{id, properties, …}`.
     pub client_state_v2: bool,
+    /// Guilds of up to this many members whose every presence the session hears (its
+    /// IDENTIFY `large_threshold`); of larger ones, only what it asks for. `None`: no
+    /// presences (no GUILD_PRESENCES).
+    pub presences_up_to: Option<usize>,
 }
 
 impl Filter {
@@ -199,6 +208,7 @@ impl Filter {
             bot: false,
             shard: None,
             client_state_v2: false,
+            presences_up_to: Some(DEFAULT_LARGE_THRESHOLD),
         }
     }
 
@@ -256,6 +266,7 @@ mod tests {
             bot: true,
             shard: None,
             client_state_v2: false,
+            presences_up_to: None,
         };
         let guild = Some(1 << 22);
         assert!(bot
@@ -297,6 +308,7 @@ mod tests {
             bot: true,
             shard: None,
             client_state_v2: false,
+            presences_up_to: None,
         };
         let make = |guild_id: Option<i64>, subjects: Vec<i64>| {
             let full = Dispatch::from_json(EventName::MessageCreate, r#"{"content":"hi"}"#.into());

@@ -11,6 +11,7 @@ use crate::guild::{GuildRegistry, GuildStore};
 use crate::interest::Interest;
 use crate::presence::Board;
 use crate::registry::SessionRegistry;
+use crate::rooms::{RoomPorts, Rooms};
 use crate::voice::{Admissions, Media, Voice};
 
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub struct Tree {
     pub admissions: Admissions,
     /// The voice gateway's rooms and the media runtime.
     pub voice: Voice,
+    /// The live rooms of the rooms service (`/rooms/ws`), on the same media runtime.
+    pub rooms: Addr<Rooms>,
     /// Cluster mode: events also come from other nodes (see [`Interest::shared`]).
     pub shared: bool,
 }
@@ -30,13 +33,15 @@ pub struct Tree {
 impl Tree {
     /// Starts the tree on the current actix system; guild actors get `guild_threads` arbiters,
     /// voice rooms use `media`; `interest` is where guilds and sessions say which events they
-    /// need from other nodes, `board` where presences are shared with them.
+    /// need from other nodes, `board` where presences are shared with them; `rooms` is what the
+    /// rooms service's registry asks and tells (its directory and observer).
     pub fn start(
         store: Arc<dyn GuildStore>,
         interest: Arc<dyn Interest>,
         board: Arc<dyn Board>,
         guild_threads: usize,
         media: Media,
+        rooms: RoomPorts,
     ) -> Self {
         let admissions = Admissions::default();
         let guild_admissions = admissions.clone();
@@ -55,6 +60,10 @@ impl Tree {
             sessions,
             guilds,
             admissions,
+            rooms: {
+                let media = media.clone();
+                Supervisor::start(move |_| Rooms::new(media.clone(), rooms.clone()))
+            },
             voice: Voice::start(media),
             shared,
         }

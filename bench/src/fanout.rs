@@ -68,15 +68,8 @@ pub struct FanoutArgs {
     /// this many POSTs in flight.
     #[arg(long, default_value_t = 8)]
     posters: usize,
-    /// Gateway sessions opened per second.
-    #[arg(long, default_value_t = 200.0)]
-    connect_rate: f64,
-    /// Client threads (one actix-rt system each) for the gateway sessions.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
-    /// REST requests in flight during setup (registration, guilds, joins).
-    #[arg(long, default_value_t = 16)]
-    setup_concurrency: usize,
+    #[command(flatten)]
+    opening: target::Opening,
     /// Seconds to wait for outstanding deliveries after the last POST.
     #[arg(long, default_value_t = 10)]
     drain: u64,
@@ -95,6 +88,10 @@ pub struct FanoutArgs {
     /// per delivery.
     #[arg(long, value_delimiter = ',')]
     server_pid: Vec<u32>,
+    /// Skip the last step: the same posts again with no session open, which measures the
+    /// server CPU of the POSTs alone (only run with --server-pid).
+    #[arg(long)]
+    skip_posts_alone: bool,
     #[command(flatten)]
     quiet: target::Quiet,
 }
@@ -294,13 +291,13 @@ pub(crate) struct PostPlan<'a> {
 }
 
 pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
-    if args.guilds == 0 || args.members == 0 || args.posters == 0 || args.threads == 0 {
+    if args.guilds == 0 || args.members == 0 || args.posters == 0 || args.opening.threads == 0 {
         return Err("--guilds, --members, --posters and --threads must be at least 1".into());
     }
     for (name, v) in [
         ("--rate", args.rate),
         ("--duration", args.duration),
-        ("--connect-rate", args.connect_rate),
+        ("--connect-rate", args.opening.connect_rate),
     ] {
         if !(v.is_finite() && v > 0.0) {
             return Err(format!("{name} must be a positive number").into());
@@ -312,16 +309,8 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
     }
     let run_started = Instant::now();
     let timeout = args.target.timeout();
-    let soft = sys::raise_nofile_limit()?;
-    let needed = args.members + args.setup_concurrency + args.posters + 64;
-    if soft < needed as libc::rlim_t {
-        return Err(format!(
-            "the open-files limit is {soft} even after raising it to the hard limit, but {} \
-             sessions need about {needed}; raise the hard limit or use fewer --members",
-            args.members
-        )
-        .into());
-    }
+    let needed = args.members + args.opening.setup_concurrency + args.posters + 64;
+    sys::ensure_open_files(needed, args.members, "--members")?;
 
     let base = args.target.base();
     let api = args.target.api();
@@ -342,70 +331,16 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
             args.compress.is_some(),
         )
         .await?;
-        println!(
-            "registering {} users at {api} (run id {run_id}, {} requests at a time)",
-            args.members, args.setup_concurrency
-        );
-        let reg =
-            rest::register_all(&client, &api, args.members, args.setup_concurrency, &run_id).await;
-        let reg_secs = reg.elapsed.as_secs_f64();
-        println!(
-            "registration: {} ok, {} failed in {reg_secs:.2} s ({:.0}/s){}",
-            reg.tokens.len(),
-            args.members - reg.tokens.len(),
-            reg.tokens.len() as f64 / reg_secs.max(1e-9),
-            if reg.errors.is_empty() {
-                String::new()
-            } else {
-                format!("; errors: {}", format_counts(&reg.errors))
-            }
-        );
-        let mut tokens = reg.tokens;
-        let Some(owner) = tokens.first().cloned() else {
-            return Err::<_, BoxError>("no user could be registered".into());
-        };
-        let made = setup::create_guilds(
+        let (tokens, guilds) = setup::populate(
             &client,
             &api,
-            &owner,
+            args.members,
             args.guilds,
-            args.setup_concurrency,
+            args.opening.setup_concurrency,
             &run_id,
         )
-        .await;
-        println!("guilds (create, channels, invite): {}", made.describe());
-        if made.ok.len() < args.guilds {
-            return Err("could not set up every guild (see the errors above)".into());
-        }
-        let guilds = made.ok;
-        if let Some(g) = guilds.first() {
-            println!(
-                "  first guild {}, text channel {}, invite {}",
-                g.id, g.channel_id, g.invite
-            );
-        }
-        let (joins, failed_users) =
-            setup::join_all(&client, &api, &tokens[1..], &guilds, args.setup_concurrency).await;
-        println!(
-            "joins ({} users x {} guilds): {}",
-            tokens.len() - 1,
-            guilds.len(),
-            joins.describe()
-        );
-        if !failed_users.is_empty() {
-            println!(
-                "warning: {} users missed at least one guild and stay offline",
-                failed_users.len()
-            );
-            let mut i = 0usize;
-            tokens.retain(|_| {
-                // tokens[0] is the owner; joiner j is tokens[j + 1].
-                let keep = i == 0 || !failed_users.contains(&(i - 1));
-                i += 1;
-                keep
-            });
-        }
-        Ok((gateway, node_gateways, tokens, guilds))
+        .await?;
+        Ok::<_, BoxError>((gateway, node_gateways, tokens, guilds))
     })?;
 
     // 2.-4. The same load once per layout of the sessions: all on --url, then
@@ -442,6 +377,11 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
     if outcomes.len() > 1 {
         print_comparison(&layouts, &outcomes);
     }
+    if !args.server_pid.is_empty() && !args.skip_posts_alone {
+        if let Some(per_post) = run.posts_alone() {
+            print_fanout_alone(&layouts, &outcomes, per_post);
+        }
+    }
     println!(
         "total run time: {:.1} s",
         run_started.elapsed().as_secs_f64()
@@ -473,9 +413,69 @@ struct Outcome {
     all_p99_ms: Option<f64>,
     /// Server CPU (all `--server-pid`s) per delivery, in µs.
     cpu_per_delivery_us: Option<f64>,
+    /// Server CPU while posting and draining, POSTs answered 2xx, deliveries received.
+    server_cpu: Option<Duration>,
+    posted_ok: usize,
+    deliveries: u64,
 }
 
 impl Run<'_> {
+    /// Posts the run's messages (at most `--posters` in flight).
+    fn post(&self, epoch: Instant, nonce_base: u64) -> PostLog {
+        let args = self.args;
+        let posters = args.posters.min(self.tokens.len());
+        actix_rt::System::new().block_on(async {
+            let start = Instant::now() + Duration::from_millis(100);
+            let plan = PostPlan {
+                client: rest::client(self.timeout),
+                api: self.api.to_string(),
+                tokens: &self.tokens[..posters],
+                guilds: self.guilds,
+                epoch,
+                start,
+                rate: args.rate,
+                total: self.total,
+                nonce_base,
+                deadline: start + Duration::from_secs_f64(args.duration) + self.timeout,
+                stop: None,
+                label: "fanout",
+            };
+            post_all(&plan, posters).await
+        })
+    }
+
+    /// The same posts with no session open (fan-out off): the server CPU the POSTs cost by
+    /// themselves, per POST answered 2xx.
+    fn posts_alone(&self) -> Option<Duration> {
+        let args = self.args;
+        println!();
+        println!("== the same posts with no sessions open (fan-out off) ==");
+        let cpu = sys::CpuWindow::start(&args.server_pid);
+        let started = Instant::now();
+        let post_log = self.post(Instant::now(), new_nonce_base());
+        let server_cpu = cpu.server_cpu();
+        print_posting(
+            &post_log,
+            self.total,
+            args.rate,
+            args.posters.min(self.tokens.len()),
+        );
+        println!(
+            "CPU while posting ({:.1} s, 100% = one core): {}",
+            started.elapsed().as_secs_f64(),
+            cpu.describe()
+        );
+        let posted_ok = post_log.ok.iter().filter(|ok| **ok).count();
+        let per_post = server_cpu
+            .filter(|_| posted_ok > 0)?
+            .div_f64(posted_ok as f64);
+        println!(
+            "server CPU per POST with nobody to deliver to: {:.0} µs ({posted_ok} POSTs)",
+            per_post.as_secs_f64() * 1e6
+        );
+        Some(per_post)
+    }
+
     /// Opens one session per member as `layout` says, posts, drains, closes
     /// the sessions and prints the figures.
     fn measure(&self, layout: &Layout) -> Result<Outcome, BoxError> {
@@ -496,8 +496,8 @@ impl Run<'_> {
         println!(
             "opening {sessions} sessions to {} at {}/s on {} threads",
             layout.urls.join(", "),
-            args.connect_rate,
-            args.threads
+            args.opening.connect_rate,
+            args.opening.threads
         );
         let observer: Arc<dyn DispatchObserver> = deliveries.clone();
         let pool = pool::start_ready(
@@ -506,8 +506,8 @@ impl Run<'_> {
                 urls: layout.urls.clone(),
                 compress: args.compress.is_some(),
                 timeout: self.timeout,
-                rate: args.connect_rate,
-                threads: args.threads,
+                rate: args.opening.connect_rate,
+                threads: args.opening.threads,
                 intents: args.intents,
                 capabilities: 0,
                 observer: Some(observer),
@@ -539,24 +539,7 @@ impl Run<'_> {
         deliveries.posting.store(true, Ordering::Relaxed);
         let post_started = Instant::now();
         let cpu = sys::CpuWindow::start(&args.server_pid);
-        let post_log = actix_rt::System::new().block_on(async {
-            let start = Instant::now() + Duration::from_millis(100);
-            let plan = PostPlan {
-                client: rest::client(self.timeout),
-                api: self.api.to_string(),
-                tokens: &self.tokens[..posters],
-                guilds: self.guilds,
-                epoch,
-                start,
-                rate: args.rate,
-                total,
-                nonce_base,
-                deadline: start + Duration::from_secs_f64(args.duration) + self.timeout,
-                stop: None,
-                label: "fanout",
-            };
-            post_all(&plan, posters).await
-        });
+        let post_log = self.post(epoch, nonce_base);
         let posted_ok = post_log.ok.iter().filter(|ok| **ok).count();
 
         // Drain, then close the sessions.
@@ -612,7 +595,31 @@ impl Run<'_> {
             all_p50_ms: nearest_rank(&agg.last_ms, 50.0),
             all_p99_ms: nearest_rank(&agg.last_ms, 99.0),
             cpu_per_delivery_us,
+            server_cpu,
+            posted_ok,
+            deliveries: agg.deliveries,
         })
+    }
+}
+
+/// Server CPU per delivery with what the POSTs cost by themselves (measured with no sessions)
+/// taken out: the fan-out's own cost.
+fn print_fanout_alone(layouts: &[Layout], outcomes: &[Outcome], per_post: Duration) {
+    for (layout, o) in layouts.iter().zip(outcomes) {
+        let Some(cpu) = o.server_cpu.filter(|_| o.deliveries > 0) else {
+            continue;
+        };
+        let posts = per_post.as_secs_f64() * o.posted_ok as f64;
+        let fanout = (cpu.as_secs_f64() - posts).max(0.0);
+        println!(
+            "{}: server CPU per delivery {:.2} µs with the POSTs, {:.2} µs without them ({:.2} s \
+             of {:.2} s CPU was the POSTs' own)",
+            layout.label,
+            cpu.as_secs_f64() * 1e6 / o.deliveries as f64,
+            fanout * 1e6 / o.deliveries as f64,
+            posts,
+            cpu.as_secs_f64()
+        );
     }
 }
 

@@ -17,20 +17,28 @@
 //!   attachment under concurrent load; resize throughput.
 //! - `search`: message search latency in a guild of a million messages (written straight
 //!   into the server's PostgreSQL), for several kinds of query.
+//! - `presence`: a presence storm: the members of one guild come online; PRESENCE_UPDATEs
+//!   received in total, IDENTIFY -> READY while it lasts, memory per idle session.
+//! - `register`: registrations per second, sequential and concurrent (password hashing).
 //! - `voice`: a voice room of speakers and listeners on real WebRTC peers; the
 //!   SFU's forwarded packets/s per core of its CPU, loss, latency, memory.
+//! - `rooms`: the same load through the rooms service (`/rooms/ws`): publishers and
+//!   subscribers, the same figures, so the two surfaces compare.
 
 mod cdn;
 mod fanout;
 mod gateway;
 mod pool;
 mod ready;
+mod register;
 mod rest;
 mod resume;
+mod rooms;
 mod search;
 mod session;
 mod setup;
 mod stats;
+mod storm;
 mod sys;
 mod target;
 mod voice;
@@ -76,9 +84,17 @@ enum Command {
     /// Search latency (p50/p99) in one guild filled with a million messages, for a common
     /// word, a rare word, an author, has:file and a word with an author.
     Search(search::SearchArgs),
+    /// Presence storm: the members of one guild come online; count the PRESENCE_UPDATEs
+    /// received, time IDENTIFY -> READY while it lasts, memory per idle session.
+    Presence(storm::StormArgs),
+    /// Registrations per second, one at a time and concurrently (password hashing).
+    Register(register::RegisterArgs),
     /// A voice room of speakers and listeners (real WebRTC peers): forwarded
     /// RTP packets/s per core of server CPU, loss, latency, memory per participant.
     Voice(voice::VoiceArgs),
+    /// The voice run's load through the rooms service (`/rooms/ws`): publishers and
+    /// subscribers of one room; the same figures, so the two surfaces compare.
+    Rooms(rooms::RoomsArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,7 +106,10 @@ fn main() -> ExitCode {
         Command::Resume(args) => resume::run(args),
         Command::Cdn(args) => cdn::run(args),
         Command::Search(args) => search::run(args),
+        Command::Presence(args) => storm::run(args),
+        Command::Register(args) => register::run(args),
         Command::Voice(args) => voice::run(args),
+        Command::Rooms(args) => rooms::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

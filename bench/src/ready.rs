@@ -226,18 +226,7 @@ async fn build_world(
         args.members, args.setup_concurrency
     );
     let reg = rest::register_all(client, api, args.members, args.setup_concurrency, run_id).await;
-    let reg_secs = reg.elapsed.as_secs_f64();
-    println!(
-        "registration: {} ok, {} failed in {reg_secs:.2} s ({:.0}/s){}",
-        reg.tokens.len(),
-        args.members - reg.tokens.len(),
-        reg.tokens.len() as f64 / reg_secs.max(1e-9),
-        if reg.errors.is_empty() {
-            String::new()
-        } else {
-            format!("; errors: {}", format_counts(&reg.errors))
-        }
-    );
+    println!("registration: {}", reg.describe(args.members));
     let tokens = reg.tokens;
     let Some(user) = tokens.first() else {
         return Err("no user could be registered".into());

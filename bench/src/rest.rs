@@ -64,6 +64,24 @@ pub struct Registered {
     pub elapsed: Duration,
 }
 
+impl Registered {
+    /// "N ok, M failed in T s (R/s)[; errors: …]", of `asked` registrations.
+    pub fn describe(&self, asked: usize) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        format!(
+            "{} ok, {} failed in {secs:.2} s ({:.2}/s){}",
+            self.tokens.len(),
+            asked.saturating_sub(self.tokens.len()),
+            self.tokens.len() as f64 / secs.max(1e-9),
+            if self.errors.is_empty() {
+                String::new()
+            } else {
+                format!("; errors: {}", crate::stats::format_counts(&self.errors))
+            }
+        )
+    }
+}
+
 /// Registers users `bench0..bench{n-1}` with at most `concurrency` requests in flight.
 pub async fn register_all(
     client: &Client,

@@ -229,16 +229,8 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
     if cap > u32::MAX as usize / 2 {
         return Err("--rate is too high for this run's length".into());
     }
-    let soft = sys::raise_nofile_limit()?;
     let needed = args.sessions + args.setup_concurrency + args.posters + 64;
-    if soft < needed as libc::rlim_t {
-        return Err(format!(
-            "the open-files limit is {soft} even after raising it to the hard limit, but {} \
-             sessions need about {needed}; raise the hard limit or use fewer --sessions",
-            args.sessions
-        )
-        .into());
-    }
+    sys::ensure_open_files(needed, args.sessions, "--sessions")?;
 
     let base = args.target.base();
     let api = args.target.api();
@@ -470,18 +462,7 @@ async fn build_world(args: &ResumeArgs, api: &str, run_id: &str) -> Result<World
         args.posters, args.sessions, args.setup_concurrency
     );
     let reg = rest::register_all(&client, api, users, args.setup_concurrency, run_id).await;
-    let reg_secs = reg.elapsed.as_secs_f64();
-    println!(
-        "registration: {} ok, {} failed in {reg_secs:.2} s ({:.0}/s){}",
-        reg.tokens.len(),
-        users - reg.tokens.len(),
-        reg.tokens.len() as f64 / reg_secs.max(1e-9),
-        if reg.errors.is_empty() {
-            String::new()
-        } else {
-            format!("; errors: {}", format_counts(&reg.errors))
-        }
-    );
+    println!("registration: {}", reg.describe(users));
     let mut tokens = reg.tokens;
     if tokens.len() <= args.posters {
         return Err("too few users could be registered (see the errors above)".into());

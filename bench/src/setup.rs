@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::rest::{self, Batch};
+use crate::BoxError;
 
 /// A guild ready for the benchmark.
 #[derive(Clone, Debug)]
@@ -203,6 +204,63 @@ pub async fn join_pairs(
         .filter_map(|&j| pairs.get(j).map(|(u, _)| *u))
         .collect();
     (batch, failed_users)
+}
+
+/// Registers `members` users; user 0 creates `guilds_wanted` guilds (text channel, invite)
+/// and every other user joins all of them, `concurrency` requests at a time, with progress
+/// lines. A user whose join failed is left out (stays offline). Returns the tokens (the
+/// owner's first) and the guilds.
+pub async fn populate(
+    client: &Client,
+    api: &str,
+    members: usize,
+    guilds_wanted: usize,
+    concurrency: usize,
+    run_id: &str,
+) -> Result<(Vec<String>, Vec<GuildInfo>), BoxError> {
+    println!(
+        "registering {} users at {api} (run id {run_id}, {} requests at a time)",
+        members, concurrency
+    );
+    let reg = rest::register_all(client, api, members, concurrency, run_id).await;
+    println!("registration: {}", reg.describe(members));
+    let mut tokens = reg.tokens;
+    let Some(owner) = tokens.first().cloned() else {
+        return Err("no user could be registered".into());
+    };
+    let made = create_guilds(client, api, &owner, guilds_wanted, concurrency, run_id).await;
+    println!("guilds (create, channels, invite): {}", made.describe());
+    if made.ok.len() < guilds_wanted {
+        return Err("could not set up every guild (see the errors above)".into());
+    }
+    let guilds = made.ok;
+    if let Some(g) = guilds.first() {
+        println!(
+            "  first guild {}, text channel {}, invite {}",
+            g.id, g.channel_id, g.invite
+        );
+    }
+    let (joins, failed_users) = join_all(client, api, &tokens[1..], &guilds, concurrency).await;
+    println!(
+        "joins ({} users x {} guilds): {}",
+        tokens.len() - 1,
+        guilds.len(),
+        joins.describe()
+    );
+    if !failed_users.is_empty() {
+        println!(
+            "warning: {} users missed at least one guild and stay offline",
+            failed_users.len()
+        );
+        let mut i = 0usize;
+        tokens.retain(|_| {
+            // tokens[0] is the owner; joiner j is tokens[j + 1].
+            let keep = i == 0 || !failed_users.contains(&(i - 1));
+            i += 1;
+            keep
+        });
+    }
+    Ok((tokens, guilds))
 }
 
 #[cfg(test)]

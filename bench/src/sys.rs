@@ -38,6 +38,24 @@ pub fn raise_nofile_limit() -> io::Result<libc::rlim_t> {
     Ok(lim.rlim_cur)
 }
 
+/// Raises the open-files limit ([`raise_nofile_limit`]) and checks that it allows `needed` open
+/// files for `sessions` sessions (`option` is what sets them, for the message).
+pub fn ensure_open_files(
+    needed: usize,
+    sessions: usize,
+    option: &str,
+) -> Result<(), crate::BoxError> {
+    let soft = raise_nofile_limit()?;
+    if soft < needed as libc::rlim_t {
+        return Err(format!(
+            "the open-files limit is {soft} even after raising it to the hard limit, but \
+             {sessions} sessions need about {needed}; raise the hard limit or use fewer {option}"
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn read_nr_open() -> Option<libc::rlim_t> {
     std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()?

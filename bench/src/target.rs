@@ -49,6 +49,20 @@ pub enum Compress {
 /// that wants guild messages asks for (servers that ignore intents don't care).
 pub const MESSAGE_INTENTS: u64 = 1 | (1 << 9) | (1 << 15);
 
+/// How a run sets up its users and guilds and opens its sessions.
+#[derive(Args)]
+pub struct Opening {
+    /// Gateway sessions opened per second.
+    #[arg(long, default_value_t = 200.0)]
+    pub connect_rate: f64,
+    /// Client threads (one actix-rt system each) for the gateway sessions.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// REST requests in flight during setup (registration, guilds, joins).
+    #[arg(long, default_value_t = 16)]
+    pub setup_concurrency: usize,
+}
+
 /// Waiting for other jobs on a shared machine before measuring.
 #[derive(Args)]
 pub struct Quiet {

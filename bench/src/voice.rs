@@ -12,10 +12,10 @@
 //! join everyone (`--join-concurrency` at a time), wait until every (speaker, receiver) pair
 //! has had a packet, read the server's RSS, measure, drain, hang up.
 
-mod meter;
-mod participant;
-mod peer;
-mod sdp;
+pub(crate) mod meter;
+pub(crate) mod participant;
+pub(crate) mod peer;
+pub(crate) mod sdp;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -36,38 +36,46 @@ use participant::Room;
 #[derive(Args)]
 pub struct VoiceArgs {
     #[command(flatten)]
-    target: Target,
+    load: Load,
+}
+
+/// A room's load: who sends, who receives, and how the run is timed (the voice and the rooms
+/// runs alike, so their figures compare).
+#[derive(Args)]
+pub struct Load {
+    #[command(flatten)]
+    pub target: Target,
     /// Participants who send audio (each also receives the other speakers).
     #[arg(long, default_value_t = 10)]
-    speakers: usize,
+    pub speakers: usize,
     /// Participants who only receive.
     #[arg(long, default_value_t = 100)]
-    listeners: usize,
+    pub listeners: usize,
     /// Seconds of measurement once every stream flows.
     #[arg(long, default_value_t = 20)]
-    duration: u64,
+    pub duration: u64,
     /// PID of the server process: its CPU over the window and RSS per participant.
     #[arg(long)]
-    server_pid: Option<u32>,
+    pub server_pid: Option<u32>,
     /// RTP payload bytes per packet (Opus at 20 ms is ~60-120).
     #[arg(long, default_value_t = 100)]
-    packet_bytes: usize,
+    pub packet_bytes: usize,
     /// Participants joining at once.
     #[arg(long, default_value_t = 8)]
-    join_concurrency: usize,
+    pub join_concurrency: usize,
     /// Longest wait, in seconds, for every stream to reach every receiver after all joined;
     /// then it measures anyway and says how many pairs flow.
     #[arg(long, default_value_t = 60)]
-    settle: u64,
+    pub settle: u64,
     /// Seconds to wait after the window for packets still in flight.
     #[arg(long, default_value_t = 2)]
-    drain: u64,
+    pub drain: u64,
     /// Threads of the client's media runtime (its peer connections).
     #[arg(long, default_value_t = 2)]
-    client_threads: usize,
+    pub client_threads: usize,
     /// Registration and join requests in flight at once.
     #[arg(long, default_value_t = 16)]
-    setup_concurrency: usize,
+    pub setup_concurrency: usize,
 }
 
 /// The guild and users built over REST.
@@ -80,30 +88,68 @@ struct World {
 }
 
 pub fn run(args: VoiceArgs) -> Result<(), BoxError> {
-    if args.speakers == 0 || args.join_concurrency == 0 || args.client_threads == 0 {
-        return Err(
-            "--speakers, --join-concurrency and --client-threads must be at least 1".into(),
-        );
-    }
-    if args.speakers + args.listeners < 2 {
-        return Err("a room needs at least two participants".into());
-    }
-    // Two sockets per participant plus its UDP socket.
-    sys::raise_nofile_limit()?;
+    let args = args.load;
+    args.check()?;
     let world = actix_rt::System::new().block_on(build_world(&args))?;
-    let media = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads)
-        .thread_name("bench-media")
-        .enable_all()
-        .build()?;
-    let result = actix_rt::System::new().block_on(voice_phase(&args, &world, media.handle()));
-    media.shutdown_timeout(Duration::from_secs(2));
-    let figures = result?;
-    print_figures(&args, &figures);
-    Ok(())
+    args.run(|shared| voice_phase(&args, &world, shared))
 }
 
-async fn build_world(args: &VoiceArgs) -> Result<World, BoxError> {
+/// A participant who joined, held until the run ends: its first error, if any.
+pub type Held = futures_util::future::LocalBoxFuture<'static, Result<(), String>>;
+
+/// What every participant of a run shares: the meter, the client's media runtime, and the end.
+#[derive(Clone)]
+pub struct Shared {
+    pub meter: Arc<Meter>,
+    pub media: tokio::runtime::Handle,
+    /// Turns true when the run ends.
+    pub stop: watch::Receiver<bool>,
+    stop_tx: Rc<watch::Sender<bool>>,
+}
+
+impl Load {
+    pub fn check(&self) -> Result<(), BoxError> {
+        if self.speakers == 0 || self.join_concurrency == 0 || self.client_threads == 0 {
+            return Err(
+                "--speakers, --join-concurrency and --client-threads must be at least 1".into(),
+            );
+        }
+        if self.speakers + self.listeners < 2 {
+            return Err("a room needs at least two participants".into());
+        }
+        // Two sockets per participant plus its UDP socket.
+        sys::raise_nofile_limit()?;
+        Ok(())
+    }
+
+    /// Runs `phase` (which joins everyone through [`Load::measure`]) on an actix-rt system,
+    /// with a client media runtime of its own, and prints the figures.
+    pub fn run<F>(&self, phase: impl FnOnce(Shared) -> F) -> Result<(), BoxError>
+    where
+        F: std::future::Future<Output = Result<Figures, BoxError>>,
+    {
+        let media = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.client_threads)
+            .thread_name("bench-media")
+            .enable_all()
+            .build()?;
+        let meter = Arc::new(Meter::new(self.speakers, self.speakers + self.listeners));
+        let (stop_tx, stop) = watch::channel(false);
+        let shared = Shared {
+            meter,
+            media: media.handle().clone(),
+            stop,
+            stop_tx: Rc::new(stop_tx),
+        };
+        let result = actix_rt::System::new().block_on(phase(shared));
+        media.shutdown_timeout(Duration::from_secs(2));
+        let figures = result?;
+        print_figures(self, &figures);
+        Ok(())
+    }
+}
+
+async fn build_world(args: &Load) -> Result<World, BoxError> {
     let target = &args.target;
     let api = target.api();
     let client = rest::client(target.timeout());
@@ -166,7 +212,7 @@ async fn build_world(args: &VoiceArgs) -> Result<World, BoxError> {
 }
 
 /// What the run measured.
-struct Figures {
+pub struct Figures {
     joined: usize,
     join_errors: std::collections::BTreeMap<String, usize>,
     join_secs: f64,
@@ -178,27 +224,43 @@ struct Figures {
     hold_errors: std::collections::BTreeMap<String, usize>,
 }
 
-async fn voice_phase(
-    args: &VoiceArgs,
-    world: &World,
-    media: &tokio::runtime::Handle,
-) -> Result<Figures, BoxError> {
-    let participants = world.tokens.len();
-    let meter = Arc::new(Meter::new(args.speakers, participants));
-    let (stop_tx, stop) = watch::channel(false);
+async fn voice_phase(args: &Load, world: &World, shared: Shared) -> Result<Figures, BoxError> {
     let room = Rc::new(Room {
         gateway_url: world.gateway_url.clone(),
         guild_id: world.guild_id.clone(),
         channel_id: world.channel_id.clone(),
-        meter: meter.clone(),
-        media: media.clone(),
+        meter: shared.meter.clone(),
+        media: shared.media.clone(),
         timeout: args.target.timeout(),
         packet_bytes: args.packet_bytes,
-        stop,
+        stop: shared.stop.clone(),
     });
-    let rss_before = args.server_pid.map(sys::rss_kib).transpose()?;
     let client = rest::client(args.target.timeout());
+    measure(args, &shared, |index| {
+        let (room, client) = (room.clone(), client.clone());
+        let token = world.tokens.get(index).cloned().unwrap_or_default();
+        async move {
+            let joined =
+                participant::join(&client, &room, index, index < args.speakers, &token).await?;
+            Ok(Box::pin(async move { participant::hold(&room, joined).await }) as Held)
+        }
+    })
+    .await
+}
 
+/// Joins participants 0 … n−1 (`join(index)`, speakers first) a few at a time, holds each on
+/// its own task, waits for every stream to flow, measures, and hangs up.
+pub async fn measure<J>(
+    args: &Load,
+    shared: &Shared,
+    join: impl Fn(usize) -> J,
+) -> Result<Figures, BoxError>
+where
+    J: std::future::Future<Output = Result<Held, String>>,
+{
+    let participants = args.speakers + args.listeners;
+    let meter = shared.meter.clone();
+    let rss_before = args.server_pid.map(sys::rss_kib).transpose()?;
     // Join everyone, a few at a time; each joined participant is then held on its own task.
     println!(
         "joining {participants} participants ({} speakers), {} at a time",
@@ -206,23 +268,21 @@ async fn voice_phase(
     );
     let started = Instant::now();
     let (held_tx, mut held_rx) = tokio::sync::mpsc::unbounded_channel();
-    let joins: Vec<Result<(), String>> =
-        futures_util::stream::iter(world.tokens.iter().enumerate())
-            .map(|(index, token)| {
-                let (room, client, held_tx) = (room.clone(), client.clone(), held_tx.clone());
-                async move {
-                    let joined =
-                        participant::join(&client, &room, index, index < args.speakers, token)
-                            .await?;
-                    actix_rt::spawn(async move {
-                        let _ = held_tx.send(participant::hold(&room, joined).await);
-                    });
-                    Ok(())
-                }
-            })
-            .buffer_unordered(args.join_concurrency)
-            .collect()
-            .await;
+    let joins: Vec<Result<(), String>> = futures_util::stream::iter(0..participants)
+        .map(|index| {
+            let held_tx = held_tx.clone();
+            let joining = join(index);
+            async move {
+                let held = joining.await?;
+                actix_rt::spawn(async move {
+                    let _ = held_tx.send(held.await);
+                });
+                Ok(())
+            }
+        })
+        .buffer_unordered(args.join_concurrency)
+        .collect()
+        .await;
     drop(held_tx);
     let join_secs = started.elapsed().as_secs_f64();
     let mut join_errors = std::collections::BTreeMap::new();
@@ -248,7 +308,7 @@ async fn voice_phase(
     // Packets sent at the window's end are still on their way.
     tokio::time::sleep(Duration::from_secs(args.drain)).await;
 
-    let _ = stop_tx.send(true);
+    let _ = shared.stop_tx.send(true);
     let mut hold_errors = std::collections::BTreeMap::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(outcome) = held_rx.recv().await {
@@ -291,7 +351,7 @@ async fn wait_for_streams(meter: &Meter, settle: Duration) -> (usize, usize) {
     }
 }
 
-fn print_figures(args: &VoiceArgs, f: &Figures) {
+fn print_figures(args: &Load, f: &Figures) {
     let participants = args.speakers + args.listeners;
     println!();
     println!("{}", crate::target::machine_note(&args.target.base()));

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use spacebar_actors::presence::Aggregate;
 use spacebar_actors::session::handover::Handover;
+use spacebar_actors::voice::{RoomKey, SeatChange};
 
 use crate::events::Event;
 
@@ -76,6 +77,42 @@ pub enum Body {
     },
     /// To a node: drain (stop taking connections, hand its sessions over, stop).
     Drain,
+    /// On a node's own channel: the sender placed voice room `room` on this node, holding its
+    /// lease (`own:v:{room}`) at `epoch` in this node's name; this node renews it while anyone
+    /// is admitted to the room.
+    Host { room: RoomKey, epoch: u64 },
+    /// On a node's own channel: an admission to a room this node serves, or a change to one.
+    Seat(SeatChange),
+    /// Sent on the owner's node channel (`n:{node}`): a command for the owner of a guild's
+    /// serialised state. `epoch`: the lease epoch the asker found; an owner that no longer
+    /// holds the lease under it answers [`OwnerAnswer::NotOwner`]. The answer goes to
+    /// `asker`'s node channel, numbered `request`.
+    OwnerCommand {
+        guild_id: i64,
+        epoch: u64,
+        asker: String,
+        request: u64,
+        command: OwnerCommand,
+    },
+    /// Sent on the asker's node channel: the owner's answer to its request `request`.
+    OwnerAnswer { request: u64, answer: OwnerAnswer },
+}
+
+/// What one node asks of the owner of a guild's serialised state (`super::ownership`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum OwnerCommand {
+    /// Everyone in voice in the guild.
+    VoiceStates,
+}
+
+/// The owner's answer to an [`OwnerCommand`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum OwnerAnswer {
+    /// This node does not own the guild (any more, or under that epoch): ask again.
+    NotOwner,
+    VoiceStates(Vec<serde_json::Value>),
+    /// The owner could not carry it out (why, for the log).
+    Failed(String),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -14,8 +14,8 @@ use spacebar_actors::registry::{
 use tokio::sync::mpsc;
 
 use super::envelope::{Body, Envelope};
-use super::keys;
 use super::subscriber::{Gap, Listening};
+use super::{keys, ownership};
 use crate::events;
 use crate::state::AppState;
 
@@ -87,7 +87,12 @@ impl Inbox {
         // Its own sessions had it from the node that published it.
         if *envelope.origin != *self.node_id {
             if let Some(state) = self.state.upgrade() {
-                apply(&state, envelope.body, keys::topic(&channel));
+                apply(
+                    &state,
+                    &envelope.origin,
+                    envelope.body,
+                    keys::topic(&channel),
+                );
             }
         }
     }
@@ -97,7 +102,9 @@ impl Inbox {
     fn missed(&self, channel: &str, lost_at: SystemTime) {
         match keys::topic(channel) {
             Some(topic) => self.lost(topic, lost_at),
-            None => self.reload_shared(),
+            None if channel == keys::EVERY_NODE => self.reload_shared(),
+            // The node's own channel: a lost request times out where it was asked.
+            None => {}
         }
     }
 
@@ -125,8 +132,9 @@ impl Inbox {
     }
 }
 
-/// Does here what the publishing node did at home (`topic`: whose channel it came on).
-fn apply(state: &Arc<AppState>, body: Body, topic: Option<Topic>) {
+/// Does here what the publishing node (`origin`) did at home (`topic`: whose channel it came
+/// on).
+fn apply(state: &Arc<AppState>, origin: &str, body: Body, topic: Option<Topic>) {
     match body {
         Body::Event(event) => events::deliver(&state.tree, &event),
         Body::LoginsEnded {
@@ -197,6 +205,36 @@ fn apply(state: &Arc<AppState>, body: Body, topic: Option<Topic>) {
             }
         }
         Body::Drain => state.node.ask_to_drain(),
+        Body::Host { room, epoch } => {
+            if let Some(cluster) = &state.cluster {
+                cluster.placement.hosted_at(room, epoch);
+            }
+        }
+        Body::Seat(change) => state.tree.admissions.apply(origin, change),
+        Body::OwnerCommand {
+            guild_id,
+            epoch,
+            asker,
+            request,
+            command,
+        } => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let Some(cluster) = &state.cluster else {
+                    return;
+                };
+                let answer = ownership::answer(&state, cluster, guild_id, epoch, command).await;
+                cluster.publisher.publish(
+                    vec![keys::node_channel(&asker)],
+                    Body::OwnerAnswer { request, answer },
+                );
+            });
+        }
+        Body::OwnerAnswer { request, answer } => {
+            if let Some(cluster) = &state.cluster {
+                cluster.ownership.answered(request, answer);
+            }
+        }
         // Handled as a gap before it gets here.
         Body::Lost { .. } => {}
     }

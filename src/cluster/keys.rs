@@ -65,7 +65,24 @@ pub fn worker(n: u64) -> String {
     format!("worker:{n}")
 }
 
-/// A node's own channel: requests to it and answers to its requests (see `super::handoff`).
+/// The lease on a guild's serialised state (voice states, member lists, Go Live streams):
+/// `node_id:epoch` of its owner (see `super::lease`).
+pub fn own_guild(guild_id: i64) -> String {
+    format!("own:g:{guild_id}")
+}
+
+/// The lease on a voice room (`room` names it: a guild's voice channel, a DM call).
+pub fn own_room(room: &str) -> String {
+    format!("own:v:{room}")
+}
+
+/// The counter that numbers the owners of the object leased at `lease_key` (the fencing
+/// token; see `super::lease`).
+pub fn epoch(lease_key: &str) -> String {
+    format!("epoch:{lease_key}")
+}
+
+/// A node's own pub/sub channel: requests to it alone (commands to an owner, handoffs).
 pub fn node_channel(node_id: &str) -> String {
     format!("n:{node_id}")
 }

@@ -12,12 +12,15 @@ mod envelope;
 pub mod handoff;
 mod inbox;
 pub mod keys;
+pub mod lease;
 pub mod nodes;
+pub mod ownership;
+pub mod placement;
 mod presence;
 mod publisher;
 mod subscriber;
 
-pub use envelope::Body;
+pub use envelope::{Body, OwnerAnswer, OwnerCommand};
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
@@ -35,6 +38,8 @@ use crate::events::{Event, Route};
 use crate::state::AppState;
 use handoff::Handoffs;
 use nodes::{Heartbeat, NodeEntry};
+use ownership::Ownership;
+use placement::Placement;
 use presence::Presences;
 use publisher::Publisher;
 use subscriber::{Gap, Listening};
@@ -81,6 +86,10 @@ pub struct Cluster {
     leave: mpsc::Sender<oneshot::Sender<()>>,
     presences: Arc<Presences>,
     handoffs: Arc<Handoffs>,
+    /// The guilds this node owns, and commands to the owners of others.
+    pub ownership: Arc<Ownership>,
+    /// Where voice rooms are served.
+    pub placement: Arc<Placement>,
 }
 
 impl Cluster {
@@ -121,10 +130,24 @@ impl Cluster {
         let publisher = Publisher::start(redis.clone(), node_id.clone());
         // A node that does not hear the every-node channel would miss configuration changes
         // and bans made meanwhile: it is not part of the cluster before it does. Nor before it
-        // hears its own, where other nodes ask it for its sessions.
+        // hears its own, where other nodes ask it for its sessions, ask it as a guild's owner
+        // and place voice rooms on it.
         let listening = Listening::start(subscriber, gaps);
         listening.hear(keys::EVERY_NODE.to_owned()).await;
         listening.hear(keys::node_channel(&node_id)).await;
+        let ownership = Arc::new(Ownership::new(
+            redis.clone(),
+            node_id.clone(),
+            Duration::from_millis(config.lease_ms),
+            publisher.clone(),
+        ));
+        let placement = Placement::new(
+            node_id.clone(),
+            redis.clone(),
+            publisher.clone(),
+            beat,
+            Duration::from_millis(config.lease_ms),
+        );
         Ok(Self {
             handoffs: Arc::new(Handoffs::new(
                 redis.clone(),
@@ -132,6 +155,8 @@ impl Cluster {
                 publisher.clone(),
                 nodes::lifetime_ms(beat),
             )),
+            ownership,
+            placement: Arc::new(placement),
             presences: Arc::new(Presences::start(
                 redis.clone(),
                 node_id.clone(),
@@ -175,6 +200,15 @@ impl Cluster {
     pub fn listen(&self, state: Weak<AppState>) {
         if let Some(heartbeat) = spacebar_actors::sync::lock(&self.heartbeat).take() {
             tokio::spawn(heartbeat.run(state.clone()));
+            let ownership = self
+                .ownership
+                .clone()
+                .run(state.clone(), self.listening.clone());
+            tokio::spawn(ownership);
+            if let Some(state) = state.upgrade() {
+                state.tree.admissions.relay_through(self.placement.relay());
+            }
+            tokio::spawn(self.placement.clone().run(state.clone()));
         }
         let Some((inbox, gaps)) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;
@@ -188,8 +222,10 @@ impl Cluster {
         tokio::spawn(receiving.run(inbox, gaps));
     }
 
-    /// Takes this node out of the registry and gives its worker number back (a graceful stop).
+    /// Gives up the guilds this node owns, takes it out of the registry and gives its worker
+    /// number back (a graceful stop).
     pub async fn leave(&self) {
+        self.ownership.release_all().await;
         let (done, left) = oneshot::channel();
         if self.leave.send(done).await.is_ok() {
             let _ = left.await;

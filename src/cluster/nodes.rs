@@ -18,7 +18,8 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisResult, Script, Value};
 use serde::Serialize;
-use spacebar_actors::registry::SessionIds;
+use spacebar_actors::registry::{SessionCount, SessionIds};
+use spacebar_actors::voice::{self, ActiveRooms};
 use tokio::sync::{mpsc, oneshot};
 
 use super::keys;
@@ -43,8 +44,57 @@ pub struct NodeEntry {
     pub started_ms: u64,
     /// Its gateway sessions (at its last beat, in a cluster).
     pub sessions: u64,
+    /// Where its voice gateway and media are reached (VOICE_SERVER_UPDATE's `endpoint`:
+    /// `host[:port]/voice`, from `advertise_url`, else the HTTP address).
+    pub voice_endpoint: String,
+    /// The voice rooms it holds.
+    pub voice_rooms: u64,
+    /// How busy it is, for placing voice rooms: see [`Usage::load`].
+    pub load: u64,
     /// Stopping: telling its sessions to reconnect elsewhere.
     pub draining: bool,
+}
+
+/// What a node carries now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub sessions: usize,
+    pub voice_rooms: usize,
+    /// Voice peer connections (one per participant who selected a protocol).
+    pub voice_transports: usize,
+}
+
+/// What one voice peer connection weighs against one gateway session: it decrypts, forwards
+/// and encrypts a media stream (tens of packets a second), where a session mostly waits.
+const TRANSPORT_WEIGHT: usize = 10;
+
+impl Usage {
+    /// What this node carries now.
+    pub async fn of(state: &AppState) -> Self {
+        let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
+        Self::with_sessions(state, sessions).await
+    }
+
+    /// What this node carries now, its gateway sessions counted already (the heartbeat lists
+    /// them to renew their records).
+    pub async fn with_sessions(state: &AppState, sessions: usize) -> Self {
+        Self {
+            sessions,
+            voice_rooms: state.tree.voice.rooms.send(ActiveRooms).await.unwrap_or(0),
+            voice_transports: state.tree.voice.live_transports(),
+        }
+    }
+
+    /// The load a node reports: gateway sessions plus each voice peer connection weighted
+    /// [`TRANSPORT_WEIGHT`]. Placement puts a new voice room on the less loaded of two nodes.
+    pub fn load(&self) -> usize {
+        self.sessions
+            .saturating_add(self.voice_transports.saturating_mul(TRANSPORT_WEIGHT))
+    }
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// This node, as it describes itself to the registry (and, alone, to the admin API).
@@ -52,6 +102,7 @@ pub struct ThisNode {
     pub id: Arc<str>,
     http_address: SocketAddr,
     advertise_url: String,
+    voice_endpoint: String,
     started_ms: u64,
     draining: AtomicBool,
     /// Notified when an operator asks this node to drain (the server then stops gracefully).
@@ -64,6 +115,10 @@ impl ThisNode {
             id,
             http_address,
             advertise_url: advertise_url.to_owned(),
+            voice_endpoint: match advertise_url {
+                "" => voice::endpoint(&format!("ws://{http_address}")),
+                advertised => voice::endpoint(advertised),
+            },
             started_ms: unix_ms(),
             draining: AtomicBool::new(false),
             drain_asked: Arc::default(),
@@ -90,14 +145,22 @@ impl ThisNode {
         self.draining.load(Ordering::Acquire)
     }
 
-    pub fn entry(&self, sessions: usize) -> NodeEntry {
+    /// Where this node's voice gateway and media are reached.
+    pub fn voice_endpoint(&self) -> &str {
+        &self.voice_endpoint
+    }
+
+    pub fn entry(&self, usage: Usage) -> NodeEntry {
         NodeEntry {
             id: self.id.to_string(),
             http_address: self.http_address.to_string(),
             advertise_url: self.advertise_url.clone(),
             started_ms: self.started_ms,
-            sessions: u64::try_from(sessions).unwrap_or(u64::MAX),
-            draining: self.draining.load(Ordering::Acquire),
+            sessions: count(usage.sessions),
+            voice_endpoint: self.voice_endpoint.clone(),
+            voice_rooms: count(usage.voice_rooms),
+            load: count(usage.load()),
+            draining: self.is_draining(),
         }
     }
 }
@@ -164,14 +227,6 @@ end
 return 0
 ";
 
-/// Gives the lease back if this node holds it.
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-";
-
 /// What keeps this node in the registry, until it leaves.
 pub(super) struct Heartbeat {
     pub(super) redis: ConnectionManager,
@@ -192,7 +247,7 @@ impl Heartbeat {
                 _ = ticks.tick() => {
                     let Some(strong) = state.upgrade() else { return };
                     let sessions = strong.tree.sessions.send(SessionIds).await.unwrap_or_default();
-                    let entry = strong.node.entry(sessions.len());
+                    let entry = strong.node.entry(Usage::with_sessions(&strong, sessions.len()).await);
                     drop(strong);
                     // A beat that hangs (Redis stopped) must not delay the next one for long.
                     match tokio::time::timeout(self.beat, self.beat(&entry, &sessions)).await {
@@ -234,6 +289,9 @@ impl Heartbeat {
             ("advertise_url", entry.advertise_url.clone()),
             ("started_ms", entry.started_ms.to_string()),
             ("sessions", entry.sessions.to_string()),
+            ("voice_endpoint", entry.voice_endpoint.clone()),
+            ("voice_rooms", entry.voice_rooms.to_string()),
+            ("load", entry.load.to_string()),
             ("draining", u8::from(entry.draining).to_string()),
         ];
         pipe.hset_multiple(&key, &fields)
@@ -291,12 +349,8 @@ impl Heartbeat {
             .ignore()
             .exec_async(&mut redis)
             .await?;
-        Script::new(RELEASE)
-            .key(keys::worker(u64::from(self.worker)))
-            .arg(&*self.node_id)
-            .invoke_async::<i64>(&mut redis)
-            .await?;
-        Ok(())
+        let worker = keys::worker(u64::from(self.worker));
+        super::lease::delete_if(&mut redis, &worker, &self.node_id).await
     }
 }
 
@@ -321,6 +375,9 @@ pub(super) async fn live(
             advertise_url: field("advertise_url"),
             started_ms: field("started_ms").parse().unwrap_or(0),
             sessions: field("sessions").parse().unwrap_or(0),
+            voice_endpoint: field("voice_endpoint"),
+            voice_rooms: field("voice_rooms").parse().unwrap_or(0),
+            load: field("load").parse().unwrap_or(0),
             draining: field("draining") == "1",
         });
     }

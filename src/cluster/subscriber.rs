@@ -92,8 +92,8 @@ impl Listening {
         listening
     }
 
-    /// Starts hearing a channel this node always hears (every node's, its own); resolves
-    /// once it does.
+    /// Starts hearing a channel for as long as the node runs (the one every node hears, the
+    /// node's own); resolves once it does.
     pub(super) async fn hear(&self, channel: String) {
         let (done, subscribed) = oneshot::channel();
         let _ = self.control.send(Control::Watch(channel, done));

@@ -163,15 +163,33 @@ impl Member {
             .await
     }
 
-    /// All members of the given guilds with their users (for small guilds' GUILD_CREATE).
+    /// All members of the given guilds with their users (for small guilds' GUILD_CREATE), or
+    /// only those of `among` (the members online, for large guilds').
     pub async fn of_guilds_with_users(
         conn: &mut AsyncPgConnection,
         guild_ids: &[i64],
+        among: Option<&[i64]>,
     ) -> QueryResult<Vec<(Member, User)>> {
-        members::table
+        let mut query = members::table
             .inner_join(users::table)
             .filter(members::guild_id.eq_any(guild_ids))
             .select((Member::as_select(), User::as_select()))
+            .into_boxed();
+        if let Some(user_ids) = among {
+            query = query.filter(members::user_id.eq_any(user_ids));
+        }
+        query.load(conn).await
+    }
+
+    /// The users who are members of any of the given guilds, each once.
+    pub async fn users_of_guilds(
+        conn: &mut AsyncPgConnection,
+        guild_ids: &[i64],
+    ) -> QueryResult<Vec<i64>> {
+        members::table
+            .filter(members::guild_id.eq_any(guild_ids))
+            .select(members::user_id)
+            .distinct()
             .load(conn)
             .await
     }

@@ -409,6 +409,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    room_api_keys (id) {
+        id -> Text,
+        name -> Text,
+        secret_sha256 -> Bytea,
+        webhook_url -> Nullable<Text>,
+        webhook_secret -> Text,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> Text,
+        name -> Text,
+        public -> Bool,
+        guests -> Bool,
+        max_participants -> Int4,
+        empty_timeout_secs -> Int4,
+        metadata -> Text,
+        api_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    room_events (id) {
+        id -> Int8,
+        room_id -> Text,
+        api_key -> Nullable<Text>,
+        event -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_log_entries -> guilds (guild_id));
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(bans -> users (user_id));
@@ -424,6 +461,7 @@ diesel::joinable!(roles -> guilds (guild_id));
 diesel::joinable!(emojis -> guilds (guild_id));
 diesel::joinable!(stickers -> guilds (guild_id));
 diesel::joinable!(pending_uploads -> channels (channel_id));
+diesel::joinable!(rooms -> room_api_keys (api_key));
 
 diesel::allow_tables_to_appear_in_same_query!(
     application_commands,
@@ -448,6 +486,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     registration_tokens,
     relationships,
     roles,
+    room_api_keys,
+    room_events,
+    rooms,
     stickers,
     users,
     webhooks,

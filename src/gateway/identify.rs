@@ -17,6 +17,7 @@ use spacebar_actors::session::protocol::CLIENT_STATE_V2;
 use spacebar_actors::session::{
     Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget,
 };
+use spacebar_actors::voice::RoomKey;
 use spacebar_actors::Dispatch;
 
 use crate::cluster::Cluster;
@@ -127,13 +128,16 @@ impl SessionBackend for AppState {
             let loading = Loading {
                 shard: request.shard,
                 // A bot's GUILD_CREATE lists every member only with GUILD_PRESENCES, as on
-                // Discord, and only of guilds that are not large.
+                // Discord, and only of guilds that are not large (of the others, who is online).
                 members_up_to: (user.bot && intents & intent_bits::GUILD_PRESENCES != 0)
                     .then(|| i64::try_from(request.large_threshold).unwrap_or(250)),
             };
-            let world = World::load(&mut conn, user, &loading)
+            let mut world = World::load(&mut conn, user, &loading)
                 .await
                 .map_err(IdentifyError::internal)?;
+            let large = loading
+                .members_up_to
+                .map_or_else(Vec::new, |threshold| world.large_guilds(threshold));
             // Who of them is online, and the user's other sessions: one message, no query.
             let online = registry
                 .send(GetPresences {
@@ -142,8 +146,18 @@ impl SessionBackend for AppState {
                 })
                 .await
                 .map_err(IdentifyError::internal)?;
-            // A bot with GUILD_PRESENCES: who of the members its GUILD_CREATEs list is online.
-            let of = world.listed_members();
+            // A bot with GUILD_PRESENCES: who of the members its GUILD_CREATEs list is online,
+            // and who of the large guilds' members is (only they are listed there).
+            let mut of = world.listed_members();
+            if !large.is_empty() {
+                of.extend(
+                    Member::users_of_guilds(&mut conn, &large)
+                        .await
+                        .map_err(IdentifyError::internal)?,
+                );
+                of.sort_unstable();
+                of.dedup();
+            }
             let members_online = if of.is_empty() {
                 Presences::default()
             } else {
@@ -152,6 +166,18 @@ impl SessionBackend for AppState {
                     .await
                     .map_err(IdentifyError::internal)?
             };
+            if !large.is_empty() {
+                let listed: Vec<i64> = members_online
+                    .others
+                    .iter()
+                    .map(|(user_id, _)| *user_id)
+                    .chain([user.id])
+                    .collect();
+                world
+                    .list_among(&mut conn, &large, &listed)
+                    .await
+                    .map_err(IdentifyError::internal)?;
+            }
             // Who is in voice: the guild actors hold it; one message, no query. Only sessions
             // with GUILD_VOICE_STATES hear of voice states, as on Discord.
             let hears_voice = intents & intent_bits::GUILD_VOICE_STATES != 0;
@@ -235,6 +261,20 @@ impl SessionBackend for AppState {
     ) -> BoxFuture<'static, Result<Option<Vec<i64>>, BackendError>> {
         super::voice::call_recipients(self.pool.clone(), user_id, channel_id)
     }
+
+    fn place_room(
+        &self,
+        room: RoomKey,
+    ) -> BoxFuture<'static, Result<Option<String>, BackendError>> {
+        let Some(cluster) = &self.cluster else {
+            return Box::pin(std::future::ready(Ok(None)));
+        };
+        let (placement, admissions) = (cluster.placement.clone(), self.tree.admissions.clone());
+        Box::pin(async move {
+            let endpoint = placement.place(&admissions, &room).await;
+            endpoint.map(Some).map_err(BackendError::new)
+        })
+    }
 }
 
 /// What the actors know of the account's guilds now, asked for without a query.
@@ -258,8 +298,8 @@ impl Live {
 struct Loading {
     /// Only this shard's guilds (and DMs on shard 0 only).
     shard: Option<Shard>,
-    /// Every member of guilds with at most this many, for a bot's GUILD_CREATE; `None`: only
-    /// the bot's own member.
+    /// Every member of guilds with at most this many, for a bot's GUILD_CREATE (of larger
+    /// ones, those online: [`World::list_among`]); `None`: only the bot's own member.
     members_up_to: Option<i64>,
 }
 
@@ -309,7 +349,8 @@ struct World {
     per_guild: HashMap<i64, GuildRows>,
     memberships: HashMap<i64, Member>,
     member_counts: HashMap<i64, i64>,
-    /// Guilds whose whole member list is loaded (in their `GuildRows::members`).
+    /// Guilds whose GUILD_CREATE lists members (in their `GuildRows::members`): all of them,
+    /// or in a large guild those online.
     listed: HashSet<i64>,
     private_channels: Vec<Channel>,
     recipients: Vec<(i64, i64)>,
@@ -354,7 +395,7 @@ impl World {
         let members = if listed.is_empty() {
             Vec::new()
         } else {
-            Member::of_guilds_with_users(conn, &listed).await?
+            Member::of_guilds_with_users(conn, &listed, None).await?
         };
         let listed = listed.into_iter().collect();
         // Events of no guild go to shard 0 only; so do the DMs READY lists.
@@ -412,6 +453,29 @@ impl World {
             users,
             read_states,
         })
+    }
+
+    /// The guilds with more members than `threshold`.
+    fn large_guilds(&self, threshold: i64) -> Vec<i64> {
+        self.member_counts
+            .iter()
+            .filter(|(_, n)| **n > threshold)
+            .map(|(g, _)| *g)
+            .collect()
+    }
+
+    /// Lists in the GUILD_CREATEs of `guilds` (large ones) their members among `users` only.
+    async fn list_among(
+        &mut self,
+        conn: &mut Connection,
+        guilds: &[i64],
+        users: &[i64],
+    ) -> diesel::QueryResult<()> {
+        let members = Member::of_guilds_with_users(conn, guilds, Some(users)).await?;
+        let into = &mut self.per_guild;
+        sort_by_guild(members, |(m, _)| Some(m.guild_id), |g| &mut g.members, into);
+        self.listed.extend(guilds);
+        Ok(())
     }
 
     /// The users of the members loaded for bots' GUILD_CREATEs.

@@ -33,6 +33,7 @@ mod oauth2;
 mod ping;
 mod policies;
 mod read_states;
+mod rooms;
 mod search;
 mod teams;
 mod uploads;
@@ -56,6 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     health::configure(cfg);
     uploads::configure(cfg);
+    rooms::configure(cfg);
     // Versioned scopes first: `/api` would otherwise claim `/api/v9/...` as its own.
     for version in API_VERSIONS {
         cfg.service(web::scope(&format!("/api/v{version}")).configure(api));
@@ -63,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/api").configure(api));
     cfg.service(web::resource("/").route(web::get().to(crate::gateway::upgrade)));
     crate::voice::configure(cfg);
+    crate::rooms::configure(cfg);
 }
 
 fn api(cfg: &mut web::ServiceConfig) {

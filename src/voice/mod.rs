@@ -38,6 +38,10 @@ async fn upgrade(
         heartbeat_grace: interval / 2,
         max_frame_bytes: voice.max_frame_bytes,
         resume_window: Duration::from_millis(voice.resume_window_ms),
+        admission_patience: match state.cluster {
+            Some(_) => crate::cluster::placement::ADMISSION_PATIENCE,
+            None => Duration::ZERO,
+        },
     };
     let connection = VoiceConnection::new(
         state.tree.voice.clone(),

@@ -25,9 +25,7 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-
-def say(**fields):
-    print(json.dumps(fields), flush=True)
+from frames import Frames, commands, say
 
 
 def attributes(sdp, name):
@@ -83,7 +81,7 @@ class Peer:
         self.incoming = {}
         self.known = set()
         self.lock = asyncio.Lock()
-        self.counts = {"audio": 0, "video": 0}
+        self.frames = Frames()
         self.ws = None
 
     async def send(self, op, d):
@@ -94,18 +92,6 @@ class Peer:
             await asyncio.sleep(interval / 1000)
             await self.send(3, {"t": int(time.time() * 1000), "seq_ack": self.seq})
 
-    async def report(self):
-        while True:
-            await asyncio.sleep(0.5)
-            say(event="frames", **self.counts)
-
-    async def consume(self, track):
-        while True:
-            try:
-                await track.recv()
-            except Exception:
-                return
-            self.counts[track.kind] += 1
 
     def remote_answer(self, local):
         """The server's whole answer, written from its fragment, as a browser client does."""
@@ -225,15 +211,11 @@ class Peer:
         await self.send(5, {"speaking": 1, "delay": 0, "ssrc": audio})
 
     async def commands(self):
-        reader = asyncio.StreamReader()
-        loop = asyncio.get_running_loop()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while True:
-            line = await reader.readline()
-            if not line or line.strip() == b"leave":
+        async for line in commands():
+            if line == b"leave":
                 await self.ws.close(code=1000)
                 return
-            if line.strip() == b"drop-media":
+            if line == b"drop-media":
                 # Nothing more on the media path (after aiortc's RTCP BYE and DTLS
                 # close_notify, which leave the server's connection state "connected"),
                 # while the voice gateway's connection stays up and heartbeats.
@@ -244,7 +226,7 @@ class Peer:
         @self.pc.on("track")
         def on_track(track):
             say(event="track", kind=track.kind)
-            asyncio.ensure_future(self.consume(track))
+            asyncio.ensure_future(self.frames.consume(track))
 
         @self.pc.on("connectionstatechange")
         def on_state():
@@ -261,7 +243,7 @@ class Peer:
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(self.url) as ws:
                 self.ws = ws
-                tasks.append(asyncio.ensure_future(self.report()))
+                tasks.append(asyncio.ensure_future(self.frames.report()))
                 tasks.append(asyncio.ensure_future(self.commands()))
                 async for message in ws:
                     if message.type != aiohttp.WSMsgType.TEXT:

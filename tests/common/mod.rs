@@ -158,15 +158,21 @@ impl TestServer {
         redis: &redis::Redis,
         overrides: &[(&str, &str)],
     ) -> Vec<Self> {
+        Self::cluster_each(redis, &vec![overrides; n]).await
+    }
+
+    /// One node per entry of `nodes`, each with its own configuration keys overridden (a node
+    /// may reach Redis another way: `cluster.redis_url`).
+    pub async fn cluster_each(redis: &redis::Redis, nodes: &[&[(&str, &str)]]) -> Vec<Self> {
         let database_url = fresh_database().await;
         let redis_url = redis.url();
-        let mut node = vec![("cluster.redis_url", redis_url.as_str())];
-        node.extend_from_slice(overrides);
-        let mut nodes = Vec::with_capacity(n);
-        for _ in 0..n {
-            nodes.push(Self::serve(database_url.clone(), &node).await);
+        let mut started = Vec::with_capacity(nodes.len());
+        for overrides in nodes {
+            let mut node = vec![("cluster.redis_url", redis_url.as_str())];
+            node.extend_from_slice(overrides);
+            started.push(Self::serve(database_url.clone(), &node).await);
         }
-        nodes
+        started
     }
 
     async fn serve(database_url: String, overrides: &[(&str, &str)]) -> Self {
@@ -210,6 +216,11 @@ impl TestServer {
     /// op 4 does, and count live transports.
     pub fn tree(&self) -> &spacebar_actors::Tree {
         &self.tree
+    }
+
+    /// The server's state, while it runs (what a cluster node owns, …).
+    pub fn state(&self) -> std::sync::Arc<spacebar::state::AppState> {
+        self.stopping.state().expect("the server is running")
     }
 
     /// Stops the server as SIGTERM would: sessions are told to reconnect first.

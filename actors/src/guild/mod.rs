@@ -33,7 +33,7 @@ use crate::permissions::{self, bits::VIEW_CHANNEL};
 use crate::registry::GetPresences;
 use crate::session::Lost;
 use crate::supervisor::guard;
-use crate::voice::Admissions;
+use crate::voice::{Admissions, RoomKey, RoomMoved};
 use member_list::{MemberList, Op, Roster};
 pub use registry::{GuildRegistry, SubscribeUser};
 pub use state::{GuildState, StateChange};
@@ -81,7 +81,8 @@ pub enum Audience {
     Permission(u64),
     /// These members only.
     Users(Vec<i64>),
-    /// Every other member, if this user is a member (their presence).
+    /// Every other member, if this user is a member (their presence). In a large guild only
+    /// the sessions that asked for presences hear it (see [`GuildActor::hears_presences`]).
     PeersOf(i64),
 }
 
@@ -98,6 +99,18 @@ pub struct Subscribe {
     /// Answered once the session hears the guild (a deaf guild hears other nodes first); in
     /// cluster mode READY waits for it.
     pub heard: Option<oneshot::Sender<()>>,
+    /// Up to how many members the session hears every presence of the guild (its IDENTIFY
+    /// `large_threshold`); `None`: no presences at all (no GUILD_PRESENCES intent).
+    pub presences_up_to: Option<usize>,
+}
+
+/// A session's op 8 with `presences: true` (and GUILD_PRESENCES): it hears the guild's
+/// presences from now on, however large the guild, as on Discord.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct HearPresences {
+    pub guild_id: i64,
+    pub session_id: Arc<str>,
 }
 
 /// Some of the guild's events may not have reached this node (the cluster bus lost them): the
@@ -140,6 +153,10 @@ struct Subscriber {
     recipient: Recipient<Deliver>,
     lost: Option<Recipient<Lost>>,
     since: SystemTime,
+    /// See [`Subscribe::presences_up_to`].
+    presences_up_to: Option<usize>,
+    /// Asked for the guild's presences with op 8 ([`HearPresences`]).
+    asked_presences: bool,
 }
 
 /// One channel's member list and the sessions watching it.
@@ -315,10 +332,19 @@ impl GuildActor {
             self.refresh_lists();
         }
         if let Some((dispatch, audience)) = event.dispatch {
+            let presence = matches!(audience, Audience::PeersOf(_));
             let audience = self.audience(&audience);
             self.subscribers.retain(|_, s| s.recipient.connected());
-            for subscriber in self.subscribers.values() {
-                if audience.includes(&self.state, subscriber.user_id) {
+            let watching = if presence {
+                self.watching()
+            } else {
+                HashSet::new()
+            };
+            for (session_id, subscriber) in &self.subscribers {
+                if audience.includes(&self.state, subscriber.user_id)
+                    && (!presence
+                        || self.hears_presences(subscriber, watching.contains(session_id)))
+                {
                     subscriber.recipient.do_send(Deliver(dispatch.clone()));
                 }
             }
@@ -361,6 +387,32 @@ impl GuildActor {
         }
     }
 
+    /// Discord's rule for presences: every session with GUILD_PRESENCES hears them in a guild
+    /// of up to its `large_threshold` members; in a larger one only a session that asked for
+    /// them (op 8 with `presences`) or watches one of its member lists (op 14 / op 37). In a
+    /// large guild everyone coming online would otherwise tell everyone (n² dispatches).
+    fn hears_presences(&self, subscriber: &Subscriber, watches_a_list: bool) -> bool {
+        subscriber.presences_up_to.is_some_and(|threshold| {
+            self.state.members.len() <= threshold || subscriber.asked_presences || watches_a_list
+        })
+    }
+
+    /// The sessions watching one of the guild's member lists.
+    fn watching(&self) -> HashSet<Arc<str>> {
+        self.lists
+            .values()
+            .flat_map(|watched| watched.watchers.keys().cloned())
+            .collect()
+    }
+
+    /// Op 8 comes after READY, so the session's [`Subscribe`] went through the registry
+    /// before it: the session is among the subscribers (a load lets waiting ones in first).
+    fn hear_presences(&mut self, session_id: &str) {
+        if let Some(subscriber) = self.subscribers.get_mut(session_id) {
+            subscriber.asked_presences = true;
+        }
+    }
+
     fn subscribe(&mut self, subscribe: Subscribe) {
         // Only members hear the guild (the state decides, not the caller).
         if self.state.members.contains_key(&subscribe.user_id) {
@@ -369,6 +421,8 @@ impl GuildActor {
                 recipient: subscribe.recipient,
                 lost: Some(subscribe.lost),
                 since: SystemTime::now(),
+                presences_up_to: subscribe.presences_up_to,
+                asked_presences: false,
             };
             self.subscribers.insert(subscribe.session_id, subscriber);
         }
@@ -484,6 +538,9 @@ impl GuildActor {
                     // A watcher is a subscriber too, told through its subscription.
                     lost: None,
                     since: SystemTime::now(),
+                    // Presences reach it through its subscription (which counts its watching).
+                    presences_up_to: None,
+                    asked_presences: false,
                 },
             );
         }
@@ -579,6 +636,13 @@ impl Handler<Subscribe> for GuildActor {
     }
 }
 
+impl Handler<HearPresences> for GuildActor {
+    type Result = ();
+    fn handle(&mut self, hear: HearPresences, _: &mut Context<Self>) {
+        self.hear_presences(&hear.session_id);
+    }
+}
+
 impl Handler<Resync> for GuildActor {
     type Result = ();
     fn handle(&mut self, resync: Resync, ctx: &mut Context<Self>) {
@@ -603,6 +667,18 @@ impl Handler<WatchMemberList> for GuildActor {
     type Result = ();
     fn handle(&mut self, watch: WatchMemberList, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("guild", ctx, |ctx| self.watch(watch, ctx));
+    }
+}
+
+impl Handler<RoomMoved> for GuildActor {
+    type Result = ();
+    fn handle(&mut self, moved: RoomMoved, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild", ctx, |_| {
+            if let RoomKey::Guild { channel_id, .. } = moved.room {
+                let notices = self.voice.room_moved(channel_id, moved.endpoint.as_deref());
+                self.announce(notices);
+            }
+        });
     }
 }
 
@@ -738,6 +814,7 @@ mod tests {
             recipient: session.clone().recipient(),
             lost: session.clone().recipient(),
             heard: None,
+            presences_up_to: None,
         };
         // Queued while the guild is failing to load; handled once it has loaded.
         guild.send(subscribe(7)).await.unwrap();

@@ -12,10 +12,10 @@ use serde_json::Value;
 use super::voice::{
     GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError, VoiceStatesOf,
 };
-use super::{GuildActor, GuildStore, Publish, Resync, Subscribe, WatchMemberList};
+use super::{GuildActor, GuildStore, HearPresences, Publish, Resync, Subscribe, WatchMemberList};
 use crate::interest::Interest;
 use crate::supervisor::guard;
-use crate::voice::Admissions;
+use crate::voice::{Admissions, RoomKey, RoomMoved};
 
 pub struct GuildRegistry {
     store: Arc<dyn GuildStore>,
@@ -116,6 +116,15 @@ impl Handler<Resync> for GuildRegistry {
     }
 }
 
+impl Handler<HearPresences> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, hear: HearPresences, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild registry", ctx, |_| {
+            self.to_running(hear.guild_id, hear)
+        });
+    }
+}
+
 impl Handler<WatchMemberList> for GuildRegistry {
     type Result = ();
     fn handle(&mut self, watch: WatchMemberList, ctx: &mut Context<Self>) {
@@ -123,6 +132,17 @@ impl Handler<WatchMemberList> for GuildRegistry {
             // Only a guild a session already hears has an actor to ask; a client's made-up
             // guild id starts nothing.
             self.to_running(watch.guild_id, watch)
+        });
+    }
+}
+
+impl Handler<RoomMoved> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, moved: RoomMoved, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild registry", ctx, |_| {
+            if let RoomKey::Guild { guild_id, .. } = moved.room {
+                self.to_running(guild_id, moved);
+            }
         });
     }
 }

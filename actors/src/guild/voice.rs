@@ -452,6 +452,43 @@ impl VoiceStates {
         }
     }
 
+    /// Who is in `channel_id`.
+    fn inside(&self, channel_id: i64) -> Vec<i64> {
+        self.states
+            .values()
+            .filter(|s| s.channel_id == channel_id)
+            .map(|s| s.user_id)
+            .collect()
+    }
+
+    /// The node serving `channel_id`'s room is gone (`None`: its participants hear a null
+    /// endpoint), or serves it at `endpoint` now (each gets a new token for it).
+    pub fn room_moved(&mut self, channel_id: i64, endpoint: Option<&str>) -> Vec<Notice> {
+        let inside = self.inside(channel_id);
+        let mut notices = Vec::with_capacity(inside.len());
+        for user_id in inside {
+            let Some(state) = self.states.get_mut(&user_id) else {
+                continue;
+            };
+            let Some(endpoint) = endpoint else {
+                notices.push(Notice::Session {
+                    session_id: state.session_id.clone(),
+                    event: EventName::VoiceServerUpdate,
+                    d: json!({
+                        "token": null,
+                        "guild_id": self.guild_id.to_string(),
+                        "endpoint": null,
+                    }),
+                });
+                continue;
+            };
+            endpoint.clone_into(&mut state.endpoint);
+            let state = state.clone();
+            notices.push(self.admit(&state));
+        }
+        notices
+    }
+
     /// Ends the user's voice state if `which` says so.
     fn leave(&mut self, user_id: i64, which: impl Fn(&VoiceState) -> bool) -> Vec<Notice> {
         match self.states.get(&user_id).filter(|s| which(s)) {
@@ -538,13 +575,7 @@ impl VoiceStates {
 
     /// A channel was deleted: everyone in it is disconnected.
     pub fn channel_removed(&mut self, channel_id: i64) -> Vec<Notice> {
-        let inside: Vec<i64> = self
-            .states
-            .values()
-            .filter(|s| s.channel_id == channel_id)
-            .map(|s| s.user_id)
-            .collect();
-        inside
+        self.inside(channel_id)
             .into_iter()
             .flat_map(|user_id| self.disconnect(user_id))
             .collect()
@@ -639,6 +670,41 @@ mod tests {
         );
         assert!(voice.apply(&guild, OWNER, join(OWNER, 10, Some(1))).is_ok());
         assert_eq!(voice.all().len(), 2);
+    }
+
+    #[test]
+    fn a_moved_room_tells_its_participants_a_null_endpoint_then_the_new_one() {
+        let (guild, admissions) = (guild(), Admissions::default());
+        let mut voice = VoiceStates::new(GUILD, admissions.clone());
+        for (user_id, channel_id) in [(2, 10), (3, 10), (OWNER, 11)] {
+            assert!(voice
+                .apply(&guild, user_id, join(user_id, channel_id, None))
+                .is_ok());
+        }
+        let endpoints = |notices: &[Notice]| -> Vec<Value> {
+            notices
+                .iter()
+                .map(|n| match n {
+                    Notice::Session { d, .. } => d["endpoint"].clone(),
+                    Notice::State(d) => panic!("no state changes: {d}"),
+                })
+                .collect()
+        };
+        let gone = voice.room_moved(10, None);
+        assert_eq!(endpoints(&gone), vec![Value::Null; 2]);
+        let moved = voice.room_moved(10, Some("elsewhere/voice"));
+        assert_eq!(endpoints(&moved), vec![json!("elsewhere/voice"); 2]);
+        // Each with a token for the room where it is served now.
+        for notice in &moved {
+            let Notice::Session { session_id, d, .. } = notice else {
+                unreachable!("checked above")
+            };
+            let user_id = if &**session_id == "s2" { 2 } else { 3 };
+            let token = d["token"].as_str().unwrap_or_default();
+            assert!(admissions
+                .redeem("100", user_id, session_id, token)
+                .is_some());
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::guild::voice::VoiceChannel;
 use crate::intents::Shard;
 use crate::session::handover::Handover;
+use crate::voice::RoomKey;
 
 use crate::Dispatch;
 
@@ -27,7 +28,7 @@ pub struct IdentifyRequest {
     /// IDENTIFY's `shard`, checked: READY holds only this shard's guilds.
     pub shard: Option<Shard>,
     /// Guilds with more members than this are "large" (50 to 250).
-    pub large_threshold: u64,
+    pub large_threshold: usize,
     pub properties: Value,
     pub presence: Option<Value>,
 }
@@ -159,6 +160,13 @@ pub trait SessionBackend: Send + Sync + 'static {
         guild_id: i64,
         channel_id: i64,
     ) -> BoxFuture<'static, Result<Option<VoiceTarget>, BackendError>>;
+
+    /// Op 4 joining `room` (a guild channel or a call), once the join was looked up: in cluster
+    /// mode, places the room on a node (where it is already served, else a lightly loaded one)
+    /// and answers that node's voice endpoint (`host[:port]/voice`); `None` on a single node
+    /// (the session's own gateway serves it).
+    fn place_room(&self, room: RoomKey)
+        -> BoxFuture<'static, Result<Option<String>, BackendError>>;
 
     /// Op 4 from `user_id` naming a channel without a guild: the channel's recipients (the
     /// user among them) if it is a DM or group DM they are in (`None` otherwise: ignored).

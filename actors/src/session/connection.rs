@@ -16,7 +16,7 @@ use actix_http::ws::Item;
 use actix_web_actors::ws;
 use rand::Rng;
 
-use super::backend::MembersRequest;
+use super::backend::{BackendError, MembersRequest};
 use super::handover::{Abandon, Absorb, Hearing};
 use super::outlet::{self, Outlet};
 use super::protocol::{
@@ -25,9 +25,9 @@ use super::protocol::{
 };
 use super::transport::{Compression, Encoding, Frame, Transport};
 use super::{
-    Attach, CallVoice, CallVoiceJoin, Detach, End, Identified, IdentifyError, IdentifyRequest,
-    Outbound, ResumeRefused, Session, SessionBackend, SessionConfig, Stream, UpdatePresence, Voice,
-    VoiceJoin, WatchMembers,
+    AskPresences, Attach, CallVoice, CallVoiceJoin, Detach, End, Identified, IdentifyError,
+    IdentifyRequest, Outbound, ResumeRefused, Session, SessionBackend, SessionConfig, Stream,
+    UpdatePresence, Voice, VoiceJoin, WatchMembers,
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
@@ -296,6 +296,18 @@ impl Connection {
         };
         let session_id = new_session_id();
         let capabilities = identify.capabilities.unwrap_or(0);
+        // Discord's range is 50 to 250; the floor is configurable (tests make small guilds large).
+        let large_threshold = identify
+            .large_threshold
+            .map_or(intents::DEFAULT_LARGE_THRESHOLD, |asked| {
+                usize::try_from(asked).unwrap_or(usize::MAX)
+            })
+            .clamp(
+                self.config
+                    .min_large_threshold
+                    .min(intents::MAX_LARGE_THRESHOLD),
+                intents::MAX_LARGE_THRESHOLD,
+            );
         let request = IdentifyRequest {
             token: identify.token,
             session_id: session_id.clone(),
@@ -304,7 +316,7 @@ impl Connection {
             capabilities,
             intents,
             shard,
-            large_threshold: identify.large_threshold.unwrap_or(50).clamp(50, 250),
+            large_threshold,
             properties: identify.properties,
             presence: identify.presence,
         };
@@ -323,6 +335,8 @@ impl Connection {
                         shard,
                         // Bots get classic guilds whatever they send, as in READY.
                         client_state_v2: !identified.bot && capabilities & CLIENT_STATE_V2 != 0,
+                        presences_up_to: (identified.intents & intents::bits::GUILD_PRESENCES != 0)
+                            .then_some(large_threshold),
                     };
                     connection.start_session(session_id.into(), identified, filter, ctx)
                 }
@@ -488,14 +502,24 @@ impl Connection {
                 join: None,
             });
         };
-        let endpoint = voice::endpoint(&self.params.gateway_url);
         let looking = self.backend.voice_target(user_id, guild_id, channel_id);
+        let room = voice::RoomKey::Guild {
+            guild_id,
+            channel_id,
+        };
+        let placing = self.placed(room);
+        let looking = async move {
+            let Some(target) = looking.await? else {
+                return Ok(None);
+            };
+            Ok::<_, BackendError>(Some((target, placing.await?)))
+        };
         // `wait`: op 4s take effect in the order they were sent.
         ctx.wait(
             looking
                 .into_actor(self)
                 .map(move |result, connection, ctx| match result {
-                    Ok(Some(target)) => session.do_send(Voice {
+                    Ok(Some((target, endpoint))) => session.do_send(Voice {
                         guild_id,
                         join: Some(VoiceJoin {
                             target,
@@ -526,13 +550,19 @@ impl Connection {
         let Some(channel_id) = request.channel_id else {
             return session.do_send(CallVoice { join: None });
         };
-        let endpoint = voice::endpoint(&self.params.gateway_url);
         let looking = self.backend.call_recipients(user_id, channel_id);
+        let placing = self.placed(voice::RoomKey::Call { channel_id });
+        let looking = async move {
+            let Some(recipients) = looking.await? else {
+                return Ok(None);
+            };
+            Ok::<_, BackendError>(Some((recipients, placing.await?)))
+        };
         ctx.wait(
             looking
                 .into_actor(self)
                 .map(move |result, connection, ctx| match result {
-                    Ok(Some(recipients)) => session.do_send(CallVoice {
+                    Ok(Some((recipients, endpoint))) => session.do_send(CallVoice {
                         join: Some(CallVoiceJoin {
                             channel_id,
                             recipients,
@@ -548,6 +578,20 @@ impl Connection {
                     }
                 }),
         );
+    }
+
+    /// The voice endpoint of the node serving `room`, placing it first in cluster mode (the
+    /// backend's answer); on a single node, this node's own. Resolves only when awaited: a
+    /// refused join places nothing.
+    fn placed(
+        &self,
+        room: voice::RoomKey,
+    ) -> impl std::future::Future<Output = Result<String, BackendError>> + 'static {
+        let (backend, here) = (
+            self.backend.clone(),
+            voice::endpoint(&self.params.gateway_url),
+        );
+        async move { Ok(backend.place_room(room).await?.unwrap_or(here)) }
     }
 
     /// Go Live (ops 18, 19, 20, 22): checked here (a bad one closes with 4002), carried out by
@@ -608,6 +652,11 @@ impl Connection {
                 return;
             }
         }
+        // Asking for presences (with GUILD_PRESENCES) subscribes to them, as on Discord.
+        let asks_presences =
+            (request.presences && filter.presences_up_to.is_some()).then_some(AskPresences {
+                guild_id: request.guild_id,
+            });
         let answering = self.backend.request_members(filter.user_id, request);
         // `wait`: the chunks reach the session before the next command is read, so answers
         // come in the order of the requests.
@@ -616,6 +665,10 @@ impl Connection {
                 .into_actor(self)
                 .map(move |result, connection, ctx| match result {
                     Ok(chunks) => {
+                        // No chunks: not a member of that guild.
+                        if let Some(ask) = asks_presences.filter(|_| !chunks.is_empty()) {
+                            session.do_send(ask);
+                        }
                         for chunk in chunks {
                             session.do_send(Deliver(chunk));
                         }

@@ -32,7 +32,7 @@ use crate::call::{CallChange, CallJoin, UpdateCall};
 use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::stream::StreamChange;
 use crate::guild::voice::{Join as JoinVoice, UpdateVoice, VoiceChange};
-use crate::guild::{Subscribe, WatchMemberList};
+use crate::guild::{HearPresences, Subscribe, WatchMemberList};
 use crate::intents::Filter;
 use crate::presence::{Platform, Presence, Status};
 use crate::registry::{Register, SetPresence, Unregister};
@@ -67,6 +67,9 @@ pub struct SessionConfig {
     /// The same bound in bytes (of dispatches waiting for the socket), and the most bytes of
     /// dispatches a session keeps for RESUME.
     pub outbound_bytes: usize,
+    /// The smallest IDENTIFY `large_threshold` taken as asked (Discord's 50; smaller ones are
+    /// raised to it).
+    pub min_large_threshold: usize,
 }
 
 /// What a session hands its connection.
@@ -264,6 +267,7 @@ impl Session {
                 recipient: ctx.address().recipient(),
                 lost: ctx.address().recipient(),
                 heard,
+                presences_up_to: self.filter.presences_up_to,
             });
         }
     }
@@ -406,6 +410,26 @@ impl Handler<WatchMembers> for Session {
             recipient: ctx.address().recipient(),
             presences: self.tree.sessions.clone().recipient(),
         });
+    }
+}
+
+/// The client's op 8 asked for presences (its GUILD_PRESENCES checked): it hears the guild's
+/// presences from now on, however large the guild.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AskPresences {
+    pub guild_id: i64,
+}
+
+impl Handler<AskPresences> for Session {
+    type Result = ();
+    fn handle(&mut self, AskPresences { guild_id }: AskPresences, _: &mut Context<Self>) {
+        if self.filter.owns_guild(guild_id) {
+            self.tree.guilds.do_send(HearPresences {
+                guild_id,
+                session_id: self.id.clone(),
+            });
+        }
     }
 }
 

@@ -43,14 +43,27 @@ pub struct Sink {
 pub struct Route {
     /// The publisher's flags: a muted publisher's audio goes nowhere.
     pub flags: watch::Receiver<Option<Flags>>,
+    /// Nothing of the stream goes anywhere (a rooms track its publisher muted, audio or video).
+    pub paused: bool,
     pub sinks: Vec<Sink>,
 }
 
-/// The room's forwarding table, keyed by (publisher, kind).
-pub type Table = HashMap<(i64, Kind), Route>;
+/// What a route forwards: voice's `(publisher, kind)`, or a rooms track's `(stream, kind)`.
+pub type StreamKey = (i64, Kind);
+
+/// The room's forwarding table.
+pub type Table = HashMap<StreamKey, Route>;
 
 /// The snapshot shared by the room actor (writer) and the room's media loops (readers).
 pub type SharedTable = Arc<ArcSwap<Table>>;
+
+/// Replaces the table with an edited copy (the hot path keeps reading the old snapshot until
+/// it loads the new one).
+pub fn edit(table: &SharedTable, edit: impl FnOnce(&mut Table)) {
+    let mut edited = Table::clone(&table.load());
+    edit(&mut edited);
+    table.store(Arc::new(edited));
+}
 
 /// One receiver's copy of a packet: the sink, and the payload type it takes the codec under.
 pub struct SinkCopy<'a> {
@@ -69,11 +82,11 @@ impl SinkCopy<'_> {
 }
 
 /// The copies of a packet of a publisher's `kind` stream sent with `payload_type`: one per
-/// receiver on the route, none while the publisher is muted, none for a deafened receiver
+/// receiver on the route, none while the route is paused or the publisher is muted, none for a deafened receiver
 /// (audio), none for a receiver without the codec.
 pub fn copies(route: &Route, kind: Kind, payload_type: u8) -> impl Iterator<Item = SinkCopy<'_>> {
     let audio = kind == Kind::Audio;
-    let muted = audio && !forwards_audio(&route.flags);
+    let muted = route.paused || (audio && !forwards_audio(&route.flags));
     route
         .sinks
         .iter()
@@ -88,6 +101,16 @@ pub fn copies(route: &Route, kind: Kind, payload_type: u8) -> impl Iterator<Item
                 payload_type: *ours,
             })
         })
+}
+
+/// A receiver's SSRC for a stream it is sent (0 and 1 mean something to some clients).
+pub fn random_ssrc() -> u32 {
+    loop {
+        let ssrc = rand::random::<u32>();
+        if ssrc > 1 {
+            return ssrc;
+        }
+    }
 }
 
 /// Drops the publisher's header extensions: their ids mean nothing to the receivers.
@@ -137,6 +160,7 @@ mod tests {
         };
         let mut route = Route {
             flags: flags(Flags::default()),
+            paused: false,
             sinks: vec![sink(1, Flags::default()), sink(2, deaf)],
         };
         assert_eq!(receivers(&route, Kind::Audio, 111), vec![1]);
@@ -155,6 +179,7 @@ mod tests {
     fn a_copy_carries_the_receivers_ssrc_and_payload_type() {
         let route = Route {
             flags: flags(Flags::default()),
+            paused: false,
             sinks: vec![sink(7, Flags::default())],
         };
         let mut packet = Packet::default();

@@ -84,6 +84,9 @@ pub struct VoiceGatewayConfig {
     pub max_frame_bytes: usize,
     /// How long a dropped connection's place in the room is kept for RESUME.
     pub resume_window: Duration,
+    /// How long IDENTIFY waits for an admission that has not arrived yet (cluster mode: the
+    /// node that admitted the client sends it here); zero on a single node.
+    pub admission_patience: Duration,
 }
 
 #[derive(Deserialize)]
@@ -300,42 +303,51 @@ impl VoiceConnection {
         let Some(user_id) = identify.user_id.get() else {
             return self.close(ctx, VoiceClose::AuthenticationFailed);
         };
-        let Some(admission) = self.admissions.redeem(
-            &identify.server_id,
-            user_id,
-            &identify.session_id,
-            &identify.token,
-        ) else {
-            return self.close(ctx, VoiceClose::AuthenticationFailed);
-        };
         self.phase = Phase::Identifying;
-        let flags = admission.flags.clone();
+        let streams = identify.streams;
+        let admissions = self.admissions.clone();
+        let patience = self.config.admission_patience;
         let rooms = self.voice.rooms.clone();
-        let join = Join {
-            user_id,
-            connection: self.id,
-            session: ctx.address().recipient(),
-            flags: flags.clone(),
-            resume: (identify.server_id, identify.session_id, identify.token),
-        };
+        let session = ctx.address().recipient();
+        let connection = self.id;
         let joining = async move {
+            let admission = admissions
+                .redeem_within(
+                    &identify.server_id,
+                    user_id,
+                    &identify.session_id,
+                    &identify.token,
+                    patience,
+                )
+                .await
+                .ok_or(VoiceClose::AuthenticationFailed)?;
+            let flags = admission.flags.clone();
+            let join = Join {
+                user_id,
+                connection,
+                session,
+                flags: flags.clone(),
+                resume: (identify.server_id, identify.session_id, identify.token),
+            };
             // A room that just emptied may stop between Enter and Join: enter once more, and
             // the registry starts a fresh one.
             for _ in 0..2 {
-                let room = rooms.send(Enter(admission.room.clone())).await.ok()?;
+                let Ok(room) = rooms.send(Enter(admission.room.clone())).await else {
+                    break;
+                };
                 match room.send(join.clone()).await {
-                    Ok(joined) => return Some((room, joined)),
+                    Ok(Ok(())) => return Ok((room, flags)),
+                    Ok(Err(JoinError::Full)) => break,
                     Err(_) => continue,
                 }
             }
-            None
+            Err(VoiceClose::ServerNotFound)
         };
-        let streams = identify.streams;
         ctx.wait(
             joining
                 .into_actor(self)
                 .map(move |joined, connection, ctx| match joined {
-                    Some((room, Ok(()))) => {
+                    Ok((room, flags)) => {
                         connection.phase = Phase::Ready(Seat {
                             room,
                             user_id,
@@ -344,10 +356,7 @@ impl VoiceConnection {
                         connection.watch_flags(flags, ctx);
                         connection.ready(&streams, ctx);
                     }
-                    Some((_, Err(JoinError::Full))) => {
-                        connection.close(ctx, VoiceClose::ServerNotFound)
-                    }
-                    None => connection.close(ctx, VoiceClose::ServerNotFound),
+                    Err(close) => connection.close(ctx, close),
                 }),
         );
     }

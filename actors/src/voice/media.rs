@@ -171,6 +171,14 @@ impl Media {
                 None,
             )?;
         }
+        // Rooms' speaking indicator reads the level publishers measure (RFC 6464).
+        engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: super::sdp::AUDIO_LEVEL_URI.to_string(),
+            },
+            RtpCodecKind::Audio,
+            None,
+        )?;
         // Last in the chain (after NACK, reports…), so it sees inbound RTCP when they are done.
         let registry = register_default_interceptors(Registry::new(), &mut engine)?
             .with(Slot::from(14_000), KeyframeRequests::default());

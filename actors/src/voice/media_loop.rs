@@ -27,11 +27,12 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytes::BytesMut;
+use rtc::data_channel::{RTCDataChannelId, RTCDataChannelInit};
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::event::{RTCDataChannelEvent, RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::transport::{CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::packet::Packet;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
@@ -43,18 +44,20 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use webrtc::peer_connection::RTCSessionDescription;
 
-use super::forwarding::{self, Output, Route, SharedTable};
+use super::forwarding::{self, Output, Route, SharedTable, StreamKey};
 use super::keyframes;
 use super::media::{LiveGuard, Media, MediaError, NewPeer};
 use super::sdp::{Codec, Kind};
 
-/// To the room: a participant's track arrived (they publish `kind` with `codec`).
+/// To the room: a participant's track arrived (they publish `kind` with `codec`), forwarded
+/// by the table's route `stream`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct TrackStarted {
     pub user_id: i64,
     pub kind: Kind,
     pub codec: RTCRtpCodec,
+    pub stream: StreamKey,
 }
 
 /// To the room: a participant's connection failed (ICE consent lost, DTLS failed).
@@ -75,6 +78,10 @@ pub struct Reports {
     pub started: Recipient<TrackStarted>,
     pub failed: Recipient<TransportFailed>,
     pub died: Recipient<MediaLoopDied>,
+    /// Rooms only: lossy data from clients.
+    pub data: Option<Recipient<LossyData>>,
+    /// Rooms only: audio levels.
+    pub levels: Option<Recipient<Levels>>,
 }
 
 /// One participant's connection, as the loop knows it: their user id and which of their
@@ -85,29 +92,88 @@ pub struct PeerId {
     pub generation: u64,
 }
 
-/// A track to add to a connection, and the (publisher, kind) stream it sends.
-pub type NewTrack = (MediaStreamTrack, (i64, Kind));
+/// A track to add to a connection, and the stream it sends.
+pub type NewTrack = (MediaStreamTrack, StreamKey);
+
+/// What a connection receives, as rooms describe it (voice leaves it empty).
+#[derive(Clone, Debug, Default)]
+pub struct Streams {
+    /// Which stream each incoming m-line (by mid) carries; an m-line not named here carries
+    /// the participant's stream of its kind, `(user_id, kind)` (voice's one stream per kind).
+    pub by_mid: HashMap<String, i64>,
+    /// The id of the client's audio-level header extension (RFC 6464), for [`Levels`].
+    pub audio_level: Option<u8>,
+}
+
+/// The label of the data channel that carries rooms' lossy data, both ways.
+pub const LOSSY_CHANNEL: &str = "_lossy";
+
+/// The largest lossy data message taken from a client.
+const LOSSY_MAX: usize = 16 * 1024;
+
+/// To the room: a message on a connection's lossy data channel.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LossyData {
+    pub id: PeerId,
+    pub text: String,
+}
+
+/// To the room, every [`LEVELS_INTERVAL`]: the loudest audio level (RFC 6464: 0 is the
+/// loudest, 127 silence) each audio stream carried meanwhile, for those that carried any.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Levels(pub Vec<(i64, u8)>);
+
+/// How often [`Levels`] are reported.
+pub const LEVELS_INTERVAL: Duration = Duration::from_millis(300);
+
+/// What the server's own offer added, in order: each track's mid.
+pub type Offered = (String, Vec<Option<String>>);
 
 enum Command {
     Adopt {
         id: PeerId,
         peer: Box<NewPeer>,
         codecs: Arc<[Codec]>,
-        offer: String,
+        /// The client's offer to answer; `None`: the server will offer (see `Offer`).
+        offer: Option<String>,
+        streams: Streams,
         reply: oneshot::Sender<Result<String, MediaError>>,
     },
     Negotiate {
         id: PeerId,
         offer: String,
         track: Option<Box<NewTrack>>,
+        streams: Streams,
+        reply: oneshot::Sender<Result<String, MediaError>>,
+    },
+    /// The server offers, with `tracks` added first (and the lossy data channel if `data`).
+    Offer {
+        id: PeerId,
+        tracks: Vec<NewTrack>,
+        data: bool,
+        reply: oneshot::Sender<Result<Offered, MediaError>>,
+    },
+    /// Sends `text` on the connection's lossy data channel, if it has one open.
+    Lossy {
+        id: PeerId,
+        text: Arc<str>,
+    },
+    /// The client's answer to the server's offer.
+    Answer {
+        id: PeerId,
+        answer: String,
         reply: oneshot::Sender<Result<(), MediaError>>,
     },
-    Close(PeerId),
-    /// A receiver in another shard asked for a keyframe of `publisher`'s `kind` stream.
-    KeyframeWanted {
-        publisher: i64,
-        kind: Kind,
+    /// A candidate the client trickled.
+    Candidate {
+        id: PeerId,
+        candidate: RTCIceCandidateInit,
     },
+    Close(PeerId),
+    /// A receiver in another shard asked for a keyframe of a stream.
+    KeyframeWanted(StreamKey),
 }
 
 /// A packet of `publisher`'s `kind` stream (read by another shard, or a bot's) for a shard's
@@ -180,6 +246,9 @@ impl MediaLoop {
                 others,
                 started: reports.started.clone(),
                 failed: reports.failed.clone(),
+                data: reports.data.clone(),
+                levels: reports.levels.clone(),
+                next_levels: Instant::now() + LEVELS_INTERVAL,
                 last_timers: Instant::now(),
             };
             let running = media.spawn(state.run(inbox.0, inbox.1));
@@ -218,12 +287,14 @@ impl MediaLoop {
 
     /// Hands a new connection to the loop and answers the client's `offer` on it; the answer's
     /// SDP (with the host candidate).
+    /// (`offer` `None`: the server offers later; the answer is then empty.)
     pub async fn adopt(
         &self,
         id: PeerId,
         peer: NewPeer,
         codecs: Arc<[Codec]>,
-        offer: String,
+        offer: Option<String>,
+        streams: Streams,
     ) -> Result<String, MediaError> {
         let (reply, answered) = oneshot::channel();
         self.send(
@@ -233,6 +304,7 @@ impl MediaLoop {
                 peer: Box::new(peer),
                 codecs,
                 offer,
+                streams,
                 reply,
             },
         )?;
@@ -240,13 +312,14 @@ impl MediaLoop {
     }
 
     /// Renegotiates `id`'s connection with a new offer, adding `track` (sending the stream
-    /// it names) first.
+    /// it names) first; the answer.
     pub async fn negotiate(
         &self,
         id: PeerId,
         offer: String,
         track: Option<NewTrack>,
-    ) -> Result<(), MediaError> {
+        streams: Streams,
+    ) -> Result<String, MediaError> {
         let (reply, answered) = oneshot::channel();
         self.send(
             id,
@@ -254,10 +327,47 @@ impl MediaLoop {
                 id,
                 offer,
                 track: track.map(Box::new),
+                streams,
                 reply,
             },
         )?;
         answered.await.map_err(|_| MediaError::Gone)?
+    }
+
+    /// The server's offer on `id`'s connection, sending `tracks` (added first); the offer and
+    /// each track's mid.
+    pub async fn offer(
+        &self,
+        id: PeerId,
+        tracks: Vec<NewTrack>,
+        data: bool,
+    ) -> Result<Offered, MediaError> {
+        let (reply, offered) = oneshot::channel();
+        let offer = Command::Offer {
+            id,
+            tracks,
+            data,
+            reply,
+        };
+        self.send(id, offer)?;
+        offered.await.map_err(|_| MediaError::Gone)?
+    }
+
+    /// Sends `text` on `id`'s lossy data channel (lost if it has none open).
+    pub fn lossy(&self, id: PeerId, text: Arc<str>) {
+        let _ = self.send(id, Command::Lossy { id, text });
+    }
+
+    /// Applies the client's answer to the server's offer.
+    pub async fn answered(&self, id: PeerId, answer: String) -> Result<(), MediaError> {
+        let (reply, applied) = oneshot::channel();
+        self.send(id, Command::Answer { id, answer, reply })?;
+        applied.await.map_err(|_| MediaError::Gone)?
+    }
+
+    /// A candidate the client trickled for `id`'s connection.
+    pub fn candidate(&self, id: PeerId, candidate: RTCIceCandidateInit) {
+        let _ = self.send(id, Command::Candidate { id, candidate });
     }
 
     /// Closes `id`'s connection and frees its port.
@@ -284,6 +394,9 @@ impl MediaLoop {
         shard.control.send(command).map_err(|_| MediaError::Gone)
     }
 }
+
+/// RFC 6464's level of silence.
+const SILENCE: u8 = 127;
 
 /// The largest datagram read: RTP over UDP stays under the path MTU.
 const DATAGRAM_MAX: usize = 2048;
@@ -325,13 +438,19 @@ struct Peer {
     codecs: Arc<[Codec]>,
     /// What the participant publishes, by the id `rtc` gives each incoming track.
     incoming: HashMap<String, Incoming>,
-    /// The (publisher, kind) stream each outgoing track sends, by track id.
-    outgoing: HashMap<String, (i64, Kind)>,
+    /// Which stream each incoming m-line carries.
+    streams: Streams,
+    /// The stream each outgoing track sends, by track id.
+    outgoing: HashMap<String, StreamKey>,
+    /// The open lossy data channel (rooms).
+    lossy: Option<RTCDataChannelId>,
     _live: LiveGuard,
 }
 
 struct Incoming {
     kind: Kind,
+    /// Its route in the forwarding table.
+    key: StreamKey,
     receiver: RTCRtpReceiverId,
     /// Known from the track's first media packet on.
     stream: Option<Stream>,
@@ -339,6 +458,8 @@ struct Incoming {
 
 struct Stream {
     ssrc: u32,
+    /// The loudest audio level since the last [`Levels`] (127: none).
+    loudest: u8,
     /// Receivers at the last packet: a new one of video needs a keyframe.
     sinks: usize,
     last_keyframe_request: Option<Instant>,
@@ -395,9 +516,22 @@ impl Peer {
         });
     }
 
+    /// The mid of the m-line a receiver takes its track from.
+    fn mid_of(&mut self, receiver: RTCRtpReceiverId) -> Option<String> {
+        let transceivers: Vec<_> = self.connection.get_transceivers().collect();
+        transceivers.into_iter().find_map(|id| {
+            let transceiver = self.connection.rtp_transceiver(id)?;
+            if transceiver.receiver() == Some(receiver) {
+                transceiver.mid().clone()
+            } else {
+                None
+            }
+        })
+    }
+
     /// Takes the connection's events and what it read: whether it failed, and the RTP and
     /// RTCP for the application.
-    fn take_output(&mut self) -> Vec<RTCMessage> {
+    fn take_output(&mut self, user_id: i64) -> Vec<RTCMessage> {
         self.flush();
         while let Some(event) = self.connection.poll_event() {
             match event {
@@ -408,8 +542,13 @@ impl Peer {
                         }
                         _ => Kind::Audio,
                     };
+                    let stream = self
+                        .mid_of(init.receiver_id)
+                        .and_then(|mid| self.streams.by_mid.get(&mid).copied())
+                        .unwrap_or(user_id);
                     let incoming = Incoming {
                         kind,
+                        key: (stream, kind),
                         receiver: init.receiver_id,
                         stream: None,
                     };
@@ -417,6 +556,15 @@ impl Peer {
                 }
                 RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id)) => {
                     self.incoming.remove(&track_id);
+                }
+                RTCPeerConnectionEvent::OnDataChannel(RTCDataChannelEvent::OnOpen(id)) => {
+                    let lossy = self
+                        .connection
+                        .data_channel(id)
+                        .is_some_and(|channel| channel.label() == LOSSY_CHANNEL);
+                    if lossy {
+                        self.lossy = Some(id);
+                    }
                 }
                 RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                     self.connected = state == RTCPeerConnectionState::Connected;
@@ -444,22 +592,32 @@ impl Peer {
         self.connection
             .set_remote_description(now, RTCSessionDescription::offer(offer)?)?;
         if first {
-            let candidate = CandidateHostConfig {
-                base_config: rtc::ice::candidate::CandidateConfig {
-                    network: "udp".to_owned(),
-                    address: self.announced.ip().to_string(),
-                    port: self.announced.port(),
-                    component: 1,
-                    ..Default::default()
-                },
-                ..Default::default()
-            }
-            .new_candidate_host()?;
-            self.connection
-                .add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+            self.add_host_candidate()?;
         }
         let answer = self.connection.create_answer(None)?;
         self.connection.set_local_description(now, answer)?;
+        self.local_sdp()
+    }
+
+    /// The one candidate of an ICE-lite server: the socket, as clients reach it.
+    fn add_host_candidate(&mut self) -> Result<(), MediaError> {
+        let candidate = CandidateHostConfig {
+            base_config: rtc::ice::candidate::CandidateConfig {
+                network: "udp".to_owned(),
+                address: self.announced.ip().to_string(),
+                port: self.announced.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()?;
+        self.connection
+            .add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        Ok(())
+    }
+
+    fn local_sdp(&mut self) -> Result<String, MediaError> {
         let sdp = self
             .connection
             .local_description()
@@ -467,6 +625,68 @@ impl Peer {
             .ok_or(MediaError::Gone)?;
         self.flush();
         Ok(sdp)
+    }
+
+    /// Adds `tracks` (send-only), then offers: the offer and each track's mid.
+    fn offer_now(&mut self, tracks: Vec<NewTrack>, data: bool) -> Result<Offered, MediaError> {
+        if data {
+            // Lossy: unordered, never retransmitted.
+            let init = RTCDataChannelInit {
+                ordered: false,
+                max_retransmits: Some(0),
+                ..Default::default()
+            };
+            self.connection
+                .create_data_channel(LOSSY_CHANNEL, Some(init))?;
+        }
+        let mut added = Vec::with_capacity(tracks.len());
+        for (track, stream) in tracks {
+            let track_id = track.track_id().clone();
+            let init = RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendonly,
+                streams: vec![],
+                send_encodings: vec![],
+            };
+            added.push(
+                self.connection
+                    .add_transceiver_from_track(track, Some(init))?,
+            );
+            self.outgoing.insert(track_id, stream);
+        }
+        let offer = self.connection.create_offer(None)?;
+        self.connection
+            .set_local_description(Instant::now(), offer)?;
+        let mids = added
+            .into_iter()
+            .map(|id| {
+                self.connection
+                    .rtp_transceiver(id)
+                    .and_then(|transceiver| transceiver.mid().clone())
+            })
+            .collect();
+        Ok((self.local_sdp()?, mids))
+    }
+
+    /// Sends `text` on the lossy data channel, if one is open.
+    fn send_lossy(&mut self, text: &str) {
+        let Some(id) = self.lossy else {
+            return;
+        };
+        self.guarded(|peer| {
+            if let Some(mut channel) = peer.connection.data_channel(id) {
+                if let Err(error) = channel.send_text(Instant::now(), text) {
+                    tracing::trace!(%error, "lossy data");
+                }
+            }
+            peer.flush();
+        });
+    }
+
+    fn answered_now(&mut self, answer: String) -> Result<(), MediaError> {
+        self.connection
+            .set_remote_description(Instant::now(), RTCSessionDescription::answer(answer)?)?;
+        self.flush();
+        Ok(())
     }
 }
 
@@ -525,6 +745,10 @@ struct State {
     others: Vec<OtherShard>,
     started: Recipient<TrackStarted>,
     failed: Recipient<TransportFailed>,
+    data: Option<Recipient<LossyData>>,
+    levels: Option<Recipient<Levels>>,
+    /// When [`Levels`] are next reported.
+    next_levels: Instant,
     /// When timers were last handled: a timer that cannot advance must not spin the loop.
     last_timers: Instant,
 }
@@ -547,6 +771,11 @@ impl State {
                 .filter_map(|peer| peer.deadline)
                 .min()
                 .unwrap_or_else(|| Instant::now() + IDLE)
+                .min(if self.levels.is_some() {
+                    self.next_levels
+                } else {
+                    Instant::now() + IDLE
+                })
                 .max(self.last_timers + TIMER_RESOLUTION);
             let sockets = &self.sockets;
             let wake = tokio::select! {
@@ -577,6 +806,9 @@ impl State {
                     }
                 }
                 Wake::Timers => self.timers(),
+            }
+            if self.levels.is_some() && Instant::now() >= self.next_levels {
+                self.report_levels(Instant::now());
             }
             if self.peers.values().any(|peer| peer.failed) {
                 self.remove_failed();
@@ -619,25 +851,62 @@ impl State {
                 peer,
                 codecs,
                 offer,
+                streams,
                 reply,
             } => {
-                let _ = reply.send(self.adopt(id, peer, codecs, offer));
+                let _ = reply.send(self.adopt(id, peer, codecs, offer, streams));
             }
             Command::Negotiate {
                 id,
                 offer,
                 track,
+                streams,
                 reply,
             } => {
-                let _ = reply.send(self.negotiate(id, offer, track));
+                let _ = reply.send(self.negotiate(id, offer, track, streams));
+            }
+            Command::Offer {
+                id,
+                tracks,
+                data,
+                reply,
+            } => {
+                let offered = self
+                    .peer(id)
+                    .and_then(|peer| peer.guarded(|peer| peer.offer_now(tracks, data)))
+                    .unwrap_or(Err(MediaError::Gone));
+                self.serve(id.user_id, Instant::now());
+                let _ = reply.send(offered);
+            }
+            Command::Answer { id, answer, reply } => {
+                let applied = self
+                    .peer(id)
+                    .and_then(|peer| peer.guarded(|peer| peer.answered_now(answer)))
+                    .unwrap_or(Err(MediaError::Gone));
+                self.serve(id.user_id, Instant::now());
+                let _ = reply.send(applied);
+            }
+            Command::Lossy { id, text } => {
+                if let Some(peer) = self.peer(id) {
+                    peer.send_lossy(&text);
+                }
+            }
+            Command::Candidate { id, candidate } => {
+                if let Some(peer) = self.peer(id) {
+                    peer.guarded(|peer| {
+                        if let Err(error) = peer.connection.add_remote_candidate(candidate) {
+                            tracing::debug!(%error, "a trickled candidate");
+                        }
+                    });
+                }
             }
             Command::Close(id) => {
                 if self.peer(id).is_some() {
                     self.remove(id.user_id);
                 }
             }
-            Command::KeyframeWanted { publisher, kind } => {
-                self.request_keyframe(publisher, kind, Instant::now());
+            Command::KeyframeWanted(stream) => {
+                self.request_keyframe(stream, Instant::now());
             }
         }
     }
@@ -647,7 +916,8 @@ impl State {
         id: PeerId,
         new: Box<NewPeer>,
         codecs: Arc<[Codec]>,
-        offer: String,
+        offer: Option<String>,
+        streams: Streams,
     ) -> Result<String, MediaError> {
         let mut peer = Peer {
             generation: id.generation,
@@ -659,10 +929,18 @@ impl State {
             deadline: None,
             codecs,
             incoming: HashMap::new(),
+            streams,
             outgoing: HashMap::new(),
+            lossy: None,
             _live: new.live,
         };
-        let answer = peer.answer(offer, true)?;
+        let answer = match offer {
+            Some(offer) => peer.answer(offer, true)?,
+            None => peer
+                .guarded(Peer::add_host_candidate)
+                .unwrap_or(Err(MediaError::Gone))
+                .map(|()| String::new())?,
+        };
         // A re-admission's new connection replaces the old one at once.
         self.sockets.insert(id.user_id, peer.socket.clone());
         self.peers.insert(id.user_id, peer);
@@ -675,8 +953,11 @@ impl State {
         id: PeerId,
         offer: String,
         track: Option<Box<NewTrack>>,
-    ) -> Result<(), MediaError> {
+        streams: Streams,
+    ) -> Result<String, MediaError> {
         let peer = self.peer(id).ok_or(MediaError::Gone)?;
+        peer.streams.by_mid.extend(streams.by_mid);
+        peer.streams.audio_level = streams.audio_level.or(peer.streams.audio_level);
         if let Some((track, stream)) = track.map(|boxed| *boxed) {
             let track_id = track.track_id().clone();
             let init = RTCRtpTransceiverInit {
@@ -691,9 +972,9 @@ impl State {
             .ok_or(MediaError::Gone)??;
             peer.outgoing.insert(track_id, stream);
         }
-        peer.answer(offer, false)?;
+        let answer = peer.answer(offer, false)?;
         self.serve(id.user_id, Instant::now());
-        Ok(())
+        Ok(answer)
     }
 
     fn datagram(&mut self, datagram: Datagram) {
@@ -746,7 +1027,7 @@ impl State {
         let Some(read) = self
             .peers
             .get_mut(&user_id)
-            .and_then(|peer| peer.guarded(Peer::take_output))
+            .and_then(|peer| peer.guarded(|peer| peer.take_output(user_id)))
         else {
             return;
         };
@@ -757,12 +1038,52 @@ impl State {
                 }
                 // Only keyframe requests reach here (see `KeyframeRequests`).
                 RTCMessage::RtcpPacket(track_id, _) => self.keyframe_asked(user_id, &track_id, now),
+                RTCMessage::DataChannelMessage(channel, message) => {
+                    self.lossy_read(user_id, channel, message.data);
+                }
                 _ => {}
             }
         }
     }
 
-    /// One packet of a track `publisher` sends: forwarded to the receivers of their stream.
+    /// A message on a data channel: lossy data for the room, if it is that channel.
+    fn lossy_read(&mut self, user_id: i64, channel: RTCDataChannelId, data: BytesMut) {
+        let (Some(peer), Some(report)) = (self.peers.get(&user_id), &self.data) else {
+            return;
+        };
+        if peer.lossy != Some(channel) || data.len() > LOSSY_MAX {
+            return;
+        }
+        if let Ok(text) = String::from_utf8(data.to_vec()) {
+            let id = PeerId {
+                user_id,
+                generation: peer.generation,
+            };
+            report.do_send(LossyData { id, text });
+        }
+    }
+
+    /// Reports every audio stream's loudest level since the last report, and starts over.
+    fn report_levels(&mut self, now: Instant) {
+        self.next_levels = now + LEVELS_INTERVAL;
+        let Some(report) = &self.levels else {
+            return;
+        };
+        let mut levels = Vec::new();
+        for peer in self.peers.values_mut() {
+            for track in peer.incoming.values_mut() {
+                if let Some(stream) = track.stream.as_mut().filter(|_| track.kind == Kind::Audio) {
+                    levels.push((track.key.0, stream.loudest));
+                    stream.loudest = SILENCE;
+                }
+            }
+        }
+        if !levels.is_empty() {
+            report.do_send(Levels(levels));
+        }
+    }
+
+    /// One packet of a track `publisher` sends: forwarded to the receivers of its stream.
     fn publish(&mut self, publisher: i64, track_id: &str, packet: Packet, now: Instant) {
         let Some(peer) = self.peers.get_mut(&publisher) else {
             return;
@@ -770,7 +1091,7 @@ impl State {
         let Some(incoming) = peer.incoming.get_mut(track_id) else {
             return;
         };
-        let kind = incoming.kind;
+        let (kind, key) = (incoming.kind, incoming.key);
         if incoming.stream.is_none() {
             // The first media packet names the codec (RTX only repairs it).
             let payload_type = packet.header.payload_type;
@@ -783,6 +1104,7 @@ impl State {
             };
             incoming.stream = Some(Stream {
                 ssrc: packet.header.ssrc,
+                loudest: SILENCE,
                 sinks: 0,
                 last_keyframe_request: None,
             });
@@ -790,24 +1112,33 @@ impl State {
                 user_id: publisher,
                 kind,
                 codec: codec.to_webrtc(),
+                stream: key,
             });
         }
         let snapshot = self.table.load();
-        let Some(route) = snapshot.get(&(publisher, kind)) else {
+        let Some(route) = snapshot.get(&key) else {
             return;
         };
         let Some(stream) = incoming.stream.as_mut() else {
             return;
         };
+        if let Some(level) = peer
+            .streams
+            .audio_level
+            .and_then(|id| packet.header.get_extension(id))
+            .and_then(|value| value.first().map(|byte| byte & 0x7f))
+        {
+            stream.loudest = stream.loudest.min(level);
+        }
         // A new receiver of video needs a keyframe to start decoding: ask the publisher.
         let newcomer = kind == Kind::Video && route.sinks.len() > stream.sinks;
         stream.sinks = route.sinks.len();
         if newcomer {
-            self.request_keyframe(publisher, kind, now);
+            self.request_keyframe(key, now);
         }
         for shard in self.others.iter().filter_map(|shard| shard.media.upgrade()) {
             let _ = shard.try_send(Forwarded {
-                publisher,
+                publisher: key.0,
                 kind,
                 packet: packet.clone(),
                 to_bots: false,
@@ -836,15 +1167,14 @@ impl State {
     /// A receiver asked for a keyframe on the track sending it a stream: the publisher of that
     /// stream is asked in turn (by the shard that holds their connection).
     fn keyframe_asked(&mut self, receiver: i64, track_id: &str, now: Instant) {
-        let Some(&(publisher, kind)) = self
+        let Some(&stream) = self
             .peers
             .get(&receiver)
             .and_then(|peer| peer.outgoing.get(track_id))
         else {
             return;
         };
-        if self.peers.contains_key(&publisher) {
-            self.request_keyframe(publisher, kind, now);
+        if self.request_keyframe(stream, now) {
             return;
         }
         for shard in self
@@ -852,30 +1182,39 @@ impl State {
             .iter()
             .filter_map(|shard| shard.control.upgrade())
         {
-            let _ = shard.send(Command::KeyframeWanted { publisher, kind });
+            let _ = shard.send(Command::KeyframeWanted(stream));
         }
     }
 
-    /// Sends `publisher` (if their connection is in this shard) a PLI for their `kind` stream,
-    /// at most once per [`keyframes::INTERVAL`].
-    fn request_keyframe(&mut self, publisher: i64, kind: Kind, now: Instant) {
-        let Some(peer) = self.peers.get_mut(&publisher) else {
-            return;
+    /// Sends the publisher of `stream` (if their connection is in this shard) a PLI, at most
+    /// once per [`keyframes::INTERVAL`]; whether the publisher is in this shard.
+    fn request_keyframe(&mut self, wanted: StreamKey, now: Instant) -> bool {
+        // Requests are rare (bounded per track), so a walk over the shard's peers will do.
+        let Some((peer, receiver, stream)) = self.peers.values_mut().find_map(|peer| {
+            let (receiver, stream) = peer
+                .incoming
+                .values()
+                .find(|track| track.key == wanted)
+                .map(|track| (track.receiver, track.stream.as_ref().map(|s| s.ssrc)))?;
+            Some((peer, receiver, stream))
+        }) else {
+            return false;
         };
-        let Some((receiver, stream)) = peer
+        let Some(ssrc) = stream else {
+            return true;
+        };
+        let last = peer
             .incoming
             .values_mut()
-            .filter(|track| track.kind == kind)
-            .find_map(|track| Some((track.receiver, track.stream.as_mut()?)))
-        else {
-            return;
-        };
-        if !keyframes::due(&mut stream.last_keyframe_request, now) {
-            return;
+            .find(|track| track.key == wanted)
+            .and_then(|track| track.stream.as_mut())
+            .map(|stream| &mut stream.last_keyframe_request);
+        if !last.is_some_and(|last| keyframes::due(last, now)) {
+            return true;
         }
         let pli = PictureLossIndication {
             sender_ssrc: 0,
-            media_ssrc: stream.ssrc,
+            media_ssrc: ssrc,
         };
         peer.guarded(|peer| {
             if let Some(mut rtp_receiver) = peer.connection.rtp_receiver(receiver) {
@@ -885,5 +1224,6 @@ impl State {
             }
             peer.flush();
         });
+        true
     }
 }

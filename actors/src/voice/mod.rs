@@ -28,9 +28,9 @@ pub mod room;
 pub mod sdp;
 pub mod transport;
 
-use actix::{Addr, Supervisor};
+use actix::{Addr, Message, Supervisor};
 
-pub use admissions::{Admission, Admissions, Flags, RoomKey};
+pub use admissions::{Admission, Admissions, Flags, Relay, RoomKey, SeatChange};
 pub use gateway::{VoiceConnection, VoiceGatewayConfig};
 pub use media::{Media, MediaSettings, MediaStartError};
 pub use room::{ActiveRooms, VoiceRooms};
@@ -56,6 +56,16 @@ impl Voice {
     pub fn live_transports(&self) -> usize {
         self.media.live_transports()
     }
+}
+
+/// Cluster mode: the node serving `room` (a guild channel or a call) is gone (`endpoint:
+/// None`), or another serves it now, at `endpoint`. Its participants whose sessions are here
+/// hear VOICE_SERVER_UPDATE: a null endpoint (wait), then the new one with a new token.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct RoomMoved {
+    pub room: RoomKey,
+    pub endpoint: Option<String>,
 }
 
 /// VOICE_SERVER_UPDATE's `endpoint` for a client whose gateway is at `gateway_url`

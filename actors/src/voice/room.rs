@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::admissions::{Flags, RoomKey};
 use super::bots::{self, Bot};
-use super::forwarding::{Output, Route, SharedTable, Sink, Table};
+use super::forwarding::{self, Output, Route, SharedTable, Sink, Table};
 use super::media::{Media, MediaError};
 use super::media_loop::{MediaLoop, MediaLoopDied, PeerId, Reports, TrackStarted, TransportFailed};
 use super::sdp::{ClientFragment, Codec, Kind, Published};
@@ -84,6 +84,8 @@ impl Room {
             started: ctx.address().recipient(),
             failed: ctx.address().recipient(),
             died: ctx.address().recipient(),
+            data: None,
+            levels: None,
         };
         Self {
             key,
@@ -112,9 +114,7 @@ impl Room {
     /// Replaces the forwarding table with an edited copy (the hot path keeps reading the old
     /// snapshot until it loads the new one).
     fn edit_table(&self, edit: impl FnOnce(&mut Table)) {
-        let mut table = Table::clone(&self.table.load());
-        edit(&mut table);
-        self.table.store(Arc::new(table));
+        forwarding::edit(&self.table, edit);
     }
 
     fn send_others(&self, user_id: i64, message: &ToVoice) {
@@ -151,12 +151,7 @@ impl Room {
             tracing::debug!(receiver, publisher, "no codec in common");
             return;
         }
-        let ssrc = loop {
-            let ssrc = rand::random::<u32>();
-            if ssrc > 1 {
-                break ssrc;
-            }
-        };
+        let ssrc = forwarding::random_ssrc();
         let (flags, connection) = (to.flags.clone(), to.connection);
         let (bot, transport) = (to.bot.clone(), to.transport.clone());
         let sink = move |output| Sink {
@@ -215,6 +210,7 @@ impl Room {
                 .entry((publisher, kind))
                 .or_insert_with(|| Route {
                     flags: publisher_flags,
+                    paused: false,
                     sinks: Vec::new(),
                 })
                 .sinks

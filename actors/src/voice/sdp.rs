@@ -140,9 +140,6 @@ impl ClientFragment {
         let mut ice_pwd = None;
         let mut fingerprint = None;
         let mut extmaps = Vec::new();
-        let mut codecs: Vec<Codec> = Vec::new();
-        let mut fmtps = Vec::new();
-        let mut feedback = Vec::new();
         for line in sdp.lines().map(str::trim) {
             let Some(attribute) = line.strip_prefix("a=") else {
                 continue;
@@ -160,47 +157,11 @@ impl ClientFragment {
                     let uri = uri.split_whitespace().next().unwrap_or_default();
                     extmaps.push((id, uri.to_string()));
                 }
-                "rtpmap" => {
-                    let (payload_type, encoding) = split_pt(value, line)?;
-                    let mut parts = encoding.split('/');
-                    let name = parts.next().unwrap_or_default().to_string();
-                    let clock_rate = parts
-                        .next()
-                        .and_then(|rate| rate.parse().ok())
-                        .ok_or_else(|| SdpError::Malformed(line.to_string()))?;
-                    let channels = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
-                    if !codecs.iter().any(|c| c.payload_type == payload_type) {
-                        codecs.push(Codec {
-                            payload_type,
-                            name,
-                            clock_rate,
-                            channels,
-                            fmtp: String::new(),
-                            feedback: Vec::new(),
-                        });
-                    }
-                }
-                "fmtp" => fmtps.push(split_pt(value, line)?),
-                "rtcp-fb" => feedback.push(split_pt(value, line)?),
                 _ => {}
             }
         }
-        for listed in listed {
-            complete_from_list(&mut codecs, listed);
-        }
-        for (payload_type, parameters) in fmtps {
-            if let Some(codec) = codecs.iter_mut().find(|c| c.payload_type == payload_type) {
-                codec.fmtp = parameters.to_string();
-            }
-        }
-        for (payload_type, parameters) in feedback {
-            if let Some(codec) = codecs.iter_mut().find(|c| c.payload_type == payload_type) {
-                codec.feedback.push(parameters.to_string());
-            }
-        }
-        for codec in &mut codecs {
-            fill_defaults(codec);
-        }
+        // A malformed codec line is reported before anything missing.
+        let codecs = codecs(sdp, listed)?;
         let fragment = Self {
             ice_ufrag: ice_ufrag
                 .filter(|u| valid_token(u))
@@ -248,6 +209,147 @@ impl ClientFragment {
             .find(|c| c.name.eq_ignore_ascii_case(name))
             .map(|c| c.payload_type)
     }
+}
+
+/// The codecs of an SDP (a fragment's or a whole description's, every m-line's together, by
+/// payload type), completed from the `codecs` list of a fragment without `a=rtpmap` lines.
+pub fn codecs(sdp: &str, listed: &[ListedCodec]) -> Result<Vec<Codec>, SdpError> {
+    let mut codecs: Vec<Codec> = Vec::new();
+    let mut fmtps = Vec::new();
+    let mut feedback = Vec::new();
+    for line in sdp.lines().map(str::trim) {
+        let Some(attribute) = line.strip_prefix("a=") else {
+            continue;
+        };
+        let (name, value) = attribute.split_once(':').unwrap_or((attribute, ""));
+        match name {
+            "rtpmap" => {
+                let (payload_type, encoding) = split_pt(value, line)?;
+                let mut parts = encoding.split('/');
+                let name = parts.next().unwrap_or_default().to_string();
+                let clock_rate = parts
+                    .next()
+                    .and_then(|rate| rate.parse().ok())
+                    .ok_or_else(|| SdpError::Malformed(line.to_string()))?;
+                let channels = parts.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+                if !codecs.iter().any(|c| c.payload_type == payload_type) {
+                    codecs.push(Codec {
+                        payload_type,
+                        name,
+                        clock_rate,
+                        channels,
+                        fmtp: String::new(),
+                        feedback: Vec::new(),
+                    });
+                }
+            }
+            "fmtp" => fmtps.push(split_pt(value, line)?),
+            "rtcp-fb" => feedback.push(split_pt(value, line)?),
+            _ => {}
+        }
+    }
+    for listed in listed {
+        complete_from_list(&mut codecs, listed);
+    }
+    for (payload_type, parameters) in fmtps {
+        if let Some(codec) = codecs.iter_mut().find(|c| c.payload_type == payload_type) {
+            codec.fmtp = parameters.to_string();
+        }
+    }
+    for (payload_type, parameters) in feedback {
+        if let Some(codec) = codecs.iter_mut().find(|c| c.payload_type == payload_type) {
+            codec.feedback.push(parameters.to_string());
+        }
+    }
+    for codec in &mut codecs {
+        fill_defaults(codec);
+    }
+    Ok(codecs)
+}
+
+/// The id an SDP gives the header extension `uri` (`a=extmap:<id> <uri>`).
+pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().map(str::trim).find_map(|line| {
+        let (id, rest) = line.strip_prefix("a=extmap:")?.split_once(' ')?;
+        let named = rest.split_whitespace().next() == Some(uri);
+        named.then(|| id.split('/').next()?.parse().ok()).flatten()
+    })
+}
+
+/// RFC 6464's audio level extension.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// One m-line of a whole description.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Section {
+    /// `audio`, `video`, `application`.
+    pub media: String,
+    pub mid: String,
+    /// `sendrecv` (the default), `sendonly`, `recvonly`, `inactive`.
+    pub direction: String,
+    /// The section's lines, `m=` first.
+    pub lines: Vec<String>,
+}
+
+impl Section {
+    pub fn kind(&self) -> Option<Kind> {
+        match self.media.as_str() {
+            "audio" => Some(Kind::Audio),
+            "video" => Some(Kind::Video),
+            _ => None,
+        }
+    }
+
+    /// Whether the side that wrote it sends on it.
+    pub fn sends(&self) -> bool {
+        matches!(self.direction.as_str(), "sendrecv" | "sendonly")
+    }
+
+    /// The payload type this section gives a codec: by name, the same `fmtp` preferred.
+    pub fn payload_type_of(&self, codec: &Codec) -> Option<u8> {
+        let codecs = codecs(&self.lines.join("\n"), &[]).ok()?;
+        let named = || {
+            codecs
+                .iter()
+                .filter(|c| c.name.eq_ignore_ascii_case(&codec.name))
+        };
+        named()
+            .find(|c| c.fmtp == codec.fmtp)
+            .or_else(|| named().next())
+            .map(|c| c.payload_type)
+    }
+}
+
+/// The m-lines of a whole description, in order.
+pub fn sections(sdp: &str) -> Vec<Section> {
+    let mut sections: Vec<Section> = Vec::new();
+    for line in sdp.lines().map(str::trim) {
+        if let Some(media) = line.strip_prefix("m=") {
+            sections.push(Section {
+                media: media
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                mid: String::new(),
+                direction: "sendrecv".to_string(),
+                lines: Vec::new(),
+            });
+        }
+        let Some(section) = sections.last_mut() else {
+            continue;
+        };
+        section.lines.push(line.to_string());
+        if let Some(mid) = line.strip_prefix("a=mid:") {
+            section.mid = mid.to_string();
+        } else if let Some(direction) = ["sendrecv", "sendonly", "recvonly", "inactive"]
+            .into_iter()
+            .find(|d| line.strip_prefix("a=") == Some(*d))
+        {
+            section.direction = direction.to_string();
+        }
+    }
+    sections
 }
 
 /// `"111 opus/48000/2"` → `(111, "opus/48000/2")`.
@@ -532,6 +634,33 @@ mod tests {
         assert_eq!(offer.matches("a=recvonly").count(), 2);
         assert!(offer.contains("a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"));
         assert!(!offer.contains("ssrc-audio-level"));
+    }
+
+    #[test]
+    fn a_whole_description_splits_into_sections() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=mid:0\r\na=sendonly\r\n\
+            a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rtpmap:96 VP8/90000\r\n\
+            m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
+        let sections = sections(sdp);
+        assert_eq!(sections.len(), 3);
+        assert_eq!(
+            (sections[0].kind(), sections[0].sends()),
+            (Some(Kind::Audio), true)
+        );
+        assert_eq!((sections[1].mid.as_str(), sections[1].sends()), ("1", true));
+        assert_eq!(sections[2].kind(), None);
+        let pcmu = codecs(sdp, &[])
+            .unwrap()
+            .into_iter()
+            .find(|c| c.name == "PCMU")
+            .unwrap();
+        assert_eq!(sections[0].payload_type_of(&pcmu), Some(0));
+        assert_eq!(sections[1].payload_type_of(&pcmu), None);
+        let with_level = "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+            a=extmap:3/sendonly urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n";
+        assert_eq!(extmap_id(with_level, AUDIO_LEVEL_URI), Some(3));
+        assert_eq!(extmap_id(sdp, AUDIO_LEVEL_URI), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 
 use super::media::{Media, MediaError};
-use super::media_loop::{MediaLoop, NewTrack, PeerId, TransportFailed};
+use super::media_loop::{MediaLoop, NewTrack, PeerId, Streams, TransportFailed};
 use super::sdp::{answer_fragment, ClientFragment, Kind, Offer, Published};
 
 /// The transport actor.
@@ -72,7 +72,7 @@ impl Transport {
         // On failure the transport is dropped, which closes whatever the loop holds of it.
         let answer = transport
             .media_loop
-            .adopt(transport.id, peer, codecs, offer)
+            .adopt(transport.id, peer, codecs, Some(offer), Streams::default())
             .await?;
         let fragment = answer_fragment(&answer)?;
         Ok((transport, fragment))
@@ -97,7 +97,12 @@ impl Transport {
     ) -> impl Future<Output = Result<(), MediaError>> + 'static {
         let offer = self.offer();
         let (media_loop, id) = (self.media_loop.clone(), self.id);
-        async move { media_loop.negotiate(id, offer, track).await }
+        async move {
+            let answer = media_loop
+                .negotiate(id, offer, track, Streams::default())
+                .await;
+            answer.map(drop)
+        }
     }
 }
 
@@ -168,29 +173,39 @@ impl Handler<AddSink> for Transport {
     type Result = AtomicResponse<Self, Result<(), MediaError>>;
 
     fn handle(&mut self, sink: AddSink, _: &mut Context<Self>) -> Self::Result {
-        let (codec_kind, label) = match sink.kind {
-            Kind::Audio => (RtpCodecKind::Audio, "audio"),
-            Kind::Video => (RtpCodecKind::Video, "video"),
-        };
-        let stream = sink.publisher.to_string();
-        let track = MediaStreamTrack::new(
-            stream.clone(),
-            format!("{stream}-{label}-{}", sink.ssrc),
-            format!("{stream}-{label}"),
-            codec_kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(sink.ssrc),
-                    ..Default::default()
-                },
-                codec: sink.codec,
-                ..Default::default()
-            }],
-        );
+        let track = sending_track(sink.publisher.to_string(), sink.kind, sink.ssrc, sink.codec);
         self.receive.push(sink.kind);
         let job = self.renegotiate(Some((track, (sink.publisher, sink.kind))));
         AtomicResponse::new(Box::pin(job.into_actor(self)))
     }
+}
+
+/// A track that sends a stream (labelled `stream`) of `kind` under `ssrc` with `codec`.
+pub fn sending_track(
+    stream: String,
+    kind: Kind,
+    ssrc: u32,
+    codec: RTCRtpCodec,
+) -> MediaStreamTrack {
+    let codec_kind = match kind {
+        Kind::Audio => RtpCodecKind::Audio,
+        Kind::Video => RtpCodecKind::Video,
+    };
+    let label = kind.as_str();
+    MediaStreamTrack::new(
+        stream.clone(),
+        format!("{stream}-{label}-{ssrc}"),
+        format!("{stream}-{label}"),
+        codec_kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    )
 }
 
 /// Hang up: the participant left.

@@ -38,14 +38,14 @@ pub struct Room {
     pub stop: watch::Receiver<bool>,
 }
 
-/// A JSON-over-WebSocket connection (both gateways speak it).
-struct Socket {
+/// A JSON-over-WebSocket connection (both gateways speak it, and `/rooms/ws`).
+pub struct Socket {
     framed: Framed<BoxedSocket, ws::Codec>,
     limit: Duration,
 }
 
 impl Socket {
-    async fn connect(client: &Client, url: &str, limit: Duration) -> Result<Self, String> {
+    pub async fn connect(client: &Client, url: &str, limit: Duration) -> Result<Self, String> {
         let connect = client.ws(url).max_frame_size(MAX_FRAME).connect();
         let (_, framed) = timeout(limit, connect)
             .await
@@ -55,7 +55,11 @@ impl Socket {
     }
 
     async fn send(&mut self, op: u8, d: Value) -> Result<(), String> {
-        let text = json!({ "op": op, "d": d }).to_string();
+        self.send_json(&json!({ "op": op, "d": d })).await
+    }
+
+    pub async fn send_json(&mut self, message: &Value) -> Result<(), String> {
+        let text = message.to_string();
         timeout(self.limit, self.framed.send(ws::Message::Text(text.into())))
             .await
             .map_err(|_| "timeout sending".to_string())?
@@ -63,7 +67,7 @@ impl Socket {
     }
 
     /// The next JSON payload (answering pings, skipping other frames).
-    async fn next(&mut self) -> Result<Value, String> {
+    pub async fn next(&mut self) -> Result<Value, String> {
         loop {
             match self.framed.next().await {
                 Some(Ok(ws::Frame::Text(bytes))) => {
@@ -83,7 +87,7 @@ impl Socket {
     }
 
     /// The next payload for which `wanted` holds, within the time limit.
-    async fn until(
+    pub async fn until(
         &mut self,
         what: &str,
         wanted: impl Fn(&Value) -> bool,
@@ -101,7 +105,7 @@ impl Socket {
         .map_err(|_| format!("timeout waiting for {what}"))?
     }
 
-    async fn close(mut self) {
+    pub async fn close(mut self) {
         let _ = timeout(
             Duration::from_secs(1),
             self.framed
@@ -169,7 +173,7 @@ async fn join_main(
 }
 
 /// Runs `job` on the media runtime.
-async fn on_media<T: Send + 'static>(
+pub async fn on_media<T: Send + 'static>(
     media: &Handle,
     job: impl std::future::Future<Output = Result<T, String>> + Send + 'static,
 ) -> Result<T, String> {

@@ -74,7 +74,7 @@ pub struct Peer {
     pub state: watch::Receiver<RTCPeerConnectionState>,
 }
 
-fn webrtc_error(what: &str) -> impl Fn(webrtc::error::Error) -> String + '_ {
+pub fn webrtc_error(what: &str) -> impl Fn(webrtc::error::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
@@ -88,7 +88,7 @@ fn opus() -> RTCRtpCodec {
     }
 }
 
-fn init(direction: RTCRtpTransceiverDirection) -> Option<RTCRtpTransceiverInit> {
+pub fn init(direction: RTCRtpTransceiverDirection) -> Option<RTCRtpTransceiverInit> {
     Some(RTCRtpTransceiverInit {
         direction,
         streams: vec![],
@@ -96,54 +96,75 @@ fn init(direction: RTCRtpTransceiverDirection) -> Option<RTCRtpTransceiverInit> 
     })
 }
 
+/// A client peer connection on loopback, whose remote tracks participant `index` meters; and
+/// its connection state.
+pub async fn connection(
+    index: usize,
+    meter: Arc<Meter>,
+) -> Result<
+    (
+        Arc<dyn PeerConnection>,
+        watch::Receiver<RTCPeerConnectionState>,
+    ),
+    String,
+> {
+    let mut engine = MediaEngine::default();
+    engine
+        .register_default_codecs()
+        .map_err(webrtc_error("codecs"))?;
+    let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
+    let events = Arc::new(Events {
+        index,
+        meter,
+        state: state_tx,
+    });
+    // No interceptors (NACK, reports): the client's CPU is not what is measured.
+    let connection = PeerConnectionBuilder::new()
+        .with_media_engine(engine)
+        .with_setting_engine(
+            SettingEngineBuilder::new()
+                .with_include_loopback_candidate(true)
+                .build(),
+        )
+        .with_handler(events)
+        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+        .build()
+        .await
+        .map_err(webrtc_error("peer connection"))?;
+    Ok((Arc::new(connection), state))
+}
+
+/// Participant `index`'s Opus track and its SSRC.
+pub fn audio_track(index: usize) -> (Arc<TrackLocalStaticRTP>, u32) {
+    let ssrc = rand::random::<u32>() >> 1 | 1;
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        format!("bench{index}"),
+        format!("bench{index}-audio"),
+        format!("bench{index}-audio"),
+        RtpCodecKind::Audio,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: opus(),
+            ..Default::default()
+        }],
+    )));
+    (track, ssrc)
+}
+
 impl Peer {
     /// A client peer connection on loopback with an audio and a video m-line (the server's
     /// synthetic offer always mirrors both); only a `speaker` publishes.
     pub async fn new(index: usize, speaker: bool, meter: Arc<Meter>) -> Result<Self, String> {
-        let mut engine = MediaEngine::default();
-        engine
-            .register_default_codecs()
-            .map_err(webrtc_error("codecs"))?;
-        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-        let events = Arc::new(Events {
-            index,
-            meter,
-            state: state_tx,
-        });
-        // No interceptors (NACK, reports): the client's CPU is not what is measured.
-        let connection = PeerConnectionBuilder::new()
-            .with_media_engine(engine)
-            .with_setting_engine(
-                SettingEngineBuilder::new()
-                    .with_include_loopback_candidate(true)
-                    .build(),
-            )
-            .with_handler(events)
-            .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
-            .build()
-            .await
-            .map_err(webrtc_error("peer connection"))?;
-        let connection: Arc<dyn PeerConnection> = Arc::new(connection);
+        let (connection, state) = connection(index, meter).await?;
         // A track-less transceiver can only receive.
         let sendrecv = RTCRtpTransceiverDirection::Sendrecv;
         let recvonly = RTCRtpTransceiverDirection::Recvonly;
         // Everyone has a send-receive audio m-line with a track, as browsers do (a connection
         // whose m-lines are all inactive never connects); only speakers write to it.
-        let ssrc = rand::random::<u32>() >> 1 | 1;
-        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-            format!("bench{index}"),
-            format!("bench{index}-audio"),
-            format!("bench{index}-audio"),
-            RtpCodecKind::Audio,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: opus(),
-                ..Default::default()
-            }],
-        )));
+        let (track, ssrc) = audio_track(index);
         connection
             .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, init(sendrecv))
             .await
@@ -234,52 +255,62 @@ impl Peer {
         self.answer(&local).await
     }
 
-    /// Speakers: 50 packets a second of `size`-byte payloads stamped by the meter, until
-    /// `stop` turns true.
+    /// Speakers: see [`speak`].
     pub fn speak(
         &self,
         speaker: usize,
         size: usize,
         payload_type: u8,
         meter: Arc<Meter>,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) {
-        let Some((track, ssrc)) = self.publish.clone() else {
-            return;
-        };
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(FRAME);
-            // Late ticks are caught up (tokio's default, Burst), so the offered load stays
-            // 50 packets/s on average even when the client is starved of CPU.
-            let mut sequence: u16 = rand::random();
-            let mut timestamp: u32 = rand::random();
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stop.changed() => return,
-                }
-                let payload = meter.stamp(speaker, size);
-                let packet = rtc::rtp::packet::Packet {
-                    header: rtc::rtp::header::Header {
-                        version: 2,
-                        payload_type,
-                        sequence_number: sequence,
-                        timestamp,
-                        ssrc,
-                        ..Default::default()
-                    },
-                    payload,
-                };
-                if track.write_rtp(packet).await.is_err() {
-                    meter.send_failed();
-                }
-                sequence = sequence.wrapping_add(1);
-                timestamp = timestamp.wrapping_add(SAMPLES_PER_FRAME);
-            }
-        });
+        if let Some((track, ssrc)) = self.publish.clone() {
+            speak(track, ssrc, (speaker, size, payload_type), meter, stop);
+        }
     }
 
     pub async fn close(&self) {
         let _ = self.connection.close().await;
     }
+}
+
+/// 50 packets a second of `size`-byte payloads stamped by the meter for `speaker`, on `track`
+/// under `ssrc` with `payload_type`, until `stop` turns true.
+pub fn speak(
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: u32,
+    (speaker, size, payload_type): (usize, usize, u8),
+    meter: Arc<Meter>,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FRAME);
+        // Late ticks are caught up (tokio's default, Burst), so the offered load stays
+        // 50 packets/s on average even when the client is starved of CPU.
+        let mut sequence: u16 = rand::random();
+        let mut timestamp: u32 = rand::random();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let payload = meter.stamp(speaker, size);
+            let packet = rtc::rtp::packet::Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    payload_type,
+                    sequence_number: sequence,
+                    timestamp,
+                    ssrc,
+                    ..Default::default()
+                },
+                payload,
+            };
+            if track.write_rtp(packet).await.is_err() {
+                meter.send_failed();
+            }
+            sequence = sequence.wrapping_add(1);
+            timestamp = timestamp.wrapping_add(SAMPLES_PER_FRAME);
+        }
+    });
 }

@@ -3,7 +3,7 @@
 //! change an operator makes is written to the log (target `spacebar::admin`).
 //!
 //! One file per area, mirroring the URL: `users` and `user_rights`, `guilds`, `channels`,
-//! `config`, `registration_tokens`, `bans`, `nodes`; `progress` streams long deletions.
+//! `config`, `registration_tokens`, `bans`, `nodes`, `room_keys` (`/rooms/keys`); `progress` streams long deletions.
 
 mod bans;
 mod channels;
@@ -12,6 +12,7 @@ mod guilds;
 mod nodes;
 pub(super) mod progress;
 mod registration_tokens;
+mod room_keys;
 mod user_rights;
 pub(super) mod users;
 mod whoami;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(channels::configure)
             .configure(config::configure)
             .configure(registration_tokens::configure)
+            .configure(room_keys::configure)
             .configure(bans::configure)
             .configure(nodes::configure),
     );

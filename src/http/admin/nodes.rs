@@ -4,9 +4,9 @@
 
 use actix_web::web::{self, Data, Path};
 use actix_web::HttpResponse;
-use spacebar_actors::registry::SessionCount;
 
 use super::Operator;
+use crate::cluster::nodes::Usage;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -18,10 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn list(state: Data<AppState>, _: Operator) -> Result<HttpResponse, ApiError> {
     let nodes = match &state.cluster {
         Some(cluster) => cluster.nodes().await.map_err(unavailable)?,
-        None => {
-            let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
-            vec![state.node.entry(sessions)]
-        }
+        None => vec![state.node.entry(Usage::of(&state).await)],
     };
     Ok(HttpResponse::Ok().json(nodes))
 }

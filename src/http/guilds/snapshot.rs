@@ -50,7 +50,7 @@ pub async fn guild_create(
         .collect();
     snapshot.voice_states = state.voice_states(guild_id).await?;
     if count <= LARGE_THRESHOLD {
-        snapshot.members = Member::of_guilds_with_users(conn, &[guild_id])
+        snapshot.members = Member::of_guilds_with_users(conn, &[guild_id], None)
             .await?
             .iter()
             .map(|(m, u)| crate::wire::guild::member(m, Some(u)))

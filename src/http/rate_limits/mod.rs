@@ -158,7 +158,7 @@ pub async fn limit(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let config = state.config();
-    if !config.rate_limits.enabled || !req.path().starts_with("/api") {
+    if !config.rate_limits.enabled || !routes::limited(req.path()) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let (route, class) = routes::route(req.method().as_str(), req.path());
@@ -170,7 +170,7 @@ pub async fn limit(
         .map(|claims| claims.user_id);
     let address = client_address(&req, &config).map(limit_key);
     let caller = match (class, account, address) {
-        (Class::Auth, _, Some(ip)) | (_, None, Some(ip)) => Caller::Address(ip),
+        (Class::Auth | Class::RoomGuests, _, Some(ip)) | (_, None, Some(ip)) => Caller::Address(ip),
         (_, Some(user_id), _) => Caller::Account(user_id),
         (_, None, None) => return Ok(next.call(req).await?.map_into_left_body()),
     };
@@ -187,6 +187,7 @@ pub async fn limit(
         Class::Search => &limits.search,
         Class::Auth => &limits.auth,
         Class::Discovery => &limits.discovery,
+        Class::RoomGuests => &limits.room_guests,
     });
     let global = (class != Class::Discovery).then(|| self::rule(&limits.global));
     let bucket = bucket_id(&route);
@@ -240,6 +241,7 @@ fn longest(limits: &RateLimitsConfig) -> Duration {
         &limits.search,
         &limits.auth,
         &limits.discovery,
+        &limits.room_guests,
     ]
     .iter()
     .map(|rule| Duration::from_millis(rule.window_ms))

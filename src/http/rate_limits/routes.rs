@@ -40,6 +40,8 @@ pub fn route(method: &str, path: &str) -> (String, Class) {
         (_, ["policies", "instance", ..] | ["gateway", ..] | ["ping" | "version"]) => {
             Class::Discovery
         }
+        (_, ["rooms", "guest" | "new"]) => Class::RoomGuests,
+        (_, ["rooms", "public"]) => Class::Discovery,
         _ => Class::Default,
     };
     (route, class)
@@ -57,14 +59,34 @@ pub enum Class {
     Search,
     /// Logging in and registering, per address.
     Auth,
-    /// Finding out about the instance (policies, gateway URL, ping): cheap, asked by every
-    /// client at start, so counted apart from the caller's global bucket.
+    /// Finding out about the instance (policies, gateway URL, ping, public rooms): cheap,
+    /// asked by every client at start, so counted apart from the caller's global bucket.
     Discovery,
+    /// Guests' room tokens and rooms, per address.
+    RoomGuests,
+}
+
+/// Whether a path outside `/api` is limited too: the rooms service's routes for guests and
+/// users (an application's, under its API key, are not: one server mints every user's token).
+pub fn limited(path: &str) -> bool {
+    path.starts_with("/api")
+        || matches!(
+            path.trim_end_matches('/'),
+            "/rooms/guest" | "/rooms/new" | "/rooms/public" | "/rooms/api/token/user"
+        )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guests_rooms_routes_are_limited_but_not_applications() {
+        assert!(limited("/api/v9/users/@me"));
+        assert!(limited("/rooms/guest") && limited("/rooms/new/"));
+        assert!(limited("/rooms/api/token/user"));
+        assert!(!limited("/rooms/api/token") && !limited("/rooms/ws") && !limited("/rooms/"));
+    }
 
     #[test]
     fn ids_are_taken_out_but_the_major_parameter() {
@@ -136,6 +158,18 @@ mod tests {
                 "/api/v9/auth/login",
                 "POST /auth/login",
                 Class::Auth,
+            ),
+            (
+                "POST",
+                "/rooms/guest",
+                "POST /rooms/guest",
+                Class::RoomGuests,
+            ),
+            (
+                "GET",
+                "/rooms/public",
+                "GET /rooms/public",
+                Class::Discovery,
             ),
         ];
         for (method, path, bucket, class) in cases {

@@ -1,0 +1,161 @@
+//! Rooms for people without an application: `GET /rooms/public` lists public rooms (no
+//! authentication); `POST /rooms/guest` `{room, name}` is a guest's token for a room that admits
+//! guests (a public one, or one opened with `guests`, joined by its unguessable link);
+//! `POST /rooms/new` `{name, public}` opens such a room. Without an account both need
+//! `rooms.guests`; with a user's `Authorization`, `/rooms/new` works either way. Both are
+//! rate-limited per address (`rate_limits.room_guests`).
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use rand::distr::{Alphanumeric, SampleString};
+use serde::Deserialize;
+use serde_json::json;
+use spacebar_actors::rooms::Grants;
+
+use super::api_rooms::{generated_id, insert, new_room};
+use super::{check_length, issue_token, room_view, room_views, unknown_room, Ticket};
+use crate::config::RoomsConfig;
+use crate::credentials::authenticate;
+use crate::db::rooms::Room;
+use crate::http::error::{ApiError, FormErrors};
+use crate::http::json::Json;
+use crate::state::AppState;
+
+/// Public rooms listed at most.
+const MAX_LISTED: i64 = 100;
+
+/// The room `id`, if guests (and users exchanging their token) may join it: a public room, or
+/// one that admits guests by link. Any other, existing or not, is 10200 alike.
+pub async fn joinable(state: &AppState, id: &str) -> Result<Room, ApiError> {
+    let mut conn = state.pool.get().await?;
+    Room::find(&mut conn, id)
+        .await?
+        .filter(|room| room.public || room.guests)
+        .ok_or_else(unknown_room)
+}
+
+/// A name as given without surrounding spaces, 1 to `rooms.max_name_chars` characters.
+fn display_name(name: &str, config: &RoomsConfig) -> Result<String, ApiError> {
+    let name = name.trim();
+    let mut errors = FormErrors::default();
+    check_length(&mut errors, "name", name, 1, config.max_name_chars);
+    errors.into_result()?;
+    Ok(name.to_string())
+}
+
+/// 403 while `rooms.guests` is off.
+fn guests_allowed(state: &AppState) -> Result<(), ApiError> {
+    if state.config().rooms.guests {
+        Ok(())
+    } else {
+        Err(ApiError::Plain {
+            status: StatusCode::FORBIDDEN,
+            code: 50001,
+            message: "Guests are not admitted here; log in to join rooms",
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PublicQuery {
+    limit: Option<i64>,
+}
+
+pub async fn public(
+    state: Data<AppState>,
+    query: Query<PublicQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(MAX_LISTED);
+    if !(1..=MAX_LISTED).contains(&limit) {
+        return Err(FormErrors::field(
+            "limit",
+            "NUMBER_TYPE_MAX",
+            format!("Must be a number from 1 to {MAX_LISTED}."),
+        )
+        .into());
+    }
+    let mut conn = state.pool.get().await?;
+    let rooms = Room::public(&mut conn, limit).await?;
+    drop(conn);
+    let listed: Vec<_> = room_views(&state, &rooms)
+        .await?
+        .into_iter()
+        .map(|view| {
+            json!({
+                "id": view["id"],
+                "name": view["name"],
+                "metadata": view["metadata"],
+                "created_at": view["created_at"],
+                "num_participants": view["num_participants"],
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "rooms": listed })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GuestRequest {
+    room: String,
+    name: String,
+}
+
+pub async fn token(
+    state: Data<AppState>,
+    req: HttpRequest,
+    Json(body): Json<GuestRequest>,
+) -> Result<HttpResponse, ApiError> {
+    guests_allowed(&state)?;
+    let config = state.config();
+    let name = display_name(&body.name, &config.rooms)?;
+    let room = joinable(&state, &body.room).await?;
+    let ticket = Ticket {
+        identity: format!("guest-{}", Alphanumeric.sample_string(&mut rand::rng(), 12)),
+        name,
+        room: room.id,
+        metadata: String::new(),
+        grants: Grants::participant(),
+        issuer: "guest".into(),
+        ttl_secs: config.rooms.token_ttl_secs,
+    };
+    Ok(HttpResponse::Ok().json(issue_token(&state, &req, ticket)?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewRoom {
+    name: String,
+    #[serde(default)]
+    public: bool,
+}
+
+pub async fn create_room(
+    state: Data<AppState>,
+    req: HttpRequest,
+    Json(body): Json<NewRoom>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let user = match req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+    {
+        Some(token) => Some(
+            authenticate(&mut conn, &state.tokens, token)
+                .await?
+                .ok_or(ApiError::Unauthorized)?,
+        ),
+        None => None,
+    };
+    if user.is_none() {
+        guests_allowed(&state)?;
+    }
+    let config = state.config();
+    let name = display_name(&body.name, &config.rooms)?;
+    let mut room = new_room(generated_id(), None, &config.rooms);
+    room.name = name;
+    room.public = body.public;
+    room.guests = true;
+    insert(&state, &mut conn, &room).await?;
+    Ok(HttpResponse::build(StatusCode::CREATED).json(room_view(&room, 0)))
+}
