@@ -5,6 +5,8 @@
 # Everything it started is stopped, by PID, when it ends.
 #
 #   bench/cluster.sh [fanout options...]   e.g. bench/cluster.sh --members 300 --rate 50 --duration 15
+#   bench/cluster.sh resume [resume options...]   drains node 2 mid-run: its sessions RESUME on
+#                                                 node 3 (needs NODES >= 3)
 #
 # Environment: SPACEBAR_BIN (default target/release/spacebar), BENCH_BIN (default
 # target/release/spacebar-bench; both under $CARGO_TARGET_DIR if set), NODES (default 3),
@@ -98,5 +100,13 @@ for ((n = 1; n <= nodes; n++)); do
 done
 
 join() { local IFS=,; echo "$*"; }
+if [[ ${1:-} == resume ]]; then
+    # Drain node 2 mid-run (node 1 holds the database): its sessions RESUME on node 3.
+    shift
+    "$bench" resume --url "${urls[0]}" \
+        --nodes "$(join "${urls[1]}" "${urls[@]:2}" "${urls[0]}")" \
+        --drain-pid "${node_pids[1]}" "$@"
+    exit
+fi
 "$bench" fanout --url "${urls[0]}" --nodes "$(join "${urls[@]}")" \
     --server-pid "$(join "${node_pids[@]}")" "$@"

@@ -57,6 +57,9 @@ pub struct ClusterConfig {
     pub node_id: String,
     pub advertise_url: String,
     pub heartbeat_ms: u64,
+    /// How long a stopping node waits for its sessions to resume elsewhere before it leaves
+    /// the rest in Redis and exits.
+    pub drain_timeout_ms: u64,
     /// How long an ownership lease lasts unless renewed (renewed every third of it).
     pub lease_ms: u64,
 }

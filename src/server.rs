@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::middleware::{from_fn, NormalizePath};
@@ -11,7 +11,7 @@ use actix_web::web::{Data, PayloadConfig};
 use actix_web::{App, HttpServer};
 use spacebar_actors::interest::{Alone, Interest};
 use spacebar_actors::presence::Board;
-use spacebar_actors::registry::ReconnectAll;
+use spacebar_actors::registry::{ReconnectAll, SessionIds, TakeSession};
 use spacebar_actors::rooms::{RoomLimits, RoomPorts};
 use spacebar_actors::session::SessionConfig;
 use spacebar_actors::voice::{Media, MediaSettings, MediaStartError};
@@ -82,6 +82,7 @@ impl Server {
     /// Runs until SIGINT or SIGTERM, then stops gracefully (see [`Stopping`]).
     pub async fn run(self) -> std::io::Result<()> {
         let stopping = self.stopping();
+        let drain_asked = self.state.upgrade().map(|state| state.node.drain_asked());
         actix_web::rt::spawn(async move {
             let Ok(mut terminate) = signal(SignalKind::terminate()) else {
                 return;
@@ -89,9 +90,16 @@ impl Server {
             let Ok(mut interrupt) = signal(SignalKind::interrupt()) else {
                 return;
             };
+            let asked = async {
+                match drain_asked {
+                    Some(asked) => asked.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = terminate.recv() => {}
                 _ = interrupt.recv() => {}
+                _ = asked => {}
             }
             tracing::info!("shutting down: telling every gateway session to reconnect");
             stopping.stop_gracefully().await;
@@ -113,9 +121,12 @@ impl Stopping {
         self.state.upgrade()
     }
 
-    /// Marks the node draining, tells every gateway client to reconnect and resume (op 7),
-    /// takes the node out of the cluster's registry, gives the frames a moment to leave, then
-    /// stops the server, letting in-flight requests finish.
+    /// Marks the node draining (it takes no new gateway connections), tells every gateway
+    /// client to reconnect and resume (op 7); in a cluster gives its voice rooms up at once,
+    /// waits for its sessions to resume on other nodes (`cluster.drain_timeout_ms` at most)
+    /// and leaves the rest in Redis, where any node resumes them; takes the node out of the
+    /// cluster's registry, gives the frames a moment to leave, then stops the server, letting
+    /// in-flight requests finish.
     pub async fn stop_gracefully(&self) {
         if let Some(state) = self.state.upgrade() {
             state.node.drain();
@@ -123,6 +134,7 @@ impl Stopping {
             tracing::info!(sessions = told, "sessions told to reconnect");
             if let Some(cluster) = &state.cluster {
                 cluster.placement.give_up(&state.tree.admissions).await;
+                hand_over_sessions(&state, cluster).await;
                 cluster.leave().await;
             }
         }
@@ -130,6 +142,51 @@ impl Stopping {
         self.handle.stop(true).await;
     }
 }
+
+/// Draining a cluster node: waits for its sessions to resume on other nodes (each RESUME there
+/// takes its session from here), then leaves those left in Redis.
+async fn hand_over_sessions(state: &AppState, cluster: &Cluster) {
+    let config = state.config();
+    let deadline = Instant::now() + Duration::from_millis(config.cluster.drain_timeout_ms);
+    let mut left = state
+        .tree
+        .sessions
+        .send(SessionIds)
+        .await
+        .unwrap_or_default();
+    while !left.is_empty() && Instant::now() < deadline {
+        actix_web::rt::time::sleep(DRAIN_CHECK).await;
+        left = state
+            .tree
+            .sessions
+            .send(SessionIds)
+            .await
+            .unwrap_or_default();
+    }
+    if left.is_empty() {
+        return tracing::info!("every session resumed on another node");
+    }
+    let mut parked = Vec::with_capacity(left.len());
+    for session_id in left {
+        let take = TakeSession {
+            session_id: session_id.to_string(),
+            release: true,
+        };
+        if let Ok(Some(handover)) = state.tree.sessions.send(take).await {
+            parked.push(handover);
+        }
+    }
+    let window = Duration::from_millis(config.gateway.resume_window_ms);
+    match cluster.park(&parked, window).await {
+        Ok(()) => tracing::info!(sessions = parked.len(), "sessions left in Redis to resume"),
+        Err(error) => {
+            tracing::error!(%error, "sessions could not be left in Redis: they start over")
+        }
+    }
+}
+
+/// How often a draining node looks whether its sessions have gone.
+const DRAIN_CHECK: Duration = Duration::from_millis(100);
 
 /// Builds the server on the current actix system, bound and ready to run: the configuration
 /// operators changed through the admin API (kept in the database) is laid over `config`.

@@ -144,7 +144,7 @@ pub fn required(event: EventName, in_guild: bool) -> Option<u64> {
 
 /// IDENTIFY's `shard: [id, count]`: the guilds `(guild_id >> 22) % count == id`, and on shard
 /// 0 everything that happened in no guild (DMs, the user's own events).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
     id: u64,
     count: u64,
@@ -183,7 +183,7 @@ pub const DEFAULT_LARGE_THRESHOLD: usize = 50;
 pub const MAX_LARGE_THRESHOLD: usize = 250;
 
 /// What one session hears: its intents and shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Filter {
     pub user_id: i64,
     /// The intents that apply ([`ALL`] for people, and for bots that sent none).

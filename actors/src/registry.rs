@@ -28,6 +28,7 @@ use crate::dispatch::{Deliver, Dispatch};
 use crate::guild::{Audience, GuildRegistry, Publish, StateChange, SubscribeUser};
 use crate::interest::{Interest, Topic};
 use crate::presence::{Aggregate, Board, Presence};
+use crate::session::handover::{Export, Handover};
 use crate::session::protocol::CloseCode;
 use crate::session::{End, Join, Lost, Reconnect, Session};
 use crate::supervisor::guard;
@@ -700,5 +701,60 @@ impl Handler<SessionCount> for SessionRegistry {
     type Result = MessageResult<SessionCount>;
     fn handle(&mut self, _: SessionCount, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.sessions.len())
+    }
+}
+
+/// The ids of the live sessions (cluster mode: each node keeps its sessions' home records).
+#[derive(Message)]
+#[rtype(result = "Vec<Arc<str>>")]
+pub struct SessionIds;
+
+impl Handler<SessionIds> for SessionRegistry {
+    type Result = MessageResult<SessionIds>;
+    fn handle(&mut self, _: SessionIds, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.sessions.keys().cloned().collect())
+    }
+}
+
+/// Another node takes a session of this one's (see [`crate::session::handover`]): what it is,
+/// with its presence, and (`release`) what it kept, ending it here. `None`: not here.
+#[derive(Message)]
+#[rtype(result = "Option<Handover>")]
+pub struct TakeSession {
+    pub session_id: String,
+    pub release: bool,
+}
+
+impl Handler<TakeSession> for SessionRegistry {
+    type Result = ResponseFuture<Option<Handover>>;
+    fn handle(&mut self, take: TakeSession, _: &mut Context<Self>) -> Self::Result {
+        let Some((id, live)) = self.sessions.get_key_value(take.session_id.as_str()) else {
+            return Box::pin(std::future::ready(None));
+        };
+        let session = live.session.clone();
+        let user = self
+            .presences
+            .values()
+            .find(|user| user.sessions.contains_key(id));
+        let presence = user
+            .and_then(|user| user.sessions.get(id))
+            .map(|(p, _)| p.clone());
+        let guilds: Vec<i64> = user
+            .map(|u| u.guilds.iter().copied().collect())
+            .unwrap_or_default();
+        let friends: Vec<i64> = user
+            .map(|u| u.friends.iter().copied().collect())
+            .unwrap_or_default();
+        Box::pin(async move {
+            let release = take.release;
+            let mut handover = session.send(Export { release }).await.ok()?;
+            if let Some(presence) = presence {
+                handover.status = presence.status;
+                handover.activities = presence.activities;
+            }
+            handover.guilds = guilds;
+            handover.friends = friends;
+            Some(handover)
+        })
     }
 }

@@ -324,19 +324,13 @@ pub fn run(args: FanoutArgs) -> Result<(), BoxError> {
             Some(url) => url.clone(),
             None => rest::discover_gateway(&client, &api).await?,
         };
-        let mut node_gateways = Vec::with_capacity(args.nodes.len());
-        for node in &args.nodes {
-            let node = node.trim_end_matches('/');
-            let api = format!("{node}/api/v{}", args.target.api_version);
-            let discovered = rest::discover_gateway(&client, &api).await?;
-            node_gateways.push(rest::gateway_ws_url(
-                node,
-                None,
-                &discovered,
-                args.target.api_version,
-                args.compress.is_some(),
-            )?);
-        }
+        let node_gateways = rest::node_gateways(
+            &client,
+            &args.nodes,
+            args.target.api_version,
+            args.compress.is_some(),
+        )
+        .await?;
         let (tokens, guilds) = setup::populate(
             &client,
             &api,
@@ -518,6 +512,7 @@ impl Run<'_> {
                 capabilities: 0,
                 observer: Some(observer),
                 resumable: false,
+                follow_reconnect: false,
             },
         )?;
         // Let the server finish what it does after READY (presence updates of

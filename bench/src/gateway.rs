@@ -164,6 +164,7 @@ pub fn run(args: GatewayArgs) -> Result<(), BoxError> {
             capabilities: 0,
             observer: None,
             resumable: false,
+            follow_reconnect: false,
         },
     )?;
 

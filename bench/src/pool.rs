@@ -32,6 +32,9 @@ pub struct PoolCfg {
     pub observer: Option<Arc<dyn DispatchObserver>>,
     /// Sessions drop their sockets and RESUME on [`Pool::drop_all`].
     pub resumable: bool,
+    /// Sessions told to reconnect (op 7) RESUME on the next node's URL
+    /// (`urls[(i + 1) % urls.len()]`): a draining node's clients move on.
+    pub follow_reconnect: bool,
 }
 
 /// What a worker thread hands back.
@@ -93,6 +96,7 @@ pub fn start(tokens: Vec<String>, cfg: &PoolCfg) -> Result<Pool, BoxError> {
             shared: shared.clone(),
             stop: stop_rx.clone(),
             drop_signal: cfg.resumable.then(|| drop_rx.clone()),
+            follow_reconnect: cfg.follow_reconnect,
         };
         let spawned = thread::Builder::new()
             .name(format!("bench-{k}"))
@@ -224,6 +228,7 @@ struct Worker {
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
     drop_signal: Option<watch::Receiver<bool>>,
+    follow_reconnect: bool,
 }
 
 impl Worker {
@@ -260,6 +265,9 @@ impl Worker {
                     keep_ready: false,
                     observer: self.observer.clone(),
                     drop_signal: self.drop_signal.clone(),
+                    reconnect_url: self
+                        .follow_reconnect
+                        .then(|| urls[(i + 1) % urls.len()].clone()),
                 })));
             }
             let mut result = WorkerResult {

@@ -135,6 +135,7 @@ pub fn run(args: ReadyArgs) -> Result<(), BoxError> {
                 keep_ready: first_payload.is_none(),
                 observer: None,
                 drop_signal: None,
+                reconnect_url: None,
             })
             .await;
             match (report.ready_latency, report.failure) {

@@ -331,6 +331,29 @@ pub async fn call_ok<T: DeserializeOwned>(
 }
 
 /// `GET /gateway` -> the gateway's base URL (`ws://host:port`).
+/// The gateway URL each node of a cluster (by base URL) advertises, ready to connect to.
+pub async fn node_gateways(
+    client: &Client,
+    nodes: &[String],
+    api_version: u32,
+    compress: bool,
+) -> Result<Vec<String>, BoxError> {
+    let mut urls = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let node = node.trim_end_matches('/');
+        let api = format!("{node}/api/v{api_version}");
+        let discovered = discover_gateway(client, &api).await?;
+        urls.push(gateway_ws_url(
+            node,
+            None,
+            &discovered,
+            api_version,
+            compress,
+        )?);
+    }
+    Ok(urls)
+}
+
 pub async fn discover_gateway(client: &Client, api: &str) -> Result<String, BoxError> {
     let url = format!("{api}/gateway");
     let mut resp = client

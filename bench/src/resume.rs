@@ -89,6 +89,16 @@ pub struct ResumeArgs {
     /// PID of the server process, to report its CPU use during the storm.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Base URLs of the nodes of a cluster (comma-separated): session i
+    /// connects to node i % N, at the gateway that node advertises; setup and
+    /// posting stay on --url.
+    #[arg(long, value_delimiter = ',')]
+    nodes: Vec<String>,
+    /// Instead of every session dropping its socket, drain the first of
+    /// --nodes by sending SIGTERM to this PID: its sessions are told to
+    /// reconnect (op 7) and RESUME on the next node; the others stay.
+    #[arg(long, requires = "nodes")]
+    drain_pid: Option<i32>,
     #[command(flatten)]
     quiet: target::Quiet,
 }
@@ -189,6 +199,8 @@ struct Storm {
     at: Instant,
     /// Sessions open (READY, not lost) when it was sent.
     open: usize,
+    /// Sessions that should resume (all open ones, or a drained node's).
+    moving: usize,
     /// When every session had resumed or failed (or the wait gave up).
     settled: Instant,
     all_settled: bool,
@@ -240,13 +252,22 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
 
     // 2. One gateway session per session user.
     let compress = args.compress.is_some();
-    let url = rest::gateway_ws_url(
-        &base,
-        args.target.gateway_url.as_deref(),
-        &world.gateway,
-        args.target.api_version,
-        compress,
-    )?;
+    let urls = match args.nodes.is_empty() {
+        true => vec![rest::gateway_ws_url(
+            &base,
+            args.target.gateway_url.as_deref(),
+            &world.gateway,
+            args.target.api_version,
+            compress,
+        )?],
+        false => actix_rt::System::new().block_on(rest::node_gateways(
+            &rest::client(timeout),
+            &args.nodes,
+            args.target.api_version,
+            compress,
+        ))?,
+    };
+    let url = urls.join(", ");
     let n = world.sessions.len();
     let epoch = Instant::now();
     let nonce_base = fanout::new_nonce_base();
@@ -266,7 +287,7 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
     let pool = pool::start_ready(
         world.sessions.clone(),
         &PoolCfg {
-            urls: vec![url],
+            urls: urls.clone(),
             compress,
             timeout,
             rate: args.connect_rate,
@@ -275,6 +296,7 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
             capabilities: 0,
             observer: Some(observer),
             resumable: true,
+            follow_reconnect: args.drain_pid.is_some(),
         },
     )?;
     fanout::wait_until_quiet(&deliveries, Duration::from_secs(args.settle));
@@ -322,7 +344,15 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
             (post_start + Duration::from_secs_f64(args.warmup))
                 .saturating_duration_since(Instant::now()),
         );
-        let storm = storm(&pool, &watch, args.server_pid, timeout);
+        // Draining: the sessions on the first node (i % N == 0) move.
+        let fault = match args.drain_pid {
+            Some(pid) => Fault::Drain {
+                pid,
+                moving: n.div_ceil(urls.len()),
+            },
+            None => Fault::DropAll,
+        };
+        let storm = storm(&pool, &watch, fault, args.server_pid, timeout);
         thread::sleep(Duration::from_secs_f64(args.after));
         stop_posting.store(true, Ordering::Relaxed);
         posting
@@ -402,6 +432,15 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
         run_started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// What moves the sessions.
+enum Fault {
+    /// Every session drops its socket and RESUMEs.
+    DropAll,
+    /// SIGTERM to a node: its `moving` sessions are told to reconnect and
+    /// RESUME on another node.
+    Drain { pid: i32, moving: usize },
 }
 
 /// Longest wait for every session to resume: reconnect, HELLO, RESUMED.
@@ -499,6 +538,7 @@ async fn build_world(args: &ResumeArgs, api: &str, run_id: &str) -> Result<World
 fn storm(
     pool: &pool::Pool,
     watch: &StormObserver,
+    fault: Fault,
     server_pid: Option<u32>,
     timeout: Duration,
 ) -> Storm {
@@ -507,14 +547,27 @@ fn storm(
     let cpu = sys::CpuWindow::start(server_pid.as_slice());
     let at = Instant::now();
     let _ = watch.storm_at.set(at);
-    pool.drop_all();
-    println!("drop signal: {open} open sessions drop their sockets and RESUME");
+    let moving = match fault {
+        Fault::DropAll => {
+            pool.drop_all();
+            println!("drop signal: {open} open sessions drop their sockets and RESUME");
+            open
+        }
+        Fault::Drain { pid, moving } => {
+            // SAFETY: a signal to the process the operator named.
+            if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+                println!("warning: SIGTERM to {pid} failed");
+            }
+            println!("drain: SIGTERM to node {pid}; its {moving} sessions RESUME elsewhere");
+            moving
+        }
+    };
     let deadline = at + storm_wait(timeout);
     let mut next_progress = at + Duration::from_secs(5);
     let all_settled = loop {
         let resumed = pool.resumed();
         let failed = pool.dropped() - dropped_before;
-        if resumed + failed >= open {
+        if resumed + failed >= moving {
             break true;
         }
         let now = Instant::now();
@@ -543,6 +596,7 @@ fn storm(
     Storm {
         at,
         open,
+        moving,
         settled,
         all_settled,
         cpu: cpu.describe(),
@@ -650,9 +704,10 @@ fn print_resume(reports: &[&SessionReport], storm: &Storm) -> bool {
         })
         .count();
     println!(
-        "resume storm: {} of {} open sessions dropped their sockets; {} resumed, {invalid} got \
-         INVALID_SESSION, {} failed otherwise",
+        "resume storm: {} of {} sessions to move ({} open) dropped their sockets or were told \
+         to reconnect; {} resumed, {invalid} got INVALID_SESSION, {} failed otherwise",
         dropped.len(),
+        storm.moving,
         storm.open,
         resumed.len(),
         dropped.len() - resumed.len() - invalid
@@ -700,7 +755,7 @@ fn print_resume(reports: &[&SessionReport], storm: &Storm) -> bool {
             "time until ALL had resumed: {:.1} ms after the drop signal ({} of {} sessions{})",
             last.saturating_duration_since(storm.at).as_secs_f64() * 1000.0,
             resumed.len(),
-            storm.open,
+            storm.moving,
             if storm.all_settled {
                 ""
             } else {
@@ -723,7 +778,7 @@ fn print_resume(reports: &[&SessionReport], storm: &Storm) -> bool {
         nearest_rank(&replayed, 100.0).unwrap_or(0.0),
         resumed.len()
     );
-    resumed.len() == storm.open && right_after == resumed.len()
+    resumed.len() == storm.moving && right_after == resumed.len()
 }
 
 /// Sequence-number checks over every session that got READY; `true` if clean.
@@ -783,9 +838,7 @@ fn print_messages(
     seen.sort_unstable();
     let complete: Vec<usize> = reports
         .iter()
-        .filter(|r| {
-            r.failure.is_none() && r.resume.as_ref().is_some_and(|x| x.resumed_at.is_some())
-        })
+        .filter(|r| r.failure.is_none() && r.resume.as_ref().is_none_or(|x| x.resumed_at.is_some()))
         .map(|r| r.index)
         .collect();
     let storm_us = micros(epoch, storm.at);
@@ -859,7 +912,7 @@ fn print_messages(
     }
     let total = |a: [u64; 3]| a.iter().sum::<u64>();
     println!(
-        "MESSAGE_CREATE vs posted to the session's guild ({} sessions that resumed and stayed): \
+        "MESSAGE_CREATE vs posted to the session's guild ({} sessions that stayed to the end): \
          {expected} expected, {received} received; {} missed, {} duplicated, {foreign} from \
          another guild; {affected} sessions affected",
         complete.len(),

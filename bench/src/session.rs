@@ -79,6 +79,9 @@ pub struct SessionCtx {
     /// When this turns true, a READY session drops its socket without a close
     /// frame, reconnects at once and RESUMEs (once per session).
     pub drop_signal: Option<watch::Receiver<bool>>,
+    /// Where to RESUME when the server asks to reconnect (op 7: its node is
+    /// draining), as a drop does; `None`: op 7 ends the session.
+    pub reconnect_url: Option<Rc<str>>,
 }
 
 /// Why a session ended, when it was not us closing it at the end of the run.
@@ -464,7 +467,13 @@ async fn converse(
                         conn.send(heartbeat(link.last_seq)).await?;
                         report.heartbeats_sent += 1;
                     }
-                    7 => return Err(err("server asked to reconnect (op 7)")),
+                    7 => match ctx.reconnect_url.take() {
+                        Some(url) => {
+                            ctx.url = url;
+                            return Ok(Ended::Dropped(Instant::now()));
+                        }
+                        None => return Err(err("server asked to reconnect (op 7)")),
+                    },
                     9 if matches!(awaiting, Awaiting::Resumed(_)) => {
                         return Err(err("invalid session (op 9) answering RESUME"));
                     }

@@ -100,6 +100,7 @@ pub fn run(args: StormArgs) -> Result<(), BoxError> {
             capabilities: args.capabilities,
             observer: Some(observer),
             resumable: false,
+            follow_reconnect: false,
         },
     )?;
     wait_until_quiet(&seen, timeout);

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use spacebar_actors::presence::Aggregate;
+use spacebar_actors::session::handover::Handover;
 use spacebar_actors::voice::{RoomKey, SeatChange};
 
 use crate::events::Event;
@@ -61,6 +62,21 @@ pub enum Body {
         user_id: i64,
         user: serde_json::Value,
     },
+    /// To a session's home node: what the session is (`release: false`), or hand it over
+    /// (`release: true`); answered with [`Body::HandoffAnswer`] on `reply_to`'s channel.
+    HandoffRequest {
+        session_id: String,
+        release: bool,
+        reply_to: String,
+        request_id: u64,
+    },
+    /// The answer to [`Body::HandoffRequest`] number `request_id` (`None`: not here).
+    HandoffAnswer {
+        request_id: u64,
+        handover: Option<Handover>,
+    },
+    /// To a node: drain (stop taking connections, hand its sessions over, stop).
+    Drain,
     /// On a node's own channel: the sender placed voice room `room` on this node, holding its
     /// lease (`own:v:{room}`) at `epoch` in this node's name; this node renews it while anyone
     /// is admitted to the room.

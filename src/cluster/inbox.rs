@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::{PushInfo, PushKind, Value};
 use spacebar_actors::guild::Resync;
 use spacebar_actors::interest::Topic;
-use spacebar_actors::registry::{Friendship, LoginsEnded, PresenceHeard, UserChanged, UserLost};
+use spacebar_actors::registry::{
+    Friendship, LoginsEnded, PresenceHeard, TakeSession, UserChanged, UserLost,
+};
 use tokio::sync::mpsc;
 
 use super::envelope::{Body, Envelope};
@@ -176,6 +178,33 @@ fn apply(state: &Arc<AppState>, origin: &str, body: Body, topic: Option<Topic>) 
                 });
             }
         }
+        Body::HandoffRequest {
+            session_id,
+            release,
+            reply_to,
+            request_id,
+        } => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let take = TakeSession {
+                    session_id,
+                    release,
+                };
+                let handover = state.tree.sessions.send(take).await.ok().flatten();
+                if let Some(cluster) = &state.cluster {
+                    cluster.answer(&reply_to, request_id, handover);
+                }
+            });
+        }
+        Body::HandoffAnswer {
+            request_id,
+            handover,
+        } => {
+            if let Some(cluster) = &state.cluster {
+                cluster.answered(request_id, handover);
+            }
+        }
+        Body::Drain => state.node.ask_to_drain(),
         Body::Host { room, epoch } => {
             if let Some(cluster) = &state.cluster {
                 cluster.placement.hosted_at(room, epoch);

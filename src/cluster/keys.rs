@@ -31,6 +31,16 @@ pub fn presence(user_id: i64) -> String {
     format!("pres:{user_id}")
 }
 
+/// What every user's presence key matches (to SCAN them).
+pub fn presence_pattern() -> &'static str {
+    "pres:*"
+}
+
+/// The user whose presence a key holds.
+pub fn presence_user(key: &str) -> Option<i64> {
+    key.strip_prefix("pres:")?.parse().ok()
+}
+
 /// The counter that numbers a channel's messages (so a listener can tell it missed one).
 pub fn sequence(channel: &str) -> String {
     format!("seq:{channel}")
@@ -75,6 +85,16 @@ pub fn epoch(lease_key: &str) -> String {
 /// A node's own pub/sub channel: requests to it alone (commands to an owner, handoffs).
 pub fn node_channel(node_id: &str) -> String {
     format!("n:{node_id}")
+}
+
+/// A gateway session's record: the id of its home node, or empty once its node drained.
+pub fn session(session_id: &str) -> String {
+    format!("sess:{session_id}")
+}
+
+/// A session a drained node left behind: its state and the dispatches it kept (MessagePack).
+pub fn session_buffer(session_id: &str) -> String {
+    format!("sessbuf:{session_id}")
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! [`envelope::Envelope`]. docs/cluster.md tells the whole design and what each failure does.
 
 mod envelope;
+pub mod handoff;
 mod inbox;
 pub mod keys;
 pub mod lease;
@@ -29,11 +30,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion};
 use spacebar_actors::interest::{Interest, Topic};
 use spacebar_actors::presence::Board;
+use spacebar_actors::session::handover::Handover;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
+use handoff::Handoffs;
 use nodes::{Heartbeat, NodeEntry};
 use ownership::Ownership;
 use placement::Placement;
@@ -82,6 +85,7 @@ pub struct Cluster {
     heartbeat: std::sync::Mutex<Option<Heartbeat>>,
     leave: mpsc::Sender<oneshot::Sender<()>>,
     presences: Arc<Presences>,
+    handoffs: Arc<Handoffs>,
     /// The guilds this node owns, and commands to the owners of others.
     pub ownership: Arc<Ownership>,
     /// Where voice rooms are served.
@@ -125,10 +129,11 @@ impl Cluster {
         };
         let publisher = Publisher::start(redis.clone(), node_id.clone());
         // A node that does not hear the every-node channel would miss configuration changes
-        // and bans made meanwhile: it is not part of the cluster before it does.
+        // and bans made meanwhile: it is not part of the cluster before it does. Nor before it
+        // hears its own, where other nodes ask it for its sessions, ask it as a guild's owner
+        // and place voice rooms on it.
         let listening = Listening::start(subscriber, gaps);
         listening.hear(keys::EVERY_NODE.to_owned()).await;
-        // Before any other node can find this one owning a guild or serving a voice room.
         listening.hear(keys::node_channel(&node_id)).await;
         let ownership = Arc::new(Ownership::new(
             redis.clone(),
@@ -144,6 +149,12 @@ impl Cluster {
             Duration::from_millis(config.lease_ms),
         );
         Ok(Self {
+            handoffs: Arc::new(Handoffs::new(
+                redis.clone(),
+                node_id.clone(),
+                publisher.clone(),
+                nodes::lifetime_ms(beat),
+            )),
             ownership,
             placement: Arc::new(placement),
             presences: Arc::new(Presences::start(
@@ -232,6 +243,34 @@ impl Cluster {
         let ping = redis::cmd("PING");
         let answered = tokio::time::timeout(within, ping.exec_async(&mut redis)).await;
         matches!(answered, Ok(Ok(())))
+    }
+
+    /// Where sessions move between nodes (RESUME elsewhere, drain).
+    pub fn handoffs(&self) -> Arc<Handoffs> {
+        self.handoffs.clone()
+    }
+
+    /// Leaves the sessions a stopping node still holds in Redis, resumable by any node for
+    /// `lifetime`.
+    pub async fn park(&self, sessions: &[Handover], lifetime: Duration) -> redis::RedisResult<()> {
+        let lifetime_ms = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
+        self.handoffs.park(sessions, lifetime_ms).await
+    }
+
+    /// Another node asked for a session of this one's: the answer.
+    fn answer(&self, reply_to: &str, request_id: u64, handover: Option<Handover>) {
+        self.handoffs.answer(reply_to, request_id, handover);
+    }
+
+    /// Another node answered a question of this one's.
+    fn answered(&self, request_id: u64, handover: Option<Handover>) {
+        self.handoffs.answered(request_id, handover);
+    }
+
+    /// Asks node `node_id` to drain.
+    pub fn drain(&self, node_id: &str) {
+        self.publisher
+            .publish(vec![keys::node_channel(node_id)], Body::Drain);
     }
 
     /// Publishes `body` once to each of `topics`' channels.

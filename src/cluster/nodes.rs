@@ -18,7 +18,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisResult, Script, Value};
 use serde::Serialize;
-use spacebar_actors::registry::SessionCount;
+use spacebar_actors::registry::{SessionCount, SessionIds};
 use spacebar_actors::voice::{self, ActiveRooms};
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,8 +71,15 @@ const TRANSPORT_WEIGHT: usize = 10;
 impl Usage {
     /// What this node carries now.
     pub async fn of(state: &AppState) -> Self {
+        let sessions = state.tree.sessions.send(SessionCount).await.unwrap_or(0);
+        Self::with_sessions(state, sessions).await
+    }
+
+    /// What this node carries now, its gateway sessions counted already (the heartbeat lists
+    /// them to renew their records).
+    pub async fn with_sessions(state: &AppState, sessions: usize) -> Self {
         Self {
-            sessions: state.tree.sessions.send(SessionCount).await.unwrap_or(0),
+            sessions,
             voice_rooms: state.tree.voice.rooms.send(ActiveRooms).await.unwrap_or(0),
             voice_transports: state.tree.voice.live_transports(),
         }
@@ -98,6 +105,8 @@ pub struct ThisNode {
     voice_endpoint: String,
     started_ms: u64,
     draining: AtomicBool,
+    /// Notified when an operator asks this node to drain (the server then stops gracefully).
+    drain_asked: Arc<tokio::sync::Notify>,
 }
 
 impl ThisNode {
@@ -112,7 +121,18 @@ impl ThisNode {
             },
             started_ms: unix_ms(),
             draining: AtomicBool::new(false),
+            drain_asked: Arc::default(),
         }
+    }
+
+    /// Asks the server to drain and stop (as SIGTERM does).
+    pub fn ask_to_drain(&self) {
+        self.drain_asked.notify_one();
+    }
+
+    /// What the server waits on for [`ask_to_drain`](Self::ask_to_drain).
+    pub fn drain_asked(&self) -> Arc<tokio::sync::Notify> {
+        self.drain_asked.clone()
     }
 
     /// From now on the node says it is stopping.
@@ -120,6 +140,7 @@ impl ThisNode {
         self.draining.store(true, Ordering::Release);
     }
 
+    /// Stopping: it takes no new gateway connections.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
     }
@@ -164,7 +185,7 @@ pub fn warn_if_private_storage(config: &Config) {
 }
 
 /// How long an entry or a lease outlives the beat that wrote it.
-fn lifetime_ms(beat: Duration) -> u64 {
+pub(super) fn lifetime_ms(beat: Duration) -> u64 {
     u64::try_from(beat.as_millis())
         .unwrap_or(u64::MAX)
         .saturating_mul(MISSED_BEATS)
@@ -224,12 +245,18 @@ impl Heartbeat {
         loop {
             tokio::select! {
                 _ = ticks.tick() => {
-                    let Some(state) = state.upgrade() else { return };
-                    let entry = state.node.entry(Usage::of(&state).await);
-                    drop(state);
+                    let Some(strong) = state.upgrade() else { return };
+                    let sessions = strong.tree.sessions.send(SessionIds).await.unwrap_or_default();
+                    let entry = strong.node.entry(Usage::with_sessions(&strong, sessions.len()).await);
+                    drop(strong);
                     // A beat that hangs (Redis stopped) must not delay the next one for long.
-                    match tokio::time::timeout(self.beat, self.beat(&entry)).await {
-                        Ok(Ok(())) => {}
+                    match tokio::time::timeout(self.beat, self.beat(&entry, &sessions)).await {
+                        Ok(Ok(dead)) => {
+                            for node_id in dead {
+                                tracing::warn!(%node_id, "a node died: sweeping up after it");
+                                tokio::spawn(super::presence::sweep_after(state.clone(), node_id));
+                            }
+                        }
                         Ok(Err(error)) => tracing::warn!(%error, "cluster heartbeat failed"),
                         Err(_) => tracing::warn!("cluster heartbeat timed out"),
                     }
@@ -249,11 +276,14 @@ impl Heartbeat {
         }
     }
 
-    async fn beat(&self, entry: &NodeEntry) -> RedisResult<()> {
+    /// Writes this node's entry, renews its leases and its sessions' records, and takes
+    /// dead nodes out of the registry: those this node took out, to sweep up after.
+    async fn beat(&self, entry: &NodeEntry, sessions: &[Arc<str>]) -> RedisResult<Vec<String>> {
         let mut redis = self.redis.clone();
         let now = unix_ms();
         let lifetime = lifetime_ms(self.beat);
         let key = keys::node(&self.node_id);
+        let mut pipe = redis::pipe();
         let fields = [
             ("http_address", entry.http_address.clone()),
             ("advertise_url", entry.advertise_url.clone()),
@@ -264,21 +294,36 @@ impl Heartbeat {
             ("load", entry.load.to_string()),
             ("draining", u8::from(entry.draining).to_string()),
         ];
-        redis::pipe()
-            .hset_multiple(&key, &fields)
+        pipe.hset_multiple(&key, &fields)
             .ignore()
             .pexpire(&key, i64::try_from(lifetime).unwrap_or(i64::MAX))
             .ignore()
             .zadd(keys::NODES, &*self.node_id, now)
-            .ignore()
-            .zrembyscore(
+            .ignore();
+        // Its sessions' records live as long as its entry.
+        for session_id in sessions {
+            pipe.pexpire(
+                keys::session(session_id),
+                i64::try_from(lifetime).unwrap_or(i64::MAX),
+            )
+            .ignore();
+        }
+        pipe.exec_async(&mut redis).await?;
+        // The dead: the node that takes one out of the set sweeps up after it.
+        let dead: Vec<String> = redis
+            .zrangebyscore(
                 keys::NODES,
                 "-inf",
                 format!("({}", now.saturating_sub(lifetime)),
             )
-            .ignore()
-            .exec_async(&mut redis)
             .await?;
+        let mut swept = Vec::new();
+        for node_id in dead {
+            let removed: i64 = redis.zrem(keys::NODES, &node_id).await?;
+            if removed == 1 {
+                swept.push(node_id);
+            }
+        }
         let renewed: i64 = Script::new(RENEW)
             .key(keys::worker(u64::from(self.worker)))
             .arg(&*self.node_id)
@@ -292,7 +337,7 @@ impl Heartbeat {
                  restart this node"
             );
         }
-        Ok(())
+        Ok(swept)
     }
 
     async fn leave(&self) -> RedisResult<()> {

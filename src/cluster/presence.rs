@@ -21,9 +21,15 @@ use spacebar_actors::presence::{Aggregate, Board, Shown};
 use spacebar_actors::sync;
 use tokio::sync::{mpsc, oneshot};
 
+use spacebar_actors::registry::PresenceHeard;
+
 use super::envelope::Body;
 use super::keys;
 use super::publisher::Publisher;
+use crate::db::members::Member;
+use crate::db::relationships::{kind as relationship_kind, Relationship};
+use crate::db::DbError;
+use crate::state::AppState;
 
 /// How long a node's part outlives its last renewal.
 const LAPSE_MS: u64 = 90_000;
@@ -68,6 +74,22 @@ for _, key in ipairs(KEYS) do
   end
 end
 return 0
+";
+
+/// Takes a dead node's part (ARGV[1]) out of KEYS[1], if it has one, numbering the change:
+/// the new version, Redis's time, and every field as it was before; nil if it had none.
+const SWEEP: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  return nil
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local before = redis.call('HGETALL', KEYS[1])
+local last = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+local version = string.format('%.0f', math.max(last + 1, now))
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], 'v', version)
+return {version, string.format('%.0f', now), before}
 ";
 
 /// This node's side of presences over every node.
@@ -155,6 +177,112 @@ impl Presences {
         }
         Ok(online)
     }
+}
+
+/// After a node died: its parts of users' presences go at once (rather than when they lapse),
+/// and the users it alone showed online turn offline for their guilds and friends on every
+/// node (this one included: a node does not hear what it publishes).
+pub(super) async fn sweep_after(state: Weak<AppState>, dead: String) {
+    let Some(redis) = state
+        .upgrade()
+        .and_then(|state| Some(state.cluster.as_ref()?.redis.clone()))
+    else {
+        return;
+    };
+    let changed = match sweep(redis, &dead).await {
+        Ok(changed) => changed,
+        Err(error) => {
+            return tracing::warn!(%error, node_id = %dead, "a dead node's presences were not swept (they lapse)");
+        }
+    };
+    for (user_id, presence, version) in changed {
+        let Some(state) = state.upgrade() else { return };
+        let topics = match audience(&state, user_id).await {
+            Ok(topics) => topics,
+            Err(error) => {
+                tracing::warn!(%error, "who hears a presence was not read");
+                continue;
+            }
+        };
+        if let Some(cluster) = &state.cluster {
+            cluster
+                .presences
+                .tell(user_id, &presence, version, topics.clone());
+        }
+        for topic in topics {
+            state.tree.sessions.do_send(PresenceHeard {
+                user_id,
+                presence: presence.clone(),
+                version,
+                topic,
+            });
+        }
+    }
+}
+
+/// Removes `dead`'s part from every presence: the users whose presence that changed, with
+/// what they show now and its version.
+async fn sweep(
+    mut redis: ConnectionManager,
+    dead: &str,
+) -> redis::RedisResult<Vec<(i64, Aggregate, u64)>> {
+    let script = redis::Script::new(SWEEP);
+    let mut changed = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(keys::presence_pattern())
+            .arg("COUNT")
+            .arg(BATCH)
+            .query_async(&mut redis)
+            .await?;
+        for key in found {
+            let Some(user_id) = keys::presence_user(&key) else {
+                continue;
+            };
+            let swept: Option<Recorded> =
+                script.key(&key).arg(dead).invoke_async(&mut redis).await?;
+            let Some((version, now, before)) = swept else {
+                continue;
+            };
+            let shown = |skip: &str| {
+                let parts: Vec<_> = parts(&before, now, skip).collect();
+                Aggregate::merge(parts.iter().map(|(p, at)| (p, *at)))
+            };
+            // Before: every part (none skipped: the version field is not one); after: the
+            // dead node's skipped.
+            let (was, is) = (shown(VERSION), shown(dead));
+            if was != is {
+                changed.push((user_id, is, version));
+            }
+        }
+        if next == 0 {
+            return Ok(changed);
+        }
+        cursor = next;
+    }
+}
+
+/// Who hears a user's presence: their guilds' members, their friends, their own sessions.
+async fn audience(state: &AppState, user_id: i64) -> Result<Vec<Topic>, DbError> {
+    let mut conn = state
+        .pool
+        .get()
+        .await
+        .map_err(|e| DbError::Pool(e.to_string()))?;
+    let guilds = Member::of_user(&mut conn, user_id).await?;
+    let friends = Relationship::of_user(&mut conn, user_id).await?;
+    let mut topics: Vec<Topic> = guilds.iter().map(|m| Topic::Guild(m.guild_id)).collect();
+    topics.extend(
+        friends
+            .iter()
+            .filter(|r| r.kind == relationship_kind::FRIEND)
+            .map(|r| Topic::User(r.other_id)),
+    );
+    topics.push(Topic::User(user_id));
+    Ok(topics)
 }
 
 /// The parts of other nodes in a `pres:{user}` hash that have not lapsed at `now`.

@@ -12,6 +12,7 @@ use spacebar_actors::intents::{self, allowed_privileged, bits as intent_bits, Sh
 use spacebar_actors::presence::{self, Aggregate, Platform, Presence, Status};
 use spacebar_actors::registry::{GetPresences, Presences};
 use spacebar_actors::session::backend::{BackendError, MembersRequest};
+use spacebar_actors::session::handover::Handover;
 use spacebar_actors::session::protocol::CLIENT_STATE_V2;
 use spacebar_actors::session::{
     Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget,
@@ -19,6 +20,7 @@ use spacebar_actors::session::{
 use spacebar_actors::voice::RoomKey;
 use spacebar_actors::Dispatch;
 
+use crate::cluster::Cluster;
 use crate::credentials::authenticate;
 use crate::db::applications::Application;
 use crate::db::channels::{Channel, OverwriteRow};
@@ -35,6 +37,28 @@ use crate::state::AppState;
 use crate::wire::guild::{self, id, GuildSnapshot};
 use crate::wire::user::{PrivateUser, PublicUser};
 use crate::wire::{expression, settings};
+
+impl AppState {
+    /// A session another node holds: described (`release: false`) or taken over; on a single
+    /// process there is no other node.
+    fn handover(
+        &self,
+        session_id: String,
+        release: bool,
+    ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>> {
+        let handoffs = self.cluster.as_ref().map(Cluster::handoffs);
+        Box::pin(async move {
+            let Some(handoffs) = handoffs else {
+                return Ok(None);
+            };
+            let found = match release {
+                true => handoffs.release(&session_id).await,
+                false => handoffs.locate(&session_id).await,
+            };
+            found.map_err(BackendError::new)
+        })
+    }
+}
 
 /// The version of the client API this server's READY follows, as Discord reports it.
 const API_CODE_VERSION: u32 = 1;
@@ -63,6 +87,7 @@ impl SessionBackend for AppState {
         let registry = self.tree.sessions.clone();
         let guild_actors = self.tree.guilds.clone();
         let max_guilds_per_shard = self.config().gateway.max_guilds_per_shard;
+        let handoffs = self.cluster.as_ref().map(Cluster::handoffs);
         Box::pin(async move {
             let mut conn = pool.get().await.map_err(IdentifyError::internal)?;
             let session = authenticate(&mut conn, &tokens, &request.token)
@@ -182,8 +207,29 @@ impl SessionBackend for AppState {
                 )
                 .map_err(IdentifyError::internal)?;
             identified.intents = intents;
+            // Where a RESUME reaching another node finds it. Without the record it cannot
+            // resume elsewhere: worth a warning, not a refusal.
+            if let Some(handoffs) = handoffs {
+                if let Err(error) = handoffs.settle(&request.session_id).await {
+                    tracing::warn!(%error, "the session's home was not recorded");
+                }
+            }
             Ok(identified)
         })
+    }
+
+    fn locate(
+        &self,
+        session_id: String,
+    ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>> {
+        self.handover(session_id, false)
+    }
+
+    fn release(
+        &self,
+        session_id: String,
+    ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>> {
+        self.handover(session_id, true)
     }
 
     fn request_members(

@@ -25,6 +25,10 @@ pub async fn upgrade(
     query: Query<HashMap<String, String>>,
     state: Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // A draining cluster node takes no new sessions: the balancer tries another node.
+    if state.cluster.is_some() && state.node.is_draining() {
+        return Ok(HttpResponse::ServiceUnavailable().finish());
+    }
     let api_version = match query.get("v") {
         None => DEFAULT_API_VERSION,
         // An unparseable version becomes 0, which the session refuses with 4012.

@@ -20,7 +20,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn gateway(req: HttpRequest, state: Data<AppState>) -> HttpResponse {
     let urls = PublicUrls::of(&req, &state.config());
-    HttpResponse::Ok().json(json!({ "url": urls.node_gateway }))
+    HttpResponse::Ok().json(json!({ "url": gateway_url(&state, urls) }))
+}
+
+/// This node's own gateway, unless it is draining: then the balancer's, which sends the
+/// client to another node.
+fn gateway_url(state: &AppState, urls: PublicUrls) -> String {
+    match state.node.is_draining() {
+        true => urls.gateway,
+        false => urls.node_gateway,
+    }
 }
 
 /// The shards recommended are as many as the bot's guilds need (`gateway.max_guilds_per_shard`
@@ -35,7 +44,7 @@ async fn gateway_bot(
     let guilds = Member::of_user(&mut conn, session.user.id).await?.len();
     let shards = guilds.div_ceil(config.gateway.max_guilds_per_shard).max(1);
     Ok(HttpResponse::Ok().json(json!({
-        "url": urls.node_gateway,
+        "url": gateway_url(&state, urls),
         "shards": shards,
         "session_start_limit": {
             "total": SESSION_START_LIMIT,

@@ -44,6 +44,11 @@ async fn readyz(state: Data<AppState>) -> HttpResponse {
             .json(serde_json::json!({ "status": "database unreachable" }));
     }
     if let Some(cluster) = &state.cluster {
+        // Draining: the balancer should send no one here any more.
+        if state.node.is_draining() {
+            return HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "status": "draining" }));
+        }
         if !cluster.reachable(READY_WAIT).await {
             return HttpResponse::ServiceUnavailable()
                 .json(serde_json::json!({ "status": "redis unreachable" }));

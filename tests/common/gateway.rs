@@ -100,12 +100,23 @@ impl Gateway {
     }
 
     pub async fn next_within(&mut self, limit: Duration) -> Event {
+        self.read(limit, false).await
+    }
+
+    /// The next payload or close, within five seconds; a connection that broke (its server
+    /// was killed) counts as closed.
+    pub async fn next_or_broken(&mut self) -> Event {
+        self.read(Duration::from_secs(5), true).await
+    }
+
+    async fn read(&mut self, limit: Duration, broken_is_closed: bool) -> Event {
         loop {
             let frame = tokio::time::timeout(limit, self.connection.next())
                 .await
                 .expect("the server sent nothing in time");
             match frame {
                 None => return Event::Closed(None),
+                Some(Err(_)) if broken_is_closed => return Event::Closed(None),
                 Some(Err(error)) => panic!("websocket error: {error}"),
                 Some(Ok(Frame::Close(reason))) => {
                     return Event::Closed(reason.map(|r| r.code.into()))

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::guild::voice::VoiceChannel;
 use crate::intents::Shard;
+use crate::session::handover::Handover;
 use crate::voice::RoomKey;
 
 use crate::Dispatch;
@@ -174,4 +175,19 @@ pub trait SessionBackend: Send + Sync + 'static {
         user_id: i64,
         channel_id: i64,
     ) -> BoxFuture<'static, Result<Option<Vec<i64>>, BackendError>>;
+
+    /// Cluster mode, a RESUME of a session this node does not hold: what it is, from the node
+    /// that holds it or from what a drained node left in Redis (`None`: no one has it). The
+    /// home node keeps it until [`release`](Self::release).
+    fn locate(
+        &self,
+        session_id: String,
+    ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>>;
+
+    /// Takes the session [`locate`](Self::locate) found from its home node, with what it kept:
+    /// it ends there and this node is its home from now on (`None`: it was gone meanwhile).
+    fn release(
+        &self,
+        session_id: String,
+    ) -> BoxFuture<'static, Result<Option<Handover>, BackendError>>;
 }

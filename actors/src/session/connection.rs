@@ -17,6 +17,7 @@ use actix_web_actors::ws;
 use rand::Rng;
 
 use super::backend::{BackendError, MembersRequest};
+use super::handover::{Abandon, Absorb, Hearing};
 use super::protocol::{
     list_requests, members_request, op, stream_command, voice_request, CloseCode, Identify, Resume,
     VoiceRequest, CLIENT_STATE_V2,
@@ -404,15 +405,21 @@ impl Connection {
         let connection = self.outlet(ctx);
         let connection_id = self.id;
         let session_id = resume.session_id.clone();
+        let (backend, tree, config) =
+            (self.backend.clone(), self.tree.clone(), self.config.clone());
         let resuming = async move {
             let user_id = authenticating.await?;
-            let Ok(Some(session)) = sessions
+            let found = sessions
                 .send(Find {
-                    session_id: resume.session_id,
+                    session_id: resume.session_id.clone(),
                 })
-                .await
-            else {
-                return Ok(Err(ResumeRefused::Gone));
+                .await;
+            let session = match found {
+                Ok(Some(session)) => session,
+                _ => match take_over(backend, tree, config, resume.session_id, user_id).await {
+                    Some(session) => session,
+                    None => return Ok(Err(ResumeRefused::Gone)),
+                },
             };
             let attach = Attach {
                 connection,
@@ -776,6 +783,43 @@ impl Handler<Outbound> for Connection {
                 // 1012 "service restart": clients resume after it.
                 crate::websocket::close(ctx, 1012, "Reconnect and resume.");
             }
+        }
+    }
+}
+
+/// Cluster mode: the session a RESUME names lives on another node, or a drained node left it in
+/// Redis. A copy here starts hearing what it hears, then takes it over (see
+/// [`super::handover`]); `None` when no node has it for this user.
+async fn take_over(
+    backend: Arc<dyn SessionBackend>,
+    tree: Tree,
+    config: Arc<SessionConfig>,
+    session_id: String,
+    user_id: i64,
+) -> Option<Addr<Session>> {
+    if !tree.shared {
+        return None;
+    }
+    let described = backend
+        .locate(session_id.clone())
+        .await
+        .inspect_err(|error| tracing::warn!(%error, "the session to resume was not located"))
+        .ok()
+        .flatten()
+        .filter(|described| described.user_id == user_id)?;
+    let copy = Session::taken_over(described, tree, config).start();
+    copy.send(Hearing).await.ok()?;
+    match backend.release(session_id).await {
+        Ok(Some(released)) => {
+            copy.send(Absorb(released)).await.ok()?;
+            Some(copy)
+        }
+        result => {
+            if let Err(error) = result {
+                tracing::warn!(%error, "the session to resume was not released");
+            }
+            copy.do_send(Abandon);
+            None
         }
     }
 }

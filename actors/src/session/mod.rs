@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod connection;
 pub mod etf;
+pub mod handover;
 pub mod protocol;
 mod replay;
 pub mod transport;
@@ -154,6 +155,11 @@ pub struct Session {
     presence: Option<(Presence, Vec<i64>, Vec<i64>)>,
     /// Where this session last joined voice: its voice state there ends with it.
     voice: Option<VoicePlace>,
+    /// A copy taken over from another node, until that node releases the session: what it
+    /// hears meanwhile (see [`handover`]).
+    pending: Option<handover::Pending>,
+    /// Handed over to another node: it lives on there.
+    released: bool,
 }
 
 impl Session {
@@ -192,6 +198,8 @@ impl Session {
                 identified.friends,
             )),
             voice: None,
+            pending: None,
+            released: false,
         }
     }
 
@@ -210,6 +218,9 @@ impl Session {
     /// Sends a live dispatch, kept for RESUME. A client so far behind that its connection's
     /// queue is full is let go: it gets the dispatches it missed when it resumes.
     fn deliver(&mut self, dispatch: Arc<Dispatch>, ctx: &mut Context<Self>) {
+        if let Some(pending) = &mut self.pending {
+            return pending.push(dispatch);
+        }
         self.seq += 1;
         self.replay.push(self.seq, dispatch.clone());
         let Some((_, connection)) = &self.connection else {
@@ -351,6 +362,10 @@ impl Actor for Session {
                     .map(|_, session, _| session.send_initial()),
             );
         }
+        // A copy taken over from another node waits for its connection as a detached one does.
+        if self.connection.is_none() {
+            self.detach(ctx);
+        }
         // Forget old dispatches even when nothing new arrives.
         ctx.run_interval(self.config.resume_window, |session, _| {
             session.replay.expire()
@@ -358,8 +373,9 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        // Over for good (not resumable any more): its voice state goes too.
-        if let Some(place) = self.voice.take() {
+        // Over for good (not resumable any more): its voice state goes too. One handed over
+        // lives on elsewhere, in voice still (a gateway reconnect is not a voice one).
+        if let Some(place) = self.voice.take().filter(|_| !self.released) {
             self.leave_voice(place);
         }
         self.tree.sessions.do_send(Unregister {

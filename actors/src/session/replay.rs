@@ -29,6 +29,11 @@ impl ReplayBuffer {
     }
 
     pub fn push(&mut self, seq: u64, dispatch: Arc<Dispatch>) {
+        self.push_at(seq, Instant::now(), dispatch);
+    }
+
+    /// Keeps a dispatch sent `at` (one handed over from another node keeps its age).
+    pub fn push_at(&mut self, seq: u64, at: Instant, dispatch: Arc<Dispatch>) {
         if self.capacity == 0 {
             return;
         }
@@ -39,7 +44,7 @@ impl ReplayBuffer {
             self.pop();
         }
         self.bytes += size;
-        self.entries.push_back((seq, Instant::now(), dispatch));
+        self.entries.push_back((seq, at, dispatch));
         self.expire();
     }
 
@@ -58,6 +63,13 @@ impl ReplayBuffer {
         {
             self.pop();
         }
+    }
+
+    /// Everything kept, oldest first: sequence number, age, dispatch.
+    pub fn kept(&self) -> impl Iterator<Item = (u64, Duration, &Arc<Dispatch>)> {
+        self.entries
+            .iter()
+            .map(|(seq, at, dispatch)| (*seq, at.elapsed(), dispatch))
     }
 
     /// Every dispatch after `seq`, oldest first — or `None` if some of them are gone already.
