@@ -21,6 +21,7 @@ mod cluster_failover;
 mod cluster_nodes;
 mod cluster_ownership;
 mod cluster_presence;
+mod cluster_rooms;
 mod cluster_rate_limits;
 mod cluster_voice;
 mod commands;

@@ -36,6 +36,8 @@ pub enum Code {
     TooLarge = 4010,
     Media = 4011,
     Replaced = 4012,
+    /// In a cluster: the room is served by another node, whose socket the `error`'s `url` names.
+    OtherNode = 4013,
 }
 
 impl Code {
