@@ -83,5 +83,10 @@ async fn a_room_lives_on_one_node_and_every_node_sends_joins_there() {
     assert_eq!(listed.body["participants"].as_array().unwrap().len(), 2);
     let elsewhere = api(&nodes[away], Method::GET, path, &key, None).await;
     assert_error(&elsewhere, 421, 10204);
-    assert_eq!(elsewhere.body["url"], nodes[home].url(""), "{:?}", elsewhere.body);
+    assert_eq!(
+        elsewhere.body["url"],
+        nodes[home].url(""),
+        "{:?}",
+        elsewhere.body
+    );
 }

@@ -40,7 +40,11 @@ fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
 }
 
-pub(crate) async fn make_key(server: &TestServer, root: &Account, webhook_url: Option<&str>) -> Key {
+pub(crate) async fn make_key(
+    server: &TestServer,
+    root: &Account,
+    webhook_url: Option<&str>,
+) -> Key {
     let made = admin(
         server,
         Method::POST,
