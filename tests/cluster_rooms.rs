@@ -1,7 +1,8 @@
 //! Cluster mode, rooms-service rooms (docs/cluster.md, "Rooms"): a room lives on one node.
 //! Tokens from any node name that node's `/rooms/ws`; a socket on another node is told where
 //! the room is (4013, with its `url`) and closed; the rooms API acting on the live room answers
-//! on its node and names it elsewhere (421, 10204).
+//! on its node and names it elsewhere (421, 10204). When its node stops, the room is placed
+//! anew.
 
 use awc::http::Method;
 use serde_json::{json, Value};
@@ -89,4 +90,14 @@ async fn a_room_lives_on_one_node_and_every_node_sends_joins_there() {
         "{:?}",
         elsewhere.body
     );
+
+    // Its node stops: the room closes there and its lease is given up, so the next token
+    // places it on the node left.
+    nodes[home].stop_gracefully().await;
+    let closed = next_of(&mut ada, "none").await;
+    assert_eq!(closed["code"], 4008, "{closed:?}");
+    let (carol, moved) = token(&nodes[away], &key, "shared", "carol").await;
+    assert_eq!(moved, sockets[away]);
+    let (_carol, joined) = join(&nodes[away], &carol).await;
+    assert_eq!(joined["type"], "joined", "{joined:?}");
 }
