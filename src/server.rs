@@ -133,7 +133,7 @@ impl Stopping {
             let told = state.tree.sessions.send(ReconnectAll).await.unwrap_or(0);
             tracing::info!(sessions = told, "sessions told to reconnect");
             if let Some(cluster) = &state.cluster {
-                cluster.placement.give_up(&state.tree.admissions).await;
+                cluster.placement.give_up(&state).await;
                 hand_over_sessions(&state, cluster).await;
                 cluster.leave().await;
             }

@@ -22,6 +22,7 @@ mod cluster_nodes;
 mod cluster_ownership;
 mod cluster_presence;
 mod cluster_rate_limits;
+mod cluster_rooms;
 mod cluster_voice;
 mod commands;
 mod discord_py;

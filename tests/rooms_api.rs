@@ -24,7 +24,7 @@ use crate::common::http::{account, assert_form_error, get, post, request, Accoun
 use crate::common::TestServer;
 
 /// An application's key as `POST /_spacebar/admin/rooms/keys` answered it.
-struct Key {
+pub(crate) struct Key {
     id: String,
     secret: String,
     webhook_secret: String,
@@ -40,7 +40,11 @@ fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
 }
 
-async fn make_key(server: &TestServer, root: &Account, webhook_url: Option<&str>) -> Key {
+pub(crate) async fn make_key(
+    server: &TestServer,
+    root: &Account,
+    webhook_url: Option<&str>,
+) -> Key {
     let made = admin(
         server,
         Method::POST,
@@ -57,7 +61,7 @@ async fn make_key(server: &TestServer, root: &Account, webhook_url: Option<&str>
     }
 }
 
-async fn api(
+pub(crate) async fn api(
     server: &TestServer,
     method: Method,
     path: &str,
@@ -74,7 +78,7 @@ async fn api(
     .await
 }
 
-async fn create_room(server: &TestServer, key: &Key, body: Value) -> Value {
+pub(crate) async fn create_room(server: &TestServer, key: &Key, body: Value) -> Value {
     let made = api(server, Method::POST, "/rooms", key, Some(body)).await;
     assert_eq!(made.status, 201, "{:?}", made.body);
     made.body
@@ -103,7 +107,7 @@ async fn join(server: &TestServer, token: &str) -> Gateway {
 }
 
 /// The next message of `kind` (others skipped), or the close.
-async fn next_of(socket: &mut Gateway, kind: &str) -> Value {
+pub(crate) async fn next_of(socket: &mut Gateway, kind: &str) -> Value {
     loop {
         match socket.next().await {
             Event::Payload(message) if message["type"] == kind => return message,
@@ -114,7 +118,7 @@ async fn next_of(socket: &mut Gateway, kind: &str) -> Value {
     }
 }
 
-fn assert_error(response: &Response, status: u16, code: u64) {
+pub(crate) fn assert_error(response: &Response, status: u16, code: u64) {
     assert_eq!(response.status, status, "{:?}", response.body);
     assert_eq!(response.body["code"], code, "{:?}", response.body);
 }

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use spacebar_actors::presence::Aggregate;
 use spacebar_actors::session::handover::Handover;
-use spacebar_actors::voice::{RoomKey, SeatChange};
+use spacebar_actors::voice::SeatChange;
+
+use super::placement::Placed;
 
 use crate::events::Event;
 
@@ -77,10 +79,10 @@ pub enum Body {
     },
     /// To a node: drain (stop taking connections, hand its sessions over, stop).
     Drain,
-    /// On a node's own channel: the sender placed voice room `room` on this node, holding its
-    /// lease (`own:v:{room}`) at `epoch` in this node's name; this node renews it while anyone
-    /// is admitted to the room.
-    Host { room: RoomKey, epoch: u64 },
+    /// On a node's own channel: the sender placed `room` on this node, holding its lease
+    /// (`own:v:{room}`, `own:r:{room}`) at `epoch` in this node's name; this node renews it
+    /// while the room is in use.
+    Host { room: Placed, epoch: u64 },
     /// On a node's own channel: an admission to a room this node serves, or a change to one.
     Seat(SeatChange),
     /// Sent on the owner's node channel (`n:{node}`): a command for the owner of a guild's

@@ -76,6 +76,11 @@ pub fn own_room(room: &str) -> String {
     format!("own:v:{room}")
 }
 
+/// The lease on a rooms-service room (`/rooms/ws`), by its id.
+pub fn own_rooms_room(room: &str) -> String {
+    format!("own:r:{room}")
+}
+
 /// The counter that numbers the owners of the object leased at `lease_key` (the fencing
 /// token; see `super::lease`).
 pub fn epoch(lease_key: &str) -> String {

@@ -55,6 +55,16 @@ pub struct NodeEntry {
     pub draining: bool,
 }
 
+impl NodeEntry {
+    /// Where the node's HTTP API is reached: `cluster.advertise_url`, else its HTTP address.
+    pub fn base_url(&self) -> String {
+        match self.advertise_url.trim_end_matches('/') {
+            "" => format!("http://{}", self.http_address),
+            advertised => advertised.to_owned(),
+        }
+    }
+}
+
 /// What a node carries now.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {

@@ -13,13 +13,22 @@
 //! whose lease lapsed, or whose node left the registry, is lost. Its participants here hear
 //! VOICE_SERVER_UPDATE with a null endpoint, then, once the room is placed again, the new
 //! endpoint and a new token.
+//!
+//! A rooms-service room (`/rooms/ws`) is placed the same way under its own lease, `own:r:{room}`
+//! ([`Placed::Rooms`]): a token names its node's socket, a socket on another node is sent
+//! there, and the lease is renewed while the room is live on its node. Nobody watches such a
+//! room from elsewhere: when its node dies the lease lapses and the next token or join places
+//! it anew.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use rand::seq::IndexedRandom;
 use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use spacebar_actors::rooms::api::{CloseRoom, Occupancy};
 use spacebar_actors::sync;
 use spacebar_actors::voice::{Admissions, Relay, RoomKey, RoomMoved, SeatChange};
 
@@ -42,11 +51,69 @@ const EMPTY_FOR: Duration = Duration::from_secs(10);
 pub enum PlaceError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("no live node to serve voice")]
+    #[error("no live node to serve the room")]
     NoNode,
     /// Held by a node that is gone, and not lapsed in time.
-    #[error("voice room {0} is held by a node that is gone")]
+    #[error("room {0} is held by a node that is gone")]
     Unsettled(String),
+}
+
+/// What a lease places on one node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Placed {
+    /// A voice room (`own:v:{room}`).
+    Voice(RoomKey),
+    /// A rooms-service room, by id (`own:r:{room}`).
+    Rooms(String),
+}
+
+impl Placed {
+    fn lease_key(&self) -> String {
+        match self {
+            Self::Voice(room) => keys::own_room(&room.to_string()),
+            Self::Rooms(room) => keys::own_rooms_room(room),
+        }
+    }
+}
+
+impl fmt::Display for Placed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Voice(room) => write!(f, "voice room {room}"),
+            Self::Rooms(room) => write!(f, "room {room}"),
+        }
+    }
+}
+
+/// The node serving a rooms-service room.
+#[derive(Debug, Clone)]
+pub struct RoomsNode {
+    /// It is this node.
+    pub here: bool,
+    /// Its signalling socket (`ws(s)://…/rooms/ws`).
+    pub socket: String,
+    /// Its HTTP base URL, for the rooms API.
+    pub base: String,
+}
+
+impl RoomsNode {
+    fn of(node: &NodeEntry, this: &str) -> Self {
+        let base = node.base_url();
+        Self {
+            here: node.id == this,
+            socket: format!("{}/rooms/ws", ws_scheme(&base)),
+            base,
+        }
+    }
+}
+
+/// `url` with its HTTP scheme made the WebSocket one.
+fn ws_scheme(url: &str) -> String {
+    match url.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some(("http", rest)) => format!("ws://{rest}"),
+        _ => url.to_owned(),
+    }
 }
 
 /// A room served here.
@@ -63,7 +130,7 @@ pub struct Placement {
     publisher: Publisher,
     beat: Duration,
     ttl: Duration,
-    hosted: Mutex<HashMap<RoomKey, Hosted>>,
+    hosted: Mutex<HashMap<Placed, Hosted>>,
     /// Lost rooms being placed again (one task each).
     moving: Mutex<HashSet<RoomKey>>,
 }
@@ -99,8 +166,35 @@ impl Placement {
         admissions: &Admissions,
         room: &RoomKey,
     ) -> Result<String, PlaceError> {
+        let node = self.locate(&Placed::Voice(room.clone())).await?;
+        Ok(self.settle(admissions, room, &node))
+    }
+
+    /// Places the rooms-service room `room` (see the module's comment): the node serving it.
+    pub async fn place_rooms(&self, room: &str) -> Result<RoomsNode, PlaceError> {
+        let node = self.locate(&Placed::Rooms(room.to_owned())).await?;
+        Ok(RoomsNode::of(&node, &self.node_id))
+    }
+
+    /// The live node serving the rooms-service room `room`, if one does (without placing it).
+    pub async fn rooms_node(&self, room: &str) -> Result<Option<RoomsNode>, PlaceError> {
         let mut redis = self.redis.clone();
-        let key = keys::own_room(&room.to_string());
+        let key = Placed::Rooms(room.to_owned()).lease_key();
+        let Some((holder, _)) = lease::holder(&mut redis, &key).await? else {
+            return Ok(None);
+        };
+        let live = nodes::live(&mut redis, self.beat).await?;
+        Ok(live
+            .iter()
+            .find(|n| n.id == holder)
+            .map(|node| RoomsNode::of(node, &self.node_id)))
+    }
+
+    /// The live node serving `placed`: its lease's holder, or else the node this one places it
+    /// on (see the module's comment).
+    async fn locate(&self, placed: &Placed) -> Result<NodeEntry, PlaceError> {
+        let mut redis = self.redis.clone();
+        let key = placed.lease_key();
         // A holder that is gone keeps the room until its lease lapses: exactly one node
         // serves a room, so the join waits for that.
         let deadline = Instant::now() + self.ttl + self.beat;
@@ -109,8 +203,8 @@ impl Placement {
             match lease::holder(&mut redis, &key).await? {
                 // A draining holder gives its rooms up soon: then the room is placed anew.
                 Some((holder, _)) => {
-                    if let Some(node) = live.iter().find(|n| n.id == holder && !n.draining) {
-                        return Ok(self.settle(admissions, room, node));
+                    if let Some(node) = live.into_iter().find(|n| n.id == holder && !n.draining) {
+                        return Ok(node);
                     }
                 }
                 None => {
@@ -118,16 +212,20 @@ impl Placement {
                     if let Some(lease) =
                         lease::acquire(&mut redis, &key, &node.id, self.ttl).await?
                     {
-                        tracing::info!(%room, node = %node.id, epoch = lease.epoch(), "voice room placed");
-                        self.host(room, &node.id, lease);
-                        return Ok(self.settle(admissions, room, node));
+                        tracing::info!(%placed, node = %node.id, epoch = lease.epoch(), "room placed");
+                        self.host(placed, &node.id, lease);
+                        let id = node.id.clone();
+                        return live
+                            .into_iter()
+                            .find(|n| n.id == id)
+                            .ok_or(PlaceError::NoNode);
                     }
                     // Another join won the race: its choice is read next.
                     continue;
                 }
             }
             if Instant::now() > deadline {
-                return Err(PlaceError::Unsettled(room.to_string()));
+                return Err(PlaceError::Unsettled(placed.to_string()));
             }
             tokio::time::sleep(self.ttl / 10).await;
         }
@@ -141,7 +239,7 @@ impl Placement {
     }
 
     /// `node` serves `room` now, under `lease`: this node renews it, or tells that node to.
-    fn host(&self, room: &RoomKey, node: &str, lease: Lease) {
+    fn host(&self, room: &Placed, node: &str, lease: Lease) {
         if node == &*self.node_id {
             return self.adopt(room.clone(), lease);
         }
@@ -153,13 +251,12 @@ impl Placement {
     }
 
     /// Another node placed `room` here at `epoch`.
-    pub(super) fn hosted_at(&self, room: RoomKey, epoch: u64) {
-        let key = keys::own_room(&room.to_string());
-        let lease = Lease::adopt(key, &self.node_id, epoch);
+    pub(super) fn hosted_at(&self, room: Placed, epoch: u64) {
+        let lease = Lease::adopt(room.lease_key(), &self.node_id, epoch);
         self.adopt(room, lease);
     }
 
-    fn adopt(&self, room: RoomKey, lease: Lease) {
+    fn adopt(&self, room: Placed, lease: Lease) {
         let hosted = Hosted {
             lease,
             empty_since: None,
@@ -176,9 +273,9 @@ impl Placement {
             ticks.tick().await;
             let Some(state) = state.upgrade() else { return };
             if state.node.is_draining() {
-                self.give_up(&state.tree.admissions).await;
+                self.give_up(&state).await;
             }
-            self.renew(&state.tree.admissions).await;
+            self.renew(&state).await;
             match nodes::live(&mut self.redis.clone(), self.beat).await {
                 Ok(live) => self.watch(&state, &live).await,
                 Err(error) => {
@@ -188,13 +285,19 @@ impl Placement {
         }
     }
 
-    /// Renews the lease of each room served here; gives up those nobody is admitted to, and
-    /// stops serving those whose lease is lost (another node may serve them now).
-    async fn renew(&self, admissions: &Admissions) {
-        let rooms: Vec<(RoomKey, Hosted)> = sync::lock(&self.hosted).drain().collect();
+    /// Renews the lease of each room served here; gives up those not in use (nobody admitted
+    /// to a voice room, a rooms-service room not live here), and stops serving those whose
+    /// lease is lost (another node may serve them now).
+    async fn renew(&self, state: &AppState) {
+        let rooms: Vec<(Placed, Hosted)> = sync::lock(&self.hosted).drain().collect();
+        let live = live_rooms(state, &rooms).await;
         let mut redis = self.redis.clone();
         for (room, mut hosted) in rooms {
-            if admissions.is_seated(&room) {
+            let in_use = match &room {
+                Placed::Voice(voice) => state.tree.admissions.is_seated(voice),
+                Placed::Rooms(id) => live.contains_key(id),
+            };
+            if in_use {
                 hosted.empty_since = None;
             } else if hosted
                 .empty_since
@@ -203,7 +306,7 @@ impl Placement {
                 > EMPTY_FOR
             {
                 if let Err(error) = lease::release(&mut redis, &hosted.lease).await {
-                    tracing::warn!(%error, %room, "a voice room's lease was not released");
+                    tracing::warn!(%error, %room, "a room's lease was not released");
                 }
                 continue;
             }
@@ -211,13 +314,13 @@ impl Placement {
             let keep = match renewed {
                 Ok(renewed) => renewed,
                 Err(error) => {
-                    tracing::warn!(%error, %room, "a voice room's lease was not renewed");
+                    tracing::warn!(%error, %room, "a room's lease was not renewed");
                     hosted.lease.is_valid()
                 }
             };
             if !keep {
-                tracing::warn!(%room, "voice room lease lost: no longer served here");
-                admissions.dismiss_room(&room);
+                tracing::warn!(%room, "room lease lost: no longer served here");
+                stop_serving(state, &room);
                 continue;
             }
             // Placed here again meanwhile: the newer lease stays.
@@ -227,14 +330,14 @@ impl Placement {
 
     /// This node is draining: it stops serving its rooms and gives their leases up, so the
     /// nodes of their participants place them elsewhere at once.
-    pub async fn give_up(&self, admissions: &Admissions) {
-        let rooms: Vec<(RoomKey, Hosted)> = sync::lock(&self.hosted).drain().collect();
+    pub async fn give_up(&self, state: &AppState) {
+        let rooms: Vec<(Placed, Hosted)> = sync::lock(&self.hosted).drain().collect();
         let mut redis = self.redis.clone();
         for (room, hosted) in rooms {
-            tracing::info!(%room, "draining: voice room given up");
-            admissions.dismiss_room(&room);
+            tracing::info!(%room, "draining: room given up");
+            stop_serving(state, &room);
             if let Err(error) = lease::release(&mut redis, &hosted.lease).await {
-                tracing::warn!(%error, %room, "a voice room's lease was not released");
+                tracing::warn!(%error, %room, "a room's lease was not released");
             }
         }
     }
@@ -252,7 +355,7 @@ impl Placement {
         admissions.dismiss_unless_from(|origin| alive.contains(origin));
         let mut redis = self.redis.clone();
         for (room, node) in admissions.served_elsewhere() {
-            let key = keys::own_room(&room.to_string());
+            let key = Placed::Voice(room.clone()).lease_key();
             let holder = match lease::holder(&mut redis, &key).await {
                 Ok(holder) => holder,
                 Err(error) => {
@@ -291,6 +394,34 @@ impl Placement {
             tokio::time::sleep(self.ttl / 3).await;
         }
         sync::lock(&self.moving).remove(&room);
+    }
+}
+
+/// The rooms-service rooms among `rooms` that are live here (with their visible participants).
+async fn live_rooms(state: &AppState, rooms: &[(Placed, Hosted)]) -> HashMap<String, u32> {
+    let rooms: Vec<String> = rooms
+        .iter()
+        .filter_map(|(room, _)| match room {
+            Placed::Rooms(id) => Some(id.clone()),
+            Placed::Voice(_) => None,
+        })
+        .collect();
+    if rooms.is_empty() {
+        return HashMap::new();
+    }
+    state
+        .tree
+        .rooms
+        .send(Occupancy { rooms })
+        .await
+        .unwrap_or_default()
+}
+
+/// This node no longer serves `room`: its connections here end.
+fn stop_serving(state: &AppState, room: &Placed) {
+    match room {
+        Placed::Voice(voice) => state.tree.admissions.dismiss_room(voice),
+        Placed::Rooms(id) => state.tree.rooms.do_send(CloseRoom { room: id.clone() }),
     }
 }
 

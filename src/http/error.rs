@@ -84,6 +84,10 @@ pub enum ApiError {
         code: u32,
         message: &'static str,
     },
+    /// In a cluster, the rooms-service room the call acts on is served by the node at `url`
+    /// (421, 10204): the call must be sent there.
+    #[error("The room is on another node")]
+    RoomElsewhere { url: String },
     /// The database cannot be reached now; the request may simply be sent again.
     #[error("503: Service Unavailable")]
     Unavailable {
@@ -137,6 +141,7 @@ impl ApiError {
             Self::InvalidJson => 50109,
             Self::TooLarge => 40005,
             Self::Plain { code, .. } => *code,
+            Self::RoomElsewhere { .. } => 10204,
         }
     }
 }
@@ -268,6 +273,7 @@ impl ResponseError for ApiError {
             Self::Form(_) | Self::InvalidJson => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Plain { status, .. } => *status,
+            Self::RoomElsewhere { .. } => StatusCode::MISDIRECTED_REQUEST,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -277,6 +283,7 @@ impl ResponseError for ApiError {
         let mut body = json!({ "code": self.code(), "message": self.to_string() });
         match self {
             Self::Form(errors) => body["errors"] = Value::Object(errors.0.clone()),
+            Self::RoomElsewhere { url } => body["url"] = json!(url),
             Self::Internal { source, location } => {
                 tracing::error!(error = %source, %location, "request failed");
             }

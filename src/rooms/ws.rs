@@ -20,6 +20,7 @@ use spacebar_actors::rooms::{
 };
 
 use super::RoomClaims;
+use crate::cluster::Cluster;
 use crate::state::AppState;
 
 /// The issuer of guests' tokens: a guest may only join a room that exists.
@@ -41,9 +42,14 @@ async fn upgrade(
         .get("token")
         .and_then(|token| state.room_tokens.verify(token))
         .filter(|claims| claims.grants.join);
+    let misplaced = match (&state.cluster, &claims) {
+        (Some(cluster), Some(claims)) => misplaced(cluster, &claims.room).await,
+        _ => None,
+    };
     let socket = RoomSocket {
         rooms: state.tree.rooms.clone(),
         claims,
+        misplaced,
         seat: None,
         joining: false,
         rate: Rate::default(),
@@ -56,10 +62,32 @@ async fn upgrade(
         .start()
 }
 
+/// Why a socket's room is not joined on this node (cluster mode).
+enum Misplaced {
+    /// Another node serves it: the socket there.
+    OnNode(String),
+    /// It could not be placed (Redis or every node away).
+    Unplaced,
+}
+
+/// Places `room` (`crate::cluster::placement`): `None` when it is served here.
+async fn misplaced(cluster: &Cluster, room: &str) -> Option<Misplaced> {
+    match cluster.placement.place_rooms(room).await {
+        Ok(node) if node.here => None,
+        Ok(node) => Some(Misplaced::OnNode(node.socket)),
+        Err(error) => {
+            tracing::warn!(%error, room, "a rooms-service room was not placed");
+            Some(Misplaced::Unplaced)
+        }
+    }
+}
+
 pub struct RoomSocket {
     rooms: Addr<Rooms>,
     /// `None`: the token did not verify.
     claims: Option<RoomClaims>,
+    /// The room is not joined here: told once, then closed.
+    misplaced: Option<Misplaced>,
     seat: Option<Seat>,
     /// `join` was sent to the registry and is not answered yet.
     joining: bool,
@@ -178,6 +206,19 @@ impl Actor for RoomSocket {
     fn started(&mut self, ctx: &mut Self::Context) {
         if self.claims.is_none() {
             return Self::close(ctx, Code::Unauthorized, "the token is invalid or expired");
+        }
+        match self.misplaced.take() {
+            Some(Misplaced::OnNode(url)) => {
+                let message = "the room is on another node";
+                let fields =
+                    json!({ "code": Code::OtherNode.number(), "message": message, "url": url });
+                Self::send(ctx, &signal::message("error", fields));
+                return spacebar_actors::websocket::close(ctx, Code::OtherNode.number(), message);
+            }
+            Some(Misplaced::Unplaced) => {
+                return Self::close(ctx, Code::RoomClosed, "the room could not be placed");
+            }
+            None => {}
         }
         // Past it, the room closes this socket (4013) rather than queue more.
         ctx.set_mailbox_capacity(MAX_QUEUED_MESSAGES);

@@ -12,10 +12,12 @@
 
 /** A failed HTTP call or a server `error` message. */
 export class RoomsError extends Error {
-  constructor(message, code) {
+  /** `url`: where the room is, when the server says it is on another node (4014). */
+  constructor(message, code, url) {
     super(message);
     this.name = 'RoomsError';
     this.code = code;
+    this.url = url;
   }
 }
 
@@ -74,6 +76,9 @@ function socketUrl(base, url, token) {
 
 const PING_EVERY_MS = 20_000;
 
+/** In a cluster: the room is served by another node, whose socket the error's `url` names. */
+const ON_ANOTHER_NODE = 4014;
+
 /**
  * One participant's connection to one room. Events (`detail` in brackets):
  * `participant-joined` / `participant-updated` [participant], `participant-left` [{identity}],
@@ -89,8 +94,15 @@ export class Room extends EventTarget {
    * the token came with (`guestToken`'s `url`); without it, `/rooms/ws` on `base`.
    */
   static async connect(token, { base = HERE, url, iceServers = [] } = {}) {
-    const room = new Room(socketUrl(base, url, token), iceServers);
-    await room.#joined;
+    let room = new Room(socketUrl(base, url, token), iceServers);
+    try {
+      await room.#joined;
+    } catch (error) {
+      // In a cluster the room lives on one node, and this one was another: followed once.
+      if (error.code !== ON_ANOTHER_NODE || !error.url) throw error;
+      room = new Room(socketUrl(base, error.url, token), iceServers);
+      await room.#joined;
+    }
     return room;
   }
 
@@ -132,7 +144,7 @@ export class Room extends EventTarget {
           this.#onJoined(message);
           resolve();
         } else if (message.type === 'error' && !this.self) {
-          reject(new RoomsError(message.message, message.code));
+          reject(new RoomsError(message.message, message.code, message.url));
         }
         this.#queue = this.#queue
           .then(() => this.#handle(message))

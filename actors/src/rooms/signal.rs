@@ -49,6 +49,8 @@ pub enum Code {
     Replaced = 4012,
     /// The client stopped reading: what waited for it passed the outbound bounds.
     NotReading = 4013,
+    /// In a cluster: the room is served by another node, whose socket the `error`'s `url` names.
+    OtherNode = 4014,
 }
 
 impl Code {

@@ -15,8 +15,8 @@ use serde_json::json;
 use spacebar_actors::rooms::api::{CloseRoom, Configure};
 
 use super::{
-    check_length, check_metadata, check_room_id, own_room, room_view, room_views, Application,
-    Metadata,
+    check_length, check_metadata, check_room_id, own_room, own_room_here, room_view, room_views,
+    Application, Metadata,
 };
 use crate::config::RoomsConfig;
 use crate::db::rooms::{Room, RoomChanges};
@@ -194,7 +194,7 @@ async fn update(
         return Err(FormErrors::field("id", "ROOM_ID_FIXED", "A room's id cannot change.").into());
     }
     let changes = body.changes(&app.state.config().rooms)?;
-    own_room(&app, &path).await?;
+    own_room_here(&app, &path).await?;
     let mut conn = app.state.pool.get().await?;
     let room = Room::update(&mut conn, &path, &changes)
         .await?
@@ -206,7 +206,7 @@ async fn update(
 }
 
 async fn delete(app: Application, path: Path<String>) -> Result<HttpResponse, ApiError> {
-    own_room(&app, &path).await?;
+    own_room_here(&app, &path).await?;
     let mut conn = app.state.pool.get().await?;
     Room::delete(&mut conn, &path).await?;
     drop(conn);

@@ -119,7 +119,7 @@ pub async fn token(
         issuer: "guest".into(),
         ttl_secs: config.rooms.token_ttl_secs,
     };
-    Ok(HttpResponse::Ok().json(issue_token(&state, &req, ticket)?))
+    Ok(HttpResponse::Ok().json(issue_token(&state, &req, ticket).await?))
 }
 
 #[derive(Debug, Deserialize)]

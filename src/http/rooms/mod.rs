@@ -115,6 +115,22 @@ async fn own_room(app: &Application, id: &str) -> Result<Room, ApiError> {
         .ok_or_else(unknown_room)
 }
 
+/// The room `id` if the application made it ([`own_room`]) and, in a cluster, it is not served
+/// by another node (`crate::cluster::placement`): a call acting on a live room must reach its
+/// node, and elsewhere is refused naming it ([`ApiError::RoomElsewhere`]).
+async fn own_room_here(app: &Application, id: &str) -> Result<Room, ApiError> {
+    let room = own_room(app, id).await?;
+    if let Some(cluster) = &app.state.cluster {
+        let node = cluster.placement.rooms_node(id).await;
+        if let Some(node) = node.map_err(ApiError::internal)? {
+            if !node.here {
+                return Err(ApiError::RoomElsewhere { url: node.base });
+            }
+        }
+    }
+    Ok(room)
+}
+
 /// Checks a room id: 1 to 64 of `A-Z a-z 0-9 _ -` (it goes in URLs and tokens as it is).
 fn check_room_id(errors: &mut FormErrors, field: &str, id: &str) {
     let fine = (1..=MAX_ID_CHARS).contains(&id.len())
@@ -181,8 +197,19 @@ pub struct Ticket {
 }
 
 /// Signs a room token for `ticket`: `{token, url, identity, room, expires_at}` (`url` is the
-/// signalling socket).
-fn issue_token(state: &AppState, req: &HttpRequest, ticket: Ticket) -> Result<Value, ApiError> {
+/// signalling socket: in a cluster, that of the node the room is placed on).
+async fn issue_token(
+    state: &AppState,
+    req: &HttpRequest,
+    ticket: Ticket,
+) -> Result<Value, ApiError> {
+    let url = match &state.cluster {
+        Some(cluster) => {
+            let placed = cluster.placement.place_rooms(&ticket.room).await;
+            placed.map_err(ApiError::internal)?.socket
+        }
+        None => format!("{}/rooms/ws", PublicUrls::of(req, &state.config()).gateway),
+    };
     let now = Utc::now().timestamp();
     let claims = RoomClaims {
         identity: ticket.identity,
@@ -195,10 +222,9 @@ fn issue_token(state: &AppState, req: &HttpRequest, ticket: Ticket) -> Result<Va
         expires_at: now + i64::from(ticket.ttl_secs),
     };
     let token = state.room_tokens.issue(&claims)?;
-    let urls = PublicUrls::of(req, &state.config());
     Ok(json!({
         "token": token,
-        "url": format!("{}/rooms/ws", urls.gateway),
+        "url": url,
         "identity": claims.identity,
         "room": claims.room,
         "expires_at": claims.expires_at,

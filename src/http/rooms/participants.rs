@@ -16,7 +16,7 @@ use spacebar_actors::rooms::api::{
 };
 use spacebar_actors::rooms::Grants;
 
-use super::{check_metadata, own_room, Application, Metadata};
+use super::{check_metadata, own_room_here, Application, Metadata};
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
 
@@ -66,7 +66,7 @@ fn participant_error(error: RoomError) -> ApiError {
 
 /// Everyone in the live room `room` (the application's).
 async fn participants(app: &Application, room: &str) -> Result<Vec<ParticipantInfo>, ApiError> {
-    own_room(app, room).await?;
+    own_room_here(app, room).await?;
     let asked = Participants {
         room: room.to_string(),
     };
@@ -119,7 +119,7 @@ async fn update(
         );
     }
     errors.into_result()?;
-    own_room(&app, &room).await?;
+    own_room_here(&app, &room).await?;
     let update = UpdateParticipant {
         room: room.clone(),
         identity: identity.clone(),
@@ -135,7 +135,7 @@ async fn update(
 
 async fn remove(app: Application, path: Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (room, identity) = path.into_inner();
-    own_room(&app, &room).await?;
+    own_room_here(&app, &room).await?;
     let answer = app
         .state
         .tree
@@ -165,7 +165,7 @@ async fn mute(
 ) -> Result<HttpResponse, ApiError> {
     let (room, identity, track_sid) = path.into_inner();
     let muted = body.is_none_or(|Json(body)| body.muted);
-    own_room(&app, &room).await?;
+    own_room_here(&app, &room).await?;
     let mute = MuteTrack {
         room,
         identity,
@@ -210,7 +210,7 @@ async fn send_data(
         );
     }
     errors.into_result()?;
-    own_room(&app, &path).await?;
+    own_room_here(&app, &path).await?;
     let data = SendData {
         room: path.into_inner(),
         from: None,

@@ -82,7 +82,7 @@ pub async fn issue(
         issuer: app.key.id,
         ttl_secs: ttl,
     };
-    let token = issue_token(&app.state, &req, ticket)?;
+    let token = issue_token(&app.state, &req, ticket).await?;
     Ok(HttpResponse::build(StatusCode::OK).json(token))
 }
 
@@ -108,5 +108,5 @@ pub async fn for_user(
         issuer: format!("user:{}", user.id),
         ttl_secs: state.config().rooms.token_ttl_secs,
     };
-    Ok(HttpResponse::Ok().json(issue_token(&state, &req, ticket)?))
+    Ok(HttpResponse::Ok().json(issue_token(&state, &req, ticket).await?))
 }
