@@ -21,6 +21,7 @@ use crate::credentials::authenticate;
 use crate::db::rooms::Room;
 use crate::http::error::{ApiError, FormErrors};
 use crate::http::json::Json;
+use crate::rooms::ws::GUEST_ISSUER;
 use crate::state::AppState;
 
 /// Public rooms listed at most.
@@ -116,7 +117,7 @@ pub async fn token(
         room: room.id,
         metadata: String::new(),
         grants: Grants::participant(),
-        issuer: "guest".into(),
+        issuer: GUEST_ISSUER.into(),
         ttl_secs: config.rooms.token_ttl_secs,
     };
     Ok(HttpResponse::Ok().json(issue_token(&state, &req, ticket).await?))
