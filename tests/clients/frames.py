@@ -1,9 +1,12 @@
 """What the aiortc peers (voice_peer.py, room_peer.py) share: their JSON lines, the count of
-frames they decode per kind (reported every half second), and the commands on their stdin."""
+frames they decode per kind (reported every half second), the commands on their stdin, and
+their signalling socket with those running beside it."""
 
 import asyncio
 import json
 import sys
+
+import aiohttp
 
 
 def say(**fields):
@@ -39,3 +42,24 @@ async def commands():
             yield b"leave"
             return
         yield line.strip()
+
+
+async def messages(peer, tasks, first=None):
+    """The JSON messages of `peer`'s WebSocket to `peer.url` (set as `peer.ws`), with its frame
+    report and its `commands()` running beside it; `first` is sent before any is read. Once the
+    socket closes (or sends anything but text) it says how, and cancels `tasks`: those two and
+    any the caller added."""
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(peer.url) as ws:
+            peer.ws = ws
+            tasks.append(asyncio.ensure_future(peer.frames.report()))
+            tasks.append(asyncio.ensure_future(peer.commands()))
+            if first is not None:
+                await ws.send_json(first)
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                yield json.loads(message.data)
+            say(event="closed", code=ws.close_code)
+    for task in tasks:
+        task.cancel()

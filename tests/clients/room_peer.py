@@ -21,11 +21,10 @@ import math
 import struct
 import sys
 
-import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from frames import Frames, commands, say
+from frames import Frames, commands, messages, say
 
 
 # 20 ms of a 400 Hz tone at 48 kHz, half of full scale: well above the speaking threshold.
@@ -126,22 +125,10 @@ class Peer:
                 await self.send(command)
 
     async def run(self):
-        tasks = []
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(self.url) as ws:
-                self.ws = ws
-                tasks.append(asyncio.ensure_future(self.frames.report()))
-                tasks.append(asyncio.ensure_future(self.commands()))
-                await self.send({"type": "join", "auto_subscribe": self.role == "subscribe"})
-                async for message in ws:
-                    if message.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    payload = json.loads(message.data)
-                    say(event="message", message=payload)
-                    await self.on_message(payload)
-                say(event="closed", code=ws.close_code)
-        for task in tasks:
-            task.cancel()
+        join = {"type": "join", "auto_subscribe": self.role == "subscribe"}
+        async for payload in messages(self, [], first=join):
+            say(event="message", message=payload)
+            await self.on_message(payload)
         await self.publish_pc.close()
         await self.subscribe_pc.close()
 

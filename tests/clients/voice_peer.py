@@ -21,11 +21,10 @@ import os
 import sys
 import time
 
-import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from frames import Frames, commands, say
+from frames import Frames, commands, messages, say
 
 
 def attributes(sdp, name):
@@ -240,55 +239,44 @@ class Peer:
             self.pc.addTransceiver("video", direction="sendrecv")
 
         tasks = []
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(self.url) as ws:
-                self.ws = ws
-                tasks.append(asyncio.ensure_future(self.frames.report()))
-                tasks.append(asyncio.ensure_future(self.commands()))
-                async for message in ws:
-                    if message.type != aiohttp.WSMsgType.TEXT:
-                        break
-                    payload = json.loads(message.data)
-                    self.seq = payload.get("seq", self.seq)
-                    op, d = payload["op"], payload["d"]
-                    if op == 8:
-                        say(event="hello", d=d)
-                        tasks.append(asyncio.ensure_future(self.heartbeat(d["heartbeat_interval"])))
-                        await self.send(0, self.identify)
-                    elif op == 2:
-                        say(event="ready", d=d)
-                        offer = await self.pc.createOffer()
-                        await self.pc.setLocalDescription(offer)
-                        fragment = fragment_of(self.pc.localDescription.sdp)
-                        await self.send(1, {
-                            "protocol": "webrtc",
-                            "data": fragment,
-                            "sdp": fragment,
-                            "codecs": [
-                                {"name": "opus", "type": "audio", "priority": 1000, "payload_type": 96},
-                            ],
-                        })
-                    elif op == 4:
-                        say(event="session_description", d=d)
-                        self.answer = d["sdp"]
-                        self.video_codec = d.get("video_codec") or "VP8"
-                        await self.negotiate()
-                        if self.role == "publish":
-                            await self.publish()
-                    elif op == 12:
-                        say(event="video", d=d)
-                        await self.receive_from(d)
-                    elif op == 5:
-                        say(event="speaking", d=d)
-                    elif op == 13:
-                        say(event="client_disconnect", d=d)
-                    elif op == 6:
-                        pass
-                    else:
-                        say(event="op", op=op, d=d)
-                say(event="closed", code=ws.close_code)
-        for task in tasks:
-            task.cancel()
+        async for payload in messages(self, tasks):
+            self.seq = payload.get("seq", self.seq)
+            op, d = payload["op"], payload["d"]
+            if op == 8:
+                say(event="hello", d=d)
+                tasks.append(asyncio.ensure_future(self.heartbeat(d["heartbeat_interval"])))
+                await self.send(0, self.identify)
+            elif op == 2:
+                say(event="ready", d=d)
+                offer = await self.pc.createOffer()
+                await self.pc.setLocalDescription(offer)
+                fragment = fragment_of(self.pc.localDescription.sdp)
+                await self.send(1, {
+                    "protocol": "webrtc",
+                    "data": fragment,
+                    "sdp": fragment,
+                    "codecs": [
+                        {"name": "opus", "type": "audio", "priority": 1000, "payload_type": 96},
+                    ],
+                })
+            elif op == 4:
+                say(event="session_description", d=d)
+                self.answer = d["sdp"]
+                self.video_codec = d.get("video_codec") or "VP8"
+                await self.negotiate()
+                if self.role == "publish":
+                    await self.publish()
+            elif op == 12:
+                say(event="video", d=d)
+                await self.receive_from(d)
+            elif op == 5:
+                say(event="speaking", d=d)
+            elif op == 13:
+                say(event="client_disconnect", d=d)
+            elif op == 6:
+                pass
+            else:
+                say(event="op", op=op, d=d)
         await self.pc.close()
 
 
