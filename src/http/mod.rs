@@ -18,6 +18,7 @@ pub mod nul;
 pub mod rate_limits;
 pub mod request_span;
 pub mod urls;
+pub mod websocket;
 
 mod applications;
 mod attachments;

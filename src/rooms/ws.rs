@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_web::web::{self, Data, Payload, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{self, Data};
 use actix_web_actors::ws;
 use serde_json::json;
 use spacebar_actors::outlet::{self, Outlet};
@@ -21,23 +20,19 @@ use spacebar_actors::rooms::{
 
 use super::RoomClaims;
 use crate::cluster::Cluster;
+use crate::http::websocket;
 use crate::state::AppState;
 
 /// The issuer of guests' tokens: a guest may only join a room that exists.
 pub const GUEST_ISSUER: &str = "guest";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/rooms/ws").route(web::get().to(upgrade)));
+    websocket::route(cfg, "/rooms/ws", open);
 }
 
-/// The WebSocket upgrade. A bad token still gets the socket, to be told why (4001) and closed:
-/// a browser sees nothing of a refused upgrade.
-async fn upgrade(
-    req: HttpRequest,
-    stream: Payload,
-    query: Query<HashMap<String, String>>,
-    state: Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
+/// The socket of an upgrade. A bad token still gets the socket, to be told why (4001) and
+/// closed: a browser sees nothing of a refused upgrade.
+async fn open(query: HashMap<String, String>, state: Data<AppState>) -> (RoomSocket, usize) {
     let claims = query
         .get("token")
         .and_then(|token| state.room_tokens.verify(token))
@@ -57,9 +52,7 @@ async fn upgrade(
         idle_timeout: Duration::from_secs(state.config().rooms.idle_timeout_secs),
         queued: Arc::default(),
     };
-    ws::WsResponseBuilder::new(socket, &req, stream)
-        .frame_size(MAX_FRAME_BYTES)
-        .start()
+    (socket, MAX_FRAME_BYTES)
 }
 
 /// Why a socket's room is not joined on this node (cluster mode).

@@ -5,11 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use actix_web::web::{self, Data, Payload, Query};
-use actix_web::{HttpRequest, HttpResponse};
-use actix_web_actors::ws;
+use actix_web::web::{self, Data};
 use spacebar_actors::voice::{VoiceConnection, VoiceGatewayConfig};
 
+use crate::http::websocket;
 use crate::state::AppState;
 
 /// The newest voice gateway version served; older clients get what they ask for (v4 up).
@@ -17,16 +16,11 @@ const LATEST_VERSION: u8 = 8;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `NormalizePath::trim` makes `/voice/` reach this too.
-    cfg.service(web::resource("/voice").route(web::get().to(upgrade)));
+    websocket::route(cfg, "/voice", open);
 }
 
-/// `GET /voice?v=8` with a WebSocket upgrade.
-async fn upgrade(
-    req: HttpRequest,
-    stream: Payload,
-    query: Query<HashMap<String, String>>,
-    state: Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
+/// The connection of a `GET /voice?v=8` upgrade.
+async fn open(query: HashMap<String, String>, state: Data<AppState>) -> (VoiceConnection, usize) {
     let version = query
         .get("v")
         .and_then(|v| v.parse::<u8>().ok())
@@ -49,7 +43,5 @@ async fn upgrade(
         config,
         version,
     );
-    ws::WsResponseBuilder::new(connection, &req, stream)
-        .frame_size(voice.max_frame_bytes)
-        .start()
+    (connection, voice.max_frame_bytes)
 }
