@@ -10,6 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Data, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use rand::distr::{Alphanumeric, SampleString};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 use spacebar_actors::rooms::Grants;
@@ -96,33 +97,88 @@ pub async fn public(
     Ok(HttpResponse::Ok().json(json!({ "rooms": listed })))
 }
 
+/// A request of the guests' routes: the name its caller is to be shown by, and what it asks.
+pub trait GuestRequest: DeserializeOwned + 'static {
+    /// Whether a user's `Authorization` admits the caller as well as `rooms.guests` does.
+    const USERS: bool;
+
+    fn name(&self) -> &str;
+
+    /// The answer to an admitted caller, shown by `name` (checked).
+    async fn answer(
+        self,
+        state: &AppState,
+        req: &HttpRequest,
+        name: String,
+    ) -> Result<HttpResponse, ApiError>;
+}
+
+/// `POST /rooms/guest` and `POST /rooms/new`: the caller admitted (401 for a user token that
+/// names nobody, 403 while guests are not admitted), the name checked, then the request's own
+/// answer.
+pub async fn answer<R: GuestRequest>(
+    state: Data<AppState>,
+    req: HttpRequest,
+    Json(body): Json<R>,
+) -> Result<HttpResponse, ApiError> {
+    if !(R::USERS && signed_in(&state, &req).await?) {
+        guests_allowed(&state)?;
+    }
+    let name = display_name(body.name(), &state.config().rooms)?;
+    body.answer(&state, &req, name).await
+}
+
+/// Whether the request comes with a user's `Authorization` (401 when it names nobody).
+async fn signed_in(state: &AppState, req: &HttpRequest) -> Result<bool, ApiError> {
+    let Some(token) = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return Ok(false);
+    };
+    let mut conn = state.pool.get().await?;
+    authenticate(&mut conn, &state.tokens, token)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(true)
+}
+
+/// `POST /rooms/guest`: a guest's token for a room guests may join.
 #[derive(Debug, Deserialize)]
-pub struct GuestRequest {
+pub struct GuestToken {
     room: String,
     name: String,
 }
 
-pub async fn token(
-    state: Data<AppState>,
-    req: HttpRequest,
-    Json(body): Json<GuestRequest>,
-) -> Result<HttpResponse, ApiError> {
-    guests_allowed(&state)?;
-    let config = state.config();
-    let name = display_name(&body.name, &config.rooms)?;
-    let room = joinable(&state, &body.room).await?;
-    let ticket = Ticket {
-        identity: format!("guest-{}", Alphanumeric.sample_string(&mut rand::rng(), 12)),
-        name,
-        room: room.id,
-        metadata: String::new(),
-        grants: Grants::participant(),
-        issuer: GUEST_ISSUER.into(),
-        ttl_secs: config.rooms.token_ttl_secs,
-    };
-    Ok(HttpResponse::Ok().json(issue_token(&state, &req, ticket).await?))
+impl GuestRequest for GuestToken {
+    const USERS: bool = false;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn answer(
+        self,
+        state: &AppState,
+        req: &HttpRequest,
+        name: String,
+    ) -> Result<HttpResponse, ApiError> {
+        let room = joinable(state, &self.room).await?;
+        let ticket = Ticket {
+            identity: format!("guest-{}", Alphanumeric.sample_string(&mut rand::rng(), 12)),
+            name,
+            room: room.id,
+            metadata: String::new(),
+            grants: Grants::participant(),
+            issuer: GUEST_ISSUER.into(),
+            ttl_secs: state.config().rooms.token_ttl_secs,
+        };
+        Ok(HttpResponse::Ok().json(issue_token(state, req, ticket).await?))
+    }
 }
 
+/// `POST /rooms/new`: a room that admits guests, opened by a guest or a user.
 #[derive(Debug, Deserialize)]
 pub struct NewRoom {
     name: String,
@@ -130,33 +186,25 @@ pub struct NewRoom {
     public: bool,
 }
 
-pub async fn create_room(
-    state: Data<AppState>,
-    req: HttpRequest,
-    Json(body): Json<NewRoom>,
-) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let user = match req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-    {
-        Some(token) => Some(
-            authenticate(&mut conn, &state.tokens, token)
-                .await?
-                .ok_or(ApiError::Unauthorized)?,
-        ),
-        None => None,
-    };
-    if user.is_none() {
-        guests_allowed(&state)?;
+impl GuestRequest for NewRoom {
+    const USERS: bool = true;
+
+    fn name(&self) -> &str {
+        &self.name
     }
-    let config = state.config();
-    let name = display_name(&body.name, &config.rooms)?;
-    let mut room = new_room(generated_id(), None, &config.rooms);
-    room.name = name;
-    room.public = body.public;
-    room.guests = true;
-    insert(&state, &mut conn, &room).await?;
-    Ok(HttpResponse::build(StatusCode::CREATED).json(room_view(&room, 0)))
+
+    async fn answer(
+        self,
+        state: &AppState,
+        _: &HttpRequest,
+        name: String,
+    ) -> Result<HttpResponse, ApiError> {
+        let mut room = new_room(generated_id(), None, &state.config().rooms);
+        room.name = name;
+        room.public = self.public;
+        room.guests = true;
+        let mut conn = state.pool.get().await?;
+        insert(state, &mut conn, &room).await?;
+        Ok(HttpResponse::build(StatusCode::CREATED).json(room_view(&room, 0)))
+    }
 }

@@ -44,8 +44,14 @@ const MAX_IDENTITY_CHARS: usize = 128;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/rooms/public", web::get().to(guests::public))
-        .route("/rooms/guest", web::post().to(guests::token))
-        .route("/rooms/new", web::post().to(guests::create_room))
+        .route(
+            "/rooms/guest",
+            web::post().to(guests::answer::<guests::GuestToken>),
+        )
+        .route(
+            "/rooms/new",
+            web::post().to(guests::answer::<guests::NewRoom>),
+        )
         .service(
             web::scope("/rooms/api")
                 .route("/token", web::post().to(token::issue))
