@@ -857,6 +857,84 @@ async fn with_guests_off_only_accounts_get_in() {
     join(&server, exchanged.body["token"].as_str().unwrap()).await;
 }
 
+/// The ids `GET /rooms/public` lists.
+async fn public_ids(server: &TestServer) -> Vec<String> {
+    let listed = get(server, "/rooms/public", None).await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    listed.body["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|room| room["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits (generously) until `GET /rooms/public` no longer lists `id`.
+async fn unlisted(server: &TestServer, id: &str) {
+    for _ in 0..300 {
+        if !public_ids(server).await.iter().any(|listed| listed == id) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("room {id} is still listed");
+}
+
+#[actix_web::test]
+async fn rooms_guests_open_are_deleted_once_empty_for_their_timeout() {
+    let server = TestServer::with(&[("rooms.default_empty_timeout_secs", "1")]).await;
+    let root = operator(&server).await;
+    let key = make_key(&server, &root, None).await;
+    // An application's room stays until the application deletes it, whatever its timeout.
+    let kept = create_room(
+        &server,
+        &key,
+        json!({ "name": "Kept", "public": true, "empty_timeout": 1 }),
+    )
+    .await;
+    let open = |name: &str| {
+        post(
+            &server,
+            "/rooms/new",
+            None,
+            json!({ "name": name, "public": true }),
+        )
+    };
+    let busy = open("Busy").await;
+    assert_eq!(busy.status, 201, "{:?}", busy.body);
+    let guest = post(
+        &server,
+        "/rooms/guest",
+        None,
+        json!({ "room": busy.body["id"], "name": "Guest" }),
+    )
+    .await;
+    assert_eq!(guest.status, 200, "{:?}", guest.body);
+    let mut socket = join(&server, guest.body["token"].as_str().unwrap()).await;
+    // Nobody ever joins this one: it goes a second or so after it was opened.
+    let deserted = open("Deserted").await;
+    assert_eq!(deserted.status, 201, "{:?}", deserted.body);
+    unlisted(&server, deserted.body["id"].as_str().unwrap()).await;
+    // The sweep that took it passed the older two over: one is an application's, one has a
+    // guest in it.
+    let ids = public_ids(&server).await;
+    for room in [&kept["id"], &busy.body["id"]] {
+        assert!(ids.iter().any(|id| id == room), "{room} gone: {ids:?}");
+    }
+    // Once the guest leaves, theirs goes too; the application's stays.
+    socket.send(json!({ "type": "leave" })).await;
+    unlisted(&server, busy.body["id"].as_str().unwrap()).await;
+    let kept_now = api(
+        &server,
+        Method::GET,
+        &format!("/rooms/{}", kept["id"].as_str().unwrap()),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(kept_now.status, 200, "{:?}", kept_now.body);
+}
+
 #[actix_web::test]
 async fn participants_are_managed_live() {
     let server = TestServer::start().await;

@@ -123,6 +123,23 @@ impl Room {
             .map(|deleted| deleted > 0)
     }
 
+    /// Rooms made by a guest or a user (no API key) longer ago than their `empty_timeout`, at
+    /// most `limit`.
+    pub async fn keyless_past_timeout(
+        conn: &mut AsyncPgConnection,
+        limit: i64,
+    ) -> QueryResult<Vec<String>> {
+        rooms::table
+            .filter(rooms::api_key.is_null())
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "rooms.created_at + rooms.empty_timeout_secs * interval '1 second' < now()",
+            ))
+            .select(rooms::id)
+            .limit(limit)
+            .load(conn)
+            .await
+    }
+
     /// Deletes a room made by a guest or a user (no API key); whether there was one.
     pub async fn delete_keyless(conn: &mut AsyncPgConnection, id: &str) -> QueryResult<bool> {
         diesel::delete(rooms::table.find(id).filter(rooms::api_key.is_null()))

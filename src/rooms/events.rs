@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use spacebar_actors::rooms::api::{RoomEvent, RoomObserver};
 use tokio::sync::mpsc;
 
+use super::empty;
 use super::webhooks::Target;
 use crate::db::room_api_keys::RoomApiKey;
 use crate::db::room_events::RoomEventRow;
@@ -111,10 +112,15 @@ pub fn view(row: &RoomEventRow) -> Value {
 }
 
 impl EventLogWriter {
-    /// Writes events until the server's state is gone, and ages the log out hourly.
+    /// Writes events until the server's state is gone, ages the log out hourly, and deletes
+    /// the rooms guests and users left empty ([`empty`]).
     pub fn run(mut self, state: Weak<AppState>) {
         actix_web::rt::spawn(async move {
             let mut expiry = actix_web::rt::time::interval(EXPIRE_EVERY);
+            let Some(period) = state.upgrade().map(|s| empty::period(&s.config().rooms)) else {
+                return;
+            };
+            let mut sweeping = actix_web::rt::time::interval(period);
             // The API key of each live room, read when it starts and kept until it finishes:
             // an application that deletes its room (which ends it) still gets `room_finished`,
             // written after the room's row is gone.
@@ -134,6 +140,14 @@ impl EventLogWriter {
                         let Some(state) = state.upgrade() else { return };
                         if let Err(error) = expire(&state).await {
                             tracing::warn!(%error, "room events not expired");
+                        }
+                    }
+                    _ = sweeping.tick() => {
+                        let Some(state) = state.upgrade() else { return };
+                        match empty::sweep(&state).await {
+                            Ok(0) => {}
+                            Ok(deleted) => tracing::info!(deleted, "empty rooms deleted"),
+                            Err(error) => tracing::warn!(%error, "empty rooms not swept"),
                         }
                     }
                 }

@@ -3,6 +3,7 @@
 //! actors live in `spacebar_actors::rooms`. Protocol: docs/rooms.md.
 
 pub mod directory;
+pub mod empty;
 pub mod events;
 pub mod keys;
 pub mod page;
