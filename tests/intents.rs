@@ -592,6 +592,63 @@ async fn two_shards_split_the_guilds_and_dms_go_to_shard_zero() {
     );
 }
 
+/// 60 members more in the guild, behind the API's back (users that never connect).
+async fn fill(server: &TestServer, guild_id: &str) {
+    server
+        .sql(
+            "INSERT INTO users (id, username, discriminator) \
+             SELECT 1000000 + g, 'filler', lpad(g::text, 4, '0') FROM generate_series(1, 60) g",
+        )
+        .await;
+    server
+        .sql(&format!(
+            "INSERT INTO members (guild_id, user_id) \
+             SELECT {guild_id}, 1000000 + g FROM generate_series(1, 60) g"
+        ))
+        .await;
+}
+
+#[actix_web::test]
+async fn a_guild_joined_after_ready_is_large_by_each_sessions_threshold() {
+    let server = TestServer::start().await;
+    let (alice, _) = register_user(&server, "alice").await;
+    let guild_id = guild(&server, &alice).await;
+    let (app_id, token) = application_with_bot(&server, &alice, "Counter").await;
+    let bot = format!("Bot {token}");
+    set_flags(&server, &alice, &app_id, GATEWAY_PRESENCE).await;
+    fill(&server, &guild_id).await;
+    // Two sessions of the bot, identified before it is in the guild, with thresholds either
+    // side of the 62 members it will have.
+    let intents = GUILDS | GUILD_PRESENCES;
+    let extra = |threshold: u64| json!({ "intents": intents, "large_threshold": threshold });
+    let (mut fifty, _) = connect(&server, &bot, extra(50)).await;
+    let (mut most, _) = connect(&server, &bot, extra(250)).await;
+    assert_eq!(
+        authorize(&server, &alice, &app_id, &guild_id, BOT_PERMISSIONS)
+            .await
+            .status,
+        200
+    );
+
+    // Large to the first: only who is online is listed, the bot itself (Alice has no session).
+    let large = fifty.dispatch("GUILD_CREATE").await["d"].clone();
+    assert_eq!(
+        (large["member_count"].as_i64(), large["large"].as_bool()),
+        (Some(62), Some(true))
+    );
+    let listed: Vec<&str> = large["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [app_id.as_str()]);
+    // Not to the second: everyone.
+    let small = most.dispatch("GUILD_CREATE").await["d"].clone();
+    assert_eq!(small["large"], false);
+    assert_eq!(small["members"].as_array().unwrap().len(), 62);
+}
+
 #[actix_web::test]
 async fn large_guilds_list_only_online_members_and_the_bots_own() {
     let server = TestServer::start().await;
@@ -605,19 +662,8 @@ async fn large_guilds_list_only_online_members_and_the_bots_own() {
             .status,
         200
     );
-    // 60 more members, behind the API's back: 62 in all.
-    server
-        .sql(
-            "INSERT INTO users (id, username, discriminator) \
-             SELECT 1000000 + g, 'filler', lpad(g::text, 4, '0') FROM generate_series(1, 60) g",
-        )
-        .await;
-    server
-        .sql(&format!(
-            "INSERT INTO members (guild_id, user_id) \
-             SELECT {guild_id}, 1000000 + g FROM generate_series(1, 60) g"
-        ))
-        .await;
+    // 60 more members: 62 in all.
+    fill(&server, &guild_id).await;
     set_flags(&server, &alice, &app_id, GATEWAY_PRESENCE).await;
 
     let guild_create = |threshold: u64, intents: u64| {

@@ -37,6 +37,9 @@ pub struct Dispatch {
     /// The same event in the CLIENT_STATE_V2 shape (a guild as `{id, properties, …}`), for
     /// sessions that identified with that capability.
     client_state_v2: Option<Arc<Dispatch>>,
+    /// A guild's member count and the same event as it is for sessions whose IDENTIFY
+    /// `large_threshold` is below that count (a joined guild's GUILD_CREATE).
+    large: Option<(usize, Arc<Dispatch>)>,
 }
 
 impl Dispatch {
@@ -59,6 +62,7 @@ impl Dispatch {
             subjects: Box::default(),
             redacted: None,
             client_state_v2: None,
+            large: None,
         }
     }
 
@@ -87,6 +91,12 @@ impl Dispatch {
         self
     }
 
+    /// Sessions whose `large_threshold` is below `member_count` get `large` instead.
+    pub fn with_large(mut self, member_count: usize, large: Dispatch) -> Self {
+        self.large = Some((member_count, Arc::new(large)));
+        self
+    }
+
     pub fn event(&self) -> EventName {
         self.event
     }
@@ -108,6 +118,11 @@ impl Dispatch {
     /// The copy in the CLIENT_STATE_V2 shape, if its shape differs.
     pub fn client_state_v2(&self) -> Option<&Arc<Dispatch>> {
         self.client_state_v2.as_ref()
+    }
+
+    /// The member count and the copy for sessions to which the guild is large, if it differs.
+    pub fn large(&self) -> Option<&(usize, Arc<Dispatch>)> {
+        self.large.as_ref()
     }
 
     /// The JSON text of `d`.

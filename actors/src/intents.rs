@@ -197,6 +197,14 @@ pub struct Filter {
     /// IDENTIFY `large_threshold`); of larger ones, only what it asks for. `None`: no
     /// presences (no GUILD_PRESENCES).
     pub presences_up_to: Option<usize>,
+    /// Guilds with more members than this are large to the session (its IDENTIFY
+    /// `large_threshold`): their GUILD_CREATE lists only who is online.
+    #[serde(default = "default_large_threshold")]
+    pub large_threshold: usize,
+}
+
+fn default_large_threshold() -> usize {
+    DEFAULT_LARGE_THRESHOLD
 }
 
 impl Filter {
@@ -209,6 +217,7 @@ impl Filter {
             shard: None,
             client_state_v2: false,
             presences_up_to: Some(DEFAULT_LARGE_THRESHOLD),
+            large_threshold: DEFAULT_LARGE_THRESHOLD,
         }
     }
 
@@ -219,6 +228,10 @@ impl Filter {
     /// The dispatch this session gets for `dispatch`: itself, its copy without message
     /// content, or nothing.
     pub fn admit(&self, dispatch: &Arc<Dispatch>) -> Option<Arc<Dispatch>> {
+        let dispatch = match dispatch.large() {
+            Some((members, large)) if *members > self.large_threshold => large,
+            _ => dispatch,
+        };
         let guild_id = dispatch.guild_id();
         if self.shard.is_some_and(|shard| !shard.owns(guild_id)) {
             return None;
@@ -267,6 +280,7 @@ mod tests {
             shard: None,
             client_state_v2: false,
             presences_up_to: None,
+            large_threshold: DEFAULT_LARGE_THRESHOLD,
         };
         let guild = Some(1 << 22);
         assert!(bot
@@ -309,6 +323,7 @@ mod tests {
             shard: None,
             client_state_v2: false,
             presences_up_to: None,
+            large_threshold: DEFAULT_LARGE_THRESHOLD,
         };
         let make = |guild_id: Option<i64>, subjects: Vec<i64>| {
             let full = Dispatch::from_json(EventName::MessageCreate, r#"{"content":"hi"}"#.into());
@@ -350,6 +365,36 @@ mod tests {
         assert_eq!(data(v2), Some(r#"{"properties":{}}"#.into()));
         let plain = dispatch(EventName::GuildUpdate, Some(1 << 22));
         assert!(Arc::ptr_eq(&v2.admit(&plain).unwrap(), &plain));
+    }
+
+    #[test]
+    fn a_guild_larger_than_a_sessions_threshold_comes_as_large() {
+        let json = |text: &'static str| Dispatch::from_json(EventName::GuildCreate, text.into());
+        let large = json(r#"{"large":true}"#).with_client_state_v2(json(r#"{"v2":true}"#));
+        let small = json(r#"{"large":false}"#).with_client_state_v2(json(r#"{"v2":false}"#));
+        let joined = Arc::new(
+            small
+                .in_guild(1 << 22)
+                .with_large(60, large.in_guild(1 << 22)),
+        );
+        let data = |filter: Filter| filter.admit(&joined).map(|d| d.data().clone());
+        let fifty = Filter::everything(7);
+        let most = Filter {
+            large_threshold: MAX_LARGE_THRESHOLD,
+            ..fifty
+        };
+        assert_eq!(data(fifty), Some(r#"{"large":true}"#.into()));
+        assert_eq!(data(most), Some(r#"{"large":false}"#.into()));
+        let v2 = Filter {
+            client_state_v2: true,
+            ..fifty
+        };
+        assert_eq!(data(v2), Some(r#"{"v2":true}"#.into()));
+        let sixty = Filter {
+            large_threshold: 60,
+            ..fifty
+        };
+        assert_eq!(data(sixty), Some(r#"{"large":false}"#.into()));
     }
 
     #[test]

@@ -96,6 +96,15 @@ pub struct CommandChange {
     pub command: Value,
 }
 
+/// A joined guild's GUILD_CREATE for the sessions to which it is large: `large: true`, only
+/// who is online listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LargeGuild {
+    pub member_count: usize,
+    pub guild: Value,
+    pub client_state_v2: Value,
+}
+
 /// One gateway dispatch, before it is serialised.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Event {
@@ -117,6 +126,9 @@ pub enum Event {
         guild: Value,
         /// The same guild in the CLIENT_STATE_V2 shape.
         client_state_v2: Value,
+        /// The guild as it is to sessions whose IDENTIFY `large_threshold` is below its member
+        /// count, when some may be and some not.
+        large: Option<LargeGuild>,
     },
     /// A user is no longer in a guild: GUILD_DELETE to their sessions.
     GuildLeft {
@@ -491,9 +503,22 @@ impl Event {
                 guild,
                 client_state_v2,
                 guild_id,
+                large,
                 ..
-            } => Dispatch::json(name, guild)?
-                .with_client_state_v2(Dispatch::json(name, client_state_v2)?.in_guild(*guild_id)),
+            } => {
+                let joined = |guild, client_state_v2| -> Result<Dispatch, serde_json::Error> {
+                    let shaped = Dispatch::json(name, client_state_v2)?.in_guild(*guild_id);
+                    Ok(Dispatch::json(name, guild)?.with_client_state_v2(shaped))
+                };
+                let made = joined(guild, client_state_v2)?;
+                match large {
+                    Some(large) => made.with_large(
+                        large.member_count,
+                        joined(&large.guild, &large.client_state_v2)?.in_guild(*guild_id),
+                    ),
+                    None => made,
+                }
+            }
             Event::GuildRoleCreate(role) | Event::GuildRoleUpdate(role) => Dispatch::json(
                 name,
                 &json!({ "guild_id": id(role.guild_id), "role": role.role }),

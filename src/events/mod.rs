@@ -8,8 +8,8 @@ mod outbox;
 
 pub use event::without_content;
 pub use event::{
-    ChannelChange, ChannelScope, CommandChange, Ephemeral, Event, MemberChange, MessageChange,
-    RoleChange, Route, Scoped, ToUser,
+    ChannelChange, ChannelScope, CommandChange, Ephemeral, Event, LargeGuild, MemberChange,
+    MessageChange, RoleChange, Route, Scoped, ToUser,
 };
 pub use outbox::{Change, Writes};
 

@@ -337,6 +337,7 @@ impl Connection {
                         client_state_v2: !identified.bot && capabilities & CLIENT_STATE_V2 != 0,
                         presences_up_to: (identified.intents & intents::bits::GUILD_PRESENCES != 0)
                             .then_some(large_threshold),
+                        large_threshold,
                     };
                     connection.start_session(session_id.into(), identified, filter, ctx)
                 }
