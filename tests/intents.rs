@@ -592,8 +592,22 @@ async fn two_shards_split_the_guilds_and_dms_go_to_shard_zero() {
     );
 }
 
-/// 60 members more in the guild, behind the API's back (users that never connect).
-async fn fill(server: &TestServer, guild_id: &str) {
+/// Alice, her guild of 61 members (60 of them added behind the API's back, who never
+/// connect), and her application's bot with GATEWAY_PRESENCE, not in the guild yet.
+struct Crowded {
+    alice: String,
+    alice_user: Value,
+    guild_id: String,
+    app_id: String,
+    /// The bot's `Authorization`.
+    bot: String,
+}
+
+async fn crowded(server: &TestServer) -> Crowded {
+    let (alice, alice_user) = register_user(server, "alice").await;
+    let guild_id = guild(server, &alice).await;
+    let (app_id, token) = application_with_bot(server, &alice, "Counter").await;
+    set_flags(server, &alice, &app_id, GATEWAY_PRESENCE).await;
     server
         .sql(
             "INSERT INTO users (id, username, discriminator) \
@@ -606,29 +620,44 @@ async fn fill(server: &TestServer, guild_id: &str) {
              SELECT {guild_id}, 1000000 + g FROM generate_series(1, 60) g"
         ))
         .await;
+    Crowded {
+        alice,
+        alice_user,
+        guild_id,
+        app_id,
+        bot: format!("Bot {token}"),
+    }
+}
+
+/// The user ids of a GUILD_CREATE's `members` or `presences`.
+fn user_ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["user"]["id"].as_str().unwrap())
+        .collect()
 }
 
 #[actix_web::test]
 async fn a_guild_joined_after_ready_is_large_by_each_sessions_threshold() {
     let server = TestServer::start().await;
-    let (alice, _) = register_user(&server, "alice").await;
-    let guild_id = guild(&server, &alice).await;
-    let (app_id, token) = application_with_bot(&server, &alice, "Counter").await;
-    let bot = format!("Bot {token}");
-    set_flags(&server, &alice, &app_id, GATEWAY_PRESENCE).await;
-    fill(&server, &guild_id).await;
+    let crowd = crowded(&server).await;
+    let (app_id, bot) = (&crowd.app_id, &crowd.bot);
     // Two sessions of the bot, identified before it is in the guild, with thresholds either
     // side of the 62 members it will have.
     let intents = GUILDS | GUILD_PRESENCES;
     let extra = |threshold: u64| json!({ "intents": intents, "large_threshold": threshold });
-    let (mut fifty, _) = connect(&server, &bot, extra(50)).await;
-    let (mut most, _) = connect(&server, &bot, extra(250)).await;
-    assert_eq!(
-        authorize(&server, &alice, &app_id, &guild_id, BOT_PERMISSIONS)
-            .await
-            .status,
-        200
-    );
+    let (mut fifty, _) = connect(&server, bot, extra(50)).await;
+    let (mut most, _) = connect(&server, bot, extra(250)).await;
+    let added = authorize(
+        &server,
+        &crowd.alice,
+        app_id,
+        &crowd.guild_id,
+        BOT_PERMISSIONS,
+    )
+    .await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
 
     // Large to the first: only who is online is listed, the bot itself (Alice has no session).
     let large = fifty.dispatch("GUILD_CREATE").await["d"].clone();
@@ -636,12 +665,7 @@ async fn a_guild_joined_after_ready_is_large_by_each_sessions_threshold() {
         (large["member_count"].as_i64(), large["large"].as_bool()),
         (Some(62), Some(true))
     );
-    let listed: Vec<&str> = large["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["user"]["id"].as_str().unwrap())
-        .collect();
+    let listed = user_ids(&large["members"]);
     assert_eq!(listed, [app_id.as_str()]);
     // Not to the second: everyone.
     let small = most.dispatch("GUILD_CREATE").await["d"].clone();
@@ -652,19 +676,19 @@ async fn a_guild_joined_after_ready_is_large_by_each_sessions_threshold() {
 #[actix_web::test]
 async fn large_guilds_list_only_online_members_and_the_bots_own() {
     let server = TestServer::start().await;
-    let (alice, alice_user) = register_user(&server, "alice").await;
-    let guild_id = guild(&server, &alice).await;
-    let (app_id, token) = application_with_bot(&server, &alice, "Counter").await;
-    let bot = format!("Bot {token}");
+    let Crowded {
+        alice,
+        alice_user,
+        guild_id,
+        app_id,
+        bot,
+    } = crowded(&server).await;
     assert_eq!(
         authorize(&server, &alice, &app_id, &guild_id, BOT_PERMISSIONS)
             .await
             .status,
         200
     );
-    // 60 more members: 62 in all.
-    fill(&server, &guild_id).await;
-    set_flags(&server, &alice, &app_id, GATEWAY_PRESENCE).await;
 
     let guild_create = |threshold: u64, intents: u64| {
         let server = &server;
@@ -694,12 +718,7 @@ async fn large_guilds_list_only_online_members_and_the_bots_own() {
     // Above it once Alice is online: she is listed too, with her presence; the fillers are not.
     let large = guild_create(50, GUILDS | GUILD_PRESENCES).await;
     assert_eq!(large["large"], true);
-    let mut listed: Vec<&str> = large["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["user"]["id"].as_str().unwrap())
-        .collect();
+    let mut listed = user_ids(&large["members"]);
     listed.sort_unstable();
     let mut expected = [alice_id, app_id.as_str()];
     expected.sort_unstable();
@@ -716,12 +735,7 @@ async fn large_guilds_list_only_online_members_and_the_bots_own() {
     let small = guild_create(250, GUILDS | GUILD_PRESENCES).await;
     assert_eq!(small["large"], false);
     assert_eq!(small["members"].as_array().unwrap().len(), 62);
-    let online: Vec<&str> = small["presences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["user"]["id"].as_str().unwrap())
-        .collect();
+    let online = user_ids(&small["presences"]);
     assert!(online.contains(&alice_id), "{online:?}");
     assert!(
         online.iter().all(|id| !id.starts_with("10000")),

@@ -698,17 +698,10 @@ async fn public_rooms_are_listed_and_guests_join_only_what_admits_them() {
     assert_eq!(rooms[0]["num_participants"], 0);
 
     // A guest: a public room yes (and in it they count), a private one no (as if unknown).
-    let guest = post(
-        &server,
-        "/rooms/guest",
-        None,
-        json!({ "room": public["id"], "name": "Guest" }),
-    )
-    .await;
-    assert_eq!(guest.status, 200, "{:?}", guest.body);
-    let said = claims(guest.body["token"].as_str().unwrap());
+    let guest = guest_token(&server, &public["id"]).await;
+    let said = claims(&guest);
     assert!(said["sub"].as_str().unwrap().starts_with("guest-") && said["iss"] == "guest");
-    let mut socket = join(&server, guest.body["token"].as_str().unwrap()).await;
+    let mut socket = join(&server, &guest).await;
     let listed = get(&server, "/rooms/public", None).await;
     assert_eq!(listed.body["rooms"][0]["num_participants"], 1);
     socket.send(json!({ "type": "leave" })).await;
@@ -748,14 +741,7 @@ async fn public_rooms_are_listed_and_guests_join_only_what_admits_them() {
     // A guest opens a private room; its link admits guests; it is not listed.
     let opened = post(&server, "/rooms/new", None, json!({ "name": "Ours" })).await;
     assert_eq!(opened.status, 201, "{:?}", opened.body);
-    let by_link = post(
-        &server,
-        "/rooms/guest",
-        None,
-        json!({ "room": opened.body["id"], "name": "Friend" }),
-    )
-    .await;
-    assert_eq!(by_link.status, 200, "{:?}", by_link.body);
+    guest_token(&server, &opened.body["id"]).await;
     let listed = get(&server, "/rooms/public", None).await;
     assert_eq!(listed.body["rooms"].as_array().unwrap().len(), 1);
     // Six guest tokens a minute per address (those above counted): then 429s.
@@ -857,6 +843,19 @@ async fn with_guests_off_only_accounts_get_in() {
     join(&server, exchanged.body["token"].as_str().unwrap()).await;
 }
 
+/// A guest's token for `room`, which must admit guests.
+async fn guest_token(server: &TestServer, room: &Value) -> String {
+    let guest = post(
+        server,
+        "/rooms/guest",
+        None,
+        json!({ "room": room, "name": "Guest" }),
+    )
+    .await;
+    assert_eq!(guest.status, 200, "{:?}", guest.body);
+    guest.body["token"].as_str().unwrap().to_string()
+}
+
 /// The ids `GET /rooms/public` lists.
 async fn public_ids(server: &TestServer) -> Vec<String> {
     let listed = get(server, "/rooms/public", None).await;
@@ -902,15 +901,7 @@ async fn rooms_guests_open_are_deleted_once_empty_for_their_timeout() {
     };
     let busy = open("Busy").await;
     assert_eq!(busy.status, 201, "{:?}", busy.body);
-    let guest = post(
-        &server,
-        "/rooms/guest",
-        None,
-        json!({ "room": busy.body["id"], "name": "Guest" }),
-    )
-    .await;
-    assert_eq!(guest.status, 200, "{:?}", guest.body);
-    let mut socket = join(&server, guest.body["token"].as_str().unwrap()).await;
+    let mut socket = join(&server, &guest_token(&server, &busy.body["id"]).await).await;
     // Nobody ever joins this one: it goes a second or so after it was opened.
     let deserted = open("Deserted").await;
     assert_eq!(deserted.status, 201, "{:?}", deserted.body);

@@ -167,12 +167,7 @@ impl SessionBackend for AppState {
                     .map_err(IdentifyError::internal)?
             };
             if !large.is_empty() {
-                let listed: Vec<i64> = members_online
-                    .others
-                    .iter()
-                    .map(|(user_id, _)| *user_id)
-                    .chain([user.id])
-                    .collect();
+                let listed = super::listed_in_large(&members_online, user.id);
                 world
                     .list_among(&mut conn, &large, &listed)
                     .await

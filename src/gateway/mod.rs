@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use actix_web::web::{Data, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
+use spacebar_actors::registry::Presences;
 use spacebar_actors::session::{Compression, ConnectParams, Connection, Encoding};
 
 use crate::http::urls::PublicUrls;
@@ -61,4 +62,15 @@ pub async fn upgrade(
     ws::WsResponseBuilder::new(connection, &req, stream)
         .frame_size(max_frame)
         .start()
+}
+
+/// Whom a large guild's GUILD_CREATE lists: the members `online`, and the user it goes to
+/// whatever their status.
+pub fn listed_in_large(online: &Presences, user_id: i64) -> Vec<i64> {
+    online
+        .others
+        .iter()
+        .map(|(user_id, _)| *user_id)
+        .chain([user_id])
+        .collect()
 }

@@ -118,12 +118,7 @@ async fn online(
         .send(GetPresences { user_id: 0, of })
         .await
         .map_err(crate::error::Error::from)?;
-    let listed: Vec<i64> = online
-        .others
-        .iter()
-        .map(|(user_id, _)| *user_id)
-        .chain([joiner.user_id])
-        .collect();
+    let listed = crate::gateway::listed_in_large(&online, joiner.user_id);
     let members = Member::of_guilds_with_users(conn, &[guild_id], Some(&listed))
         .await?
         .iter()
