@@ -30,14 +30,12 @@ fn call(channel_id: Option<&str>) -> Value {
 /// Every dispatch up to and including the next `event` for which `done` holds, within
 /// [`PATIENCE`]; panics if the gateway closes first.
 async fn until(gateway: &mut Gateway, event: &str, done: impl Fn(&Value) -> bool) -> Vec<Value> {
-    eprintln!("DEBUG waiting for {event}");
     let deadline = Instant::now() + PATIENCE;
     let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match gateway.next_within(left).await {
             Event::Payload(payload) if payload["op"] == 0 => {
-                eprintln!("DEBUG got {} {}", payload["t"], payload["d"]);
                 let found = payload["t"] == event && done(&payload["d"]);
                 seen.push(payload);
                 if found {
