@@ -116,7 +116,13 @@ async fn a_dm_call_over_two_nodes_is_one_call_heard_once_on_both() {
     let owner = lease::holder(&mut conn, &keys::own_call(channel_id))
         .await
         .unwrap();
-    let node0 = nodes[0].state().cluster.as_ref().unwrap().node_id().to_owned();
+    let node0 = nodes[0]
+        .state()
+        .cluster
+        .as_ref()
+        .unwrap()
+        .node_id()
+        .to_owned();
     assert_eq!(owner.map(|(node, _)| node), Some(node0));
 
     // Bob declines from node 1: the owner on node 0 stops ringing him, both hear it.
@@ -171,7 +177,10 @@ async fn a_dm_call_over_two_nodes_is_one_call_heard_once_on_both() {
         if held.is_none() && stored.is_none() {
             break;
         }
-        assert!(Instant::now() < deadline, "the ended call's lease or record stayed");
+        assert!(
+            Instant::now() < deadline,
+            "the ended call's lease or record stayed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

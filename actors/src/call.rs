@@ -322,11 +322,11 @@ impl Calls {
                 change: CallStream::from(change),
             },
         };
-        self.to_owner(channel_id, command);
+        self.ask_owner(channel_id, command);
     }
 
     /// Carries `command` to the call's owner: this actor itself on a single node.
-    fn to_owner(&mut self, channel_id: i64, command: OwnerCall) {
+    fn ask_owner(&mut self, channel_id: i64, command: OwnerCall) {
         match &self.bus {
             Some(bus) => bus.to_owner(channel_id, command),
             None => self.own(channel_id, command),
@@ -367,7 +367,7 @@ impl Calls {
 
     /// Has the node of a participant's seat carry out `command`: this actor itself when the
     /// seat is here.
-    fn to_seat(&mut self, node: &str, command: SeatCall) {
+    fn ask_seat(&mut self, node: &str, command: SeatCall) {
         match &self.bus {
             Some(bus) if *node != *self.node_id => bus.to_seat(node, command),
             _ => self.seat(command),
@@ -404,10 +404,19 @@ impl Calls {
                 if !reconnect {
                     return self.admissions.set_flags(&room, user_id, flags);
                 }
-                let token =
-                    self.admissions
-                        .admit(channel_id.to_string(), user_id, session_id.to_string(), room, flags);
-                server_update(&seat.session, channel_id, Some(&token), Some(&seat.endpoint));
+                let token = self.admissions.admit(
+                    channel_id.to_string(),
+                    user_id,
+                    session_id.to_string(),
+                    room,
+                    flags,
+                );
+                server_update(
+                    &seat.session,
+                    channel_id,
+                    Some(&token),
+                    Some(&seat.endpoint),
+                );
             }
             SeatCall::Dismiss {
                 channel_id,
@@ -521,7 +530,7 @@ impl Calls {
                     event,
                     d,
                 };
-                self.to_seat(&node, notice);
+                self.ask_seat(&node, notice);
             }
         }
     }
@@ -573,7 +582,7 @@ impl Calls {
             let forget = SeatCall::Forget {
                 session_id: previous.session_id,
             };
-            self.to_seat(&previous.node, forget);
+            self.ask_seat(&previous.node, forget);
         }
         let admit = SeatCall::Admit {
             channel_id,
@@ -582,7 +591,7 @@ impl Calls {
             flags,
             reconnect,
         };
-        self.to_seat(&node, admit);
+        self.ask_seat(&node, admit);
     }
 
     /// Cluster mode: the node serving the call's room is gone (`None`), or serves it at
@@ -636,7 +645,7 @@ impl Calls {
             user_id,
             session_id: gone.session_id,
         };
-        self.to_seat(&gone.node, dismiss);
+        self.ask_seat(&gone.node, dismiss);
         self.tell(&recipients, EventName::VoiceStateUpdate, &state);
         if ended {
             self.calls.remove(&channel_id);
@@ -754,7 +763,11 @@ impl Calls {
             .map(|(user_id, _)| *user_id)
             .collect();
         for user_id in &gone {
-            tracing::info!(channel_id, user_id, "a call's participant left with their node");
+            tracing::info!(
+                channel_id,
+                user_id,
+                "a call's participant left with their node"
+            );
             self.leave(channel_id, *user_id);
         }
         if !gone.is_empty() {
@@ -985,7 +998,7 @@ impl Handler<Ring> for Calls {
                 ring: request.ring,
                 channel_recipients: request.channel_recipients,
             };
-            self.to_owner(request.channel_id, command);
+            self.ask_owner(request.channel_id, command);
         });
     }
 }
@@ -1000,7 +1013,14 @@ impl Handler<UseBus> for Calls {
 
 impl Handler<Owned> for Calls {
     type Result = ();
-    fn handle(&mut self, Owned { channel_id, command }: Owned, ctx: &mut Context<Self>) {
+    fn handle(
+        &mut self,
+        Owned {
+            channel_id,
+            command,
+        }: Owned,
+        ctx: &mut Context<Self>,
+    ) {
         guard::<Self, _, _>("calls", ctx, |_| {
             self.own(channel_id, command);
             // Also when nothing changed: a call that does not exist (any more) ends its lease.
@@ -1022,7 +1042,10 @@ impl Handler<Disown> for Calls {
     type Result = ();
     fn handle(&mut self, Disown { channel_id }: Disown, _: &mut Context<Self>) {
         if self.calls.remove(&channel_id).is_some() {
-            tracing::warn!(channel_id, "this node lost the call's lease: no longer its owner");
+            tracing::warn!(
+                channel_id,
+                "this node lost the call's lease: no longer its owner"
+            );
         }
     }
 }

@@ -586,9 +586,9 @@ fn storm(
                 true => println!(
                     "kill -9: SIGKILL to node {pid}; its {moving} sessions IDENTIFY elsewhere"
                 ),
-                false => println!(
-                    "drain: SIGTERM to node {pid}; its {moving} sessions RESUME elsewhere"
-                ),
+                false => {
+                    println!("drain: SIGTERM to node {pid}; its {moving} sessions RESUME elsewhere")
+                }
             }
             moving
         }
@@ -820,20 +820,34 @@ fn print_resume(reports: &[&SessionReport], storm: &Storm) -> bool {
 /// (op 9) on RESUME elsewhere and were READY again, and how soon; `true` if
 /// every one of them is.
 fn print_reidentified(dropped: &[&crate::session::ResumeReport], storm: &Storm) -> bool {
-    let invalidated = dropped.iter().filter(|x| x.invalidated_at.is_some()).count();
+    let invalidated = dropped
+        .iter()
+        .filter(|x| x.invalidated_at.is_some())
+        .count();
     let again: Vec<Instant> = dropped.iter().filter_map(|x| x.ready_again_at).collect();
     let resumed = dropped.iter().filter(|x| x.resumed_at.is_some()).count();
     println!(
-        "kill -9: {} of the killed node's {} sessions lost their connection; {invalidated} got          INVALID_SESSION on RESUME elsewhere, {} were READY again (IDENTIFY), {resumed} resumed",
+        "kill -9: {} of the killed node's {} sessions lost their connection; {invalidated} got \
+         INVALID_SESSION on RESUME elsewhere, {} were READY again (IDENTIFY), {resumed} resumed",
         dropped.len(),
         storm.moving,
         again.len()
     );
-    let mut after: Vec<f64> = again
+    let since_kill = |at: &Instant| at.saturating_duration_since(storm.at).as_secs_f64() * 1000.0;
+    let mut refused: Vec<f64> = dropped
         .iter()
-        .map(|at| at.saturating_duration_since(storm.at).as_secs_f64() * 1000.0)
+        .filter_map(|x| x.invalidated_at.as_ref().map(since_kill))
         .collect();
-    println!("kill -> READY again per session: {}", spread(&mut after));
+    println!(
+        "kill -> INVALID_SESSION per session (reconnect, RESUME, the dead home not answering): \
+         {}",
+        spread(&mut refused)
+    );
+    let mut after: Vec<f64> = again.iter().map(since_kill).collect();
+    println!(
+        "kill -> READY again per session (after a random 1-5 s wait, as Discord asks): {}",
+        spread(&mut after)
+    );
     match again.iter().max() {
         Some(last) => println!(
             "time until ALL were READY again: {:.1} ms after the kill ({} of {} sessions{})",

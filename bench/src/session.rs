@@ -275,8 +275,10 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
     let (mut conn, mut interval) = connect(ctx, report, "READY").await?;
 
     let identify_at = Instant::now();
-    conn.send(ws::Message::Text(identify_payload(ctx).into()))
-        .await?;
+    conn.send(ws::Message::Text(
+        identify_payload(&ctx.token, ctx.intents, ctx.capabilities).into(),
+    ))
+    .await?;
     let mut link = Link::default();
     let mut awaiting = Awaiting::Ready(identify_at);
     loop {
@@ -317,14 +319,14 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
 }
 
 /// IDENTIFY's payload.
-fn identify_payload(ctx: &SessionCtx) -> String {
+fn identify_payload(token: &str, intents: u64, capabilities: u64) -> String {
     serde_json::json!({
         "op": 2,
         "d": {
-            "token": ctx.token,
+            "token": token,
             "properties": {"os": "linux", "browser": "spacebar-bench", "device": "spacebar-bench"},
-            "intents": ctx.intents,
-            "capabilities": ctx.capabilities,
+            "intents": intents,
+            "capabilities": capabilities,
         }
     })
     .to_string()
@@ -525,9 +527,15 @@ async fn converse(
                         }
                         report.seqs = SeqCheck::default();
                         link.last_seq = None;
-                        conn.send(ws::Message::Text(identify_payload(ctx).into())).await?;
-                        awaiting = Awaiting::Ready(now);
-                        answer_timer.as_mut().reset(tokio::time::Instant::from_std(now + ctx.timeout));
+                        // As Discord asks of clients: a random 1-5 s before a fresh IDENTIFY
+                        // (a killed node's clients do not all IDENTIFY at once).
+                        tokio::time::sleep(Duration::from_secs_f64(1.0 + 4.0 * rand::random::<f64>())).await;
+                        let identify = identify_payload(&ctx.token, ctx.intents, ctx.capabilities);
+                        conn.send(ws::Message::Text(identify.into())).await?;
+                        let sent = Instant::now();
+                        awaiting = Awaiting::Ready(sent);
+                        let deadline = tokio::time::Instant::from_std(sent + ctx.timeout);
+                        answer_timer.as_mut().reset(deadline);
                     }
                     9 if matches!(awaiting, Awaiting::Resumed(_)) => {
                         return Err(err("invalid session (op 9) answering RESUME"));

@@ -25,8 +25,8 @@ use redis::aio::ConnectionManager;
 use redis::{RedisError, Script};
 use serde_json::Value;
 use spacebar_actors::call::{
-    Adopt, CallBus, Calls, Disown, OwnerCall, Owned, Prune, SeatCall, SeatedElsewhere,
-    StoredCall, UseBus,
+    Adopt, CallBus, Calls, Disown, Owned, OwnerCall, Prune, SeatCall, SeatedElsewhere, StoredCall,
+    UseBus,
 };
 use spacebar_actors::interest::Topic;
 use spacebar_actors::{sync, EventName};
@@ -91,7 +91,10 @@ enum Job {
 
 /// Where the owner of a call was found.
 enum Found {
-    There { node_id: String, epoch: u64 },
+    There {
+        node_id: String,
+        epoch: u64,
+    },
     /// This node took the call: its lease, what the last owner stored, the live nodes.
     Took(Lease, Option<StoredCall>, HashSet<String>),
     /// Held by a node that is gone, or taken meanwhile: look again soon.
@@ -105,7 +108,7 @@ pub struct CallOwners {
     ttl: Duration,
     beat: Duration,
     publisher: Publisher,
-    leases: Mutex<HashMap<i64, Lease>>,
+    leases: lease::Held<i64>,
     jobs: mpsc::UnboundedSender<Job>,
     /// Until [`CallOwners::run`]: the queue's receiving end.
     queue: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
@@ -163,7 +166,11 @@ impl CallOwners {
         tokio::spawn(self.clone().watch(state.clone()));
     }
 
-    async fn serve(self: Arc<Self>, state: Weak<AppState>, mut queue: mpsc::UnboundedReceiver<Job>) {
+    async fn serve(
+        self: Arc<Self>,
+        state: Weak<AppState>,
+        mut queue: mpsc::UnboundedReceiver<Job>,
+    ) {
         while let Some(job) = queue.recv().await {
             let Some(calls) = state.upgrade().map(|state| state.tree.calls.clone()) else {
                 return;
@@ -208,7 +215,11 @@ impl CallOwners {
                         .publish(vec![keys::node_channel(&node_id)], body);
                 }
                 Ok(Found::Took(lease, stored, live)) => {
-                    tracing::info!(channel_id, epoch = lease.epoch(), "this node owns the call now");
+                    tracing::info!(
+                        channel_id,
+                        epoch = lease.epoch(),
+                        "this node owns the call now"
+                    );
                     sync::lock(&self.leases).insert(channel_id, lease);
                     calls.do_send(Adopt {
                         channel_id,
@@ -301,11 +312,11 @@ impl CallOwners {
         if let Some(lease) = lease {
             let ended = call.is_none();
             match self.write(&lease, channel_id, call).await {
-                Ok(true) if ended => self.forget(channel_id, &lease),
+                Ok(true) if ended => lease::forget_held(&self.leases, channel_id, &lease),
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(channel_id, "this node lost the call's lease");
-                    self.forget(channel_id, &lease);
+                    lease::forget_held(&self.leases, channel_id, &lease);
                     calls.do_send(Disown { channel_id });
                 }
                 Err(error) => tracing::warn!(%error, channel_id, "a call was not stored"),
@@ -324,31 +335,19 @@ impl CallOwners {
         channel_id: i64,
         call: Option<StoredCall>,
     ) -> Result<bool, CallError> {
-        let holder = format!("{}:{}", self.node_id, lease.epoch());
         let mut redis = self.redis.clone();
         let script = match &call {
             Some(_) => Script::new(SAVE),
             None => Script::new(END),
         };
         let mut invocation = script.key(lease.key());
-        invocation.key(keys::call(channel_id)).arg(holder);
+        invocation.key(keys::call(channel_id)).arg(lease.value());
         if let Some(call) = &call {
             let millis = u64::try_from(STORED_FOR.as_millis()).unwrap_or(u64::MAX);
             invocation.arg(rmp_serde::to_vec_named(call)?).arg(millis);
         }
         let written: i64 = invocation.invoke_async(&mut redis).await?;
         Ok(written == 1)
-    }
-
-    /// Drops `lease` (if still the one held for the call).
-    fn forget(&self, channel_id: i64, lease: &Lease) {
-        let mut leases = sync::lock(&self.leases);
-        if leases
-            .get(&channel_id)
-            .is_some_and(|held| held.epoch() == lease.epoch())
-        {
-            leases.remove(&channel_id);
-        }
     }
 
     /// Every third of a lease: renews this node's calls' leases, has the calls it owns drop
@@ -368,9 +367,13 @@ impl CallOwners {
             self.renew(&calls).await;
             let mut redis = self.redis.clone();
             match nodes::live(&mut redis, self.beat).await {
-                Ok(live) => calls.do_send(Prune {
-                    live: live.into_iter().map(|node| node.id).collect(),
-                }),
+                // A registry that lacks this very node is no judge of who is gone.
+                Ok(live) if live.iter().any(|node| *node.id == *self.node_id) => {
+                    calls.do_send(Prune {
+                        live: live.into_iter().map(|node| node.id).collect(),
+                    });
+                }
+                Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "calls: the node registry did not answer"),
             }
             let seated = calls.send(SeatedElsewhere).await.unwrap_or_default();
@@ -397,27 +400,10 @@ impl CallOwners {
             .iter()
             .map(|(channel_id, lease)| (*channel_id, lease.clone()))
             .collect();
-        let renewals = held.into_iter().map(|(channel_id, mut lease)| {
-            let mut redis = self.redis.clone();
-            async move {
-                let renewed = lease::renew(&mut redis, &mut lease, self.ttl);
-                match tokio::time::timeout(self.ttl / 3, renewed).await {
-                    Ok(Ok(true)) => {
-                        let mut leases = sync::lock(&self.leases);
-                        if let Some(held) = leases.get_mut(&channel_id) {
-                            if held.epoch() == lease.epoch() {
-                                *held = lease;
-                            }
-                        }
-                    }
-                    Ok(Ok(false)) => {
-                        tracing::warn!(channel_id, "this node lost the call's lease");
-                        self.forget(channel_id, &lease);
-                        calls.do_send(Disown { channel_id });
-                    }
-                    // Still valid as long as the last renewal allows; tried again next tick.
-                    Ok(Err(_)) | Err(_) => {}
-                }
+        let renewals = held.into_iter().map(|(channel_id, lease)| async move {
+            if !lease::renew_held(&self.leases, &self.redis, channel_id, lease, self.ttl).await {
+                tracing::warn!(channel_id, "this node lost the call's lease");
+                calls.do_send(Disown { channel_id });
             }
         });
         join_all(renewals).await;
@@ -453,17 +439,7 @@ impl CallOwners {
     /// take them over from what is stored, without waiting for a lapse.
     pub(super) async fn release_all(&self) {
         self.leaving.store(true, Ordering::Release);
-        let held: Vec<Lease> = std::mem::take(&mut *sync::lock(&self.leases))
-            .into_values()
-            .collect();
-        let releases = held.iter().map(|lease| {
-            let mut redis = self.redis.clone();
-            async move { lease::release(&mut redis, lease).await }
-        });
-        if tokio::time::timeout(self.ttl / 3, join_all(releases))
-            .await
-            .is_err()
-        {
+        if !lease::release_held(&self.leases, &self.redis, self.ttl / 3).await {
             tracing::warn!("giving up this node's calls timed out: they lapse instead");
         }
     }

@@ -245,7 +245,9 @@ fn apply(state: &Arc<AppState>, origin: &str, body: Body, topic: Option<Topic>) 
         } => {
             if let Some(cluster) = &state.cluster {
                 let calls = &state.tree.calls;
-                cluster.calls.received(calls, channel_id, epoch, hops, command);
+                cluster
+                    .calls
+                    .received(calls, channel_id, epoch, hops, command);
             }
         }
         Body::CallDispatch { event, d } => {
