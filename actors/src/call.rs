@@ -1102,6 +1102,37 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_call_comes_back_as_it_was() {
+        let mut call = call_of(&[1, 2, 3]);
+        let participant = Participant {
+            session_id: Arc::from("s1"),
+            node: Arc::from("node-a"),
+            endpoint: "host:1/voice".to_owned(),
+            self_mute: true,
+            self_deaf: false,
+            self_video: false,
+        };
+        call.participants.insert(1, participant);
+        let rung_at = Instant::now() - RING_FOR / 2;
+        call.ring(&[2], rung_at);
+        let bytes = serde_json::to_vec(&call.stored()).unwrap();
+        let back = Call::from(serde_json::from_slice::<StoredCall>(&bytes).unwrap());
+        assert_eq!(back.recipients, [1, 2, 3]);
+        let p = &back.participants[&1];
+        assert_eq!(
+            (&*p.session_id, &*p.node, p.self_mute),
+            ("s1", "node-a", true)
+        );
+        assert_eq!(rung(&back), [2]);
+        // The ring keeps its age: it runs out when it would have.
+        let restored = back.ringing[0].1;
+        let skew = restored.max(rung_at) - restored.min(rung_at);
+        assert!(skew < Duration::from_millis(50), "{skew:?}");
+        let mut back = back;
+        assert!(back.expire_rings(rung_at + RING_FOR + Duration::from_millis(100)));
+    }
+
+    #[test]
     fn only_recipients_are_rung_and_rings_run_out() {
         let start = Instant::now();
         let mut call = call_of(&[1, 2, 3]);
