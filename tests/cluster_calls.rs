@@ -6,17 +6,16 @@
 
 use std::time::{Duration, Instant};
 
-use awc::http::Method;
 use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 use spacebar::cluster::{keys, lease};
 
 use crate::common::gateway::{Event, Gateway};
-use crate::common::http::{account, post, request, Account};
+use crate::common::http::{account, post, Account};
 use crate::common::process::ServerProcess;
 use crate::common::redis::Redis;
 use crate::common::{Server, TestServer};
-use crate::voice_signalling::connect;
+use crate::voice_signalling::{connect, decline};
 
 const V9: &str = "/api/v9";
 /// How long a change may take to cross nodes, or a dead owner to be replaced (a loaded CI box).
@@ -126,15 +125,7 @@ async fn a_dm_call_over_two_nodes_is_one_call_heard_once_on_both() {
     assert_eq!(owner.map(|(node, _)| node), Some(node0));
 
     // Bob declines from node 1: the owner on node 0 stops ringing him, both hear it.
-    let declined = request(
-        &nodes[1],
-        Method::POST,
-        &format!("{V9}/channels/{dm}/call/stop-ringing"),
-        Some(&bob.token),
-        None,
-    )
-    .await;
-    assert_eq!(declined.status, 204, "{:?}", declined.body);
+    decline(&nodes[1], &bob, &dm).await;
     for gateway in [&mut a, &mut b] {
         let seen = until(gateway, "CALL_UPDATE", is_dm).await;
         assert_eq!(seen.last().unwrap()["d"]["ringing"], json!([]));
