@@ -7,6 +7,8 @@
 #   bench/cluster.sh [fanout options...]   e.g. bench/cluster.sh --members 300 --rate 50 --duration 15
 #   bench/cluster.sh resume [resume options...]   drains node 2 mid-run: its sessions RESUME on
 #                                                 node 3 (needs NODES >= 3)
+#   bench/cluster.sh resume --kill [options...]   kills node 2 (SIGKILL) mid-run instead: its
+#                                                 sessions IDENTIFY again on node 3
 #
 # Environment: SPACEBAR_BIN (default target/release/spacebar), BENCH_BIN (default
 # target/release/spacebar-bench; both under $CARGO_TARGET_DIR if set), NODES (default 3),
@@ -101,11 +103,14 @@ done
 
 join() { local IFS=,; echo "$*"; }
 if [[ ${1:-} == resume ]]; then
-    # Drain node 2 mid-run (node 1 holds the database): its sessions RESUME on node 3.
+    # Drain node 2 mid-run (node 1 holds the database): its sessions RESUME on node 3. With
+    # --kill, SIGKILL it instead: they are refused (op 9) there and IDENTIFY again.
     shift
+    fault=--drain-pid
+    if [[ ${1:-} == --kill ]]; then fault=--kill-pid; shift; fi
     "$bench" resume --url "${urls[0]}" \
         --nodes "$(join "${urls[1]}" "${urls[@]:2}" "${urls[0]}")" \
-        --drain-pid "${node_pids[1]}" "$@"
+        "$fault" "${node_pids[1]}" "$@"
     exit
 fi
 "$bench" fanout --url "${urls[0]}" --nodes "$(join "${urls[@]}")" \

@@ -16,6 +16,7 @@ mod cdn;
 mod client_libraries;
 mod cluster;
 mod cluster_bots;
+mod cluster_calls;
 mod cluster_chat;
 mod cluster_failover;
 mod cluster_nodes;

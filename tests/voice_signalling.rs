@@ -567,6 +567,19 @@ async fn stage_speakers_regions_and_deleted_channels() {
     assert_eq!(*admission.flags.borrow(), None);
 }
 
+/// `user` declines the call in `channel` (`…/call/stop-ringing` with no body at all): 204.
+pub async fn decline(server: &impl Server, user: &Account, channel: &str) {
+    let declined = request(
+        server,
+        Method::POST,
+        &format!("{V9}/channels/{channel}/call/stop-ringing"),
+        Some(&user.token),
+        None,
+    )
+    .await;
+    assert_eq!(declined.status, 204, "{:?}", declined.body);
+}
+
 #[actix_web::test]
 async fn a_dm_call_rings_the_other_recipient_streams_and_ends_with_its_last_participant() {
     let server = TestServer::start().await;
@@ -614,15 +627,7 @@ async fn a_dm_call_rings_the_other_recipient_streams_and_ends_with_its_last_part
 
     // Bob declines (no body at all), and the ringing stops for both; Alice rings everyone
     // again (`recipients: null`). A call is no guild channel's.
-    let declined = request(
-        &server,
-        Method::POST,
-        &format!("{V9}/channels/{dm}/call/stop-ringing"),
-        Some(&bob.token),
-        None,
-    )
-    .await;
-    assert_eq!(declined.status, 204, "{:?}", declined.body);
+    decline(&server, &bob, &dm).await;
     for gateway in [&mut a, &mut b] {
         assert_eq!(
             gateway.dispatch("CALL_UPDATE").await["d"]["ringing"],

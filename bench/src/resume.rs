@@ -97,8 +97,14 @@ pub struct ResumeArgs {
     /// Instead of every session dropping its socket, drain the first of
     /// --nodes by sending SIGTERM to this PID: its sessions are told to
     /// reconnect (op 7) and RESUME on the next node; the others stay.
-    #[arg(long, requires = "nodes")]
+    #[arg(long, requires = "nodes", conflicts_with = "kill_pid")]
     drain_pid: Option<i32>,
+    /// Instead of every session dropping its socket, kill the first of --nodes
+    /// with SIGKILL (this PID): its sessions' connections break, their RESUME
+    /// on the next node is refused (op 9) and they IDENTIFY there; the others
+    /// stay, and must miss nothing.
+    #[arg(long, requires = "nodes")]
+    kill_pid: Option<i32>,
     #[command(flatten)]
     quiet: target::Quiet,
 }
@@ -205,6 +211,8 @@ struct Storm {
     settled: Instant,
     all_settled: bool,
     cpu: String,
+    /// The node was killed: its sessions IDENTIFY again rather than resume.
+    killed: bool,
 }
 
 pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
@@ -296,7 +304,7 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
             capabilities: 0,
             observer: Some(observer),
             resumable: true,
-            follow_reconnect: args.drain_pid.is_some(),
+            follow_reconnect: args.drain_pid.is_some() || args.kill_pid.is_some(),
         },
     )?;
     fanout::wait_until_quiet(&deliveries, Duration::from_secs(args.settle));
@@ -344,13 +352,20 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
             (post_start + Duration::from_secs_f64(args.warmup))
                 .saturating_duration_since(Instant::now()),
         );
-        // Draining: the sessions on the first node (i % N == 0) move.
-        let fault = match args.drain_pid {
-            Some(pid) => Fault::Drain {
+        // Draining or killed: the sessions on the first node (i % N == 0) move.
+        let moving = n.div_ceil(urls.len());
+        let fault = match (args.drain_pid, args.kill_pid) {
+            (Some(pid), _) => Fault::Node {
                 pid,
-                moving: n.div_ceil(urls.len()),
+                moving,
+                kill: false,
             },
-            None => Fault::DropAll,
+            (None, Some(pid)) => Fault::Node {
+                pid,
+                moving,
+                kill: true,
+            },
+            (None, None) => Fault::DropAll,
         };
         let storm = storm(&pool, &watch, fault, args.server_pid, timeout);
         thread::sleep(Duration::from_secs_f64(args.after));
@@ -421,7 +436,10 @@ pub fn run(args: ResumeArgs) -> Result<(), BoxError> {
     println!("CPU over the whole posting ({posting_secs:.1} s): {posting_cpu}");
     println!(
         "result: {}",
-        if resume_ok && seq_ok && messages_ok {
+        if resume_ok && seq_ok && messages_ok && storm.killed {
+            "every session of the killed node READY elsewhere; no dispatch missed, repeated or \
+             out of order on the others"
+        } else if resume_ok && seq_ok && messages_ok {
             "every session resumed, no dispatch missed, repeated or out of order"
         } else {
             "FAILED (see above)"
@@ -439,8 +457,9 @@ enum Fault {
     /// Every session drops its socket and RESUMEs.
     DropAll,
     /// SIGTERM to a node: its `moving` sessions are told to reconnect and
-    /// RESUME on another node.
-    Drain { pid: i32, moving: usize },
+    /// RESUME on another node; or (`kill`) SIGKILL: their connections break,
+    /// and they RESUME elsewhere, are refused (op 9) and IDENTIFY again.
+    Node { pid: i32, moving: usize, kill: bool },
 }
 
 /// Longest wait for every session to resume: reconnect, HELLO, RESUMED.
@@ -547,18 +566,30 @@ fn storm(
     let cpu = sys::CpuWindow::start(server_pid.as_slice());
     let at = Instant::now();
     let _ = watch.storm_at.set(at);
+    let killed = matches!(fault, Fault::Node { kill: true, .. });
     let moving = match fault {
         Fault::DropAll => {
             pool.drop_all();
             println!("drop signal: {open} open sessions drop their sockets and RESUME");
             open
         }
-        Fault::Drain { pid, moving } => {
+        Fault::Node { pid, moving, kill } => {
+            let (signal, name) = match kill {
+                true => (libc::SIGKILL, "SIGKILL"),
+                false => (libc::SIGTERM, "SIGTERM"),
+            };
             // SAFETY: a signal to the process the operator named.
-            if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
-                println!("warning: SIGTERM to {pid} failed");
+            if unsafe { libc::kill(pid, signal) } != 0 {
+                println!("warning: {name} to {pid} failed");
             }
-            println!("drain: SIGTERM to node {pid}; its {moving} sessions RESUME elsewhere");
+            match kill {
+                true => println!(
+                    "kill -9: SIGKILL to node {pid}; its {moving} sessions IDENTIFY elsewhere"
+                ),
+                false => {
+                    println!("drain: SIGTERM to node {pid}; its {moving} sessions RESUME elsewhere")
+                }
+            }
             moving
         }
     };
@@ -600,6 +631,7 @@ fn storm(
         settled,
         all_settled,
         cpu: cpu.describe(),
+        killed,
     }
 }
 
@@ -695,6 +727,9 @@ fn print_sessions(
 /// The storm's figures; `true` if every session that dropped has resumed.
 fn print_resume(reports: &[&SessionReport], storm: &Storm) -> bool {
     let dropped: Vec<_> = reports.iter().filter_map(|r| r.resume.as_ref()).collect();
+    if storm.killed {
+        return print_reidentified(&dropped, storm);
+    }
     let resumed: Vec<_> = dropped.iter().filter(|x| x.resumed_at.is_some()).collect();
     let invalid = reports
         .iter()
@@ -779,6 +814,55 @@ fn print_resume(reports: &[&SessionReport], storm: &Storm) -> bool {
         resumed.len()
     );
     resumed.len() == storm.moving && right_after == resumed.len()
+}
+
+/// A killed node's sessions: how many lost their connection, were refused
+/// (op 9) on RESUME elsewhere and were READY again, and how soon; `true` if
+/// every one of them is.
+fn print_reidentified(dropped: &[&crate::session::ResumeReport], storm: &Storm) -> bool {
+    let invalidated = dropped
+        .iter()
+        .filter(|x| x.invalidated_at.is_some())
+        .count();
+    let again: Vec<Instant> = dropped.iter().filter_map(|x| x.ready_again_at).collect();
+    let resumed = dropped.iter().filter(|x| x.resumed_at.is_some()).count();
+    println!(
+        "kill -9: {} of the killed node's {} sessions lost their connection; {invalidated} got \
+         INVALID_SESSION on RESUME elsewhere, {} were READY again (IDENTIFY), {resumed} resumed",
+        dropped.len(),
+        storm.moving,
+        again.len()
+    );
+    let since_kill = |at: &Instant| at.saturating_duration_since(storm.at).as_secs_f64() * 1000.0;
+    let mut refused: Vec<f64> = dropped
+        .iter()
+        .filter_map(|x| x.invalidated_at.as_ref().map(since_kill))
+        .collect();
+    println!(
+        "kill -> INVALID_SESSION per session (reconnect, RESUME, the dead home not answering): \
+         {}",
+        spread(&mut refused)
+    );
+    let mut after: Vec<f64> = again.iter().map(since_kill).collect();
+    println!(
+        "kill -> READY again per session (after a random 1-5 s wait, as Discord asks): {}",
+        spread(&mut after)
+    );
+    match again.iter().max() {
+        Some(last) => println!(
+            "time until ALL were READY again: {:.1} ms after the kill ({} of {} sessions{})",
+            last.saturating_duration_since(storm.at).as_secs_f64() * 1000.0,
+            again.len(),
+            storm.moving,
+            if storm.all_settled {
+                ""
+            } else {
+                "; the wait gave up"
+            }
+        ),
+        None => println!("time until ALL were READY again: n/a (none was)"),
+    }
+    again.len() + resumed == storm.moving
 }
 
 /// Sequence-number checks over every session that got READY; `true` if clean.

@@ -80,7 +80,9 @@ pub struct SessionCtx {
     /// frame, reconnects at once and RESUMEs (once per session).
     pub drop_signal: Option<watch::Receiver<bool>>,
     /// Where to RESUME when the server asks to reconnect (op 7: its node is
-    /// draining), as a drop does; `None`: op 7 ends the session.
+    /// draining) or the connection breaks without a close frame (its node was
+    /// killed), as a drop does, IDENTIFYing there if the RESUME is refused
+    /// (op 9); `None`: op 7 or a broken connection ends the session.
     pub reconnect_url: Option<Rc<str>>,
 }
 
@@ -136,6 +138,10 @@ pub struct ResumeReport {
     pub replayed: u64,
     /// When RESUMED arrived.
     pub resumed_at: Option<Instant>,
+    /// When the RESUME was refused (op 9) and the session IDENTIFYed again.
+    pub invalidated_at: Option<Instant>,
+    /// When READY arrived after that IDENTIFY.
+    pub ready_again_at: Option<Instant>,
 }
 
 impl Default for ResumeReport {
@@ -148,6 +154,8 @@ impl Default for ResumeReport {
             first_seq: None,
             replayed: 0,
             resumed_at: None,
+            invalidated_at: None,
+            ready_again_at: None,
         }
     }
 }
@@ -266,19 +274,11 @@ pub async fn run(mut ctx: SessionCtx) -> SessionReport {
 async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), Failure> {
     let (mut conn, mut interval) = connect(ctx, report, "READY").await?;
 
-    // IDENTIFY
-    let identify = serde_json::json!({
-        "op": 2,
-        "d": {
-            "token": ctx.token,
-            "properties": {"os": "linux", "browser": "spacebar-bench", "device": "spacebar-bench"},
-            "intents": ctx.intents,
-            "capabilities": ctx.capabilities,
-        }
-    })
-    .to_string();
     let identify_at = Instant::now();
-    conn.send(ws::Message::Text(identify.into())).await?;
+    conn.send(ws::Message::Text(
+        identify_payload(&ctx.token, ctx.intents, ctx.capabilities).into(),
+    ))
+    .await?;
     let mut link = Link::default();
     let mut awaiting = Awaiting::Ready(identify_at);
     loop {
@@ -318,6 +318,20 @@ async fn drive(ctx: &mut SessionCtx, report: &mut SessionReport) -> Result<(), F
     }
 }
 
+/// IDENTIFY's payload.
+fn identify_payload(token: &str, intents: u64, capabilities: u64) -> String {
+    serde_json::json!({
+        "op": 2,
+        "d": {
+            "token": token,
+            "properties": {"os": "linux", "browser": "spacebar-bench", "device": "spacebar-bench"},
+            "intents": intents,
+            "capabilities": capabilities,
+        }
+    })
+    .to_string()
+}
+
 /// Connects and waits for HELLO, unless the run ends first; `next` names what
 /// the session was going to wait for (for the error).
 async fn connect(
@@ -354,6 +368,9 @@ struct Link {
     last_seq: Option<u64>,
     /// READY's `session_id` (only read when the session may have to resume).
     session_id: Option<String>,
+    /// It left its node (op 7, or the connection broke) for the reconnect URL:
+    /// a refused RESUME there means IDENTIFY again.
+    followed: bool,
 }
 
 /// How a connection ended without an error.
@@ -406,7 +423,22 @@ async fn converse(
     loop {
         tokio::select! {
             payload = conn.next_payload() => {
-                let (payload, info) = payload?;
+                let (payload, info) = match payload {
+                    Ok(payload) => payload,
+                    // Its node is gone (killed): no close frame, the connection broke.
+                    Err(Failure::Error(_))
+                        if matches!(awaiting, Awaiting::Nothing)
+                            && report.ready_latency.is_some()
+                            && ctx.reconnect_url.is_some() =>
+                    {
+                        if let Some(url) = ctx.reconnect_url.take() {
+                            ctx.url = url;
+                        }
+                        link.followed = true;
+                        return Ok(Ended::Dropped(Instant::now()));
+                    }
+                    Err(failure) => return Err(failure),
+                };
                 let arrived = Instant::now();
                 report.count_message(info.zlib);
                 let env = parse(&payload)?;
@@ -445,6 +477,18 @@ async fn converse(
                             report.ready_payload = Some(payload.clone());
                         }
                     }
+                    // READY again, after a refused RESUME: the session moved on.
+                    0 if env.t.as_deref() == Some("READY") && matches!(awaiting, Awaiting::Ready(_)) => {
+                        awaiting = Awaiting::Nothing;
+                        if let Some(r) = &mut report.resume {
+                            r.ready_again_at = Some(arrived);
+                        }
+                        link.session_id = env
+                            .d
+                            .and_then(|d| serde_json::from_str::<ReadySessionId>(d).ok())
+                            .map(|r| r.session_id);
+                        ctx.shared.resumed.fetch_add(1, Ordering::Relaxed);
+                    }
                     0 if env.t.as_deref() == Some("RESUMED")
                         && matches!(awaiting, Awaiting::Resumed(_)) =>
                     {
@@ -470,10 +514,29 @@ async fn converse(
                     7 => match ctx.reconnect_url.take() {
                         Some(url) => {
                             ctx.url = url;
+                            link.followed = true;
                             return Ok(Ended::Dropped(Instant::now()));
                         }
                         None => return Err(err("server asked to reconnect (op 7)")),
                     },
+                    // Its node was killed: what it held is gone; a new session, numbered anew.
+                    9 if matches!(awaiting, Awaiting::Resumed(_)) && link.followed => {
+                        let now = Instant::now();
+                        if let Some(r) = &mut report.resume {
+                            r.invalidated_at = Some(now);
+                        }
+                        report.seqs = SeqCheck::default();
+                        link.last_seq = None;
+                        // As Discord asks of clients: a random 1-5 s before a fresh IDENTIFY
+                        // (a killed node's clients do not all IDENTIFY at once).
+                        tokio::time::sleep(Duration::from_secs_f64(1.0 + 4.0 * rand::random::<f64>())).await;
+                        let identify = identify_payload(&ctx.token, ctx.intents, ctx.capabilities);
+                        conn.send(ws::Message::Text(identify.into())).await?;
+                        let sent = Instant::now();
+                        awaiting = Awaiting::Ready(sent);
+                        let deadline = tokio::time::Instant::from_std(sent + ctx.timeout);
+                        answer_timer.as_mut().reset(deadline);
+                    }
                     9 if matches!(awaiting, Awaiting::Resumed(_)) => {
                         return Err(err("invalid session (op 9) answering RESUME"));
                     }

@@ -6,9 +6,11 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+use spacebar_actors::call::{OwnerCall, SeatCall};
 use spacebar_actors::presence::Aggregate;
 use spacebar_actors::session::handover::Handover;
 use spacebar_actors::voice::SeatChange;
+use spacebar_actors::EventName;
 
 use super::placement::Placed;
 
@@ -98,6 +100,24 @@ pub enum Body {
     },
     /// Sent on the asker's node channel: the owner's answer to its request `request`.
     OwnerAnswer { request: u64, answer: OwnerAnswer },
+    /// Sent on a call owner's node channel: a change for the owner of the DM call of
+    /// `channel_id` (`super::calls`), whose lease the sender found at `epoch`. A node that does
+    /// not own the call passes it on to the owner it finds (`hops`: how often it was).
+    CallCommand {
+        channel_id: i64,
+        epoch: u64,
+        hops: u8,
+        command: OwnerCall,
+    },
+    /// On a recipient's `u:` channel: a call's dispatch (CALL_*, its VOICE_STATE_UPDATE),
+    /// from the call's owner.
+    CallDispatch {
+        event: EventName,
+        d: serde_json::Value,
+    },
+    /// On a participant's node channel: what the call's owner has that node do for the
+    /// participant's session there.
+    CallSeat(SeatCall),
 }
 
 /// What one node asks of the owner of a guild's serialised state (`super::ownership`).

@@ -6,11 +6,13 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::{PushInfo, PushKind, Value};
+use spacebar_actors::call::SeatArrived;
 use spacebar_actors::guild::Resync;
 use spacebar_actors::interest::Topic;
 use spacebar_actors::registry::{
-    Friendship, LoginsEnded, PresenceHeard, TakeSession, UserChanged, UserLost,
+    DispatchToUser, Friendship, LoginsEnded, PresenceHeard, TakeSession, UserChanged, UserLost,
 };
+use spacebar_actors::Dispatch;
 use tokio::sync::mpsc;
 
 use super::envelope::{Body, Envelope};
@@ -235,6 +237,31 @@ fn apply(state: &Arc<AppState>, origin: &str, body: Body, topic: Option<Topic>) 
                 cluster.ownership.answered(request, answer);
             }
         }
+        Body::CallCommand {
+            channel_id,
+            epoch,
+            hops,
+            command,
+        } => {
+            if let Some(cluster) = &state.cluster {
+                let calls = &state.tree.calls;
+                cluster
+                    .calls
+                    .received(calls, channel_id, epoch, hops, command);
+            }
+        }
+        Body::CallDispatch { event, d } => {
+            if let Some(Topic::User(user_id)) = topic {
+                match Dispatch::new(event, &d) {
+                    Ok(dispatch) => state
+                        .tree
+                        .sessions
+                        .do_send(DispatchToUser { user_id, dispatch }),
+                    Err(error) => tracing::error!(%error, %event, "a call event did not serialise"),
+                }
+            }
+        }
+        Body::CallSeat(command) => state.tree.calls.do_send(SeatArrived(command)),
         // Handled as a gap before it gets here.
         Body::Lost { .. } => {}
     }

@@ -81,6 +81,16 @@ pub fn own_rooms_room(room: &str) -> String {
     format!("own:r:{room}")
 }
 
+/// The lease on a DM or group-DM call (`super::calls`): `node_id:epoch` of its owner.
+pub fn own_call(channel_id: i64) -> String {
+    format!("own:c:{channel_id}")
+}
+
+/// A DM or group-DM call as its owner stored it for the next one (MessagePack).
+pub fn call(channel_id: i64) -> String {
+    format!("call:{channel_id}")
+}
+
 /// The counter that numbers the owners of the object leased at `lease_key` (the fencing
 /// token; see `super::lease`).
 pub fn epoch(lease_key: &str) -> String {

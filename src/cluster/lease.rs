@@ -13,10 +13,15 @@
 //! which is later, so a node that can no longer renew (Redis hung, the network cut) stops
 //! acting before Redis can let another node take the object.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisResult, Script};
+use spacebar_actors::sync;
 
 use super::keys;
 
@@ -77,6 +82,11 @@ impl Lease {
 
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// What the lease key holds while this is the lease: `node_id:epoch`.
+    pub fn value(&self) -> &str {
+        &self.value
     }
 
     /// The fencing token: higher for every new owner of this object.
@@ -189,6 +199,64 @@ pub async fn holder(
 ) -> RedisResult<Option<(String, u64)>> {
     let value: Option<String> = redis.get(key).await?;
     Ok(value.as_deref().and_then(parse))
+}
+
+/// The leases one node holds on objects of one kind (guilds, calls …), by the object's id.
+pub type Held<K> = Mutex<HashMap<K, Lease>>;
+
+/// Renews `lease`, held in `held` for `id`, waiting a third of `ttl` at most: whether this node
+/// still holds it. A lost one leaves `held`; one Redis did not answer for stays, valid as long
+/// as the last renewal allows (tried again next time).
+pub async fn renew_held<K: Eq + Hash>(
+    held: &Held<K>,
+    redis: &ConnectionManager,
+    id: K,
+    mut lease: Lease,
+    ttl: Duration,
+) -> bool {
+    let mut redis = redis.clone();
+    match tokio::time::timeout(ttl / 3, renew(&mut redis, &mut lease, ttl)).await {
+        Ok(Ok(true)) => {
+            let mut leases = sync::lock(held);
+            if let Some(current) = leases.get_mut(&id) {
+                if current.epoch() == lease.epoch() {
+                    *current = lease;
+                }
+            }
+            true
+        }
+        Ok(Ok(false)) => {
+            forget_held(held, id, &lease);
+            false
+        }
+        Ok(Err(_)) | Err(_) => true,
+    }
+}
+
+/// Drops `lease` from `held` (if it is still the one held for `id`).
+pub fn forget_held<K: Eq + Hash>(held: &Held<K>, id: K, lease: &Lease) {
+    let mut leases = sync::lock(held);
+    if leases
+        .get(&id)
+        .is_some_and(|current| current.epoch() == lease.epoch())
+    {
+        leases.remove(&id);
+    }
+}
+
+/// Gives up every lease in `held` (a graceful stop), waiting `within` at most: whether all
+/// were given up in time (the others lapse).
+pub async fn release_held<K>(held: &Held<K>, redis: &ConnectionManager, within: Duration) -> bool {
+    let leases: Vec<Lease> = std::mem::take(&mut *sync::lock(held))
+        .into_values()
+        .collect();
+    let releases = leases.iter().map(|lease| {
+        let mut redis = redis.clone();
+        async move { release(&mut redis, lease).await }
+    });
+    tokio::time::timeout(within, join_all(releases))
+        .await
+        .is_ok()
 }
 
 /// `node_id:epoch` (a node id may hold colons itself: `host:port`).

@@ -8,6 +8,7 @@
 //! worker number of its own (`nodes`). Channels and keys are named in `keys`; what travels is an
 //! [`envelope::Envelope`]. docs/cluster.md tells the whole design and what each failure does.
 
+pub mod calls;
 mod envelope;
 pub mod handoff;
 mod inbox;
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::ClusterConfig;
 use crate::events::{Event, Route};
 use crate::state::AppState;
+use calls::CallOwners;
 use handoff::Handoffs;
 use nodes::{Heartbeat, NodeEntry};
 use ownership::Ownership;
@@ -90,6 +92,8 @@ pub struct Cluster {
     pub ownership: Arc<Ownership>,
     /// Where voice rooms are served.
     pub placement: Arc<Placement>,
+    /// The DM calls this node owns, and the way to the owners of others.
+    calls: Arc<CallOwners>,
 }
 
 impl Cluster {
@@ -148,7 +152,15 @@ impl Cluster {
             beat,
             Duration::from_millis(config.lease_ms),
         );
+        let calls = Arc::new(CallOwners::new(
+            redis.clone(),
+            node_id.clone(),
+            Duration::from_millis(config.lease_ms),
+            beat,
+            publisher.clone(),
+        ));
         Ok(Self {
+            calls,
             handoffs: Arc::new(Handoffs::new(
                 redis.clone(),
                 node_id.clone(),
@@ -209,6 +221,7 @@ impl Cluster {
                 state.tree.admissions.relay_through(self.placement.relay());
             }
             tokio::spawn(self.placement.clone().run(state.clone()));
+            self.calls.run(&state);
         }
         let Some((inbox, gaps)) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;
@@ -226,6 +239,7 @@ impl Cluster {
     /// number back (a graceful stop).
     pub async fn leave(&self) {
         self.ownership.release_all().await;
+        self.calls.release_all().await;
         let (done, left) = oneshot::channel();
         if self.leave.send(done).await.is_ok() {
             let _ = left.await;

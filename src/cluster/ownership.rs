@@ -234,7 +234,7 @@ impl Ownership {
             .iter()
             .map(|(guild_id, lease)| (*guild_id, lease.clone()))
             .collect();
-        let renewals = held.into_iter().map(|(guild_id, mut lease)| {
+        let renewals = held.into_iter().map(|(guild_id, lease)| {
             let mut redis = self.redis.clone();
             async move {
                 if !heard.contains(&guild_id) {
@@ -245,22 +245,8 @@ impl Ownership {
                     }
                     return;
                 }
-                let renewed = lease::renew(&mut redis, &mut lease, self.ttl);
-                match tokio::time::timeout(self.ttl / 3, renewed).await {
-                    Ok(Ok(true)) => {
-                        let mut leases = sync::lock(&self.leases);
-                        if let Some(held) = leases.get_mut(&guild_id) {
-                            if held.epoch() == lease.epoch() {
-                                *held = lease;
-                            }
-                        }
-                    }
-                    Ok(Ok(false)) => {
-                        tracing::warn!(guild_id, "this node lost the guild's lease");
-                        self.forget(guild_id, &lease);
-                    }
-                    // Still valid as long as the last renewal allows; tried again next tick.
-                    Ok(Err(_)) | Err(_) => {}
+                if !lease::renew_held(&self.leases, &redis, guild_id, lease, self.ttl).await {
+                    tracing::warn!(guild_id, "this node lost the guild's lease");
                 }
             }
         });
@@ -269,13 +255,7 @@ impl Ownership {
 
     /// Drops `lease` (if still the one held for `guild_id`).
     fn forget(&self, guild_id: i64, lease: &Lease) {
-        let mut leases = sync::lock(&self.leases);
-        if leases
-            .get(&guild_id)
-            .is_some_and(|held| held.epoch() == lease.epoch())
-        {
-            leases.remove(&guild_id);
-        }
+        lease::forget_held(&self.leases, guild_id, lease);
     }
 
     /// Takes the free leases of the guilds in `heard` that this node does not own.
@@ -317,15 +297,7 @@ impl Ownership {
     /// Gives up every lease (a graceful stop: others take the guilds at once).
     pub(super) async fn release_all(&self) {
         self.leaving.store(true, Ordering::Release);
-        let held: Vec<Lease> = std::mem::take(&mut *sync::lock(&self.leases))
-            .into_values()
-            .collect();
-        let releases = held.iter().map(|lease| {
-            let mut redis = self.redis.clone();
-            async move { lease::release(&mut redis, lease).await }
-        });
-        let released = tokio::time::timeout(self.ttl / 3, join_all(releases)).await;
-        if released.is_err() {
+        if !lease::release_held(&self.leases, &self.redis, self.ttl / 3).await {
             tracing::warn!("giving up this node's guilds timed out: they lapse instead");
         }
     }
