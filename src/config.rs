@@ -237,6 +237,8 @@ pub struct GatewayConfig {
     pub outbound_queue_bytes: usize,
     pub max_guilds_per_shard: usize,
     pub min_large_threshold: usize,
+    /// Threads the gateway's sessions run on, apart from the HTTP workers (0: one per core).
+    pub session_threads: usize,
 }
 
 /// The voice gateway and the media server (SFU).
