@@ -237,7 +237,7 @@ pub struct GatewayConfig {
     pub outbound_queue_bytes: usize,
     pub max_guilds_per_shard: usize,
     pub min_large_threshold: usize,
-    /// Threads the gateway's sessions run on, apart from the HTTP workers (0: one per core).
+    /// Threads of their own for the gateway's sessions (0: on their sockets' HTTP workers).
     pub session_threads: usize,
 }
 

@@ -269,10 +269,7 @@ pub async fn build(
     let board = cluster
         .as_ref()
         .map_or_else(|| Arc::new(Alone) as Arc<dyn Board>, Cluster::board);
-    let session_threads = SessionThreads::new(match config.gateway.session_threads {
-        0 => cores(),
-        threads => threads,
-    });
+    let session_threads = SessionThreads::new(config.gateway.session_threads);
     let (room_events, room_event_writer) = event_log();
     let room_limits = RoomLimits {
         max_rooms: usize::try_from(config.rooms.max_rooms).unwrap_or(usize::MAX),
@@ -378,8 +375,8 @@ fn node_id(config: &Config, bound: SocketAddr) -> Arc<str> {
     format!("{}:{}", host.trim(), bound.port()).into()
 }
 
-/// Threads for guild actors (so fan-out of different guilds runs in parallel), for gateway
-/// sessions unless configured, and for requests' database work: one per core each.
+/// Threads for guild actors (so fan-out of different guilds runs in parallel) and for requests'
+/// database work: one per core each.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
