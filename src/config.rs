@@ -237,6 +237,8 @@ pub struct GatewayConfig {
     pub outbound_queue_bytes: usize,
     pub max_guilds_per_shard: usize,
     pub min_large_threshold: usize,
+    /// Threads of their own for the gateway's sessions (0: on their sockets' HTTP workers).
+    pub session_threads: usize,
 }
 
 /// The voice gateway and the media server (SFU).

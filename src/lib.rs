@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod operators;
+pub mod request_threads;
 pub use spacebar_actors::permissions;
 pub mod rights;
 pub mod rooms;

@@ -14,6 +14,7 @@ use spacebar_actors::presence::Board;
 use spacebar_actors::registry::{ReconnectAll, SessionIds, TakeSession};
 use spacebar_actors::rooms::{RoomLimits, RoomPorts};
 use spacebar_actors::session::SessionConfig;
+use spacebar_actors::tree::SessionThreads;
 use spacebar_actors::voice::{Media, MediaSettings, MediaStartError};
 use spacebar_actors::Tree;
 use tokio::signal::unix::{signal, SignalKind};
@@ -29,6 +30,7 @@ use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::request_threads::RequestThreads;
 use crate::rooms::directory::DbRoomDirectory;
 use crate::rooms::events::event_log;
 use crate::rooms::RoomTokens;
@@ -196,11 +198,13 @@ pub async fn build(
     secret: &[u8],
 ) -> Result<Server, ServerError> {
     let metrics = Metrics::default();
+    let request_threads = RequestThreads::start(cores()).map_err(DbError::from)?;
     let pool = db::pool_waiting(
         database_url,
         config.database.pool_size,
         config.database.pool_wait(),
         metrics.db_statements(),
+        Some(request_threads.clone()),
     )?;
     let (config, banned_ips) = {
         let mut conn = pool.get().await.map_err(|e| DbError::Pool(e.to_string()))?;
@@ -265,6 +269,7 @@ pub async fn build(
     let board = cluster
         .as_ref()
         .map_or_else(|| Arc::new(Alone) as Arc<dyn Board>, Cluster::board);
+    let session_threads = SessionThreads::new(config.gateway.session_threads);
     let (room_events, room_event_writer) = event_log();
     let room_limits = RoomLimits {
         max_rooms: usize::try_from(config.rooms.max_rooms).unwrap_or(usize::MAX),
@@ -284,19 +289,21 @@ pub async fn build(
             Arc::new(DbGuildStore { pool: pool.clone() }),
             interest,
             board,
-            guild_threads(),
+            cores(),
             media,
             RoomPorts {
                 directory: Arc::new(DbRoomDirectory { pool: pool.clone() }),
                 observer: Arc::new(room_events),
                 limits: room_limits,
             },
+            session_threads,
         ),
         metrics,
         sessions,
         cdn,
         cluster,
         node,
+        request_threads,
     });
     let weak_state = Arc::downgrade(&state.clone().into_inner());
     room_event_writer.run(weak_state.clone());
@@ -368,7 +375,8 @@ fn node_id(config: &Config, bound: SocketAddr) -> Arc<str> {
     format!("{}:{}", host.trim(), bound.port()).into()
 }
 
-/// Threads for guild actors: one per core, so fan-out of different guilds runs in parallel.
-fn guild_threads() -> usize {
+/// Threads for guild actors (so fan-out of different guilds runs in parallel) and for requests'
+/// database work: one per core each.
+fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }

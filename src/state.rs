@@ -27,6 +27,7 @@ use crate::error::Error;
 use crate::events::{self, Event};
 use crate::http::rate_limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::request_threads::RequestThreads;
 use crate::rooms::{RoomTokens, Webhooks};
 use crate::snowflake::Snowflakes;
 
@@ -54,6 +55,8 @@ pub struct AppState {
     pub cluster: Option<Cluster>,
     /// This node as the node registry describes it.
     pub node: ThisNode,
+    /// Where requests' database work runs, apart from the gateway's connections.
+    pub request_threads: RequestThreads,
 }
 
 impl AppState {

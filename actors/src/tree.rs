@@ -2,9 +2,10 @@
 //! and hands out their addresses. Gateway sessions are started per WebSocket by the server
 //! and find these through the addresses given here.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use actix::{Addr, Supervisor};
+use actix::{Actor, Addr, Arbiter, ArbiterHandle, Supervisor};
 
 use crate::call::Calls;
 use crate::guild::{GuildRegistry, GuildStore};
@@ -12,6 +13,7 @@ use crate::interest::Interest;
 use crate::presence::Board;
 use crate::registry::SessionRegistry;
 use crate::rooms::{RoomPorts, Rooms};
+use crate::session::Session;
 use crate::voice::{Admissions, Media, Voice};
 
 #[derive(Clone)]
@@ -28,13 +30,45 @@ pub struct Tree {
     pub rooms: Addr<Rooms>,
     /// Cluster mode: events also come from other nodes (see [`Interest::shared`]).
     pub shared: bool,
+    /// Where gateway sessions run.
+    pub session_threads: SessionThreads,
+}
+
+/// Arbiters for gateway session actors, apart from the HTTP workers. A socket's connection
+/// actor runs on the HTTP worker that accepted it, and so do REST requests: a session on that
+/// worker too would put its share of every fan-out (sequence, replay buffer, the hand-over to
+/// its connection) ahead of the requests there. With none, a session runs where it starts.
+#[derive(Clone, Default)]
+pub struct SessionThreads {
+    arbiters: Arc<[ArbiterHandle]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl SessionThreads {
+    /// `threads` arbiters of their own (none: sessions run on their sockets' workers).
+    pub fn new(threads: usize) -> Self {
+        Self {
+            arbiters: (0..threads).map(|_| Arbiter::new().handle()).collect(),
+            next: Arc::default(),
+        }
+    }
+
+    /// Starts `session` on the next arbiter, in turn.
+    pub fn start(&self, session: Session) -> Addr<Session> {
+        let next = self.next.fetch_add(1, Ordering::Relaxed);
+        match self.arbiters.get(next % self.arbiters.len().max(1)) {
+            Some(arbiter) => Session::start_in_arbiter(arbiter, move |_| session),
+            None => session.start(),
+        }
+    }
 }
 
 impl Tree {
     /// Starts the tree on the current actix system; guild actors get `guild_threads` arbiters,
     /// voice rooms use `media`; `interest` is where guilds and sessions say which events they
     /// need from other nodes, `board` where presences are shared with them; `rooms` is what the
-    /// rooms service's registry asks and tells (its directory and observer).
+    /// rooms service's registry asks and tells (its directory and observer); gateway sessions
+    /// run on `session_threads`.
     pub fn start(
         store: Arc<dyn GuildStore>,
         interest: Arc<dyn Interest>,
@@ -42,6 +76,7 @@ impl Tree {
         guild_threads: usize,
         media: Media,
         rooms: RoomPorts,
+        session_threads: SessionThreads,
     ) -> Self {
         let admissions = Admissions::default();
         let guild_admissions = admissions.clone();
@@ -66,6 +101,7 @@ impl Tree {
             },
             voice: Voice::start(media),
             shared,
+            session_threads,
         }
     }
 }

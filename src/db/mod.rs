@@ -51,6 +51,7 @@ use futures_util::FutureExt;
 use prometheus_client::metrics::counter::Counter;
 
 use crate::config::Config;
+use crate::request_threads::RequestThreads;
 use embedded::{EmbeddedError, EmbeddedPostgres};
 
 pub use diesel_async::AsyncPgConnection as Connection;
@@ -189,6 +190,7 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
         size,
         std::time::Duration::from_secs(5),
         Counter::default(),
+        None,
     )
 }
 
@@ -196,11 +198,14 @@ pub fn pool(url: &str, size: usize) -> Result<Pool, DbError> {
 /// gives up after `wait` (waiting for a free one, or connecting a new one): a starved pool or
 /// a database that is down is then an error to answer (503), not a request that hangs.
 /// Every statement its connections run (BEGIN and COMMIT too) adds one to `statements`.
+/// With `threads`, each connection's I/O runs there, not on whichever thread first asked for it
+/// (see [`RequestThreads`]).
 pub fn pool_waiting(
     url: &str,
     size: usize,
     wait: std::time::Duration,
     statements: Counter,
+    threads: Option<RequestThreads>,
 ) -> Result<Pool, DbError> {
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     // A connection is handed out without a `SELECT 1` first: that probe cost every checkout a
@@ -209,8 +214,22 @@ pub fn pool_waiting(
     config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| {
         let statements = statements.clone();
+        let threads = threads.clone();
         async move {
-            let mut connection = AsyncPgConnection::establish(url).await?;
+            // The connection's driver task is spawned where it is established.
+            let mut connection = match threads {
+                Some(threads) => {
+                    let url = url.to_owned();
+                    threads
+                        .handle()
+                        .spawn(async move { AsyncPgConnection::establish(&url).await })
+                        .await
+                        .map_err(|error| {
+                            diesel::ConnectionError::BadConnection(error.to_string())
+                        })??
+                }
+                None => AsyncPgConnection::establish(url).await?,
+            };
             connection.set_instrumentation(CountStatements(statements));
             Ok(connection)
         }

@@ -35,15 +35,19 @@ impl FromRequest for Authenticated {
             let (Some(state), Some(token)) = (state, token) else {
                 return Err(ApiError::Unauthorized);
             };
-            let mut conn = state.pool.get().await?;
-            authenticate(&mut conn, &state.tokens, &token)
-                .await?
-                // Into the request's span (`request_span`): what is logged from here names them.
-                .inspect(|session| {
-                    tracing::Span::current().record("user_id", session.user.id);
+            // On the request threads: see `request_threads`.
+            let checking = state.clone();
+            let session = state
+                .request_threads
+                .run(async move {
+                    let mut conn = checking.pool.get().await?;
+                    Ok::<_, ApiError>(authenticate(&mut conn, &checking.tokens, &token).await?)
                 })
-                .map(|session| Authenticated { state, session })
-                .ok_or(ApiError::Unauthorized)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            // Into the request's span (`request_span`): what is logged from here names them.
+            tracing::Span::current().record("user_id", session.user.id);
+            Ok(Authenticated { state, session })
         })
     }
 }

@@ -196,6 +196,15 @@ impl From<crate::db::PoolError> for ApiError {
     }
 }
 
+/// The request threads stopped under the request: the server is stopping (503, try again).
+impl From<crate::request_threads::Stopped> for ApiError {
+    fn from(stopped: crate::request_threads::Stopped) -> Self {
+        Self::Unavailable {
+            source: stopped.into(),
+        }
+    }
+}
+
 /// The protocol-neutral failures, answered as the routes always answered them.
 impl From<crate::error::Error> for ApiError {
     #[track_caller]

@@ -385,7 +385,7 @@ impl Connection {
             attached,
         );
         self.phase = Phase::Ready {
-            session: session.start(),
+            session: self.tree.session_threads.start(session),
             filter,
         };
     }
@@ -808,7 +808,9 @@ async fn take_over(
         .ok()
         .flatten()
         .filter(|described| described.user_id == user_id)?;
-    let copy = Session::taken_over(described, tree, config).start();
+    let copy = tree
+        .session_threads
+        .start(Session::taken_over(described, tree.clone(), config));
     copy.send(Hearing).await.ok()?;
     match backend.release(session_id).await {
         Ok(Some(released)) => {

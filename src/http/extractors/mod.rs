@@ -67,7 +67,7 @@ pub struct In<P, A = ()> {
 }
 
 /// What a caller can be checked against: the object one path segment names.
-pub trait Place: Sized + 'static {
+pub trait Place: Sized + Send + 'static {
     type Segment: Segment + 'static;
 
     /// `user_id`'s access to the object `id` (Discord's error when they have none).
@@ -75,7 +75,7 @@ pub trait Place: Sized + 'static {
         conn: &mut Connection,
         id: i64,
         user_id: i64,
-    ) -> impl Future<Output = Result<Self, ApiError>>;
+    ) -> impl Future<Output = Result<Self, ApiError>> + Send;
 }
 
 /// `Place` for an access type whose inherent `load` has the trait's signature.
@@ -89,7 +89,7 @@ macro_rules! places {
                     conn: &mut Connection,
                     id: i64,
                     user_id: i64,
-                ) -> impl Future<Output = Result<Self, ApiError>> {
+                ) -> impl Future<Output = Result<Self, ApiError>> + Send {
                     <$access>::load(conn, id, user_id)
                 }
             }
@@ -133,13 +133,21 @@ impl<P: Place, A: Reason> FromRequest for In<P, A> {
             let caller = caller?;
             // A bad reason is refused before the token is checked against the database.
             let audit = audit?;
-            let (session, mut conn, held) = caller.authenticate().await?;
-            let access = P::load(&mut conn, place_id?.get(), session.user.id).await?;
+            let place_id = place_id?.get();
+            let state = caller.state.clone();
+            let (session, access, conn) = state
+                .request_threads
+                .run(async move {
+                    let (session, mut conn, held) = caller.authenticate().await?;
+                    let access = P::load(&mut conn, place_id, session.user.id).await?;
+                    Ok::<_, ApiError>((session, access, held.keep(conn)))
+                })
+                .await?;
             Ok(Self {
-                state: caller.state,
+                state,
                 session,
                 access,
-                conn: held.keep(conn),
+                conn,
                 audit,
             })
         })

@@ -81,13 +81,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     // Who may send here is settled before the body is read (files are stored as they arrive),
     // and no connection is held while the client sends it.
-    let InChannel {
-        session,
-        access,
-        conn,
-        ..
-    } = caller;
-    let user = &session.user;
+    let (user, access) = (&caller.session.user, &caller.access);
     ApiError::require(user.rights, rights::SEND_MESSAGES)?;
     if !access.is_text() {
         return Err(ApiError::Plain {
@@ -101,17 +95,41 @@ pub async fn create(
         let mut conn = caller.state.pool.get().await?;
         require_reachable(&mut conn, user.id, &access.recipients).await?;
     }
-    let channel_id = access.channel.id;
     let attach = access.require(bits::ATTACH_FILES).is_ok();
     let (body, sent) = files::read_body(&req, payload, &caller.state, attach).await?;
     let body: CreateMessage = crate::http::json::parse_value(body)?;
+    let base = PublicUrls::of(&req, &caller.state.config()).base;
+    // The rest is database round trips: on the request threads, where no gateway connection's
+    // delivery queues ahead of them (see `request_threads`).
+    let state = caller.state.clone();
+    let answer = state
+        .request_threads
+        .run(send(caller, base, body, sent))
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Writes a message the caller may send, its body read, and tells whoever sees the channel;
+/// the answer is the message. `base` is the API's public base URL, for attachments' URLs.
+async fn send(
+    caller: InChannel,
+    base: String,
+    body: CreateMessage,
+    sent: Vec<files::SentFile>,
+) -> Result<Value, ApiError> {
+    let InChannel {
+        state,
+        session,
+        access,
+        conn,
+        ..
+    } = caller;
+    let user = &session.user;
+    let channel_id = access.channel.id;
     let mut conn = conn.get().await?;
 
     let content = body.content.unwrap_or_default();
-    check_content(
-        &content,
-        caller.state.config().limits.message_max_characters,
-    )?;
+    check_content(&content, state.config().limits.message_max_characters)?;
     let nonce = check_nonce(body.nonce)?;
     let mut embeds = body.embeds.unwrap_or_default();
     embeds.extend(body.embed.filter(|e| !e.is_null()));
@@ -124,9 +142,9 @@ pub async fn create(
         None => None,
     };
     let attachments = Attachments::prepare(
-        &caller.state,
+        &state,
         &mut conn,
-        &PublicUrls::of(&req, &caller.state.config()).base,
+        &base,
         channel_id,
         user.id,
         body.attachments.unwrap_or_default(),
@@ -159,12 +177,7 @@ pub async fn create(
     .await?;
 
     let guild_id = access.channel.guild_id;
-    let mut message = Message::new(
-        caller.state.snowflakes.next(),
-        channel_id,
-        guild_id,
-        user.id,
-    );
+    let mut message = Message::new(state.snowflakes.next(), channel_id, guild_id, user.id);
     message.content = content;
     // Without SEND_TTS_MESSAGES a TTS message is sent as a plain one, as Discord does.
     message.tts = body.tts.unwrap_or(false) && access.permissions & bits::SEND_TTS_MESSAGES != 0;
@@ -179,8 +192,8 @@ pub async fn create(
         message.kind = kind::REPLY;
         message.message_reference = Some(wire::reference(replied.id, channel_id, guild_id));
     }
-    attachments.store(&caller.state).await?;
-    let since = chrono::Utc::now() - crate::http::channels::upload_lifetime(&caller.state);
+    attachments.store(&state).await?;
+    let since = chrono::Utc::now() - crate::http::channels::upload_lifetime(&state);
     let saved = if attachments.upload_tokens().next().is_none() {
         message.insert_sent(&mut conn, user.id).await
     } else {
@@ -199,7 +212,7 @@ pub async fn create(
         .await
     };
     if let Err(error) = saved {
-        attachments.undo(&caller.state).await;
+        attachments.undo(&state).await;
         return Err(match error {
             diesel::result::Error::RollbackTransaction => crate::http::error::FormErrors::field(
                 "attachments",
@@ -212,7 +225,7 @@ pub async fn create(
     }
 
     let mut answer = sent_message_event(
-        &caller.state,
+        &state,
         &mut conn,
         &access,
         &message,
@@ -225,10 +238,8 @@ pub async fn create(
         answer["nonce"] = nonce;
     }
     let change = message_change(&access, &message, answer.clone());
-    caller
-        .state
-        .publish(&crate::events::Event::MessageCreate(change));
-    Ok(HttpResponse::Ok().json(answer))
+    state.publish(&crate::events::Event::MessageCreate(change));
+    Ok(answer)
 }
 
 /// Content over the instance's limit is a form error.
