@@ -4,14 +4,11 @@
 //! nothing else. The session it speaks for lives on in [`super::Session`] when it drops.
 
 use crate::event_name::EventName;
-use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Handler, StreamHandler, WrapFuture,
-};
+use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, StreamHandler, WrapFuture};
 use actix_http::ws::Item;
 use actix_web_actors::ws;
 use rand::Rng;
@@ -30,7 +27,7 @@ use super::{
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
-use crate::outlet::{self, Outlet};
+use crate::outlet::{Drain, Outlet};
 use crate::presence;
 use crate::registry::Find;
 use crate::supervisor::catch_failure;
@@ -79,8 +76,10 @@ pub struct Connection {
     fragments: Option<Vec<u8>>,
     /// When this connection last asked for each guild's whole member list.
     everyone_asked: HashMap<i64, Instant>,
-    /// Bytes of dispatches in this connection's mailbox (see [`Outlet`]).
-    queued: Arc<AtomicUsize>,
+    /// What sessions send this connection through (see [`Outlet`]).
+    outlet: Outlet<Outbound>,
+    /// This connection's end of it, until the actor starts reading it.
+    drain: Option<Drain<Outbound>>,
     /// What this connection logs is logged in it: its session id and user id once IDENTIFY
     /// or RESUME succeeds.
     span: tracing::Span,
@@ -98,6 +97,17 @@ impl Connection {
             params.compression,
         );
         let id = rand::rng().random();
+        // Its own root: the HTTP upgrade's request span ends as the socket opens. At error
+        // level: enabled whenever errors are logged, whatever the filter.
+        let span = tracing::error_span!(
+            parent: None,
+            "gateway",
+            connection_id = id,
+            session_id = tracing::field::Empty,
+            user_id = tracing::field::Empty,
+        );
+        // What a session may queue for a client that is not reading (see `Line`).
+        let (outlet, drain) = Outlet::queue(config.outbound_queue, span.clone());
         Self {
             id,
             backend,
@@ -110,16 +120,9 @@ impl Connection {
             commands: (Instant::now(), 0),
             fragments: None,
             everyone_asked: HashMap::new(),
-            queued: Arc::default(),
-            // Its own root: the HTTP upgrade's request span ends as the socket opens. At error
-            // level: enabled whenever errors are logged, whatever the filter.
-            span: tracing::error_span!(
-                parent: None,
-                "gateway",
-                connection_id = id,
-                session_id = tracing::field::Empty,
-                user_id = tracing::field::Empty,
-            ),
+            outlet,
+            drain: Some(drain),
+            span,
         }
     }
 
@@ -133,15 +136,6 @@ impl Connection {
     fn record_session(&self, session_id: &str, user_id: i64) {
         self.span.record("session_id", session_id);
         self.span.record("user_id", user_id);
-    }
-
-    /// What a session sends this connection through.
-    fn outlet(&self, ctx: &ws::WebsocketContext<Self>) -> Outlet<Outbound> {
-        Outlet::new(
-            ctx.address().recipient(),
-            self.queued.clone(),
-            self.span.clone(),
-        )
     }
 
     fn write(ctx: &mut ws::WebsocketContext<Self>, frame: Frame) {
@@ -373,7 +367,7 @@ impl Connection {
         };
         let mut initial = vec![ready];
         initial.append(&mut identified.followups);
-        let attached = (self.id, self.outlet(ctx));
+        let attached = (self.id, self.outlet.clone());
         let session = Session::new(
             session_id,
             identified,
@@ -402,7 +396,7 @@ impl Connection {
         self.phase = Phase::Authenticating;
         let authenticating = self.backend.authenticate(resume.token);
         let sessions = self.tree.sessions.clone();
-        let connection = self.outlet(ctx);
+        let connection = self.outlet.clone();
         let connection_id = self.id;
         let session_id = resume.session_id.clone();
         let (backend, tree, config) =
@@ -720,8 +714,9 @@ impl Actor for Connection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let _span = self.entered();
-        // What the session may queue for a client that is not reading (see `Session::deliver`).
-        ctx.set_mailbox_capacity(self.config.outbound_queue);
+        if let Some(drain) = self.drain.take() {
+            ctx.add_stream(drain);
+        }
         if !(6..=10).contains(&self.params.api_version) {
             return self.close(ctx, CloseCode::InvalidApiVersion);
         }
@@ -764,24 +759,26 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Connection {
     }
 }
 
-impl Handler<Outbound> for Connection {
-    type Result = ();
-    fn handle(&mut self, outbound: Outbound, ctx: &mut Self::Context) {
-        outlet::taken(&self.queued, &outbound);
-        match outbound {
-            Outbound::Dispatch { seq, dispatch } | Outbound::Owed { seq, dispatch } => {
-                self.send_dispatch(ctx, seq, &dispatch)
-            }
-            Outbound::Close(code) => {
-                let _span = self.entered();
-                // The session let go of this connection: nothing to detach from.
-                self.phase = Phase::AwaitingIdentify;
-                self.close(ctx, code);
-            }
-            Outbound::Reconnect => {
-                self.send_op(ctx, op::RECONNECT, "null");
-                // 1012 "service restart": clients resume after it.
-                crate::websocket::close(ctx, 1012, "Reconnect and resume.");
+/// Everything the sessions queued since the last batch: framed in order, and written to the
+/// socket together (the context writes whatever one poll produced in one go).
+impl StreamHandler<VecDeque<Outbound>> for Connection {
+    fn handle(&mut self, batch: VecDeque<Outbound>, ctx: &mut Self::Context) {
+        for outbound in batch {
+            match outbound {
+                Outbound::Dispatch { seq, dispatch } | Outbound::Owed { seq, dispatch } => {
+                    self.send_dispatch(ctx, seq, &dispatch)
+                }
+                Outbound::Close(code) => {
+                    let _span = self.entered();
+                    // The session let go of this connection: nothing to detach from.
+                    self.phase = Phase::AwaitingIdentify;
+                    return self.close(ctx, code);
+                }
+                Outbound::Reconnect => {
+                    self.send_op(ctx, op::RECONNECT, "null");
+                    // 1012 "service restart": clients resume after it.
+                    return crate::websocket::close(ctx, 1012, "Reconnect and resume.");
+                }
             }
         }
     }

@@ -160,3 +160,132 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use futures_util::task::noop_waker_ref;
+    use futures_util::Stream;
+
+    use super::*;
+    use crate::event_name::EventName;
+    use crate::intents::bits;
+    use crate::outlet::Drain;
+
+    fn config(outbound_queue: usize, outbound_bytes: usize) -> SessionConfig {
+        SessionConfig {
+            heartbeat_interval: Duration::from_secs(40),
+            heartbeat_grace: Duration::from_secs(20),
+            identify_timeout: Duration::from_secs(30),
+            max_frame_bytes: 4096,
+            resume_window: Duration::from_secs(60),
+            resume_buffer: 100,
+            commands_per_minute: 120,
+            outbound_queue,
+            outbound_bytes,
+            min_large_threshold: 50,
+        }
+    }
+
+    fn message(bytes: usize) -> Arc<Dispatch> {
+        let data = format!("\"{}\"", "m".repeat(bytes.saturating_sub(2)));
+        Arc::new(Dispatch::from_json(EventName::MessageCreate, data.into()).in_guild(1))
+    }
+
+    /// What the connection has been sent: sequence numbers of dispatches, 0 for a close.
+    fn sent(drain: &mut Drain<Outbound>) -> Vec<u64> {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        match Pin::new(drain).poll_next(&mut cx) {
+            Poll::Ready(Some(batch)) => batch
+                .into_iter()
+                .map(|outbound| match outbound {
+                    Outbound::Dispatch { seq, .. } | Outbound::Owed { seq, .. } => seq,
+                    Outbound::Close(_) | Outbound::Reconnect => 0,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn line(config: &SessionConfig, filter: Filter) -> (Line, Drain<Outbound>) {
+        let (outlet, drain) = Outlet::queue(config.outbound_queue, tracing::Span::none());
+        (Line::new(filter, config, Some((7, outlet)), None), drain)
+    }
+
+    #[test]
+    fn deliveries_are_numbered_after_what_the_session_sent_and_kept_for_resume() {
+        let config = config(16, 1 << 20);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        line.state().send_owed(message(10));
+        line.deliver(message(10));
+        line.deliver(message(10));
+        assert_eq!(sent(&mut drain), vec![1, 2, 3]);
+        let kept: Vec<u64> = line.state().replay.kept().map(|(seq, _, _)| seq).collect();
+        assert_eq!(kept, vec![2, 3], "READY and the like are never replayed");
+    }
+
+    #[test]
+    fn what_the_filter_refuses_gets_no_number() {
+        let config = config(16, 1 << 20);
+        let mut filter = Filter::everything(1);
+        filter.intents = bits::GUILDS;
+        let (line, mut drain) = line(&config, filter);
+        line.deliver(message(10));
+        line.deliver(Arc::new(Dispatch::from_json(
+            EventName::GuildUpdate,
+            "{}".into(),
+        )));
+        assert_eq!(sent(&mut drain), vec![1]);
+    }
+
+    #[test]
+    fn a_connection_too_far_behind_is_closed_and_the_rest_is_kept() {
+        let config = config(16, 100);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        for _ in 0..4 {
+            line.deliver(message(40));
+        }
+        assert_eq!(
+            sent(&mut drain),
+            vec![1, 2, 0],
+            "the third is over 100 bytes"
+        );
+        assert!(line.state().connection.is_none());
+        assert!(line.state().let_go(7), "nothing left to let go of");
+        assert_eq!(line.state().seq, 4);
+    }
+
+    #[test]
+    fn a_full_queue_closes_the_connection_too() {
+        let config = config(2, 1 << 20);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        for _ in 0..3 {
+            line.deliver(message(10));
+        }
+        assert_eq!(sent(&mut drain), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn an_ended_line_hears_nothing() {
+        let config = config(16, 1 << 20);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        assert!(line.connected());
+        line.end();
+        line.deliver(message(10));
+        assert!(!line.connected());
+        assert_eq!(sent(&mut drain), Vec::<u64>::new());
+        assert_eq!(line.state().seq, 0);
+    }
+
+    #[test]
+    fn another_connections_end_is_not_this_ones() {
+        let config = config(16, 1 << 20);
+        let (line, _drain) = line(&config, Filter::everything(1));
+        assert!(!line.state().let_go(8));
+        assert!(line.state().let_go(7));
+        assert!(line.state().connection.is_none());
+    }
+}

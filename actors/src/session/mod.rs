@@ -280,8 +280,7 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.line
-            .owned_by(ctx.address().downgrade().recipient());
+        self.line.owned_by(ctx.address().downgrade().recipient());
         // In cluster mode a guild or user channel this node did not hear yet is subscribed to
         // asynchronously: READY sent before that would let a client act on it (post, and
         // expect to see its post) while events another node publishes meanwhile never reach
