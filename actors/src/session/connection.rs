@@ -5,7 +5,9 @@
 
 use crate::event_name::EventName;
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, StreamHandler, WrapFuture};
@@ -714,8 +716,10 @@ impl Actor for Connection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let _span = self.entered();
+        let period = self.config.heartbeat_interval;
         if let Some(drain) = self.drain.take() {
-            ctx.add_stream(drain);
+            let beat = actix::clock::interval_at(actix::clock::Instant::now() + period, period);
+            ctx.add_stream(Inbox { drain, beat });
         }
         if !(6..=10).contains(&self.params.api_version) {
             return self.close(ctx, CloseCode::InvalidApiVersion);
@@ -730,12 +734,6 @@ impl Actor for Connection {
         self.send_op(ctx, op::HELLO, &hello);
         ctx.run_later(self.config.identify_timeout, |connection, ctx| {
             if !matches!(connection.phase, Phase::Ready { .. }) {
-                connection.close(ctx, CloseCode::SessionTimedOut);
-            }
-        });
-        let deadline = self.config.heartbeat_interval + self.config.heartbeat_grace;
-        ctx.run_interval(self.config.heartbeat_interval, move |connection, ctx| {
-            if connection.last_heartbeat.elapsed() > deadline {
                 connection.close(ctx, CloseCode::SessionTimedOut);
             }
         });
@@ -759,10 +757,49 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Connection {
     }
 }
 
-/// Everything the sessions queued since the last batch: framed in order, and written to the
-/// socket together (the context writes whatever one poll produced in one go).
-impl StreamHandler<VecDeque<Outbound>> for Connection {
-    fn handle(&mut self, batch: VecDeque<Outbound>, ctx: &mut Self::Context) {
+/// What a connection acts on besides its socket: what its session sends it, and the beat at
+/// which it checks the client's heartbeats. One stream, the session's batches first: a close the
+/// session already decided on (a client too far behind) is the one the client reads, even when
+/// its heartbeat deadline passed too while nothing could be written.
+struct Inbox {
+    drain: Drain<Outbound>,
+    beat: actix::clock::Interval,
+}
+
+enum Incoming {
+    Batch(VecDeque<Outbound>),
+    Beat,
+}
+
+impl futures_util::Stream for Inbox {
+    type Item = Incoming;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
+        if let Poll::Ready(Some(batch)) = Pin::new(&mut self.drain).poll_next(cx) {
+            return Poll::Ready(Some(Incoming::Batch(batch)));
+        }
+        self.beat.poll_tick(cx).map(|_| Some(Incoming::Beat))
+    }
+}
+
+impl StreamHandler<Incoming> for Connection {
+    fn handle(&mut self, incoming: Incoming, ctx: &mut Self::Context) {
+        match incoming {
+            Incoming::Batch(batch) => self.send_batch(batch, ctx),
+            Incoming::Beat => {
+                let deadline = self.config.heartbeat_interval + self.config.heartbeat_grace;
+                if self.last_heartbeat.elapsed() > deadline {
+                    self.close(ctx, CloseCode::SessionTimedOut);
+                }
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// Everything the session queued since the last batch: framed in order, and written to
+    /// the socket together (the context writes whatever one poll produced in one go).
+    fn send_batch(&mut self, batch: VecDeque<Outbound>, ctx: &mut ws::WebsocketContext<Self>) {
         for outbound in batch {
             match outbound {
                 Outbound::Dispatch { seq, dispatch } | Outbound::Owed { seq, dispatch } => {
