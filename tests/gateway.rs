@@ -412,6 +412,70 @@ async fn a_dropped_session_resumes_with_every_missed_dispatch_once_and_in_order(
 }
 
 #[actix_web::test]
+async fn a_burst_of_dispatches_arrives_whole_and_in_order_in_every_compression() {
+    let server = TestServer::start().await;
+    let token = register(&server, "bertha").await;
+    let guild = post(
+        &server,
+        "/api/v9/guilds",
+        Some(&token),
+        json!({ "name": "Burst" }),
+    )
+    .await;
+    let channel = guild.body["system_channel_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    const SENT: usize = 30;
+    for query in [
+        "v=9&encoding=json&compress=zlib-stream",
+        "v=9&encoding=json&compress=zstd-stream",
+        "v=10&encoding=etf&compress=zlib-stream",
+    ] {
+        let mut gateway = Gateway::connect(&server, JSON).await;
+        let (session_id, seq) = ready_session(&mut gateway, &token).await;
+        drop(gateway);
+        // Small messages and large ones (spliced from the shared compressed copy), unread.
+        for n in 0..SENT {
+            let filler = "w".repeat(if n % 2 == 0 { 10 } else { 600 });
+            let sent = post(
+                &server,
+                &format!("/api/v9/channels/{channel}/messages"),
+                Some(&token),
+                json!({ "content": format!("{n}:{filler}") }),
+            )
+            .await;
+            assert_eq!(sent.status, 200, "{:?}", sent.body);
+        }
+        // The RESUME's replay reaches the connection as one burst, written to the socket
+        // together: each payload must still be its own whole frame, in one compression stream.
+        let mut resumed = Gateway::connect(&server, query).await;
+        let frames_before = resumed.binary_frames;
+        resumed.send(resume(&token, &session_id, seq)).await;
+        let (mut numbers, mut last) = (Vec::new(), seq);
+        loop {
+            let payload = resumed.payload().await;
+            assert_eq!(payload["s"].as_u64(), Some(last + 1), "{query}: {payload}");
+            last += 1;
+            match payload["t"].as_str() {
+                Some("MESSAGE_CREATE") => {
+                    let content = payload["d"]["content"].as_str().unwrap();
+                    numbers.push(content.split(':').next().unwrap().parse::<usize>().unwrap());
+                }
+                Some("RESUMED") => break,
+                _ => {}
+            }
+        }
+        assert_eq!(numbers, (0..SENT).collect::<Vec<_>>(), "{query}");
+        assert_eq!(
+            resumed.binary_frames - frames_before,
+            usize::try_from(last - seq).unwrap(),
+            "one frame per payload ({query})"
+        );
+    }
+}
+
+#[actix_web::test]
 async fn resumes_that_cannot_work_are_refused_the_way_clients_expect() {
     let server = TestServer::with(&[("gateway.resume_window_ms", "300")]).await;
     let token = register(&server, "zoe").await;

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use actix::Message;
+use actix::{Message, Recipient};
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -149,3 +149,46 @@ impl Dispatch {
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Deliver(pub Arc<Dispatch>);
+
+/// Where one session's dispatches go: straight onto its line to the connection (see
+/// [`crate::session::Line`]), numbered and kept for RESUME by the sender, with no mailbox and no
+/// task wake-up of the session's own in between; or any actor that handles [`Deliver`].
+#[derive(Clone)]
+pub struct Sink(Arc<dyn Deliveries>);
+
+/// What a [`Sink`] reaches.
+pub trait Deliveries: Send + Sync {
+    fn deliver(&self, dispatch: Arc<Dispatch>);
+    /// False once it hears nothing any more: senders may forget it.
+    fn connected(&self) -> bool;
+}
+
+impl Sink {
+    pub fn new(deliveries: Arc<dyn Deliveries>) -> Self {
+        Self(deliveries)
+    }
+
+    pub fn do_send(&self, Deliver(dispatch): Deliver) {
+        self.0.deliver(dispatch);
+    }
+
+    pub fn connected(&self) -> bool {
+        self.0.connected()
+    }
+}
+
+impl Deliveries for Recipient<Deliver> {
+    fn deliver(&self, dispatch: Arc<Dispatch>) {
+        self.do_send(Deliver(dispatch));
+    }
+
+    fn connected(&self) -> bool {
+        Recipient::connected(self)
+    }
+}
+
+impl From<Recipient<Deliver>> for Sink {
+    fn from(recipient: Recipient<Deliver>) -> Self {
+        Self(Arc::new(recipient))
+    }
+}

@@ -27,7 +27,7 @@ use actix::{
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use crate::dispatch::{Deliver, Dispatch};
+use crate::dispatch::{Deliver, Dispatch, Sink};
 use crate::interest::{Interest, Topic};
 use crate::permissions::{self, bits::VIEW_CHANNEL};
 use crate::registry::GetPresences;
@@ -93,7 +93,7 @@ pub struct Subscribe {
     pub guild_id: i64,
     pub session_id: Arc<str>,
     pub user_id: i64,
-    pub recipient: Recipient<Deliver>,
+    pub recipient: Sink,
     /// Told when the session may have missed some of the guild's events.
     pub lost: Recipient<Lost>,
     /// Answered once the session hears the guild (a deaf guild hears other nodes first); in
@@ -143,14 +143,14 @@ pub struct WatchMemberList {
     pub session_id: Arc<str>,
     pub user_id: i64,
     pub channels: Vec<(i64, Vec<(usize, usize)>)>,
-    pub recipient: Recipient<Deliver>,
+    pub recipient: Sink,
     /// Where to learn the members' presences when the list is first built.
     pub presences: Recipient<GetPresences>,
 }
 
 struct Subscriber {
     user_id: i64,
-    recipient: Recipient<Deliver>,
+    recipient: Sink,
     lost: Option<Recipient<Lost>>,
     since: SystemTime,
     /// See [`Subscribe::presences_up_to`].
@@ -811,7 +811,7 @@ mod tests {
             guild_id: 5,
             session_id: format!("s{user_id}").into(),
             user_id,
-            recipient: session.clone().recipient(),
+            recipient: Sink::from(session.clone().recipient()),
             lost: session.clone().recipient(),
             heard: None,
             presences_up_to: None,

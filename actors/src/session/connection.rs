@@ -4,14 +4,13 @@
 //! nothing else. The session it speaks for lives on in [`super::Session`] when it drops.
 
 use crate::event_name::EventName;
-use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Handler, StreamHandler, WrapFuture,
-};
+use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, StreamHandler, WrapFuture};
 use actix_http::ws::Item;
 use actix_web_actors::ws;
 use rand::Rng;
@@ -30,7 +29,7 @@ use super::{
 };
 use crate::dispatch::{Deliver, Dispatch};
 use crate::intents::{self, Filter};
-use crate::outlet::{self, Outlet};
+use crate::outlet::{Drain, Outlet};
 use crate::presence;
 use crate::registry::Find;
 use crate::supervisor::catch_failure;
@@ -79,8 +78,10 @@ pub struct Connection {
     fragments: Option<Vec<u8>>,
     /// When this connection last asked for each guild's whole member list.
     everyone_asked: HashMap<i64, Instant>,
-    /// Bytes of dispatches in this connection's mailbox (see [`Outlet`]).
-    queued: Arc<AtomicUsize>,
+    /// What sessions send this connection through (see [`Outlet`]).
+    outlet: Outlet<Outbound>,
+    /// This connection's end of it, until the actor starts reading it.
+    drain: Option<Drain<Outbound>>,
     /// What this connection logs is logged in it: its session id and user id once IDENTIFY
     /// or RESUME succeeds.
     span: tracing::Span,
@@ -98,6 +99,17 @@ impl Connection {
             params.compression,
         );
         let id = rand::rng().random();
+        // Its own root: the HTTP upgrade's request span ends as the socket opens. At error
+        // level: enabled whenever errors are logged, whatever the filter.
+        let span = tracing::error_span!(
+            parent: None,
+            "gateway",
+            connection_id = id,
+            session_id = tracing::field::Empty,
+            user_id = tracing::field::Empty,
+        );
+        // What a session may queue for a client that is not reading (see `Line`).
+        let (outlet, drain) = Outlet::queue(config.outbound_queue, span.clone());
         Self {
             id,
             backend,
@@ -110,16 +122,9 @@ impl Connection {
             commands: (Instant::now(), 0),
             fragments: None,
             everyone_asked: HashMap::new(),
-            queued: Arc::default(),
-            // Its own root: the HTTP upgrade's request span ends as the socket opens. At error
-            // level: enabled whenever errors are logged, whatever the filter.
-            span: tracing::error_span!(
-                parent: None,
-                "gateway",
-                connection_id = id,
-                session_id = tracing::field::Empty,
-                user_id = tracing::field::Empty,
-            ),
+            outlet,
+            drain: Some(drain),
+            span,
         }
     }
 
@@ -133,15 +138,6 @@ impl Connection {
     fn record_session(&self, session_id: &str, user_id: i64) {
         self.span.record("session_id", session_id);
         self.span.record("user_id", user_id);
-    }
-
-    /// What a session sends this connection through.
-    fn outlet(&self, ctx: &ws::WebsocketContext<Self>) -> Outlet<Outbound> {
-        Outlet::new(
-            ctx.address().recipient(),
-            self.queued.clone(),
-            self.span.clone(),
-        )
     }
 
     fn write(ctx: &mut ws::WebsocketContext<Self>, frame: Frame) {
@@ -374,7 +370,7 @@ impl Connection {
         };
         let mut initial = vec![ready];
         initial.append(&mut identified.followups);
-        let attached = (self.id, self.outlet(ctx));
+        let attached = (self.id, self.outlet.clone());
         let session = Session::new(
             session_id,
             identified,
@@ -403,7 +399,7 @@ impl Connection {
         self.phase = Phase::Authenticating;
         let authenticating = self.backend.authenticate(resume.token);
         let sessions = self.tree.sessions.clone();
-        let connection = self.outlet(ctx);
+        let connection = self.outlet.clone();
         let connection_id = self.id;
         let session_id = resume.session_id.clone();
         let (backend, tree, config) =
@@ -721,8 +717,11 @@ impl Actor for Connection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let _span = self.entered();
-        // What the session may queue for a client that is not reading (see `Session::deliver`).
-        ctx.set_mailbox_capacity(self.config.outbound_queue);
+        let period = self.config.heartbeat_interval;
+        if let Some(drain) = self.drain.take() {
+            let beat = actix::clock::interval_at(actix::clock::Instant::now() + period, period);
+            ctx.add_stream(Inbox { drain, beat });
+        }
         if !(6..=10).contains(&self.params.api_version) {
             return self.close(ctx, CloseCode::InvalidApiVersion);
         }
@@ -736,12 +735,6 @@ impl Actor for Connection {
         self.send_op(ctx, op::HELLO, &hello);
         ctx.run_later(self.config.identify_timeout, |connection, ctx| {
             if !matches!(connection.phase, Phase::Ready { .. }) {
-                connection.close(ctx, CloseCode::SessionTimedOut);
-            }
-        });
-        let deadline = self.config.heartbeat_interval + self.config.heartbeat_grace;
-        ctx.run_interval(self.config.heartbeat_interval, move |connection, ctx| {
-            if connection.last_heartbeat.elapsed() > deadline {
                 connection.close(ctx, CloseCode::SessionTimedOut);
             }
         });
@@ -765,24 +758,65 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Connection {
     }
 }
 
-impl Handler<Outbound> for Connection {
-    type Result = ();
-    fn handle(&mut self, outbound: Outbound, ctx: &mut Self::Context) {
-        outlet::taken(&self.queued, &outbound);
-        match outbound {
-            Outbound::Dispatch { seq, dispatch } | Outbound::Owed { seq, dispatch } => {
-                self.send_dispatch(ctx, seq, &dispatch)
+/// What a connection acts on besides its socket: what its session sends it, and the beat at
+/// which it checks the client's heartbeats. One stream, the session's batches first: a close the
+/// session already decided on (a client too far behind) is the one the client reads, even when
+/// its heartbeat deadline passed too while nothing could be written.
+struct Inbox {
+    drain: Drain<Outbound>,
+    beat: actix::clock::Interval,
+}
+
+enum Incoming {
+    Batch(VecDeque<Outbound>),
+    Beat,
+}
+
+impl futures_util::Stream for Inbox {
+    type Item = Incoming;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
+        if let Poll::Ready(Some(batch)) = Pin::new(&mut self.drain).poll_next(cx) {
+            return Poll::Ready(Some(Incoming::Batch(batch)));
+        }
+        self.beat.poll_tick(cx).map(|_| Some(Incoming::Beat))
+    }
+}
+
+impl StreamHandler<Incoming> for Connection {
+    fn handle(&mut self, incoming: Incoming, ctx: &mut Self::Context) {
+        match incoming {
+            Incoming::Batch(batch) => self.send_batch(batch, ctx),
+            Incoming::Beat => {
+                let deadline = self.config.heartbeat_interval + self.config.heartbeat_grace;
+                if self.last_heartbeat.elapsed() > deadline {
+                    self.close(ctx, CloseCode::SessionTimedOut);
+                }
             }
-            Outbound::Close(code) => {
-                let _span = self.entered();
-                // The session let go of this connection: nothing to detach from.
-                self.phase = Phase::AwaitingIdentify;
-                self.close(ctx, code);
-            }
-            Outbound::Reconnect => {
-                self.send_op(ctx, op::RECONNECT, "null");
-                // 1012 "service restart": clients resume after it.
-                crate::websocket::close(ctx, 1012, "Reconnect and resume.");
+        }
+    }
+}
+
+impl Connection {
+    /// Everything the session queued since the last batch: framed in order, and written to
+    /// the socket together (the context writes whatever one poll produced in one go).
+    fn send_batch(&mut self, batch: VecDeque<Outbound>, ctx: &mut ws::WebsocketContext<Self>) {
+        for outbound in batch {
+            match outbound {
+                Outbound::Dispatch { seq, dispatch } | Outbound::Owed { seq, dispatch } => {
+                    self.send_dispatch(ctx, seq, &dispatch)
+                }
+                Outbound::Close(code) => {
+                    let _span = self.entered();
+                    // The session let go of this connection: nothing to detach from.
+                    self.phase = Phase::AwaitingIdentify;
+                    return self.close(ctx, code);
+                }
+                Outbound::Reconnect => {
+                    self.send_op(ctx, op::RECONNECT, "null");
+                    // 1012 "service restart": clients resume after it.
+                    return crate::websocket::close(ctx, 1012, "Reconnect and resume.");
+                }
             }
         }
     }

@@ -16,7 +16,7 @@ use actix::{ActorContext, Context, Handler, Message};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{Outbound, Session, SessionConfig};
+use super::{Line, Outbound, Session, SessionConfig};
 use crate::dispatch::Dispatch;
 use crate::event_name::EventName;
 use crate::intents::Filter;
@@ -75,11 +75,7 @@ impl Session {
     /// A copy of a session another node hands over, not attached yet: it hears what the
     /// session hears and keeps it until [`Absorb`] brings the home node's dispatches.
     pub fn taken_over(handover: Handover, tree: Tree, config: Arc<SessionConfig>) -> Self {
-        let replay = super::ReplayBuffer::new(
-            config.resume_buffer,
-            config.outbound_bytes,
-            config.resume_window,
-        );
+        let line = Line::new(handover.filter, &config, None, Some(Pending::default()));
         let presence = Presence {
             status: handover.status,
             activities: handover.activities,
@@ -95,22 +91,20 @@ impl Session {
             // Subscribing keeps those of its shard.
             guild_ids: handover.guilds.clone(),
             initial: Vec::new(),
-            seq: 0,
-            replay,
-            connection: None,
+            line: Arc::new(line),
             expiry: None,
             platform: handover.platform,
             presence: Some((presence, handover.guilds, handover.friends)),
             voice: None,
-            pending: Some(Pending::default()),
             released: false,
         }
     }
 
     /// This session as another node takes it (its presence is the registry's to add).
     fn handover(&self, replay: bool) -> Handover {
+        let line = self.line.state();
         let replay = match replay {
-            true => self
+            true => line
                 .replay
                 .kept()
                 .map(|(seq, age, dispatch)| Kept {
@@ -132,7 +126,7 @@ impl Session {
             activities: Vec::new(),
             guilds: Vec::new(),
             friends: Vec::new(),
-            seq: self.seq,
+            seq: line.seq,
             replay,
         }
     }
@@ -151,7 +145,7 @@ impl Handler<Export> for Session {
     fn handle(&mut self, export: Export, ctx: &mut Context<Self>) -> Self::Result {
         let handover = self.handover(export.release);
         if export.release {
-            if let Some((_, connection)) = self.connection.take() {
+            if let Some((_, connection)) = self.line.state().connection.take() {
                 // A socket still open here speaks for a session that now lives elsewhere.
                 connection.do_send(Outbound::Close(CloseCode::SessionTimedOut));
             }
@@ -172,7 +166,7 @@ impl Handler<Hearing> for Session {
     type Result = ();
     fn handle(&mut self, _: Hearing, _: &mut Context<Self>) {
         // Handled after `started`'s wait for hearing: everything from now on arrives here.
-        if let Some(pending) = &mut self.pending {
+        if let Some(pending) = &mut self.line.state().pending {
             pending.hearing_since.get_or_insert_with(Instant::now);
         }
     }
@@ -185,8 +179,10 @@ pub struct Absorb(pub Handover);
 
 impl Handler<Absorb> for Session {
     type Result = ();
-    fn handle(&mut self, Absorb(released): Absorb, ctx: &mut Context<Self>) {
-        let Some(pending) = self.pending.take() else {
+    fn handle(&mut self, Absorb(released): Absorb, _: &mut Context<Self>) {
+        // One lock: what guilds deliver meanwhile comes after all of it.
+        let mut line = self.line.state();
+        let Some(pending) = line.pending.take() else {
             return;
         };
         let window = pending
@@ -195,7 +191,7 @@ impl Handler<Absorb> for Session {
             + OVERLAP_SLACK;
         let now = Instant::now();
         let mut both = HashSet::new();
-        self.seq = released.seq;
+        line.seq = released.seq;
         for kept in released.replay {
             let age = Duration::from_millis(kept.age_ms);
             if age <= window {
@@ -203,11 +199,11 @@ impl Handler<Absorb> for Session {
             }
             let dispatch = Dispatch::from_json(kept.event, kept.data);
             let at = now.checked_sub(age).unwrap_or(now);
-            self.replay.push_at(kept.seq, at, Arc::new(dispatch));
+            line.replay.push_at(kept.seq, at, Arc::new(dispatch));
         }
         for dispatch in pending.heard {
             if !both.contains(&(dispatch.event(), dispatch.data().clone())) {
-                self.deliver(dispatch, ctx);
+                line.deliver(dispatch);
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod backend;
 pub mod connection;
 pub mod etf;
 pub mod handover;
+mod line;
 pub mod protocol;
 mod replay;
 pub mod transport;
@@ -21,7 +22,6 @@ use crate::outlet::Weighed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::dev::SendError;
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, SpawnHandle,
     WrapFuture,
@@ -29,7 +29,7 @@ use actix::{
 use tokio::sync::oneshot;
 
 use crate::call::{CallChange, CallJoin, UpdateCall};
-use crate::dispatch::{Deliver, Dispatch};
+use crate::dispatch::{Deliver, Deliveries, Dispatch, Sink};
 use crate::guild::stream::StreamChange;
 use crate::guild::voice::{Join as JoinVoice, UpdateVoice, VoiceChange};
 use crate::guild::{HearPresences, Subscribe, WatchMemberList};
@@ -41,8 +41,8 @@ use crate::supervisor::guard;
 use crate::Tree;
 pub use backend::{Identified, IdentifyError, IdentifyRequest, SessionBackend, VoiceTarget};
 pub use connection::{ConnectParams, Connection};
+pub use line::Line;
 use protocol::CloseCode;
-use replay::ReplayBuffer;
 pub use transport::{Compression, Encoding};
 
 /// How long READY waits, in cluster mode, for this node to hear the session's guilds and user.
@@ -144,9 +144,9 @@ pub struct Session {
     /// READY and what follows it: sent first, never replayed (a client that missed them
     /// identifies again).
     initial: Vec<Arc<Dispatch>>,
-    seq: u64,
-    replay: ReplayBuffer,
-    connection: Option<(u64, Outlet<Outbound>)>,
+    /// Its sequence numbers, what it keeps for RESUME and its connection, shared with whoever
+    /// delivers to it.
+    line: Arc<Line>,
     /// Set while no connection is attached: the session ends when it fires.
     expiry: Option<SpawnHandle>,
     /// Where the session runs (for `client_status`).
@@ -155,9 +155,6 @@ pub struct Session {
     presence: Option<(Presence, Vec<i64>, Vec<i64>)>,
     /// Where this session last joined voice: its voice state there ends with it.
     voice: Option<VoicePlace>,
-    /// A copy taken over from another node, until that node releases the session: what it
-    /// hears meanwhile (see [`handover`]).
-    pending: Option<handover::Pending>,
     /// Handed over to another node: it lives on there.
     released: bool,
 }
@@ -173,11 +170,7 @@ impl Session {
         config: Arc<SessionConfig>,
         connection: (u64, Outlet<Outbound>),
     ) -> Self {
-        let replay = ReplayBuffer::new(
-            config.resume_buffer,
-            config.outbound_bytes,
-            config.resume_window,
-        );
+        let line = Arc::new(Line::new(filter, &config, Some(connection), None));
         Self {
             id,
             user_id: identified.user_id,
@@ -187,9 +180,7 @@ impl Session {
             tree,
             config,
             initial,
-            seq: 0,
-            replay,
-            connection: Some(connection),
+            line,
             expiry: None,
             platform: identified.presence.platform,
             presence: Some((
@@ -198,53 +189,25 @@ impl Session {
                 identified.friends,
             )),
             voice: None,
-            pending: None,
             released: false,
         }
     }
 
-    /// Sends what the session starts with or answers (READY and its followers, RESUMED):
-    /// never refused, and never kept for RESUME.
-    fn send(&mut self, dispatch: Arc<Dispatch>) {
-        self.seq += 1;
-        if let Some((_, connection)) = &self.connection {
-            connection.do_send(Outbound::Owed {
-                seq: self.seq,
-                dispatch,
-            });
-        }
-    }
-
-    /// Sends a live dispatch, kept for RESUME. A client so far behind that its connection's
-    /// queue is full is let go: it gets the dispatches it missed when it resumes.
-    fn deliver(&mut self, dispatch: Arc<Dispatch>, ctx: &mut Context<Self>) {
-        if let Some(pending) = &mut self.pending {
-            return pending.push(dispatch);
-        }
-        self.seq += 1;
-        self.replay.push(self.seq, dispatch.clone());
-        let Some((_, connection)) = &self.connection else {
-            return;
-        };
-        let over_budget = connection.over(dispatch.data().len(), self.config.outbound_bytes);
-        let outbound = Outbound::Dispatch {
-            seq: self.seq,
-            dispatch,
-        };
-        if over_budget || matches!(connection.try_send(outbound), Err(SendError::Full(_))) {
-            tracing::info!(parent: connection.span(), "client not reading; disconnected");
-            connection.do_send(Outbound::Close(CloseCode::UnknownError));
-            self.detach(ctx);
-        }
+    /// Where guilds deliver this session's dispatches.
+    fn sink(&self) -> Sink {
+        Sink::new(self.line.clone())
     }
 
     /// The session has no connection now: it ends unless one resumes it within the window.
     fn detach(&mut self, ctx: &mut Context<Self>) {
-        self.connection = None;
+        if let Some(handle) = self.expiry.take() {
+            ctx.cancel_future(handle);
+        }
         let detached_at = Instant::now();
         let window = self.config.resume_window;
         self.expiry = Some(ctx.run_later(window, move |session, ctx| {
-            if session.connection.is_none() && detached_at.elapsed() >= window {
+            let away = session.line.state().connection.is_none();
+            if away && detached_at.elapsed() >= window {
                 ctx.stop();
             }
         }));
@@ -252,8 +215,9 @@ impl Session {
 
     /// READY and what follows it.
     fn send_initial(&mut self) {
+        let mut line = self.line.state();
         for dispatch in std::mem::take(&mut self.initial) {
-            self.send(dispatch);
+            line.send_owed(dispatch);
         }
     }
 
@@ -270,7 +234,7 @@ impl Session {
                 guild_id,
                 session_id: self.id.clone(),
                 user_id: self.user_id,
-                recipient: ctx.address().recipient(),
+                recipient: self.sink(),
                 lost: ctx.address().recipient(),
                 heard,
                 presences_up_to: self.filter.presences_up_to,
@@ -282,17 +246,20 @@ impl Session {
         if attach.user_id != self.user_id {
             return Err(ResumeRefused::Gone);
         }
-        if attach.after > self.seq {
+        // One lock from the replay to RESUMED: nothing newer overtakes the replay.
+        let mut line = self.line.state();
+        if attach.after > line.seq {
             return Err(ResumeRefused::InvalidSeq);
         }
-        let missed = self
+        let latest = line.seq;
+        let missed = line
             .replay
-            .after(attach.after, self.seq)
+            .after(attach.after, latest)
             .ok_or(ResumeRefused::Gone)?;
         if let Some(handle) = self.expiry.take() {
             ctx.cancel_future(handle);
         }
-        if let Some((_, old)) = self.connection.take() {
+        if let Some((_, old)) = line.connection.take() {
             // Only one connection speaks for a session; the older one gives way.
             old.do_send(Outbound::Close(CloseCode::SessionTimedOut));
         }
@@ -300,8 +267,8 @@ impl Session {
         for (seq, dispatch) in missed {
             attach.connection.do_send(Outbound::Owed { seq, dispatch });
         }
-        self.connection = Some((attach.connection_id, attach.connection));
-        self.send(Arc::new(Dispatch::from_json(
+        line.connection = Some((attach.connection_id, attach.connection));
+        line.send_owed(Arc::new(Dispatch::from_json(
             EventName::Resumed,
             "{}".into(),
         )));
@@ -313,6 +280,7 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.line.owned_by(ctx.address().downgrade().recipient());
         // In cluster mode a guild or user channel this node did not hear yet is subscribed to
         // asynchronously: READY sent before that would let a client act on it (post, and
         // expect to see its post) while events another node publishes meanwhile never reach
@@ -363,16 +331,17 @@ impl Actor for Session {
             );
         }
         // A copy taken over from another node waits for its connection as a detached one does.
-        if self.connection.is_none() {
+        if self.line.state().connection.is_none() {
             self.detach(ctx);
         }
         // Forget old dispatches even when nothing new arrives.
         ctx.run_interval(self.config.resume_window, |session, _| {
-            session.replay.expire()
+            session.line.state().replay.expire()
         });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.line.end();
         // Over for good (not resumable any more): its voice state goes too. One handed over
         // lives on elsewhere, in voice still (a gateway reconnect is not a voice one).
         if let Some(place) = self.voice.take().filter(|_| !self.released) {
@@ -388,11 +357,7 @@ impl Actor for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
     fn handle(&mut self, Deliver(dispatch): Deliver, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("session", ctx, |ctx| {
-            if let Some(dispatch) = self.filter.admit(&dispatch) {
-                self.deliver(dispatch, ctx);
-            }
-        });
+        guard::<Self, _, _>("session", ctx, |_| self.line.deliver(dispatch));
     }
 }
 
@@ -403,7 +368,7 @@ pub struct WatchMembers(pub protocol::ListRequest);
 
 impl Handler<WatchMembers> for Session {
     type Result = ();
-    fn handle(&mut self, WatchMembers(request): WatchMembers, ctx: &mut Context<Self>) {
+    fn handle(&mut self, WatchMembers(request): WatchMembers, _: &mut Context<Self>) {
         // The sidebar is a people's-client feature; bots list members with op 8.
         if self.filter.bot || !self.filter.owns_guild(request.guild_id) {
             return;
@@ -413,7 +378,7 @@ impl Handler<WatchMembers> for Session {
             session_id: self.id.clone(),
             user_id: self.user_id,
             channels: request.channels,
-            recipient: ctx.address().recipient(),
+            recipient: self.sink(),
             presences: self.tree.sessions.clone().recipient(),
         });
     }
@@ -474,11 +439,8 @@ impl Handler<Attach> for Session {
 impl Handler<Detach> for Session {
     type Result = ();
     fn handle(&mut self, detach: Detach, ctx: &mut Context<Self>) {
-        if self
-            .connection
-            .as_ref()
-            .is_some_and(|(id, _)| *id == detach.connection_id)
-        {
+        let let_go = self.line.state().let_go(detach.connection_id);
+        if let_go {
             self.detach(ctx);
         }
     }
@@ -487,7 +449,7 @@ impl Handler<Detach> for Session {
 impl Handler<End> for Session {
     type Result = ();
     fn handle(&mut self, End(code): End, ctx: &mut Context<Self>) {
-        if let Some((_, connection)) = self.connection.take() {
+        if let Some((_, connection)) = self.line.state().connection.take() {
             connection.do_send(Outbound::Close(code));
         }
         ctx.stop();
@@ -721,7 +683,7 @@ pub struct Lost;
 impl Handler<Lost> for Session {
     type Result = ();
     fn handle(&mut self, _: Lost, ctx: &mut Context<Self>) {
-        if let Some((_, connection)) = self.connection.take() {
+        if let Some((_, connection)) = self.line.state().connection.take() {
             connection.do_send(Outbound::Reconnect);
         }
         ctx.stop();
@@ -736,7 +698,7 @@ pub struct Reconnect;
 impl Handler<Reconnect> for Session {
     type Result = ();
     fn handle(&mut self, _: Reconnect, _: &mut Context<Self>) {
-        if let Some((_, connection)) = &self.connection {
+        if let Some((_, connection)) = &self.line.state().connection {
             connection.do_send(Outbound::Reconnect);
         }
     }

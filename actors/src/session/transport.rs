@@ -28,6 +28,13 @@ pub enum Piece<'a> {
     Encoded(&'a [u8]),
 }
 
+impl Piece<'_> {
+    fn bytes(&self) -> &[u8] {
+        let (Piece::Raw(part) | Piece::Encoded(part)) = self;
+        part
+    }
+}
+
 /// What goes on the socket.
 pub enum Frame {
     Text(String),
@@ -100,10 +107,10 @@ impl Transport {
             Compression::ZlibStream => Frame::Binary(self.zlib.encode(pieces)),
             Compression::ZstdStream => Frame::Binary(zstd::encode(pieces)),
             Compression::None => {
-                let mut bytes = Vec::new();
+                let length = pieces.iter().map(|piece| piece.bytes().len()).sum();
+                let mut bytes = Vec::with_capacity(length);
                 for piece in pieces {
-                    let (Piece::Raw(part) | Piece::Encoded(part)) = piece;
-                    bytes.extend_from_slice(part);
+                    bytes.extend_from_slice(piece.bytes());
                 }
                 match self.encoding {
                     Encoding::Etf => Frame::Binary(bytes),
