@@ -130,7 +130,7 @@ async fn joining_tells_the_guild_and_gives_the_joiner_a_token() {
 }
 
 /// A new channel of `kind` in the guild, with `extra` fields (user_limit, overwrites …).
-async fn channel(
+pub async fn channel(
     server: &TestServer,
     owner: &Account,
     guild_id: &str,
@@ -153,7 +153,7 @@ async fn channel(
 }
 
 /// The next VOICE_STATE_UPDATE about `user`.
-async fn state_of(gateway: &mut Gateway, user: &Account) -> Value {
+pub async fn state_of(gateway: &mut Gateway, user: &Account) -> Value {
     loop {
         let d = voice_state(gateway).await;
         if d["user_id"] == user.id.as_str() {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::{PushInfo, PushKind, Value};
+use spacebar_actors::guild::voice::Heard;
 use spacebar_actors::guild::Resync;
 use spacebar_actors::interest::Topic;
 use spacebar_actors::registry::{
@@ -234,6 +235,9 @@ fn apply(state: &Arc<AppState>, origin: &str, body: Body, topic: Option<Topic>) 
             if let Some(cluster) = &state.cluster {
                 cluster.ownership.answered(request, answer);
             }
+        }
+        Body::VoiceNotices { guild_id, notices } => {
+            state.tree.guilds.do_send(Heard { guild_id, notices })
         }
         // Handled as a gap before it gets here.
         Body::Lost { .. } => {}

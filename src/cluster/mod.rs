@@ -19,6 +19,7 @@ pub mod placement;
 mod presence;
 mod publisher;
 mod subscriber;
+pub mod voice;
 
 pub use envelope::{Body, OwnerAnswer, OwnerCommand};
 
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion};
+use spacebar_actors::guild::voice::DecideThrough;
 use spacebar_actors::interest::{Interest, Topic};
 use spacebar_actors::presence::Board;
 use spacebar_actors::session::handover::Handover;
@@ -90,6 +92,8 @@ pub struct Cluster {
     pub ownership: Arc<Ownership>,
     /// Where voice rooms are served.
     pub placement: Arc<Placement>,
+    /// Guild voice states, decided by each guild's owner.
+    pub voice: Arc<voice::VoiceStates>,
 }
 
 impl Cluster {
@@ -141,13 +145,22 @@ impl Cluster {
             Duration::from_millis(config.lease_ms),
             publisher.clone(),
         ));
-        let placement = Placement::new(
+        let placement = Arc::new(Placement::new(
             node_id.clone(),
             redis.clone(),
             publisher.clone(),
             beat,
             Duration::from_millis(config.lease_ms),
-        );
+        ));
+        let voice = Arc::new(voice::VoiceStates::new(
+            node_id.clone(),
+            redis.clone(),
+            publisher.clone(),
+            ownership.clone(),
+            placement.clone(),
+            beat,
+            Duration::from_millis(config.lease_ms),
+        ));
         Ok(Self {
             handoffs: Arc::new(Handoffs::new(
                 redis.clone(),
@@ -156,7 +169,8 @@ impl Cluster {
                 nodes::lifetime_ms(beat),
             )),
             ownership,
-            placement: Arc::new(placement),
+            placement,
+            voice,
             presences: Arc::new(Presences::start(
                 redis.clone(),
                 node_id.clone(),
@@ -207,8 +221,11 @@ impl Cluster {
             tokio::spawn(ownership);
             if let Some(state) = state.upgrade() {
                 state.tree.admissions.relay_through(self.placement.relay());
+                let owner = self.voice.owner(Arc::downgrade(&state));
+                state.tree.guilds.do_send(DecideThrough(owner));
             }
             tokio::spawn(self.placement.clone().run(state.clone()));
+            tokio::spawn(self.voice.clone().run(state.clone()));
         }
         let Some((inbox, gaps)) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;
