@@ -116,8 +116,10 @@ pub struct Moderation {
     pub mute: Option<bool>,
     pub deaf: Option<bool>,
     /// Move to this channel, or (`Some(None)`) disconnect.
+    #[serde(default, with = "double_option")]
     pub channel: Option<Option<VoiceChannel>>,
     pub suppress: Option<bool>,
+    #[serde(default, with = "double_option")]
     pub request_to_speak_timestamp: Option<Option<String>>,
     /// The change applies only if the user is in this channel (the voice-states routes).
     pub expected_channel: Option<i64>,
@@ -125,6 +127,25 @@ pub struct Moderation {
     /// guild's owner placed it; `None`: where the member's room is served now.
     #[serde(default)]
     pub endpoint: Option<String>,
+}
+
+/// A field that may be absent (keep it), `Some(None)` (clear it) or set, as it travels to the
+/// guild's owner: plainly, `Some(None)` would come back as `None`.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_ref().map(|inner| (inner,)).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Option::<(Option<T>,)>::deserialize(deserializer)?.map(|(inner,)| inner))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -801,6 +822,20 @@ mod tests {
                 _ => None,
             })
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_disconnect_survives_the_trip_to_the_owner() {
+        let moderation = Moderation {
+            channel: Some(None),
+            request_to_speak_timestamp: Some(None),
+            ..Moderation::default()
+        };
+        let bytes = serde_json::to_vec(&moderation).unwrap();
+        let back: Moderation = serde_json::from_slice(&bytes).unwrap();
+        assert!(matches!(back.channel, Some(None)));
+        assert_eq!(back.request_to_speak_timestamp, Some(None));
+        assert_eq!(back.mute, None);
     }
 
     #[test]
