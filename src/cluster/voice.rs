@@ -113,6 +113,9 @@ impl VoiceStates {
     /// The voice states of `guild_ids` as their owners keep them, by guild (guilds with nobody
     /// in voice left out).
     pub async fn read(&self, guild_ids: &[i64]) -> redis::RedisResult<HashMap<i64, Vec<Value>>> {
+        if guild_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let mut pipe = redis::pipe();
         for &guild_id in guild_ids {
             pipe.hgetall(keys::voice_states(guild_id));
