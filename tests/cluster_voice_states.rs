@@ -133,7 +133,13 @@ async fn a_moderator_on_another_node_moves_and_disconnects_and_limits_hold() {
     voice_server_update(&mut b).await;
     assert_eq!(state_of(&mut a, &bob).await["channel_id"], voice.as_str());
     let member = format!("{V9}/guilds/{guild}/members/{}", bob.id);
-    let moved = patch(&nodes[0], &member, &alice.token, json!({ "channel_id": other })).await;
+    let moved = patch(
+        &nodes[0],
+        &member,
+        &alice.token,
+        json!({ "channel_id": other }),
+    )
+    .await;
     assert_eq!(moved.status, 200, "{:?}", moved.body);
     // He is placed like a join: a token the new room's node redeems, for the new room.
     let own = b
@@ -151,7 +157,10 @@ async fn a_moderator_on_another_node_moves_and_disconnects_and_limits_hold() {
         if let Some(admission) = redeemed {
             break admission;
         }
-        assert!(Instant::now() < deadline, "the room's node has no admission");
+        assert!(
+            Instant::now() < deadline,
+            "the room's node has no admission"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(
@@ -167,7 +176,13 @@ async fn a_moderator_on_another_node_moves_and_disconnects_and_limits_hold() {
     every_node_reads(&nodes[..], &guild, &bob, &carol, Some(&other)).await;
 
     // Disconnected from node 2's REST: everyone hears it.
-    let out = patch(&nodes[2], &member, &alice.token, json!({ "channel_id": null })).await;
+    let out = patch(
+        &nodes[2],
+        &member,
+        &alice.token,
+        json!({ "channel_id": null }),
+    )
+    .await;
     assert_eq!(out.status, 200, "{:?}", out.body);
     for gateway in [&mut a, &mut b, &mut c] {
         hears(gateway, &bob, None).await;
@@ -209,7 +224,10 @@ async fn when_the_owner_dies_a_survivor_takes_its_voice_states_over() {
     }
     for (gateway, member) in gateways.iter_mut().zip(&members) {
         gateway.send(op4(&guild, Some(&voice), false)).await;
-        assert_eq!(state_of(gateway, member).await["channel_id"], voice.as_str());
+        assert_eq!(
+            state_of(gateway, member).await["channel_id"],
+            voice.as_str()
+        );
     }
     for member in &members {
         every_node_reads(&nodes[..], &guild, member, &members[0], Some(&voice)).await;

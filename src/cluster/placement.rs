@@ -441,7 +441,6 @@ async fn live_rooms(state: &AppState, rooms: &[(Placed, Hosted)]) -> HashMap<Str
         .unwrap_or_default()
 }
 
-
 /// Tells the guild's or the calls' actor that `room` moved.
 fn moved(state: &AppState, room: &RoomKey, endpoint: Option<String>) {
     let moved = RoomMoved {

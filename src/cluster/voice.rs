@@ -194,7 +194,10 @@ impl VoiceStates {
         match tokio::time::timeout(self.ttl / 3, written).await {
             Ok(Ok(1)) => {}
             Ok(Ok(_)) => {
-                tracing::warn!(guild_id, "voice states not kept: the guild has another owner");
+                tracing::warn!(
+                    guild_id,
+                    "voice states not kept: the guild has another owner"
+                );
                 return;
             }
             Ok(Err(error)) => tracing::warn!(%error, guild_id, "voice states not kept"),
@@ -217,7 +220,9 @@ impl VoiceStates {
             };
             match decided.sessions.get(session_id) {
                 Some(user_id) => by_user.entry(*user_id).or_default().push(notice),
-                None => tracing::warn!(guild_id, %session_id, "a voice event for a session of nobody"),
+                None => {
+                    tracing::warn!(guild_id, %session_id, "a voice event for a session of nobody")
+                }
             }
         }
         let channels = [(keys::channel(Topic::Guild(guild_id)), states)]
@@ -250,18 +255,17 @@ impl VoiceStates {
                 return;
             }
         };
-        let found: HashMap<String, Vec<u8>> =
-            match redis::cmd("HGETALL")
-                .arg(keys::voice_states(guild_id))
-                .query_async(&mut redis)
-                .await
-            {
-                Ok(found) => found,
-                Err(error) => {
-                    tracing::warn!(%error, guild_id, "voice states not read: taken over later");
-                    return;
-                }
-            };
+        let found: HashMap<String, Vec<u8>> = match redis::cmd("HGETALL")
+            .arg(keys::voice_states(guild_id))
+            .query_async(&mut redis)
+            .await
+        {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, guild_id, "voice states not read: taken over later");
+                return;
+            }
+        };
         let (kept, gone): (Vec<VoiceState>, Vec<VoiceState>) = decode(found)
             .into_iter()
             .partition(|s| s.node.as_deref().is_none_or(|node| live.contains(node)));
@@ -280,7 +284,13 @@ impl VoiceStates {
             }
         }
         if !kept.is_empty() || !gone.is_empty() {
-            tracing::info!(guild_id, epoch, kept = kept.len(), gone = gone.len(), "voice states taken over");
+            tracing::info!(
+                guild_id,
+                epoch,
+                kept = kept.len(),
+                gone = gone.len(),
+                "voice states taken over"
+            );
         }
         let rebuild = Rebuild {
             guild_id,
@@ -315,10 +325,7 @@ struct Owner {
 }
 
 impl VoiceOwner for Owner {
-    fn decide(
-        &self,
-        update: UpdateVoice,
-    ) -> BoxFuture<'static, Result<Option<Value>, VoiceError>> {
+    fn decide(&self, update: UpdateVoice) -> BoxFuture<'static, Result<Option<Value>, VoiceError>> {
         let state = self.state.clone();
         let node = self.voice.node_id.clone();
         Box::pin(async move {

@@ -199,8 +199,7 @@ pub struct VoiceStatesOf;
 /// "Ownership"); the app's cluster implements this, the guild registry and actors use it.
 pub trait VoiceOwner: Send + Sync {
     /// Has the guild's owner (this node or another) carry `update` out: its answer.
-    fn decide(&self, update: UpdateVoice)
-        -> BoxFuture<'static, Result<Option<Value>, VoiceError>>;
+    fn decide(&self, update: UpdateVoice) -> BoxFuture<'static, Result<Option<Value>, VoiceError>>;
 
     /// Whether this node decides `guild_id`'s voice states now.
     fn owns(&self, guild_id: i64) -> bool;
