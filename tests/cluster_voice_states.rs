@@ -59,6 +59,12 @@ async fn hears(gateway: &mut Gateway, user: &Account, channel: Option<&str>) {
     while state_of(gateway, user).await["channel_id"].as_str() != channel {}
 }
 
+/// `moderator` changes `member` (its URL) through `node`.
+async fn moderate(node: &TestServer, member: &str, moderator: &Account, body: Value) {
+    let changed = patch(node, member, &moderator.token, body).await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+}
+
 /// The next VOICE_SERVER_UPDATE's `d`.
 async fn voice_server_update(gateway: &mut Gateway) -> Value {
     gateway.dispatch("VOICE_SERVER_UPDATE").await["d"].clone()
@@ -133,14 +139,7 @@ async fn a_moderator_on_another_node_moves_and_disconnects_and_limits_hold() {
     voice_server_update(&mut b).await;
     assert_eq!(state_of(&mut a, &bob).await["channel_id"], voice.as_str());
     let member = format!("{V9}/guilds/{guild}/members/{}", bob.id);
-    let moved = patch(
-        &nodes[0],
-        &member,
-        &alice.token,
-        json!({ "channel_id": other }),
-    )
-    .await;
-    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    moderate(&nodes[0], &member, &alice, json!({ "channel_id": other })).await;
     // He is placed like a join: a token the new room's node redeems, for the new room.
     let own = b
         .dispatches(&["VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE"])
@@ -176,14 +175,7 @@ async fn a_moderator_on_another_node_moves_and_disconnects_and_limits_hold() {
     every_node_reads(&nodes[..], &guild, &bob, &carol, Some(&other)).await;
 
     // Disconnected from node 2's REST: everyone hears it.
-    let out = patch(
-        &nodes[2],
-        &member,
-        &alice.token,
-        json!({ "channel_id": null }),
-    )
-    .await;
-    assert_eq!(out.status, 200, "{:?}", out.body);
+    moderate(&nodes[2], &member, &alice, json!({ "channel_id": null })).await;
     for gateway in [&mut a, &mut b, &mut c] {
         hears(gateway, &bob, None).await;
     }

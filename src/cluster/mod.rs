@@ -153,13 +153,8 @@ impl Cluster {
             Duration::from_millis(config.lease_ms),
         ));
         let voice = Arc::new(voice::VoiceStates::new(
-            node_id.clone(),
-            redis.clone(),
-            publisher.clone(),
             ownership.clone(),
             placement.clone(),
-            beat,
-            Duration::from_millis(config.lease_ms),
         ));
         Ok(Self {
             handoffs: Arc::new(Handoffs::new(

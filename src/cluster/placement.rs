@@ -126,11 +126,11 @@ struct Hosted {
 
 /// This node's side of voice placement.
 pub struct Placement {
-    node_id: Arc<str>,
-    redis: ConnectionManager,
-    publisher: Publisher,
-    beat: Duration,
-    ttl: Duration,
+    pub(super) node_id: Arc<str>,
+    pub(super) redis: ConnectionManager,
+    pub(super) publisher: Publisher,
+    pub(super) beat: Duration,
+    pub(super) ttl: Duration,
     hosted: Mutex<HashMap<Placed, Hosted>>,
     /// Lost rooms being placed again (one task each).
     moving: Mutex<HashSet<RoomKey>>,

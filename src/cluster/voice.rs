@@ -16,10 +16,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
 use redis::Script;
 use serde_json::Value;
 use spacebar_actors::guild::voice::{
@@ -36,7 +34,6 @@ use super::keys;
 use super::nodes;
 use super::ownership::{self, Ownership};
 use super::placement::Placement;
-use super::publisher::Publisher;
 use crate::state::AppState;
 
 /// Writes the changed states if `KEYS[1]` (the guild's lease) still holds `ARGV[1]`
@@ -63,13 +60,9 @@ struct Write {
 
 /// This node's side of guild voice states in a cluster.
 pub struct VoiceStates {
-    node_id: Arc<str>,
-    redis: ConnectionManager,
-    publisher: Publisher,
     ownership: Arc<Ownership>,
+    /// Where rooms are placed; also this node's id, Redis, publisher and timings.
     placement: Arc<Placement>,
-    beat: Duration,
-    ttl: Duration,
     writes: mpsc::UnboundedSender<Write>,
     /// Until [`VoiceStates::run`]: the decisions to write and tell.
     written: Mutex<Option<mpsc::UnboundedReceiver<Write>>>,
@@ -78,24 +71,11 @@ pub struct VoiceStates {
 }
 
 impl VoiceStates {
-    pub(super) fn new(
-        node_id: Arc<str>,
-        redis: ConnectionManager,
-        publisher: Publisher,
-        ownership: Arc<Ownership>,
-        placement: Arc<Placement>,
-        beat: Duration,
-        ttl: Duration,
-    ) -> Self {
+    pub(super) fn new(ownership: Arc<Ownership>, placement: Arc<Placement>) -> Self {
         let (writes, written) = mpsc::unbounded_channel();
         Self {
-            node_id,
-            redis,
-            publisher,
             ownership,
             placement,
-            beat,
-            ttl,
             writes,
             written: Mutex::new(Some(written)),
             rebuilt: tokio::sync::Mutex::default(),
@@ -121,7 +101,7 @@ impl VoiceStates {
             pipe.hgetall(keys::voice_states(guild_id));
         }
         let found: Vec<HashMap<String, Vec<u8>>> =
-            pipe.query_async(&mut self.redis.clone()).await?;
+            pipe.query_async(&mut self.placement.redis.clone()).await?;
         Ok(guild_ids
             .iter()
             .zip(found)
@@ -148,18 +128,19 @@ impl VoiceStates {
                 writer.write(write).await;
             }
         });
-        let mut ticks = tokio::time::interval(self.ttl / 3);
+        let mut ticks = tokio::time::interval(self.placement.ttl / 3);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             let Some(state) = state.upgrade() else { return };
-            let live = match nodes::live(&mut self.redis.clone(), self.beat).await {
-                Ok(live) => Arc::new(live.into_iter().map(|n| n.id).collect::<HashSet<_>>()),
-                Err(error) => {
-                    tracing::warn!(%error, "voice states: the node registry did not answer");
-                    continue;
-                }
-            };
+            let live =
+                match nodes::live(&mut self.placement.redis.clone(), self.placement.beat).await {
+                    Ok(live) => Arc::new(live.into_iter().map(|n| n.id).collect::<HashSet<_>>()),
+                    Err(error) => {
+                        tracing::warn!(%error, "voice states: the node registry did not answer");
+                        continue;
+                    }
+                };
             for (guild_id, epoch) in self.ownership.owned_guilds() {
                 self.take_over(&state, guild_id, epoch).await;
                 let live = live.clone();
@@ -177,7 +158,7 @@ impl VoiceStates {
         invocation
             .key(keys::own_guild(guild_id))
             .key(keys::voice_states(guild_id))
-            .arg(format!("{}:{epoch}", self.node_id));
+            .arg(format!("{}:{epoch}", self.placement.node_id));
         for (user_id, voice_state) in &decided.states {
             let encoded = match voice_state.as_ref().map(rmp_serde::to_vec_named) {
                 Some(Ok(encoded)) => encoded,
@@ -189,9 +170,9 @@ impl VoiceStates {
             };
             invocation.arg(user_id).arg(encoded);
         }
-        let mut redis = self.redis.clone();
+        let mut redis = self.placement.redis.clone();
         let written = invocation.invoke_async::<i64>(&mut redis);
-        match tokio::time::timeout(self.ttl / 3, written).await {
+        match tokio::time::timeout(self.placement.ttl / 3, written).await {
             Ok(Ok(1)) => {}
             Ok(Ok(_)) => {
                 tracing::warn!(
@@ -235,7 +216,7 @@ impl VoiceStates {
         for (channel, notices) in channels {
             if !notices.is_empty() {
                 let body = Body::VoiceNotices { guild_id, notices };
-                self.publisher.publish(vec![channel], body);
+                self.placement.publisher.publish(vec![channel], body);
             }
         }
     }
@@ -247,8 +228,8 @@ impl VoiceStates {
         if rebuilt.get(&guild_id) == Some(&epoch) {
             return;
         }
-        let mut redis = self.redis.clone();
-        let live: HashSet<String> = match nodes::live(&mut redis, self.beat).await {
+        let mut redis = self.placement.redis.clone();
+        let live: HashSet<String> = match nodes::live(&mut redis, self.placement.beat).await {
             Ok(live) => live.into_iter().map(|n| n.id).collect(),
             Err(error) => {
                 tracing::warn!(%error, guild_id, "voice states not taken over: no node registry");
@@ -327,7 +308,7 @@ struct Owner {
 impl VoiceOwner for Owner {
     fn decide(&self, update: UpdateVoice) -> BoxFuture<'static, Result<Option<Value>, VoiceError>> {
         let state = self.state.clone();
-        let node = self.voice.node_id.clone();
+        let node = self.voice.placement.node_id.clone();
         Box::pin(async move {
             let Some(state) = state.upgrade() else {
                 return Err(VoiceError::NotConnected);
