@@ -112,10 +112,44 @@ async fn every_node_hears_and_reads_what_the_owner_decides() {
     assert_eq!(states[0]["channel_id"], voice.as_str());
     every_node_reads(&nodes[..], &guild, &alice, &carol, Some(&voice)).await;
 
+    // Go Live through the owner: Bob (node 1) joins and watches Alice's stream, each hearing
+    // their own stream events on their own node.
+    b.send(op4(&guild, Some(&voice), false)).await;
+    voice_server_update(&mut b).await;
+    let go_live = json!({ "op": 18, "d": { "type": "guild", "guild_id": guild, "channel_id": voice, "preferred_region": null } });
+    a.send(go_live).await;
+    let live = a
+        .dispatches(&["STREAM_CREATE", "STREAM_SERVER_UPDATE"])
+        .await;
+    let key = format!("guild:{guild}:{voice}:{}", alice.id);
+    assert_eq!(live[0]["d"]["stream_key"], key.as_str(), "{live:?}");
+    assert!(live[1]["d"]["token"].is_string(), "{live:?}");
+    while !state_of(&mut b, &alice).await["self_stream"]
+        .as_bool()
+        .unwrap()
+    {}
+    b.send(json!({ "op": 20, "d": { "stream_key": key } }))
+        .await;
+    let watching = b
+        .dispatches(&["STREAM_CREATE", "STREAM_SERVER_UPDATE"])
+        .await;
+    assert!(watching[1]["d"]["token"].is_string(), "{watching:?}");
+    let viewers = &a.dispatch("STREAM_UPDATE").await["d"]["viewer_ids"];
+    assert_eq!(viewers, &json!([bob.id]));
+    a.send(json!({ "op": 19, "d": { "stream_key": key } }))
+        .await;
+    for gateway in [&mut a, &mut b] {
+        assert_eq!(
+            gateway.dispatch("STREAM_DELETE").await["d"]["stream_key"],
+            key.as_str()
+        );
+    }
+
     // Alice leaves: Bob and Carol hear it, and no node reads her in voice any more.
     a.send(op4(&guild, None, false)).await;
-    assert!(state_of(&mut b, &alice).await["channel_id"].is_null());
-    assert!(state_of(&mut c, &alice).await["channel_id"].is_null());
+    for gateway in [&mut b, &mut c] {
+        hears(gateway, &alice, None).await;
+    }
     every_node_reads(&nodes[..], &guild, &alice, &carol, None).await;
 }
 
