@@ -13,7 +13,9 @@ use crate::common::http::{account, get, patch, Account};
 use crate::common::process::ServerProcess;
 use crate::common::redis::Redis;
 use crate::common::{Server, TestServer};
-use crate::voice_signalling::{channel, connect, op4, state_of, voice_guild};
+use crate::voice_signalling::{
+    channel, connect, op4, ready_lists_alone_in_voice, state_of, voice_guild,
+};
 
 const JSON: &str = "v=9&encoding=json";
 const V9: &str = "/api/v9";
@@ -78,14 +80,21 @@ fn node_of(nodes: &[impl Server], endpoint: &str) -> usize {
         .unwrap_or_else(|| panic!("{endpoint} is no node's voice endpoint"))
 }
 
-#[actix_web::test]
-async fn every_node_hears_and_reads_what_the_owner_decides() {
+/// Three in-process nodes (and their Redis, to keep), Alice, Bob and Carol registered on one
+/// each, and a guild of Alice's the others joined, with its voice channel.
+async fn three_nodes() -> (Redis, Vec<TestServer>, [Account; 3], String, String) {
     let redis = Redis::start();
     let nodes = TestServer::cluster(3, &redis).await;
     let alice = account(&nodes[0], "alice").await;
     let bob = account(&nodes[1], "bob").await;
     let carol = account(&nodes[2], "carol").await;
     let (guild, voice) = voice_guild(&nodes[0], &alice, &[&bob, &carol]).await;
+    (redis, nodes, [alice, bob, carol], guild, voice)
+}
+
+#[actix_web::test]
+async fn every_node_hears_and_reads_what_the_owner_decides() {
+    let (_redis, nodes, [alice, bob, carol], guild, voice) = three_nodes().await;
     let (mut a, alice_session) = connect(&nodes[0], &alice.token).await;
     let (mut b, _) = connect(&nodes[1], &bob.token).await;
 
@@ -100,16 +109,7 @@ async fn every_node_hears_and_reads_what_the_owner_decides() {
     // A new session of Carol on node 2 finds Alice in voice in READY's guild.
     let mut c = Gateway::connect(&nodes[2], JSON).await;
     let ready = c.identify(&carol.token).await;
-    let in_ready = ready["d"]["guilds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == guild.as_str())
-        .unwrap();
-    let states = in_ready["voice_states"].as_array().unwrap();
-    assert_eq!(states.len(), 1, "{states:?}");
-    assert_eq!(states[0]["user_id"], alice.id.as_str());
-    assert_eq!(states[0]["channel_id"], voice.as_str());
+    ready_lists_alone_in_voice(&ready, &guild, &alice, &voice);
     every_node_reads(&nodes[..], &guild, &alice, &carol, Some(&voice)).await;
 
     // Go Live through the owner: Bob (node 1) joins and watches Alice's stream, each hearing
@@ -155,12 +155,7 @@ async fn every_node_hears_and_reads_what_the_owner_decides() {
 
 #[actix_web::test]
 async fn a_moderator_on_another_node_moves_and_disconnects_and_limits_hold() {
-    let redis = Redis::start();
-    let nodes = TestServer::cluster(3, &redis).await;
-    let alice = account(&nodes[0], "alice").await;
-    let bob = account(&nodes[1], "bob").await;
-    let carol = account(&nodes[2], "carol").await;
-    let (guild, voice) = voice_guild(&nodes[0], &alice, &[&bob, &carol]).await;
+    let (_redis, nodes, [alice, bob, carol], guild, voice) = three_nodes().await;
     let other = channel(&nodes[0], &alice, &guild, 2, json!({})).await;
     let small = channel(&nodes[0], &alice, &guild, 2, json!({ "user_limit": 1 })).await;
     let (mut a, _) = connect(&nodes[0], &alice.token).await;
