@@ -66,8 +66,9 @@ pub struct VoiceStates {
     writes: mpsc::UnboundedSender<Write>,
     /// Until [`VoiceStates::run`]: the decisions to write and tell.
     written: Mutex<Option<mpsc::UnboundedReceiver<Write>>>,
-    /// The epoch under which each guild's states were last taken over here.
-    rebuilt: tokio::sync::Mutex<HashMap<i64, u64>>,
+    /// The epoch under which each guild owned here had its states taken over (one lock per
+    /// guild: a take-over waiting for a lapsed room holds up no other guild's commands).
+    rebuilt: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<u64>>>>,
 }
 
 impl VoiceStates {
@@ -78,7 +79,7 @@ impl VoiceStates {
             placement,
             writes,
             written: Mutex::new(Some(written)),
-            rebuilt: tokio::sync::Mutex::default(),
+            rebuilt: Mutex::default(),
         }
     }
 
@@ -141,7 +142,10 @@ impl VoiceStates {
                         continue;
                     }
                 };
-            for (guild_id, epoch) in self.ownership.owned_guilds() {
+            let owned = self.ownership.owned_guilds();
+            let owned_ids: HashSet<i64> = owned.iter().map(|(guild_id, _)| *guild_id).collect();
+            sync::lock(&self.rebuilt).retain(|guild_id, _| owned_ids.contains(guild_id));
+            for (guild_id, epoch) in owned {
                 self.take_over(&state, guild_id, epoch).await;
                 let live = live.clone();
                 state.tree.guilds.do_send(Sweep { guild_id, live });
@@ -224,8 +228,12 @@ impl VoiceStates {
     /// Takes over `guild_id`'s voice states from its last owner, once per epoch (see the
     /// module's comment).
     async fn take_over(&self, state: &AppState, guild_id: i64, epoch: u64) {
-        let mut rebuilt = self.rebuilt.lock().await;
-        if rebuilt.get(&guild_id) == Some(&epoch) {
+        let guild = sync::lock(&self.rebuilt)
+            .entry(guild_id)
+            .or_default()
+            .clone();
+        let mut rebuilt = guild.lock().await;
+        if *rebuilt == epoch {
             return;
         }
         let mut redis = self.placement.redis.clone();
@@ -280,7 +288,7 @@ impl VoiceStates {
             endpoints,
         };
         if state.tree.guilds.send(rebuild).await.is_ok() {
-            rebuilt.insert(guild_id, epoch);
+            *rebuilt = epoch;
         }
     }
 }
