@@ -29,6 +29,9 @@ pub enum Error {
     /// An actor did not answer (it stopped, or its mailbox is gone).
     #[error("actor: {0}")]
     Actor(#[from] actix::MailboxError),
+    /// Redis did not answer (cluster mode: what the nodes share there).
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
     /// A streamed body went past its limit, or broke off.
     #[error("body too large")]
     BodyTooLarge,

@@ -17,7 +17,7 @@ use spacebar_actors::Tree;
 
 use crate::cdn::Cdn;
 use crate::cluster::nodes::ThisNode;
-use crate::cluster::{ownership, Body, Cluster, OwnerAnswer, OwnerCommand};
+use crate::cluster::{Body, Cluster};
 use crate::config::{Applies, Config, ConfigError};
 use crate::credentials::TokenSigner;
 use crate::db::instance_bans::InstanceBan;
@@ -219,29 +219,19 @@ impl AppState {
         Ok(states.into_iter().find(|s| s["user_id"] == *user_id))
     }
 
-    /// Everyone in voice in a guild: in a cluster, as the guild's owner knows it.
+    /// Everyone in voice in a guild: in a cluster, as the guild's owner keeps them in Redis.
     pub async fn voice_states(&self, guild_id: i64) -> Result<Vec<Value>, Error> {
-        if let Some(cluster) = &self.cluster {
-            let asked = ownership::ask(self, cluster, guild_id, OwnerCommand::VoiceStates).await;
-            match asked {
-                Ok(OwnerAnswer::VoiceStates(states)) => return Ok(states),
-                Ok(answer) => tracing::warn!(guild_id, ?answer, "the guild's owner did not say"),
-                Err(error) => tracing::warn!(guild_id, %error, "the guild's owner did not say"),
-            }
-        }
-        self.voice_states_here(guild_id).await
-    }
-
-    /// Everyone in voice in a guild, as this node's guild actor knows it.
-    pub async fn voice_states_here(&self, guild_id: i64) -> Result<Vec<Value>, Error> {
-        let mut found = self
-            .tree
-            .guilds
-            .send(GetVoiceStates {
-                guild_ids: vec![guild_id],
-            })
-            .await
-            .map_err(Error::from)?;
+        let mut found = match &self.cluster {
+            Some(cluster) => cluster.voice.read(&[guild_id]).await?,
+            None => self
+                .tree
+                .guilds
+                .send(GetVoiceStates {
+                    guild_ids: vec![guild_id],
+                })
+                .await
+                .map_err(Error::from)?,
+        };
         Ok(found.remove(&guild_id).unwrap_or_default())
     }
 

@@ -25,6 +25,7 @@ mod cluster_presence;
 mod cluster_rate_limits;
 mod cluster_rooms;
 mod cluster_voice;
+mod cluster_voice_states;
 mod commands;
 mod discord_py;
 mod discovery;

@@ -38,6 +38,20 @@ pub async fn voice_guild(
     (guild_id, voice["id"].as_str().unwrap().to_string())
 }
 
+/// READY lists `user`, alone, in `guild`'s `voice` channel.
+pub fn ready_lists_alone_in_voice(ready: &Value, guild: &str, user: &Account, voice: &str) {
+    let in_ready = ready["d"]["guilds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == guild)
+        .unwrap();
+    let states = in_ready["voice_states"].as_array().unwrap();
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert_eq!(states[0]["user_id"], user.id.as_str());
+    assert_eq!(states[0]["channel_id"], voice);
+}
+
 /// A gateway session: the connection and its session id.
 pub async fn connect(server: &impl Server, token: &str) -> (Gateway, String) {
     let mut gateway = Gateway::connect(server, JSON).await;
@@ -130,7 +144,7 @@ async fn joining_tells_the_guild_and_gives_the_joiner_a_token() {
 }
 
 /// A new channel of `kind` in the guild, with `extra` fields (user_limit, overwrites …).
-async fn channel(
+pub async fn channel(
     server: &TestServer,
     owner: &Account,
     guild_id: &str,
@@ -153,7 +167,7 @@ async fn channel(
 }
 
 /// The next VOICE_STATE_UPDATE about `user`.
-async fn state_of(gateway: &mut Gateway, user: &Account) -> Value {
+pub async fn state_of(gateway: &mut Gateway, user: &Account) -> Value {
     loop {
         let d = voice_state(gateway).await;
         if d["user_id"] == user.id.as_str() {
@@ -424,16 +438,7 @@ async fn voice_states_reach_later_sessions_and_end_with_the_session() {
     // A later IDENTIFY sees Alice in voice, in READY's guild and in READY_SUPPLEMENTAL.
     let mut b = Gateway::connect(&server, JSON).await;
     let ready = b.identify(&bob.token).await;
-    let in_ready = ready["d"]["guilds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == guild.as_str())
-        .unwrap();
-    let states = in_ready["voice_states"].as_array().unwrap();
-    assert_eq!(states.len(), 1, "{states:?}");
-    assert_eq!(states[0]["user_id"], alice.id.as_str());
-    assert_eq!(states[0]["channel_id"], voice.as_str());
+    ready_lists_alone_in_voice(&ready, &guild, &alice, &voice);
     let supplemental = b.dispatch("READY_SUPPLEMENTAL").await;
     let in_supplemental = supplemental["d"]["guilds"]
         .as_array()

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use spacebar_actors::call::{OwnerCall, SeatCall};
+use spacebar_actors::guild::voice::{Notice, VoiceChange, VoiceError};
 use spacebar_actors::presence::Aggregate;
 use spacebar_actors::session::handover::Handover;
 use spacebar_actors::voice::SeatChange;
@@ -118,13 +119,18 @@ pub enum Body {
     /// On a participant's node channel: what the call's owner has that node do for the
     /// participant's session there.
     CallSeat(SeatCall),
+    /// What a guild's owner decided about its voice states: VOICE_STATE_UPDATEs on `g:{guild}`,
+    /// a session's own events (VOICE_SERVER_UPDATE, STREAM_*) on its user's `u:{user}`; each
+    /// node delivers them to its sessions there.
+    VoiceNotices { guild_id: i64, notices: Vec<Notice> },
 }
 
 /// What one node asks of the owner of a guild's serialised state (`super::ownership`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum OwnerCommand {
-    /// Everyone in voice in the guild.
-    VoiceStates,
+    /// A change to a member's voice state (op 4, a moderator's REST change, Go Live): decided
+    /// by the owner's guild actor.
+    Voice { user_id: i64, change: VoiceChange },
 }
 
 /// The owner's answer to an [`OwnerCommand`].
@@ -132,7 +138,8 @@ pub enum OwnerCommand {
 pub enum OwnerAnswer {
     /// This node does not own the guild (any more, or under that epoch): ask again.
     NotOwner,
-    VoiceStates(Vec<serde_json::Value>),
+    /// The voice state after an [`OwnerCommand::Voice`], or why it was refused.
+    Voice(Result<Option<serde_json::Value>, VoiceError>),
     /// The owner could not carry it out (why, for the log).
     Failed(String),
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::{PushInfo, PushKind, Value};
 use spacebar_actors::call::SeatArrived;
+use spacebar_actors::guild::voice::Heard;
 use spacebar_actors::guild::Resync;
 use spacebar_actors::interest::Topic;
 use spacebar_actors::registry::{
@@ -262,6 +263,9 @@ fn apply(state: &Arc<AppState>, origin: &str, body: Body, topic: Option<Topic>) 
             }
         }
         Body::CallSeat(command) => state.tree.calls.do_send(SeatArrived(command)),
+        Body::VoiceNotices { guild_id, notices } => {
+            state.tree.guilds.do_send(Heard { guild_id, notices })
+        }
         // Handled as a gap before it gets here.
         Body::Lost { .. } => {}
     }

@@ -112,6 +112,12 @@ pub fn session_buffer(session_id: &str) -> String {
     format!("sessbuf:{session_id}")
 }
 
+/// A guild's voice states as its owner keeps them: a hash of user id → the state
+/// (MessagePack, with the session's node), written only under the owner's lease.
+pub fn voice_states(guild_id: i64) -> String {
+    format!("voice:{guild_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

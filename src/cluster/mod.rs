@@ -20,6 +20,7 @@ pub mod placement;
 mod presence;
 mod publisher;
 mod subscriber;
+pub mod voice;
 
 pub use envelope::{Body, OwnerAnswer, OwnerCommand};
 
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion};
+use spacebar_actors::guild::voice::DecideThrough;
 use spacebar_actors::interest::{Interest, Topic};
 use spacebar_actors::presence::Board;
 use spacebar_actors::session::handover::Handover;
@@ -94,6 +96,8 @@ pub struct Cluster {
     pub placement: Arc<Placement>,
     /// The DM calls this node owns, and the way to the owners of others.
     calls: Arc<CallOwners>,
+    /// Guild voice states, decided by each guild's owner.
+    pub voice: Arc<voice::VoiceStates>,
 }
 
 impl Cluster {
@@ -145,19 +149,23 @@ impl Cluster {
             Duration::from_millis(config.lease_ms),
             publisher.clone(),
         ));
-        let placement = Placement::new(
+        let placement = Arc::new(Placement::new(
             node_id.clone(),
             redis.clone(),
             publisher.clone(),
             beat,
             Duration::from_millis(config.lease_ms),
-        );
+        ));
         let calls = Arc::new(CallOwners::new(
             redis.clone(),
             node_id.clone(),
             Duration::from_millis(config.lease_ms),
             beat,
             publisher.clone(),
+        ));
+        let voice = Arc::new(voice::VoiceStates::new(
+            ownership.clone(),
+            placement.clone(),
         ));
         Ok(Self {
             calls,
@@ -168,7 +176,8 @@ impl Cluster {
                 nodes::lifetime_ms(beat),
             )),
             ownership,
-            placement: Arc::new(placement),
+            placement,
+            voice,
             presences: Arc::new(Presences::start(
                 redis.clone(),
                 node_id.clone(),
@@ -219,9 +228,12 @@ impl Cluster {
             tokio::spawn(ownership);
             if let Some(state) = state.upgrade() {
                 state.tree.admissions.relay_through(self.placement.relay());
+                let owner = self.voice.owner(Arc::downgrade(&state));
+                state.tree.guilds.do_send(DecideThrough(owner));
             }
             tokio::spawn(self.placement.clone().run(state.clone()));
             self.calls.run(&state);
+            tokio::spawn(self.voice.clone().run(state.clone()));
         }
         let Some((inbox, gaps)) = spacebar_actors::sync::lock(&self.inbox).take() else {
             return;

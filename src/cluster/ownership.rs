@@ -101,6 +101,16 @@ impl Ownership {
         lease.is_valid().then(|| lease.epoch())
     }
 
+    /// The guilds this node owns now, with their epochs.
+    pub fn owned_guilds(&self) -> Vec<(i64, u64)> {
+        let leases = sync::lock(&self.leases);
+        leases
+            .iter()
+            .filter(|(_, lease)| lease.is_valid())
+            .map(|(guild_id, lease)| (*guild_id, lease.epoch()))
+            .collect()
+    }
+
     /// How many guilds this node owns now.
     pub fn owned(&self) -> usize {
         let leases = sync::lock(&self.leases);
@@ -346,9 +356,8 @@ pub(super) async fn answer(
 
 async fn execute(state: &AppState, guild_id: i64, command: OwnerCommand) -> OwnerAnswer {
     match command {
-        OwnerCommand::VoiceStates => match state.voice_states_here(guild_id).await {
-            Ok(states) => OwnerAnswer::VoiceStates(states),
-            Err(error) => OwnerAnswer::Failed(error.to_string()),
-        },
+        OwnerCommand::Voice { user_id, change } => {
+            OwnerAnswer::Voice(super::voice::carry_out(state, guild_id, user_id, change).await)
+        }
     }
 }

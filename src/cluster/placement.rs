@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -125,14 +126,16 @@ struct Hosted {
 
 /// This node's side of voice placement.
 pub struct Placement {
-    node_id: Arc<str>,
-    redis: ConnectionManager,
-    publisher: Publisher,
-    beat: Duration,
-    ttl: Duration,
+    pub(super) node_id: Arc<str>,
+    pub(super) redis: ConnectionManager,
+    pub(super) publisher: Publisher,
+    pub(super) beat: Duration,
+    pub(super) ttl: Duration,
     hosted: Mutex<HashMap<Placed, Hosted>>,
     /// Lost rooms being placed again (one task each).
     moving: Mutex<HashSet<RoomKey>>,
+    /// Draining: rooms are no longer placed here (before the registry says so).
+    leaving: AtomicBool,
 }
 
 impl Placement {
@@ -151,6 +154,7 @@ impl Placement {
             ttl,
             hosted: Mutex::default(),
             moving: Mutex::default(),
+            leaving: AtomicBool::new(false),
         }
     }
 
@@ -199,7 +203,10 @@ impl Placement {
         // serves a room, so the join waits for that.
         let deadline = Instant::now() + self.ttl + self.beat;
         loop {
-            let live = nodes::live(&mut redis, self.beat).await?;
+            let mut live = nodes::live(&mut redis, self.beat).await?;
+            if self.leaving.load(Ordering::Acquire) {
+                live.retain(|n| *n.id != *self.node_id);
+            }
             match lease::holder(&mut redis, &key).await? {
                 // A draining holder gives its rooms up soon: then the room is placed anew.
                 Some((holder, _)) => {
@@ -288,7 +295,7 @@ impl Placement {
     /// Renews the lease of each room served here; gives up those not in use (nobody admitted
     /// to a voice room, a rooms-service room not live here), and stops serving those whose
     /// lease is lost (another node may serve them now).
-    async fn renew(&self, state: &AppState) {
+    async fn renew(self: &Arc<Self>, state: &Arc<AppState>) {
         let rooms: Vec<(Placed, Hosted)> = sync::lock(&self.hosted).drain().collect();
         let live = live_rooms(state, &rooms).await;
         let mut redis = self.redis.clone();
@@ -320,7 +327,7 @@ impl Placement {
             };
             if !keep {
                 tracing::warn!(%room, "room lease lost: no longer served here");
-                stop_serving(state, &room);
+                self.stop_serving(state, &room);
                 continue;
             }
             // Placed here again meanwhile: the newer lease stays.
@@ -330,15 +337,17 @@ impl Placement {
 
     /// This node is draining: it stops serving its rooms and gives their leases up, so the
     /// nodes of their participants place them elsewhere at once.
-    pub async fn give_up(&self, state: &AppState) {
+    pub async fn give_up(self: &Arc<Self>, state: &Arc<AppState>) {
+        self.leaving.store(true, Ordering::Release);
         let rooms: Vec<(Placed, Hosted)> = sync::lock(&self.hosted).drain().collect();
         let mut redis = self.redis.clone();
         for (room, hosted) in rooms {
             tracing::info!(%room, "draining: room given up");
-            stop_serving(state, &room);
+            // Released first: placed again, it goes elsewhere at once.
             if let Err(error) = lease::release(&mut redis, &hosted.lease).await {
                 tracing::warn!(%error, %room, "a room's lease was not released");
             }
+            self.stop_serving(state, &room);
         }
     }
 
@@ -371,6 +380,21 @@ impl Placement {
                 tracing::warn!(%room, %node, "voice room lost with its node: placing it again");
                 tokio::spawn(self.clone().replace(Arc::downgrade(state), room));
             }
+        }
+    }
+
+    /// This node no longer serves `room`: its connections here end. A voice room is placed
+    /// again for its participants whose tokens this node made (as a guild's owner, or for a
+    /// call): they hear a null endpoint, then the new one.
+    fn stop_serving(self: &Arc<Self>, state: &Arc<AppState>, room: &Placed) {
+        match room {
+            Placed::Voice(voice) => {
+                state.tree.admissions.dismiss_room(voice);
+                if sync::lock(&self.moving).insert(voice.clone()) {
+                    tokio::spawn(self.clone().replace(Arc::downgrade(state), voice.clone()));
+                }
+            }
+            Placed::Rooms(id) => state.tree.rooms.do_send(CloseRoom { room: id.clone() }),
         }
     }
 
@@ -415,14 +439,6 @@ async fn live_rooms(state: &AppState, rooms: &[(Placed, Hosted)]) -> HashMap<Str
         .send(Occupancy { rooms })
         .await
         .unwrap_or_default()
-}
-
-/// This node no longer serves `room`: its connections here end.
-fn stop_serving(state: &AppState, room: &Placed) {
-    match room {
-        Placed::Voice(voice) => state.tree.admissions.dismiss_room(voice),
-        Placed::Rooms(id) => state.tree.rooms.do_send(CloseRoom { room: id.clone() }),
-    }
 }
 
 /// Tells the guild's or the calls' actor that `room` moved.

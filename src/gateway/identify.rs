@@ -88,6 +88,7 @@ impl SessionBackend for AppState {
         let guild_actors = self.tree.guilds.clone();
         let max_guilds_per_shard = self.config().gateway.max_guilds_per_shard;
         let handoffs = self.cluster.as_ref().map(Cluster::handoffs);
+        let voice = self.cluster.as_ref().map(|c| c.voice.clone());
         Box::pin(async move {
             let mut conn = pool.get().await.map_err(IdentifyError::internal)?;
             let session = authenticate(&mut conn, &tokens, &request.token)
@@ -176,17 +177,25 @@ impl SessionBackend for AppState {
             // Who is in voice: the guild actors hold it; one message, no query. Only sessions
             // with GUILD_VOICE_STATES hear of voice states, as on Discord.
             let hears_voice = intents & intent_bits::GUILD_VOICE_STATES != 0;
-            let voice_states = guild_actors
-                .send(GetVoiceStates {
-                    guild_ids: world
-                        .guilds
-                        .iter()
-                        .filter(|_| hears_voice)
-                        .map(|g| g.id)
-                        .collect(),
-                })
-                .await
-                .map_err(IdentifyError::internal)?;
+            let voice_guilds: Vec<i64> = world
+                .guilds
+                .iter()
+                .filter(|_| hears_voice)
+                .map(|g| g.id)
+                .collect();
+            // In a cluster, as each guild's owner keeps them (this node may hear none yet).
+            let voice_states = match &voice {
+                Some(voice) => voice
+                    .read(&voice_guilds)
+                    .await
+                    .map_err(IdentifyError::internal)?,
+                None => guild_actors
+                    .send(GetVoiceStates {
+                        guild_ids: voice_guilds,
+                    })
+                    .await
+                    .map_err(IdentifyError::internal)?,
+            };
             let live = Live {
                 members_online,
                 voice_states,

@@ -230,9 +230,10 @@ impl From<crate::error::Error> for ApiError {
                 code: 0,
                 message: "The server is busy; try again shortly.",
             },
-            error @ (Error::Work(WorkError::Failed) | Error::Storage(_) | Error::Actor(_)) => {
-                Self::internal(error)
-            }
+            error @ (Error::Work(WorkError::Failed)
+            | Error::Storage(_)
+            | Error::Actor(_)
+            | Error::Redis(_)) => Self::internal(error),
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod voice;
 
 use crate::event_name::EventName;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 /// The pause before reloading a guild after one failed load.
@@ -37,7 +37,13 @@ use crate::voice::{Admissions, RoomKey, RoomMoved};
 use member_list::{MemberList, Op, Roster};
 pub use registry::{GuildRegistry, SubscribeUser};
 pub use state::{GuildState, StateChange};
-use voice::{GetVoiceState, Notice, UpdateVoice, VoiceError, VoiceStates, VoiceStatesOf};
+use voice::{
+    Decided, GetVoiceState, Heard, Notice, Rebuild, Sweep, UpdateVoice, VoiceError, VoiceOwner,
+    VoiceStates, VoiceStatesOf,
+};
+
+/// Cluster mode: where voice decisions go (see [`VoiceOwner`]); unset on a single node.
+pub type OwnerSlot = Arc<OnceLock<Arc<dyn VoiceOwner>>>;
 
 /// How a guild actor gets its guild from the database.
 pub trait GuildStore: Send + Sync + 'static {
@@ -206,8 +212,10 @@ pub struct GuildActor {
     roster: Option<Roster>,
     /// Watched member lists, by channel.
     lists: HashMap<i64, Watched>,
-    /// Who is in which voice channel: in memory only, kept across restarts of the actor.
+    /// Who is in which voice channel: in memory only, kept across restarts of the actor. In
+    /// cluster mode only on the guild's owner (the others hear what it decides).
     voice: VoiceStates,
+    owner: OwnerSlot,
 }
 
 impl GuildActor {
@@ -216,9 +224,11 @@ impl GuildActor {
         store: Arc<dyn GuildStore>,
         interest: Arc<dyn Interest>,
         admissions: Admissions,
+        owner: OwnerSlot,
     ) -> Self {
         Self {
             voice: VoiceStates::new(guild_id, admissions),
+            owner,
             guild_id,
             store,
             state: GuildState::default(),
@@ -301,6 +311,17 @@ impl GuildActor {
     fn publish(&mut self, event: Publish) {
         let changed = !event.changes.is_empty();
         let mut notices = Vec::new();
+        // Who the sessions of voice states that may end are (their notices go to them).
+        let sessions = if event.changes.iter().any(|c| {
+            matches!(
+                c,
+                StateChange::MemberRemoved { .. } | StateChange::ChannelRemoved { .. }
+            )
+        }) {
+            self.voice.sessions()
+        } else {
+            HashMap::new()
+        };
         for change in event.changes {
             match &change {
                 // A member who left takes their sessions and their voice state with them.
@@ -349,11 +370,51 @@ impl GuildActor {
                 }
             }
         }
-        self.announce(notices);
+        self.decided(notices, sessions);
         if event.deleted {
             self.voice.clear();
             self.subscribers.clear();
         }
+    }
+
+    /// Voice states changed here (`sessions`: whose the sessions were before): the sessions
+    /// here hear it; in cluster mode, where only the guild's owner changes them, every other
+    /// node's too, and the owner keeps the changed states (in Redis). A node that is not the
+    /// owner (any more) drops its states instead: the owner's are the truth.
+    fn decided(&mut self, notices: Vec<Notice>, mut sessions: HashMap<Arc<str>, i64>) {
+        if notices.is_empty() {
+            return;
+        }
+        if let Some(owner) = self.owner.get() {
+            if !owner.owns(self.guild_id) {
+                tracing::warn!(
+                    guild_id = self.guild_id,
+                    "voice states changed on a node that does not own the guild: dropped"
+                );
+                self.voice.forget();
+                return;
+            }
+            sessions.extend(self.voice.sessions());
+            let mut users: Vec<i64> = notices
+                .iter()
+                .filter_map(|notice| match notice {
+                    Notice::State(d) => d["user_id"].as_str()?.parse().ok(),
+                    Notice::Session { .. } => None,
+                })
+                .collect();
+            users.sort_unstable();
+            users.dedup();
+            owner.decided(Decided {
+                guild_id: self.guild_id,
+                states: users
+                    .into_iter()
+                    .map(|user_id| (user_id, self.voice.state(user_id).cloned()))
+                    .collect(),
+                notices: notices.clone(),
+                sessions,
+            });
+        }
+        self.announce(notices);
     }
 
     /// Tells the sessions about voice state changes: VOICE_STATE_UPDATE to the guild;
@@ -453,10 +514,11 @@ impl GuildActor {
         if !self.state.members.contains_key(&update.user_id) {
             return Err(VoiceError::MissingAccess);
         }
+        let sessions = self.voice.sessions();
         let (state, notices) = self
             .voice
             .apply(&self.state, update.user_id, update.change)?;
-        self.announce(notices);
+        self.decided(notices, sessions);
         Ok(state)
     }
 }
@@ -676,17 +738,59 @@ impl Handler<RoomMoved> for GuildActor {
         guard::<Self, _, _>("guild", ctx, |_| {
             if let RoomKey::Guild { channel_id, .. } = moved.room {
                 let notices = self.voice.room_moved(channel_id, moved.endpoint.as_deref());
-                self.announce(notices);
+                self.decided(notices, HashMap::new());
             }
         });
     }
 }
 
 impl Handler<UpdateVoice> for GuildActor {
-    type Result = Result<Option<serde_json::Value>, VoiceError>;
+    type Result = actix::ResponseFuture<Result<Option<serde_json::Value>, VoiceError>>;
     fn handle(&mut self, update: UpdateVoice, ctx: &mut Context<Self>) -> Self::Result {
-        guard::<Self, _, _>("guild", ctx, |_| self.update_voice(update))
-            .unwrap_or(Err(VoiceError::NotConnected))
+        if self.deaf {
+            // Stale (cluster mode: nobody here listened for a while, and the guild's owner is
+            // asked to decide): read again, hearing the guild first, and decide after that.
+            self.load(ctx);
+            let again = ctx.address().send(update);
+            return Box::pin(async move { again.await.unwrap_or(Err(VoiceError::NotConnected)) });
+        }
+        let decided = guard::<Self, _, _>("guild", ctx, |_| self.update_voice(update))
+            .unwrap_or(Err(VoiceError::NotConnected));
+        Box::pin(std::future::ready(decided))
+    }
+}
+
+impl Handler<Heard> for GuildActor {
+    type Result = ();
+    fn handle(&mut self, heard: Heard, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild", ctx, |_| self.announce(heard.notices));
+    }
+}
+
+impl Handler<Rebuild> for GuildActor {
+    type Result = ();
+    fn handle(&mut self, rebuild: Rebuild, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild", ctx, |_| {
+            let sessions = rebuild
+                .kept
+                .iter()
+                .chain(&rebuild.gone)
+                .map(|s| (s.session_id.clone(), s.user_id))
+                .collect();
+            let notices = self.voice.rebuild(rebuild);
+            self.decided(notices, sessions);
+        });
+    }
+}
+
+impl Handler<Sweep> for GuildActor {
+    type Result = ();
+    fn handle(&mut self, sweep: Sweep, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild", ctx, |_| {
+            let sessions = self.voice.sessions();
+            let notices = self.voice.sweep(&sweep.live);
+            self.decided(notices, sessions);
+        });
     }
 }
 
@@ -803,7 +907,13 @@ mod tests {
         });
         let dyn_store: Arc<dyn GuildStore> = store.clone();
         let guild = Supervisor::start(move |_| {
-            GuildActor::new(5, dyn_store, Arc::new(Alone), Admissions::default())
+            GuildActor::new(
+                5,
+                dyn_store,
+                Arc::new(Alone),
+                Admissions::default(),
+                OwnerSlot::default(),
+            )
         });
         let (sender, mut received) = mpsc::unbounded_channel();
         let session = Collector(sender).start();

@@ -10,9 +10,12 @@ use actix::{
 use serde_json::Value;
 
 use super::voice::{
-    GetVoiceState, GetVoiceStates, UpdateVoice, VoiceChange, VoiceError, VoiceStatesOf,
+    Decide, DecideThrough, GetVoiceState, GetVoiceStates, Heard, Rebuild, Sweep, UpdateVoice,
+    VoiceChange, VoiceError, VoiceStatesOf,
 };
-use super::{GuildActor, GuildStore, HearPresences, Publish, Resync, Subscribe, WatchMemberList};
+use super::{
+    GuildActor, GuildStore, HearPresences, OwnerSlot, Publish, Resync, Subscribe, WatchMemberList,
+};
 use crate::interest::Interest;
 use crate::supervisor::guard;
 use crate::voice::{Admissions, RoomKey, RoomMoved};
@@ -23,6 +26,8 @@ pub struct GuildRegistry {
     admissions: Admissions,
     arbiters: Vec<Arbiter>,
     guilds: HashMap<i64, Addr<GuildActor>>,
+    /// Cluster mode: where voice decisions go.
+    owner: OwnerSlot,
 }
 
 impl GuildRegistry {
@@ -39,6 +44,7 @@ impl GuildRegistry {
             admissions,
             arbiters: (0..threads.max(1)).map(|_| Arbiter::new()).collect(),
             guilds: HashMap::new(),
+            owner: OwnerSlot::default(),
         }
     }
 
@@ -59,13 +65,14 @@ impl GuildRegistry {
         let interest = &self.interest;
         let admissions = &self.admissions;
         let arbiters = &self.arbiters;
+        let owner = &self.owner;
         self.guilds.entry(guild_id).or_insert_with(|| {
             let index =
                 usize::try_from(guild_id.unsigned_abs() >> 22).unwrap_or(0) % arbiters.len().max(1);
             let (store, interest) = (store.clone(), interest.clone());
-            let admissions = admissions.clone();
+            let (admissions, owner) = (admissions.clone(), owner.clone());
             let start = move |_: &mut Context<GuildActor>| {
-                GuildActor::new(guild_id, store, interest, admissions)
+                GuildActor::new(guild_id, store, interest, admissions, owner)
             };
             match arbiters.get(index) {
                 Some(arbiter) => Supervisor::start_in_arbiter(&arbiter.handle(), start),
@@ -150,6 +157,67 @@ impl Handler<RoomMoved> for GuildRegistry {
 impl Handler<UpdateVoice> for GuildRegistry {
     type Result = ResponseFuture<Result<Option<Value>, VoiceError>>;
     fn handle(&mut self, update: UpdateVoice, _: &mut Context<Self>) -> Self::Result {
+        match self.owner.get() {
+            // Cluster mode: the guild's owner decides (it comes back here as `Decide`).
+            Some(owner) => owner.decide(update),
+            None => self.carry_out(update),
+        }
+    }
+}
+
+impl Handler<Decide> for GuildRegistry {
+    type Result = ResponseFuture<Result<Option<Value>, VoiceError>>;
+    fn handle(&mut self, Decide(update): Decide, _: &mut Context<Self>) -> Self::Result {
+        self.carry_out(update)
+    }
+}
+
+impl Handler<DecideThrough> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, DecideThrough(owner): DecideThrough, _: &mut Context<Self>) {
+        let _ = self.owner.set(owner);
+    }
+}
+
+impl Handler<Heard> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, heard: Heard, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild registry", ctx, |_| {
+            self.to_running(heard.guild_id, heard)
+        });
+    }
+}
+
+impl Handler<Rebuild> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, rebuild: Rebuild, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild registry", ctx, |_| {
+            // States to take over need the guild's actor; none to take over, only a running
+            // one has any to drop.
+            if rebuild.kept.is_empty() && rebuild.gone.is_empty() {
+                self.to_running(rebuild.guild_id, rebuild);
+            } else {
+                self.guild(rebuild.guild_id).do_send(rebuild);
+            }
+        });
+    }
+}
+
+impl Handler<Sweep> for GuildRegistry {
+    type Result = ();
+    fn handle(&mut self, sweep: Sweep, ctx: &mut Context<Self>) {
+        guard::<Self, _, _>("guild registry", ctx, |_| {
+            self.to_running(sweep.guild_id, sweep)
+        });
+    }
+}
+
+impl GuildRegistry {
+    /// Has the guild's actor carry `update` out here.
+    fn carry_out(
+        &mut self,
+        update: UpdateVoice,
+    ) -> ResponseFuture<Result<Option<Value>, VoiceError>> {
         // A join may be the first thing a guild's actor is needed for; anything else is about
         // a voice state, which only a running actor holds.
         let guild = match update.change {

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::voice::Notice;
@@ -28,7 +29,7 @@ pub struct Stream {
 }
 
 /// A Go Live command, for the guild or the call the stream is in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum StreamChange {
     /// Op 18: go live in the voice channel (or call) the user, in this session, is in.
     Create {

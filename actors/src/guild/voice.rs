@@ -9,10 +9,12 @@
 //! VIEW_CHANNEL, a full channel) changes nothing and sends nothing, as on Discord.
 
 use crate::event_name::EventName;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::Message;
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::state::GuildState;
@@ -21,7 +23,7 @@ use crate::permissions::{self, bits};
 use crate::voice::{Admissions, Flags, RoomKey};
 
 /// A guild voice or stage channel, as a join or a move needs to know it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct VoiceChannel {
     pub channel_id: i64,
     /// At most this many may be in it (MOVE_MEMBERS goes past); `None`: no limit.
@@ -29,8 +31,8 @@ pub struct VoiceChannel {
     pub stage: bool,
 }
 
-/// One member's voice state.
-#[derive(Debug, Clone)]
+/// One member's voice state (in cluster mode also kept in Redis by the guild's owner).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VoiceState {
     pub user_id: i64,
     pub session_id: Arc<str>,
@@ -47,6 +49,9 @@ pub struct VoiceState {
     pub request_to_speak_timestamp: Option<String>,
     /// The member object (with `user`) the dispatches carry.
     pub member: Arc<Value>,
+    /// Cluster mode: the node holding the session (its state goes when that node dies).
+    #[serde(default)]
+    pub node: Option<Arc<str>>,
 }
 
 impl VoiceState {
@@ -88,7 +93,7 @@ impl VoiceState {
 }
 
 /// An op 4 that names a channel, checked against the database by the session's backend.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Join {
     pub session_id: Arc<str>,
     pub endpoint: String,
@@ -100,22 +105,50 @@ pub struct Join {
     pub mute: bool,
     pub deaf: bool,
     pub member: Arc<Value>,
+    /// Cluster mode: the node holding the session (set on the way to the guild's owner).
+    #[serde(default)]
+    pub node: Option<Arc<str>>,
 }
 
 /// A moderator's (or for stage channels, the member's own) change over REST; absent fields stay.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Moderation {
     pub mute: Option<bool>,
     pub deaf: Option<bool>,
     /// Move to this channel, or (`Some(None)`) disconnect.
+    #[serde(default, with = "double_option")]
     pub channel: Option<Option<VoiceChannel>>,
     pub suppress: Option<bool>,
+    #[serde(default, with = "double_option")]
     pub request_to_speak_timestamp: Option<Option<String>>,
     /// The change applies only if the user is in this channel (the voice-states routes).
     pub expected_channel: Option<i64>,
+    /// Cluster mode: where the room a move goes to is served (`host[:port]/voice`), as the
+    /// guild's owner placed it; `None`: where the member's room is served now.
+    #[serde(default)]
+    pub endpoint: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+/// A field that may be absent (keep it), `Some(None)` (clear it) or set, as it travels to the
+/// guild's owner: plainly, `Some(None)` would come back as `None`.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_ref().map(|inner| (inner,)).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Option::<(Option<T>,)>::deserialize(deserializer)?.map(|(inner,)| inner))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum VoiceChange {
     /// Op 4 with a channel: join, move there, or change one's own flags.
     Join(Join),
@@ -162,7 +195,70 @@ pub struct GetVoiceState {
 #[rtype(result = "Vec<Value>")]
 pub struct VoiceStatesOf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// Cluster mode: only the guild's owner node decides its voice states (docs/cluster.md,
+/// "Ownership"); the app's cluster implements this, the guild registry and actors use it.
+pub trait VoiceOwner: Send + Sync {
+    /// Has the guild's owner (this node or another) carry `update` out: its answer.
+    fn decide(&self, update: UpdateVoice) -> BoxFuture<'static, Result<Option<Value>, VoiceError>>;
+
+    /// Whether this node decides `guild_id`'s voice states now.
+    fn owns(&self, guild_id: i64) -> bool;
+
+    /// This node, as the owner, changed voice states: they are kept (in Redis) and every
+    /// other node's sessions hear the notices.
+    fn decided(&self, decided: Decided);
+}
+
+/// What the owner of a guild decided, for [`VoiceOwner::decided`].
+#[derive(Debug)]
+pub struct Decided {
+    pub guild_id: i64,
+    /// The states that changed, by user (`None`: no longer in voice).
+    pub states: Vec<(i64, Option<VoiceState>)>,
+    pub notices: Vec<Notice>,
+    /// Whose session each session id is (the [`Notice::Session`]s go to their user's nodes).
+    pub sessions: HashMap<Arc<str>, i64>,
+}
+
+/// Cluster mode: voice decisions go through `owner` from now on.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct DecideThrough(pub Arc<dyn VoiceOwner>);
+
+/// The guild's owner carries out `0` (cluster mode: this node owns the guild now).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Option<Value>, VoiceError>")]
+pub struct Decide(pub UpdateVoice);
+
+/// What the guild's owner decided, as another node's sessions hear it.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Heard {
+    pub guild_id: i64,
+    pub notices: Vec<Notice>,
+}
+
+/// This node just became the guild's owner: the voice states its last owner kept (`kept`, with
+/// their rooms' endpoints as placed again, by channel) are its own now; those of sessions on
+/// nodes that are gone (`gone`) end.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Rebuild {
+    pub guild_id: i64,
+    pub kept: Vec<VoiceState>,
+    pub gone: Vec<VoiceState>,
+    pub endpoints: HashMap<i64, String>,
+}
+
+/// The owner's periodic check: voice states of sessions on nodes not in `live` end.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Sweep {
+    pub guild_id: i64,
+    pub live: Arc<HashSet<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum VoiceError {
     /// The user is not in a voice channel (of this guild, or the one named).
     #[error("not connected to voice")]
@@ -178,7 +274,7 @@ pub enum VoiceError {
 }
 
 /// What the sessions must hear after a change.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Notice {
     /// VOICE_STATE_UPDATE for the guild.
     State(Value),
@@ -229,6 +325,69 @@ impl VoiceStates {
         self.states
             .values()
             .map(|s| s.to_json(self.guild_id))
+            .collect()
+    }
+
+    /// One member's state, as kept.
+    pub fn state(&self, user_id: i64) -> Option<&VoiceState> {
+        self.states.get(&user_id)
+    }
+
+    /// Whose session each voice state's session is.
+    pub fn sessions(&self) -> HashMap<Arc<str>, i64> {
+        self.states
+            .values()
+            .map(|s| (s.session_id.clone(), s.user_id))
+            .collect()
+    }
+
+    /// Drops every state and stream without a word or a dismissal: another node decides them
+    /// now (cluster mode), and its admissions are the ones in force.
+    pub fn forget(&mut self) {
+        self.states.clear();
+        self.streams = Streams::default();
+    }
+
+    /// Takes over the states a guild's last owner kept (see [`Rebuild`]): those of `gone`
+    /// sessions end, the others get a fresh admission to their room where it is served now
+    /// (after a null endpoint: their connection to the last one is over). Streams did not
+    /// survive the last owner.
+    pub fn rebuild(&mut self, rebuild: Rebuild) -> Vec<Notice> {
+        self.forget();
+        let mut notices: Vec<Notice> = rebuild
+            .gone
+            .iter()
+            .map(|state| Notice::State(state.left_json(self.guild_id)))
+            .collect();
+        for mut state in rebuild.kept {
+            if let Some(endpoint) = rebuild.endpoints.get(&state.channel_id) {
+                endpoint.clone_into(&mut state.endpoint);
+            }
+            if std::mem::take(&mut state.self_stream) {
+                notices.push(Notice::State(state.to_json(self.guild_id)));
+            }
+            notices.push(Notice::Session {
+                session_id: state.session_id.clone(),
+                event: EventName::VoiceServerUpdate,
+                d: json!({ "token": null, "guild_id": self.guild_id.to_string(), "endpoint": null }),
+            });
+            notices.push(self.admit(&state));
+            self.states.insert(state.user_id, state);
+        }
+        notices
+    }
+
+    /// The states of sessions on nodes not in `live` end.
+    pub fn sweep(&mut self, live: &HashSet<String>) -> Vec<Notice> {
+        let orphans: Vec<i64> = self
+            .states
+            .values()
+            .filter(|s| s.node.as_deref().is_some_and(|node| !live.contains(node)))
+            .map(|s| s.user_id)
+            .collect();
+        orphans
+            .into_iter()
+            .flat_map(|user_id| self.disconnect(user_id))
             .collect()
     }
 
@@ -379,6 +538,7 @@ impl VoiceStates {
             suppress: suppressed(channel, allowed),
             request_to_speak_timestamp: None,
             member: join.member,
+            node: join.node,
         };
         // A new connection is due when the channel or the session changed, or when the client
         // asks again for exactly what it has (it is reconnecting its voice connection); a
@@ -533,6 +693,9 @@ impl VoiceStates {
                 state.suppress = suppressed(channel, allowed);
                 state.self_stream = false;
                 state.request_to_speak_timestamp = None;
+                if let Some(endpoint) = moderation.endpoint {
+                    state.endpoint = endpoint;
+                }
             }
             _ => {}
         }
@@ -643,6 +806,7 @@ mod tests {
             mute: false,
             deaf: false,
             member: Arc::new(json!({})),
+            node: None,
         })
     }
 
@@ -657,6 +821,20 @@ mod tests {
                 _ => None,
             })
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_disconnect_survives_the_trip_to_the_owner() {
+        let moderation = Moderation {
+            channel: Some(None),
+            request_to_speak_timestamp: Some(None),
+            ..Moderation::default()
+        };
+        let bytes = serde_json::to_vec(&moderation).unwrap();
+        let back: Moderation = serde_json::from_slice(&bytes).unwrap();
+        assert!(matches!(back.channel, Some(None)));
+        assert_eq!(back.request_to_speak_timestamp, Some(None));
+        assert_eq!(back.mute, None);
     }
 
     #[test]

@@ -558,6 +558,7 @@ impl Handler<Voice> for Session {
                     mute: target.mute,
                     deaf: target.deaf,
                     member: target.member,
+                    node: None,
                 })
             }
         };
