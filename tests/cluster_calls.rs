@@ -12,7 +12,7 @@ use spacebar::cluster::{keys, lease};
 
 use crate::common::gateway::{Event, Gateway};
 use crate::common::http::{account, post, Account};
-use crate::common::process::ServerProcess;
+use crate::common::process::{ServerProcess, QUICK_FAILOVER};
 use crate::common::redis::Redis;
 use crate::common::{Server, TestServer};
 use crate::voice_signalling::{connect, decline};
@@ -179,17 +179,7 @@ async fn a_dm_call_over_two_nodes_is_one_call_heard_once_on_both() {
 #[actix_web::test]
 async fn a_call_survives_its_owners_node_and_hears_its_participant_leave() {
     let redis = Redis::start();
-    let mut nodes = ServerProcess::cluster(
-        2,
-        &redis,
-        &[
-            ("cluster.heartbeat_ms", "500"),
-            ("cluster.lease_ms", "3000"),
-            // The sessions here send no heartbeats; the test outlasts the default interval.
-            ("gateway.heartbeat_interval_ms", "600000"),
-        ],
-    )
-    .await;
+    let mut nodes = ServerProcess::cluster(2, &redis, &QUICK_FAILOVER).await;
     let mut conn = redis_of(&redis).await;
     let alice = account(&nodes[0], "alice").await;
     let bob = account(&nodes[1], "bob").await;

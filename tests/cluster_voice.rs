@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::common::gateway::{Event, Gateway};
 use crate::common::http::{account, Account};
-use crate::common::process::ServerProcess;
+use crate::common::process::{ServerProcess, QUICK_FAILOVER};
 use crate::common::redis::Redis;
 use crate::common::{Server, TestServer};
 use crate::voice_media::{aiortc, Joined, Peer};
@@ -112,13 +112,13 @@ async fn fifty_joins_over_three_nodes_make_one_room_which_moves_when_its_node_di
         NODES,
         &redis,
         &[
-            ("cluster.heartbeat_ms", "500"),
-            ("cluster.lease_ms", "3000"),
-            ("voice.bind_ip", "127.0.0.1"),
-            ("voice.heartbeat_interval_ms", "1000"),
-            // The sessions here send no heartbeats; the test outlasts the default interval.
-            ("gateway.heartbeat_interval_ms", "600000"),
-        ],
+            QUICK_FAILOVER.as_slice(),
+            &[
+                ("voice.bind_ip", "127.0.0.1"),
+                ("voice.heartbeat_interval_ms", "1000"),
+            ],
+        ]
+        .concat(),
     )
     .await;
     let owner = account(&nodes[0], "owner").await;

@@ -10,7 +10,7 @@ use spacebar::cluster::{keys, lease};
 
 use crate::common::gateway::{Event, Gateway};
 use crate::common::http::{account, get, patch, Account};
-use crate::common::process::ServerProcess;
+use crate::common::process::{ServerProcess, QUICK_FAILOVER};
 use crate::common::redis::Redis;
 use crate::common::{Server, TestServer};
 use crate::voice_signalling::{
@@ -223,17 +223,7 @@ async fn a_moderator_on_another_node_moves_and_disconnects_and_limits_hold() {
 #[actix_web::test]
 async fn when_the_owner_dies_a_survivor_takes_its_voice_states_over() {
     let redis = Redis::start();
-    let mut nodes = ServerProcess::cluster(
-        3,
-        &redis,
-        &[
-            ("cluster.heartbeat_ms", "500"),
-            ("cluster.lease_ms", "3000"),
-            // The sessions here send no heartbeats; the test outlasts the default interval.
-            ("gateway.heartbeat_interval_ms", "600000"),
-        ],
-    )
-    .await;
+    let mut nodes = ServerProcess::cluster(3, &redis, &QUICK_FAILOVER).await;
     let mut members = Vec::new();
     for (node, name) in ["alice", "bob", "carol"].into_iter().enumerate() {
         members.push(account(&nodes[node], name).await);

@@ -415,17 +415,7 @@ async fn a_dropped_session_resumes_with_every_missed_dispatch_once_and_in_order(
 async fn a_burst_of_dispatches_arrives_whole_and_in_order_in_every_compression() {
     let server = TestServer::start().await;
     let token = register(&server, "bertha").await;
-    let guild = post(
-        &server,
-        "/api/v9/guilds",
-        Some(&token),
-        json!({ "name": "Burst" }),
-    )
-    .await;
-    let channel = guild.body["system_channel_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let channel = new_guild_channel(&server, &token, "Burst").await;
     const SENT: usize = 30;
     for query in [
         "v=9&encoding=json&compress=zlib-stream",
@@ -614,17 +604,7 @@ async fn a_client_that_stops_reading_is_let_go_and_resumes_without_losing_anythi
     let token = register(&server, "sloth").await;
     let mut gateway = Gateway::connect(&server, JSON).await;
     let (session_id, seq) = ready_session(&mut gateway, &token).await;
-    let guild = post(
-        &server,
-        "/api/v9/guilds",
-        Some(&token),
-        json!({ "name": "Slow" }),
-    )
-    .await;
-    let channel = guild.body["system_channel_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let channel = new_guild_channel(&server, &token, "Slow").await;
 
     // 40 messages of 500 KB (20 MB) while the client reads nothing.
     const SENT: usize = 40;
@@ -676,4 +656,19 @@ async fn a_client_that_stops_reading_is_let_go_and_resumes_without_losing_anythi
     let numbers: Vec<usize> = seen.iter().map(|(_, n)| *n).collect();
     assert_eq!(numbers, (0..SENT).collect::<Vec<_>>());
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+}
+
+/// Makes a guild named `name` and answers its system channel's id.
+async fn new_guild_channel(server: &TestServer, token: &str, name: &str) -> String {
+    let guild = post(
+        server,
+        "/api/v9/guilds",
+        Some(token),
+        json!({ "name": name }),
+    )
+    .await;
+    guild.body["system_channel_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

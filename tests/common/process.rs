@@ -20,6 +20,15 @@ const FIRST_NODE_PORT: u16 = 44000;
 /// UDP ports each cluster node's media server gets to itself.
 const PORTS_PER_NODE: u16 = 100;
 
+/// Overrides for tests that kill a node and wait for the others to take over: nodes beat every
+/// half second and leases last 3 s, so take-overs come within seconds. The test sessions send no
+/// heartbeats, so the gateway's interval is made longer than any such test.
+pub const QUICK_FAILOVER: [(&str, &str); 3] = [
+    ("cluster.heartbeat_ms", "500"),
+    ("cluster.lease_ms", "3000"),
+    ("gateway.heartbeat_interval_ms", "600000"),
+];
+
 /// A `spacebar serve` process on a fresh test database; killed when dropped.
 pub struct ServerProcess {
     pub addr: SocketAddr,
