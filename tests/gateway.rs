@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::gateway::{Event, Gateway};
-use crate::common::http::{patch, post, register};
+use crate::common::http::{patch, post, register, say};
 use crate::common::TestServer;
 
 const JSON: &str = "v=9&encoding=json";
@@ -428,14 +428,7 @@ async fn a_burst_of_dispatches_arrives_whole_and_in_order_in_every_compression()
         // Small messages and large ones (spliced from the shared compressed copy), unread.
         for n in 0..SENT {
             let filler = "w".repeat(if n % 2 == 0 { 10 } else { 600 });
-            let sent = post(
-                &server,
-                &format!("/api/v9/channels/{channel}/messages"),
-                Some(&token),
-                json!({ "content": format!("{n}:{filler}") }),
-            )
-            .await;
-            assert_eq!(sent.status, 200, "{:?}", sent.body);
+            say(&server, &token, &channel, &format!("{n}:{filler}")).await;
         }
         // The RESUME's replay reaches the connection as one burst, written to the socket
         // together: each payload must still be its own whole frame, in one compression stream.
@@ -610,14 +603,7 @@ async fn a_client_that_stops_reading_is_let_go_and_resumes_without_losing_anythi
     const SENT: usize = 40;
     let filler = "x".repeat(500_000);
     for n in 0..SENT {
-        let sent = post(
-            &server,
-            &format!("/api/v9/channels/{channel}/messages"),
-            Some(&token),
-            json!({ "content": format!("{n}:{filler}") }),
-        )
-        .await;
-        assert_eq!(sent.status, 200, "{:?}", sent.body);
+        say(&server, &token, &channel, &format!("{n}:{filler}")).await;
     }
 
     // What reached the socket before the server gave up on the client, then the close.

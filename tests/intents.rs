@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::bots::{application_with_bot, authorize, guild};
 use crate::common::gateway::{Event, Gateway};
 use crate::common::guild::text_channel;
-use crate::common::http::{get, patch, post, register_user, request};
+use crate::common::http::{get, patch, post, register_user, request, say};
 use crate::common::TestServer;
 
 const JSON: &str = "v=10&encoding=json";
@@ -59,18 +59,6 @@ async fn refused(server: &TestServer, token: &str, extra: Value) -> Option<u16> 
         Event::Closed(code) => code,
         Event::Payload(payload) => panic!("expected a close, got {payload}"),
     }
-}
-
-async fn say(server: &TestServer, token: &str, channel_id: &str, content: &str) -> Value {
-    let sent = post(
-        server,
-        &format!("/api/v9/channels/{channel_id}/messages"),
-        Some(token),
-        json!({ "content": content }),
-    )
-    .await;
-    assert_eq!(sent.status, 200, "{:?}", sent.body);
-    sent.body
 }
 
 async fn set_flags(server: &TestServer, token: &str, app_id: &str, flags: i64) -> Value {

@@ -97,6 +97,19 @@ pub async fn post(server: &impl Server, path: &str, token: Option<&str>, body: V
     request(server, Method::POST, path, token, Some(body)).await
 }
 
+/// Posts `content` in `channel` as `token`'s user, which must succeed: the message.
+pub async fn say(server: &impl Server, token: &str, channel: &str, content: &str) -> Value {
+    let sent = post(
+        server,
+        &format!("/api/v9/channels/{channel}/messages"),
+        Some(token),
+        json!({ "content": content }),
+    )
+    .await;
+    assert_eq!(sent.status, 200, "{:?}", sent.body);
+    sent.body
+}
+
 pub async fn patch(server: &impl Server, path: &str, token: &str, body: Value) -> Response {
     request(server, Method::PATCH, path, Some(token), Some(body)).await
 }
