@@ -18,6 +18,7 @@ use super::protocol::CloseCode;
 use super::replay::ReplayBuffer;
 use super::{Detach, Outbound, SessionConfig};
 use crate::dispatch::{Deliveries, Dispatch};
+use crate::event_name::EventName;
 use crate::intents::Filter;
 use crate::outlet::Outlet;
 
@@ -43,7 +44,14 @@ pub(super) struct State {
     session: Option<WeakRecipient<Detach>>,
     /// See [`SessionConfig::outbound_bytes`].
     budget: usize,
+    /// Guilds just joined, with what their actors sent before the session passed on the
+    /// guild's GUILD_CREATE (which comes through the session's mailbox): held, so that the
+    /// client hears of the guild before anything in it.
+    joining: Vec<(i64, Vec<Arc<Dispatch>>)>,
 }
+
+/// A joined guild's dispatches held at most (then they go out, GUILD_CREATE or not).
+const HELD_AT_MOST: usize = 256;
 
 impl Line {
     pub(super) fn new(
@@ -66,6 +74,7 @@ impl Line {
                 pending,
                 session: None,
                 budget: config.outbound_bytes,
+                joining: Vec::new(),
             }),
             ended: AtomicBool::new(false),
         }
@@ -97,7 +106,9 @@ impl Deliveries for Line {
         }
         let mut state = self.state();
         if let Some(dispatch) = state.filter.admit(&dispatch) {
-            state.deliver(dispatch);
+            if !state.hold(&dispatch) {
+                state.deliver(dispatch);
+            }
         }
     }
 
@@ -107,6 +118,44 @@ impl Deliveries for Line {
 }
 
 impl State {
+    /// Holds the guild's dispatches until [`State::joined`] (see `joining`).
+    pub(super) fn join(&mut self, guild_id: i64) {
+        if !self.joining.iter().any(|(id, _)| *id == guild_id) {
+            self.joining.push((guild_id, Vec::new()));
+        }
+    }
+
+    /// The guild's GUILD_CREATE went out (or never will): what was held for it follows.
+    /// `None`: every guild joining.
+    pub(super) fn joined(&mut self, guild_id: Option<i64>) {
+        let (released, kept) = std::mem::take(&mut self.joining)
+            .into_iter()
+            .partition(|(id, _)| guild_id.is_none_or(|g| g == *id));
+        self.joining = kept;
+        let released: Vec<(i64, Vec<Arc<Dispatch>>)> = released;
+        for dispatch in released.into_iter().flat_map(|(_, held)| held) {
+            self.deliver(dispatch);
+        }
+    }
+
+    /// Keeps `dispatch` back if it belongs to a guild joining; true if kept.
+    fn hold(&mut self, dispatch: &Arc<Dispatch>) -> bool {
+        let (Some(guild_id), false) = (
+            dispatch.guild_id(),
+            dispatch.event() == EventName::GuildCreate,
+        ) else {
+            return false;
+        };
+        let Some(index) = self.joining.iter().position(|(id, _)| *id == guild_id) else {
+            return false;
+        };
+        self.joining[index].1.push(dispatch.clone());
+        if self.joining[index].1.len() >= HELD_AT_MOST {
+            self.joined(Some(guild_id));
+        }
+        true
+    }
+
     /// Sends what the session starts with or answers (READY and its followers, RESUMED):
     /// never refused, and never kept for RESUME.
     pub(super) fn send_owed(&mut self, dispatch: Arc<Dispatch>) {

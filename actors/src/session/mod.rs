@@ -357,7 +357,13 @@ impl Actor for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
     fn handle(&mut self, Deliver(dispatch): Deliver, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("session", ctx, |_| self.line.deliver(dispatch));
+        guard::<Self, _, _>("session", ctx, |_| {
+            let joined = (dispatch.event() == EventName::GuildCreate).then(|| dispatch.guild_id());
+            self.line.deliver(dispatch);
+            if let Some(guild_id) = joined {
+                self.line.state().joined(guild_id);
+            }
+        });
     }
 }
 
@@ -414,6 +420,12 @@ pub struct Join {
 impl Handler<Join> for Session {
     type Result = ();
     fn handle(&mut self, Join { guild_id }: Join, ctx: &mut Context<Self>) {
+        // Its actor delivers straight to the line once subscribed: nothing of the guild goes
+        // out before its GUILD_CREATE, which follows this in the mailbox (or never, filtered).
+        self.line.state().join(guild_id);
+        ctx.run_later(HEARING * 2, move |session, _| {
+            session.line.state().joined(Some(guild_id));
+        });
         if !self.tree.shared {
             return self.subscribe(guild_id, None, ctx);
         }
