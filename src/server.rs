@@ -5,10 +5,16 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use actix_web::dev::ServerHandle;
+use actix_codec::{AsyncRead, AsyncWrite};
+use actix_http::body::MessageBody;
+use actix_http::h1::ExpectHandler;
+use actix_http::{HttpService, KeepAlive, Request};
+use actix_service::{IntoServiceFactory, ServiceFactory};
+use actix_server::GracefulShutdownSignal;
+use actix_web::dev::{AppConfig, ServerHandle, ServiceResponse};
 use actix_web::middleware::{from_fn, NormalizePath};
 use actix_web::web::{Data, PayloadConfig};
-use actix_web::{App, HttpServer};
+use actix_web::App;
 use spacebar_actors::interest::{Alone, Interest};
 use spacebar_actors::presence::Board;
 use spacebar_actors::registry::{ReconnectAll, SessionIds, TakeSession};
@@ -29,6 +35,7 @@ use crate::db::instance_bans::InstanceBan;
 use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
+use crate::http::upgrades::{Configured, Upgrades};
 use crate::metrics::Metrics;
 use crate::request_threads::RequestThreads;
 use crate::rooms::directory::DbRoomDirectory;
@@ -316,7 +323,7 @@ pub async fn build(
         }
     }
     let tree = state.tree.clone();
-    let mut server = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .app_data(state.clone())
             .app_data(PayloadConfig::new(max_body))
@@ -331,18 +338,22 @@ pub async fn build(
             .wrap(from_fn(crate::http::request_span::trace_request))
             .wrap(NormalizePath::trim())
             .wrap(from_fn(crate::http::cors::cors))
-    })
-    // Gateway frames are small and latency-bound: no Nagle delay on top of clients' delayed ACKs.
-    .tcp_nodelay(true)
-    .shutdown_timeout(5)
-    // Signals are ours: sessions are told to reconnect before the listener stops.
-    .disable_signals();
+    };
+    let mut builder = actix_server::Server::build()
+        .shutdown_timeout(5)
+        // Signals are ours: sessions are told to reconnect before the listener stops.
+        .disable_signals();
     if workers > 0 {
-        server = server.workers(workers);
+        builder = builder.workers(workers);
     }
+    let stopping = builder.graceful_shutdown_signal();
     let served = match tls {
-        Some(tls) => server.listen_rustls_0_23(listener, tls),
-        None => server.listen(listener),
+        Some(tls) => builder.listen("spacebar-https", listener, move || {
+            http_service(&app, addr, true, &stopping).rustls_0_23(tls.clone())
+        }),
+        None => builder.listen("spacebar-http", listener, move || {
+            http_service(&app, addr, false, &stopping).tcp()
+        }),
     };
     let server = served.map_err(|source| ServerError::Bind { addr, source })?;
     Ok(Server {
@@ -351,6 +362,50 @@ pub async fn build(
         server: server.run(),
         state: weak_state,
     })
+}
+
+/// One worker's HTTP service, set up as actix-web's `HttpServer` sets it up, except that an
+/// upgraded connection (a WebSocket) leaves actix-http's dispatcher once answered (see
+/// [`crate::http::upgrades`]).
+fn http_service<F, I, A, B, T>(
+    app: &F,
+    addr: SocketAddr,
+    secure: bool,
+    stopping: &GracefulShutdownSignal,
+) -> HttpService<T, Configured<A>, B, ExpectHandler, Upgrades<A>>
+where
+    F: Fn() -> I,
+    I: IntoServiceFactory<A, Request>,
+    A: ServiceFactory<
+            Request,
+            Config = AppConfig,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    // What `HttpServer` gives the application: the host when a request names none, and the
+    // scheme. actix-web exposes this constructor only as this name; the lock file pins it.
+    let config = AppConfig::__priv_test_new(secure, addr.to_string(), addr);
+    let stopping = stopping.clone();
+    HttpService::build()
+        // Idle keep-alive connections close as soon as the server starts stopping.
+        .graceful_shutdown_signal(move || {
+            let stopping = stopping.clone();
+            async move { stopping.notified().await }
+        })
+        .keep_alive(KeepAlive::default())
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .h1_allow_half_closed(true)
+        // Gateway frames are small and latency-bound: no Nagle delay on top of clients' delayed
+        // ACKs.
+        .tcp_nodelay(true)
+        .local_addr(addr)
+        .upgrade(Upgrades(Configured::new(app(), config.clone())))
+        .finish(Configured::new(app(), config))
 }
 
 /// The listening socket, as actix-web would make it (address reuse, a deep accept backlog).

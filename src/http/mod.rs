@@ -17,6 +17,7 @@ pub mod limits;
 pub mod nul;
 pub mod rate_limits;
 pub mod request_span;
+pub mod upgrades;
 pub mod urls;
 pub mod websocket;
 
