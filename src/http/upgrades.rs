@@ -5,9 +5,10 @@
 //! for as long as it lives, and copies every frame into the second before writing it. That was
 //! most of an idle gateway session's memory. Here the upgrade request still goes through the
 //! whole application (middleware, routes, the handler's checks); once the handler answers
-//! `101 Switching Protocols`, a [`Pump`] moves the bytes: the client's into the request payload
-//! the socket actor reads, the actor's frames straight to the socket, several in one `writev`
-//! when several are ready. It keeps no buffer while the socket is idle.
+//! `101 Switching Protocols`, the dispatcher's task ends and a [`Pump`], a small task of its own,
+//! moves the bytes: the client's into the request payload the socket actor reads, the actor's
+//! frames straight to the socket, several in one `writev` when several are ready. It keeps no
+//! buffer while the socket is idle.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -128,17 +129,32 @@ where
     fn call(&self, (request, framed): (Request, Framed<T, h1::Codec>)) -> Self::Future {
         let app = self.app.clone();
         Box::pin(async move {
-            if let Err(error) = serve(&*app, request, framed).await {
-                tracing::debug!(%error, "upgraded connection ended");
+            match answer(&*app, request, framed).await {
+                // The pump runs as a task of its own, on this worker's thread (the socket actor
+                // is not `Send`): the dispatcher's task (about 10 KiB, sized for any request the
+                // application serves) ends here.
+                Ok(Some(pump)) => {
+                    actix_rt::spawn(async move {
+                        if let Err(error) = pump.await {
+                            tracing::debug!(%error, "upgraded connection ended");
+                        }
+                    });
+                }
+                Ok(None) => {}
+                Err(error) => tracing::debug!(%error, "upgrade not answered"),
             }
             Ok(())
         })
     }
 }
 
-/// Answers `request` as the application does; on `101`, pumps the connection until either side
-/// is done.
-async fn serve<S, B, T>(app: &S, request: Request, mut framed: Framed<T, h1::Codec>) -> io::Result<()>
+/// Answers `request` as the application does: on `101`, the pump that carries the connection on;
+/// anything else is written whole and the connection closed.
+async fn answer<S, B, T>(
+    app: &S,
+    request: Request,
+    mut framed: Framed<T, h1::Codec>,
+) -> io::Result<Option<Pump<T>>>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
@@ -153,7 +169,7 @@ where
     };
     let (head, body) = response.into_parts();
     if head.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return refuse(head, body, framed).await;
+        return refuse(head, body, framed).await.map(|()| None);
     }
     framed
         .send(h1::Message::Item((head, BodySize::Stream)))
@@ -163,15 +179,14 @@ where
     if !parts.read_buf.is_empty() {
         inbound.borrow_mut().push(parts.read_buf.freeze());
     }
-    Pump {
+    Ok(Some(Pump {
         io: parts.io,
         body,
         inbound: Some(inbound),
         pending: VecDeque::new(),
         pending_bytes: 0,
         body_done: false,
-    }
-    .await
+    }))
 }
 
 /// A refusal (`400`, `403`, `503` …): written whole, then the connection closes.
