@@ -36,7 +36,11 @@ impl Piece<'_> {
     }
 }
 
-/// What goes on the socket.
+/// What goes on the socket. Handed to the websocket context by move: a `String` or `Vec` of
+/// exactly its length becomes actix's `ByteString` or `Bytes` without a copy or another
+/// allocation. The context's codec then copies it once into the socket's write buffer, as it
+/// does every message; short of splitting it into continuation frames, which clients would see,
+/// that copy cannot be avoided.
 pub enum Frame {
     Text(String),
     Binary(Vec<u8>),
