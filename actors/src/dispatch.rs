@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use actix::{Message, Recipient};
 use bytes::Bytes;
+use bytestring::ByteString;
 use serde::Serialize;
 
 use crate::event_name::EventName;
@@ -18,6 +19,15 @@ const VARIANTS: [(Encoding, Compression); 5] = [
     (Encoding::Etf, Compression::ZstdStream),
 ];
 
+/// A dispatch's `d` as JSON text: checked to be UTF-8 once here, so that every JSON connection
+/// splices it into its text frame without checking it again.
+#[derive(Debug)]
+enum Data {
+    Text(ByteString),
+    /// Bytes that are not UTF-8 (never what serde writes): sent as they are, in binary frames.
+    Bytes(Bytes),
+}
+
 /// One gateway event (`op 0`): its name and its `d` payload, serialised once. Connections add
 /// only their own sequence number around it, and share one copy of `d` per encoding and
 /// compression. Beside the bytes it carries what sessions filter on (see [`crate::intents`]):
@@ -25,7 +35,7 @@ const VARIANTS: [(Encoding, Compression); 5] = [
 #[derive(Debug)]
 pub struct Dispatch {
     event: EventName,
-    data: Bytes,
+    data: Data,
     variants: [OnceLock<Bytes>; VARIANTS.len()],
     /// The guild it happened in; `None` in a DM or the user's own business.
     guild_id: Option<i64>,
@@ -49,11 +59,23 @@ impl Dispatch {
 
     /// Like [`Dispatch::new`], to add to ([`Dispatch::in_guild`] …) before sharing it.
     pub fn json<T: Serialize>(event: EventName, data: &T) -> Result<Self, serde_json::Error> {
-        Ok(Self::from_json(event, serde_json::to_vec(data)?.into()))
+        Ok(Self::with_data(
+            event,
+            Data::Text(serde_json::to_string(data)?.into()),
+        ))
     }
 
     /// A dispatch whose `d` is already JSON text.
     pub fn from_json(event: EventName, data: Bytes) -> Self {
+        // The clone only shares the buffer; it is what is left when the check fails.
+        let data = match ByteString::try_from(data.clone()) {
+            Ok(text) => Data::Text(text),
+            Err(_) => Data::Bytes(data),
+        };
+        Self::with_data(event, data)
+    }
+
+    fn with_data(event: EventName, data: Data) -> Self {
         Self {
             event,
             data,
@@ -127,20 +149,32 @@ impl Dispatch {
 
     /// The JSON text of `d`.
     pub fn data(&self) -> &Bytes {
-        &self.data
+        match &self.data {
+            Data::Text(text) => text.as_bytes(),
+            Data::Bytes(bytes) => bytes,
+        }
+    }
+
+    /// The JSON text of `d` as a `str`, if it is UTF-8 (it is unless it came from elsewhere
+    /// already broken).
+    pub fn text(&self) -> Option<&str> {
+        match &self.data {
+            Data::Text(text) => Some(text),
+            Data::Bytes(_) => None,
+        }
     }
 
     /// `d` in `encoding`, compressed for `compression` (self-contained deflate blocks or zstd
     /// frames), made on first use and then spliced unchanged into every such connection's frames.
     pub fn encoded(&self, encoding: Encoding, compression: Compression) -> &Bytes {
         let Some(index) = VARIANTS.iter().position(|v| *v == (encoding, compression)) else {
-            return &self.data;
+            return self.data();
         };
         match self.variants.get(index) {
             Some(cell) => {
-                cell.get_or_init(|| transport::encode_body(&self.data, encoding, compression))
+                cell.get_or_init(|| transport::encode_body(self.data(), encoding, compression))
             }
-            None => &self.data,
+            None => self.data(),
         }
     }
 }

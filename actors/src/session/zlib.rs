@@ -18,7 +18,7 @@ const ZLIB_HEADER: [u8; 2] = [0x78, 0x9c];
 /// An empty stored block: what a sync flush writes, and the suffix clients look for.
 const SYNC_FLUSH: [u8; 5] = [0x00, 0x00, 0x00, 0xff, 0xff];
 /// Below this size a piece is sent as a stored block: deflate would not make it smaller.
-const DEFLATE_MIN_BYTES: usize = 96;
+pub(super) const DEFLATE_MIN_BYTES: usize = 96;
 
 thread_local! {
     /// One compressor per thread, reset before each message, so no connection owns one.
@@ -36,14 +36,22 @@ pub struct ZlibStream {
 impl ZlibStream {
     /// Encodes one gateway message made of `pieces`, ending in a sync flush.
     pub fn encode(&mut self, pieces: &[Piece<'_>]) -> Vec<u8> {
+        // The exact size when no piece is deflated here (a dispatch's pieces): the frame is
+        // handed on as it is, and a `Vec` with spare room costs one more allocation to become
+        // `Bytes`.
+        let header = if self.started { 0 } else { ZLIB_HEADER.len() };
+        let flush = match pieces.last() {
+            Some(Piece::Encoded(bytes)) if bytes.ends_with(&SYNC_FLUSH[1..]) => 0,
+            _ => SYNC_FLUSH.len(),
+        };
         let len: usize = pieces
             .iter()
             .map(|piece| match piece {
-                Piece::Raw(text) => text.len() + 5,
+                Piece::Raw(text) => stored_len(text.len()),
                 Piece::Encoded(bytes) => bytes.len(),
             })
             .sum();
-        let mut out = Vec::with_capacity(len + ZLIB_HEADER.len() + SYNC_FLUSH.len());
+        let mut out = Vec::with_capacity(header + len + flush);
         if !self.started {
             out.extend_from_slice(&ZLIB_HEADER);
             self.started = true;
@@ -100,6 +108,11 @@ fn deflate_into(out: &mut Vec<u8>, data: &[u8]) {
         // Only reachable if the compressor refuses its input; stored blocks are always valid.
         stored(out, data);
     }
+}
+
+/// How many bytes [`stored`] writes for `len` bytes of data.
+fn stored_len(len: usize) -> usize {
+    len + 5 * len.div_ceil(usize::from(u16::MAX))
 }
 
 /// Appends `data` as stored (uncompressed) deflate blocks; the stream is byte-aligned here

@@ -15,12 +15,21 @@ const DESCRIPTOR: u8 = 0b1010_0000;
 /// The largest block a frame may hold.
 const MAX_BLOCK: usize = 128 * 1024;
 /// Below this size a piece goes out raw: compressing would not make it smaller.
-const COMPRESS_MIN_BYTES: usize = 96;
+pub(super) const COMPRESS_MIN_BYTES: usize = 96;
 const LEVEL: i32 = 3;
 
 /// Encodes one gateway message made of `pieces`.
 pub fn encode(pieces: &[Piece<'_>]) -> Vec<u8> {
-    let mut out = Vec::new();
+    // The exact size when no piece is compressed here (a dispatch's pieces), so the frame is
+    // written without growing, and becomes `Bytes` without another allocation.
+    let len = pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Raw(data) => raw_frame_len(data.len()),
+            Piece::Encoded(frame) => frame.len(),
+        })
+        .sum();
+    let mut out = Vec::with_capacity(len);
     for piece in pieces {
         match piece {
             Piece::Raw(data) if data.len() < COMPRESS_MIN_BYTES => raw_frame(&mut out, data),
@@ -42,6 +51,12 @@ pub fn compress(data: &[u8]) -> Bytes {
             out.into()
         }
     }
+}
+
+/// How many bytes [`raw_frame`] writes for `len` bytes of data.
+fn raw_frame_len(len: usize) -> usize {
+    let header = MAGIC.len() + 1 + 4;
+    header + 3 * len.div_ceil(MAX_BLOCK).max(1) + len
 }
 
 /// `data` as a frame of raw blocks.
