@@ -18,7 +18,6 @@ use super::protocol::CloseCode;
 use super::replay::ReplayBuffer;
 use super::{Detach, Outbound, SessionConfig};
 use crate::dispatch::{Deliveries, Dispatch};
-use crate::event_name::EventName;
 use crate::intents::Filter;
 use crate::outlet::Outlet;
 
@@ -44,13 +43,19 @@ pub(super) struct State {
     session: Option<WeakRecipient<Detach>>,
     /// See [`SessionConfig::outbound_bytes`].
     budget: usize,
-    /// Guilds just joined, with what their actors sent before the session passed on the
-    /// guild's GUILD_CREATE (which comes through the session's mailbox): held, so that the
-    /// client hears of the guild before anything in it.
-    joining: Vec<(i64, Vec<Arc<Dispatch>>)>,
+    /// Guilds just joined that the session does not hear yet (see [`Line::join`]).
+    joining: Vec<Joining>,
 }
 
-/// A joined guild's dispatches held at most (then they go out, GUILD_CREATE or not).
+/// A guild just joined: its GUILD_CREATE and what else of it came since, held.
+struct Joining {
+    guild_id: i64,
+    /// Joins of it the session has not heard yet (a quick leave and join again makes two).
+    waiting: usize,
+    held: Vec<Arc<Dispatch>>,
+}
+
+/// A joined guild's dispatches held at most (then they go out, heard or not).
 const HELD_AT_MOST: usize = 256;
 
 impl Line {
@@ -96,6 +101,33 @@ impl Line {
         state.connection = None;
         state.pending = None;
     }
+
+    /// The session's user joined a guild: its GUILD_CREATE (if the filter admits it) and
+    /// whatever of the guild follows wait until [`State::joined`], when the session hears the
+    /// guild (in cluster mode, once this node does). A client told of the guild then misses
+    /// nothing published in it after, and hears of the guild before anything in it, even
+    /// though the guild's actor may deliver before the session passes the join on.
+    pub(crate) fn join(&self, guild_id: i64, dispatch: Arc<Dispatch>) {
+        if self.ended.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut state = self.state();
+        let admitted = state.filter.admit(&dispatch);
+        let index = match state.joining.iter().position(|j| j.guild_id == guild_id) {
+            Some(index) => index,
+            None => {
+                state.joining.push(Joining {
+                    guild_id,
+                    waiting: 0,
+                    held: Vec::new(),
+                });
+                state.joining.len() - 1
+            }
+        };
+        let joining = &mut state.joining[index];
+        joining.waiting += 1;
+        joining.held.extend(admitted);
+    }
 }
 
 impl Deliveries for Line {
@@ -118,40 +150,36 @@ impl Deliveries for Line {
 }
 
 impl State {
-    /// Holds the guild's dispatches until [`State::joined`] (see `joining`).
-    pub(super) fn join(&mut self, guild_id: i64) {
-        if !self.joining.iter().any(|(id, _)| *id == guild_id) {
-            self.joining.push((guild_id, Vec::new()));
+    /// The session hears a guild it joined (or gave up waiting): what was held for that join
+    /// goes out, once no other join of the guild waits.
+    pub(super) fn joined(&mut self, guild_id: i64) {
+        let Some(index) = self.joining.iter().position(|j| j.guild_id == guild_id) else {
+            return;
+        };
+        let joining = &mut self.joining[index];
+        joining.waiting = joining.waiting.saturating_sub(1);
+        if joining.waiting == 0 {
+            self.release(index);
         }
     }
 
-    /// The guild's GUILD_CREATE went out (or never will): what was held for it follows.
-    /// `None`: every guild joining.
-    pub(super) fn joined(&mut self, guild_id: Option<i64>) {
-        let (released, kept) = std::mem::take(&mut self.joining)
-            .into_iter()
-            .partition(|(id, _)| guild_id.is_none_or(|g| g == *id));
-        self.joining = kept;
-        let released: Vec<(i64, Vec<Arc<Dispatch>>)> = released;
-        for dispatch in released.into_iter().flat_map(|(_, held)| held) {
+    fn release(&mut self, index: usize) {
+        for dispatch in self.joining.remove(index).held {
             self.deliver(dispatch);
         }
     }
 
     /// Keeps `dispatch` back if it belongs to a guild joining; true if kept.
     fn hold(&mut self, dispatch: &Arc<Dispatch>) -> bool {
-        let (Some(guild_id), false) = (
-            dispatch.guild_id(),
-            dispatch.event() == EventName::GuildCreate,
-        ) else {
+        let Some(guild_id) = dispatch.guild_id() else {
             return false;
         };
-        let Some(index) = self.joining.iter().position(|(id, _)| *id == guild_id) else {
+        let Some(index) = self.joining.iter().position(|j| j.guild_id == guild_id) else {
             return false;
         };
-        self.joining[index].1.push(dispatch.clone());
-        if self.joining[index].1.len() >= HELD_AT_MOST {
-            self.joined(Some(guild_id));
+        self.joining[index].held.push(dispatch.clone());
+        if self.joining[index].held.len() >= HELD_AT_MOST {
+            self.release(index);
         }
         true
     }
@@ -327,6 +355,69 @@ mod tests {
         assert!(!line.connected());
         assert_eq!(sent(&mut drain), Vec::<u64>::new());
         assert_eq!(line.state().seq, 0);
+    }
+
+    fn of_guild(event: EventName, guild_id: i64) -> Arc<Dispatch> {
+        Arc::new(Dispatch::from_json(event, "{}".into()).in_guild(guild_id))
+    }
+
+    #[test]
+    fn a_joined_guild_is_heard_of_before_anything_in_it() {
+        let config = config(16, 1 << 20);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        line.join(1, of_guild(EventName::GuildCreate, 1));
+        line.deliver(message(10));
+        line.deliver(of_guild(EventName::MessageCreate, 2));
+        line.deliver(Arc::new(Dispatch::from_json(
+            EventName::UserUpdate,
+            "{}".into(),
+        )));
+        assert_eq!(
+            sent(&mut drain),
+            vec![1, 2],
+            "another guild's, the user's own"
+        );
+        line.state().joined(1);
+        assert_eq!(sent(&mut drain), vec![3, 4]);
+        let events: Vec<EventName> = line
+            .state()
+            .replay
+            .kept()
+            .map(|(_, _, dispatch)| dispatch.event())
+            .collect();
+        assert_eq!(
+            events[2..],
+            [EventName::GuildCreate, EventName::MessageCreate]
+        );
+        line.deliver(message(10));
+        assert_eq!(sent(&mut drain), vec![5], "nothing held after");
+    }
+
+    #[test]
+    fn a_guild_joined_twice_waits_for_both() {
+        let config = config(16, 1 << 20);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        line.join(1, of_guild(EventName::GuildCreate, 1));
+        line.deliver(of_guild(EventName::GuildDelete, 1));
+        line.join(1, of_guild(EventName::GuildCreate, 1));
+        line.state().joined(1);
+        assert_eq!(sent(&mut drain), Vec::<u64>::new());
+        line.state().joined(1);
+        assert_eq!(sent(&mut drain), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_joined_guild_holds_a_bounded_number() {
+        let config = config(1024, 1 << 20);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        line.join(1, of_guild(EventName::GuildCreate, 1));
+        for _ in 1..HELD_AT_MOST {
+            line.deliver(message(10));
+        }
+        assert_eq!(sent(&mut drain).len(), HELD_AT_MOST);
+        line.state().joined(1);
+        line.deliver(message(10));
+        assert_eq!(sent(&mut drain), vec![HELD_AT_MOST as u64 + 1]);
     }
 
     #[test]
