@@ -5,7 +5,9 @@
 //! a wake-up and poll of one more task.
 //!
 //! The lock is what keeps a session's numbering in order: a dispatch gets its sequence number
-//! and its place in the connection's queue together, whoever sends it.
+//! and its place in the connection's queue together, whoever sends it. What must come first is
+//! held on the line meanwhile: READY before any live dispatch, a guild's GUILD_CREATE before
+//! anything in it (see [`Line::join`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,6 +40,10 @@ pub(super) struct State {
     /// A copy taken over from another node, until that node releases the session: what it
     /// hears meanwhile (see [`super::handover`]).
     pub(super) pending: Option<Pending>,
+    /// Live dispatches that came before the session sent READY (see [`State::opened`]): held,
+    /// so READY is first. Guilds and the registry deliver as soon as they know the session,
+    /// which READY may wait for a while (cluster mode: until this node hears its guilds).
+    opening: Option<Vec<Arc<Dispatch>>>,
     /// The session, told when a connection too far behind is let go (it then waits for a
     /// RESUME). Weak: the session owns its line, not the other way round.
     session: Option<WeakRecipient<Detach>>,
@@ -77,6 +83,7 @@ impl Line {
                 replay,
                 connection,
                 pending,
+                opening: Some(Vec::new()),
                 session: None,
                 budget: config.outbound_bytes,
                 joining: Vec::new(),
@@ -184,6 +191,13 @@ impl State {
         true
     }
 
+    /// READY and its followers are out: what came before them follows.
+    pub(super) fn opened(&mut self) {
+        for dispatch in self.opening.take().into_iter().flatten() {
+            self.deliver(dispatch);
+        }
+    }
+
     /// Sends what the session starts with or answers (READY and its followers, RESUMED):
     /// never refused, and never kept for RESUME.
     pub(super) fn send_owed(&mut self, dispatch: Arc<Dispatch>) {
@@ -202,6 +216,9 @@ impl State {
     pub(super) fn deliver(&mut self, dispatch: Arc<Dispatch>) {
         if let Some(pending) = &mut self.pending {
             return pending.push(dispatch);
+        }
+        if let Some(opening) = &mut self.opening {
+            return opening.push(dispatch);
         }
         self.seq += 1;
         self.replay.push(self.seq, dispatch.clone());
@@ -289,16 +306,21 @@ mod tests {
 
     fn line(config: &SessionConfig, filter: Filter) -> (Line, Drain<Outbound>) {
         let (outlet, drain) = Outlet::queue(config.outbound_queue, tracing::Span::none());
-        (Line::new(filter, config, Some((7, outlet)), None), drain)
+        let line = Line::new(filter, config, Some((7, outlet)), None);
+        line.state().opened();
+        (line, drain)
     }
 
     #[test]
     fn deliveries_are_numbered_after_what_the_session_sent_and_kept_for_resume() {
         let config = config(16, 1 << 20);
-        let (line, mut drain) = line(&config, Filter::everything(1));
+        let (outlet, mut drain) = Outlet::queue(config.outbound_queue, tracing::Span::none());
+        let line = Line::new(Filter::everything(1), &config, Some((7, outlet)), None);
+        line.deliver(message(10));
+        line.deliver(message(10));
+        assert_eq!(sent(&mut drain), Vec::<u64>::new(), "nothing before READY");
         line.state().send_owed(message(10));
-        line.deliver(message(10));
-        line.deliver(message(10));
+        line.state().opened();
         assert_eq!(sent(&mut drain), vec![1, 2, 3]);
         let kept: Vec<u64> = line.state().replay.kept().map(|(seq, _, _)| seq).collect();
         assert_eq!(kept, vec![2, 3], "READY and the like are never replayed");

@@ -213,12 +213,13 @@ impl Session {
         }));
     }
 
-    /// READY and what follows it.
+    /// READY and what follows it, then what was delivered before them.
     fn send_initial(&mut self) {
         let mut line = self.line.state();
         for dispatch in std::mem::take(&mut self.initial) {
             line.send_owed(dispatch);
         }
+        line.opened();
     }
 
     /// Starts hearing a guild, if it is of this session's shard; `heard` is answered (or
