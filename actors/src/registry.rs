@@ -542,9 +542,9 @@ impl Handler<SubscribeUser> for SessionRegistry {
                     self.show_to(join.user_id, Topic::Guild(join.guild_id));
                 }
             }
-            // GUILD_CREATE goes on each session's line now, after what the user heard before
-            // and before what they hear after; each session subscribes itself (if the guild is
-            // of its shard), and lets it out once it hears the guild.
+            // GUILD_CREATE goes on each session's line now, after what the user heard before,
+            // held there with whatever of the guild follows; each session subscribes itself
+            // (if the guild is of its shard) and lets it out once it hears the guild.
             for (_, live) in self.of_user(join.user_id) {
                 live.line.join(join.guild_id, join.dispatch.clone());
                 live.session.do_send(Join {
