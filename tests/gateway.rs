@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::gateway::{Event, Gateway};
-use crate::common::http::{patch, post, register, say};
+use crate::common::guild::{guild, join_through_invite};
+use crate::common::http::{account, patch, post, register, request, say};
 use crate::common::TestServer;
 
 const JSON: &str = "v=9&encoding=json";
@@ -642,6 +643,37 @@ async fn a_client_that_stops_reading_is_let_go_and_resumes_without_losing_anythi
     let numbers: Vec<usize> = seen.iter().map(|(_, n)| *n).collect();
     assert_eq!(numbers, (0..SENT).collect::<Vec<_>>());
     assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+}
+
+#[actix_web::test]
+async fn a_guild_joined_is_heard_of_before_anything_in_it_or_its_leaving() {
+    let server = TestServer::start().await;
+    let g = guild(&server).await;
+    let joiner = account(&server, "joiner").await;
+    let mut gateway = Gateway::connect(&server, JSON).await;
+    gateway.identify(&joiner.token).await;
+
+    // The guild's first message follows the join at once (through the guild's actor), and the
+    // leave (GUILD_DELETE, through the session registry) at once after it.
+    join_through_invite(&server, &g.owner.token, &g.channel, &joiner.token).await;
+    say(&server, &g.owner.token, &g.channel, "welcome").await;
+    let left = request(
+        &server,
+        awc::http::Method::DELETE,
+        &format!("/api/v9/users/@me/guilds/{}", g.id),
+        Some(&joiner.token),
+        None,
+    )
+    .await;
+    assert_eq!(left.status, 204, "{:?}", left.body);
+    let seen = gateway.dispatches_until("GUILD_DELETE").await;
+    let of_guild: Vec<&str> = seen
+        .iter()
+        .filter(|e| e["d"]["guild_id"] == g.id.as_str() || e["d"]["id"] == g.id.as_str())
+        .map(|e| e["t"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(of_guild.first(), Some(&"GUILD_CREATE"), "{of_guild:?}");
+    assert_eq!(of_guild.last(), Some(&"GUILD_DELETE"), "{of_guild:?}");
 }
 
 /// Makes a guild named `name` and answers its system channel's id.

@@ -20,13 +20,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix::{
-    Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Recipient, Supervised,
-};
+use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, MessageResult, Supervised};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::dispatch::{Deliver, Dispatch};
+use crate::dispatch::{Deliver, Dispatch, Sink};
 use crate::guild::stream::{Ended, Stream as GoLive, StreamChange, Streams};
 use crate::guild::voice::Notice;
 use crate::registry::{DispatchToUser, SessionRegistry};
@@ -75,7 +73,7 @@ pub struct StoredCall {
 struct Seat {
     channel_id: i64,
     user_id: i64,
-    session: Recipient<Deliver>,
+    session: Sink,
     endpoint: String,
     flags: Flags,
 }
@@ -85,7 +83,7 @@ struct Seat {
 pub struct CallJoin {
     pub session_id: Arc<str>,
     /// Where VOICE_SERVER_UPDATE goes: the joining session only.
-    pub session: Recipient<Deliver>,
+    pub session: Sink,
     pub endpoint: String,
     /// Every recipient of the channel, the joiner included.
     pub recipients: Vec<i64>,
@@ -970,12 +968,7 @@ impl Handler<RoomMoved> for Calls {
 }
 
 /// VOICE_SERVER_UPDATE for a call's participant (a null token and endpoint: wait for the next).
-fn server_update(
-    session: &Recipient<Deliver>,
-    channel_id: i64,
-    token: Option<&str>,
-    endpoint: Option<&str>,
-) {
+fn server_update(session: &Sink, channel_id: i64, token: Option<&str>, endpoint: Option<&str>) {
     let server = json!({
         "token": token,
         "guild_id": null,

@@ -211,6 +211,14 @@ impl Sink {
     }
 }
 
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("connected", &self.connected())
+            .finish()
+    }
+}
+
 impl Deliveries for Recipient<Deliver> {
     fn deliver(&self, dispatch: Arc<Dispatch>) {
         self.do_send(Deliver(dispatch));

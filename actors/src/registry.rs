@@ -24,13 +24,13 @@ use actix::{
 };
 use tokio::sync::oneshot;
 
-use crate::dispatch::{Deliver, Dispatch};
+use crate::dispatch::{Deliveries, Dispatch};
 use crate::guild::{Audience, GuildRegistry, Publish, StateChange, SubscribeUser};
 use crate::interest::{Interest, Topic};
 use crate::presence::{Aggregate, Board, Presence};
 use crate::session::handover::{Export, Handover};
 use crate::session::protocol::CloseCode;
-use crate::session::{End, Join, Lost, Reconnect, Session};
+use crate::session::{End, Join, Line, Lost, Reconnect, Session};
 use crate::supervisor::guard;
 
 #[derive(Default)]
@@ -82,6 +82,8 @@ impl UserPresence {
 struct Live {
     login_id: i64,
     session: Addr<Session>,
+    /// Where its dispatches go, straight (as guilds deliver), not through its mailbox.
+    line: Arc<Line>,
     /// When it registered (it heard everything after).
     since: SystemTime,
 }
@@ -294,7 +296,7 @@ impl SessionRegistry {
             Ok(dispatch) => {
                 for friend in friends {
                     for (_, live) in self.of_user(friend) {
-                        live.session.do_send(Deliver(dispatch.clone()));
+                        live.line.deliver(dispatch.clone());
                     }
                 }
             }
@@ -323,6 +325,7 @@ pub struct Register {
     pub user_id: i64,
     pub login_id: i64,
     pub session: Addr<Session>,
+    pub line: Arc<Line>,
     /// Its presence from IDENTIFY (or the user's settings).
     pub presence: Presence,
     /// Every guild the user is in (of any shard) and their friends: who hears their presence.
@@ -447,6 +450,7 @@ impl Handler<Register> for SessionRegistry {
             let live = Live {
                 login_id: register.login_id,
                 session: register.session,
+                line: register.line,
                 since: SystemTime::now(),
             };
             self.sessions.insert(register.session_id.clone(), live);
@@ -501,7 +505,7 @@ impl Handler<DispatchToUser> for SessionRegistry {
     fn handle(&mut self, event: DispatchToUser, ctx: &mut Context<Self>) {
         guard::<Self, _, _>("session registry", ctx, |_| {
             for (_, live) in self.of_user(event.user_id) {
-                live.session.do_send(Deliver(event.dispatch.clone()));
+                live.line.deliver(event.dispatch.clone());
             }
         });
     }
@@ -538,8 +542,11 @@ impl Handler<SubscribeUser> for SessionRegistry {
                     self.show_to(join.user_id, Topic::Guild(join.guild_id));
                 }
             }
-            // Each session subscribes itself, if the guild is of its shard.
+            // GUILD_CREATE goes on each session's line now, after what the user heard before,
+            // held there with whatever of the guild follows; each session subscribes itself
+            // (if the guild is of its shard) and lets it out once it hears the guild.
             for (_, live) in self.of_user(join.user_id) {
+                live.line.join(join.guild_id, join.dispatch.clone());
                 live.session.do_send(Join {
                     guild_id: join.guild_id,
                 });

@@ -61,11 +61,14 @@ pub fn deliver(tree: &Tree, event: &Event) {
             }
         }
         Route::Joiner { guild_id, user_id } => {
-            // Subscribing first: the session registry then asks the guild to deliver before
-            // it hands over GUILD_CREATE, so anything published after the joiner saw
+            // One message: the session registry has the joiner's sessions hear the guild and
+            // lets GUILD_CREATE out once they do, so anything published after the joiner saw
             // GUILD_CREATE reaches them.
-            tree.sessions.do_send(SubscribeUser { guild_id, user_id });
-            tree.sessions.do_send(DispatchToUser { user_id, dispatch });
+            tree.sessions.do_send(SubscribeUser {
+                guild_id,
+                user_id,
+                dispatch,
+            });
         }
         Route::Nobody => {}
     }

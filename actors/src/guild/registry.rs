@@ -273,10 +273,12 @@ impl Handler<GetVoiceStates> for GuildRegistry {
     }
 }
 
-/// Subscribe every live session of a user to a guild they just joined.
+/// Subscribe every live session of a user to a guild they just joined, and hand them its
+/// GUILD_CREATE (`dispatch`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SubscribeUser {
     pub guild_id: i64,
     pub user_id: i64,
+    pub dispatch: Arc<crate::dispatch::Dispatch>,
 }

@@ -5,7 +5,9 @@
 //! a wake-up and poll of one more task.
 //!
 //! The lock is what keeps a session's numbering in order: a dispatch gets its sequence number
-//! and its place in the connection's queue together, whoever sends it.
+//! and its place in the connection's queue together, whoever sends it. What must come first is
+//! held on the line meanwhile: READY before any live dispatch, a guild's GUILD_CREATE before
+//! anything in it (see [`Line::join`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +20,6 @@ use super::protocol::CloseCode;
 use super::replay::ReplayBuffer;
 use super::{Detach, Outbound, SessionConfig};
 use crate::dispatch::{Deliveries, Dispatch};
-use crate::event_name::EventName;
 use crate::intents::Filter;
 use crate::outlet::Outlet;
 
@@ -39,18 +40,28 @@ pub(super) struct State {
     /// A copy taken over from another node, until that node releases the session: what it
     /// hears meanwhile (see [`super::handover`]).
     pub(super) pending: Option<Pending>,
+    /// Live dispatches that came before the session sent READY (see [`State::opened`]): held,
+    /// so READY is first. Guilds and the registry deliver as soon as they know the session,
+    /// which READY may wait for a while (cluster mode: until this node hears its guilds).
+    opening: Option<Vec<Arc<Dispatch>>>,
     /// The session, told when a connection too far behind is let go (it then waits for a
     /// RESUME). Weak: the session owns its line, not the other way round.
     session: Option<WeakRecipient<Detach>>,
     /// See [`SessionConfig::outbound_bytes`].
     budget: usize,
-    /// Guilds just joined, with what their actors sent before the session passed on the
-    /// guild's GUILD_CREATE (which comes through the session's mailbox): held, so that the
-    /// client hears of the guild before anything in it.
-    joining: Vec<(i64, Vec<Arc<Dispatch>>)>,
+    /// Guilds just joined that the session does not hear yet (see [`Line::join`]).
+    joining: Vec<Joining>,
 }
 
-/// A joined guild's dispatches held at most (then they go out, GUILD_CREATE or not).
+/// A guild just joined: its GUILD_CREATE and what else of it came since, held.
+struct Joining {
+    guild_id: i64,
+    /// Joins of it the session has not heard yet (a quick leave and join again makes two).
+    waiting: usize,
+    held: Vec<Arc<Dispatch>>,
+}
+
+/// A joined guild's dispatches held at most (then they go out, heard or not).
 const HELD_AT_MOST: usize = 256;
 
 impl Line {
@@ -72,6 +83,7 @@ impl Line {
                 replay,
                 connection,
                 pending,
+                opening: Some(Vec::new()),
                 session: None,
                 budget: config.outbound_bytes,
                 joining: Vec::new(),
@@ -96,6 +108,33 @@ impl Line {
         state.connection = None;
         state.pending = None;
     }
+
+    /// The session's user joined a guild: its GUILD_CREATE (if the filter admits it) and
+    /// whatever of the guild follows wait until [`State::joined`], when the session hears the
+    /// guild (in cluster mode, once this node does). A client told of the guild then misses
+    /// nothing published in it after, and hears of the guild before anything in it, even
+    /// though the guild's actor may deliver before the session passes the join on.
+    pub(crate) fn join(&self, guild_id: i64, dispatch: Arc<Dispatch>) {
+        if self.ended.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut state = self.state();
+        let admitted = state.filter.admit(&dispatch);
+        let index = match state.joining.iter().position(|j| j.guild_id == guild_id) {
+            Some(index) => index,
+            None => {
+                state.joining.push(Joining {
+                    guild_id,
+                    waiting: 0,
+                    held: Vec::new(),
+                });
+                state.joining.len() - 1
+            }
+        };
+        let joining = &mut state.joining[index];
+        joining.waiting += 1;
+        joining.held.extend(admitted);
+    }
 }
 
 impl Deliveries for Line {
@@ -118,42 +157,45 @@ impl Deliveries for Line {
 }
 
 impl State {
-    /// Holds the guild's dispatches until [`State::joined`] (see `joining`).
-    pub(super) fn join(&mut self, guild_id: i64) {
-        if !self.joining.iter().any(|(id, _)| *id == guild_id) {
-            self.joining.push((guild_id, Vec::new()));
+    /// The session hears a guild it joined (or gave up waiting): what was held for that join
+    /// goes out, once no other join of the guild waits.
+    pub(super) fn joined(&mut self, guild_id: i64) {
+        let Some(index) = self.joining.iter().position(|j| j.guild_id == guild_id) else {
+            return;
+        };
+        let joining = &mut self.joining[index];
+        joining.waiting = joining.waiting.saturating_sub(1);
+        if joining.waiting == 0 {
+            self.release(index);
         }
     }
 
-    /// The guild's GUILD_CREATE went out (or never will): what was held for it follows.
-    /// `None`: every guild joining.
-    pub(super) fn joined(&mut self, guild_id: Option<i64>) {
-        let (released, kept) = std::mem::take(&mut self.joining)
-            .into_iter()
-            .partition(|(id, _)| guild_id.is_none_or(|g| g == *id));
-        self.joining = kept;
-        let released: Vec<(i64, Vec<Arc<Dispatch>>)> = released;
-        for dispatch in released.into_iter().flat_map(|(_, held)| held) {
+    fn release(&mut self, index: usize) {
+        for dispatch in self.joining.remove(index).held {
             self.deliver(dispatch);
         }
     }
 
     /// Keeps `dispatch` back if it belongs to a guild joining; true if kept.
     fn hold(&mut self, dispatch: &Arc<Dispatch>) -> bool {
-        let (Some(guild_id), false) = (
-            dispatch.guild_id(),
-            dispatch.event() == EventName::GuildCreate,
-        ) else {
+        let Some(guild_id) = dispatch.guild_id() else {
             return false;
         };
-        let Some(index) = self.joining.iter().position(|(id, _)| *id == guild_id) else {
+        let Some(index) = self.joining.iter().position(|j| j.guild_id == guild_id) else {
             return false;
         };
-        self.joining[index].1.push(dispatch.clone());
-        if self.joining[index].1.len() >= HELD_AT_MOST {
-            self.joined(Some(guild_id));
+        self.joining[index].held.push(dispatch.clone());
+        if self.joining[index].held.len() >= HELD_AT_MOST {
+            self.release(index);
         }
         true
+    }
+
+    /// READY and its followers are out: what came before them follows.
+    pub(super) fn opened(&mut self) {
+        for dispatch in self.opening.take().into_iter().flatten() {
+            self.deliver(dispatch);
+        }
     }
 
     /// Sends what the session starts with or answers (READY and its followers, RESUMED):
@@ -174,6 +216,9 @@ impl State {
     pub(super) fn deliver(&mut self, dispatch: Arc<Dispatch>) {
         if let Some(pending) = &mut self.pending {
             return pending.push(dispatch);
+        }
+        if let Some(opening) = &mut self.opening {
+            return opening.push(dispatch);
         }
         self.seq += 1;
         self.replay.push(self.seq, dispatch.clone());
@@ -261,16 +306,21 @@ mod tests {
 
     fn line(config: &SessionConfig, filter: Filter) -> (Line, Drain<Outbound>) {
         let (outlet, drain) = Outlet::queue(config.outbound_queue, tracing::Span::none());
-        (Line::new(filter, config, Some((7, outlet)), None), drain)
+        let line = Line::new(filter, config, Some((7, outlet)), None);
+        line.state().opened();
+        (line, drain)
     }
 
     #[test]
     fn deliveries_are_numbered_after_what_the_session_sent_and_kept_for_resume() {
         let config = config(16, 1 << 20);
-        let (line, mut drain) = line(&config, Filter::everything(1));
+        let (outlet, mut drain) = Outlet::queue(config.outbound_queue, tracing::Span::none());
+        let line = Line::new(Filter::everything(1), &config, Some((7, outlet)), None);
+        line.deliver(message(10));
+        line.deliver(message(10));
+        assert_eq!(sent(&mut drain), Vec::<u64>::new(), "nothing before READY");
         line.state().send_owed(message(10));
-        line.deliver(message(10));
-        line.deliver(message(10));
+        line.state().opened();
         assert_eq!(sent(&mut drain), vec![1, 2, 3]);
         let kept: Vec<u64> = line.state().replay.kept().map(|(seq, _, _)| seq).collect();
         assert_eq!(kept, vec![2, 3], "READY and the like are never replayed");
@@ -327,6 +377,69 @@ mod tests {
         assert!(!line.connected());
         assert_eq!(sent(&mut drain), Vec::<u64>::new());
         assert_eq!(line.state().seq, 0);
+    }
+
+    fn of_guild(event: EventName, guild_id: i64) -> Arc<Dispatch> {
+        Arc::new(Dispatch::from_json(event, "{}".into()).in_guild(guild_id))
+    }
+
+    #[test]
+    fn a_joined_guild_is_heard_of_before_anything_in_it() {
+        let config = config(16, 1 << 20);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        line.join(1, of_guild(EventName::GuildCreate, 1));
+        line.deliver(message(10));
+        line.deliver(of_guild(EventName::MessageCreate, 2));
+        line.deliver(Arc::new(Dispatch::from_json(
+            EventName::UserUpdate,
+            "{}".into(),
+        )));
+        assert_eq!(
+            sent(&mut drain),
+            vec![1, 2],
+            "another guild's, the user's own"
+        );
+        line.state().joined(1);
+        assert_eq!(sent(&mut drain), vec![3, 4]);
+        let events: Vec<EventName> = line
+            .state()
+            .replay
+            .kept()
+            .map(|(_, _, dispatch)| dispatch.event())
+            .collect();
+        assert_eq!(
+            events[2..],
+            [EventName::GuildCreate, EventName::MessageCreate]
+        );
+        line.deliver(message(10));
+        assert_eq!(sent(&mut drain), vec![5], "nothing held after");
+    }
+
+    #[test]
+    fn a_guild_joined_twice_waits_for_both() {
+        let config = config(16, 1 << 20);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        line.join(1, of_guild(EventName::GuildCreate, 1));
+        line.deliver(of_guild(EventName::GuildDelete, 1));
+        line.join(1, of_guild(EventName::GuildCreate, 1));
+        line.state().joined(1);
+        assert_eq!(sent(&mut drain), Vec::<u64>::new());
+        line.state().joined(1);
+        assert_eq!(sent(&mut drain), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_joined_guild_holds_a_bounded_number() {
+        let config = config(1024, 1 << 20);
+        let (line, mut drain) = line(&config, Filter::everything(1));
+        line.join(1, of_guild(EventName::GuildCreate, 1));
+        for _ in 1..HELD_AT_MOST {
+            line.deliver(message(10));
+        }
+        assert_eq!(sent(&mut drain).len(), HELD_AT_MOST);
+        line.state().joined(1);
+        line.deliver(message(10));
+        assert_eq!(sent(&mut drain), vec![HELD_AT_MOST as u64 + 1]);
     }
 
     #[test]

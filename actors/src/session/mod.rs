@@ -193,7 +193,7 @@ impl Session {
         }
     }
 
-    /// Where guilds deliver this session's dispatches.
+    /// Where guilds and calls deliver this session's dispatches.
     fn sink(&self) -> Sink {
         Sink::new(self.line.clone())
     }
@@ -213,12 +213,13 @@ impl Session {
         }));
     }
 
-    /// READY and what follows it.
+    /// READY and what follows it, then what was delivered before them.
     fn send_initial(&mut self) {
         let mut line = self.line.state();
         for dispatch in std::mem::take(&mut self.initial) {
             line.send_owed(dispatch);
         }
+        line.opened();
     }
 
     /// Starts hearing a guild, if it is of this session's shard; `heard` is answered (or
@@ -315,6 +316,7 @@ impl Actor for Session {
             user_id: self.user_id,
             login_id: self.login_id,
             session: ctx.address(),
+            line: self.line.clone(),
             presence,
             guilds,
             friends,
@@ -357,13 +359,7 @@ impl Actor for Session {
 impl Handler<Deliver> for Session {
     type Result = ();
     fn handle(&mut self, Deliver(dispatch): Deliver, ctx: &mut Context<Self>) {
-        guard::<Self, _, _>("session", ctx, |_| {
-            let joined = (dispatch.event() == EventName::GuildCreate).then(|| dispatch.guild_id());
-            self.line.deliver(dispatch);
-            if let Some(guild_id) = joined {
-                self.line.state().joined(guild_id);
-            }
-        });
+        guard::<Self, _, _>("session", ctx, |_| self.line.deliver(dispatch));
     }
 }
 
@@ -420,23 +416,15 @@ pub struct Join {
 impl Handler<Join> for Session {
     type Result = ();
     fn handle(&mut self, Join { guild_id }: Join, ctx: &mut Context<Self>) {
-        // Its actor delivers straight to the line once subscribed: nothing of the guild goes
-        // out before its GUILD_CREATE, which follows this in the mailbox (or never, filtered).
-        self.line.state().join(guild_id);
-        ctx.run_later(HEARING * 2, move |session, _| {
-            session.line.state().joined(Some(guild_id));
-        });
-        if !self.tree.shared {
-            return self.subscribe(guild_id, None, ctx);
-        }
-        // The joiner's GUILD_CREATE is the next thing the registry sends this session: it
-        // waits (the mailbox with it) until this node hears the guild, as READY does.
+        // The registry put the guild's GUILD_CREATE on the line, held (see `Line::join`): it
+        // goes out once this session hears the guild, as READY waits for its guilds. The
+        // mailbox waits with it, so a handover takes it along.
         let (heard, hearing) = oneshot::channel();
         self.subscribe(guild_id, Some(heard), ctx);
         ctx.wait(
             actix::clock::timeout(HEARING, hearing)
                 .into_actor(self)
-                .map(|_, _, _| ()),
+                .map(move |_, session, _| session.line.state().joined(guild_id)),
         );
     }
 }
@@ -601,7 +589,7 @@ pub struct CallVoiceJoin {
 
 impl Handler<CallVoice> for Session {
     type Result = ();
-    fn handle(&mut self, CallVoice { join }: CallVoice, ctx: &mut Context<Self>) {
+    fn handle(&mut self, CallVoice { join }: CallVoice, _: &mut Context<Self>) {
         let Some(join) = join else {
             if let Some(place @ VoicePlace::Call(_)) = self.voice {
                 self.voice = None;
@@ -615,7 +603,7 @@ impl Handler<CallVoice> for Session {
             user_id: self.user_id,
             change: CallChange::Join(CallJoin {
                 session_id: self.id.clone(),
-                session: ctx.address().recipient(),
+                session: self.sink(),
                 endpoint: join.endpoint,
                 recipients: join.recipients,
                 self_mute: join.request.self_mute,
