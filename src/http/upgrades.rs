@@ -138,7 +138,11 @@ where
 
 /// Answers `request` as the application does; on `101`, pumps the connection until either side
 /// is done.
-async fn serve<S, B, T>(app: &S, request: Request, mut framed: Framed<T, h1::Codec>) -> io::Result<()>
+async fn serve<S, B, T>(
+    app: &S,
+    request: Request,
+    mut framed: Framed<T, h1::Codec>,
+) -> io::Result<()>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
@@ -334,13 +338,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Pump<T> {
             for (slice, frames) in slices.iter_mut().zip(&self.pending) {
                 *slice = IoSlice::new(frames);
             }
-            let mut written =
-                match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                    Poll::Ready(Ok(written)) => written,
-                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                    Poll::Pending => return Poll::Pending,
-                };
+            let mut written = match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+            {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(written)) => written,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            };
             self.pending_bytes -= written;
             while let Some(front) = self.pending.front_mut() {
                 if written < front.len() {
