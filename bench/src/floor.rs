@@ -58,12 +58,7 @@ pub fn run(args: FloorArgs) -> Result<(), BoxError> {
         args.duration,
         load.join(" ")
     );
-    let modes = if args.batch > 1 {
-        vec![1, args.batch]
-    } else {
-        vec![1]
-    };
-    for batch in modes {
+    for batch in std::iter::once(1).chain((args.batch > 1).then_some(args.batch)) {
         let how = match batch {
             1 => "one write per frame".to_string(),
             k => format!("{k} frames per writev"),
@@ -308,4 +303,23 @@ fn write_mode(
         reader: cpu_clock(reader.clock)? - reader0,
         process: cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)? - process0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_has_the_asked_size() -> Result<(), BoxError> {
+        for bytes in [300, 600, 4000] {
+            let frame = ws_frame(bytes)?;
+            assert_eq!(frame.len(), bytes);
+            // FIN + text, unmasked, 16-bit length.
+            assert_eq!(frame[..2], [0x81, 126]);
+            let json: serde_json::Value = serde_json::from_slice(&frame[4..])?;
+            assert_eq!(json["t"], "MESSAGE_CREATE");
+        }
+        assert!(ws_frame(100).is_err());
+        Ok(())
+    }
 }
