@@ -36,6 +36,13 @@ pub struct FloorArgs {
     /// Frames per `writev` to one connection in the second mode (1: no second mode).
     #[arg(long, default_value_t = 8)]
     batch: usize,
+    /// Pin the writing thread to this CPU (whether writer and reader share a core changes the
+    /// cost: cross-core wake-ups and cache traffic).
+    #[arg(long)]
+    writer_cpu: Option<usize>,
+    /// Pin the reading thread to this CPU.
+    #[arg(long)]
+    reader_cpu: Option<usize>,
 }
 
 pub fn run(args: FloorArgs) -> Result<(), BoxError> {
@@ -48,7 +55,10 @@ pub fn run(args: FloorArgs) -> Result<(), BoxError> {
     sys::ensure_open_files(2 * args.connections + 64, args.connections, "--connections")?;
     let frame = ws_frame(args.frame_bytes)?;
     let (mut writers, readers) = connect(args.connections)?;
-    let reader = Reader::spawn(readers)?;
+    if let Some(cpu) = args.writer_cpu {
+        pin(cpu)?;
+    }
+    let reader = Reader::spawn(readers, args.reader_cpu)?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     println!(
@@ -132,7 +142,7 @@ struct Reader {
 }
 
 impl Reader {
-    fn spawn(streams: Vec<TcpStream>) -> io::Result<Self> {
+    fn spawn(streams: Vec<TcpStream>, cpu: Option<usize>) -> io::Result<Self> {
         // SAFETY: epoll_create1 has no preconditions; a non-negative result is a new fd we own.
         let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if epoll < 0 {
@@ -161,7 +171,10 @@ impl Reader {
         let received = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (got, halt) = (received.clone(), stop.clone());
-        let thread = std::thread::spawn(move || drain(&epoll, streams, &got, &halt));
+        let thread = std::thread::spawn(move || {
+            cpu.map_or(Ok(()), pin)?;
+            drain(&epoll, streams, &got, &halt)
+        });
         let mut clock: libc::clockid_t = 0;
         // SAFETY: the thread is alive (not joined) and `clock` is writable.
         if unsafe { libc::pthread_getcpuclockid(thread.as_pthread_t(), &mut clock) } != 0 {
@@ -219,6 +232,23 @@ fn drain(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+    Ok(())
+}
+
+/// Pins the calling thread to `cpu`.
+fn pin(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::other(format!("no CPU {cpu}")));
+    }
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t and `cpu` is within it; pid 0 is the calling thread.
+    unsafe {
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+            return Err(io::Error::last_os_error());
         }
     }
     Ok(())
