@@ -24,9 +24,13 @@
 //!   SFU's forwarded packets/s per core of its CPU, loss, latency, memory.
 //! - `rooms`: the same load through the rooms service (`/rooms/ws`): publishers and
 //!   subscribers, the same figures, so the two surfaces compare.
+//! - `floor`: no server: one thread writes WebSocket frames round-robin over many loopback
+//!   TCP connections, one `write` per frame, then `--batch` frames per `writev`; its CPU per
+//!   frame is the floor under a server's CPU per gateway delivery on this machine.
 
 mod cdn;
 mod fanout;
+mod floor;
 mod gateway;
 mod pool;
 mod ready;
@@ -95,6 +99,10 @@ enum Command {
     /// The voice run's load through the rooms service (`/rooms/ws`): publishers and
     /// subscribers of one room; the same figures, so the two surfaces compare.
     Rooms(rooms::RoomsArgs),
+    /// No server: write WebSocket frames round-robin over many loopback TCP connections,
+    /// one write per frame and then several per writev; CPU per frame of the writing thread,
+    /// the reading thread and the process (the floor under CPU per delivery).
+    Floor(floor::FloorArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +118,7 @@ fn main() -> ExitCode {
         Command::Register(args) => register::run(args),
         Command::Voice(args) => voice::run(args),
         Command::Rooms(args) => rooms::run(args),
+        Command::Floor(args) => floor::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -349,13 +349,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Pump<T> {
             for (slice, frames) in slices.iter_mut().zip(&self.pending) {
                 *slice = IoSlice::new(frames);
             }
-            let mut written =
-                match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                    Poll::Ready(Ok(written)) => written,
-                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                    Poll::Pending => return Poll::Pending,
-                };
+            let mut written = match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+            {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(written)) => written,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            };
             self.pending_bytes -= written;
             while let Some(front) = self.pending.front_mut() {
                 if written < front.len() {
