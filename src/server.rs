@@ -35,7 +35,7 @@ use crate::db::instance_bans::InstanceBan;
 use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
-use crate::http::upgrades::{Configured, Upgrades};
+use crate::http::upgrades::{Upgrades, WorkerApp};
 use crate::metrics::Metrics;
 use crate::request_threads::RequestThreads;
 use crate::rooms::directory::DbRoomDirectory;
@@ -349,10 +349,10 @@ pub async fn build(
     let stopping = builder.graceful_shutdown_signal();
     let served = match tls {
         Some(tls) => builder.listen("spacebar-https", listener, move || {
-            http_service(&app, addr, true, &stopping).rustls_0_23(tls.clone())
+            http_service(app(), addr, true, &stopping).rustls_0_23(tls.clone())
         }),
         None => builder.listen("spacebar-http", listener, move || {
-            http_service(&app, addr, false, &stopping).tcp()
+            http_service(app(), addr, false, &stopping).tcp()
         }),
     };
     let server = served.map_err(|source| ServerError::Bind { addr, source })?;
@@ -367,15 +367,13 @@ pub async fn build(
 /// One worker's HTTP service, set up as actix-web's `HttpServer` sets it up, except that an
 /// upgraded connection (a WebSocket) leaves actix-http's dispatcher once answered (see
 /// [`crate::http::upgrades`]).
-fn http_service<F, I, A, B, T>(
-    app: &F,
+fn http_service<A, B, T>(
+    app: impl IntoServiceFactory<A, Request>,
     addr: SocketAddr,
     secure: bool,
     stopping: &GracefulShutdownSignal,
-) -> HttpService<T, Configured<A>, B, ExpectHandler, Upgrades<A>>
+) -> HttpService<T, WorkerApp<A::Service>, B, ExpectHandler, Upgrades<A::Service>>
 where
-    F: Fn() -> I,
-    I: IntoServiceFactory<A, Request>,
     A: ServiceFactory<
             Request,
             Config = AppConfig,
@@ -389,6 +387,7 @@ where
     // What `HttpServer` gives the application: the host when a request names none, and the
     // scheme. actix-web exposes this constructor only as this name; the lock file pins it.
     let config = AppConfig::__priv_test_new(secure, addr.to_string(), addr);
+    let app_service = WorkerApp::new(app, config);
     let stopping = stopping.clone();
     HttpService::build()
         // Idle keep-alive connections close as soon as the server starts stopping.
@@ -404,8 +403,8 @@ where
         // ACKs.
         .tcp_nodelay(true)
         .local_addr(addr)
-        .upgrade(Upgrades(Configured::new(app(), config.clone())))
-        .finish(Configured::new(app(), config))
+        .upgrade(Upgrades(app_service.clone()))
+        .finish(app_service)
 }
 
 /// The listening socket, as actix-web would make it (address reuse, a deep accept backlog).

@@ -25,7 +25,7 @@ use actix_http::{h1, BoxedPayloadStream, ConnectionType, Payload, Request, Respo
 use actix_service::{IntoServiceFactory, Service, ServiceFactory};
 use actix_web::dev::{AppConfig, ServiceResponse};
 use bytes::{Buf, Bytes};
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use futures_util::{SinkExt, Stream};
 
 /// Frames the socket actor may have produced and the client not yet taken before the pump stops
@@ -40,52 +40,54 @@ const SLICES_AT_MOST: usize = 64;
 /// The body of an answer other than `101` (a refusal), read whole before it is written.
 const REFUSAL_AT_MOST: usize = 64 * 1024;
 
-/// The application given the configuration actix-web's `HttpServer` would give it.
-pub struct Configured<A> {
-    app: A,
-    config: AppConfig,
+/// A worker's instance of the application, built once for its HTTP service and its upgrades
+/// alike (each instance holds every route's matcher: about 2.5 MiB), with the configuration
+/// actix-web's `HttpServer` would give it.
+pub struct WorkerApp<S> {
+    built: Shared<LocalBoxFuture<'static, Result<Rc<S>, ()>>>,
 }
 
-impl<A> Configured<A> {
-    pub fn new(app: impl IntoServiceFactory<A, Request>, config: AppConfig) -> Self
-    where
-        A: ServiceFactory<Request, Config = AppConfig>,
-    {
+impl<S> Clone for WorkerApp<S> {
+    fn clone(&self) -> Self {
         Self {
-            app: app.into_factory(),
-            config,
+            built: self.built.clone(),
         }
     }
 }
 
-impl<A: ServiceFactory<Request, Config = AppConfig>> ServiceFactory<Request> for Configured<A> {
-    type Response = A::Response;
-    type Error = A::Error;
-    type Config = ();
-    type Service = A::Service;
-    type InitError = A::InitError;
-    type Future = A::Future;
-
-    fn new_service(&self, _: ()) -> A::Future {
-        self.app.new_service(self.config.clone())
+impl<S: 'static> WorkerApp<S> {
+    pub fn new<A>(app: impl IntoServiceFactory<A, Request>, config: AppConfig) -> Self
+    where
+        A: ServiceFactory<Request, Config = AppConfig, Service = S>,
+        A::Future: 'static,
+    {
+        let building = app.into_factory().new_service(config);
+        let built = async move { building.await.map(Rc::new).map_err(|_| ()) };
+        Self {
+            built: built.boxed_local().shared(),
+        }
     }
 }
 
-/// Makes, for each HTTP worker, the service that takes upgrade requests: the application itself
-/// (a second instance of it, as each worker builds its own) answers them, a [`Pump`] carries on.
-pub struct Upgrades<A>(pub Configured<A>);
+impl<S: Service<Request> + 'static> ServiceFactory<Request> for WorkerApp<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Config = ();
+    type Service = Rc<S>;
+    type InitError = ();
+    type Future = Shared<LocalBoxFuture<'static, Result<Rc<S>, ()>>>;
 
-impl<A, S, B, T> ServiceFactory<(Request, Framed<T, h1::Codec>)> for Upgrades<A>
+    fn new_service(&self, _: ()) -> Self::Future {
+        self.built.clone()
+    }
+}
+
+/// Makes, for each HTTP worker, the service that takes upgrade requests: the worker's application
+/// answers them, a [`Pump`] carries on.
+pub struct Upgrades<S>(pub WorkerApp<S>);
+
+impl<S, B, T> ServiceFactory<(Request, Framed<T, h1::Codec>)> for Upgrades<S>
 where
-    A: ServiceFactory<
-        Request,
-        Config = AppConfig,
-        Service = S,
-        Response = ServiceResponse<B>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-    A::Future: 'static,
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
     T: AsyncRead + AsyncWrite + Unpin + 'static,
@@ -98,12 +100,8 @@ where
     type Future = LocalBoxFuture<'static, Result<Upgrader<S>, ()>>;
 
     fn new_service(&self, _: ()) -> Self::Future {
-        let app = self.0.new_service(());
-        Box::pin(async move {
-            Ok(Upgrader {
-                app: Rc::new(app.await?),
-            })
-        })
+        let built = self.0.built.clone();
+        Box::pin(async move { Ok(Upgrader { app: built.await? }) })
     }
 }
 
