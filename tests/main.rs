@@ -52,6 +52,7 @@ mod rooms_media;
 mod search;
 mod social;
 mod tls;
+mod upgrades;
 mod users;
 mod voice_media;
 mod voice_signalling;
