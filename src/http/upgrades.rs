@@ -10,7 +10,7 @@
 //! frames straight to the socket, several in one `writev` when several are ready. It keeps no
 //! buffer while the socket is idle.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
@@ -35,6 +35,9 @@ const PENDING_AT_MOST: usize = 32 * 1024;
 const READ_CHUNK: usize = 4096;
 /// The client's bytes waiting for the socket actor before the pump stops reading the socket.
 const INBOUND_AT_MOST: usize = 64 * 1024;
+/// Upgraded connections one worker carries at most; beyond, upgrades are answered 503. The
+/// limit actix-server puts on a worker's connections (25,600 by default).
+const OPEN_PER_WORKER: usize = 25_600;
 /// Frames written in one `writev`.
 const SLICES_AT_MOST: usize = 64;
 /// The body of an answer other than `101` (a refusal), read whole before it is written.
@@ -101,13 +104,37 @@ where
 
     fn new_service(&self, _: ()) -> Self::Future {
         let built = self.0.built.clone();
-        Box::pin(async move { Ok(Upgrader { app: built.await? }) })
+        Box::pin(async move {
+            Ok(Upgrader {
+                app: built.await?,
+                open: Rc::default(),
+            })
+        })
     }
 }
 
 /// One worker's upgrade service.
 pub struct Upgrader<S> {
     app: Rc<S>,
+    /// Upgraded connections this worker carries (their pumps are not counted by actix-server's
+    /// per-worker connection limit any more).
+    open: Rc<Cell<usize>>,
+}
+
+/// One upgraded connection counted in its worker's `open` until its pump ends.
+struct Counted(Rc<Cell<usize>>);
+
+impl Counted {
+    fn new(open: &Rc<Cell<usize>>) -> Self {
+        open.set(open.get() + 1);
+        Self(open.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
 }
 
 impl<S, B, T> Service<(Request, Framed<T, h1::Codec>)> for Upgrader<S>
@@ -125,14 +152,23 @@ where
     actix_service::always_ready!();
 
     fn call(&self, (request, framed): (Request, Framed<T, h1::Codec>)) -> Self::Future {
-        let app = self.app.clone();
+        let (app, open) = (self.app.clone(), self.open.clone());
         Box::pin(async move {
+            if open.get() >= OPEN_PER_WORKER {
+                let busy = Response::new(StatusCode::SERVICE_UNAVAILABLE).into_parts();
+                if let Err(error) = refuse(busy.0, busy.1, framed).await {
+                    tracing::debug!(%error, "upgrade not answered");
+                }
+                return Ok(());
+            }
             match answer(&*app, request, framed).await {
                 // The pump runs as a task of its own, on this worker's thread (the socket actor
                 // is not `Send`): the dispatcher's task (about 10 KiB, sized for any request the
                 // application serves) ends here.
                 Ok(Some(pump)) => {
+                    let counted = Counted::new(&open);
                     actix_rt::spawn(async move {
+                        let _counted = counted;
                         if let Err(error) = pump.await {
                             tracing::debug!(%error, "upgraded connection ended");
                         }
