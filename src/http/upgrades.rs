@@ -17,6 +17,7 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use actix_codec::{AsyncRead, AsyncWrite, Framed, ReadBuf};
 use actix_http::body::{BodySize, BoxBody, MessageBody};
@@ -35,6 +36,8 @@ const PENDING_AT_MOST: usize = 32 * 1024;
 const READ_CHUNK: usize = 4096;
 /// The client's bytes waiting for the socket actor before the pump stops reading the socket.
 const INBOUND_AT_MOST: usize = 64 * 1024;
+/// How long a client has to take a refusal.
+const REFUSAL_WRITTEN_WITHIN: Duration = Duration::from_secs(5);
 /// Upgraded connections one worker carries at most; beyond, upgrades are answered 503. The
 /// limit actix-server puts on a worker's connections (25,600 by default).
 const OPEN_PER_WORKER: usize = 25_600;
@@ -223,8 +226,22 @@ where
     }))
 }
 
-/// A refusal (`400`, `403`, `503` …): written whole, then the connection closes.
+/// A refusal (`400`, `403`, `503` …): written whole, then the connection closes; a client that
+/// does not take it within [`REFUSAL_WRITTEN_WITHIN`] is let go.
 async fn refuse<T>(
+    head: Response<()>,
+    body: BoxBody,
+    framed: Framed<T, h1::Codec>,
+) -> io::Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    actix_rt::time::timeout(REFUSAL_WRITTEN_WITHIN, write_refusal(head, body, framed))
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
+async fn write_refusal<T>(
     mut head: Response<()>,
     body: BoxBody,
     mut framed: Framed<T, h1::Codec>,
