@@ -61,6 +61,9 @@ struct Joining {
     held: Vec<Arc<Dispatch>>,
 }
 
+/// Live dispatches held for a session until READY is out, at most (shared: a pointer each).
+const OPENING_AT_MOST: usize = 4096;
+
 /// A joined guild's dispatches held at most (then they go out, heard or not).
 const HELD_AT_MOST: usize = 256;
 
@@ -218,11 +221,16 @@ impl State {
             return pending.push(dispatch);
         }
         if let Some(opening) = &mut self.opening {
-            return opening.push(dispatch);
+            if opening.len() < OPENING_AT_MOST {
+                return opening.push(dispatch);
+            }
+            // READY waits while the session's guilds are this busy: the client starts over.
+            self.opening = None;
+            return self.disconnect("too much waited for READY");
         }
         self.seq += 1;
         self.replay.push(self.seq, dispatch.clone());
-        let Some((connection_id, connection)) = &self.connection else {
+        let Some((_, connection)) = &self.connection else {
             return;
         };
         let over_budget = connection.over(dispatch.data().len(), self.budget);
@@ -231,13 +239,20 @@ impl State {
             dispatch,
         };
         if over_budget || matches!(connection.try_send(outbound), Err(SendError::Full(_))) {
-            tracing::info!(parent: connection.span(), "client not reading; disconnected");
-            connection.do_send(Outbound::Close(CloseCode::UnknownError));
-            let connection_id = *connection_id;
-            self.connection = None;
-            if let Some(session) = self.session.as_ref().and_then(WeakRecipient::upgrade) {
-                session.do_send(Detach { connection_id });
-            }
+            self.disconnect("client not reading");
+        }
+    }
+
+    /// Closes the session's connection with 4000 and tells the session, which then waits for a
+    /// RESUME.
+    fn disconnect(&mut self, why: &str) {
+        let Some((connection_id, connection)) = self.connection.take() else {
+            return;
+        };
+        tracing::info!(parent: connection.span(), why, "disconnected");
+        connection.do_send(Outbound::Close(CloseCode::UnknownError));
+        if let Some(session) = self.session.as_ref().and_then(WeakRecipient::upgrade) {
+            session.do_send(Detach { connection_id });
         }
     }
 
@@ -324,6 +339,20 @@ mod tests {
         assert_eq!(sent(&mut drain), vec![1, 2, 3]);
         let kept: Vec<u64> = line.state().replay.kept().map(|(seq, _, _)| seq).collect();
         assert_eq!(kept, vec![2, 3], "READY and the like are never replayed");
+    }
+
+    #[test]
+    fn a_session_whose_ready_waits_behind_too_much_is_closed() {
+        let config = config(16, 1 << 20);
+        let (outlet, mut drain) = Outlet::queue(config.outbound_queue, tracing::Span::none());
+        let line = Line::new(Filter::everything(1), &config, Some((7, outlet)), None);
+        for _ in 0..OPENING_AT_MOST {
+            line.deliver(message(10));
+        }
+        assert_eq!(sent(&mut drain), Vec::<u64>::new(), "held for READY");
+        line.deliver(message(10));
+        assert_eq!(sent(&mut drain), vec![0], "closed, nothing sent");
+        assert!(line.state().connection.is_none());
     }
 
     #[test]
