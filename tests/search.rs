@@ -8,20 +8,13 @@ use serde_json::{json, Value};
 
 use crate::cdn::{multipart, png, Part};
 use crate::common::guild::{guild, join, Guild};
-use crate::common::http::{assert_form_error, get, post, request, Account, Response};
+use crate::common::http::{self, assert_form_error, get, post, request, Account, Response};
 use crate::common::TestServer;
 
 /// Sends `content` to `channel` as `token`; the new message's id.
 async fn say(server: &TestServer, token: &str, channel: &str, content: &str) -> String {
-    let sent = post(
-        server,
-        &format!("/api/v9/channels/{channel}/messages"),
-        Some(token),
-        json!({ "content": content }),
-    )
-    .await;
-    assert_eq!(sent.status, 200, "{:?}", sent.body);
-    sent.body["id"].as_str().unwrap().to_string()
+    let sent = http::say(server, token, channel, content).await;
+    sent["id"].as_str().unwrap().to_string()
 }
 
 /// Sends `content` with one file, as multipart; the new message's id.
