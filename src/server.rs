@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use actix_codec::{AsyncRead, AsyncWrite};
 use actix_http::body::MessageBody;
 use actix_http::h1::ExpectHandler;
 use actix_http::{HttpService, KeepAlive, Request};
@@ -35,7 +34,7 @@ use crate::db::instance_bans::InstanceBan;
 use crate::db::instance_config::StoredKey;
 use crate::db::{self, DbError};
 use crate::http::rate_limits::RateLimiter;
-use crate::http::upgrades::{Upgrades, WorkerApp};
+use crate::http::upgrades::{Connection, Upgrades, WorkerApp};
 use crate::metrics::Metrics;
 use crate::request_threads::RequestThreads;
 use crate::rooms::directory::DbRoomDirectory;
@@ -382,7 +381,7 @@ where
             InitError = (),
         > + 'static,
     B: MessageBody + 'static,
-    T: AsyncRead + AsyncWrite + Unpin + 'static,
+    T: Connection,
 {
     // What `HttpServer` gives the application: the host when a request names none, and the
     // scheme. actix-web exposes this constructor only as this name; the lock file pins it.

@@ -92,11 +92,15 @@ impl<S: Service<Request> + 'static> ServiceFactory<Request> for WorkerApp<S> {
 /// answers them, a [`Pump`] carries on.
 pub struct Upgrades<S>(pub WorkerApp<S>);
 
-impl<S, B, T> ServiceFactory<(Request, Framed<T, h1::Codec>)> for Upgrades<S>
+/// A connection the pump can carry: plain TCP or TLS.
+pub trait Connection: AsyncRead + AsyncWrite + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Connection for T {}
+
+impl<S, B, T: Connection> ServiceFactory<(Request, Framed<T, h1::Codec>)> for Upgrades<S>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
-    T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     type Response = ();
     type Error = actix_web::Error;
@@ -140,11 +144,10 @@ impl Drop for Counted {
     }
 }
 
-impl<S, B, T> Service<(Request, Framed<T, h1::Codec>)> for Upgrader<S>
+impl<S, B, T: Connection> Service<(Request, Framed<T, h1::Codec>)> for Upgrader<S>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
-    T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     type Response = ();
     /// Never returned: a connection's failure is the client's business and is logged here at
@@ -195,7 +198,7 @@ async fn answer<S, B, T>(
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: Connection,
 {
     let inbound = Rc::new(RefCell::new(Inbound::default()));
     let payload: BoxedPayloadStream = Box::pin(ClientBytes(inbound.clone()));
@@ -234,7 +237,7 @@ async fn refuse<T>(
     framed: Framed<T, h1::Codec>,
 ) -> io::Result<()>
 where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: Connection,
 {
     actix_rt::time::timeout(REFUSAL_WRITTEN_WITHIN, write_refusal(head, body, framed))
         .await
@@ -247,7 +250,7 @@ async fn write_refusal<T>(
     mut framed: Framed<T, h1::Codec>,
 ) -> io::Result<()>
 where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: Connection,
 {
     let body = match actix_http::body::to_bytes_limited(body, REFUSAL_AT_MOST).await {
         Ok(Ok(body)) => body,
@@ -344,7 +347,7 @@ struct Pump<T> {
     body_done: bool,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Pump<T> {
+impl<T: Connection> Pump<T> {
     /// Reads what the client sent while the actor has room for it.
     fn read_client(&mut self, cx: &mut Context<'_>) {
         while let Some(inbound) = &self.inbound {
@@ -425,7 +428,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Pump<T> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Future for Pump<T> {
+impl<T: Connection> Future for Pump<T> {
     type Output = io::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
